@@ -1,0 +1,41 @@
+# Holdfast — the two commands that matter: `make run` and `make test`.
+SHELL := /bin/bash
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+CONFIG ?= examples/holdfast.yaml
+
+.PHONY: run test test-fast lint bench asterisk venv clean
+
+$(STAMP): pyproject.toml
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev]'
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+# Builds (once, cached under ~/.cache/holdfast) a sandboxed Asterisk 22 unless a system one is present.
+asterisk:
+	bash scripts/asterisk-sandbox.sh
+
+run: venv asterisk
+	$(BIN)/holdfast dev-run --config $(CONFIG)
+
+test: venv asterisk
+	$(BIN)/pytest -q
+
+# Core and shell tiers only: no Asterisk, no browser.
+test-fast: venv
+	$(BIN)/pytest -q tests/core tests/config tests/ari tests/telephony
+
+lint: venv
+	$(BIN)/ruff check app tests bench
+	$(BIN)/mypy app/core
+
+bench: venv
+	$(BIN)/python -m bench
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis
