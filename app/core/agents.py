@@ -1,0 +1,119 @@
+"""Agents: the state machine and who gets the next request.
+
+Theory of operation:
+- logged_off → (login/ready) → ready ⇄ paused; ready → ringing → busy → wrap_up → ready.
+- Pausing or logging out during a call takes effect when the call's wrap-up ends.
+- An agent who lets a request ring out is paused with reason `not_responding`.
+- Selection for a queue: ready, reachable agents with the skill; lowest penalty first, then the
+  one idle longest (ties broken by agent id so runs are reproducible).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from app.core.errors import IllegalAgentTransition
+from app.core.settings import AgentSettings
+from app.core.states import AgentState
+
+NOT_RESPONDING = "not_responding"
+
+
+@dataclass(slots=True)
+class Agent:
+    settings: AgentSettings
+    state: AgentState = AgentState.LOGGED_OFF
+    pause_reason: str | None = None
+    reachable: bool = True
+    idle_since: float = 0.0
+    state_since: float = 0.0
+    request_id: str | None = None
+    wrap_up_until: float | None = None
+    wrap_up_extended: float = 0.0
+    after_call: AgentState | None = None  # paused / logged_off requested during a call
+    after_call_reason: str | None = None
+
+    @property
+    def id(self) -> str:
+        return self.settings.id
+
+    @property
+    def available(self) -> bool:
+        return self.state is AgentState.READY and self.reachable
+
+    def serves(self, queue: str) -> bool:
+        return self.settings.penalty_for(queue) is not None
+
+    def set_state(self, state: AgentState, now: float, reason: str | None = None) -> None:
+        self.state = state
+        self.state_since = now
+        self.pause_reason = reason if state is AgentState.PAUSED else None
+        if state is AgentState.READY:
+            self.idle_since = now
+
+    def go_ready(self, now: float) -> None:
+        if self.state in (AgentState.RINGING, AgentState.BUSY):
+            raise IllegalAgentTransition(f"agent {self.id} is {self.state}; finish the call first")
+        if self.state is not AgentState.READY:
+            self.wrap_up_until = None
+            self.after_call = None
+            self.set_state(AgentState.READY, now)
+
+    def pause(self, now: float, reason: str) -> None:
+        if self.state is AgentState.LOGGED_OFF:
+            raise IllegalAgentTransition(f"agent {self.id} is logged off; log in first")
+        if self.state is AgentState.RINGING:
+            raise IllegalAgentTransition(f"agent {self.id} is ringing; answer or let it ring out")
+        if self.state in (AgentState.BUSY, AgentState.WRAP_UP):
+            self.after_call, self.after_call_reason = AgentState.PAUSED, reason
+            return
+        self.set_state(AgentState.PAUSED, now, reason)
+
+    def start_ringing(self, request_id: str, now: float) -> None:
+        assert self.state is AgentState.READY and self.request_id is None
+        self.request_id = request_id
+        self.set_state(AgentState.RINGING, now)
+
+    def start_call(self, now: float) -> None:
+        assert self.state is AgentState.RINGING
+        self.set_state(AgentState.BUSY, now)
+
+    def release(self, now: float, wrap_up: float | None) -> None:
+        """The request is over for this agent: wrap up (if given) or return to ready/after-call state."""
+        self.request_id = None
+        if wrap_up is not None and wrap_up > 0:
+            self.wrap_up_until = now + wrap_up
+            self.wrap_up_extended = 0.0
+            self.set_state(AgentState.WRAP_UP, now)
+        else:
+            self.finish_wrap_up(now)
+
+    def finish_wrap_up(self, now: float) -> None:
+        self.wrap_up_until = None
+        after, reason = self.after_call, self.after_call_reason
+        self.after_call = self.after_call_reason = None
+        if after is AgentState.PAUSED:
+            self.set_state(AgentState.PAUSED, now, reason)
+        elif after is AgentState.LOGGED_OFF:
+            self.set_state(AgentState.LOGGED_OFF, now)
+        else:
+            self.set_state(AgentState.READY, now)
+
+    def not_responding(self, now: float) -> None:
+        self.request_id = None
+        self.set_state(AgentState.PAUSED, now, NOT_RESPONDING)
+
+
+def pick_agent(agents: list[Agent], queue: str) -> Agent | None:
+    best: Agent | None = None
+    best_key: tuple[int, float, str] | None = None
+    for agent in agents:
+        if not agent.available:
+            continue
+        penalty = agent.settings.penalty_for(queue)
+        if penalty is None:
+            continue
+        key = (penalty, agent.idle_since, agent.id)
+        if best_key is None or key < best_key:
+            best, best_key = agent, key
+    return best

@@ -1,0 +1,33 @@
+"""Map how an originated call failed (Q.850 hang-up cause, Dial status) to an attempt outcome.
+
+Busy (17) is the customer's line being busy; no answer (18, 19, NOANSWER, a timeout) means
+nobody picked up; everything else (rejected 21, unallocated 1, congestion 34/42, unavailable…)
+is a failure. Answered calls never come through here.
+"""
+
+from __future__ import annotations
+
+from app.core.states import AttemptOutcome
+
+BUSY_CAUSES = frozenset({17})
+NO_ANSWER_CAUSES = frozenset({18, 19})
+
+_DIAL_STATUS = {
+    "BUSY": AttemptOutcome.BUSY,
+    "NOANSWER": AttemptOutcome.NO_ANSWER,
+    "CANCEL": AttemptOutcome.NO_ANSWER,
+    "CONGESTION": AttemptOutcome.FAILED,
+    "CHANUNAVAIL": AttemptOutcome.FAILED,
+}
+
+
+def outcome_for(cause: int | None = None, dial_status: str | None = None) -> AttemptOutcome:
+    if dial_status:
+        mapped = _DIAL_STATUS.get(dial_status.upper())
+        if mapped is not None:
+            return mapped
+    if cause in BUSY_CAUSES:
+        return AttemptOutcome.BUSY
+    if cause in NO_ANSWER_CAUSES:
+        return AttemptOutcome.NO_ANSWER
+    return AttemptOutcome.FAILED

@@ -1,0 +1,141 @@
+"""Events fed to the engine. Every event carries `now` (seconds); the core never reads a clock.
+
+Legs are named by `leg_id`s the engine hands out in its commands; an event about a leg the engine
+no longer expects (a late hang-up, a timed-out ring) is ignored, which keeps the shell simple.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from app.core.states import AttemptOutcome
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    now: float
+
+
+# --- callers -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class CallerArrived(Event):
+    request_id: str
+    queue: str
+    caller_number: str | None  # None or "anonymous" when withheld
+    priority: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class DtmfReceived(Event):
+    request_id: str
+    digit: str
+
+
+@dataclass(frozen=True, slots=True)
+class CallerHungUp(Event):
+    """The inbound caller's own line ended (while waiting, ringing an agent or talking)."""
+
+    request_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class PromptFinished(Event):
+    leg_id: str
+
+
+# --- legs the engine originated -----------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class LegAnswered(Event):
+    leg_id: str
+    voicemail: bool = False  # answering-machine detection said so (customer legs only)
+
+
+@dataclass(frozen=True, slots=True)
+class LegFailed(Event):
+    """An originated leg never answered; `outcome` is mapped from the cause (see causes.py)."""
+
+    leg_id: str
+    outcome: AttemptOutcome
+    cause: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class LegHungUp(Event):
+    """An answered originated leg (agent or callback customer) hung up."""
+
+    leg_id: str
+
+
+# --- agents --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class AgentLoggedIn(Event):
+    agent_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class AgentReady(Event):
+    agent_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class AgentPaused(Event):
+    agent_id: str
+    reason: str = "break"
+
+
+@dataclass(frozen=True, slots=True)
+class AgentLoggedOut(Event):
+    agent_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class AgentReachability(Event):
+    """The agent's softphone registered (True) or vanished (False)."""
+
+    agent_id: str
+    reachable: bool
+
+
+@dataclass(frozen=True, slots=True)
+class WrapUpExtended(Event):
+    agent_id: str
+    seconds: float
+
+
+# --- admins and time ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class CallbackRemoved(Event):
+    request_id: str
+    by: str
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class CallbackMoved(Event):
+    request_id: str
+    to_queue: str
+    by: str
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class CallbackRequested(Event):
+    """A callback asked for outside a call (web form, API): joins the end of the queue."""
+
+    request_id: str
+    queue: str
+    number: str
+    priority: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Tick(Event):
+    """Delivered at (or after) the engine's next deadline."""

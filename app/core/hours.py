@@ -1,0 +1,79 @@
+"""Opening hours in a queue's own time zone.
+
+Theory of operation: a day's ranges come from its date exception when there is one, else from
+its weekday. Times are wall-clock seconds since local midnight, so "08:00-16:00" means 08:00 local
+on DST days too. `next_change` finds the next instant the open/closed answer flips, which the
+engine uses as a timer (close sweeps at closing time, callback dispatch at opening time).
+Reading the tz database is the only I/O here and it is deterministic.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+from functools import lru_cache
+from zoneinfo import ZoneInfo
+
+from app.core.settings import OpeningHours, TimeRange
+
+_SCAN_DAYS = 400  # long enough to cross any run of closed exception days
+
+
+@lru_cache(maxsize=64)
+def _zone(name: str) -> ZoneInfo:
+    return ZoneInfo(name)
+
+
+def _ranges_for(hours: OpeningHours, day: date) -> tuple[TimeRange, ...]:
+    key = day.isoformat()
+    for when, ranges in hours.exceptions:
+        if when == key:
+            return ranges
+    return hours.weekly[day.weekday()]
+
+
+def is_open(hours: OpeningHours | None, now: float) -> bool:
+    if hours is None:
+        return True
+    local = datetime.fromtimestamp(now, _zone(hours.timezone))
+    second = local.hour * 3600 + local.minute * 60 + local.second
+    return any(r.start <= second < r.end for r in _ranges_for(hours, local.date()))
+
+
+def _instant(day: date, second: int, zone: ZoneInfo) -> float:
+    """The instant of a wall-clock second of `day` (86400 is the next midnight)."""
+    # Add to the naive wall time, then attach the zone, so DST days keep their local meaning.
+    wall = datetime(day.year, day.month, day.day) + timedelta(seconds=second)
+    return wall.replace(tzinfo=zone).timestamp()
+
+
+def next_change(hours: OpeningHours | None, now: float) -> float | None:
+    """The first instant after `now` at which `is_open` changes, or None if it never does."""
+    if hours is None:
+        return None
+    zone = _zone(hours.timezone)
+    state = is_open(hours, now)
+    today = datetime.fromtimestamp(now, zone).date()
+    for offset in range(_SCAN_DAYS):
+        day = today + timedelta(days=offset)
+        for r in _ranges_for(hours, day):
+            for second in (r.start, r.end):
+                at = _instant(day, second, zone)
+                if at > now and is_open(hours, at) != state:
+                    return at
+    return None
+
+
+def last_close_before(hours: OpeningHours | None, now: float) -> float | None:
+    """When the queue last closed, if it is closed now (for max_wait_after_close)."""
+    if hours is None or is_open(hours, now):
+        return None
+    zone = _zone(hours.timezone)
+    today = datetime.fromtimestamp(now, zone).date()
+    for offset in range(0, 8):
+        day = today - timedelta(days=offset)
+        ends = [r.end for r in _ranges_for(hours, day)]
+        for end in sorted(ends, reverse=True):
+            at = _instant(day, end, zone)
+            if at <= now:
+                return at
+    return None

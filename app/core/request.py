@@ -1,0 +1,78 @@
+"""One customer contact: an inbound call, possibly turned into a callback, and its attempts."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from app.core.ordering import PlaceKey
+from app.core.states import AttemptOutcome, Outcome, RequestKind, RequestState
+
+IN_SERVICE = frozenset(
+    {
+        RequestState.RINGING_AGENT,
+        RequestState.WHISPER,
+        RequestState.DIALLING_CUSTOMER,
+        RequestState.CONNECTED,
+    }
+)
+
+
+@dataclass(slots=True)
+class Attempt:
+    number: int
+    started_at: float
+    agent_id: str
+    outcome: AttemptOutcome | None = None
+    ended_at: float | None = None
+
+
+@dataclass(slots=True)
+class Menu:
+    """The callback menu a caller is in: choosing a number, or keying one in."""
+
+    step: str  # "choose" or "enter"
+    digits: str = ""
+    invalid_entries: int = 0
+    deadline: float = 0.0
+
+
+@dataclass(slots=True)
+class Request:
+    id: str
+    queue: str
+    kind: RequestKind
+    priority: int
+    arrived_at: float  # first arrival: gross wait counts from here
+    queued_since: float  # last return to the queue: net wait (SLA) counts from here
+    place: PlaceKey
+    caller_number: str | None  # as the network presented it
+    state: RequestState = RequestState.WAITING
+    callback_number: str | None = None  # E.164, once a callback was promised
+    callback_requested_at: float | None = None
+    not_before: float = 0.0  # callback delay or quarantine end
+    attempts: list[Attempt] = field(default_factory=list)
+    customer_leg: str | None = None
+    agent_leg: str | None = None
+    agent_id: str | None = None
+    service_started_at: float | None = None
+    first_dispatched_at: float | None = None
+    offers: int = 0
+    next_offer_at: float | None = None
+    next_announce_at: float | None = None
+    menu: Menu | None = None
+    outcome: Outcome | None = None
+    ended_at: float | None = None
+
+    @property
+    def counted_attempts(self) -> int:
+        return sum(1 for a in self.attempts if a.outcome is None or a.outcome.counts)
+
+    def gross_wait(self, now: float) -> float:
+        return now - self.arrived_at
+
+    def net_wait(self, now: float) -> float:
+        return now - self.queued_since
+
+    @property
+    def is_callback(self) -> bool:
+        return self.kind is RequestKind.CALLBACK

@@ -1,0 +1,138 @@
+"""Settings the core engine runs on: frozen, already validated, in seconds.
+
+Theory of operation: the YAML schema in `app/config` validates an admin's file and builds these
+dataclasses; the core never parses text or reads files. Every duration is in seconds (float) so
+the engine can compare it with event times directly. Defaults here are the documented defaults.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+
+class OfferMode(StrEnum):
+    REPEAT = "repeat"  # offer after min_wait_before_offer, again every reoffer_interval
+    ON_ARRIVAL = "on_arrival"  # offer once, right after the caller is answered
+
+
+class DispatchPolicy(StrEnum):
+    ALWAYS = "always"  # a callback takes the next free agent when it is at the head
+    WHEN_AGENTS_FREE = "when_agents_free"  # only agents not needed by callers on the line
+    WHEN_NO_CALLERS_WAITING = "when_no_callers_waiting"  # only when nobody is holding
+
+
+class CallbackOrder(StrEnum):
+    KEEP_PLACE = "keep_place"  # callbacks are served where the caller would have been
+    OLDEST_FIRST = "oldest_first"  # by the time the callback was requested
+    NEWEST_FIRST = "newest_first"
+    RANDOM = "random"  # seeded, reproducible
+
+
+@dataclass(frozen=True, slots=True)
+class TimeRange:
+    """An opening interval within one day, in seconds since local midnight; end may be 86400."""
+
+    start: int
+    end: int
+
+
+@dataclass(frozen=True, slots=True)
+class OpeningHours:
+    """Weekly hours (0 = Monday) with date exceptions ("2026-12-24" → ranges, empty = closed)."""
+
+    timezone: str = "UTC"
+    weekly: tuple[tuple[TimeRange, ...], ...] = tuple(() for _ in range(7))
+    exceptions: tuple[tuple[str, tuple[TimeRange, ...]], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class EligibilityRules:
+    """Which numbers may be called back. See `eligibility.py` for the rules."""
+
+    allowed_regions: tuple[str, ...] = ("DK",)
+    allowed_types: tuple[str, ...] = ("mobile", "fixed_line", "fixed_line_or_mobile")
+    blocklist: tuple[str, ...] = ()  # exact numbers or prefixes ending in "*", E.164 form
+    allowlist: tuple[str, ...] = ()  # same form; overrides region, type and blocklist
+
+    @property
+    def default_region(self) -> str:
+        return self.allowed_regions[0] if self.allowed_regions else "ZZ"
+
+
+@dataclass(frozen=True, slots=True)
+class CallbackSettings:
+    enabled: bool = True
+    key: str = "1"
+    offer_mode: OfferMode = OfferMode.REPEAT
+    min_wait_before_offer: float = 20.0
+    offer_threshold: float = 60.0
+    reoffer_interval: float = 30.0
+    allow_other_number: bool = True
+    abandon_callback_after: float | None = None  # None: no automatic callback on hang-up
+    callback_delay: float = 0.0
+    max_attempts: int = 1
+    sec_between_retries: float = 300.0
+    give_up_on_busy: bool = False
+    vip_on_retry: int = 0
+    max_age: float = 72 * 3600.0
+    dispatch: DispatchPolicy = DispatchPolicy.ALWAYS
+    max_callback_agent_share: float = 1.0
+    order: CallbackOrder = CallbackOrder.KEEP_PLACE
+    random_seed: int = 0
+    customer_ring_timeout: float = 30.0
+    caller_id: str = ""  # number presented to the customer; empty: the trunk's default
+    amd: bool = False
+    voicemail_message: str | None = None  # prompt name played to an answering machine
+
+
+@dataclass(frozen=True, slots=True)
+class AnnounceSettings:
+    position: bool = False
+    estimated_wait: bool = False
+    interval: float = 60.0
+
+
+@dataclass(frozen=True, slots=True)
+class QueueSettings:
+    name: str
+    display_name: str = ""
+    service_level: float = 20.0  # net-wait SLA target, seconds
+    ring_timeout: float = 15.0  # how long an agent rings before counting as not responding
+    wrap_up: float = 10.0
+    max_wait_after_close: float = 3600.0
+    hours: OpeningHours | None = None  # None: always open
+    callback: CallbackSettings = field(default_factory=CallbackSettings)
+    eligibility: EligibilityRules = field(default_factory=EligibilityRules)
+    announce: AnnounceSettings = field(default_factory=AnnounceSettings)
+
+    @property
+    def label(self) -> str:
+        return self.display_name or self.name
+
+
+@dataclass(frozen=True, slots=True)
+class AgentSettings:
+    id: str
+    name: str = ""
+    skills: tuple[tuple[str, int], ...] = ()  # (queue, penalty); lower penalty is tried first
+
+    def penalty_for(self, queue: str) -> int | None:
+        for name, penalty in self.skills:
+            if name == queue:
+                return penalty
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class CoreSettings:
+    queues: tuple[QueueSettings, ...] = ()
+    agents: tuple[AgentSettings, ...] = ()
+    menu_timeout: float = 10.0  # silence in the callback menu before the caller is left holding
+    max_wrap_up_extension: float = 300.0
+
+    def queue(self, name: str) -> QueueSettings:
+        for q in self.queues:
+            if q.name == name:
+                return q
+        raise KeyError(name)

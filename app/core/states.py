@@ -1,0 +1,67 @@
+"""The vocabulary of states and outcomes shared by the engine, the store and the web page."""
+
+from enum import StrEnum
+
+
+class AgentState(StrEnum):
+    LOGGED_OFF = "logged_off"
+    READY = "ready"
+    RINGING = "ringing"
+    BUSY = "busy"
+    WRAP_UP = "wrap_up"
+    PAUSED = "paused"
+
+
+class RequestKind(StrEnum):
+    INBOUND = "inbound"  # a caller on the line
+    CALLBACK = "callback"  # we call the customer back
+
+
+class RequestState(StrEnum):
+    WAITING = "waiting"  # in the queue, holding a place (caller on hold, or callback due)
+    QUARANTINE = "quarantine"  # callback between attempts, out of the queue
+    RINGING_AGENT = "ringing_agent"
+    WHISPER = "whisper"  # callback: agent answered and hears who is called
+    DIALLING_CUSTOMER = "dialling_customer"
+    CONNECTED = "connected"
+    ENDED = "ended"
+
+
+class Outcome(StrEnum):
+    """How a request ended."""
+
+    SERVED = "served"  # talked to an agent (or a voicemail took the callback)
+    ABANDONED = "abandoned"  # caller hung up while waiting
+    CLOSED = "closed"  # still waiting too long after the queue closed
+    EXPIRED = "expired"  # callback older than max_age
+    REMOVED = "removed"  # removed by an admin
+    MISSED = "missed"  # callback attempts exhausted
+    DROPPED = "dropped"  # the call vanished (e.g. Asterisk restarted)
+
+
+class AttemptOutcome(StrEnum):
+    ANSWERED = "answered"
+    VOICEMAIL = "voicemail"
+    BUSY = "busy"
+    NO_ANSWER = "no_answer"
+    FAILED = "failed"
+    AGENT_NO_ANSWER = "agent_no_answer"  # not the customer's fault: not counted
+    INTERRUPTED = "interrupted"  # service or Asterisk went away mid-attempt: not counted
+
+    @property
+    def counts(self) -> bool:
+        return self not in (AttemptOutcome.AGENT_NO_ANSWER, AttemptOutcome.INTERRUPTED)
+
+
+class Refusal(StrEnum):
+    """Why a number may not be called back; used in prompts and statistics."""
+
+    HIDDEN = "hidden"
+    INVALID = "invalid"
+    FOREIGN = "foreign"
+    PREMIUM_RATE = "premium_rate"
+    SHARED_COST = "shared_cost"
+    TOLL_FREE = "toll_free"
+    VOIP = "voip"
+    TYPE_NOT_ALLOWED = "type_not_allowed"
+    BLOCKED = "blocked"
