@@ -1,0 +1,45 @@
+"""Admin-facing configuration: YAML file -> validated `HoldfastConfig` -> core `CoreSettings`.
+
+cfg = load_config("holdfast.yaml")   # raises ConfigError listing every problem
+core = cfg.core()                    # app.core.settings.CoreSettings
+print(summarize(cfg))
+"""
+
+from app.config.durations import DurationError, format_duration, parse_duration
+from app.config.loader import ConfigError, load_config, parse_config, validate_config
+from app.config.schema import (
+    AgentConfig,
+    AnnounceConfig,
+    AsteriskConfig,
+    CallbackConfig,
+    EligibilityConfig,
+    FeatureCodes,
+    HoldfastConfig,
+    HoursConfig,
+    PromptsConfig,
+    QueueConfig,
+    ServiceConfig,
+)
+from app.config.summary import summarize
+
+__all__ = [
+    "AgentConfig",
+    "AnnounceConfig",
+    "AsteriskConfig",
+    "CallbackConfig",
+    "ConfigError",
+    "DurationError",
+    "EligibilityConfig",
+    "FeatureCodes",
+    "HoldfastConfig",
+    "HoursConfig",
+    "PromptsConfig",
+    "QueueConfig",
+    "ServiceConfig",
+    "format_duration",
+    "load_config",
+    "parse_config",
+    "parse_duration",
+    "summarize",
+    "validate_config",
+]

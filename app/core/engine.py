@@ -329,6 +329,7 @@ class Engine:
         self._emit(Answer(req.id))
         if not self._is_open(q.name):
             self._emit(PlayPrompt(req.id, (PromptItem("closed"),), hangup_after=True))
+            req.state = RequestState.ENDED  # it never took a place, so there is none to give up
             self._end(req, Outcome.CLOSED, arrived_while_closed=True)
             return
         self._emit(JoinHolding(req.id, q.name))
@@ -534,11 +535,13 @@ class Engine:
         req.service_started_at = self._now
         self.estimator.on_served(req.queue, req.net_wait(self._now), self._now)
         self._emit(BridgeLegs(req.id, req.customer_leg, req.agent_leg))
+        net_wait = req.net_wait(self._now)
         self._activity(
             "connected",
             req,
             gross_wait=req.gross_wait(self._now),
-            net_wait=req.net_wait(self._now),
+            net_wait=net_wait,
+            within_sla=net_wait <= self.queues[req.queue].service_level,  # SLA is judged on net wait
         )
 
     def _leg_failed(self, e: LegFailed) -> None:

@@ -1,0 +1,43 @@
+"""Connection settings for one ARI application (one Asterisk, one Stasis app name)."""
+
+from __future__ import annotations
+
+import base64
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit, urlunsplit
+
+
+@dataclass(frozen=True, slots=True)
+class AriConfig:
+    base_url: str  # e.g. http://127.0.0.1:8088/ari
+    username: str
+    password: str = field(repr=False)  # kept out of logs
+    app: str  # the Stasis application name
+    request_timeout: float = 10.0
+    connect_timeout: float = 5.0
+    # Asterisk does not ping us; without our own pings a half-open TCP connection (Asterisk host
+    # gone, NAT timeout) would look like a quiet websocket forever.
+    heartbeat: float = 20.0
+    backoff_initial: float = 0.5
+    backoff_max: float = 10.0
+    # subscribeAll=true would send every channel's events in the system, not just ours.
+    subscribe_all: bool = False
+    # After ApplicationReplaced, reconnecting would steal the app back and start a tug of war
+    # with the other instance; by default we stop and let the owner decide.
+    reconnect_after_replaced: bool = False
+
+    @property
+    def auth_header(self) -> str:
+        # Built by hand: aiohttp 3.12+ deprecates both `auth=` and BasicAuth.
+        token = base64.b64encode(f"{self.username}:{self.password}".encode()).decode("ascii")
+        return f"Basic {token}"
+
+    @property
+    def rest_url(self) -> str:
+        return self.base_url.rstrip("/")
+
+    @property
+    def events_url(self) -> str:
+        parts = urlsplit(self.rest_url)
+        scheme = {"http": "ws", "https": "wss"}.get(parts.scheme, parts.scheme)
+        return urlunsplit((scheme, parts.netloc, parts.path + "/events", "", ""))

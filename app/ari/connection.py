@@ -1,0 +1,220 @@
+"""The ARI events websocket: connect, read, reconnect with backoff, forever until closed.
+
+Asterisk keeps no backlog for a disconnected app: whatever happened while we were away is lost.
+So `on_connected` runs after *every* successful (re)connect, and it runs before the first event
+of that connection is read, so the owner can re-read channels and bridges (GET /channels) and
+then apply the events that follow on top of a fresh picture.
+
+Events are handed to `on_event` synchronously (normally Dispatcher.submit, which only queues):
+the reader never awaits a handler, so a slow handler cannot stall the socket or its heartbeat.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+
+import aiohttp
+import structlog
+
+from app.ari.backoff import Backoff
+from app.ari.config import AriConfig
+from app.ari.events import ApplicationReplaced, AriEvent, EventTranslator
+
+log = structlog.get_logger(__name__)
+
+Callback = Callable[[], Awaitable[None]]
+ReplacedCallback = Callable[[ApplicationReplaced], Awaitable[None]]
+
+
+class EventConnection:
+    def __init__(
+        self,
+        config: AriConfig,
+        on_event: Callable[[AriEvent], None],
+        *,
+        on_connected: Callback | None = None,
+        on_disconnected: Callback | None = None,
+        on_application_replaced: ReplacedCallback | None = None,
+        backoff: Backoff | None = None,
+        translator: EventTranslator | None = None,
+    ) -> None:
+        self._config = config
+        self._on_event = on_event
+        self._on_connected = on_connected
+        self._on_disconnected = on_disconnected
+        self._on_replaced = on_application_replaced
+        self.backoff = backoff or Backoff(config.backoff_initial, config.backoff_max)
+        self.translator = translator or EventTranslator()
+        self._session: aiohttp.ClientSession | None = None
+        self._ws: aiohttp.ClientWebSocketResponse | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._closing = False
+        self._serving = False
+        self._connected_event = asyncio.Event()
+        # Counters for /metrics.
+        self.connects = 0  # successful handshakes, the first one included
+        self.reconnects = 0  # successful handshakes after the first
+        self.connect_failures = 0
+        self.events_received = 0
+        self.replaced = False
+        self.last_delay: float | None = None
+
+    @property
+    def connected(self) -> bool:
+        return self._ws is not None and not self._ws.closed
+
+    @property
+    def running(self) -> bool:
+        return self._task is not None and not self._task.done()
+
+    def start(self) -> None:
+        if self._task is not None:
+            raise RuntimeError("EventConnection.start() called twice")
+        self._task = asyncio.create_task(self._run(), name=f"ari-events:{self._config.app}")
+        self._task.add_done_callback(self._log_exit)
+
+    async def wait_connected(self, timeout: float | None = None) -> None:
+        """Wait for the first successful connection (for startup and tests)."""
+        await asyncio.wait_for(self._connected_event.wait(), timeout)
+
+    async def wait_stopped(self) -> None:
+        """Returns when the loop ends: after close(), or after ApplicationReplaced."""
+        if self._task is not None:
+            await asyncio.shield(self._task)
+
+    async def close(self, timeout: float = 5.0) -> None:
+        """Stop for good. If connected, close the socket and let on_disconnected run."""
+        self._closing = True
+        task = self._task
+        if self._serving:
+            ws = self._ws
+            if ws is not None and not ws.closed:
+                await ws.close()
+            if task is not None:
+                try:
+                    await asyncio.wait_for(asyncio.shield(task), timeout)
+                except TimeoutError:
+                    log.warning("ari_events_close_timeout")
+                except Exception:
+                    pass  # already logged by _log_exit
+        if task is not None and not task.done():
+            # In a backoff sleep or a handshake: nothing there worth finishing.
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+        if self._session is not None:
+            await self._session.close()
+
+    # -- the loop ---------------------------------------------------------------------------
+
+    def _make_session(self) -> aiohttp.ClientSession:
+        # Our own session: the REST session's total timeout must not apply to a websocket
+        # that stays open for days.
+        return aiohttp.ClientSession(
+            timeout=aiohttp.ClientTimeout(total=None, connect=self._config.connect_timeout)
+        )
+
+    async def _run(self) -> None:
+        self._session = self._make_session()
+        while not self._closing:
+            try:
+                ws = await self._connect()
+                if ws is not None:
+                    self.backoff.reset()
+                    await self._serve(ws)
+                    if self.replaced and not self._config.reconnect_after_replaced:
+                        log.warning("ari_events_stopped_replaced", app=self._config.app)
+                        return
+            except Exception:
+                # A bug here must not leave the service deaf for good: log, back off, retry.
+                log.exception("ari_events_loop_error")
+            if not self._closing:
+                await self._sleep_backoff()
+
+    async def _connect(self) -> aiohttp.ClientWebSocketResponse | None:
+        assert self._session is not None
+        params = {"app": self._config.app, "subscribeAll": "true" if self._config.subscribe_all else "false"}
+        try:
+            ws = await self._session.ws_connect(
+                self._config.events_url,
+                params=params,
+                headers={"Authorization": self._config.auth_header},
+                heartbeat=self._config.heartbeat,
+            )
+        except aiohttp.WSServerHandshakeError as exc:
+            self.connect_failures += 1
+            level = log.error if exc.status in (401, 403) else log.warning
+            level("ari_events_refused", status=exc.status, message=exc.message, url=self._config.events_url)
+            return None
+        except (aiohttp.ClientError, OSError, TimeoutError) as exc:
+            self.connect_failures += 1
+            log.warning("ari_events_connect_failed", error=f"{type(exc).__name__}: {exc}",
+                        url=self._config.events_url)
+            return None
+        self.connects += 1
+        if self.connects > 1:
+            self.reconnects += 1
+        log.info("ari_events_connected", app=self._config.app, connects=self.connects)
+        return ws
+
+    async def _serve(self, ws: aiohttp.ClientWebSocketResponse) -> None:
+        self._ws = ws
+        self._serving = True
+        self._connected_event.set()
+        try:
+            await self._call("on_connected", self._on_connected)
+            async for msg in ws:
+                if msg.type in (aiohttp.WSMsgType.TEXT, aiohttp.WSMsgType.BINARY):
+                    await self._handle_message(msg.data)
+                    if self.replaced and not self._config.reconnect_after_replaced:
+                        break
+                elif msg.type == aiohttp.WSMsgType.ERROR:
+                    log.warning("ari_events_socket_error", error=str(ws.exception()))
+                    break
+        finally:
+            self._ws = None
+            if not ws.closed:
+                await ws.close()
+            log.info("ari_events_disconnected", app=self._config.app, close_code=ws.close_code,
+                     closing=self._closing)
+            try:
+                await self._call("on_disconnected", self._on_disconnected)
+            finally:
+                self._serving = False
+
+    async def _handle_message(self, data: str | bytes) -> None:
+        event = self.translator.translate(data)
+        if event is None:
+            return
+        self.events_received += 1
+        if isinstance(event, ApplicationReplaced):
+            self.replaced = True
+            log.warning("ari_application_replaced", app=self._config.app)
+            if self._on_replaced is not None:
+                try:
+                    await self._on_replaced(event)
+                except Exception:
+                    log.exception("ari_callback_failed", callback="on_application_replaced")
+        try:
+            self._on_event(event)
+        except Exception:
+            # on_event should only queue; if it fails anyway the reader must survive it.
+            log.exception("ari_on_event_failed", **event.log_ids())
+
+    async def _call(self, name: str, callback: Callback | None) -> None:
+        if callback is None:
+            return
+        try:
+            await callback()
+        except Exception:
+            log.exception("ari_callback_failed", callback=name)
+
+    async def _sleep_backoff(self) -> None:
+        delay = self.backoff.next_delay()
+        self.last_delay = delay
+        log.info("ari_events_retry", delay=round(delay, 3), attempt=self.backoff.attempt)
+        await asyncio.sleep(delay)
+
+    def _log_exit(self, task: asyncio.Task[None]) -> None:
+        if not task.cancelled() and task.exception() is not None:
+            log.error("ari_events_loop_crashed", exc_info=task.exception())

@@ -1,0 +1,124 @@
+"""The HTTP transport under the typed wrappers: auth, JSON, timeouts, errors.
+
+ARI takes most arguments as query parameters and a few (variables) as a JSON body; it answers
+JSON, or 204 with no body, and on errors a JSON body {"message": "..."} that we put in AriError.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from typing import Any
+from urllib.parse import quote
+
+import aiohttp
+import structlog
+from yarl import URL
+
+from app.ari.config import AriConfig
+from app.ari.errors import AriConnectionError, AriError, AriTimeout, error_for_status
+
+log = structlog.get_logger(__name__)
+
+ParamValue = str | int | float | bool | Sequence[str] | None
+
+
+def seg(value: str) -> str:
+    """Quote one path segment: ids are ours (UUIDs) but endpoint and variable names are not."""
+    return quote(value, safe="")
+
+
+def encode_params(params: Mapping[str, ParamValue]) -> dict[str, str]:
+    """ARI wants booleans as true/false and multi-valued parameters comma separated."""
+    out: dict[str, str] = {}
+    for key, value in params.items():
+        if value is None:
+            continue
+        if isinstance(value, bool):
+            out[key] = "true" if value else "false"
+        elif isinstance(value, str):
+            out[key] = value
+        elif isinstance(value, int | float):
+            out[key] = str(value)
+        else:
+            out[key] = ",".join(value)
+    return out
+
+
+class AriRest:
+    """Makes REST calls; owns its aiohttp session unless one is passed in."""
+
+    def __init__(self, config: AriConfig, session: aiohttp.ClientSession | None = None) -> None:
+        self._config = config
+        self._session = session
+        self._owns_session = session is None
+        self.requests = 0
+        self.failures = 0
+
+    @property
+    def session(self) -> aiohttp.ClientSession:
+        # Created lazily: a ClientSession must be made inside the running event loop.
+        if self._session is None or self._session.closed:
+            self._session = aiohttp.ClientSession(
+                timeout=aiohttp.ClientTimeout(
+                    total=self._config.request_timeout, connect=self._config.connect_timeout
+                ),
+            )
+            self._owns_session = True
+        return self._session
+
+    async def close(self) -> None:
+        if self._owns_session and self._session is not None and not self._session.closed:
+            await self._session.close()
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, ParamValue] | None = None,
+        body: Mapping[str, Any] | None = None,
+        timeout: float | None = None,
+    ) -> Any:
+        """Returns the decoded JSON (None for 204). Raises AriError and its subclasses."""
+        url = URL(self._config.rest_url + path, encoded=True)
+        query = encode_params(params or {})
+        self.requests += 1
+        kwargs: dict[str, Any] = {"params": query, "headers": {"Authorization": self._config.auth_header}}
+        if body is not None:
+            kwargs["json"] = body
+        if timeout is not None:
+            kwargs["timeout"] = aiohttp.ClientTimeout(total=timeout)
+        try:
+            async with self.session.request(method, url, **kwargs) as resp:
+                text = await resp.text()
+                if resp.status >= 400:
+                    self.failures += 1
+                    raise error_for_status(resp.status, method, path, _error_message(text, resp.reason))
+                if resp.status == 204 or not text:
+                    return None
+                try:
+                    return json.loads(text)
+                except ValueError as exc:
+                    self.failures += 1
+                    raise AriError(resp.status, method, path, f"invalid JSON in response: {exc}") from exc
+        except AriError:
+            raise
+        except TimeoutError as exc:
+            self.failures += 1
+            limit = timeout if timeout is not None else self._config.request_timeout
+            raise AriTimeout(None, method, path, f"no response within {limit} s") from exc
+        except aiohttp.ClientError as exc:
+            self.failures += 1
+            raise AriConnectionError(None, method, path, f"{type(exc).__name__}: {exc}") from exc
+
+
+def _error_message(text: str, reason: str | None) -> str:
+    try:
+        data = json.loads(text)
+    except ValueError:
+        data = None
+    if isinstance(data, dict) and isinstance(data.get("message"), str):
+        return str(data["message"])
+    text = text.strip()
+    return text[:300] if text else (reason or "no message")

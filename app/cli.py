@@ -1,0 +1,74 @@
+"""holdfast — the command line.
+
+  holdfast run --config FILE            run the service against the configured Asterisk
+  holdfast dev-run --config FILE        start a sandboxed Asterisk too (what `make run` does)
+  holdfast check-config FILE            validate a settings file and print a summary
+  holdfast sim SCENARIO.yaml            run the contact-centre simulator
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+
+from app.config import ConfigError, load_config, summarize
+
+
+def _check_config(args: argparse.Namespace) -> int:
+    try:
+        config = load_config(args.file)
+    except ConfigError as error:
+        print(f"{args.file}: invalid\n{error}", file=sys.stderr)
+        return 2
+    print(summarize(config))
+    return 0
+
+
+def _run(args: argparse.Namespace) -> int:
+    from app import logs
+    from app.runner import serve
+
+    try:
+        config = load_config(args.config)
+    except ConfigError as error:
+        print(f"{args.config}: invalid\n{error}", file=sys.stderr)
+        return 2
+    logs.configure(config.service.log_level)
+    asyncio.run(serve(config))
+    return 0
+
+
+def _dev_run(args: argparse.Namespace) -> int:
+    from app.devrun import dev_run
+
+    return dev_run(args.config)
+
+
+def _sim(args: argparse.Namespace) -> int:
+    from app.sim.cli import main as sim_main
+
+    return sim_main(args.rest)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="holdfast", description="Callback and dialler service for Asterisk")
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("check-config", help="validate a settings file")
+    p.add_argument("file")
+    p.set_defaults(func=_check_config)
+    p = sub.add_parser("run", help="run the service")
+    p.add_argument("--config", required=True)
+    p.set_defaults(func=_run)
+    p = sub.add_parser("dev-run", help="start a sandboxed Asterisk and the service")
+    p.add_argument("--config", required=True)
+    p.set_defaults(func=_dev_run)
+    p = sub.add_parser("sim", help="run the contact-centre simulator", add_help=False)
+    p.add_argument("rest", nargs=argparse.REMAINDER)
+    p.set_defaults(func=_sim)
+    args = parser.parse_args(argv)
+    return int(args.func(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

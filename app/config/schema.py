@@ -1,0 +1,761 @@
+"""The YAML file as pydantic models, and how they build the core's frozen settings.
+
+Theory of operation: every model forbids unknown keys, so a typo is an error and not a silently
+ignored setting. Scalars are read by small "plain" validators that accept what an admin writes
+(durations as "5m", digits given as YAML numbers, "off" for a disabled timer) and raise
+`PydanticCustomError` with a reason an admin understands; `loader.py` turns those into
+"<key path> is <value>; <reason>". A reason of type `holdfast_plain` is printed without the value
+(used for secrets, whose value must never be echoed). Checks that need the whole file (does a
+skill name an existing queue?) live in `loader.py`, so they run even when other keys are wrong.
+`HoldfastConfig.core()` builds `app.core.settings.CoreSettings`.
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+import os
+import re
+import zoneinfo
+from collections.abc import Callable, Mapping
+from datetime import date
+from enum import Enum
+from functools import cache
+from pathlib import Path
+from string import Formatter
+from typing import Annotated, Any, TypeVar
+from urllib.parse import urlsplit
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainValidator,
+    SecretStr,
+    ValidationInfo,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
+
+from app.config.durations import DurationError, format_duration, parse_duration
+from app.core.settings import (
+    AgentSettings,
+    AnnounceSettings,
+    CallbackOrder,
+    CallbackSettings,
+    CoreSettings,
+    DispatchPolicy,
+    EligibilityRules,
+    OfferMode,
+    OpeningHours,
+    QueueSettings,
+    TimeRange,
+)
+
+__all__ = [
+    "DAYS",
+    "NUMBER_TYPES",
+    "AgentConfig",
+    "AnnounceConfig",
+    "AsteriskConfig",
+    "CallbackConfig",
+    "EligibilityConfig",
+    "FeatureCodes",
+    "HoldfastConfig",
+    "HoursConfig",
+    "PromptsConfig",
+    "QueueConfig",
+    "ServiceConfig",
+    "parse_day",
+]
+
+DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+# phonenumbers.PhoneNumberType names, lower snake case (UNKNOWN is never a useful choice).
+NUMBER_TYPES = (
+    "mobile",
+    "fixed_line",
+    "fixed_line_or_mobile",
+    "toll_free",
+    "premium_rate",
+    "shared_cost",
+    "voip",
+    "personal_number",
+    "pager",
+    "uan",
+    "voicemail",
+)
+
+LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
+
+E = TypeVar("E", bound=Enum)
+
+
+# --- errors -------------------------------------------------------------------------------------
+
+
+def bad(reason: str) -> PydanticCustomError:
+    """An error printed as '<path> is <value>; <reason>'."""
+    return PydanticCustomError("holdfast", "{reason}", {"reason": reason})
+
+
+def bad_plain(reason: str) -> PydanticCustomError:
+    """An error printed as '<path> <reason>' (the value is not shown)."""
+    return PydanticCustomError("holdfast_plain", "{reason}", {"reason": reason})
+
+
+def _suggest(word: str, choices: list[str] | tuple[str, ...]) -> str:
+    close = difflib.get_close_matches(word, list(choices), n=1)
+    return f"; did you mean {close[0]}?" if close else ""
+
+
+# --- scalar readers -----------------------------------------------------------------------------
+
+
+def _text(value: object) -> str:
+    if isinstance(value, bool) or value is None:
+        raise bad("expected text")
+    if isinstance(value, str):
+        return value
+    if isinstance(value, int | float):
+        return str(value)
+    raise bad("expected text")
+
+
+def _boolean(value: object) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str):
+        low = value.strip().lower()
+        if low in ("true", "yes", "on"):
+            return True
+        if low in ("false", "no", "off"):
+            return False
+    raise bad("expected true or false")
+
+
+def _whole(value: object) -> int:
+    if isinstance(value, bool):
+        raise bad("expected a whole number")
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, str) and re.fullmatch(r"\s*-?\d+\s*", value):
+        return int(value)
+    raise bad("expected a whole number")
+
+
+def _int_range(lo: int | None, hi: int | None) -> Callable[[object], int]:
+    def check(value: object) -> int:
+        n = _whole(value)
+        if lo is not None and hi is not None and not lo <= n <= hi:
+            raise bad(f"allowed {lo}-{hi}")
+        if lo is not None and n < lo:
+            raise bad(f"allowed {lo} or more")
+        if hi is not None and n > hi:
+            raise bad(f"allowed {hi} or less")
+        return n
+
+    return check
+
+
+def _duration(
+    lo: float = 0.0, hi: float | None = None, *, above: bool = False, hi_text: str = ""
+) -> Callable[[object], float]:
+    """A duration reader; `above` makes `lo` exclusive (must be longer than lo)."""
+
+    def check(value: object) -> float:
+        try:
+            seconds = parse_duration(value)
+        except DurationError as e:
+            raise bad(str(e)) from None
+        if above and seconds <= lo:
+            raise bad(f"must be longer than {format_duration(lo)}")
+        if hi is not None and not lo <= seconds <= hi:
+            if lo == 0:
+                raise bad(f"allowed at most {hi_text or format_duration(hi)}")
+            raise bad(f"allowed {format_duration(lo)}-{hi_text or format_duration(hi)}")
+        if seconds < lo:
+            raise bad(f"allowed {format_duration(lo)} or more")
+        return seconds
+
+    return check
+
+
+_OFF_WORDS = ("off", "none", "never", "no")
+
+
+def _optional_duration(value: object) -> float | None:
+    if value is None or value is False:
+        return None
+    if isinstance(value, str) and value.strip().lower() in _OFF_WORDS:
+        return None
+    try:
+        return parse_duration(value)
+    except DurationError as e:
+        raise bad(f'{e}, or "off"') from None
+
+
+def _enum(cls: type[E]) -> Callable[[object], E]:
+    choices = [str(m.value) for m in cls]
+
+    def check(value: object) -> E:
+        if isinstance(value, cls):
+            return value
+        if isinstance(value, str):
+            low = value.strip().lower()
+            for member in cls:
+                if member.value == low:
+                    return member
+            raise bad(f"allowed: {', '.join(choices)}{_suggest(low, choices)}")
+        raise bad(f"allowed: {', '.join(choices)}")
+
+    return check
+
+
+def _pattern(regex: str, reason: str, *, lower: bool = False) -> Callable[[object], str]:
+    compiled = re.compile(regex)
+
+    def check(value: object) -> str:
+        text = _text(value)
+        if lower:
+            text = text.lower()
+        if not compiled.fullmatch(text):
+            raise bad(reason)
+        return text
+
+    return check
+
+
+def _string_list(value: object) -> list[object]:
+    if value is None:
+        return []
+    if isinstance(value, str | int):
+        return [value]
+    if isinstance(value, list | tuple):
+        return list(value)
+    raise bad("expected a list")
+
+
+# --- secrets ------------------------------------------------------------------------------------
+
+_ENV_REF = re.compile(r"\$\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}|env:\s*([A-Za-z_][A-Za-z0-9_]*)")
+
+
+def _secret(value: object, info: ValidationInfo) -> SecretStr:
+    """A literal secret, or `${VAR}` / `env:VAR` read from the environment given in the context."""
+    if isinstance(value, bool) or value is None or not isinstance(value, str | int):
+        raise bad_plain("must be text (a literal secret, ${VAR} or env:VAR)")
+    text = str(value)
+    ref = _ENV_REF.fullmatch(text.strip())
+    if ref is None:
+        if text.startswith(("${", "env:")):
+            raise bad_plain("looks like an environment reference but is not ${VAR} or env:VAR")
+        if not text:
+            raise bad_plain("is empty")
+        return SecretStr(text)
+    var = ref.group(1) or ref.group(2)
+    env: Mapping[str, str] = os.environ
+    if isinstance(info.context, dict) and info.context.get("env") is not None:
+        env = info.context["env"]
+    if var not in env:
+        raise bad_plain(f"refers to environment variable {var}, which is not set")
+    if not env[var]:
+        raise bad_plain(f"refers to environment variable {var}, which is empty")
+    return SecretStr(env[var])
+
+
+# --- opening hours ------------------------------------------------------------------------------
+
+_DAY_EXPECTED = 'expected "HH:MM-HH:MM" ranges, "closed" or a list of them'
+_RANGE = re.compile(r"\s*(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})\s*")
+
+
+def _clock(hours: str, minutes: str) -> int | None:
+    h, m = int(hours), int(minutes)
+    if m > 59 or h > 24 or (h == 24 and m != 0):
+        return None
+    return h * 3600 + m * 60
+
+
+def _hhmm(seconds: int) -> str:
+    return f"{seconds // 3600:02d}:{seconds % 3600 // 60:02d}"
+
+
+def parse_day(value: object) -> tuple[TimeRange, ...]:
+    """One day's opening: "closed", "08:00-16:00", "08:00-12:00, 13:00-16:00" or a list of ranges."""
+    if value is None or value is False:
+        return ()
+    if isinstance(value, str):
+        if value.strip().lower() == "closed":
+            return ()
+        items: list[object] = list(value.split(","))
+    elif isinstance(value, list | tuple):
+        items = list(value)
+        if any(isinstance(i, str) and i.strip().lower() == "closed" for i in items) and len(items) > 1:
+            raise bad('"closed" cannot be mixed with opening ranges')
+        if len(items) == 1 and isinstance(items[0], str) and items[0].strip().lower() == "closed":
+            return ()
+    else:
+        raise bad(_DAY_EXPECTED)
+    ranges: list[TimeRange] = []
+    for raw in items:
+        m = _RANGE.fullmatch(raw) if isinstance(raw, str) else None
+        if m is None:
+            raise bad(_DAY_EXPECTED)
+        item = m.group(0)
+        start, end = _clock(m.group(1), m.group(2)), _clock(m.group(3), m.group(4))
+        if start is None or end is None or start >= 86400:
+            raise bad(f'"{item.strip()}" is not a time of day; hours are 00:00-23:59 (24:00 as an end)')
+        if end <= start:
+            raise bad(f'"{item.strip()}" ends before it starts; a range must end after it starts')
+        if ranges and start < ranges[-1].end:
+            prev = ranges[-1]
+            raise bad(
+                f'"{item.strip()}" starts before "{_hhmm(prev.start)}-{_hhmm(prev.end)}" ends; '
+                "ranges must be in order and must not overlap"
+            )
+        ranges.append(TimeRange(start, end))
+    return tuple(ranges)
+
+
+@cache
+def _zones() -> frozenset[str]:
+    return frozenset(zoneinfo.available_timezones())
+
+
+def _timezone(value: object) -> str:
+    name = _text(value).strip()
+    try:
+        zoneinfo.ZoneInfo(name)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError):
+        hint = _suggest(name, sorted(_zones()))
+        raise bad(f'expected an IANA time zone name like "Europe/Copenhagen"{hint}') from None
+    return name
+
+
+def _date_key(value: object) -> str:
+    text = _text(value).strip()
+    try:
+        if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
+            raise ValueError(text)
+        return date.fromisoformat(text).isoformat()
+    except ValueError:
+        raise bad('expected a date "YYYY-MM-DD"') from None
+
+
+# --- keys ---------------------------------------------------------------------------------------
+
+_NAME_RE = r"[A-Za-z0-9][A-Za-z0-9_-]*"
+
+QueueName = Annotated[str, PlainValidator(_pattern(_NAME_RE, "a queue name uses letters, digits, '-' and '_'"))]
+AgentId = Annotated[
+    str,
+    PlainValidator(_pattern(r"[A-Za-z0-9][A-Za-z0-9_.-]*", "an agent id uses letters, digits, '.', '-', '_'")),
+]
+DialledNumber = Annotated[
+    str,
+    PlainValidator(_pattern(r"\+?[0-9*#]+", "a dialled number uses digits, '*', '#', optional leading +")),
+]
+PromptName = Annotated[
+    str,
+    PlainValidator(_pattern(r"[A-Za-z0-9][A-Za-z0-9_./-]*", "a prompt name uses letters, digits, '_', '-', '/'")),
+]
+
+Text = Annotated[str, PlainValidator(_text)]
+Bool = Annotated[bool, PlainValidator(_boolean)]
+Duration = Annotated[float, PlainValidator(_duration())]
+Secret = Annotated[SecretStr, PlainValidator(_secret)]
+DaySpec = Annotated[tuple[TimeRange, ...], PlainValidator(parse_day)]
+DateKey = Annotated[str, PlainValidator(_date_key)]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _empty_is_defaults(cls, data: Any) -> Any:
+        # "sales:" with nothing under it means "all defaults", not an error.
+        return {} if data is None else data
+
+
+# --- asterisk and service -----------------------------------------------------------------------
+
+
+def _ari_url(value: object) -> str:
+    text = _text(value).strip()
+    parts = urlsplit(text)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise bad('expected an http(s) URL like "http://127.0.0.1:8088/ari"')
+    return text.rstrip("/")
+
+
+def _endpoint_format(field: str) -> Callable[[object], str]:
+    def check(value: object) -> str:
+        text = _text(value).strip()
+        try:
+            names = [f for _, f, _, _ in Formatter().parse(text) if f is not None]
+        except ValueError:
+            raise bad(f'expected a dial string with "{{{field}}}", like "PJSIP/{{{field}}}"') from None
+        if field not in names:
+            raise bad(f'must contain "{{{field}}}"')
+        others = sorted({n for n in names if n != field})
+        if others:
+            raise bad(f'may only use the placeholder "{{{field}}}", not "{{{others[0]}}}"')
+        return text
+
+    return check
+
+
+Port = Annotated[int, PlainValidator(_int_range(1, 65535))]
+
+
+class AsteriskConfig(_Model):
+    ari_url: Annotated[str, PlainValidator(_ari_url)] = "http://127.0.0.1:8088/ari"
+    ari_user: Secret
+    ari_password: Secret
+    app: Annotated[str, PlainValidator(_pattern(_NAME_RE, "a Stasis app name uses letters, digits, '-', '_'"))] = (
+        "holdfast"
+    )
+    sip_host: Text = "127.0.0.1"
+    sip_port: Port = 5060
+    agent_endpoint_format: Annotated[str, PlainValidator(_endpoint_format("username"))] = "PJSIP/{username}"
+    trunk_endpoint_format: Annotated[str, PlainValidator(_endpoint_format("number"))] = "PJSIP/{number}@trunk"
+
+    def agent_endpoint(self, username: str) -> str:
+        return self.agent_endpoint_format.format(username=username)
+
+    def trunk_endpoint(self, number: str) -> str:
+        return self.trunk_endpoint_format.format(number=number)
+
+
+def _log_level(value: object) -> str:
+    text = _text(value).strip().lower()
+    if text not in LOG_LEVELS:
+        raise bad(f"allowed: {', '.join(LOG_LEVELS)}{_suggest(text, LOG_LEVELS)}")
+    return text
+
+
+def _path(value: object) -> Path:
+    text = _text(value).strip()
+    if not text:
+        raise bad("expected a folder path")
+    return Path(text)
+
+
+class ServiceConfig(_Model):
+    http_host: Text = "127.0.0.1"
+    http_port: Port = 8080
+    data_dir: Annotated[Path, PlainValidator(_path)] = Path("./var")
+    log_level: Annotated[str, PlainValidator(_log_level)] = "info"
+    language: Annotated[
+        str,
+        PlainValidator(_pattern(r"[a-z]{2,3}(_[A-Za-z]{2,4})?", 'expected a language code like "en" or "en_GB"')),
+    ] = "en"
+    admin_token: Secret | None = None
+    menu_timeout: Annotated[float, PlainValidator(_duration(0.0, above=True))] = 10.0
+    max_wrap_up_extension: Duration = 300.0
+
+
+# --- feature codes and prompts ------------------------------------------------------------------
+
+FeatureCode = Annotated[
+    str, PlainValidator(_pattern(r"\*\d+", 'expected "*" followed by digits, like "*21" (quote it in YAML)'))
+]
+
+
+class FeatureCodes(_Model):
+    ready: FeatureCode = "*21"
+    pause: FeatureCode = "*22"
+    logout: FeatureCode = "*23"
+
+    @model_validator(mode="after")
+    def _distinct(self) -> FeatureCodes:
+        seen: dict[str, str] = {}
+        for name in ("ready", "pause", "logout"):
+            code = getattr(self, name)
+            if code in seen:
+                raise bad_plain(f'uses "{code}" for both {seen[code]} and {name}; each code must be different')
+            seen[code] = name
+        return self
+
+
+_AUDIO_EXT = re.compile(r"\.(wav|wav16|gsm|ulaw|ul|alaw|al|sln\d*|g722|g729|mp3|ogg|opus)$", re.IGNORECASE)
+
+
+def _prompt_path(value: object) -> str:
+    text = _text(value).strip()
+    if not text:
+        raise bad("expected a file path without extension")
+    if _AUDIO_EXT.search(text):
+        raise bad("give the file path without its extension; Asterisk picks the best format itself")
+    return text
+
+
+class PromptsConfig(_Model):
+    dir: Annotated[str, PlainValidator(_prompt_path)] | None = None
+    overrides: dict[PromptName, Annotated[str, PlainValidator(_prompt_path)]] = Field(default_factory=dict)
+
+    def path_for(self, name: str) -> str | None:
+        """The admin's file for prompt `name` (relative paths are inside `dir`), or None."""
+        path = self.overrides.get(name)
+        if path is None:
+            return None
+        if self.dir and not path.startswith("/"):
+            return f"{self.dir.rstrip('/')}/{path}"
+        return path
+
+
+# --- queues -------------------------------------------------------------------------------------
+
+
+class HoursConfig(_Model):
+    timezone: Annotated[str, PlainValidator(_timezone)] = "UTC"
+    mon: DaySpec = ()
+    tue: DaySpec = ()
+    wed: DaySpec = ()
+    thu: DaySpec = ()
+    fri: DaySpec = ()
+    sat: DaySpec = ()
+    sun: DaySpec = ()
+    exceptions: dict[DateKey, DaySpec] = Field(default_factory=dict)
+
+    def to_settings(self) -> OpeningHours:
+        return OpeningHours(
+            timezone=self.timezone,
+            weekly=tuple(getattr(self, d) for d in DAYS),
+            exceptions=tuple(sorted(self.exceptions.items())),
+        )
+
+
+def _key_digit(value: object) -> str:
+    text = _text(value).strip()
+    if not re.fullmatch(r"[0-9]", text):
+        raise bad("allowed a single digit 0-9")
+    return text
+
+
+def _share(value: object) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise bad("allowed a number in (0, 1], e.g. 0.5")
+    try:
+        share = float(value.strip().rstrip("%")) / 100 if isinstance(value, str) and "%" in value else float(value)
+    except ValueError:
+        raise bad("allowed a number in (0, 1], e.g. 0.5") from None
+    if math.isnan(share) or not 0 < share <= 1:
+        raise bad("allowed a number in (0, 1], e.g. 0.5")
+    return share
+
+
+def _caller_id(value: object) -> str:
+    if value is None:
+        return ""
+    text = _text(value).strip()
+    if text and not re.fullmatch(r"\+?\d{1,20}", text):
+        raise bad("expected digits with an optional leading + (quote it in YAML)")
+    return text
+
+
+def _optional_prompt(value: object) -> str | None:
+    if value is None:
+        return None
+    return _pattern(r"[A-Za-z0-9][A-Za-z0-9_./-]*", "expected a prompt name")(value)
+
+
+class CallbackConfig(_Model):
+    enabled: Bool = True
+    key: Annotated[str, PlainValidator(_key_digit)] = "1"
+    offer_mode: Annotated[OfferMode, PlainValidator(_enum(OfferMode))] = OfferMode.REPEAT
+    min_wait_before_offer: Duration = 20.0
+    offer_threshold: Duration = 60.0
+    reoffer_interval: Annotated[float, PlainValidator(_duration(0.0, above=True))] = 30.0
+    allow_other_number: Bool = True
+    abandon_callback_after: Annotated[float | None, PlainValidator(_optional_duration)] = None
+    callback_delay: Duration = 0.0
+    max_attempts: Annotated[int, PlainValidator(_int_range(1, 3))] = 1
+    sec_between_retries: Duration = 300.0
+    give_up_on_busy: Bool = False
+    vip_on_retry: Annotated[int, PlainValidator(_int_range(0, None))] = 0
+    max_age: Annotated[float, PlainValidator(_duration(0.0, 72 * 3600.0, hi_text="72h"))] = 72 * 3600.0
+    dispatch: Annotated[DispatchPolicy, PlainValidator(_enum(DispatchPolicy))] = DispatchPolicy.ALWAYS
+    max_callback_agent_share: Annotated[float, PlainValidator(_share)] = 1.0
+    order: Annotated[CallbackOrder, PlainValidator(_enum(CallbackOrder))] = CallbackOrder.KEEP_PLACE
+    random_seed: Annotated[int, PlainValidator(_whole)] = 0
+    customer_ring_timeout: Annotated[float, PlainValidator(_duration(5.0, 120.0))] = 30.0
+    caller_id: Annotated[str, PlainValidator(_caller_id)] = ""
+    amd: Bool = False
+    voicemail_message: Annotated[str | None, PlainValidator(_optional_prompt)] = None
+
+    def to_settings(self) -> CallbackSettings:
+        return CallbackSettings(**{name: getattr(self, name) for name in CallbackConfig.model_fields})
+
+
+def _regions(value: object) -> tuple[str, ...]:
+    known = _supported_regions()
+    out: list[str] = []
+    for item in _string_list(value):
+        code = item.strip().upper() if isinstance(item, str) else ""
+        if not re.fullmatch(r"[A-Z]{2}", code) or (known and code not in known):
+            raise bad(f'"{item}" is not a two-letter ISO country code like "DK"')
+        if code not in out:
+            out.append(code)
+    return tuple(out)
+
+
+@cache
+def _supported_regions() -> frozenset[str]:
+    try:
+        import phonenumbers
+    except ImportError:  # the check then only tests the shape of the code
+        return frozenset()
+    return frozenset(phonenumbers.SUPPORTED_REGIONS)
+
+
+def _number_types(value: object) -> tuple[str, ...]:
+    out: list[str] = []
+    for item in _string_list(value):
+        name = item.strip().lower() if isinstance(item, str) else ""
+        if name not in NUMBER_TYPES:
+            allowed = ", ".join(NUMBER_TYPES)
+            raise bad(f'"{item}" is not a number type; allowed: {allowed}{_suggest(name, NUMBER_TYPES)}')
+        if name not in out:
+            out.append(name)
+    return tuple(out)
+
+
+def _number_patterns(value: object) -> tuple[str, ...]:
+    out: list[str] = []
+    for item in _string_list(value):
+        if not isinstance(item, str) or not re.fullmatch(r"\+\d{1,15}\*?", item.strip()):
+            raise bad(
+                f'{_show(item)} is not an E.164 number like "+4512345678" or a prefix like "+4590*" (quote it in YAML)'
+            )
+        out.append(item.strip())
+    return tuple(out)
+
+
+def _show(item: object) -> str:
+    return f'"{item}"' if isinstance(item, str) else str(item)
+
+
+class EligibilityConfig(_Model):
+    allowed_regions: Annotated[tuple[str, ...], PlainValidator(_regions)] = ("DK",)
+    allowed_types: Annotated[tuple[str, ...], PlainValidator(_number_types)] = (
+        "mobile",
+        "fixed_line",
+        "fixed_line_or_mobile",
+    )
+    blocklist: Annotated[tuple[str, ...], PlainValidator(_number_patterns)] = ()
+    allowlist: Annotated[tuple[str, ...], PlainValidator(_number_patterns)] = ()
+
+    def to_settings(self) -> EligibilityRules:
+        return EligibilityRules(
+            allowed_regions=self.allowed_regions,
+            allowed_types=self.allowed_types,
+            blocklist=self.blocklist,
+            allowlist=self.allowlist,
+        )
+
+
+class AnnounceConfig(_Model):
+    position: Bool = False
+    estimated_wait: Bool = False
+    interval: Annotated[float, PlainValidator(_duration(0.0, above=True))] = 60.0
+
+    def to_settings(self) -> AnnounceSettings:
+        return AnnounceSettings(position=self.position, estimated_wait=self.estimated_wait, interval=self.interval)
+
+
+class QueueConfig(_Model):
+    display_name: Text = ""
+    service_level: Duration = 20.0
+    ring_timeout: Annotated[float, PlainValidator(_duration(0.0, above=True))] = 15.0
+    wrap_up: Duration = 10.0
+    max_wait_after_close: Duration = 3600.0
+    hours: HoursConfig | None = None
+    callback: CallbackConfig = Field(default_factory=CallbackConfig)
+    eligibility: EligibilityConfig = Field(default_factory=EligibilityConfig)
+    announce: AnnounceConfig = Field(default_factory=AnnounceConfig)
+
+    def to_settings(self, name: str) -> QueueSettings:
+        return QueueSettings(
+            name=name,
+            display_name=self.display_name,
+            service_level=self.service_level,
+            ring_timeout=self.ring_timeout,
+            wrap_up=self.wrap_up,
+            max_wait_after_close=self.max_wait_after_close,
+            hours=self.hours.to_settings() if self.hours is not None else None,
+            callback=self.callback.to_settings(),
+            eligibility=self.eligibility.to_settings(),
+            announce=self.announce.to_settings(),
+        )
+
+
+# --- agents -------------------------------------------------------------------------------------
+
+
+def _skills(value: object) -> dict[str, int]:
+    """A list of queue names (penalty 0) or a mapping queue -> penalty (whole number >= 0)."""
+    name_check = _pattern(_NAME_RE, "")
+    skills: dict[str, int] = {}
+    if value is None:
+        return skills
+    if isinstance(value, list | tuple):
+        pairs: list[tuple[object, object]] = [(item, 0) for item in value]
+    elif isinstance(value, dict):
+        pairs = list(value.items())
+    else:
+        raise bad("expected a list of queue names or a mapping queue: penalty")
+    for queue, penalty in pairs:
+        try:
+            name = name_check(queue)
+        except PydanticCustomError:
+            raise bad(f"{_show(queue)} is not a queue name") from None
+        if name in skills:
+            raise bad(f'queue "{name}" is listed twice')
+        if isinstance(penalty, bool) or not isinstance(penalty, int | None) or (penalty or 0) < 0:
+            raise bad(f'the penalty for "{name}" is {_show(penalty)}; allowed a whole number 0 or more')
+        skills[name] = penalty or 0
+    return skills
+
+
+class AgentConfig(_Model):
+    name: Text = ""
+    password: Secret
+    skills: Annotated[dict[str, int], PlainValidator(_skills)] = Field(default_factory=dict)
+
+    def to_settings(self, agent_id: str) -> AgentSettings:
+        return AgentSettings(id=agent_id, name=self.name, skills=tuple(self.skills.items()))
+
+
+# --- the file -----------------------------------------------------------------------------------
+
+
+def _some_queue(queues: dict[str, QueueConfig]) -> dict[str, QueueConfig]:
+    if not queues:
+        raise bad("define at least one queue")
+    return queues
+
+
+class HoldfastConfig(_Model):
+    """A validated configuration file. `core()` gives the engine's settings."""
+
+    asterisk: AsteriskConfig
+    service: ServiceConfig = Field(default_factory=ServiceConfig)
+    inbound: dict[DialledNumber, QueueName] = Field(default_factory=dict)
+    feature_codes: FeatureCodes = Field(default_factory=FeatureCodes)
+    prompts: PromptsConfig = Field(default_factory=PromptsConfig)
+    queues: Annotated[dict[QueueName, QueueConfig], AfterValidator(_some_queue)]
+    agents: dict[AgentId, AgentConfig] = Field(default_factory=dict)
+
+    def core(self) -> CoreSettings:
+        return CoreSettings(
+            queues=tuple(q.to_settings(name) for name, q in self.queues.items()),
+            agents=tuple(a.to_settings(agent_id) for agent_id, a in self.agents.items()),
+            menu_timeout=self.service.menu_timeout,
+            max_wrap_up_extension=self.service.max_wrap_up_extension,
+        )

@@ -1,0 +1,105 @@
+"""A human summary of a validated configuration, for `holdfast check-config`.
+
+Theory of operation: one line per queue (hours and callback settings), one per agent, one per
+inbound number, so an admin can check at a glance that the file says what they meant. Secrets are
+never printed, only whether they are set.
+"""
+
+from __future__ import annotations
+
+from app.config.durations import format_duration as dur
+from app.config.schema import DAYS, CallbackConfig, HoldfastConfig, HoursConfig, QueueConfig
+from app.core.settings import OfferMode, TimeRange
+
+__all__ = ["summarize"]
+
+
+def summarize(cfg: HoldfastConfig) -> str:
+    a, s = cfg.asterisk, cfg.service
+    lines = [
+        f'Asterisk: ARI {a.ari_url}, Stasis app "{a.app}", agents dialled as {a.agent_endpoint_format}, '
+        f"customers as {a.trunk_endpoint_format}, SIP registrations at {a.sip_host}:{a.sip_port}",
+        f"Service: HTTP {s.http_host}:{s.http_port}, data in {s.data_dir}, language {s.language}, "
+        f"log level {s.log_level}, admin token {'set' if s.admin_token else 'not set (API open)'}, "
+        f"menu timeout {dur(s.menu_timeout)}",
+        f"Queues ({len(cfg.queues)}):",
+    ]
+    lines += [f"  {_queue(name, q)}" for name, q in cfg.queues.items()]
+    lines.append(f"Agents ({len(cfg.agents)}):")
+    for agent_id, agent in cfg.agents.items():
+        skills = ", ".join(f"{q} ({p})" for q, p in agent.skills.items()) or "no skills"
+        label = f"{agent_id} {agent.name}".strip()
+        lines.append(f"  {label}: {skills}")
+    lines.append(f"Inbound numbers ({len(cfg.inbound)}):")
+    lines += [f"  {number} -> {queue}" for number, queue in cfg.inbound.items()]
+    fc = cfg.feature_codes
+    lines.append(f"Feature codes: ready {fc.ready}, pause {fc.pause}, logout {fc.logout}")
+    if cfg.prompts.dir or cfg.prompts.overrides:
+        lines.append(
+            f"Prompts: folder {cfg.prompts.dir or '(none)'}, {len(cfg.prompts.overrides)} override(s)"
+            + (f": {', '.join(cfg.prompts.overrides)}" if cfg.prompts.overrides else "")
+        )
+    return "\n".join(lines)
+
+
+def _queue(name: str, q: QueueConfig) -> str:
+    title = f'{name} "{q.display_name}"' if q.display_name else name
+    parts = [
+        _hours(q.hours),
+        _callback(q.callback),
+        f"SLA {dur(q.service_level)}, agent ring {dur(q.ring_timeout)}, wrap-up {dur(q.wrap_up)}",
+        f"callback numbers from {'/'.join(q.eligibility.allowed_regions) or 'nowhere'}",
+    ]
+    return f"{title}: " + "; ".join(parts)
+
+
+def _ranges(day: tuple[TimeRange, ...]) -> str:
+    if not day:
+        return "closed"
+    return ",".join(f"{_hhmm(r.start)}-{_hhmm(r.end)}" for r in day)
+
+
+def _hhmm(seconds: int) -> str:
+    return f"{seconds // 3600:02d}:{seconds % 3600 // 60:02d}"
+
+
+def _hours(hours: HoursConfig | None) -> str:
+    if hours is None:
+        return "always open"
+    groups: list[tuple[int, int, str]] = []  # first day, last day, ranges
+    for i, day in enumerate(DAYS):
+        text = _ranges(getattr(hours, day))
+        if groups and groups[-1][2] == text:
+            groups[-1] = (groups[-1][0], i, text)
+        else:
+            groups.append((i, i, text))
+    names = [d.capitalize() for d in DAYS]
+    week = ", ".join(
+        f"{names[first]}{'-' + names[last] if last != first else ''} {text}" for first, last, text in groups
+    )
+    extra = f" (+{len(hours.exceptions)} date exceptions)" if hours.exceptions else ""
+    return f"hours {hours.timezone} {week}{extra}"
+
+
+def _callback(c: CallbackConfig) -> str:
+    if not c.enabled:
+        return "callback off"
+    if c.offer_mode is OfferMode.ON_ARRIVAL:
+        offer = "offered on arrival"
+    else:
+        offer = (
+            f"offered after {dur(c.min_wait_before_offer)} if wait > {dur(c.offer_threshold)}, "
+            f"again every {dur(c.reoffer_interval)}"
+        )
+    attempts = f"{c.max_attempts} attempt{'s' if c.max_attempts != 1 else ''}"
+    if c.max_attempts > 1:
+        attempts += f" {dur(c.sec_between_retries)} apart"
+    text = (
+        f"callback on key {c.key}, {offer}, {attempts}, max age {dur(c.max_age)}, "
+        f"dispatch {c.dispatch.value}, order {c.order.value}"
+    )
+    if c.max_callback_agent_share < 1:
+        text += f", at most {c.max_callback_agent_share:.0%} of agents"
+    if c.abandon_callback_after is not None:
+        text += f", auto-callback on hang-up after {dur(c.abandon_callback_after)}"
+    return text

@@ -1,0 +1,46 @@
+"""Run the service: ARI client, the Stasis application and the HTTP API, until a signal."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+
+import structlog
+from aiohttp import web
+
+from app.ari import AriClient, AriConfig
+from app.config import HoldfastConfig
+from app.telephony.prompts import PromptBook
+from app.telephony.service import TelephonyService
+from app.web.api import make_app
+
+log = structlog.get_logger("holdfast")
+
+
+def build_service(config: HoldfastConfig, prompts: PromptBook | None = None) -> TelephonyService:
+    a = config.asterisk
+    ari = AriClient(AriConfig(a.ari_url, a.ari_user.get_secret_value(), a.ari_password.get_secret_value(), app=a.app))
+    return TelephonyService(config, ari, prompts=prompts)
+
+
+async def serve(config: HoldfastConfig, prompts: PromptBook | None = None, ready: asyncio.Event | None = None) -> None:
+    service = build_service(config, prompts)
+    await service.start()
+    token = config.service.admin_token
+    runner = web.AppRunner(make_app(service, token.get_secret_value() if token else None), access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, config.service.http_host, config.service.http_port)
+    await site.start()
+    log.info("http_listening", host=config.service.http_host, port=config.service.http_port)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    if ready is not None:
+        ready.set()
+    try:
+        await stop.wait()
+    finally:
+        log.info("stopping")
+        await runner.cleanup()
+        await service.stop()

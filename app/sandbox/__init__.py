@@ -1,0 +1,36 @@
+"""Run real Asterisk instances for development and end-to-end tests.
+
+- `templates`: renders the `${NAME}`-style configuration templates in asterisk-conf/.
+- `pjsip_agents`: generates pjsip_agents.conf (agent endpoints) from the service's agents.
+- `asterisk`: finds an Asterisk (system or the sandbox built by scripts/asterisk-sandbox.sh) and
+  starts/stops instances of it, each in its own directory with its own ports.
+- `ports`: free loopback ports for instances.
+"""
+
+from app.sandbox.asterisk import (
+    AsteriskError,
+    AsteriskInstall,
+    AsteriskInstance,
+    AsteriskNotFound,
+    find_asterisk,
+)
+from app.sandbox.pjsip_agents import AgentEndpoint, render_agent_endpoints
+from app.sandbox.ports import free_port_range, free_tcp_port, free_udp_port
+from app.sandbox.templates import TemplateError, declared_variables, render_template, render_tree
+
+__all__ = [
+    "AgentEndpoint",
+    "AsteriskError",
+    "AsteriskInstall",
+    "AsteriskInstance",
+    "AsteriskNotFound",
+    "TemplateError",
+    "declared_variables",
+    "find_asterisk",
+    "free_port_range",
+    "free_tcp_port",
+    "free_udp_port",
+    "render_agent_endpoints",
+    "render_template",
+    "render_tree",
+]

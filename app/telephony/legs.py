@@ -1,0 +1,67 @@
+"""Which Asterisk channel carries which engine leg, and what we still expect from it.
+
+The engine names legs by ids it hands out; Asterisk names channels by ids we choose at
+originate (inbound channels bring their own). Events about a channel arrive in any of several
+shapes (StasisEnd, ChannelHangupRequest, ChannelDestroyed): `ended` makes sure the engine hears
+about each leg's end exactly once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(slots=True)
+class Leg:
+    leg_id: str
+    channel_id: str
+    role: str  # "inbound", "agent", "customer"
+    request_id: str
+    answered: bool = False
+    ended: bool = False
+    bridge_id: str | None = None
+    playbacks: set[str] = field(default_factory=set)
+
+
+@dataclass(slots=True)
+class PlaybackTask:
+    leg_id: str
+    hangup_after: bool
+    report_finish: bool
+
+
+class LegRegistry:
+    def __init__(self) -> None:
+        self._by_leg: dict[str, Leg] = {}
+        self._by_channel: dict[str, Leg] = {}
+        self.playbacks: dict[str, PlaybackTask] = {}
+
+    def add(self, leg: Leg) -> Leg:
+        self._by_leg[leg.leg_id] = leg
+        self._by_channel[leg.channel_id] = leg
+        return leg
+
+    def by_leg(self, leg_id: str) -> Leg | None:
+        return self._by_leg.get(leg_id)
+
+    def by_channel(self, channel_id: str) -> Leg | None:
+        return self._by_channel.get(channel_id)
+
+    def mark_ended(self, leg: Leg) -> bool:
+        """True the first time only: the caller should tell the engine."""
+        if leg.ended:
+            return False
+        leg.ended = True
+        return True
+
+    def forget(self, leg: Leg) -> None:
+        self._by_leg.pop(leg.leg_id, None)
+        self._by_channel.pop(leg.channel_id, None)
+        for playback_id in leg.playbacks:
+            self.playbacks.pop(playback_id, None)
+
+    def live(self) -> list[Leg]:
+        return [leg for leg in self._by_leg.values() if not leg.ended]
+
+    def __len__(self) -> int:
+        return len(self._by_leg)

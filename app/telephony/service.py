@@ -1,0 +1,363 @@
+"""The Stasis application: ARI events in, engine events out, engine commands carried out.
+
+Theory of operation:
+- Every ARI event is translated to at most a few engine events and fed to the one Engine
+  synchronously: asyncio runs one handler at a time between awaits, so the engine needs no
+  lock. Its commands go to the executor, which runs them per leg in order.
+- `StasisStart` for a channel we originated means answered; the end of a leg arrives as one of
+  StasisEnd / ChannelHangupRequest / ChannelDestroyed, and the registry lets only the first
+  through. An originated leg that never answered is reported as failed with its mapped cause.
+- A timer task sleeps until the engine's next deadline and delivers `Tick`.
+- After every (re)connect Asterisk has dropped the events of the gap: we re-read channels (legs
+  whose channel vanished are ended now), re-create holding bridges, and re-read agents' endpoints.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Callable
+
+import structlog
+
+from app.ari import (
+    ApplicationReplaced,
+    AriClient,
+    AriError,
+    AriEvent,
+    ChannelDestroyed,
+    ChannelDtmfReceived,
+    ChannelHangupRequest,
+    EndpointStateChange,
+    PlaybackFinished,
+    StasisEnd,
+    StasisStart,
+    new_id,
+)
+from app.config import HoldfastConfig
+from app.core import events as ev
+from app.core.causes import outcome_for
+from app.core.commands import Activity, Command, Notify
+from app.core.engine import Engine
+from app.core.errors import CoreError
+from app.telephony.executor import CommandExecutor
+from app.telephony.legs import Leg, LegRegistry, PlaybackTask
+from app.telephony.metrics import Metrics
+from app.telephony.prompts import PromptBook
+
+log = structlog.get_logger("holdfast.telephony")
+
+
+class TelephonyService:
+    def __init__(
+        self,
+        config: HoldfastConfig,
+        ari: AriClient,
+        *,
+        prompts: PromptBook | None = None,
+        metrics: Metrics | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.config = config
+        self.ari = ari
+        self.clock = clock
+        self.engine = Engine(config.core())
+        self.legs = LegRegistry()
+        self.metrics = metrics or Metrics()
+        self.metrics.bind(self)
+        self.activity_listeners: list[Callable[[Activity], None]] = []
+        self.feature_codes = {
+            config.feature_codes.ready: "ready",
+            config.feature_codes.pause: "pause",
+            config.feature_codes.logout: "logout",
+        }
+        asterisk = config.asterisk
+        self.executor = CommandExecutor(
+            ari,
+            self.legs,
+            prompts or PromptBook(overrides=config.prompts.overrides),
+            app_name=asterisk.app,
+            agent_endpoint=lambda agent_id: asterisk.agent_endpoint_format.format(username=agent_id),
+            customer_endpoint=lambda number: asterisk.trunk_endpoint_format.format(number=number),
+            feed=self.feed,
+            clock=clock,
+            on_activity=self._on_activity,
+            on_notify=self._on_notify,
+            language=config.service.language,
+        )
+        self._wake = asyncio.Event()
+        self._timer_task: asyncio.Task[None] | None = None
+        self._background: set[asyncio.Task[None]] = set()
+        self.connected = asyncio.Event()
+        self.replaced = False
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def start(self) -> None:
+        self.ari.start_events(
+            self.on_ari_event,
+            on_connected=self.resync,
+            on_disconnected=self._on_disconnected,
+            on_application_replaced=self._on_replaced,
+        )
+        self._timer_task = asyncio.create_task(self._timer_loop(), name="engine-timers")
+
+    async def stop(self) -> None:
+        if self._timer_task is not None:
+            self._timer_task.cancel()
+            await asyncio.gather(self._timer_task, return_exceptions=True)
+        await self.executor.drain()
+        await self.ari.close()
+
+    # ------------------------------------------------------------------ the engine
+
+    def feed(self, event: ev.Event) -> list[Command]:
+        started = time.perf_counter()
+        try:
+            commands = self.engine.handle(event)
+        except CoreError as error:
+            log.warning("event_refused", event=type(event).__name__, error=str(error))
+            raise
+        finally:
+            self.metrics.event_latency.observe(time.perf_counter() - started)
+        self.executor.submit(commands)
+        self._wake.set()
+        return commands
+
+    def try_feed(self, event: ev.Event) -> None:
+        with contextlib.suppress(CoreError):  # logged in feed; a refused event changes nothing
+            self.feed(event)
+
+    async def _timer_loop(self) -> None:
+        while True:
+            deadline = self.engine.next_deadline()
+            delay = None if deadline is None else max(0.0, deadline - self.clock())
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout=delay)
+            self._wake.clear()
+            deadline = self.engine.next_deadline()
+            if deadline is not None and self.clock() >= deadline:
+                try:
+                    self.feed(ev.Tick(self.clock()))
+                except Exception:
+                    log.exception("tick_failed")
+
+    def _on_activity(self, activity: Activity) -> None:
+        log.info(
+            "activity",
+            kind=activity.kind,
+            request_id=activity.request_id,
+            agent_id=activity.agent_id,
+            queue=activity.queue,
+            **activity.data,
+        )
+        self.metrics.count_activity(activity)
+        for listener in self.activity_listeners:
+            listener(activity)
+
+    def _on_notify(self, notify: Notify) -> None:
+        log.info("notify", kind=notify.kind, request_id=notify.request_id, queue=notify.queue, number=notify.number)
+
+    # ------------------------------------------------------------------ ARI events
+
+    async def on_ari_event(self, event: AriEvent) -> None:
+        if isinstance(event, StasisStart):
+            await self._stasis_start(event)
+        elif isinstance(event, ChannelDtmfReceived):
+            leg = self.legs.by_channel(event.channel.id)
+            if leg is not None and leg.role == "inbound":
+                self.try_feed(ev.DtmfReceived(self.clock(), leg.request_id, event.digit))
+        elif isinstance(event, (StasisEnd, ChannelHangupRequest, ChannelDestroyed)):
+            leg = self.legs.by_channel(event.channel.id)
+            if leg is not None:
+                cause = getattr(event, "cause", None)
+                await self._leg_ended(leg, cause)
+        elif isinstance(event, PlaybackFinished):
+            await self._playback_finished(event)
+        elif isinstance(event, EndpointStateChange):
+            self._endpoint_state(event.endpoint.resource, event.endpoint.online)
+
+    async def _stasis_start(self, event: StasisStart) -> None:
+        channel = event.channel
+        leg = self.legs.by_channel(channel.id)
+        if leg is not None:  # one of ours answered
+            leg.answered = True
+            self.try_feed(ev.LegAnswered(self.clock(), leg.leg_id))
+            return
+        args = list(event.args)
+        kind = args[0] if args else ""
+        if kind == "feature" and len(args) > 1:
+            await self._feature_code(channel.id, channel.name, args[1])
+            return
+        queue = None
+        if kind == "inbound" and len(args) > 1:
+            queue = self.config.inbound.get(args[1])
+        elif kind in self.engine.queues:
+            queue = kind
+        if queue is None:
+            log.warning("no_queue_for_call", args=args, channel_id=channel.id)
+            await self._refuse(channel.id)
+            return
+        request_id = new_id()
+        self.legs.add(Leg(request_id, channel.id, "inbound", request_id, answered=True))
+        log.info("call_arrived", request_id=request_id, channel_id=channel.id, queue=queue)
+        number = channel.caller.number or None
+        self.try_feed(ev.CallerArrived(self.clock(), request_id, queue, number))
+
+    async def _refuse(self, channel_id: str) -> None:
+        try:
+            await self.ari.channels.answer(channel_id)
+            await self.ari.channels.play(channel_id, self.executor.prompts.named("not_in_service"))
+            await asyncio.sleep(0)  # let the playback start before the hang-up below is queued
+        except AriError:
+            pass
+        self._spawn(self._hangup_later(channel_id, 3.0))
+
+    async def _hangup_later(self, channel_id: str, seconds: float) -> None:
+        await asyncio.sleep(seconds)
+        with contextlib.suppress(AriError):
+            await self.ari.channels.hangup(channel_id)
+
+    async def _leg_ended(self, leg: Leg, cause: int | None) -> None:
+        if not self.legs.mark_ended(leg):
+            return
+        now = self.clock()
+        if leg.role == "feature":
+            pass
+        elif leg.role == "inbound":
+            self.try_feed(ev.CallerHungUp(now, leg.request_id))
+        elif leg.answered:
+            self.try_feed(ev.LegHungUp(now, leg.leg_id))
+        else:
+            self.try_feed(ev.LegFailed(now, leg.leg_id, outcome_for(cause), cause))
+        self.legs.forget(leg)
+        await self.executor.release_call_bridge(leg)
+
+    async def _playback_finished(self, event: PlaybackFinished) -> None:
+        task = self.legs.playbacks.pop(event.playback.id, None)
+        if task is None:
+            return
+        leg = self.legs.by_leg(task.leg_id)
+        if leg is not None:
+            leg.playbacks.discard(event.playback.id)
+        if task.report_finish:
+            self.try_feed(ev.PromptFinished(self.clock(), task.leg_id))
+        if task.hangup_after and leg is not None:
+            with contextlib.suppress(AriError):
+                await self.ari.channels.hangup(leg.channel_id)
+
+    # ------------------------------------------------------------------ agents
+
+    def agent_for_channel(self, channel_name: str) -> str | None:
+        """ "PJSIP/1001-0000000a" → "1001", if that is one of our agents."""
+        endpoint = channel_name.rsplit("-", 1)[0]
+        for agent_id in self.engine.agents:
+            if self.config.asterisk.agent_endpoint_format.format(username=agent_id) == endpoint:
+                return agent_id
+        return None
+
+    async def _feature_code(self, channel_id: str, channel_name: str, code: str) -> None:
+        agent_id = self.agent_for_channel(channel_name)
+        action = self.feature_codes.get(code)
+        prompt = "not_in_service"
+        if agent_id is not None and action is not None:
+            prompt = self.agent_action(agent_id, action) or "not_in_service"
+        try:
+            await self.ari.channels.answer(channel_id)
+        except AriError:
+            return
+        playback_id = new_id()
+        leg = Leg(f"feature:{channel_id}", channel_id, "feature", "")
+        self.legs.add(leg)
+        self.legs.playbacks[playback_id] = PlaybackTask(leg.leg_id, hangup_after=True, report_finish=False)
+        leg.playbacks.add(playback_id)
+        try:
+            await self.ari.channels.play(channel_id, self.executor.prompts.named(prompt), playback_id=playback_id)
+        except AriError:
+            await self.ari.channels.hangup(channel_id)
+
+    def agent_action(self, agent_id: str, action: str, reason: str = "break") -> str | None:
+        """Apply ready/pause/logout for an agent; returns the prompt to confirm it, None if refused."""
+        now = self.clock()
+        event: ev.Event
+        if action == "ready":
+            event, prompt = ev.AgentReady(now, agent_id), "agent_ready"
+        elif action == "pause":
+            event, prompt = ev.AgentPaused(now, agent_id, reason), "agent_paused"
+        elif action == "logout":
+            event, prompt = ev.AgentLoggedOut(now, agent_id), "agent_logged_out"
+        elif action == "login":
+            event, prompt = ev.AgentLoggedIn(now, agent_id), "agent_ready"
+        else:
+            return None
+        try:
+            self.feed(event)
+        except CoreError:
+            return None
+        return prompt
+
+    def _endpoint_state(self, resource: str, online: bool) -> None:
+        for agent_id in self.engine.agents:
+            if self.config.asterisk.agent_endpoint_format.format(username=agent_id).endswith("/" + resource):
+                self.try_feed(ev.AgentReachability(self.clock(), agent_id, online))
+
+    # ------------------------------------------------------------------ (re)connect
+
+    async def resync(self) -> None:
+        """Runs after every (re)connect, before that connection's first event."""
+        self.executor.holding_ready.clear()
+        try:
+            channels = {c.id for c in await self.ari.channels.list()}
+        except AriError:
+            log.exception("resync_channels_failed")
+            channels = None
+        if channels is not None:
+            for leg in self.legs.live():
+                if leg.channel_id not in channels:
+                    log.info("leg_vanished", leg_id=leg.leg_id, role=leg.role)
+                    await self._leg_ended(leg, None)
+        for queue in self.engine.queues:
+            try:
+                await self.executor.ensure_holding(queue)
+            except AriError:
+                log.exception("holding_bridge_failed", queue=queue)
+        await self._resync_endpoints()
+        self.metrics.ari_connected.set(1)
+        self.connected.set()
+        log.info("ari_connected", app=self.config.asterisk.app)
+
+    async def _resync_endpoints(self) -> None:
+        sources = [
+            "endpoint:" + self.config.asterisk.agent_endpoint_format.format(username=agent_id)
+            for agent_id in self.engine.agents
+        ]
+        if not sources:
+            return
+        try:
+            await self.ari.applications.subscribe(self.config.asterisk.app, sources)
+        except AriError:
+            log.exception("endpoint_subscribe_failed")
+        try:
+            endpoints = await self.ari.endpoints.list()
+        except AriError:
+            log.exception("endpoint_list_failed")
+            return
+        online = {e.resource for e in endpoints if e.online}
+        for agent_id in self.engine.agents:
+            endpoint = self.config.asterisk.agent_endpoint_format.format(username=agent_id)
+            self.try_feed(ev.AgentReachability(self.clock(), agent_id, endpoint.rsplit("/", 1)[-1] in online))
+
+    async def _on_disconnected(self) -> None:
+        self.connected.clear()
+        self.metrics.ari_connected.set(0)
+        log.warning("ari_disconnected")
+
+    async def _on_replaced(self, event: ApplicationReplaced) -> None:
+        self.replaced = True
+        log.error("application_replaced", detail="another Holdfast took over this Stasis app; stopping")
+
+    def _spawn(self, coro: object) -> None:
+        task = asyncio.create_task(coro)  # type: ignore[arg-type]
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)

@@ -1,0 +1,112 @@
+"""HTTP API: agents' state changes, queue views, health and Prometheus metrics.
+
+Routes (JSON unless noted):
+  GET  /healthz                         200 when ARI is connected, 503 otherwise
+  GET  /metrics                         Prometheus text format
+  GET  /api/queues                      queues with waiting requests in place order
+  GET  /api/agents                      agents with state, pause reason, reachability
+  POST /api/agents/{id}/{action}        action: login, ready, pause (JSON {"reason": ...}), logout
+When `service.admin_token` is set, /api/* requires `Authorization: Bearer <token>`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from app.telephony.service import TelephonyService
+
+SERVICE_KEY = web.AppKey("service", TelephonyService)
+ACTIONS = ("login", "ready", "pause", "logout")
+
+
+def make_app(service: TelephonyService, admin_token: str | None = None) -> web.Application:
+    @web.middleware
+    async def auth(request: web.Request, handler: Any) -> web.StreamResponse:
+        if admin_token and request.path.startswith("/api/"):
+            if request.headers.get("Authorization", "") != f"Bearer {admin_token}":
+                return web.json_response({"error": "missing or wrong bearer token"}, status=401)
+        return await handler(request)
+
+    app = web.Application(middlewares=[auth])
+    app[SERVICE_KEY] = service
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/metrics", metrics)
+    app.router.add_get("/api/queues", queues)
+    app.router.add_get("/api/agents", agents)
+    app.router.add_post("/api/agents/{agent_id}/{action}", agent_action)
+    return app
+
+
+async def healthz(request: web.Request) -> web.Response:
+    service = request.app[SERVICE_KEY]
+    ok = service.connected.is_set() and not service.replaced
+    return web.json_response({"ari": "connected" if ok else "disconnected"}, status=200 if ok else 503)
+
+
+async def metrics(request: web.Request) -> web.Response:
+    service = request.app[SERVICE_KEY]
+    body = generate_latest(service.metrics.registry)
+    return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+
+async def queues(request: web.Request) -> web.Response:
+    service = request.app[SERVICE_KEY]
+    engine = service.engine
+    now = service.clock()
+    out = []
+    for name, q in engine.queues.items():
+        waiting = [
+            {
+                "request_id": r.id,
+                "position": i + 1,
+                "kind": r.kind.value,
+                "number": r.callback_number or r.caller_number,
+                "gross_wait": round(r.gross_wait(now), 1),
+                "net_wait": round(r.net_wait(now), 1),
+                "estimated_wait": round(engine.estimated_wait(r.id) or 0.0, 1),
+            }
+            for i, r in enumerate(engine.waiting(name))
+        ]
+        out.append({"name": name, "display_name": q.label, "open": engine.is_open(name), "waiting": waiting})
+    return web.json_response({"queues": out})
+
+
+def _agent_view(service: TelephonyService, agent_id: str) -> dict[str, Any]:
+    agent = service.engine.agents[agent_id]
+    return {
+        "id": agent.id,
+        "name": agent.settings.name,
+        "state": agent.state.value,
+        "pause_reason": agent.pause_reason,
+        "reachable": agent.reachable,
+        "request_id": agent.request_id,
+        "queues": [q for q, _ in agent.settings.skills],
+    }
+
+
+async def agents(request: web.Request) -> web.Response:
+    service = request.app[SERVICE_KEY]
+    return web.json_response({"agents": [_agent_view(service, a) for a in service.engine.agents]})
+
+
+async def agent_action(request: web.Request) -> web.Response:
+    service = request.app[SERVICE_KEY]
+    agent_id, action = request.match_info["agent_id"], request.match_info["action"]
+    if agent_id not in service.engine.agents:
+        return web.json_response({"error": f"no agent {agent_id!r}"}, status=404)
+    if action not in ACTIONS:
+        return web.json_response({"error": f"unknown action {action!r}; use one of {', '.join(ACTIONS)}"}, status=404)
+    reason = "break"
+    if request.can_read_body:
+        try:
+            body = await request.json()
+        except ValueError:
+            return web.json_response({"error": "body must be JSON"}, status=400)
+        reason = str(body.get("reason", reason)) if isinstance(body, dict) else reason
+    if service.agent_action(agent_id, action, reason) is None:
+        state = service.engine.agents[agent_id].state.value
+        return web.json_response({"error": f"agent {agent_id} is {state}; cannot {action} now"}, status=409)
+    return web.json_response(_agent_view(service, agent_id))

@@ -1,0 +1,374 @@
+"""Fixtures for end-to-end tests: the SUT's Asterisk (asterisk-conf/), the phone simulator Asterisk
+(tests/e2e/phonesim-conf/) and a `phonesim` driver connected to it.
+
+Both Asterisks are started once per session on free loopback ports with a generated ARI password;
+agents 1001-1005 are configured on the SUT and registered to it from the simulator before any test
+runs. Without an Asterisk (see `make asterisk`) the tests are skipped — unless Asterisk is required:
+HOLDFAST_REQUIRE_ASTERISK=1, or CI=true (then HOLDFAST_REQUIRE_ASTERISK=0 opts out), in which case
+they fail.
+
+Instance directories (config, logs) are removed after a passing session and kept after a failing
+one (or with HOLDFAST_KEEP_INSTANCES=1); their path is printed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import secrets
+import shutil
+import sys
+import time
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from app.config import load_config
+from app.core.commands import Activity
+from app.core.engine import Engine
+from app.sandbox import (
+    AgentEndpoint,
+    AsteriskInstall,
+    AsteriskInstance,
+    AsteriskNotFound,
+    find_asterisk,
+    free_port_range,
+    free_tcp_port,
+    free_udp_port,
+    render_agent_endpoints,
+)
+# tests/ is not a package: make the driver importable as `phonesim` whatever pytest's import mode.
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from phonesim import PhoneSim, render_agent_registrations  # noqa: E402
+
+from app.telephony.service import TelephonyService  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[2]
+SUT_CONF = REPO / "asterisk-conf"
+PHONESIM_CONF = Path(__file__).resolve().parent / "phonesim-conf"
+
+SUT_ARI_APP = "holdfast"  # Stasis app name in the SUT's dialplan; the Holdfast service registers it
+SUT_ARI_USER = "holdfast"
+SIM_ARI_USER = "phonesim"
+TEST_AGENT_NAMES = ["1001", "1002", "1003", "1004", "1005"]
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    here = Path(__file__).resolve().parent
+    for item in items:
+        if here in Path(str(item.fspath)).resolve().parents:
+            item.add_marker(pytest.mark.e2e)
+
+
+def asterisk_required() -> bool:
+    flag = os.environ.get("HOLDFAST_REQUIRE_ASTERISK", "").strip().lower()
+    if flag:
+        return flag not in ("0", "false", "no")
+    return os.environ.get("CI", "").strip().lower() == "true"
+
+
+@pytest.fixture(scope="session")
+def asterisk_install() -> AsteriskInstall:
+    try:
+        return find_asterisk()
+    except AsteriskNotFound as e:
+        if asterisk_required():
+            pytest.fail(f"Asterisk is required (CI or HOLDFAST_REQUIRE_ASTERISK) but: {e}")
+        pytest.skip(f"end-to-end tests need Asterisk: {e}")
+
+
+@dataclass(frozen=True)
+class E2EPorts:
+    sut_sip: int
+    sut_http: int
+    sut_rtp: tuple[int, int]
+    sim_sip: int
+    sim_http: int
+    sim_rtp: tuple[int, int]
+
+
+@pytest.fixture(scope="session")
+def e2e_ports() -> E2EPorts:
+    """Chosen up front: each Asterisk's config names the other's SIP port."""
+    sut_rtp = free_port_range(200)
+    while True:
+        sim_rtp = free_port_range(200)
+        if sim_rtp[1] < sut_rtp[0] or sim_rtp[0] > sut_rtp[1]:
+            break
+    sut_sip = free_udp_port()
+    sim_sip = free_udp_port()
+    while sim_sip == sut_sip:
+        sim_sip = free_udp_port()
+    return E2EPorts(sut_sip, free_tcp_port(), sut_rtp, sim_sip, free_tcp_port(), sim_rtp)
+
+
+@pytest.fixture(scope="session")
+def test_agents() -> list[AgentEndpoint]:
+    """The agents configured on the SUT (and registered from the simulator), with fresh passwords."""
+    return [AgentEndpoint(n, f"pw{n}-{secrets.token_hex(6)}", f"Agent {n}") for n in TEST_AGENT_NAMES]
+
+
+def _finish(request: pytest.FixtureRequest, inst: AsteriskInstance) -> None:
+    inst.stop()
+    failed = request.session.testsfailed > 0
+    if failed or os.environ.get("HOLDFAST_KEEP_INSTANCES") == "1":
+        print(f"\n[e2e] kept Asterisk instance {inst.name} at {inst.host_dir} (logs: {inst.messages_path})")
+    else:
+        inst.remove()
+
+
+def _remove_stale_instances(base: Path) -> None:
+    """Directories of earlier sessions whose process is gone (names end in -<pid>)."""
+    if not base.is_dir():
+        return
+    for d in base.glob("e2e-*-*"):
+        pid = d.name.rsplit("-", 1)[-1]
+        if pid.isdigit() and not Path(f"/proc/{pid}").exists():
+            shutil.rmtree(d, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def sut_asterisk(
+    request: pytest.FixtureRequest,
+    asterisk_install: AsteriskInstall,
+    e2e_ports: E2EPorts,
+    test_agents: list[AgentEndpoint],
+) -> Iterator[AsteriskInstance]:
+    """The SUT's Asterisk, configured from asterisk-conf/ as an admin would deploy it.
+
+    ARI: `sut_asterisk.ari_url`, `sut_asterisk.ari_auth`; Stasis app name SUT_ARI_APP ("holdfast").
+    """
+    inst = AsteriskInstance(
+        f"e2e-sut-{os.getpid()}",
+        asterisk_install,
+        SUT_CONF,
+        {
+            "SIP_PORT": str(e2e_ports.sut_sip),
+            "HTTP_PORT": str(e2e_ports.sut_http),
+            "RTP_START": str(e2e_ports.sut_rtp[0]),
+            "RTP_END": str(e2e_ports.sut_rtp[1]),
+            "ARI_USER": SUT_ARI_USER,
+            "ARI_PASSWORD": secrets.token_urlsafe(18),
+            "ARI_APP": SUT_ARI_APP,
+            "TRUNK_MATCH": "127.0.0.1",
+            "TRUNK_CONTACT": f"sip:127.0.0.1:{e2e_ports.sim_sip}",
+            "AGENT_QUALIFY_FREQUENCY": "5",
+            "VERBOSE": "3",
+        },
+        extra_files={"pjsip_agents.conf": render_agent_endpoints(test_agents)},
+    )
+    _remove_stale_instances(inst.host_dir.parent)
+    inst.start()
+    try:
+        inst.wait_ready(30)
+        yield inst
+    finally:
+        _finish(request, inst)
+
+
+@pytest.fixture(scope="session")
+def phonesim_asterisk(
+    request: pytest.FixtureRequest,
+    asterisk_install: AsteriskInstall,
+    e2e_ports: E2EPorts,
+    test_agents: list[AgentEndpoint],
+    sut_asterisk: AsteriskInstance,
+) -> Iterator[AsteriskInstance]:
+    """The phone simulator's Asterisk; when this fixture is ready, every test agent is registered on the SUT."""
+    inst = AsteriskInstance(
+        f"e2e-phonesim-{os.getpid()}",
+        asterisk_install,
+        PHONESIM_CONF,
+        {
+            "SIP_PORT": str(e2e_ports.sim_sip),
+            "HTTP_PORT": str(e2e_ports.sim_http),
+            "RTP_START": str(e2e_ports.sim_rtp[0]),
+            "RTP_END": str(e2e_ports.sim_rtp[1]),
+            "ARI_USER": SIM_ARI_USER,
+            "ARI_PASSWORD": secrets.token_urlsafe(18),
+            "SUT_SIP_PORT": str(e2e_ports.sut_sip),
+            "VERBOSE": "3",
+        },
+        extra_files={
+            "pjsip_agents.conf": render_agent_registrations(test_agents, "127.0.0.1", e2e_ports.sut_sip)
+        },
+    )
+    inst.start()
+    try:
+        inst.wait_ready(30)
+        wait_agents_registered(sut_asterisk, [a.username for a in test_agents])
+        yield inst
+    finally:
+        _finish(request, inst)
+
+
+def wait_agents_registered(sut: AsteriskInstance, usernames: list[str], timeout: float = 15.0) -> None:
+    """Until every agent's endpoint on the SUT is online (registered and reachable)."""
+    deadline = time.monotonic() + timeout
+    pending = list(usernames)
+    while pending:
+        pending = [u for u in pending if sut.ari_get(f"/endpoints/PJSIP/{u}").get("state") != "online"]
+        if not pending:
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError(
+                f"agents {pending} not registered on the SUT after {timeout}s\n"
+                + sut.cli("pjsip show contacts")
+                + sut.log_tail()
+            )
+        time.sleep(0.1)
+
+
+@pytest.fixture
+async def phonesim(phonesim_asterisk: AsteriskInstance, sut_asterisk: AsteriskInstance) -> AsyncIterator[PhoneSim]:
+    """A connected phone simulator; every call still up is hung up after the test."""
+    user, password = phonesim_asterisk.ari_auth
+    sim = await PhoneSim.connect(phonesim_asterisk.ari_url, user, password)
+    try:
+        yield sim
+    finally:
+        await sim.close()
+    assert not sim.errors, f"phonesim background errors: {sim.errors}"
+
+
+# ---- Holdfast service --------------------------------------------------------------------------
+# The lead adds here a fixture that starts the Holdfast service itself against `sut_asterisk`
+# (ARI at sut_asterisk.ari_url with sut_asterisk.ari_auth, Stasis app SUT_ARI_APP, agents from
+# `test_agents`, trunk endpoint "trunk" for calls to customers), e.g.:
+#
+#   @pytest.fixture
+#   async def holdfast(sut_asterisk, test_agents, phonesim_asterisk) -> AsyncIterator[...]:
+#       ...
+#
+# Tests then combine `holdfast` with `phonesim`.
+
+
+@dataclass
+class Holdfast:
+    """The real service running in this test's event loop against the SUT Asterisk."""
+
+    service: TelephonyService
+    http_url: str
+    sut: AsteriskInstance
+    activities: ActivityLog
+
+    @property
+    def engine(self) -> Engine:
+        return self.service.engine
+
+    async def wait_activity(self, kind: str, timeout: float = 15.0, **match: object) -> Activity:
+        return await self.activities.wait(kind, timeout, **match)
+
+
+class ActivityLog:
+    """Every activity the service records, and a way to wait for one (never a sleep)."""
+
+    def __init__(self) -> None:
+        self.items: list[Activity] = []
+        self._changed = asyncio.Event()
+
+    def __call__(self, activity: Activity) -> None:
+        self.items.append(activity)
+        self._changed.set()
+
+    def find(self, kind: str, **match: object) -> list[Activity]:
+        def fits(a: Activity) -> bool:
+            for key, value in match.items():
+                have = getattr(a, key) if key in ("request_id", "agent_id", "queue") else a.data.get(key)
+                if have != value:
+                    return False
+            return True
+
+        return [a for a in self.items if a.kind == kind and fits(a)]
+
+    async def wait(self, kind: str, timeout: float = 15.0, count: int = 1, **match: object) -> Activity:
+        deadline = asyncio.get_running_loop().time() + timeout
+        while True:
+            found = self.find(kind, **match)
+            if len(found) >= count:
+                return found[count - 1]
+            remaining = deadline - asyncio.get_running_loop().time()
+            if remaining <= 0:
+                raise AssertionError(f"no {kind} activity {match} within {timeout}s; saw {[a.kind for a in self.items]}")
+            self._changed.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._changed.wait(), remaining)
+
+
+def holdfast_config_text(sut: AsteriskInstance, agents: list[AgentEndpoint], http_port: int, extra: str = "") -> str:
+    user, password = sut.ari_auth
+    agent_lines = "\n".join(
+        f'  "{a.username}":\n    name: {a.display_name}\n    password: "{a.password}"\n    skills: [support, sales]'
+        for a in agents
+    )
+    return f"""
+asterisk:
+  ari_url: {sut.ari_url}
+  ari_user: {user}
+  ari_password: "{password}"
+  app: {SUT_ARI_APP}
+service:
+  http_host: 127.0.0.1
+  http_port: {http_port}
+inbound:
+  "4000": support
+  "4001": sales
+queues:
+  support:
+    display_name: Support
+    ring_timeout: 6s
+    wrap_up: 1s
+    callback:
+      enabled: false
+  sales:
+    display_name: Sales
+    ring_timeout: 6s
+    wrap_up: 1s
+    callback:
+      enabled: false
+agents:
+{agent_lines}
+{extra}
+"""
+
+
+@pytest.fixture
+def holdfast_extra_config() -> str:
+    """Override in a test module to add YAML to the service's config."""
+    return ""
+
+
+@pytest.fixture
+async def holdfast(
+    sut_asterisk: AsteriskInstance,
+    phonesim_asterisk: AsteriskInstance,
+    test_agents: list[AgentEndpoint],
+    holdfast_extra_config: str,
+    tmp_path: Path,
+) -> AsyncIterator[Holdfast]:
+    """The Holdfast service (real ARI client, engine and HTTP API) connected to the SUT Asterisk."""
+    from aiohttp import web
+
+    from app.runner import build_service
+    from app.web.api import make_app
+
+    http_port = free_tcp_port()
+    path = tmp_path / "holdfast.yaml"
+    path.write_text(holdfast_config_text(sut_asterisk, test_agents, http_port, holdfast_extra_config))
+    config = load_config(path)
+    service = build_service(config)
+    log = ActivityLog()
+    service.activity_listeners.append(log)
+    await service.start()
+    runner = web.AppRunner(make_app(service))
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", http_port).start()
+    try:
+        await asyncio.wait_for(service.connected.wait(), 15)
+        yield Holdfast(service, f"http://127.0.0.1:{http_port}", sut_asterisk, log)
+    finally:
+        await runner.cleanup()
+        await service.stop()
