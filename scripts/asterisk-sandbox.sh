@@ -42,13 +42,16 @@ if [ "${HOLDFAST_FORCE_SANDBOX:-0}" != 1 ] && command -v asterisk >/dev/null 2>&
 fi
 
 # 2. Cached sandbox root.
-if [ -f "$ROOT/$STAMP_NAME" ] && grep -qx "root_version=$ROOT_VERSION" "$ROOT/$STAMP_NAME"; then
-  ver="$(chroot "$ROOT" asterisk -V 2>/dev/null || true)"
-  if printf '%s\n' "$ver" | grep -q '^Asterisk '; then
-    echo "Using sandbox $ver ($ROOT)"
-    exit 0
-  fi
-  log "cached root at $ROOT does not run asterisk ('$ver'); rebuilding"
+cached_version() {
+  [ -f "$ROOT/$STAMP_NAME" ] && grep -qx "root_version=$ROOT_VERSION" "$ROOT/$STAMP_NAME" || return 1
+  local v
+  v="$(chroot "$ROOT" asterisk -V 2>/dev/null || true)"
+  printf '%s\n' "$v" | grep -q '^Asterisk ' || return 1
+  printf '%s\n' "$v"
+}
+if ver="$(cached_version)"; then
+  echo "Using sandbox $ver ($ROOT)"
+  exit 0
 fi
 
 [ "$(id -u)" = 0 ] || die "building the Asterisk sandbox needs root (debootstrap, chroot); run: sudo make asterisk"
@@ -86,7 +89,16 @@ MIRROR="$(pick_mirror)"
 MIRROR="${MIRROR%/}"
 mkdir -p "$CACHE"
 
-# Remove leftovers of interrupted runs (only our own temp dirs; unmount anything still mounted).
+# One build at a time (parallel `make test`s): wait for the lock, then look again.
+exec 9>"$CACHE/asterisk-root.lock"
+flock 9
+if ver="$(cached_version)"; then
+  echo "Using sandbox $ver ($ROOT)"
+  exit 0
+fi
+[ -e "$ROOT" ] && log "existing $ROOT is incomplete or outdated; rebuilding"
+
+# Remove leftovers of interrupted runs (safe: we hold the lock; unmount anything still mounted).
 cleanup_dir() {
   local d="$1"
   [ -d "$d" ] || return 0

@@ -30,6 +30,12 @@ class BridgesApi:
         )
         return Bridge.from_json(data)
 
+    async def create_with_id(self, bridge_id: str, type: str = "mixing", *, name: str | None = None) -> Bridge:
+        """POST /bridges/{id}: the same as create() with a bridge_id of our choosing.
+        Both raise AriConflict (409) if a bridge with that id already exists."""
+        data = await self._rest.request("POST", f"/bridges/{seg(bridge_id)}", params={"type": type, "name": name})
+        return Bridge.from_json(data)
+
     async def destroy(self, bridge_id: str) -> None:
         await self._rest.request("DELETE", f"/bridges/{seg(bridge_id)}")
 

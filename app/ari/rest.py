@@ -118,7 +118,11 @@ def _error_message(text: str, reason: str | None) -> str:
         data = json.loads(text)
     except ValueError:
         data = None
-    if isinstance(data, dict) and isinstance(data.get("message"), str):
-        return str(data["message"])
+    # Asterisk answers {"message": ...} normally but {"error": "Allocation failed"} when it
+    # could not build a response (seen on POST /bridges/{id}/moh).
+    if isinstance(data, dict):
+        for key in ("message", "error"):
+            if isinstance(data.get(key), str):
+                return str(data[key])
     text = text.strip()
     return text[:300] if text else (reason or "no message")

@@ -3,7 +3,8 @@
 Theory of operation:
 - `handle(event)` first runs every timer due by `event.now`, then the event, then dispatch: any
   ready agent is matched with the first dispatchable request (see dispatch.py). It returns the
-  commands for the shell, in order. An illegal event raises a CoreError before changing state.
+  commands for the shell, in order. An illegal event raises a CoreError before changing state;
+  one made moot by a deadline due before it is dropped with an `event_ignored` activity.
 - An inbound caller is answered, held with music and keeps a place. When an agent is picked, the
   agent is rung; on answer both are bridged. A caller who takes a callback keeps the same place
   (same request, same key): the callback is dispatched exactly when the caller would have been.
@@ -36,6 +37,7 @@ from app.core.commands import (
     PromptItem,
 )
 from app.core.errors import (
+    CoreError,
     DuplicateRequest,
     IllegalAgentTransition,
     IllegalRequestAction,
@@ -113,7 +115,15 @@ class Engine:
         if not self._started:
             self._start(event.now)
         self._timers.pop_due(event.now, self._on_timer)
-        handler(event)
+        try:
+            # A deadline due before the event may have made it moot (the callback expired, the
+            # wrap-up ended, a requested logout took effect). It was legal when sent, so it is
+            # dropped, not refused: refusing now would lose the timers' commands.
+            self._validate(event)
+        except CoreError as moot:
+            self._activity("event_ignored", None, event=type(event).__name__, reason=str(moot))
+        else:
+            handler(event)
         self._dispatch()
         out, self._out = self._out, []
         return out
@@ -585,6 +595,10 @@ class Engine:
         return agent
 
     def _return_to_place(self, req: Request) -> None:
+        if req.is_callback and req.callback_requested_at is not None:
+            if self._now >= req.callback_requested_at + self.queues[req.queue].callback.max_age:
+                self._expire(req)  # its expiry timer came up while it was in service
+                return
         self._enter_queue(req)
 
     def _agent_did_not_answer(self, req: Request, hangup: bool, cause: int | None) -> None:
@@ -602,7 +616,7 @@ class Engine:
         agent_id = req.agent_id
         agent = self._take_agent(req)
         if agent is not None:
-            agent.release(self._now, self.queues[req.queue].wrap_up)
+            self._release_agent(agent, self.queues[req.queue].wrap_up)
         self._activity("agent_left_callback", req, agent=agent_id)
         self._return_to_place(req)
 
@@ -665,10 +679,14 @@ class Engine:
             data["agent"] = agent.id
             started = req.service_started_at if req.service_started_at is not None else self._now
             self.estimator.on_handled(req.queue, self._now - started + q.wrap_up, self._now)
-            agent.release(self._now, q.wrap_up)
-            if agent.wrap_up_until is not None:
-                self._timers.set("wrap_up", agent.id, agent.wrap_up_until)
+            self._release_agent(agent, q.wrap_up)
         self._end(req, Outcome.SERVED, **data)
+
+    def _release_agent(self, agent: Agent, wrap_up: float | None) -> None:
+        """Free the agent; a wrap-up always gets its timer, or the agent would stay in it for good."""
+        agent.release(self._now, wrap_up)
+        if agent.wrap_up_until is not None:
+            self._timers.set("wrap_up", agent.id, agent.wrap_up_until)
 
     # ------------------------------------------------------------------ agents
 

@@ -95,7 +95,7 @@ class AsteriskInstall:
 
 def _version(argv: list[str]) -> str:
     try:
-        out = subprocess.run(argv + ["-V"], capture_output=True, text=True, timeout=20)
+        out = subprocess.run([*argv, "-V"], capture_output=True, text=True, timeout=20)
     except (OSError, subprocess.TimeoutExpired):
         return ""
     return out.stdout.strip() if out.returncode == 0 else ""

@@ -29,7 +29,8 @@ def _config_value(value: str, what: str) -> str:
         raise ValueError(f"{what} contains a control character")
     if value != value.strip():
         raise ValueError(f"{what} has leading or trailing spaces, which Asterisk would drop")
-    return value.replace("\\", "\\\\").replace(";", "\\;")
+    # Asterisk unescapes only a backslash directly before a semicolon; other backslashes stay as written.
+    return value.replace(";", "\\;")
 
 
 def render_agent_endpoints(agents: Iterable[AgentEndpoint]) -> str:

@@ -157,7 +157,7 @@ class Simulator:
                 break
             if self.progress is not None and self.now >= next_report:
                 next_report = self.now + report_every
-                self.progress(min(self.now / sc.horizon, 1.0) if sc.horizon else 1.0)
+                self.progress(min(self.now / sc.horizon, 0.999) if sc.horizon else 0.999)
             if self._arrivals_done and (not sc.drain or self.now > sc.horizon + 7 * 86400):
                 break
         self._advance(self.now)

@@ -15,7 +15,7 @@ from collections.abc import Callable
 
 import structlog
 
-from app.ari import AriClient, AriError, AriNotFound, new_id
+from app.ari import AriClient, AriConflict, AriError, AriNotFound, new_id
 from app.core import commands as c
 from app.core.events import Event, LegFailed
 from app.core.states import AttemptOutcome
@@ -137,10 +137,16 @@ class CommandExecutor:
     async def ensure_holding(self, queue: str) -> str:
         bridge_id = HOLDING_PREFIX + queue
         if bridge_id not in self.holding_ready:
-            await self.ari.rest.request(
-                "POST", f"/bridges/{bridge_id}", params={"type": "holding", "name": f"holdfast {queue}"}
-            )
-            await self.ari.bridges.start_moh(bridge_id)
+            try:
+                await self.ari.rest.request(
+                    "POST", f"/bridges/{bridge_id}", params={"type": "holding", "name": f"holdfast {queue}"}
+                )
+            except AriConflict:
+                pass  # left by an earlier run of the service: reuse it
+            try:
+                await self.ari.bridges.start_moh(bridge_id)
+            except AriError as error:
+                log.info("holding_moh_already_playing", bridge_id=bridge_id, error=str(error))
             self.holding_ready.add(bridge_id)
         return bridge_id
 
@@ -203,8 +209,8 @@ class CommandExecutor:
 
     async def _BridgeLegs(self, cmd: c.BridgeLegs) -> None:
         customer, agent = self.legs.by_leg(cmd.customer_leg), self.legs.by_leg(cmd.agent_leg)
-        if customer is None or agent is None:
-            return
+        if customer is None or agent is None or customer.ended or agent.ended:
+            return  # one side already hung up: its hang-up event ends the request
         bridge_id = CALL_PREFIX + cmd.request_id
         await self.ari.rest.request("POST", f"/bridges/{bridge_id}", params={"type": "mixing", "name": bridge_id})
         if customer.bridge_id and customer.bridge_id != bridge_id:
@@ -212,8 +218,13 @@ class CommandExecutor:
                 await self.ari.bridges.remove_channel(customer.bridge_id, customer.channel_id)
             except AriError as error:
                 log.debug("leave_holding_failed", error=str(error))
-        await self.ari.bridges.add_channel(bridge_id, [customer.channel_id, agent.channel_id])
         customer.bridge_id = agent.bridge_id = bridge_id
+        try:
+            await self.ari.bridges.add_channel(bridge_id, [customer.channel_id, agent.channel_id])
+        except AriError as error:
+            if error.status not in (400, 404, 422):
+                raise
+            log.info("bridge_leg_gone", request_id=cmd.request_id, error=str(error))
 
     async def _Hangup(self, cmd: c.Hangup) -> None:
         leg = self.legs.by_leg(cmd.leg_id)

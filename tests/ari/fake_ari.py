@@ -157,6 +157,7 @@ class _Rule:
     status: int = 500
     message: str = "Internal Server Error"
     delay: float = 0.0
+    body: Json | None = None
 
     def matches(self, method: str, path: str) -> bool:
         return self.method in ("*", method) and self.pattern.fullmatch(path) is not None
@@ -307,10 +308,17 @@ class FakeAri:
     # -- failure injection -------------------------------------------------------------------
 
     def fail(
-        self, method: str, path: str, status: int = 500, message: str = "Internal Server Error", times: int | None = 1
+        self,
+        method: str,
+        path: str,
+        status: int = 500,
+        message: str = "Internal Server Error",
+        times: int | None = 1,
+        body: Json | None = None,
     ) -> None:
-        """Answer the next `times` matching calls (None: all) with `status` and {"message": ...}."""
-        self._rules.append(_Rule(method, re.compile(path), times, status, message))
+        """Answer the next `times` matching calls (None: all) with `status` and {"message": ...}
+        (or `body`, e.g. {"error": "Allocation failed"} as Asterisk sometimes sends)."""
+        self._rules.append(_Rule(method, re.compile(path), times, status, message, body=body))
 
     def delay(self, method: str, path: str, seconds: float, times: int | None = 1) -> None:
         """Hold matching calls for `seconds` before handling them (to test timeouts)."""
@@ -436,7 +444,7 @@ class FakeAri:
             await asyncio.sleep(rule.delay)
             rule = None
         if rule is not None:
-            resp = _err(rule.status, rule.message)
+            resp = web.json_response(rule.body, status=rule.status) if rule.body else _err(rule.status, rule.message)
         else:
             resp = self._route(request.method, path, request.query, body)
         call.status = resp.status
@@ -565,18 +573,23 @@ class FakeAri:
             if method == "GET":
                 return web.json_response(list(st.bridges.values()))
             if method == "POST":
+                if q.get("bridgeId") in st.bridges:
+                    return _err(409, f"Bridge with id '{q['bridgeId']}' already exists")
                 bridge = bridge_json(q.get("bridgeId"), bridge_type=q.get("type", "mixing"), name=q.get("name", ""))
                 st.bridges[bridge["id"]] = bridge
                 return web.json_response(bridge)
             return _err(405, "Method not allowed")
         bridge_id, rest = parts[0], parts[1:]
         if not rest and method == "POST":
-            bridge = bridge_json(bridge_id, bridge_type=q.get("type", "mixing"), name=q.get("name", ""))
-            st.bridges[bridge_id] = bridge
-            return web.json_response(bridge)
-        bridge = st.bridges.get(bridge_id)
-        if bridge is None:
+            if bridge_id in st.bridges:
+                return _err(409, f"Bridge with id '{bridge_id}' already exists")
+            created = bridge_json(bridge_id, bridge_type=q.get("type", "mixing"), name=q.get("name", ""))
+            st.bridges[bridge_id] = created
+            return web.json_response(created)
+        found = st.bridges.get(bridge_id)
+        if found is None:
             return _err(404, "Bridge not found")
+        bridge = found
         action = rest[0] if rest else ""
         no_content = web.Response(status=204)
         match (method, action):

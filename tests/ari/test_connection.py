@@ -262,17 +262,18 @@ async def test_application_replaced_can_reconnect_if_configured(fake_ari: FakeAr
 async def test_close_is_clean_and_final(fake_ari: FakeAri) -> None:
     client = AriClient(fake_ari.config())
     rec = Recorder()
-    handled = asyncio.Event()
+    started, handled = asyncio.Event(), asyncio.Event()
 
     async def slow_handler(event: AriEvent) -> None:
-        await asyncio.sleep(0.05)
+        started.set()
+        await asyncio.sleep(0.05)  # still busy when close() is called
         await rec.handler(event)
         handled.set()
 
     client.start_events(slow_handler, on_connected=rec.on_connected, on_disconnected=rec.on_disconnected)
     await rec.wait(lambda: rec.connected == 1)
     await stasis_start(fake_ari, "c1")
-    await asyncio.wait_for(_until(lambda: client.metrics()["events_received"] == 1), 2)
+    await asyncio.wait_for(started.wait(), 2)
     await client.close()
     assert handled.is_set()  # drained, not cancelled
     assert rec.disconnected == 1
@@ -287,10 +288,4 @@ async def test_close_while_backing_off(fake_ari: FakeAri) -> None:
     client.start_events(Recorder().handler)
     await fake_ari.wait_ws_attempts(1)
     await asyncio.wait_for(client.close(), 1.0)  # does not sit out the 5 s backoff
-
-
-async def _until(predicate: Callable[[], bool]) -> None:
-    """Poll a counter that has no event of its own (for reader-side counters only)."""
-    while not predicate():
-        await asyncio.sleep(0.005)
 

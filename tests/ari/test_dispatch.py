@@ -14,7 +14,8 @@ from tests.ari.fake_ari import channel_json, event_json
 
 
 def dtmf(channel_id: str, digit: str) -> ChannelDtmfReceived:
-    event = parse_event(event_json("ChannelDtmfReceived", digit=digit, duration_ms=100, channel=channel_json(channel_id)))
+    data = event_json("ChannelDtmfReceived", digit=digit, duration_ms=100, channel=channel_json(channel_id))
+    event = parse_event(data)
     assert isinstance(event, ChannelDtmfReceived)
     return event
 

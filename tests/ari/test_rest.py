@@ -137,6 +137,14 @@ async def test_bridge_operations(fake_ari: FakeAri, ari_client: AriClient) -> No
     await br.add_channel(mixing.id, [caller, fake_ari.add_channel()["id"]], absorb_dtmf=False)
     assert fake_ari.calls[-1].query["absorbDTMF"] == "false" and "," in fake_ari.calls[-1].query["channel"]
     assert {b.id for b in await br.list()} == {"hold-support", mixing.id}
+    with pytest.raises(AriConflict):
+        await br.create("holding", bridge_id="hold-support")
+    call_bridge = await br.create_with_id("call-req-42", "mixing,dtmf_events", name="call-req-42")
+    assert call_bridge.id == "call-req-42" and fake_ari.calls[-1].path == "/bridges/call-req-42"
+    assert fake_ari.calls[-1].query == {"type": "mixing,dtmf_events", "name": "call-req-42"}
+    with pytest.raises(AriConflict):
+        await br.create_with_id("call-req-42")
+    await br.destroy("call-req-42")
     await br.destroy("hold-support")
 
     paths = [(c.method, c.path) for c in fake_ari.calls]
@@ -202,8 +210,13 @@ async def test_other_http_errors(fake_ari: FakeAri, ari_client: AriClient) -> No
     with pytest.raises(AriError) as bad:
         await ari_client.channels.hangup(cid, reason="because")
     assert bad.value.status == 400
+    fake_ari.add_channel("c2")
+    fake_ari.fail("POST", "/channels/c2/moh", status=500, body={"error": "Allocation failed"})
+    with pytest.raises(AriError) as alloc:
+        await ari_client.channels.start_moh("c2")
+    assert alloc.value.message == "Allocation failed"
     await ari_client.channels.answer(cid)  # rules are one-shot by default
-    assert ari_client.rest.failures == 3
+    assert ari_client.rest.failures == 4
 
 
 async def test_wrong_credentials(fake_ari: FakeAri) -> None:

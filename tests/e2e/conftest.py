@@ -108,7 +108,7 @@ def e2e_ports() -> E2EPorts:
 @pytest.fixture(scope="session")
 def test_agents() -> list[AgentEndpoint]:
     """The agents configured on the SUT (and registered from the simulator), with fresh passwords."""
-    return [AgentEndpoint(n, f"pw{n}-{secrets.token_hex(6)}", f"Agent {n}") for n in TEST_AGENT_NAMES]
+    return [AgentEndpoint(n, f"pw;{n}#{secrets.token_hex(6)}", f"Agent {n}") for n in TEST_AGENT_NAMES]
 
 
 def _finish(request: pytest.FixtureRequest, inst: AsteriskInstance) -> None:

@@ -19,8 +19,8 @@ import pytest
 from app.sandbox import AgentEndpoint, AsteriskInstance
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from conftest import SUT_ARI_APP, wait_agents_registered  # noqa: E402
-from phonesim import AriError, Event, MiniAri, PhoneSim  # noqa: E402
+from conftest import SUT_ARI_APP, wait_agents_registered
+from phonesim import AriError, Event, MiniAri, PhoneSim
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(60)]
 
@@ -154,7 +154,7 @@ async def test_sut_call_to_busy_agent_fails_with_cause_17(sut: MiniAri, phonesim
     ev = await sut.wait_for(is_("ChannelDestroyed", channel_id), since=mark, what="busy agent leg destroyed")
     assert ev["cause"] == 17, ev
     await incoming.wait_hangup()
-    assert not any(e["type"] == "StasisStart" for e in sut.events[mark:] if e.get("channel", {}).get("id") == channel_id)
+    assert not [e for e in sut.events[mark:] if is_("StasisStart", channel_id)(e)], "a busy agent never answers"
 
 
 async def test_sut_call_to_agent_left_ringing_times_out(sut: MiniAri, phonesim: PhoneSim) -> None:
@@ -200,3 +200,24 @@ async def test_audio_flows_both_ways_between_bridged_caller_and_agent(sut: MiniA
     for ch in (caller_channel, agent_channel):
         stats = await sut.get(f"/channels/{ch}/rtp_statistics")
         assert stats["txcount"] > 25 and stats["rxcount"] > 25, stats
+
+
+async def test_custom_prompt_in_instance_sounds_dir_plays(
+    sut: MiniAri, phonesim: PhoneSim, sut_asterisk: AsteriskInstance
+) -> None:
+    # What the service does with its own prompts: a file in sounds_dir, played as sound_uri(name).
+    install = sut_asterisk.install
+    langs = ("en_US_f_Allison", "en")
+    candidates = [install.host_path(f"{install.data_dir}/sounds/{lang}/digits/1.wav") for lang in langs]
+    digit = next(p for p in candidates if p.exists())
+    (sut_asterisk.sounds_dir / "smoke-prompt.wav").write_bytes(digit.read_bytes())
+    _call, start = await inbound_call(sut, phonesim)
+    channel_id = start["channel"]["id"]
+    mark = sut.mark()
+    playback = await sut.post(f"/channels/{channel_id}/play", media=sut_asterisk.sound_uri("smoke-prompt"))
+    ev = await sut.wait_for(
+        lambda e: e.get("type") == "PlaybackFinished" and e["playback"]["id"] == playback["id"],
+        since=mark,
+        what="prompt finished",
+    )
+    assert ev["playback"]["state"] == "done", ev  # a missing file would finish as "failed"

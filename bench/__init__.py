@@ -1,0 +1,1 @@
+"""Benchmarks for Holdfast: `make bench` (python -m bench). Figures, never timed assertions."""

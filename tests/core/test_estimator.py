@@ -1,0 +1,75 @@
+"""The Erlang-A wait estimate in isolation: the formula and what it learns.
+
+Basic cases only, through the public methods and the default constructor: the estimator's tuning
+is being improved elsewhere, so these tests pin the model, not its learning rates.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from app.core.estimator import NO_AGENTS_WAIT, ErlangAEstimator
+
+
+def test_free_agent_ahead_means_no_wait() -> None:
+    assert ErlangAEstimator().estimate("q", ahead=1, agents=3, free_agents=2) == 0.0
+
+
+def test_no_agents_means_very_long() -> None:
+    assert ErlangAEstimator().estimate("q", ahead=0, agents=0, free_agents=0) == NO_AGENTS_WAIT
+
+
+@pytest.mark.parametrize(("ahead", "agents"), [(0, 1), (0, 4), (3, 1), (5, 2)])
+def test_without_abandonment_the_wait_is_n_plus_one_service_completions(ahead: int, agents: int) -> None:
+    est = ErlangAEstimator(prior_handle_time=180.0)
+    assert est.mean_handle_time("q") == pytest.approx(180.0)  # the prior, before any observation
+    assert est.estimate("q", ahead, agents, 0) == pytest.approx((ahead + 1) * 180.0 / agents)
+
+
+def test_formula_with_abandonment_is_the_erlang_a_sum() -> None:
+    est = ErlangAEstimator(prior_handle_time=100.0)
+    est.on_abandoned("q", waited=50.0, now=0.0)
+    theta = est.abandon_rate("q")
+    assert theta == pytest.approx(1 / 50)
+    s_mu = 2 / est.mean_handle_time("q")
+    expected = sum(1 / (s_mu + i * theta) for i in range(3))
+    assert est.estimate("q", ahead=2, agents=2, free_agents=0) == pytest.approx(expected)
+
+
+def test_free_agents_reduce_the_callers_ahead() -> None:
+    est = ErlangAEstimator(prior_handle_time=60.0)
+    assert est.estimate("q", ahead=3, agents=2, free_agents=1) == pytest.approx(est.estimate("q", 2, 2, 0))
+
+
+def test_handle_time_moves_towards_observed_handle_times() -> None:
+    est = ErlangAEstimator(prior_handle_time=100.0)
+    est.on_handled("q", 300.0, 0.0)
+    first = est.mean_handle_time("q")
+    assert 100.0 < first <= 300.0
+    for _ in range(50):
+        est.on_handled("q", 300.0, 0.0)
+    assert first < est.mean_handle_time("q") <= 300.0
+
+
+def test_abandon_rate_is_abandons_over_exposure_with_censoring() -> None:
+    est = ErlangAEstimator()
+    assert est.abandon_rate("q") == 0.0
+    est.on_abandoned("q", 50.0, 0.0)
+    alone = est.abandon_rate("q")
+    est.on_served("q", 50.0, 0.0)  # a served caller's wait is censored patience: more exposure
+    assert est.abandon_rate("q") == pytest.approx(1 / 100, rel=0.01)
+    assert est.abandon_rate("q") < alone
+
+
+def test_queues_learn_separately() -> None:
+    est = ErlangAEstimator(prior_handle_time=100.0)
+    est.on_handled("a", 10.0, 0.0)
+    est.on_abandoned("a", 10.0, 0.0)
+    assert est.mean_handle_time("b") == pytest.approx(100.0) and est.abandon_rate("b") == 0.0
+
+
+def test_more_agents_or_fewer_ahead_never_wait_longer() -> None:
+    est = ErlangAEstimator()
+    est.on_abandoned("q", 120.0, 0.0)
+    assert est.estimate("q", 4, 3, 0) <= est.estimate("q", 4, 2, 0)
+    assert est.estimate("q", 3, 2, 0) <= est.estimate("q", 4, 2, 0)
