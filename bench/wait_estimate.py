@@ -105,8 +105,10 @@ def cases(callers: int, warmup: float) -> list[Case]:
         sample_every=600.0,
     )
     out.append(Case("lognormal-handle", "lognormal handle (cv 1.5), s=50 rho=1", False, lognormal, s, 1.0, ratio))
-    out.append(Case("time-varying", "sinusoidal rate ×0.5–1.5 + 2× burst, s=50", False, varying, s, 1.0, ratio))
-    out.append(Case("agents-leave", "20 % of agents out 30 min every 3 h, s=50 rho=.95", False, leaving, s, 0.95, ratio))
+    out.append(Case("time-varying", "sinusoidal rate x0.5-1.5 + 2x burst, s=50", False, varying, s, 1.0, ratio))
+    out.append(
+        Case("agents-leave", "20 % of agents out 30 min every 3 h, s=50 rho=.95", False, leaving, s, 0.95, ratio)
+    )
     return out
 
 
@@ -153,10 +155,7 @@ def run_one(job: tuple[Case, int]) -> RepResult:
     bias: dict[str, float] = {}
     off: dict[str, float] = {}
     for index, name in enumerate(PREDICTORS):
-        if index == 0:
-            predicted = [x.estimate for x in judged]
-        else:
-            predicted = [x.predictions[index - 1] for x in judged]
+        predicted = [x.estimate if index == 0 else x.predictions[index - 1] for x in judged]
         errors = [p - a for p, a in zip(predicted, actual, strict=True)]
         rmse[name] = math.sqrt(sum(e * e for e in errors) / n) / mean_wait if n else math.nan
         mae[name] = sum(abs(e) for e in errors) / n / mean_wait if n else math.nan
@@ -231,7 +230,7 @@ def report(all_cases: list[Case], results: list[RepResult], args: argparse.Names
         " with the engine's default `ErlangAEstimator` (online learning only); **full_info** = sum_{i=0..n}"
         " 1/(s mu + i theta) with the true mu, theta and agents present; **app_queue** = Asterisk holdtime"
         " (3 old + last)/4 over answered calls; **les** = wait of the last caller taken by an agent;"
-        " **queue_length** = (n+1) × true mean handle / agents.",
+        " **queue_length** = (n+1) * true mean handle / agents.",
         "* RMSE, MAE and bias are divided by the mean potential wait of the judged callers of that run;"
         " 'off' is the share of judged callers whose estimate misses by more than max(30 s, 20 %).",
         "",
@@ -263,10 +262,10 @@ def report(all_cases: list[Case], results: list[RepResult], args: argparse.Names
         group = [c for c in stationary if c.rho == rho]
         if group:
             lines.append(group_row(f"stationary rho={rho}", group))
-    for r in (0.2, 1.0, 5.0):
-        group = [c for c in stationary if c.ratio == r]
+    for tm in (0.2, 1.0, 5.0):
+        group = [c for c in stationary if c.ratio == tm]
         if group:
-            lines.append(group_row(f"stationary theta/mu={r}", group))
+            lines.append(group_row(f"stationary theta/mu={tm}", group))
     for c in extras:
         lines.append(group_row(c.key, [c]))
     lines.append("")

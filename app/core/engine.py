@@ -370,8 +370,8 @@ class Engine:
             self._end(req, Outcome.ABANDONED, waited=waited)
         elif req.state is RequestState.RINGING_AGENT:
             self.estimator.on_abandoned(req.queue, req.net_wait(e.now), e.now)
+            self._emit(Hangup(req.agent_leg or "", "caller_gone"))  # before _take_agent forgets the leg
             agent = self._take_agent(req)
-            self._emit(Hangup(req.agent_leg or "", "caller_gone"))
             if agent is not None:
                 agent.release(e.now, None)
             self._end(req, Outcome.ABANDONED, waited=req.gross_wait(e.now))

@@ -8,9 +8,9 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.pyplot as plt
 
-from app.sim.simulator import SimResult  # noqa: E402
+from app.sim.simulator import SimResult
 
 
 def _binned(xs: list[float], ys: list[float], width: float) -> tuple[list[float], list[float]]:

@@ -6,7 +6,7 @@
 - app_queue: Asterisk's `holdtime`, updated to (3 old + last)/4 each time a caller is answered,
   where `last` is that caller's time on hold; everybody is told the same figure.
 - last to enter service (LES): the wait of the caller most recently taken by an agent.
-- queue length: (n + 1) × mean handle time / agents (true mean handle time; ignores abandonment).
+- queue length: (n + 1) * mean handle time / agents (true mean handle time; ignores abandonment).
 """
 
 from __future__ import annotations

@@ -188,10 +188,11 @@ class Simulator:
             self._feed(ev.LegFailed(now, str(data), AttemptOutcome.NO_ANSWER, 19))
         elif kind == _CALLER_END:
             self._feed(ev.CallerHungUp(now, str(data)))
-        elif kind == _LEG_END or kind == _PROMPT_DONE:
+        elif kind in (_LEG_END, _PROMPT_DONE):
             self._feed(ev.LegHungUp(now, str(data)) if kind == _LEG_END else ev.PromptFinished(now, str(data)))
         elif kind == _DTMF:
-            rid, digits = data  # type: ignore[misc]
+            assert isinstance(data, tuple)
+            rid, digits = str(data[0]), str(data[1])
             for digit in digits:
                 self._feed(ev.DtmfReceived(now, rid, digit))
             req = self.engine.requests.get(rid)
@@ -199,7 +200,7 @@ class Simulator:
                 self._by_rid[rid].callback = True
         elif kind == _AGENT_OUT:
             self._absence_starts(data)
-        elif kind == _AGENT_IN or kind == _AGENT_BACK:
+        elif kind in (_AGENT_IN, _AGENT_BACK):
             self._agent_returns(str(data), kind == _AGENT_BACK)
         elif kind == _SAMPLE:
             self._sample()
@@ -243,9 +244,7 @@ class Simulator:
             caller.agents_present = self.sc.agents - len(self._absent)
             caller.estimate = self.engine.estimated_wait(rid) or 0.0
             if self.predictors:
-                caller.predictions = tuple(
-                    p.predict(caller.ahead, now, caller.agents_present) for p in self.predictors
-                )
+                caller.predictions = tuple(p.predict(caller.ahead, now, caller.agents_present) for p in self.predictors)
             if patience < math.inf:
                 self._push(now + patience, _ABANDON, rid)
         self._schedule_next_arrival(now)

@@ -47,7 +47,7 @@ NUMBERS = (
     "12",  # invalid
 )
 KEYED = ("30123456", "90123456", "123", "4520123456")
-START = 1_767_000_000.0  # 2025-12-29 09:20 UTC, a Monday
+START = 1_767_027_000.0  # 2025-12-29 16:50 UTC, a Monday: ten minutes before closing
 # open 08:00-17:00 UTC every day: a run that lasts hours crosses closing time
 DAY_HOURS = OpeningHours(timezone="UTC", weekly=tuple((TimeRange(8 * 3600, 17 * 3600),) for _ in range(7)))
 
@@ -115,6 +115,7 @@ class Model:
     lines: set[str] = field(default_factory=set)  # live inbound callers' own lines (leg id = request id)
     dead_legs: list[str] = field(default_factory=list)
     whisper_legs: set[str] = field(default_factory=set)
+    answered: set[str] = field(default_factory=set)  # a leg that answered can hang up, never fail
     activities: list[tuple[int, c.Activity]] = field(default_factory=list)
     index: int = 0
     arrival: dict[str, tuple[int, float, str, int]] = field(default_factory=dict)  # id -> (index, at, queue, prio)
@@ -304,8 +305,10 @@ def check_keep_place_order(m: Model) -> None:
 
 def step(data: st.DataObject, m: Model) -> None:
     e = m.engine
-    kinds = ["arrive", "dtmf", "keyed", "hangup", "agent", "leg", "leg", "leg", "tick", "deadline", "deadline"]
-    kinds += ["admin", "web", "stale", "prompt", "prompt"]
+    kinds = ["arrive", "arrive", "dtmf", "dtmf", "keyed", "hangup", "agent", "agent", "ready", "ready"]
+    kinds += ["tick", "deadline", "deadline", "admin", "web", "stale"]
+    # lean towards the legs in flight, so that whole callback journeys (and retries) happen often
+    kinds += ["leg"] * (5 if m.agent_legs or m.customer_legs else 0) + ["prompt"] * (5 if m.whisper_legs else 0)
     kind = data.draw(st.sampled_from(kinds), label="kind")
     advance = data.draw(st.sampled_from([0.0, 0.0, 0.5, 2.0, 5.0, 12.0, 31.0]), label="advance")
     if kind == "deadline":
@@ -340,6 +343,8 @@ def step(data: st.DataObject, m: Model) -> None:
         rid = data.draw(st.sampled_from(inbound), label="rid")
         if rid in m.lines or data.draw(st.booleans(), label="late"):
             m.send(ev.CallerHungUp(m.now, rid))
+    elif kind == "ready":
+        m.send(ev.AgentReady(m.now, data.draw(st.sampled_from(AGENTS), label="ready_agent")))
     elif kind == "agent":
         agent = data.draw(st.sampled_from([*AGENTS, "ghost"]), label="agent")
         which = data.draw(st.integers(0, 6), label="agent_event")
@@ -358,10 +363,11 @@ def step(data: st.DataObject, m: Model) -> None:
         if not legs:
             return
         leg = data.draw(st.sampled_from(legs), label="leg")
-        what = data.draw(st.sampled_from(["answer", "answer", "voicemail", "fail", "hangup"]), label="what")
+        what = data.draw(st.sampled_from(["answer", "answer", "answer", "voicemail", "fail", "fail", "hangup"]), label="what")
         if what in ("answer", "voicemail"):
+            m.answered.add(leg)
             m.send(ev.LegAnswered(m.now, leg, voicemail=what == "voicemail" and leg in m.customer_legs))
-        elif what == "fail":
+        elif what == "fail" and leg not in m.answered:
             outcome = data.draw(st.sampled_from([AttemptOutcome.BUSY, AttemptOutcome.NO_ANSWER, AttemptOutcome.FAILED]))
             m.send(ev.LegFailed(m.now, leg, outcome, 17 if outcome is AttemptOutcome.BUSY else None))
         else:
@@ -397,7 +403,7 @@ def test_random_event_sequences_keep_every_invariant(config: tuple[CoreSettings,
     core, fifo = config
     m = Model(Engine(core), max_attempts=core.queues[0].callback.max_attempts)
     m.send(ev.AgentLoggedIn(m.now, "a1"))
-    for _ in range(data.draw(st.integers(5, STEPS), label="steps")):
+    for _ in range(data.draw(st.integers(20, STEPS), label="steps")):
         step(data, m)
         check_invariants(m)
     if fifo:
