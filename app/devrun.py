@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 from app import logs
 from app.config import ConfigError, HoldfastConfig, load_config
 from app.sandbox import AgentEndpoint, AsteriskInstance, AsteriskNotFound, find_asterisk, render_agent_endpoints
+from app.telephony.prompts import PromptBook, install_prompts
 
 REPO = Path(__file__).resolve().parents[1]
 ENV_REF = re.compile(r"\$\{([A-Z0-9_]+)\}|env:([A-Z0-9_]+)")
@@ -62,6 +63,14 @@ def _asterisk_for(config: HoldfastConfig) -> AsteriskInstance:
     )
 
 
+def prompts_for(config: HoldfastConfig, asterisk: AsteriskInstance) -> PromptBook:
+    """Shipped prompts copied where the (possibly chrooted) Asterisk can read them."""
+    install_prompts(asterisk.sounds_dir)
+    return PromptBook.from_config(
+        config.prompts, config.service.language, asterisk.sounds_dir, asterisk_path=f"{asterisk.dir}/sounds"
+    )
+
+
 def _banner(config: HoldfastConfig, made: dict[str, str]) -> str:
     a, s = config.asterisk, config.service
     lines = ["", "Holdfast is running.", f"  SIP: agents register at {a.sip_host}:{a.sip_port} (UDP)"]
@@ -100,7 +109,7 @@ def dev_run(config_path: str) -> int:
     try:
         asterisk.wait_ready(60)
         print(_banner(config, made), file=sys.stderr, flush=True)
-        asyncio.run(serve(config))
+        asyncio.run(serve(config, prompts_for(config, asterisk)))
     except KeyboardInterrupt:
         pass
     finally:

@@ -112,6 +112,36 @@ def cases(callers: int, warmup: float) -> list[Case]:
     return out
 
 
+NOTES = """## Reading the results, and where Holdfast's estimator falls short
+
+* **Why it is close to the limit.** In M/M/s+M the caller's place n and the agents present s are a
+  complete state, so the full-information sum is the best possible predictor from that state; the
+  estimator uses the same formula, so its only extra error is in the learned mu and theta. A caller
+  deep in the queue waits a sum of n+1 small exponential steps: its own randomness is about
+  1/sqrt(n+1) of the mean, so a few percent of noise in mu or theta matters. The estimator
+  therefore learns over long windows (about 2000 handled calls for mu, 5000 callers who waited
+  for theta; the first version used a 50-observation moving average and was 5-45 % worse than full
+  information, and worse than app_queue in the heavy, patient scenarios).
+* **Goal 2 is close to impossible where app_queue is nearly optimal.** In heavily loaded queues with
+  patient callers (theta/mu = 0.2, rho >= 1.2) the queue is long and stable, so the recent average
+  wait (app_queue) is already a good guess for everybody: even full information is only about
+  25-35 % better there, so Holdfast meets the 25 % goal only by matching full information almost
+  exactly. Check the hf/aq column's CI for those rows.
+* **Agents leaving.** The engine counts an agent who logs out during a call as serving until the call
+  (and wrap-up) ends; full information is told the new head-count at once. Both are wrong for a few
+  minutes in opposite directions; errors concentrate around the departures and returns.
+* **Non-exponential handle times** (lognormal, cv 1.5): both model-based predictors use only the mean;
+  residual talk times of calls in progress would help, and the engine does not pass them today.
+* **Not covered by these scenarios** (see `holdfast sim`): non-exponential patience (the theta MLE
+  assumes exponential patience; with Weibull shape < 1, callers deep in the queue are more patient than
+  theta says, so long waits are underestimated, visible in `examples/sim-basic.yaml`); callbacks (the
+  engine reports handle time from the customer answering to hang-up + wrap-up, so whisper, dialling
+  and failed attempts are agent time the estimator never sees: mu is overestimated when many callbacks
+  are served); agent ring time is likewise not counted as handle time (here agents answer at once);
+  handle times that drift through the day are followed only over about 2000 calls.
+"""
+
+
 def predictors_for(sc: Scenario) -> list[object]:
     assert sc.patience is not None
     return [
@@ -280,7 +310,7 @@ def report(all_cases: list[Case], results: list[RepResult], args: argparse.Names
         f" {len(stationary) + len(extras) - len(goal_aq)} of {len(stationary) + len(extras)}"
         + (": misses " + ", ".join(c.key for c in goal_aq) if goal_aq else ".")
     )
-    lines.append("")
+    lines += ["", NOTES, ""]
     # ---- per scenario
     lines += [
         "## Per scenario",
@@ -321,7 +351,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--out", default="docs/bench-wait-estimate.md", help="markdown report ('-': stdout only)")
     args = parser.parse_args(argv)
     args.reps = args.reps or (3 if args.quick else 5)
-    args.callers = args.callers or (2500 if args.quick else 10000)
+    args.callers = args.callers or (3000 if args.quick else 8000)
     all_cases = cases(args.callers, args.warmup)
     if args.only:
         wanted = args.only.split(",")

@@ -274,7 +274,10 @@ class Engine:
     def _start(self, now: float) -> None:
         self._started = True
         for q in self.queues.values():
-            self.closed_since[q.name] = hours.last_close_before(q.hours, now)
+            if hours.is_open(q.hours, now):
+                self.closed_since[q.name] = None
+            else:  # closed since the last closing time, or since now if it never opened lately
+                self.closed_since[q.name] = hours.last_close_before(q.hours, now) or now
             self._schedule_hours(q, now)
 
     def _schedule_hours(self, q: QueueSettings, now: float) -> None:
@@ -373,7 +376,7 @@ class Engine:
             self._emit(Hangup(req.agent_leg or "", "caller_gone"))  # before _take_agent forgets the leg
             agent = self._take_agent(req)
             if agent is not None:
-                agent.release(e.now, None)
+                self._release_agent(agent, None)
             self._end(req, Outcome.ABANDONED, waited=req.gross_wait(e.now))
         elif req.state is RequestState.CONNECTED:
             self._finish_call(req, hung_up_by="customer")
@@ -534,7 +537,7 @@ class Engine:
                 self._emit(Hangup(req.agent_leg or "", "voicemail"))
                 agent = self._take_agent(req)
                 if agent is not None:
-                    agent.release(e.now, None)
+                    self._release_agent(agent, None)
                 self._end(req, Outcome.SERVED, voicemail=True)
                 return
             self._connect(req)
@@ -654,7 +657,7 @@ class Engine:
         self._emit(Hangup(req.agent_leg or "", "customer_unreachable"))
         agent = self._take_agent(req)
         if agent is not None:
-            agent.release(self._now, None)
+            self._release_agent(agent, None)
         self._activity("attempt_outcome", req, attempt=attempt.number, outcome=outcome.value, cause=cause)
         assert req.callback_requested_at is not None
         if self._now >= req.callback_requested_at + cb.max_age:
@@ -684,9 +687,11 @@ class Engine:
 
     def _release_agent(self, agent: Agent, wrap_up: float | None) -> None:
         """Free the agent; a wrap-up always gets its timer, or the agent would stay in it for good."""
+        before = agent.state
         agent.release(self._now, wrap_up)
         if agent.wrap_up_until is not None:
             self._timers.set("wrap_up", agent.id, agent.wrap_up_until)
+        self._activity("agent_state", None, agent=agent.id, state=agent.state.value, previous=before.value)
 
     # ------------------------------------------------------------------ agents
 
@@ -702,6 +707,9 @@ class Engine:
         agent = self.agents[e.agent_id]
         before = agent.state
         agent.pause(e.now, e.reason)
+        if agent.state is not AgentState.PAUSED:  # during a call: the wrap-up end logs the change
+            self._activity("agent_state_requested", None, agent=agent.id, state="paused", reason=e.reason)
+            return
         self._activity("agent_state", None, agent=agent.id, state="paused", previous=before.value, reason=e.reason)
 
     def _agent_logged_out(self, e: AgentLoggedOut) -> None:
@@ -709,6 +717,7 @@ class Engine:
         before = agent.state
         if agent.state in (AgentState.BUSY, AgentState.WRAP_UP):
             agent.after_call, agent.after_call_reason = AgentState.LOGGED_OFF, None
+            self._activity("agent_state_requested", None, agent=agent.id, state="logged_off")
             return
         if agent.state is AgentState.RINGING:
             req = self.requests[agent.request_id or ""]

@@ -140,7 +140,7 @@ class Simulator:
         self._schedule_next_arrival(0.0)
         self._push(0.0, _SAMPLE, None)
         heap, engine = self._heap, self.engine
-        report_every = max(sc.horizon / 200.0, 1.0)
+        report_every = max(sc.horizon / 200.0, 1.0) if sc.horizon < math.inf else 60.0
         next_report = 0.0
         while True:
             deadline = engine.next_deadline()
@@ -157,7 +157,7 @@ class Simulator:
                 break
             if self.progress is not None and self.now >= next_report:
                 next_report = self.now + report_every
-                self.progress(min(self.now / sc.horizon, 0.999) if sc.horizon else 0.999)
+                self.progress(min(self._done_fraction(), 0.999))
             if self._arrivals_done and (not sc.drain or self.now > sc.horizon + 7 * 86400):
                 break
         self._advance(self.now)
@@ -165,6 +165,12 @@ class Simulator:
         if self.progress is not None:
             self.progress(1.0)
         return self.result
+
+    def _done_fraction(self) -> float:
+        sc = self.sc
+        by_time = self.now / sc.horizon if 0 < sc.horizon < math.inf else 0.0
+        by_callers = len(self.callers) / sc.max_callers if sc.max_callers else 0.0
+        return max(by_time, by_callers)
 
     def _active(self) -> bool:
         return bool(self.engine.requests) or any(k != _SAMPLE for _, _, k, _ in self._heap)
@@ -196,6 +202,8 @@ class Simulator:
             for digit in digits:
                 self._feed(ev.DtmfReceived(now, rid, digit))
             req = self.engine.requests.get(rid)
+            if req is not None and req.menu is not None and req.menu.step == "choose":
+                self._feed(ev.DtmfReceived(now, rid, "1"))  # "call me back on this number"
             if req is not None and req.is_callback:
                 self._by_rid[rid].callback = True
         elif kind == _AGENT_OUT:

@@ -87,7 +87,8 @@ class CommandExecutor:
         try:
             while True:
                 try:
-                    command = await asyncio.wait_for(queue.get(), timeout=30.0)
+                    async with asyncio.timeout(30.0):
+                        command = await queue.get()
                 except TimeoutError:
                     if queue.empty():
                         return  # idle lane: let it go, a new one starts on demand
@@ -137,12 +138,8 @@ class CommandExecutor:
     async def ensure_holding(self, queue: str) -> str:
         bridge_id = HOLDING_PREFIX + queue
         if bridge_id not in self.holding_ready:
-            try:
-                await self.ari.rest.request(
-                    "POST", f"/bridges/{bridge_id}", params={"type": "holding", "name": f"holdfast {queue}"}
-                )
-            except AriConflict:
-                pass  # left by an earlier run of the service: reuse it
+            with contextlib.suppress(AriConflict):  # left by an earlier run of the service: reuse it
+                await self.ari.bridges.create_with_id(bridge_id, "holding", name=f"holdfast {queue}")
             try:
                 await self.ari.bridges.start_moh(bridge_id)
             except AriError as error:
@@ -204,7 +201,7 @@ class CommandExecutor:
         await self._originate(leg, self.agent_endpoint(cmd.agent_id), caller_id, cmd.timeout, {})
 
     async def _OriginateCustomer(self, cmd: c.OriginateCustomer) -> None:
-        leg = Leg(cmd.leg_id, new_id(), "customer", cmd.request_id)
+        leg = Leg(cmd.leg_id, new_id(), "customer", cmd.request_id, amd=cmd.amd)
         await self._originate(leg, self.customer_endpoint(cmd.number), cmd.caller_id_number, cmd.timeout, {})
 
     async def _BridgeLegs(self, cmd: c.BridgeLegs) -> None:
@@ -212,7 +209,8 @@ class CommandExecutor:
         if customer is None or agent is None or customer.ended or agent.ended:
             return  # one side already hung up: its hang-up event ends the request
         bridge_id = CALL_PREFIX + cmd.request_id
-        await self.ari.rest.request("POST", f"/bridges/{bridge_id}", params={"type": "mixing", "name": bridge_id})
+        with contextlib.suppress(AriConflict):
+            await self.ari.bridges.create_with_id(bridge_id, "mixing", name=bridge_id)
         if customer.bridge_id and customer.bridge_id != bridge_id:
             try:
                 await self.ari.bridges.remove_channel(customer.bridge_id, customer.channel_id)

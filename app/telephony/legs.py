@@ -20,6 +20,8 @@ class Leg:
     answered: bool = False
     ended: bool = False
     bridge_id: str | None = None
+    amd: bool = False  # run answering-machine detection in dialplan before telling the engine
+    in_dialplan: bool = False  # left Stasis on purpose (AMD); its StasisEnd is not a hang-up
     playbacks: set[str] = field(default_factory=set)
 
 

@@ -1,35 +1,82 @@
 """Turn the engine's prompt items into ARI media URIs.
 
-Prompt names are the engine's keys (`callback_offer`, `closed`…). Each maps to a recording:
-the admin's override from the config first, then Holdfast's shipped recording for the
-language, then a stock Asterisk sound so a fresh install never plays silence. Values become
-Asterisk's own say-URIs (`digits:`, `number:`).
+Prompt names are the engine's keys (`callback_offer`, `closed`…). Each maps to a recording, first
+found wins:
+
+1. the admin's override for the name (config `prompts.overrides`; `-` and `_` are the same);
+2. a file named after the prompt in the admin's folder (config `prompts.dir`, checked in
+   `dir/<language>/` first, then `dir/`);
+3. Holdfast's shipped recording, `prompts/<language>/<name>.ulaw` (made by
+   scripts/make-prompts.sh from prompts/<language>/prompts.txt);
+4. a stock Asterisk sound (`STOCK`), so a fresh install never plays silence; a name Holdfast does
+   not know is played as the Asterisk sound of that name.
+
+Values become Asterisk's own say-URIs (`digits:`, `number:`). A prompt that frames a value is
+recorded in two parts so any language can put words on both sides of it: `position` + digits +
+`position_tail`, `estimated_wait` + minutes + `estimated_wait_tail` (`…_tail_one` for 1 minute),
+and `callback_offer` + its key (the item's own value) + `callback_offer_tail`. Each part is
+replaceable on its own.
 """
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from app.core.commands import PromptItem
+
+if TYPE_CHECKING:
+    from app.config.schema import PromptsConfig
+
+# The repository's shipped recordings (prompts/<language>/<name>.ulaw).
+SHIPPED_DIR = Path(__file__).resolve().parents[2] / "prompts"
+
+AUDIO_SUFFIXES = (".ulaw", ".ul", ".mu", ".alaw", ".al", ".sln", ".wav", ".gsm", ".g722", ".sln16")
 
 # Stock Asterisk sounds used when no Holdfast recording exists for a prompt.
 STOCK: dict[str, tuple[str, ...]] = {
     "closed": ("sound:vm-goodbye",),
-    "callback_offer": ("sound:queue-callswaiting",),
+    "callback_offer": ("sound:vm-tocallback", "sound:vm-press"),
+    "callback_offer_tail": (),
     "callback_choose_number": ("sound:vm-enter-num-to-call",),
     "callback_enter_number": ("sound:vm-enter-num-to-call",),
     "callback_number_invalid": ("sound:invalid",),
     "callback_unavailable": ("sound:sorry",),
     "callback_confirmed": ("sound:auth-thankyou", "sound:vm-goodbye"),
     "callback_whisper": ("sound:beep",),
-    "position": ("sound:queue-youarenext",),
+    "position": ("sound:queue-thereare",),  # "You are currently caller number"
+    "position_tail": ("sound:queue-callswaiting",),  # "waiting to speak to a representative"
     "estimated_wait": ("sound:queue-holdtime",),
+    "estimated_wait_tail": ("sound:queue-minutes",),
+    "estimated_wait_tail_one": ("sound:queue-minute",),
     "agent_ready": ("sound:agent-loginok",),
     "agent_paused": ("sound:beep",),
     "agent_logged_out": ("sound:agent-loggedoff",),
     "not_in_service": ("sound:ss-noservice",),
+    "voicemail_message": ("sound:vm-goodbye",),
 }
+
+# Items that carry a value to be spoken rather than a recording's name.
+VALUE_ITEMS = ("digits", "number", "minutes")
+# Prompts recorded as head + value + tail.
+TAILS = {"position": "position_tail", "estimated_wait": "estimated_wait_tail", "callback_offer": "callback_offer_tail"}
+
+
+def _key(name: str) -> str:
+    return name.replace("-", "_")
+
+
+def _recordings(folder: Path, inner: str) -> dict[str, str]:
+    """Prompt name -> sound URI for the audio files directly in `folder` (seen as `inner`)."""
+    if not folder.is_dir():
+        return {}
+    return {
+        _key(f.stem): f"sound:{inner.rstrip('/')}/{f.stem}"
+        for f in sorted(folder.iterdir())
+        if f.suffix in AUDIO_SUFFIXES and f.is_file()
+    }
 
 
 class PromptBook:
@@ -39,34 +86,105 @@ class PromptBook:
         language: str = "en",
         overrides: Mapping[str, str] | None = None,
         asterisk_path: str | None = None,
+        prompts_dir: str | None = None,
     ) -> None:
         """`shipped_dir` is where Holdfast's recordings are on this host; `asterisk_path` is the
-        same folder as Asterisk sees it (they differ when Asterisk runs in a chroot)."""
-        self._overrides = {k.replace("-", "_"): v for k, v in (overrides or {}).items()}
+        same folder as Asterisk sees it (they differ when Asterisk runs in a chroot).
+        `overrides` map prompt names to files without extension (relative ones are inside
+        `prompts_dir` when given, else in Asterisk's sounds folder); `prompts_dir` is the admin's
+        folder, read on this host and handed to Asterisk under the same path."""
+        self._overrides: dict[str, str] = {}
+        for name, path in (overrides or {}).items():
+            if prompts_dir and not path.startswith("/"):
+                path = f"{prompts_dir.rstrip('/')}/{path}"
+            self._overrides[_key(name)] = f"sound:{path}"
+        self._admin: dict[str, str] = {}
+        if prompts_dir:
+            # Language subfolder first so it wins over the folder's own files.
+            for sub in (language, ""):
+                base = Path(prompts_dir) / sub if sub else Path(prompts_dir)
+                for name, uri in _recordings(base, str(base)).items():
+                    self._admin.setdefault(name, uri)
         self._shipped: dict[str, str] = {}
         if shipped_dir is not None:
-            folder = shipped_dir / language
-            inner = f"{asterisk_path or shipped_dir}/{language}"
-            if folder.is_dir():
-                for file in folder.iterdir():
-                    if file.suffix in (".ulaw", ".wav", ".gsm", ".sln"):
-                        self._shipped[file.stem] = f"sound:{inner}/{file.stem}"
+            inner = f"{(asterisk_path or str(shipped_dir)).rstrip('/')}/{language}"
+            self._shipped = _recordings(shipped_dir / language, inner)
+
+    @classmethod
+    def from_config(
+        cls,
+        prompts: PromptsConfig,
+        language: str = "en",
+        shipped_dir: Path | None = SHIPPED_DIR,
+        asterisk_path: str | None = None,
+    ) -> PromptBook:
+        """The book for config `prompts:` and `service.language`, over the shipped recordings."""
+        return cls(shipped_dir, language, prompts.overrides, asterisk_path, prompts.dir)
 
     def media(self, items: tuple[PromptItem, ...]) -> list[str]:
         uris: list[str] = []
-        for item in items:
-            if item.name == "digits":
-                uris.append(f"digits:{item.value}")
-            elif item.name in ("number", "minutes"):
-                value = str(item.value or "")
-                uris.append(f"digits:{value.lstrip('+')}" if item.name == "number" else f"number:{value}")
-            else:
-                uris.extend(self.named(item.name))
+        i = 0
+        while i < len(items):
+            item = items[i]
+            i += 1
+            if item.name in VALUE_ITEMS:
+                uris.extend(self._value(item))
+                continue
+            uris.extend(self.named(item.name))
+            tail = TAILS.get(_key(item.name))
+            if tail is None:
+                continue
+            # The framed value is the item's own (offer key) or the item right after it.
+            value: PromptItem | None = None
+            if item.value is not None:
+                value = PromptItem("digits", item.value)
+            elif i < len(items) and items[i].name in VALUE_ITEMS:
+                value = items[i]
+                i += 1
+            if value is not None:
+                uris.extend(self._value(value))
+                # "1 minute": only from a source at least as close to the admin as the tail's.
+                one = f"{tail}_one"
+                if value.name == "minutes" and str(value.value) == "1" and self._rank(one) <= self._rank(tail):
+                    tail = one
+            uris.extend(self.named(tail))
         return uris
 
     def named(self, name: str) -> list[str]:
-        if name in self._overrides:
-            return [f"sound:{self._overrides[name]}"]
-        if name in self._shipped:
-            return [self._shipped[name]]
-        return list(STOCK.get(name, ("sound:beep",)))
+        key = _key(name)
+        for table in self._tables():
+            if key in table:
+                return [table[key]]
+        if key in STOCK:
+            return list(STOCK[key])
+        # Not a Holdfast prompt: the admin named a file (voicemail_message: custom/msg) or a stock
+        # Asterisk sound (vm-goodbye); Asterisk resolves both.
+        return [f"sound:{name}"]
+
+    def _tables(self) -> tuple[dict[str, str], ...]:
+        return (self._overrides, self._admin, self._shipped)
+
+    def _rank(self, name: str) -> int:
+        """Where `name` comes from: 0 override, 1 admin's folder, 2 shipped, 3 stock, 4 nowhere."""
+        tables = self._tables()
+        found = [i for i, table in enumerate(tables) if name in table]
+        return found[0] if found else len(tables) + (name not in STOCK)
+
+    @staticmethod
+    def _value(item: PromptItem) -> list[str]:
+        if item.value is None or str(item.value) == "":
+            return []
+        value = str(item.value)
+        if item.name == "number":
+            return [f"digits:{value.lstrip('+')}"]
+        if item.name == "minutes":
+            return [f"number:{value}"]
+        return [f"digits:{value}"]
+
+
+def install_prompts(target_dir: Path, source: Path = SHIPPED_DIR) -> None:
+    """Copy the shipped recordings (`<lang>/<name>.ulaw`) into `target_dir`, e.g. a chrooted
+    Asterisk's `sounds_dir`; then use `PromptBook(target_dir, asterisk_path=<same dir inside>)`."""
+    for folder in source.iterdir():
+        if folder.is_dir():
+            shutil.copytree(folder, target_dir / folder.name, dirs_exist_ok=True)

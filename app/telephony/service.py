@@ -76,7 +76,7 @@ class TelephonyService:
         self.executor = CommandExecutor(
             ari,
             self.legs,
-            prompts or PromptBook(overrides=config.prompts.overrides),
+            prompts or PromptBook.from_config(config.prompts, config.service.language),
             app_name=asterisk.app,
             agent_endpoint=lambda agent_id: asterisk.agent_endpoint_format.format(username=agent_id),
             customer_endpoint=lambda number: asterisk.trunk_endpoint_format.format(number=number),
@@ -88,9 +88,9 @@ class TelephonyService:
         )
         self._wake = asyncio.Event()
         self._timer_task: asyncio.Task[None] | None = None
-        self._background: set[asyncio.Task[None]] = set()
         self.connected = asyncio.Event()
         self.replaced = False
+        self._connected_before = False
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -117,7 +117,7 @@ class TelephonyService:
         try:
             commands = self.engine.handle(event)
         except CoreError as error:
-            log.warning("event_refused", event=type(event).__name__, error=str(error))
+            log.warning("event_refused", event_type=type(event).__name__, error=str(error))
             raise
         finally:
             self.metrics.event_latency.observe(time.perf_counter() - started)
@@ -133,8 +133,11 @@ class TelephonyService:
         while True:
             deadline = self.engine.next_deadline()
             delay = None if deadline is None else max(0.0, deadline - self.clock())
+            # asyncio.timeout, not wait_for: wait_for can swallow a cancel that races the wake-up,
+            # and stop() would then wait forever.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=delay)
+                async with asyncio.timeout(delay):
+                    await self._wake.wait()
             self._wake.clear()
             deadline = self.engine.next_deadline()
             if deadline is not None and self.clock() >= deadline:
@@ -167,10 +170,11 @@ class TelephonyService:
         elif isinstance(event, ChannelDtmfReceived):
             leg = self.legs.by_channel(event.channel.id)
             if leg is not None and leg.role == "inbound":
+                await self._barge_in(leg)
                 self.try_feed(ev.DtmfReceived(self.clock(), leg.request_id, event.digit))
         elif isinstance(event, (StasisEnd, ChannelHangupRequest, ChannelDestroyed)):
             leg = self.legs.by_channel(event.channel.id)
-            if leg is not None:
+            if leg is not None and not (leg.in_dialplan and isinstance(event, StasisEnd)):
                 cause = getattr(event, "cause", None)
                 await self._leg_ended(leg, cause)
         elif isinstance(event, PlaybackFinished):
@@ -182,8 +186,7 @@ class TelephonyService:
         channel = event.channel
         leg = self.legs.by_channel(channel.id)
         if leg is not None:  # one of ours answered
-            leg.answered = True
-            self.try_feed(ev.LegAnswered(self.clock(), leg.leg_id))
+            await self._originated_leg_answered(leg, event.args)
             return
         args = list(event.args)
         kind = args[0] if args else ""
@@ -205,25 +208,52 @@ class TelephonyService:
         number = channel.caller.number or None
         self.try_feed(ev.CallerArrived(self.clock(), request_id, queue, number))
 
+    async def _originated_leg_answered(self, leg: Leg, args: tuple[str, ...]) -> None:
+        """Tell the engine, after answering-machine detection for callback customers that ask for it.
+
+        AMD() runs in dialplan ([holdfast-amd], reached with `continue`), which hands the channel
+        back to us as Stasis(app,amd,<status>,<cause>); we stay subscribed to the channel meanwhile
+        so a hang-up during detection still reaches us."""
+        if args[:1] == ("amd",):
+            leg.in_dialplan = False
+            leg.answered = True
+            voicemail = len(args) > 1 and args[1] == "MACHINE"
+            log.info("amd_result", leg_id=leg.leg_id, status=args[1:2], cause=args[2:3])
+            self.try_feed(ev.LegAnswered(self.clock(), leg.leg_id, voicemail=voicemail))
+            return
+        if leg.role == "customer" and leg.amd:
+            leg.in_dialplan = True
+            try:
+                await self.ari.applications.subscribe(self.config.asterisk.app, f"channel:{leg.channel_id}")
+                await self.ari.channels.continue_in_dialplan(leg.channel_id, "holdfast-amd", "s", 1)
+                return
+            except AriError as error:
+                log.warning("amd_unavailable", leg_id=leg.leg_id, error=str(error))
+                leg.in_dialplan = False
+        leg.answered = True
+        self.try_feed(ev.LegAnswered(self.clock(), leg.leg_id))
+
     async def _refuse(self, channel_id: str) -> None:
+        """A call we cannot place: answered, told so, hung up when the prompt ends."""
+        await self._play_then_hang_up(channel_id, "not_in_service")
+
+    async def _play_then_hang_up(self, channel_id: str, prompt: str) -> None:
+        leg = self.legs.add(Leg(f"oneshot:{channel_id}", channel_id, "oneshot", ""))
+        playback_id = new_id()
+        self.legs.playbacks[playback_id] = PlaybackTask(leg.leg_id, hangup_after=True, report_finish=False)
+        leg.playbacks.add(playback_id)
         try:
             await self.ari.channels.answer(channel_id)
-            await self.ari.channels.play(channel_id, self.executor.prompts.named("not_in_service"))
-            await asyncio.sleep(0)  # let the playback start before the hang-up below is queued
+            await self.ari.channels.play(channel_id, self.executor.prompts.named(prompt), playback_id=playback_id)
         except AriError:
-            pass
-        self._spawn(self._hangup_later(channel_id, 3.0))
-
-    async def _hangup_later(self, channel_id: str, seconds: float) -> None:
-        await asyncio.sleep(seconds)
-        with contextlib.suppress(AriError):
-            await self.ari.channels.hangup(channel_id)
+            with contextlib.suppress(AriError):
+                await self.ari.channels.hangup(channel_id)
 
     async def _leg_ended(self, leg: Leg, cause: int | None) -> None:
         if not self.legs.mark_ended(leg):
             return
         now = self.clock()
-        if leg.role == "feature":
+        if leg.role == "oneshot":
             pass
         elif leg.role == "inbound":
             self.try_feed(ev.CallerHungUp(now, leg.request_id))
@@ -233,6 +263,15 @@ class TelephonyService:
             self.try_feed(ev.LegFailed(now, leg.leg_id, outcome_for(cause), cause))
         self.legs.forget(leg)
         await self.executor.release_call_bridge(leg)
+
+    async def _barge_in(self, leg: Leg) -> None:
+        """A key pressed during a prompt cuts it short, as callers expect of any menu; prompts that
+        end the call (the confirmation) are left to finish."""
+        for playback_id in list(leg.playbacks):
+            task = self.legs.playbacks.get(playback_id)
+            if task is not None and not task.hangup_after:
+                with contextlib.suppress(AriError):
+                    await self.ari.playbacks.stop(playback_id)
 
     async def _playback_finished(self, event: PlaybackFinished) -> None:
         task = self.legs.playbacks.pop(event.playback.id, None)
@@ -246,6 +285,8 @@ class TelephonyService:
         if task.hangup_after and leg is not None:
             with contextlib.suppress(AriError):
                 await self.ari.channels.hangup(leg.channel_id)
+            if leg.role == "oneshot":  # nothing waits for its end
+                self.legs.forget(leg)
 
     # ------------------------------------------------------------------ agents
 
@@ -263,19 +304,7 @@ class TelephonyService:
         prompt = "not_in_service"
         if agent_id is not None and action is not None:
             prompt = self.agent_action(agent_id, action) or "not_in_service"
-        try:
-            await self.ari.channels.answer(channel_id)
-        except AriError:
-            return
-        playback_id = new_id()
-        leg = Leg(f"feature:{channel_id}", channel_id, "feature", "")
-        self.legs.add(leg)
-        self.legs.playbacks[playback_id] = PlaybackTask(leg.leg_id, hangup_after=True, report_finish=False)
-        leg.playbacks.add(playback_id)
-        try:
-            await self.ari.channels.play(channel_id, self.executor.prompts.named(prompt), playback_id=playback_id)
-        except AriError:
-            await self.ari.channels.hangup(channel_id)
+        await self._play_then_hang_up(channel_id, prompt)
 
     def agent_action(self, agent_id: str, action: str, reason: str = "break") -> str | None:
         """Apply ready/pause/logout for an agent; returns the prompt to confirm it, None if refused."""
@@ -307,6 +336,9 @@ class TelephonyService:
     async def resync(self) -> None:
         """Runs after every (re)connect, before that connection's first event."""
         self.executor.holding_ready.clear()
+        if self._connected_before:
+            self.metrics.ari_reconnects.inc()
+        self._connected_before = True
         try:
             channels = {c.id for c in await self.ari.channels.list()}
         except AriError:
@@ -356,8 +388,3 @@ class TelephonyService:
     async def _on_replaced(self, event: ApplicationReplaced) -> None:
         self.replaced = True
         log.error("application_replaced", detail="another Holdfast took over this Stasis app; stopping")
-
-    def _spawn(self, coro: object) -> None:
-        task = asyncio.create_task(coro)  # type: ignore[arg-type]
-        self._background.add(task)
-        task.add_done_callback(self._background.discard)

@@ -6,6 +6,9 @@ Routes (JSON unless noted):
   GET  /api/queues                      queues with waiting requests in place order
   GET  /api/agents                      agents with state, pause reason, reachability
   POST /api/agents/{id}/{action}        action: login, ready, pause (JSON {"reason": ...}), logout
+  GET  /api/callbacks                   waiting callbacks (in place order per queue, and in quarantine)
+  DELETE /api/callbacks/{id}            remove a waiting callback; JSON {"by": ..., "reason": ...}
+  POST /api/callbacks/{id}/move         move to another queue (place not kept); JSON {"queue", "by", "reason"}
 When `service.admin_token` is set, /api/* requires `Authorization: Bearer <token>`.
 """
 
@@ -16,6 +19,10 @@ from typing import Any
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from app.core.errors import CoreError, UnknownRequest
+from app.core.events import CallbackMoved, CallbackRemoved
+from app.core.request import Request
+from app.core.states import RequestState
 from app.telephony.service import TelephonyService
 
 SERVICE_KEY = web.AppKey("service", TelephonyService)
@@ -37,6 +44,9 @@ def make_app(service: TelephonyService, admin_token: str | None = None) -> web.A
     app.router.add_get("/api/queues", queues)
     app.router.add_get("/api/agents", agents)
     app.router.add_post("/api/agents/{agent_id}/{action}", agent_action)
+    app.router.add_get("/api/callbacks", callbacks)
+    app.router.add_delete("/api/callbacks/{request_id}", remove_callback)
+    app.router.add_post("/api/callbacks/{request_id}/move", move_callback)
     return app
 
 
@@ -110,3 +120,80 @@ async def agent_action(request: web.Request) -> web.Response:
         state = service.engine.agents[agent_id].state.value
         return web.json_response({"error": f"agent {agent_id} is {state}; cannot {action} now"}, status=409)
     return web.json_response(_agent_view(service, agent_id))
+
+
+def _callback_view(service: TelephonyService, req: Request) -> dict[str, Any]:
+    now = service.clock()
+    return {
+        "request_id": req.id,
+        "queue": req.queue,
+        "state": req.state.value,
+        "position": service.engine.position(req.id),
+        "number": req.callback_number,
+        "requested_at": req.callback_requested_at,
+        "attempts": req.counted_attempts,
+        "not_before": req.not_before if req.not_before > now else None,
+        "gross_wait": round(req.gross_wait(now), 1),
+    }
+
+
+async def callbacks(request: web.Request) -> web.Response:
+    service = request.app[SERVICE_KEY]
+    waiting = [
+        r
+        for r in service.engine.requests.values()
+        if r.is_callback and r.state in (RequestState.WAITING, RequestState.QUARANTINE)
+    ]
+    waiting.sort(key=lambda r: (r.queue, r.state != RequestState.WAITING, r.place))
+    return web.json_response({"callbacks": [_callback_view(service, r) for r in waiting]})
+
+
+async def _admin_body(request: web.Request) -> dict[str, Any]:
+    if not request.can_read_body:
+        return {}
+    try:
+        body = await request.json()
+    except ValueError:
+        raise web.HTTPBadRequest(text='{"error": "body must be JSON"}', content_type="application/json") from None
+    return body if isinstance(body, dict) else {}
+
+
+async def remove_callback(request: web.Request) -> web.Response:
+    service = request.app[SERVICE_KEY]
+    body = await _admin_body(request)
+    event = CallbackRemoved(
+        service.clock(), request.match_info["request_id"], str(body.get("by", "admin")), str(body.get("reason", ""))
+    )
+    return _admin_result(service, event)
+
+
+async def move_callback(request: web.Request) -> web.Response:
+    service = request.app[SERVICE_KEY]
+    body = await _admin_body(request)
+    if "queue" not in body:
+        return web.json_response({"error": 'body needs the target queue: {"queue": ...}'}, status=400)
+    event = CallbackMoved(
+        service.clock(),
+        request.match_info["request_id"],
+        str(body["queue"]),
+        str(body.get("by", "admin")),
+        str(body.get("reason", "")),
+    )
+    return _admin_result(service, event)
+
+
+def _admin_result(service: TelephonyService, event: CallbackRemoved | CallbackMoved) -> web.Response:
+    try:
+        service.feed(event)
+    except UnknownRequest as error:
+        return web.json_response({"error": str(error)}, status=404)
+    except CoreError as error:
+        return web.json_response({"error": str(error)}, status=409)
+    req = service.engine.requests.get(event.request_id)
+    return web.json_response(
+        {
+            "request_id": event.request_id,
+            "removed": req is None,
+            **({"callback": _callback_view(service, req)} if req else {}),
+        }
+    )

@@ -11,7 +11,7 @@ from app.core import events as ev
 from app.core.engine import IneligibleNumber
 from app.core.errors import DuplicateRequest, IllegalRequestAction, UnknownQueue, UnknownRequest
 from app.core.settings import AgentSettings, CallbackSettings, CoreSettings, QueueSettings
-from app.core.states import AgentState, Outcome, RequestState
+from app.core.states import AgentState, AttemptOutcome, Outcome, RequestState
 from tests.core.harness import Harness, callback_settings, settings
 
 
@@ -45,7 +45,7 @@ def test_callback_removed_ends_it_with_who_and_why() -> None:
     h.arrive("r1")
     h.dtmf("r1", "1")
     out = h.send(ev.CallbackRemoved(h.now, "r1", by="alice", reason="customer called in"))
-    ended = [a for a in Harness.of(out, c.Activity) if a.kind == "ended"][0]
+    ended = next(a for a in Harness.of(out, c.Activity) if a.kind == "ended")
     assert ended.data == {"outcome": Outcome.REMOVED.value, "by": "alice", "reason": "customer called in"}
     assert "r1" not in h.engine.requests and h.engine.waiting("support") == []
 
@@ -55,7 +55,7 @@ def test_callback_in_quarantine_can_be_removed() -> None:
     h.arrive("r1")
     h.dtmf("r1", "1")
     h.ready("a1")
-    h.serve_callback("r1", __import__("app.core.states", fromlist=["A"]).AttemptOutcome.BUSY)
+    h.serve_callback("r1", AttemptOutcome.BUSY)
     assert h.engine.requests["r1"].state is RequestState.QUARANTINE
     h.send(ev.CallbackRemoved(h.now, "r1", by="bob"))
     assert "r1" not in h.engine.requests
@@ -69,7 +69,7 @@ def test_callback_moved_goes_to_the_end_of_the_target_queue() -> None:
     h.dtmf("r1", "1")
     h.at(5).arrive("s1", queue="sales")
     out = h.send(ev.CallbackMoved(h.now, "r1", "sales", by="alice", reason="wrong queue"))
-    moved = [a for a in Harness.of(out, c.Activity) if a.kind == "moved"][0]
+    moved = next(a for a in Harness.of(out, c.Activity) if a.kind == "moved")
     assert moved.data["from_queue"] == "support" and moved.data["to_queue"] == "sales"
     assert moved.data["place_kept"] is False and moved.data["by"] == "alice"
     assert [r.id for r in h.engine.waiting("sales")] == ["s1", "r1"]

@@ -214,3 +214,16 @@ def test_agent_logout_while_ringing_hangs_up_and_request_keeps_place() -> None:
     assert Harness.one(out, c.Hangup).leg_id == ring.leg_id
     assert h.engine.agents["a1"].state is AgentState.LOGGED_OFF and h.engine.agents["a1"].request_id is None
     assert h.engine.position("r1") == 1 and h.engine.requests["r1"].place == place
+
+
+def test_pause_requested_during_a_call_is_logged_as_requested_not_as_paused() -> None:
+    h = Harness(settings(wrap_up=10.0))
+    h.ready("a1")
+    h.arrive("r1")
+    leg = connect_first(h, "r1")
+    h.send(ev.AgentPaused(h.now, "a1", "meeting"))
+    assert [a.data["state"] for a in h.activities("agent_state_requested")] == ["paused"]
+    assert [a.data["state"] for a in h.activities("agent_state")] == ["ready"]
+    h.leg_hung_up(leg)
+    h.run_until(h.now + 10)
+    assert [a.data for a in h.activities("agent_state")][-1] == {"state": "paused", "previous": "wrap_up"}

@@ -154,5 +154,3 @@ def test_non_keep_place_callback_still_competes_with_callers_by_place() -> None:
     callback(h, "cb")
     h.ready("a1")
     assert rung(h) == ["early_caller"]
-
-

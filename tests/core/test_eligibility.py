@@ -59,7 +59,9 @@ def test_block_prefix_only_matches_its_prefix() -> None:
         ("+4520123456", ("+4520*",), ("+4520123456",)),  # blocked
     ],
 )
-def test_allowlist_overrides_region_type_and_blocklist(raw: str, allow: tuple[str, ...], blocklist: tuple[str, ...]) -> None:
+def test_allowlist_overrides_region_type_and_blocklist(
+    raw: str, allow: tuple[str, ...], blocklist: tuple[str, ...]
+) -> None:
     verdict = check(raw, EligibilityRules(allowlist=allow, blocklist=blocklist))
     assert verdict.eligible
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from app.core import commands as c
-from app.core.settings import OfferMode
+from app.core.settings import EligibilityRules, OfferMode
 from app.core.states import RequestKind, RequestState
 from tests.core.harness import DK_MOBILE, DK_MOBILE_2, Harness, callback_settings, settings
 
@@ -25,7 +25,7 @@ def test_offer_waits_for_min_wait_then_repeats_every_reoffer_interval() -> None:
     h.arrive("r1")
     h.run_until(start + 85)
     assert offers(h) == [start + 20, start + 50, start + 80]
-    prompt = [p for p in Harness.of(h.log, c.PlayPrompt) if p.items[0].name == "callback_offer"][0]
+    prompt = next(p for p in Harness.of(h.log, c.PlayPrompt) if p.items[0].name == "callback_offer")
     assert prompt.items[0].value == "1"
 
 
@@ -193,7 +193,5 @@ class _Fixed:
         return self.value
 
 
-def _rules(**fields: object):  # type: ignore[no-untyped-def]
-    from app.core.settings import EligibilityRules
-
-    return EligibilityRules(**fields)  # type: ignore[arg-type]
+def _rules(blocklist: tuple[str, ...]) -> EligibilityRules:
+    return EligibilityRules(blocklist=blocklist)

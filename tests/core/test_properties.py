@@ -10,7 +10,7 @@ the engine's state must be exactly what it was before.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -264,7 +264,9 @@ def check_invariants(m: Model) -> None:
             assert agent.state not in (AgentState.RINGING, AgentState.BUSY)
         if agent.state is AgentState.WRAP_UP:
             assert due.get(("wrap_up", agent.id)) == agent.wrap_up_until, "a wrap-up always ends"
-        assert sum(1 for rid in m.agent_legs.values() if e.requests.get(rid) and e.requests[rid].agent_id == agent.id) <= 1
+        assert (
+            sum(1 for rid in m.agent_legs.values() if e.requests.get(rid) and e.requests[rid].agent_id == agent.id) <= 1
+        )
     # every leg the shell still has open is one the engine still owns: nothing orphaned, nothing twice
     for leg, rid in m.agent_legs.items():
         req = e.requests.get(rid)
@@ -303,13 +305,32 @@ def check_keep_place_order(m: Model) -> None:
 # ------------------------------------------------------------------------- actions
 
 
-def step(data: st.DataObject, m: Model) -> None:
+def step(data: st.DataObject, m: Model, journeys: bool = False) -> None:
     e = m.engine
-    kinds = ["arrive", "arrive", "dtmf", "dtmf", "keyed", "hangup", "agent", "agent", "ready", "ready"]
-    kinds += ["tick", "deadline", "deadline", "admin", "web", "stale"]
-    # lean towards the legs in flight, so that whole callback journeys (and retries) happen often
-    kinds += ["leg"] * (5 if m.agent_legs or m.customer_legs else 0) + ["prompt"] * (5 if m.whisper_legs else 0)
-    kind = data.draw(st.sampled_from(kinds), label="kind")
+    if journeys:
+        # callers take callbacks at once; agents work them: attempts, retries, quarantine, misses
+        kinds = ["callback", "callback", "ready", "ready", "deadline", "tick", "admin", "agent", "stale"]
+        kinds += ["leg"] * (9 if m.agent_legs or m.customer_legs else 0) + ["prompt"] * (9 if m.whisper_legs else 0)
+        kind = data.draw(st.sampled_from(kinds), label="kind")
+        if kind == "callback":
+            rid = m.fresh_id()
+            m.now += data.draw(st.sampled_from([0.0, 1.0, 10.0]), label="advance")
+            queue = data.draw(st.sampled_from(QUEUES), label="queue")
+            prio = data.draw(st.sampled_from([0, 0, 1]), label="prio")
+            number = data.draw(st.sampled_from(NUMBERS[:4]), label="number")
+            if data.draw(st.booleans(), label="web"):
+                m.send(ev.CallbackRequested(m.now, rid, queue, number or "", prio))
+            else:  # a caller on the line presses the key (if nobody took them at once)
+                m.send(ev.CallerArrived(m.now, rid, queue, number, prio))
+                for digit in ("1", "1"):
+                    m.send(ev.DtmfReceived(m.now, rid, digit))
+            return
+    else:
+        kinds = ["arrive", "arrive", "dtmf", "dtmf", "keyed", "hangup", "agent", "agent", "ready", "ready"]
+        kinds += ["tick", "deadline", "deadline", "admin", "web", "stale"]
+        # lean towards the legs in flight, so that whole callback journeys happen often
+        kinds += ["leg"] * (5 if m.agent_legs or m.customer_legs else 0) + ["prompt"] * (5 if m.whisper_legs else 0)
+        kind = data.draw(st.sampled_from(kinds), label="kind")
     advance = data.draw(st.sampled_from([0.0, 0.0, 0.5, 2.0, 5.0, 12.0, 31.0]), label="advance")
     if kind == "deadline":
         deadline = e.next_deadline()
@@ -363,7 +384,9 @@ def step(data: st.DataObject, m: Model) -> None:
         if not legs:
             return
         leg = data.draw(st.sampled_from(legs), label="leg")
-        what = data.draw(st.sampled_from(["answer", "answer", "answer", "voicemail", "fail", "fail", "hangup"]), label="what")
+        what = data.draw(
+            st.sampled_from(["answer", "answer", "answer", "voicemail", "fail", "fail", "hangup"]), label="what"
+        )
         if what in ("answer", "voicemail"):
             m.answered.add(leg)
             m.send(ev.LegAnswered(m.now, leg, voicemail=what == "voicemail" and leg in m.customer_legs))
@@ -393,18 +416,30 @@ def step(data: st.DataObject, m: Model) -> None:
             m.send(ev.CallbackMoved(m.now, rid, to, by="admin"))
     elif kind == "web":
         rid = data.draw(st.sampled_from([m.fresh_id(), *live[:1]]), label="web_rid")
-        number = data.draw(st.sampled_from(NUMBERS[:4] + ("anonymous",)), label="web_number")
+        number = data.draw(st.sampled_from((*NUMBERS[:4], "anonymous")), label="web_number")
         m.send(ev.CallbackRequested(m.now, rid, data.draw(st.sampled_from(QUEUES)), number or ""))
 
 
-@settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(config=configs(), data=st.data())
-def test_random_event_sequences_keep_every_invariant(config: tuple[CoreSettings, bool], data: st.DataObject) -> None:
-    core, fifo = config
+def run(core: CoreSettings, fifo: bool, data: st.DataObject, journeys: bool) -> Model:
     m = Model(Engine(core), max_attempts=core.queues[0].callback.max_attempts)
     m.send(ev.AgentLoggedIn(m.now, "a1"))
     for _ in range(data.draw(st.integers(20, STEPS), label="steps")):
-        step(data, m)
+        step(data, m, journeys)
         check_invariants(m)
     if fifo:
         check_keep_place_order(m)
+    return m
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(config=configs(), data=st.data())
+def test_random_event_sequences_keep_every_invariant(config: tuple[CoreSettings, bool], data: st.DataObject) -> None:
+    run(*config, data, journeys=False)
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(config=configs(), data=st.data())
+def test_random_callback_journeys_keep_every_invariant(config: tuple[CoreSettings, bool], data: st.DataObject) -> None:
+    core, fifo = config
+    queues = tuple(replace(q, callback=replace(q.callback, enabled=True)) for q in core.queues)
+    run(replace(core, queues=queues), fifo, data, journeys=True)

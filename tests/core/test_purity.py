@@ -60,7 +60,9 @@ def test_importing_the_core_pulls_in_no_io_layer() -> None:
         f"for name in {core_modules()!r}: importlib.import_module(name)\n"
         "print(json.dumps(sorted(sys.modules)))\n"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=CORE.parent.parent)
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=CORE.parent.parent
+    )
     loaded = json.loads(out.stdout)
     bad = [m for m in loaded if any(m == f or m.startswith(f + ".") for f in FORBIDDEN_MODULES)]
     assert bad == []
@@ -84,7 +86,7 @@ def test_no_forbidden_imports_in_source() -> None:
             elif isinstance(node, ast.ImportFrom) and node.module:
                 names = [node.module]
             for name in names:
-                if any(name == f or name.startswith(f + ".") for f in FORBIDDEN_MODULES + ("time", "secrets", "uuid")):
+                if any(name == f or name.startswith(f + ".") for f in (*FORBIDDEN_MODULES, "time", "secrets", "uuid")):
                     bad.append(f"{path.name}:{node.lineno} imports {name}")
     assert bad == []
 
@@ -98,7 +100,9 @@ def test_no_clock_reads_or_unseeded_random_calls() -> None:
             func = node.func
             if isinstance(func, ast.Attribute):
                 base = func.value
-                base_name = base.id if isinstance(base, ast.Name) else base.attr if isinstance(base, ast.Attribute) else None
+                base_name = (
+                    base.id if isinstance(base, ast.Name) else base.attr if isinstance(base, ast.Attribute) else None
+                )
                 if (base_name, func.attr) in FORBIDDEN_CALLS:
                     bad.append(f"{path.name}:{node.lineno} {base_name}.{func.attr}()")
                 if base_name == "random" and func.attr in RANDOM_MODULE_FUNCS:

@@ -28,7 +28,7 @@ def test_arrival_activity_reports_position() -> None:
     h = Harness(settings())
     h.arrive("r1")
     out = h.at(1).arrive("r2")
-    act = [a for a in Harness.of(out, c.Activity) if a.kind == "arrived"][0]
+    act = next(a for a in Harness.of(out, c.Activity) if a.kind == "arrived")
     assert act.data["position"] == 2
 
 

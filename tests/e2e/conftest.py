@@ -93,9 +93,9 @@ class E2EPorts:
 @pytest.fixture(scope="session")
 def e2e_ports() -> E2EPorts:
     """Chosen up front: each Asterisk's config names the other's SIP port."""
-    sut_rtp = free_port_range(200)
+    sut_rtp = free_port_range(1000)
     while True:
-        sim_rtp = free_port_range(200)
+        sim_rtp = free_port_range(1000)
         if sim_rtp[1] < sut_rtp[0] or sim_rtp[0] > sut_rtp[1]:
             break
     sut_sip = free_udp_port()
@@ -298,10 +298,28 @@ class ActivityLog:
                 await asyncio.wait_for(self._changed.wait(), remaining)
 
 
+CALLBACK_QUEUE = """
+    ring_timeout: 6s
+    wrap_up: 1s
+    callback:
+      enabled: true
+      min_wait_before_offer: 1s
+      offer_threshold: 0s
+      reoffer_interval: 60s
+      customer_ring_timeout: 5s
+      caller_id: "+4570000000"
+"""
+
+
 def holdfast_config_text(sut: AsteriskInstance, agents: list[AgentEndpoint], http_port: int, extra: str = "") -> str:
+    """The service's YAML for the e2e tests. Queues: support/sales (no callbacks), and callback
+    queues cb (3 attempts, 3 s quarantine, abandon trigger after 3 s), cb1 (1 attempt),
+    cbx (max age 5 s), cbamd (answering-machine detection)."""
     user, password = sut.ari_auth
+    queues = ["support", "sales", "cb", "cb1", "cbx", "cbamd"]
     agent_lines = "\n".join(
-        f'  "{a.username}":\n    name: {a.display_name}\n    password: "{a.password}"\n    skills: [support, sales]'
+        f'  "{a.username}":\n    name: {a.display_name}\n    password: "{a.password}"\n'
+        f"    skills: [{', '.join(queues)}]"
         for a in agents
     )
     return f"""
@@ -316,6 +334,10 @@ service:
 inbound:
   "4000": support
   "4001": sales
+  "4002": cb
+  "4003": cb1
+  "4004": cbx
+  "4005": cbamd
 queues:
   support:
     display_name: Support
@@ -329,6 +351,12 @@ queues:
     wrap_up: 1s
     callback:
       enabled: false
+  cb:{CALLBACK_QUEUE}      max_attempts: 3
+      sec_between_retries: 3s
+      abandon_callback_after: 3s
+  cb1:{CALLBACK_QUEUE}      max_attempts: 1
+  cbx:{CALLBACK_QUEUE}      max_age: 5s
+  cbamd:{CALLBACK_QUEUE}      amd: true
 agents:
 {agent_lines}
 {extra}
@@ -352,6 +380,7 @@ async def holdfast(
     """The Holdfast service (real ARI client, engine and HTTP API) connected to the SUT Asterisk."""
     from aiohttp import web
 
+    from app.devrun import prompts_for
     from app.runner import build_service
     from app.web.api import make_app
 
@@ -359,7 +388,7 @@ async def holdfast(
     path = tmp_path / "holdfast.yaml"
     path.write_text(holdfast_config_text(sut_asterisk, test_agents, http_port, holdfast_extra_config))
     config = load_config(path)
-    service = build_service(config)
+    service = build_service(config, prompts_for(config, sut_asterisk))
     log = ActivityLog()
     service.activity_listeners.append(log)
     await service.start()

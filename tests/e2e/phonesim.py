@@ -375,8 +375,9 @@ class SimCall:
     ) -> dict[str, Any]:
         """Until both sent and received RTP packet counts grew by `min_packets` (20 ms each) since the
         call; returns the last statistics. Polling with a deadline is the only way to watch counters."""
-        first = await self.rtp_stats()
         deadline = time.monotonic() + timeout
+        await self.wait_answered(timeout)
+        first = await self._stats_or_wait(deadline)
         last = first
         while True:
             tx = last["txcount"] - first["txcount"]
@@ -391,7 +392,21 @@ class SimCall:
                     f" sent +{tx}, received +{rx} packets (wanted {min_packets})"
                 )
             await asyncio.sleep(interval)
-            last = await self.rtp_stats()
+            last = await self._stats_or_wait(deadline)
+
+    async def _stats_or_wait(self, deadline: float) -> dict[str, Any]:
+        """RTP statistics; ARI answers 404 while the channel has no media (being set up or torn down)."""
+        while True:
+            try:
+                return await self.rtp_stats()
+            except AriError as e:
+                if e.status != 404:
+                    raise
+                if self.hung_up:
+                    raise CallEnded(self, "audio") from None
+                if time.monotonic() > deadline:
+                    raise AssertionError(f"call {self.describe()}: no RTP statistics ({e})") from None
+            await asyncio.sleep(0.05)
 
 
 # ---------------------------------------------------------------------------------------------

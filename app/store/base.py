@@ -1,0 +1,107 @@
+"""The one storage interface every backend (SQLite, PostgreSQL) implements.
+
+Theory of operation:
+- The service calls `commit(requests, activities)` after every engine step and BEFORE carrying
+  out the step's commands ("commit before act"): a caller hears "we will call you back" only
+  once the promise is on disk, and a customer is dialled only once the attempt is recorded. If
+  the commit raises, nothing of it was written and the commands must not be carried out.
+- `save_requests` writes the full state of each given request (upsert) and replaces its
+  attempts; ended requests stay as rows (for statistics) but are not loaded back as active.
+- The event log and the admin log are append-only; ids increase and are never reused, so a
+  reader can follow them with `since_id`.
+- The instance lock keeps a second service instance from driving the same Asterisk app: a
+  fresh lock held by another owner refuses `acquire_lock`; the holder refreshes it well within
+  its ttl and releases it on shutdown. Time is passed in (wall-clock seconds), as in the core.
+- Every failure raises a `StoreError` subclass; a call that raised wrote nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any, Protocol, runtime_checkable
+
+from app.core.commands import Activity
+from app.core.request import Request
+from app.core.states import AgentState
+from app.store.records import AdminEntry, AgentRecord, LockHolder, StoredEvent
+
+DEFAULT_LOCK = "service"
+DEFAULT_LIMIT = 1000
+
+
+@runtime_checkable
+class Store(Protocol):
+    async def open(self) -> None:
+        """Connect and bring the schema up to date; refuses a database newer than this code."""
+
+    async def close(self) -> None: ...
+
+    async def schema_version(self) -> int: ...
+
+    # --------------------------------------------------------------- requests and events
+
+    async def save_requests(self, requests: Iterable[Request]) -> None:
+        """Upsert the full state of these requests and their attempts, in one transaction."""
+
+    async def append_events(self, activities: Iterable[Activity]) -> None:
+        """Append these activities to the raw event log, in one transaction."""
+
+    async def commit(
+        self,
+        requests: Iterable[Request],
+        activities: Iterable[Activity],
+        agents: Iterable[AgentRecord] = (),
+    ) -> None:
+        """Write requests, agent states and activities atomically: all of it or nothing."""
+
+    async def load_active_requests(self) -> list[Request]:
+        """Every request not ended, with attempts, in queue place order (menus are not kept)."""
+
+    async def load_request(self, request_id: str) -> Request | None:
+        """One request, active or ended."""
+
+    # --------------------------------------------------------------- agents
+
+    async def save_agent(self, agent_id: str, state: AgentState, reason: str | None, since: float) -> None: ...
+
+    async def load_agents(self) -> list[AgentRecord]:
+        """Every agent's last saved state, by agent id."""
+
+    # --------------------------------------------------------------- logs
+
+    async def events(
+        self,
+        since_id: int = 0,
+        request_id: str | None = None,
+        limit: int = DEFAULT_LIMIT,
+        agent_id: str | None = None,
+    ) -> list[StoredEvent]:
+        """Events with id > since_id in log order, optionally for one request or agent."""
+
+    async def append_admin(
+        self,
+        at: float,
+        who: str,
+        action: str,
+        request_id: str | None = None,
+        detail: dict[str, Any] | None = None,
+    ) -> int:
+        """Record an admin's change; returns its id."""
+
+    async def admin_log(
+        self, since_id: int = 0, request_id: str | None = None, limit: int = DEFAULT_LIMIT
+    ) -> list[AdminEntry]: ...
+
+    # --------------------------------------------------------------- instance lock
+
+    async def acquire_lock(self, owner: str, ttl: float, now: float, name: str = DEFAULT_LOCK) -> bool:
+        """Take the lock if it is free, expired (expires_at <= now) or already ours."""
+
+    async def refresh_lock(self, owner: str, ttl: float, now: float, name: str = DEFAULT_LOCK) -> bool:
+        """Extend our lock to now + ttl; False if someone else holds it (we lost it)."""
+
+    async def release_lock(self, owner: str, name: str = DEFAULT_LOCK) -> None:
+        """Drop the lock if we hold it; a no-op otherwise."""
+
+    async def lock_holder(self, name: str = DEFAULT_LOCK) -> LockHolder | None:
+        """Who holds the lock (possibly expired), for messages like 'held by host:pid until …'."""

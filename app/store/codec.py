@@ -1,0 +1,178 @@
+"""Turning requests, attempts and log data into rows and back; shared by every backend.
+
+Theory of operation: the fields the store queries on (state, queue, place, numbers, times) are
+columns; every other persisted field of `Request` goes into one JSON object (`extra`), found by
+looking at the dataclass, so a field added to `Request` later is kept without a migration as long
+as it is JSON-able. The callback menu is not kept: it lives only while the caller is on the line.
+JSON is strict: a value that is not JSON-able raises StoreDataError instead of being stored as
+something it is not. Non-finite floats (an infinite wait estimate) are stored as strings, since
+neither JSON nor PostgreSQL's jsonb has them.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import fields
+from typing import Any
+
+from app.core.commands import Activity
+from app.core.request import Attempt, Request
+from app.core.states import AttemptOutcome, Outcome, RequestKind, RequestState
+from app.store.errors import StoreDataError
+
+REQUEST_COLUMNS = (
+    "id",
+    "queue",
+    "kind",
+    "state",
+    "priority",
+    "arrived_at",
+    "queued_since",
+    "place_rank",
+    "place_time",
+    "place_seq",
+    "caller_number",
+    "callback_number",
+    "callback_requested_at",
+    "not_before",
+    "outcome",
+    "ended_at",
+    "extra",
+)
+ATTEMPT_COLUMNS = ("request_id", "number", "started_at", "agent_id", "outcome", "ended_at")
+
+_IN_COLUMNS = frozenset(REQUEST_COLUMNS) | {"place"}
+_NOT_KEPT = frozenset({"attempts", "menu"})
+EXTRA_FIELDS: tuple[str, ...] = tuple(
+    f.name for f in fields(Request) if f.name not in _IN_COLUMNS and f.name not in _NOT_KEPT
+)
+
+RequestRow = tuple[Any, ...]
+AttemptRow = tuple[Any, ...]
+
+
+def _plain(value: Any, where: str) -> Any:
+    if value is None or isinstance(value, (str, bool, int)):
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else str(value)
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v, f"{where}.{k}") for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v, f"{where}[{i}]") for i, v in enumerate(value)]
+    raise StoreDataError(f"{where} is a {type(value).__name__}, which cannot be stored as JSON")
+
+
+def dump_json(value: Mapping[str, Any], where: str) -> str:
+    return json.dumps(_plain(value, where), ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+
+
+def load_json(text: str | None, where: str) -> dict[str, Any]:
+    if text is None or text == "":
+        return {}
+    if isinstance(text, dict):  # a driver that decodes JSON itself
+        return text
+    try:
+        value = json.loads(text)
+    except ValueError as e:
+        raise StoreDataError(f"{where} holds invalid JSON: {e}") from e
+    if not isinstance(value, dict):
+        raise StoreDataError(f"{where} holds JSON {type(value).__name__}, expected an object")
+    return value
+
+
+def request_row(req: Request) -> RequestRow:
+    rank, place_time, seq = req.place
+    extra = {name: getattr(req, name) for name in EXTRA_FIELDS}
+    return (
+        req.id,
+        req.queue,
+        req.kind.value,
+        req.state.value,
+        req.priority,
+        req.arrived_at,
+        req.queued_since,
+        rank,
+        place_time,
+        seq,
+        req.caller_number,
+        req.callback_number,
+        req.callback_requested_at,
+        req.not_before,
+        req.outcome.value if req.outcome is not None else None,
+        req.ended_at,
+        dump_json(extra, f"request {req.id}"),
+    )
+
+
+def attempt_rows(req: Request) -> list[AttemptRow]:
+    return [
+        (
+            req.id,
+            a.number,
+            a.started_at,
+            a.agent_id,
+            a.outcome.value if a.outcome is not None else None,
+            a.ended_at,
+        )
+        for a in req.attempts
+    ]
+
+
+def _enum(cls: type[Any], value: Any, where: str) -> Any:
+    try:
+        return cls(value)
+    except ValueError:
+        raise StoreDataError(
+            f"{where} is {value!r}, which this Holdfast does not know; was the database written by a newer one?"
+        ) from None
+
+
+def _float(value: Any) -> float | None:
+    return None if value is None else float(value)
+
+
+def request_from_row(row: Sequence[Any], attempts: Sequence[Sequence[Any]]) -> Request:
+    values = dict(zip(REQUEST_COLUMNS, row, strict=True))
+    rid = values["id"]
+    extra = load_json(values["extra"], f"request {rid} extra")
+    kept = {k: v for k, v in extra.items() if k in EXTRA_FIELDS}  # fields since removed are dropped
+    outcome = values["outcome"]
+    return Request(
+        id=rid,
+        queue=values["queue"],
+        kind=_enum(RequestKind, values["kind"], f"request {rid} kind"),
+        priority=int(values["priority"]),
+        arrived_at=float(values["arrived_at"]),
+        queued_since=float(values["queued_since"]),
+        place=(int(values["place_rank"]), float(values["place_time"]), int(values["place_seq"])),
+        caller_number=values["caller_number"],
+        state=_enum(RequestState, values["state"], f"request {rid} state"),
+        callback_number=values["callback_number"],
+        callback_requested_at=_float(values["callback_requested_at"]),
+        not_before=float(values["not_before"]),
+        attempts=[attempt_from_row(a, rid) for a in attempts],
+        outcome=_enum(Outcome, outcome, f"request {rid} outcome") if outcome is not None else None,
+        ended_at=_float(values["ended_at"]),
+        **kept,
+    )
+
+
+def attempt_from_row(row: Sequence[Any], rid: str) -> Attempt:
+    # row: number, started_at, agent_id, outcome, ended_at
+    number, started_at, agent_id, outcome, ended_at = row
+    return Attempt(
+        number=int(number),
+        started_at=float(started_at),
+        agent_id=agent_id,
+        outcome=_enum(AttemptOutcome, outcome, f"request {rid} attempt {number} outcome")
+        if outcome is not None
+        else None,
+        ended_at=_float(ended_at),
+    )
+
+
+def activity_row(a: Activity) -> tuple[Any, ...]:
+    return (a.at, a.kind, a.request_id, a.agent_id, a.queue, dump_json(a.data, f"activity {a.kind!r} data"))

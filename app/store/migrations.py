@@ -1,0 +1,113 @@
+"""Schema migrations: an ordered list of SQL scripts; the database's version is how many ran.
+
+Theory of operation: migration N (1-based) takes the schema from version N-1 to N. They are
+applied in one transaction at open, so a failed upgrade leaves the previous version intact. A
+migration is never edited once released: change the schema by appending a new one. A database
+whose version is higher than len(MIGRATIONS) was written by a newer Holdfast and is refused.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+
+SQLITE_MIGRATIONS: tuple[str, ...] = (
+    # 1: requests with attempts, agent states, event log, admin log, instance lock
+    """
+    CREATE TABLE requests (
+        id TEXT PRIMARY KEY,
+        queue TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        state TEXT NOT NULL,
+        priority INTEGER NOT NULL,
+        arrived_at REAL NOT NULL,
+        queued_since REAL NOT NULL,
+        place_rank INTEGER NOT NULL,      -- the place key (-priority, place time, sequence)
+        place_time REAL NOT NULL,
+        place_seq INTEGER NOT NULL,
+        caller_number TEXT,
+        callback_number TEXT,
+        callback_requested_at REAL,
+        not_before REAL NOT NULL DEFAULT 0,
+        outcome TEXT,
+        ended_at REAL,
+        extra TEXT NOT NULL DEFAULT '{}' CHECK (json_valid(extra))
+    );
+    CREATE INDEX requests_active ON requests (queue, place_rank, place_time, place_seq)
+        WHERE state <> 'ended';
+    CREATE INDEX requests_active_callback_number ON requests (callback_number)
+        WHERE state <> 'ended' AND callback_number IS NOT NULL;
+    CREATE INDEX requests_ended_at ON requests (ended_at) WHERE ended_at IS NOT NULL;
+
+    CREATE TABLE attempts (
+        request_id TEXT NOT NULL REFERENCES requests (id) ON DELETE CASCADE,
+        number INTEGER NOT NULL,
+        started_at REAL NOT NULL,
+        agent_id TEXT NOT NULL,
+        outcome TEXT,
+        ended_at REAL,
+        PRIMARY KEY (request_id, number)
+    ) WITHOUT ROWID;
+
+    CREATE TABLE agent_states (
+        agent_id TEXT PRIMARY KEY,
+        state TEXT NOT NULL,
+        pause_reason TEXT,
+        since REAL NOT NULL
+    );
+
+    -- The raw event log. No foreign key to requests: refused or never-saved requests are logged too.
+    CREATE TABLE events (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,  -- AUTOINCREMENT: ids are never reused, even after pruning
+        at REAL NOT NULL,
+        kind TEXT NOT NULL,
+        request_id TEXT,
+        agent_id TEXT,
+        queue TEXT,
+        data TEXT NOT NULL DEFAULT '{}' CHECK (json_valid(data))
+    );
+    CREATE INDEX events_request ON events (request_id, id) WHERE request_id IS NOT NULL;
+    CREATE INDEX events_agent ON events (agent_id, id) WHERE agent_id IS NOT NULL;
+    CREATE INDEX events_at ON events (at);
+    -- Append-only: lines are never changed. (Deleting old lines for retention stays possible.)
+    CREATE TRIGGER events_append_only BEFORE UPDATE ON events
+    BEGIN
+        SELECT RAISE(ABORT, 'the event log is append-only');
+    END;
+
+    CREATE TABLE admin_log (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        at REAL NOT NULL,
+        who TEXT NOT NULL,
+        action TEXT NOT NULL,
+        request_id TEXT,
+        detail TEXT NOT NULL DEFAULT '{}' CHECK (json_valid(detail))
+    );
+    CREATE INDEX admin_log_request ON admin_log (request_id, id) WHERE request_id IS NOT NULL;
+    CREATE TRIGGER admin_log_append_only BEFORE UPDATE ON admin_log
+    BEGIN
+        SELECT RAISE(ABORT, 'the admin log is append-only');
+    END;
+
+    CREATE TABLE instance_lock (
+        name TEXT PRIMARY KEY,
+        owner TEXT NOT NULL,
+        acquired_at REAL NOT NULL,
+        expires_at REAL NOT NULL
+    );
+    """,
+)
+
+
+def statements(script: str) -> Iterator[str]:
+    """Split a script into statements (triggers included), without executescript's implicit COMMIT."""
+    chunk = ""
+    for piece in script.split(";"):
+        chunk += piece + ";"
+        if sqlite3.complete_statement(chunk):
+            text = "\n".join(line for line in chunk.splitlines() if not line.strip().startswith("--")).strip()
+            if text != ";":
+                yield chunk.strip()
+            chunk = ""
+    if chunk.strip(" \n;"):
+        raise ValueError(f"incomplete SQL statement at the end of a migration: {chunk.strip()[:80]!r}")

@@ -1,0 +1,439 @@
+"""The PostgreSQL store: for several nodes sharing one database. Same contract as SQLite.
+
+Theory of operation:
+- An asyncpg pool; every call is one transaction (`conn.transaction()`), rolled back on any error.
+- Each store lives in one schema (default `holdfast`), set as the connections' search_path, so
+  tests and several deployments can share a database.
+- Event ids come from an identity column. Ids are taken at insert but become visible at commit,
+  so two concurrent writers could make a reader following `since_id` skip a line; appends
+  therefore take a transaction-scoped advisory lock, which makes id order the commit order.
+- Migrations run at open under an advisory lock, so two nodes starting together do not race.
+- lock_timeout plays SQLite's busy_timeout: waiting longer for a row lock raises StoreBusy.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import re
+from collections.abc import AsyncIterator, Iterable
+from typing import Any
+
+import asyncpg  # type: ignore[import-untyped]
+
+from app.core.commands import Activity
+from app.core.request import Request
+from app.core.states import AgentState
+from app.store import codec
+from app.store.base import DEFAULT_LIMIT, DEFAULT_LOCK
+from app.store.errors import (
+    SchemaTooNew,
+    StoreBusy,
+    StoreCorrupt,
+    StoreDataError,
+    StoreError,
+    StoreFull,
+    StoreIOError,
+    StoreNotOpen,
+)
+from app.store.records import AdminEntry, AgentRecord, LockHolder, StoredEvent
+
+log = logging.getLogger(__name__)
+
+POSTGRES_MIGRATIONS: tuple[str, ...] = (
+    # 1: as SQLite's migration 1
+    """
+    CREATE TABLE requests (
+        id TEXT PRIMARY KEY,
+        queue TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        state TEXT NOT NULL,
+        priority BIGINT NOT NULL,
+        arrived_at DOUBLE PRECISION NOT NULL,
+        queued_since DOUBLE PRECISION NOT NULL,
+        place_rank BIGINT NOT NULL,
+        place_time DOUBLE PRECISION NOT NULL,
+        place_seq BIGINT NOT NULL,
+        caller_number TEXT,
+        callback_number TEXT,
+        callback_requested_at DOUBLE PRECISION,
+        not_before DOUBLE PRECISION NOT NULL DEFAULT 0,
+        outcome TEXT,
+        ended_at DOUBLE PRECISION,
+        extra JSONB NOT NULL DEFAULT '{}'
+    );
+    CREATE INDEX requests_active ON requests (queue, place_rank, place_time, place_seq) WHERE state <> 'ended';
+    CREATE INDEX requests_active_callback_number ON requests (callback_number)
+        WHERE state <> 'ended' AND callback_number IS NOT NULL;
+    CREATE INDEX requests_ended_at ON requests (ended_at) WHERE ended_at IS NOT NULL;
+    CREATE TABLE attempts (
+        request_id TEXT NOT NULL REFERENCES requests (id) ON DELETE CASCADE,
+        number INTEGER NOT NULL,
+        started_at DOUBLE PRECISION NOT NULL,
+        agent_id TEXT NOT NULL,
+        outcome TEXT,
+        ended_at DOUBLE PRECISION,
+        PRIMARY KEY (request_id, number)
+    );
+    CREATE TABLE agent_states (
+        agent_id TEXT PRIMARY KEY,
+        state TEXT NOT NULL,
+        pause_reason TEXT,
+        since DOUBLE PRECISION NOT NULL
+    );
+    CREATE TABLE events (
+        id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        at DOUBLE PRECISION NOT NULL,
+        kind TEXT NOT NULL,
+        request_id TEXT,
+        agent_id TEXT,
+        queue TEXT,
+        data JSONB NOT NULL DEFAULT '{}'
+    );
+    CREATE INDEX events_request ON events (request_id, id) WHERE request_id IS NOT NULL;
+    CREATE INDEX events_agent ON events (agent_id, id) WHERE agent_id IS NOT NULL;
+    CREATE INDEX events_at ON events (at);
+    CREATE FUNCTION refuse_update() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+        RAISE EXCEPTION 'the % is append-only', TG_TABLE_NAME;
+    END $$;
+    CREATE TRIGGER events_append_only BEFORE UPDATE ON events FOR EACH ROW EXECUTE FUNCTION refuse_update();
+    CREATE TABLE admin_log (
+        id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        at DOUBLE PRECISION NOT NULL,
+        who TEXT NOT NULL,
+        action TEXT NOT NULL,
+        request_id TEXT,
+        detail JSONB NOT NULL DEFAULT '{}'
+    );
+    CREATE INDEX admin_log_request ON admin_log (request_id, id) WHERE request_id IS NOT NULL;
+    CREATE TRIGGER admin_log_append_only BEFORE UPDATE ON admin_log FOR EACH ROW EXECUTE FUNCTION refuse_update();
+    CREATE TABLE instance_lock (
+        name TEXT PRIMARY KEY,
+        owner TEXT NOT NULL,
+        acquired_at DOUBLE PRECISION NOT NULL,
+        expires_at DOUBLE PRECISION NOT NULL
+    );
+    """,
+)
+
+_SCHEMA_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+_MIGRATE_LOCK = 0x686F6C64  # "hold": advisory lock key for migrations
+_APPEND_LOCK = 0x66617374  # "fast": advisory lock key for log appends
+
+_REQUEST_UPSERT = (
+    f"INSERT INTO requests ({', '.join(codec.REQUEST_COLUMNS)}) VALUES ("
+    + ", ".join(f"${i}::jsonb" if c == "extra" else f"${i}" for i, c in enumerate(codec.REQUEST_COLUMNS, 1))
+    + ") ON CONFLICT (id) DO UPDATE SET "
+    + ", ".join(f"{c} = excluded.{c}" for c in codec.REQUEST_COLUMNS if c != "id")
+)
+_REQUEST_SELECT = "SELECT " + ", ".join("extra::text" if c == "extra" else c for c in codec.REQUEST_COLUMNS)
+_ATTEMPT_INSERT = (
+    "INSERT INTO attempts (request_id, number, started_at, agent_id, outcome, ended_at) VALUES ($1, $2, $3, $4, $5, $6)"
+)
+_EVENT_INSERT = (
+    "INSERT INTO events (at, kind, request_id, agent_id, queue, data) VALUES ($1, $2, $3, $4, $5, $6::jsonb)"
+)
+
+
+def translate(error: Exception, where: str) -> StoreError:
+    state = getattr(error, "sqlstate", None) or ""
+    text = str(error)
+    if state in ("55P03", "40P01", "57014"):  # lock_not_available, deadlock, query cancelled (timeout)
+        return StoreBusy(f"{where}: waited too long for a lock ({text}); another node or session holds it")
+    if state.startswith("53"):
+        return StoreFull(f"{where}: the database server is out of space or resources ({text}); free disk space")
+    if state in ("58030", "58P01", "58P02") or isinstance(error, (OSError, asyncpg.exceptions.InterfaceError)):
+        return StoreIOError(f"{where}: cannot reach or write the database ({text}); check the server and the DSN")
+    if state.startswith("08") or state.startswith("28") or state in ("3D000", "57P01", "57P03"):
+        return StoreIOError(f"{where}: cannot connect to the database ({text}); check the server and the DSN")
+    if state.startswith("XX"):
+        return StoreCorrupt(f"{where}: the database reports damage ({text}); restore from a backup")
+    if state.startswith("23") or state.startswith("22") or state == "P0001":
+        return StoreDataError(f"{where}: the database refused the data ({text})")
+    return StoreError(f"{where}: {text}")
+
+
+def _redact(dsn: str) -> str:
+    return re.sub(r"://([^:/@]*):[^@]*@", r"://\1:***@", dsn)
+
+
+class PostgresStore:
+    def __init__(
+        self,
+        dsn: str,
+        *,
+        schema: str = "holdfast",
+        busy_timeout: float = 5.0,
+        pool_size: int = 4,
+        migrations: tuple[str, ...] = POSTGRES_MIGRATIONS,
+    ) -> None:
+        if not _SCHEMA_NAME.match(schema):
+            raise ValueError(f"schema is {schema!r}; use lower-case letters, digits and _")
+        self.dsn = dsn
+        self.schema = schema
+        self.busy_timeout = busy_timeout
+        self.pool_size = pool_size
+        self._migrations = migrations
+        self._pool: asyncpg.Pool | None = None
+        self._where = f"database {_redact(dsn)} schema {schema}"
+
+    def __repr__(self) -> str:
+        return f"PostgresStore({_redact(self.dsn)!r}, schema={self.schema!r})"
+
+    async def __aenter__(self) -> PostgresStore:
+        await self.open()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def _setup_connection(self, conn: asyncpg.Connection) -> None:
+        # On every acquire: the pool's reset on release (RESET ALL) undoes session settings.
+        await conn.execute(f"SET search_path TO {self.schema}")
+        await conn.execute(f"SET lock_timeout = {int(self.busy_timeout * 1000)}")
+
+    async def open(self) -> None:
+        if self._pool is not None:
+            return
+        with self._translated():
+            pool = await asyncpg.create_pool(
+                self.dsn, min_size=1, max_size=self.pool_size, setup=self._setup_connection, timeout=30
+            )
+        try:
+            self._pool = pool
+            await self._migrate()
+        except BaseException:
+            self._pool = None
+            await pool.close()
+            raise
+
+    async def close(self) -> None:
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            await pool.close()
+
+    async def _migrate(self) -> None:
+        known = len(self._migrations)
+        async with self._transaction() as conn:
+            await conn.execute("SELECT pg_advisory_xact_lock($1)", _MIGRATE_LOCK)
+            await conn.execute(f"CREATE SCHEMA IF NOT EXISTS {self.schema}")
+            await conn.execute(f"SET LOCAL search_path TO {self.schema}")
+            await conn.execute(
+                "CREATE TABLE IF NOT EXISTS schema_version "
+                "(version INTEGER PRIMARY KEY, applied_at TIMESTAMPTZ NOT NULL)"
+            )
+            current = int(await conn.fetchval("SELECT COALESCE(MAX(version), 0) FROM schema_version"))
+            if current > known:
+                raise SchemaTooNew(
+                    f"{self._where} has schema version {current}, but this Holdfast knows only up to version "
+                    f"{known}: it was written by a newer Holdfast; run that version, or restore a backup made "
+                    "before the upgrade"
+                )
+            for version in range(current + 1, known + 1):
+                await conn.execute(self._migrations[version - 1])  # a multi-statement script, in this transaction
+                await conn.execute("INSERT INTO schema_version (version, applied_at) VALUES ($1, now())", version)
+                log.info("%s migrated to schema version %d", self._where, version)
+
+    async def schema_version(self) -> int:
+        async with self._transaction() as conn:
+            return int(await conn.fetchval("SELECT COALESCE(MAX(version), 0) FROM schema_version"))
+
+    # --------------------------------------------------------------- plumbing
+
+    @contextlib.contextmanager
+    def _translated(self) -> Any:
+        try:
+            yield
+        except (asyncpg.PostgresError, asyncpg.exceptions.InterfaceError, OSError) as e:
+            raise translate(e, self._where) from e
+
+    @contextlib.asynccontextmanager
+    async def _transaction(self, isolation: str = "read_committed") -> AsyncIterator[asyncpg.Connection]:
+        if self._pool is None:
+            raise StoreNotOpen(f"store {self._where} is not open; call open() first")
+        with self._translated():
+            async with self._pool.acquire() as conn, conn.transaction(isolation=isolation):
+                yield conn
+
+    # --------------------------------------------------------------- requests and events
+
+    async def save_requests(self, requests: Iterable[Request]) -> None:
+        await self.commit(requests, ())
+
+    async def append_events(self, activities: Iterable[Activity]) -> None:
+        await self.commit((), activities)
+
+    async def commit(
+        self,
+        requests: Iterable[Request],
+        activities: Iterable[Activity],
+        agents: Iterable[AgentRecord] = (),
+    ) -> None:
+        requests, activities, agents = list(requests), list(activities), list(agents)
+        if not (requests or activities or agents):
+            return
+        async with self._transaction() as conn:
+            for req in requests:
+                await conn.execute(_REQUEST_UPSERT, *codec.request_row(req))
+                await conn.execute("DELETE FROM attempts WHERE request_id = $1", req.id)
+                if req.attempts:
+                    await conn.executemany(_ATTEMPT_INSERT, codec.attempt_rows(req))
+            if agents:
+                await conn.executemany(
+                    "INSERT INTO agent_states (agent_id, state, pause_reason, since) VALUES ($1, $2, $3, $4) "
+                    "ON CONFLICT (agent_id) DO UPDATE SET state = excluded.state, "
+                    "pause_reason = excluded.pause_reason, since = excluded.since",
+                    [(a.agent_id, a.state.value, a.pause_reason, a.since) for a in agents],
+                )
+            if activities:
+                rows = [codec.activity_row(a) for a in activities]
+                await conn.execute("SELECT pg_advisory_xact_lock($1)", _APPEND_LOCK)
+                await conn.executemany(_EVENT_INSERT, rows)
+
+    async def load_active_requests(self) -> list[Request]:
+        async with self._transaction("repeatable_read") as conn:
+            rows = await conn.fetch(
+                f"{_REQUEST_SELECT} FROM requests WHERE state <> 'ended' "
+                "ORDER BY queue, place_rank, place_time, place_seq, id"
+            )
+            attempts = await conn.fetch(
+                "SELECT a.request_id, a.number, a.started_at, a.agent_id, a.outcome, a.ended_at FROM attempts a "
+                "JOIN requests r ON r.id = a.request_id WHERE r.state <> 'ended' ORDER BY a.request_id, a.number"
+            )
+        by_request: dict[str, list[Any]] = {}
+        for a in attempts:
+            by_request.setdefault(a[0], []).append(tuple(a)[1:])
+        return [codec.request_from_row(tuple(r), by_request.get(r[0], [])) for r in rows]
+
+    async def load_request(self, request_id: str) -> Request | None:
+        async with self._transaction() as conn:
+            row = await conn.fetchrow(f"{_REQUEST_SELECT} FROM requests WHERE id = $1", request_id)
+            if row is None:
+                return None
+            attempts = await conn.fetch(
+                "SELECT number, started_at, agent_id, outcome, ended_at FROM attempts "
+                "WHERE request_id = $1 ORDER BY number",
+                request_id,
+            )
+        return codec.request_from_row(tuple(row), [tuple(a) for a in attempts])
+
+    # --------------------------------------------------------------- agents
+
+    async def save_agent(self, agent_id: str, state: AgentState, reason: str | None, since: float) -> None:
+        await self.commit((), (), [AgentRecord(agent_id, AgentState(state), reason, since)])
+
+    async def load_agents(self) -> list[AgentRecord]:
+        async with self._transaction() as conn:
+            rows = await conn.fetch("SELECT agent_id, state, pause_reason, since FROM agent_states ORDER BY agent_id")
+        return [
+            AgentRecord(r[0], codec._enum(AgentState, r[1], f"agent {r[0]} state"), r[2], float(r[3])) for r in rows
+        ]
+
+    # --------------------------------------------------------------- logs
+
+    async def events(
+        self,
+        since_id: int = 0,
+        request_id: str | None = None,
+        limit: int = DEFAULT_LIMIT,
+        agent_id: str | None = None,
+    ) -> list[StoredEvent]:
+        async with self._transaction() as conn:
+            rows = await conn.fetch(
+                "SELECT id, at, kind, request_id, agent_id, queue, data::text FROM events "
+                "WHERE id > $1 AND ($2::text IS NULL OR request_id = $2) AND ($3::text IS NULL OR agent_id = $3) "
+                "ORDER BY id LIMIT $4",
+                since_id,
+                request_id,
+                agent_id,
+                limit,
+            )
+        return [
+            StoredEvent(r[0], float(r[1]), r[2], r[3], r[4], r[5], codec.load_json(r[6], f"event {r[0]} data"))
+            for r in rows
+        ]
+
+    async def append_admin(
+        self,
+        at: float,
+        who: str,
+        action: str,
+        request_id: str | None = None,
+        detail: dict[str, Any] | None = None,
+    ) -> int:
+        payload = codec.dump_json(detail or {}, f"admin {action!r} detail")
+        async with self._transaction() as conn:
+            await conn.execute("SELECT pg_advisory_xact_lock($1)", _APPEND_LOCK)
+            entry_id = await conn.fetchval(
+                "INSERT INTO admin_log (at, who, action, request_id, detail) VALUES ($1, $2, $3, $4, $5::jsonb) "
+                "RETURNING id",
+                at,
+                who,
+                action,
+                request_id,
+                payload,
+            )
+        return int(entry_id)
+
+    async def admin_log(
+        self, since_id: int = 0, request_id: str | None = None, limit: int = DEFAULT_LIMIT
+    ) -> list[AdminEntry]:
+        async with self._transaction() as conn:
+            rows = await conn.fetch(
+                "SELECT id, at, who, action, request_id, detail::text FROM admin_log "
+                "WHERE id > $1 AND ($2::text IS NULL OR request_id = $2) ORDER BY id LIMIT $3",
+                since_id,
+                request_id,
+                limit,
+            )
+        return [
+            AdminEntry(r[0], float(r[1]), r[2], r[3], r[4], codec.load_json(r[5], f"admin entry {r[0]} detail"))
+            for r in rows
+        ]
+
+    # --------------------------------------------------------------- instance lock
+
+    async def acquire_lock(self, owner: str, ttl: float, now: float, name: str = DEFAULT_LOCK) -> bool:
+        async with self._transaction() as conn:
+            taken = await conn.fetchval(
+                "INSERT INTO instance_lock (name, owner, acquired_at, expires_at) VALUES ($1, $2, $3, $4) "
+                "ON CONFLICT (name) DO UPDATE SET owner = excluded.owner, acquired_at = excluded.acquired_at, "
+                "expires_at = excluded.expires_at "
+                "WHERE instance_lock.owner = excluded.owner OR instance_lock.expires_at <= $3 "
+                "RETURNING owner",
+                name,
+                owner,
+                now,
+                now + ttl,
+            )
+        return taken is not None
+
+    async def refresh_lock(self, owner: str, ttl: float, now: float, name: str = DEFAULT_LOCK) -> bool:
+        async with self._transaction() as conn:
+            status = await conn.execute(
+                "UPDATE instance_lock SET expires_at = $1 WHERE name = $2 AND owner = $3", now + ttl, name, owner
+            )
+        return bool(status == "UPDATE 1")
+
+    async def release_lock(self, owner: str, name: str = DEFAULT_LOCK) -> None:
+        async with self._transaction() as conn:
+            await conn.execute("DELETE FROM instance_lock WHERE name = $1 AND owner = $2", name, owner)
+
+    async def lock_holder(self, name: str = DEFAULT_LOCK) -> LockHolder | None:
+        async with self._transaction() as conn:
+            row = await conn.fetchrow(
+                "SELECT name, owner, acquired_at, expires_at FROM instance_lock WHERE name = $1", name
+            )
+        return None if row is None else LockHolder(row[0], row[1], float(row[2]), float(row[3]))
+
+
+async def drop_schema(dsn: str, schema: str) -> None:
+    """Remove a store's schema and everything in it (for tests)."""
+    if not _SCHEMA_NAME.match(schema):
+        raise ValueError(f"schema is {schema!r}")
+    conn = await asyncpg.connect(dsn)
+    try:
+        await conn.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+    finally:
+        await conn.close()

@@ -1,0 +1,58 @@
+"""Plain records the store hands back besides requests: agent states and log lines."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from app.core.commands import Activity
+from app.core.states import AgentState
+
+
+@dataclass(frozen=True, slots=True)
+class AgentRecord:
+    agent_id: str
+    state: AgentState
+    pause_reason: str | None
+    since: float
+
+
+@dataclass(frozen=True, slots=True)
+class StoredEvent:
+    """One line of the raw event log, with the id the store gave it (increasing, never reused)."""
+
+    id: int
+    at: float
+    kind: str
+    request_id: str | None
+    agent_id: str | None
+    queue: str | None
+    data: dict[str, Any] = field(default_factory=dict)
+
+    def activity(self) -> Activity:
+        return Activity(
+            kind=self.kind,
+            request_id=self.request_id,
+            agent_id=self.agent_id,
+            queue=self.queue,
+            at=self.at,
+            data=dict(self.data),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class AdminEntry:
+    id: int
+    at: float
+    who: str
+    action: str
+    request_id: str | None
+    detail: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class LockHolder:
+    name: str
+    owner: str
+    acquired_at: float
+    expires_at: float

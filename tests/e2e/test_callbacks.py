@@ -1,0 +1,184 @@
+"""The callback journey on real Asterisk: offer, menu, keep-place, agent first, retries, admin."""
+
+from __future__ import annotations
+
+import asyncio
+
+import aiohttp
+import pytest
+
+pytestmark = pytest.mark.e2e
+
+CB, CB1, CBX, CBAMD = "4002", "4003", "4004", "4005"
+ANNA = "+4520123456"
+BO = "+4520654321"
+
+
+async def arrive(holdfast, phonesim, number: str, caller: str, caller_name: str = ""):
+    """A caller dials in; returns (call, request id) once the service has queued and answered them."""
+    before = len(holdfast.activities.find("arrived"))
+    call = await phonesim.call(number, caller, caller_name)
+    arrived = await holdfast.activities.wait("arrived", count=before + 1)
+    await call.wait_answered()
+    return call, arrived.request_id
+
+
+async def take_callback(holdfast, phonesim, number: str, caller: str) -> str:
+    """Dial in, hear the offer, press 1 then 1 (this number); returns the request id."""
+    call, request_id = await arrive(holdfast, phonesim, number, caller)
+    await holdfast.wait_activity("offered", request_id=request_id)
+    await call.send_dtmf("1")
+    await holdfast.wait_activity("callback_key", request_id=request_id)
+    await call.send_dtmf("1")
+    accepted = await holdfast.wait_activity("callback_accepted", request_id=request_id)
+    assert accepted.data["number"] == caller
+    await call.wait_hangup()  # after the confirmation prompt
+    return request_id
+
+
+async def test_callback_keeps_place_agent_rung_first_with_whisper_then_customer(holdfast, phonesim):
+    anna = await take_callback(holdfast, phonesim, CB, ANNA)
+    bo_call, bo = await arrive(holdfast, phonesim, CB, BO)  # arrived later, stays on the line
+    holdfast.service.agent_action("1001", "ready")
+
+    agent = await phonesim.wait_incoming("agent:1001")
+    assert agent.caller_name == "Callback" and agent.caller_number.endswith("20123456")
+    first = holdfast.activities.find("agent_ringing")[0]
+    assert first.request_id == anna  # the callback is served before Bo, who arrived after Anna
+
+    customer = await phonesim.wait_incoming(f"customer:{ANNA}", timeout=15)
+    whisper = await agent.rtp_stats()
+    assert whisper["rxcount"] > 20  # the agent heard the whisper before the customer was dialled
+    await holdfast.wait_activity("connected", request_id=anna)
+    await customer.wait_audio_flowing()
+    await agent.wait_audio_flowing()
+    assert customer.caller_number.endswith("70000000")  # the queue's caller id
+    await customer.hangup()
+    await holdfast.wait_activity("ended", request_id=anna, outcome="served")
+
+    await phonesim.wait_incoming("agent:1001", timeout=15)  # then Bo
+    await holdfast.wait_activity("connected", request_id=bo)
+    await bo_call.hangup()
+
+
+async def test_customer_busy_with_one_attempt_ends_missed(holdfast, phonesim):
+    phonesim.set_behaviour(f"customer:{ANNA}", "busy")
+    anna = await take_callback(holdfast, phonesim, CB1, ANNA)
+    holdfast.service.agent_action("1002", "ready")
+    await phonesim.wait_incoming(f"customer:{ANNA}", timeout=20)
+    outcome = await holdfast.wait_activity("attempt_outcome", request_id=anna)
+    assert outcome.data["outcome"] == "busy"
+    ended = await holdfast.wait_activity("ended", request_id=anna)
+    assert ended.data["outcome"] == "missed"
+    assert holdfast.engine.agents["1002"].state == "ready"  # freed at once: it was not a call
+
+
+async def test_no_answer_three_attempts_quarantine_and_retry_at_the_end(holdfast, phonesim):
+    phonesim.set_behaviour(f"customer:{ANNA}", "ignore")
+    anna = await take_callback(holdfast, phonesim, CB, ANNA)
+    holdfast.service.agent_action("1003", "ready")
+    await phonesim.wait_incoming("agent:1003", timeout=15)  # the first attempt's agent leg
+    first = await holdfast.wait_activity("attempt_outcome", request_id=anna, timeout=30)
+    assert first.data["outcome"] == "no_answer"
+    holdfast.service.agent_action("1003", "pause")  # Bo arrives while Anna is in quarantine
+    bo_call, bo = await arrive(holdfast, phonesim, CB, BO)
+    requeued = await holdfast.wait_activity("requeued", request_id=anna)
+    assert requeued.at - first.at >= 3.0  # sec_between_retries
+    assert requeued.data["position"] == 2  # behind Bo: a retry goes to the end
+    holdfast.service.agent_action("1003", "ready")
+    bo_agent = await phonesim.wait_incoming("agent:1003", timeout=15)
+    await holdfast.wait_activity("connected", request_id=bo)
+    await bo_agent.wait_answered()
+    await bo_agent.hangup()
+
+    ended = await holdfast.wait_activity("ended", request_id=anna, timeout=60)
+    assert ended.data["outcome"] == "missed"
+    attempts = holdfast.activities.find("attempt_started", request_id=anna)
+    assert [a.data["attempt"] for a in attempts] == [1, 2, 3]
+    outcomes = holdfast.activities.find("attempt_outcome", request_id=anna)
+    for earlier, later in zip(outcomes, attempts[1:], strict=False):
+        assert later.at - earlier.at >= 3.0  # quarantine respected before every retry
+
+
+@pytest.mark.parametrize(
+    ("caller", "name", "reason"), [("anonymous", "Anonymous", "hidden"), ("+46701234567", "", "foreign")]
+)
+async def test_hidden_or_foreign_number_gets_no_callback_and_stays_queued(holdfast, phonesim, caller, name, reason):
+    call, request_id = await arrive(holdfast, phonesim, CB, caller, name)
+    await call.send_dtmf("1")
+    refused = await holdfast.wait_activity("callback_refused", request_id=request_id)
+    assert refused.data["reason"] == reason
+    assert holdfast.engine.position(request_id) == 1  # still holding its place
+    assert not call.hung_up
+    await call.hangup()
+
+
+async def test_caller_enters_another_number(holdfast, phonesim):
+    call, request_id = await arrive(holdfast, phonesim, CB, ANNA)
+    await call.send_dtmf("1")
+    await holdfast.wait_activity("callback_key", request_id=request_id)
+    await call.send_dtmf("2")
+    await call.send_dtmf("30123456#")
+    accepted = await holdfast.wait_activity("callback_accepted", request_id=request_id)
+    assert accepted.data["number"] == "+4530123456" and accepted.data["entered_number"] is True
+    await call.wait_hangup()
+    holdfast.service.agent_action("1004", "ready")
+    customer = await phonesim.wait_incoming("customer:+4530123456", timeout=20)
+    await holdfast.wait_activity("connected", request_id=request_id)
+    await customer.hangup()
+
+
+async def test_invalid_entered_number_is_reprompted_once_then_refused(holdfast, phonesim):
+    call, request_id = await arrive(holdfast, phonesim, CB, ANNA)
+    await call.send_dtmf("1")
+    await holdfast.wait_activity("callback_key", request_id=request_id)
+    await call.send_dtmf("2")
+    await call.send_dtmf("123#")
+    await holdfast.wait_activity("callback_number_refused", request_id=request_id, reason="invalid")
+    await call.send_dtmf("90123456#")  # premium rate: refused as well
+    await holdfast.wait_activity("callback_number_refused", request_id=request_id, reason="premium_rate")
+    assert not holdfast.activities.find("callback_accepted", request_id=request_id)
+    assert holdfast.engine.position(request_id) == 1 and not call.hung_up
+    await call.hangup()
+
+
+async def test_abandon_after_waiting_long_enough_gets_an_automatic_callback(holdfast, phonesim):
+    call, request_id = await arrive(holdfast, phonesim, CB, ANNA)
+    request = holdfast.engine.requests[request_id]
+    while request.gross_wait(holdfast.service.clock()) < 3.0:  # abandon_callback_after
+        await asyncio.sleep(0.1)
+    await call.hangup()
+    accepted = await holdfast.wait_activity("callback_accepted", request_id=request_id)
+    assert accepted.data["automatic"] is True and accepted.data["position"] == 1
+
+
+async def test_callback_expires_after_max_age(holdfast, phonesim):
+    anna = await take_callback(holdfast, phonesim, CBX, ANNA)
+    ended = await holdfast.wait_activity("ended", request_id=anna, timeout=15)
+    assert ended.data["outcome"] == "expired"
+    accepted = holdfast.activities.find("callback_accepted", request_id=anna)[0]
+    assert ended.at - accepted.at >= 5.0
+
+
+async def test_admin_lists_and_removes_a_waiting_callback(holdfast, phonesim):
+    anna = await take_callback(holdfast, phonesim, CB, ANNA)
+    async with aiohttp.ClientSession() as http:
+        async with http.get(f"{holdfast.http_url}/api/callbacks") as resp:
+            listed = (await resp.json())["callbacks"]
+        assert [(c["request_id"], c["number"], c["position"]) for c in listed] == [(anna, ANNA, 1)]
+        body = {"by": "supervisor-eva", "reason": "customer called in again"}
+        async with http.delete(f"{holdfast.http_url}/api/callbacks/{anna}", json=body) as resp:
+            assert resp.status == 200
+        async with http.delete(f"{holdfast.http_url}/api/callbacks/{anna}", json=body) as resp:
+            assert resp.status == 404
+    ended = await holdfast.wait_activity("ended", request_id=anna)
+    assert (ended.data["outcome"], ended.data["by"]) == ("removed", "supervisor-eva")
+
+
+async def test_voicemail_counts_as_answered(holdfast, phonesim):
+    anna = await take_callback(holdfast, phonesim, CBAMD, ANNA)  # the phonesim answers with music
+    holdfast.service.agent_action("1005", "ready")
+    await phonesim.wait_incoming(f"customer:{ANNA}", timeout=20)
+    outcome = await holdfast.wait_activity("attempt_outcome", request_id=anna, timeout=20)
+    assert outcome.data["outcome"] == "voicemail"
+    assert len(holdfast.activities.find("attempt_started", request_id=anna)) == 1

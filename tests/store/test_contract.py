@@ -1,0 +1,302 @@
+"""The storage contract: every backend must pass these (see conftest's `store` fixture)."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import uuid
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from app.core.commands import Activity
+from app.core.request import Attempt, Menu, Request
+from app.core.states import AgentState, AttemptOutcome, Outcome, RequestKind, RequestState
+from app.store import AgentRecord, Store, StoreDataError, StoreError, StoreNotOpen
+from tests.store.conftest import StoreFactory
+from tests.store.strategies import request_batches
+
+
+def make_request(rid: str, **changes: object) -> Request:
+    req = Request(
+        id=rid,
+        queue="support",
+        kind=RequestKind.INBOUND,
+        priority=0,
+        arrived_at=1000.0,
+        queued_since=1000.0,
+        place=(0, 1000.0, 1),
+        caller_number="+4520123456",
+    )
+    return dataclasses.replace(req, **changes)  # type: ignore[arg-type]
+
+
+def as_persisted(req: Request) -> Request:
+    return dataclasses.replace(req, menu=None, attempts=[dataclasses.replace(a) for a in req.attempts])
+
+
+# ------------------------------------------------------------------ requests
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+async def test_round_trip_of_requests_with_attempts(store: Store, data: st.DataObject) -> None:
+    batch = data.draw(request_batches(prefix=f"{uuid.uuid4().hex[:8]}-"))
+    await store.save_requests(batch)
+    active = {r.id: r for r in await store.load_active_requests()}
+    for req in batch:
+        expected = as_persisted(req)
+        assert await store.load_request(req.id) == expected
+        if req.state is RequestState.ENDED:
+            assert req.id not in active
+        else:
+            assert active[req.id] == expected
+
+
+async def test_upsert_replaces_the_full_state_and_attempts(store: Store) -> None:
+    first = make_request(
+        "r1",
+        attempts=[
+            Attempt(1, 1100.0, "a1", AttemptOutcome.BUSY, 1110.0),
+            Attempt(2, 1200.0, "a2", None, None),
+        ],
+        callback_number="+4530123456",
+        kind=RequestKind.CALLBACK,
+        offers=2,
+    )
+    await store.save_requests([first])
+    second = dataclasses.replace(
+        first,
+        state=RequestState.QUARANTINE,
+        not_before=1500.0,
+        attempts=[Attempt(1, 1100.0, "a1", AttemptOutcome.NO_ANSWER, 1130.0)],
+        agent_id=None,
+        offers=3,
+    )
+    await store.save_requests([second])
+    assert await store.load_request("r1") == second
+    assert await store.load_active_requests() == [second]
+
+
+async def test_ended_requests_are_kept_but_not_loaded_as_active(store: Store) -> None:
+    live = make_request("live")
+    done = make_request("done", place=(0, 1000.0, 2))
+    await store.save_requests([live, done])
+    ended = dataclasses.replace(done, state=RequestState.ENDED, outcome=Outcome.SERVED, ended_at=1300.0)
+    await store.save_requests([ended])
+    assert [r.id for r in await store.load_active_requests()] == ["live"]
+    assert await store.load_request("done") == ended
+    assert await store.load_request("never") is None
+
+
+async def test_active_requests_come_back_in_place_order(store: Store) -> None:
+    reqs = [
+        make_request("late", place=(0, 1005.0, 3)),
+        make_request("vip", place=(-5, 1010.0, 4), priority=5),
+        make_request("early", place=(0, 1001.0, 1)),
+        make_request("same-time", place=(0, 1001.0, 2)),
+    ]
+    await store.save_requests(reqs)
+    assert [r.id for r in await store.load_active_requests()] == ["vip", "early", "same-time", "late"]
+
+
+async def test_the_callback_menu_is_not_kept(store: Store) -> None:
+    req = make_request("m", menu=Menu(step="enter", digits="301", deadline=1010.0))
+    await store.save_requests([req])
+    loaded = await store.load_request("m")
+    assert loaded is not None and loaded.menu is None
+    assert loaded == dataclasses.replace(req, menu=None)
+
+
+async def test_saving_nothing_is_fine(store: Store) -> None:
+    await store.save_requests([])
+    await store.append_events([])
+    await store.commit([], [])
+    assert await store.load_active_requests() == []
+
+
+# ------------------------------------------------------------------ commit before act
+
+
+async def test_commit_writes_requests_agents_and_events_together(store: Store) -> None:
+    req = make_request("c1", state=RequestState.RINGING_AGENT, agent_id="a1")
+    acts = [Activity("agent_ringing", "c1", "a1", "support", 1001.0, {"n": 1})]
+    await store.commit([req], acts, [AgentRecord("a1", AgentState.RINGING, None, 1001.0)])
+    assert await store.load_active_requests() == [req]
+    assert [e.activity() for e in await store.events()] == acts
+    assert await store.load_agents() == [AgentRecord("a1", AgentState.RINGING, None, 1001.0)]
+
+
+async def test_a_failed_commit_writes_nothing(store: Store) -> None:
+    before = make_request("r1", callback_number="+4530123456", kind=RequestKind.CALLBACK)
+    await store.commit([before], [Activity("arrived", "r1", at=1000.0)])
+    events_before = await store.events()
+
+    changed = dataclasses.replace(
+        before,
+        state=RequestState.DIALLING_CUSTOMER,
+        attempts=[Attempt(1, 1100.0, "a1")],
+        agent_id="a1",
+    )
+    new = make_request("r2", place=(0, 1001.0, 2))
+    good = Activity("attempt_started", "r1", "a1", "support", 1100.0, {"attempt": 1})
+    bad = Activity("broken", "r2", at=1100.0, data={"oops": object()})  # fails midway through the commit
+    with pytest.raises(StoreDataError, match="broken"):
+        await store.commit([changed, new], [good, bad], [AgentRecord("a1", AgentState.BUSY, None, 1100.0)])
+
+    assert await store.load_request("r1") == before
+    assert await store.load_request("r2") is None
+    assert await store.events() == events_before
+    assert await store.load_agents() == []
+    # and the store is usable afterwards
+    await store.commit([changed], [good])
+    assert await store.load_request("r1") == changed
+
+
+# ------------------------------------------------------------------ event log
+
+
+async def test_event_log_keeps_order_and_filters(store: Store) -> None:
+    first = [
+        Activity("arrived", "r1", None, "support", 1000.0, {"caller": "+4520123456", "position": 1}),
+        Activity("agent_state", None, "a1", None, 1000.5, {"state": "ready", "previous": "logged_off"}),
+    ]
+    second = [
+        Activity("arrived", "r2", None, "sales", 1001.0, {"nested": {"list": [1, 2.5, None, True]}}),
+        Activity("agent_ringing", "r1", "a1", "support", 1002.0, {"state": RequestState.RINGING_AGENT}),
+    ]
+    await store.append_events(first)
+    await store.commit([], second)
+    everything = await store.events()
+    assert [e.activity() for e in everything[:2]] == first
+    assert [e.kind for e in everything] == ["arrived", "agent_state", "arrived", "agent_ringing"]
+    assert everything[3].data == {"state": "ringing_agent"}
+    ids = [e.id for e in everything]
+    assert ids == sorted(ids) and len(set(ids)) == 4
+
+    assert [e.kind for e in await store.events(since_id=ids[1])] == ["arrived", "agent_ringing"]
+    assert [e.id for e in await store.events(request_id="r1")] == [ids[0], ids[3]]
+    assert [e.id for e in await store.events(agent_id="a1")] == [ids[1], ids[3]]
+    assert [e.id for e in await store.events(limit=2)] == ids[:2]
+    assert [e.id for e in await store.events(since_id=ids[0], request_id="r1", limit=5)] == [ids[3]]
+    assert await store.events(since_id=ids[3]) == []
+
+
+async def test_non_finite_numbers_in_event_data_are_kept_as_text(store: Store) -> None:
+    await store.append_events([Activity("offered", "r1", at=1.0, data={"estimate": float("inf")})])
+    [event] = await store.events()
+    assert event.data == {"estimate": "inf"}
+
+
+async def test_event_data_that_is_not_json_is_refused_by_name(store: Store) -> None:
+    with pytest.raises(StoreDataError, match=r"activity 'odd' data\.when is a set"):
+        await store.append_events([Activity("odd", at=1.0, data={"when": {1, 2}})])
+    assert await store.events() == []
+
+
+# ------------------------------------------------------------------ agents and admin log
+
+
+async def test_agent_states_are_upserted(store: Store) -> None:
+    await store.save_agent("a2", AgentState.READY, None, 10.0)
+    await store.save_agent("a1", AgentState.PAUSED, "lunch", 11.0)
+    await store.save_agent("a2", AgentState.PAUSED, "not_responding", 12.0)
+    assert await store.load_agents() == [
+        AgentRecord("a1", AgentState.PAUSED, "lunch", 11.0),
+        AgentRecord("a2", AgentState.PAUSED, "not_responding", 12.0),
+    ]
+
+
+async def test_admin_log(store: Store) -> None:
+    first = await store.append_admin(100.0, "alice", "remove_callback", "r1", {"reason": "duplicate"})
+    second = await store.append_admin(101.0, "bob", "move_callback", "r2", {"to": "sales"})
+    third = await store.append_admin(102.0, "alice", "reload_config")
+    assert first < second < third
+    log = await store.admin_log()
+    assert [(e.who, e.action, e.request_id, e.detail) for e in log] == [
+        ("alice", "remove_callback", "r1", {"reason": "duplicate"}),
+        ("bob", "move_callback", "r2", {"to": "sales"}),
+        ("alice", "reload_config", None, {}),
+    ]
+    assert [e.id for e in await store.admin_log(request_id="r2")] == [second]
+    assert [e.id for e in await store.admin_log(since_id=first, limit=1)] == [second]
+
+
+# ------------------------------------------------------------------ instance lock
+
+
+async def test_only_one_instance_holds_the_lock(store_factory: StoreFactory) -> None:
+    one, two = await store_factory(), await store_factory()
+    assert await one.acquire_lock("host-a:1", ttl=30.0, now=1000.0)
+    assert not await two.acquire_lock("host-b:2", ttl=30.0, now=1010.0)  # fresh: refused
+    holder = await two.lock_holder()
+    assert holder is not None and (holder.owner, holder.expires_at) == ("host-a:1", 1030.0)
+    assert await one.acquire_lock("host-a:1", ttl=30.0, now=1015.0)  # ours: taken again
+    assert not await two.refresh_lock("host-b:2", ttl=30.0, now=1016.0)
+    assert await one.refresh_lock("host-a:1", ttl=30.0, now=1020.0)  # now until 1050
+    assert not await two.acquire_lock("host-b:2", ttl=30.0, now=1049.0)
+    assert await two.acquire_lock("host-b:2", ttl=30.0, now=1050.0)  # expired: taken over
+    assert not await one.refresh_lock("host-a:1", ttl=30.0, now=1051.0)  # the old owner learns it lost
+    await one.release_lock("host-a:1")  # not ours any more: no effect
+    assert not await one.acquire_lock("host-a:1", ttl=30.0, now=1052.0)
+    await two.release_lock("host-b:2")
+    assert await two.lock_holder() is None
+    assert await one.acquire_lock("host-a:1", ttl=30.0, now=1053.0)
+
+
+async def test_locks_are_named(store: Store) -> None:
+    assert await store.acquire_lock("x", ttl=10.0, now=0.0, name="app-a")
+    assert await store.acquire_lock("y", ttl=10.0, now=0.0, name="app-b")
+    assert not await store.acquire_lock("y", ttl=10.0, now=1.0, name="app-a")
+
+
+# ------------------------------------------------------------------ opening and sharing
+
+
+async def test_schema_is_current_and_reopening_is_harmless(store_factory: StoreFactory) -> None:
+    one = await store_factory()
+    version = await one.schema_version()
+    assert version >= 1
+    await one.save_requests([make_request("r1")])
+    await one.close()
+    two = await store_factory()
+    assert await two.schema_version() == version
+    assert [r.id for r in await two.load_active_requests()] == ["r1"]
+
+
+async def test_a_closed_store_says_so(store: Store) -> None:
+    await store.close()
+    with pytest.raises(StoreNotOpen):
+        await store.load_active_requests()
+    assert issubclass(StoreNotOpen, StoreError)
+
+
+async def test_two_stores_on_one_database_work_concurrently(store_factory: StoreFactory) -> None:
+    writer, other = await store_factory(), await store_factory()
+
+    async def write(s: Store, name: str) -> None:
+        for i in range(25):
+            req = make_request(f"{name}{i}", place=(0, float(i), i))
+            await s.commit([req], [Activity("arrived", req.id, at=float(i), data={"by": name})])
+
+    async def read() -> None:
+        for _ in range(25):
+            await other.load_active_requests()
+            await other.events(limit=10)
+            await asyncio.sleep(0)
+
+    await asyncio.gather(write(writer, "w"), write(other, "o"), read())
+    assert len(await writer.load_active_requests()) == 50
+    events = await other.events(limit=1000)
+    assert len(events) == 50 and len({e.id for e in events}) == 50
+    assert sorted(e.request_id or "" for e in events) == sorted(
+        [f"w{i}" for i in range(25)] + [f"o{i}" for i in range(25)]
+    )
+
+
+async def test_concurrent_calls_on_one_store_are_serialized(store: Store) -> None:
+    reqs = [make_request(f"r{i}", place=(0, 0.0, i)) for i in range(20)]
+    await asyncio.gather(*(store.commit([r], [Activity("arrived", r.id)]) for r in reqs))
+    assert len(await store.load_active_requests()) == 20
+    assert len(await store.events()) == 20

@@ -1,0 +1,212 @@
+"""Ringing agents through the shell: originate, answer → mixing bridge, hang-ups, failed legs."""
+
+from __future__ import annotations
+
+import pytest
+
+from app.core import events as ev
+from app.core.states import AgentState, AttemptOutcome, RequestState
+from tests.telephony.conftest import CALLER, Shell
+
+
+async def test_ready_agent_is_rung_with_customer_caller_id(shell: Shell) -> None:
+    await shell.start()
+    shell.ready("1001")
+    caller = await shell.caller(CALLER)
+    ring = await shell.wait_originate("1001")
+
+    assert ring.call.param("endpoint") == "PJSIP/1001"
+    assert ring.call.param("app") == "holdfast"
+    assert ring.call.param("appArgs") == f"agent,{ring.leg_id}"
+    assert ring.call.param("callerId") == f'"Support" <{CALLER}>'
+    assert int(ring.call.param("timeout") or 0) == 15
+    assert ring.channel_id in shell.fake.channels  # our own channel id, known before the answer
+    assert shell.agent_state("1001") is AgentState.RINGING
+    req = shell.engine.requests[caller.request_id]
+    assert req.state is RequestState.RINGING_AGENT and req.agent_leg == ring.leg_id
+    assert shell.service.legs.by_channel(ring.channel_id) is not None
+
+
+async def test_answer_bridges_caller_and_agent_then_caller_hangup_ends_agent(shell: Shell) -> None:
+    await shell.start()
+    shell.ready("1001")
+    caller = await shell.caller(CALLER)
+    ring = await shell.wait_originate("1001")
+    await shell.fake.wait_for_call("POST", r"/bridges/holdfast-hold-support/addChannel")
+
+    await shell.answer(ring)
+    bridge_id = f"holdfast-call-{caller.request_id}"
+    create = await shell.fake.wait_for_call("POST", f"/bridges/{bridge_id}")
+    assert create.param("type") == "mixing"
+    add = await shell.fake.wait_for_call("POST", f"/bridges/{bridge_id}/addChannel")
+    assert set((add.param("channel") or "").split(",")) == {caller.channel_id, ring.channel_id}
+    assert add.status == 204
+    assert set(shell.fake.bridges[bridge_id]["channels"]) == {caller.channel_id, ring.channel_id}
+    assert caller.channel_id not in shell.fake.bridges["holdfast-hold-support"]["channels"]
+    connected = await shell.activities.wait("connected", request_id=caller.request_id)
+    assert connected.agent_id == "1001"
+    assert shell.agent_state("1001") is AgentState.BUSY
+    assert shell.engine.requests[caller.request_id].state is RequestState.CONNECTED
+
+    agent_channel = dict(shell.fake.channels[ring.channel_id])
+    await shell.hangup_event(caller.channel, "ChannelHangupRequest", cause=16)
+    hangup = await shell.fake.wait_for_call("DELETE", f"/channels/{ring.channel_id}")
+    assert hangup.status == 204
+    ended = await shell.activities.wait("ended", request_id=caller.request_id)
+    assert ended.data["outcome"] == "served" and ended.data["hung_up_by"] == "customer"
+    assert shell.agent_state("1001") is AgentState.WRAP_UP
+    await shell.fake.wait_for_call("DELETE", f"/bridges/{bridge_id}")
+    assert bridge_id not in shell.fake.bridges
+
+    # Asterisk then reports the agent channel leaving (twice): the engine hears of it at most
+    # once, and as a leg it no longer expects, which changes nothing
+    await shell.push("StasisEnd", channel=agent_channel)
+    await shell.push("ChannelDestroyed", channel=agent_channel, cause=16, cause_txt="Normal Clearing")
+    await shell.eventually(lambda: shell.service.legs.by_channel(ring.channel_id) is None, "the agent leg forgotten")
+    assert len(shell.fed_of(ev.LegHungUp)) <= 1 and not shell.fed_of(ev.LegFailed)
+    assert shell.agent_state("1001") is AgentState.WRAP_UP
+
+    shell.tick(10)  # wrap-up is 10 s
+    assert shell.agent_state("1001") is AgentState.READY
+
+
+async def test_agent_hangup_ends_caller(shell: Shell) -> None:
+    await shell.start()
+    shell.ready("1001")
+    caller = await shell.caller(CALLER)
+    ring = await shell.wait_originate("1001")
+    await shell.answer(ring)
+    await shell.activities.wait("connected", request_id=caller.request_id)
+    agent_channel = dict(shell.fake.channels[ring.channel_id])
+    await shell.hangup_event(agent_channel, "StasisEnd")
+    await shell.fake.wait_for_call("DELETE", f"/channels/{caller.channel_id}")
+    ended = await shell.activities.wait("ended", request_id=caller.request_id)
+    assert ended.data["hung_up_by"] == "agent"
+    assert len(shell.fed_of(ev.LegHungUp, leg_id=ring.leg_id)) == 1
+
+
+async def test_refused_originate_is_a_failed_leg(shell: Shell) -> None:
+    await shell.start()
+    shell.fake.fail("POST", r"/channels", status=500, message="Allocation failed")
+    shell.ready("1001")
+    caller = await shell.caller(CALLER)
+    await shell.fake.wait_for_call("POST", r"/channels")
+
+    no_answer = await shell.activities.wait("agent_no_answer", request_id=caller.request_id)
+    assert no_answer.agent_id == "1001"
+    failed = shell.fed_of(ev.LegFailed)
+    assert len(failed) == 1 and failed[0].outcome is AttemptOutcome.FAILED  # type: ignore[attr-defined]
+    agent = shell.engine.agents["1001"]
+    assert agent.state is AgentState.PAUSED and agent.pause_reason == "not_responding"
+    req = shell.engine.requests[caller.request_id]
+    assert req.state is RequestState.WAITING and shell.engine.position(caller.request_id) == 1
+    assert req.agent_leg is None
+    assert len(shell.service.legs) == 1  # only the caller's leg is left
+
+
+async def test_refused_originate_moves_on_to_next_agent(shell: Shell) -> None:
+    await shell.start()
+    shell.fake.fail("POST", r"/channels", status=400, message="Endpoint must be specified")
+    shell.ready("1001")
+    shell.ready("1002")
+    caller = await shell.caller(CALLER)
+    first = await shell.fake.wait_for_call("POST", r"/channels")
+    second = await shell.fake.wait_for_call("POST", r"/channels", count=2)
+    assert first.status == 400 and second.status == 200
+    assert {first.param("endpoint"), second.param("endpoint")} == {"PJSIP/1001", "PJSIP/1002"}
+    assert shell.engine.requests[caller.request_id].state is RequestState.RINGING_AGENT
+
+
+@pytest.mark.parametrize(
+    ("cause", "outcome"),
+    [(17, AttemptOutcome.BUSY), (19, AttemptOutcome.NO_ANSWER), (21, AttemptOutcome.FAILED)],
+)
+async def test_agent_leg_destroyed_unanswered_is_failed(shell: Shell, cause: int, outcome: AttemptOutcome) -> None:
+    await shell.start()
+    shell.ready("1001")
+    caller = await shell.caller(CALLER)
+    ring = await shell.wait_originate("1001")
+    agent_channel = dict(shell.fake.channels[ring.channel_id])
+    await shell.hangup_event(agent_channel, "ChannelDestroyed", cause=cause, cause_txt="whatever")
+
+    no_answer = await shell.activities.wait("agent_no_answer", request_id=caller.request_id)
+    assert no_answer.data["cause"] == cause
+    failed = shell.fed_of(ev.LegFailed, leg_id=ring.leg_id)
+    assert len(failed) == 1
+    assert failed[0].outcome is outcome and failed[0].cause == cause  # type: ignore[attr-defined]
+    assert shell.engine.agents["1001"].pause_reason == "not_responding"
+    assert shell.engine.requests[caller.request_id].state is RequestState.WAITING
+    assert shell.service.legs.by_channel(ring.channel_id) is None
+
+
+async def test_inbound_end_reported_three_ways_reaches_engine_once(shell: Shell) -> None:
+    await shell.start()
+    caller = await shell.caller(CALLER)
+    channel = dict(caller.channel)
+    await shell.hangup_event(channel, "ChannelHangupRequest", cause=16)
+    await shell.push("StasisEnd", channel=channel)
+    await shell.push("ChannelDestroyed", channel=channel, cause=16)
+    await shell.activities.wait("ended", request_id=caller.request_id, outcome="abandoned")
+    await shell.eventually(lambda: shell.service.legs.by_channel(caller.channel_id) is None, "the leg forgotten")
+    # the three events share one ordered lane: when a later event is handled, the earlier ones were
+    await shell.push("ChannelDtmfReceived", channel=channel, digit="9")
+    await shell.eventually(lambda: shell.fake.events_sent >= 4, "events delivered")
+    assert len(shell.fed_of(ev.CallerHungUp, request_id=caller.request_id)) == 1
+
+
+async def test_agent_leg_end_reported_twice_reaches_engine_once(shell: Shell) -> None:
+    """An answered agent leg: StasisEnd then ChannelDestroyed; the engine hears of it once."""
+    await shell.start()
+    shell.ready("1001")
+    caller = await shell.caller(CALLER)
+    ring = await shell.wait_originate("1001")
+    await shell.answer(ring)
+    await shell.activities.wait("connected", request_id=caller.request_id)
+    agent_channel = dict(shell.fake.channels[ring.channel_id])
+
+    # Hold the leg's clean-up (bridge destroy) so the second event arrives while the first is
+    # still being handled: only the `ended` flag can stop it then.
+    shell.fake.delay("DELETE", r"/bridges/.*", 0.2)
+    await shell.hangup_event(agent_channel, "StasisEnd")
+    await shell.push("ChannelDestroyed", channel=agent_channel, cause=16)
+    await shell.activities.wait("ended", request_id=caller.request_id)
+    await shell.eventually(lambda: shell.service.legs.by_channel(ring.channel_id) is None, "the agent leg forgotten")
+    assert len(shell.fed_of(ev.LegHungUp, leg_id=ring.leg_id)) == 1
+    assert not shell.fed_of(ev.LegFailed)
+
+
+async def test_unanswered_agent_leg_end_reported_twice_reaches_engine_once(shell: Shell) -> None:
+    await shell.start()
+    shell.ready("1001")
+    caller = await shell.caller(CALLER)
+    ring = await shell.wait_originate("1001")
+    agent_channel = dict(shell.fake.channels[ring.channel_id])
+    await shell.hangup_event(agent_channel, "ChannelHangupRequest", cause=19)
+    await shell.push("ChannelDestroyed", channel=agent_channel, cause=19)
+    await shell.activities.wait("agent_no_answer", request_id=caller.request_id)
+    await shell.eventually(lambda: shell.service.legs.by_channel(ring.channel_id) is None, "the agent leg forgotten")
+    failed = shell.fed_of(ev.LegFailed, leg_id=ring.leg_id)
+    assert len(failed) == 1 and failed[0].cause == 19  # type: ignore[attr-defined]
+
+
+async def test_caller_hangup_while_agent_rings_cancels_the_ring(shell: Shell) -> None:
+    await shell.start()
+    shell.ready("1001")
+    caller = await shell.caller(CALLER)
+    ring = await shell.wait_originate("1001")
+    await shell.hangup_event(caller.channel, "ChannelHangupRequest", cause=16)
+    await shell.fake.wait_for_call("DELETE", f"/channels/{ring.channel_id}")
+    ended = await shell.activities.wait("ended", request_id=caller.request_id)
+    assert ended.data["outcome"] == "abandoned"
+    assert shell.agent_state("1001") is AgentState.READY
+
+
+async def test_ring_timeout_hangs_up_agent_and_pauses_them(shell: Shell) -> None:
+    await shell.start()
+    shell.ready("1001")
+    caller = await shell.caller(CALLER)
+    ring = await shell.wait_originate("1001")
+    shell.tick(15)  # ring_timeout
+    await shell.fake.wait_for_call("DELETE", f"/channels/{ring.channel_id}")
+    assert shell.engine.agents["1001"].pause_reason == "not_responding"
+    assert shell.engine.requests[caller.request_id].state is RequestState.WAITING

@@ -1,0 +1,131 @@
+"""A callback through the shell: keyed in on hold, confirmed and hung up, agent first, then customer."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+
+from app.core import events as ev
+from app.core.commands import PromptItem
+from app.core.states import AgentState, AttemptOutcome, RequestKind, RequestState
+from tests.ari.fake_ari import FakeAri, channel_json
+from tests.telephony.conftest import CALLER, AgentCall, Caller, Shell, config_text, make_shell
+
+QUEUES = """
+  support:
+    display_name: Support
+    ring_timeout: 15s
+    wrap_up: 10s
+    callback:
+      enabled: true
+      key: 1
+      allow_other_number: false
+      max_attempts: 2
+      sec_between_retries: 60s
+      customer_ring_timeout: 20s
+      caller_id: "+4570101010"
+  sales:
+    display_name: Sales
+"""
+
+
+@pytest.fixture
+async def cb(fake_ari: FakeAri) -> AsyncIterator[Shell]:
+    s = await make_shell(fake_ari, config_text(fake_ari, queues=QUEUES))
+    await s.start()
+    try:
+        yield s
+    finally:
+        await s.stop()
+
+
+async def _promised(shell: Shell) -> Caller:
+    """A caller keys 1, hears the confirmation and is hung up: a callback waits in their place."""
+    caller = await shell.caller(CALLER)
+    await shell.push("ChannelDtmfReceived", channel=caller.channel, digit="1")
+    accepted = await shell.activities.wait("callback_accepted", request_id=caller.request_id)
+    assert accepted.data["number"] == CALLER and accepted.data["automatic"] is False
+    play = await shell.fake.wait_for_call("POST", f"/channels/{caller.channel_id}/play")
+    assert play.param("media") == shell.media("callback_confirmed")
+    await shell.finish_playback(play.param("playbackId") or "", caller.channel_id)
+    await shell.fake.wait_for_call("DELETE", f"/channels/{caller.channel_id}")
+    await shell.push("StasisEnd", channel=caller.channel)
+    await shell.eventually(lambda: shell.service.legs.by_channel(caller.channel_id) is None, "the caller's leg gone")
+    req = shell.engine.requests[caller.request_id]
+    assert req.kind is RequestKind.CALLBACK and req.state is RequestState.WAITING
+    return caller
+
+
+async def _whispered(shell: Shell, caller: Caller) -> tuple[AgentCall, str]:
+    """Agent 1001 is rung for the callback, answers and hears the whisper; returns the customer leg's originate."""
+    shell.ready("1001")
+    ring = await shell.wait_originate("1001")
+    assert ring.call.param("callerId") == f'"Callback" <{CALLER}>'
+    await shell.answer(ring)
+    whisper = await shell.fake.wait_for_call("POST", f"/channels/{ring.channel_id}/play")
+    assert whisper.param("media") == shell.media_items(PromptItem("callback_whisper"), PromptItem("number", CALLER))
+    assert shell.engine.requests[caller.request_id].state is RequestState.WHISPER
+    await shell.finish_playback(whisper.param("playbackId") or "", ring.channel_id)
+    dial = await shell.fake.wait_for_call("POST", r"/channels", count=2)
+    return ring, dial.param("channelId") or ""
+
+
+async def test_callback_keyed_in_connects_agent_then_customer(cb: Shell) -> None:
+    caller = await _promised(cb)
+    ring, customer_channel = await _whispered(cb, caller)
+
+    dial = cb.fake.calls_to("POST", r"/channels")[-1]
+    assert dial.param("endpoint") == f"PJSIP/{CALLER}@trunk"
+    assert dial.param("callerId") == "+4570101010"
+    assert int(dial.param("timeout") or 0) == 20
+    kind, leg_id = (dial.param("appArgs") or "").split(",")
+    assert kind == "customer"
+    assert cb.fed_of(ev.PromptFinished, leg_id=ring.leg_id)
+    assert cb.engine.requests[caller.request_id].state is RequestState.DIALLING_CUSTOMER
+
+    customer = cb.fake.channels[customer_channel]
+    customer["state"] = "Up"
+    await cb.push("StasisStart", channel=customer, args=["customer", leg_id])
+    bridge_id = f"holdfast-call-{caller.request_id}"
+    add = await cb.fake.wait_for_call("POST", f"/bridges/{bridge_id}/addChannel")
+    assert set((add.param("channel") or "").split(",")) == {customer_channel, ring.channel_id}
+    outcome = await cb.activities.wait("attempt_outcome", request_id=caller.request_id)
+    assert outcome.data["outcome"] == "answered"
+    await cb.activities.wait("connected", request_id=caller.request_id)
+
+    # the customer hangs up: the agent is hung up and wraps up
+    await cb.hangup_event(customer, "StasisEnd")
+    await cb.fake.wait_for_call("DELETE", f"/channels/{ring.channel_id}")
+    ended = await cb.activities.wait("ended", request_id=caller.request_id)
+    assert ended.data["outcome"] == "served"
+    assert cb.agent_state("1001") is AgentState.WRAP_UP
+
+
+async def test_busy_customer_hangs_up_agent_and_quarantines(cb: Shell) -> None:
+    caller = await _promised(cb)
+    ring, customer_channel = await _whispered(cb, caller)
+    customer = dict(cb.fake.channels[customer_channel])
+    await cb.hangup_event(customer, "ChannelDestroyed", cause=17, cause_txt="User busy")
+
+    outcome = await cb.activities.wait("attempt_outcome", request_id=caller.request_id)
+    assert outcome.data["outcome"] == AttemptOutcome.BUSY.value and outcome.data["cause"] == 17
+    await cb.fake.wait_for_call("DELETE", f"/channels/{ring.channel_id}")
+    req = cb.engine.requests[caller.request_id]
+    assert req.state is RequestState.QUARANTINE
+    assert cb.agent_state("1001") is AgentState.READY
+
+
+async def test_customer_stasis_start_before_originate_answer(cb: Shell) -> None:
+    """StasisStart for our originate may come before the HTTP response: the leg is known already."""
+    caller = await _promised(cb)
+    cb.fake.delay("POST", r"/channels", 0.3, times=1)
+    cb.ready("1001")
+    call = await cb.fake.wait_for_call("POST", r"/channels")  # recorded before the delay
+    channel_id = call.param("channelId") or ""
+    _, leg_id = (call.param("appArgs") or "").split(",")
+    early = channel_json(channel_id, name="PJSIP/1001-000000aa")
+    await cb.push("StasisStart", channel=early, args=["agent", leg_id])
+    await cb.activities.wait("agent_answered", request_id=caller.request_id)
+    assert cb.fed_of(ev.LegAnswered, leg_id=leg_id)
+    assert not cb.fake.calls_to("POST", f"/channels/{channel_id}/answer"), "an answered leg is not refused"

@@ -1,0 +1,162 @@
+"""Connection life of the shell: endpoints, resync after a websocket drop, replacement, stop."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+
+import pytest
+
+from app.core import events as ev
+from app.core.states import AgentState, RequestState
+from tests.ari.fake_ari import endpoint_json
+from tests.telephony.conftest import CALLER, Shell
+
+
+async def test_start_reads_endpoints_and_subscribes(shell: Shell) -> None:
+    await shell.start(online=("1001",))
+    sub = await shell.fake.wait_for_call("POST", r"/applications/holdfast/subscription")
+    assert set((sub.param("eventSource") or "").split(",")) == {"endpoint:PJSIP/1001", "endpoint:PJSIP/1002"}
+    assert shell.engine.agents["1001"].reachable is True
+    assert shell.engine.agents["1002"].reachable is False
+    assert shell.service.connected.is_set()
+
+
+async def test_endpoint_offline_and_online_toggle_reachability(shell: Shell) -> None:
+    await shell.start()
+    agent = shell.engine.agents["1001"]
+    assert agent.reachable is True
+
+    await shell.endpoint_state("1001", "offline")
+    await shell.activities.wait("agent_reachability", agent_id="1001", reachable=False)
+    assert agent.reachable is False and shell.engine.agents["1002"].reachable is True
+
+    await shell.endpoint_state("1001", "online")
+    await shell.activities.wait("agent_reachability", agent_id="1001", reachable=True)
+    assert agent.reachable is True
+
+
+async def test_unreachable_ready_agent_is_not_rung(shell: Shell) -> None:
+    await shell.start()
+    shell.ready("1001")
+    await shell.endpoint_state("1001", "offline")
+    await shell.activities.wait("agent_reachability", agent_id="1001", reachable=False)
+    caller = await shell.caller(CALLER)
+    assert shell.engine.requests[caller.request_id].state is RequestState.WAITING
+    assert not shell.fake.calls_to("POST", r"/channels")
+
+    await shell.endpoint_state("1001", "online")  # back: the waiting caller is offered to them
+    ring = await shell.wait_originate("1001")
+    assert shell.engine.requests[caller.request_id].agent_leg == ring.leg_id
+
+
+async def test_endpoint_of_someone_else_is_ignored(shell: Shell) -> None:
+    await shell.start()
+    await shell.push("EndpointStateChange", endpoint=endpoint_json("PJSIP", "trunk", "offline"))
+    await shell.push("EndpointStateChange", endpoint=endpoint_json("PJSIP", "11001", "offline"))
+    await shell.settle()
+    assert not [e for e in shell.fed_of(ev.AgentReachability) if not e.reachable]  # type: ignore[attr-defined]
+    assert shell.engine.agents["1001"].reachable is True
+
+
+async def _reconnect(shell: Shell) -> None:
+    """Drop the events websocket and wait until the service has resynced on the new one."""
+    connects = shell.fake.ws_connects
+    endpoint_lists = len(shell.fake.calls_to("GET", r"/endpoints"))
+    await shell.fake.drop_websockets()
+    await shell.fake.wait_ws_connected(count=connects + 1)
+    # GET /endpoints is resync's last call: on_disconnected ran before it (connected is clear)
+    await shell.fake.wait_for_call("GET", r"/endpoints", count=endpoint_lists + 1)
+    await asyncio.wait_for(shell.service.connected.wait(), 2.0)
+
+
+async def test_resync_after_drop_ends_vanished_legs_and_rebuilds(shell: Shell) -> None:
+    await shell.start()
+    gone = await shell.caller(CALLER)
+    kept = await shell.caller("+4520999888")
+    await shell.fake.wait_for_call("POST", r"/bridges/holdfast-hold-support/addChannel", count=2)
+    lists_before = len(shell.fake.calls_to("GET", r"/channels"))
+
+    # While we are away: the first caller hangs up (the event is lost), Asterisk restarts its
+    # bridges, and an agent's phone unregisters.
+    shell.fake.remove_channel(gone.channel_id)
+    shell.fake.bridges.clear()
+    shell.fake.state.subscriptions.clear()
+    shell.fake.endpoints["PJSIP/1002"]["state"] = "offline"
+    await _reconnect(shell)
+
+    assert len(shell.fake.calls_to("GET", r"/channels")) == lists_before + 1
+    ended = await shell.activities.wait("ended", request_id=gone.request_id)
+    assert ended.data["outcome"] == "abandoned"
+    assert gone.request_id not in shell.engine.requests
+    assert shell.service.legs.by_channel(gone.channel_id) is None
+    assert len(shell.fed_of(ev.CallerHungUp, request_id=gone.request_id)) == 1
+
+    assert shell.engine.requests[kept.request_id].state is RequestState.WAITING
+    assert shell.engine.position(kept.request_id) == 1
+    assert not shell.fed_of(ev.CallerHungUp, request_id=kept.request_id)
+
+    for queue in ("support", "sales"):
+        create = await shell.fake.wait_for_call("POST", f"/bridges/holdfast-hold-{queue}", count=2)
+        assert create.param("type") == "holding" and create.status == 200
+        assert shell.fake.bridges[f"holdfast-hold-{queue}"]["bridge_type"] == "holding"
+    assert shell.fake.state.subscriptions == {"endpoint:PJSIP/1001", "endpoint:PJSIP/1002"}
+    assert shell.engine.agents["1002"].reachable is False
+    assert shell.engine.agents["1001"].reachable is True
+    assert shell.service.metrics.abandoned.labels("support")._value.get() == 1
+
+
+async def test_resync_keeps_existing_holding_bridge(shell: Shell) -> None:
+    """After a plain reconnect the bridges still exist: the 409 is taken as "reuse it"."""
+    await shell.start()
+    caller = await shell.caller(CALLER)
+    await _reconnect(shell)
+    again = await shell.fake.wait_for_call("POST", r"/bridges/holdfast-hold-support", count=2)
+    assert again.status == 409
+    assert shell.engine.requests[caller.request_id].state is RequestState.WAITING
+
+
+async def test_reconnect_is_counted_in_metrics(shell: Shell) -> None:
+    await shell.start()
+    await _reconnect(shell)
+    assert shell.service.metrics.ari_reconnects._value.get() == 1
+
+
+async def test_resync_ends_ringing_agent_leg_that_vanished(shell: Shell) -> None:
+    await shell.start()
+    shell.ready("1001")
+    caller = await shell.caller(CALLER)
+    ring = await shell.wait_originate("1001")
+    shell.fake.remove_channel(ring.channel_id)  # it failed while we were disconnected
+    await _reconnect(shell)
+    await shell.activities.wait("agent_no_answer", request_id=caller.request_id)
+    assert shell.engine.requests[caller.request_id].state is RequestState.WAITING
+    assert shell.engine.agents["1001"].state is AgentState.PAUSED
+
+
+async def test_application_replaced_marks_service(shell: Shell) -> None:
+    await shell.start()
+    assert shell.service.replaced is False
+    await shell.push("ApplicationReplaced")
+    await shell.eventually(lambda: shell.service.replaced, "replaced")
+    await shell.fake.wait_ws_closed()  # the client stops reading: the app is someone else's now
+
+
+@pytest.mark.skipif(sys.version_info >= (3, 12), reason="asyncio.wait_for no longer swallows cancellation")
+async def test_stop_right_after_an_event(shell: Shell) -> None:
+    await shell.start()
+    shell.ready("1001")
+    await shell.caller(CALLER)
+    await shell.wait_originate("1001")  # the ring timer is the engine's next deadline
+    await shell.eventually(lambda: not shell.service._wake.is_set(), "the timer loop to settle")
+    assert shell.engine.next_deadline() is not None
+    shell.ready("1002")  # feed() sets the wake-up; stop() follows before the timer loop runs
+    stop = asyncio.create_task(shell.service.stop())
+    done, _ = await asyncio.wait({stop}, timeout=1.0)
+    if not done:
+        # clean up so the fixture can finish: a second cancel reaches the timer loop
+        assert shell.service._timer_task is not None
+        shell.service._timer_task.cancel()
+        await asyncio.wait_for(stop, 2.0)
+    shell._started = False
+    assert done, "stop() did not return within 1 s"
