@@ -1,9 +1,9 @@
 """holdfast — the command line.
 
-  holdfast run --config FILE            run the service against the configured Asterisk
-  holdfast dev-run --config FILE        start a sandboxed Asterisk too (what `make run` does)
-  holdfast check-config FILE            validate a settings file and print a summary
-  holdfast sim SCENARIO.yaml            run the contact-centre simulator
+holdfast run --config FILE            run the service against the configured Asterisk
+holdfast dev-run --config FILE        start a sandboxed Asterisk too (what `make run` does)
+holdfast check-config FILE            validate a settings file and print a summary
+holdfast sim SCENARIO.yaml            run the contact-centre simulator
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ def _check_config(args: argparse.Namespace) -> int:
 def _run(args: argparse.Namespace) -> int:
     from app import logs
     from app.runner import serve
+    from app.telephony.instance_lock import AnotherInstanceRunning
 
     try:
         config = load_config(args.config)
@@ -35,7 +36,11 @@ def _run(args: argparse.Namespace) -> int:
         print(f"{args.config}: invalid\n{error}", file=sys.stderr)
         return 2
     logs.configure(config.service.log_level)
-    asyncio.run(serve(config))
+    try:
+        asyncio.run(serve(config))
+    except AnotherInstanceRunning as error:
+        print(f"holdfast: refusing to start: {error}", file=sys.stderr)
+        return 2
     return 0
 
 

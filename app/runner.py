@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import signal
+from pathlib import Path
 
 import structlog
 from aiohttp import web
 
 from app.ari import AriClient, AriConfig
 from app.config import HoldfastConfig
+from app.store import Store, store_from_dsn
 from app.telephony.prompts import PromptBook
 from app.telephony.service import TelephonyService
 from app.web.api import make_app
@@ -17,15 +19,33 @@ from app.web.api import make_app
 log = structlog.get_logger("holdfast")
 
 
-def build_service(config: HoldfastConfig, prompts: PromptBook | None = None) -> TelephonyService:
+def build_service(
+    config: HoldfastConfig, prompts: PromptBook | None = None, store: Store | None = None
+) -> TelephonyService:
     a = config.asterisk
     ari = AriClient(AriConfig(a.ari_url, a.ari_user.get_secret_value(), a.ari_password.get_secret_value(), app=a.app))
-    return TelephonyService(config, ari, prompts=prompts)
+    return TelephonyService(config, ari, prompts=prompts, store=store)
+
+
+async def open_store(config: HoldfastConfig) -> Store:
+    """The configured store, opened (schema migrated); SQLite's folder is created if missing."""
+    dsn = config.service.database_dsn()
+    if "://" not in dsn:
+        Path(dsn).parent.mkdir(parents=True, exist_ok=True)
+    store = store_from_dsn(dsn)
+    await store.open()
+    return store
 
 
 async def serve(config: HoldfastConfig, prompts: PromptBook | None = None, ready: asyncio.Event | None = None) -> None:
-    service = build_service(config, prompts)
-    await service.start()
+    store = await open_store(config)
+    service = build_service(config, prompts, store)
+    try:
+        await service.start()
+    except BaseException:
+        await service.ari.close()
+        await store.close()
+        raise
     token = config.service.admin_token
     runner = web.AppRunner(make_app(service, token.get_secret_value() if token else None), access_log=None)
     await runner.setup()
@@ -39,8 +59,13 @@ async def serve(config: HoldfastConfig, prompts: PromptBook | None = None, ready
     if ready is not None:
         ready.set()
     try:
-        await stop.wait()
+        # Stop on a signal, or when the service cannot go on safely (e.g. the store failed).
+        await asyncio.wait(
+            [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(service.fatal.wait())],
+            return_when=asyncio.FIRST_COMPLETED,
+        )
     finally:
         log.info("stopping")
         await runner.cleanup()
         await service.stop()
+        await store.close()

@@ -20,9 +20,7 @@ class BridgesApi:
     async def get(self, bridge_id: str) -> Bridge:
         return Bridge.from_json(await self._rest.request("GET", f"/bridges/{seg(bridge_id)}"))
 
-    async def create(
-        self, type: str = "mixing", *, bridge_id: str | None = None, name: str | None = None
-    ) -> Bridge:
+    async def create(self, type: str = "mixing", *, bridge_id: str | None = None, name: str | None = None) -> Bridge:
         """type is a comma list: "holding", "mixing", "mixing,dtmf_events" (DTMF is only
         reported from a two-party mixing bridge with dtmf_events, see DESIGN.md)."""
         data = await self._rest.request(

@@ -163,9 +163,7 @@ class ChannelsApi:
 
     async def get_variable(self, channel_id: str, variable: str) -> str:
         """Raises AriNotFound if the channel or the variable does not exist."""
-        data = await self._rest.request(
-            "GET", f"/channels/{seg(channel_id)}/variable", params={"variable": variable}
-        )
+        data = await self._rest.request("GET", f"/channels/{seg(channel_id)}/variable", params={"variable": variable})
         value = data.get("value", "") if isinstance(data, dict) else ""
         return str(value)
 

@@ -110,9 +110,7 @@ class EventConnection:
     def _make_session(self) -> aiohttp.ClientSession:
         # Our own session: the REST session's total timeout must not apply to a websocket
         # that stays open for days.
-        return aiohttp.ClientSession(
-            timeout=aiohttp.ClientTimeout(total=None, connect=self._config.connect_timeout)
-        )
+        return aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=None, connect=self._config.connect_timeout))
 
     async def _run(self) -> None:
         self._session = self._make_session()
@@ -148,8 +146,7 @@ class EventConnection:
             return None
         except (aiohttp.ClientError, OSError, TimeoutError) as exc:
             self.connect_failures += 1
-            log.warning("ari_events_connect_failed", error=f"{type(exc).__name__}: {exc}",
-                        url=self._config.events_url)
+            log.warning("ari_events_connect_failed", error=f"{type(exc).__name__}: {exc}", url=self._config.events_url)
             return None
         self.connects += 1
         if self.connects > 1:
@@ -175,8 +172,7 @@ class EventConnection:
             self._ws = None
             if not ws.closed:
                 await ws.close()
-            log.info("ari_events_disconnected", app=self._config.app, close_code=ws.close_code,
-                     closing=self._closing)
+            log.info("ari_events_disconnected", app=self._config.app, close_code=ws.close_code, closing=self._closing)
             try:
                 await self._call("on_disconnected", self._on_disconnected)
             finally:

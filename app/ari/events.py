@@ -485,4 +485,3 @@ class EventTranslator:
 def _preview(data: object, limit: int = 300) -> str:
     text = data.decode("utf-8", "replace") if isinstance(data, bytes) else str(data)
     return text if len(text) <= limit else text[:limit] + "…"
-

@@ -141,7 +141,7 @@ class Channel:
 
     @property
     def technology(self) -> str:
-        """"PJSIP" for "PJSIP/agent1-00000001"; handy to tell agents' legs from trunk legs."""
+        """ "PJSIP" for "PJSIP/agent1-00000001"; handy to tell agents' legs from trunk legs."""
         return self.name.split("/", 1)[0] if "/" in self.name else ""
 
     @classmethod

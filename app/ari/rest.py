@@ -60,9 +60,7 @@ class AriRest:
         # Created lazily: a ClientSession must be made inside the running event loop.
         if self._session is None or self._session.closed:
             self._session = aiohttp.ClientSession(
-                timeout=aiohttp.ClientTimeout(
-                    total=self._config.request_timeout, connect=self._config.connect_timeout
-                ),
+                timeout=aiohttp.ClientTimeout(total=self._config.request_timeout, connect=self._config.connect_timeout),
             )
             self._owns_session = True
         return self._session

@@ -458,6 +458,14 @@ class ServiceConfig(_Model):
     admin_token: Secret | None = None
     menu_timeout: Annotated[float, PlainValidator(_duration(0.0, above=True))] = 10.0
     max_wrap_up_extension: Duration = 300.0
+    # Where requests and the event log are kept: empty for SQLite at data_dir/holdfast.db, or a
+    # postgresql://user:password@host/db DSN (secrets allowed) for several nodes.
+    database: Secret | None = None
+
+    def database_dsn(self) -> str:
+        if self.database is not None and self.database.get_secret_value():
+            return self.database.get_secret_value()
+        return str(self.data_dir / "holdfast.db")
 
 
 # --- feature codes and prompts ------------------------------------------------------------------

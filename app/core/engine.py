@@ -18,7 +18,7 @@ Theory of operation:
 from __future__ import annotations
 
 import random
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from app.core import dispatch, eligibility, hours, offer
@@ -62,6 +62,7 @@ from app.core.events import (
     LegAnswered,
     LegFailed,
     LegHungUp,
+    LegLost,
     PromptFinished,
     Tick,
     WrapUpExtended,
@@ -100,6 +101,8 @@ class Engine:
         self._random = {q.name: random.Random(q.callback.random_seed) for q in settings.queues}
         self._started = False
         self._out: list[Command] = []
+        # Requests changed since the shell last asked: it stores them before acting (commit before act).
+        self._touched: dict[str, Request] = {}
         self._now = 0.0
         self._handlers = self._handler_table()
 
@@ -111,6 +114,7 @@ class Engine:
             raise TypeError(f"unknown event {type(event).__name__}")
         self._validate(event)
         self._out = []
+        self._touched = {}
         self._now = event.now
         if not self._started:
             self._start(event.now)
@@ -127,6 +131,80 @@ class Engine:
         self._dispatch()
         out, self._out = self._out, []
         return out
+
+    def restore(
+        self, requests: Iterable[Request], agents: Iterable[tuple[str, AgentState, str | None]], now: float
+    ) -> None:
+        """Take back what was stored before a restart, before the first event.
+
+        Places, attempts and legs come back as they were; deadlines are set afresh from `now`
+        (a ring or a dial in progress gets its full timeout again). The shell then reports every
+        expected leg that no longer exists as `LegLost`, so nothing is dialled twice and nobody is
+        forgotten.
+        """
+        if self._started:
+            raise IllegalRequestAction("restore must come before the first event")
+        self._now = now
+        self._start(now)
+        self._leg_seq = max(self._leg_seq, int(now * 1000))  # leg ids stay unique across restarts
+        for agent_id, state, reason in agents:
+            agent = self.agents.get(agent_id)
+            if agent is None:
+                continue  # removed from the settings since
+            if state in (AgentState.RINGING, AgentState.BUSY, AgentState.WRAP_UP):
+                state, reason = AgentState.READY, None  # re-linked below if its request is in service
+            agent.set_state(state, now, reason)
+        for req in requests:
+            if req.queue not in self.queues or req.state is RequestState.ENDED:
+                continue
+            self.requests[req.id] = req
+            self._seq = max(self._seq, req.place[2])
+            for leg, role in ((req.customer_leg, "customer"), (req.agent_leg, "agent")):
+                if leg is not None:
+                    self._legs[leg] = (req.id, role)
+            self._restore_timers(req, now)
+        for req in self.requests.values():
+            if req.state is RequestState.WAITING:
+                self._enter_queue(req)
+            elif req.state in IN_SERVICE:
+                agent = self.agents.get(req.agent_id or "")
+                if agent is None:
+                    continue
+                agent.request_id = req.id
+                ringing = req.state is RequestState.RINGING_AGENT
+                agent.set_state(AgentState.RINGING if ringing else AgentState.BUSY, now)
+
+    def _restore_timers(self, req: Request, now: float) -> None:
+        q = self.queues[req.queue]
+        if req.is_callback and req.callback_requested_at is not None:
+            self._timers.set("expire", req.id, max(now, req.callback_requested_at + q.callback.max_age))
+        if req.state is RequestState.QUARANTINE or (req.state is RequestState.WAITING and req.not_before > now):
+            self._timers.set("not_before", req.id, max(now, req.not_before))
+        if req.state is RequestState.WAITING and not req.is_callback:
+            if req.next_offer_at is not None:
+                self._timers.set("offer", req.id, max(now, req.next_offer_at))
+            if q.announce.position or q.announce.estimated_wait:
+                self._timers.set("announce", req.id, max(now, req.next_announce_at or now))
+        elif req.state is RequestState.RINGING_AGENT:
+            self._timers.set("ring", req.id, now + q.ring_timeout)
+        elif req.state is RequestState.DIALLING_CUSTOMER:
+            self._timers.set("customer", req.id, now + q.callback.customer_ring_timeout + CUSTOMER_TIMEOUT_MARGIN)
+
+    def expected_legs(self) -> list[tuple[str, str, str, bool]]:
+        """Legs the engine believes are up: (leg id, request id, role, answered)."""
+        out = []
+        for req in self.requests.values():
+            if req.customer_leg is not None:
+                answered = req.kind is RequestKind.INBOUND or req.state is RequestState.CONNECTED
+                out.append((req.customer_leg, req.id, "customer", answered))
+            if req.agent_leg is not None:
+                out.append((req.agent_leg, req.id, "agent", req.state is not RequestState.RINGING_AGENT))
+        return out
+
+    def take_touched(self) -> list[Request]:
+        """The requests changed (or ended) since the last call, in their current state."""
+        touched, self._touched = list(self._touched.values()), {}
+        return touched
 
     def next_deadline(self) -> float | None:
         return self._timers.next_deadline()
@@ -171,6 +249,7 @@ class Engine:
             LegAnswered: self._leg_answered,
             LegFailed: self._leg_failed,
             LegHungUp: self._leg_hung_up,
+            LegLost: self._leg_lost,
             AgentLoggedIn: self._agent_ready,
             AgentReady: self._agent_ready,
             AgentPaused: self._agent_paused,
@@ -239,6 +318,8 @@ class Engine:
         self._record(kind, req, agent, data)
 
     def _record(self, kind: str, req: Request | None, agent: str | None, data: dict[str, object]) -> None:
+        if req is not None:  # every change of a request records an activity: that marks it for storing
+            self._touched[req.id] = req
         self._emit(
             Activity(
                 kind=kind,
@@ -588,6 +669,40 @@ class Engine:
             self._agent_did_not_answer(req, hangup=False, cause=None)
         elif role == "customer" and req.state is RequestState.DIALLING_CUSTOMER:
             self._customer_attempt_failed(req, AttemptOutcome.FAILED, cause=None)
+
+    def _leg_lost(self, e: LegLost) -> None:
+        found = self._leg(e.leg_id)
+        if found is None:
+            return
+        req, role = found
+        if req.state is RequestState.CONNECTED:
+            self._finish_call(req, hung_up_by=f"{role}_lost")
+            return
+        if role == "customer" and req.kind is RequestKind.INBOUND:
+            # The caller's line is gone (e.g. Asterisk restarted): no callback can be promised now.
+            if req.state is RequestState.RINGING_AGENT:
+                self._emit(Hangup(req.agent_leg or "", "caller_lost"))
+                agent = self._take_agent(req)
+                if agent is not None:
+                    self._release_agent(agent, None)
+            self._end(req, Outcome.DROPPED, reason=e.reason)
+            return
+        # An originated leg of a request in service: back to its place, nothing counted. The
+        # other originated leg (agent or callback customer) is hung up; a caller on hold stays.
+        if req.state is RequestState.DIALLING_CUSTOMER:
+            req.attempts[-1].outcome = AttemptOutcome.INTERRUPTED
+            req.attempts[-1].ended_at = self._now
+            self._timers.cancel("customer", req.id)
+            other = req.agent_leg if role == "customer" else req.customer_leg
+            if other is not None:
+                self._emit(Hangup(other, "interrupted"))
+            self._forget_leg(req.customer_leg)
+            req.customer_leg = None
+        agent = self._take_agent(req)
+        if agent is not None:
+            self._release_agent(agent, None)
+        self._activity("interrupted", req, leg=role, reason=e.reason)
+        self._return_to_place(req)
 
     def _take_agent(self, req: Request) -> Agent | None:
         agent = self.agents.get(req.agent_id or "")

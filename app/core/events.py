@@ -64,6 +64,15 @@ class LegFailed(Event):
 
 
 @dataclass(frozen=True, slots=True)
+class LegLost(Event):
+    """A leg the engine expected is gone without a hang-up of its own: the service restarted or
+    Asterisk did. Not the customer's or the agent's doing: nothing is counted against them."""
+
+    leg_id: str
+    reason: str = "channel_vanished"
+
+
+@dataclass(frozen=True, slots=True)
 class LegHungUp(Event):
     """An answered originated leg (agent or callback customer) hung up."""
 

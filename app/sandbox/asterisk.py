@@ -153,9 +153,7 @@ def find_asterisk() -> AsteriskInstall:
         if not (root / STAMP_NAME).exists():
             continue
         if os.geteuid() != 0:
-            raise AsteriskNotFound(
-                f"the Asterisk sandbox at {root} runs through chroot, which needs root; run as root"
-            )
+            raise AsteriskNotFound(f"the Asterisk sandbox at {root} runs through chroot, which needs root; run as root")
         version = _version(["chroot", str(root), "/usr/sbin/asterisk"])
         if _major(version) >= MIN_MAJOR:
             return _probe_layout(root, "/usr/sbin/asterisk", version)
@@ -200,9 +198,7 @@ class AsteriskInstance:
         self.install = install
         self.template_dir = Path(template_dir)
         if base_dir is None:
-            base_dir = (
-                install.root / "holdfast" if install.root is not None else default_cache_dir() / "instances"
-            )
+            base_dir = install.root / "holdfast" if install.root is not None else default_cache_dir() / "instances"
         self.host_dir: Path = Path(base_dir) / name
         self.dir: str = install.inner_path(self.host_dir) if install.root is not None else str(self.host_dir)
         self.variables: dict[str, str] = {

@@ -19,7 +19,7 @@ from app.ari import AriClient, AriConflict, AriError, AriNotFound, new_id
 from app.core import commands as c
 from app.core.events import Event, LegFailed
 from app.core.states import AttemptOutcome
-from app.telephony.legs import Leg, LegRegistry, PlaybackTask
+from app.telephony.legs import Leg, LegRegistry, PlaybackTask, channel_id_for_leg
 from app.telephony.prompts import PromptBook
 
 log = structlog.get_logger("holdfast.executor")
@@ -196,12 +196,12 @@ class CommandExecutor:
                 self.feed(LegFailed(self.clock(), leg.leg_id, AttemptOutcome.FAILED))
 
     async def _OriginateAgent(self, cmd: c.OriginateAgent) -> None:
-        leg = Leg(cmd.leg_id, new_id(), "agent", cmd.request_id)
+        leg = Leg(cmd.leg_id, channel_id_for_leg(cmd.leg_id), "agent", cmd.request_id)
         caller_id = f'"{cmd.caller_id_name}" <{cmd.caller_id_number}>' if cmd.caller_id_number else cmd.caller_id_name
         await self._originate(leg, self.agent_endpoint(cmd.agent_id), caller_id, cmd.timeout, {})
 
     async def _OriginateCustomer(self, cmd: c.OriginateCustomer) -> None:
-        leg = Leg(cmd.leg_id, new_id(), "customer", cmd.request_id, amd=cmd.amd)
+        leg = Leg(cmd.leg_id, channel_id_for_leg(cmd.leg_id), "customer", cmd.request_id, amd=cmd.amd)
         await self._originate(leg, self.customer_endpoint(cmd.number), cmd.caller_id_number, cmd.timeout, {})
 
     async def _BridgeLegs(self, cmd: c.BridgeLegs) -> None:

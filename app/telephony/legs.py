@@ -11,6 +11,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 
+def channel_id_for_leg(leg_id: str) -> str:
+    """The Asterisk channel id of a leg: derived, so it is found again after a restart. Inbound
+    legs are named after their channel already; originated ones get "<request>-a12" and the like."""
+    return leg_id.replace(":", "-")
+
+
 @dataclass(slots=True)
 class Leg:
     leg_id: str

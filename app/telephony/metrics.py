@@ -57,6 +57,11 @@ class Metrics:
         self.callbacks_accepted = Counter(
             "holdfast_callbacks_accepted", "Callbacks promised", ["queue"], registry=self.registry
         )
+        self.store_failures = Counter(
+            "holdfast_store_failures",
+            "Failed commits to the store (retried, then the service stops)",
+            registry=self.registry,
+        )
         self.ari_reconnects = Counter("holdfast_ari_reconnects", "ARI websocket reconnects", registry=self.registry)
         self.ari_connected = Gauge("holdfast_ari_connected", "1 while the ARI websocket is up", registry=self.registry)
         self.event_latency = Histogram(

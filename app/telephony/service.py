@@ -16,8 +16,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import copy
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import structlog
 
@@ -26,6 +28,7 @@ from app.ari import (
     AriClient,
     AriError,
     AriEvent,
+    Channel,
     ChannelDestroyed,
     ChannelDtmfReceived,
     ChannelHangupRequest,
@@ -38,15 +41,30 @@ from app.ari import (
 from app.config import HoldfastConfig
 from app.core import events as ev
 from app.core.causes import outcome_for
-from app.core.commands import Activity, Command, Notify
+from app.core.commands import Activity, Command, JoinHolding, Notify
 from app.core.engine import Engine
 from app.core.errors import CoreError
+from app.core.request import Request
+from app.core.states import RequestState
+from app.store import AgentRecord, Store, StoreError
 from app.telephony.executor import CommandExecutor
-from app.telephony.legs import Leg, LegRegistry, PlaybackTask
+from app.telephony.instance_lock import InstanceLock
+from app.telephony.legs import Leg, LegRegistry, PlaybackTask, channel_id_for_leg
 from app.telephony.metrics import Metrics
 from app.telephony.prompts import PromptBook
 
 log = structlog.get_logger("holdfast.telephony")
+
+
+COMMIT_RETRIES = (0.2, 0.5, 1.0, 2.0, None)  # then stop cleanly rather than act unstored
+
+
+@dataclass(slots=True)
+class Step:
+    requests: list[Request]
+    activities: list[Activity]
+    agents: list[AgentRecord]
+    commands: list[Command]
 
 
 class TelephonyService:
@@ -58,6 +76,7 @@ class TelephonyService:
         prompts: PromptBook | None = None,
         metrics: Metrics | None = None,
         clock: Callable[[], float] = time.time,
+        store: Store | None = None,
     ) -> None:
         self.config = config
         self.ari = ari
@@ -86,15 +105,32 @@ class TelephonyService:
             on_notify=self._on_notify,
             language=config.service.language,
         )
+        self.store = store
+        self._steps: asyncio.Queue[Step] = asyncio.Queue()
+        self._commit_task: asyncio.Task[None] | None = None
+        self.fatal = asyncio.Event()  # set when the service must stop (store unusable, replaced)
+        self.lock: InstanceLock | None = None
         self._wake = asyncio.Event()
         self._timer_task: asyncio.Task[None] | None = None
         self.connected = asyncio.Event()
         self.replaced = False
+        self.playback_failures: list[str] = []
         self._connected_before = False
+        self._asterisk_started: object = None
 
     # ------------------------------------------------------------------ lifecycle
 
     async def start(self) -> None:
+        """Take the instance lock, bring back what was stored, then connect to Asterisk.
+
+        Raises AnotherInstanceRunning when another service holds the lock."""
+        if self.store is not None:
+            self.lock = InstanceLock(self.store, self.clock, self.fatal.set)
+            await self.lock.acquire()
+            requests = await self.store.load_active_requests()
+            agents = await self.store.load_agents()
+            self.engine.restore(requests, [(a.agent_id, a.state, a.pause_reason) for a in agents], self.clock())
+            log.info("state_restored", requests=len(requests), agents=len(agents))
         self.ari.start_events(
             self.on_ari_event,
             on_connected=self.resync,
@@ -102,11 +138,22 @@ class TelephonyService:
             on_application_replaced=self._on_replaced,
         )
         self._timer_task = asyncio.create_task(self._timer_loop(), name="engine-timers")
+        if self.store is not None:
+            self._commit_task = asyncio.create_task(self._commit_loop(), name="store-commits")
 
     async def stop(self) -> None:
         if self._timer_task is not None:
             self._timer_task.cancel()
             await asyncio.gather(self._timer_task, return_exceptions=True)
+        if self._commit_task is not None:
+            if not self.fatal.is_set():
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(5):
+                        await self.wait_committed()
+            self._commit_task.cancel()
+            await asyncio.gather(self._commit_task, return_exceptions=True)
+        if self.lock is not None:
+            await self.lock.release()
         await self.executor.drain()
         await self.ari.close()
 
@@ -121,9 +168,52 @@ class TelephonyService:
             raise
         finally:
             self.metrics.event_latency.observe(time.perf_counter() - started)
-        self.executor.submit(commands)
+        if self.store is None:
+            self.executor.submit(commands)
+        else:  # commit before act: the committer stores the step, then hands its commands over
+            self._steps.put_nowait(self._step(commands))
         self._wake.set()
         return commands
+
+    def _step(self, commands: list[Command]) -> Step:
+        """What one engine step changed, copied now: the engine moves on before the commit runs."""
+        activities = [c for c in commands if isinstance(c, Activity)]
+        agents = {a.agent_id for a in activities if a.kind == "agent_state" and a.agent_id}
+        return Step(
+            requests=[copy.deepcopy(r) for r in self.engine.take_touched()],
+            activities=activities,
+            agents=[self._agent_record(agent_id) for agent_id in sorted(agents)],
+            commands=commands,
+        )
+
+    def _agent_record(self, agent_id: str) -> AgentRecord:
+        agent = self.engine.agents[agent_id]
+        return AgentRecord(agent_id, agent.state, agent.pause_reason, agent.state_since)
+
+    async def _commit_loop(self) -> None:
+        assert self.store is not None
+        while True:
+            step = await self._steps.get()
+            for delay in COMMIT_RETRIES:
+                try:
+                    await self.store.commit(step.requests, step.activities, step.agents)
+                    break
+                except StoreError as error:
+                    if delay is None:
+                        # Acting on a change we could not store could forget a promised callback.
+                        log.critical("store_failed_stopping", error=str(error))
+                        self.metrics.store_failures.inc()
+                        self.fatal.set()
+                        return
+                    log.error("store_commit_retry", error=str(error), retry_in=delay)
+                    self.metrics.store_failures.inc()
+                    await asyncio.sleep(delay)
+            self.executor.submit(step.commands)
+
+    async def wait_committed(self) -> None:
+        """Until every step fed so far is stored and its commands handed to the executor."""
+        while not self._steps.empty():
+            await asyncio.sleep(0.01)
 
     def try_feed(self, event: ev.Event) -> None:
         with contextlib.suppress(CoreError):  # logged in feed; a refused event changes nothing
@@ -202,7 +292,7 @@ class TelephonyService:
             log.warning("no_queue_for_call", args=args, channel_id=channel.id)
             await self._refuse(channel.id)
             return
-        request_id = new_id()
+        request_id = channel.id  # Asterisk's unique id: found again after a restart of the service
         self.legs.add(Leg(request_id, channel.id, "inbound", request_id, answered=True))
         log.info("call_arrived", request_id=request_id, channel_id=channel.id, queue=queue)
         number = channel.caller.number or None
@@ -277,6 +367,9 @@ class TelephonyService:
         task = self.legs.playbacks.pop(event.playback.id, None)
         if task is None:
             return
+        if event.playback.state == "failed":  # a missing or unreadable recording: say which
+            log.error("prompt_failed", media=event.playback.media_uri, leg_id=task.leg_id)
+            self.playback_failures.append(event.playback.media_uri)
         leg = self.legs.by_leg(task.leg_id)
         if leg is not None:
             leg.playbacks.discard(event.playback.id)
@@ -340,15 +433,13 @@ class TelephonyService:
             self.metrics.ari_reconnects.inc()
         self._connected_before = True
         try:
-            channels = {c.id for c in await self.ari.channels.list()}
+            channels = {c.id: c for c in await self.ari.channels.list()}
+            restarted = await self._asterisk_restarted()
         except AriError:
             log.exception("resync_channels_failed")
             channels = None
         if channels is not None:
-            for leg in self.legs.live():
-                if leg.channel_id not in channels:
-                    log.info("leg_vanished", leg_id=leg.leg_id, role=leg.role)
-                    await self._leg_ended(leg, None)
+            await self._reconcile(channels, restarted)
         for queue in self.engine.queues:
             try:
                 await self.executor.ensure_holding(queue)
@@ -358,6 +449,48 @@ class TelephonyService:
         self.metrics.ari_connected.set(1)
         self.connected.set()
         log.info("ari_connected", app=self.config.asterisk.app)
+
+    async def _asterisk_restarted(self) -> bool:
+        """Whether Asterisk started afresh since we last saw it (its channels are gone for good)."""
+        info = await self.ari.asterisk.info()
+        before, self._asterisk_started = self._asterisk_started, info.startup_time
+        return before is not None and info.startup_time != before
+
+    async def _reconcile(self, channels: dict[str, Channel], restarted: bool) -> None:
+        """Match the legs the engine expects with the channels Asterisk has.
+
+        A leg whose channel still exists is adopted again (after a restart of the service) and a
+        caller on hold goes back into the holding bridge. A leg whose channel is gone is reported:
+        after an Asterisk restart as lost (nothing counted, callers recorded as dropped), after a
+        mere websocket gap as the hang-up it was.
+        """
+        for leg_id, request_id, role, answered in self.engine.expected_legs():
+            inbound = role == "customer" and leg_id == request_id
+            channel_id = channel_id_for_leg(leg_id)
+            leg = self.legs.by_leg(leg_id)
+            channel = channels.get(channel_id)
+            if channel is not None:
+                if leg is None:
+                    up = answered or channel.state == "Up"
+                    leg = self.legs.add(Leg(leg_id, channel_id, "inbound" if inbound else role, request_id, up))
+                    log.info("leg_adopted", leg_id=leg_id, request_id=request_id, role=leg.role)
+                    request = self.engine.requests.get(request_id)
+                    if inbound and request is not None and request.state is RequestState.WAITING:
+                        self.executor.submit([JoinHolding(leg_id, request.queue)])
+                continue
+            log.info("leg_vanished", leg_id=leg_id, request_id=request_id, role=role, asterisk_restarted=restarted)
+            if leg is None or restarted:
+                if leg is not None:
+                    self.legs.mark_ended(leg)
+                    self.legs.forget(leg)
+                reason = "asterisk_restarted" if restarted else "channel_vanished"
+                self.try_feed(ev.LegLost(self.clock(), leg_id, reason))
+            else:
+                await self._leg_ended(leg, None)
+        for leg in self.legs.live():  # our own one-shot legs (prompts before hang-up)
+            if leg.channel_id not in channels:
+                self.legs.mark_ended(leg)
+                self.legs.forget(leg)
 
     async def _resync_endpoints(self) -> None:
         sources = [
@@ -387,4 +520,5 @@ class TelephonyService:
 
     async def _on_replaced(self, event: ApplicationReplaced) -> None:
         self.replaced = True
+        self.fatal.set()
         log.error("application_replaced", detail="another Holdfast took over this Stasis app; stopping")

@@ -194,6 +194,7 @@ class FakeAri:
         self.username = username
         self.password = password
         self.app_name = app
+        self.startup_time = "2026-01-01T08:00:00.000+0000"  # stable until restart_asterisk()
         self.state = _State()
         self.calls: list[RecordedCall] = []
         self.on_request: list[RequestHook] = []
@@ -211,6 +212,12 @@ class FakeAri:
         self.port = 0
 
     # -- lifecycle ---------------------------------------------------------------------------
+
+    def restart_asterisk(self) -> None:
+        """Look like an Asterisk that started afresh: a new startup time, no channels."""
+        self.startup_time = ari_now()
+        for channel_id in list(self.channels):
+            self.remove_channel(channel_id)
 
     async def start(self) -> None:
         app = web.Application(middlewares=[self._middleware])
@@ -682,7 +689,7 @@ class FakeAri:
                               "date": "2025-01-01 00:00:00 UTC", "user": "debian"},
                     "system": {"version": "22.1.0~dfsg+~cs6.15.60671435-1", "entity_id": ASTERISK_ID},
                     "config": {"name": "", "default_language": "en", "setid": {"user": "", "group": ""}},
-                    "status": {"startup_time": ari_now(), "last_reload_time": ari_now()},
+                    "status": {"startup_time": self.startup_time, "last_reload_time": self.startup_time},
                 }
             )  # fmt: skip
         return _err(404, "Resource not found")

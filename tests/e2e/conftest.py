@@ -40,11 +40,13 @@ from app.sandbox import (
     free_udp_port,
     render_agent_endpoints,
 )
+from app.store import Store, store_from_dsn
+
 # tests/ is not a package: make the driver importable as `phonesim` whatever pytest's import mode.
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from phonesim import PhoneSim, render_agent_registrations  # noqa: E402
+from phonesim import PhoneSim, render_agent_registrations
 
-from app.telephony.service import TelephonyService  # noqa: E402
+from app.telephony.service import TelephonyService
 
 REPO = Path(__file__).resolve().parents[2]
 SUT_CONF = REPO / "asterisk-conf"
@@ -192,9 +194,7 @@ def phonesim_asterisk(
             "SUT_SIP_PORT": str(e2e_ports.sut_sip),
             "VERBOSE": "3",
         },
-        extra_files={
-            "pjsip_agents.conf": render_agent_registrations(test_agents, "127.0.0.1", e2e_ports.sut_sip)
-        },
+        extra_files={"pjsip_agents.conf": render_agent_registrations(test_agents, "127.0.0.1", e2e_ports.sut_sip)},
     )
     inst.start()
     try:
@@ -254,6 +254,7 @@ class Holdfast:
     http_url: str
     sut: AsteriskInstance
     activities: ActivityLog
+    store: Store
 
     @property
     def engine(self) -> Engine:
@@ -292,7 +293,9 @@ class ActivityLog:
                 return found[count - 1]
             remaining = deadline - asyncio.get_running_loop().time()
             if remaining <= 0:
-                raise AssertionError(f"no {kind} activity {match} within {timeout}s; saw {[a.kind for a in self.items]}")
+                raise AssertionError(
+                    f"no {kind} activity {match} within {timeout}s; saw {[a.kind for a in self.items]}"
+                )
             self._changed.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._changed.wait(), remaining)
@@ -388,7 +391,9 @@ async def holdfast(
     path = tmp_path / "holdfast.yaml"
     path.write_text(holdfast_config_text(sut_asterisk, test_agents, http_port, holdfast_extra_config))
     config = load_config(path)
-    service = build_service(config, prompts_for(config, sut_asterisk))
+    store = store_from_dsn(str(tmp_path / "holdfast.db"))
+    await store.open()
+    service = build_service(config, prompts_for(config, sut_asterisk), store)
     log = ActivityLog()
     service.activity_listeners.append(log)
     await service.start()
@@ -397,7 +402,9 @@ async def holdfast(
     await web.TCPSite(runner, "127.0.0.1", http_port).start()
     try:
         await asyncio.wait_for(service.connected.wait(), 15)
-        yield Holdfast(service, f"http://127.0.0.1:{http_port}", sut_asterisk, log)
+        yield Holdfast(service, f"http://127.0.0.1:{http_port}", sut_asterisk, log, store)
     finally:
         await runner.cleanup()
         await service.stop()
+        await store.close()
+    assert not service.playback_failures, f"prompts Asterisk could not play: {service.playback_failures}"

@@ -172,15 +172,11 @@ class MiniAri:
         self, type_: str, channel_id: str | None = None, timeout: float = 10.0, since: int = 0
     ) -> Event:
         def pred(ev: Event) -> bool:
-            return ev.get("type") == type_ and (
-                channel_id is None or (ev.get("channel") or {}).get("id") == channel_id
-            )
+            return ev.get("type") == type_ and (channel_id is None or (ev.get("channel") or {}).get("id") == channel_id)
 
         return await self.wait_for(pred, timeout, since, what=f"{type_} for {channel_id or 'any channel'}")
 
-    async def request(
-        self, method: str, path: str, params: dict[str, Any] | None = None, body: Any = None
-    ) -> Any:
+    async def request(self, method: str, path: str, params: dict[str, Any] | None = None, body: Any = None) -> Any:
         assert self._session is not None, "call connect() first"
         clean = {k: _param(v) for k, v in (params or {}).items() if v is not None}
         async with self._session.request(method, self.base_url + path, params=clean, json=body) as resp:
@@ -307,9 +303,7 @@ class SimCall:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._changed.wait(), remaining)
 
-    async def wait_event(
-        self, type_: str, timeout: float = 10.0, pred: Callable[[Event], bool] | None = None
-    ) -> Event:
+    async def wait_event(self, type_: str, timeout: float = 10.0, pred: Callable[[Event], bool] | None = None) -> Event:
         """The first event of this call of `type_` (matching `pred`), already received or coming."""
         deadline = time.monotonic() + timeout
         seen = 0
@@ -355,9 +349,7 @@ class SimCall:
 
     async def send_dtmf(self, digits: str, duration_ms: int = 120, between_ms: int = 120) -> None:
         """Send DTMF to the SUT (RFC 4733 over RTP)."""
-        await self.sim.ari.post(
-            f"/channels/{self.id}/dtmf", dtmf=digits, duration=duration_ms, between=between_ms
-        )
+        await self.sim.ari.post(f"/channels/{self.id}/dtmf", dtmf=digits, duration=duration_ms, between=between_ms)
 
     async def start_moh(self, moh_class: str | None = None) -> None:
         await self.sim.ari.post(f"/channels/{self.id}/moh", mohClass=moh_class or self.sim.moh_class)
@@ -423,8 +415,7 @@ def _check_behaviour(b: Behaviour) -> Behaviour:
     if isinstance(b, tuple) and len(b) == 2 and b[0] == "hangup" and isinstance(b[1], str):
         return b
     raise ValueError(
-        f"unknown behaviour {b!r}: use one of {sorted(_BEHAVIOURS)}, ('answer_after', seconds)"
-        " or ('hangup', reason)"
+        f"unknown behaviour {b!r}: use one of {sorted(_BEHAVIOURS)}, ('answer_after', seconds) or ('hangup', reason)"
     )
 
 
@@ -509,6 +500,25 @@ class PhoneSim:
                 appArgs="outgoing",
                 channelId=channel_id,
                 callerId=cid,
+                timeout=int(timeout),
+            )
+        except BaseException:
+            del self.calls[channel_id]
+            raise
+        return call
+
+    async def agent_dials(self, username: str, number: str, timeout: float = 30) -> SimCall:
+        """Agent `username` dials `number` (e.g. a feature code "*21") from their phone."""
+        channel_id = f"sim-{uuid.uuid4().hex[:12]}"
+        call = SimCall(self, channel_id, "outgoing", "agent", number, username)
+        self.calls[channel_id] = call
+        try:
+            await self.ari.post(
+                "/channels",
+                endpoint=f"PJSIP/{number}@phone-{username}",
+                app=self.ari.app,
+                appArgs="outgoing",
+                channelId=channel_id,
                 timeout=int(timeout),
             )
         except BaseException:
@@ -627,6 +637,23 @@ def render_agent_registrations(
             "fatal_retry_interval = 2",
             "max_retries = 1000",
             "auth_rejection_permanent = no",
+            "",
+            # The agent's phone placing calls (feature codes, test calls) into the SUT.
+            f"[phone-{u}]",
+            "type = endpoint",
+            "transport = transport-udp",
+            "context = from-sut",
+            "disallow = all",
+            "allow = ulaw,alaw",
+            "direct_media = no",
+            "dtmf_mode = rfc4733",
+            f"outbound_auth = auth-{u}",
+            f"from_user = {u}",
+            f"aors = phone-{u}",
+            "",
+            f"[phone-{u}]",
+            "type = aor",
+            f"contact = sip:{sut_host}:{sut_port}",
             "",
         ]
     return "\n".join(out)

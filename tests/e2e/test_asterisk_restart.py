@@ -19,9 +19,7 @@ async def wait_until(predicate, timeout: float, what: str) -> None:
         await asyncio.sleep(0.1)
 
 
-async def test_asterisk_restart_while_idle_then_next_call_is_served(
-    holdfast, phonesim, sut_asterisk, test_agents
-):
+async def test_asterisk_restart_while_idle_then_next_call_is_served(holdfast, phonesim, sut_asterisk, test_agents):
     ari = holdfast.service.ari
     assert ari.metrics()["reconnects"] == 0
     await asyncio.to_thread(sut_asterisk.restart)

@@ -60,6 +60,28 @@ async def test_callback_keeps_place_agent_rung_first_with_whisper_then_customer(
     await holdfast.wait_activity("connected", request_id=bo)
     await bo_call.hangup()
 
+    # Every step is in the raw event log, stored before it was acted on.
+    await holdfast.service.wait_committed()
+    logged = await holdfast.store.events(request_id=anna)
+    kinds = [e.kind for e in logged]
+    for kind in (
+        "arrived",
+        "offered",
+        "callback_accepted",
+        "agent_ringing",
+        "agent_answered",
+        "attempt_started",
+        "attempt_outcome",
+        "connected",
+        "ended",
+    ):
+        assert kind in kinds, f"{kind} missing from the event log: {kinds}"
+    assert kinds.index("agent_answered") < kinds.index("attempt_started")  # agent first
+    connected = next(e for e in logged if e.kind == "connected")
+    assert connected.data["net_wait"] <= connected.data["gross_wait"]
+    stored = await holdfast.store.load_request(anna)
+    assert stored is not None and stored.outcome == "served" and len(stored.attempts) == 1
+
 
 async def test_customer_busy_with_one_attempt_ends_missed(holdfast, phonesim):
     phonesim.set_behaviour(f"customer:{ANNA}", "busy")
@@ -81,7 +103,7 @@ async def test_no_answer_three_attempts_quarantine_and_retry_at_the_end(holdfast
     first = await holdfast.wait_activity("attempt_outcome", request_id=anna, timeout=30)
     assert first.data["outcome"] == "no_answer"
     holdfast.service.agent_action("1003", "pause")  # Bo arrives while Anna is in quarantine
-    bo_call, bo = await arrive(holdfast, phonesim, CB, BO)
+    _bo_call, bo = await arrive(holdfast, phonesim, CB, BO)
     requeued = await holdfast.wait_activity("requeued", request_id=anna)
     assert requeued.at - first.at >= 3.0  # sec_between_retries
     assert requeued.data["position"] == 2  # behind Bo: a retry goes to the end

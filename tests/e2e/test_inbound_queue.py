@@ -140,3 +140,15 @@ async def test_fifty_callers_on_hold_all_served_by_five_agents(holdfast, phonesi
     assert not holdfast.activities.find("ended", outcome="abandoned")
     for caller in callers:
         await caller.wait_hangup()
+
+
+async def test_feature_codes_from_the_agents_phone_change_the_agent_state(holdfast, phonesim):
+    agent = holdfast.engine.agents["1003"]
+    seen: dict[str, int] = {}
+    for code, state in (("*21", "ready"), ("*22", "paused"), ("*23", "logged_off"), ("*21", "ready")):
+        call = await phonesim.agent_dials("1003", code)
+        await call.wait_answered()
+        seen[state] = seen.get(state, 0) + 1
+        await holdfast.activities.wait("agent_state", agent_id="1003", state=state, count=seen[state])
+        assert agent.state == state
+        await call.wait_hangup(15)  # after the short confirmation prompt

@@ -123,9 +123,11 @@ async def test_agents_are_registered_and_unregistering_makes_them_offline(
         state = (await sut.get("/endpoints/PJSIP/1005"))["state"]
         if state != "offline":
             await sut.wait_for(
-                lambda e: e.get("type") == "EndpointStateChange"
-                and e["endpoint"]["resource"] == "1005"
-                and e["endpoint"]["state"] == "offline",
+                lambda e: (
+                    e.get("type") == "EndpointStateChange"
+                    and e["endpoint"]["resource"] == "1005"
+                    and e["endpoint"]["state"] == "offline"
+                ),
                 since=mark,
                 what="1005 offline",
             )
