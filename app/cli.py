@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
+from pathlib import Path
 
 from app.config import ConfigError, load_config, summarize
 
@@ -37,7 +38,7 @@ def _run(args: argparse.Namespace) -> int:
         return 2
     logs.configure(config.service.log_level)
     try:
-        asyncio.run(serve(config))
+        asyncio.run(serve(config, config_path=Path(args.config)))
     except AnotherInstanceRunning as error:
         print(f"holdfast: refusing to start: {error}", file=sys.stderr)
         return 2

@@ -109,7 +109,7 @@ def dev_run(config_path: str) -> int:
     try:
         asterisk.wait_ready(60)
         print(_banner(config, made), file=sys.stderr, flush=True)
-        asyncio.run(serve(config, prompts_for(config, asterisk)))
+        asyncio.run(serve(config, prompts_for(config, asterisk), config_path=path))
     except KeyboardInterrupt:
         pass
     finally:

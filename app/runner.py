@@ -20,11 +20,14 @@ log = structlog.get_logger("holdfast")
 
 
 def build_service(
-    config: HoldfastConfig, prompts: PromptBook | None = None, store: Store | None = None
+    config: HoldfastConfig,
+    prompts: PromptBook | None = None,
+    store: Store | None = None,
+    config_path: Path | None = None,
 ) -> TelephonyService:
     a = config.asterisk
     ari = AriClient(AriConfig(a.ari_url, a.ari_user.get_secret_value(), a.ari_password.get_secret_value(), app=a.app))
-    return TelephonyService(config, ari, prompts=prompts, store=store)
+    return TelephonyService(config, ari, prompts=prompts, store=store, config_path=config_path)
 
 
 async def open_store(config: HoldfastConfig) -> Store:
@@ -37,9 +40,14 @@ async def open_store(config: HoldfastConfig) -> Store:
     return store
 
 
-async def serve(config: HoldfastConfig, prompts: PromptBook | None = None, ready: asyncio.Event | None = None) -> None:
+async def serve(
+    config: HoldfastConfig,
+    prompts: PromptBook | None = None,
+    ready: asyncio.Event | None = None,
+    config_path: Path | None = None,
+) -> None:
     store = await open_store(config)
-    service = build_service(config, prompts, store)
+    service = build_service(config, prompts, store, config_path)
     try:
         await service.start()
     except BaseException:
@@ -56,6 +64,7 @@ async def serve(config: HoldfastConfig, prompts: PromptBook | None = None, ready
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    loop.add_signal_handler(signal.SIGHUP, service.reload)  # problems are logged; old settings stay
     if ready is not None:
         ready.set()
     try:

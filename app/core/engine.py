@@ -64,6 +64,7 @@ from app.core.events import (
     LegHungUp,
     LegLost,
     PromptFinished,
+    SettingsChanged,
     Tick,
     WrapUpExtended,
 )
@@ -144,9 +145,21 @@ class Engine:
         """
         if self._started:
             raise IllegalRequestAction("restore must come before the first event")
+        requests = [r for r in requests if r.state is not RequestState.ENDED]
+        stranded = [f"{r.id} ({r.queue!r})" for r in requests if r.queue not in self.queues]
+        if stranded:  # dropping them silently would forget promised callbacks
+            raise UnknownQueue(
+                "stored requests are in queues no longer configured: "
+                + ", ".join(stranded[:5])
+                + "; put the queues back in the settings, move the requests, then remove the queues"
+            )
         self._now = now
         self._start(now)
         self._leg_seq = max(self._leg_seq, int(now * 1000))  # leg ids stay unique across restarts
+        for q in self.queues.values():  # a close sweep due before the restart must still come
+            closed_at = self.closed_since.get(q.name)
+            if closed_at is not None:
+                self._timers.set("close_sweep", q.name, max(now, closed_at + q.max_wait_after_close))
         for agent_id, state, reason in agents:
             agent = self.agents.get(agent_id)
             if agent is None:
@@ -155,13 +168,15 @@ class Engine:
                 state, reason = AgentState.READY, None  # re-linked below if its request is in service
             agent.set_state(state, now, reason)
         for req in requests:
-            if req.queue not in self.queues or req.state is RequestState.ENDED:
-                continue
             self.requests[req.id] = req
             self._seq = max(self._seq, req.place[2])
             for leg, role in ((req.customer_leg, "customer"), (req.agent_leg, "agent")):
                 if leg is not None:
                     self._legs[leg] = (req.id, role)
+                    # the clock may have gone back: never hand out a restored leg's id again
+                    seq = leg.rpartition(":")[2][1:]
+                    if seq.isdigit():
+                        self._leg_seq = max(self._leg_seq, int(seq))
             self._restore_timers(req, now)
         for req in self.requests.values():
             if req.state is RequestState.WAITING:
@@ -185,6 +200,8 @@ class Engine:
                 self._timers.set("offer", req.id, max(now, req.next_offer_at))
             if q.announce.position or q.announce.estimated_wait:
                 self._timers.set("announce", req.id, max(now, req.next_announce_at or now))
+            if req.menu is not None:  # else the caller stays in the menu: no offers, no announcements
+                self._timers.set("menu", req.id, max(now, req.menu.deadline))
         elif req.state is RequestState.RINGING_AGENT:
             self._timers.set("ring", req.id, now + q.ring_timeout)
         elif req.state is RequestState.DIALLING_CUSTOMER:
@@ -259,12 +276,15 @@ class Engine:
             CallbackRemoved: self._callback_removed,
             CallbackMoved: self._callback_moved,
             CallbackRequested: self._callback_requested,
+            SettingsChanged: self._settings_changed,
             Tick: lambda event: None,
         }
 
     def _validate(self, event: Event) -> None:
         """Refuse illegal events before anything changes."""
-        if isinstance(event, CallerArrived):
+        if isinstance(event, SettingsChanged):
+            self._check_new_settings(event.settings)
+        elif isinstance(event, CallerArrived):
             if event.request_id in self.requests:
                 raise DuplicateRequest(f"request {event.request_id} already exists")
             self._queue(event.queue)
@@ -788,7 +808,8 @@ class Engine:
 
     def _finish_call(self, req: Request, hung_up_by: str) -> None:
         data: dict[str, object] = {"hung_up_by": hung_up_by}
-        other = req.agent_leg if hung_up_by == "customer" else req.customer_leg
+        # the other side is hung up: the customer's or the agent's leg ended (or was lost)
+        other = req.agent_leg if hung_up_by in ("customer", "customer_lost") else req.customer_leg
         if other is not None:
             self._emit(Hangup(other, f"{hung_up_by}_hung_up"))
         q = self.queues[req.queue]
@@ -873,6 +894,62 @@ class Engine:
         if req.state is RequestState.WAITING:
             self._enter_queue(req)
         self._activity("moved", req, from_queue=old, to_queue=e.to_queue, by=e.by, reason=e.reason, place_kept=False)
+
+    # ------------------------------------------------------------------ reload
+
+    def _check_new_settings(self, new: CoreSettings) -> None:
+        names = {q.name for q in new.queues}
+        problems = []
+        for req in self.requests.values():
+            if req.queue not in names:
+                problems.append(f"queue {req.queue!r} still has request {req.id} ({req.state}); move or end it first")
+        agents = {a.id for a in new.agents}
+        for agent in self.agents.values():
+            if agent.id not in agents and agent.state is not AgentState.LOGGED_OFF:
+                problems.append(f"agent {agent.id!r} is {agent.state}; log them out before removing them")
+        if problems:
+            raise IllegalRequestAction("settings not applied: " + "; ".join(problems[:5]))
+
+    def _settings_changed(self, e: SettingsChanged) -> None:
+        """Apply new settings to everything going on: places, attempts and agents' states stay."""
+        new = e.settings
+        self.settings = new
+        self.queues = {q.name: q for q in new.queues}
+        for name in self.queues:
+            self.orders.setdefault(name, PlaceOrder())
+            self._callers_waiting.setdefault(name, 0)
+            self._random.setdefault(name, random.Random(self.queues[name].callback.random_seed))
+        for name in [n for n in self.orders if n not in self.queues]:
+            del self.orders[name], self._callers_waiting[name], self._random[name]
+            self.closed_since.pop(name, None)
+            self._timers.cancel("hours", name)  # its handler would look the queue up
+            self._timers.cancel("close_sweep", name)
+        for a in new.agents:
+            if a.id in self.agents:
+                self.agents[a.id].settings = a
+            else:
+                self.agents[a.id] = Agent(a)
+        for agent_id in [i for i in self.agents if i not in {a.id for a in new.agents}]:
+            del self.agents[agent_id]
+        for q in self.queues.values():  # hours may have changed: recompute open/closed and the next change
+            was_open = self.closed_since.get(q.name) is None
+            if hours.is_open(q.hours, e.now):
+                self.closed_since[q.name] = None
+            elif was_open or q.name not in self.closed_since:
+                # open until this reload: it closes now, so callers holding get max_wait_after_close
+                closed_at = e.now if q.name in self.closed_since else hours.last_close_before(q.hours, e.now) or e.now
+                self.closed_since[q.name] = closed_at
+                self._timers.set("close_sweep", q.name, closed_at + q.max_wait_after_close)
+            self._timers.cancel("hours", q.name)
+            self._schedule_hours(q, e.now)
+        for req in list(self.requests.values()):  # a lowered max_attempts: no attempt beyond it
+            cb = self.queues[req.queue].callback
+            waiting = req.state in (RequestState.WAITING, RequestState.QUARANTINE)
+            if req.is_callback and waiting and req.attempts and req.counted_attempts >= cb.max_attempts:
+                self._emit(Notify("missed_callback", req.id, req.queue, req.callback_number))
+                last = req.attempts[-1].outcome
+                self._end(req, Outcome.MISSED, attempts=req.counted_attempts, last=last.value if last else None)
+        self._activity("settings_changed", None, queues=sorted(self.queues), agents=sorted(self.agents))
 
     # ------------------------------------------------------------------ timers
 

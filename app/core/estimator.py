@@ -11,22 +11,31 @@ serving the queue (from the engine), 1/mu the mean time an agent spends per requ
 wrap-up) and theta the abandonment rate of one waiting caller. Callers with a free agent ahead of
 them wait about nothing.
 
-Learning. Both parameters come from sums that forget slowly, counted in observations rather
+Learning. Both parameters are ratios of sums that forget slowly, counted in observations rather
 than seconds (a quiet night teaches nothing, so it should not erase what the day taught):
-- mu: mean of completed handle times over roughly the last `handle_window` calls, starting from
-  the prior as one pseudo-observation, so early estimates are the plain running mean.
+- mu: 1 / mean of completed handle times (the prior counts as one pseudo-observation, so early
+  estimates are the plain running mean).
 - theta: maximum-likelihood rate for exponential patience with censoring: abandons / total time
-  waited by everyone who left the queue (served callers' waits are censored patience), over
-  roughly the last `patience_window` callers who waited at all. Callers taken at once carry no
-  information about patience and do not age the sums.
-The benchmark (`make bench`, docs/bench-wait-estimate.md) shows why the windows are long: the
-wait of a caller deep in the queue is a sum of many small steps, so a few percent of noise in mu
-or theta is as large as the queue's own randomness. A short moving average (Asterisk app_queue's
-(3 old + last)/4) does much worse because it ignores the caller's position and the agents present.
+  waited by everyone who left the queue (served callers' waits are censored patience). Callers
+  taken at once carry no information about patience and do not age the sums.
+The benchmark (`make bench`, docs/bench-wait-estimate.md) shows why the memory must be long: the
+wait of a caller deep in the queue is a sum of many small steps (its own randomness is about
+1/sqrt(n+1) of the mean), so a few percent of noise in mu is as large as the queue's own randomness.
+A long memory follows real changes slowly, so each ratio is kept at two speeds (`_Ratio`): a long
+memory (`handle_window` / `patience_window` observations) that is used, and shorter probes
+(`probe_windows`) that are only watched. When a probe differs from the long memory by more than
+`change_z` standard errors (a change-point test; the standard error comes from the observations'
+own spread, so heavy-tailed handle times do not raise false alarms), the long memory is replaced by
+the probe's and grows long again from there. Stationary queues thus get the precision of the long
+memory, and a real shift in handle time or patience is followed within a few hundred observations.
+Everything is O(1) per observation and deterministic.
+A short moving average (Asterisk app_queue's (3 old + last)/4) does much worse because it ignores
+the caller's position and the agents present.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -44,11 +53,85 @@ class WaitEstimator(Protocol):
 
 
 @dataclass(slots=True)
+class _Sums:
+    """Exponentially weighted sums of pairs (a, b), for the ratio sum(a) / sum(b) and its variance."""
+
+    a: float = 0.0
+    b: float = 0.0
+    aa: float = 0.0
+    ab: float = 0.0
+    bb: float = 0.0
+    w: float = 0.0  # sum of weights ...
+    w2: float = 0.0  # ... and of squared weights (effective sample size w*w/w2)
+
+    def add(self, a: float, b: float, keep: float) -> None:
+        k2 = keep * keep
+        self.a = self.a * keep + a
+        self.b = self.b * keep + b
+        self.aa = self.aa * keep + a * a
+        self.ab = self.ab * keep + a * b
+        self.bb = self.bb * keep + b * b
+        self.w = self.w * keep + 1.0
+        self.w2 = self.w2 * k2 + 1.0
+
+    def ratio(self) -> float:
+        return self.a / self.b if self.b > 0 else 0.0
+
+    def variance(self, r: float) -> float:
+        """Delta-method variance of sum(a)/sum(b) if the true ratio is r."""
+        if self.b <= 0 or self.w <= 0:
+            return math.inf
+        spread = max(self.aa - 2.0 * r * self.ab + r * r * self.bb, 0.0)
+        return (self.w2 / self.w) * spread / (self.b * self.b)
+
+    def copy(self) -> _Sums:
+        return _Sums(self.a, self.b, self.aa, self.ab, self.bb, self.w, self.w2)
+
+
+class _Ratio:
+    """sum(a) / sum(b) over a long memory, reset to a shorter probe's when the two clearly disagree."""
+
+    __slots__ = ("_keep", "_min_probe", "_probe_keeps", "_z2", "long", "probes", "resets")
+
+    def __init__(self, window: float, probe_windows: tuple[float, ...], z: float, prior: tuple[float, float] | None):
+        self._keep = 1.0 - 1.0 / window
+        self._probe_keeps = tuple(1.0 - 1.0 / p for p in probe_windows)
+        self._z2 = z * z
+        self._min_probe = 30.0  # observations in a probe before it is trusted to call a change
+        self.long = _Sums()
+        self.probes = [_Sums() for _ in probe_windows]
+        self.resets = 0
+        if prior is not None:
+            self.long.add(prior[0], prior[1], 1.0)
+            for probe in self.probes:
+                probe.add(prior[0], prior[1], 1.0)
+
+    def value(self) -> float:
+        return self.long.ratio()
+
+    def add(self, a: float, b: float) -> None:
+        long = self.long
+        long.add(a, b, self._keep)
+        r = long.ratio()
+        for probe, keep in zip(self.probes, self._probe_keeps, strict=True):
+            probe.add(a, b, keep)
+            if probe.w < self._min_probe or probe.b <= 0:
+                continue
+            diff = probe.ratio() - r
+            # variance of (probe - long): the two share data; for EW memories of n_p and n_l
+            # observations it is var(probe) * (1 + n_p/n_l - 4 n_p/(n_p + n_l)), kept >= 1/4 of it
+            share = probe.w / long.w
+            factor = max(1.0 + share - 4.0 * share / (1.0 + share), 0.25)
+            if diff * diff > self._z2 * factor * probe.variance(r):
+                self.long = probe.copy()
+                self.resets += 1
+                return  # one reset per observation; the other probes keep their own memories
+
+
+@dataclass(slots=True)
 class _QueueStats:
-    handle_sum: float  # forgetting sums of handle times and of their count (prior included)
-    handle_count: float
-    abandons: float = 0.0  # forgetting count of abandons ...
-    exposure: float = 0.0  # ... and of seconds waited by callers who left the queue
+    handle: _Ratio  # sum of handle times / number of calls handled (prior: one call)
+    patience: _Ratio  # abandons / seconds waited by callers who left the queue
 
 
 class ErlangAEstimator:
@@ -57,26 +140,32 @@ class ErlangAEstimator:
     def __init__(
         self,
         prior_handle_time: float = 180.0,
-        handle_window: float = 2000.0,
-        patience_window: float = 5000.0,
+        handle_window: float = 10000.0,
+        patience_window: float = 10000.0,
+        probe_windows: tuple[float, ...] = (500.0, 2000.0),
+        change_z: float = 4.0,
     ) -> None:
         self._prior = prior_handle_time
-        self._handle_keep = 1.0 - 1.0 / handle_window
-        self._patience_keep = 1.0 - 1.0 / patience_window
+        self._handle_window = handle_window
+        self._patience_window = patience_window
+        self._probe_windows = probe_windows
+        self._z = change_z
         self._stats: dict[str, _QueueStats] = {}
 
     def _for(self, queue: str) -> _QueueStats:
         stats = self._stats.get(queue)
         if stats is None:
-            stats = self._stats[queue] = _QueueStats(handle_sum=self._prior, handle_count=1.0)
+            probes, z = self._probe_windows, self._z
+            stats = self._stats[queue] = _QueueStats(
+                handle=_Ratio(self._handle_window, probes, z, prior=(self._prior, 1.0)),
+                patience=_Ratio(self._patience_window, probes, z, prior=None),
+            )
         return stats
 
     def _wait_observed(self, stats: _QueueStats, waited: float, abandoned: bool) -> None:
         if waited <= 0.0 and not abandoned:
             return  # taken at once: says nothing about patience
-        keep = self._patience_keep
-        stats.abandons = stats.abandons * keep + (1.0 if abandoned else 0.0)
-        stats.exposure = stats.exposure * keep + max(waited, 0.0)
+        stats.patience.add(1.0 if abandoned else 0.0, max(waited, 0.0))
 
     def on_served(self, queue: str, waited: float, now: float) -> None:
         self._wait_observed(self._for(queue), waited, abandoned=False)
@@ -85,18 +174,18 @@ class ErlangAEstimator:
         self._wait_observed(self._for(queue), waited, abandoned=True)
 
     def on_handled(self, queue: str, handle_time: float, now: float) -> None:
-        stats = self._for(queue)
-        keep = self._handle_keep
-        stats.handle_sum = stats.handle_sum * keep + max(handle_time, 1.0)
-        stats.handle_count = stats.handle_count * keep + 1.0
+        self._for(queue).handle.add(max(handle_time, 1.0), 1.0)
 
     def mean_handle_time(self, queue: str) -> float:
-        stats = self._for(queue)
-        return stats.handle_sum / stats.handle_count
+        return self._for(queue).handle.value()
 
     def abandon_rate(self, queue: str) -> float:
+        return self._for(queue).patience.value()
+
+    def changes_detected(self, queue: str) -> tuple[int, int]:
+        """How often the (handle time, patience) memories were reset by the change test."""
         stats = self._for(queue)
-        return stats.abandons / stats.exposure if stats.exposure > 0 else 0.0
+        return stats.handle.resets, stats.patience.resets
 
     def estimate(self, queue: str, ahead: int, agents: int, free_agents: int) -> float:
         if ahead < free_agents:

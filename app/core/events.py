@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from app.core.settings import CoreSettings
 from app.core.states import AttemptOutcome
 
 
@@ -143,6 +144,14 @@ class CallbackRequested(Event):
     queue: str
     number: str
     priority: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class SettingsChanged(Event):
+    """An admin's reloaded settings, already validated by app/config. Refused (unchanged) when it
+    would strand someone: a queue removed while requests wait in it, an agent removed mid-call."""
+
+    settings: CoreSettings
 
 
 @dataclass(frozen=True, slots=True)

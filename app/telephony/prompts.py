@@ -93,6 +93,8 @@ class PromptBook:
         `overrides` map prompt names to files without extension (relative ones are inside
         `prompts_dir` when given, else in Asterisk's sounds folder); `prompts_dir` is the admin's
         folder, read on this host and handed to Asterisk under the same path."""
+        self.shipped_dir = shipped_dir
+        self.asterisk_path = asterisk_path
         self._overrides: dict[str, str] = {}
         for name, path in (overrides or {}).items():
             if prompts_dir and not path.startswith("/"):

@@ -20,6 +20,7 @@ import copy
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import structlog
 
@@ -38,7 +39,7 @@ from app.ari import (
     StasisStart,
     new_id,
 )
-from app.config import HoldfastConfig
+from app.config import ConfigError, HoldfastConfig, load_config
 from app.core import events as ev
 from app.core.causes import outcome_for
 from app.core.commands import Activity, Command, JoinHolding, Notify
@@ -56,6 +57,9 @@ from app.telephony.prompts import PromptBook
 log = structlog.get_logger("holdfast.telephony")
 
 
+# For a soft hang-up ARI reports the reason flag as the cause; this one means Asterisk is
+# shutting down (AST_SOFTHANGUP_SHUTDOWN), which no caller chose.
+SOFTHANGUP_SHUTDOWN = 4
 COMMIT_RETRIES = (0.2, 0.5, 1.0, 2.0, None)  # then stop cleanly rather than act unstored
 
 
@@ -77,6 +81,7 @@ class TelephonyService:
         metrics: Metrics | None = None,
         clock: Callable[[], float] = time.time,
         store: Store | None = None,
+        config_path: Path | None = None,
     ) -> None:
         self.config = config
         self.ari = ari
@@ -86,11 +91,7 @@ class TelephonyService:
         self.metrics = metrics or Metrics()
         self.metrics.bind(self)
         self.activity_listeners: list[Callable[[Activity], None]] = []
-        self.feature_codes = {
-            config.feature_codes.ready: "ready",
-            config.feature_codes.pause: "pause",
-            config.feature_codes.logout: "logout",
-        }
+        self.feature_codes = self._feature_code_map(config)
         asterisk = config.asterisk
         self.executor = CommandExecutor(
             ari,
@@ -106,6 +107,7 @@ class TelephonyService:
             language=config.service.language,
         )
         self.store = store
+        self.config_path = config_path
         self._steps: asyncio.Queue[Step] = asyncio.Queue()
         self._commit_task: asyncio.Task[None] | None = None
         self.fatal = asyncio.Event()  # set when the service must stop (store unusable, replaced)
@@ -117,6 +119,11 @@ class TelephonyService:
         self.playback_failures: list[str] = []
         self._connected_before = False
         self._asterisk_started: object = None
+
+    @staticmethod
+    def _feature_code_map(config: HoldfastConfig) -> dict[str, str]:
+        codes = config.feature_codes
+        return {codes.ready: "ready", codes.pause: "pause", codes.logout: "logout"}
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -156,6 +163,32 @@ class TelephonyService:
             await self.lock.release()
         await self.executor.drain()
         await self.ari.close()
+
+    # ------------------------------------------------------------------ reload
+
+    def reload(self) -> str | None:
+        """Re-read the settings file and apply it without dropping calls. Returns None when applied,
+        else why not (the running settings stay): an invalid file names the key path and reason."""
+        if self.config_path is None:
+            return "this service was not started from a settings file"
+        try:
+            new = load_config(self.config_path)
+        except ConfigError as error:
+            log.error("reload_refused", error=str(error))
+            return str(error)
+        try:
+            self.feed(ev.SettingsChanged(self.clock(), new.core()))
+        except CoreError as error:
+            return str(error)
+        if new.asterisk != self.config.asterisk:
+            log.warning("reload_asterisk_section_ignored", detail="asterisk: changes need a restart")
+        self.config = new.model_copy(update={"asterisk": self.config.asterisk})
+        self.feature_codes = self._feature_code_map(new)
+        self.executor.prompts = PromptBook.from_config(
+            new.prompts, new.service.language, self.executor.prompts.shipped_dir, self.executor.prompts.asterisk_path
+        )
+        log.info("reloaded", path=str(self.config_path))
+        return None
 
     # ------------------------------------------------------------------ the engine
 
@@ -265,8 +298,10 @@ class TelephonyService:
         elif isinstance(event, (StasisEnd, ChannelHangupRequest, ChannelDestroyed)):
             leg = self.legs.by_channel(event.channel.id)
             if leg is not None and not (leg.in_dialplan and isinstance(event, StasisEnd)):
-                cause = getattr(event, "cause", None)
-                await self._leg_ended(leg, cause)
+                if isinstance(event, ChannelHangupRequest) and event.soft and event.cause == SOFTHANGUP_SHUTDOWN:
+                    await self._leg_lost(leg, "asterisk_shutdown")  # not the caller's doing
+                else:
+                    await self._leg_ended(leg, getattr(event, "cause", None))
         elif isinstance(event, PlaybackFinished):
             await self._playback_finished(event)
         elif isinstance(event, EndpointStateChange):
@@ -353,6 +388,13 @@ class TelephonyService:
             self.try_feed(ev.LegFailed(now, leg.leg_id, outcome_for(cause), cause))
         self.legs.forget(leg)
         await self.executor.release_call_bridge(leg)
+
+    async def _leg_lost(self, leg: Leg, reason: str) -> None:
+        if not self.legs.mark_ended(leg):
+            return
+        self.legs.forget(leg)
+        if leg.role != "oneshot":
+            self.try_feed(ev.LegLost(self.clock(), leg.leg_id, reason))
 
     async def _barge_in(self, leg: Leg) -> None:
         """A key pressed during a prompt cuts it short, as callers expect of any menu; prompts that
@@ -479,12 +521,11 @@ class TelephonyService:
                         self.executor.submit([JoinHolding(leg_id, request.queue)])
                 continue
             log.info("leg_vanished", leg_id=leg_id, request_id=request_id, role=role, asterisk_restarted=restarted)
-            if leg is None or restarted:
-                if leg is not None:
-                    self.legs.mark_ended(leg)
-                    self.legs.forget(leg)
-                reason = "asterisk_restarted" if restarted else "channel_vanished"
+            reason = "asterisk_restarted" if restarted else "channel_vanished"
+            if leg is None:
                 self.try_feed(ev.LegLost(self.clock(), leg_id, reason))
+            elif restarted:
+                await self._leg_lost(leg, reason)
             else:
                 await self._leg_ended(leg, None)
         for leg in self.legs.live():  # our own one-shot legs (prompts before hang-up)

@@ -6,6 +6,9 @@ Routes (JSON unless noted):
   GET  /api/queues                      queues with waiting requests in place order
   GET  /api/agents                      agents with state, pause reason, reachability
   POST /api/agents/{id}/{action}        action: login, ready, pause (JSON {"reason": ...}), logout
+  POST /api/reload                      re-read the settings file; 400 with the reasons when refused
+  POST /api/callbacks                   ask for a callback (web form, CRM): {"queue", "number", "priority"?};
+                                        it joins the end of the queue; 422 with the reason for refused numbers
   GET  /api/callbacks                   waiting callbacks (in place order per queue, and in quarantine)
   DELETE /api/callbacks/{id}            remove a waiting callback; JSON {"by": ..., "reason": ...}
   POST /api/callbacks/{id}/move         move to another queue (place not kept); JSON {"queue", "by", "reason"}
@@ -19,8 +22,10 @@ from typing import Any
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from app.core.errors import CoreError, UnknownRequest
-from app.core.events import CallbackMoved, CallbackRemoved
+from app.ari import new_id
+from app.core.engine import IneligibleNumber
+from app.core.errors import CoreError, UnknownQueue, UnknownRequest
+from app.core.events import CallbackMoved, CallbackRemoved, CallbackRequested
 from app.core.request import Request
 from app.core.states import RequestState
 from app.telephony.service import TelephonyService
@@ -44,7 +49,9 @@ def make_app(service: TelephonyService, admin_token: str | None = None) -> web.A
     app.router.add_get("/api/queues", queues)
     app.router.add_get("/api/agents", agents)
     app.router.add_post("/api/agents/{agent_id}/{action}", agent_action)
+    app.router.add_post("/api/reload", reload_settings)
     app.router.add_get("/api/callbacks", callbacks)
+    app.router.add_post("/api/callbacks", request_callback)
     app.router.add_delete("/api/callbacks/{request_id}", remove_callback)
     app.router.add_post("/api/callbacks/{request_id}/move", move_callback)
     return app
@@ -197,3 +204,31 @@ def _admin_result(service: TelephonyService, event: CallbackRemoved | CallbackMo
             **({"callback": _callback_view(service, req)} if req else {}),
         }
     )
+
+
+async def reload_settings(request: web.Request) -> web.Response:
+    service = request.app[SERVICE_KEY]
+    problem = service.reload()
+    if problem is not None:
+        return web.json_response({"applied": False, "error": problem}, status=400)
+    return web.json_response({"applied": True})
+
+
+async def request_callback(request: web.Request) -> web.Response:
+    service = request.app[SERVICE_KEY]
+    body = await _admin_body(request)
+    queue, number = body.get("queue"), body.get("number")
+    if not isinstance(queue, str) or not isinstance(number, str):
+        return web.json_response({"error": 'body needs {"queue": ..., "number": ...}'}, status=400)
+    request_id = f"web-{new_id()}"
+    event = CallbackRequested(service.clock(), request_id, queue, number, int(body.get("priority", 0)))
+    try:
+        service.feed(event)
+    except IneligibleNumber as error:
+        refusal = error.verdict.refusal
+        return web.json_response({"error": f"number refused: {refusal}", "reason": str(refusal)}, status=422)
+    except UnknownQueue as error:
+        return web.json_response({"error": str(error)}, status=404)
+    except CoreError as error:
+        return web.json_response({"error": str(error)}, status=409)
+    return web.json_response(_callback_view(service, service.engine.requests[request_id]), status=201)

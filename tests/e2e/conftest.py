@@ -40,7 +40,7 @@ from app.sandbox import (
     free_udp_port,
     render_agent_endpoints,
 )
-from app.store import Store, store_from_dsn
+from app.store import Store
 
 # tests/ is not a package: make the driver importable as `phonesim` whatever pytest's import mode.
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -255,6 +255,7 @@ class Holdfast:
     sut: AsteriskInstance
     activities: ActivityLog
     store: Store
+    config_path: Path
 
     @property
     def engine(self) -> Engine:
@@ -314,7 +315,9 @@ CALLBACK_QUEUE = """
 """
 
 
-def holdfast_config_text(sut: AsteriskInstance, agents: list[AgentEndpoint], http_port: int, extra: str = "") -> str:
+def holdfast_config_text(
+    sut: AsteriskInstance, agents: list[AgentEndpoint], http_port: int, extra: str = "", data_dir: Path | None = None
+) -> str:
     """The service's YAML for the e2e tests. Queues: support/sales (no callbacks), and callback
     queues cb (3 attempts, 3 s quarantine, abandon trigger after 3 s), cb1 (1 attempt),
     cbx (max age 5 s), cbamd (answering-machine detection)."""
@@ -334,6 +337,7 @@ asterisk:
 service:
   http_host: 127.0.0.1
   http_port: {http_port}
+  data_dir: {data_dir or "./var"}
 inbound:
   "4000": support
   "4001": sales
@@ -384,16 +388,15 @@ async def holdfast(
     from aiohttp import web
 
     from app.devrun import prompts_for
-    from app.runner import build_service
+    from app.runner import build_service, open_store
     from app.web.api import make_app
 
     http_port = free_tcp_port()
     path = tmp_path / "holdfast.yaml"
-    path.write_text(holdfast_config_text(sut_asterisk, test_agents, http_port, holdfast_extra_config))
+    path.write_text(holdfast_config_text(sut_asterisk, test_agents, http_port, holdfast_extra_config, tmp_path))
     config = load_config(path)
-    store = store_from_dsn(str(tmp_path / "holdfast.db"))
-    await store.open()
-    service = build_service(config, prompts_for(config, sut_asterisk), store)
+    store = await open_store(config)
+    service = build_service(config, prompts_for(config, sut_asterisk), store, path)
     log = ActivityLog()
     service.activity_listeners.append(log)
     await service.start()
@@ -402,7 +405,7 @@ async def holdfast(
     await web.TCPSite(runner, "127.0.0.1", http_port).start()
     try:
         await asyncio.wait_for(service.connected.wait(), 15)
-        yield Holdfast(service, f"http://127.0.0.1:{http_port}", sut_asterisk, log, store)
+        yield Holdfast(service, f"http://127.0.0.1:{http_port}", sut_asterisk, log, store, path)
     finally:
         await runner.cleanup()
         await service.stop()

@@ -1,0 +1,215 @@
+"""Nothing promised is lost: kill -9 of the service, Asterisk restarts, reloads, a second instance.
+
+The service runs here as its own process (`holdfast run`), as in production, so it can be killed;
+progress is read from its store (the raw event log) and its HTTP API.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import aiohttp
+import pytest
+from conftest import holdfast_config_text, wait_agents_registered
+
+from app.sandbox import free_tcp_port
+from app.store import store_from_dsn
+
+pytestmark = pytest.mark.e2e
+
+HOLDFAST = str(Path(sys.executable).with_name("holdfast"))
+CUSTOMERS = [f"+45201000{i:02d}" for i in range(6)]
+
+
+class ServiceProcess:
+    def __init__(self, config_path: Path, http_port: int, data_dir: Path) -> None:
+        self.config_path = config_path
+        self.url = f"http://127.0.0.1:{http_port}"
+        self.data_dir = data_dir
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.log = data_dir / "service.log"
+
+    async def start(self) -> None:
+        self.proc = subprocess.Popen(
+            [HOLDFAST, "run", "--config", str(self.config_path)],
+            stdout=subprocess.DEVNULL,
+            stderr=self.log.open("ab"),
+        )
+        deadline = asyncio.get_running_loop().time() + 20
+        async with aiohttp.ClientSession() as http:
+            while True:
+                if self.proc.poll() is not None:
+                    raise AssertionError(f"service exited {self.proc.returncode}: {self.log.read_text()[-2000:]}")
+                try:
+                    async with http.get(f"{self.url}/healthz") as resp:
+                        if resp.status == 200:
+                            return
+                except aiohttp.ClientError:
+                    pass
+                if asyncio.get_running_loop().time() > deadline:
+                    raise AssertionError(f"service not healthy in 20 s: {self.log.read_text()[-2000:]}")
+                await asyncio.sleep(0.1)
+
+    def kill9(self) -> None:
+        assert self.proc is not None
+        os.kill(self.proc.pid, signal.SIGKILL)
+        self.proc.wait(10)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+    async def api(self, method: str, path: str, **kwargs) -> tuple[int, dict]:
+        async with aiohttp.ClientSession() as http, http.request(method, f"{self.url}{path}", **kwargs) as resp:
+            return resp.status, await resp.json()
+
+
+@pytest.fixture
+async def service_process(sut_asterisk, phonesim_asterisk, test_agents, tmp_path):
+    port = free_tcp_port()
+    path = tmp_path / "holdfast.yaml"
+    path.write_text(holdfast_config_text(sut_asterisk, test_agents, port, data_dir=tmp_path))
+    process = ServiceProcess(path, port, tmp_path)
+    await process.start()
+    try:
+        yield process
+    finally:
+        process.stop()
+
+
+async def events_of(data_dir: Path):
+    store = store_from_dsn(str(data_dir / "holdfast.db"))
+    await store.open()
+    try:
+        return await store.events(limit=100_000)
+    finally:
+        await store.close()
+
+
+async def wait_events(data_dir: Path, predicate, what: str, timeout: float = 30.0):
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        events = await events_of(data_dir)
+        if predicate(events):
+            return events
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"not {what} within {timeout}s; log: {[(e.kind, e.data) for e in events][-15:]}")
+        await asyncio.sleep(0.2)
+
+
+async def test_kill9_while_callbacks_wait_and_one_is_dialled_serves_each_exactly_once(
+    service_process, phonesim
+):
+    service = service_process
+    ids = {}
+    for number in CUSTOMERS:
+        status, body = await service.api("POST", "/api/callbacks", json={"queue": "cb", "number": number})
+        assert status == 201, body
+        ids[number] = body["request_id"]
+    first = CUSTOMERS[0]
+    phonesim.set_behaviour(f"customer:{first}", "manual")  # rings until the test answers it
+    status, _ = await service.api("POST", "/api/agents/1001/ready")
+    assert status == 200
+    ringing = await phonesim.wait_incoming(f"customer:{first}", timeout=20)  # agent answered, whisper done
+    await wait_events(service.data_dir, lambda ev: any(e.kind == "attempt_started" for e in ev), "dialling")
+
+    service.kill9()
+    await service.start()  # the lock of the dead process is taken over at once
+
+    await ringing.answer()  # the customer picks up the call the old process placed
+    await wait_events(
+        service.data_dir,
+        lambda ev: any(e.kind == "connected" and e.request_id == ids[first] for e in ev),
+        "the in-flight callback connected by the new process",
+    )
+    await ringing.hangup()
+    for agent_id in ("1002", "1003"):
+        await service.api("POST", f"/api/agents/{agent_id}/ready")
+
+    async def serve_customer(number: str) -> None:
+        call = await phonesim.wait_incoming(f"customer:{number}", timeout=60)
+        await call.wait_answered()
+        await call.wait_audio_flowing()
+        await call.hangup()
+
+    await asyncio.wait_for(asyncio.gather(*(serve_customer(n) for n in CUSTOMERS[1:])), 120)
+    events = await wait_events(
+        service.data_dir,
+        lambda ev: sum(1 for e in ev if e.kind == "ended" and e.data.get("outcome") == "served") == len(CUSTOMERS),
+        "all callbacks served",
+    )
+    for number, request_id in ids.items():
+        started = [e for e in events if e.kind == "attempt_started" and e.request_id == request_id]
+        assert len(started) == 1, f"{number} dialled {len(started)} times"
+        dialled = [c for c in phonesim.calls.values() if c.kind == "customer" and c.dest == number]
+        assert len(dialled) == 1, f"{number} rang {len(dialled)} times at the phone"
+
+
+async def test_second_instance_is_refused(service_process):
+    proc = subprocess.run(
+        [HOLDFAST, "run", "--config", str(service_process.config_path)], capture_output=True, text=True, timeout=30
+    )
+    assert proc.returncode == 2
+    assert "refusing to start" in proc.stderr and "holds the lock" in proc.stderr
+    status, _ = await service_process.api("GET", "/api/queues")
+    assert status == 200  # the first one runs on
+
+
+async def test_asterisk_restart_drops_callers_on_hold_and_keeps_callbacks(
+    holdfast, phonesim, sut_asterisk, test_agents
+):
+    caller = await phonesim.call("4000", "+4520999999")  # on hold in support (nobody ready)
+    arrived = await holdfast.wait_activity("arrived", caller="+4520999999")
+    async with aiohttp.ClientSession() as http:
+        for number in CUSTOMERS[:3]:
+            async with http.post(f"{holdfast.http_url}/api/callbacks", json={"queue": "cb", "number": number}) as r:
+                assert r.status == 201
+    await caller.wait_answered()
+
+    await asyncio.to_thread(sut_asterisk.restart)
+    dropped = await holdfast.wait_activity("ended", request_id=arrived.request_id, timeout=30)
+    assert dropped.data["outcome"] == "dropped"
+    assert dropped.data["reason"] in ("asterisk_shutdown", "asterisk_restarted")
+    await asyncio.to_thread(wait_agents_registered, sut_asterisk, [a.username for a in test_agents], 30)
+
+    holdfast.service.agent_action("1004", "ready")
+    for number in CUSTOMERS[:3]:
+        call = await phonesim.wait_incoming(f"customer:{number}", timeout=40)
+        await call.wait_answered()
+        await holdfast.wait_activity("connected", timeout=20, count=CUSTOMERS.index(number) + 1)
+        await call.hangup()
+    await holdfast.activities.wait("ended", count=3, outcome="served")
+
+
+async def test_invalid_reload_keeps_the_running_settings_and_a_valid_one_applies(holdfast, phonesim):
+    original = holdfast.config_path.read_text()
+    holdfast.config_path.write_text(original.replace("max_attempts: 3", "max_attempts: 5"))
+    async with aiohttp.ClientSession() as http:
+        async with http.post(f"{holdfast.http_url}/api/reload") as resp:
+            body = await resp.json()
+            assert resp.status == 400 and not body["applied"]
+            assert "queues.cb.callback.max_attempts is 5; allowed 1-3" in body["error"]
+        assert holdfast.engine.queues["cb"].callback.max_attempts == 3
+
+        holdfast.config_path.write_text(original.replace("display_name: Support", "display_name: Helpdesk"))
+        async with http.post(f"{holdfast.http_url}/api/reload") as resp:
+            assert resp.status == 200
+    assert holdfast.engine.queues["support"].label == "Helpdesk"
+    await holdfast.wait_activity("settings_changed")
+
+    holdfast.service.agent_action("1005", "ready")  # calls still flow, with the new name shown
+    caller = await phonesim.call("4000", "+4520123456")
+    agent = await phonesim.wait_incoming("agent:1005")
+    assert agent.caller_name == "Helpdesk"
+    await holdfast.wait_activity("connected", agent_id="1005")
+    await caller.hangup()
