@@ -23,8 +23,9 @@ asterisk:
 run: venv asterisk
 	$(BIN)/holdfast dev-run --config $(CONFIG)
 
+# PostgreSQL (if installed) backs the store's contract tests a second time; SQLite always runs.
 test: venv asterisk
-	$(BIN)/pytest -q
+	HOLDFAST_TEST_POSTGRES_DSN="$$(bash scripts/postgres-for-tests.sh)" $(BIN)/pytest -q
 
 # Core and shell tiers only: no Asterisk, no browser.
 test-fast: venv
