@@ -30,7 +30,8 @@ class JoinHolding(Command):
 
 @dataclass(frozen=True, slots=True)
 class PromptItem:
-    name: str  # a prompt key (e.g. "callback_offer") or "number"/"digits"/"minutes"
+    name: str  # a prompt key (e.g. "callback_offer"), or a value: "number" (phone number), "digits",
+    # "count" and "minutes" (spoken as numbers)
     value: str | int | None = None
 
 

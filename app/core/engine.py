@@ -63,6 +63,7 @@ from app.core.events import (
     LegFailed,
     LegHungUp,
     LegLost,
+    LegsReconciled,
     PromptFinished,
     SettingsChanged,
     Tick,
@@ -267,6 +268,7 @@ class Engine:
             LegFailed: self._leg_failed,
             LegHungUp: self._leg_hung_up,
             LegLost: self._leg_lost,
+            LegsReconciled: self._legs_reconciled,
             AgentLoggedIn: self._agent_ready,
             AgentReady: self._agent_ready,
             AgentPaused: self._agent_paused,
@@ -997,11 +999,12 @@ class Engine:
         if req.menu is None:
             items: list[PromptItem] = []
             if q.announce.position:
-                items += [PromptItem("position"), PromptItem("digits", self.position(req.id))]
+                items += [PromptItem("position"), PromptItem("count", self.position(req.id))]
             if q.announce.estimated_wait:
                 minutes = max(1, round((self.estimated_wait(req.id) or 0.0) / 60))
                 items += [PromptItem("estimated_wait"), PromptItem("minutes", minutes)]
             self._emit(PlayPrompt(req.customer_leg or req.id, tuple(items)))
+            self._activity("announced", req, items=[f"{i.name}={i.value}" for i in items if i.value is not None])
         req.next_announce_at = self._now + q.announce.interval
         self._timers.set("announce", req.id, req.next_announce_at)
 
@@ -1010,6 +1013,13 @@ class Engine:
         if req is not None and req.menu is not None:
             self._activity("callback_menu_timeout", req, step=req.menu.step)
             req.menu = None
+
+    def _legs_reconciled(self, e: LegsReconciled) -> None:
+        # A whisper may have ended while we were down, and its end will never be reported: the
+        # agent is still there (else LegLost came first), so the customer is dialled now.
+        for req in list(self.requests.values()):
+            if req.state is RequestState.WHISPER:
+                self._dial_customer(req)
 
     def _ring_due(self, request_id: str) -> None:
         req = self.requests.get(request_id)

@@ -115,13 +115,13 @@ class _Ratio:
         r = long.ratio()
         for probe, keep in zip(self.probes, self._probe_keeps, strict=True):
             probe.add(a, b, keep)
-            if probe.w < self._min_probe or probe.b <= 0:
-                continue
+            if probe.w < self._min_probe or probe.b <= 0 or long.w < 4.0 * probe.w:
+                continue  # too little data, or the long memory is not yet much longer than the probe
             diff = probe.ratio() - r
             # variance of (probe - long): the two share data; for EW memories of n_p and n_l
-            # observations it is var(probe) * (1 + n_p/n_l - 4 n_p/(n_p + n_l)), kept >= 1/4 of it
+            # observations it is var(probe) * (1 + n_p/n_l - 4 n_p/(n_p + n_l)), >= 0.45 var(probe) here
             share = probe.w / long.w
-            factor = max(1.0 + share - 4.0 * share / (1.0 + share), 0.25)
+            factor = 1.0 + share - 4.0 * share / (1.0 + share)
             if diff * diff > self._z2 * factor * probe.variance(r):
                 self.long = probe.copy()
                 self.resets += 1
@@ -140,9 +140,9 @@ class ErlangAEstimator:
     def __init__(
         self,
         prior_handle_time: float = 180.0,
-        handle_window: float = 10000.0,
-        patience_window: float = 10000.0,
-        probe_windows: tuple[float, ...] = (500.0, 2000.0),
+        handle_window: float = 2000.0,
+        patience_window: float = 5000.0,
+        probe_windows: tuple[float, ...] = (200.0,),
         change_z: float = 4.0,
     ) -> None:
         self._prior = prior_handle_time

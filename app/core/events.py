@@ -74,6 +74,11 @@ class LegLost(Event):
 
 
 @dataclass(frozen=True, slots=True)
+class LegsReconciled(Event):
+    """After a restore, the shell has reported every lost leg: what was in progress goes on."""
+
+
+@dataclass(frozen=True, slots=True)
 class LegHungUp(Event):
     """An answered originated leg (agent or callback customer) hung up."""
 

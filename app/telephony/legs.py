@@ -8,13 +8,19 @@ about each leg's end exactly once.
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass, field
+
+HOLDFAST_CHANNELS = uuid.UUID("5b0c7e52-2f6b-4a55-9f51-6d0c1f3e9a10")
 
 
 def channel_id_for_leg(leg_id: str) -> str:
-    """The Asterisk channel id of a leg: derived, so it is found again after a restart. Inbound
-    legs are named after their channel already; originated ones get "<request>-a12" and the like."""
-    return leg_id.replace(":", "-")
+    """The Asterisk channel id of a leg. Inbound legs are named after their channel already; an
+    originated leg gets a UUID of our own derived from its leg id, so that events can be matched
+    before the originate returns and the channel is found again after a restart of the service."""
+    if ":" not in leg_id:
+        return leg_id
+    return str(uuid.uuid5(HOLDFAST_CHANNELS, leg_id))
 
 
 @dataclass(slots=True)

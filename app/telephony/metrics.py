@@ -57,6 +57,9 @@ class Metrics:
         self.callbacks_accepted = Counter(
             "holdfast_callbacks_accepted", "Callbacks promised", ["queue"], registry=self.registry
         )
+        self.prompts = Counter(
+            "holdfast_prompts", "Prompts played, by how they ended (done, failed)", ["state"], registry=self.registry
+        )
         self.store_failures = Counter(
             "holdfast_store_failures",
             "Failed commits to the store (retried, then the service stops)",

@@ -59,7 +59,7 @@ STOCK: dict[str, tuple[str, ...]] = {
 }
 
 # Items that carry a value to be spoken rather than a recording's name.
-VALUE_ITEMS = ("digits", "number", "minutes")
+VALUE_ITEMS = ("digits", "number", "minutes", "count")
 # Prompts recorded as head + value + tail.
 TAILS = {"position": "position_tail", "estimated_wait": "estimated_wait_tail", "callback_offer": "callback_offer_tail"}
 
@@ -179,7 +179,7 @@ class PromptBook:
         value = str(item.value)
         if item.name == "number":
             return [f"digits:{value.lstrip('+')}"]
-        if item.name == "minutes":
+        if item.name in ("minutes", "count"):  # spoken as a number: "twelve", not "one two"
             return [f"number:{value}"]
         return [f"digits:{value}"]
 

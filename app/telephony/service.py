@@ -18,6 +18,7 @@ import asyncio
 import contextlib
 import copy
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -107,6 +108,7 @@ class TelephonyService:
             language=config.service.language,
         )
         self.store = store
+        self.commit_retries = COMMIT_RETRIES
         self.config_path = config_path
         self._steps: asyncio.Queue[Step] = asyncio.Queue()
         self._commit_task: asyncio.Task[None] | None = None
@@ -117,7 +119,9 @@ class TelephonyService:
         self.connected = asyncio.Event()
         self.replaced = False
         self.playback_failures: list[str] = []
+        self.prompts_played: deque[str] = deque(maxlen=1000)  # the latest, for tests and debugging
         self._connected_before = False
+        self._reconciled_once = False
         self._asterisk_started: object = None
 
     @staticmethod
@@ -163,6 +167,19 @@ class TelephonyService:
             await self.lock.release()
         await self.executor.drain()
         await self.ari.close()
+
+    async def admin_action(self, event: ev.CallbackRemoved | ev.CallbackMoved) -> None:
+        """An admin's change: applied, then written to the admin change log (who, when, why)."""
+        self.feed(event)
+        if self.store is not None:
+            action = "remove_callback" if isinstance(event, ev.CallbackRemoved) else "move_callback"
+            detail = {"reason": event.reason}
+            if isinstance(event, ev.CallbackMoved):
+                detail["to_queue"] = event.to_queue
+            try:
+                await self.store.append_admin(event.now, event.by, action, event.request_id, detail)
+            except StoreError as error:
+                log.error("admin_log_failed", error=str(error), action=action, by=event.by)
 
     # ------------------------------------------------------------------ reload
 
@@ -227,7 +244,7 @@ class TelephonyService:
         assert self.store is not None
         while True:
             step = await self._steps.get()
-            for delay in COMMIT_RETRIES:
+            for delay in self.commit_retries:
                 try:
                     await self.store.commit(step.requests, step.activities, step.agents)
                     break
@@ -253,6 +270,8 @@ class TelephonyService:
             self.feed(event)
 
     async def _timer_loop(self) -> None:
+        # No tick before the first resync: restored deadlines must not act on legs that are gone.
+        await self.connected.wait()
         while True:
             deadline = self.engine.next_deadline()
             delay = None if deadline is None else max(0.0, deadline - self.clock())
@@ -409,9 +428,12 @@ class TelephonyService:
         task = self.legs.playbacks.pop(event.playback.id, None)
         if task is None:
             return
+        self.metrics.prompts.labels(event.playback.state).inc()
         if event.playback.state == "failed":  # a missing or unreadable recording: say which
             log.error("prompt_failed", media=event.playback.media_uri, leg_id=task.leg_id)
             self.playback_failures.append(event.playback.media_uri)
+        else:
+            self.prompts_played.append(event.playback.media_uri)
         leg = self.legs.by_leg(task.leg_id)
         if leg is not None:
             leg.playbacks.discard(event.playback.id)
@@ -532,6 +554,9 @@ class TelephonyService:
             if leg.channel_id not in channels:
                 self.legs.mark_ended(leg)
                 self.legs.forget(leg)
+        if not self._reconciled_once:  # the first time after a restore: what waited may go on
+            self._reconciled_once = True
+            self.try_feed(ev.LegsReconciled(self.clock()))
 
     async def _resync_endpoints(self) -> None:
         sources = [

@@ -171,7 +171,7 @@ async def remove_callback(request: web.Request) -> web.Response:
     event = CallbackRemoved(
         service.clock(), request.match_info["request_id"], str(body.get("by", "admin")), str(body.get("reason", ""))
     )
-    return _admin_result(service, event)
+    return await _admin_result(service, event)
 
 
 async def move_callback(request: web.Request) -> web.Response:
@@ -186,12 +186,12 @@ async def move_callback(request: web.Request) -> web.Response:
         str(body.get("by", "admin")),
         str(body.get("reason", "")),
     )
-    return _admin_result(service, event)
+    return await _admin_result(service, event)
 
 
-def _admin_result(service: TelephonyService, event: CallbackRemoved | CallbackMoved) -> web.Response:
+async def _admin_result(service: TelephonyService, event: CallbackRemoved | CallbackMoved) -> web.Response:
     try:
-        service.feed(event)
+        await service.admin_action(event)
     except UnknownRequest as error:
         return web.json_response({"error": str(error)}, status=404)
     except CoreError as error:

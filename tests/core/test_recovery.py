@@ -381,7 +381,7 @@ def test_dialling_callback_whose_leg_vanished_is_interrupted_and_tried_again_wit
 
 def test_customer_timeout_fires_after_restore_and_counts() -> None:
     core = callback_core(max_attempts=2, customer_ring_timeout=30.0, sec_between_retries=60.0)
-    h, agent_leg, customer_leg = dialling_callback(core)
+    h, _agent_leg, customer_leg = dialling_callback(core)
     r = restart(h, core, after=100.0)
     out = r.run_until(r.now + 30.0 + 10.0)  # the originate timeout plus the engine's own margin
     assert c.Hangup(customer_leg, "ring_timeout") in out
@@ -506,7 +506,7 @@ def test_unknown_agents_in_the_stored_state_are_skipped() -> None:
 def test_restart_at_any_moment_keeps_every_invariant(
     config: tuple[CoreSettings, bool], data: st.DataObject, journeys: bool
 ) -> None:
-    core, fifo = config
+    core, _fifo = config
     if journeys:
         queues = tuple(replace(q, callback=replace(q.callback, enabled=True)) for q in core.queues)
         core = replace(core, queues=queues)
@@ -545,3 +545,14 @@ def test_restart_at_any_moment_keeps_every_invariant(
     for rid in callbacks:
         assert rid in m.engine.requests or rid in m.ended, f"callback {rid} vanished without an ended activity"
 
+
+def test_whisper_that_ended_while_down_goes_on_to_the_customer_once_legs_are_reconciled() -> None:
+    core = callback_core()
+    h, agent_leg = ringing_callback(core)
+    h.answer(agent_leg)
+    r = restart(h, core)
+    assert not r.of(r.tick(1.0), c.OriginateCustomer)  # nothing before the shell has matched the legs
+    out = r.send(ev.LegsReconciled(r.now))
+    assert r.one(out, c.OriginateCustomer).attempt == 1
+    assert r.engine.requests["r1"].state is RequestState.DIALLING_CUSTOMER
+    assert r.send(ev.LegsReconciled(r.now)) == [] or not r.of(r.log[-1:], c.OriginateCustomer)

@@ -322,7 +322,7 @@ def holdfast_config_text(
     queues cb (3 attempts, 3 s quarantine, abandon trigger after 3 s), cb1 (1 attempt),
     cbx (max age 5 s), cbamd (answering-machine detection)."""
     user, password = sut.ari_auth
-    queues = ["support", "sales", "cb", "cb1", "cbx", "cbamd"]
+    queues = ["support", "sales", "cb", "cb1", "cbx", "cbamd", "ann"]
     agent_lines = "\n".join(
         f'  "{a.username}":\n    name: {a.display_name}\n    password: "{a.password}"\n'
         f"    skills: [{', '.join(queues)}]"
@@ -345,6 +345,7 @@ inbound:
   "4003": cb1
   "4004": cbx
   "4005": cbamd
+  "4006": ann
 queues:
   support:
     display_name: Support
@@ -364,6 +365,13 @@ queues:
   cb1:{CALLBACK_QUEUE}      max_attempts: 1
   cbx:{CALLBACK_QUEUE}      max_age: 5s
   cbamd:{CALLBACK_QUEUE}      amd: true
+  ann:
+    announce:
+      position: true
+      estimated_wait: true
+      interval: 4s
+    callback:
+      enabled: false
 agents:
 {agent_lines}
 {extra}

@@ -195,6 +195,10 @@ async def test_admin_lists_and_removes_a_waiting_callback(holdfast, phonesim):
             assert resp.status == 404
     ended = await holdfast.wait_activity("ended", request_id=anna)
     assert (ended.data["outcome"], ended.data["by"]) == ("removed", "supervisor-eva")
+    [entry] = await holdfast.store.admin_log(request_id=anna)
+    assert (entry.who, entry.action, entry.detail["reason"]) == (
+        "supervisor-eva", "remove_callback", "customer called in again"
+    )
 
 
 async def test_voicemail_counts_as_answered(holdfast, phonesim):

@@ -152,3 +152,18 @@ async def test_feature_codes_from_the_agents_phone_change_the_agent_state(holdfa
         await holdfast.activities.wait("agent_state", agent_id="1003", state=state, count=seen[state])
         assert agent.state == state
         await call.wait_hangup(15)  # after the short confirmation prompt
+
+
+async def test_position_and_estimated_wait_are_announced(holdfast, phonesim):
+    first = await phonesim.call("4006", "+4520000021")
+    await holdfast.wait_activity("arrived", caller="+4520000021")
+    second = await phonesim.call("4006", "+4520000022")
+    arrived = await holdfast.wait_activity("arrived", caller="+4520000022")
+    announced = await holdfast.wait_activity("announced", request_id=arrived.request_id)
+    assert "count=2" in announced.data["items"]  # second in the queue
+    assert any(item.startswith("minutes=") for item in announced.data["items"])
+    await holdfast.wait_activity("announced", request_id=arrived.request_id, count=2)  # repeated
+    played = list(holdfast.service.prompts_played)
+    assert "number:2" in played and any(uri.endswith("/position") for uri in played)
+    await first.hangup()
+    await second.hangup()

@@ -213,3 +213,18 @@ async def test_invalid_reload_keeps_the_running_settings_and_a_valid_one_applies
     assert agent.caller_name == "Helpdesk"
     await holdfast.wait_activity("connected", agent_id="1005")
     await caller.hangup()
+
+
+async def test_sighup_reloads_the_settings_file(service_process):
+    path = service_process.config_path
+    path.write_text(path.read_text().replace("display_name: Sales", "display_name: Webshop"))
+    os.kill(service_process.proc.pid, signal.SIGHUP)
+    deadline = asyncio.get_running_loop().time() + 10
+    while True:
+        _, body = await service_process.api("GET", "/api/queues")
+        names = {q["name"]: q["display_name"] for q in body["queues"]}
+        if names["sales"] == "Webshop":
+            break
+        assert asyncio.get_running_loop().time() < deadline, f"not reloaded: {names}"
+        await asyncio.sleep(0.1)
+    assert service_process.proc.poll() is None  # still running

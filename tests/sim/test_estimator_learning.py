@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import random
 
 import pytest
@@ -50,3 +51,40 @@ def test_estimate_uses_what_was_learned() -> None:
     mu, theta = 1 / est.mean_handle_time("q"), est.abandon_rate("q")
     assert mu == pytest.approx(1 / 200, rel=0.01) and theta == pytest.approx(1 / 100, rel=0.01)
     assert est.estimate("q", 3, 4, 0) == pytest.approx(sum(1 / (4 * mu + i * theta) for i in range(4)))
+
+
+def test_a_clear_change_in_handle_time_is_followed_within_a_few_hundred_calls() -> None:
+    rng = random.Random(4)
+    est = ErlangAEstimator()  # long memory of 2000 calls, watched by a 200-call probe
+    for _ in range(10000):
+        est.on_handled("q", rng.expovariate(1 / 240), 0.0)
+    assert est.mean_handle_time("q") == pytest.approx(240.0, rel=0.07)
+    handle_resets = est.changes_detected("q")[0]
+    for _ in range(600):
+        est.on_handled("q", rng.expovariate(1 / 400), 0.0)
+    assert est.changes_detected("q")[0] > handle_resets  # the change test fired ...
+    assert est.mean_handle_time("q") == pytest.approx(400.0, rel=0.12)  # ... and the estimate moved
+
+
+def test_no_change_is_called_in_stationary_heavy_tailed_handle_times() -> None:
+    rng = random.Random(5)
+    est = ErlangAEstimator(prior_handle_time=240.0)
+    sigma = (math.log(1 + 1.5**2)) ** 0.5  # lognormal with mean 240 s, cv 1.5
+    for _ in range(50000):
+        est.on_handled("q", rng.lognormvariate(math.log(240.0) - sigma**2 / 2, sigma), 0.0)
+    assert est.changes_detected("q")[0] <= 3  # rare false alarms at worst
+    assert est.mean_handle_time("q") == pytest.approx(240.0, rel=0.1)
+
+
+def test_a_change_in_patience_is_followed() -> None:
+    rng = random.Random(6)
+    est = ErlangAEstimator()
+    for theta in (1 / 100, 1 / 300):
+        for _ in range(4000):
+            patience, service = rng.expovariate(theta), rng.expovariate(1 / 80)
+            if patience < service:
+                est.on_abandoned("q", patience, 0.0)
+            else:
+                est.on_served("q", service, 0.0)
+    assert est.changes_detected("q")[1] >= 1
+    assert est.abandon_rate("q") == pytest.approx(1 / 300, rel=0.25)

@@ -30,6 +30,7 @@ from app.core import events as ev
 from app.core.commands import Activity, PromptItem
 from app.core.engine import Engine
 from app.core.states import AgentState
+from app.store import Store
 from app.telephony.service import TelephonyService
 from tests.ari.fake_ari import FakeAri, RecordedCall, endpoint_json, playback_json
 from tests.ari.fixtures import fake_ari
@@ -152,12 +153,12 @@ class AgentCall:
 class Shell:
     """The service under test, its fake Asterisk and helpers to drive both."""
 
-    def __init__(self, fake: FakeAri, config: HoldfastConfig, clock: FakeClock) -> None:
+    def __init__(self, fake: FakeAri, config: HoldfastConfig, clock: FakeClock, store: Store | None = None) -> None:
         self.fake = fake
         self.config = config
         self.clock = clock
         self.ari = AriClient(fake.config())
-        self.service = TelephonyService(config, self.ari, clock=clock)
+        self.service = TelephonyService(config, self.ari, clock=clock, store=store)
         self.activities = ActivityLog()
         self.service.activity_listeners.append(self.activities)
         self.fed: list[ev.Event] = []
@@ -285,9 +286,11 @@ class Shell:
         return self.fake.calls_to("POST", rf"/channels/{re.escape(channel_id)}/play")
 
 
-async def make_shell(fake: FakeAri, text: str | None = None, clock: FakeClock | None = None) -> Shell:
+async def make_shell(
+    fake: FakeAri, text: str | None = None, clock: FakeClock | None = None, store: Store | None = None
+) -> Shell:
     config = parse_config(text if text is not None else config_text(fake), env={})
-    return Shell(fake, config, clock or FakeClock())
+    return Shell(fake, config, clock or FakeClock(), store)
 
 
 @pytest.fixture

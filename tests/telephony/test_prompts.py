@@ -8,10 +8,11 @@ from pathlib import Path
 import pytest
 
 from app.core.commands import PromptItem as P
-from app.telephony.prompts import SHIPPED_DIR, STOCK, TAILS, PromptBook, install_prompts
+from app.telephony.prompts import SHIPPED_DIR, STOCK, TAILS, VALUE_ITEMS, PromptBook, install_prompts
 
 ENGINE = Path(__file__).resolve().parents[2] / "app" / "core" / "engine.py"
-VALUES = {"digits", "number", "minutes"}
+
+VALUES = set(VALUE_ITEMS)
 # Not emitted by literal name: callback.voicemail_message names it; this is the shipped default.
 CONFIGURED = {"voicemail_message"}
 
