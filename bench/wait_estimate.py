@@ -129,10 +129,12 @@ NOTES = """## Reading the results, and where Holdfast's estimator falls short
   patient callers (theta/mu = 0.2, rho >= 1.2, s = 50-100) the queue is long and stable, so the recent
   average wait (app_queue) is already a good guess for everybody: even full information is only about
   27-30 % better there, so Holdfast meets the 25 % goal only by matching full information almost
-  exactly. The tightest row, s100-rho1.4-r0.2, was re-run with 20 replications: Holdfast / app_queue
-  0.739 ± 0.027 (full information / app_queue about 0.72), Holdfast / full information 1.021 ± 0.010.
-  So the goal is met on average but not with 95 % confidence there; the remaining 2 % over full
-  information is the noise and start-up bias of the learned mu (below).
+  exactly. The tightest row, s100-rho1.4-r0.2, was re-run with 20 replications (`--only
+  s100-rho1.4-r0.2 --reps 20`): Holdfast / app_queue 0.741 ± 0.029 and Holdfast / full information
+  1.024 ± 0.011 (the previous estimator, without the change test, on the same seeds: 0.739 ± 0.027 and
+  1.021 ± 0.010; full information / app_queue is about 0.72). So the goal is met on average but not
+  with 95 % confidence there, and the 5-replication row above is noise around 0.74; the remaining
+  2 % over full information is the noise and start-up bias of the learned mu (below).
 * **What a longer memory would and would not buy.** Longer memories (5000-10000 calls) with the change
   test were tried and made that row worse (Holdfast / full information 1.04 ± 0.02, bias -1 %): the
   mean of *completed* handle times is biased short while the memory still reaches back to the start of

@@ -160,12 +160,10 @@ class CommandExecutor:
         if leg is None or leg.ended:
             return
         playback_id = new_id()
-        task = PlaybackTask(cmd.leg_id, cmd.hangup_after, cmd.report_finish)
-        self.legs.playbacks[playback_id] = task
+        media = self.prompts.media(cmd.items)
+        self.legs.playbacks[playback_id] = PlaybackTask(cmd.leg_id, cmd.hangup_after, cmd.report_finish, tuple(media))
         leg.playbacks.add(playback_id)
-        await self.ari.channels.play(
-            leg.channel_id, self.prompts.media(cmd.items), playback_id=playback_id, lang=self.language
-        )
+        await self.ari.channels.play(leg.channel_id, media, playback_id=playback_id, lang=self.language)
 
     async def _StopPrompt(self, cmd: c.StopPrompt) -> None:
         leg = self._channel(cmd.leg_id)

@@ -42,6 +42,7 @@ class PlaybackTask:
     leg_id: str
     hangup_after: bool
     report_finish: bool
+    media: tuple[str, ...] = ()  # ARI reports only the last one when the playback ends
 
 
 class LegRegistry:

@@ -384,11 +384,12 @@ class TelephonyService:
     async def _play_then_hang_up(self, channel_id: str, prompt: str) -> None:
         leg = self.legs.add(Leg(f"oneshot:{channel_id}", channel_id, "oneshot", ""))
         playback_id = new_id()
-        self.legs.playbacks[playback_id] = PlaybackTask(leg.leg_id, hangup_after=True, report_finish=False)
+        media = self.executor.prompts.named(prompt)
+        self.legs.playbacks[playback_id] = PlaybackTask(leg.leg_id, True, False, tuple(media))
         leg.playbacks.add(playback_id)
         try:
             await self.ari.channels.answer(channel_id)
-            await self.ari.channels.play(channel_id, self.executor.prompts.named(prompt), playback_id=playback_id)
+            await self.ari.channels.play(channel_id, media, playback_id=playback_id)
         except AriError:
             with contextlib.suppress(AriError):
                 await self.ari.channels.hangup(channel_id)
@@ -433,7 +434,7 @@ class TelephonyService:
             log.error("prompt_failed", media=event.playback.media_uri, leg_id=task.leg_id)
             self.playback_failures.append(event.playback.media_uri)
         else:
-            self.prompts_played.append(event.playback.media_uri)
+            self.prompts_played.extend(task.media)
         leg = self.legs.by_leg(task.leg_id)
         if leg is not None:
             leg.playbacks.discard(event.playback.id)

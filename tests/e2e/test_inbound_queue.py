@@ -163,7 +163,10 @@ async def test_position_and_estimated_wait_are_announced(holdfast, phonesim):
     assert "count=2" in announced.data["items"]  # second in the queue
     assert any(item.startswith("minutes=") for item in announced.data["items"])
     await holdfast.wait_activity("announced", request_id=arrived.request_id, count=2)  # repeated
-    played = list(holdfast.service.prompts_played)
-    assert "number:2" in played and any(uri.endswith("/position") for uri in played)
+    deadline = asyncio.get_running_loop().time() + 20
+    while "number:2" not in holdfast.service.prompts_played:  # Asterisk finished playing it
+        assert asyncio.get_running_loop().time() < deadline, list(holdfast.service.prompts_played)
+        await asyncio.sleep(0.1)
+    assert any(uri.endswith("/position") for uri in holdfast.service.prompts_played)
     await first.hangup()
     await second.hangup()
