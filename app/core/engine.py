@@ -427,20 +427,27 @@ class Engine:
 
     # ------------------------------------------------------------------ callers
 
-    def _caller_arrived(self, e: CallerArrived) -> None:
-        q = self.queues[e.queue]
+    def _new_request(
+        self, request_id: str, queue: str, priority: int, number: str | None, customer_leg: str | None = None
+    ) -> Request:
+        """A new contact, placed now; it becomes a callback later if it takes one."""
         req = Request(
-            id=e.request_id,
-            queue=q.name,
+            id=request_id,
+            queue=queue,
             kind=RequestKind.INBOUND,
-            priority=e.priority,
-            arrived_at=e.now,
-            queued_since=e.now,
-            place=self._next_place(e.priority, e.now),
-            caller_number=e.caller_number,
-            customer_leg=e.request_id,
+            priority=priority,
+            arrived_at=self._now,
+            queued_since=self._now,
+            place=self._next_place(priority, self._now),
+            caller_number=number,
+            customer_leg=customer_leg,
         )
         self.requests[req.id] = req
+        return req
+
+    def _caller_arrived(self, e: CallerArrived) -> None:
+        q = self.queues[e.queue]
+        req = self._new_request(e.request_id, q.name, e.priority, e.caller_number, customer_leg=e.request_id)
         self._legs[req.id] = (req.id, "customer")
         self._emit(Answer(req.id))
         if not self._is_open(q.name):
@@ -588,17 +595,7 @@ class Engine:
         q = self.queues[e.queue]
         verdict = eligibility.check(e.number, q.eligibility)
         assert verdict.number is not None
-        req = Request(
-            id=e.request_id,
-            queue=q.name,
-            kind=RequestKind.INBOUND,
-            priority=e.priority,
-            arrived_at=e.now,
-            queued_since=e.now,
-            place=self._next_place(e.priority, e.now),
-            caller_number=e.number,
-        )
-        self.requests[req.id] = req
+        req = self._new_request(e.request_id, q.name, e.priority, e.number)
         self._enter_queue(req)
         self._activity("arrived", req, caller=e.number, position=self.position(req.id), channel="web")
         self._promise_callback(req, verdict.number, automatic=True)

@@ -14,7 +14,6 @@ one (or with HOLDFAST_KEEP_INSTANCES=1); their path is printed.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import secrets
 import shutil
@@ -41,6 +40,7 @@ from app.sandbox import (
     render_agent_endpoints,
 )
 from app.store import Store
+from tests.activity_log import ActivityLog
 
 # tests/ is not a package: make the driver importable as `phonesim` whatever pytest's import mode.
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -263,43 +263,6 @@ class Holdfast:
 
     async def wait_activity(self, kind: str, timeout: float = 15.0, **match: object) -> Activity:
         return await self.activities.wait(kind, timeout, **match)
-
-
-class ActivityLog:
-    """Every activity the service records, and a way to wait for one (never a sleep)."""
-
-    def __init__(self) -> None:
-        self.items: list[Activity] = []
-        self._changed = asyncio.Event()
-
-    def __call__(self, activity: Activity) -> None:
-        self.items.append(activity)
-        self._changed.set()
-
-    def find(self, kind: str, **match: object) -> list[Activity]:
-        def fits(a: Activity) -> bool:
-            for key, value in match.items():
-                have = getattr(a, key) if key in ("request_id", "agent_id", "queue") else a.data.get(key)
-                if have != value:
-                    return False
-            return True
-
-        return [a for a in self.items if a.kind == kind and fits(a)]
-
-    async def wait(self, kind: str, timeout: float = 15.0, count: int = 1, **match: object) -> Activity:
-        deadline = asyncio.get_running_loop().time() + timeout
-        while True:
-            found = self.find(kind, **match)
-            if len(found) >= count:
-                return found[count - 1]
-            remaining = deadline - asyncio.get_running_loop().time()
-            if remaining <= 0:
-                raise AssertionError(
-                    f"no {kind} activity {match} within {timeout}s; saw {[a.kind for a in self.items]}"
-                )
-            self._changed.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._changed.wait(), remaining)
 
 
 CALLBACK_QUEUE = """

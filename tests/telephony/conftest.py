@@ -16,7 +16,6 @@ engine state with a timeout; no sleep is ever an assertion.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import re
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
@@ -27,11 +26,12 @@ import pytest
 from app.ari import AriClient
 from app.config import HoldfastConfig, parse_config
 from app.core import events as ev
-from app.core.commands import Activity, PromptItem
+from app.core.commands import PromptItem
 from app.core.engine import Engine
 from app.core.states import AgentState
 from app.store import Store
 from app.telephony.service import TelephonyService
+from tests.activity_log import ActivityLog
 from tests.ari.fake_ari import FakeAri, RecordedCall, endpoint_json, playback_json
 from tests.ari.fixtures import fake_ari
 
@@ -54,42 +54,6 @@ class FakeClock:
     def advance(self, seconds: float) -> float:
         self.now += seconds
         return self.now
-
-
-class ActivityLog:
-    """Every activity the service records, and a way to wait for one."""
-
-    def __init__(self) -> None:
-        self.items: list[Activity] = []
-        self._changed = asyncio.Event()
-
-    def __call__(self, activity: Activity) -> None:
-        self.items.append(activity)
-        self._changed.set()
-
-    def find(self, kind: str, **match: object) -> list[Activity]:
-        def fits(a: Activity) -> bool:
-            for key, value in match.items():
-                have = getattr(a, key) if key in ("request_id", "agent_id", "queue") else a.data.get(key)
-                if have != value:
-                    return False
-            return True
-
-        return [a for a in self.items if a.kind == kind and fits(a)]
-
-    async def wait(self, kind: str, timeout: float = 2.0, count: int = 1, **match: object) -> Activity:
-        deadline = asyncio.get_running_loop().time() + timeout
-        while True:
-            found = self.find(kind, **match)
-            if len(found) >= count:
-                return found[count - 1]
-            remaining = deadline - asyncio.get_running_loop().time()
-            if remaining <= 0:
-                seen = [(a.kind, a.data) for a in self.items]
-                raise AssertionError(f"no {kind} activity {match} within {timeout}s; saw {seen}")
-            self._changed.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._changed.wait(), remaining)
 
 
 DEFAULT_QUEUES = """
@@ -159,7 +123,7 @@ class Shell:
         self.clock = clock
         self.ari = AriClient(fake.config())
         self.service = TelephonyService(config, self.ari, clock=clock, store=store)
-        self.activities = ActivityLog()
+        self.activities = ActivityLog(default_timeout=2.0)
         self.service.activity_listeners.append(self.activities)
         self.fed: list[ev.Event] = []
         original_feed = self.service.feed
