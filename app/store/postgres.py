@@ -26,6 +26,7 @@ from app.core.request import Request
 from app.core.states import AgentState
 from app.store import codec
 from app.store.base import DEFAULT_LIMIT, DEFAULT_LOCK
+from app.store.common import CommitShortcuts
 from app.store.errors import (
     SchemaTooNew,
     StoreBusy,
@@ -158,7 +159,7 @@ def _redact(dsn: str) -> str:
     return re.sub(r"://([^:/@]*):[^@]*@", r"://\1:***@", dsn)
 
 
-class PostgresStore:
+class PostgresStore(CommitShortcuts):
     def __init__(
         self,
         dsn: str,
@@ -184,9 +185,6 @@ class PostgresStore:
     async def __aenter__(self) -> PostgresStore:
         await self.open()
         return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.close()
 
     async def _setup_connection(self, conn: asyncpg.Connection) -> None:
         # On every acquire: the pool's reset on release (RESET ALL) undoes session settings.
@@ -258,12 +256,6 @@ class PostgresStore:
 
     # --------------------------------------------------------------- requests and events
 
-    async def save_requests(self, requests: Iterable[Request]) -> None:
-        await self.commit(requests, ())
-
-    async def append_events(self, activities: Iterable[Activity]) -> None:
-        await self.commit((), activities)
-
     async def commit(
         self,
         requests: Iterable[Request],
@@ -319,9 +311,6 @@ class PostgresStore:
         return codec.request_from_row(tuple(row), [tuple(a) for a in attempts])
 
     # --------------------------------------------------------------- agents
-
-    async def save_agent(self, agent_id: str, state: AgentState, reason: str | None, since: float) -> None:
-        await self.commit((), (), [AgentRecord(agent_id, AgentState(state), reason, since)])
 
     async def load_agents(self) -> list[AgentRecord]:
         async with self._transaction() as conn:

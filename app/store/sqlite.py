@@ -34,6 +34,7 @@ from app.core.request import Request
 from app.core.states import AgentState
 from app.store import codec
 from app.store.base import DEFAULT_LIMIT, DEFAULT_LOCK
+from app.store.common import CommitShortcuts
 from app.store.errors import (
     SchemaTooNew,
     StoreBusy,
@@ -95,7 +96,7 @@ def translate(error: sqlite3.Error, path: str, busy_timeout: float) -> StoreErro
     return StoreError(f"database {path}: {text}")
 
 
-class SQLiteStore:
+class SQLiteStore(CommitShortcuts):
     def __init__(
         self,
         path: str | os.PathLike[str],
@@ -119,9 +120,6 @@ class SQLiteStore:
     async def __aenter__(self) -> SQLiteStore:
         await self.open()
         return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.close()
 
     # --------------------------------------------------------------- opening
 
@@ -229,12 +227,6 @@ class SQLiteStore:
 
     # --------------------------------------------------------------- requests and events
 
-    async def save_requests(self, requests: Iterable[Request]) -> None:
-        await self.commit(requests, ())
-
-    async def append_events(self, activities: Iterable[Activity]) -> None:
-        await self.commit((), activities)
-
     async def commit(
         self,
         requests: Iterable[Request],
@@ -286,9 +278,6 @@ class SQLiteStore:
         return codec.request_from_row(row, attempts)
 
     # --------------------------------------------------------------- agents
-
-    async def save_agent(self, agent_id: str, state: AgentState, reason: str | None, since: float) -> None:
-        await self.commit((), (), [AgentRecord(agent_id, AgentState(state), reason, since)])
 
     async def load_agents(self) -> list[AgentRecord]:
         async with (
