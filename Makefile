@@ -29,7 +29,7 @@ test: venv asterisk
 
 # Core and shell tiers only: no Asterisk, no browser.
 test-fast: venv
-	$(BIN)/pytest -q tests/core tests/config tests/ari tests/telephony
+	$(BIN)/pytest -q tests/core tests/config tests/ari tests/telephony tests/web tests/store tests/sim
 
 lint: venv
 	$(BIN)/ruff check app tests bench

@@ -81,6 +81,9 @@ def _banner(config: HoldfastConfig, made: dict[str, str]) -> str:
     codes = config.feature_codes
     lines.append(f"  Feature codes: {codes.ready} ready, {codes.pause} pause, {codes.logout} log out")
     lines.append(f"  API:     http://{s.http_host}:{s.http_port}/api/queues  (agents: /api/agents)")
+    if s.admin_token is not None:
+        token = s.admin_token.get_secret_value()
+        lines.append(f'           curl -H "Authorization: Bearer {token}" http://{s.http_host}:{s.http_port}/api/queues')
     lines.append(f"  Metrics: http://{s.http_host}:{s.http_port}/metrics   Health: /healthz")
     if made:
         lines.append("  Generated for this run (set them in the environment to keep them):")

@@ -328,6 +328,7 @@ queues:
   cb1:{CALLBACK_QUEUE}      max_attempts: 1
   cbx:{CALLBACK_QUEUE}      max_age: 5s
   cbamd:{CALLBACK_QUEUE}      amd: true
+      voicemail_message: voicemail_message
   ann:
     announce:
       position: true

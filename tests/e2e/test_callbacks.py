@@ -201,10 +201,30 @@ async def test_admin_lists_and_removes_a_waiting_callback(holdfast, phonesim):
     )
 
 
-async def test_voicemail_counts_as_answered(holdfast, phonesim):
+async def test_voicemail_counts_as_answered_and_hears_the_message(holdfast, phonesim):
     anna = await take_callback(holdfast, phonesim, CBAMD, ANNA)  # the phonesim answers with music
     holdfast.service.agent_action("1005", "ready")
-    await phonesim.wait_incoming(f"customer:{ANNA}", timeout=20)
+    machine = await phonesim.wait_incoming(f"customer:{ANNA}", timeout=20)
     outcome = await holdfast.wait_activity("attempt_outcome", request_id=anna, timeout=20)
     assert outcome.data["outcome"] == "voicemail"
+    ended = await holdfast.wait_activity("ended", request_id=anna)
+    assert (ended.data["outcome"], ended.data["voicemail"]) == ("served", True)
     assert len(holdfast.activities.find("attempt_started", request_id=anna)) == 1
+    await machine.wait_hangup(30)  # after the message was left
+    assert any(uri.endswith("/voicemail_message") for uri in holdfast.service.prompts_played)
+    assert holdfast.engine.agents["1005"].state == "ready"  # the agent was freed at once
+
+
+async def test_agent_not_answering_a_callback_passes_it_on_without_counting_an_attempt(holdfast, phonesim):
+    phonesim.set_behaviour("agent:1001", "ignore")
+    anna = await take_callback(holdfast, phonesim, CB1, ANNA)  # one attempt only
+    holdfast.service.agent_action("1001", "ready")  # idle longest: rung first, lets it ring out
+    holdfast.service.agent_action("1002", "ready")
+    await phonesim.wait_incoming("agent:1001")
+    await phonesim.wait_incoming("agent:1002", timeout=15)
+    customer = await phonesim.wait_incoming(f"customer:{ANNA}", timeout=20)
+    started = await holdfast.wait_activity("attempt_started", request_id=anna)
+    assert started.data["attempt"] == 1 and started.agent_id == "1002"
+    await holdfast.wait_activity("connected", request_id=anna)
+    assert holdfast.engine.agents["1001"].pause_reason == "not_responding"
+    await customer.hangup()
