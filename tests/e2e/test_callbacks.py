@@ -83,13 +83,14 @@ async def test_callback_keeps_place_agent_rung_first_with_whisper_then_customer(
     assert stored is not None and stored.outcome == "served" and len(stored.attempts) == 1
 
 
-async def test_customer_busy_with_one_attempt_ends_missed(holdfast, phonesim):
-    phonesim.set_behaviour(f"customer:{ANNA}", "busy")
+@pytest.mark.parametrize(("behaviour", "expected"), [("busy", "busy"), ("ignore", "no_answer")])
+async def test_customer_busy_or_not_answering_with_one_attempt_ends_missed(holdfast, phonesim, behaviour, expected):
+    phonesim.set_behaviour(f"customer:{ANNA}", behaviour)
     anna = await take_callback(holdfast, phonesim, CB1, ANNA)
     holdfast.service.agent_action("1002", "ready")
     await phonesim.wait_incoming(f"customer:{ANNA}", timeout=20)
-    outcome = await holdfast.wait_activity("attempt_outcome", request_id=anna)
-    assert outcome.data["outcome"] == "busy"
+    outcome = await holdfast.wait_activity("attempt_outcome", request_id=anna, timeout=20)
+    assert outcome.data["outcome"] == expected
     ended = await holdfast.wait_activity("ended", request_id=anna)
     assert ended.data["outcome"] == "missed"
     assert holdfast.engine.agents["1002"].state == "ready"  # freed at once: it was not a call
