@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable, Iterable, Iterator
-from typing import Any
+from typing import Any, cast
 
 from app.core import dispatch, eligibility, hours, offer
 from app.core.agents import Agent, pick_agent
@@ -45,7 +45,7 @@ from app.core.errors import (
     UnknownQueue,
     UnknownRequest,
 )
-from app.core.estimator import ErlangAEstimator, WaitEstimator
+from app.core.estimator import ErlangAEstimator, TracksWorkInProgress, WaitEstimator
 from app.core.events import (
     AgentLoggedIn,
     AgentLoggedOut,
@@ -189,6 +189,8 @@ class Engine:
                 agent.request_id = req.id
                 ringing = req.state is RequestState.RINGING_AGENT
                 agent.set_state(AgentState.RINGING if ringing else AgentState.BUSY, now)
+                if req.state is RequestState.CONNECTED:
+                    self._report_call_started(req)  # so the estimator counts its end consistently
 
     def _restore_timers(self, req: Request, now: float) -> None:
         q = self.queues[req.queue]
@@ -250,10 +252,11 @@ class Engine:
         return self._estimate(req.queue, ahead)
 
     def agents_serving(self, queue: str) -> int:
+        """Agents who will take the queue's callers: logged in, not paused, and not leaving after this call."""
         return sum(
             1
             for a in self.agents.values()
-            if a.serves(queue) and a.state not in (AgentState.LOGGED_OFF, AgentState.PAUSED)
+            if a.serves(queue) and a.after_call is None and a.state not in (AgentState.LOGGED_OFF, AgentState.PAUSED)
         )
 
     # ------------------------------------------------------------------ plumbing
@@ -424,6 +427,26 @@ class Engine:
     def _estimate(self, queue: str, ahead: int) -> float:
         free = sum(1 for a in self.agents.values() if a.available and a.serves(queue))
         return self.estimator.estimate(queue, ahead, self.agents_serving(queue), free)
+
+    def _tracks_work_in_progress(self) -> TracksWorkInProgress | None:
+        """The estimator, if it also counts calls in progress (a cheap check: estimate() runs often)."""
+        est = self.estimator
+        return cast(TracksWorkInProgress, est) if hasattr(est, "on_call_ended") else None
+
+    def _report_call_started(self, req: Request) -> None:
+        wip = self._tracks_work_in_progress()
+        if wip is not None:
+            wip.on_call_started(req.queue, self._now)
+
+    def _report_handled(self, req: Request, wrap_up: float) -> None:
+        """Handle time = talk + wrap-up, reported when the call ends."""
+        started = req.service_started_at if req.service_started_at is not None else self._now
+        handle_time = self._now - started + wrap_up
+        wip = self._tracks_work_in_progress()
+        if wip is not None:
+            wip.on_call_ended(req.queue, started, handle_time, self._now)
+        else:
+            self.estimator.on_handled(req.queue, handle_time, self._now)
 
     # ------------------------------------------------------------------ callers
 
@@ -647,6 +670,7 @@ class Engine:
         req.state = RequestState.CONNECTED
         req.service_started_at = self._now
         self.estimator.on_served(req.queue, req.net_wait(self._now), self._now)
+        self._report_call_started(req)
         self._emit(BridgeLegs(req.id, req.customer_leg, req.agent_leg))
         net_wait = req.net_wait(self._now)
         self._activity(
@@ -815,8 +839,7 @@ class Engine:
         agent = self._take_agent(req)
         if agent is not None:
             data["agent"] = agent.id
-            started = req.service_started_at if req.service_started_at is not None else self._now
-            self.estimator.on_handled(req.queue, self._now - started + q.wrap_up, self._now)
+            self._report_handled(req, q.wrap_up)
             self._release_agent(agent, q.wrap_up)
         self._end(req, Outcome.SERVED, **data)
 

@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import pytest
 
+from app.core import commands as c
+from app.core import events as ev
 from app.core.estimator import NO_AGENTS_WAIT, ErlangAEstimator
+from tests.core.harness import Harness, settings
 
 
 def test_free_agent_ahead_means_no_wait() -> None:
@@ -73,3 +76,63 @@ def test_more_agents_or_fewer_ahead_never_wait_longer() -> None:
     est.on_abandoned("q", 120.0, 0.0)
     assert est.estimate("q", 4, 3, 0) <= est.estimate("q", 4, 2, 0)
     assert est.estimate("q", 3, 2, 0) <= est.estimate("q", 4, 2, 0)
+
+
+# ---------------------------------------------------------------- calls in progress (censored handle time)
+
+
+def test_time_spent_by_calls_in_progress_counts_as_handle_time() -> None:
+    est = ErlangAEstimator(prior_handle_time=180.0)
+    for _ in range(3):
+        est.on_call_started("q", 0.0)
+    est.on_call_ended("q", started=0.0, handle_time=100.0, now=100.0)
+    # one completion; 300 agent seconds spent so far (the two calls still going are the long ones)
+    assert est.mean_handle_time("q") == pytest.approx((180.0 + 3 * 100.0) / 2, rel=1e-3)  # the prior ages a little
+
+
+def test_wrap_up_is_counted_once_when_the_call_ends() -> None:
+    est = ErlangAEstimator(prior_handle_time=180.0)
+    est.on_call_started("q", 0.0)
+    est.on_call_ended("q", started=0.0, handle_time=60.0, now=50.0)  # 50 s talk + 10 s wrap-up
+    assert est.mean_handle_time("q") == pytest.approx((180.0 + 60.0) / 2, rel=1e-3)
+
+
+def test_a_call_whose_start_was_not_reported_counts_whole() -> None:
+    est = ErlangAEstimator(prior_handle_time=180.0)
+    est.on_call_ended("q", started=0.0, handle_time=300.0, now=500.0)  # e.g. in progress at a restart
+    assert est.mean_handle_time("q") == pytest.approx((180.0 + 300.0) / 2, rel=1e-3)
+    other = ErlangAEstimator(prior_handle_time=180.0)
+    other.on_handled("q", 300.0, 500.0)
+    assert other.mean_handle_time("q") == pytest.approx(est.mean_handle_time("q"))
+
+
+def test_engine_reports_calls_in_progress_to_the_estimator() -> None:
+    h = Harness(settings(agents=2, wrap_up=10.0))
+    h.ready("a1")
+    h.ready("a2")
+    for rid in ("r1", "r2"):
+        ring = h.one(h.arrive(rid), c.OriginateAgent)
+        h.answer(ring.leg_id)
+    est = h.engine.estimator
+    assert isinstance(est, ErlangAEstimator)
+    h.at(300.0).hang_up("r1")
+    # 2 calls x 300 s talked, + 10 s wrap-up of the one that ended; completed-only would say (180 + 310) / 2
+    assert est.mean_handle_time("support") == pytest.approx((180.0 + 2 * 300.0 + 10.0) / 2, rel=1e-3)
+
+
+def test_agents_leaving_after_their_call_do_not_count_as_serving() -> None:
+    h = Harness(settings(agents=3))
+    for agent in ("a1", "a2", "a3"):
+        h.ready(agent)
+    first = h.one(h.arrive("r1"), c.OriginateAgent)
+    h.answer(first.leg_id)
+    second = h.one(h.arrive("r2"), c.OriginateAgent)
+    h.answer(second.leg_id)
+    assert h.engine.agents_serving("support") == 3
+    h.send(ev.AgentLoggedOut(h.now, first.agent_id))  # takes effect after the call
+    h.send(ev.AgentPaused(h.now, second.agent_id, "lunch"))
+    assert h.engine.agents_serving("support") == 1
+    h.arrive("r3")
+    h.arrive("r4")
+    waiting_alone = h.engine.estimator.estimate("support", 0, 1, 0)  # one agent will take callers
+    assert h.engine.estimated_wait("r4") == pytest.approx(waiting_alone)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import heapq
 import math
 import random
+from collections.abc import Callable
 
 import pytest
 
@@ -88,3 +90,63 @@ def test_a_change_in_patience_is_followed() -> None:
                 est.on_served("q", service, 0.0)
     assert est.changes_detected("q")[1] >= 1
     assert est.abandon_rate("q") == pytest.approx(1 / 300, rel=0.25)
+
+
+
+class BusyAgents:
+    """Agents who are never idle: each ends a call and starts the next at once (as in a long queue).
+
+    Calls are reported as the engine reports them: the start, then the end with the handle time.
+    """
+
+    def __init__(self, est: ErlangAEstimator, agents: int, draw: Callable[[], float]) -> None:
+        self.est, self.draw = est, draw
+        self.calls = [(draw(), 0.0) for _ in range(agents)]
+        heapq.heapify(self.calls)
+        for _ in range(agents):
+            est.on_call_started("q", 0.0)
+
+    def run(self, completions: int) -> None:
+        for _ in range(completions):
+            now, started = heapq.heappop(self.calls)
+            self.est.on_call_ended("q", started, now - started, now)
+            self.est.on_call_started("q", now)
+            heapq.heappush(self.calls, (now + self.draw(), now))
+
+
+def test_calls_in_progress_remove_the_start_up_bias_of_completed_calls() -> None:
+    rng = random.Random(7)
+    # the plain long memories (no change test) show the bias and its removal
+    censored = ErlangAEstimator(prior_handle_time=240.0, change_z=math.inf)
+    completed_only = ErlangAEstimator(prior_handle_time=240.0, change_z=math.inf)
+    # 200 agents start the day with an empty system; 2000 calls later the 200 still going are the long ones
+    pool = BusyAgents(censored, 200, lambda: rng.expovariate(1 / 240))
+    for _ in range(2000):
+        now, started = pool.calls[0]
+        pool.run(1)
+        completed_only.on_handled("q", now - started, now)  # the same calls, ends only
+    assert completed_only.mean_handle_time("q") < 0.95 * 240.0  # biased short, as the benchmark showed
+    assert censored.mean_handle_time("q") == pytest.approx(240.0, rel=0.05)
+
+
+def test_no_change_is_called_in_stationary_heavy_tailed_calls_in_progress() -> None:
+    rng = random.Random(8)
+    est = ErlangAEstimator(prior_handle_time=240.0)
+    sigma = (math.log(1 + 1.5**2)) ** 0.5  # lognormal with mean 240 s, cv 1.5
+    BusyAgents(est, 50, lambda: rng.lognormvariate(math.log(240.0) - sigma**2 / 2, sigma)).run(50000)
+    assert est.changes_detected("q")[0] <= 3  # rare false alarms at worst
+    assert est.mean_handle_time("q") == pytest.approx(240.0, rel=0.1)
+
+
+def test_a_clear_change_is_followed_with_calls_in_progress() -> None:
+    rng = random.Random(9)
+    est = ErlangAEstimator()
+    mean = [240.0]
+    pool = BusyAgents(est, 100, lambda: rng.expovariate(1 / mean[0]))
+    pool.run(10000)
+    assert est.mean_handle_time("q") == pytest.approx(240.0, rel=0.07)
+    resets = est.changes_detected("q")[0]
+    mean[0] = 400.0  # calls started from now on last longer
+    pool.run(1500)
+    assert est.changes_detected("q")[0] > resets
+    assert est.mean_handle_time("q") == pytest.approx(400.0, rel=0.12)
