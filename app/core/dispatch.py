@@ -21,7 +21,7 @@ from app.core.request import Request
 from app.core.settings import CallbackOrder, DispatchPolicy, QueueSettings
 
 if TYPE_CHECKING:
-    from app.core.engine import Engine
+    from app.core.engine_base import EngineBase as Engine
 
 
 def callbacks_may_go(engine: Engine, q: QueueSettings, callers_waiting: int) -> bool:

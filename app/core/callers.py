@@ -1,0 +1,242 @@
+"""Callers on the line: arrival, offers and announcements, the callback menu, promises and hang-ups.
+
+Theory of operation: a caller is answered and held with a place. Offers follow offer.py; the key
+opens a menu (1: this number, 2: key one in, ended by #, re-prompted once); an accepted callback
+keeps the same request and place, and the caller's line ends after the confirmation. A caller
+who hangs up after `abandon_callback_after` gets a callback automatically when eligible.
+"""
+
+from __future__ import annotations
+
+from app.core import eligibility, offer
+from app.core.commands import (
+    Answer,
+    Hangup,
+    JoinHolding,
+    PlayPrompt,
+    PromptItem,
+)
+from app.core.engine_base import MAX_KEYED_DIGITS, EngineBase
+from app.core.events import (
+    CallbackRequested,
+    CallerArrived,
+    CallerHungUp,
+    DtmfReceived,
+)
+from app.core.request import Menu, Request
+from app.core.states import Outcome, RequestKind, RequestState
+
+
+class CallerFlow(EngineBase):
+    def _new_request(
+        self, request_id: str, queue: str, priority: int, number: str | None, customer_leg: str | None = None
+    ) -> Request:
+        """A new contact, placed now; it becomes a callback later if it takes one."""
+        req = Request(
+            id=request_id,
+            queue=queue,
+            kind=RequestKind.INBOUND,
+            priority=priority,
+            arrived_at=self._now,
+            queued_since=self._now,
+            place=self._next_place(priority, self._now),
+            caller_number=number,
+            customer_leg=customer_leg,
+        )
+        self.requests[req.id] = req
+        return req
+
+    def _caller_arrived(self, e: CallerArrived) -> None:
+        q = self.queues[e.queue]
+        req = self._new_request(e.request_id, q.name, e.priority, e.caller_number, customer_leg=e.request_id)
+        self._legs[req.id] = (req.id, "customer")
+        self._emit(Answer(req.id))
+        if not self._is_open(q.name):
+            self._emit(PlayPrompt(req.id, (PromptItem("closed"),), hangup_after=True))
+            req.state = RequestState.ENDED  # it never took a place, so there is none to give up
+            self._end(req, Outcome.CLOSED, arrived_while_closed=True)
+            return
+        self._emit(JoinHolding(req.id, q.name))
+        self._enter_queue(req)
+        self._activity("arrived", req, caller=e.caller_number, position=self.position(req.id))
+        first_offer = offer.first_offer_at(q.callback, e.now)
+        if first_offer is not None:
+            req.next_offer_at = first_offer
+            self._timers.set("offer", req.id, first_offer)
+        if q.announce.position or q.announce.estimated_wait:
+            self._timers.set("announce", req.id, e.now)
+
+    def _caller_hung_up(self, e: CallerHungUp) -> None:
+        req = self.requests.get(e.request_id)
+        if req is None or req.kind is not RequestKind.INBOUND:
+            return  # already a callback, or gone: the old line ending is expected
+        q = self.queues[req.queue]
+        if req.state is RequestState.WAITING:
+            waited = req.gross_wait(e.now)
+            self.estimator.on_abandoned(req.queue, req.net_wait(e.now), e.now)
+            after = q.callback.abandon_callback_after
+            if q.callback.enabled and after is not None and waited >= after:
+                verdict = eligibility.check(req.caller_number, q.eligibility)
+                if verdict.eligible and verdict.number is not None:
+                    self._activity("abandoned", req, waited=waited, callback=True)
+                    self._promise_callback(req, verdict.number, automatic=True)
+                    return
+            self._end(req, Outcome.ABANDONED, waited=waited)
+        elif req.state is RequestState.RINGING_AGENT:
+            self.estimator.on_abandoned(req.queue, req.net_wait(e.now), e.now)
+            self._emit(Hangup(req.agent_leg or "", "caller_gone"))  # before _take_agent forgets the leg
+            agent = self._take_agent(req)
+            if agent is not None:
+                self._release_agent(agent, None)
+            self._end(req, Outcome.ABANDONED, waited=req.gross_wait(e.now))
+        elif req.state is RequestState.CONNECTED:
+            self._finish_call(req, hung_up_by="customer")
+
+    def _dtmf(self, e: DtmfReceived) -> None:
+        req = self.requests.get(e.request_id)
+        if req is None or req.kind is not RequestKind.INBOUND or req.state is not RequestState.WAITING:
+            return
+        q = self.queues[req.queue]
+        cb = q.callback
+        leg = req.customer_leg or req.id
+        menu = req.menu
+        if menu is None:
+            if not cb.enabled or e.digit != cb.key:
+                return
+            verdict = eligibility.check(req.caller_number, q.eligibility)
+            if not verdict.eligible:
+                self._activity("callback_refused", req, reason=str(verdict.refusal))
+                self._emit(PlayPrompt(leg, (PromptItem("callback_unavailable"),)))
+                return
+            self._activity("callback_key", req)
+            if not cb.allow_other_number:
+                assert verdict.number is not None
+                self._promise_callback(req, verdict.number, automatic=False)
+                return
+            self._open_menu(req, "choose")
+            self._emit(PlayPrompt(leg, (PromptItem("callback_choose_number"),)))
+            return
+        if menu.step == "choose":
+            if e.digit == "1":
+                verdict = eligibility.check(req.caller_number, q.eligibility)
+                assert verdict.number is not None
+                self._promise_callback(req, verdict.number, automatic=False)
+            elif e.digit == "2":
+                self._open_menu(req, "enter")
+                self._emit(PlayPrompt(leg, (PromptItem("callback_enter_number"),)))
+            elif e.digit == "*":
+                self._close_menu(req)
+            return
+        # step "enter": digits until "#"
+        if e.digit.isdigit() and len(menu.digits) < MAX_KEYED_DIGITS:
+            menu.digits += e.digit
+            self._touch_menu(req)
+        elif e.digit == "*":
+            self._close_menu(req)
+        elif e.digit == "#":
+            verdict = eligibility.check(menu.digits, q.eligibility)
+            if verdict.eligible and verdict.number is not None:
+                self._promise_callback(req, verdict.number, automatic=False, entered=True)
+                return
+            menu.invalid_entries += 1
+            self._activity("callback_number_refused", req, reason=str(verdict.refusal))
+            if menu.invalid_entries == 1:
+                menu.digits = ""
+                self._touch_menu(req)
+                self._emit(
+                    PlayPrompt(leg, (PromptItem("callback_number_invalid"), PromptItem("callback_enter_number")))
+                )
+            else:
+                self._close_menu(req)
+                self._emit(PlayPrompt(leg, (PromptItem("callback_unavailable"),)))
+
+    def _open_menu(self, req: Request, step: str) -> None:
+        req.menu = Menu(step=step)
+        self._touch_menu(req)
+
+    def _touch_menu(self, req: Request) -> None:
+        assert req.menu is not None
+        req.menu.deadline = self._now + self.settings.menu_timeout
+        self._timers.set("menu", req.id, req.menu.deadline)
+
+    def _close_menu(self, req: Request) -> None:
+        req.menu = None
+        self._timers.cancel("menu", req.id)
+
+    def _promise_callback(self, req: Request, number: str, automatic: bool, entered: bool = False) -> None:
+        """The caller keeps their place as a callback; their line ends after the confirmation."""
+        cb = self.queues[req.queue].callback
+        line = req.customer_leg
+        if req.state is RequestState.WAITING and not req.is_callback:
+            self._callers_waiting[req.queue] -= 1
+        req.kind = RequestKind.CALLBACK
+        req.callback_number = number
+        req.callback_requested_at = self._now
+        req.not_before = self._now + cb.callback_delay
+        req.menu = None
+        req.customer_leg = None
+        self._forget_leg(line)
+        for kind in ("offer", "announce", "menu"):
+            self._timers.cancel(kind, req.id)
+        self._timers.set("expire", req.id, self._now + cb.max_age)
+        if req.not_before > self._now:
+            self._timers.set("not_before", req.id, req.not_before)
+        self._activity(
+            "callback_accepted",
+            req,
+            number=number,
+            automatic=automatic,
+            entered_number=entered,
+            position=self.position(req.id),
+        )
+        if line is not None and not automatic:
+            self._emit(PlayPrompt(line, (PromptItem("callback_confirmed"),), hangup_after=True))
+
+    def _callback_requested(self, e: CallbackRequested) -> None:
+        q = self.queues[e.queue]
+        verdict = eligibility.check(e.number, q.eligibility)
+        assert verdict.number is not None
+        req = self._new_request(e.request_id, q.name, e.priority, e.number)
+        self._enter_queue(req)
+        self._activity("arrived", req, caller=e.number, position=self.position(req.id), channel="web")
+        self._promise_callback(req, verdict.number, automatic=True)
+
+    def _offer_due(self, request_id: str) -> None:
+        req = self.requests.get(request_id)
+        if req is None or req.kind is not RequestKind.INBOUND or req.state is not RequestState.WAITING:
+            return
+        q = self.queues[req.queue]
+        estimate = self.estimated_wait(req.id) or 0.0
+        decision = offer.decide(q.callback, estimate, self._now, req.offers, req.menu is not None)
+        if decision.offer_now:
+            verdict = eligibility.check(req.caller_number, q.eligibility)
+            if verdict.eligible:
+                req.offers += 1
+                self._activity("offered", req, estimate=round(estimate, 1), key=q.callback.key)
+                self._emit(PlayPrompt(req.customer_leg or req.id, (PromptItem("callback_offer", q.callback.key),)))
+        req.next_offer_at = decision.next_at
+        if decision.next_at is not None:
+            self._timers.set("offer", req.id, decision.next_at)
+
+    def _announce_due(self, request_id: str) -> None:
+        req = self.requests.get(request_id)
+        if req is None or req.kind is not RequestKind.INBOUND or req.state is not RequestState.WAITING:
+            return
+        q = self.queues[req.queue]
+        if req.menu is None:
+            items: list[PromptItem] = []
+            if q.announce.position:
+                items += [PromptItem("position"), PromptItem("count", self.position(req.id))]
+            if q.announce.estimated_wait:
+                minutes = max(1, round((self.estimated_wait(req.id) or 0.0) / 60))
+                items += [PromptItem("estimated_wait"), PromptItem("minutes", minutes)]
+            self._emit(PlayPrompt(req.customer_leg or req.id, tuple(items)))
+            self._activity("announced", req, items=[f"{i.name}={i.value}" for i in items if i.value is not None])
+        req.next_announce_at = self._now + q.announce.interval
+        self._timers.set("announce", req.id, req.next_announce_at)
+
+    def _menu_due(self, request_id: str) -> None:
+        req = self.requests.get(request_id)
+        if req is not None and req.menu is not None:
+            self._activity("callback_menu_timeout", req, step=req.menu.step)
+            req.menu = None

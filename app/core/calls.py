@@ -1,0 +1,280 @@
+"""Serving a request: dispatch, ringing the agent, the whisper, dialling the customer, attempts.
+
+Theory of operation: the first dispatchable request (dispatch.py) gets the best ready agent
+(agents.py), who is rung first. An inbound caller is bridged on answer; a callback's agent hears
+a whisper, then the customer is dialled. Busy / no answer / failure count an attempt; with
+attempts left the request waits `sec_between_retries` out of the queue, then rejoins at the END
+(optional VIP bump); otherwise it ends `missed`. Agent trouble never counts against the customer.
+"""
+
+from __future__ import annotations
+
+from app.core import dispatch
+from app.core.agents import Agent, pick_agent
+from app.core.commands import (
+    BridgeLegs,
+    Hangup,
+    Notify,
+    OriginateAgent,
+    OriginateCustomer,
+    PlayPrompt,
+    PromptItem,
+)
+from app.core.engine_base import CUSTOMER_TIMEOUT_MARGIN, EngineBase
+from app.core.events import (
+    LegAnswered,
+    LegFailed,
+    LegHungUp,
+    PromptFinished,
+)
+from app.core.request import Attempt, Request
+from app.core.states import AttemptOutcome, Outcome, RequestState
+
+
+class CallFlow(EngineBase):
+    def _prompt_finished(self, e: PromptFinished) -> None:
+        found = self._leg(e.leg_id)
+        if found is None:
+            return
+        req, role = found
+        if req.state is RequestState.WHISPER and role == "agent":
+            self._dial_customer(req)
+
+    def _leg_answered(self, e: LegAnswered) -> None:
+        found = self._leg(e.leg_id)
+        if found is None:
+            return
+        req, role = found
+        if role == "agent" and req.state is RequestState.RINGING_AGENT:
+            self._timers.cancel("ring", req.id)
+            self.agents[req.agent_id or ""].start_call(e.now)
+            if req.is_callback:
+                req.state = RequestState.WHISPER
+                self._activity("agent_answered", req)
+                items = (PromptItem("callback_whisper"), PromptItem("number", req.callback_number))
+                self._emit(PlayPrompt(e.leg_id, items, report_finish=True))
+            else:
+                self._connect(req)
+        elif role == "customer" and req.state is RequestState.DIALLING_CUSTOMER:
+            self._timers.cancel("customer", req.id)
+            attempt = req.attempts[-1]
+            attempt.outcome = AttemptOutcome.VOICEMAIL if e.voicemail else AttemptOutcome.ANSWERED
+            attempt.ended_at = e.now
+            self._activity("attempt_outcome", req, attempt=attempt.number, outcome=attempt.outcome.value)
+            message = self.queues[req.queue].callback.voicemail_message
+            if e.voicemail and message:
+                self._emit(PlayPrompt(e.leg_id, (PromptItem(message),), hangup_after=True))
+                self._emit(Hangup(req.agent_leg or "", "voicemail"))
+                agent = self._take_agent(req)
+                if agent is not None:
+                    self._release_agent(agent, None)
+                self._end(req, Outcome.SERVED, voicemail=True)
+                return
+            self._connect(req)
+
+    def _connect(self, req: Request) -> None:
+        assert req.customer_leg is not None and req.agent_leg is not None
+        req.state = RequestState.CONNECTED
+        req.service_started_at = self._now
+        self.estimator.on_served(req.queue, req.net_wait(self._now), self._now)
+        self._report_call_started(req)
+        self._emit(BridgeLegs(req.id, req.customer_leg, req.agent_leg))
+        net_wait = req.net_wait(self._now)
+        self._activity(
+            "connected",
+            req,
+            gross_wait=req.gross_wait(self._now),
+            net_wait=net_wait,
+            within_sla=net_wait <= self.queues[req.queue].service_level,  # SLA is judged on net wait
+        )
+
+    def _leg_failed(self, e: LegFailed) -> None:
+        found = self._leg(e.leg_id)
+        if found is None:
+            return
+        req, role = found
+        if role == "agent" and req.state is RequestState.RINGING_AGENT:
+            self._agent_did_not_answer(req, hangup=False, cause=e.cause)
+        elif role == "customer" and req.state is RequestState.DIALLING_CUSTOMER:
+            self._customer_attempt_failed(req, e.outcome, cause=e.cause)
+
+    def _leg_hung_up(self, e: LegHungUp) -> None:
+        found = self._leg(e.leg_id)
+        if found is None:
+            return
+        req, role = found
+        if req.state is RequestState.CONNECTED:
+            self._finish_call(req, hung_up_by=role)
+        elif role == "agent" and req.state is RequestState.WHISPER:
+            self._agent_abandoned_callback(req)
+        elif role == "agent" and req.state is RequestState.DIALLING_CUSTOMER:
+            self._emit(Hangup(req.customer_leg or "", "agent_gone"))
+            self._timers.cancel("customer", req.id)
+            req.attempts[-1].outcome = AttemptOutcome.AGENT_NO_ANSWER
+            req.attempts[-1].ended_at = self._now
+            self._forget_leg(req.customer_leg)
+            req.customer_leg = None
+            self._agent_abandoned_callback(req)
+        elif role == "agent" and req.state is RequestState.RINGING_AGENT:
+            self._agent_did_not_answer(req, hangup=False, cause=None)
+        elif role == "customer" and req.state is RequestState.DIALLING_CUSTOMER:
+            self._customer_attempt_failed(req, AttemptOutcome.FAILED, cause=None)
+
+    def _agent_did_not_answer(self, req: Request, hangup: bool, cause: int | None) -> None:
+        if hangup:
+            self._emit(Hangup(req.agent_leg or "", "ring_timeout"))
+        agent_id = req.agent_id
+        agent = self._take_agent(req)
+        if agent is not None:
+            agent.not_responding(self._now)
+            self._activity("agent_paused", None, agent=agent.id, reason="not_responding")
+        self._activity("agent_no_answer", req, agent=agent_id, cause=cause)
+        self._return_to_place(req)
+
+    def _agent_abandoned_callback(self, req: Request) -> None:
+        agent_id = req.agent_id
+        agent = self._take_agent(req)
+        if agent is not None:
+            self._release_agent(agent, self.queues[req.queue].wrap_up)
+        self._activity("agent_left_callback", req, agent=agent_id)
+        self._return_to_place(req)
+
+    def _dial_customer(self, req: Request) -> None:
+        q = self.queues[req.queue]
+        assert req.callback_number is not None and req.agent_id is not None
+        req.state = RequestState.DIALLING_CUSTOMER
+        attempt = Attempt(number=req.counted_attempts + 1, started_at=self._now, agent_id=req.agent_id)
+        req.attempts.append(attempt)
+        req.customer_leg = self._new_leg(req, "customer")
+        self._timers.set("customer", req.id, self._now + q.callback.customer_ring_timeout + CUSTOMER_TIMEOUT_MARGIN)
+        self._activity("attempt_started", req, attempt=attempt.number, number=req.callback_number)
+        self._emit(
+            OriginateCustomer(
+                leg_id=req.customer_leg,
+                request_id=req.id,
+                number=req.callback_number,
+                caller_id_number=q.callback.caller_id,
+                timeout=q.callback.customer_ring_timeout,
+                queue=q.name,
+                attempt=attempt.number,
+                amd=q.callback.amd,
+            )
+        )
+
+    def _customer_attempt_failed(self, req: Request, outcome: AttemptOutcome, cause: int | None) -> None:
+        q = self.queues[req.queue]
+        cb = q.callback
+        self._timers.cancel("customer", req.id)
+        attempt = req.attempts[-1]
+        attempt.outcome = outcome
+        attempt.ended_at = self._now
+        self._forget_leg(req.customer_leg)
+        req.customer_leg = None
+        self._emit(Hangup(req.agent_leg or "", "customer_unreachable"))
+        agent = self._take_agent(req)
+        if agent is not None:
+            self._release_agent(agent, None)
+        self._activity("attempt_outcome", req, attempt=attempt.number, outcome=outcome.value, cause=cause)
+        assert req.callback_requested_at is not None
+        if self._now >= req.callback_requested_at + cb.max_age:
+            self._expire(req)
+        elif (outcome is AttemptOutcome.BUSY and cb.give_up_on_busy) or req.counted_attempts >= cb.max_attempts:
+            self._emit(Notify("missed_callback", req.id, req.queue, req.callback_number))
+            self._end(req, Outcome.MISSED, attempts=req.counted_attempts, last=outcome.value)
+        else:
+            req.state = RequestState.QUARANTINE
+            req.not_before = self._now + cb.sec_between_retries
+            self._timers.set("not_before", req.id, req.not_before)
+            self._activity("quarantine", req, until=req.not_before)
+
+    def _finish_call(self, req: Request, hung_up_by: str) -> None:
+        data: dict[str, object] = {"hung_up_by": hung_up_by}
+        # the other side is hung up: the customer's or the agent's leg ended (or was lost)
+        other = req.agent_leg if hung_up_by in ("customer", "customer_lost") else req.customer_leg
+        if other is not None:
+            self._emit(Hangup(other, f"{hung_up_by}_hung_up"))
+        q = self.queues[req.queue]
+        agent = self._take_agent(req)
+        if agent is not None:
+            data["agent"] = agent.id
+            self._report_handled(req, q.wrap_up)
+            self._release_agent(agent, q.wrap_up)
+        self._end(req, Outcome.SERVED, **data)
+
+    def _ring_due(self, request_id: str) -> None:
+        req = self.requests.get(request_id)
+        if req is not None and req.state is RequestState.RINGING_AGENT:
+            self._agent_did_not_answer(req, hangup=True, cause=None)
+
+    def _customer_due(self, request_id: str) -> None:
+        req = self.requests.get(request_id)
+        if req is not None and req.state is RequestState.DIALLING_CUSTOMER:
+            self._emit(Hangup(req.customer_leg or "", "ring_timeout"))
+            self._customer_attempt_failed(req, AttemptOutcome.NO_ANSWER, cause=None)
+
+    def _not_before_due(self, request_id: str) -> None:
+        req = self.requests.get(request_id)
+        if req is None or req.state is not RequestState.QUARANTINE:
+            return  # a callback delay simply ends; dispatch runs after every event
+        cb = self.queues[req.queue].callback
+        req.priority += cb.vip_on_retry
+        req.place = self._next_place(req.priority, self._now)  # the END of the queue
+        req.queued_since = self._now
+        self._enter_queue(req)
+        self._activity("requeued", req, position=self.position(req.id), priority=req.priority)
+
+    def _expire_due(self, request_id: str) -> None:
+        req = self.requests.get(request_id)
+        if req is not None and req.state in (RequestState.WAITING, RequestState.QUARANTINE):
+            self._expire(req)
+
+    def _dispatch(self) -> None:
+        if not any(a.available for a in self.agents.values()):
+            return
+        while True:
+            choice = self._best_candidate()
+            if choice is None:
+                return
+            req, agent = choice
+            self._ring_agent(req, agent)
+
+    def _best_candidate(self) -> tuple[Request, Agent] | None:
+        agents = list(self.agents.values())
+        best: tuple[Request, Agent] | None = None
+        for name, order in self.orders.items():
+            if not order:
+                continue
+            agent = pick_agent(agents, name)
+            if agent is None:
+                continue
+            req = dispatch.candidate(self, name)
+            if req is not None and (best is None or req.place < best[0].place):
+                best = (req, agent)
+        return best
+
+    def _ring_agent(self, req: Request, agent: Agent) -> None:
+        q = self.queues[req.queue]
+        self._leave_queue(req)
+        req.state = RequestState.RINGING_AGENT
+        req.agent_id = agent.id
+        req.agent_leg = self._new_leg(req, "agent")
+        if req.first_dispatched_at is None:
+            req.first_dispatched_at = self._now
+        agent.start_ringing(req.id, self._now)
+        self._timers.set("ring", req.id, self._now + q.ring_timeout)
+        if req.is_callback:
+            name, number = "Callback", req.callback_number or ""
+        else:
+            name, number = q.label, req.caller_number or ""
+        self._activity("agent_ringing", req, agent=agent.id)
+        self._emit(
+            OriginateAgent(
+                leg_id=req.agent_leg,
+                request_id=req.id,
+                agent_id=agent.id,
+                caller_id_name=name,
+                caller_id_number=number,
+                timeout=q.ring_timeout,
+                queue=q.name,
+            )
+        )

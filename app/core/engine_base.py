@@ -1,0 +1,276 @@
+"""The engine's state and the plumbing every part of it uses.
+
+Theory of operation: requests live in `requests` while active and keep one place key in their
+queue's order (ordering.py); legs are handed out here and looked up by id; every change of a
+request records an Activity, which also marks the request for the shell to store. The flows
+(callers.py, calls.py, staff.py, recovery.py) add the rules; engine.py puts them together.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Iterator
+from typing import Any, cast
+
+from app.core import hours
+from app.core.agents import Agent
+from app.core.commands import (
+    Activity,
+    Command,
+    Notify,
+)
+from app.core.errors import (
+    UnknownAgent,
+    UnknownQueue,
+)
+from app.core.estimator import ErlangAEstimator, TracksWorkInProgress, WaitEstimator
+from app.core.events import (
+    Event,
+)
+from app.core.ordering import PlaceKey, PlaceOrder, place_key
+from app.core.request import IN_SERVICE, Request
+from app.core.settings import CoreSettings, QueueSettings
+from app.core.states import AgentState, Outcome, RequestState
+from app.core.timers import Timers
+
+CUSTOMER_TIMEOUT_MARGIN = 10.0  # our own guard beyond the originate timeout given to Asterisk
+MAX_KEYED_DIGITS = 20
+REQUEST_TIMERS = ("offer", "announce", "menu", "ring", "customer", "not_before", "expire")
+
+
+class EngineBase:
+    def __init__(self, settings: CoreSettings, estimator: WaitEstimator | None = None) -> None:
+        self.settings = settings
+        self.queues: dict[str, QueueSettings] = {q.name: q for q in settings.queues}
+        self.orders: dict[str, PlaceOrder] = {q.name: PlaceOrder() for q in settings.queues}
+        self.agents: dict[str, Agent] = {a.id: Agent(a) for a in settings.agents}
+        self.requests: dict[str, Request] = {}  # active ones; ended ones leave
+        self.estimator: WaitEstimator = estimator or ErlangAEstimator()
+        self.closed_since: dict[str, float | None] = {}
+        self._callers_waiting = {q.name: 0 for q in settings.queues}
+        self._legs: dict[str, tuple[str, str]] = {}  # leg id -> (request id, "agent"/"customer")
+        self._timers = Timers()
+        self._seq = 0
+        self._leg_seq = 0
+        self._random = {q.name: random.Random(q.callback.random_seed) for q in settings.queues}
+        self._started = False
+        self._out: list[Command] = []
+        # Requests changed since the shell last asked: it stores them before acting (commit before act).
+        self._touched: dict[str, Request] = {}
+        self._now = 0.0
+        self._handlers = self._handler_table()
+
+    def take_touched(self) -> list[Request]:
+        """The requests changed (or ended) since the last call, in their current state."""
+        touched, self._touched = list(self._touched.values()), {}
+        return touched
+
+    def next_deadline(self) -> float | None:
+        return self._timers.next_deadline()
+
+    def position(self, request_id: str) -> int | None:
+        req = self.requests.get(request_id)
+        if req is None or req.state is not RequestState.WAITING:
+            return None
+        return self.orders[req.queue].position(req.place)
+
+    def waiting(self, queue: str) -> list[Request]:
+        return [self.requests[rid] for rid in self.orders[queue]]
+
+    def iter_waiting(self, queue: str) -> Iterator[Request]:
+        return (self.requests[rid] for rid in self.orders[queue])
+
+    def callers_waiting(self, queue: str) -> int:
+        return self._callers_waiting[queue]
+
+    def estimated_wait(self, request_id: str) -> float | None:
+        req = self.requests.get(request_id)
+        if req is None or req.state is not RequestState.WAITING:
+            return None
+        ahead = self.orders[req.queue].position(req.place) - 1
+        return self._estimate(req.queue, ahead)
+
+    def agents_serving(self, queue: str) -> int:
+        """Agents who will take the queue's callers: logged in, not paused, and not leaving after this call."""
+        return sum(
+            1
+            for a in self.agents.values()
+            if a.serves(queue) and a.after_call is None and a.state not in (AgentState.LOGGED_OFF, AgentState.PAUSED)
+        )
+
+    def _queue(self, name: str) -> QueueSettings:
+        try:
+            return self.queues[name]
+        except KeyError:
+            raise UnknownQueue(f"no queue named {name!r}") from None
+
+    def _agent(self, agent_id: str) -> Agent:
+        try:
+            return self.agents[agent_id]
+        except KeyError:
+            raise UnknownAgent(f"no agent {agent_id!r}") from None
+
+    def _emit(self, *commands: Command) -> None:
+        self._out.extend(commands)
+
+    def _activity(self, kind: str, req: Request | None = None, agent: str | None = None, **data: object) -> None:
+        self._record(kind, req, agent, data)
+
+    def _record(self, kind: str, req: Request | None, agent: str | None, data: dict[str, object]) -> None:
+        if req is not None:  # every change of a request records an activity: that marks it for storing
+            self._touched[req.id] = req
+        self._emit(
+            Activity(
+                kind=kind,
+                request_id=req.id if req else None,
+                agent_id=agent if agent is not None else (req.agent_id if req else None),
+                queue=req.queue if req else None,
+                at=self._now,
+                data=data,
+            )
+        )
+
+    def _new_leg(self, req: Request, role: str) -> str:
+        self._leg_seq += 1
+        leg = f"{req.id}:{role[0]}{self._leg_seq}"
+        self._legs[leg] = (req.id, role)
+        return leg
+
+    def _leg(self, leg_id: str) -> tuple[Request, str] | None:
+        owner = self._legs.get(leg_id)
+        if owner is None:
+            return None
+        req = self.requests.get(owner[0])
+        if req is None:
+            return None
+        if leg_id not in (req.agent_leg, req.customer_leg):
+            return None
+        return req, owner[1]
+
+    def _forget_leg(self, leg_id: str | None) -> None:
+        if leg_id is not None:
+            self._legs.pop(leg_id, None)
+
+    def _start(self, now: float) -> None:
+        self._started = True
+        for q in self.queues.values():
+            if hours.is_open(q.hours, now):
+                self.closed_since[q.name] = None
+            else:  # closed since the last closing time, or since now if it never opened lately
+                self.closed_since[q.name] = hours.last_close_before(q.hours, now) or now
+            self._schedule_hours(q, now)
+
+    def _schedule_hours(self, q: QueueSettings, now: float) -> None:
+        change = hours.next_change(q.hours, now)
+        if change is not None:
+            self._timers.set("hours", q.name, change)
+
+    def _is_open(self, queue: str) -> bool:
+        return self.closed_since.get(queue) is None
+
+    def _next_place(self, req_priority: int, place_time: float) -> PlaceKey:
+        self._seq += 1
+        return place_key(req_priority, place_time, self._seq)
+
+    def _enter_queue(self, req: Request) -> None:
+        req.state = RequestState.WAITING
+        self.orders[req.queue].add(req.place, req.id)
+        if not req.is_callback:
+            self._callers_waiting[req.queue] += 1
+
+    def _leave_queue(self, req: Request) -> None:
+        if req.state is RequestState.WAITING:
+            self.orders[req.queue].remove(req.place)
+            if not req.is_callback:
+                self._callers_waiting[req.queue] -= 1
+
+    def _end(self, req: Request, outcome: Outcome, **data: object) -> None:
+        self._leave_queue(req)
+        req.state = RequestState.ENDED
+        req.outcome = outcome
+        req.ended_at = self._now
+        req.menu = None
+        self._timers.cancel_all(req.id, REQUEST_TIMERS)
+        self._forget_leg(req.agent_leg)
+        self._forget_leg(req.customer_leg)
+        del self.requests[req.id]
+        self._record("ended", req, None, {"outcome": outcome.value, **data})
+
+    def _estimate(self, queue: str, ahead: int) -> float:
+        free = sum(1 for a in self.agents.values() if a.available and a.serves(queue))
+        return self.estimator.estimate(queue, ahead, self.agents_serving(queue), free)
+
+    def _tracks_work_in_progress(self) -> TracksWorkInProgress | None:
+        """The estimator, if it also counts calls in progress (a cheap check: estimate() runs often)."""
+        est = self.estimator
+        return cast(TracksWorkInProgress, est) if hasattr(est, "on_call_ended") else None
+
+    def _report_call_started(self, req: Request) -> None:
+        wip = self._tracks_work_in_progress()
+        if wip is not None:
+            wip.on_call_started(req.queue, self._now)
+
+    def _report_handled(self, req: Request, wrap_up: float) -> None:
+        """Handle time = talk + wrap-up, reported when the call ends."""
+        started = req.service_started_at if req.service_started_at is not None else self._now
+        handle_time = self._now - started + wrap_up
+        wip = self._tracks_work_in_progress()
+        if wip is not None:
+            wip.on_call_ended(req.queue, started, handle_time, self._now)
+        else:
+            self.estimator.on_handled(req.queue, handle_time, self._now)
+
+    def _take_agent(self, req: Request) -> Agent | None:
+        agent = self.agents.get(req.agent_id or "")
+        self._timers.cancel("ring", req.id)
+        self._forget_leg(req.agent_leg)
+        req.agent_leg = None
+        req.agent_id = None
+        return agent
+
+    def _return_to_place(self, req: Request) -> None:
+        if req.is_callback and req.callback_requested_at is not None:
+            if self._now >= req.callback_requested_at + self.queues[req.queue].callback.max_age:
+                self._expire(req)  # its expiry timer came up while it was in service
+                return
+        self._enter_queue(req)
+
+    def _release_agent(self, agent: Agent, wrap_up: float | None) -> None:
+        """Free the agent; a wrap-up always gets its timer, or the agent would stay in it for good."""
+        before = agent.state
+        agent.release(self._now, wrap_up)
+        if agent.wrap_up_until is not None:
+            self._timers.set("wrap_up", agent.id, agent.wrap_up_until)
+        self._activity("agent_state", None, agent=agent.id, state=agent.state.value, previous=before.value)
+
+    def _expire(self, req: Request) -> None:
+        self._emit(Notify("callback_expired", req.id, req.queue, req.callback_number))
+        self._end(req, Outcome.EXPIRED, attempts=req.counted_attempts)
+
+    def dispatch_now(self) -> float:
+        return self._now
+
+    def callbacks_in_service(self, queue: str) -> int:
+        return sum(1 for r in self.requests.values() if r.queue == queue and r.is_callback and r.state in IN_SERVICE)
+
+    def agents_logged_in(self, queue: str) -> int:
+        return sum(1 for a in self.agents.values() if a.serves(queue) and a.state is not AgentState.LOGGED_OFF)
+
+    def ready_agents(self, queue: str) -> int:
+        return sum(1 for a in self.agents.values() if a.available and a.serves(queue))
+
+    def random_for(self, queue: str) -> random.Random:
+        return self._random[queue]
+
+    def is_open(self, queue: str) -> bool:
+        return self._is_open(queue)
+
+    # Owned by the flows (calls.py, engine.py); declared here so every part can call them.
+    def _dial_customer(self, req: Request) -> None:
+        raise NotImplementedError
+
+    def _finish_call(self, req: Request, hung_up_by: str) -> None:
+        raise NotImplementedError
+
+    def _handler_table(self) -> dict[type[Event], Callable[[Any], None]]:
+        raise NotImplementedError

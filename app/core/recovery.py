@@ -1,0 +1,217 @@
+"""After a restart and on reload: restore stored requests, lost legs, new settings.
+
+Theory of operation: `restore` takes back what the shell stored (places, attempts, legs) and sets
+deadlines afresh; the shell reports every expected leg that is gone as `LegLost` (nothing counted
+against anyone; callers whose line is gone are `dropped`), then `LegsReconciled`. New settings
+apply to everything in progress, unless they would strand someone (then they are refused).
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterable
+
+from app.core import hours
+from app.core.agents import Agent
+from app.core.commands import (
+    Hangup,
+    Notify,
+)
+from app.core.engine_base import CUSTOMER_TIMEOUT_MARGIN, EngineBase
+from app.core.errors import (
+    IllegalRequestAction,
+    UnknownQueue,
+)
+from app.core.events import (
+    LegLost,
+    LegsReconciled,
+    SettingsChanged,
+)
+from app.core.ordering import PlaceOrder
+from app.core.request import IN_SERVICE, Request
+from app.core.settings import CoreSettings
+from app.core.states import AgentState, AttemptOutcome, Outcome, RequestKind, RequestState
+
+
+class Recovery(EngineBase):
+    def restore(
+        self, requests: Iterable[Request], agents: Iterable[tuple[str, AgentState, str | None]], now: float
+    ) -> None:
+        """Take back what was stored before a restart, before the first event.
+
+        Places, attempts and legs come back as they were; deadlines are set afresh from `now`
+        (a ring or a dial in progress gets its full timeout again). The shell then reports every
+        expected leg that no longer exists as `LegLost`, so nothing is dialled twice and nobody is
+        forgotten.
+        """
+        if self._started:
+            raise IllegalRequestAction("restore must come before the first event")
+        requests = [r for r in requests if r.state is not RequestState.ENDED]
+        stranded = [f"{r.id} ({r.queue!r})" for r in requests if r.queue not in self.queues]
+        if stranded:  # dropping them silently would forget promised callbacks
+            raise UnknownQueue(
+                "stored requests are in queues no longer configured: "
+                + ", ".join(stranded[:5])
+                + "; put the queues back in the settings, move the requests, then remove the queues"
+            )
+        self._now = now
+        self._start(now)
+        self._leg_seq = max(self._leg_seq, int(now * 1000))  # leg ids stay unique across restarts
+        for q in self.queues.values():  # a close sweep due before the restart must still come
+            closed_at = self.closed_since.get(q.name)
+            if closed_at is not None:
+                self._timers.set("close_sweep", q.name, max(now, closed_at + q.max_wait_after_close))
+        for agent_id, state, reason in agents:
+            agent = self.agents.get(agent_id)
+            if agent is None:
+                continue  # removed from the settings since
+            if state in (AgentState.RINGING, AgentState.BUSY, AgentState.WRAP_UP):
+                state, reason = AgentState.READY, None  # re-linked below if its request is in service
+            agent.set_state(state, now, reason)
+        for req in requests:
+            self.requests[req.id] = req
+            self._seq = max(self._seq, req.place[2])
+            for leg, role in ((req.customer_leg, "customer"), (req.agent_leg, "agent")):
+                if leg is not None:
+                    self._legs[leg] = (req.id, role)
+                    # the clock may have gone back: never hand out a restored leg's id again
+                    seq = leg.rpartition(":")[2][1:]
+                    if seq.isdigit():
+                        self._leg_seq = max(self._leg_seq, int(seq))
+            self._restore_timers(req, now)
+        for req in self.requests.values():
+            if req.state is RequestState.WAITING:
+                self._enter_queue(req)
+            elif req.state in IN_SERVICE:
+                agent = self.agents.get(req.agent_id or "")
+                if agent is None:
+                    continue
+                agent.request_id = req.id
+                ringing = req.state is RequestState.RINGING_AGENT
+                agent.set_state(AgentState.RINGING if ringing else AgentState.BUSY, now)
+                if req.state is RequestState.CONNECTED:
+                    self._report_call_started(req)  # so the estimator counts its end consistently
+
+    def _restore_timers(self, req: Request, now: float) -> None:
+        q = self.queues[req.queue]
+        if req.is_callback and req.callback_requested_at is not None:
+            self._timers.set("expire", req.id, max(now, req.callback_requested_at + q.callback.max_age))
+        if req.state is RequestState.QUARANTINE or (req.state is RequestState.WAITING and req.not_before > now):
+            self._timers.set("not_before", req.id, max(now, req.not_before))
+        if req.state is RequestState.WAITING and not req.is_callback:
+            if req.next_offer_at is not None:
+                self._timers.set("offer", req.id, max(now, req.next_offer_at))
+            if q.announce.position or q.announce.estimated_wait:
+                self._timers.set("announce", req.id, max(now, req.next_announce_at or now))
+            if req.menu is not None:  # else the caller stays in the menu: no offers, no announcements
+                self._timers.set("menu", req.id, max(now, req.menu.deadline))
+        elif req.state is RequestState.RINGING_AGENT:
+            self._timers.set("ring", req.id, now + q.ring_timeout)
+        elif req.state is RequestState.DIALLING_CUSTOMER:
+            self._timers.set("customer", req.id, now + q.callback.customer_ring_timeout + CUSTOMER_TIMEOUT_MARGIN)
+
+    def expected_legs(self) -> list[tuple[str, str, str, bool]]:
+        """Legs the engine believes are up: (leg id, request id, role, answered)."""
+        out = []
+        for req in self.requests.values():
+            if req.customer_leg is not None:
+                answered = req.kind is RequestKind.INBOUND or req.state is RequestState.CONNECTED
+                out.append((req.customer_leg, req.id, "customer", answered))
+            if req.agent_leg is not None:
+                out.append((req.agent_leg, req.id, "agent", req.state is not RequestState.RINGING_AGENT))
+        return out
+
+    def _leg_lost(self, e: LegLost) -> None:
+        found = self._leg(e.leg_id)
+        if found is None:
+            return
+        req, role = found
+        if req.state is RequestState.CONNECTED:
+            self._finish_call(req, hung_up_by=f"{role}_lost")
+            return
+        if role == "customer" and req.kind is RequestKind.INBOUND:
+            # The caller's line is gone (e.g. Asterisk restarted): no callback can be promised now.
+            if req.state is RequestState.RINGING_AGENT:
+                self._emit(Hangup(req.agent_leg or "", "caller_lost"))
+                agent = self._take_agent(req)
+                if agent is not None:
+                    self._release_agent(agent, None)
+            self._end(req, Outcome.DROPPED, reason=e.reason)
+            return
+        # An originated leg of a request in service: back to its place, nothing counted. The
+        # other originated leg (agent or callback customer) is hung up; a caller on hold stays.
+        if req.state is RequestState.DIALLING_CUSTOMER:
+            req.attempts[-1].outcome = AttemptOutcome.INTERRUPTED
+            req.attempts[-1].ended_at = self._now
+            self._timers.cancel("customer", req.id)
+            other = req.agent_leg if role == "customer" else req.customer_leg
+            if other is not None:
+                self._emit(Hangup(other, "interrupted"))
+            self._forget_leg(req.customer_leg)
+            req.customer_leg = None
+        agent = self._take_agent(req)
+        if agent is not None:
+            self._release_agent(agent, None)
+        self._activity("interrupted", req, leg=role, reason=e.reason)
+        self._return_to_place(req)
+
+    def _legs_reconciled(self, e: LegsReconciled) -> None:
+        # A whisper may have ended while we were down, and its end will never be reported: the
+        # agent is still there (else LegLost came first), so the customer is dialled now.
+        for req in list(self.requests.values()):
+            if req.state is RequestState.WHISPER:
+                self._dial_customer(req)
+
+    def _check_new_settings(self, new: CoreSettings) -> None:
+        names = {q.name for q in new.queues}
+        problems = []
+        for req in self.requests.values():
+            if req.queue not in names:
+                problems.append(f"queue {req.queue!r} still has request {req.id} ({req.state}); move or end it first")
+        agents = {a.id for a in new.agents}
+        for agent in self.agents.values():
+            if agent.id not in agents and agent.state is not AgentState.LOGGED_OFF:
+                problems.append(f"agent {agent.id!r} is {agent.state}; log them out before removing them")
+        if problems:
+            raise IllegalRequestAction("settings not applied: " + "; ".join(problems[:5]))
+
+    def _settings_changed(self, e: SettingsChanged) -> None:
+        """Apply new settings to everything going on: places, attempts and agents' states stay."""
+        new = e.settings
+        self.settings = new
+        self.queues = {q.name: q for q in new.queues}
+        for name in self.queues:
+            self.orders.setdefault(name, PlaceOrder())
+            self._callers_waiting.setdefault(name, 0)
+            self._random.setdefault(name, random.Random(self.queues[name].callback.random_seed))
+        for name in [n for n in self.orders if n not in self.queues]:
+            del self.orders[name], self._callers_waiting[name], self._random[name]
+            self.closed_since.pop(name, None)
+            self._timers.cancel("hours", name)  # its handler would look the queue up
+            self._timers.cancel("close_sweep", name)
+        for a in new.agents:
+            if a.id in self.agents:
+                self.agents[a.id].settings = a
+            else:
+                self.agents[a.id] = Agent(a)
+        for agent_id in [i for i in self.agents if i not in {a.id for a in new.agents}]:
+            del self.agents[agent_id]
+        for q in self.queues.values():  # hours may have changed: recompute open/closed and the next change
+            was_open = self.closed_since.get(q.name) is None
+            if hours.is_open(q.hours, e.now):
+                self.closed_since[q.name] = None
+            elif was_open or q.name not in self.closed_since:
+                # open until this reload: it closes now, so callers holding get max_wait_after_close
+                closed_at = e.now if q.name in self.closed_since else hours.last_close_before(q.hours, e.now) or e.now
+                self.closed_since[q.name] = closed_at
+                self._timers.set("close_sweep", q.name, closed_at + q.max_wait_after_close)
+            self._timers.cancel("hours", q.name)
+            self._schedule_hours(q, e.now)
+        for req in list(self.requests.values()):  # a lowered max_attempts: no attempt beyond it
+            cb = self.queues[req.queue].callback
+            waiting = req.state in (RequestState.WAITING, RequestState.QUARANTINE)
+            if req.is_callback and waiting and req.attempts and req.counted_attempts >= cb.max_attempts:
+                self._emit(Notify("missed_callback", req.id, req.queue, req.callback_number))
+                last = req.attempts[-1].outcome
+                self._end(req, Outcome.MISSED, attempts=req.counted_attempts, last=last.value if last else None)
+        self._activity("settings_changed", None, queues=sorted(self.queues), agents=sorted(self.agents))

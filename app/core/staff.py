@@ -1,0 +1,89 @@
+"""Agents' own moves (ready, pause, log out, wrap-up) and admins' actions on waiting callbacks."""
+
+from __future__ import annotations
+
+from app.core.commands import (
+    Hangup,
+)
+from app.core.engine_base import EngineBase
+from app.core.events import (
+    AgentLoggedIn,
+    AgentLoggedOut,
+    AgentPaused,
+    AgentReachability,
+    AgentReady,
+    CallbackMoved,
+    CallbackRemoved,
+    WrapUpExtended,
+)
+from app.core.states import AgentState, Outcome, RequestState
+
+
+class StaffFlow(EngineBase):
+    def _agent_ready(self, e: AgentReady | AgentLoggedIn) -> None:
+        agent = self.agents[e.agent_id]
+        before = agent.state
+        agent.go_ready(e.now)
+        self._timers.cancel("wrap_up", agent.id)
+        if before is not agent.state:
+            self._activity("agent_state", None, agent=agent.id, state=agent.state.value, previous=before.value)
+
+    def _agent_paused(self, e: AgentPaused) -> None:
+        agent = self.agents[e.agent_id]
+        before = agent.state
+        agent.pause(e.now, e.reason)
+        if agent.state is not AgentState.PAUSED:  # during a call: the wrap-up end logs the change
+            self._activity("agent_state_requested", None, agent=agent.id, state="paused", reason=e.reason)
+            return
+        self._activity("agent_state", None, agent=agent.id, state="paused", previous=before.value, reason=e.reason)
+
+    def _agent_logged_out(self, e: AgentLoggedOut) -> None:
+        agent = self.agents[e.agent_id]
+        before = agent.state
+        if agent.state in (AgentState.BUSY, AgentState.WRAP_UP):
+            agent.after_call, agent.after_call_reason = AgentState.LOGGED_OFF, None
+            self._activity("agent_state_requested", None, agent=agent.id, state="logged_off")
+            return
+        if agent.state is AgentState.RINGING:
+            req = self.requests[agent.request_id or ""]
+            self._emit(Hangup(req.agent_leg or "", "agent_logged_out"))
+            self._take_agent(req)
+            agent.request_id = None
+            self._return_to_place(req)
+        agent.set_state(AgentState.LOGGED_OFF, e.now)
+        self._activity("agent_state", None, agent=agent.id, state="logged_off", previous=before.value)
+
+    def _agent_reachability(self, e: AgentReachability) -> None:
+        agent = self.agents[e.agent_id]
+        if agent.reachable != e.reachable:
+            agent.reachable = e.reachable
+            self._activity("agent_reachability", None, agent=agent.id, reachable=e.reachable)
+
+    def _wrap_up_extended(self, e: WrapUpExtended) -> None:
+        agent = self.agents[e.agent_id]
+        room = self.settings.max_wrap_up_extension - agent.wrap_up_extended
+        extra = max(0.0, min(e.seconds, room))
+        assert agent.wrap_up_until is not None
+        agent.wrap_up_extended += extra
+        agent.wrap_up_until += extra
+        self._timers.set("wrap_up", agent.id, agent.wrap_up_until)
+
+    def _wrap_up_due(self, agent_id: str) -> None:
+        agent = self.agents[agent_id]
+        if agent.state is AgentState.WRAP_UP:
+            agent.finish_wrap_up(self._now)
+            self._activity("agent_state", None, agent=agent.id, state=agent.state.value, previous="wrap_up")
+
+    def _callback_removed(self, e: CallbackRemoved) -> None:
+        req = self.requests[e.request_id]
+        self._end(req, Outcome.REMOVED, by=e.by, reason=e.reason)
+
+    def _callback_moved(self, e: CallbackMoved) -> None:
+        req = self.requests[e.request_id]
+        old = req.queue
+        self._leave_queue(req)
+        req.queue = e.to_queue
+        req.place = self._next_place(req.priority, e.now)
+        if req.state is RequestState.WAITING:
+            self._enter_queue(req)
+        self._activity("moved", req, from_queue=old, to_queue=e.to_queue, by=e.by, reason=e.reason, place_kept=False)
