@@ -26,6 +26,20 @@ def _check_config(args: argparse.Namespace) -> int:
     return 0
 
 
+def _pjsip_agents(args: argparse.Namespace) -> int:
+    """Agents are listed once, in the YAML; Asterisk's endpoints for them are generated from it."""
+    from app.devrun import agent_endpoints
+    from app.sandbox import render_agent_endpoints
+
+    try:
+        config = load_config(args.config)
+    except ConfigError as error:
+        print(f"{args.config}: invalid\n{error}", file=sys.stderr)
+        return 2
+    print(render_agent_endpoints(agent_endpoints(config)), end="")
+    return 0
+
+
 def _run(args: argparse.Namespace) -> int:
     from app import logs
     from app.runner import serve
@@ -63,6 +77,9 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("check-config", help="validate a settings file")
     p.add_argument("file")
     p.set_defaults(func=_check_config)
+    p = sub.add_parser("pjsip-agents", help="print pjsip_agents.conf for the configured agents")
+    p.add_argument("--config", required=True)
+    p.set_defaults(func=_pjsip_agents)
     p = sub.add_parser("run", help="run the service")
     p.add_argument("--config", required=True)
     p.set_defaults(func=_run)

@@ -35,12 +35,16 @@ def _fill_missing_secrets(path: Path) -> dict[str, str]:
     return made
 
 
-def _asterisk_for(config: HoldfastConfig) -> AsteriskInstance:
-    url = urlsplit(config.asterisk.ari_url)
-    agents = [
+def agent_endpoints(config: HoldfastConfig) -> list[AgentEndpoint]:
+    """The agents of the YAML as Asterisk endpoints: an agent is added in one place."""
+    return [
         AgentEndpoint(agent_id, agent.password.get_secret_value(), agent.name or agent_id)
         for agent_id, agent in config.agents.items()
     ]
+
+
+def _asterisk_for(config: HoldfastConfig) -> AsteriskInstance:
+    url = urlsplit(config.asterisk.ari_url)
     return AsteriskInstance(
         "dev",
         find_asterisk(),
@@ -59,7 +63,7 @@ def _asterisk_for(config: HoldfastConfig) -> AsteriskInstance:
             "AGENT_QUALIFY_FREQUENCY": "15",
             "VERBOSE": "1",
         },
-        extra_files={"pjsip_agents.conf": render_agent_endpoints(agents)},
+        extra_files={"pjsip_agents.conf": render_agent_endpoints(agent_endpoints(config))},
     )
 
 
