@@ -11,7 +11,7 @@ CONFIG ?= examples/holdfast.yaml
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[dev]'
+	$(BIN)/pip install -q -e '.[dev,sim]'
 	touch $(STAMP)
 
 venv: $(STAMP)
