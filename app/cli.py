@@ -13,16 +13,23 @@ import asyncio
 import sys
 from pathlib import Path
 
-from app.config import ConfigError, load_config, summarize
+from app.config import ConfigError, HoldfastConfig, load_config, summarize
+
+
+class _Invalid(Exception):
+    """The settings file was refused; the message has already been printed."""
+
+
+def _load(path: str) -> HoldfastConfig:
+    try:
+        return load_config(path)
+    except ConfigError as error:
+        print(f"{path}: invalid\n{error}", file=sys.stderr)
+        raise _Invalid from error
 
 
 def _check_config(args: argparse.Namespace) -> int:
-    try:
-        config = load_config(args.file)
-    except ConfigError as error:
-        print(f"{args.file}: invalid\n{error}", file=sys.stderr)
-        return 2
-    print(summarize(config))
+    print(summarize(_load(args.file)))
     return 0
 
 
@@ -31,12 +38,7 @@ def _pjsip_agents(args: argparse.Namespace) -> int:
     from app.devrun import agent_endpoints
     from app.sandbox import render_agent_endpoints
 
-    try:
-        config = load_config(args.config)
-    except ConfigError as error:
-        print(f"{args.config}: invalid\n{error}", file=sys.stderr)
-        return 2
-    print(render_agent_endpoints(agent_endpoints(config)), end="")
+    print(render_agent_endpoints(agent_endpoints(_load(args.config))), end="")
     return 0
 
 
@@ -45,11 +47,7 @@ def _run(args: argparse.Namespace) -> int:
     from app.runner import serve
     from app.telephony.instance_lock import AnotherInstanceRunning
 
-    try:
-        config = load_config(args.config)
-    except ConfigError as error:
-        print(f"{args.config}: invalid\n{error}", file=sys.stderr)
-        return 2
+    config = _load(args.config)
     logs.configure(config.service.log_level)
     try:
         asyncio.run(serve(config, config_path=Path(args.config)))
@@ -90,7 +88,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("rest", nargs=argparse.REMAINDER)
     p.set_defaults(func=_sim)
     args = parser.parse_args(argv)
-    return int(args.func(args))
+    try:
+        return int(args.func(args))
+    except _Invalid:
+        return 2
 
 
 if __name__ == "__main__":

@@ -24,9 +24,7 @@ from app.core.errors import (
     UnknownQueue,
 )
 from app.core.estimator import ErlangAEstimator, TracksWorkInProgress, WaitEstimator
-from app.core.events import (
-    Event,
-)
+from app.core.events import Event
 from app.core.ordering import PlaceKey, PlaceOrder, place_key
 from app.core.request import IN_SERVICE, Request
 from app.core.settings import CoreSettings, QueueSettings

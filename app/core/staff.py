@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from app.core.commands import (
-    Hangup,
-)
+from app.core.commands import Hangup
 from app.core.engine_base import EngineBase
 from app.core.events import (
     AgentLoggedIn,
