@@ -16,11 +16,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import copy
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 import structlog
@@ -46,9 +44,9 @@ from app.core.causes import outcome_for
 from app.core.commands import Activity, Command, JoinHolding, Notify
 from app.core.engine import Engine
 from app.core.errors import CoreError
-from app.core.request import Request
 from app.core.states import RequestState
-from app.store import AgentRecord, Store, StoreError
+from app.store import Store, StoreError
+from app.telephony.committer import Committer, step_of
 from app.telephony.executor import CommandExecutor
 from app.telephony.instance_lock import InstanceLock
 from app.telephony.legs import Leg, LegRegistry, PlaybackTask, channel_id_for_leg
@@ -61,15 +59,6 @@ log = structlog.get_logger("holdfast.telephony")
 # For a soft hang-up ARI reports the reason flag as the cause; this one means Asterisk is
 # shutting down (AST_SOFTHANGUP_SHUTDOWN), which no caller chose.
 SOFTHANGUP_SHUTDOWN = 4
-COMMIT_RETRIES = (0.2, 0.5, 1.0, 2.0, None)  # then stop cleanly rather than act unstored
-
-
-@dataclass(slots=True)
-class Step:
-    requests: list[Request]
-    activities: list[Activity]
-    agents: list[AgentRecord]
-    commands: list[Command]
 
 
 class TelephonyService:
@@ -108,11 +97,9 @@ class TelephonyService:
             language=config.service.language,
         )
         self.store = store
-        self.commit_retries = COMMIT_RETRIES
         self.config_path = config_path
-        self._steps: asyncio.Queue[Step] = asyncio.Queue()
-        self._commit_task: asyncio.Task[None] | None = None
         self.fatal = asyncio.Event()  # set when the service must stop (store unusable, replaced)
+        self.committer = Committer(store, self.executor.submit, self.fatal.set, self.metrics) if store else None
         self.lock: InstanceLock | None = None
         self._wake = asyncio.Event()
         self._timer_task: asyncio.Task[None] | None = None
@@ -149,20 +136,15 @@ class TelephonyService:
             on_application_replaced=self._on_replaced,
         )
         self._timer_task = asyncio.create_task(self._timer_loop(), name="engine-timers")
-        if self.store is not None:
-            self._commit_task = asyncio.create_task(self._commit_loop(), name="store-commits")
+        if self.committer is not None:
+            self.committer.start()
 
     async def stop(self) -> None:
         if self._timer_task is not None:
             self._timer_task.cancel()
             await asyncio.gather(self._timer_task, return_exceptions=True)
-        if self._commit_task is not None:
-            if not self.fatal.is_set():
-                with contextlib.suppress(TimeoutError):
-                    async with asyncio.timeout(5):
-                        await self.wait_committed()
-            self._commit_task.cancel()
-            await asyncio.gather(self._commit_task, return_exceptions=True)
+        if self.committer is not None:
+            await self.committer.stop()
         if self.lock is not None:
             await self.lock.release()
         await self.executor.drain()
@@ -218,52 +200,17 @@ class TelephonyService:
             raise
         finally:
             self.metrics.event_latency.observe(time.perf_counter() - started)
-        if self.store is None:
+        if self.committer is None:
             self.executor.submit(commands)
         else:  # commit before act: the committer stores the step, then hands its commands over
-            self._steps.put_nowait(self._step(commands))
+            self.committer.put(step_of(self.engine, commands))
         self._wake.set()
         return commands
 
-    def _step(self, commands: list[Command]) -> Step:
-        """What one engine step changed, copied now: the engine moves on before the commit runs."""
-        activities = [c for c in commands if isinstance(c, Activity)]
-        agents = {a.agent_id for a in activities if a.kind == "agent_state" and a.agent_id}
-        return Step(
-            requests=[copy.deepcopy(r) for r in self.engine.take_touched()],
-            activities=activities,
-            agents=[self._agent_record(agent_id) for agent_id in sorted(agents)],
-            commands=commands,
-        )
-
-    def _agent_record(self, agent_id: str) -> AgentRecord:
-        agent = self.engine.agents[agent_id]
-        return AgentRecord(agent_id, agent.state, agent.pause_reason, agent.state_since)
-
-    async def _commit_loop(self) -> None:
-        assert self.store is not None
-        while True:
-            step = await self._steps.get()
-            for delay in self.commit_retries:
-                try:
-                    await self.store.commit(step.requests, step.activities, step.agents)
-                    break
-                except StoreError as error:
-                    if delay is None:
-                        # Acting on a change we could not store could forget a promised callback.
-                        log.critical("store_failed_stopping", error=str(error))
-                        self.metrics.store_failures.inc()
-                        self.fatal.set()
-                        return
-                    log.error("store_commit_retry", error=str(error), retry_in=delay)
-                    self.metrics.store_failures.inc()
-                    await asyncio.sleep(delay)
-            self.executor.submit(step.commands)
-
     async def wait_committed(self) -> None:
         """Until every step fed so far is stored and its commands handed to the executor."""
-        while not self._steps.empty():
-            await asyncio.sleep(0.01)
+        if self.committer is not None:
+            await self.committer.wait_committed()
 
     def try_feed(self, event: ev.Event) -> None:
         with contextlib.suppress(CoreError):  # logged in feed; a refused event changes nothing

@@ -42,7 +42,8 @@ async def test_a_store_that_cannot_commit_stops_the_service_before_acting(fake_a
     store = FullDisk(str(tmp_path / "holdfast.db"))
     await store.open()
     shell = await make_shell(fake_ari, store=store)
-    shell.service.commit_retries = (0.0, None)
+    assert shell.service.committer is not None
+    shell.service.committer.retries = (0.0, None)
     try:
         await shell.start()
         chan = await shell.arrive(CALLER, ("inbound", "4000"))
