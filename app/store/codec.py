@@ -19,8 +19,9 @@ from typing import Any
 
 from app.core.commands import Activity
 from app.core.request import Attempt, Request
-from app.core.states import AttemptOutcome, Outcome, RequestKind, RequestState
+from app.core.states import AgentState, AttemptOutcome, Outcome, RequestKind, RequestState
 from app.store.errors import StoreDataError
+from app.store.records import AdminEntry, AgentRecord, LockHolder, StoredEvent
 
 REQUEST_COLUMNS = (
     "id",
@@ -176,3 +177,22 @@ def attempt_from_row(row: Sequence[Any], rid: str) -> Attempt:
 
 def activity_row(a: Activity) -> tuple[Any, ...]:
     return (a.at, a.kind, a.request_id, a.agent_id, a.queue, dump_json(a.data, f"activity {a.kind!r} data"))
+
+
+# Rows of the agent, log and lock tables, in the column order both backends select.
+
+
+def agent_from_row(r: Sequence[Any]) -> AgentRecord:
+    return AgentRecord(r[0], _enum(AgentState, r[1], f"agent {r[0]} state"), r[2], float(r[3]))
+
+
+def event_from_row(r: Sequence[Any]) -> StoredEvent:
+    return StoredEvent(r[0], float(r[1]), r[2], r[3], r[4], r[5], load_json(r[6], f"event {r[0]} data"))
+
+
+def admin_from_row(r: Sequence[Any]) -> AdminEntry:
+    return AdminEntry(r[0], float(r[1]), r[2], r[3], r[4], load_json(r[5], f"admin entry {r[0]} detail"))
+
+
+def lock_from_row(r: Sequence[Any]) -> LockHolder:
+    return LockHolder(r[0], r[1], float(r[2]), float(r[3]))

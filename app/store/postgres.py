@@ -23,7 +23,6 @@ import asyncpg  # type: ignore[import-untyped]
 
 from app.core.commands import Activity
 from app.core.request import Request
-from app.core.states import AgentState
 from app.store import codec
 from app.store.base import DEFAULT_LIMIT, DEFAULT_LOCK
 from app.store.common import CommitShortcuts
@@ -315,9 +314,7 @@ class PostgresStore(CommitShortcuts):
     async def load_agents(self) -> list[AgentRecord]:
         async with self._transaction() as conn:
             rows = await conn.fetch("SELECT agent_id, state, pause_reason, since FROM agent_states ORDER BY agent_id")
-        return [
-            AgentRecord(r[0], codec._enum(AgentState, r[1], f"agent {r[0]} state"), r[2], float(r[3])) for r in rows
-        ]
+        return [codec.agent_from_row(r) for r in rows]
 
     # --------------------------------------------------------------- logs
 
@@ -338,10 +335,7 @@ class PostgresStore(CommitShortcuts):
                 agent_id,
                 limit,
             )
-        return [
-            StoredEvent(r[0], float(r[1]), r[2], r[3], r[4], r[5], codec.load_json(r[6], f"event {r[0]} data"))
-            for r in rows
-        ]
+        return [codec.event_from_row(r) for r in rows]
 
     async def append_admin(
         self,
@@ -376,10 +370,7 @@ class PostgresStore(CommitShortcuts):
                 request_id,
                 limit,
             )
-        return [
-            AdminEntry(r[0], float(r[1]), r[2], r[3], r[4], codec.load_json(r[5], f"admin entry {r[0]} detail"))
-            for r in rows
-        ]
+        return [codec.admin_from_row(r) for r in rows]
 
     # --------------------------------------------------------------- instance lock
 
@@ -414,7 +405,7 @@ class PostgresStore(CommitShortcuts):
             row = await conn.fetchrow(
                 "SELECT name, owner, acquired_at, expires_at FROM instance_lock WHERE name = $1", name
             )
-        return None if row is None else LockHolder(row[0], row[1], float(row[2]), float(row[3]))
+        return None if row is None else codec.lock_from_row(row)
 
 
 async def drop_schema(dsn: str, schema: str) -> None:
