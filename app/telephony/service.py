@@ -88,7 +88,7 @@ class TelephonyService:
             self.legs,
             prompts or PromptBook.from_config(config.prompts, config.service.language),
             app_name=asterisk.app,
-            agent_endpoint=lambda agent_id: asterisk.agent_endpoint_format.format(username=agent_id),
+            agent_endpoint=asterisk.agent_endpoint,
             customer_endpoint=lambda number: asterisk.trunk_endpoint_format.format(number=number),
             feed=self.feed,
             clock=clock,
@@ -271,7 +271,9 @@ class TelephonyService:
         elif isinstance(event, PlaybackFinished):
             await self._playback_finished(event)
         elif isinstance(event, EndpointStateChange):
-            self._endpoint_state(event.endpoint.resource, event.endpoint.online)
+            agent_id = self._agents_by_endpoint().get(event.endpoint.key)
+            if agent_id is not None:
+                self.try_feed(ev.AgentReachability(self.clock(), agent_id, event.endpoint.online))
 
     async def _stasis_start(self, event: StasisStart) -> None:
         channel = event.channel
@@ -395,13 +397,13 @@ class TelephonyService:
 
     # ------------------------------------------------------------------ agents
 
+    def _agents_by_endpoint(self) -> dict[str, str]:
+        """ "PJSIP/1001" → "1001" for every configured agent (reload may change them)."""
+        return {self.config.asterisk.agent_endpoint(agent_id): agent_id for agent_id in self.engine.agents}
+
     def agent_for_channel(self, channel_name: str) -> str | None:
         """ "PJSIP/1001-0000000a" → "1001", if that is one of our agents."""
-        endpoint = channel_name.rsplit("-", 1)[0]
-        for agent_id in self.engine.agents:
-            if self.config.asterisk.agent_endpoint_format.format(username=agent_id) == endpoint:
-                return agent_id
-        return None
+        return self._agents_by_endpoint().get(channel_name.rsplit("-", 1)[0])
 
     async def _feature_code(self, channel_id: str, channel_name: str, code: str) -> None:
         agent_id = self.agent_for_channel(channel_name)
@@ -430,11 +432,6 @@ class TelephonyService:
         except CoreError:
             return None
         return prompt
-
-    def _endpoint_state(self, resource: str, online: bool) -> None:
-        for agent_id in self.engine.agents:
-            if self.config.asterisk.agent_endpoint_format.format(username=agent_id).endswith("/" + resource):
-                self.try_feed(ev.AgentReachability(self.clock(), agent_id, online))
 
     # ------------------------------------------------------------------ (re)connect
 
@@ -507,12 +504,10 @@ class TelephonyService:
             self.try_feed(ev.LegsReconciled(self.clock()))
 
     async def _resync_endpoints(self) -> None:
-        sources = [
-            "endpoint:" + self.config.asterisk.agent_endpoint_format.format(username=agent_id)
-            for agent_id in self.engine.agents
-        ]
-        if not sources:
+        agents = self._agents_by_endpoint()
+        if not agents:
             return
+        sources = ["endpoint:" + endpoint for endpoint in agents]
         try:
             await self.ari.applications.subscribe(self.config.asterisk.app, sources)
         except AriError:
@@ -522,10 +517,9 @@ class TelephonyService:
         except AriError:
             log.exception("endpoint_list_failed")
             return
-        online = {e.resource for e in endpoints if e.online}
-        for agent_id in self.engine.agents:
-            endpoint = self.config.asterisk.agent_endpoint_format.format(username=agent_id)
-            self.try_feed(ev.AgentReachability(self.clock(), agent_id, endpoint.rsplit("/", 1)[-1] in online))
+        online = {e.key for e in endpoints if e.online}
+        for endpoint, agent_id in agents.items():
+            self.try_feed(ev.AgentReachability(self.clock(), agent_id, endpoint in online))
 
     async def _on_disconnected(self) -> None:
         self.connected.clear()
