@@ -21,10 +21,10 @@ from app.core.request import Request
 from app.core.settings import CallbackOrder, DispatchPolicy, QueueSettings
 
 if TYPE_CHECKING:
-    from app.core.engine_base import EngineBase as Engine
+    from app.core.engine_base import EngineBase
 
 
-def callbacks_may_go(engine: Engine, q: QueueSettings, callers_waiting: int) -> bool:
+def callbacks_may_go(engine: EngineBase, q: QueueSettings, callers_waiting: int) -> bool:
     cb = q.callback
     if not engine.is_open(q.name):
         return False
@@ -36,7 +36,7 @@ def callbacks_may_go(engine: Engine, q: QueueSettings, callers_waiting: int) -> 
     return engine.callbacks_in_service(q.name) < cap
 
 
-def candidate(engine: Engine, queue: str) -> Request | None:
+def candidate(engine: EngineBase, queue: str) -> Request | None:
     q = engine.queues[queue]
     now = engine.dispatch_now()
     callers = engine.callers_waiting(queue)
