@@ -17,15 +17,21 @@ from app.web.errors import ApiError
 
 async def feed_and_commit(service: TelephonyService, event: Event) -> None:
     """Apply `event` (a CoreError means refused, nothing changed) and wait until it is stored."""
+    refuse_if_stopping(service)
     # Becomes `await service.feed_and_commit(event)` once the service has it.
     service.feed(event)
     await committed(service)
 
 
-async def committed(service: TelephonyService) -> None:
-    """Until every step fed so far is stored; ApiError 503 when the service cannot store it."""
+def refuse_if_stopping(service: TelephonyService) -> None:
+    """503 before a change is applied that could not be stored anyway."""
     if service.fatal.is_set():
         raise _unavailable()
+
+
+async def committed(service: TelephonyService) -> None:
+    """Until every step fed so far is stored; ApiError 503 when the service cannot store it."""
+    refuse_if_stopping(service)
     # Wait for the commit or for the service giving up, whichever comes first: a step queued
     # behind a failed commit is never committed, and its waiter would otherwise hang.
     commit = asyncio.ensure_future(service.wait_committed())
