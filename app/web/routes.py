@@ -77,6 +77,13 @@ ROUTES: tuple[Route, ...] = (
     ),
     Route(
         "GET",
+        "/api/openapi.json",
+        status.openapi_document,
+        "this API described as OpenAPI 3.1, written from the same table that registers the routes",
+        (Answer(200, "the OpenAPI document", None),),
+    ),
+    Route(
+        "GET",
         "/api/queues",
         status.queues,
         "queues with waiting requests in place order",

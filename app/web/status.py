@@ -73,7 +73,7 @@ async def reload_settings(request: web.Request) -> web.Response:
     problem = service.reload()
     if problem is not None:
         answer = ReloadResult(applied=False, error=problem)
-        return web.json_response(answer.model_dump(mode="json", exclude_none=True), status=400)
+        return web.json_response(answer.model_dump(mode="json", exclude={"restart_needed"}), status=400)
     restart = restart_needed(request.app[STARTED_CONFIG_KEY], _file_settings(service))
     return web.json_response(
         ReloadResult(applied=True, restart_needed=restart).model_dump(mode="json", exclude_none=True)
