@@ -493,7 +493,7 @@ class ServiceConfig(_Model):
         str,
         PlainValidator(_pattern(r"[a-z]{2,3}(_[A-Za-z]{2,4})?", 'expected a language code like "en" or "en_GB"')),
     ] = "en"
-    admin_token: Annotated[SecretStr | None, PlainValidator(_admin_token)] = Field(None, validate_default=True)
+    admin_token: Annotated[SecretStr | None, PlainValidator(_admin_token)] = Field(default=None, validate_default=True)
     menu_timeout: Annotated[float, PlainValidator(_duration(0.0, above=True))] = 10.0
     max_wrap_up_extension: Duration = 300.0
     # Where requests and the event log are kept: empty for SQLite at data_dir/holdfast.db, or a

@@ -67,8 +67,8 @@ class Problem(BaseModel):
 
 class ErrorAnswer(BaseModel):
     error: str = Field(description="what went wrong and what to do, in one sentence")
-    problems: list[Problem] | None = Field(None, description="one entry per invalid field (400/422)")
-    reason: str | None = Field(None, description="why a number was refused (422 from POST /api/callbacks)")
+    problems: list[Problem] | None = Field(default=None, description="one entry per invalid field (400/422)")
+    reason: str | None = Field(default=None, description="why a number was refused (422 from POST /api/callbacks)")
 
 
 class CallbackView(BaseModel):
@@ -90,7 +90,7 @@ class CallbackList(BaseModel):
 class AdminResult(BaseModel):
     request_id: str
     removed: bool
-    callback: CallbackView | None = Field(None, description="the callback after a move")
+    callback: CallbackView | None = Field(default=None, description="the callback after a move")
 
 
 class AgentView(BaseModel):
@@ -131,7 +131,7 @@ class QueueList(BaseModel):
 class Health(BaseModel):
     ari: str = Field(description='"connected" or "disconnected"')
     problems: list[str] = Field(default_factory=list, description="why the service cannot work now (503)")
-    error: str | None = Field(None, description="the problems in one sentence (503)")
+    error: str | None = Field(default=None, description="the problems in one sentence (503)")
 
 
 class ReloadResult(BaseModel):
@@ -139,4 +139,4 @@ class ReloadResult(BaseModel):
     restart_needed: list[str] = Field(
         default_factory=list, description="changed settings that only take effect after a restart"
     )
-    error: str | None = Field(None, description="why the file was refused (400)")
+    error: str | None = Field(default=None, description="why the file was refused (400)")

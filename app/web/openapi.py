@@ -48,7 +48,7 @@ def _answers(route: Route) -> list[Answer]:
     return sorted([*route.answers, *(a for a in extra if a.status not in given)], key=lambda a: a.status)
 
 
-def _operation(route: Route, refs: dict[str, Any]) -> dict[str, Any]:
+def _operation(route: Route, refs: dict[Any, Any]) -> dict[str, Any]:
     op: dict[str, Any] = {
         "operationId": route.handler.__name__,
         "summary": route.summary,
