@@ -54,8 +54,7 @@ async def serve(
         await service.ari.close()
         await store.close()
         raise
-    token = config.service.admin_token
-    runner = web.AppRunner(make_app(service, token.get_secret_value() if token else None), access_log=None)
+    runner = web.AppRunner(make_app(service), access_log=None)  # the API reads the token from service.config
     await runner.setup()
     site = web.TCPSite(runner, config.service.http_host, config.service.http_port)
     await site.start()

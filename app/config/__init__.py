@@ -3,10 +3,12 @@
 cfg = load_config("holdfast.yaml")   # raises ConfigError listing every problem
 core = cfg.core()                    # app.core.settings.CoreSettings
 print(summarize(cfg))
+restart_needed(running, new)   # key paths a reload accepts but only a restart applies
 """
 
 from app.config.durations import DurationError, format_duration, parse_duration
 from app.config.loader import ConfigError, load_config, parse_config, validate_config
+from app.config.restart import RESTART_KEYS, restart_needed
 from app.config.schema import (
     AgentConfig,
     AnnounceConfig,
@@ -23,6 +25,7 @@ from app.config.schema import (
 from app.config.summary import summarize
 
 __all__ = [
+    "RESTART_KEYS",
     "AgentConfig",
     "AnnounceConfig",
     "AsteriskConfig",
@@ -40,6 +43,7 @@ __all__ = [
     "load_config",
     "parse_config",
     "parse_duration",
+    "restart_needed",
     "summarize",
     "validate_config",
 ]

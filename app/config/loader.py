@@ -54,24 +54,7 @@ _TIMESTAMP = "tag:yaml.org,2002:timestamp"
 
 
 class _Loader(yaml.SafeLoader):
-    """SafeLoader with YAML 1.2-like scalars and duplicate-key detection."""
-
-    def __init__(self, stream: str) -> None:
-        super().__init__(stream)
-        self.duplicates: list[str] = []
-
-    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
-        seen: set[str] = set()
-        for key_node, _ in node.value:
-            if isinstance(key_node, yaml.ScalarNode) and key_node.tag != "tag:yaml.org,2002:merge":
-                if key_node.value in seen:
-                    mark = key_node.start_mark
-                    self.duplicates.append(
-                        f'line {mark.line + 1}, column {mark.column + 1}: the key "{key_node.value}" '
-                        "appears twice in the same mapping; remove one"
-                    )
-                seen.add(key_node.value)
-        return super().construct_mapping(node, deep=deep)
+    """SafeLoader with YAML 1.2-like scalars (duplicate keys are found on the node tree)."""
 
 
 _Loader.yaml_implicit_resolvers = {
@@ -82,18 +65,61 @@ _Loader.add_implicit_resolver(_BOOL, re.compile(r"^(?:true|True|TRUE|false|False
 _Loader.add_implicit_resolver(_INT, re.compile(r"^-?(?:0|[1-9][0-9]*)$"), list("-0123456789"))
 
 
-def _read_yaml(text: str) -> tuple[Any, list[str]]:
+def _read_yaml(text: str) -> tuple[Any, list[tuple[str, str]]]:
     loader = _Loader(text)
     try:
         try:
-            data = loader.get_single_data()
+            node = loader.get_single_node()
+            duplicates = _duplicate_keys(node, ()) if node is not None else []
+            data = loader.construct_document(node) if node is not None else None
         except yaml.MarkedYAMLError as e:
             raise ConfigError([_yaml_problem(e)]) from None
         except yaml.YAMLError as e:
             raise ConfigError([f"YAML error: {e}"]) from None
-        return data, loader.duplicates
+        return data, duplicates
     finally:
         loader.dispose()
+
+
+def _duplicate_keys(
+    node: yaml.Node, path: tuple[str, ...], seen_nodes: set[int] | None = None
+) -> list[tuple[str, str]]:
+    """(key path, problem) for every key written twice in one mapping (YAML would keep the last)."""
+    seen_nodes = set() if seen_nodes is None else seen_nodes
+    if id(node) in seen_nodes:  # an alias met again (or a recursive one): already walked
+        return []
+    seen_nodes.add(id(node))
+    found: list[tuple[str, str]] = []
+    if isinstance(node, yaml.MappingNode):
+        first: dict[str, tuple[yaml.Node, yaml.Node]] = {}
+        for key_node, value_node in node.value:
+            if not isinstance(key_node, yaml.ScalarNode) or key_node.tag == "tag:yaml.org,2002:merge":
+                continue
+            key = str(key_node.value)
+            if key in first:
+                problem = _duplicate_problem((*path, key), first[key], (key_node, value_node))
+                found.append((_path((*path, key)), problem))
+            else:
+                first[key] = (key_node, value_node)
+            found += _duplicate_keys(value_node, (*path, key), seen_nodes)
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            found += _duplicate_keys(item, (*path, str(i)), seen_nodes)
+    return found
+
+
+def _duplicate_problem(
+    path: tuple[str, ...], first: tuple[yaml.Node, yaml.Node], again: tuple[yaml.Node, yaml.Node]
+) -> str:
+    mark, before = again[0].start_mark, first[0].start_mark
+    text = (
+        f"line {mark.line + 1}, column {mark.column + 1}: {_path(path)} appears twice in the same mapping "
+        f"(first at line {before.line + 1})"
+    )
+    if len(path) == 2 and path[0] == "inbound":  # the admin must choose which queue the number goes to
+        queues = [n.value if isinstance(n, yaml.ScalarNode) else "?" for n in (first[1], again[1])]
+        text += f"; it sends the number to {queues[0]} and to {queues[1]}; a number goes to one queue"
+    return text + "; remove one"
 
 
 def _yaml_problem(e: yaml.MarkedYAMLError) -> str:
@@ -129,12 +155,15 @@ def parse_config(text: str, *, env: Mapping[str, str] | None = None, source: str
         data, duplicates = _read_yaml(text)
     except ConfigError as e:
         raise ConfigError(e.problems, source) from None
+    texts = [text for _, text in duplicates]
     try:
         config = validate_config(data, env=env)
     except ConfigError as e:
-        raise ConfigError([*duplicates, *e.problems], source) from None
+        # 4000 and "4000" are one key to the schema too: say it once, with the line numbers.
+        said = tuple(f"{path} " for path, _ in duplicates)
+        raise ConfigError([*texts, *(p for p in e.problems if not p.startswith(said))], source) from None
     if duplicates:
-        raise ConfigError(duplicates, source)
+        raise ConfigError(texts, source)
     return config
 
 
@@ -225,6 +254,8 @@ def _describe(err: ErrorDetails) -> str:
         return f"{path} is {_show(value)}; {ctx['reason']}"
     if kind == "holdfast_plain":
         return f"{path} {ctx['reason']}"
+    if kind == "holdfast_key":  # a problem with one key of the mapping at `path`
+        return f"{_path((*loc, ctx['key']))} {ctx['reason']}"
     if kind == "missing":
         return f"{path} is required{_MISSING_HINTS.get(loc, '')}"
     if kind == "extra_forbidden":

@@ -13,6 +13,7 @@ skill name an existing queue?) live in `loader.py`, so they run even when other 
 from __future__ import annotations
 
 import difflib
+import ipaddress
 import math
 import os
 import re
@@ -29,6 +30,7 @@ from urllib.parse import urlsplit
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     PlainValidator,
@@ -446,7 +448,43 @@ def _path(value: object) -> Path:
     return Path(text)
 
 
+MIN_TOKEN_LENGTH = 16
+
+
+def _loopback(host: str) -> bool:
+    """Whether only this machine can reach `host` (an empty host means every interface)."""
+    host = host.strip().strip("[]").lower()
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False  # a host name: it may resolve to anything
+
+
+def _admin_token(value: object, info: ValidationInfo) -> SecretStr | None:
+    """The API's bearer token: long enough to resist guessing, and required off loopback."""
+    host = info.data.get("http_host")  # absent when http_host itself was invalid
+    if value is None:
+        if isinstance(host, str) and not _loopback(host):
+            raise bad_plain(
+                f'is required when service.http_host is "{host}" (not a loopback address): without it anyone '
+                f"who can reach the port can remove and move callbacks; set a token of {MIN_TOKEN_LENGTH} "
+                "characters or more, or listen on 127.0.0.1"
+            )
+        return None
+    token = _secret(value, info)
+    length = len(token.get_secret_value())
+    if length < MIN_TOKEN_LENGTH:
+        raise bad_plain(
+            f"is {length} characters long; use at least {MIN_TOKEN_LENGTH} so it cannot be guessed "
+            "(e.g. the output of `openssl rand -hex 16`)"
+        )
+    return token
+
+
 class ServiceConfig(_Model):
+    # http_host comes before admin_token: the token's check reads it.
     http_host: Text = "127.0.0.1"
     http_port: Port = 8080
     data_dir: Annotated[Path, PlainValidator(_path)] = Path("./var")
@@ -455,7 +493,7 @@ class ServiceConfig(_Model):
         str,
         PlainValidator(_pattern(r"[a-z]{2,3}(_[A-Za-z]{2,4})?", 'expected a language code like "en" or "en_GB"')),
     ] = "en"
-    admin_token: Secret | None = None
+    admin_token: Annotated[SecretStr | None, PlainValidator(_admin_token)] = Field(default=None, validate_default=True)
     menu_timeout: Annotated[float, PlainValidator(_duration(0.0, above=True))] = 10.0
     max_wrap_up_extension: Duration = 300.0
     # Where requests and the event log are kept: empty for SQLite at data_dir/holdfast.db, or a
@@ -749,12 +787,32 @@ def _some_queue(queues: dict[str, QueueConfig]) -> dict[str, QueueConfig]:
     return queues
 
 
+def _one_queue_per_number(value: object) -> object:
+    """4000 and "4000" are one dialled number: refuse the mapping rather than keep the last silently."""
+    if not isinstance(value, dict):
+        return value
+    queues: dict[str, list[object]] = {}
+    for number, queue in value.items():
+        queues.setdefault(str(number).strip(), []).append(queue)
+    for number, targets in queues.items():
+        if len(targets) > 1:
+            listed = " and ".join(str(t) for t in targets)
+            raise PydanticCustomError(
+                "holdfast_key",
+                "{reason}",
+                {"key": number, "reason": f"is given {len(targets)} times (for {listed}); a number goes to one queue"},
+            )
+    return value
+
+
 class HoldfastConfig(_Model):
     """A validated configuration file. `core()` gives the engine's settings."""
 
     asterisk: AsteriskConfig
     service: ServiceConfig = Field(default_factory=ServiceConfig)
-    inbound: dict[DialledNumber, QueueName] = Field(default_factory=dict)
+    inbound: Annotated[dict[DialledNumber, QueueName], BeforeValidator(_one_queue_per_number)] = Field(
+        default_factory=dict
+    )
     feature_codes: FeatureCodes = Field(default_factory=FeatureCodes)
     prompts: PromptsConfig = Field(default_factory=PromptsConfig)
     queues: Annotated[dict[QueueName, QueueConfig], AfterValidator(_some_queue)]

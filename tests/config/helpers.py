@@ -13,7 +13,7 @@ from app.config import ConfigError, HoldfastConfig, validate_config
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "holdfast.yaml"
 EXAMPLE_ENV = {
     "HOLDFAST_ARI_PASSWORD": "ari-secret",
-    "HOLDFAST_ADMIN_TOKEN": "token-secret",
+    "HOLDFAST_ADMIN_TOKEN": "token-secret-for-the-api",
     "HOLDFAST_AGENT_1001_PASSWORD": "pw1001",
     "HOLDFAST_AGENT_1002_PASSWORD": "pw1002",
 }

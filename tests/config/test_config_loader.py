@@ -128,7 +128,7 @@ def test_example_service_sections() -> None:
     assert cfg.service.http_port == 8080
     assert cfg.service.data_dir == Path("var")
     assert cfg.service.admin_token is not None
-    assert cfg.service.admin_token.get_secret_value() == "token-secret"
+    assert cfg.service.admin_token.get_secret_value() == "token-secret-for-the-api"
     assert cfg.inbound == {"4000": "support", "4001": "sales"}
     assert (cfg.feature_codes.ready, cfg.feature_codes.pause, cfg.feature_codes.logout) == ("*21", "*22", "*23")
     assert cfg.agents["1002"].password.get_secret_value() == "pw1002"
@@ -235,7 +235,7 @@ def test_unquoted_feature_code_hint() -> None:
 
 def test_duplicate_keys_are_reported_with_line() -> None:
     found = errors_of(MINIMAL + "  support: {}\n")
-    assert found == ['line 6, column 3: the key "support" appears twice in the same mapping; remove one']
+    assert found == ["line 6, column 3: queues.support appears twice in the same mapping (first at line 5); remove one"]
 
 
 def test_duplicate_keys_are_listed_with_other_problems() -> None:

@@ -1,7 +1,9 @@
 """The `store` fixture: every contract test runs against each backend.
 
 SQLite always runs (a file in tmp_path). PostgreSQL runs when HOLDFAST_TEST_POSTGRES_DSN is set:
-each test gets its own schema in that database, dropped afterwards.
+each test gets its own schema in that database, dropped afterwards. Without it the PostgreSQL
+tests are skipped on a developer's machine, but fail under CI (CI set and not false/0): there a
+missing database must not pass for a green run.
 """
 
 from __future__ import annotations
@@ -16,9 +18,21 @@ import pytest
 from app.store import Store
 
 POSTGRES_DSN = os.environ.get("HOLDFAST_TEST_POSTGRES_DSN")
+ON_CI = os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
 BACKENDS = ["sqlite", "postgres"]
 
 StoreFactory = Callable[[], Awaitable[Store]]
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_setup(item: pytest.Item) -> object:
+    """Under CI, a PostgreSQL test skipped for want of the database is a failure instead."""
+    try:
+        return (yield)
+    except pytest.skip.Exception as skipped:
+        if ON_CI and "HOLDFAST_TEST_POSTGRES_DSN" in str(skipped):
+            pytest.fail(f"CI is set but PostgreSQL is missing: {skipped} (see scripts/postgres-for-tests.sh)")
+        raise
 
 
 @pytest.fixture(params=BACKENDS)

@@ -2,45 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import pytest
-from aiohttp.test_utils import TestClient, TestServer
+from aiohttp.test_utils import TestClient
 
 from app.core.states import AgentState
-from app.web.api import make_app
-from tests.ari.fake_ari import FakeAri
-from tests.telephony.conftest import CALLER, Shell, fake_ari, make_shell
-
-__all__ = ["fake_ari"]
-
-TOKEN = "s3cret-token"
-
-
-@pytest.fixture
-async def shell(fake_ari: FakeAri) -> AsyncIterator[Shell]:
-    s = await make_shell(fake_ari)
-    await s.start()
-    try:
-        yield s
-    finally:
-        await s.stop()
-
-
-@pytest.fixture
-def admin_token() -> str | None:
-    return None
-
-
-@pytest.fixture
-async def http(shell: Shell, admin_token: str | None) -> AsyncIterator[TestClient]:
-    client = TestClient(TestServer(make_app(shell.service, admin_token)))
-    await client.start_server()
-    try:
-        yield client
-    finally:
-        await client.close()
-
+from tests.telephony.conftest import CALLER, Shell
+from tests.web.conftest import TOKEN
 
 # ---- health and metrics ------------------------------------------------------------------------
 
@@ -48,7 +15,7 @@ async def http(shell: Shell, admin_token: str | None) -> AsyncIterator[TestClien
 async def test_healthz_ok_when_connected(http: TestClient) -> None:
     resp = await http.get("/healthz")
     assert resp.status == 200
-    assert await resp.json() == {"ari": "connected"}
+    assert await resp.json() == {"ari": "connected", "problems": []}
 
 
 async def test_healthz_503_when_disconnected(shell: Shell, http: TestClient) -> None:
@@ -57,7 +24,10 @@ async def test_healthz_503_when_disconnected(shell: Shell, http: TestClient) -> 
     await shell.eventually(lambda: not shell.service.connected.is_set(), "the disconnect")
     resp = await http.get("/healthz")
     assert resp.status == 503
-    assert await resp.json() == {"ari": "disconnected"}
+    body = await resp.json()
+    assert body["ari"] == "disconnected"
+    assert body["problems"] == ["ARI is not connected: Asterisk is unreachable or the events websocket dropped"]
+    assert body["error"] == body["problems"][0]
 
 
 async def test_healthz_503_when_replaced(shell: Shell, http: TestClient) -> None:

@@ -1,0 +1,104 @@
+"""Callbacks asked for, listed, removed and moved by people and CRMs over the API."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from app.ari import new_id
+from app.core.engine import IneligibleNumber
+from app.core.errors import CoreError, UnknownQueue, UnknownRequest
+from app.core.events import CallbackMoved, CallbackRemoved, CallbackRequested
+from app.core.request import Request
+from app.core.states import RequestState
+from app.telephony.service import TelephonyService
+from app.web.body import read_body
+from app.web.commit import committed, feed_and_commit, refuse_if_stopping
+from app.web.context import SERVICE_KEY
+from app.web.errors import ApiError
+from app.web.models import (
+    AdminResult,
+    CallbackList,
+    CallbackRequestBody,
+    CallbackView,
+    MoveCallbackBody,
+    RemoveCallbackBody,
+)
+
+
+def callback_view(service: TelephonyService, req: Request) -> CallbackView:
+    now = service.clock()
+    return CallbackView(
+        request_id=req.id,
+        queue=req.queue,
+        state=req.state.value,
+        position=service.engine.position(req.id),
+        number=req.callback_number,
+        requested_at=req.callback_requested_at,
+        attempts=req.counted_attempts,
+        not_before=req.not_before if req.not_before > now else None,
+        gross_wait=round(req.gross_wait(now), 1),
+    )
+
+
+async def list_callbacks(request: web.Request) -> web.Response:
+    service = request.app[SERVICE_KEY]
+    waiting = [
+        r
+        for r in service.engine.requests.values()
+        if r.is_callback and r.state in (RequestState.WAITING, RequestState.QUARANTINE)
+    ]
+    waiting.sort(key=lambda r: (r.queue, r.state != RequestState.WAITING, r.place))
+    answer = CallbackList(callbacks=[callback_view(service, r) for r in waiting])
+    return web.json_response(answer.model_dump(mode="json"))
+
+
+async def request_callback(request: web.Request) -> web.Response:
+    service = request.app[SERVICE_KEY]
+    body = await read_body(request, CallbackRequestBody)
+    request_id = f"web-{new_id()}"
+    event = CallbackRequested(service.clock(), request_id, body.queue, body.number, body.priority)
+    try:
+        await feed_and_commit(service, event)
+    except IneligibleNumber as error:
+        refusal = error.verdict.refusal
+        raise ApiError(422, f"number refused: {refusal}", reason=str(refusal)) from None
+    except CoreError as error:
+        raise refused(error) from None
+    view = callback_view(service, service.engine.requests[request_id])
+    return web.json_response(view.model_dump(mode="json"), status=201)
+
+
+async def remove_callback(request: web.Request) -> web.Response:
+    service = request.app[SERVICE_KEY]
+    body = await read_body(request, RemoveCallbackBody)
+    event = CallbackRemoved(service.clock(), request.match_info["request_id"], body.by, body.reason)
+    return await _admin_change(service, event)
+
+
+async def move_callback(request: web.Request) -> web.Response:
+    service = request.app[SERVICE_KEY]
+    body = await read_body(request, MoveCallbackBody)
+    event = CallbackMoved(service.clock(), request.match_info["request_id"], body.queue, body.by, body.reason)
+    return await _admin_change(service, event)
+
+
+async def _admin_change(service: TelephonyService, event: CallbackRemoved | CallbackMoved) -> web.Response:
+    refuse_if_stopping(service)
+    try:
+        await service.admin_action(event)  # applies it and writes the admin log (who, when, why)
+    except CoreError as error:
+        raise refused(error) from None
+    await committed(service)
+    req = service.engine.requests.get(event.request_id)
+    answer = AdminResult(
+        request_id=event.request_id, removed=req is None, callback=callback_view(service, req) if req else None
+    )
+    return web.json_response(answer.model_dump(mode="json", exclude_none=True))
+
+
+def refused(error: CoreError) -> ApiError:
+    """A refusal by the engine: 404 for a name that does not exist, else 409 with the engine's words
+    (a duplicate names the request that already holds the number)."""
+    if isinstance(error, UnknownQueue | UnknownRequest):
+        return ApiError(404, str(error))
+    return ApiError(409, str(error))

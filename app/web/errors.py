@@ -1,0 +1,52 @@
+"""Every answer but a success is JSON with an "error" sentence; nothing escapes as a bare 500.
+
+Theory of operation: handlers raise `ApiError(status, message)` for a refusal; the middleware
+turns it, aiohttp's own HTTP errors (unknown path, wrong method, body too large) and any
+unexpected exception into `{"error": ...}`. An unexpected exception is a bug: it is logged with
+its traceback and answered 500, so a client never sees a half-written response.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import structlog
+from aiohttp import web
+
+log = structlog.get_logger("holdfast.web")
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+class ApiError(Exception):
+    """A refusal with its HTTP status; `extra` adds fields next to "error" in the JSON body."""
+
+    def __init__(self, status: int, message: str, **extra: Any) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.extra = extra
+
+    def response(self) -> web.Response:
+        return web.json_response({"error": self.message, **self.extra}, status=self.status)
+
+
+@web.middleware
+async def errors_as_json(request: web.Request, handler: Handler) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except ApiError as error:
+        return error.response()
+    except web.HTTPException as error:
+        if error.status < 400:  # a redirect is not an error
+            raise
+        return web.json_response({"error": error.reason}, status=error.status, headers=_kept(error))
+    except Exception:
+        log.exception("request_failed", method=request.method, path=request.path)
+        return web.json_response({"error": "internal error; the service log has the details"}, status=500)
+
+
+def _kept(error: web.HTTPException) -> dict[str, str]:
+    allow = error.headers.get("Allow")  # 405 names the methods that would work
+    return {"Allow": allow} if allow else {}

@@ -1,0 +1,175 @@
+"""The route table: every route once, with its method, body model and answers.
+
+`app/web/api.py` registers the handlers from this table and `app/web/openapi.py` writes the
+OpenAPI document from it, so the two cannot drift: a route added here is served and published.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import BaseModel
+
+from app.web import agents, callbacks, status
+from app.web.agents import ACTIONS
+from app.web.errors import Handler
+from app.web.models import (
+    AdminResult,
+    AgentActionBody,
+    AgentList,
+    AgentView,
+    CallbackList,
+    CallbackRequestBody,
+    CallbackView,
+    ErrorAnswer,
+    Health,
+    MoveCallbackBody,
+    QueueList,
+    ReloadResult,
+    RemoveCallbackBody,
+)
+
+
+@dataclass(frozen=True)
+class Answer:
+    status: int
+    description: str
+    model: type[BaseModel] | None = ErrorAnswer
+    content_type: str = "application/json"
+
+
+@dataclass(frozen=True)
+class Route:
+    method: str
+    path: str
+    handler: Handler
+    summary: str
+    answers: tuple[Answer, ...]
+    body: type[BaseModel] | None = None
+    parameters: dict[str, dict[str, Any]] = field(default_factory=dict)  # JSON schema of path parameters
+
+    @property
+    def protected(self) -> bool:
+        """Behind the bearer token when `service.admin_token` is set."""
+        return self.path.startswith("/api/")
+
+
+NO_AGENT = Answer(404, "no such agent, or an unknown action")
+NO_CALLBACK = Answer(404, "no waiting request with this id, or (move) no such queue")
+NOT_STORED = Answer(503, "the change could not be stored: the service is stopping; try again later")
+CALLBACK_ID = {"request_id": {"type": "string", "description": "the request id from GET /api/callbacks"}}
+
+ROUTES: tuple[Route, ...] = (
+    Route(
+        "GET",
+        "/healthz",
+        status.healthz,
+        "200 when the service can take and move calls, 503 with the reasons otherwise",
+        (Answer(200, "working", Health), Answer(503, "not working; `problems` says why", Health)),
+    ),
+    Route(
+        "GET",
+        "/metrics",
+        status.metrics,
+        "Prometheus metrics",
+        (Answer(200, "Prometheus text format", None, "text/plain"),),
+    ),
+    Route(
+        "GET",
+        "/api/openapi.json",
+        status.openapi_document,
+        "this API described as OpenAPI 3.1, written from the same table that registers the routes",
+        (Answer(200, "the OpenAPI document", None),),
+    ),
+    Route(
+        "GET",
+        "/api/queues",
+        status.queues,
+        "queues with waiting requests in place order",
+        (Answer(200, "the queues", QueueList),),
+    ),
+    Route(
+        "GET",
+        "/api/agents",
+        agents.list_agents,
+        "agents with state, pause reason, reachability",
+        (Answer(200, "the agents", AgentList),),
+    ),
+    Route(
+        "POST",
+        "/api/agents/{agent_id}/{action}",
+        agents.agent_action,
+        "an agent's state change: login, ready, pause (with an optional reason) or logout",
+        (
+            Answer(200, "the agent after the change (stored)", AgentView),
+            NO_AGENT,
+            Answer(409, "not possible in the agent's state (e.g. pause while ringing)"),
+            NOT_STORED,
+        ),
+        body=AgentActionBody,
+        parameters={
+            "agent_id": {"type": "string", "description": "an agent id from the settings"},
+            "action": {"type": "string", "enum": list(ACTIONS)},
+        },
+    ),
+    Route(
+        "POST",
+        "/api/reload",
+        status.reload_settings,
+        "re-read the settings file (as SIGHUP does); the running settings stay if it is refused",
+        (
+            Answer(200, "applied; `restart_needed` lists changes that wait for a restart", ReloadResult),
+            Answer(400, "refused, with every problem of the file; nothing changed", ReloadResult),
+        ),
+    ),
+    Route(
+        "GET",
+        "/api/callbacks",
+        callbacks.list_callbacks,
+        "waiting callbacks: in place order per queue, then those in quarantine between attempts",
+        (Answer(200, "the callbacks", CallbackList),),
+    ),
+    Route(
+        "POST",
+        "/api/callbacks",
+        callbacks.request_callback,
+        "ask for a callback (web form, CRM); it joins the end of the queue",
+        (
+            Answer(201, "accepted and stored", CallbackView),
+            Answer(404, "no such queue"),
+            Answer(409, "refused by the queue's rules, e.g. the number already waits (the error names the request)"),
+            Answer(422, "invalid body, or the number is refused (`reason`: hidden, foreign, premium_rate, ...)"),
+            NOT_STORED,
+        ),
+        body=CallbackRequestBody,
+    ),
+    Route(
+        "DELETE",
+        "/api/callbacks/{request_id}",
+        callbacks.remove_callback,
+        "remove a waiting callback; who and why are recorded in the admin log",
+        (
+            Answer(200, "removed (stored)", AdminResult),
+            NO_CALLBACK,
+            Answer(409, "not a waiting callback (e.g. it is being dialled)"),
+            NOT_STORED,
+        ),
+        body=RemoveCallbackBody,
+        parameters=CALLBACK_ID,
+    ),
+    Route(
+        "POST",
+        "/api/callbacks/{request_id}/move",
+        callbacks.move_callback,
+        "move a waiting callback to another queue (its place is not kept); recorded in the admin log",
+        (
+            Answer(200, "moved (stored)", AdminResult),
+            NO_CALLBACK,
+            Answer(409, "not a waiting callback (e.g. it is being dialled)"),
+            NOT_STORED,
+        ),
+        body=MoveCallbackBody,
+        parameters=CALLBACK_ID,
+    ),
+)

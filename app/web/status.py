@@ -1,0 +1,91 @@
+"""Health, metrics, the queues view and reloading the settings file."""
+
+from __future__ import annotations
+
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from app.config import ConfigError, HoldfastConfig, load_config, restart_needed
+from app.telephony.service import TelephonyService
+from app.web.context import OPENAPI_KEY, SERVICE_KEY, STARTED_CONFIG_KEY
+from app.web.models import Health, QueueList, QueueView, ReloadResult, WaitingView
+
+
+def health_problems(service: TelephonyService) -> list[str]:
+    """Why the service cannot take or move calls now; empty when it can."""
+    problems = []
+    if not service.connected.is_set():
+        problems.append("ARI is not connected: Asterisk is unreachable or the events websocket dropped")
+    if service.replaced:
+        problems.append("another Holdfast took over the Stasis application")
+    if service.fatal.is_set():
+        problems.append("the service is stopping: it cannot go on safely (see its log)")
+    if not getattr(service, "healthy", True):
+        problems.append("the service reports it cannot work now (see its log)")
+    return problems
+
+
+async def healthz(request: web.Request) -> web.Response:
+    service = request.app[SERVICE_KEY]
+    problems = health_problems(service)
+    answer = Health(
+        ari="connected" if service.connected.is_set() else "disconnected",
+        problems=problems,
+        error="; ".join(problems) or None,
+    )
+    return web.json_response(answer.model_dump(mode="json", exclude_none=True), status=503 if problems else 200)
+
+
+async def openapi_document(request: web.Request) -> web.Response:
+    return web.json_response(request.app[OPENAPI_KEY])
+
+
+async def metrics(request: web.Request) -> web.Response:
+    service = request.app[SERVICE_KEY]
+    body = generate_latest(service.metrics.registry)
+    return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+
+async def queues(request: web.Request) -> web.Response:
+    service = request.app[SERVICE_KEY]
+    engine = service.engine
+    now = service.clock()
+    out = []
+    for name, q in engine.queues.items():
+        waiting = [
+            WaitingView(
+                request_id=r.id,
+                position=i + 1,
+                kind=r.kind.value,
+                number=r.callback_number or r.caller_number,
+                gross_wait=round(r.gross_wait(now), 1),
+                net_wait=round(r.net_wait(now), 1),
+                estimated_wait=round(engine.estimated_wait(r.id) or 0.0, 1),
+            )
+            for i, r in enumerate(engine.waiting(name))
+        ]
+        out.append(QueueView(name=name, display_name=q.label, open=engine.is_open(name), waiting=waiting))
+    return web.json_response(QueueList(queues=out).model_dump(mode="json"))
+
+
+async def reload_settings(request: web.Request) -> web.Response:
+    service = request.app[SERVICE_KEY]
+    problem = service.reload()
+    if problem is not None:
+        answer = ReloadResult(applied=False, error=problem)
+        return web.json_response(answer.model_dump(mode="json", exclude={"restart_needed"}), status=400)
+    restart = restart_needed(request.app[STARTED_CONFIG_KEY], _file_settings(service))
+    return web.json_response(
+        ReloadResult(applied=True, restart_needed=restart).model_dump(mode="json", exclude_none=True)
+    )
+
+
+def _file_settings(service: TelephonyService) -> HoldfastConfig:
+    """The settings as the file now has them. The service keeps its running `asterisk` section on
+    reload, so only the file shows that section's changes."""
+    if service.config_path is not None:
+        try:
+            return load_config(service.config_path)
+        except ConfigError:  # changed again since the reload read it: the applied settings will do
+            pass
+    return service.config
