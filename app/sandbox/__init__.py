@@ -2,6 +2,8 @@
 
 - `templates`: renders the `${NAME}`-style configuration templates in asterisk-conf/.
 - `pjsip_agents`: generates pjsip_agents.conf (agent endpoints) from the service's agents.
+- `customer`: the `make run` sandbox's customer softphone account (pjsip_sandbox.conf), which places
+  callers' calls and receives every callback.
 - `asterisk`: finds an Asterisk (system or the sandbox built by scripts/asterisk-sandbox.sh) and
   starts/stops instances of it, each in its own directory with its own ports.
 - `ports`: free loopback ports for instances.
@@ -14,6 +16,7 @@ from app.sandbox.asterisk import (
     AsteriskNotFound,
     find_asterisk,
 )
+from app.sandbox.customer import CustomerAccount, render_customer_endpoint
 from app.sandbox.pjsip_agents import AgentEndpoint, render_agent_endpoints
 from app.sandbox.ports import free_port_range, free_tcp_port, free_udp_port
 from app.sandbox.templates import TemplateError, declared_variables, render_template, render_tree
@@ -24,6 +27,7 @@ __all__ = [
     "AsteriskInstall",
     "AsteriskInstance",
     "AsteriskNotFound",
+    "CustomerAccount",
     "TemplateError",
     "declared_variables",
     "find_asterisk",
@@ -31,6 +35,7 @@ __all__ = [
     "free_tcp_port",
     "free_udp_port",
     "render_agent_endpoints",
+    "render_customer_endpoint",
     "render_template",
     "render_tree",
 ]

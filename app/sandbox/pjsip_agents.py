@@ -23,7 +23,7 @@ class AgentEndpoint:
     display_name: str = ""
 
 
-def _config_value(value: str, what: str) -> str:
+def config_value(value: str, what: str) -> str:
     """Escape a value for Asterisk's config parser (`;` starts a comment)."""
     if any(ord(c) < 32 or ord(c) == 127 for c in value):
         raise ValueError(f"{what} contains a control character")
@@ -51,11 +51,11 @@ def render_agent_endpoints(agents: Iterable[AgentEndpoint]) -> str:
         seen.add(name)
         if not agent.password:
             raise ValueError(f"agent {name!r} has an empty password")
-        password = _config_value(agent.password, f"password of agent {name!r}")
+        password = config_value(agent.password, f"password of agent {name!r}")
         display = agent.display_name
         if any(c in display for c in '"<>'):
             raise ValueError(f"display name of agent {name!r} may not contain '\"', '<' or '>'")
-        display = _config_value(display, f"display name of agent {name!r}") if display else ""
+        display = config_value(display, f"display name of agent {name!r}") if display else ""
         callerid = f'"{display}" <{name}>' if display else f"<{name}>"
         lines += [
             f"[{name}](agent-tpl)",

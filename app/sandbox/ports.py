@@ -33,15 +33,23 @@ def _udp_free(port: int, host: str) -> bool:
 
 
 def free_port_range(
-    count: int = 200, host: str = "0.0.0.0", low: int = 20000, high: int = 60000, tries: int = 50
+    count: int = 200,
+    host: str = "0.0.0.0",
+    low: int = 20000,
+    high: int = 60000,
+    tries: int = 50,
+    prefer: int | None = None,
 ) -> tuple[int, int]:
     """An even-aligned range of `count` UDP ports (e.g. for RTP), all free right now.
 
-    RTP binds to all addresses, hence the default `host`. Chosen at random so that concurrent test
-    sessions rarely even try the same range.
+    RTP binds to all addresses, hence the default `host`. The range starting at `prefer` when it is
+    free (a predictable default), else one chosen at random so that concurrent test sessions rarely
+    even try the same range.
     """
     if count < 2 or count % 2:
         raise ValueError(f"count must be an even number >= 2, not {count}")
+    if prefer is not None and all(_udp_free(p, host) for p in range(prefer & ~1, (prefer & ~1) + count)):
+        return prefer & ~1, (prefer & ~1) + count - 1
     rng = random.Random()
     for _ in range(tries):
         start = rng.randrange(low, high - count) & ~1
