@@ -11,7 +11,8 @@ stays true:
   for that: the leg is kept, and its ring timeout or the next resync settles it;
 - a prompt that cannot be played counts as played (the engine moves on; a hang-up after it
   still happens); a prompt that cannot be stopped ends by itself;
-- a hang-up Asterisk refuses is retried, then stops the service (a line left open forever);
+- a hang-up Asterisk refuses is retried, then stops the service (a line left open forever); one
+  Asterisk does not answer at all (down, restarting) is done at the next resync instead;
 - any other refused command (answer, hold, bridge) drops the leg: it is hung up and reported
   lost, so the engine ends or re-queues its request instead of waiting on a call that is stuck;
 - anything that is not an ARI error is a bug: the service stops (critical log, non-zero exit).
@@ -41,7 +42,7 @@ CALL_PREFIX = "holdfast-call-"
 
 # Looking up an originated channel whose originate answer was lost: seconds before each try.
 RESOLVE_DELAYS = (0.0, 0.25, 0.5, 1.0)
-HANGUP_RETRIES = (0.5, 1.0, None)  # seconds between tries of a refused hang-up; None: stop
+HANGUP_RETRIES = (0.5, 1.0, None)  # seconds between tries of a failed hang-up; None: give up
 
 
 class CommandExecutor:
@@ -76,6 +77,7 @@ class CommandExecutor:
         self.on_leg_broken = on_leg_broken  # hang the leg up and report it lost
         self.resolve_delays: tuple[float, ...] = RESOLVE_DELAYS
         self.hangup_retries: tuple[float | None, ...] = HANGUP_RETRIES
+        self.pending_hangups: set[str] = set()  # channel ids: hang-ups Asterisk did not answer
         self.language = language
         self._lanes: dict[str, asyncio.Queue[c.Command]] = {}
         self._workers: dict[str, asyncio.Task[None]] = {}
@@ -168,22 +170,40 @@ class CommandExecutor:
                 await self.on_leg_broken(leg, "command_failed")
 
     async def hang_up(self, leg: Leg, first_error: AriError | None = None) -> None:
-        """Hang a leg up, retrying a refusal; a channel we cannot close stops the service."""
+        """Hang a leg up, retrying a failure. Asterisk answering "no" every time stops the service
+        (a line left open for ever); Asterisk not answering at all (down, restarting) leaves the
+        hang-up to the next resync, which closes the channel if it still exists."""
         error = first_error
         for delay in self.hangup_retries:
             if error is not None:
                 if delay is None:
-                    self.on_fatal("hangup_failed_stopping", error)
-                    return
-                log.error("hangup_retry", leg_id=leg.leg_id, error=str(error), retry_in=delay)
+                    break
+                log.warning("hangup_retry", leg_id=leg.leg_id, error=str(error), retry_in=delay)
                 await asyncio.sleep(delay)
             try:
                 await self.ari.channels.hangup(leg.channel_id, reason="normal")
                 return
             except (AriNotFound, AriConflict):
                 return  # gone already
-            except AriError as refused:
-                error = refused
+            except AriError as failed:
+                error = failed
+        if error is None:
+            return
+        if error.status is None:
+            log.error("hangup_deferred", leg_id=leg.leg_id, channel_id=leg.channel_id, error=str(error))
+            self.pending_hangups.add(leg.channel_id)
+        else:
+            self.on_fatal("hangup_failed_stopping", error)
+
+    async def retry_hangups(self, channels: set[str]) -> None:
+        """At a resync: close the channels whose hang-up Asterisk did not answer, if they still
+        exist. An ARI error here propagates: the resync retries, then stops the service."""
+        for channel_id in sorted(self.pending_hangups):
+            if channel_id in channels:
+                with contextlib.suppress(AriNotFound, AriConflict):
+                    await self.ari.channels.hangup(channel_id, reason="normal")
+                log.info("hangup_done_at_resync", channel_id=channel_id)
+            self.pending_hangups.discard(channel_id)
 
     def _feed(self, event: Event) -> None:
         with contextlib.suppress(CoreError):  # refused: logged by feed, and it changed nothing
@@ -236,7 +256,12 @@ class CommandExecutor:
         media = self.prompts.media(cmd.items)
         self.legs.playbacks[playback_id] = PlaybackTask(cmd.leg_id, cmd.hangup_after, cmd.report_finish, tuple(media))
         leg.playbacks.add(playback_id)
-        await self.ari.channels.play(leg.channel_id, media, playback_id=playback_id, lang=self.language)
+        try:
+            await self.ari.channels.play(leg.channel_id, media, playback_id=playback_id, lang=self.language)
+        except AriError:
+            self.legs.playbacks.pop(playback_id, None)  # no PlaybackFinished will come for it
+            leg.playbacks.discard(playback_id)
+            raise
 
     async def _StopPrompt(self, cmd: c.StopPrompt) -> None:
         leg = self._channel(cmd.leg_id)

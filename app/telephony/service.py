@@ -580,6 +580,12 @@ class TelephonyService:
         which channels exist), retrying a failed read; only then reconciles. If Asterisk cannot
         be read after the retries the service stops: reporting "connected" over a picture that
         was never reconciled would dial on stale legs."""
+        try:
+            await self._resync()
+        except Exception as error:  # a bug: the connection would log it and serve on, unreconciled
+            self.fail("resync_crashed", error)
+
+    async def _resync(self) -> None:
         self.executor.holding_ready.clear()
         if self._connected_before:
             self.metrics.ari_reconnects.inc()
@@ -587,6 +593,7 @@ class TelephonyService:
         for delay in self.resync_retries:
             try:
                 snapshot = await self._read_asterisk()
+                await self.executor.retry_hangups(set(snapshot[0]))
                 break
             except AriError as error:
                 if delay is None:

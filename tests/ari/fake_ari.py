@@ -160,6 +160,7 @@ class _Rule:
     delay: float = 0.0
     body: Json | None = None
     apply: bool = False  # carry the request out anyway (Asterisk did it, the answer went wrong)
+    error_after: float = 0.0  # seconds before the error answer
 
     def matches(self, method: str, path: str) -> bool:
         return self.method in ("*", method) and self.pattern.fullmatch(path) is not None
@@ -329,11 +330,15 @@ class FakeAri:
         times: int | None = 1,
         body: Json | None = None,
         apply: bool = False,
+        after: float = 0.0,
     ) -> None:
         """Answer the next `times` matching calls (None: all) with `status` and {"message": ...}
         (or `body`, e.g. {"error": "Allocation failed"} as Asterisk sometimes sends).
-        With `apply` the call still takes effect (e.g. the channel is created) before the error."""
-        self._rules.append(_Rule(method, re.compile(path), times, status, message, body=body, apply=apply))
+        With `apply` the call still takes effect (e.g. the channel is created) before the error.
+        With `after` the error comes that many seconds late (longer than the client's request
+        timeout: an Asterisk that does not answer)."""
+        rule = _Rule(method, re.compile(path), times, status, message, body=body, apply=apply, error_after=after)
+        self._rules.append(rule)
 
     def delay(self, method: str, path: str, seconds: float, times: int | None = 1, apply_first: bool = False) -> None:
         """Hold matching calls for `seconds` before handling them (to test timeouts). With
@@ -463,6 +468,8 @@ class FakeAri:
         elif rule is not None:
             if rule.apply:
                 self._route(request.method, path, request.query, body)
+            if rule.error_after:
+                await asyncio.sleep(rule.error_after)
             resp = web.json_response(rule.body, status=rule.status) if rule.body else _err(rule.status, rule.message)
         else:
             resp = self._route(request.method, path, request.query, body)

@@ -186,6 +186,29 @@ async def test_a_hangup_asterisk_keeps_refusing_stops_the_service(shell: Shell) 
     shell.fake.clear_rules()
 
 
+async def test_a_hangup_asterisk_does_not_answer_is_done_at_the_next_resync(fake_ari: FakeAri) -> None:
+    """Asterisk down or restarting is no reason to stop: the channel is closed once it is back."""
+    shell = await make_shell(fake_ari, ari_config={"request_timeout": 0.3})
+    try:
+        await shell.start()
+        shell.service.executor.hangup_retries = (0.0, None)
+        shell.ready("1001")
+        caller = await shell.caller(CALLER)
+        ring = await shell.wait_originate("1001")
+        shell.fake.fail("DELETE", f"/channels/{ring.channel_id}", status=500, times=2, after=1.0)
+        await shell.hangup_event(caller.channel)
+        pending = shell.service.executor.pending_hangups
+        await shell.eventually(lambda: ring.channel_id in pending, "the hang-up put off", timeout=3.0)
+        assert shell.service.healthy and ring.channel_id in shell.fake.channels
+
+        await _reconnect(shell)
+        assert ring.channel_id not in shell.fake.channels and not pending
+        assert shell.fake.calls_to("DELETE", f"/channels/{ring.channel_id}")[-1].status == 204
+        assert shell.service.healthy
+    finally:
+        await shell.stop()
+
+
 async def test_a_bug_in_a_command_stops_the_service(shell: Shell, monkeypatch: pytest.MonkeyPatch) -> None:
     await shell.start()
 
@@ -253,6 +276,36 @@ async def test_the_engine_refusing_its_own_tick_stops_the_service(shell: Shell) 
     await shell.eventually(shell.service.fatal.is_set, "the service stopping")
     assert shell.service.fatal_reason == "engine_timers_died" and not shell.service.healthy
     shell.service._wake.clear()
+
+
+async def test_a_bug_in_resync_stops_the_service_instead_of_serving_unreconciled(
+    shell: Shell, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await shell.start()
+
+    async def broken(channels: object, restarted: bool) -> None:
+        raise KeyError("a bug in reconciling (test)")
+
+    monkeypatch.setattr(shell.service, "_reconcile", broken)
+    await shell.fake.drop_websockets()
+    await shell.eventually(shell.service.fatal.is_set, "the service stopping")
+    assert shell.service.fatal_reason == "resync_crashed" and not shell.service.healthy
+    assert not shell.service.connected.is_set()
+
+
+async def test_the_events_connection_dying_stops_the_service(shell: Shell, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A deaf service (no ARI events any more) must not go on looking alive."""
+    await shell.start()
+    events = shell.ari.events
+    assert events is not None
+
+    async def broken() -> None:
+        raise RuntimeError("a bug in the reconnect loop (test)")
+
+    monkeypatch.setattr(events, "_sleep_backoff", broken)
+    await shell.fake.drop_websockets()
+    await shell.eventually(shell.service.fatal.is_set, "the service stopping")
+    assert shell.service.fatal_reason == "ari_events_died" and not shell.service.healthy
 
 
 async def test_application_replaced_is_a_fatal_stop(shell: Shell) -> None:
