@@ -55,7 +55,7 @@ class CommandExecutor:
         app_name: str,
         agent_endpoint: Callable[[str], str],
         customer_endpoint: Callable[[str], str],
-        feed: Callable[[Event], None],
+        feed: Callable[[Event], object],
         clock: Callable[[], float],
         on_activity: Callable[[c.Activity], None],
         on_notify: Callable[[c.Notify], None],
