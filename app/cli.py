@@ -50,11 +50,13 @@ def _run(args: argparse.Namespace) -> int:
     config = _load(args.config)
     logs.configure(config.service.log_level)
     try:
-        asyncio.run(serve(config, config_path=Path(args.config)))
+        code = asyncio.run(serve(config, config_path=Path(args.config)))
     except AnotherInstanceRunning as error:
         print(f"holdfast: refusing to start: {error}", file=sys.stderr)
         return 2
-    return 0
+    if code != 0:
+        print(f"holdfast: stopped on a fault (exit {code}); see the critical log line above", file=sys.stderr)
+    return code
 
 
 def _dev_run(args: argparse.Namespace) -> int:

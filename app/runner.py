@@ -18,6 +18,8 @@ from app.web.api import make_app
 
 log = structlog.get_logger("holdfast")
 
+EXIT_FATAL = 3  # the service stopped on a fault it could not handle (2: refused to start)
+
 
 def build_service(
     config: HoldfastConfig,
@@ -45,8 +47,11 @@ async def serve(
     prompts: PromptBook | None = None,
     ready: asyncio.Event | None = None,
     config_path: Path | None = None,
-) -> None:
-    store = await open_store(config)
+    store: Store | None = None,
+) -> int:
+    """Run until a signal (returns 0) or a fatal fault (returns EXIT_FATAL after a clean stop).
+    `store` is for tests; by default the configured one is opened."""
+    store = store or await open_store(config)
     service = build_service(config, prompts, store, config_path)
     try:
         await service.start()
@@ -66,14 +71,20 @@ async def serve(
     loop.add_signal_handler(signal.SIGHUP, service.reload)  # problems are logged; old settings stay
     if ready is not None:
         ready.set()
+    waits = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(service.fatal.wait())]
     try:
         # Stop on a signal, or when the service cannot go on safely (e.g. the store failed).
-        await asyncio.wait(
-            [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(service.fatal.wait())],
-            return_when=asyncio.FIRST_COMPLETED,
-        )
+        await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
     finally:
-        log.info("stopping")
+        for waiting in waits:
+            waiting.cancel()
+        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            loop.remove_signal_handler(sig)
+        log.info("stopping", fatal=service.fatal_reason)
         await runner.cleanup()
         await service.stop()
         await store.close()
+    if service.fatal.is_set():
+        log.critical("stopped_on_fault", reason=service.fatal_reason, exit_code=EXIT_FATAL)
+        return EXIT_FATAL
+    return 0

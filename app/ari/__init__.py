@@ -10,6 +10,7 @@ from app.ari.connection import EventConnection
 from app.ari.dispatch import Dispatcher, EventHandler
 from app.ari.errors import AriConflict, AriConnectionError, AriError, AriNotFound, AriTimeout
 from app.ari.events import (
+    DOCUMENTED_EVENT_TYPES,
     KNOWN_EVENT_TYPES,
     ApplicationReplaced,
     AriEvent,
@@ -26,10 +27,12 @@ from app.ari.events import (
     ChannelLeftBridge,
     ChannelStateChange,
     ChannelVarset,
+    ContactStatusChange,
     DeviceStateChanged,
     Dial,
     EndpointStateChange,
     EventTranslator,
+    PeerStatusChange,
     PlaybackContinuing,
     PlaybackEvent,
     PlaybackFinished,
@@ -56,6 +59,7 @@ from app.ari.resources import ApplicationsApi, AsteriskApi, EndpointsApi, Playba
 from app.ari.rest import AriRest
 
 __all__ = [
+    "DOCUMENTED_EVENT_TYPES",
     "KNOWN_EVENT_TYPES",
     "Application",
     "ApplicationReplaced",
@@ -91,6 +95,7 @@ __all__ = [
     "ChannelStateChange",
     "ChannelVarset",
     "ChannelsApi",
+    "ContactStatusChange",
     "DeviceStateChanged",
     "Dial",
     "DialplanLocation",
@@ -102,6 +107,7 @@ __all__ = [
     "EventHandler",
     "EventTranslator",
     "ParseError",
+    "PeerStatusChange",
     "Playback",
     "PlaybackContinuing",
     "PlaybackEvent",

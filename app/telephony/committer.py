@@ -2,9 +2,16 @@
 
 Theory of operation: `step_of` copies what one engine step changed (the touched requests, its
 activities, the agents whose state moved) at once, because the engine moves on before the
-commit runs. Steps are committed one at a time, in order; a failed commit is retried a few times
-(a busy database), and if the store still refuses, nothing more is acted on and `on_fatal` asks
-the service to stop: acting on a change we could not keep could forget a promised callback.
+commit runs. Steps are committed one at a time, in order; a commit refused with `StoreError` is
+retried a few times (a busy database). If the store still refuses, or anything else goes wrong
+on the way from a step to its commands (an OverflowError from the database driver, a bug in
+`act`), nothing more is acted on and `on_fatal` stops the service: acting on a change we could
+not keep could forget a promised callback, and a committer that died quietly would leave a
+service that looks alive but keeps nothing.
+
+Steps are numbered as they are put; `wait_committed(upto)` returns once step `upto` is stored and
+its commands handed over, and raises `CommitFailed` / `ServiceStopping` instead of hanging once
+that can no longer happen.
 """
 
 from __future__ import annotations
@@ -21,11 +28,14 @@ from app.core.commands import Activity, Command
 from app.core.engine import Engine
 from app.core.request import Request
 from app.store import AgentRecord, Store, StoreError
+from app.telephony.errors import CommitFailed, ServiceStopping
 from app.telephony.metrics import Metrics
 
 log = structlog.get_logger("holdfast.committer")
 
 COMMIT_RETRIES = (0.2, 0.5, 1.0, 2.0, None)  # seconds between tries; None: give up
+
+FatalHandler = Callable[[str, BaseException | None], None]
 
 
 @dataclass(slots=True)
@@ -50,7 +60,7 @@ def step_of(engine: Engine, commands: list[Command]) -> Step:
 
 class Committer:
     def __init__(
-        self, store: Store, act: Callable[[list[Command]], None], on_fatal: Callable[[], None], metrics: Metrics
+        self, store: Store, act: Callable[[list[Command]], None], on_fatal: FatalHandler, metrics: Metrics
     ) -> None:
         self.store = store
         self.act = act
@@ -58,40 +68,72 @@ class Committer:
         self.metrics = metrics
         self.retries: tuple[float | None, ...] = COMMIT_RETRIES
         self.failed = False
+        self.stopped = False
+        self.put_seq = 0  # number of the last step put
+        self.done_seq = 0  # number of the last step stored and handed to `act`
         self._steps: asyncio.Queue[Step] = asyncio.Queue()
+        self._progress = asyncio.Event()  # replaced by a fresh one at every change (wakes all waiters)
         self._task: asyncio.Task[None] | None = None
+
+    @property
+    def task(self) -> asyncio.Task[None] | None:
+        return self._task
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="store-commits")
 
-    def put(self, step: Step) -> None:
+    def put(self, step: Step) -> int:
+        """Queue a step; returns its number for `wait_committed`."""
         self._steps.put_nowait(step)
+        self.put_seq += 1
+        return self.put_seq
 
-    async def wait_committed(self) -> None:
-        """Until every step put so far is stored and its commands handed over."""
-        await self._steps.join()
+    async def wait_committed(self, upto: int | None = None) -> None:
+        """Until step `upto` (default: every step put so far) is stored and its commands handed
+        over. Raises CommitFailed if the store failed first, ServiceStopping if stopped first."""
+        target = self.put_seq if upto is None else upto
+        while self.done_seq < target:
+            if self.failed:
+                raise CommitFailed("the store could not keep a change; the service is stopping")
+            if self.stopped:
+                raise ServiceStopping("the service stopped before the change was stored")
+            await self._progress.wait()
 
     async def stop(self, timeout: float = 5.0) -> None:
-        if self._task is None:
-            return
-        if not self.failed:
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(timeout):
-                    await self.wait_committed()
-        self._task.cancel()
-        await asyncio.gather(self._task, return_exceptions=True)
+        if self._task is not None:
+            if not self.failed:
+                with contextlib.suppress(TimeoutError, ServiceStopping):
+                    async with asyncio.timeout(timeout):
+                        await self.wait_committed()
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+        self.stopped = True
+        self._changed()
+
+    def _changed(self) -> None:
+        progress, self._progress = self._progress, asyncio.Event()
+        progress.set()
 
     async def _run(self) -> None:
         while True:
             step = await self._steps.get()
             try:
-                if not await self._commit(step):
-                    self.failed = True
-                    self.on_fatal()
-                    return
-                self.act(step.commands)
-            finally:
-                self._steps.task_done()
+                stored = await self._commit(step)
+                if stored:
+                    self.act(step.commands)
+            except Exception as error:  # not a refusal we know how to wait out: a bug or bad data
+                self._fail("commit_crashed_stopping", error)
+                return
+            if not stored:
+                return  # _commit reported it
+            self.done_seq += 1
+            self._changed()
+
+    def _fail(self, event: str, error: BaseException) -> None:
+        self.failed = True
+        log.critical(event, error=f"{type(error).__name__}: {error}", exc_info=error)
+        self._changed()
+        self.on_fatal(event, error)
 
     async def _commit(self, step: Step) -> bool:
         for delay in self.retries:
@@ -101,7 +143,7 @@ class Committer:
             except StoreError as error:
                 self.metrics.store_failures.inc()
                 if delay is None:
-                    log.critical("store_failed_stopping", error=str(error))
+                    self._fail("store_failed_stopping", error)
                     return False
                 log.error("store_commit_retry", error=str(error), retry_in=delay)
                 await asyncio.sleep(delay)

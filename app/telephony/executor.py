@@ -1,9 +1,21 @@
 """Carry out the engine's commands as ARI calls.
 
 Commands about one leg run in order (a prompt before the hang-up that follows it); different legs
-run side by side. A command that fails because the channel is already gone is not an error
-worth more than a debug line: the hang-up event that explains it is on its way. An originate
-that Asterisk refuses is reported back to the engine as a failed leg so the request moves on.
+run side by side. What a failed command means is decided per command, so the engine's picture
+stays true:
+- the channel is already gone (404, or 409: it left our app): a debug line, the hang-up event
+  that explains it is on its way;
+- an originate that Asterisk refused (4xx) is a failed leg at once; one whose answer was lost
+  (timeout, 5xx, connection reset) is looked up by the channel id we chose: the channel exists
+  (the leg goes on, its events follow) or it does not (a failed leg). Asterisk unreachable even
+  for that: the leg is kept, and its ring timeout or the next resync settles it;
+- a prompt that cannot be played counts as played (the engine moves on; a hang-up after it
+  still happens); a prompt that cannot be stopped ends by itself;
+- a hang-up Asterisk refuses is retried, then stops the service (a line left open forever); one
+  Asterisk does not answer at all (down, restarting) is done at the next resync instead;
+- any other refused command (answer, hold, bridge) drops the leg: it is hung up and reported
+  lost, so the engine ends or re-queues its request instead of waiting on a call that is stuck;
+- anything that is not an ARI error is a bug: the service stops (critical log, non-zero exit).
 """
 
 from __future__ import annotations
@@ -11,13 +23,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import math
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 import structlog
 
 from app.ari import AriClient, AriConflict, AriError, AriNotFound, new_id
 from app.core import commands as c
-from app.core.events import Event, LegFailed
+from app.core.errors import CoreError
+from app.core.events import Event, LegFailed, PromptFinished
 from app.core.states import AttemptOutcome
 from app.telephony.legs import Leg, LegRegistry, PlaybackTask, channel_id_for_leg
 from app.telephony.prompts import PromptBook
@@ -26,6 +39,10 @@ log = structlog.get_logger("holdfast.executor")
 
 HOLDING_PREFIX = "holdfast-hold-"
 CALL_PREFIX = "holdfast-call-"
+
+# Looking up an originated channel whose originate answer was lost: seconds before each try.
+RESOLVE_DELAYS = (0.0, 0.25, 0.5, 1.0)
+HANGUP_RETRIES = (0.5, 1.0, None)  # seconds between tries of a failed hang-up; None: give up
 
 
 class CommandExecutor:
@@ -38,10 +55,12 @@ class CommandExecutor:
         app_name: str,
         agent_endpoint: Callable[[str], str],
         customer_endpoint: Callable[[str], str],
-        feed: Callable[[Event], None],
+        feed: Callable[[Event], object],
         clock: Callable[[], float],
         on_activity: Callable[[c.Activity], None],
         on_notify: Callable[[c.Notify], None],
+        on_fatal: Callable[[str, BaseException | None], None],
+        on_leg_broken: Callable[[Leg, str], Awaitable[None]],
         language: str = "en",
     ) -> None:
         self.ari = ari
@@ -54,6 +73,11 @@ class CommandExecutor:
         self.clock = clock
         self.on_activity = on_activity
         self.on_notify = on_notify
+        self.on_fatal = on_fatal
+        self.on_leg_broken = on_leg_broken  # hang the leg up and report it lost
+        self.resolve_delays: tuple[float, ...] = RESOLVE_DELAYS
+        self.hangup_retries: tuple[float | None, ...] = HANGUP_RETRIES
+        self.pending_hangups: set[str] = set()  # channel ids: hang-ups Asterisk did not answer
         self.language = language
         self._lanes: dict[str, asyncio.Queue[c.Command]] = {}
         self._workers: dict[str, asyncio.Task[None]] = {}
@@ -80,8 +104,13 @@ class CommandExecutor:
         queue = self._lanes.get(lane)
         if queue is None:
             queue = self._lanes[lane] = asyncio.Queue()
-            self._workers[lane] = asyncio.create_task(self._work(lane, queue), name=f"lane:{lane}")
+            worker = self._workers[lane] = asyncio.create_task(self._work(lane, queue), name=f"lane:{lane}")
+            worker.add_done_callback(self._lane_ended)
         queue.put_nowait(command)
+
+    def _lane_ended(self, task: asyncio.Task[None]) -> None:
+        if not task.cancelled() and task.exception() is not None:  # _work lets nothing out; if it did
+            self.on_fatal("executor_lane_died", task.exception())
 
     async def _work(self, lane: str, queue: asyncio.Queue[c.Command]) -> None:
         try:
@@ -95,10 +124,12 @@ class CommandExecutor:
                     continue
                 try:
                     await self.run(command)
-                except AriNotFound:
-                    log.debug("channel_gone", command=type(command).__name__, lane=lane)
-                except Exception:
-                    log.exception("command_failed", command=repr(command), lane=lane)
+                except (AriNotFound, AriConflict) as error:
+                    log.debug("channel_gone", command=type(command).__name__, lane=lane, error=str(error))
+                except AriError as error:
+                    await self._failed(command, error)
+                except Exception as error:  # a bug: acting on and on could forget or double a call
+                    self.on_fatal("command_crashed", error)
         finally:
             self._lanes.pop(lane, None)
             self._workers.pop(lane, None)
@@ -115,6 +146,68 @@ class CommandExecutor:
         for task in workers:
             task.cancel()
         await asyncio.gather(*workers, return_exceptions=True)
+
+    async def _failed(self, command: c.Command, error: AriError) -> None:
+        """Asterisk refused a command (or its answer was lost): keep the engine's picture true."""
+        name = type(command).__name__
+        if isinstance(command, c.PlayPrompt):
+            log.warning("prompt_not_played", leg_id=command.leg_id, error=str(error))
+            leg = self.legs.by_leg(command.leg_id)
+            if command.report_finish:  # as if it had been heard: the engine moves on
+                self._feed(PromptFinished(self.clock(), command.leg_id))
+            if command.hangup_after and leg is not None:
+                await self.hang_up(leg)
+        elif isinstance(command, c.StopPrompt):
+            log.warning("prompt_not_stopped", leg_id=command.leg_id, error=str(error))  # it ends by itself
+        elif isinstance(command, c.Hangup):
+            leg = self.legs.by_leg(command.leg_id)
+            if leg is not None:
+                await self.hang_up(leg, first_error=error)
+        else:
+            leg = self.legs.by_leg(self._lane(command))
+            log.error("command_failed_leg_dropped", command=name, leg_id=self._lane(command), error=str(error))
+            if leg is not None:
+                await self.on_leg_broken(leg, "command_failed")
+
+    async def hang_up(self, leg: Leg, first_error: AriError | None = None) -> None:
+        """Hang a leg up, retrying a failure. Asterisk answering "no" every time stops the service
+        (a line left open for ever); Asterisk not answering at all (down, restarting) leaves the
+        hang-up to the next resync, which closes the channel if it still exists."""
+        error = first_error
+        for delay in self.hangup_retries:
+            if error is not None:
+                if delay is None:
+                    break
+                log.warning("hangup_retry", leg_id=leg.leg_id, error=str(error), retry_in=delay)
+                await asyncio.sleep(delay)
+            try:
+                await self.ari.channels.hangup(leg.channel_id, reason="normal")
+                return
+            except (AriNotFound, AriConflict):
+                return  # gone already
+            except AriError as failed:
+                error = failed
+        if error is None:
+            return
+        if error.status is None:
+            log.error("hangup_deferred", leg_id=leg.leg_id, channel_id=leg.channel_id, error=str(error))
+            self.pending_hangups.add(leg.channel_id)
+        else:
+            self.on_fatal("hangup_failed_stopping", error)
+
+    async def retry_hangups(self, channels: set[str]) -> None:
+        """At a resync: close the channels whose hang-up Asterisk did not answer, if they still
+        exist. An ARI error here propagates: the resync retries, then stops the service."""
+        for channel_id in sorted(self.pending_hangups):
+            if channel_id in channels:
+                with contextlib.suppress(AriNotFound, AriConflict):
+                    await self.ari.channels.hangup(channel_id, reason="normal")
+                log.info("hangup_done_at_resync", channel_id=channel_id)
+            self.pending_hangups.discard(channel_id)
+
+    def _feed(self, event: Event) -> None:
+        with contextlib.suppress(CoreError):  # refused: logged by feed, and it changed nothing
+            self.feed(event)
 
     # ------------------------------------------------------------------ commands
 
@@ -163,7 +256,12 @@ class CommandExecutor:
         media = self.prompts.media(cmd.items)
         self.legs.playbacks[playback_id] = PlaybackTask(cmd.leg_id, cmd.hangup_after, cmd.report_finish, tuple(media))
         leg.playbacks.add(playback_id)
-        await self.ari.channels.play(leg.channel_id, media, playback_id=playback_id, lang=self.language)
+        try:
+            await self.ari.channels.play(leg.channel_id, media, playback_id=playback_id, lang=self.language)
+        except AriError:
+            self.legs.playbacks.pop(playback_id, None)  # no PlaybackFinished will come for it
+            leg.playbacks.discard(playback_id)
+            raise
 
     async def _StopPrompt(self, cmd: c.StopPrompt) -> None:
         leg = self._channel(cmd.leg_id)
@@ -188,10 +286,44 @@ class CommandExecutor:
                 variables=variables or None,
             )
         except AriError as error:
-            log.warning("originate_refused", leg_id=leg.leg_id, endpoint=endpoint, error=str(error))
-            if self.legs.mark_ended(leg):
-                self.legs.forget(leg)
-                self.feed(LegFailed(self.clock(), leg.leg_id, AttemptOutcome.FAILED))
+            # Only a 4xx is a definite "no". A timeout, a 5xx or a reset connection may hide a
+            # dial in progress (and 409 says a channel with our id exists): look before deciding,
+            # or an answered customer would hear "not in service" and be dialled again.
+            if error.status is not None and 400 <= error.status < 500 and error.status != 409:
+                log.warning("originate_refused", leg_id=leg.leg_id, endpoint=endpoint, error=str(error))
+                self._originate_failed(leg)
+                return
+            exists = await self._channel_exists(leg)
+            if exists is False:
+                log.warning("originate_failed_no_channel", leg_id=leg.leg_id, endpoint=endpoint, error=str(error))
+                self._originate_failed(leg)
+                return
+            # The leg stays: its StasisStart or end follows; if Asterisk cannot even be asked, the
+            # ring timeout or the resync after the reconnect settles it.
+            log.warning("originate_answer_lost", leg_id=leg.leg_id, channel_exists=exists, error=str(error))
+
+    def _originate_failed(self, leg: Leg) -> None:
+        if self.legs.mark_ended(leg):
+            self.legs.forget(leg)
+            self._feed(LegFailed(self.clock(), leg.leg_id, AttemptOutcome.FAILED))
+
+    async def _channel_exists(self, leg: Leg) -> bool | None:
+        """Whether Asterisk has the leg's channel: True, False (404 at the last look), or None
+        (Asterisk did not answer the last look either)."""
+        found: bool | None = None
+        for delay in self.resolve_delays:
+            if leg.ended:
+                return True  # its end was reported meanwhile: nothing more to decide here
+            await asyncio.sleep(delay)
+            try:
+                await self.ari.channels.get(leg.channel_id)
+                return True
+            except AriNotFound:
+                found = False  # the originate may still be on its way: look again
+            except AriError as error:
+                found = None
+                log.info("originate_lookup_failed", leg_id=leg.leg_id, error=str(error))
+        return found
 
     async def _OriginateAgent(self, cmd: c.OriginateAgent) -> None:
         leg = Leg(cmd.leg_id, channel_id_for_leg(cmd.leg_id), "agent", cmd.request_id)
@@ -226,12 +358,24 @@ class CommandExecutor:
         leg = self.legs.by_leg(cmd.leg_id)
         if leg is None:
             return
-        with contextlib.suppress(AriNotFound):
+        try:
             await self.ari.channels.hangup(leg.channel_id, reason="normal")
+        except (AriNotFound, AriConflict):
+            pass  # gone already
+        except AriError as error:
+            await self.hang_up(leg, first_error=error)
         await self.release_call_bridge(leg)
 
     async def release_call_bridge(self, leg: Leg) -> None:
+        """Destroy the call bridge of a leg that ended. When both legs end at once each tries:
+        the loser gets 404 or 409 (being destroyed already), which is expected. Any other
+        refusal leaves an empty bridge behind, which costs nothing and carries no call: a
+        warning, not a stop."""
         if leg.bridge_id and leg.bridge_id.startswith(CALL_PREFIX):
             bridge_id, leg.bridge_id = leg.bridge_id, None
-            with contextlib.suppress(AriNotFound):
+            try:
                 await self.ari.bridges.destroy(bridge_id)
+            except (AriNotFound, AriConflict) as error:
+                log.debug("call_bridge_gone", bridge_id=bridge_id, status=error.status)
+            except AriError as error:
+                log.warning("call_bridge_left", bridge_id=bridge_id, error=str(error))

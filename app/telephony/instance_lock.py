@@ -60,6 +60,10 @@ class InstanceLock:
             )
         self._task = asyncio.create_task(self._keep(), name="instance-lock")
 
+    @property
+    def task(self) -> asyncio.Task[None] | None:
+        return self._task
+
     async def _keep(self) -> None:
         while True:
             await asyncio.sleep(REFRESH_EVERY)

@@ -8,8 +8,15 @@ Theory of operation:
   StasisEnd / ChannelHangupRequest / ChannelDestroyed, and the registry lets only the first
   through. An originated leg that never answered is reported as failed with its mapped cause.
 - A timer task sleeps until the engine's next deadline and delivers `Tick`.
-- After every (re)connect Asterisk has dropped the events of the gap: we re-read channels (legs
-  whose channel vanished are ended now), re-create holding bridges, and re-read agents' endpoints.
+- After every (re)connect Asterisk has dropped the events of the gap: we re-read agents'
+  endpoints first (so nobody is rung on a phone that has not registered again), then channels
+  (legs whose channel vanished are reported lost now), and re-create holding bridges. A resync
+  that cannot read Asterisk is retried, then stops the service: never "connected" on a picture
+  we did not reconcile.
+- Failing: any fault the service cannot handle (the store, a background task that dies, a bug in
+  an event handler) goes to `fail`: a critical log, `fatal` is set, `healthy` turns False, and
+  `holdfast run` exits non-zero (a restart reconciles). Callers awaiting a commit get
+  `ServiceStopping` rather than waiting forever.
 """
 
 from __future__ import annotations
@@ -46,7 +53,8 @@ from app.core.engine import Engine
 from app.core.errors import CoreError
 from app.core.states import RequestState
 from app.store import Store, StoreError
-from app.telephony.committer import Committer, step_of
+from app.telephony.committer import COMMIT_RETRIES, Committer, step_of
+from app.telephony.errors import CommitFailed, ServiceStopping
 from app.telephony.executor import CommandExecutor
 from app.telephony.instance_lock import InstanceLock
 from app.telephony.legs import Leg, LegRegistry, PlaybackTask, channel_id_for_leg
@@ -59,6 +67,8 @@ log = structlog.get_logger("holdfast.telephony")
 # For a soft hang-up ARI reports the reason flag as the cause; this one means Asterisk is
 # shutting down (AST_SOFTHANGUP_SHUTDOWN), which no caller chose.
 SOFTHANGUP_SHUTDOWN = 4
+
+RESYNC_RETRIES = (0.5, 1.0, 2.0, 4.0, None)  # seconds between tries of a resync; None: stop
 
 
 class TelephonyService:
@@ -94,12 +104,19 @@ class TelephonyService:
             clock=clock,
             on_activity=self._on_activity,
             on_notify=self._on_notify,
+            on_fatal=self.fail,
+            on_leg_broken=self._leg_broken,
             language=config.service.language,
         )
         self.store = store
         self.config_path = config_path
-        self.fatal = asyncio.Event()  # set when the service must stop (store unusable, replaced)
-        self.committer = Committer(store, self.executor.submit, self.fatal.set, self.metrics) if store else None
+        self.fatal = asyncio.Event()  # set when the service must stop (store unusable, replaced, a bug)
+        self.fatal_reason: str | None = None
+        self.committer = Committer(store, self.executor.submit, self.fail, self.metrics) if store else None
+        self.resync_retries: tuple[float | None, ...] = RESYNC_RETRIES
+        self.resyncs = 0  # completed resyncs (each (re)connect), for tests and debugging
+        self._stopping = False
+        self._watchers: list[asyncio.Task[None]] = []
         self.lock: InstanceLock | None = None
         self._wake = asyncio.Event()
         self._timer_task: asyncio.Task[None] | None = None
@@ -123,8 +140,10 @@ class TelephonyService:
 
         Raises AnotherInstanceRunning when another service holds the lock."""
         if self.store is not None:
-            self.lock = InstanceLock(self.store, self.clock, self.fatal.set)
+            self.lock = InstanceLock(self.store, self.clock, lambda: self.fail("lock_lost"))
             await self.lock.acquire()
+            if self.lock.task is not None:
+                self._watch(self.lock.task, "instance_lock")
             requests = await self.store.load_active_requests()
             agents = await self.store.load_agents()
             self.engine.restore(requests, [(a.agent_id, a.state, a.pause_reason) for a in agents], self.clock())
@@ -135,11 +154,67 @@ class TelephonyService:
             on_disconnected=self._on_disconnected,
             on_application_replaced=self._on_replaced,
         )
+        events = self.ari.events
+        if events is not None:
+            self._watchers.append(asyncio.create_task(self._watch_events(), name="watch-ari-events"))
         self._timer_task = asyncio.create_task(self._timer_loop(), name="engine-timers")
+        self._watch(self._timer_task, "engine_timers")
         if self.committer is not None:
             self.committer.start()
+            assert self.committer.task is not None
+            self._watch(self.committer.task, "store_commits")
+
+    # ------------------------------------------------------------------ failing
+
+    @property
+    def healthy(self) -> bool:
+        """False from the moment the engine cannot move on: a fatal fault, a failed store, or
+        another Holdfast took the app over. (Connected to Asterisk is `connected`, apart.)"""
+        failed = self.committer is not None and self.committer.failed
+        return not (self.fatal.is_set() or failed or self.replaced)
+
+    def fail(self, reason: str, error: BaseException | None = None) -> None:
+        """Stop the service: a fault it cannot handle. Logged critical once; `holdfast run` exits
+        non-zero. Safe to call more than once (the first reason is kept)."""
+        if self.fatal_reason is None:
+            self.fatal_reason = reason
+            detail = f"{type(error).__name__}: {error}" if error is not None else None
+            log.critical("service_stopping", reason=reason, error=detail, exc_info=error)
+        self.fatal.set()
+
+    def _watch(self, task: asyncio.Task[None], name: str) -> None:
+        """A background task that ends while the service runs stops it: never a live process
+        with a dead part."""
+
+        def done(task: asyncio.Task[None]) -> None:
+            if self._stopping:
+                return
+            if task.cancelled():
+                self.fail(f"{name}_cancelled")
+            elif task.exception() is not None:
+                self.fail(f"{name}_died", task.exception())
+            elif not self.fatal.is_set():
+                self.fail(f"{name}_ended")
+
+        task.add_done_callback(done)
+
+    async def _watch_events(self) -> None:
+        events = self.ari.events
+        assert events is not None
+        try:
+            await events.wait_stopped()
+        except Exception as error:
+            if not self._stopping:
+                self.fail("ari_events_died", error)
+            return
+        if not self._stopping and not self.replaced:
+            self.fail("ari_events_ended")
 
     async def stop(self) -> None:
+        self._stopping = True
+        for watcher in self._watchers:
+            watcher.cancel()
+        await asyncio.gather(*self._watchers, return_exceptions=True)
         if self._timer_task is not None:
             self._timer_task.cancel()
             await asyncio.gather(self._timer_task, return_exceptions=True)
@@ -151,17 +226,30 @@ class TelephonyService:
         await self.ari.close()
 
     async def admin_action(self, event: ev.CallbackRemoved | ev.CallbackMoved) -> None:
-        """An admin's change: applied, then written to the admin change log (who, when, why)."""
-        self.feed(event)
-        if self.store is not None:
-            action = "remove_callback" if isinstance(event, ev.CallbackRemoved) else "move_callback"
-            detail = {"reason": event.reason}
-            if isinstance(event, ev.CallbackMoved):
-                detail["to_queue"] = event.to_queue
+        """An admin's change: applied and stored, then written to the admin change log (who, when,
+        why). Returns once both are kept. A change log the store keeps refusing stops the service
+        (ServiceStopping is raised): an admin change nobody can account for is not acceptable."""
+        await self.feed_and_commit(event)
+        if self.store is None:
+            return
+        action = "remove_callback" if isinstance(event, ev.CallbackRemoved) else "move_callback"
+        detail = {"reason": event.reason}
+        if isinstance(event, ev.CallbackMoved):
+            detail["to_queue"] = event.to_queue
+        retries = self.committer.retries if self.committer is not None else COMMIT_RETRIES
+        for delay in retries:
             try:
                 await self.store.append_admin(event.now, event.by, action, event.request_id, detail)
+                return
             except StoreError as error:
-                log.error("admin_log_failed", error=str(error), action=action, by=event.by)
+                if delay is None:
+                    self.fail("admin_log_failed_stopping", error)
+                    raise CommitFailed(f"the admin change log could not be written: {error}") from error
+                log.error("admin_log_retry", error=str(error), action=action, by=event.by, retry_in=delay)
+                await asyncio.sleep(delay)
+            except Exception as error:
+                self.fail("admin_log_crashed_stopping", error)
+                raise CommitFailed(f"the admin change log could not be written: {error}") from error
 
     # ------------------------------------------------------------------ reload
 
@@ -208,9 +296,25 @@ class TelephonyService:
         return commands
 
     async def wait_committed(self) -> None:
-        """Until every step fed so far is stored and its commands handed to the executor."""
+        """Until every step fed so far is stored and its commands handed to the executor.
+        Raises ServiceStopping (CommitFailed if the store failed) rather than hang once the
+        service cannot get there."""
         if self.committer is not None:
             await self.committer.wait_committed()
+        elif self.fatal.is_set():
+            raise ServiceStopping(f"the service is stopping ({self.fatal_reason})")
+
+    async def feed_and_commit(self, event: ev.Event) -> list[Command]:
+        """Feed `event` and return its commands once that step is stored and handed to the
+        executor: what an HTTP handler awaits before answering that a change was made.
+        Raises CoreError if the engine refuses the event, ServiceStopping if the service cannot
+        keep it (answer 503)."""
+        if not self.healthy:
+            raise ServiceStopping(f"the service is stopping ({self.fatal_reason or 'store failed'})")
+        commands = self.feed(event)
+        if self.committer is not None:
+            await self.committer.wait_committed(self.committer.put_seq)
+        return commands
 
     def try_feed(self, event: ev.Event) -> None:
         with contextlib.suppress(CoreError):  # logged in feed; a refused event changes nothing
@@ -230,10 +334,9 @@ class TelephonyService:
             self._wake.clear()
             deadline = self.engine.next_deadline()
             if deadline is not None and self.clock() >= deadline:
-                try:
-                    self.feed(ev.Tick(self.clock()))
-                except Exception:
-                    log.exception("tick_failed")
+                # No catch: the engine refusing its own Tick is a bug, and retrying it would spin.
+                # The task dies and its watcher stops the service loudly.
+                self.feed(ev.Tick(self.clock()))
 
     def _on_activity(self, activity: Activity) -> None:
         log.info(
@@ -254,6 +357,14 @@ class TelephonyService:
     # ------------------------------------------------------------------ ARI events
 
     async def on_ari_event(self, event: AriEvent) -> None:
+        """The dispatcher's handler. Expected faults (a channel gone, an event the engine refuses)
+        are handled inside; anything that escapes is a bug and stops the service."""
+        try:
+            await self._handle_ari_event(event)
+        except Exception as error:
+            self.fail("ari_event_handling_crashed", error)
+
+    async def _handle_ari_event(self, event: AriEvent) -> None:
         if isinstance(event, StasisStart):
             await self._stasis_start(event)
         elif isinstance(event, ChannelDtmfReceived):
@@ -365,6 +476,13 @@ class TelephonyService:
         if leg.role != "oneshot":
             self.try_feed(ev.LegLost(self.clock(), leg.leg_id, reason))
 
+    async def _leg_broken(self, leg: Leg, reason: str) -> None:
+        """A command on this leg failed and no event will explain it: report the leg lost (the
+        engine ends or re-queues its request) and hang it up, so both sides agree it is over."""
+        await self._leg_lost(leg, reason)
+        await self.executor.hang_up(leg)
+        await self.executor.release_call_bridge(leg)
+
     async def _barge_in(self, leg: Leg) -> None:
         """A key pressed during a prompt cuts it short, as callers expect of any menu; prompts that
         end the call (the confirmation) are left to finish."""
@@ -410,11 +528,35 @@ class TelephonyService:
         action = self.feature_codes.get(code)
         prompt = "not_in_service"
         if agent_id is not None and action is not None:
-            prompt = self.agent_action(agent_id, action) or "not_in_service"
+            try:  # confirmed to the agent only once it is kept
+                prompt = await self.agent_action_committed(agent_id, action) or "not_in_service"
+            except ServiceStopping:
+                prompt = "not_in_service"
         await self._play_then_hang_up(channel_id, prompt)
 
     def agent_action(self, agent_id: str, action: str, reason: str = "break") -> str | None:
         """Apply ready/pause/logout for an agent; returns the prompt to confirm it, None if refused."""
+        found = self._agent_event(agent_id, action, reason)
+        if found is None:
+            return None
+        try:
+            self.feed(found[0])
+        except CoreError:
+            return None
+        return found[1]
+
+    async def agent_action_committed(self, agent_id: str, action: str, reason: str = "break") -> str | None:
+        """`agent_action`, returning once the change is stored (raises ServiceStopping if it cannot be)."""
+        found = self._agent_event(agent_id, action, reason)
+        if found is None:
+            return None
+        try:
+            await self.feed_and_commit(found[0])
+        except CoreError:
+            return None
+        return found[1]
+
+    def _agent_event(self, agent_id: str, action: str, reason: str) -> tuple[ev.Event, str] | None:
         now = self.clock()
         event: ev.Event
         if action == "ready":
@@ -427,51 +569,81 @@ class TelephonyService:
             event, prompt = ev.AgentLoggedIn(now, agent_id), "agent_ready"
         else:
             return None
-        try:
-            self.feed(event)
-        except CoreError:
-            return None
-        return prompt
+        return event, prompt
 
     # ------------------------------------------------------------------ (re)connect
 
     async def resync(self) -> None:
-        """Runs after every (re)connect, before that connection's first event."""
+        """Runs after every (re)connect, before that connection's first event.
+
+        Reads what Asterisk has (is it the same Asterisk, which agents' phones are registered,
+        which channels exist), retrying a failed read; only then reconciles. If Asterisk cannot
+        be read after the retries the service stops: reporting "connected" over a picture that
+        was never reconciled would dial on stale legs."""
+        try:
+            await self._resync()
+        except Exception as error:  # a bug: the connection would log it and serve on, unreconciled
+            self.fail("resync_crashed", error)
+
+    async def _resync(self) -> None:
         self.executor.holding_ready.clear()
         if self._connected_before:
             self.metrics.ari_reconnects.inc()
         self._connected_before = True
-        try:
-            channels = {c.id: c for c in await self.ari.channels.list()}
-            restarted = await self._asterisk_restarted()
-        except AriError:
-            log.exception("resync_channels_failed")
-            channels = None
-        if channels is not None:
-            await self._reconcile(channels, restarted)
+        for delay in self.resync_retries:
+            try:
+                snapshot = await self._read_asterisk()
+                await self.executor.retry_hangups(set(snapshot[0]))
+                break
+            except AriError as error:
+                if delay is None:
+                    self.fail("resync_failed_stopping", error)
+                    return
+                log.error("resync_retry", error=str(error), retry_in=delay)
+                await asyncio.sleep(delay)
+        else:  # an empty retry table: nothing was read
+            self.fail("resync_failed_stopping")
+            return
+        channels, startup_time, online = snapshot
+        restarted = self._asterisk_started is not None and startup_time != self._asterisk_started
+        self._asterisk_started = startup_time
+        # Reachability before legs: reconciling may free an agent or put a request back, and the
+        # engine dispatches at once; after an Asterisk restart phones have not registered again
+        # yet, and ringing one would pause an innocent agent as not responding.
+        for endpoint, agent_id in self._agents_by_endpoint().items():
+            self.try_feed(ev.AgentReachability(self.clock(), agent_id, endpoint in online))
+        await self._reconcile(channels, restarted)
         for queue in self.engine.queues:
             try:
                 await self.executor.ensure_holding(queue)
-            except AriError:
-                log.exception("holding_bridge_failed", queue=queue)
-        await self._resync_endpoints()
+            except AriError as error:  # made again on demand by the next caller's JoinHolding
+                log.warning("holding_bridge_failed", queue=queue, error=str(error))
+        self.resyncs += 1
         self.metrics.ari_connected.set(1)
         self.connected.set()
-        log.info("ari_connected", app=self.config.asterisk.app)
+        log.info("ari_connected", app=self.config.asterisk.app, asterisk_restarted=restarted)
 
-    async def _asterisk_restarted(self) -> bool:
-        """Whether Asterisk started afresh since we last saw it (its channels are gone for good)."""
+    async def _read_asterisk(self) -> tuple[dict[str, Channel], object, set[str]]:
+        """Channels, Asterisk's start time and the online endpoints, all read before anything is fed
+        (so a failed read can be retried as a whole). Subscribes to our agents' endpoints too."""
+        channels = {c.id: c for c in await self.ari.channels.list()}
         info = await self.ari.asterisk.info()
-        before, self._asterisk_started = self._asterisk_started, info.startup_time
-        return before is not None and info.startup_time != before
+        agents = self._agents_by_endpoint()
+        online: set[str] = set()
+        if agents:
+            sources = ["endpoint:" + endpoint for endpoint in agents]
+            await self.ari.applications.subscribe(self.config.asterisk.app, sources)
+            online = {e.key for e in await self.ari.endpoints.list() if e.online}
+        return channels, info.startup_time, online
 
     async def _reconcile(self, channels: dict[str, Channel], restarted: bool) -> None:
         """Match the legs the engine expects with the channels Asterisk has.
 
         A leg whose channel still exists is adopted again (after a restart of the service) and a
-        caller on hold goes back into the holding bridge. A leg whose channel is gone is reported:
-        after an Asterisk restart as lost (nothing counted, callers recorded as dropped), after a
-        mere websocket gap as the hang-up it was.
+        caller on hold goes back into the holding bridge. A leg whose channel is gone is reported
+        as `LegLost`: "asterisk_restarted" after an Asterisk restart, "channel_vanished" after a
+        mere websocket gap (its hang-up event was lost with the gap); the engine decides what
+        that means for the request and the agent.
         """
         for leg_id, request_id, role, answered in self.engine.expected_legs():
             inbound = role == "customer" and leg_id == request_id
@@ -491,10 +663,9 @@ class TelephonyService:
             reason = "asterisk_restarted" if restarted else "channel_vanished"
             if leg is None:
                 self.try_feed(ev.LegLost(self.clock(), leg_id, reason))
-            elif restarted:
-                await self._leg_lost(leg, reason)
             else:
-                await self._leg_ended(leg, None)
+                await self._leg_lost(leg, reason)
+                await self.executor.release_call_bridge(leg)
         for leg in self.legs.live():  # our own one-shot legs (prompts before hang-up)
             if leg.channel_id not in channels:
                 self.legs.mark_ended(leg)
@@ -503,24 +674,6 @@ class TelephonyService:
             self._reconciled_once = True
             self.try_feed(ev.LegsReconciled(self.clock()))
 
-    async def _resync_endpoints(self) -> None:
-        agents = self._agents_by_endpoint()
-        if not agents:
-            return
-        sources = ["endpoint:" + endpoint for endpoint in agents]
-        try:
-            await self.ari.applications.subscribe(self.config.asterisk.app, sources)
-        except AriError:
-            log.exception("endpoint_subscribe_failed")
-        try:
-            endpoints = await self.ari.endpoints.list()
-        except AriError:
-            log.exception("endpoint_list_failed")
-            return
-        online = {e.key for e in endpoints if e.online}
-        for endpoint, agent_id in agents.items():
-            self.try_feed(ev.AgentReachability(self.clock(), agent_id, endpoint in online))
-
     async def _on_disconnected(self) -> None:
         self.connected.clear()
         self.metrics.ari_connected.set(0)
@@ -528,5 +681,4 @@ class TelephonyService:
 
     async def _on_replaced(self, event: ApplicationReplaced) -> None:
         self.replaced = True
-        self.fatal.set()
-        log.error("application_replaced", detail="another Holdfast took over this Stasis app; stopping")
+        self.fail("application_replaced")  # another Holdfast took over this Stasis app

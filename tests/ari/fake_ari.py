@@ -144,6 +144,7 @@ class RecordedCall:
     query: dict[str, str]
     body: Any = None
     status: int = 0  # the status the fake answered
+    handled: bool = False  # answered and its on_request hooks have run
 
     def param(self, name: str) -> str | None:
         return self.query.get(name)
@@ -158,6 +159,8 @@ class _Rule:
     message: str = "Internal Server Error"
     delay: float = 0.0
     body: Json | None = None
+    apply: bool = False  # carry the request out anyway (Asterisk did it, the answer went wrong)
+    error_after: float = 0.0  # seconds before the error answer
 
     def matches(self, method: str, path: str) -> bool:
         return self.method in ("*", method) and self.pattern.fullmatch(path) is not None
@@ -307,10 +310,14 @@ class FakeAri:
         return [c for c in self.calls if method in ("*", c.method) and pattern.fullmatch(c.path)]
 
     async def wait_for_call(self, method: str, path: str, timeout: float = 2.0, count: int = 1) -> RecordedCall:
-        """Wait until `count` calls match (method, path regex); returns the last one."""
+        """Wait until `count` calls match (method, path regex) and their `on_request` hooks have
+        run; returns the last one."""
+        def handled() -> list[RecordedCall]:
+            return [c for c in self.calls_to(method, path) if c.handled]
+
         async with self._changed:
-            await asyncio.wait_for(self._changed.wait_for(lambda: len(self.calls_to(method, path)) >= count), timeout)
-        return self.calls_to(method, path)[count - 1]
+            await asyncio.wait_for(self._changed.wait_for(lambda: len(handled()) >= count), timeout)
+        return handled()[count - 1]
 
     # -- failure injection -------------------------------------------------------------------
 
@@ -322,14 +329,21 @@ class FakeAri:
         message: str = "Internal Server Error",
         times: int | None = 1,
         body: Json | None = None,
+        apply: bool = False,
+        after: float = 0.0,
     ) -> None:
         """Answer the next `times` matching calls (None: all) with `status` and {"message": ...}
-        (or `body`, e.g. {"error": "Allocation failed"} as Asterisk sometimes sends)."""
-        self._rules.append(_Rule(method, re.compile(path), times, status, message, body=body))
+        (or `body`, e.g. {"error": "Allocation failed"} as Asterisk sometimes sends).
+        With `apply` the call still takes effect (e.g. the channel is created) before the error.
+        With `after` the error comes that many seconds late (longer than the client's request
+        timeout: an Asterisk that does not answer)."""
+        rule = _Rule(method, re.compile(path), times, status, message, body=body, apply=apply, error_after=after)
+        self._rules.append(rule)
 
-    def delay(self, method: str, path: str, seconds: float, times: int | None = 1) -> None:
-        """Hold matching calls for `seconds` before handling them (to test timeouts)."""
-        self._rules.append(_Rule(method, re.compile(path), times, status=0, delay=seconds))
+    def delay(self, method: str, path: str, seconds: float, times: int | None = 1, apply_first: bool = False) -> None:
+        """Hold matching calls for `seconds` before handling them (to test timeouts). With
+        `apply_first` the call takes effect at once and only the answer is late."""
+        self._rules.append(_Rule(method, re.compile(path), times, status=0, delay=seconds, apply=apply_first))
 
     def clear_rules(self) -> None:
         self._rules.clear()
@@ -448,18 +462,26 @@ class FakeAri:
         resp: web.StreamResponse
         rule = self._take_rule(request.method, path)
         if rule is not None and rule.delay:
+            applied = self._route(request.method, path, request.query, body) if rule.apply else None
             await asyncio.sleep(rule.delay)
-            rule = None
-        if rule is not None:
+            resp = applied or self._route(request.method, path, request.query, body)
+        elif rule is not None:
+            if rule.apply:
+                self._route(request.method, path, request.query, body)
+            if rule.error_after:
+                await asyncio.sleep(rule.error_after)
             resp = web.json_response(rule.body, status=rule.status) if rule.body else _err(rule.status, rule.message)
         else:
             resp = self._route(request.method, path, request.query, body)
         call.status = resp.status
-        await self._notify()
+        # Hooks first, then wake the waiters: a test that waits for this call may look at what
+        # its hooks recorded (e.g. the store as it was when Asterisk was told).
         for hook in list(self.on_request):
             result = hook(call)
             if result is not None:
                 await result
+        call.handled = True
+        await self._notify()
         return resp
 
     # -- REST routes -------------------------------------------------------------------------

@@ -12,6 +12,7 @@ import pytest
 import structlog
 
 from app.ari import (
+    DOCUMENTED_EVENT_TYPES,
     KNOWN_EVENT_TYPES,
     ApplicationReplaced,
     BridgeDestroyed,
@@ -22,11 +23,13 @@ from app.ari import (
     ChannelLeftBridge,
     ChannelStateChange,
     ChannelVarset,
+    ContactStatusChange,
     DeviceStateChanged,
     Dial,
     EndpointStateChange,
     EventTranslator,
     ParseError,
+    PeerStatusChange,
     PlaybackFinished,
     PlaybackStarted,
     StasisEnd,
@@ -215,7 +218,7 @@ def test_translator_never_raises_and_logs_unknown_once() -> None:
         assert translator.translate(b"\xff\xfe") is None
         assert translator.translate(json.dumps({"type": "StasisStart"})) is None
         for _ in range(3):
-            event = translator.translate(json.dumps({"type": "ChannelTalkingStarted", "channel": {"id": "c"}}))
+            event = translator.translate(json.dumps({"type": "ChannelFutureThing", "channel": {"id": "c"}}))
             assert isinstance(event, UnknownEvent)
         ok = translator.translate(json.dumps(sample("stasis_end")))
         assert isinstance(ok, StasisEnd)
@@ -223,6 +226,22 @@ def test_translator_never_raises_and_logs_unknown_once() -> None:
     unknown_logs = [e for e in logs if e["event"] == "ari_event_unknown_type"]
     assert len(unknown_logs) == 1 and unknown_logs[0]["log_level"] == "info"
     assert sum(e["event"] in ("ari_event_bad_json", "ari_event_malformed") for e in logs) == 3
+
+
+def test_documented_events_we_do_not_model_are_not_reported_as_unknown() -> None:
+    translator = EventTranslator()
+    with structlog.testing.capture_logs() as logs:
+        for kind in ("ChannelTalkingStarted", "ChannelHold", "BridgeMerged", "RecordingFinished"):
+            event = translator.translate(json.dumps({"type": kind, "channel": {"id": "c"}}))
+            assert isinstance(event, UnknownEvent) and event.type == kind  # kept raw, delivered
+        contact = translator.translate(json.dumps(sample("contact_status_change")))
+        peer = translator.translate(json.dumps(sample("peer_status_change")))
+    assert not logs
+    assert translator.unknown == 0 and translator.ignored == 4
+    assert isinstance(contact, ContactStatusChange) and contact.contact_status == "Reachable"
+    assert contact.endpoint.key == "PJSIP/1001" and contact.ordering_key == "endpoint:PJSIP/1001"
+    assert isinstance(peer, PeerStatusChange) and peer.peer_status == "Reachable"
+    assert peer.ordering_key == "endpoint:PJSIP/1001"
 
 
 API_DIR = Path(
@@ -249,5 +268,12 @@ def test_samples_match_asterisk_api_description() -> None:
         required = {k for k, v in props.items() if v.get("required")}
         assert required <= set(data), f"{path.name} lacks {required - set(data)}"
         for key in ("channel", "peer", "caller", "replace_channel"):
-            if isinstance(data.get(key), dict):
+            if isinstance(data.get(key), dict) and props.get(key, {}).get("type") == "Channel":
                 assert set(data[key]) <= set(channel_model), f"{path.name}:{key}"
+
+
+@pytest.mark.skipif(not (API_DIR / "events.json").exists(), reason="Asterisk's rest-api/events.json not available")
+def test_documented_event_types_are_asterisks_own_list() -> None:
+    models = json.loads((API_DIR / "events.json").read_text())["models"]
+    assert set(models["Event"]["subTypes"]) == DOCUMENTED_EVENT_TYPES
+    assert KNOWN_EVENT_TYPES <= DOCUMENTED_EVENT_TYPES

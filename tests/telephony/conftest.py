@@ -117,12 +117,21 @@ class AgentCall:
 class Shell:
     """The service under test, its fake Asterisk and helpers to drive both."""
 
-    def __init__(self, fake: FakeAri, config: HoldfastConfig, clock: FakeClock, store: Store | None = None) -> None:
+    def __init__(
+        self,
+        fake: FakeAri,
+        config: HoldfastConfig,
+        clock: FakeClock,
+        store: Store | None = None,
+        ari_config: dict[str, Any] | None = None,
+    ) -> None:
         self.fake = fake
         self.config = config
         self.clock = clock
-        self.ari = AriClient(fake.config())
+        self.ari = AriClient(fake.config(**(ari_config or {})))
         self.service = TelephonyService(config, self.ari, clock=clock, store=store)
+        # Looking up a channel after a lost originate answer: quick, the fake answers at once.
+        self.service.executor.resolve_delays = (0.0, 0.05, 0.1)
         self.activities = ActivityLog(default_timeout=2.0)
         self.service.activity_listeners.append(self.activities)
         self.fed: list[ev.Event] = []
@@ -251,10 +260,15 @@ class Shell:
 
 
 async def make_shell(
-    fake: FakeAri, text: str | None = None, clock: FakeClock | None = None, store: Store | None = None
+    fake: FakeAri,
+    text: str | None = None,
+    clock: FakeClock | None = None,
+    store: Store | None = None,
+    ari_config: dict[str, Any] | None = None,
 ) -> Shell:
+    """`ari_config` overrides the ARI client's settings (e.g. {"request_timeout": 0.3})."""
     config = parse_config(text if text is not None else config_text(fake), env={})
-    return Shell(fake, config, clock or FakeClock(), store)
+    return Shell(fake, config, clock or FakeClock(), store, ari_config)
 
 
 @pytest.fixture
