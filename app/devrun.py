@@ -189,10 +189,12 @@ def dev_run(config_path: str) -> int:
     from app.telephony.instance_lock import AnotherInstanceRunning
 
     asterisk.start()
+    exit_code = 0
     try:
         asterisk.wait_ready(60)
         print(banner(config, customer, made, time.time()), file=sys.stderr, flush=True)
-        asyncio.run(serve(config, prompts_for(config, asterisk), config_path=path))
+        # a fatal stop of the service is a non-zero exit here too (runner.EXIT_FATAL)
+        exit_code = asyncio.run(serve(config, prompts_for(config, asterisk), config_path=path))
     except KeyboardInterrupt:
         pass
     except AsteriskError as error:
@@ -203,4 +205,4 @@ def dev_run(config_path: str) -> int:
         return 2
     finally:
         asterisk.stop()
-    return 0
+    return exit_code

@@ -6,7 +6,7 @@ from aiohttp import web
 
 from app.telephony.service import TelephonyService
 from app.web.body import read_body
-from app.web.commit import committed, refuse_if_stopping
+from app.web.commit import kept
 from app.web.context import SERVICE_KEY
 from app.web.errors import ApiError
 from app.web.models import AgentActionBody, AgentList, AgentView
@@ -41,9 +41,7 @@ async def agent_action(request: web.Request) -> web.Response:
     if action not in ACTIONS:
         raise ApiError(404, f"unknown action {action!r}; use one of {', '.join(ACTIONS)}")
     body = await read_body(request, AgentActionBody)
-    refuse_if_stopping(service)
-    if service.agent_action(agent_id, action, body.reason) is None:
+    if await kept(service, lambda: service.agent_action_committed(agent_id, action, body.reason)) is None:
         state = service.engine.agents[agent_id].state.value
         raise ApiError(409, f"agent {agent_id} is {state}; cannot {action} now")
-    await committed(service)
     return web.json_response(agent_view(service, agent_id).model_dump(mode="json"))

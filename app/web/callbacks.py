@@ -12,7 +12,7 @@ from app.core.request import Request
 from app.core.states import RequestState
 from app.telephony.service import TelephonyService
 from app.web.body import read_body
-from app.web.commit import committed, feed_and_commit, refuse_if_stopping
+from app.web.commit import feed_and_commit, kept
 from app.web.context import SERVICE_KEY
 from app.web.errors import ApiError
 from app.web.models import (
@@ -83,12 +83,11 @@ async def move_callback(request: web.Request) -> web.Response:
 
 
 async def _admin_change(service: TelephonyService, event: CallbackRemoved | CallbackMoved) -> web.Response:
-    refuse_if_stopping(service)
     try:
-        await service.admin_action(event)  # applies it and writes the admin log (who, when, why)
+        # applied, stored, and written to the admin log (who, when, why) before we answer
+        await kept(service, lambda: service.admin_action(event))
     except CoreError as error:
         raise refused(error) from None
-    await committed(service)
     req = service.engine.requests.get(event.request_id)
     answer = AdminResult(
         request_id=event.request_id, removed=req is None, callback=callback_view(service, req) if req else None

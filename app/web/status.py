@@ -18,10 +18,9 @@ def health_problems(service: TelephonyService) -> list[str]:
         problems.append("ARI is not connected: Asterisk is unreachable or the events websocket dropped")
     if service.replaced:
         problems.append("another Holdfast took over the Stasis application")
-    if service.fatal.is_set():
-        problems.append("the service is stopping: it cannot go on safely (see its log)")
-    if not getattr(service, "healthy", True):
-        problems.append("the service reports it cannot work now (see its log)")
+    if not service.healthy:
+        why = service.fatal_reason or "it cannot go on safely"
+        problems.append(f"the service is stopping: {why} (see its log)")
     return problems
 
 
