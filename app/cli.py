@@ -29,7 +29,16 @@ def _load(path: str) -> HoldfastConfig:
 
 
 def _check_config(args: argparse.Namespace) -> int:
-    print(summarize(_load(args.file)))
+    # The file is checked without its secrets: an unset ${VAR} is a note in the summary, not an
+    # error (`holdfast run` still refuses to start without it).
+    from app.config import check_config
+
+    try:
+        config = check_config(args.file)
+    except ConfigError as error:
+        print(f"{args.file}: invalid\n{error}", file=sys.stderr)
+        return 2
+    print(summarize(config))
     return 0
 
 

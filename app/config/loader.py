@@ -24,9 +24,9 @@ import yaml
 from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
-from app.config.schema import HoldfastConfig
+from app.config.schema import HoldfastConfig, UnsetSecret
 
-__all__ = ["ConfigError", "load_config", "parse_config", "validate_config"]
+__all__ = ["ConfigError", "check_config", "load_config", "parse_config", "unset_secrets", "validate_config"]
 
 SECTIONS = tuple(HoldfastConfig.model_fields)
 
@@ -149,15 +149,51 @@ def load_config(path: str | os.PathLike[str], *, env: Mapping[str, str] | None =
     return parse_config(text, env=env, source=source)
 
 
-def parse_config(text: str, *, env: Mapping[str, str] | None = None, source: str | None = None) -> HoldfastConfig:
-    """Validate YAML text; raises ConfigError listing every problem."""
+def check_config(path: str | os.PathLike[str], *, env: Mapping[str, str] | None = None) -> HoldfastConfig:
+    """Validate the file at `path` as `holdfast check-config` does, without its secrets present.
+
+    A `${VAR}` / `env:VAR` secret whose variable is not set (or empty) here is not an error: it
+    becomes an `UnsetSecret` placeholder, listed by `unset_secrets()`. The file is checked where it
+    is written; the secrets are set where the service runs. Never run the service with the result:
+    `load_config` (used by `holdfast run` and reloads) still refuses a missing variable.
+    """
+    source = str(path)
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        raise ConfigError([f"cannot read the file: {e}"], source) from None
+    return parse_config(text, env=env, source=source, allow_unset_env=True)
+
+
+def unset_secrets(config: BaseModel, prefix: tuple[str, ...] = ()) -> list[tuple[str, UnsetSecret]]:
+    """(key path, placeholder) for every secret of a checked file whose variable is not set, in file order."""
+    found: list[tuple[str, UnsetSecret]] = []
+
+    def walk(value: object, path: tuple[str, ...]) -> None:
+        if isinstance(value, UnsetSecret):
+            found.append((_path(path), value))
+        elif isinstance(value, BaseModel):
+            for name in type(value).model_fields:
+                walk(getattr(value, name), (*path, name))
+        elif isinstance(value, dict):
+            for key, item in value.items():
+                walk(item, (*path, str(key)))
+
+    walk(config, prefix)
+    return found
+
+
+def parse_config(
+    text: str, *, env: Mapping[str, str] | None = None, source: str | None = None, allow_unset_env: bool = False
+) -> HoldfastConfig:
+    """Validate YAML text; raises ConfigError listing every problem (`allow_unset_env`: see check_config)."""
     try:
         data, duplicates = _read_yaml(text)
     except ConfigError as e:
         raise ConfigError(e.problems, source) from None
     texts = [text for _, text in duplicates]
     try:
-        config = validate_config(data, env=env)
+        config = validate_config(data, env=env, allow_unset_env=allow_unset_env)
     except ConfigError as e:
         # 4000 and "4000" are one key to the schema too: say it once, with the line numbers.
         said = tuple(f"{path} " for path, _ in duplicates)
@@ -167,8 +203,13 @@ def parse_config(text: str, *, env: Mapping[str, str] | None = None, source: str
     return config
 
 
-def validate_config(data: object, *, env: Mapping[str, str] | None = None) -> HoldfastConfig:
-    """Validate already-parsed data (a mapping); raises ConfigError listing every problem."""
+def validate_config(
+    data: object, *, env: Mapping[str, str] | None = None, allow_unset_env: bool = False
+) -> HoldfastConfig:
+    """Validate already-parsed data (a mapping); raises ConfigError listing every problem.
+
+    `allow_unset_env`: a secret's unset variable gives a placeholder, not an error (see check_config).
+    """
     sections = ", ".join(SECTIONS)
     if data is None:
         raise ConfigError([f"the file is empty; expected a mapping with the sections {sections}"])
@@ -178,7 +219,10 @@ def validate_config(data: object, *, env: Mapping[str, str] | None = None) -> Ho
     problems: list[tuple[int, str]] = []
     config: HoldfastConfig | None = None
     try:
-        config = HoldfastConfig.model_validate(data, context={"env": env})
+        context: dict[str, object] = {"env": env}
+        if allow_unset_env:
+            context["unset_env"] = []  # the secret validator collects placeholders here
+        config = HoldfastConfig.model_validate(data, context=context)
     except ValidationError as e:
         problems += [(_rank(err["loc"]), _describe(err)) for err in e.errors(include_url=False)]
     problems += [(_rank((section,)), text) for section, text in _cross_check(data)]

@@ -69,6 +69,7 @@ __all__ = [
     "PromptsConfig",
     "QueueConfig",
     "ServiceConfig",
+    "UnsetSecret",
     "parse_day",
 ]
 
@@ -246,8 +247,25 @@ def _string_list(value: object) -> list[object]:
 _ENV_REF = re.compile(r"\$\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}|env:\s*([A-Za-z_][A-Za-z0-9_]*)")
 
 
+class UnsetSecret(SecretStr):
+    """A `${VAR}` secret whose variable is not set (or is empty) while a file is only checked.
+
+    `holdfast check-config` validates a file without the secrets present (they are set where the
+    service runs); the placeholder is never a usable secret: `holdfast run` and reloads refuse it.
+    """
+
+    def __init__(self, variable: str, empty: bool) -> None:
+        super().__init__(f"${{{variable}}}")
+        self.variable = variable
+        self.empty = empty
+
+
 def _secret(value: object, info: ValidationInfo) -> SecretStr:
-    """A literal secret, or `${VAR}` / `env:VAR` read from the environment given in the context."""
+    """A literal secret, or `${VAR}` / `env:VAR` read from the environment given in the context.
+
+    With `unset_env` in the context (a list, when only checking a file), a variable that is not
+    set or is empty is appended to it and an `UnsetSecret` placeholder is returned instead of an error.
+    """
     if isinstance(value, bool) or value is None or not isinstance(value, str | int):
         raise bad_plain("must be text (a literal secret, ${VAR} or env:VAR)")
     text = str(value)
@@ -262,9 +280,14 @@ def _secret(value: object, info: ValidationInfo) -> SecretStr:
     env: Mapping[str, str] = os.environ
     if isinstance(info.context, dict) and info.context.get("env") is not None:
         env = info.context["env"]
-    if var not in env:
-        raise bad_plain(f"refers to environment variable {var}, which is not set")
-    if not env[var]:
+    if not env.get(var):
+        unset = info.context.get("unset_env") if isinstance(info.context, dict) else None
+        if isinstance(unset, list):
+            placeholder = UnsetSecret(var, empty=var in env)
+            unset.append(placeholder)
+            return placeholder
+        if var not in env:
+            raise bad_plain(f"refers to environment variable {var}, which is not set")
         raise bad_plain(f"refers to environment variable {var}, which is empty")
     return SecretStr(env[var])
 
@@ -474,6 +497,8 @@ def _admin_token(value: object, info: ValidationInfo) -> SecretStr | None:
             )
         return None
     token = _secret(value, info)
+    if isinstance(token, UnsetSecret):  # only checking the file: its length is not known here
+        return token
     length = len(token.get_secret_value())
     if length < MIN_TOKEN_LENGTH:
         raise bad_plain(

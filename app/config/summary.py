@@ -1,14 +1,20 @@
 """A human summary of a validated configuration, for `holdfast check-config`.
 
-Theory of operation: one line per queue (hours and callback settings), one per agent, one per
-inbound number, so an admin can check at a glance that the file says what they meant. Secrets are
-never printed, only whether they are set.
+Theory of operation: one line per queue (hours and callback settings, and whether callbacks keep
+their place, which decides whether the offer promises it), one per agent, one per inbound number,
+so an admin can check at a glance that the file says what they meant. Secrets are never printed,
+only whether they are set; a `${VAR}` secret whose variable is not set where the file is checked
+(`check_config`) is a note at the end, not an error: `holdfast run` is where it must be set.
 """
 
 from __future__ import annotations
 
+from pydantic import SecretStr
+
 from app.config.durations import format_duration as dur
-from app.config.schema import DAYS, CallbackConfig, HoldfastConfig, HoursConfig, QueueConfig
+from app.config.loader import unset_secrets
+from app.config.promise import place_promise
+from app.config.schema import DAYS, CallbackConfig, HoldfastConfig, HoursConfig, QueueConfig, UnsetSecret
 from app.core.settings import OfferMode, TimeRange
 
 __all__ = ["summarize"]
@@ -20,7 +26,7 @@ def summarize(cfg: HoldfastConfig) -> str:
         f'Asterisk: ARI {a.ari_url}, Stasis app "{a.app}", agents dialled as {a.agent_endpoint_format}, '
         f"customers as {a.trunk_endpoint_format}, SIP registrations at {a.sip_host}:{a.sip_port}",
         f"Service: HTTP {s.http_host}:{s.http_port}, data in {s.data_dir}, language {s.language}, "
-        f"log level {s.log_level}, admin token {'set' if s.admin_token else 'not set (API open)'}, "
+        f"log level {s.log_level}, admin token {_token(s.admin_token)}, "
         f"menu timeout {dur(s.menu_timeout)}",
         f"Queues ({len(cfg.queues)}):",
     ]
@@ -39,7 +45,29 @@ def summarize(cfg: HoldfastConfig) -> str:
             f"Prompts: folder {cfg.prompts.dir or '(none)'}, {len(cfg.prompts.overrides)} override(s)"
             + (f": {', '.join(cfg.prompts.overrides)}" if cfg.prompts.overrides else "")
         )
+    lines += _unset_notes(cfg)
     return "\n".join(lines)
+
+
+def _token(token: SecretStr | None) -> str:
+    if token is None:
+        return "not set (API open)"
+    if isinstance(token, UnsetSecret):
+        return f"from ${{{token.variable}}}"
+    return "set"
+
+
+def _unset_notes(cfg: HoldfastConfig) -> list[str]:
+    """One note per variable (several keys may name it), in file order."""
+    keys: dict[str, list[str]] = {}
+    empty: dict[str, bool] = {}
+    for path, secret in unset_secrets(cfg):
+        keys.setdefault(secret.variable, []).append(path)
+        empty[secret.variable] = secret.empty
+    return [
+        f"note: ${{{var}}} is {'empty' if empty[var] else 'not set'} ({', '.join(paths)}); `holdfast run` needs it"
+        for var, paths in keys.items()
+    ]
 
 
 def _queue(name: str, q: QueueConfig) -> str:
@@ -47,6 +75,7 @@ def _queue(name: str, q: QueueConfig) -> str:
     parts = [
         _hours(q.hours),
         _callback(q.callback),
+        *([_promise(q.callback)] if q.callback.enabled else []),
         f"SLA {dur(q.service_level)}, agent ring {dur(q.ring_timeout)}, wrap-up {dur(q.wrap_up)}",
         f"callback numbers from {'/'.join(q.eligibility.allowed_regions) or 'nowhere'}",
     ]
@@ -103,3 +132,10 @@ def _callback(c: CallbackConfig) -> str:
     if c.abandon_callback_after is not None:
         text += f", auto-callback on hang-up after {dur(c.abandon_callback_after)}"
     return text
+
+
+def _promise(c: CallbackConfig) -> str:
+    promise = place_promise(c)
+    if promise.kept:
+        return "callbacks keep their place"
+    return f"callbacks do NOT keep their place ({', '.join(promise.breaks)}): the offer omits the promise"

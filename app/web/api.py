@@ -25,6 +25,7 @@ from app.web.routes import ROUTES
 
 __all__ = ["SERVICE_KEY", "make_app"]
 
+
 def make_app(service: TelephonyService) -> web.Application:
     # errors_as_json is outermost: a refusal by auth is JSON too.
     app = web.Application(middlewares=[errors_as_json, bearer_token], client_max_size=MAX_BODY_BYTES)

@@ -23,19 +23,23 @@ from app.web.models import (
     MoveCallbackBody,
     RemoveCallbackBody,
 )
+from app.web.times import iso_or_none
 
 
 def callback_view(service: TelephonyService, req: Request) -> CallbackView:
     now = service.clock()
+    not_before = req.not_before if req.not_before > now else None
     return CallbackView(
         request_id=req.id,
         queue=req.queue,
         state=req.state.value,
         position=service.engine.position(req.id),
         number=req.callback_number,
-        requested_at=req.callback_requested_at,
+        requested_at=iso_or_none(req.callback_requested_at),
+        requested_at_epoch=req.callback_requested_at,
         attempts=req.counted_attempts,
-        not_before=req.not_before if req.not_before > now else None,
+        not_before=iso_or_none(not_before),
+        not_before_epoch=not_before,
         gross_wait=round(req.gross_wait(now), 1),
     )
 

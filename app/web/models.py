@@ -4,6 +4,10 @@ Theory of operation: request bodies are strict (no "5" for 5, no 1.0 for 1, no n
 bounded (a priority of 2**63 or a reason of a megabyte is refused, not stored) and closed (an
 unknown key is an error, so a typo such as "priorty" is not silently ignored). Answers are built
 through their models too, so the published document cannot drift from what is sent.
+
+In answers, instants are ISO 8601 text in UTC (`Timestamp`, see `app/web/times.py`) with the epoch
+seconds beside them in a `*_epoch` field; waits and estimates are seconds; an estimate that
+cannot be made is null.
 """
 
 from __future__ import annotations
@@ -59,6 +63,20 @@ class AgentActionBody(Body):
 
 # --- answers --------------------------------------------------------------------------------------
 
+Timestamp = Annotated[
+    str,
+    Field(
+        description="an instant, ISO 8601 in UTC with milliseconds",
+        json_schema_extra={"format": "date-time", "examples": ["2026-12-04T14:03:05.123Z"]},
+    ),
+]
+Epoch = Annotated[float, Field(description="the same instant in seconds since 1970-01-01 UTC")]
+Seconds = Annotated[float, Field(description="a duration in seconds")]
+Estimate = Annotated[
+    float | None,
+    Field(description="estimated wait until an agent takes it, in seconds; null when unknown (no agent serves it)"),
+]
+
 
 class Problem(BaseModel):
     field: str = Field(description='dotted path in the body, or "body" for the body as a whole')
@@ -74,13 +92,17 @@ class ErrorAnswer(BaseModel):
 class CallbackView(BaseModel):
     request_id: str
     queue: str
-    state: str
-    position: int | None
+    state: str = Field(description='"waiting" (holding its place) or "quarantine" (between attempts)')
+    position: int | None = Field(description="1-based place in the queue while waiting; null in quarantine")
     number: str | None
-    requested_at: float | None
+    requested_at: Timestamp | None = Field(description="when the callback was promised")
+    requested_at_epoch: Epoch | None
     attempts: int
-    not_before: float | None = Field(description="end of the quarantine between attempts, if still ahead")
-    gross_wait: float
+    not_before: Timestamp | None = Field(
+        description="when the next attempt may start (callback_delay or quarantine), if still ahead; else null"
+    )
+    not_before_epoch: Epoch | None
+    gross_wait: Seconds
 
 
 class CallbackList(BaseModel):
@@ -110,18 +132,61 @@ class AgentList(BaseModel):
 class WaitingView(BaseModel):
     request_id: str
     position: int
-    kind: str
+    kind: str = Field(description='"inbound" (on the line) or "callback"')
     number: str | None
-    gross_wait: float
-    net_wait: float
-    estimated_wait: float
+    gross_wait: Seconds
+    net_wait: Seconds
+    estimated_wait: Estimate
+
+
+REQUEST_STATES = (
+    "waiting",
+    "scheduled",
+    "ringing_agent",
+    "whisper",
+    "dialling_customer",
+    "connected",
+    "quarantine",
+)
+
+
+class RequestView(BaseModel):
+    """One active request of a queue, whatever it is doing."""
+
+    request_id: str
+    kind: str = Field(description='"inbound" (on the line) or "callback"')
+    state: str = Field(
+        description="waiting: holds its place; scheduled: a callback holding its place whose first "
+        "attempt may not start before `not_before` (callback_delay); ringing_agent, whisper (the "
+        "agent hears whom they call back), dialling_customer, connected: in service with `agent_id`; "
+        "quarantine: a callback between attempts, back in the queue at `until`",
+        json_schema_extra={"enum": list(REQUEST_STATES)},
+    )
+    position: int | None = Field(description="1-based place in the queue while waiting or scheduled; else null")
+    number: str | None = Field(description="the number to call back, or the caller's number")
+    priority: int
+    agent_id: str | None = Field(description="the agent in service with it (ringing, whisper, dialling, connected)")
+    attempts: int = Field(description="callback attempts counted so far (an agent not answering does not count)")
+    arrived_at: Timestamp = Field(description="first arrival: the gross wait counts from here")
+    arrived_at_epoch: Epoch
+    gross_wait: Seconds = Field(description="seconds since the first arrival")
+    net_wait: Seconds = Field(description="seconds since the last return to the queue (used for the SLA)")
+    estimated_wait: Estimate = Field(description="while waiting or scheduled; null when unknown or not waiting")
+    not_before: Timestamp | None = Field(description="scheduled: when its first attempt may start; else null")
+    not_before_epoch: Epoch | None
+    until: Timestamp | None = Field(description="quarantine: when it is back in the queue; else null")
+    until_epoch: Epoch | None
 
 
 class QueueView(BaseModel):
     name: str
     display_name: str
     open: bool
-    waiting: list[WaitingView]
+    waiting: list[WaitingView] = Field(description="requests holding a place, in place order (as before `requests`)")
+    requests: list[RequestView] = Field(
+        description="every active request: those holding a place in place order, then those in service, "
+        "then those in quarantine"
+    )
 
 
 class QueueList(BaseModel):

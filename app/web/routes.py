@@ -11,7 +11,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from app.web import agents, callbacks, status
+from app.web import agents, callbacks, queues, status
 from app.web.agents import ACTIONS
 from app.web.errors import Handler
 from app.web.models import (
@@ -85,8 +85,9 @@ ROUTES: tuple[Route, ...] = (
     Route(
         "GET",
         "/api/queues",
-        status.queues,
-        "queues with waiting requests in place order",
+        queues.queues,
+        "queues with every active request: `waiting` (holding a place, in place order) and `requests` "
+        "(all of them with state, agent, attempts, waits, and when a scheduled or quarantined callback is due)",
         (Answer(200, "the queues", QueueList),),
     ),
     Route(

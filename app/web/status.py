@@ -1,4 +1,4 @@
-"""Health, metrics, the queues view and reloading the settings file."""
+"""Health, metrics, the OpenAPI document and reloading the settings file."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from app.config import ConfigError, HoldfastConfig, load_config, restart_needed
 from app.telephony.service import TelephonyService
 from app.web.context import OPENAPI_KEY, SERVICE_KEY, STARTED_CONFIG_KEY
-from app.web.models import Health, QueueList, QueueView, ReloadResult, WaitingView
+from app.web.models import Health, ReloadResult
 
 
 def health_problems(service: TelephonyService) -> list[str]:
@@ -43,28 +43,6 @@ async def metrics(request: web.Request) -> web.Response:
     service = request.app[SERVICE_KEY]
     body = generate_latest(service.metrics.registry)
     return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
-
-
-async def queues(request: web.Request) -> web.Response:
-    service = request.app[SERVICE_KEY]
-    engine = service.engine
-    now = service.clock()
-    out = []
-    for name, q in engine.queues.items():
-        waiting = [
-            WaitingView(
-                request_id=r.id,
-                position=i + 1,
-                kind=r.kind.value,
-                number=r.callback_number or r.caller_number,
-                gross_wait=round(r.gross_wait(now), 1),
-                net_wait=round(r.net_wait(now), 1),
-                estimated_wait=round(engine.estimated_wait(r.id) or 0.0, 1),
-            )
-            for i, r in enumerate(engine.waiting(name))
-        ]
-        out.append(QueueView(name=name, display_name=q.label, open=engine.is_open(name), waiting=waiting))
-    return web.json_response(QueueList(queues=out).model_dump(mode="json"))
 
 
 async def reload_settings(request: web.Request) -> web.Response:

@@ -74,8 +74,8 @@ def test_example_loads_and_builds_core_settings() -> None:
                     give_up_on_busy=False,
                     vip_on_retry=1,
                     max_age=72 * 3600.0,
-                    dispatch=DispatchPolicy.WHEN_AGENTS_FREE,
-                    max_callback_agent_share=0.5,
+                    dispatch=DispatchPolicy.ALWAYS,  # the example keeps the place its offer promises
+                    max_callback_agent_share=1.0,
                     order=CallbackOrder.KEEP_PLACE,
                     random_seed=0,
                     customer_ring_timeout=30.0,
