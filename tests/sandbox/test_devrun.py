@@ -16,7 +16,7 @@ from app.sandbox import CustomerAccount
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "holdfast.yaml"
 EXAMPLE_ENV = {
     "HOLDFAST_ARI_PASSWORD": "ari-secret",
-    "HOLDFAST_ADMIN_TOKEN": "token-secret",
+    "HOLDFAST_ADMIN_TOKEN": "token-secret-for-the-api",
     "HOLDFAST_AGENT_1001_PASSWORD": "pw1001",
     "HOLDFAST_AGENT_1002_PASSWORD": "pw1002",
 }
@@ -67,7 +67,7 @@ def test_banner_has_both_accounts_what_to_dial_and_the_urls(example: HoldfastCon
     assert "Callbacks to any number ring the customer softphone" in text
     assert "*21 ready, *22 pause, *23 log out" in text
     assert "http://127.0.0.1:8080/api/queues" in text
-    assert 'curl -H "Authorization: Bearer token-secret"' in text
+    assert 'curl -H "Authorization: Bearer token-secret-for-the-api"' in text
     assert "http://127.0.0.1:8080/metrics" in text
     assert len(text.splitlines()) <= 20  # short: it must fit a terminal
 
