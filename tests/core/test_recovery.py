@@ -23,8 +23,8 @@ from app.core import commands as c
 from app.core import events as ev
 from app.core.engine import Engine
 from app.core.errors import CoreError, UnknownQueue
-from app.core.settings import CallbackOrder, CoreSettings, DispatchPolicy, OpeningHours, TimeRange
 from app.core.request import Request
+from app.core.settings import CallbackOrder, CoreSettings, DispatchPolicy, OpeningHours, TimeRange
 from app.core.states import AgentState, AttemptOutcome, Outcome, RequestState
 from app.store import codec
 from tests.core import test_properties as props
