@@ -112,11 +112,13 @@ class Agent:
     def refused(self, now: float, limit: int) -> bool:
         """One more refusal of a request being rung or whispered; True when it paused the agent."""
         self.refusals += 1
-        if self.refusals >= limit:
+        self.request_id = None
+        if self.refusals >= limit and self.after_call is None:
             self.not_responding(now)
             return True
-        self.request_id = None
-        self.set_state(AgentState.READY, now)  # idle since now: agents idle longer are tried first
+        # A pause or logout asked for during the whisper wins; else ready, idle since now (so
+        # agents idle longer are tried first).
+        self.finish_wrap_up(now)
         return False
 
     def unreachable_now(self, now: float) -> None:

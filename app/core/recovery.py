@@ -171,7 +171,6 @@ class Recovery(EngineBase):
             self._end(req, Outcome.DROPPED, reason=e.reason)
             return
         if role == "customer" and req.state is RequestState.DIALLING_CUSTOMER and not restarted:
-            self._emit(Hangup(req.agent_leg or "", "customer_lost"))
             self._customer_attempt_failed(req, AttemptOutcome.FAILED, cause=None)
             return
         # An originated leg of a request in service: back to its place, nothing counted. The

@@ -310,6 +310,17 @@ def test_one_refusal_below_the_limit_keeps_the_agent_ready_and_talking_resets_th
     assert agent.refusals == 0
 
 
+def test_pause_asked_for_during_the_whisper_wins_over_a_refusal() -> None:
+    h = Harness(two_agents(max_agent_refusals=1))
+    web_callback(h, "r1")
+    ring = h.one(h.ready("a1"), c.OriginateAgent)
+    h.answer(ring.leg_id)
+    h.send(ev.AgentPaused(h.now, "a1", "lunch"))  # busy in the whisper: takes effect after
+    h.leg_hung_up(ring.leg_id)
+    agent = h.engine.agents["a1"]
+    assert (agent.state, agent.pause_reason) == (AgentState.PAUSED, "lunch")
+
+
 def test_ring_timeout_still_pauses_at_once_by_default() -> None:
     h = Harness(settings(agents=1, wrap_up=0.0))
     h.ready("a1")
@@ -454,7 +465,7 @@ def test_customer_leg_vanished_in_a_websocket_gap_counts_as_a_failed_attempt() -
     h.ready("a1")
     agent_leg, d = dial(h)
     out = h.send(ev.LegLost(h.now, d.leg_id, "channel_vanished"))
-    assert c.Hangup(agent_leg, "customer_lost") in out
+    assert h.of(out, c.Hangup) == [c.Hangup(agent_leg, "customer_unreachable")]
     req = h.engine.requests["r1"]
     assert req.attempts[0].outcome is AttemptOutcome.FAILED and req.counted_attempts == 1
     assert req.state is RequestState.QUARANTINE

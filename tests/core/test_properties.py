@@ -256,6 +256,8 @@ def check_invariants(m: Model) -> None:
                 assert req.customer_leg in m.lines
         if req.menu is not None:
             assert ("menu", rid) in due
+        if req.caller_line is not None:  # only a callback's caller still hearing the confirmation
+            assert req.is_callback and req.caller_line == rid
     for agent in e.agents.values():
         if agent.request_id is not None:
             req = e.requests[agent.request_id]
