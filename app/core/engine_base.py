@@ -33,6 +33,10 @@ from app.core.timers import Timers
 
 CUSTOMER_TIMEOUT_MARGIN = 10.0  # our own guard beyond the originate timeout given to Asterisk
 MAX_KEYED_DIGITS = 20
+# A caller restored in the callback menu keeps it this long past menu_timeout while the shell
+# reconnects and reconciles (the re-prompt comes then); closing it sooner would send their
+# remaining keys to the top of the menu.
+RESUME_GRACE = 60.0
 REQUEST_TIMERS = ("offer", "announce", "menu", "ring", "customer", "not_before", "expire")
 
 

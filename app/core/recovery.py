@@ -32,7 +32,7 @@ from app.core.commands import (
     PlayPrompt,
     PromptItem,
 )
-from app.core.engine_base import CUSTOMER_TIMEOUT_MARGIN, EngineBase
+from app.core.engine_base import CUSTOMER_TIMEOUT_MARGIN, RESUME_GRACE, EngineBase
 from app.core.errors import (
     IllegalRequestAction,
     UnknownQueue,
@@ -91,7 +91,7 @@ class Recovery(EngineBase):
                 req.menu.digits = ""
                 req.menu.resuming = True
                 req.menu.keys_while_resuming = 0
-                req.menu.deadline = now + self.settings.menu_timeout
+                req.menu.deadline = now + self.settings.menu_timeout + RESUME_GRACE
             for leg, role in ((req.customer_leg, "customer"), (req.agent_leg, "agent"), (req.caller_line, "line")):
                 if leg is not None:
                     self._legs[leg] = (req.id, role)

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from app.core import commands as c
 from app.core import events as ev
+from app.core.engine_base import RESUME_GRACE
 from app.core.errors import DuplicateNumber, DuplicateRequest, InvalidPriority
 from app.core.settings import AgentSettings, CoreSettings, QueueSettings
 from app.core.states import AgentState, AttemptOutcome, Outcome, RequestKind, RequestState
@@ -81,7 +82,7 @@ def test_caller_rung_while_in_the_menu_keeps_the_menu_timer_after_a_restore() ->
     assert h.engine.requests["r1"].state is RequestState.RINGING_AGENT
     r = restart(h, core)
     assert r.engine._timers.get("menu", "r1") is not None  # was not re-armed
-    r.run_until(r.now + core.menu_timeout)
+    r.run_until(r.now + core.menu_timeout + RESUME_GRACE)
     assert r.engine.requests["r1"].menu is None
 
 
@@ -152,6 +153,14 @@ def test_keys_after_a_restart_mid_number_never_book_the_caller_id_number() -> No
     req = r.engine.requests["r1"]
     assert req.kind is RequestKind.INBOUND and not r.activities("callback_accepted")
     assert req.menu is not None and req.menu.step == "enter" and req.menu.resuming
+
+
+def test_restored_menu_outlasts_a_slow_reconnect() -> None:
+    r, core = keying_when_killed("22012")
+    r.run_until(r.now + core.menu_timeout + 30.0)  # the shell has not reconciled yet
+    assert r.engine.requests["r1"].menu is not None
+    r.dtmf("r1", "11")  # the rest of the old entry: still not taken as a choice at the top
+    assert not r.activities("callback_accepted")
 
 
 def test_caller_keying_a_number_is_prompted_again_and_only_a_fresh_entry_books() -> None:

@@ -22,6 +22,7 @@ from hypothesis import strategies as st
 from app.core import commands as c
 from app.core import events as ev
 from app.core.engine import Engine
+from app.core.engine_base import RESUME_GRACE
 from app.core.errors import CoreError, UnknownQueue
 from app.core.request import Request
 from app.core.settings import CallbackOrder, CoreSettings, DispatchPolicy, OpeningHours, TimeRange
@@ -200,9 +201,22 @@ def test_caller_in_the_callback_menu_gets_the_menu_timeout_after_restore() -> No
     h.dtmf("r1", "1")
     assert h.engine.requests["r1"].menu is not None
     r = restart(h, core, after=2.0)
+    r.send(ev.LegsReconciled(r.now))  # re-prompted (test_faults.py); silence after it ends
+    r.prompt_done("r1")
     r.run_until(r.now + core.menu_timeout)
     assert r.engine.requests["r1"].menu is None
     assert r.activities("callback_menu_timeout", "r1")
+
+
+def test_caller_in_the_callback_menu_gets_the_menu_timeout_even_if_never_reconciled() -> None:
+    cb = callback_settings(allow_other_number=True, min_wait_before_offer=0.0, offer_threshold=0.0)
+    core = settings(agents=1, callback=cb)
+    h = Harness(core)
+    h.arrive("r1")
+    h.dtmf("r1", "1")
+    r = restart(h, core, after=2.0)
+    r.run_until(r.now + core.menu_timeout + RESUME_GRACE)
+    assert r.engine.requests["r1"].menu is None
 
 
 DAY = OpeningHours(timezone="UTC", weekly=tuple((TimeRange(8 * 3600, 17 * 3600),) for _ in range(7)))
