@@ -300,6 +300,9 @@ class EngineBase:
     def _resume_menu(self, req: Request) -> None:
         raise NotImplementedError
 
+    def _close_menu(self, req: Request) -> None:
+        raise NotImplementedError
+
     def _caller_line_ended(self, req: Request, how: str) -> None:
         raise NotImplementedError
 

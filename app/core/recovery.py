@@ -201,11 +201,14 @@ class Recovery(EngineBase):
                 # The caller was hearing the confirmation: the callback is stored, say so again.
                 self._emit(PlayPrompt(req.caller_line, (PromptItem("callback_confirmed"),), hangup_after=True))
                 self._activity("callback_confirmation_replayed", req)
-            menu = req.menu
-            line = req.customer_leg
-            if menu is not None and menu.resuming and line is not None and line in restored:
-                if req.kind is RequestKind.INBOUND and req.state is RequestState.WAITING:
+            if req.menu is not None and req.menu.resuming:
+                line = req.customer_leg
+                if line in restored and req.kind is RequestKind.INBOUND and req.state is RequestState.WAITING:
                     self._resume_menu(req)
+                else:  # being served already: no prompt to wait for, so no keys to ignore
+                    step = req.menu.step
+                    self._close_menu(req)
+                    self._activity("callback_menu_left", req, step=step)
 
     def _check_new_settings(self, new: CoreSettings) -> None:
         names = {q.name for q in new.queues}

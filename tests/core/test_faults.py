@@ -155,6 +155,17 @@ def test_keys_after_a_restart_mid_number_never_book_the_caller_id_number() -> No
     assert req.menu is not None and req.menu.step == "enter" and req.menu.resuming
 
 
+def test_caller_rung_while_in_the_menu_leaves_it_once_legs_are_reconciled() -> None:
+    core = settings(agents=1, callback=MENU)
+    h = Harness(core)
+    h.arrive("r1")
+    h.dtmf("r1", "12")
+    h.ready("a1")
+    r = restart(h, core)
+    out = r.send(ev.LegsReconciled(r.now))
+    assert not r.of(out, c.PlayPrompt) and r.engine.requests["r1"].menu is None
+
+
 def test_restored_menu_outlasts_a_slow_reconnect() -> None:
     r, core = keying_when_killed("22012")
     r.run_until(r.now + core.menu_timeout + 30.0)  # the shell has not reconciled yet
