@@ -307,13 +307,13 @@ def check_keep_place_order(m: Model) -> None:
 # ------------------------------------------------------------------------- actions
 
 
-def step(data: st.DataObject, m: Model, journeys: bool = False) -> None:
+def step(data: st.DataObject, m: Model, journeys: bool = False, drive_weight: int = 9) -> None:
     e = m.engine
     if journeys:
         # callers take callbacks at once; agents work them: attempts, retries, quarantine, misses
         kinds = ["callback", "callback", "ready", "ready", "deadline", "deadline", "tick", "admin", "agent", "stale"]
         kinds += ["leg"] * (9 if m.agent_legs or m.customer_legs else 0) + ["prompt"] * (9 if m.whisper_legs else 0)
-        kinds += ["drive"] * (9 if any(r.state in DRIVEN for r in e.requests.values()) else 0)
+        kinds += ["drive"] * (drive_weight if any(r.state in DRIVEN for r in e.requests.values()) else 0)
         kind = data.draw(st.sampled_from(kinds), label="kind")
         if kind == "drive":  # take one callback in service a step towards an unanswered attempt
             drive(data, m)

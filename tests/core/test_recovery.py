@@ -582,8 +582,9 @@ def test_restart_at_any_moment_keeps_every_invariant(
     core = replace(core, queues=queues)
     m = props.Model(Engine(core), max_attempts=cb.max_attempts)
     m.send(ev.AgentLoggedIn(m.now, "a1"))
+    drive_weight = 40 if long_journeys else 9  # push callbacks through attempts 2 and 3
     for _ in range(data.draw(st.integers(20 if journeys else 0, 80 if journeys else 50), label="before")):
-        props.step(data, m, journeys)
+        props.step(data, m, journeys, drive_weight)
         props.check_invariants(m)
 
     callbacks = {rid for rid, r in m.engine.requests.items() if r.is_callback}
