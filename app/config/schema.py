@@ -659,6 +659,7 @@ class CallbackConfig(_Model):
     caller_id: Annotated[str, PlainValidator(_caller_id)] = ""
     amd: Bool = False
     voicemail_message: Annotated[str | None, PlainValidator(_optional_prompt)] = None
+    allow_duplicate_numbers: Bool = False
 
     def to_settings(self) -> CallbackSettings:
         return CallbackSettings(**{name: getattr(self, name) for name in CallbackConfig.model_fields})
@@ -744,6 +745,7 @@ class QueueConfig(_Model):
     display_name: Text = ""
     service_level: Duration = 20.0
     ring_timeout: Annotated[float, PlainValidator(_duration(0.0, above=True))] = 15.0
+    max_agent_refusals: Annotated[int, PlainValidator(_int_range(1, 10))] = 1
     wrap_up: Duration = 10.0
     max_wait_after_close: Duration = 3600.0
     hours: HoursConfig | None = None
@@ -757,6 +759,7 @@ class QueueConfig(_Model):
             display_name=self.display_name,
             service_level=self.service_level,
             ring_timeout=self.ring_timeout,
+            max_agent_refusals=self.max_agent_refusals,
             wrap_up=self.wrap_up,
             max_wait_after_close=self.max_wait_after_close,
             hours=self.hours.to_settings() if self.hours is not None else None,

@@ -3,7 +3,10 @@
 Theory of operation:
 - logged_off → (login/ready) → ready ⇄ paused; ready → ringing → busy → wrap_up → ready.
 - Pausing or logging out during a call takes effect when the call's wrap-up ends.
-- An agent who lets a request ring out is paused with reason `not_responding`.
+- An agent who refuses a request (lets it ring out, rejects it, hangs up during the whisper)
+  `max_agent_refusals` times in a row is paused with reason `not_responding`; below that they stay
+  ready (behind agents idle longer). Talking to a customer, or making themselves ready, resets the
+  count. A phone that cannot be reached is not a refusal: the agent is marked unreachable.
 - Selection for a queue: ready, reachable agents with the skill; lowest penalty first, then the
   one idle longest (ties broken by agent id so runs are reproducible).
 """
@@ -32,6 +35,7 @@ class Agent:
     wrap_up_extended: float = 0.0
     after_call: AgentState | None = None  # paused / logged_off requested during a call
     after_call_reason: str | None = None
+    refusals: int = 0  # in a row, since the agent last talked to a customer or made themselves ready
 
     @property
     def id(self) -> str:
@@ -57,13 +61,14 @@ class Agent:
         if self.state is not AgentState.READY:
             self.wrap_up_until = None
             self.after_call = None
+            self.refusals = 0
             self.set_state(AgentState.READY, now)
 
     def pause(self, now: float, reason: str) -> None:
         if self.state is AgentState.LOGGED_OFF:
             raise IllegalAgentTransition(f"agent {self.id} is logged off; log in first")
-        if self.state is AgentState.RINGING:
-            raise IllegalAgentTransition(f"agent {self.id} is ringing; answer or let it ring out")
+        if self.state is AgentState.RINGING:  # the engine gives the request back first
+            raise IllegalAgentTransition(f"agent {self.id} is ringing; give the request back first")
         if self.state in (AgentState.BUSY, AgentState.WRAP_UP):
             self.after_call, self.after_call_reason = AgentState.PAUSED, reason
             return
@@ -101,7 +106,26 @@ class Agent:
 
     def not_responding(self, now: float) -> None:
         self.request_id = None
+        self.refusals = 0
         self.set_state(AgentState.PAUSED, now, NOT_RESPONDING)
+
+    def refused(self, now: float, limit: int) -> bool:
+        """One more refusal of a request being rung or whispered; True when it paused the agent."""
+        self.refusals += 1
+        self.request_id = None
+        if self.refusals >= limit and self.after_call is None:
+            self.not_responding(now)
+            return True
+        # A pause or logout asked for during the whisper wins; else ready, idle since now (so
+        # agents idle longer are tried first).
+        self.finish_wrap_up(now)
+        return False
+
+    def unreachable_now(self, now: float) -> None:
+        """The phone could not be reached: not a refusal; ready again once it registers."""
+        self.request_id = None
+        self.reachable = False
+        self.set_state(AgentState.READY, now)
 
 
 def pick_agent(agents: list[Agent], queue: str) -> Agent | None:

@@ -1,9 +1,28 @@
 """Callers on the line: arrival, offers and announcements, the callback menu, promises and hang-ups.
 
 Theory of operation: a caller is answered and held with a place. Offers follow offer.py; the key
-opens a menu (1: this number, 2: key one in, ended by #, re-prompted once); an accepted callback
-keeps the same request and place, and the caller's line ends after the confirmation. A caller
-who hangs up after `abandon_callback_after` gets a callback automatically when eligible.
+opens a menu; an accepted callback keeps the same request and place, and the caller's line ends
+after the confirmation. A caller who hangs up after `abandon_callback_after` gets a callback
+automatically when eligible.
+
+The menu, key by key (every entry gets exactly one response; keys outside the menu are ignored,
+except the callback key):
+- "choose": 1 books the caller's own number; 2 asks for another number; * leaves the menu (back
+  to the music); # is answered with the choose prompt again; any other digit starts keying a number
+  at once (as if 2 had been pressed), so a caller who skips the 2 is never booked on their own number
+  by a 1 further on in what they key.
+- "enter": digits until #. # answers once: the confirmation, or "invalid" and the prompt again, or
+  (the second time) "unavailable" and back to the music. * with digits keyed starts the number
+  again (the prompt again); * with nothing keyed leaves the menu. More than MAX_KEYED_DIGITS
+  digits make the entry invalid, never a shortened number.
+
+Restarts (see recovery.py): the menu is stored (its step; keyed digits are not trusted, since keys
+pressed while the service was down are lost), and the caller is re-prompted for that step after
+`LegsReconciled`. Keys are ignored until that prompt has been heard to its end with no key
+pressed (a key cuts it short and it is played again): a callback is never booked from digits the
+caller keyed before the interruption, nor from a half-remembered choice. A caller hearing the
+confirmation when the service went down hears it again (the callback is already stored), then
+their line is hung up; if their line is gone, nothing else happens.
 """
 
 from __future__ import annotations
@@ -24,7 +43,7 @@ from app.core.events import (
     DtmfReceived,
 )
 from app.core.request import Menu, Request
-from app.core.states import Outcome, RequestKind, RequestState
+from app.core.states import Outcome, Refusal, RequestKind, RequestState
 
 
 class CallerFlow(EngineBase):
@@ -68,6 +87,9 @@ class CallerFlow(EngineBase):
 
     def _caller_hung_up(self, e: CallerHungUp) -> None:
         req = self.requests.get(e.request_id)
+        if req is not None and req.caller_line == e.request_id:
+            self._caller_line_ended(req, "hung_up")
+            return
         if req is None or req.kind is not RequestKind.INBOUND:
             return  # already a callback, or gone: the old line ending is expected
         q = self.queues[req.queue]
@@ -116,52 +138,114 @@ class CallerFlow(EngineBase):
             self._open_menu(req, "choose")
             self._emit(PlayPrompt(leg, (PromptItem("callback_choose_number"),)))
             return
-        if menu.step == "choose":
-            if e.digit == "1":
-                verdict = eligibility.check(req.caller_number, q.eligibility)
-                assert verdict.number is not None
-                self._promise_callback(req, verdict.number, automatic=False)
-            elif e.digit == "2":
-                self._open_menu(req, "enter")
-                self._emit(PlayPrompt(leg, (PromptItem("callback_enter_number"),)))
-            elif e.digit == "*":
-                self._close_menu(req)
+        if menu.resuming:  # keys from before the interruption, or over the re-prompt: not trusted
+            menu.keys_while_resuming += 1
             return
-        # step "enter": digits until "#"
-        if e.digit.isdigit() and len(menu.digits) < MAX_KEYED_DIGITS:
-            menu.digits += e.digit
-            self._touch_menu(req)
-        elif e.digit == "*":
+        if menu.step == "choose":
+            self._choose(req, leg, e.digit)
+        else:
+            self._enter(req, leg, e.digit)
+
+    def _choose(self, req: Request, leg: str, digit: str) -> None:
+        q = self.queues[req.queue]
+        if digit == "1":
+            verdict = eligibility.check(req.caller_number, q.eligibility)
+            assert verdict.number is not None
+            self._promise_callback(req, verdict.number, automatic=False)
+        elif digit == "2":
+            self._open_menu(req, "enter")
+            self._emit(PlayPrompt(leg, (PromptItem("callback_enter_number"),)))
+        elif digit == "*":
             self._close_menu(req)
-        elif e.digit == "#":
-            verdict = eligibility.check(menu.digits, q.eligibility)
-            if verdict.eligible and verdict.number is not None:
-                self._promise_callback(req, verdict.number, automatic=False, entered=True)
-                return
-            menu.invalid_entries += 1
-            self._activity("callback_number_refused", req, reason=str(verdict.refusal))
-            if menu.invalid_entries == 1:
+            self._activity("callback_menu_left", req, step="choose")
+        elif digit == "#":
+            self._touch_menu(req)
+            self._emit(PlayPrompt(leg, (PromptItem("callback_choose_number"),)))
+        elif digit.isdigit():  # keying a number without pressing 2 first
+            self._open_menu(req, "enter")
+            self._enter(req, leg, digit)
+
+    def _enter(self, req: Request, leg: str, digit: str) -> None:
+        menu = req.menu
+        assert menu is not None
+        if digit.isdigit():
+            if len(menu.digits) <= MAX_KEYED_DIGITS:  # one beyond the limit marks the entry too long
+                menu.digits += digit
+            self._touch_menu(req, store=False)  # digits are not worth a write each: not trusted after a restart
+        elif digit == "*":
+            if menu.digits:
                 menu.digits = ""
                 self._touch_menu(req)
-                self._emit(
-                    PlayPrompt(leg, (PromptItem("callback_number_invalid"), PromptItem("callback_enter_number")))
-                )
+                self._emit(PlayPrompt(leg, (PromptItem("callback_enter_number"),)))
             else:
                 self._close_menu(req)
-                self._emit(PlayPrompt(leg, (PromptItem("callback_unavailable"),)))
+                self._activity("callback_menu_left", req, step="enter")
+        elif digit == "#":
+            self._entry_done(req, leg, menu)
+
+    def _entry_done(self, req: Request, leg: str, menu: Menu) -> None:
+        q = self.queues[req.queue]
+        entry = menu.digits
+        if not entry or len(entry) > MAX_KEYED_DIGITS:
+            verdict = eligibility.Verdict(False, None, Refusal.INVALID)  # nothing keyed is not "hidden"
+        else:
+            verdict = eligibility.check(entry, q.eligibility)
+        if verdict.eligible and verdict.number is not None:
+            self._promise_callback(req, verdict.number, automatic=False, entered=True)
+            return
+        menu.invalid_entries += 1
+        self._activity("callback_number_refused", req, reason=str(verdict.refusal), digits=len(entry))
+        if menu.invalid_entries == 1:
+            menu.digits = ""
+            self._touch_menu(req)
+            self._emit(PlayPrompt(leg, (PromptItem("callback_number_invalid"), PromptItem("callback_enter_number"))))
+        else:
+            self._close_menu(req)
+            self._emit(PlayPrompt(leg, (PromptItem("callback_unavailable"),)))
+
+    def _menu_prompt(self, req: Request) -> PromptItem:
+        assert req.menu is not None
+        return PromptItem("callback_choose_number" if req.menu.step == "choose" else "callback_enter_number")
+
+    def _resume_menu(self, req: Request) -> None:
+        """After a restart: prompt the caller again for the step they were in, and wait for its end."""
+        assert req.menu is not None and req.customer_leg is not None
+        req.menu.keys_while_resuming = 0
+        self._touch_menu(req)
+        self._emit(PlayPrompt(req.customer_leg, (self._menu_prompt(req),), report_finish=True))
+
+    def _menu_prompt_finished(self, req: Request) -> None:
+        menu = req.menu
+        if menu is None or not menu.resuming:
+            return
+        if menu.keys_while_resuming:  # keyed over it: they may not have heard it; play it again
+            self._resume_menu(req)
+            return
+        menu.resuming = False
+        self._touch_menu(req)
+        self._activity("callback_menu_resumed", req, step=menu.step)
 
     def _open_menu(self, req: Request, step: str) -> None:
         req.menu = Menu(step=step)
         self._touch_menu(req)
 
-    def _touch_menu(self, req: Request) -> None:
+    def _touch_menu(self, req: Request, store: bool = True) -> None:
         assert req.menu is not None
         req.menu.deadline = self._now + self.settings.menu_timeout
         self._timers.set("menu", req.id, req.menu.deadline)
+        if store:  # where the caller is in the menu is stored, so a restart can re-prompt from there
+            self._touched[req.id] = req
 
     def _close_menu(self, req: Request) -> None:
         req.menu = None
         self._timers.cancel("menu", req.id)
+        self._touched[req.id] = req
+
+    def _caller_line_ended(self, req: Request, how: str) -> None:
+        """The caller's line that heard the confirmation is gone: nothing more to do for it."""
+        line, req.caller_line = req.caller_line, None
+        self._forget_leg(line)
+        self._activity("caller_line_ended", req, how=how)
 
     def _promise_callback(self, req: Request, number: str, automatic: bool, entered: bool = False) -> None:
         """The caller keeps their place as a callback; their line ends after the confirmation."""
@@ -176,6 +260,9 @@ class CallerFlow(EngineBase):
         req.menu = None
         req.customer_leg = None
         self._forget_leg(line)
+        if line is not None and not automatic:  # it hears the confirmation, then ends
+            req.caller_line = line
+            self._legs[line] = (req.id, "line")
         for kind in ("offer", "announce", "menu"):
             self._timers.cancel(kind, req.id)
         self._timers.set("expire", req.id, self._now + cb.max_age)

@@ -5,11 +5,17 @@ Theory of operation: the first dispatchable request (dispatch.py) gets the best 
 a whisper, then the customer is dialled. Busy / no answer / failure count an attempt; with
 attempts left the request waits `sec_between_retries` out of the queue, then rejoins at the END
 (optional VIP bump); otherwise it ends `missed`. Agent trouble never counts against the customer.
+Every dial is an attempt record numbered in order (1, 2, 3…), counted or not.
+
+An agent who lets the request ring out, rejects it, or hangs up during the whisper or while the
+customer is dialled has refused it: the request goes back to its place and the agent is paused
+`not_responding` after the queue's `max_agent_refusals` in a row (agents.py). An agent leg that
+failed because the phone cannot be reached (causes.py) marks the agent unreachable instead.
 """
 
 from __future__ import annotations
 
-from app.core import dispatch
+from app.core import causes, dispatch
 from app.core.agents import Agent, pick_agent
 from app.core.commands import (
     BridgeLegs,
@@ -27,7 +33,7 @@ from app.core.events import (
     LegHungUp,
     PromptFinished,
 )
-from app.core.request import Attempt, Request
+from app.core.request import PRIORITY_MAX, Attempt, Request
 from app.core.states import AttemptOutcome, Outcome, RequestState
 
 
@@ -39,6 +45,8 @@ class CallFlow(EngineBase):
         req, role = found
         if req.state is RequestState.WHISPER and role == "agent":
             self._dial_customer(req)
+        elif role == "customer" and req.menu is not None:  # a re-prompt after a restart was heard
+            self._menu_prompt_finished(req)
 
     def _leg_answered(self, e: LegAnswered) -> None:
         found = self._leg(e.leg_id)
@@ -75,6 +83,7 @@ class CallFlow(EngineBase):
     def _connect(self, req: Request) -> None:
         assert req.customer_leg is not None and req.agent_leg is not None
         req.state = RequestState.CONNECTED
+        self.agents[req.agent_id or ""].refusals = 0  # talked to a customer: refusals start afresh
         req.service_started_at = self._now
         self.estimator.on_served(req.queue, req.net_wait(self._now), self._now)
         self._report_call_started(req)
@@ -93,7 +102,9 @@ class CallFlow(EngineBase):
         if found is None:
             return
         req, role = found
-        if role == "agent" and req.state is RequestState.RINGING_AGENT:
+        if role == "line":
+            self._caller_line_ended(req, "failed")
+        elif role == "agent" and req.state is RequestState.RINGING_AGENT:
             self._agent_did_not_answer(req, hangup=False, cause=e.cause)
         elif role == "customer" and req.state is RequestState.DIALLING_CUSTOMER:
             self._customer_attempt_failed(req, e.outcome, cause=e.cause)
@@ -103,7 +114,9 @@ class CallFlow(EngineBase):
         if found is None:
             return
         req, role = found
-        if req.state is RequestState.CONNECTED:
+        if role == "line":
+            self._caller_line_ended(req, "hung_up")
+        elif req.state is RequestState.CONNECTED:
             self._finish_call(req, hung_up_by=role)
         elif role == "agent" and req.state is RequestState.WHISPER:
             self._agent_abandoned_callback(req)
@@ -125,17 +138,28 @@ class CallFlow(EngineBase):
             self._emit(Hangup(req.agent_leg or "", "ring_timeout"))
         agent_id = req.agent_id
         agent = self._take_agent(req)
-        if agent is not None:
-            agent.not_responding(self._now)
-            self._activity("agent_paused", None, agent=agent.id, reason="not_responding")
+        if agent is not None and causes.endpoint_unreachable(cause):
+            agent.unreachable_now(self._now)
+            self._activity("agent_reachability", None, agent=agent.id, reachable=False, cause=cause)
+        elif agent is not None:
+            self._agent_refused(agent, req)
         self._activity("agent_no_answer", req, agent=agent_id, cause=cause)
         self._return_to_place(req)
 
+    def _agent_refused(self, agent: Agent, req: Request) -> None:
+        before = agent.state
+        if agent.refused(self._now, self.queues[req.queue].max_agent_refusals):
+            self._activity("agent_paused", None, agent=agent.id, reason="not_responding")
+        else:
+            self._activity("agent_refused", None, agent=agent.id, refusals=agent.refusals, request=req.id)
+            self._activity("agent_state", None, agent=agent.id, state=agent.state.value, previous=before.value)
+
     def _agent_abandoned_callback(self, req: Request) -> None:
+        """The agent hung up before talking to the customer: a refusal, the request keeps its place."""
         agent_id = req.agent_id
         agent = self._take_agent(req)
         if agent is not None:
-            self._release_agent(agent, self.queues[req.queue].wrap_up)
+            self._agent_refused(agent, req)
         self._activity("agent_left_callback", req, agent=agent_id)
         self._return_to_place(req)
 
@@ -143,7 +167,7 @@ class CallFlow(EngineBase):
         q = self.queues[req.queue]
         assert req.callback_number is not None and req.agent_id is not None
         req.state = RequestState.DIALLING_CUSTOMER
-        attempt = Attempt(number=req.counted_attempts + 1, started_at=self._now, agent_id=req.agent_id)
+        attempt = Attempt(number=req.next_attempt_number, started_at=self._now, agent_id=req.agent_id)
         req.attempts.append(attempt)
         req.customer_leg = self._new_leg(req, "customer")
         self._timers.set("customer", req.id, self._now + q.callback.customer_ring_timeout + CUSTOMER_TIMEOUT_MARGIN)
@@ -217,7 +241,7 @@ class CallFlow(EngineBase):
         if req is None or req.state is not RequestState.QUARANTINE:
             return  # a callback delay simply ends; dispatch runs after every event
         cb = self.queues[req.queue].callback
-        req.priority += cb.vip_on_retry
+        req.priority = min(PRIORITY_MAX, req.priority + cb.vip_on_retry)
         req.place = self._next_place(req.priority, self._now)  # the END of the queue
         req.queued_since = self._now
         self._enter_queue(req)

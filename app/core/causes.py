@@ -3,6 +3,10 @@
 Busy (17) is the customer's line being busy; no answer (18, 19, NOANSWER, a timeout) means
 nobody picked up; everything else (rejected 21, unallocated 1, congestion 34/42, unavailable…)
 is a failure. Answered calls never come through here.
+
+For agents' legs, a cause saying the agent's phone cannot be reached at all (no route 3,
+subscriber absent 20 — an unregistered endpoint —, destination out of order 27) is not the
+agent refusing: they are marked unreachable until their phone registers again.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ from app.core.states import AttemptOutcome
 
 BUSY_CAUSES = frozenset({17})
 NO_ANSWER_CAUSES = frozenset({18, 19})
+UNREACHABLE_CAUSES = frozenset({3, 20, 27})
 
 _DIAL_STATUS = {
     "BUSY": AttemptOutcome.BUSY,
@@ -31,3 +36,8 @@ def outcome_for(cause: int | None = None, dial_status: str | None = None) -> Att
     if cause in NO_ANSWER_CAUSES:
         return AttemptOutcome.NO_ANSWER
     return AttemptOutcome.FAILED
+
+
+def endpoint_unreachable(cause: int | None) -> bool:
+    """Whether a failed leg's cause says the phone itself cannot be reached (not a refusal)."""
+    return cause in UNREACHABLE_CAUSES

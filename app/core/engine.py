@@ -34,9 +34,11 @@ from app.core.commands import (
 )
 from app.core.errors import (
     CoreError,
+    DuplicateNumber,
     DuplicateRequest,
     IllegalAgentTransition,
     IllegalRequestAction,
+    InvalidPriority,
     UnknownRequest,
 )
 from app.core.events import (
@@ -63,8 +65,14 @@ from app.core.events import (
     WrapUpExtended,
 )
 from app.core.recovery import Recovery
+from app.core.request import PRIORITY_MAX, PRIORITY_MIN
 from app.core.staff import StaffFlow
 from app.core.states import AgentState, Outcome, RequestKind, RequestState
+
+
+def _check_priority(priority: int) -> None:
+    if not PRIORITY_MIN <= priority <= PRIORITY_MAX:
+        raise InvalidPriority(f"priority {priority} is out of range; allowed {PRIORITY_MIN} to {PRIORITY_MAX}")
 
 
 class IneligibleNumber(IllegalRequestAction):
@@ -130,18 +138,22 @@ class Engine(CallerFlow, CallFlow, StaffFlow, Recovery):
             self._check_new_settings(event.settings)
         elif isinstance(event, CallerArrived):
             if event.request_id in self.requests:
-                raise DuplicateRequest(f"request {event.request_id} already exists")
+                raise DuplicateRequest(f"request {event.request_id} already exists", event.request_id)
             self._queue(event.queue)
+            _check_priority(event.priority)
         elif isinstance(event, CallbackRequested):
             if event.request_id in self.requests:
-                raise DuplicateRequest(f"request {event.request_id} already exists")
-            rules = self._queue(event.queue).eligibility
-            verdict = eligibility.check(event.number, rules)
+                raise DuplicateRequest(f"request {event.request_id} already exists", event.request_id)
+            q = self._queue(event.queue)
+            _check_priority(event.priority)
+            verdict = eligibility.check(event.number, q.eligibility)
             if not verdict.eligible:
                 raise IneligibleNumber(verdict)
+            if not q.callback.allow_duplicate_numbers:
+                self._check_not_queued(q.name, verdict.number)
         elif isinstance(event, (AgentLoggedIn, AgentReady, AgentPaused, AgentLoggedOut)):
             agent = self._agent(event.agent_id)
-            if isinstance(event, AgentPaused) and agent.state in (AgentState.LOGGED_OFF, AgentState.RINGING):
+            if isinstance(event, AgentPaused) and agent.state is AgentState.LOGGED_OFF:
                 raise IllegalAgentTransition(f"agent {agent.id} is {agent.state}; cannot pause now")
             if isinstance(event, (AgentReady, AgentLoggedIn)) and agent.state in (
                 AgentState.RINGING,
@@ -162,6 +174,15 @@ class Engine(CallerFlow, CallFlow, StaffFlow, Recovery):
                 )
             if isinstance(event, CallbackMoved):
                 self._queue(event.to_queue)
+
+    def _check_not_queued(self, queue: str, number: str | None) -> None:
+        for req in self.requests.values():
+            if req.queue == queue and req.is_callback and req.callback_number == number:
+                raise DuplicateNumber(
+                    f"{number} already has callback {req.id} in queue {queue!r} ({req.state}); "
+                    "remove that one first, or set callback.allow_duplicate_numbers",
+                    req.id,
+                )
 
     def _on_timer(self, kind: str, subject: str, at: float) -> None:
         saved = self._now

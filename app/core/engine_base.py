@@ -24,15 +24,19 @@ from app.core.errors import (
     UnknownQueue,
 )
 from app.core.estimator import ErlangAEstimator, TracksWorkInProgress, WaitEstimator
-from app.core.events import Event
+from app.core.events import CallerHungUp, Event
 from app.core.ordering import PlaceKey, PlaceOrder, place_key
 from app.core.request import IN_SERVICE, Request
 from app.core.settings import CoreSettings, QueueSettings
-from app.core.states import AgentState, Outcome, RequestState
+from app.core.states import AgentState, AttemptOutcome, Outcome, RequestState
 from app.core.timers import Timers
 
 CUSTOMER_TIMEOUT_MARGIN = 10.0  # our own guard beyond the originate timeout given to Asterisk
 MAX_KEYED_DIGITS = 20
+# A caller restored in the callback menu keeps it this long past menu_timeout while the shell
+# reconnects and reconciles (the re-prompt comes then); closing it sooner would send their
+# remaining keys to the top of the menu.
+RESUME_GRACE = 60.0
 REQUEST_TIMERS = ("offer", "announce", "menu", "ring", "customer", "not_before", "expire")
 
 
@@ -52,6 +56,8 @@ class EngineBase:
         self._leg_seq = 0
         self._random = {q.name: random.Random(q.callback.random_seed) for q in settings.queues}
         self._started = False
+        # Legs taken back by restore(): lost before LegsReconciled, they went with the restart.
+        self._restored_legs: set[str] = set()
         self._out: list[Command] = []
         # Requests changed since the shell last asked: it stores them before acting (commit before act).
         self._touched: dict[str, Request] = {}
@@ -71,6 +77,17 @@ class EngineBase:
         if req is None or req.state is not RequestState.WAITING:
             return None
         return self.orders[req.queue].position(req.place)
+
+    def callbacks_view(self) -> list[Request]:
+        """Callbacks not yet in service, for lists (API, live page): queue by queue (by name), those
+        waiting in place order (the order they will be served in under keep_place), then those in
+        quarantine by when they come back. Read-only: do not change the requests returned."""
+        out: list[Request] = []
+        for name in sorted(self.orders):
+            out += [r for r in self.iter_waiting(name) if r.is_callback]
+            quarantined = [r for r in self.requests.values() if r.queue == name and r.state is RequestState.QUARANTINE]
+            out += sorted(quarantined, key=lambda r: (r.not_before, r.place))
+        return out
 
     def waiting(self, queue: str) -> list[Request]:
         return [self.requests[rid] for rid in self.orders[queue]]
@@ -141,7 +158,7 @@ class EngineBase:
         req = self.requests.get(owner[0])
         if req is None:
             return None
-        if leg_id not in (req.agent_leg, req.customer_leg):
+        if leg_id not in (req.agent_leg, req.customer_leg, req.caller_line):
             return None
         return req, owner[1]
 
@@ -191,6 +208,7 @@ class EngineBase:
         self._timers.cancel_all(req.id, REQUEST_TIMERS)
         self._forget_leg(req.agent_leg)
         self._forget_leg(req.customer_leg)
+        self._forget_leg(req.caller_line)
         del self.requests[req.id]
         self._record("ended", req, None, {"outcome": outcome.value, **data})
 
@@ -268,6 +286,24 @@ class EngineBase:
         raise NotImplementedError
 
     def _finish_call(self, req: Request, hung_up_by: str) -> None:
+        raise NotImplementedError
+
+    def _menu_prompt_finished(self, req: Request) -> None:
+        raise NotImplementedError
+
+    def _caller_hung_up(self, e: CallerHungUp) -> None:
+        raise NotImplementedError
+
+    def _customer_attempt_failed(self, req: Request, outcome: AttemptOutcome, cause: int | None) -> None:
+        raise NotImplementedError
+
+    def _resume_menu(self, req: Request) -> None:
+        raise NotImplementedError
+
+    def _close_menu(self, req: Request) -> None:
+        raise NotImplementedError
+
+    def _caller_line_ended(self, req: Request, how: str) -> None:
         raise NotImplementedError
 
     def _handler_table(self) -> dict[type[Event], Callable[[Any], None]]:

@@ -18,6 +18,18 @@ class UnknownRequest(CoreError):
 
 
 class DuplicateRequest(CoreError):
+    """The request (or, for DuplicateNumber, the number in that queue) is already there."""
+
+    def __init__(self, message: str, existing_request_id: str) -> None:
+        super().__init__(message)
+        self.existing_request_id = existing_request_id
+
+
+class DuplicateNumber(DuplicateRequest):
+    """A callback asked for a number that already has one waiting in the queue."""
+
+
+class InvalidPriority(CoreError):
     pass
 
 

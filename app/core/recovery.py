@@ -1,9 +1,22 @@
 """After a restart and on reload: restore stored requests, lost legs, new settings.
 
-Theory of operation: `restore` takes back what the shell stored (places, attempts, legs) and sets
-deadlines afresh; the shell reports every expected leg that is gone as `LegLost` (nothing counted
-against anyone; callers whose line is gone are `dropped`), then `LegsReconciled`. New settings
-apply to everything in progress, unless they would strand someone (then they are refused).
+Theory of operation: `restore` takes back what the shell stored (places, attempts, legs, where a
+caller is in the callback menu) and sets deadlines afresh; the shell reports every expected leg
+that is gone as `LegLost`, then `LegsReconciled`. New settings apply to everything in progress,
+unless they would strand someone (then they are refused).
+
+`LegLost(leg, reason)`, what the core makes of it:
+- A leg restored here and lost before `LegsReconciled`, or any leg with reason
+  `asterisk_restarted`, went with a restart: nothing is counted against anyone (a dial in progress
+  is `interrupted`, the request goes back to its place; a caller whose line is gone is `dropped`).
+- Otherwise (`channel_vanished`: the channel ended while the events websocket was away) the leg
+  ended and we missed how: a callback customer's leg that was still being dialled counts as a
+  `failed` attempt; an inbound caller's line is their hang-up. Other legs are handled as above.
+- A connected call whose leg is lost ends as served.
+
+After `LegsReconciled`: a whisper that ended while we were down goes on to the customer; a caller
+found in the callback menu is prompted again for the step they were in (callers.py); a caller whose
+line was hearing the callback confirmation hears it again and is hung up.
 """
 
 from __future__ import annotations
@@ -16,13 +29,16 @@ from app.core.agents import Agent
 from app.core.commands import (
     Hangup,
     Notify,
+    PlayPrompt,
+    PromptItem,
 )
-from app.core.engine_base import CUSTOMER_TIMEOUT_MARGIN, EngineBase
+from app.core.engine_base import CUSTOMER_TIMEOUT_MARGIN, RESUME_GRACE, EngineBase
 from app.core.errors import (
     IllegalRequestAction,
     UnknownQueue,
 )
 from app.core.events import (
+    CallerHungUp,
     LegLost,
     LegsReconciled,
     SettingsChanged,
@@ -71,9 +87,15 @@ class Recovery(EngineBase):
         for req in requests:
             self.requests[req.id] = req
             self._seq = max(self._seq, req.place[2])
-            for leg, role in ((req.customer_leg, "customer"), (req.agent_leg, "agent")):
+            if req.menu is not None:  # keys were lost while down: re-prompt before trusting any
+                req.menu.digits = ""
+                req.menu.resuming = True
+                req.menu.keys_while_resuming = 0
+                req.menu.deadline = now + self.settings.menu_timeout + RESUME_GRACE
+            for leg, role in ((req.customer_leg, "customer"), (req.agent_leg, "agent"), (req.caller_line, "line")):
                 if leg is not None:
                     self._legs[leg] = (req.id, role)
+                    self._restored_legs.add(leg)
                     # the clock may have gone back: never hand out a restored leg's id again
                     seq = leg.rpartition(":")[2][1:]
                     if seq.isdigit():
@@ -94,6 +116,8 @@ class Recovery(EngineBase):
 
     def _restore_timers(self, req: Request, now: float) -> None:
         q = self.queues[req.queue]
+        if req.menu is not None:  # in any state: a caller rung while in the menu keeps it
+            self._timers.set("menu", req.id, max(now, req.menu.deadline))
         if req.is_callback and req.callback_requested_at is not None:
             self._timers.set("expire", req.id, max(now, req.callback_requested_at + q.callback.max_age))
         if req.state is RequestState.QUARANTINE or (req.state is RequestState.WAITING and req.not_before > now):
@@ -103,9 +127,7 @@ class Recovery(EngineBase):
                 self._timers.set("offer", req.id, max(now, req.next_offer_at))
             if q.announce.position or q.announce.estimated_wait:
                 self._timers.set("announce", req.id, max(now, req.next_announce_at or now))
-            if req.menu is not None:  # else the caller stays in the menu: no offers, no announcements
-                self._timers.set("menu", req.id, max(now, req.menu.deadline))
-        elif req.state is RequestState.RINGING_AGENT:
+        if req.state is RequestState.RINGING_AGENT:
             self._timers.set("ring", req.id, now + q.ring_timeout)
         elif req.state is RequestState.DIALLING_CUSTOMER:
             self._timers.set("customer", req.id, now + q.callback.customer_ring_timeout + CUSTOMER_TIMEOUT_MARGIN)
@@ -119,6 +141,8 @@ class Recovery(EngineBase):
                 out.append((req.customer_leg, req.id, "customer", answered))
             if req.agent_leg is not None:
                 out.append((req.agent_leg, req.id, "agent", req.state is not RequestState.RINGING_AGENT))
+            if req.caller_line is not None:  # the caller's own line, as an inbound caller's looks
+                out.append((req.caller_line, req.id, "customer", True))
         return out
 
     def _leg_lost(self, e: LegLost) -> None:
@@ -126,10 +150,18 @@ class Recovery(EngineBase):
         if found is None:
             return
         req, role = found
+        # Went with a restart (ours or Asterisk's), or ended unseen during a websocket gap?
+        restarted = e.leg_id in self._restored_legs or e.reason == "asterisk_restarted"
+        if role == "line":
+            self._caller_line_ended(req, e.reason)
+            return
         if req.state is RequestState.CONNECTED:
             self._finish_call(req, hung_up_by=f"{role}_lost")
             return
         if role == "customer" and req.kind is RequestKind.INBOUND:
+            if not restarted:  # the caller hung up while we were not listening
+                self._caller_hung_up(CallerHungUp(e.now, req.id))
+                return
             # The caller's line is gone (e.g. Asterisk restarted): no callback can be promised now.
             if req.state is RequestState.RINGING_AGENT:
                 self._emit(Hangup(req.agent_leg or "", "caller_lost"))
@@ -137,6 +169,9 @@ class Recovery(EngineBase):
                 if agent is not None:
                     self._release_agent(agent, None)
             self._end(req, Outcome.DROPPED, reason=e.reason)
+            return
+        if role == "customer" and req.state is RequestState.DIALLING_CUSTOMER and not restarted:
+            self._customer_attempt_failed(req, AttemptOutcome.FAILED, cause=None)
             return
         # An originated leg of a request in service: back to its place, nothing counted. The
         # other originated leg (agent or callback customer) is hung up; a caller on hold stays.
@@ -156,11 +191,24 @@ class Recovery(EngineBase):
         self._return_to_place(req)
 
     def _legs_reconciled(self, e: LegsReconciled) -> None:
-        # A whisper may have ended while we were down, and its end will never be reported: the
-        # agent is still there (else LegLost came first), so the customer is dialled now.
+        restored, self._restored_legs = self._restored_legs, set()
         for req in list(self.requests.values()):
+            # A whisper may have ended while we were down, and its end will never be reported: the
+            # agent is still there (else LegLost came first), so the customer is dialled now.
             if req.state is RequestState.WHISPER:
                 self._dial_customer(req)
+            if req.caller_line is not None and req.caller_line in restored:
+                # The caller was hearing the confirmation: the callback is stored, say so again.
+                self._emit(PlayPrompt(req.caller_line, (PromptItem("callback_confirmed"),), hangup_after=True))
+                self._activity("callback_confirmation_replayed", req)
+            if req.menu is not None and req.menu.resuming:
+                line = req.customer_leg
+                if line in restored and req.kind is RequestKind.INBOUND and req.state is RequestState.WAITING:
+                    self._resume_menu(req)
+                else:  # being served already: no prompt to wait for, so no keys to ignore
+                    step = req.menu.step
+                    self._close_menu(req)
+                    self._activity("callback_menu_left", req, step=step)
 
     def _check_new_settings(self, new: CoreSettings) -> None:
         names = {q.name for q in new.queues}

@@ -1,4 +1,10 @@
-"""One customer contact: an inbound call, possibly turned into a callback, and its attempts."""
+"""One customer contact: an inbound call, possibly turned into a callback, and its attempts.
+
+Every dial of the customer is an `Attempt`, numbered 1, 2, 3… in the order they were made
+(`len(attempts) + 1`), so numbers never repeat and the store's UNIQUE(request, number) holds even
+when a dial was interrupted. Whether a dial counts toward `max_attempts` is its outcome's `counts`
+(`counted_attempts`), not its number.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +12,8 @@ from dataclasses import dataclass, field
 
 from app.core.ordering import PlaceKey
 from app.core.states import AttemptOutcome, Outcome, RequestKind, RequestState
+
+PRIORITY_MIN, PRIORITY_MAX = -1000, 1000  # a request's priority stays within these bounds
 
 IN_SERVICE = frozenset(
     {
@@ -34,6 +42,10 @@ class Menu:
     digits: str = ""
     invalid_entries: int = 0
     deadline: float = 0.0
+    # After a restart the caller is re-prompted for `step`; keys are not trusted (some were lost
+    # while we were down) until that prompt has been heard to its end with no key pressed.
+    resuming: bool = False
+    keys_while_resuming: int = 0
 
 
 @dataclass(slots=True)
@@ -60,8 +72,15 @@ class Request:
     next_offer_at: float | None = None
     next_announce_at: float | None = None
     menu: Menu | None = None
+    # The caller's own line after they took a callback, while it plays the confirmation (then the
+    # shell hangs it up and reports it ended): kept so a restart can finish it, not leave silence.
+    caller_line: str | None = None
     outcome: Outcome | None = None
     ended_at: float | None = None
+
+    @property
+    def next_attempt_number(self) -> int:
+        return len(self.attempts) + 1
 
     @property
     def counted_attempts(self) -> int:

@@ -84,6 +84,7 @@ class CallbackSettings:
     caller_id: str = ""  # number presented to the customer; empty: the trunk's default
     amd: bool = False
     voicemail_message: str | None = None  # prompt name played to an answering machine
+    allow_duplicate_numbers: bool = False  # a second callback request for a number already queued is refused
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,6 +100,9 @@ class QueueSettings:
     display_name: str = ""
     service_level: float = 20.0  # net-wait SLA target, seconds
     ring_timeout: float = 15.0  # how long an agent rings before counting as not responding
+    # Refusals in a row (let ring out, rejected, hung up during the whisper) before an agent is
+    # paused `not_responding`; 1 pauses at the first. Below the limit the agent stays ready.
+    max_agent_refusals: int = 1
     wrap_up: float = 10.0
     max_wait_after_close: float = 3600.0
     hours: OpeningHours | None = None  # None: always open

@@ -1,7 +1,13 @@
-"""Agents' own moves (ready, pause, log out, wrap-up) and admins' actions on waiting callbacks."""
+"""Agents' own moves (ready, pause, log out, wrap-up) and admins' actions on waiting callbacks.
+
+An agent who pauses or logs out while being rung gives the request back: their leg is hung up and
+the request returns to its place (recorded, so the store no longer has it as ringing). During a
+call the move takes effect when the call's wrap-up ends.
+"""
 
 from __future__ import annotations
 
+from app.core.agents import Agent
 from app.core.commands import Hangup
 from app.core.engine_base import EngineBase
 from app.core.events import (
@@ -29,6 +35,8 @@ class StaffFlow(EngineBase):
     def _agent_paused(self, e: AgentPaused) -> None:
         agent = self.agents[e.agent_id]
         before = agent.state
+        if agent.state is AgentState.RINGING:
+            self._give_back(agent, "agent_paused")
         agent.pause(e.now, e.reason)
         if agent.state is not AgentState.PAUSED:  # during a call: the wrap-up end logs the change
             self._activity("agent_state_requested", None, agent=agent.id, state="paused", reason=e.reason)
@@ -43,13 +51,19 @@ class StaffFlow(EngineBase):
             self._activity("agent_state_requested", None, agent=agent.id, state="logged_off")
             return
         if agent.state is AgentState.RINGING:
-            req = self.requests[agent.request_id or ""]
-            self._emit(Hangup(req.agent_leg or "", "agent_logged_out"))
-            self._take_agent(req)
-            agent.request_id = None
-            self._return_to_place(req)
+            self._give_back(agent, "agent_logged_out")
         agent.set_state(AgentState.LOGGED_OFF, e.now)
         self._activity("agent_state", None, agent=agent.id, state="logged_off", previous=before.value)
+
+    def _give_back(self, agent: Agent, why: str) -> None:
+        """The ringing agent leaves: hang up their leg, the request goes back to its place."""
+        req = self.requests[agent.request_id or ""]
+        self._emit(Hangup(req.agent_leg or "", why))
+        self._take_agent(req)
+        agent.request_id = None
+        agent.set_state(AgentState.READY, self._now)  # for a moment: the caller sets the new state
+        self._activity("agent_gave_back", req, agent=agent.id, why=why)
+        self._return_to_place(req)
 
     def _agent_reachability(self, e: AgentReachability) -> None:
         agent = self.agents[e.agent_id]

@@ -55,7 +55,7 @@ class Store(Protocol):
         """Write requests, agent states and activities atomically: all of it or nothing."""
 
     async def load_active_requests(self) -> list[Request]:
-        """Every request not ended, with attempts, in queue place order (menus are not kept)."""
+        """Every request not ended, with attempts, in queue place order."""
 
     async def load_request(self, request_id: str) -> Request | None:
         """One request, active or ended."""

@@ -3,7 +3,8 @@
 Theory of operation: the fields the store queries on (state, queue, place, numbers, times) are
 columns; every other persisted field of `Request` goes into one JSON object (`extra`), found by
 looking at the dataclass, so a field added to `Request` later is kept without a migration as long
-as it is JSON-able. The callback menu is not kept: it lives only while the caller is on the line.
+as it is JSON-able. The callback menu is kept too (where the caller is in it), so a restart can
+re-prompt the caller from that point instead of taking their next keys as a fresh choice.
 JSON is strict: a value that is not JSON-able raises StoreDataError instead of being stored as
 something it is not. Non-finite floats (an infinite wait estimate) are stored as strings, since
 neither JSON nor PostgreSQL's jsonb has them.
@@ -14,11 +15,11 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import fields
+from dataclasses import asdict, fields
 from typing import Any
 
 from app.core.commands import Activity
-from app.core.request import Attempt, Request
+from app.core.request import Attempt, Menu, Request
 from app.core.states import AgentState, AttemptOutcome, Outcome, RequestKind, RequestState
 from app.store.errors import StoreDataError
 from app.store.records import AdminEntry, AgentRecord, LockHolder, StoredEvent
@@ -45,7 +46,7 @@ REQUEST_COLUMNS = (
 ATTEMPT_COLUMNS = ("request_id", "number", "started_at", "agent_id", "outcome", "ended_at")
 
 _IN_COLUMNS = frozenset(REQUEST_COLUMNS) | {"place"}
-_NOT_KEPT = frozenset({"attempts", "menu"})
+_NOT_KEPT = frozenset({"attempts"})  # in their own table
 EXTRA_FIELDS: tuple[str, ...] = tuple(
     f.name for f in fields(Request) if f.name not in _IN_COLUMNS and f.name not in _NOT_KEPT
 )
@@ -87,6 +88,8 @@ def load_json(text: str | None, where: str) -> dict[str, Any]:
 def request_row(req: Request) -> RequestRow:
     rank, place_time, seq = req.place
     extra = {name: getattr(req, name) for name in EXTRA_FIELDS}
+    if req.menu is not None:
+        extra["menu"] = asdict(req.menu)
     return (
         req.id,
         req.queue,
@@ -140,6 +143,8 @@ def request_from_row(row: Sequence[Any], attempts: Sequence[Sequence[Any]]) -> R
     rid = values["id"]
     extra = load_json(values["extra"], f"request {rid} extra")
     kept = {k: v for k, v in extra.items() if k in EXTRA_FIELDS}  # fields since removed are dropped
+    if kept.get("menu") is not None:
+        kept["menu"] = _menu(kept["menu"], rid)
     outcome = values["outcome"]
     return Request(
         id=rid,
@@ -159,6 +164,16 @@ def request_from_row(row: Sequence[Any], attempts: Sequence[Sequence[Any]]) -> R
         ended_at=_float(values["ended_at"]),
         **kept,
     )
+
+
+def _menu(value: Any, rid: str) -> Menu:
+    if not isinstance(value, dict):
+        raise StoreDataError(f"request {rid} menu is {value!r}, expected an object")
+    names = {f.name for f in fields(Menu)}
+    try:  # keys since removed are dropped; a missing required one is an error
+        return Menu(**{k: v for k, v in value.items() if k in names})
+    except TypeError as e:
+        raise StoreDataError(f"request {rid} menu is incomplete: {e}") from None
 
 
 def attempt_from_row(row: Sequence[Any], rid: str) -> Attempt:

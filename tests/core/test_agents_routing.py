@@ -181,7 +181,6 @@ def test_unreachable_agent_is_not_offered_calls() -> None:
 @pytest.mark.parametrize(
     ("setup", "event", "error"),
     [
-        ("ringing", lambda now: ev.AgentPaused(now, "a1"), IllegalAgentTransition),
         ("ringing", lambda now: ev.AgentReady(now, "a1"), IllegalAgentTransition),
         ("busy", lambda now: ev.AgentReady(now, "a1"), IllegalAgentTransition),
         ("busy", lambda now: ev.AgentLoggedIn(now, "a1"), IllegalAgentTransition),

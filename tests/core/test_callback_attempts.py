@@ -178,16 +178,18 @@ def test_agent_hanging_up_while_customer_dialled_is_not_counted() -> None:
     assert req.state is RequestState.WAITING and req.place == place
 
 
-def test_agent_hanging_up_during_whisper_gets_wrap_up_that_ends() -> None:
+def test_agent_hanging_up_during_whisper_refuses_it_and_is_paused_by_default() -> None:
     h = make()
     with_callback(h)
     ring = Harness.one(h.ready("a1"), c.OriginateAgent)
     h.answer(ring.leg_id)
     h.leg_hung_up(ring.leg_id)
     assert h.engine.requests["r1"].state is RequestState.WAITING
-    assert h.engine.agents["a1"].state is AgentState.WRAP_UP
-    out = h.run_until(h.now + 10)  # wrap-up ends and the callback is offered to the agent again
-    assert Harness.one(out, c.OriginateAgent).request_id == "r1"
+    # a refusal (max_agent_refusals 1): not offered the same callback again and again
+    assert h.engine.agents["a1"].state is AgentState.PAUSED
+    assert h.engine.agents["a1"].pause_reason == "not_responding"
+    out = h.run_until(h.now + 60)
+    assert not h.of(out, c.OriginateAgent)
 
 
 def test_callback_delay_holds_the_first_attempt_back() -> None:

@@ -130,12 +130,17 @@ def test_entered_hidden_or_blocked_number_is_refused_by_same_rules() -> None:
     assert h.activities("callback_number_refused", "r1")[0].data["reason"] == "blocked"
 
 
-def test_star_cancels_the_menu() -> None:
+def test_star_leaves_the_menu_or_starts_the_number_again() -> None:
     h = make()
     h.arrive("r1")
-    h.dtmf("r1", "1*")
+    h.dtmf("r1", "1*")  # in the choose step: leave the menu
     assert h.engine.requests["r1"].menu is None
-    h.dtmf("r1", "12123*")
+    h.dtmf("r1", "12")
+    out = h.dtmf("r1", "123*")  # digits keyed: start the number again, told so
+    assert h.prompts(out) == ["callback_enter_number"]
+    menu = h.engine.requests["r1"].menu
+    assert menu is not None and menu.step == "enter" and menu.digits == ""
+    h.dtmf("r1", "*")  # nothing keyed: leave the menu
     assert h.engine.requests["r1"].menu is None
     assert h.engine.requests["r1"].kind is RequestKind.INBOUND
 

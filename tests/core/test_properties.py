@@ -256,6 +256,8 @@ def check_invariants(m: Model) -> None:
                 assert req.customer_leg in m.lines
         if req.menu is not None:
             assert ("menu", rid) in due
+        if req.caller_line is not None:  # only a callback's caller still hearing the confirmation
+            assert req.is_callback and req.caller_line == rid
     for agent in e.agents.values():
         if agent.request_id is not None:
             req = e.requests[agent.request_id]
@@ -305,13 +307,17 @@ def check_keep_place_order(m: Model) -> None:
 # ------------------------------------------------------------------------- actions
 
 
-def step(data: st.DataObject, m: Model, journeys: bool = False) -> None:
+def step(data: st.DataObject, m: Model, journeys: bool = False, drive_weight: int = 9) -> None:
     e = m.engine
     if journeys:
         # callers take callbacks at once; agents work them: attempts, retries, quarantine, misses
-        kinds = ["callback", "callback", "ready", "ready", "deadline", "tick", "admin", "agent", "stale"]
+        kinds = ["callback", "callback", "ready", "ready", "deadline", "deadline", "tick", "admin", "agent", "stale"]
         kinds += ["leg"] * (9 if m.agent_legs or m.customer_legs else 0) + ["prompt"] * (9 if m.whisper_legs else 0)
+        kinds += ["drive"] * (drive_weight if any(r.state in DRIVEN for r in e.requests.values()) else 0)
         kind = data.draw(st.sampled_from(kinds), label="kind")
+        if kind == "drive":  # take one callback in service a step towards an unanswered attempt
+            drive(data, m)
+            return
         if kind == "callback":
             rid = m.fresh_id()
             m.now += data.draw(st.sampled_from([0.0, 1.0, 10.0]), label="advance")
@@ -418,6 +424,27 @@ def step(data: st.DataObject, m: Model, journeys: bool = False) -> None:
         rid = data.draw(st.sampled_from([m.fresh_id(), *live[:1]]), label="web_rid")
         number = data.draw(st.sampled_from((*NUMBERS[:4], "anonymous")), label="web_number")
         m.send(ev.CallbackRequested(m.now, rid, data.draw(st.sampled_from(QUEUES)), number or ""))
+
+
+DRIVEN = (RequestState.RINGING_AGENT, RequestState.WHISPER, RequestState.DIALLING_CUSTOMER)
+
+
+def drive(data: st.DataObject, m: Model) -> None:
+    """Agent answers, whisper ends, customer busy or no answer: reaches attempts 2 and 3, quarantine."""
+    e = m.engine
+    rid = data.draw(st.sampled_from(sorted(r.id for r in e.requests.values() if r.state in DRIVEN)), label="drive")
+    req = e.requests[rid]
+    m.now += data.draw(st.sampled_from([0.0, 1.0, 5.0]), label="advance")
+    if req.state is RequestState.RINGING_AGENT and req.agent_leg in m.agent_legs:
+        m.answered.add(req.agent_leg)
+        m.send(ev.LegAnswered(m.now, req.agent_leg))
+    elif req.state is RequestState.WHISPER and req.agent_leg in m.whisper_legs:
+        m.send(ev.PromptFinished(m.now, req.agent_leg))
+    elif req.state is RequestState.DIALLING_CUSTOMER and req.customer_leg in m.customer_legs:
+        outcome = data.draw(st.sampled_from([AttemptOutcome.BUSY, AttemptOutcome.NO_ANSWER]), label="unanswered")
+        m.send(ev.LegFailed(m.now, req.customer_leg, outcome, 17 if outcome is AttemptOutcome.BUSY else 19))
+    else:
+        m.send(ev.Tick(m.now))
 
 
 def run(core: CoreSettings, fifo: bool, data: st.DataObject, journeys: bool) -> Model:

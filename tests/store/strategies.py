@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from hypothesis import strategies as st
 
-from app.core.request import Attempt, Request
+from app.core.request import Attempt, Menu, Request
 from app.core.states import AttemptOutcome, Outcome, RequestKind, RequestState
 
 # PostgreSQL text cannot hold NUL; surrogates are not text at all (codec="utf-8" leaves them out).
@@ -27,6 +27,17 @@ def attempts(draw: st.DrawFn) -> list[Attempt]:
         )
         for i in range(n)
     ]
+
+
+menus = st.none() | st.builds(
+    Menu,
+    step=st.sampled_from(["choose", "enter"]),
+    digits=st.text("0123456789", max_size=21),
+    invalid_entries=st.integers(0, 2),
+    deadline=times,
+    resuming=st.booleans(),
+    keys_while_resuming=st.integers(0, 5),
+)
 
 
 @st.composite
@@ -53,6 +64,8 @@ def requests(draw: st.DrawFn, rid: str) -> Request:
         offers=draw(st.integers(0, 1000)),
         next_offer_at=draw(maybe_times),
         next_announce_at=draw(maybe_times),
+        menu=draw(menus),
+        caller_line=draw(st.none() | texts),
         outcome=draw(st.none() | st.sampled_from(Outcome)),
         ended_at=draw(maybe_times),
     )

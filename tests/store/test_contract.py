@@ -33,7 +33,7 @@ def make_request(rid: str, **changes: object) -> Request:
 
 
 def as_persisted(req: Request) -> Request:
-    return dataclasses.replace(req, menu=None, attempts=[dataclasses.replace(a) for a in req.attempts])
+    return dataclasses.replace(req, attempts=[dataclasses.replace(a) for a in req.attempts])
 
 
 # ------------------------------------------------------------------ requests
@@ -101,12 +101,13 @@ async def test_active_requests_come_back_in_place_order(store: Store) -> None:
     assert [r.id for r in await store.load_active_requests()] == ["vip", "early", "same-time", "late"]
 
 
-async def test_the_callback_menu_is_not_kept(store: Store) -> None:
-    req = make_request("m", menu=Menu(step="enter", digits="301", deadline=1010.0))
+async def test_the_callback_menu_is_kept(store: Store) -> None:
+    # where the caller is in the menu survives a restart, so they can be re-prompted from there
+    req = make_request("m", menu=Menu(step="enter", digits="301", deadline=1010.0, resuming=True))
     await store.save_requests([req])
     loaded = await store.load_request("m")
-    assert loaded is not None and loaded.menu is None
-    assert loaded == dataclasses.replace(req, menu=None)
+    assert loaded is not None and loaded.menu == req.menu
+    assert loaded == req
 
 
 async def test_saving_nothing_is_fine(store: Store) -> None:
