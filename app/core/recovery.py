@@ -6,8 +6,9 @@ that is gone as `LegLost`, then `LegsReconciled`. New settings apply to everythi
 unless they would strand someone (then they are refused).
 
 `LegLost(leg, reason)`, what the core makes of it:
-- A leg restored here and lost before `LegsReconciled`, or any leg with reason
-  `asterisk_restarted`, went with a restart: nothing is counted against anyone (a dial in progress
+- A leg restored here and lost before `LegsReconciled`, any leg with reason
+  `asterisk_restarted`, and any with `command_failed` (Asterisk refused to answer, bridge or
+  hold it: the shell hung it up) went with no one's choice: nothing is counted against anyone (a dial in progress
   is `interrupted`, the request goes back to its place; a caller whose line is gone is `dropped`).
 - Otherwise (`channel_vanished`: the channel ended while the events websocket was away) the leg
   ended and we missed how: a callback customer's leg that was still being dialled counts as a
@@ -150,8 +151,10 @@ class Recovery(EngineBase):
         if found is None:
             return
         req, role = found
-        # Went with a restart (ours or Asterisk's), or ended unseen during a websocket gap?
+        # Ended unseen during a websocket gap (the person's doing), or went with a restart (ours or
+        # Asterisk's) or a command Asterisk refused ("command_failed": nobody's choice)?
         restarted = e.leg_id in self._restored_legs or e.reason == "asterisk_restarted"
+        in_gap = e.reason == "channel_vanished" and not restarted
         if role == "line":
             self._caller_line_ended(req, e.reason)
             return
@@ -159,7 +162,7 @@ class Recovery(EngineBase):
             self._finish_call(req, hung_up_by=f"{role}_lost")
             return
         if role == "customer" and req.kind is RequestKind.INBOUND:
-            if not restarted:  # the caller hung up while we were not listening
+            if in_gap:  # the caller hung up while we were not listening
                 self._caller_hung_up(CallerHungUp(e.now, req.id))
                 return
             # The caller's line is gone (e.g. Asterisk restarted): no callback can be promised now.
@@ -170,7 +173,7 @@ class Recovery(EngineBase):
                     self._release_agent(agent, None)
             self._end(req, Outcome.DROPPED, reason=e.reason)
             return
-        if role == "customer" and req.state is RequestState.DIALLING_CUSTOMER and not restarted:
+        if role == "customer" and req.state is RequestState.DIALLING_CUSTOMER and in_gap:
             self._customer_attempt_failed(req, AttemptOutcome.FAILED, cause=None)
             return
         # An originated leg of a request in service: back to its place, nothing counted. The

@@ -6,7 +6,7 @@ from aiohttp import web
 
 from app.ari import new_id
 from app.core.engine import IneligibleNumber
-from app.core.errors import CoreError, UnknownQueue, UnknownRequest
+from app.core.errors import CoreError, DuplicateRequest, UnknownQueue, UnknownRequest
 from app.core.events import CallbackMoved, CallbackRemoved, CallbackRequested
 from app.core.request import Request
 from app.core.states import RequestState
@@ -104,4 +104,6 @@ def refused(error: CoreError) -> ApiError:
     (a duplicate names the request that already holds the number)."""
     if isinstance(error, UnknownQueue | UnknownRequest):
         return ApiError(404, str(error))
+    if isinstance(error, DuplicateRequest):
+        return ApiError(409, str(error), existing_request_id=error.existing_request_id)
     return ApiError(409, str(error))

@@ -87,6 +87,9 @@ class ErrorAnswer(BaseModel):
     error: str = Field(description="what went wrong and what to do, in one sentence")
     problems: list[Problem] | None = Field(default=None, description="one entry per invalid field (400/422)")
     reason: str | None = Field(default=None, description="why a number was refused (422 from POST /api/callbacks)")
+    existing_request_id: str | None = Field(
+        default=None, description="the request that already holds this number in the queue (409 duplicate)"
+    )
 
 
 class CallbackView(BaseModel):

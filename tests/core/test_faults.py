@@ -523,3 +523,15 @@ def test_caller_line_vanished_in_a_gap_is_their_hang_up() -> None:
     h.at(5).send(ev.LegLost(h.now, "r1", "channel_vanished"))
     accepted = h.activities("callback_accepted", "r1")
     assert accepted and accepted[0].data["automatic"] is True  # as a hang-up: an automatic callback
+
+
+def test_caller_line_lost_to_a_refused_command_is_dropped_not_abandoned() -> None:
+    """Asterisk would not answer or hold the caller (the shell hung the line up): not their choice,
+    so no abandonment is counted and no automatic callback is made."""
+    core = settings(agents=0, callback=callback_settings(abandon_callback_after=0.0))
+    h = Harness(core)
+    h.arrive("r1")
+    h.at(5).send(ev.LegLost(h.now, "r1", "command_failed"))
+    assert not h.activities("callback_accepted", "r1")
+    ended = h.activities("ended", "r1")
+    assert ended and ended[0].data["outcome"] == "dropped" and ended[0].data["reason"] == "command_failed"

@@ -144,14 +144,19 @@ async def test_404(http: TestClient, path: str, fragment: str) -> None:
     assert fragment in (await resp.json())["error"]
 
 
-async def test_pause_while_ringing_is_409(shell: Shell, http: TestClient) -> None:
+async def test_pause_while_ringing_gives_the_call_back_to_its_place(shell: Shell, http: TestClient) -> None:
     shell.ready("1001")
-    await shell.caller(CALLER)
-    await shell.wait_originate("1001")
+    caller = await shell.caller(CALLER)
+    ringing = await shell.wait_originate("1001")
     resp = await http.post("/api/agents/1001/pause", json={"reason": "lunch"})
-    assert resp.status == 409
-    assert (await resp.json())["error"] == "agent 1001 is ringing; cannot pause now"
-    assert shell.agent_state("1001") is AgentState.RINGING
+    assert resp.status == 200
+    assert (await resp.json())["state"] == "paused"
+    assert shell.agent_state("1001") is AgentState.PAUSED
+    # the agent's ringing leg is hung up and the caller is back at the head of the queue
+    await shell.fake.wait_for_call("DELETE", rf"/channels/{ringing.channel_id}")
+    queues = await (await http.get("/api/queues")).json()
+    waiting = [w for q in queues["queues"] for w in q["waiting"]]
+    assert [w["request_id"] for w in waiting] == [caller.request_id]
 
 
 async def test_pause_while_logged_off_is_409(http: TestClient) -> None:

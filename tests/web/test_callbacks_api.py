@@ -126,23 +126,24 @@ async def test_an_engine_refusal_is_409_with_the_engines_words(
     # The engine's DuplicateRequest names the request that already holds the number; the API
     # passes that sentence on (the rule itself is the core's: see the test below).
     def refuse(event: object) -> list[object]:
-        raise DuplicateRequest("+4520123456 already waits in support as request web-1")
+        raise DuplicateRequest("+4520123456 already waits in support as request web-1", "web-1")
 
     monkeypatch.setattr(shell.engine, "handle", refuse)
     resp = await http.post("/api/callbacks", json={"queue": "support", "number": CALLER})
     assert resp.status == 409
-    assert await resp.json() == {"error": "+4520123456 already waits in support as request web-1"}
+    assert await resp.json() == {
+        "error": "+4520123456 already waits in support as request web-1",
+        "existing_request_id": "web-1",
+    }
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the engine refusing a number already waiting in the queue comes with the core's DuplicateRequest",
-)
 async def test_the_same_number_twice_in_one_queue_is_409_naming_the_first(shell: Shell, http: TestClient) -> None:
     first = await ask(http)
     resp = await http.post("/api/callbacks", json={"queue": "support", "number": CALLER})
     assert resp.status == 409
-    assert first["request_id"] in (await resp.json())["error"]
+    body = await resp.json()
+    assert first["request_id"] in body["error"]
+    assert body["existing_request_id"] == first["request_id"]
     assert len(shell.engine.requests) == 1
 
 
