@@ -352,6 +352,10 @@ class CommandExecutor:
         customer, agent = self.legs.by_leg(cmd.customer_leg), self.legs.by_leg(cmd.agent_leg)
         if customer is None or agent is None or customer.ended or agent.ended:
             return  # one side already hung up: its hang-up event ends the request
+        # A tone (ringing to the agent while the customer is dialled) never ends by itself, and a
+        # playback that does not end holds up the channel's later commands, the bridging too.
+        await self._stop_tones(customer)
+        await self._stop_tones(agent)
         bridge_id = CALL_PREFIX + cmd.request_id
         with contextlib.suppress(AriConflict):
             await self.ari.bridges.create_with_id(bridge_id, "mixing", name=bridge_id)
@@ -367,6 +371,13 @@ class CommandExecutor:
             if error.status not in (400, 404, 422):
                 raise
             log.info("bridge_leg_gone", request_id=cmd.request_id, error=str(error))
+
+    async def _stop_tones(self, leg: Leg) -> None:
+        for playback_id in list(leg.playbacks):
+            task = self.legs.playbacks.get(playback_id)
+            if task is not None and any(uri.startswith("tone:") for uri in task.media):
+                with contextlib.suppress(AriNotFound):
+                    await self.ari.playbacks.stop(playback_id)
 
     async def _Hangup(self, cmd: c.Hangup) -> None:
         leg = self.legs.by_leg(cmd.leg_id)
