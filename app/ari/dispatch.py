@@ -23,6 +23,7 @@ millisecond.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 from collections import OrderedDict, deque
 from collections.abc import Awaitable, Callable
@@ -45,13 +46,14 @@ class DuplicateFilter:
 
     def __init__(self, size: int = RECENT_EVENTS) -> None:
         self.size = size
-        self._recent: OrderedDict[tuple[str, str, str], None] = OrderedDict()
+        self._recent: OrderedDict[tuple[str, str, bytes], None] = OrderedDict()  # small: a digest each
         self.dropped = 0
 
     def is_copy(self, event: AriEvent) -> bool:
         if event.timestamp is None or not event.raw:
             return False  # nothing to tell a copy from a new event by
-        key = (event.ordering_key, event.type, json.dumps(event.raw, sort_keys=True, default=str))
+        payload = json.dumps(event.raw, sort_keys=True, default=str).encode()
+        key = (event.ordering_key, event.type, hashlib.blake2b(payload, digest_size=16).digest())
         if key in self._recent:
             self.dropped += 1
             return True
