@@ -1,9 +1,24 @@
-"""Run the service: ARI client, the Stasis application and the HTTP API, until a signal."""
+"""Run the service: ARI client, the Stasis application and the HTTP API, until a signal.
+
+Stopping is bounded whatever is in flight (a call up, a commit waiting on a busy database,
+stderr a closed pipe): each step (HTTP, service, store) gets a few seconds and a failure in one
+does not skip the next. A stop that could not finish cleanly (a step timed out or failed) leaves
+something behind that can block the interpreter's exit for ever (SQLite's worker thread is not a
+daemon and waits on a connection nobody closed), so the process then ends at once with
+EXIT_FATAL; a watchdog does the same if the stop as a whole overruns, and a second signal during
+the stop ends the process immediately. A restart reconciles, and nothing was confirmed to a
+caller that was not stored (commit before act).
+"""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
 import signal
+import sys
+import threading
+from collections.abc import Awaitable
 from pathlib import Path
 
 import structlog
@@ -19,6 +34,41 @@ from app.web.api import make_app
 log = structlog.get_logger("holdfast")
 
 EXIT_FATAL = 3  # the service stopped on a fault it could not handle (2: refused to start)
+
+# Seconds each stop step may take; the watchdog ends the process if the whole stop overruns.
+STOP_HTTP = 1.0
+STOP_SERVICE = 3.0  # a pending commit gets most of this to finish
+STOP_STORE = 1.5
+STOP_WATCHDOG = 8.0
+
+
+def _hard_exit(reason: str) -> None:
+    """End the process now: the clean way is stuck. Logging may itself fail (a closed pipe)."""
+    _log_quietly("critical", "stop_forced", reason=reason, exit_code=EXIT_FATAL)
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):  # a closed pipe: nothing to flush to
+            stream.flush()
+    os._exit(EXIT_FATAL)
+
+
+def _log_quietly(level: str, event: str, **fields: object) -> None:
+    """A log line that cannot break the stop (e.g. stderr is a pipe whose reader has gone)."""
+    with contextlib.suppress(Exception):  # the stop goes on without its log line
+        getattr(log, level)(event, **fields)
+
+
+async def _stop_step(name: str, action: Awaitable[None], timeout: float) -> bool:
+    """Run one stop step within `timeout`; False (logged) if it failed or overran."""
+    try:
+        async with asyncio.timeout(timeout):
+            await action
+    except TimeoutError:
+        _log_quietly("error", "stop_step_timed_out", step=name, timeout=timeout)
+        return False
+    except Exception as error:
+        _log_quietly("error", "stop_step_failed", step=name, error=f"{type(error).__name__}: {error}")
+        return False
+    return True
 
 
 def build_service(
@@ -76,15 +126,24 @@ async def serve(
         # Stop on a signal, or when the service cannot go on safely (e.g. the store failed).
         await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
     finally:
+        watchdog = threading.Timer(STOP_WATCHDOG, _hard_exit, args=("stop_overran",))
+        watchdog.daemon = True  # it must never keep the process alive itself
+        watchdog.start()
         for waiting in waits:
             waiting.cancel()
-        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        loop.remove_signal_handler(signal.SIGHUP)
+        for sig in (signal.SIGINT, signal.SIGTERM):  # a second signal: stop waiting, out now
+            loop.add_signal_handler(sig, _hard_exit, "second_signal")
+        _log_quietly("info", "stopping", fatal=service.fatal_reason)
+        clean = await _stop_step("http", runner.cleanup(), STOP_HTTP)  # frees the port first
+        clean = await _stop_step("service", service.stop(), STOP_SERVICE) and clean
+        clean = await _stop_step("store", store.close(), STOP_STORE) and clean
+        for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)
-        log.info("stopping", fatal=service.fatal_reason)
-        await runner.cleanup()
-        await service.stop()
-        await store.close()
+        if not clean:  # something may still hold the interpreter's exit (the store's thread)
+            _hard_exit("stop_incomplete")
+        watchdog.cancel()
     if service.fatal.is_set():
-        log.critical("stopped_on_fault", reason=service.fatal_reason, exit_code=EXIT_FATAL)
+        _log_quietly("critical", "stopped_on_fault", reason=service.fatal_reason, exit_code=EXIT_FATAL)
         return EXIT_FATAL
     return 0

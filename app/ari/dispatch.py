@@ -9,12 +9,23 @@ A lane is a deque plus one worker task that exits when the deque is empty, so id
 nothing and 10k channels over a day do not leave 10k tasks behind. A handler exception is logged
 with the event's ids and the lane carries on: one bad event must not stall a caller, and never the
 websocket reader.
+
+Asterisk sends some events twice: an app subscribed to a channel and to that channel's endpoint
+(we subscribe to agents' endpoints for their reachability) gets every event of the channel
+through both subscriptions, the same message twice within a few milliseconds. Handled twice, one
+key press of an agent calling a queue was two key presses. So an event that is an exact copy of
+one submitted just before (same type, object, timestamp and payload) is dropped here, for every
+event type and whichever subscriptions overlap. Two real events never match: ARI timestamps have
+millisecond resolution and no two real events of one object carry the same payload in the same
+millisecond.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections import deque
+import hashlib
+import json
+from collections import OrderedDict, deque
 from collections.abc import Awaitable, Callable
 
 import structlog
@@ -24,6 +35,32 @@ from app.ari.events import AriEvent
 log = structlog.get_logger(__name__)
 
 EventHandler = Callable[[AriEvent], Awaitable[None]]
+
+# How many recent events are remembered to recognise a copy. Copies arrive back to back (the same
+# message fanned out by Asterisk), so a short memory is enough even under a burst of events.
+RECENT_EVENTS = 1024
+
+
+class DuplicateFilter:
+    """Recognises an event that is an exact copy of a recent one."""
+
+    def __init__(self, size: int = RECENT_EVENTS) -> None:
+        self.size = size
+        self._recent: OrderedDict[tuple[str, str, bytes], None] = OrderedDict()  # small: a digest each
+        self.dropped = 0
+
+    def is_copy(self, event: AriEvent) -> bool:
+        if event.timestamp is None or not event.raw:
+            return False  # nothing to tell a copy from a new event by
+        payload = json.dumps(event.raw, sort_keys=True, default=str).encode()
+        key = (event.ordering_key, event.type, hashlib.blake2b(payload, digest_size=16).digest())
+        if key in self._recent:
+            self.dropped += 1
+            return True
+        self._recent[key] = None
+        if len(self._recent) > self.size:
+            self._recent.popitem(last=False)
+        return False
 
 
 class Dispatcher:
@@ -36,6 +73,7 @@ class Dispatcher:
         self._closed = False
         self.delivered = 0
         self.handler_errors = 0
+        self.duplicates = DuplicateFilter()
 
     @property
     def pending(self) -> int:
@@ -50,6 +88,9 @@ class Dispatcher:
         """Queue an event; never blocks and never raises (called from the websocket reader)."""
         if self._closed:
             log.warning("ari_event_after_close", **event.log_ids())
+            return
+        if self.duplicates.is_copy(event):
+            log.debug("ari_event_duplicate_dropped", **event.log_ids())
             return
         key = event.ordering_key
         lane = self._lanes.get(key)

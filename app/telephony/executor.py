@@ -228,15 +228,29 @@ class CommandExecutor:
         if leg is not None:
             await self.ari.channels.answer(leg.channel_id)
 
+    # Music on hold is each caller's own, not the bridge's. Asterisk's holding bridge plays music
+    # to every channel that joins with the role "holding_participant" (and no idle_mode option)
+    # whenever no announcer is in the bridge; a prompt played to the channel suspends it and the
+    # music resumes after (bridge_holding.c). Joined as a plain "participant", ARI gives the
+    # channel idle_mode "none" (stasis_bridge.c), and then only bridge music (POST
+    # /bridges/{id}/moh) is heard: that is played by an announcer channel Asterisk removes as
+    # soon as the bridge empties, after which every later caller heard dead air between prompts.
+    # Why not keep the shared announcer and restart it when it is gone: one music stream for the
+    # whole queue is cheaper, but it is a single point of silence, and restarting it means
+    # tracking its channel through ChannelLeftBridge races (a caller joining while it leaves),
+    # plus one more channel in the bridge's event fan-out, which already costs events
+    # quadratically in a large holding bridge. Per-caller music cannot go missing, keeps its
+    # place in the music across prompts, and is the load measured on this kind of machine (200
+    # callers each with their own music on hold: about half a core). So no bridge music is
+    # started; a bridge left by an older version with its announcer still playing is harmless
+    # (callers hear the announcer, and their own music once it leaves).
+    HOLDING_ROLE = "holding_participant"
+
     async def ensure_holding(self, queue: str) -> str:
         bridge_id = HOLDING_PREFIX + queue
         if bridge_id not in self.holding_ready:
             with contextlib.suppress(AriConflict):  # left by an earlier run of the service: reuse it
                 await self.ari.bridges.create_with_id(bridge_id, "holding", name=f"holdfast {queue}")
-            try:
-                await self.ari.bridges.start_moh(bridge_id)
-            except AriError as error:
-                log.info("holding_moh_already_playing", bridge_id=bridge_id, error=str(error))
             self.holding_ready.add(bridge_id)
         return bridge_id
 
@@ -245,7 +259,7 @@ class CommandExecutor:
         if leg is None:
             return
         bridge_id = await self.ensure_holding(cmd.queue)
-        await self.ari.bridges.add_channel(bridge_id, leg.channel_id, role="participant")
+        await self.ari.bridges.add_channel(bridge_id, leg.channel_id, role=self.HOLDING_ROLE)
         leg.bridge_id = bridge_id
 
     async def _PlayPrompt(self, cmd: c.PlayPrompt) -> None:
@@ -338,6 +352,10 @@ class CommandExecutor:
         customer, agent = self.legs.by_leg(cmd.customer_leg), self.legs.by_leg(cmd.agent_leg)
         if customer is None or agent is None or customer.ended or agent.ended:
             return  # one side already hung up: its hang-up event ends the request
+        # A tone (ringing to the agent while the customer is dialled) never ends by itself, and a
+        # playback that does not end holds up the channel's later commands, the bridging too.
+        await self._stop_tones(customer)
+        await self._stop_tones(agent)
         bridge_id = CALL_PREFIX + cmd.request_id
         with contextlib.suppress(AriConflict):
             await self.ari.bridges.create_with_id(bridge_id, "mixing", name=bridge_id)
@@ -353,6 +371,13 @@ class CommandExecutor:
             if error.status not in (400, 404, 422):
                 raise
             log.info("bridge_leg_gone", request_id=cmd.request_id, error=str(error))
+
+    async def _stop_tones(self, leg: Leg) -> None:
+        for playback_id in list(leg.playbacks):
+            task = self.legs.playbacks.get(playback_id)
+            if task is not None and any(uri.startswith("tone:") for uri in task.media):
+                with contextlib.suppress(AriNotFound):
+                    await self.ari.playbacks.stop(playback_id)
 
     async def _Hangup(self, cmd: c.Hangup) -> None:
         leg = self.legs.by_leg(cmd.leg_id)

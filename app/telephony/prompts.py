@@ -11,11 +11,15 @@ found wins:
 4. a stock Asterisk sound (`STOCK`), so a fresh install never plays silence; a name Holdfast does
    not know is played as the Asterisk sound of that name.
 
-Values become Asterisk's own say-URIs (`digits:`, `number:`). A prompt that frames a value is
-recorded in two parts so any language can put words on both sides of it: `position` + digits +
-`position_tail`, `estimated_wait` + minutes + `estimated_wait_tail` (`…_tail_one` for 1 minute),
-and `callback_offer` + its key (the item's own value) + `callback_offer_tail`. Each part is
-replaceable on its own.
+Values become Asterisk's own say-URIs (`digits:`, `number:`). An indication tone is the item
+`PromptItem("tone", "ring")`, played as ARI's `tone:ring` (any indication of the channel's tone
+zone: ring, busy, congestion…, or a tone string; `"ring;tonezone=dk"` picks the zone). A tone
+never ends by itself: stop it with StopPrompt (BridgeLegs stops one still playing on its legs).
+
+A prompt that frames a value is recorded in two parts so any language can put words on both
+sides of it: `position` + digits + `position_tail`, `estimated_wait` + minutes +
+`estimated_wait_tail` (`…_tail_one` for 1 minute), and `callback_offer` + its key (the item's
+own value) + `callback_offer_tail`. Each part is replaceable on its own.
 """
 
 from __future__ import annotations
@@ -59,7 +63,7 @@ STOCK: dict[str, tuple[str, ...]] = {
 }
 
 # Items that carry a value to be spoken rather than a recording's name.
-VALUE_ITEMS = ("digits", "number", "minutes", "count")
+VALUE_ITEMS = ("digits", "number", "minutes", "count", "tone")
 # Prompts recorded as head + value + tail.
 TAILS = {"position": "position_tail", "estimated_wait": "estimated_wait_tail", "callback_offer": "callback_offer_tail"}
 
@@ -181,6 +185,8 @@ class PromptBook:
             return [f"digits:{value.lstrip('+')}"]
         if item.name in ("minutes", "count"):  # spoken as a number: "twelve", not "one two"
             return [f"number:{value}"]
+        if item.name == "tone":  # an indication, e.g. ringing while a call is being placed
+            return [f"tone:{value}"]
         return [f"digits:{value}"]
 
 

@@ -441,8 +441,9 @@ class TelephonyService:
         """A call we cannot place: answered, told so, hung up when the prompt ends."""
         await self._play_then_hang_up(channel_id, "not_in_service")
 
-    async def _play_then_hang_up(self, channel_id: str, prompt: str) -> None:
-        leg = self.legs.add(Leg(f"oneshot:{channel_id}", channel_id, "oneshot", ""))
+    async def _play_then_hang_up(self, channel_id: str, prompt: str, after_end: tuple[str, str] | None = None) -> None:
+        """Answer, play `prompt`, hang up; `after_end` is an agent change made once the call has ended."""
+        leg = self.legs.add(Leg(f"oneshot:{channel_id}", channel_id, "oneshot", "", after_end=after_end))
         playback_id = new_id()
         media = self.executor.prompts.named(prompt)
         self.legs.playbacks[playback_id] = PlaybackTask(leg.leg_id, True, False, tuple(media))
@@ -459,8 +460,10 @@ class TelephonyService:
             return
         now = self.clock()
         if leg.role == "oneshot":
-            pass
-        elif leg.role == "inbound":
+            self.legs.forget(leg)
+            await self._one_shot_ended(leg)
+            return
+        if leg.role == "inbound":
             self.try_feed(ev.CallerHungUp(now, leg.request_id))
         elif leg.answered:
             self.try_feed(ev.LegHungUp(now, leg.leg_id))
@@ -473,7 +476,9 @@ class TelephonyService:
         if not self.legs.mark_ended(leg):
             return
         self.legs.forget(leg)
-        if leg.role != "oneshot":
+        if leg.role == "oneshot":
+            await self._one_shot_ended(leg)
+        else:
             self.try_feed(ev.LegLost(self.clock(), leg.leg_id, reason))
 
     async def _leg_broken(self, leg: Leg, reason: str) -> None:
@@ -508,10 +513,9 @@ class TelephonyService:
         if task.report_finish:
             self.try_feed(ev.PromptFinished(self.clock(), task.leg_id))
         if task.hangup_after and leg is not None:
+            # A one-shot leg is forgotten at its end event (which may carry an agent change).
             with contextlib.suppress(AriError):
                 await self.ari.channels.hangup(leg.channel_id)
-            if leg.role == "oneshot":  # nothing waits for its end
-                self.legs.forget(leg)
 
     # ------------------------------------------------------------------ agents
 
@@ -523,16 +527,51 @@ class TelephonyService:
         """ "PJSIP/1001-0000000a" → "1001", if that is one of our agents."""
         return self._agents_by_endpoint().get(channel_name.rsplit("-", 1)[0])
 
+    # Feature codes after which the agent may be offered calls. Their change is made only once the
+    # feature-code call has ended: made at once, the next queue call would ring the agent while
+    # the "you are logged in" confirmation is still playing, as call waiting.
+    MAKES_AVAILABLE = frozenset({"ready", "login"})
+
     async def _feature_code(self, channel_id: str, channel_name: str, code: str) -> None:
         agent_id = self.agent_for_channel(channel_name)
         action = self.feature_codes.get(code)
         prompt = "not_in_service"
-        if agent_id is not None and action is not None:
+        after_end: tuple[str, str] | None = None
+        if agent_id is not None and action in self.MAKES_AVAILABLE:
+            found = self._agent_event(agent_id, action, "break")
+            if found is not None and self.healthy and self._allowed(found[0]):
+                prompt, after_end = found[1], (agent_id, action)
+        elif agent_id is not None and action is not None:
             try:  # confirmed to the agent only once it is kept
                 prompt = await self.agent_action_committed(agent_id, action) or "not_in_service"
             except ServiceStopping:
                 prompt = "not_in_service"
-        await self._play_then_hang_up(channel_id, prompt)
+        await self._play_then_hang_up(channel_id, prompt, after_end)
+
+    def _allowed(self, event: ev.Event) -> bool:
+        """Whether the engine would take `event` now; nothing changes (the engine's own check)."""
+        try:
+            self.engine._validate(event)  # read-only: raises what `handle` would raise
+        except CoreError as error:
+            log.info("feature_code_refused", event_type=type(event).__name__, error=str(error))
+            return False
+        return True
+
+    async def _one_shot_ended(self, leg: Leg) -> None:
+        """A one-shot call is over: make the agent change it confirmed, if any. The engine may
+        refuse it by now (the agent was made busy meanwhile, e.g. from the web page): a warning."""
+        if leg.after_end is None:
+            return
+        (agent_id, action), leg.after_end = leg.after_end, None
+        try:
+            prompt = await self.agent_action_committed(agent_id, action)
+        except ServiceStopping as error:
+            log.warning("feature_code_not_applied", agent_id=agent_id, action=action, error=str(error))
+            return
+        if prompt is None:
+            log.warning("feature_code_refused_after_call", agent_id=agent_id, action=action)
+        else:
+            log.info("feature_code_applied", agent_id=agent_id, action=action)
 
     def agent_action(self, agent_id: str, action: str, reason: str = "break") -> str | None:
         """Apply ready/pause/logout for an agent; returns the prompt to confirm it, None if refused."""
@@ -667,9 +706,9 @@ class TelephonyService:
                 await self._leg_lost(leg, reason)
                 await self.executor.release_call_bridge(leg)
         for leg in self.legs.live():  # our own one-shot legs (prompts before hang-up)
-            if leg.channel_id not in channels:
-                self.legs.mark_ended(leg)
+            if leg.channel_id not in channels and self.legs.mark_ended(leg):
                 self.legs.forget(leg)
+                await self._one_shot_ended(leg)
         if not self._reconciled_once:  # the first time after a restore: what waited may go on
             self._reconciled_once = True
             self.try_feed(ev.LegsReconciled(self.clock()))

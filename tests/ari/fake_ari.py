@@ -46,10 +46,18 @@ HANGUP_REASONS = {
 Json = dict[str, Any]
 
 
+_last_ms = 0
+
+
 def ari_now() -> str:
-    """ARI's timestamp format: 2024-05-02T10:20:30.123+0000."""
-    now = datetime.now(UTC)
-    return now.strftime("%Y-%m-%dT%H:%M:%S.") + f"{now.microsecond // 1000:03d}+0000"
+    """ARI's timestamp format: 2024-05-02T10:20:30.123+0000. Never the same twice: two events
+    pushed within a millisecond are different events, as they always are from Asterisk (the
+    dispatcher drops exact copies, which Asterisk sends when subscriptions overlap)."""
+    global _last_ms
+    ms = max(int(datetime.now(UTC).timestamp() * 1000), _last_ms + 1)
+    _last_ms = ms
+    now = datetime.fromtimestamp(ms / 1000, UTC)
+    return now.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ms % 1000:03d}+0000"
 
 
 _counter = itertools.count(1)

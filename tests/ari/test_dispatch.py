@@ -119,3 +119,46 @@ async def test_close_drains_then_cancels_stragglers() -> None:
     assert dispatcher.active_lanes == 0
     dispatcher.submit(dtmf("late", "1"))  # ignored (logged) after close
     assert dispatcher.pending == 0
+
+
+async def collect(events: list[AriEvent]) -> list[AriEvent]:
+    handled: list[AriEvent] = []
+
+    async def handler(event: AriEvent) -> None:
+        handled.append(event)
+
+    dispatcher = Dispatcher(handler)
+    for event in events:
+        dispatcher.submit(event)
+    assert await dispatcher.drain(timeout=5)
+    await dispatcher.close()
+    return handled
+
+
+async def test_an_exact_copy_of_an_event_is_handled_once() -> None:
+    """Asterisk sends each event of an agent's channel twice (channel and endpoint subscription)."""
+    key = event_json("ChannelDtmfReceived", digit="1", duration_ms=100, channel=channel_json("c1"))
+    start = event_json("StasisStart", args=["inbound", "4000"], channel=channel_json("c1"))
+    hangup = event_json("ChannelHangupRequest", cause=16, channel=channel_json("c1"))
+    sent = [start, start, key, key, hangup, hangup]
+    handled = await collect([parse_event(dict(data)) for data in sent])
+    assert [e.type for e in handled] == ["StasisStart", "ChannelDtmfReceived", "ChannelHangupRequest"]
+
+
+async def test_the_same_key_pressed_again_is_handled_again() -> None:
+    first, second = dtmf("c1", "1"), dtmf("c1", "1")  # a millisecond or more apart
+    other_channel = parse_event({**first.raw, "channel": channel_json("c2")})
+    handled = await collect([first, second, other_channel])
+    assert len(handled) == 3
+
+
+async def test_copies_are_recognised_only_among_recent_events() -> None:
+    dispatcher = Dispatcher(lambda event: asyncio.sleep(0))
+    dispatcher.duplicates.size = 3
+    first = dtmf("c1", "1")
+    assert not dispatcher.duplicates.is_copy(first)
+    assert dispatcher.duplicates.is_copy(parse_event(dict(first.raw)))
+    for digit in "234":
+        assert not dispatcher.duplicates.is_copy(dtmf("c1", digit))
+    assert not dispatcher.duplicates.is_copy(parse_event(dict(first.raw)))  # forgotten: too old
+    await dispatcher.close()

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+import structlog.testing
 
 from app.core.states import AgentState
 from tests.telephony.conftest import CALLER, Shell
@@ -22,14 +23,17 @@ async def _dial_code(shell: Shell, channel_name: str, code: str) -> tuple[dict[s
 async def test_ready_code(shell: Shell) -> None:
     await shell.start()
     chan, media, playback_id = await _dial_code(shell, "PJSIP/1001-00000001", "*21")
-    assert shell.agent_state("1001") is AgentState.READY
     assert media == shell.media("agent_ready")
-    assert shell.agent_state("1002") is AgentState.LOGGED_OFF
+    assert shell.agent_state("1001") is AgentState.LOGGED_OFF  # ready once the feature call is over
     assert not shell.engine.requests
 
-    # the confirmation ends: the feature call is hung up
+    # the confirmation ends: the feature call is hung up, and once it has ended the agent is ready
     await shell.finish_playback(playback_id, chan["id"])
     await shell.fake.wait_for_call("DELETE", f"/channels/{chan['id']}")
+    assert shell.agent_state("1001") is AgentState.LOGGED_OFF
+    await shell.hangup_event(chan, "StasisEnd")
+    await shell.activities.wait("agent_state", agent_id="1001", state="ready")
+    assert shell.agent_state("1002") is AgentState.LOGGED_OFF
 
 
 async def test_pause_and_logout_codes(shell: Shell) -> None:
@@ -69,16 +73,51 @@ async def test_unknown_agent_or_code_hears_not_in_service(shell: Shell, name: st
 async def test_feature_call_hangup_does_not_reach_engine(shell: Shell) -> None:
     await shell.start()
     chan, _, _ = await _dial_code(shell, "PJSIP/1001-00000008", "*21")
-    await shell.hangup_event(chan, "StasisEnd")
+    await shell.hangup_event(chan, "StasisEnd")  # the agent hangs up during the confirmation
     await shell.eventually(lambda: shell.service.legs.by_channel(chan["id"]) is None, "the feature leg forgotten")
     assert not shell.engine.requests
-    assert shell.agent_state("1001") is AgentState.READY
+    await shell.activities.wait("agent_state", agent_id="1001", state="ready")
 
 
-async def test_ready_code_lets_waiting_caller_reach_agent(shell: Shell) -> None:
+async def test_ready_code_rings_the_agent_only_after_the_feature_call_ended(shell: Shell) -> None:
+    """Issue 12 (3): no queue call as call waiting on top of the "you are logged in" confirmation."""
     await shell.start()
     caller = await shell.caller(CALLER)
-    await _dial_code(shell, "PJSIP/1002-00000009", "*21")
+    chan, _, playback_id = await _dial_code(shell, "PJSIP/1002-00000009", "*21")
+    await shell.finish_playback(playback_id, chan["id"])
+    await shell.fake.wait_for_call("DELETE", f"/channels/{chan['id']}")
+    await shell.settle()
+    assert not shell.fake.calls_to("POST", r"/channels")  # nobody rung while the feature call is up
+    await shell.hangup_event(chan, "ChannelHangupRequest", cause=16)
     ring = await shell.wait_originate("1002")
     assert shell.engine.requests[caller.request_id].agent_id == "1002"
     assert ring.call.param("callerId") == f'"Support" <{CALLER}>'
+    paths = [(c.method, c.path) for c in shell.fake.calls]
+    assert paths.index(("DELETE", f"/channels/{chan['id']}")) < paths.index(("POST", "/channels"))
+
+
+async def test_ready_code_refused_while_ringing_is_not_applied_later(shell: Shell) -> None:
+    await shell.start()
+    shell.ready("1001")
+    await shell.caller(CALLER)
+    await shell.wait_originate("1001")  # 1001 is ringing now: *21 is refused at once
+    chan, media, _ = await _dial_code(shell, "PJSIP/1001-0000000a", "*21")
+    assert media == shell.media("not_in_service")
+    await shell.hangup_event(chan, "StasisEnd")
+    await shell.eventually(lambda: shell.service.legs.by_channel(chan["id"]) is None, "the feature leg forgotten")
+    assert shell.agent_state("1001") is AgentState.RINGING
+
+
+async def test_ready_code_the_engine_refuses_by_the_end_is_logged(shell: Shell) -> None:
+    """Allowed when dialled, refused when the call ends (the agent was rung meanwhile): a warning."""
+    await shell.start()
+    chan, media, _ = await _dial_code(shell, "PJSIP/1001-0000000b", "*21")
+    assert media == shell.media("agent_ready")
+    shell.ready("1001")  # e.g. from the web page, while the confirmation plays
+    await shell.caller(CALLER)
+    await shell.wait_originate("1001")
+    with structlog.testing.capture_logs() as logs:
+        await shell.hangup_event(chan, "StasisEnd")
+        await shell.eventually(lambda: shell.service.legs.by_channel(chan["id"]) is None, "the feature leg forgotten")
+    assert shell.agent_state("1001") is AgentState.RINGING
+    assert any(e["event"] == "feature_code_refused_after_call" and e["log_level"] == "warning" for e in logs)

@@ -31,13 +31,14 @@ CLOSED_QUEUES = """
 """
 
 
-async def test_start_creates_holding_bridges_with_music(shell: Shell) -> None:
+async def test_start_creates_holding_bridges(shell: Shell) -> None:
     await shell.start()
     for queue in ("support", "sales"):
         call = await shell.fake.wait_for_call("POST", f"/bridges/holdfast-hold-{queue}")
         assert call.param("type") == "holding"
-        await shell.fake.wait_for_call("POST", f"/bridges/holdfast-hold-{queue}/moh")
         assert shell.fake.bridges[f"holdfast-hold-{queue}"]["bridge_type"] == "holding"
+    # No bridge music: its announcer leaves when the bridge empties (issue 12); callers have their own.
+    assert not shell.fake.calls_to("POST", r"/bridges/.*/moh")
 
 
 async def test_inbound_call_is_answered_and_put_on_hold(shell: Shell) -> None:
@@ -48,6 +49,7 @@ async def test_inbound_call_is_answered_and_put_on_hold(shell: Shell) -> None:
     await shell.fake.wait_for_call("POST", f"/channels/{cid}/answer")
     add = await shell.fake.wait_for_call("POST", r"/bridges/holdfast-hold-support/addChannel")
     assert add.param("channel") == cid
+    assert add.param("role") == "holding_participant"  # Asterisk plays it music whenever no prompt does
     assert cid in shell.fake.bridges["holdfast-hold-support"]["channels"]
     assert shell.fake.channels[cid]["state"] == "Up"
 
