@@ -182,6 +182,15 @@ def test_keeps_place_only_with_every_condition() -> None:
         assert replace(CallbackSettings(), **changes).keeps_place is (not changes), changes
 
 
+def test_config_names_a_break_exactly_when_the_core_says_the_place_is_not_kept() -> None:
+    from app.config.promise import place_promise  # the admin's explanation of the core's rule
+
+    for flags in product((False, True), repeat=len(BREAKS)):
+        changes = {name: value for (name, value), on in zip(BREAKS.items(), flags, strict=True) if on}
+        promise = place_promise(replace(CallbackSettings(), **changes))
+        assert promise.kept is (not promise.breaks) is (not changes), promise
+
+
 def offer_and_confirm(cb: CallbackSettings) -> tuple[tuple[c.PromptItem, ...], tuple[c.PromptItem, ...]]:
     h = Harness(settings(agents=1, callback=replace(cb, allow_other_number=False)))
     h.arrive("r1")
