@@ -14,7 +14,8 @@ Not counted as breaking the promise, because no setting avoids it: a retry after
 goes to the end of the queue (the place is kept for the first attempt), and callers still on the
 line after closing time are served while callbacks wait for the next opening.
 
-The core cannot import this package; `app/core` states the same rule for the prompt it plays.
+The rule itself is the core's (`CallbackSettings.keeps_place`, which picks the prompts the
+engine plays): this module only names, for an admin, the settings that break it.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from app.config.durations import format_duration
-from app.core.settings import CallbackOrder, DispatchPolicy
+from app.core.settings import CallbackOrder, CallbackSettings, DispatchPolicy
 
 __all__ = ["PlacePromise", "keeps_place", "place_promise"]
 
@@ -57,9 +58,14 @@ def place_promise(cb: CallbackPolicy) -> PlacePromise:
         breaks.append(f"max_callback_agent_share: {cb.max_callback_agent_share:g}")
     if cb.callback_delay > 0:
         breaks.append(f"callback_delay: {format_duration(cb.callback_delay)}")
-    return PlacePromise(kept=not breaks, breaks=tuple(breaks))
+    return PlacePromise(kept=keeps_place(cb), breaks=tuple(breaks))
 
 
 def keeps_place(cb: CallbackPolicy) -> bool:
-    """True when a callback is served exactly where its caller would have been (see the module doc)."""
-    return place_promise(cb).kept
+    """True when a callback is served exactly where its caller would have been: the core's rule."""
+    return CallbackSettings(
+        dispatch=cb.dispatch,
+        order=cb.order,
+        max_callback_agent_share=cb.max_callback_agent_share,
+        callback_delay=cb.callback_delay,
+    ).keeps_place

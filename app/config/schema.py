@@ -752,6 +752,7 @@ class QueueConfig(_Model):
     callback: CallbackConfig = Field(default_factory=CallbackConfig)
     eligibility: EligibilityConfig = Field(default_factory=EligibilityConfig)
     announce: AnnounceConfig = Field(default_factory=AnnounceConfig)
+    auto_answer_agents: Bool = False
 
     def to_settings(self, name: str) -> QueueSettings:
         return QueueSettings(
@@ -766,6 +767,7 @@ class QueueConfig(_Model):
             callback=self.callback.to_settings(),
             eligibility=self.eligibility.to_settings(),
             announce=self.announce.to_settings(),
+            auto_answer_agents=self.auto_answer_agents,
         )
 
 
@@ -801,9 +803,12 @@ class AgentConfig(_Model):
     name: Text = ""
     password: Secret
     skills: Annotated[dict[str, int], PlainValidator(_skills)] = Field(default_factory=dict)
+    auto_answer: Bool = False
 
     def to_settings(self, agent_id: str) -> AgentSettings:
-        return AgentSettings(id=agent_id, name=self.name, skills=tuple(self.skills.items()))
+        return AgentSettings(
+            id=agent_id, name=self.name, skills=tuple(self.skills.items()), auto_answer=self.auto_answer
+        )
 
 
 # --- the file -----------------------------------------------------------------------------------

@@ -277,7 +277,13 @@ class CallerFlow(EngineBase):
             position=self.position(req.id),
         )
         if line is not None and not automatic:
-            self._emit(PlayPrompt(line, (PromptItem("callback_confirmed"),), hangup_after=True))
+            self._emit(PlayPrompt(line, (self._confirmation(req),), hangup_after=True))
+
+    def _confirmation(self, req: Request) -> PromptItem:
+        """The confirmation promises the place only where the queue keeps it (CallbackSettings.keeps_place)."""
+        if self.queues[req.queue].callback.keeps_place:
+            return PromptItem("callback_confirmed")
+        return PromptItem("callback_confirmed_no_place")
 
     def _callback_requested(self, e: CallbackRequested) -> None:
         q = self.queues[e.queue]
@@ -293,14 +299,18 @@ class CallerFlow(EngineBase):
         if req is None or req.kind is not RequestKind.INBOUND or req.state is not RequestState.WAITING:
             return
         q = self.queues[req.queue]
-        estimate = self.estimated_wait(req.id) or 0.0
+        estimate = self.estimated_wait(req.id)
         decision = offer.decide(q.callback, estimate, self._now, req.offers, req.menu is not None)
         if decision.offer_now:
             verdict = eligibility.check(req.caller_number, q.eligibility)
             if verdict.eligible:
                 req.offers += 1
-                self._activity("offered", req, estimate=round(estimate, 1), key=q.callback.key)
-                self._emit(PlayPrompt(req.customer_leg or req.id, (PromptItem("callback_offer", q.callback.key),)))
+                shown = None if estimate is None else round(estimate, 1)
+                self._activity("offered", req, estimate=shown, key=q.callback.key)
+                items: tuple[PromptItem, ...] = (PromptItem("callback_offer", q.callback.key),)
+                if not q.callback.keeps_place:  # the plain tail promises the place: this queue does not keep it
+                    items += (PromptItem("callback_offer_tail_no_place"),)
+                self._emit(PlayPrompt(req.customer_leg or req.id, items))
         req.next_offer_at = decision.next_at
         if decision.next_at is not None:
             self._timers.set("offer", req.id, decision.next_at)
@@ -314,11 +324,13 @@ class CallerFlow(EngineBase):
             items: list[PromptItem] = []
             if q.announce.position:
                 items += [PromptItem("position"), PromptItem("count", self.position(req.id))]
-            if q.announce.estimated_wait:
-                minutes = max(1, round((self.estimated_wait(req.id) or 0.0) / 60))
+            estimate = self.estimated_wait(req.id)
+            if q.announce.estimated_wait and estimate is not None:  # unknown (nobody serving): say nothing
+                minutes = max(1, round(estimate / 60))
                 items += [PromptItem("estimated_wait"), PromptItem("minutes", minutes)]
-            self._emit(PlayPrompt(req.customer_leg or req.id, tuple(items)))
-            self._activity("announced", req, items=[f"{i.name}={i.value}" for i in items if i.value is not None])
+            if items:
+                self._emit(PlayPrompt(req.customer_leg or req.id, tuple(items)))
+                self._activity("announced", req, items=[f"{i.name}={i.value}" for i in items if i.value is not None])
         req.next_announce_at = self._now + q.announce.interval
         self._timers.set("announce", req.id, req.next_announce_at)
 

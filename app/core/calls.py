@@ -7,6 +7,11 @@ attempts left the request waits `sec_between_retries` out of the queue, then rej
 (optional VIP bump); otherwise it ends `missed`. Agent trouble never counts against the customer.
 Every dial is an attempt record numbered in order (1, 2, 3…), counted or not.
 
+While the customer's phone rings the agent hears ringback (the "ringback" tone item), stopped
+before the two are bridged. When the attempt fails the agent hears why (customer unreachable,
+tried again later or not) and their leg is hung up after that prompt; the agent is released at
+once, nothing waits for the prompt to end (the leg is already forgotten).
+
 An agent who lets the request ring out, rejects it, or hangs up during the whisper or while the
 customer is dialled has refused it: the request goes back to its place and the agent is paused
 `not_responding` after the queue's `max_agent_refusals` in a row (agents.py). An agent leg that
@@ -25,6 +30,7 @@ from app.core.commands import (
     OriginateCustomer,
     PlayPrompt,
     PromptItem,
+    StopPrompt,
 )
 from app.core.engine_base import CUSTOMER_TIMEOUT_MARGIN, EngineBase
 from app.core.events import (
@@ -65,6 +71,9 @@ class CallFlow(EngineBase):
                 self._connect(req)
         elif role == "customer" and req.state is RequestState.DIALLING_CUSTOMER:
             self._timers.cancel("customer", req.id)
+            # The ringback must end before the bridge: a playback that never ends also holds back
+            # the agent channel's joining the bridge.
+            self._emit(StopPrompt(req.agent_leg or ""))
             attempt = req.attempts[-1]
             attempt.outcome = AttemptOutcome.VOICEMAIL if e.voicemail else AttemptOutcome.ANSWERED
             attempt.ended_at = e.now
@@ -172,6 +181,8 @@ class CallFlow(EngineBase):
         req.customer_leg = self._new_leg(req, "customer")
         self._timers.set("customer", req.id, self._now + q.callback.customer_ring_timeout + CUSTOMER_TIMEOUT_MARGIN)
         self._activity("attempt_started", req, attempt=attempt.number, number=req.callback_number)
+        if req.agent_leg is not None:  # the agent hears the customer's phone ring, not silence
+            self._emit(PlayPrompt(req.agent_leg, (PromptItem("ringback"),)))
         self._emit(
             OriginateCustomer(
                 leg_id=req.customer_leg,
@@ -194,15 +205,20 @@ class CallFlow(EngineBase):
         attempt.ended_at = self._now
         self._forget_leg(req.customer_leg)
         req.customer_leg = None
-        self._emit(Hangup(req.agent_leg or "", "customer_unreachable"))
+        assert req.callback_requested_at is not None
+        expired = self._now >= req.callback_requested_at + cb.max_age
+        given_up = (outcome is AttemptOutcome.BUSY and cb.give_up_on_busy) or req.counted_attempts >= cb.max_attempts
+        if req.agent_leg is not None:
+            # Ringback off, then say why before the agent's leg ends (the shell hangs it up after).
+            prompt = "callback_customer_unreachable_final" if expired or given_up else "callback_customer_unreachable"
+            self._emit(StopPrompt(req.agent_leg), PlayPrompt(req.agent_leg, (PromptItem(prompt),), hangup_after=True))
         agent = self._take_agent(req)
         if agent is not None:
             self._release_agent(agent, None)
         self._activity("attempt_outcome", req, attempt=attempt.number, outcome=outcome.value, cause=cause)
-        assert req.callback_requested_at is not None
-        if self._now >= req.callback_requested_at + cb.max_age:
+        if expired:
             self._expire(req)
-        elif (outcome is AttemptOutcome.BUSY and cb.give_up_on_busy) or req.counted_attempts >= cb.max_attempts:
+        elif given_up:
             self._emit(Notify("missed_callback", req.id, req.queue, req.callback_number))
             self._end(req, Outcome.MISSED, attempts=req.counted_attempts, last=outcome.value)
         else:
@@ -300,5 +316,6 @@ class CallFlow(EngineBase):
                 caller_id_number=number,
                 timeout=q.ring_timeout,
                 queue=q.name,
+                auto_answer=agent.settings.auto_answer or q.auto_answer_agents,
             )
         )

@@ -31,7 +31,7 @@ class JoinHolding(Command):
 @dataclass(frozen=True, slots=True)
 class PromptItem:
     name: str  # a prompt key (e.g. "callback_offer"), or a value: "number" (phone number), "digits",
-    # "count" and "minutes" (spoken as numbers)
+    # "count" and "minutes" (spoken as numbers), or "ringback": a tone that plays until stopped
     value: str | int | None = None
 
 
@@ -57,6 +57,7 @@ class OriginateAgent(Command):
     caller_id_number: str
     timeout: float
     queue: str
+    auto_answer: bool = False  # ask the phone to answer by itself (SIP Call-Info / Alert-Info headers)
 
 
 @dataclass(frozen=True, slots=True)

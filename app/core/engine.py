@@ -33,6 +33,7 @@ from app.core.commands import (
     PromptItem,
 )
 from app.core.errors import (
+    CallbacksDisabled,
     CoreError,
     DuplicateNumber,
     DuplicateRequest,
@@ -66,6 +67,7 @@ from app.core.events import (
 )
 from app.core.recovery import Recovery
 from app.core.request import PRIORITY_MAX, PRIORITY_MIN
+from app.core.settings import QueueSettings
 from app.core.staff import StaffFlow
 from app.core.states import AgentState, Outcome, RequestKind, RequestState
 
@@ -73,6 +75,14 @@ from app.core.states import AgentState, Outcome, RequestKind, RequestState
 def _check_priority(priority: int) -> None:
     if not PRIORITY_MIN <= priority <= PRIORITY_MAX:
         raise InvalidPriority(f"priority {priority} is out of range; allowed {PRIORITY_MIN} to {PRIORITY_MAX}")
+
+
+def _check_callbacks_enabled(q: QueueSettings) -> None:
+    if not q.callback.enabled:
+        raise CallbacksDisabled(
+            f"queue {q.name!r} does not take callbacks (queues.{q.name}.callback.enabled is false); "
+            "choose another queue or enable callbacks there"
+        )
 
 
 class IneligibleNumber(IllegalRequestAction):
@@ -145,6 +155,7 @@ class Engine(CallerFlow, CallFlow, StaffFlow, Recovery):
             if event.request_id in self.requests:
                 raise DuplicateRequest(f"request {event.request_id} already exists", event.request_id)
             q = self._queue(event.queue)
+            _check_callbacks_enabled(q)
             _check_priority(event.priority)
             verdict = eligibility.check(event.number, q.eligibility)
             if not verdict.eligible:
@@ -173,7 +184,7 @@ class Engine(CallerFlow, CallFlow, StaffFlow, Recovery):
                     f"request {req.id} is a {req.kind} in state {req.state}; only waiting callbacks"
                 )
             if isinstance(event, CallbackMoved):
-                self._queue(event.to_queue)
+                _check_callbacks_enabled(self._queue(event.to_queue))
 
     def _check_not_queued(self, queue: str, number: str | None) -> None:
         for req in self.requests.values():

@@ -18,6 +18,7 @@ from app.core.commands import (
     Activity,
     Command,
     Notify,
+    PromptItem,
 )
 from app.core.errors import (
     UnknownAgent,
@@ -99,6 +100,8 @@ class EngineBase:
         return self._callers_waiting[queue]
 
     def estimated_wait(self, request_id: str) -> float | None:
+        """Seconds until a waiting request is served; None when it is not waiting or no agent
+        serves its queue (unknown, not "long": callers are not told a number then)."""
         req = self.requests.get(request_id)
         if req is None or req.state is not RequestState.WAITING:
             return None
@@ -212,9 +215,14 @@ class EngineBase:
         del self.requests[req.id]
         self._record("ended", req, None, {"outcome": outcome.value, **data})
 
-    def _estimate(self, queue: str, ahead: int) -> float:
+    def _estimate(self, queue: str, ahead: int) -> float | None:
+        """Seconds, or None when nobody serves the queue: then there is no estimate to give, and
+        a made-up figure would be spoken to callers as if it were one."""
+        serving = self.agents_serving(queue)
+        if serving == 0:
+            return None
         free = sum(1 for a in self.agents.values() if a.available and a.serves(queue))
-        return self.estimator.estimate(queue, ahead, self.agents_serving(queue), free)
+        return self.estimator.estimate(queue, ahead, serving, free)
 
     def _tracks_work_in_progress(self) -> TracksWorkInProgress | None:
         """The estimator, if it also counts calls in progress (a cheap check: estimate() runs often)."""
@@ -298,6 +306,9 @@ class EngineBase:
         raise NotImplementedError
 
     def _resume_menu(self, req: Request) -> None:
+        raise NotImplementedError
+
+    def _confirmation(self, req: Request) -> PromptItem:
         raise NotImplementedError
 
     def _close_menu(self, req: Request) -> None:

@@ -39,3 +39,7 @@ class IllegalAgentTransition(CoreError):
 
 class IllegalRequestAction(CoreError):
     pass
+
+
+class CallbacksDisabled(CoreError):
+    """The queue does not take callbacks (`callback.enabled: false`)."""

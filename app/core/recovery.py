@@ -31,7 +31,6 @@ from app.core.commands import (
     Hangup,
     Notify,
     PlayPrompt,
-    PromptItem,
 )
 from app.core.engine_base import CUSTOMER_TIMEOUT_MARGIN, RESUME_GRACE, EngineBase
 from app.core.errors import (
@@ -202,7 +201,7 @@ class Recovery(EngineBase):
                 self._dial_customer(req)
             if req.caller_line is not None and req.caller_line in restored:
                 # The caller was hearing the confirmation: the callback is stored, say so again.
-                self._emit(PlayPrompt(req.caller_line, (PromptItem("callback_confirmed"),), hangup_after=True))
+                self._emit(PlayPrompt(req.caller_line, (self._confirmation(req),), hangup_after=True))
                 self._activity("callback_confirmation_replayed", req)
             if req.menu is not None and req.menu.resuming:
                 line = req.customer_leg

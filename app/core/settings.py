@@ -86,6 +86,22 @@ class CallbackSettings:
     voicemail_message: str | None = None  # prompt name played to an answering machine
     allow_duplicate_numbers: bool = False  # a second callback request for a number already queued is refused
 
+    @property
+    def keeps_place(self) -> bool:
+        """Whether a callback is served exactly where its caller would have been, so the offer may
+        promise "you keep your place". With `order: keep_place` the first dispatchable request in
+        place order takes the next free agent (dispatch.py); that is the caller's place only if the
+        callback is dispatchable whenever it reaches the head: `dispatch: always` (the other
+        policies hold callbacks back while callers behind them are served), a share of 1 (below,
+        callers behind go first once that share of agents is on callbacks) and no delay (during
+        it, callers behind go first). app/config/promise.py names the settings that break it."""
+        return (
+            self.dispatch is DispatchPolicy.ALWAYS
+            and self.order is CallbackOrder.KEEP_PLACE
+            and self.max_callback_agent_share >= 1
+            and self.callback_delay <= 0
+        )
+
 
 @dataclass(frozen=True, slots=True)
 class AnnounceSettings:
@@ -109,6 +125,9 @@ class QueueSettings:
     callback: CallbackSettings = field(default_factory=CallbackSettings)
     eligibility: EligibilityRules = field(default_factory=EligibilityRules)
     announce: AnnounceSettings = field(default_factory=AnnounceSettings)
+    # Calls to this queue's agents ask their phones to answer by themselves (either this or the
+    # agent's own `auto_answer`); meant for campaigns that connect agents without a ring.
+    auto_answer_agents: bool = False
 
     @property
     def label(self) -> str:
@@ -120,6 +139,7 @@ class AgentSettings:
     id: str
     name: str = ""
     skills: tuple[tuple[str, int], ...] = ()  # (queue, penalty); lower penalty is tried first
+    auto_answer: bool = False  # Holdfast's calls to this agent ask the phone to answer by itself
 
     def penalty_for(self, queue: str) -> int | None:
         for name, penalty in self.skills:

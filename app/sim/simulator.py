@@ -246,11 +246,13 @@ class Simulator:
         self._by_rid[rid] = caller
         self._feed(ev.CallerArrived(now, rid, QUEUE, "+4520123456"))
         if caller.rung_at is None:  # every agent busy: judge the estimates on this caller
-            caller.busy_on_arrival = True
+            estimate = self.engine.estimated_wait(rid)
+            # With no agent present the engine has no estimate (None): nothing to judge then.
+            caller.busy_on_arrival = estimate is not None
             position = self.engine.position(rid)
             caller.ahead = (position or 1) - 1
             caller.agents_present = self.sc.agents - len(self._absent)
-            caller.estimate = self.engine.estimated_wait(rid) or 0.0
+            caller.estimate = estimate or 0.0
             if self.predictors:
                 caller.predictions = tuple(p.predict(caller.ahead, now, caller.agents_present) for p in self.predictors)
             if patience < math.inf:

@@ -342,7 +342,11 @@ class CommandExecutor:
     async def _OriginateAgent(self, cmd: c.OriginateAgent) -> None:
         leg = Leg(cmd.leg_id, channel_id_for_leg(cmd.leg_id), "agent", cmd.request_id)
         caller_id = f'"{cmd.caller_id_name}" <{cmd.caller_id_number}>' if cmd.caller_id_number else cmd.caller_id_name
-        await self._originate(leg, self.agent_endpoint(cmd.agent_id), caller_id, cmd.timeout, {})
+        variables: dict[str, str] = {}
+        if cmd.auto_answer:  # the phone answers by itself: Call-Info (most softphones), Alert-Info (some desk phones)
+            variables["PJSIP_HEADER(add,Call-Info)"] = "<sip:holdfast>;answer-after=0"
+            variables["PJSIP_HEADER(add,Alert-Info)"] = "<http://holdfast>;info=alert-autoanswer;delay=0"
+        await self._originate(leg, self.agent_endpoint(cmd.agent_id), caller_id, cmd.timeout, variables)
 
     async def _OriginateCustomer(self, cmd: c.OriginateCustomer) -> None:
         leg = Leg(cmd.leg_id, channel_id_for_leg(cmd.leg_id), "customer", cmd.request_id, amd=cmd.amd)

@@ -15,11 +15,15 @@ Values become Asterisk's own say-URIs (`digits:`, `number:`). An indication tone
 `PromptItem("tone", "ring")`, played as ARI's `tone:ring` (any indication of the channel's tone
 zone: ring, busy, congestion…, or a tone string; `"ring;tonezone=dk"` picks the zone). A tone
 never ends by itself: stop it with StopPrompt (BridgeLegs stops one still playing on its legs).
+`ringback` is such a tone by name (`TONES`): `tone:ring`, played until stopped; an override or a
+file of that name replaces it.
 
 A prompt that frames a value is recorded in two parts so any language can put words on both
 sides of it: `position` + digits + `position_tail`, `estimated_wait` + minutes +
 `estimated_wait_tail` (`…_tail_one` for 1 minute), and `callback_offer` + its key (the item's
-own value) + `callback_offer_tail`. Each part is replaceable on its own.
+own value) + `callback_offer_tail`. Each part is replaceable on its own. The engine may name
+another tail of the same family right after the value (`callback_offer_tail_no_place`): it is
+played instead of the usual one.
 """
 
 from __future__ import annotations
@@ -44,12 +48,17 @@ STOCK: dict[str, tuple[str, ...]] = {
     "closed": ("sound:vm-goodbye",),
     "callback_offer": ("sound:vm-tocallback", "sound:vm-press"),
     "callback_offer_tail": (),
+    "callback_offer_tail_no_place": (),
     "callback_choose_number": ("sound:vm-enter-num-to-call",),
     "callback_enter_number": ("sound:vm-enter-num-to-call",),
     "callback_number_invalid": ("sound:invalid",),
     "callback_unavailable": ("sound:sorry",),
     "callback_confirmed": ("sound:auth-thankyou", "sound:vm-goodbye"),
+    "callback_confirmed_no_place": ("sound:auth-thankyou", "sound:vm-goodbye"),
     "callback_whisper": ("sound:beep",),
+    "callback_customer_unreachable": ("sound:im-sorry",),
+    "callback_customer_unreachable_final": ("sound:im-sorry", "sound:vm-goodbye"),
+    "ringback": ("tone:ring",),
     "position": ("sound:queue-thereare",),  # "You are currently caller number"
     "position_tail": ("sound:queue-callswaiting",),  # "waiting to speak to a representative"
     "estimated_wait": ("sound:queue-holdtime",),
@@ -64,6 +73,8 @@ STOCK: dict[str, tuple[str, ...]] = {
 
 # Items that carry a value to be spoken rather than a recording's name.
 VALUE_ITEMS = ("digits", "number", "minutes", "count", "tone")
+# Named items played as Asterisk tones (until stopped) rather than recordings.
+TONES = frozenset({"ringback"})
 # Prompts recorded as head + value + tail.
 TAILS = {"position": "position_tail", "estimated_wait": "estimated_wait_tail", "callback_offer": "callback_offer_tail"}
 
@@ -149,6 +160,12 @@ class PromptBook:
                 i += 1
             if value is not None:
                 uris.extend(self._value(value))
+                # Another tail of the same family named right after the value replaces the usual one.
+                if i < len(items) and _key(items[i].name).startswith(f"{tail}_"):
+                    tail = _key(items[i].name)
+                    i += 1
+                    uris.extend(self.named(tail))
+                    continue
                 # "1 minute": only from a source at least as close to the admin as the tail's.
                 one = f"{tail}_one"
                 if value.name == "minutes" and str(value.value) == "1" and self._rank(one) <= self._rank(tail):

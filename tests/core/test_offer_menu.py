@@ -11,7 +11,7 @@ from tests.core.harness import DK_MOBILE, DK_MOBILE_2, Harness, callback_setting
 
 
 def make(agents: int = 0, **cb: object) -> Harness:
-    # with no agent logged in the estimated wait is "very long", so offers are worth making
+    # with no agent logged in there is no estimate, which counts as long: offers are worth making
     return Harness(settings(agents=max(agents, 1), callback=callback_settings(**cb)))
 
 
@@ -32,6 +32,9 @@ def test_offer_waits_for_min_wait_then_repeats_every_reoffer_interval() -> None:
 def test_no_offer_when_estimated_wait_is_below_threshold() -> None:
     h = make(offer_threshold=60)
     h.engine.estimator = _Fixed(30.0)
+    h.ready("a1")  # an agent serves the queue (busy with r0), so there is an estimate to judge
+    h.arrive("r0", number=None)
+    h.answer(h.one(h.log, c.OriginateAgent).leg_id)
     h.arrive("r1")
     h.run_until(h.now + 100)
     assert offers(h) == []

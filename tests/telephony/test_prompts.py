@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from app.core.commands import PromptItem as P
-from app.telephony.prompts import SHIPPED_DIR, STOCK, TAILS, VALUE_ITEMS, PromptBook, install_prompts
+from app.telephony.prompts import SHIPPED_DIR, STOCK, TAILS, TONES, VALUE_ITEMS, PromptBook, install_prompts
 
 CORE = Path(__file__).resolve().parents[2] / "app" / "core"
 
@@ -21,7 +21,8 @@ def engine_names() -> set[str]:
     source = "".join(path.read_text() for path in sorted(CORE.glob("*.py")))
     names = set(re.findall(r'PromptItem\("([a-z_]+)"', source)) - VALUES
     assert len(names) >= 10, names  # the parse still finds the engine's prompts
-    return names
+    assert names >= TONES  # the engine plays them ...
+    return names - TONES  # ... but they are tones, not recordings
 
 
 def shell_names() -> set[str]:
@@ -164,3 +165,20 @@ def test_install_prompts_copies_for_a_chrooted_asterisk(tmp_path: Path) -> None:
     assert (target / "en" / "closed.ulaw").read_bytes() == (SHIPPED_DIR / "en" / "closed.ulaw").read_bytes()
     book = PromptBook(target, asterisk_path="/holdfast/sut/sounds")
     assert book.named("closed") == ["sound:/holdfast/sut/sounds/en/closed"]
+
+
+def test_ringback_is_a_tone_unless_the_admin_replaces_it(tmp_path: Path) -> None:
+    assert PromptBook(SHIPPED_DIR).media((P("ringback"),)) == ["tone:ring"]
+    (tmp_path / "ringback.ulaw").write_bytes(b"\xff" * 800)
+    assert PromptBook(SHIPPED_DIR, prompts_dir=str(tmp_path)).media((P("ringback"),)) == [f"sound:{tmp_path}/ringback"]
+
+
+def test_another_tail_named_after_the_value_replaces_the_usual_one() -> None:
+    book = PromptBook(SHIPPED_DIR, asterisk_path="/s")
+    items = (P("callback_offer", "1"), P("callback_offer_tail_no_place"))
+    assert book.media(items) == ["sound:/s/en/callback_offer", "digits:1", "sound:/s/en/callback_offer_tail_no_place"]
+    stock = PromptBook(None)  # the no-place tail has no stock sound either: nothing promised
+    assert stock.media(items) == ["sound:vm-tocallback", "sound:vm-press", "digits:1"]
+    # a following item of another name is not a tail: both are played
+    after = book.media((P("callback_offer", "1"), P("closed")))
+    assert after == ["sound:/s/en/callback_offer", "digits:1", "sound:/s/en/callback_offer_tail", "sound:/s/en/closed"]

@@ -110,6 +110,12 @@ async def test_busy_customer_hangs_up_agent_and_quarantines(cb: Shell) -> None:
 
     outcome = await cb.activities.wait("attempt_outcome", request_id=caller.request_id)
     assert outcome.data["outcome"] == AttemptOutcome.BUSY.value and outcome.data["cause"] == 17
+    # Issue 12: the agent heard ringback, then hears why before their leg is hung up (was: at once).
+    ringback = await cb.fake.wait_for_call("POST", f"/channels/{ring.channel_id}/play", count=2)
+    assert ringback.param("media") == "tone:ring"
+    told = await cb.fake.wait_for_call("POST", f"/channels/{ring.channel_id}/play", count=3)
+    assert told.param("media") == cb.media("callback_customer_unreachable")
+    await cb.finish_playback(told.param("playbackId") or "", ring.channel_id)
     await cb.fake.wait_for_call("DELETE", f"/channels/{ring.channel_id}")
     req = cb.engine.requests[caller.request_id]
     assert req.state is RequestState.QUARANTINE

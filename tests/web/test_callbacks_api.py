@@ -101,6 +101,25 @@ async def test_move_to_an_unknown_queue_is_404_and_changes_nothing(shell: Shell,
     assert snapshot(shell) == before
 
 
+async def test_no_callbacks_into_a_queue_without_them_is_409(shell: Shell, http: TestClient) -> None:
+    # Issue 12: a queue with callback.enabled false was accepted by POST /api/callbacks and /move.
+    from dataclasses import replace
+
+    from app.core.events import SettingsChanged
+
+    cb = await ask(http)
+    core = shell.engine.settings
+    off = replace(core.queue("sales"), callback=replace(core.queue("sales").callback, enabled=False))
+    queues = tuple(off if q.name == "sales" else q for q in core.queues)
+    shell.engine.handle(SettingsChanged(shell.clock(), replace(core, queues=queues)))  # sales: callbacks off
+    before = snapshot(shell)
+    resp = await http.post("/api/callbacks", json={"queue": "sales", "number": OTHER})
+    assert resp.status == 409 and "queue 'sales' does not take callbacks" in (await resp.json())["error"]
+    resp = await http.post(f"/api/callbacks/{cb['request_id']}/move", json={"queue": "sales"})
+    assert resp.status == 409 and "queue 'sales' does not take callbacks" in (await resp.json())["error"]
+    assert snapshot(shell) == before
+
+
 @pytest.mark.parametrize("method", ["DELETE", "MOVE"])
 async def test_an_unknown_request_is_404(http: TestClient, method: str) -> None:
     if method == "DELETE":
