@@ -45,6 +45,15 @@ RESOLVE_DELAYS = (0.0, 0.25, 0.5, 1.0)
 HANGUP_RETRIES = (0.5, 1.0, None)  # seconds between tries of a failed hang-up; None: give up
 
 
+def tone_playback_id(channel_id: str) -> str:
+    """The one tone a channel may be hearing (e.g. ringback) has an id derived from the channel."""
+    return f"tone-{channel_id}"
+
+
+def _is_tone(media: list[str]) -> bool:
+    return any(uri.startswith("tone:") for uri in media)
+
+
 class CommandExecutor:
     def __init__(
         self,
@@ -266,8 +275,8 @@ class CommandExecutor:
         leg = self._channel(cmd.leg_id)
         if leg is None or leg.ended:
             return
-        playback_id = new_id()
         media = self.prompts.media(cmd.items)
+        playback_id = tone_playback_id(leg.channel_id) if _is_tone(media) else new_id()
         self.legs.playbacks[playback_id] = PlaybackTask(cmd.leg_id, cmd.hangup_after, cmd.report_finish, tuple(media))
         leg.playbacks.add(playback_id)
         try:
@@ -284,6 +293,8 @@ class CommandExecutor:
         for playback_id in list(leg.playbacks):
             with contextlib.suppress(AriNotFound):
                 await self.ari.playbacks.stop(playback_id)
+        if leg.adopted:
+            await self._stop_tones(leg)
 
     async def _originate(
         self, leg: Leg, endpoint: str, caller_id: str, timeout: float, variables: dict[str, str]
@@ -377,11 +388,12 @@ class CommandExecutor:
             log.info("bridge_leg_gone", request_id=cmd.request_id, error=str(error))
 
     async def _stop_tones(self, leg: Leg) -> None:
-        for playback_id in list(leg.playbacks):
-            task = self.legs.playbacks.get(playback_id)
-            if task is not None and any(uri.startswith("tone:") for uri in task.media):
-                with contextlib.suppress(AriNotFound):
-                    await self.ari.playbacks.stop(playback_id)
+        # A tone's playback id is known from the channel alone, so a tone started before a restart
+        # of the service (which forgot its playbacks) is stopped all the same.
+        tone = tone_playback_id(leg.channel_id)
+        if tone in leg.playbacks or leg.adopted:
+            with contextlib.suppress(AriNotFound):
+                await self.ari.playbacks.stop(tone)
 
     async def _Hangup(self, cmd: c.Hangup) -> None:
         leg = self.legs.by_leg(cmd.leg_id)

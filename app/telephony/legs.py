@@ -35,6 +35,8 @@ class Leg:
     amd: bool = False  # run answering-machine detection in dialplan before telling the engine
     in_dialplan: bool = False  # left Stasis on purpose (AMD); its StasisEnd is not a hang-up
     playbacks: set[str] = field(default_factory=set)
+    # A tone may be playing that this process does not know of (adopted after a restart).
+    adopted: bool = False
     # A one-shot call's agent change, made only once the call has ended: (agent id, action).
     after_end: tuple[str, str] | None = None
 

@@ -692,7 +692,9 @@ class TelephonyService:
             if channel is not None:
                 if leg is None:
                     up = answered or channel.state == "Up"
-                    leg = self.legs.add(Leg(leg_id, channel_id, "inbound" if inbound else role, request_id, up))
+                    leg = self.legs.add(
+                        Leg(leg_id, channel_id, "inbound" if inbound else role, request_id, up, adopted=True)
+                    )
                     log.info("leg_adopted", leg_id=leg_id, request_id=request_id, role=leg.role)
                     request = self.engine.requests.get(request_id)
                     if inbound and request is not None and request.state is RequestState.WAITING:

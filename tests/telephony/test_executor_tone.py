@@ -5,6 +5,7 @@ ends by itself, so bridging the legs stops it first."""
 from __future__ import annotations
 
 from app.core.commands import BridgeLegs, PlayPrompt, PromptItem
+from app.telephony.executor import tone_playback_id
 from app.telephony.legs import Leg
 from app.telephony.prompts import PromptBook
 from tests.telephony.conftest import Shell
@@ -33,4 +34,20 @@ async def test_a_ring_tone_to_a_leg_is_stopped_before_it_is_bridged(shell: Shell
     bridged = await shell.fake.wait_for_call("POST", rf"/bridges/holdfast-call-{caller.request_id}/addChannel")
     stops = shell.fake.calls_to("DELETE", rf"/playbacks/{playback_id}")
     assert stops, "the ring tone was not stopped"
+    assert shell.fake.calls.index(stops[0]) < shell.fake.calls.index(bridged)
+
+
+async def test_a_tone_started_before_a_restart_is_stopped_before_the_bridge(shell: Shell) -> None:
+    """The new process never saw the tone's playback: its id comes from the channel, so the
+    adopted agent leg's ringback is stopped anyway (else the bridging would wait behind it)."""
+    await shell.start()
+    caller = await shell.caller()
+    agent_channel = shell.fake.add_channel(name="PJSIP/1001-00000001")
+    agent = shell.service.legs.add(
+        Leg("agent-1", agent_channel["id"], "agent", caller.request_id, answered=True, adopted=True)
+    )
+    shell.service.executor.submit([BridgeLegs(caller.request_id, caller.request_id, agent.leg_id)])
+    bridged = await shell.fake.wait_for_call("POST", rf"/bridges/holdfast-call-{caller.request_id}/addChannel")
+    stops = shell.fake.calls_to("DELETE", rf"/playbacks/{tone_playback_id(agent.channel_id)}")
+    assert stops, "the tone of an adopted leg was not stopped"
     assert shell.fake.calls.index(stops[0]) < shell.fake.calls.index(bridged)
