@@ -142,6 +142,10 @@ class Engine(CallerFlow, CallFlow, StaffFlow, Recovery):
             Tick: lambda event: None,
         }
 
+    def check(self, event: Event) -> None:
+        """Raise what `handle(event)` would refuse it with now, changing nothing (read-only)."""
+        self._validate(event)
+
     def _validate(self, event: Event) -> None:
         """Refuse illegal events before anything changes."""
         if isinstance(event, SettingsChanged):

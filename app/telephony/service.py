@@ -551,7 +551,7 @@ class TelephonyService:
     def _allowed(self, event: ev.Event) -> bool:
         """Whether the engine would take `event` now; nothing changes (the engine's own check)."""
         try:
-            self.engine._validate(event)  # read-only: raises what `handle` would raise
+            self.engine.check(event)  # read-only: raises what `handle` would raise
         except CoreError as error:
             log.info("feature_code_refused", event_type=type(event).__name__, error=str(error))
             return False
