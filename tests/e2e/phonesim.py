@@ -42,6 +42,7 @@ Behaviour = (
     | tuple[Literal["answer_after"], float]
     | tuple[Literal["hangup"], str]
     | tuple[Literal["talk"], float]  # answer, then hang up after that many seconds (if still up)
+    | tuple[Literal["talk"], float, float]  # the same after ringing for the second number of seconds
 )
 
 SIM_APP = "phonesim"
@@ -438,11 +439,13 @@ def _check_behaviour(b: Behaviour) -> Behaviour:
         return b
     if isinstance(b, tuple) and len(b) == 2 and b[0] in ("answer_after", "talk") and float(b[1]) >= 0:
         return b
+    if isinstance(b, tuple) and len(b) == 3 and b[0] == "talk" and min(float(b[1]), float(b[2])) >= 0:
+        return b
     if isinstance(b, tuple) and len(b) == 2 and b[0] == "hangup" and isinstance(b[1], str):
         return b
     raise ValueError(
         f"unknown behaviour {b!r}: use one of {sorted(_BEHAVIOURS)}, ('answer_after', seconds),"
-        " ('talk', seconds) or ('hangup', reason)"
+        " ('talk', seconds[, ring seconds]) or ('hangup', reason)"
     )
 
 
@@ -627,6 +630,12 @@ class PhoneSim:
             elif isinstance(behaviour, tuple) and behaviour[0] == "hangup":
                 await call.hangup(behaviour[1])
             elif isinstance(behaviour, tuple) and behaviour[0] == "talk":
+                if len(behaviour) == 3:
+                    await call.ring()
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(call._ended.wait(), float(behaviour[2]))
+                    if call.hung_up:
+                        return
                 await call.answer()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(call._ended.wait(), float(behaviour[1]))

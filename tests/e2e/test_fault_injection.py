@@ -4,6 +4,9 @@ dialled twice for one attempt, the process never exits 0 by itself, and at the e
 ready.
 
 `make test` runs one seed of 30 callbacks; `make test-all` (marker `slow`) five seeds of 100.
+Agents answer at once (wrap-up 0 s); customers answer at once, or a seeded quarter of them after
+ringing 1.5 s, and hang up 0.5 s later. The agent's whisper (prompt + the number read out, ~9 s)
+dominates the time: about 1.6 s per callback with five agents.
 
 The order rule (app/core/dispatch.py, keep_place; app/core/ordering.py): callbacks of one queue
 and one priority are dispatched in the order they were created; a request that goes back to its
@@ -31,6 +34,7 @@ pytestmark = pytest.mark.e2e
 AGENTS = ["1001", "1002", "1003", "1004", "1005"]
 PROGRESS = ("agent_ringing", "agent_answered", "attempt_started", "connected", "ended")
 TALK = 0.5  # seconds a customer stays on the line once answered
+SLOW_PICKUP = 1.5  # seconds some customers (a seeded quarter) let the phone ring: kills land while it rings
 MAX_FATAL_STOPS = 3  # non-zero exits the supervisor (the test) restarts before calling it a crash loop
 
 
@@ -46,6 +50,9 @@ async def run_with_kills(service: ServiceProcess, phonesim, seed: int, n: int, k
     started_at = time.monotonic()
     phonesim.set_behaviour("customer:*", ("talk", TALK))
     numbers = customer_numbers(seed, n)
+    for number in numbers:
+        if rng.random() < 0.25:
+            phonesim.set_behaviour(f"customer:{number}", ("talk", TALK, SLOW_PICKUP))
     ids: list[str] = []
     for number in numbers:
         status, body = await service.api("POST", "/api/callbacks", json={"queue": "cbf", "number": number})
