@@ -476,16 +476,22 @@ class ServiceProcess:
     def running(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
 
-    def check_alive(self) -> None:
-        """Raise ServiceExited if the process ended on its own (a fatal stop or a crash)."""
-        if self.proc is None or self.proc.poll() is None:
-            return
-        if self._killed:
-            return  # our own kill -9, until the next start
+    def exited_by_itself(self) -> int | None:
+        """The exit code if the process ended on its own (a fatal stop or a crash), else None;
+        each such exit is also kept in `unexpected_exits`."""
+        if self.proc is None or self.proc.poll() is None or self._killed:
+            return None  # running, or our own kill -9 (until the next start)
         code = self.proc.returncode
         if self._exit_recorded != self.starts:
             self.unexpected_exits.append(code)
             self._exit_recorded = self.starts
+        return code
+
+    def check_alive(self) -> None:
+        """Raise ServiceExited if the process ended on its own (a fatal stop or a crash)."""
+        code = self.exited_by_itself()
+        if code is None:
+            return
         verdict = "exit code 0 on a stop nobody asked for" if code == 0 else f"exit code {code}"
         raise ServiceExited(
             f"the service (start #{self.starts}) exited by itself: {verdict}\n{self.diagnose_sync()}"

@@ -27,7 +27,7 @@ from collections import Counter
 
 import phonenumbers
 import pytest
-from conftest import ServiceExited, ServiceProcess
+from conftest import ServiceProcess
 
 pytestmark = pytest.mark.e2e
 
@@ -81,10 +81,8 @@ async def run_with_kills(service: ServiceProcess, phonesim, seed: int, n: int, k
             service.kill9()
             await service.start()
             continue
-        try:
-            service.check_alive()
-        except ServiceExited:
-            code = service.unexpected_exits[-1]
+        code = service.exited_by_itself()
+        if code is not None:
             assert code != 0, f"seed {seed}: the service stopped by itself with exit code 0\n{service.diagnose_sync()}"
             fatal_stops.append(code)
             assert len(fatal_stops) <= MAX_FATAL_STOPS, (
