@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 CONFIG ?= examples/holdfast.yaml
 
-.PHONY: run test test-fast lint bench asterisk venv clean
+.PHONY: run test test-all test-fast lint bench asterisk venv clean
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -24,7 +24,11 @@ run: venv asterisk
 	$(BIN)/holdfast dev-run --config $(CONFIG)
 
 # PostgreSQL (if installed) backs the store's contract tests a second time; SQLite always runs.
+# `test` leaves out tests marked slow (long fault-injection runs); `test-all` runs everything.
 test: venv asterisk
+	HOLDFAST_TEST_POSTGRES_DSN="$$(bash scripts/postgres-for-tests.sh)" $(BIN)/pytest -q -m "not slow"
+
+test-all: venv asterisk
 	HOLDFAST_TEST_POSTGRES_DSN="$$(bash scripts/postgres-for-tests.sh)" $(BIN)/pytest -q
 
 # Core and shell tiers only: no Asterisk, no browser.

@@ -14,15 +14,20 @@ one (or with HOLDFAST_KEEP_INSTANCES=1); their path is printed.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import secrets
 import shutil
+import signal
+import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+import aiohttp
 import pytest
 
 from app.config import load_config
@@ -39,13 +44,15 @@ from app.sandbox import (
     free_udp_port,
     render_agent_endpoints,
 )
-from app.store import Store
+from app.store import Store, store_from_dsn
+from app.store.records import AdminEntry, StoredEvent
 from tests.activity_log import ActivityLog
 
 # tests/ is not a package: make the driver importable as `phonesim` whatever pytest's import mode.
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from phonesim import PhoneSim, render_agent_registrations
 
+from app.telephony.prompts import SHIPPED_DIR, install_prompts
 from app.telephony.service import TelephonyService
 
 REPO = Path(__file__).resolve().parents[2]
@@ -278,17 +285,23 @@ CALLBACK_QUEUE = """
 """
 
 
+BLOCKED_NUMBER = "+4520999888"  # on the blocklist of queue cbblk
+MOVE_AGENT = "1005"  # the only agent skilled for queue cbmove
+
+
 def holdfast_config_text(
     sut: AsteriskInstance, agents: list[AgentEndpoint], http_port: int, extra: str = "", data_dir: Path | None = None
 ) -> str:
     """The service's YAML for the e2e tests. Queues: support/sales (no callbacks), and callback
     queues cb (3 attempts, 3 s quarantine, abandon trigger after 3 s), cb1 (1 attempt),
-    cbx (max age 5 s), cbamd (answering-machine detection)."""
+    cbx (max age 5 s), cbamd (answering-machine detection), cbr (3 attempts, 2 s quarantine),
+    cbblk (BLOCKED_NUMBER on its blocklist), cbmove (served by MOVE_AGENT only) and cbf (the
+    fault-injection run: short wrap-up, 3 attempts, 1 s quarantine)."""
     user, password = sut.ari_auth
-    queues = ["support", "sales", "cb", "cb1", "cbx", "cbamd", "ann"]
+    queues = ["support", "sales", "cb", "cb1", "cbx", "cbamd", "ann", "cbr", "cbblk", "cbf"]
     agent_lines = "\n".join(
         f'  "{a.username}":\n    name: {a.display_name}\n    password: "{a.password}"\n'
-        f"    skills: [{', '.join(queues)}]"
+        f"    skills: [{', '.join(queues + (['cbmove'] if a.username == MOVE_AGENT else []))}]"
         for a in agents
     )
     return f"""
@@ -309,6 +322,7 @@ inbound:
   "4004": cbx
   "4005": cbamd
   "4006": ann
+  "4007": cbblk
 queues:
   support:
     display_name: Support
@@ -329,6 +343,20 @@ queues:
   cbx:{CALLBACK_QUEUE}      max_age: 5s
   cbamd:{CALLBACK_QUEUE}      amd: true
       voicemail_message: voicemail_message
+  cbr:{CALLBACK_QUEUE}      max_attempts: 3
+      sec_between_retries: 2s
+  cbblk:{CALLBACK_QUEUE}    eligibility:
+      blocklist: ["{BLOCKED_NUMBER}"]
+  cbmove:{CALLBACK_QUEUE}
+  cbf:
+    ring_timeout: 6s
+    wrap_up: 0s
+    callback:
+      enabled: true
+      customer_ring_timeout: 5s
+      caller_id: "+4570000000"
+      max_attempts: 3
+      sec_between_retries: 1s
   ann:
     announce:
       position: true
@@ -383,3 +411,223 @@ async def holdfast(
         await service.stop()
         await store.close()
     assert not service.playback_failures, f"prompts Asterisk could not play: {service.playback_failures}"
+
+
+# ---- Holdfast as its own process (`holdfast run`), to be killed -------------------------------
+HOLDFAST = str(Path(sys.executable).with_name("holdfast"))
+
+
+def _log_tail(path: Path, chars: int = 3000) -> str:
+    try:
+        return path.read_text(errors="replace")[-chars:]
+    except FileNotFoundError:
+        return "(no log)"
+
+
+class ServiceExited(AssertionError):
+    """The service process ended without the test killing it."""
+
+
+class ServiceProcess:
+    """`holdfast run` in its own process, as in production, so a test can kill -9 it.
+
+    Every exit the test did not cause is kept in `unexpected_exits` (exit codes); `check_alive()`
+    raises ServiceExited with the code, the service log's tail and the latest stored events, so a
+    crash loop shows up where it happens instead of as a later timeout."""
+
+    def __init__(self, config_path: Path, http_port: int, data_dir: Path) -> None:
+        self.config_path = config_path
+        self.url = f"http://127.0.0.1:{http_port}"
+        self.data_dir = data_dir
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.log = data_dir / "service.log"
+        self.starts = 0
+        self.kills = 0
+        self.unexpected_exits: list[int] = []
+        self._exit_recorded = 0  # the start whose unexpected exit is already in unexpected_exits
+        self._killed = False
+        self.store_events = StoreEvents(data_dir)
+
+    async def start(self, timeout: float = 20.0) -> None:
+        self.starts += 1
+        self._killed = False
+        with self.log.open("ab") as f:
+            f.write(f"\n===== test harness: start #{self.starts} =====\n".encode())
+        self.proc = subprocess.Popen(
+            [HOLDFAST, "run", "--config", str(self.config_path)],
+            stdout=subprocess.DEVNULL,
+            stderr=self.log.open("ab"),
+        )
+        deadline = asyncio.get_running_loop().time() + timeout
+        async with aiohttp.ClientSession() as http:
+            while True:
+                self.check_alive()
+                try:
+                    async with http.get(f"{self.url}/healthz") as resp:
+                        if resp.status == 200:
+                            return
+                except aiohttp.ClientError:
+                    pass
+                if asyncio.get_running_loop().time() > deadline:
+                    raise AssertionError(f"service not healthy in {timeout} s\n{await self.diagnose()}")
+                await asyncio.sleep(0.1)
+
+    @property
+    def running(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def exited_by_itself(self) -> int | None:
+        """The exit code if the process ended on its own (a fatal stop or a crash), else None;
+        each such exit is also kept in `unexpected_exits`."""
+        if self.proc is None or self.proc.poll() is None or self._killed:
+            return None  # running, or our own kill -9 (until the next start)
+        code = self.proc.returncode
+        if self._exit_recorded != self.starts:
+            self.unexpected_exits.append(code)
+            self._exit_recorded = self.starts
+        return code
+
+    def check_alive(self) -> None:
+        """Raise ServiceExited if the process ended on its own (a fatal stop or a crash)."""
+        code = self.exited_by_itself()
+        if code is None:
+            return
+        verdict = "exit code 0 on a stop nobody asked for" if code == 0 else f"exit code {code}"
+        raise ServiceExited(
+            f"the service (start #{self.starts}) exited by itself: {verdict}\n{self.diagnose_sync()}"
+        )
+
+    def kill9(self) -> None:
+        assert self.proc is not None
+        self.check_alive()  # a process already gone is a finding, not something to kill
+        os.kill(self.proc.pid, signal.SIGKILL)
+        self.proc.wait(10)
+        self._killed = True
+        self.kills += 1
+        with self.log.open("ab") as f:
+            f.write(f"\n===== test harness: kill -9 #{self.kills} =====\n".encode())
+
+    def stop(self) -> int | None:
+        """SIGTERM (then SIGKILL); returns the exit code of a process that was still running."""
+        if self.proc is None or self.proc.poll() is not None:
+            return None
+        self.proc.terminate()
+        try:
+            return self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            return self.proc.wait()
+
+    async def api(self, method: str, path: str, **kwargs: Any) -> tuple[int, Any]:
+        async with aiohttp.ClientSession() as http, http.request(method, f"{self.url}{path}", **kwargs) as resp:
+            return resp.status, await resp.json()
+
+    def diagnose_sync(self, events: list[StoredEvent] | None = None) -> str:
+        code = None if self.proc is None else self.proc.poll()
+        shown = events if events is not None else self.store_events.events
+        last = "\n".join(
+            f"  {e.id} {e.at:.2f} {e.kind} {e.request_id} {e.agent_id or ''} {e.data}" for e in shown[-20:]
+        )
+        return (
+            f"process: {'running' if code is None else f'exited {code}'}; starts {self.starts}, kill -9 {self.kills},"
+            f" unexpected exits {self.unexpected_exits}\nlast stored events:\n{last}\n"
+            f"service log tail ({self.log}):\n{_log_tail(self.log)}"
+        )
+
+    async def diagnose(self) -> str:
+        with contextlib.suppress(Exception):
+            await self.store_events.refresh()
+        return self.diagnose_sync()
+
+    async def wait_events(
+        self, predicate: Callable[[list[StoredEvent]], Any], what: str, timeout: float = 30.0, alive: bool = True
+    ) -> list[StoredEvent]:
+        """Until `predicate(all stored events)` is true; with `alive`, fail at once if the process
+        ends by itself meanwhile."""
+        deadline = asyncio.get_running_loop().time() + timeout
+        while True:
+            events = await self.store_events.refresh()
+            if predicate(events):
+                return events
+            if alive:
+                self.check_alive()
+            if asyncio.get_running_loop().time() > deadline:
+                raise AssertionError(f"not {what} within {timeout}s\n{self.diagnose_sync()}")
+            await asyncio.sleep(0.1)
+
+
+class StoreEvents:
+    """The service's raw event log read from its SQLite file, incrementally (by event id)."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.path = data_dir / "holdfast.db"
+        self.events: list[StoredEvent] = []
+
+    async def refresh(self) -> list[StoredEvent]:
+        if not self.path.exists():
+            return self.events
+        store = store_from_dsn(str(self.path))
+        await store.open()
+        try:
+            since = self.events[-1].id if self.events else 0
+            self.events.extend(await store.events(since_id=since, limit=1_000_000))
+        finally:
+            await store.close()
+        return self.events
+
+    async def admin_log(self, request_id: str | None = None) -> list[AdminEntry]:
+        store = store_from_dsn(str(self.path))
+        await store.open()
+        try:
+            return await store.admin_log(request_id=request_id)
+        finally:
+            await store.close()
+
+
+async def events_of(data_dir: Path) -> list[StoredEvent]:
+    return await StoreEvents(data_dir).refresh()
+
+
+async def wait_events(
+    data_dir: Path, predicate: Callable[[list[StoredEvent]], Any], what: str, timeout: float = 30.0
+) -> list[StoredEvent]:
+    watcher = StoreEvents(data_dir)
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        events = await watcher.refresh()
+        if predicate(events):
+            return events
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"not {what} within {timeout}s; log: {[(e.kind, e.data) for e in events][-15:]}")
+        await asyncio.sleep(0.2)
+
+
+def installed_prompts_yaml(sut: AsteriskInstance, language: str = "en") -> str:
+    """`prompts:` settings for a `holdfast run` process: the shipped recordings copied where the
+    (chrooted) SUT Asterisk can read them, named by their path inside it. Without this the process
+    hands Asterisk host paths it cannot see, and every prompt fails at once (no confirmation,
+    no whisper), which would hide what a caller hears."""
+    install_prompts(sut.sounds_dir)
+    names = sorted(f.stem for f in (SHIPPED_DIR / language).glob("*.ulaw"))
+    lines = "\n".join(f'    {name}: "{sut.dir}/sounds/{language}/{name}"' for name in names)
+    return f"prompts:\n  overrides:\n{lines}\n"
+
+
+@pytest.fixture
+async def service_process(
+    sut_asterisk: AsteriskInstance,
+    phonesim_asterisk: AsteriskInstance,
+    test_agents: list[AgentEndpoint],
+    tmp_path: Path,
+) -> AsyncIterator[ServiceProcess]:
+    """`holdfast run` against the SUT Asterisk with the e2e settings (holdfast_config_text)."""
+    port = free_tcp_port()
+    path = tmp_path / "holdfast.yaml"
+    extra = installed_prompts_yaml(sut_asterisk)
+    path.write_text(holdfast_config_text(sut_asterisk, test_agents, port, extra=extra, data_dir=tmp_path))
+    process = ServiceProcess(path, port, tmp_path)
+    await process.start()
+    try:
+        yield process
+    finally:
+        process.stop()

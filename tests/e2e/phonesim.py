@@ -37,7 +37,13 @@ log = logging.getLogger("phonesim")
 
 Event = dict[str, Any]
 BehaviourName = Literal["answer", "ignore", "manual", "busy", "congestion", "decline"]
-Behaviour = BehaviourName | tuple[Literal["answer_after"], float] | tuple[Literal["hangup"], str]
+Behaviour = (
+    BehaviourName
+    | tuple[Literal["answer_after"], float]
+    | tuple[Literal["hangup"], str]
+    | tuple[Literal["talk"], float]  # answer, then hang up after that many seconds (if still up)
+    | tuple[Literal["talk"], float, float]  # the same after ringing for the second number of seconds
+)
 
 SIM_APP = "phonesim"
 AGENT_CONTACT_PREFIX = "agt"  # must match [from-sut] in phonesim-conf/extensions.conf
@@ -386,6 +392,27 @@ class SimCall:
             await asyncio.sleep(interval)
             last = await self._stats_or_wait(deadline)
 
+    async def wait_audio_received(
+        self, timeout: float = 5.0, min_packets: int = 25, interval: float = 0.2
+    ) -> dict[str, Any]:
+        """Until the received RTP packet count grew by `min_packets` (20 ms each): what this phone
+        hears, whatever it sends (sending DTMF stops the simulator's own music, so tx may stall)."""
+        deadline = time.monotonic() + timeout
+        await self.wait_answered(timeout)
+        first = await self._stats_or_wait(deadline)
+        last = first
+        while last["rxcount"] - first["rxcount"] < min_packets:
+            if self.hung_up:
+                raise CallEnded(self, "audio")
+            if time.monotonic() > deadline:
+                raise AssertionError(
+                    f"call {self.describe()}: received +{last['rxcount'] - first['rxcount']} RTP packets"
+                    f" within {timeout}s (wanted {min_packets})"
+                )
+            await asyncio.sleep(interval)
+            last = await self._stats_or_wait(deadline)
+        return last
+
     async def _stats_or_wait(self, deadline: float) -> dict[str, Any]:
         """RTP statistics; ARI answers 404 while the channel has no media (being set up or torn down)."""
         while True:
@@ -410,12 +437,15 @@ _BEHAVIOURS = {"answer", "ignore", "manual", "busy", "congestion", "decline"}
 def _check_behaviour(b: Behaviour) -> Behaviour:
     if isinstance(b, str) and b in _BEHAVIOURS:
         return b
-    if isinstance(b, tuple) and len(b) == 2 and b[0] == "answer_after" and float(b[1]) >= 0:
+    if isinstance(b, tuple) and len(b) == 2 and b[0] in ("answer_after", "talk") and float(b[1]) >= 0:
+        return b
+    if isinstance(b, tuple) and len(b) == 3 and b[0] == "talk" and min(float(b[1]), float(b[2])) >= 0:
         return b
     if isinstance(b, tuple) and len(b) == 2 and b[0] == "hangup" and isinstance(b[1], str):
         return b
     raise ValueError(
-        f"unknown behaviour {b!r}: use one of {sorted(_BEHAVIOURS)}, ('answer_after', seconds) or ('hangup', reason)"
+        f"unknown behaviour {b!r}: use one of {sorted(_BEHAVIOURS)}, ('answer_after', seconds),"
+        " ('talk', seconds[, ring seconds]) or ('hangup', reason)"
     )
 
 
@@ -599,6 +629,17 @@ class PhoneSim:
                     await call.answer()
             elif isinstance(behaviour, tuple) and behaviour[0] == "hangup":
                 await call.hangup(behaviour[1])
+            elif isinstance(behaviour, tuple) and behaviour[0] == "talk":
+                if len(behaviour) == 3:
+                    await call.ring()
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(call._ended.wait(), float(behaviour[2]))
+                    if call.hung_up:
+                        return
+                await call.answer()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(call._ended.wait(), float(behaviour[1]))
+                await call.hangup()
         except AriError as e:
             if e.status != 404 or not call.hung_up:  # the SUT may hang up first: not an error
                 if not call.hung_up:

@@ -10,101 +10,14 @@ import asyncio
 import os
 import signal
 import subprocess
-import sys
-from pathlib import Path
 
 import aiohttp
 import pytest
-from conftest import holdfast_config_text, wait_agents_registered
-
-from app.sandbox import free_tcp_port
-from app.store import store_from_dsn
+from conftest import HOLDFAST, wait_agents_registered, wait_events
 
 pytestmark = pytest.mark.e2e
 
-HOLDFAST = str(Path(sys.executable).with_name("holdfast"))
 CUSTOMERS = [f"+45201000{i:02d}" for i in range(6)]
-
-
-class ServiceProcess:
-    def __init__(self, config_path: Path, http_port: int, data_dir: Path) -> None:
-        self.config_path = config_path
-        self.url = f"http://127.0.0.1:{http_port}"
-        self.data_dir = data_dir
-        self.proc: subprocess.Popen[bytes] | None = None
-        self.log = data_dir / "service.log"
-
-    async def start(self) -> None:
-        self.proc = subprocess.Popen(
-            [HOLDFAST, "run", "--config", str(self.config_path)],
-            stdout=subprocess.DEVNULL,
-            stderr=self.log.open("ab"),
-        )
-        deadline = asyncio.get_running_loop().time() + 20
-        async with aiohttp.ClientSession() as http:
-            while True:
-                if self.proc.poll() is not None:
-                    raise AssertionError(f"service exited {self.proc.returncode}: {self.log.read_text()[-2000:]}")
-                try:
-                    async with http.get(f"{self.url}/healthz") as resp:
-                        if resp.status == 200:
-                            return
-                except aiohttp.ClientError:
-                    pass
-                if asyncio.get_running_loop().time() > deadline:
-                    raise AssertionError(f"service not healthy in 20 s: {self.log.read_text()[-2000:]}")
-                await asyncio.sleep(0.1)
-
-    def kill9(self) -> None:
-        assert self.proc is not None
-        os.kill(self.proc.pid, signal.SIGKILL)
-        self.proc.wait(10)
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-
-    async def api(self, method: str, path: str, **kwargs) -> tuple[int, dict]:
-        async with aiohttp.ClientSession() as http, http.request(method, f"{self.url}{path}", **kwargs) as resp:
-            return resp.status, await resp.json()
-
-
-@pytest.fixture
-async def service_process(sut_asterisk, phonesim_asterisk, test_agents, tmp_path):
-    port = free_tcp_port()
-    path = tmp_path / "holdfast.yaml"
-    path.write_text(holdfast_config_text(sut_asterisk, test_agents, port, data_dir=tmp_path))
-    process = ServiceProcess(path, port, tmp_path)
-    await process.start()
-    try:
-        yield process
-    finally:
-        process.stop()
-
-
-async def events_of(data_dir: Path):
-    store = store_from_dsn(str(data_dir / "holdfast.db"))
-    await store.open()
-    try:
-        return await store.events(limit=100_000)
-    finally:
-        await store.close()
-
-
-async def wait_events(data_dir: Path, predicate, what: str, timeout: float = 30.0):
-    deadline = asyncio.get_running_loop().time() + timeout
-    while True:
-        events = await events_of(data_dir)
-        if predicate(events):
-            return events
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"not {what} within {timeout}s; log: {[(e.kind, e.data) for e in events][-15:]}")
-        await asyncio.sleep(0.2)
 
 
 async def test_kill9_while_callbacks_wait_and_one_is_dialled_serves_each_exactly_once(
