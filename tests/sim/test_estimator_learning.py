@@ -58,7 +58,7 @@ def test_estimate_uses_what_was_learned() -> None:
 
 def test_a_clear_change_in_handle_time_is_followed_within_a_few_hundred_calls() -> None:
     rng = random.Random(4)
-    est = ErlangAEstimator()  # long memory of 2000 calls, watched by a 200-call probe
+    est = ErlangAEstimator()  # long memory of 5000 calls, watched by the CUSUM change test
     for _ in range(10000):
         est.on_handled("q", rng.expovariate(1 / 240), 0.0)
     assert est.mean_handle_time("q") == pytest.approx(240.0, rel=0.07)
