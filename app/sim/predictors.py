@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 
@@ -19,11 +20,19 @@ class FullInformation:
     mu: float  # 1 / mean handle time (talk + wrap-up)
     theta: float  # 1 / mean patience
     name: str = "full_info"
+    # the scenario's factors at time t (non-stationary scenarios): it knows the true CURRENT mu and theta
+    handle_factor: Callable[[float], float] | None = None
+    patience_factor: Callable[[float], float] | None = None
 
     def predict(self, ahead: int, now: float, agents: int) -> float:
         if agents <= 0:
             return 86400.0
-        base, theta = agents * self.mu, self.theta
+        mu, theta = self.mu, self.theta
+        if self.handle_factor is not None:
+            mu /= self.handle_factor(now)
+        if self.patience_factor is not None:
+            theta /= self.patience_factor(now)
+        base = agents * mu
         return sum(1.0 / (base + i * theta) for i in range(ahead + 1))
 
     def on_service_start(self, waited: float, now: float) -> None:

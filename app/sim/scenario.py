@@ -81,6 +81,37 @@ class Burst:
 
 
 @dataclass(frozen=True, slots=True)
+class Shift:
+    """From `at` until `until`, handle times and patience are multiplied by these factors.
+
+    A handle time is scaled when its call starts (calls already in progress keep theirs); a
+    patience when its caller arrives. Factors of overlapping shifts multiply.
+    """
+
+    at: float
+    handle: float = 1.0
+    patience: float = 1.0
+    until: float = math.inf
+
+
+@dataclass(frozen=True, slots=True)
+class Ramp:
+    """The arrival rate is multiplied by a factor going linearly from 1 at `at` to `factor` at
+    `at + duration`, and stays at `factor` after."""
+
+    at: float
+    duration: float
+    factor: float
+
+    def at_time(self, t: float) -> float:
+        if t <= self.at:
+            return 1.0
+        if t >= self.at + self.duration:
+            return self.factor
+        return 1.0 + (self.factor - 1.0) * (t - self.at) / self.duration
+
+
+@dataclass(frozen=True, slots=True)
 class Absence:
     """A share of the agents logs out at `at` and comes back `duration` later."""
 
@@ -105,6 +136,8 @@ class Scenario:
     period: float = 86400.0
     phase: float = 0.0
     bursts: tuple[Burst, ...] = ()
+    ramps: tuple[Ramp, ...] = ()
+    shifts: tuple[Shift, ...] = ()  # changes of handle time and patience at known times
     handle_time: Dist = Dist("exponential", 240.0)  # talk time; wrap-up is added by the engine
     patience: Dist | None = Dist("exponential", 120.0)  # None: nobody hangs up while waiting
     wrap_up: float = 0.0
@@ -134,13 +167,31 @@ class Scenario:
         for b in self.bursts:
             if b.at <= t < b.at + b.duration:
                 rate *= b.factor
+        for r in self.ramps:
+            rate *= r.at_time(t)
         return rate
+
+    def handle_factor(self, t: float) -> float:
+        factor = 1.0
+        for s in self.shifts:
+            if s.at <= t < s.until:
+                factor *= s.handle
+        return factor
+
+    def patience_factor(self, t: float) -> float:
+        factor = 1.0
+        for s in self.shifts:
+            if s.at <= t < s.until:
+                factor *= s.patience
+        return factor
 
     @property
     def max_rate(self) -> float:
         factor = 1.0 + abs(self.amplitude)
         for b in self.bursts:
             factor *= max(1.0, b.factor)
+        for r in self.ramps:
+            factor *= max(1.0, r.factor)
         return self.base_rate * factor
 
     @property
@@ -194,6 +245,21 @@ class Scenario:
             kw["bursts"] = tuple(
                 Burst(seconds(b["at"], "burst.at"), seconds(b["duration"], "burst.duration"), float(b["factor"]))
                 for b in arrivals["bursts"]
+            )
+        if "ramps" in arrivals:
+            kw["ramps"] = tuple(
+                Ramp(seconds(r["at"], "ramp.at"), seconds(r["duration"], "ramp.duration"), float(r["factor"]))
+                for r in arrivals["ramps"]
+            )
+        if "shifts" in raw:
+            kw["shifts"] = tuple(
+                Shift(
+                    seconds(x["at"], "shift.at"),
+                    float(x.get("handle", 1.0)),
+                    float(x.get("patience", 1.0)),
+                    seconds(x["until"], "shift.until") if "until" in x else math.inf,
+                )
+                for x in raw.pop("shifts")
             )
         answer = raw.pop("agent_answer", None) or {}
         if "delay" in answer:

@@ -226,7 +226,7 @@ class Simulator:
             return
         t = now
         rng = self._arrival_rng
-        varying = bool(sc.amplitude or sc.bursts)
+        varying = bool(sc.amplitude or sc.bursts or sc.ramps)
         while True:  # thinning: candidates at the peak rate, kept with probability rate(t)/peak
             t += rng.expovariate(peak)
             if t >= sc.horizon and sc.max_callers is None:
@@ -240,7 +240,7 @@ class Simulator:
         now = self.now
         seq = len(self.callers)
         rid = f"c{seq}"
-        patience = self._patience() if self._patience is not None else math.inf
+        patience = self._patience() * self.sc.patience_factor(now) if self._patience is not None else math.inf
         caller = Caller(seq, rid, now, patience, self._handle())
         self.callers.append(caller)
         self._by_rid[rid] = caller
@@ -319,7 +319,7 @@ class Simulator:
     def _bridged(self, cmd: c.BridgeLegs) -> None:
         caller = self._by_rid[cmd.request_id]
         caller.connected_at = self.now
-        end = self.now + caller.handle
+        end = self.now + caller.handle * self.sc.handle_factor(self.now)  # a shift applies to calls started after it
         if not caller.callback and self._caller_rng.random() < self.sc.caller_hangs_up_share:
             self._push(end, _CALLER_END, caller.rid)
         else:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import heapq
 import math
 import random
+import statistics
 from collections.abc import Callable
 
 import pytest
@@ -57,7 +58,7 @@ def test_estimate_uses_what_was_learned() -> None:
 
 def test_a_clear_change_in_handle_time_is_followed_within_a_few_hundred_calls() -> None:
     rng = random.Random(4)
-    est = ErlangAEstimator()  # long memory of 2000 calls, watched by a 200-call probe
+    est = ErlangAEstimator()  # long memory of 5000 calls, watched by the CUSUM change test
     for _ in range(10000):
         est.on_handled("q", rng.expovariate(1 / 240), 0.0)
     assert est.mean_handle_time("q") == pytest.approx(240.0, rel=0.07)
@@ -117,8 +118,8 @@ class BusyAgents:
 def test_calls_in_progress_remove_the_start_up_bias_of_completed_calls() -> None:
     rng = random.Random(7)
     # the plain long memories (no change test) show the bias and its removal
-    censored = ErlangAEstimator(prior_handle_time=240.0, change_z=math.inf)
-    completed_only = ErlangAEstimator(prior_handle_time=240.0, change_z=math.inf)
+    censored = ErlangAEstimator(prior_handle_time=240.0, change_threshold=math.inf)
+    completed_only = ErlangAEstimator(prior_handle_time=240.0, change_threshold=math.inf)
     # 200 agents start the day with an empty system; 2000 calls later the 200 still going are the long ones
     pool = BusyAgents(censored, 200, lambda: rng.expovariate(1 / 240))
     for _ in range(2000):
@@ -150,3 +151,64 @@ def test_a_clear_change_is_followed_with_calls_in_progress() -> None:
     pool.run(1500)
     assert est.changes_detected("q")[0] > resets
     assert est.mean_handle_time("q") == pytest.approx(400.0, rel=0.12)
+
+
+def _served_or_abandoned(est: ErlangAEstimator, rng: random.Random, theta: float, service_mean: float) -> None:
+    patience, service = rng.expovariate(theta), rng.expovariate(1 / service_mean)
+    if patience < service:
+        est.on_abandoned("q", patience, 0.0)
+    else:
+        est.on_served("q", service, 0.0)
+
+
+@pytest.mark.parametrize("factor", [1.5, 0.7])
+def test_a_step_in_handle_time_is_tracked_without_bias_within_400_calls(factor: float) -> None:
+    # the CUSUM restarts the memory from the data since the change: no pre-change data is left in it
+    errors, delays = [], []
+    for seed in range(20):
+        rng = random.Random(1000 + seed)
+        est = ErlangAEstimator(prior_handle_time=240.0)
+        for _ in range(5000):
+            est.on_handled("q", rng.expovariate(1 / 240), 0.0)
+        before = est.changes_detected("q")[0]
+        delay = None
+        for k in range(400):
+            est.on_handled("q", rng.expovariate(1 / (240 * factor)), 0.0)
+            if delay is None and est.changes_detected("q")[0] > before:
+                delay = k + 1
+        assert delay is not None and delay <= 350, f"seed {seed}: change not called within 350 calls"
+        delays.append(delay)
+        errors.append(est.mean_handle_time("q") / (240 * factor) - 1)
+    assert statistics.median(delays) <= 200
+    assert abs(statistics.fmean(errors)) < 0.04  # unbiased (restarting from a probe left about -10 %)
+    assert max(abs(e) for e in errors) < 0.25
+
+
+def test_stationary_exponential_handle_times_rarely_raise_a_false_alarm() -> None:
+    rng = random.Random(11)
+    est = ErlangAEstimator(prior_handle_time=240.0)
+    for _ in range(100000):
+        est.on_handled("q", rng.expovariate(1 / 240), 0.0)
+    assert est.changes_detected("q")[0] <= 6  # about one per 50,000 calls
+    assert est.mean_handle_time("q") == pytest.approx(240.0, rel=0.07)
+
+
+def test_stationary_patience_rarely_raises_a_false_alarm() -> None:
+    rng = random.Random(12)
+    est = ErlangAEstimator()
+    for _ in range(50000):
+        _served_or_abandoned(est, rng, 1 / 1200, 60.0)  # few abandons: a skewed score
+    assert est.changes_detected("q")[1] <= 2
+
+
+def test_patience_recovers_after_a_burst_of_abandonments() -> None:
+    # a short spell of impatient callers, then back to normal: the estimate must come back too
+    errors = []
+    for seed in range(20):
+        rng = random.Random(2000 + seed)
+        est = ErlangAEstimator()
+        for theta, callers in ((1 / 240, 5000), (3 / 240, 600), (1 / 240, 1000)):
+            for _ in range(callers):
+                _served_or_abandoned(est, rng, theta, 120.0)
+        errors.append(est.abandon_rate("q") * 240 - 1)
+    assert abs(statistics.fmean(errors)) < 0.05  # the probe restart left theta about 9 % high here
