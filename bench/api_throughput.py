@@ -146,7 +146,17 @@ def _batch_counts(metrics: Any) -> tuple[int, int]:
     return int(count), int(total)
 
 
-async def run_one(backend: str, where: str, max_batch: int, first: int, warmup: int, count: int) -> RunResult:
+def queues(allow_duplicate_numbers: bool) -> str:
+    if not allow_duplicate_numbers:
+        return QUEUES
+    return QUEUES.replace(
+        "    wrap_up: 10s\n", "    wrap_up: 10s\n    callback:\n      allow_duplicate_numbers: true\n"
+    )
+
+
+async def run_one(
+    backend: str, where: str, max_batch: int, first: int, warmup: int, count: int, allow_duplicates: bool = False
+) -> RunResult:
     from aiohttp import web
 
     from app.web.api import make_app
@@ -155,7 +165,7 @@ async def run_one(backend: str, where: str, max_batch: int, first: int, warmup: 
 
     store = await _open_store(backend, where)
     async with FakeAri() as fake:
-        shell = await make_shell(fake, config_text(fake, queues=QUEUES), store=store)
+        shell = await make_shell(fake, config_text(fake, queues=queues(allow_duplicates)), store=store)
         assert shell.service.committer is not None
         shell.service.committer.max_batch = max_batch
         shell.service.activity_listeners.clear()  # the tests' activity log: not part of the service
@@ -308,7 +318,9 @@ async def run_all(args: argparse.Namespace) -> list[RunResult]:
                 else:
                     where = f"{dsn}#holdfast_bench_{uuid.uuid4().hex[:12]}"
                 try:
-                    result = await run_one(backend, where, max_batch, first, args.warmup, args.requests)
+                    result = await run_one(
+                        backend, where, max_batch, first, args.warmup, args.requests, args.allow_duplicate_numbers
+                    )
                 finally:
                     if backend == "postgres":
                         await drop_schema(dsn, where.split("#", 1)[1])
@@ -332,6 +344,11 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--warmup", type=int, default=400, help="untimed requests before them")
     parser.add_argument("--max-batch", type=int, default=256, help="the committer's bound with group commit on")
     parser.add_argument("--postgres", default=os.environ.get("HOLDFAST_TEST_POSTGRES_DSN", ""), help="a DSN")
+    parser.add_argument(
+        "--allow-duplicate-numbers",
+        action="store_true",
+        help="set callback.allow_duplicate_numbers: skips the engine's scan for a waiting callback to the same number",
+    )
     parser.add_argument("--out", default="docs/bench-api.md", help="markdown report ('-': stdout only)")
     parser.add_argument("--notes", default="", help="a markdown file appended to the report (e.g. a profile)")
     args = parser.parse_args(argv)

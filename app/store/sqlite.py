@@ -32,7 +32,7 @@ import aiosqlite
 from app.core.request import Request
 from app.store import codec
 from app.store.base import DEFAULT_LIMIT, DEFAULT_LOCK
-from app.store.common import CommitShortcuts, merge
+from app.store.common import CommitShortcuts, Merged, merge
 from app.store.errors import (
     SchemaTooNew,
     StoreBusy,
@@ -92,6 +92,34 @@ def translate(error: sqlite3.Error, path: str, busy_timeout: float) -> StoreErro
     if isinstance(error, sqlite3.IntegrityError):
         return StoreDataError(f"database {path} refused the data ({text})")
     return StoreError(f"database {path}: {text}")
+
+
+def _write_changes(conn: sqlite3.Connection, rows: Merged, path: str) -> None:
+    """One write transaction, on the connection's thread: all of `rows` or nothing."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        # Rows are built inside the transaction on purpose: a value that cannot be stored aborts
+        # the whole commit, including what was already written of it.
+        if rows.requests:
+            conn.executemany(_REQUEST_INSERT, [codec.request_row(r) for r in rows.requests])
+            conn.executemany("DELETE FROM attempts WHERE request_id = ?", [(r.id,) for r in rows.requests])
+            attempts = [a for r in rows.requests for a in codec.attempt_rows(r)]
+            if attempts:
+                conn.executemany(_ATTEMPT_INSERT, attempts)
+        if rows.agents:
+            conn.executemany(_AGENT_UPSERT, [(a.agent_id, a.state.value, a.pause_reason, a.since) for a in rows.agents])
+        if rows.activities:
+            conn.executemany(_EVENT_INSERT, [codec.activity_row(a) for a in rows.activities])
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            try:
+                conn.execute("ROLLBACK")
+            except sqlite3.Error:
+                # The original error is the one to report; SQLite rolls back itself when the
+                # connection closes.
+                log.exception("rollback failed on %s", path)
+        raise
 
 
 class SQLiteStore(CommitShortcuts):
@@ -229,23 +257,13 @@ class SQLiteStore(CommitShortcuts):
         rows = merge(changes)
         if not rows:
             return
-        async with self._transaction() as db:
-            # Rows are built inside the transaction on purpose: a value that cannot be stored
-            # aborts the whole commit, including what was already written of it. One executemany
-            # per table: each statement is a hop to aiosqlite's thread, so a batch of steps costs
-            # a handful of hops, not a few per step.
-            if rows.requests:
-                await db.executemany(_REQUEST_INSERT, [codec.request_row(r) for r in rows.requests])
-                await db.executemany("DELETE FROM attempts WHERE request_id = ?", [(r.id,) for r in rows.requests])
-                attempts = [a for r in rows.requests for a in codec.attempt_rows(r)]
-                if attempts:
-                    await db.executemany(_ATTEMPT_INSERT, attempts)
-            if rows.agents:
-                await db.executemany(
-                    _AGENT_UPSERT, [(a.agent_id, a.state.value, a.pause_reason, a.since) for a in rows.agents]
-                )
-            if rows.activities:
-                await db.executemany(_EVENT_INSERT, [codec.activity_row(a) for a in rows.activities])
+        db = self._conn()
+        async with self._lock:
+            with self._translated():
+                # The whole transaction is ONE call on aiosqlite's thread (its `_execute`, which
+                # its own methods use): statement by statement, each await is a hop to that thread
+                # and back through a busy event loop, and a group commit waits for all of them.
+                await db._execute(_write_changes, db._conn, rows, self.path)  # type: ignore[no-untyped-call]
 
     async def load_active_requests(self) -> list[Request]:
         async with self._transaction("DEFERRED") as db:
