@@ -41,7 +41,7 @@ bench: venv
 # Callbacks/s over the HTTP API, group commit off and on, SQLite and (if installed) PostgreSQL;
 # writes docs/bench-api.md.
 bench-api: venv
-	HOLDFAST_TEST_POSTGRES_DSN="$$(bash scripts/postgres-for-tests.sh)" $(BIN)/python -m bench api
+	HOLDFAST_TEST_POSTGRES_DSN="$$(bash scripts/postgres-for-tests.sh)" $(BIN)/python -m bench api $(BENCH_API_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis
