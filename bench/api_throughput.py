@@ -281,8 +281,9 @@ def report(results: list[RunResult], args: argparse.Namespace, started: dt.datet
         f"{args.requests} timed. SQLite runs with synchronous=FULL (an fsync of the WAL per "
         "transaction), PostgreSQL with its defaults (fsync, synchronous_commit on) on a local "
         "throwaway cluster. Group commit off is `Committer(max_batch=1)`: one transaction per "
-        "engine step, as before issue 13; on is the default `max_batch` (256). Both modes run in "
-        "the same invocation, one after the other.",
+        "engine step, as before issue 13, on the same store code, so only the batching differs; on "
+        "is the default `max_batch` (256). Both modes run in the same invocation, one after the "
+        "other, each with a fresh service and store.",
         "",
         f"A bare SQLite write transaction with its fsync costs {fsync_ms:.2f} ms on this disk, and the "
         f"load average was {os.getloadavg()[0]:.2f} at the end (the 2 cores are shared), so the figures "
