@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 CONFIG ?= examples/holdfast.yaml
 
-.PHONY: run test test-all test-fast lint bench asterisk venv clean
+.PHONY: run test test-all test-fast lint bench bench-api asterisk venv clean
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -41,6 +41,11 @@ lint: venv
 
 bench: venv
 	$(BIN)/python -m bench
+
+# Callbacks/s over the HTTP API, group commit off and on, SQLite and (if installed) PostgreSQL;
+# writes docs/bench-api.md.
+bench-api: venv
+	HOLDFAST_TEST_POSTGRES_DSN="$$(bash scripts/postgres-for-tests.sh)" $(BIN)/python -m bench api $(BENCH_API_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis

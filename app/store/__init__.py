@@ -19,12 +19,13 @@ from app.store.errors import (
     StoreIOError,
     StoreNotOpen,
 )
-from app.store.records import AdminEntry, AgentRecord, LockHolder, StoredEvent
+from app.store.records import AdminEntry, AgentRecord, Change, LockHolder, StoredEvent
 
 __all__ = [
     "DEFAULT_LOCK",
     "AdminEntry",
     "AgentRecord",
+    "Change",
     "LockHolder",
     "SchemaTooNew",
     "Store",

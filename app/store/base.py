@@ -12,6 +12,9 @@ Theory of operation:
 - The instance lock keeps a second service instance from driving the same Asterisk app: a
   fresh lock held by another owner refuses `acquire_lock`; the holder refreshes it well within
   its ttl and releases it on shutdown. Time is passed in (wall-clock seconds), as in the core.
+- `commit_many(changes)` is group commit: several steps' changes in ONE transaction (one fsync),
+  with the end state of committing them one by one in order (a request's or agent's last state
+  wins; activities are appended in order). All of them are stored or none.
 - Every failure raises a `StoreError` subclass; a call that raised wrote nothing.
 """
 
@@ -23,7 +26,7 @@ from typing import Any, Protocol, runtime_checkable
 from app.core.commands import Activity
 from app.core.request import Request
 from app.core.states import AgentState
-from app.store.records import AdminEntry, AgentRecord, LockHolder, StoredEvent
+from app.store.records import AdminEntry, AgentRecord, Change, LockHolder, StoredEvent
 
 DEFAULT_LOCK = "service"
 DEFAULT_LIMIT = 1000
@@ -53,6 +56,10 @@ class Store(Protocol):
         agents: Iterable[AgentRecord] = (),
     ) -> None:
         """Write requests, agent states and activities atomically: all of it or nothing."""
+
+    async def commit_many(self, changes: Iterable[Change]) -> None:
+        """Commit these changes in one transaction, as if committed one by one in order; all of
+        them or none."""
 
     async def load_active_requests(self) -> list[Request]:
         """Every request not ended, with attempts, in queue place order."""

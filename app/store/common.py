@@ -1,22 +1,57 @@
-"""What every store does the same way: the one-purpose writes are commits of one kind of row."""
+"""What every store does the same way: the one-purpose writes are commits of one kind of row,
+and a batch of changes is merged into the rows one transaction writes."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 from app.core.commands import Activity
 from app.core.request import Request
 from app.core.states import AgentState
-from app.store.records import AgentRecord
+from app.store.records import AgentRecord, Change
+
+
+@dataclass(slots=True)
+class Merged:
+    """The rows a batch of changes leaves behind: each request's and agent's LAST state in the
+    batch (a request's full state is written, so its earlier states in the same transaction would
+    be overwritten anyway) and every activity, in order."""
+
+    requests: list[Request]
+    activities: list[Activity]
+    agents: list[AgentRecord]
+
+    def __bool__(self) -> bool:
+        return bool(self.requests or self.activities or self.agents)
+
+
+def merge(changes: Iterable[Change]) -> Merged:
+    """Same end state as committing `changes` one by one, in order."""
+    requests: dict[str, Request] = {}
+    agents: dict[str, AgentRecord] = {}
+    activities: list[Activity] = []
+    for change in changes:
+        for req in change.requests:
+            requests.pop(req.id, None)  # re-insert: rows keep the order of the last change
+            requests[req.id] = req
+        for agent in change.agents:
+            agents.pop(agent.agent_id, None)
+            agents[agent.agent_id] = agent
+        activities.extend(change.activities)
+    return Merged(list(requests.values()), activities, list(agents.values()))
 
 
 class CommitShortcuts:
-    """Mixed into a store that implements `commit(requests, activities, agents)` and `close()`."""
+    """Mixed into a store that implements `commit_many(changes)` and `close()`."""
+
+    async def commit_many(self, changes: Iterable[Change]) -> None:
+        raise NotImplementedError
 
     async def commit(
         self, requests: Iterable[Request], activities: Iterable[Activity], agents: Iterable[AgentRecord] = ()
     ) -> None:
-        raise NotImplementedError
+        await self.commit_many([Change(list(requests), list(activities), list(agents))])
 
     async def close(self) -> None:
         raise NotImplementedError

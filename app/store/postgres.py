@@ -21,11 +21,10 @@ from typing import Any
 
 import asyncpg  # type: ignore[import-untyped]
 
-from app.core.commands import Activity
 from app.core.request import Request
 from app.store import codec
 from app.store.base import DEFAULT_LIMIT, DEFAULT_LOCK
-from app.store.common import CommitShortcuts
+from app.store.common import CommitShortcuts, merge
 from app.store.errors import (
     SchemaTooNew,
     StoreBusy,
@@ -36,7 +35,7 @@ from app.store.errors import (
     StoreIOError,
     StoreNotOpen,
 )
-from app.store.records import AdminEntry, AgentRecord, LockHolder, StoredEvent
+from app.store.records import AdminEntry, AgentRecord, Change, LockHolder, StoredEvent
 
 log = logging.getLogger(__name__)
 
@@ -255,32 +254,29 @@ class PostgresStore(CommitShortcuts):
 
     # --------------------------------------------------------------- requests and events
 
-    async def commit(
-        self,
-        requests: Iterable[Request],
-        activities: Iterable[Activity],
-        agents: Iterable[AgentRecord] = (),
-    ) -> None:
-        requests, activities, agents = list(requests), list(activities), list(agents)
-        if not (requests or activities or agents):
+    async def commit_many(self, changes: Iterable[Change]) -> None:
+        rows = merge(changes)
+        if not rows:
             return
         async with self._transaction() as conn:
-            for req in requests:
-                await conn.execute(_REQUEST_UPSERT, *codec.request_row(req))
-                await conn.execute("DELETE FROM attempts WHERE request_id = $1", req.id)
-                if req.attempts:
-                    await conn.executemany(_ATTEMPT_INSERT, codec.attempt_rows(req))
-            if agents:
+            if rows.requests:
+                await conn.executemany(_REQUEST_UPSERT, [codec.request_row(r) for r in rows.requests])
+                ids = [r.id for r in rows.requests]
+                await conn.execute("DELETE FROM attempts WHERE request_id = ANY($1::text[])", ids)
+                attempts = [a for r in rows.requests for a in codec.attempt_rows(r)]
+                if attempts:
+                    await conn.executemany(_ATTEMPT_INSERT, attempts)
+            if rows.agents:
                 await conn.executemany(
                     "INSERT INTO agent_states (agent_id, state, pause_reason, since) VALUES ($1, $2, $3, $4) "
                     "ON CONFLICT (agent_id) DO UPDATE SET state = excluded.state, "
                     "pause_reason = excluded.pause_reason, since = excluded.since",
-                    [(a.agent_id, a.state.value, a.pause_reason, a.since) for a in agents],
+                    [(a.agent_id, a.state.value, a.pause_reason, a.since) for a in rows.agents],
                 )
-            if activities:
-                rows = [codec.activity_row(a) for a in activities]
+            if rows.activities:
+                events = [codec.activity_row(a) for a in rows.activities]
                 await conn.execute("SELECT pg_advisory_xact_lock($1)", _APPEND_LOCK)
-                await conn.executemany(_EVENT_INSERT, rows)
+                await conn.executemany(_EVENT_INSERT, events)
 
     async def load_active_requests(self) -> list[Request]:
         async with self._transaction("repeatable_read") as conn:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from app.core.commands import Activity
+from app.core.request import Request
 from app.core.states import AgentState
 
 
@@ -15,6 +17,16 @@ class AgentRecord:
     state: AgentState
     pause_reason: str | None
     since: float
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """What one engine step changed, as `commit(requests, activities, agents)` takes it; a list of
+    these is what `commit_many` stores in one transaction."""
+
+    requests: Sequence[Request] = ()
+    activities: Sequence[Activity] = ()
+    agents: Sequence[AgentRecord] = ()
 
 
 @dataclass(frozen=True, slots=True)

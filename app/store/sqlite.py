@@ -29,11 +29,10 @@ from typing import Any
 
 import aiosqlite
 
-from app.core.commands import Activity
 from app.core.request import Request
 from app.store import codec
 from app.store.base import DEFAULT_LIMIT, DEFAULT_LOCK
-from app.store.common import CommitShortcuts
+from app.store.common import CommitShortcuts, Merged, merge
 from app.store.errors import (
     SchemaTooNew,
     StoreBusy,
@@ -45,7 +44,7 @@ from app.store.errors import (
     StoreNotOpen,
 )
 from app.store.migrations import SQLITE_MIGRATIONS, statements
-from app.store.records import AdminEntry, AgentRecord, LockHolder, StoredEvent
+from app.store.records import AdminEntry, AgentRecord, Change, LockHolder, StoredEvent
 
 log = logging.getLogger(__name__)
 
@@ -93,6 +92,34 @@ def translate(error: sqlite3.Error, path: str, busy_timeout: float) -> StoreErro
     if isinstance(error, sqlite3.IntegrityError):
         return StoreDataError(f"database {path} refused the data ({text})")
     return StoreError(f"database {path}: {text}")
+
+
+def _write_changes(conn: sqlite3.Connection, rows: Merged, path: str) -> None:
+    """One write transaction, on the connection's thread: all of `rows` or nothing."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        # Rows are built inside the transaction on purpose: a value that cannot be stored aborts
+        # the whole commit, including what was already written of it.
+        if rows.requests:
+            conn.executemany(_REQUEST_INSERT, [codec.request_row(r) for r in rows.requests])
+            conn.executemany("DELETE FROM attempts WHERE request_id = ?", [(r.id,) for r in rows.requests])
+            attempts = [a for r in rows.requests for a in codec.attempt_rows(r)]
+            if attempts:
+                conn.executemany(_ATTEMPT_INSERT, attempts)
+        if rows.agents:
+            conn.executemany(_AGENT_UPSERT, [(a.agent_id, a.state.value, a.pause_reason, a.since) for a in rows.agents])
+        if rows.activities:
+            conn.executemany(_EVENT_INSERT, [codec.activity_row(a) for a in rows.activities])
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            try:
+                conn.execute("ROLLBACK")
+            except sqlite3.Error:
+                # The original error is the one to report; SQLite rolls back itself when the
+                # connection closes.
+                log.exception("rollback failed on %s", path)
+        raise
 
 
 class SQLiteStore(CommitShortcuts):
@@ -226,29 +253,17 @@ class SQLiteStore(CommitShortcuts):
 
     # --------------------------------------------------------------- requests and events
 
-    async def commit(
-        self,
-        requests: Iterable[Request],
-        activities: Iterable[Activity],
-        agents: Iterable[AgentRecord] = (),
-    ) -> None:
-        requests, activities, agents = list(requests), list(activities), list(agents)
-        if not (requests or activities or agents):
+    async def commit_many(self, changes: Iterable[Change]) -> None:
+        rows = merge(changes)
+        if not rows:
             return
-        async with self._transaction() as db:
-            # Rows are built inside the transaction on purpose: a value that cannot be stored
-            # aborts the whole commit, including what was already written of it.
-            for req in requests:
-                await db.execute(_REQUEST_INSERT, codec.request_row(req))
-                await db.execute("DELETE FROM attempts WHERE request_id = ?", (req.id,))
-                if req.attempts:
-                    await db.executemany(_ATTEMPT_INSERT, codec.attempt_rows(req))
-            if agents:
-                await db.executemany(
-                    _AGENT_UPSERT, [(a.agent_id, a.state.value, a.pause_reason, a.since) for a in agents]
-                )
-            if activities:
-                await db.executemany(_EVENT_INSERT, [codec.activity_row(a) for a in activities])
+        db = self._conn()
+        async with self._lock:
+            with self._translated():
+                # The whole transaction is ONE call on aiosqlite's thread (its `_execute`, which
+                # its own methods use): statement by statement, each await is a hop to that thread
+                # and back through a busy event loop, and a group commit waits for all of them.
+                await db._execute(_write_changes, db._conn, rows, self.path)  # type: ignore[no-untyped-call]
 
     async def load_active_requests(self) -> list[Request]:
         async with self._transaction("DEFERRED") as db:

@@ -1,19 +1,22 @@
-"""Prometheus metrics: gauges read from the engine at scrape time, counters from activities."""
+"""Prometheus metrics: gauges read from the engine at scrape time, counters from activities.
+
+Metrics knows the engine only through a callable bound by whoever owns it (the service), so
+this module imports nothing of app.telephony: the committer and the service both use it.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Iterator
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from app.core.commands import Activity
+from app.core.engine import Engine
 from app.core.states import AgentState
 
-if TYPE_CHECKING:
-    from app.telephony.service import TelephonyService
+EngineSource = Callable[[], Engine]  # the engine as it is at scrape time
 
 
 class _EngineCollector(Collector):
@@ -21,12 +24,12 @@ class _EngineCollector(Collector):
         self._metrics = metrics
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
-        service = self._metrics.service
+        source = self._metrics.engine_source
         waiting = GaugeMetricFamily("holdfast_callers_waiting", "Callers on hold per queue", labels=["queue"])
         callbacks = GaugeMetricFamily("holdfast_callbacks_waiting", "Callbacks waiting per queue", labels=["queue"])
         agents = GaugeMetricFamily("holdfast_agents", "Agents per state", labels=["state"])
-        if service is not None:
-            engine = service.engine
+        if source is not None:
+            engine = source()
             for queue in engine.queues:
                 callers = engine.callers_waiting(queue)
                 waiting.add_metric([queue], callers)
@@ -41,7 +44,7 @@ class _EngineCollector(Collector):
 class Metrics:
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry or CollectorRegistry()
-        self.service: TelephonyService | None = None
+        self.engine_source: EngineSource | None = None
         self.requests_ended = Counter(
             "holdfast_requests_ended",
             "Requests ended, by queue and outcome",
@@ -73,10 +76,17 @@ class Metrics:
             buckets=(0.0001, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5),
             registry=self.registry,
         )
+        self.commit_batch = Histogram(
+            "holdfast_commit_batch_steps",
+            "Engine steps stored per store transaction (group commit)",
+            buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256),
+            registry=self.registry,
+        )
         self.registry.register(_EngineCollector(self))
 
-    def bind(self, service: TelephonyService) -> None:
-        self.service = service
+    def bind(self, engine_source: EngineSource) -> None:
+        """Gauges read the engine `engine_source()` returns, at every scrape."""
+        self.engine_source = engine_source
 
     def count_activity(self, activity: Activity) -> None:
         queue = activity.queue or ""

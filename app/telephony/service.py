@@ -89,7 +89,7 @@ class TelephonyService:
         self.engine = Engine(config.core())
         self.legs = LegRegistry()
         self.metrics = metrics or Metrics()
-        self.metrics.bind(self)
+        self.metrics.bind(lambda: self.engine)
         self.activity_listeners: list[Callable[[Activity], None]] = []
         self.feature_codes = self._feature_code_map(config)
         asterisk = config.asterisk

@@ -66,19 +66,33 @@ async def test_a_store_that_cannot_commit_stops_the_service_before_acting(fake_a
 
 
 class FailingStore(SQLiteStore):
-    """SQLite that fails on demand: `failure` is raised by every commit / admin log write."""
+    """SQLite that fails on demand: `failure` is raised by every commit (of one step or a batch)
+    / admin log write. `batches` lists the steps per group commit."""
 
     failure: BaseException | None = None
+    batch_failure: BaseException | None = None  # raised by group commits (of several steps) only
     admin_failure: BaseException | None = None
     gate: asyncio.Event | None = None  # when set, commits wait for it (and `held` is set)
 
     async def commit(self, requests, activities, agents=()):  # type: ignore[no-untyped-def]
+        await self._hold_or_fail()
+        await super().commit(requests, activities, agents)
+
+    async def commit_many(self, changes):  # type: ignore[no-untyped-def]
+        changes = list(changes)
+        if len(changes) > 1:  # commit() is commit_many of one: held and counted there
+            await self._hold_or_fail()
+            if self.batch_failure is not None:
+                raise self.batch_failure
+            self.batches.append(len(changes))
+        await super().commit_many(changes)
+
+    async def _hold_or_fail(self) -> None:
         if self.gate is not None:
             self.held.set()
             await self.gate.wait()
         if self.failure is not None:
             raise self.failure
-        await super().commit(requests, activities, agents)
 
     async def append_admin(self, *args, **kwargs):  # type: ignore[no-untyped-def]
         if self.admin_failure is not None:
@@ -90,6 +104,7 @@ class FailingStore(SQLiteStore):
 async def failing_store(tmp_path: Path) -> AsyncIterator[FailingStore]:
     store = FailingStore(str(tmp_path / "holdfast.db"))
     store.held = asyncio.Event()  # type: ignore[attr-defined]
+    store.batches = []  # type: ignore[attr-defined]
     await store.open()
     try:
         yield store
@@ -218,3 +233,53 @@ async def test_an_admin_change_log_the_store_keeps_refusing_stops_the_service(
     assert shell.service.fatal.is_set() and not shell.service.healthy
     assert shell.service.fatal_reason == "admin_log_failed_stopping"
     assert [e["event"] for e in logs if e["log_level"] == "critical"] == ["service_stopping"]
+
+
+async def test_changes_fed_while_a_commit_runs_are_stored_together_then_answered(
+    stored_shell: Shell, failing_store: FailingStore
+) -> None:
+    """Group commit through the service: 16 callbacks requested while the store is busy share the
+    next transaction, and each feed_and_commit returns only once its own callback is stored."""
+    shell = stored_shell
+    await shell.service.wait_committed()  # the start-up's own steps
+    before = list(failing_store.batches)  # type: ignore[attr-defined]
+    failing_store.gate = asyncio.Event()
+    blocker = asyncio.create_task(shell.service.feed_and_commit(ev.AgentReady(shell.clock(), "1001")))
+    await asyncio.wait_for(failing_store.held.wait(), 2.0)  # the store is busy with that step
+    numbers = [f"+4520100{i:03d}" for i in range(16)]  # valid Danish mobiles
+    tasks = [
+        asyncio.create_task(
+            shell.service.feed_and_commit(ev.CallbackRequested(shell.clock(), f"cb-{i}", "support", number))
+        )
+        for i, number in enumerate(numbers)
+    ]
+    await asyncio.sleep(0)
+    assert not any(t.done() for t in tasks), [t.exception() for t in tasks if t.done()][:1]
+    failing_store.gate.set()
+    await asyncio.wait_for(asyncio.gather(blocker, *tasks), 5.0)
+    assert failing_store.batches == [*before, 16]  # type: ignore[attr-defined]
+    for i, number in enumerate(numbers):
+        stored = await failing_store.load_request(f"cb-{i}")
+        assert stored is not None and stored.callback_number == number
+
+
+async def test_a_failed_group_commit_stops_the_service_and_acts_on_none_of_its_steps(
+    stored_shell: Shell, failing_store: FailingStore
+) -> None:
+    shell = stored_shell
+    await shell.service.wait_committed()  # the start-up's own steps
+    before = list(failing_store.batches)  # type: ignore[attr-defined]
+    failing_store.gate = asyncio.Event()
+    blocker = asyncio.create_task(shell.service.feed_and_commit(ev.AgentReady(shell.clock(), "1001")))
+    await asyncio.wait_for(failing_store.held.wait(), 2.0)  # the store is busy with that step
+    chans = [await shell.arrive(f"+45209998{i:02d}") for i in range(3)]
+    await shell.eventually(lambda: len(shell.engine.requests) == 3, "three callers in the engine")
+    failing_store.batch_failure = StoreFull("database or disk is full (test)")
+    failing_store.gate.set()
+    await asyncio.wait_for(blocker, 2.0)  # its own step was stored alone
+    await shell.eventually(shell.service.fatal.is_set, "the service giving up")
+    assert failing_store.batches == before  # type: ignore[attr-defined]
+    await shell.settle()
+    for chan in chans:  # none of the failed batch's steps was acted on
+        assert not shell.fake.calls_to("POST", rf"/channels/{chan['id']}/answer")
+    assert not shell.fake.calls_to("POST", r"/channels")  # the ready agent was not rung either
