@@ -255,6 +255,7 @@ class CallerFlow(EngineBase):
             self._callers_waiting[req.queue] -= 1
         req.kind = RequestKind.CALLBACK
         req.callback_number = number
+        self._index_callback(req)
         req.callback_requested_at = self._now
         req.not_before = self._now + cb.callback_delay
         req.menu = None

@@ -191,13 +191,14 @@ class Engine(CallerFlow, CallFlow, StaffFlow, Recovery):
                 _check_callbacks_enabled(self._queue(event.to_queue))
 
     def _check_not_queued(self, queue: str, number: str | None) -> None:
-        for req in self.requests.values():
-            if req.queue == queue and req.is_callback and req.callback_number == number:
-                raise DuplicateNumber(
-                    f"{number} already has callback {req.id} in queue {queue!r} ({req.state}); "
-                    "remove that one first, or set callback.allow_duplicate_numbers",
-                    req.id,
-                )
+        existing = self.callbacks_to(queue, number) if number is not None else set()
+        if existing:
+            req = self.requests[min(existing)]
+            raise DuplicateNumber(
+                f"{number} already has callback {req.id} in queue {queue!r} ({req.state}); "
+                "remove that one first, or set callback.allow_duplicate_numbers",
+                req.id,
+            )
 
     def _on_timer(self, kind: str, subject: str, at: float) -> None:
         saved = self._now

@@ -52,6 +52,8 @@ class EngineBase:
         self.closed_since: dict[str, float | None] = {}
         self._callers_waiting = {q.name: 0 for q in settings.queues}
         self._legs: dict[str, tuple[str, str]] = {}  # leg id -> (request id, "agent"/"customer")
+        # (queue, callback number) -> active callbacks to it: the duplicate check without a scan
+        self._callback_numbers: dict[tuple[str, str], set[str]] = {}
         self._timers = Timers()
         self._seq = 0
         self._leg_seq = 0
@@ -213,7 +215,26 @@ class EngineBase:
         self._forget_leg(req.customer_leg)
         self._forget_leg(req.caller_line)
         del self.requests[req.id]
+        self._unindex_callback(req)
         self._record("ended", req, None, {"outcome": outcome.value, **data})
+
+    def _index_callback(self, req: Request) -> None:
+        if req.is_callback and req.callback_number is not None:
+            self._callback_numbers.setdefault((req.queue, req.callback_number), set()).add(req.id)
+
+    def _unindex_callback(self, req: Request) -> None:
+        if req.callback_number is None:
+            return
+        key = (req.queue, req.callback_number)
+        ids = self._callback_numbers.get(key)
+        if ids is not None:
+            ids.discard(req.id)
+            if not ids:
+                del self._callback_numbers[key]
+
+    def callbacks_to(self, queue: str, number: str) -> set[str]:
+        """Active callbacks of `queue` to `number` (E.164)."""
+        return self._callback_numbers.get((queue, number), set())
 
     def _estimate(self, queue: str, ahead: int) -> float | None:
         """Seconds, or None when nobody serves the queue: then there is no estimate to give, and

@@ -86,6 +86,7 @@ class Recovery(EngineBase):
             agent.set_state(state, now, reason)
         for req in requests:
             self.requests[req.id] = req
+            self._index_callback(req)
             self._seq = max(self._seq, req.place[2])
             if req.menu is not None:  # keys were lost while down: re-prompt before trusting any
                 req.menu.digits = ""

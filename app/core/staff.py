@@ -94,7 +94,9 @@ class StaffFlow(EngineBase):
         req = self.requests[e.request_id]
         old = req.queue
         self._leave_queue(req)
+        self._unindex_callback(req)
         req.queue = e.to_queue
+        self._index_callback(req)
         req.place = self._next_place(req.priority, e.now)
         if req.state is RequestState.WAITING:
             self._enter_queue(req)

@@ -211,6 +211,12 @@ def snapshot(engine: Engine) -> str:
 
 def check_invariants(m: Model) -> None:
     e = m.engine
+    # the duplicate-number index is exactly the active callbacks by (queue, number)
+    scanned: dict[tuple[str, str], set[str]] = {}
+    for r in e.requests.values():
+        if r.is_callback and r.callback_number is not None:
+            scanned.setdefault((r.queue, r.callback_number), set()).add(r.id)
+    assert e._callback_numbers == scanned
     due = e._timers._due
     for q in QUEUES:
         order = e.orders[q]
