@@ -13,6 +13,7 @@ Theory of operation, in the order the checks run:
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import phonenumbers
@@ -81,6 +82,7 @@ def normalize(raw: str | None, default_region: str) -> str | None:
     return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
 
 
+@functools.lru_cache(maxsize=4096)  # pure and called several times per event (validate, handle)
 def check(raw: str | None, rules: EligibilityRules) -> Verdict:
     if raw is None or raw.strip().lower() in HIDDEN_CALLER_IDS:
         return Verdict(False, None, Refusal.HIDDEN)
