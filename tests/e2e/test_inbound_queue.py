@@ -127,7 +127,9 @@ async def test_fifty_callers_on_hold_all_served_by_five_agents(holdfast, phonesi
             except TimeoutError:
                 continue
             await call.wait_answered()
-            await call.wait_audio_flowing()  # bridged to its caller
+            # bridged to its caller; 50 callers each on their own music load the 2 cores: what is
+            # asserted is that audio flows, not how fast, so the wait is generous
+            await call.wait_audio_flowing(timeout=15)
             await call.hangup()
             handled += 1
         return handled
