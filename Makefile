@@ -38,5 +38,11 @@ lint: venv
 bench: venv
 	$(BIN)/python -m bench
 
+# Holdfast vs Asterisk app_queue on the sandbox Asterisk (about 45 min; QUEUE_ARGS=--quick for a
+# 3-minute smoke run). Writes docs/bench-queue.md, .png and .json.
+.PHONY: bench-queue
+bench-queue: venv asterisk
+	$(BIN)/python -m bench.queue $(QUEUE_ARGS)
+
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis
