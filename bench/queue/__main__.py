@@ -11,12 +11,11 @@ import tempfile
 import time
 from pathlib import Path
 
-from phonesim import MiniAri, PhoneSim
-
 from app.sandbox import AgentEndpoint, AsteriskInstall, AsteriskInstance, find_asterisk
 from bench.queue import systems
 from bench.queue.driver import WATCH_APP, Driver, SutWatch, WatchAri
 from bench.queue.metrics import CallerRecord, figures
+from bench.queue.phonesim_driver import MiniAri, PhoneSim
 from bench.queue.report import Run, write
 from bench.queue.workload import LOADS, make_workload
 

@@ -20,9 +20,9 @@ from datetime import datetime
 from typing import Any
 
 import aiohttp
-from phonesim import AriError, CallEnded, MiniAri, PhoneSim, SimCall
 
 from bench.queue.metrics import AgentLeg, CallerRecord
+from bench.queue.phonesim_driver import AriError, CallEnded, MiniAri, PhoneSim, SimCall
 from bench.queue.systems import QUEUE_NUMBER
 from bench.queue.workload import ANSWER_DELAY, Caller, caller_index
 

@@ -31,6 +31,7 @@ from app.sandbox import (
     free_udp_port,
     render_agent_endpoints,
 )
+from bench.queue.phonesim_driver import render_agent_registrations
 
 REPO = Path(__file__).resolve().parents[2]
 SUT_CONF = REPO / "asterisk-conf"
@@ -38,9 +39,6 @@ PHONESIM_CONF = REPO / "tests" / "e2e" / "phonesim-conf"
 APPQUEUE_OVERLAY = Path(__file__).resolve().parent / "asterisk-appqueue"
 QUEUE_NUMBER = "4000"
 ARI_APP = "holdfast"
-
-sys.path.insert(0, str(REPO / "tests" / "e2e"))  # tests/ is not a package; reuse the driver as the e2e tests do
-from phonesim import render_agent_registrations  # noqa: E402
 
 
 @dataclass(frozen=True)
