@@ -9,6 +9,7 @@ import shutil
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from app.sandbox import AgentEndpoint, AsteriskInstall, AsteriskInstance, find_asterisk
@@ -37,7 +38,9 @@ async def one_run(
     ld = LOADS[load]
     workload = make_workload(ld, duration, seed + repeat)
     sut = systems.start_sut(system, install, ports, agents)
-    holdfast = None
+    holdfast: systems.HoldfastProcess | None = None
+    wari: WatchAri | None = None
+    sim: PhoneSim | None = None
     try:
         systems.register_agents(phonesim, sut, agents)
         if system == "holdfast":
@@ -69,9 +72,6 @@ async def one_run(
         )
         for e in driver.errors[:5]:
             log.warning("driver error: %r", e)
-        await sim.hangup_all()
-        await sim.close()
-        await wari.close()
         return Run(
             load,
             repeat,
@@ -81,13 +81,20 @@ async def one_run(
             figures(list(records.values()), [a.username for a in agents], cpu),
         )
     finally:
+        if sim is not None:
+            await sim.close()  # hangs up whatever is still up
+        if wari is not None:
+            await wari.close()
         if holdfast is not None:
             holdfast.stop()
         sut.stop()
         sut.remove()
 
 
-async def main_async(args: argparse.Namespace) -> list[Run]:
+async def main_async(args: argparse.Namespace, on_run: Callable[[list[Run], list[str]], None]) -> list[str]:
+    """Every run in turn; `on_run` gets the runs and failures so far after each (the page is rewritten
+    each time, so a long benchmark stopped half-way still leaves its figures). Returns the failures."""
+    failures: list[str] = []
     install = find_asterisk()
     ports = systems.Ports.pick()
     workdir = Path(tempfile.mkdtemp(prefix="bench-queue-"))
@@ -101,10 +108,26 @@ async def main_async(args: argparse.Namespace) -> list[Run]:
                     order = args.systems if repeat % 2 == 0 else list(reversed(args.systems))
                     for system in order:
                         log.info("running %s, load %s, repeat %d", system, load, repeat)
-                        run = await one_run(
-                            system, load, repeat, args.duration, args.seed, install, ports, agents, workdir, phonesim
-                        )
+                        try:
+                            run = await one_run(
+                                system,
+                                load,
+                                repeat,
+                                args.duration,
+                                args.seed,
+                                install,
+                                ports,
+                                agents,
+                                workdir,
+                                phonesim,
+                            )
+                        except Exception as error:  # one broken run must not lose the others' figures
+                            log.exception("%s load %s repeat %d failed", system, load, repeat)
+                            failures.append(f"{system}, load {load}, repeat {repeat}: {error!r}")
+                            on_run(runs, failures)
+                            continue
                         runs.append(run)
+                        on_run(runs, failures)
                         f = run.figures
                         log.info(
                             "  calls %d bridged %d abandoned %d lost %d stuck %d dispatch n=%d cpu %s",
@@ -124,7 +147,7 @@ async def main_async(args: argparse.Namespace) -> list[Run]:
             shutil.rmtree(workdir, ignore_errors=True)
         else:
             log.info("kept %s", workdir)
-    return runs
+    return failures
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -144,11 +167,17 @@ def main(argv: list[str] | None = None) -> int:
     args.loads = [x.strip() for x in args.loads.split(",") if x.strip()]
     args.systems = [x.strip() for x in args.systems.split(",") if x.strip()]
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    runs = asyncio.run(main_async(args))
-    command = "python -m bench.queue " + " ".join(sys.argv[1:] if argv is None else argv)
-    write(runs, Path(args.out), command.strip(), args.notes)
+    command = ("python -m bench.queue " + " ".join(sys.argv[1:] if argv is None else argv)).strip()
+
+    def on_run(runs: list[Run], failures: list[str]) -> None:
+        notes = args.notes
+        if failures:
+            notes += "\n\nRuns that failed (no figures): " + "; ".join(failures)
+        write(runs, Path(args.out), command, notes)
+
+    failures = asyncio.run(main_async(args, on_run))
     print(Path(args.out).read_text())
-    return 0
+    return 1 if failures else 0
 
 
 if __name__ == "__main__":
