@@ -80,6 +80,35 @@ def _spread(values: Sequence[float]) -> str:
     return f"{_fmt(statistics.median(vals))} ({_fmt(min(vals))}-{_fmt(max(vals))})"
 
 
+METHOD = """## How it is measured
+
+- **SUTs.** app_queue: asterisk-conf/ with bench/queue/asterisk-appqueue/ laid over it
+  (`Answer(,i)` then `Queue(bench)`; queues.conf strategy leastrecent, timeout 15, retry 1,
+  wrapuptime 5, ringinuse no, autofill, static members `PJSIP/<agent>`, music on hold per caller).
+  Holdfast: asterisk-conf/ unchanged (`Stasis(holdfast)`) and the service in its own process
+  (bench/queue/holdfast_proc.py), one queue with ring_timeout 15 s, wrap_up 5 s, no callbacks, no
+  announcements; every agent made ready over the API before the run. Agents' qualify is off on both.
+- **Phones.** A second Asterisk (tests/e2e/phonesim-conf/) driven by tests/e2e/phonesim.py places the
+  callers' calls and is every agent's phone: it rings at once, answers 0.5 s after the INVITE, talks
+  for the talk time drawn for the caller it got (the caller id carries the caller's index) and hangs
+  up. A caller hangs up when its patience runs out before it is bridged.
+- **Timestamps** are the Asterisks' own event timestamps (ms), not Python's: INVITE = the SUT creates
+  the caller's channel; answered = the phone gets the 200 OK (enters its Stasis app); agent 200 OK =
+  the agent phone's channel goes Up; bridged = first SUT event where one bridge holds the caller's and
+  an agent's channel, seen by a watcher ARI app on the SUT subscribed to all channels and bridges (the
+  same for both systems; its cost is in both SUTs' CPU).
+- **Dispatch latency**: an agent's wrap-up ends (its hang-up + 5 s) -> its phone gets the next INVITE,
+  counted only when at that moment a caller was waiting (answered, not yet offered to any agent) and
+  no other agent was idle. app_queue re-checks waiting callers every `retry` (1 s), hence its spread.
+- **Lost**: a call not answered, or ended by the SUT before any bridge; **stuck**: a caller's or an
+  agent's call still up when the run ended (30 s after the last caller's natural end at the latest).
+- **CPU**: utime+stime of the SUT Asterisk process (all threads) and of the Holdfast process from
+  /proc/<pid>/stat, from just before the first call to the end of the drain. The phone simulator and
+  the harness are not counted. The machine is shared (2 cores, other work running at the same time):
+  CPU and the tails of latencies are noisy, hence the repeats and the paired ratios.
+"""
+
+
 def render(runs: Sequence[Run], command: str, notes: str, plot_name: str | None) -> str:
     loads = sorted({r.load for r in runs})
     out = [
@@ -128,6 +157,7 @@ def render(runs: Sequence[Run], command: str, notes: str, plot_name: str | None)
         out.append("")
     if plot_name:
         out += [f"![dispatch latency and CPU per load]({plot_name})", ""]
+    out += [METHOD]
     return "\n".join(out)
 
 
@@ -143,7 +173,7 @@ def plot(runs: Sequence[Run], path: Path) -> bool:
     fig, axes = plt.subplots(1, 3, figsize=(13, 4))
     panels = [
         ("dispatch latency p95 (ms)", lambda f: 1000 * quantile(f.dispatch, 0.95)),
-        ("wait join→bridged p50 (ms)", lambda f: 1000 * quantile(f.wait, 0.5)),
+        ("wait join→bridged p95 (ms)", lambda f: 1000 * quantile(f.wait, 0.95)),
         ("CPU s per 100 calls (SUT + Holdfast)", lambda f: cpu_per_100(f, "sum")),
     ]
     for ax, (title, fn) in zip(axes, panels, strict=True):
@@ -156,6 +186,8 @@ def plot(runs: Sequence[Run], path: Path) -> bool:
                         ys.append(fn(r.figures))
             ax.plot(xs, ys, "o", label=system)
         ax.set_xticks(range(len(loads)), [f"load {x}" for x in loads])
+        ax.set_xlim(-0.5, len(loads) - 0.5)
+        ax.set_ylim(bottom=0)  # differences read against zero, not magnified
         ax.set_title(title, fontsize=10)
         ax.grid(alpha=0.3)
     axes[0].legend()
@@ -166,7 +198,25 @@ def plot(runs: Sequence[Run], path: Path) -> bool:
 
 
 def write(runs: Sequence[Run], out_md: Path, command: str, notes: str) -> None:
+    """The page, its plot and the raw figures (which `rerender` reads back)."""
     png = out_md.with_suffix(".png")
     has_plot = plot(runs, png)
     out_md.write_text(render(runs, command, notes, png.name if has_plot else None))
-    out_md.with_suffix(".json").write_text(json.dumps([asdict(r) for r in runs], indent=1))
+    raw = {"command": command, "notes": notes, "machine": machine(), "runs": [asdict(r) for r in runs]}
+    out_md.with_suffix(".json").write_text(json.dumps(raw, indent=1))
+
+
+def rerender(out_md: Path, notes: str | None = None) -> None:
+    """Write the page again from its .json (e.g. after a change of the page's layout or notes)."""
+    raw = json.loads(out_md.with_suffix(".json").read_text())
+    if isinstance(raw, list):  # the first format: runs only
+        raw = {"command": "python -m bench.queue", "notes": "", "runs": raw}
+    runs = [Run(**{**r, "figures": RunFigures(**r["figures"])}) for r in raw["runs"]]
+    write(runs, out_md, raw["command"], raw["notes"] if notes is None else notes)
+
+
+if __name__ == "__main__":
+    import sys
+
+    # python -m bench.queue.report docs/bench-queue.md ["new notes"]
+    rerender(Path(sys.argv[1]), sys.argv[2] if len(sys.argv) > 2 else None)
