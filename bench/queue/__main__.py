@@ -17,7 +17,7 @@ from bench.queue import systems
 from bench.queue.driver import WATCH_APP, Driver, SutWatch, WatchAri
 from bench.queue.metrics import CallerRecord, figures
 from bench.queue.phonesim_driver import MiniAri, PhoneSim
-from bench.queue.report import Run, write
+from bench.queue.report import Run, read, write
 from bench.queue.workload import LOADS, make_workload
 
 log = logging.getLogger("bench.queue")
@@ -98,13 +98,14 @@ async def main_async(args: argparse.Namespace, on_run: Callable[[list[Run], list
     install = find_asterisk()
     ports = systems.Ports.pick()
     workdir = Path(tempfile.mkdtemp(prefix="bench-queue-"))
-    runs: list[Run] = []
+    runs: list[Run] = list(args.earlier)
     try:
         for load in args.loads:
             agents = systems.make_agents(LOADS[load].agents)
             phonesim = systems.start_phonesim(install, ports, agents)
             try:
-                for repeat in range(args.repeats):
+                first = 1 + max((r.repeat for r in runs if r.load == load), default=-1)
+                for repeat in range(first, first + args.repeats):
                     order = args.systems if repeat % 2 == 0 else list(reversed(args.systems))
                     for system in order:
                         log.info("running %s, load %s, repeat %d", system, load, repeat)
@@ -160,6 +161,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--systems", default="app_queue,holdfast")
     p.add_argument("--out", default="docs/bench-queue.md")
     p.add_argument("--notes", default="", help="text for the page (what was run and why)")
+    p.add_argument(
+        "--append",
+        action="store_true",
+        help="add these runs (as further repeats) to the page's existing .json instead of starting afresh",
+    )
     p.add_argument("--keep", action="store_true", help="keep the Holdfast working directory")
     args = p.parse_args(argv)
     if args.quick:
@@ -168,6 +174,11 @@ def main(argv: list[str] | None = None) -> int:
     args.systems = [x.strip() for x in args.systems.split(",") if x.strip()]
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     command = ("python -m bench.queue " + " ".join(sys.argv[1:] if argv is None else argv)).strip()
+    args.earlier = []
+    if args.append and Path(args.out).with_suffix(".json").exists():
+        args.earlier, first_command, first_notes = read(Path(args.out))
+        args.notes = args.notes or first_notes
+        command = f"{first_command}`, then `{command}"
 
     def on_run(runs: list[Run], failures: list[str]) -> None:
         notes = args.notes

@@ -206,13 +206,19 @@ def write(runs: Sequence[Run], out_md: Path, command: str, notes: str) -> None:
     out_md.with_suffix(".json").write_text(json.dumps(raw, indent=1))
 
 
-def rerender(out_md: Path, notes: str | None = None) -> None:
-    """Write the page again from its .json (e.g. after a change of the page's layout or notes)."""
+def read(out_md: Path) -> tuple[list[Run], str, str]:
+    """Runs, command and notes stored beside the page by `write`."""
     raw = json.loads(out_md.with_suffix(".json").read_text())
     if isinstance(raw, list):  # the first format: runs only
         raw = {"command": "python -m bench.queue", "notes": "", "runs": raw}
     runs = [Run(**{**r, "figures": RunFigures(**r["figures"])}) for r in raw["runs"]]
-    write(runs, out_md, raw["command"], raw["notes"] if notes is None else notes)
+    return runs, raw["command"], raw["notes"]
+
+
+def rerender(out_md: Path, notes: str | None = None) -> None:
+    """Write the page again from its .json (e.g. after a change of the page's layout or notes)."""
+    runs, command, old_notes = read(out_md)
+    write(runs, out_md, command, old_notes if notes is None else notes)
 
 
 if __name__ == "__main__":
