@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import shlex
 import shutil
 import sys
 import tempfile
@@ -173,7 +174,8 @@ def main(argv: list[str] | None = None) -> int:
     args.loads = [x.strip() for x in args.loads.split(",") if x.strip()]
     args.systems = [x.strip() for x in args.systems.split(",") if x.strip()]
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    command = ("python -m bench.queue " + " ".join(sys.argv[1:] if argv is None else argv)).strip()
+    given = sys.argv[1:] if argv is None else argv
+    command = shlex.join(["python", "-m", "bench.queue", *given])
     args.earlier = []
     if args.append and Path(args.out).with_suffix(".json").exists():
         args.earlier, first_command, first_notes = read(Path(args.out))
