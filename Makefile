@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 CONFIG ?= examples/holdfast.yaml
 
-.PHONY: run test test-all test-fast lint bench bench-api asterisk venv clean
+.PHONY: run test test-all test-fast lint bench bench-api bench-queue asterisk venv clean
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -46,6 +46,11 @@ bench: venv
 # writes docs/bench-api.md.
 bench-api: venv
 	HOLDFAST_TEST_POSTGRES_DSN="$$(bash scripts/postgres-for-tests.sh)" $(BIN)/python -m bench api $(BENCH_API_ARGS)
+
+# Holdfast vs Asterisk app_queue on the sandbox Asterisk (about 45 min; QUEUE_ARGS=--quick for a
+# 3-minute smoke run). Writes docs/bench-queue.md, .png and .json.
+bench-queue: venv asterisk
+	$(BIN)/python -m bench.queue $(QUEUE_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -1,0 +1,6 @@
+"""Queue benchmark (issue 13): Holdfast vs Asterisk's app_queue, same Asterisk, same seeded workload.
+
+`python -m bench.queue [--quick]` (or `make bench-queue`) writes docs/bench-queue.md, .png and .json.
+Modules: workload (the seeded callers), systems (Asterisk instances, the Holdfast process, /proc CPU),
+driver (plays a workload and records timestamps), metrics (figures), report (the page).
+"""
