@@ -25,7 +25,6 @@ import asyncio
 import datetime as dt
 import json
 import os
-import platform
 import sys
 import tempfile
 import time
@@ -33,6 +32,8 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from bench.machine import machine
 
 CONCURRENCY = 16
 FIRST_NUMBER = 4520100000  # +4520100000 + i: valid Danish mobile numbers, eligible for callbacks
@@ -229,21 +230,6 @@ async def run_one(
 
 
 # ------------------------------------------------------------------ the report
-
-
-def machine() -> str:
-    model = "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return (
-        f"{os.cpu_count()} CPUs (nproc {len(os.sched_getaffinity(0))}), {model}; {platform.system()} "
-        f"{platform.release()}; Python {platform.python_version()}"
-    )
 
 
 def commit_cost_ms(directory: str, n: int = 300) -> float:

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import json
 import math
-import platform
 import statistics
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from bench.machine import machine
 from bench.queue.metrics import RunFigures, quantile
 from bench.queue.workload import LOADS
 
@@ -24,17 +24,6 @@ class Run:
     duration: float
     seed: int
     figures: RunFigures
-
-
-def machine() -> str:
-    model = "unknown CPU"
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            model = line.split(":", 1)[1].strip()
-            break
-    import os
-
-    return f"{os.cpu_count()} CPUs ({model}), Linux {platform.release()}, Python {platform.python_version()}"
 
 
 def cpu_per_100(f: RunFigures, key: str) -> float:

@@ -285,3 +285,22 @@ async def shell(fake_ari: FakeAri, shell_config: str) -> AsyncIterator[Shell]:
         yield s
     finally:
         await s.stop()
+
+
+# A support queue that offers callbacks (to this number only, 2 attempts), and a plain sales queue.
+CALLBACK_QUEUES = """
+  support:
+    display_name: Support
+    ring_timeout: 15s
+    wrap_up: 10s
+    callback:
+      enabled: true
+      key: 1
+      allow_other_number: false
+      max_attempts: 2
+      sec_between_retries: 60s
+      customer_ring_timeout: 20s
+      caller_id: "+4570101010"
+  sales:
+    display_name: Sales
+"""

@@ -10,29 +10,12 @@ from app.core import events as ev
 from app.core.commands import PromptItem
 from app.core.states import AgentState, AttemptOutcome, RequestKind, RequestState
 from tests.ari.fake_ari import FakeAri, channel_json
-from tests.telephony.conftest import CALLER, AgentCall, Caller, Shell, config_text, make_shell
-
-QUEUES = """
-  support:
-    display_name: Support
-    ring_timeout: 15s
-    wrap_up: 10s
-    callback:
-      enabled: true
-      key: 1
-      allow_other_number: false
-      max_attempts: 2
-      sec_between_retries: 60s
-      customer_ring_timeout: 20s
-      caller_id: "+4570101010"
-  sales:
-    display_name: Sales
-"""
+from tests.telephony.conftest import CALLBACK_QUEUES, CALLER, AgentCall, Caller, Shell, config_text, make_shell
 
 
 @pytest.fixture
 async def cb(fake_ari: FakeAri) -> AsyncIterator[Shell]:
-    s = await make_shell(fake_ari, config_text(fake_ari, queues=QUEUES))
+    s = await make_shell(fake_ari, config_text(fake_ari, queues=CALLBACK_QUEUES))
     await s.start()
     try:
         yield s

@@ -13,24 +13,7 @@ from structlog.testing import capture_logs
 from app.core import events as ev
 from app.core.states import AgentState, RequestState
 from tests.ari.fake_ari import FakeAri
-from tests.telephony.conftest import CALLER, Shell, config_text, make_shell
-
-CALLBACK_QUEUES = """
-  support:
-    display_name: Support
-    ring_timeout: 15s
-    wrap_up: 10s
-    callback:
-      enabled: true
-      key: 1
-      allow_other_number: false
-      max_attempts: 2
-      sec_between_retries: 60s
-      customer_ring_timeout: 20s
-      caller_id: "+4570101010"
-  sales:
-    display_name: Sales
-"""
+from tests.telephony.conftest import CALLBACK_QUEUES, CALLER, Shell, config_text, make_shell
 
 
 @pytest.fixture
