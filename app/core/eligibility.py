@@ -66,8 +66,7 @@ def _listed(e164: str, entries: tuple[str, ...]) -> bool:
     return False
 
 
-def normalize(raw: str | None, default_region: str) -> str | None:
-    """E.164 form of a caller id or keyed-in number, or None when it is not a valid number."""
+def _parse_valid(raw: str | None, default_region: str) -> phonenumbers.PhoneNumber | None:
     if raw is None:
         return None
     text = raw.strip()
@@ -77,19 +76,23 @@ def normalize(raw: str | None, default_region: str) -> str | None:
         parsed = phonenumbers.parse(text, default_region)
     except NumberParseException:
         return None
-    if not phonenumbers.is_valid_number(parsed):
-        return None
-    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+    return parsed if phonenumbers.is_valid_number(parsed) else None
+
+
+def normalize(raw: str | None, default_region: str) -> str | None:
+    """E.164 form of a caller id or keyed-in number, or None when it is not a valid number."""
+    parsed = _parse_valid(raw, default_region)
+    return None if parsed is None else phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
 
 
 @functools.lru_cache(maxsize=4096)  # pure and called several times per event (validate, handle)
 def check(raw: str | None, rules: EligibilityRules) -> Verdict:
     if raw is None or raw.strip().lower() in HIDDEN_CALLER_IDS:
         return Verdict(False, None, Refusal.HIDDEN)
-    e164 = normalize(raw, rules.default_region)
-    if e164 is None:
+    parsed = _parse_valid(raw, rules.default_region)
+    if parsed is None:
         return Verdict(False, None, Refusal.INVALID)
-    parsed = phonenumbers.parse(e164)
+    e164 = phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
     number_type = _TYPE_NAMES.get(phonenumbers.number_type(parsed), "unknown")
     if _listed(e164, rules.allowlist):
         return Verdict(True, e164, None, number_type)

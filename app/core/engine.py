@@ -104,12 +104,14 @@ class Engine(CallerFlow, CallFlow, StaffFlow, Recovery):
         self._now = event.now
         if not self._started:
             self._start(event.now)
-        self._timers.pop_due(event.now, self._on_timer)
+        timers_ran = self._timers.pop_due(event.now, self._on_timer)
         try:
             # A deadline due before the event may have made it moot (the callback expired, the
             # wrap-up ended, a requested logout took effect). It was legal when sent, so it is
-            # dropped, not refused: refusing now would lose the timers' commands.
-            self._validate(event)
+            # dropped, not refused: refusing now would lose the timers' commands. (With no timer
+            # run nothing changed since the check above.)
+            if timers_ran:
+                self._validate(event)
         except CoreError as moot:
             self._activity("event_ignored", None, event=type(event).__name__, reason=str(moot))
         else:

@@ -42,12 +42,15 @@ class Timers:
         self._drop_stale()
         return self._heap[0][0] if self._heap else None
 
-    def pop_due(self, now: float, handle: Callable[[str, str, float], None]) -> None:
-        """Run `handle(kind, subject, at)` for every current timer due at or before `now`, in order."""
+    def pop_due(self, now: float, handle: Callable[[str, str, float], None]) -> int:
+        """Run `handle(kind, subject, at)` for every current timer due at or before `now`, in order;
+        returns how many ran."""
+        ran = 0
         while True:
             self._drop_stale()
             if not self._heap or self._heap[0][0] > now:
-                return
+                return ran
             at, _, kind, subject = heapq.heappop(self._heap)
             del self._due[(kind, subject)]
             handle(kind, subject, at)
+            ran += 1
