@@ -37,16 +37,6 @@ from bench.machine import machine
 
 CONCURRENCY = 16
 FIRST_NUMBER = 4520100000  # +4520100000 + i: valid Danish mobile numbers, eligible for callbacks
-QUEUES = """
-  support:
-    display_name: Support
-    ring_timeout: 15s
-    wrap_up: 10s
-  sales:
-    display_name: Sales
-    ring_timeout: 15s
-    wrap_up: 10s
-"""
 
 
 # ------------------------------------------------------------------ the client process
@@ -150,9 +140,12 @@ def _batch_counts(metrics: Any) -> tuple[int, int]:
 
 
 def queues(allow_duplicate_numbers: bool) -> str:
+    """The web tests' queues (support and sales take callbacks), optionally allowing duplicates."""
+    from tests.web.conftest import CALLBACK_QUEUES
+
     if not allow_duplicate_numbers:
-        return QUEUES
-    return QUEUES.replace(
+        return CALLBACK_QUEUES
+    return CALLBACK_QUEUES.replace(
         "    wrap_up: 10s\n", "    wrap_up: 10s\n    callback:\n      allow_duplicate_numbers: true\n"
     )
 
