@@ -134,11 +134,15 @@ class RxWatch:
             await asyncio.sleep(0.2)
 
     def received_since(self, t: float) -> int:
-        after = [rx for at, rx in self.samples if at >= t]
-        before = [rx for at, rx in self.samples if at < t]
-        if not after:
-            return 0
-        return after[-1] - (before[-1] if before else after[0])
+        """Packets received after t. The phone's counter starts again from 0 when its RTP stream is
+        set up anew (e.g. a re-INVITE after the restart), so a drop counts as a reset, not as a loss."""
+        total = 0
+        previous: int | None = None
+        for at, rx in self.samples:
+            if at >= t and previous is not None:
+                total += rx - previous if rx >= previous else rx
+            previous = rx
+        return total
 
     def stop(self) -> None:
         self._task.cancel()
