@@ -9,6 +9,7 @@ import itertools
 import json
 import logging
 import math
+import os
 import re
 import shlex
 import shutil
@@ -25,7 +26,7 @@ from app.sandbox import AgentEndpoint, AsteriskInstance, find_asterisk
 from bench.queue import systems
 from bench.queue.phonesim_driver import AriError, MiniAri, PhoneSim, SimCall
 from bench.queue.workload import caller_id, caller_index
-from bench.scale.report import Step, write
+from bench.scale.report import Run, Step, read, write
 
 log = logging.getLogger("bench.scale")
 
@@ -171,23 +172,26 @@ class Bench:
 
     def read_samples(
         self, t0: float, t1: float
-    ) -> tuple[list[float], list[float], list[float], dict[str, list[float]]]:
+    ) -> tuple[list[float], list[float], list[float], list[float], dict[str, list[float]]]:
         """(received -> issued, engine, received -> fed) seconds of the steps recorded between t0 and
         t1 (wall), and received -> issued per ARI event type."""
         total: list[float] = []
         engine: list[float] = []
         before: list[float] = []
+        engine_cpu: list[float] = []
         kinds: dict[str, list[float]] = {}
         for line in self.samples.read_text().splitlines():
             parts = line.split("\t")
-            if len(parts) != 5 or not t0 <= float(parts[0]) < t1:
+            if len(parts) < 5 or not t0 <= float(parts[0]) < t1:
                 continue
             engine.append(float(parts[2]))
+            if len(parts) > 5:
+                engine_cpu.append(float(parts[5]))
             if parts[3] != "nan":
                 total.append(float(parts[3]))
                 before.append(float(parts[4]))
                 kinds.setdefault(parts[1], []).append(float(parts[3]))
-        return total, engine, before, kinds
+        return total, engine, before, engine_cpu, kinds
 
     def cpu(self) -> dict[str, float]:
         out = {k: systems.cpu_seconds(p) for k, p in self.pids.items()}
@@ -218,7 +222,7 @@ class Bench:
         rtp = await watcher
         wall1, mono1, cpu1 = time.time(), time.monotonic(), self.cpu()
         await asyncio.sleep(0.7)  # the probe flushes its samples every 0.5 s
-        total, engine, before, kinds = self.read_samples(wall0, wall1)
+        total, engine, before, engine_cpu, kinds = self.read_samples(wall0, wall1)
         after = [t - b for t, b in zip(total, before, strict=True)]  # includes the engine's own time
         span = mono1 - mono0
         jiffies = cpu1["machine all"] - cpu0["machine all"]
@@ -238,6 +242,7 @@ class Bench:
             latency_max_ms=1000 * max(total, default=math.nan),
             engine_p50_ms=1000 * quantile(engine, 0.5),
             engine_p99_ms=1000 * quantile(engine, 0.99),
+            engine_cpu_p99_ms=1000 * quantile(engine_cpu, 0.99),
             before_p50_ms=1000 * quantile(before, 0.5),
             before_p99_ms=1000 * quantile(before, 0.99),
             after_p50_ms=1000 * quantile(after, 0.5),
@@ -273,7 +278,10 @@ async def run(args: argparse.Namespace) -> tuple[list[Step], dict[str, Any]]:
         sut = systems.start_sut("holdfast", install, ports, agents)
         systems.register_agents(phonesim, sut, agents)
         samples = workdir / "latency.tsv"
-        hf = ScaleProcess(sut, agents, ports.holdfast_http, workdir / "holdfast", samples=samples)
+        # --shm-store: the service's SQLite on tmpfs, where fsync costs nothing (a diagnostic, not a setting
+        # to run with: it shows how much of the latency is the disk's)
+        hf_dir = Path(tempfile.mkdtemp(prefix="bench-scale-", dir="/dev/shm")) if args.shm_store else workdir
+        hf = ScaleProcess(sut, agents, ports.holdfast_http, hf_dir / "holdfast", samples=samples)
         hf.start()
         churn = [a.username for a in agents[: args.churn_agents]]
         for a in agents[args.churn_agents :]:
@@ -282,7 +290,12 @@ async def run(args: argparse.Namespace) -> tuple[list[Step], dict[str, Any]]:
         sim.moh_on_answer = not args.silent_callers
         sim.set_behaviour("agent:*", ("talk", args.talk))
         assert sut.pid is not None and hf.pid is not None and phonesim.pid is not None
-        pids = {"SUT Asterisk": sut.pid, "Holdfast": hf.pid, "simulator Asterisk": phonesim.pid}
+        pids = {
+            "SUT Asterisk": sut.pid,
+            "Holdfast": hf.pid,
+            "simulator Asterisk": phonesim.pid,
+            "benchmark driver": os.getpid(),  # this process: the phones' logic, RTP polling
+        }
         bench = Bench(sim, hf, pids, samples)
         placer = asyncio.create_task(bench.placer())
         try:
@@ -344,6 +357,8 @@ async def run(args: argparse.Namespace) -> tuple[list[Step], dict[str, Any]]:
             log.info("kept %s", workdir)
         else:
             shutil.rmtree(workdir, ignore_errors=True)
+        if args.shm_store and hf is not None:
+            shutil.rmtree(hf.workdir.parent, ignore_errors=True)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -357,9 +372,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--ramp-timeout", type=float, default=60.0)
     p.add_argument("--drain", type=float, default=150.0, help="at most this long for the release")
     p.add_argument("--silent-callers", action="store_true", help="callers send no audio (default: music)")
+    p.add_argument("--shm-store", action="store_true", help="the service's store on /dev/shm (diagnostic)")
     p.add_argument("--quick", action="store_true", help="smoke run: steps 20,40, 10 s each; prints only")
     p.add_argument("--out", default="docs/bench-scale.md", help="'-' to print only")
-    p.add_argument("--notes", default="")
+    p.add_argument("--append", action="store_true", help="add this run to the page's runs (.json) instead of replacing")
     p.add_argument("--keep", action="store_true", help="keep the working directory")
     args = p.parse_args(argv)
     if args.quick:
@@ -369,8 +385,10 @@ def main(argv: list[str] | None = None) -> int:
     command = shlex.join(["python", "-m", "bench.scale", *(sys.argv[1:] if argv is None else argv)])
     started = time.time()
     steps, outcome = asyncio.run(run(args))
-    settings = {k: v for k, v in vars(args).items() if k not in ("out", "notes", "keep", "quick")}
-    text = write(steps, outcome, settings, command, started, Path(args.out) if args.out != "-" else None)
+    settings = {k: v for k, v in vars(args).items() if k not in ("out", "keep", "quick", "append")}
+    out = Path(args.out) if args.out != "-" else None
+    earlier = read(out) if out is not None and args.append else []
+    text = write([*earlier, Run(command, started, settings, outcome, steps)], out)
     print(text)
     return 0 if outcome.get("lost", 1) == 0 and outcome.get("stuck", 1) == 0 else 1
 

@@ -14,8 +14,9 @@ from an ARI event (a timer tick, an API call) is recorded with its engine time o
 
 Each step is one line of SAMPLES_FILE: wall time, ARI event type (or "-"), engine seconds, received
 -> issued seconds, received -> fed to the engine seconds (the lane's queue and whatever the handler
-awaited first, e.g. a REST call; "nan" for both without an ARI event). The file is flushed at least
-every 0.5 s so the benchmark can read it while the service runs.
+awaited first, e.g. a REST call; "nan" for both without an ARI event), and the engine step's CPU
+seconds (thread time: the engine's own work, without the time the process waited for a CPU). The
+file is flushed at least every 0.5 s so the benchmark can read it while the service runs.
 """
 
 from __future__ import annotations
@@ -33,7 +34,8 @@ from app.telephony.service import TelephonyService as HoldfastService
 
 _received: dict[int, float] = {}  # id(event) -> perf_counter at receipt; popped when handling starts
 _current: contextvars.ContextVar[tuple[str, float] | None] = contextvars.ContextVar("_current", default=None)
-_pending: dict[int, tuple[str, float, float, float]] = {}  # id(commands) -> (type, received, fed, engine s)
+# id(commands) -> (type, received, fed, engine s, engine CPU s)
+_pending: dict[int, tuple[str, float, float, float, float]] = {}
 
 
 class _Samples:
@@ -41,8 +43,8 @@ class _Samples:
         self.out: TextIO = path.open("w", buffering=1 << 16)
         self.flushed = time.monotonic()
 
-    def write(self, kind: str, engine: float, total: float, before: float) -> None:
-        self.out.write(f"{time.time():.4f}\t{kind}\t{engine:.6f}\t{total:.6f}\t{before:.6f}\n")
+    def write(self, kind: str, engine: float, total: float, before: float, cpu: float) -> None:
+        self.out.write(f"{time.time():.4f}\t{kind}\t{engine:.6f}\t{total:.6f}\t{before:.6f}\t{cpu:.6f}\n")
         now = time.monotonic()
         if now - self.flushed > 0.5:
             self.out.flush()
@@ -68,21 +70,21 @@ def instrument(samples: _Samples) -> None:
             _current.reset(token)
 
     def service_feed(self: HoldfastService, event: Any) -> Any:
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.thread_time()
         commands = feed(self, event)
-        engine = time.perf_counter() - started
+        engine, cpu = time.perf_counter() - started, time.thread_time() - cpu
         current = _current.get()
         if current is None:
-            samples.write("-", engine, float("nan"), float("nan"))
+            samples.write("-", engine, float("nan"), float("nan"), cpu)
         else:
-            _pending[id(commands)] = (current[0], current[1], started, engine)
+            _pending[id(commands)] = (current[0], current[1], started, engine, cpu)
         return commands
 
     def executor_submit(self: Executor, commands: Any) -> None:
         issue(self, commands)
         step = _pending.pop(id(commands), None)
         if step is not None:
-            samples.write(step[0], step[3], time.perf_counter() - step[1], step[2] - step[1])
+            samples.write(step[0], step[3], time.perf_counter() - step[1], step[2] - step[1], step[4])
 
     Dispatcher.submit = dispatcher_submit  # type: ignore[method-assign]
     HoldfastService.on_ari_event = service_on_ari_event  # type: ignore[method-assign]
