@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 CONFIG ?= examples/holdfast.yaml
 
-.PHONY: run test test-all test-fast lint bench bench-api bench-queue asterisk venv clean
+.PHONY: run test test-all test-fast lint bench bench-api bench-queue bench-scale asterisk venv clean
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -51,6 +51,11 @@ bench-api: venv
 # 3-minute smoke run). Writes docs/bench-queue.md, .png and .json.
 bench-queue: venv asterisk
 	$(BIN)/python -m bench.queue $(QUEUE_ARGS)
+
+# Waiting callers ramped 100..500 with 50 agents on the sandbox Asterisk (about 6 min; SCALE_ARGS=--quick
+# for a 2-minute smoke run that prints only). Writes docs/bench-scale.md, .png and .json.
+bench-scale: venv asterisk
+	$(BIN)/python -m bench.scale $(SCALE_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -136,3 +136,63 @@ def test_agents_leaving_after_their_call_do_not_count_as_serving() -> None:
     h.arrive("r4")
     waiting_alone = h.engine.estimator.estimate("support", 0, 1, 0)  # one agent will take callers
     assert h.engine.estimated_wait("r4") == pytest.approx(waiting_alone)
+
+
+def _steady_then_longer(est: ErlangAEstimator, every: float = 36.0) -> float:
+    """2000 calls of 100 s, completed one every `every` seconds (10 agents); returns the time."""
+    t = 0.0
+    for _ in range(2000):
+        t += every
+        est.on_handled("q", 100.0, t)
+    assert est.mean_handle_time("q") == pytest.approx(100.0)
+    return t
+
+
+def test_the_estimate_moves_towards_a_change_before_the_change_test_calls_it() -> None:
+    # Issue 13: with 10 agents an alarm needs about an hour of completions after a +50 % step in
+    # handle time; the estimate must not sit on the old mean until then.
+    est = ErlangAEstimator(prior_handle_time=100.0)
+    t = _steady_then_longer(est)
+    moved_at = None
+    for n in range(1, 200):
+        t += 36.0
+        est.on_handled("q", 150.0, t)
+        if est.changes_detected("q")[0]:
+            break
+        if moved_at is None and est.mean_handle_time("q") > 125.0:
+            moved_at = n  # half-way to the new mean, with no alarm yet
+    assert moved_at is not None
+
+
+def test_the_estimate_is_mostly_the_new_data_when_the_alarm_comes() -> None:
+    est = ErlangAEstimator(prior_handle_time=100.0)
+    t = _steady_then_longer(est)
+    before = est.mean_handle_time("q")
+    while not est.changes_detected("q")[0]:
+        before = est.mean_handle_time("q")
+        t += 36.0
+        est.on_handled("q", 150.0, t)
+    assert before > 140.0
+    assert est.mean_handle_time("q") == pytest.approx(150.0)
+
+
+def test_a_few_long_calls_in_a_steady_queue_barely_move_the_estimate() -> None:
+    # the blend weighs the post-change data by the evidence for a change and by how long they
+    # span: a short run of long calls is weak evidence and must not move the estimate
+    est = ErlangAEstimator(prior_handle_time=100.0)
+    t = _steady_then_longer(est, every=2.4)  # a busy queue: 100 agents
+    for _ in range(8):
+        t += 2.4
+        est.on_handled("q", 150.0, t)
+    assert est.changes_detected("q") == (0, 0)
+    assert est.mean_handle_time("q") == pytest.approx(100.0, rel=0.01)
+
+
+def test_without_the_blend_the_estimate_waits_for_the_alarm() -> None:
+    # soft=None is the previous behaviour (alarm only): the contrast the blend is for
+    est = ErlangAEstimator(prior_handle_time=100.0, soft=None)
+    t = _steady_then_longer(est)
+    while not est.changes_detected("q")[0]:
+        assert est.mean_handle_time("q") < 105.0
+        t += 36.0
+        est.on_handled("q", 150.0, t)
