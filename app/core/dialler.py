@@ -36,6 +36,7 @@ from app.core import campaigns as rules
 from app.core.agents import Agent, pick_agent
 from app.core.calls import CallFlow
 from app.core.commands import (
+    Activity,
     BridgeLegs,
     Hangup,
     LoadContacts,
@@ -69,6 +70,7 @@ from app.core.settings import (
 )
 from app.core.states import AttemptOutcome, Outcome, RequestKind, RequestState
 
+DIAL_ACTIVITY = "dial_attempt"  # the raw event log's kind for one dial of a contact (store figures)
 INVALID_CAUSES = frozenset({1, 28})  # unallocated number, invalid number format
 RECHECK = 60.0  # a running campaign that cannot dial (dates) looks again this often
 EMPTY_POLL = 15.0  # the store had nothing due: ask again this much later (new uploads)
@@ -352,11 +354,35 @@ class DiallerFlow(CallFlow):
         else:
             self._report(contact, SCHEDULED, counted, self._now, None, contact.reserved_agent)
 
+    def _dial_record(self, req: Request, outcome: AttemptOutcome) -> None:
+        """The compliance record of one dial, in the raw event log: `dial_attempt` with the campaign
+        as its queue (what the store's campaign figures count)."""
+        attempt = req.attempts[-1] if req.attempts else None
+        self._touched[req.id] = req
+        self._emit(
+            Activity(
+                kind=DIAL_ACTIVITY,
+                request_id=req.id,
+                agent_id=req.agent_id or (attempt.agent_id if attempt else None) or None,
+                queue=req.campaign,
+                at=self._now,
+                data={
+                    "contact": req.contact_id,
+                    "number": req.callback_number,
+                    "attempt": attempt.number if attempt else None,
+                    "started_at": attempt.started_at if attempt else None,
+                    "outcome": outcome.value,
+                    "abandoned": outcome is AttemptOutcome.ABANDONED,
+                },
+            )
+        )
+
     def _attempt_over(self, req: Request, outcome: AttemptOutcome, ended: Outcome) -> None:
         """A counted attempt ended: the contact is retried, quarantined or done; the request ends."""
         contact = contact_of(req)
         c = self.campaigns.get(contact.campaign)
         counted = contact.attempts + req.counted_attempts
+        self._dial_record(req, outcome)
         self._end(req, ended, campaign=req.campaign, contact=req.contact_id, last=outcome.value)
         self._active_contacts.pop((contact.campaign, contact.contact_id), None)
         if outcome is AttemptOutcome.ANSWERED or c is None:
@@ -480,7 +506,7 @@ class DiallerFlow(CallFlow):
         that may not be dialled leave the window as they are met (unless peeking): on do-not-call
         → done; attempts used up → done; outside calling hours → scheduled for the next opening."""
         window = self._window[c.id]
-        for contact in sorted(window.values(), key=lambda k: (k.priority, k.contact_id)):
+        for contact in sorted(window.values(), key=lambda k: (-k.priority, k.contact_id)):
             verdict = self._dial_verdict(c, contact)
             if verdict is not None:
                 if not peek:
@@ -702,6 +728,8 @@ class DiallerFlow(CallFlow):
         self._timers.cancel("connect", req.id)
         req.state = RequestState.CONNECTED
         self.agents[req.agent_id or ""].refusals = 0
+        if req.attempts:  # power: the attempt is the connected agent's from now on
+            req.attempts[-1].agent_id = req.agent_id or ""
         req.service_started_at = self._now
         self._emit(BridgeLegs(req.id, req.customer_leg, req.agent_leg))
         answered = req.attempts[-1].ended_at if req.attempts else None
@@ -829,6 +857,7 @@ class DiallerFlow(CallFlow):
             if req.state is RequestState.DIALLING_CUSTOMER:
                 req.attempts[-1].outcome = AttemptOutcome.INTERRUPTED
                 req.attempts[-1].ended_at = self._now
+                self._dial_record(req, AttemptOutcome.INTERRUPTED)
                 self._timers.cancel("customer", req.id)
                 other = req.agent_leg if role == "customer" else req.customer_leg
                 if other is not None:

@@ -72,7 +72,7 @@ class DiallerHarness(Harness):
 
     def due(self, campaign_id: str, limit: int) -> list[DueContact]:
         out = []
-        for key, k in sorted(self.store.items(), key=lambda kv: (kv[1].priority, kv[0][1])):
+        for key, k in sorted(self.store.items(), key=lambda kv: (-kv[1].priority, kv[0][1])):
             if key[0] != campaign_id:
                 continue
             p = self.state.get(key)

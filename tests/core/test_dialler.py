@@ -244,6 +244,12 @@ def test_parity_two_to_one_among_campaigns_of_one_order() -> None:
     assert served.count("a") == 8 and served.count("b") == 4
 
 
+def test_higher_priority_contacts_first() -> None:
+    h = DiallerHarness(dialler_settings(campaign()), [contact(1), contact(2, priority=5)])
+    h.tick()
+    assert ring_of(h, h.ready("a1")).caller_id_name == "Contact 2"
+
+
 def test_lower_order_campaign_goes_first() -> None:
     h = DiallerHarness(
         dialler_settings(campaign("late", order=2), campaign("early", order=1)),
@@ -276,6 +282,8 @@ def test_power_dials_lines_per_agent_and_connects_an_auto_answering_agent_on_ans
     assert (play.leg_id, play.items[0].name, play.hangup_after) == (dials[1].leg_id, "dialler_information", True)
     p = h.progress(2)
     assert p is not None and (p.state, p.last_outcome) == (SCHEDULED, "abandoned")
+    record = [a for a in h.activities("dial_attempt") if a.data["contact"] == 2][-1]
+    assert (record.queue, record.data["outcome"], record.data["abandoned"]) == ("spring", "abandoned", True)
     assert p.next_due == pytest.approx(h.now + ABANDON_QUARANTINE)
     assert h.activities("dialler_abandoned")
 
