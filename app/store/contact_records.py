@@ -5,6 +5,7 @@ Rows are turned into these here, the same way for every backend.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -149,3 +150,27 @@ def figures_from_row(r: Sequence[Any] | None) -> DialFigures:
 
 def _text_fields(raw: Any, cid: int) -> dict[str, str]:
     return {str(k): str(v) for k, v in load_json(raw, f"contact {cid} fields").items()}
+
+
+def merge_rows(rows: Sequence[ImportRow]) -> list[ImportRow]:
+    """One row per number, as if the rows were upserted one by one: the later row's name, time
+    zone and priority where given, free fields combined (the later value wins); first-seen order."""
+    merged: dict[str, ImportRow] = {}
+    for row in rows:
+        old = merged.get(row[0])
+        if old is None:
+            merged[row[0]] = row
+            continue
+        fields = (
+            old[2]
+            if row[2] == "{}"
+            else json.dumps({**json.loads(old[2]), **json.loads(row[2])}, ensure_ascii=False, separators=(",", ":"))
+        )
+        merged[row[0]] = (
+            row[0],
+            row[1] or old[1],
+            fields,
+            row[3] if row[3] is not None else old[3],
+            row[4] if row[4] is not None else old[4],
+        )
+    return list(merged.values())

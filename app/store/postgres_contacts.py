@@ -30,6 +30,7 @@ from app.store.contact_records import (
     dnc_from_row,
     due_from_row,
     figures_from_row,
+    merge_rows,
     scope,
 )
 from app.store.contacts_schema import DIAL_ACTIVITY, GLOBAL_SCOPE
@@ -50,6 +51,20 @@ _IMPORT_UPSERT = (
     "name = CASE WHEN $3 = '' THEN contacts.name ELSE $3 END, fields = contacts.fields || $4::jsonb, "
     "timezone = COALESCE($5, contacts.timezone), priority = COALESCE($6::integer, contacts.priority), "
     "updated_at = $7"
+)
+# An upload batch in ONE statement: insert the new numbers, merge into the ones already there (the
+# UPDATE sees the snapshot before the INSERT, so it never touches a row inserted here).
+_IMPORT_BATCH = (
+    "WITH u AS (SELECT * FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::integer[]) "
+    "AS u(number, name, fields, timezone, priority)), "
+    "ins AS (INSERT INTO contacts (campaign, number, name, fields, timezone, priority, updated_at) "
+    "SELECT $1, number, name, fields::jsonb, timezone, COALESCE(priority, 0), $7 FROM u "
+    "ON CONFLICT (campaign, number) DO NOTHING RETURNING 1), "
+    "upd AS (UPDATE contacts c SET name = CASE WHEN u.name = '' THEN c.name ELSE u.name END, "
+    "fields = c.fields || u.fields::jsonb, timezone = COALESCE(u.timezone, c.timezone), "
+    "priority = COALESCE(u.priority, c.priority), updated_at = $7 "
+    "FROM u WHERE c.campaign = $1 AND c.number = u.number RETURNING 1) "
+    "SELECT (SELECT count(*) FROM ins), (SELECT count(*) FROM upd)"
 )
 _OUTCOME = "data->>'outcome'"
 _FIGURES = (
@@ -99,12 +114,23 @@ class PostgresContacts:
 
     async def import_contacts(self, campaign: str, rows: Sequence[ImportRow], now: float) -> ImportCounts:
         scope(campaign)
+        unique = merge_rows(rows)  # one statement may not touch a row twice
         async with self._transaction() as conn:
-            before = await conn.fetchval("SELECT COALESCE(MAX(id), 0) FROM contacts")
-            await conn.executemany(_IMPORT_UPSERT, [(campaign, *row, now) for row in rows])
-            inserted = await conn.fetchval(
-                "SELECT count(*) FROM contacts WHERE id > $1 AND campaign = $2", before, campaign
+            inserted, updated = await conn.fetchrow(
+                _IMPORT_BATCH,
+                campaign,
+                [r[0] for r in unique],
+                [r[1] for r in unique],
+                [r[2] for r in unique],
+                [r[3] for r in unique],
+                [r[4] for r in unique],
+                now,
             )
+            if inserted + updated != len(unique):
+                # Another transaction inserted some of these numbers meanwhile (the statement's
+                # snapshot did not see them): merge row by row, which waits for and sees them.
+                # Merging a row twice gives the same contact, so the rows done above may repeat.
+                await conn.executemany(_IMPORT_UPSERT, [(campaign, *row, now) for row in unique])
         return ImportCounts(int(inserted), len(rows) - int(inserted))
 
     async def contacts_due(self, campaign: str, now: float, limit: int) -> list[DueContact]:
