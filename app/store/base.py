@@ -139,7 +139,7 @@ class Store(Protocol):
 
     async def campaign_figures(self, campaign: str, now: float) -> CampaignFigures:
         """Contacts per state and left to call; dials, connects, machines, abandoned over the last
-        24 h and 30 days from the event log's `dial_attempt` lines (the campaign in `queue`)."""
+        24 h and 30 days from the event log's `dial_attempt` lines (data: campaign, outcome, abandoned)."""
 
     async def dnc_add(self, campaign: str | None, entries: Iterable[tuple[str, bool]], at: float, by: str) -> int:
         """Add (entry, is_prefix) to the global list (campaign None) or a campaign's; returns how
@@ -154,6 +154,6 @@ class Store(Protocol):
         """(entry, is_prefix) a dial for `campaign` must avoid: global plus the campaign's."""
 
     async def set_campaign_state(self, campaign: str, state: str, at: float, by: str) -> None:
-        """Store a campaign's state as set over the API: active, paused or stopped."""
+        """Store a campaign's state as set over the API: running, paused or stopped."""
 
     async def campaign_states(self) -> list[CampaignState]: ...

@@ -6,14 +6,15 @@ use); (campaign, number) is unique, so an upload that repeats a number merges in
 already there. The due index is the order `contacts_due` hands them out (priority high first,
 then upload order) over the rows that may be due. Do-not-call entries are global (scope '') or
 for one campaign (scope = the campaign id); an entry is an exact E.164 number or a prefix of one.
-Dial activities (kind `dial_attempt`, the campaign in `queue`) get a partial index for the
+Dial activities (the compliance record of every dial: kind `dial_attempt`, data {campaign,
+contact, number, agent, outcome, abandoned}) get a partial index by campaign and time for the
 campaign figures over 24 h and 30 days.
 """
 
 from __future__ import annotations
 
 CONTACT_STATES = ("new", "claimed", "scheduled", "done", "dnc", "invalid")
-CAMPAIGN_STATES = ("active", "paused", "stopped")
+CAMPAIGN_STATES = ("running", "paused", "stopped")  # as app/core/settings.py CampaignState
 GLOBAL_SCOPE = ""  # the do-not-call scope that covers every campaign
 DIAL_ACTIVITY = "dial_attempt"  # the raw event log's kind for one dial of a contact
 
@@ -57,7 +58,7 @@ SQLITE_CONTACTS = f"""
         updated_by TEXT NOT NULL
     );
 
-    CREATE INDEX events_dial ON events (queue, at) WHERE kind = '{DIAL_ACTIVITY}';
+    CREATE INDEX events_dial ON events (json_extract(data, '$.campaign'), at) WHERE kind = '{DIAL_ACTIVITY}';
 """
 
 POSTGRES_CONTACTS = f"""
@@ -94,5 +95,5 @@ POSTGRES_CONTACTS = f"""
         updated_at DOUBLE PRECISION NOT NULL,
         updated_by TEXT NOT NULL
     );
-    CREATE INDEX events_dial ON events (queue, at) WHERE kind = '{DIAL_ACTIVITY}';
+    CREATE INDEX events_dial ON events ((data->>'campaign'), at) WHERE kind = '{DIAL_ACTIVITY}';
 """

@@ -72,7 +72,7 @@ _FIGURES = (
     f"count(*) FILTER (WHERE {_OUTCOME} IN ({', '.join(repr(o) for o in CONNECTED)})), "
     f"count(*) FILTER (WHERE {_OUTCOME} IN ({', '.join(repr(o) for o in MACHINE)})), "
     f"count(*) FILTER (WHERE data->'abandoned' = 'true'::jsonb OR {_OUTCOME} = 'abandoned') "
-    f"FROM events WHERE kind = '{DIAL_ACTIVITY}' AND queue = $1 AND at > $2 AND at <= $3"
+    f"FROM events WHERE kind = '{DIAL_ACTIVITY}' AND data->>'campaign' = $1 AND at > $2 AND at <= $3"
 )
 
 

@@ -68,7 +68,7 @@ _FIGURES = (
     f"coalesce(sum(json_extract(data, '$.outcome') IN ({', '.join(repr(o) for o in CONNECTED)})), 0), "
     f"coalesce(sum(json_extract(data, '$.outcome') IN ({', '.join(repr(o) for o in MACHINE)})), 0), "
     "coalesce(sum(json_extract(data, '$.abandoned') IS 1 OR json_extract(data, '$.outcome') = 'abandoned'), 0) "
-    f"FROM events WHERE kind = '{DIAL_ACTIVITY}' AND queue = ? AND at > ? AND at <= ?"
+    f"FROM events WHERE kind = '{DIAL_ACTIVITY}' AND json_extract(data, '$.campaign') = ? AND at > ? AND at <= ?"
 )
 
 

@@ -247,8 +247,8 @@ async def test_campaign_figures_from_contacts_and_the_dial_log(store: Store) -> 
     await store.dnc_add(None, [(number(4), False)], NOW, "eva")
 
     def dial(at: float, outcome: str, abandoned: bool = False, campaign: str = "c1") -> Activity:
-        data = {"outcome": outcome, "number": number(0), "agent": "1001", "abandoned": abandoned}
-        return Activity("dial_attempt", None, "1001", campaign, at, data)
+        data = {"campaign": campaign, "outcome": outcome, "number": number(0), "agent": "1001", "abandoned": abandoned}
+        return Activity("dial_attempt", None, "1001", "support", at, data)
 
     day, hour = 86400.0, 3600.0
     await store.append_events(
@@ -261,7 +261,7 @@ async def test_campaign_figures_from_contacts_and_the_dial_log(store: Store) -> 
             dial(NOW - 2 * day, "abandoned", abandoned=True),
             dial(NOW - 31 * day, "answered"),  # too old
             dial(NOW - hour, "answered", campaign="c2"),  # another campaign
-            Activity("dial_other", None, None, "c1", NOW - hour, {"outcome": "answered"}),
+            Activity("dial_other", None, None, "c1", NOW - hour, {"campaign": "c1", "outcome": "answered"}),
             dial(NOW + hour, "answered"),  # after `now`
         ]
     )
@@ -280,12 +280,12 @@ async def test_campaign_figures_from_contacts_and_the_dial_log(store: Store) -> 
 async def test_campaign_states_are_stored(store_factory: StoreFactory) -> None:
     store = await store_factory()
     await store.set_campaign_state("c1", "paused", NOW, "eva")
-    await store.set_campaign_state("c2", "active", NOW, "eva")
-    await store.set_campaign_state("c1", "active", NOW + 1, "bo")
+    await store.set_campaign_state("c2", "running", NOW, "eva")
+    await store.set_campaign_state("c1", "running", NOW + 1, "bo")
     reader = await store_factory()
     assert [dataclasses.astuple(s) for s in await reader.campaign_states()] == [
-        ("c1", "active", NOW + 1, "bo"),
-        ("c2", "active", NOW, "eva"),
+        ("c1", "running", NOW + 1, "bo"),
+        ("c2", "running", NOW, "eva"),
     ]
     with pytest.raises(StoreDataError):
         await store.set_campaign_state("c1", "exploded", NOW, "eva")
