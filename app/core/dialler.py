@@ -367,6 +367,7 @@ class DiallerFlow(CallFlow):
                 queue=req.campaign,
                 at=self._now,
                 data={
+                    "campaign": req.campaign,
                     "contact": req.contact_id,
                     "number": req.callback_number,
                     "attempt": attempt.number if attempt else None,
@@ -708,7 +709,7 @@ class DiallerFlow(CallFlow):
                 attempt.outcome = AttemptOutcome.MACHINE
                 self._activity("attempt_outcome", req, attempt=attempt.number, outcome="machine")
                 self._emit(Hangup(e.leg_id, "machine"))
-                self._drop_agent(req, "callback_customer_unreachable")
+                self._drop_agent(req, "dialler_contact_unreachable")
                 self._forget_leg(req.customer_leg)
                 req.customer_leg = None
                 self._attempt_over(req, AttemptOutcome.MACHINE, Outcome.MISSED)
@@ -766,7 +767,7 @@ class DiallerFlow(CallFlow):
         attempt.ended_at = self._now
         self._forget_leg(req.customer_leg)
         req.customer_leg = None
-        self._drop_agent(req, "callback_customer_unreachable")
+        self._drop_agent(req, "dialler_contact_unreachable")
         self._activity("attempt_outcome", req, attempt=attempt.number, outcome=outcome.value, cause=cause)
         self._attempt_over(req, outcome, Outcome.MISSED)
 
@@ -870,6 +871,16 @@ class DiallerFlow(CallFlow):
             self._activity("interrupted", req, leg=role, reason=e.reason)
             self._return_to_place(req)
         return True
+
+    def restore_campaigns(
+        self, states: dict[str, CampaignState], dnc: dict[str | None, list[tuple[str, bool]]]
+    ) -> None:
+        """At start-up, before the first event: campaign states and do-not-call lists as stored."""
+        for cid, state in states.items():
+            if cid in self.campaign_state:
+                self.campaign_state[cid] = state
+        for scope, entries in dnc.items():
+            self.dnc.replace(scope, entries)
 
     def _restore_dialler(self, now: float) -> None:
         """After restore(): index the dialler requests taken back, set their own deadlines."""

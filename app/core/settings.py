@@ -202,6 +202,7 @@ class CampaignSettings:
     information_prompt: str = "dialler_information"  # heard by an abandoned power call
     amd: bool = False
     window: int = 20  # contacts the engine keeps at hand per campaign (the store holds the rest)
+    eligibility: EligibilityRules = field(default_factory=EligibilityRules)  # numbers an upload accepts
 
     @property
     def label(self) -> str:
