@@ -11,7 +11,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from app.web import agents, callbacks, queues, status
+from app.web import agents, callbacks, dispositions, queues, status
 from app.web.agents import ACTIONS
 from app.web.errors import Handler
 from app.web.models import (
@@ -173,4 +173,5 @@ ROUTES: tuple[Route, ...] = (
         body=MoveCallbackBody,
         parameters=CALLBACK_ID,
     ),
+    *dispositions.routes(),  # the dialler at the agent's desk (app/web/dispositions.py)
 )
