@@ -69,7 +69,7 @@ async def test_agent_rung_with_the_contact_card_then_contact_bridged_with_audio(
         {"account": "A-1", "plan": "gold"},
         "ringing_agent",
     )
-    assert not phonesim.calls or all(c.role != "customer" for c in phonesim.calls.values())  # agent first
+    assert all(c.kind != "customer" for c in phonesim.calls.values())  # agent first
 
     await agent.answer()
     customer = await phonesim.wait_incoming(f"customer:{ADA}", timeout=15)
@@ -82,7 +82,7 @@ async def test_agent_rung_with_the_contact_card_then_contact_bridged_with_audio(
     record = await holdfast.wait_activity("dial_attempt", request_id=card["request_id"])
     assert (record.data["outcome"], record.data["number"], record.agent_id) == ("answered", ADA, "1001")
 
-    status, answer = await api(holdfast, "POST", "/api/agents/1001/disposition", json={"disposition": "sale"})
+    status, answer = await api(holdfast, "POST", "/api/agents/1001/contact/disposition", json={"disposition": "sale"})
     assert status == 200, answer
     stored = await stored_contact(holdfast, ADA)
     assert (stored.state, stored.attempts, stored.last_outcome) == ("done", 1, "sale")
@@ -91,7 +91,7 @@ async def test_agent_rung_with_the_contact_card_then_contact_bridged_with_audio(
 
 
 async def test_an_agent_who_rejects_is_paused_and_the_contact_goes_to_the_next_unattempted(holdfast, phonesim):
-    phonesim.set_behaviour("agent:1002", "decline")
+    phonesim.set_behaviour("agent:1002", "busy")  # rejects the call
     phonesim.set_behaviour("agent:1003", "manual")
     await upload(holdfast, (BOB, "Bob Builder", {}))
     holdfast.service.agent_action("1002", "ready")
