@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING, TextIO, TypeVar
 import phonenumbers
 
 from app.core import eligibility
-from app.core.settings import EligibilityRules
+from app.core.settings import CoreSettings, EligibilityRules
 from app.store.contact_records import ImportRow
 
 if TYPE_CHECKING:
@@ -77,6 +77,20 @@ class Refused:
     detail: str
 
 
+def campaign_rules(settings: CoreSettings, campaign: str) -> EligibilityRules | None:
+    """The number rules of `campaign`: the eligibility of the queue whose agents work it (None
+    when the settings have no such campaign)."""
+    for c in getattr(settings, "campaigns", ()):
+        if c.id == campaign:
+            queue = next((q for q in settings.queues if q.name == c.queue), None)
+            return queue.eligibility if queue is not None else EligibilityRules()
+    return None
+
+
+def known_campaigns(settings: CoreSettings) -> list[str]:
+    return sorted(c.id for c in getattr(settings, "campaigns", ()))
+
+
 @dataclass(slots=True)
 class ImportReport:
     rows: int = 0  # records read, blank lines not counted
@@ -86,6 +100,7 @@ class ImportReport:
     refusals: list[Refused] = field(default_factory=list)  # the first MAX_REPORTED
     reasons: Counter[str] = field(default_factory=Counter)
     seconds: float = 0.0
+    listener: Callable[[Refused], None] | None = None  # told of every refused row (the CLI prints them)
 
     @property
     def imported(self) -> int:
@@ -94,8 +109,11 @@ class ImportReport:
     def refuse(self, line: int, reason: str, detail: str) -> None:
         self.refused += 1
         self.reasons[reason] += 1
+        refused = Refused(line, reason, detail)
         if len(self.refusals) < MAX_REPORTED:
-            self.refusals.append(Refused(line, reason, detail))
+            self.refusals.append(refused)
+        if self.listener is not None:
+            self.listener(refused)
 
 
 @functools.cache
@@ -260,10 +278,11 @@ async def import_contacts(
     rules: EligibilityRules,
     now: float,
     batch_size: int = BATCH_SIZE,
+    report: ImportReport | None = None,
 ) -> ImportReport:
     """Stream a contacts CSV into `campaign`; raises ImportRefused before storing anything when
     the header is unusable."""
-    report = ImportReport()
+    report = report or ImportReport()
     started = time.perf_counter()
     batches = contact_batches(stream, rules, report, batch_size)
     async for batch in _ahead(batches):
@@ -282,9 +301,10 @@ async def import_dnc(
     by: str,
     default_region: str = "ZZ",
     batch_size: int = BATCH_SIZE,
+    report: ImportReport | None = None,
 ) -> ImportReport:
     """Stream a do-not-call CSV into the global list (campaign None) or a campaign's."""
-    report = ImportReport()
+    report = report or ImportReport()
     started = time.perf_counter()
     batches = dnc_batches(stream, default_region, report, batch_size)
     async for batch in _ahead(batches):

@@ -22,7 +22,15 @@ from aiohttp import web
 
 from app.core.settings import EligibilityRules
 from app.store.base import Store
-from app.store.contact_import import ImportRefused, ImportReport, dnc_entry, import_contacts, import_dnc
+from app.store.contact_import import (
+    ImportRefused,
+    ImportReport,
+    campaign_rules,
+    dnc_entry,
+    import_contacts,
+    import_dnc,
+    known_campaigns,
+)
 from app.store.contact_records import CampaignFigures, ContactRecord, DialFigures, DncEntry
 from app.store.contacts_schema import CONTACT_STATES
 from app.telephony.service import TelephonyService
@@ -50,12 +58,7 @@ MAX_PAGE = 1000
 
 def configured_campaign_rules(service: TelephonyService, campaign: str) -> EligibilityRules | None:
     """The number rules of `campaign` (its queue's eligibility), or None when it is not configured."""
-    settings = service.engine.settings
-    for c in getattr(settings, "campaigns", ()):
-        if c.id == campaign:
-            queue = next((q for q in settings.queues if q.name == c.queue), None)
-            return queue.eligibility if queue is not None else EligibilityRules()
-    return None
+    return campaign_rules(service.engine.settings, campaign)
 
 
 def _campaign(request: web.Request) -> tuple[TelephonyService, Store, str, EligibilityRules]:
@@ -63,7 +66,7 @@ def _campaign(request: web.Request) -> tuple[TelephonyService, Store, str, Eligi
     campaign = request.match_info["campaign"]
     rules = configured_campaign_rules(service, campaign)
     if rules is None:
-        known = ", ".join(sorted(c.id for c in getattr(service.engine.settings, "campaigns", ()))) or "none"
+        known = ", ".join(known_campaigns(service.engine.settings)) or "none"
         raise ApiError(404, f"no campaign {campaign!r} in the settings (campaigns: {known})")
     return service, _store(service), campaign, rules
 
