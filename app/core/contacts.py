@@ -28,7 +28,7 @@ class DueContact:
     name: str
     fields: Mapping[str, str]  # the free columns of the upload, shown to the agent
     timezone: str | None  # IANA name given with the contact; None: from the number or campaign
-    priority: int  # lower first, as the store orders them
+    priority: int  # higher first, then lower id (as the store orders them)
     attempts: int  # dials already made (counted toward max_attempts)
     reserved_agent: str | None  # a call_back disposition may keep the contact for its agent
 

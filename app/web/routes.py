@@ -12,7 +12,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from app.store.contacts_schema import CONTACT_STATES
-from app.web import agents, callbacks, campaigns, queues, status
+from app.web import agents, callbacks, campaigns, dispositions, queues, status
 from app.web.agents import ACTIONS
 from app.web.campaign_models import ContactList, ContactView, DncBody, DncChange, DncList, FiguresView, ImportResult
 from app.web.errors import Handler
@@ -308,4 +308,5 @@ ROUTES: tuple[Route, ...] = (
         query={"by": {"type": "string", "maxLength": 64, "description": "who (for the admin log)"}},
         csv_body=True,
     ),
+    *dispositions.routes(),  # the dialler at the agent's desk (app/web/dispositions.py)
 )
