@@ -7,8 +7,9 @@ Theory of operation:
   run one after another, so the service's own commits get the store between them.
 - Parsing and the number checks (phonenumbers is the costly part) run in a worker thread, batch by
   batch, so a large upload through the API does not stall the service's event loop.
-- Each row is checked with the campaign's number rules, the same as callback eligibility
-  (`app/core/eligibility.py`: valid, allowed region and number type, block/allow lists). A refused
+- Each row is checked with the campaign's number rules (its `eligibility` settings) by the same
+  function as callback eligibility (`app/core/eligibility.py`: valid, allowed region and number
+  type, block/allow lists). A refused
   row is reported with its line number (the line where its record starts; the header is line 1)
   and a reason code; the rest of the file goes on. Blank lines are not rows.
 - A number already in the campaign, or repeated in the file, is merged into one contact: the
@@ -30,7 +31,7 @@ import re
 import time
 import zoneinfo
 from collections import Counter
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, TextIO, TypeVar
 
@@ -78,17 +79,14 @@ class Refused:
 
 
 def campaign_rules(settings: CoreSettings, campaign: str) -> EligibilityRules | None:
-    """The number rules of `campaign`: the eligibility of the queue whose agents work it (None
-    when the settings have no such campaign)."""
-    for c in getattr(settings, "campaigns", ()):
-        if c.id == campaign:
-            queue = next((q for q in settings.queues if q.name == c.queue), None)
-            return queue.eligibility if queue is not None else EligibilityRules()
-    return None
+    """The number rules an upload to `campaign` is checked with (its `eligibility` settings), or
+    None when the settings have no such campaign."""
+    found = next((c for c in settings.campaigns if c.id == campaign), None)
+    return None if found is None else found.eligibility
 
 
 def known_campaigns(settings: CoreSettings) -> list[str]:
-    return sorted(c.id for c in getattr(settings, "campaigns", ()))
+    return sorted(c.id for c in settings.campaigns)
 
 
 @dataclass(slots=True)
@@ -302,8 +300,10 @@ async def import_dnc(
     default_region: str = "ZZ",
     batch_size: int = BATCH_SIZE,
     report: ImportReport | None = None,
+    after_batch: Callable[[list[tuple[str, bool]]], Awaitable[None]] | None = None,
 ) -> ImportReport:
-    """Stream a do-not-call CSV into the global list (campaign None) or a campaign's."""
+    """Stream a do-not-call CSV into the global list (campaign None) or a campaign's;
+    `after_batch` is awaited with each batch's entries once they are stored."""
     report = report or ImportReport()
     started = time.perf_counter()
     batches = dnc_batches(stream, default_region, report, batch_size)
@@ -311,5 +311,7 @@ async def import_dnc(
         added = await store.dnc_add(campaign, batch, now, by)
         report.inserted += added
         report.merged += len(batch) - added
+        if after_batch is not None:
+            await after_batch(batch)
     report.seconds = time.perf_counter() - started
     return report

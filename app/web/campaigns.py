@@ -5,10 +5,12 @@ Theory of operation:
   as it arrives, checked to be UTF-8 on the way (so a binary file is refused before anything is
   stored), then imported batch by batch by the same importer as `holdfast contacts import`
   (app/store/contact_import.py): rows are never held in memory all at once.
-- A campaign must be in the settings; its contacts are checked with the number rules
-  (eligibility) of the queue whose agents work it.
+- A campaign must be in the settings; its contacts are checked with its number rules
+  (`campaigns.<id>.eligibility`, as for callbacks).
 - Every change of a do-not-call list is written to the admin log (who, when, what).
-- The store holds the lists; the engine checks do-not-call again at dial time.
+- The store holds the lists (the engine takes them from there at start-up); a change is stored
+  first, then given to the running engine (`DncUpdated`), which checks do-not-call at dial time:
+  an entry added after an upload stops the next dial of that number.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from typing import IO
 
 from aiohttp import web
 
+from app.core.events import DncUpdated
 from app.core.settings import EligibilityRules
 from app.store.base import Store
 from app.store.contact_import import (
@@ -47,6 +50,7 @@ from app.web.campaign_models import (
     ImportResult,
     RefusedRow,
 )
+from app.web.commit import feed_and_commit, refuse_if_stopping
 from app.web.context import SERVICE_KEY
 from app.web.errors import ApiError
 from app.web.times import iso, iso_or_none
@@ -57,7 +61,7 @@ MAX_PAGE = 1000
 
 
 def configured_campaign_rules(service: TelephonyService, campaign: str) -> EligibilityRules | None:
-    """The number rules of `campaign` (its queue's eligibility), or None when it is not configured."""
+    """The number rules of `campaign`, or None when it is not in the running settings."""
     return campaign_rules(service.engine.settings, campaign)
 
 
@@ -149,10 +153,13 @@ async def _dnc_change(request: web.Request, add: bool) -> web.Response:
         raise ApiError(422, f"the body is not valid: {problems[0]['problem']}", problems=problems)
     entries = list(dict.fromkeys(entry for _, entry in parsed if entry is not None))
     now = service.clock()
+    refuse_if_stopping(service)
     if add:
         changed = await store.dnc_add(campaign, entries, now, body.by)
+        await feed_and_commit(service, DncUpdated(now, campaign, added=tuple(entries)))
     else:
         changed = await store.dnc_remove(campaign, entries)
+        await feed_and_commit(service, DncUpdated(now, campaign, removed=tuple(entries)))
     shown = [e + "*" if is_prefix else e for e, is_prefix in entries]
     await store.append_admin(
         now,
@@ -168,10 +175,15 @@ async def _dnc_change(request: web.Request, add: bool) -> web.Response:
 async def _dnc_upload(request: web.Request) -> web.Response:
     service, store, campaign, region = _dnc_scope(request)
     by = request.query.get("by", "admin")[:64] or "admin"
+    refuse_if_stopping(service)
+
+    async def to_engine(batch: list[tuple[str, bool]]) -> None:
+        await feed_and_commit(service, DncUpdated(service.clock(), campaign, added=tuple(batch)))
+
     with await _spooled(request) as raw:
         text = io.TextIOWrapper(raw, encoding="utf-8-sig", newline="")
         try:
-            report = await import_dnc(store, campaign, text, service.clock(), by, region)
+            report = await import_dnc(store, campaign, text, service.clock(), by, region, after_batch=to_engine)
         except ImportRefused as error:
             raise ApiError(400, f"the file is refused: {error}; nothing was stored") from None
     await store.append_admin(

@@ -7,9 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from app import contacts_cli
 from app.cli import main
-from app.core.settings import CoreSettings, EligibilityRules
 from app.store.sqlite import SQLiteStore
 from tests.config.test_cli import EXAMPLE, secrets_set
 
@@ -19,15 +17,11 @@ CAMPAIGN = "spring"
 
 
 @pytest.fixture
-def config(tmp_path: Path, secrets_set: None, monkeypatch: pytest.MonkeyPatch) -> Path:
+def config(tmp_path: Path, secrets_set: None) -> Path:
     """The example settings with their data in tmp_path, and a campaign `spring` (Danish numbers)."""
-
-    def rules(settings: CoreSettings, campaign: str) -> EligibilityRules | None:
-        return EligibilityRules() if campaign == CAMPAIGN else None
-
-    monkeypatch.setattr(contacts_cli, "campaign_rules", rules)
     path = tmp_path / "holdfast.yaml"
-    path.write_text(EXAMPLE.read_text().replace("data_dir: ./var", f"data_dir: {tmp_path / 'var'}", 1))
+    text = EXAMPLE.read_text().replace("data_dir: ./var", f"data_dir: {tmp_path / 'var'}", 1)
+    path.write_text(text + f"\ncampaigns:\n  {CAMPAIGN}:\n    queue: support\n")
     return path
 
 

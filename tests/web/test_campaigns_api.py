@@ -13,28 +13,33 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from app.core.commands import Activity
 from app.core.contacts import ContactProgress
-from app.core.settings import EligibilityRules
 from app.store import Change
 from app.store.sqlite import SQLiteStore
-from app.telephony.service import TelephonyService
 from app.web import campaigns
 from app.web.api import make_app
+from app.web.context import SERVICE_KEY
 from tests.ari.fake_ari import FakeAri
-from tests.telephony.conftest import START, Shell, make_shell
-from tests.web.conftest import TOKEN
+from tests.telephony.conftest import START, Shell, config_text, make_shell
+from tests.web.conftest import CALLBACK_QUEUES, TOKEN
 
 CAMPAIGN = "spring"
 CSV = {"Content-Type": "text/csv"}
 
 
-@pytest.fixture(autouse=True)
-def spring_campaign(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The settings know one campaign, `spring`, calling Danish mobile and fixed-line numbers."""
+# One campaign, worked by the support agents, taking Danish mobile and fixed-line numbers (the
+# default eligibility). It is paused: these tests are about its lists, not about dialling.
+CAMPAIGNS = f"""
+campaigns:
+  {CAMPAIGN}:
+    queue: support
+    state: paused
+"""
 
-    def rules(service: TelephonyService, campaign: str) -> EligibilityRules | None:
-        return EligibilityRules() if campaign == CAMPAIGN else None
 
-    monkeypatch.setattr(campaigns, "configured_campaign_rules", rules)
+@pytest.fixture
+def shell_text(fake_ari: FakeAri, admin_token: str | None) -> str:
+    extra = f'service:\n  admin_token: "{admin_token}"\n' if admin_token else ""
+    return config_text(fake_ari, queues=CALLBACK_QUEUES, extra=extra + CAMPAIGNS)
 
 
 @pytest.fixture
@@ -216,9 +221,13 @@ async def test_dnc_add_list_remove_global_and_per_campaign(
         "+4520123457",
     ]
     assert await store.dnc_entries(CAMPAIGN) == [("+4520123456", False), ("+4520123457", False), ("+4590", True)]
+    dnc = stored_shell.engine.dnc  # the running engine checks these at dial time
+    assert dnc.blocked("+4590111111", CAMPAIGN) and dnc.blocked("+4520123457", CAMPAIGN)
+    assert not dnc.blocked("+4520123458", CAMPAIGN)
     resp = await http.delete("/api/dnc", json={"entries": ["+4590*", "+4599*"], "by": "bo"})
     assert resp.status == 200 and (await resp.json())["changed"] == 1
     assert await store.dnc_entries(None) == [("+4520123456", False)]
+    assert not dnc.blocked("+4590111111", CAMPAIGN)
     actions = [(a.who, a.action, a.detail["campaign"], a.detail["changed"]) for a in await store.admin_log()]
     assert actions == [("eva", "dnc_add", None, 2), ("admin", "dnc_add", CAMPAIGN, 2), ("bo", "dnc_remove", None, 1)]
     assert (await store.admin_log())[0].at == stored_shell.clock.now
@@ -249,6 +258,7 @@ async def test_dnc_import_and_figures(http: TestClient, store: SQLiteStore) -> N
     assert (result["rows"], result["inserted"], result["refused"]) == (3, 2, 1)
     assert result["refusals"] == [{"line": 3, "reason": "invalid", "detail": result["refusals"][0]["detail"]}]
     assert (await store.admin_log())[-1].action == "dnc_import"
+    assert http.server.app[SERVICE_KEY].engine.dnc.blocked("+4530123499", CAMPAIGN)  # the prefix, at once
     contacts = {c.number: c.contact_id for c in await store.list_contacts(CAMPAIGN)}
     await store.commit_many(
         [Change(contacts=[ContactProgress(CAMPAIGN, contacts["+4520123456"], "done", 1, None, "answered", None)])]
