@@ -15,6 +15,10 @@ Theory of operation:
 - `commit_many(changes)` is group commit: several steps' changes in ONE transaction (one fsync),
   with the end state of committing them one by one in order (a request's or agent's last state
   wins; activities are appended in order). All of them are stored or none.
+- A change's `contacts` (the dialler's `ContactProgress`) are written in the same transaction as
+  the rest of it; progress for a contact that is not stored (or not in that campaign) refuses the
+  whole commit. The dialler's lists themselves (contacts, do-not-call entries, campaign states)
+  are below; see app/store/contacts_schema.py.
 - Every failure raises a `StoreError` subclass; a call that raised wrote nothing.
 """
 

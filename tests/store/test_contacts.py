@@ -4,13 +4,17 @@ do-not-call lists, and their progress committed with the engine's step (all of i
 from __future__ import annotations
 
 import dataclasses
+import uuid
+from pathlib import Path
 
 import pytest
 
 from app.core.commands import Activity
 from app.core.contacts import ContactProgress
 from app.store import Change, Store, StoreDataError
-from tests.store.conftest import StoreFactory
+from app.store.migrations import SQLITE_MIGRATIONS
+from app.store.sqlite import SQLiteStore
+from tests.store.conftest import POSTGRES_DSN, StoreFactory
 from tests.store.test_contract import make_request
 
 NOW = 1_000_000.0
@@ -289,3 +293,38 @@ async def test_campaign_states_are_stored(store_factory: StoreFactory) -> None:
     ]
     with pytest.raises(StoreDataError):
         await store.set_campaign_state("c1", "exploded", NOW, "eva")
+
+
+# ------------------------------------------------------------------ the schema upgrade
+
+
+async def test_a_database_of_schema_1_is_upgraded_and_keeps_its_requests(tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    req = make_request("r1")
+    async with SQLiteStore(path, migrations=SQLITE_MIGRATIONS[:1]) as old:
+        await old.save_requests([req])
+        assert await old.schema_version() == 1
+    async with SQLiteStore(path) as new:
+        assert await new.schema_version() == len(SQLITE_MIGRATIONS) >= 2
+        assert await new.load_request("r1") == req
+        (cid,) = await upload(new, "c1", (1, 0))
+        assert await due_ids(new) == [cid]
+
+
+async def test_a_postgres_schema_1_is_upgraded_and_keeps_its_requests() -> None:
+    if not POSTGRES_DSN:
+        pytest.skip("set HOLDFAST_TEST_POSTGRES_DSN to run the PostgreSQL contract tests")
+    from app.store.postgres import POSTGRES_MIGRATIONS, PostgresStore, drop_schema
+
+    schema = f"holdfast_test_{uuid.uuid4().hex[:12]}"
+    req = make_request("r1")
+    try:
+        async with PostgresStore(POSTGRES_DSN, schema=schema, migrations=POSTGRES_MIGRATIONS[:1]) as old:
+            await old.save_requests([req])
+        async with PostgresStore(POSTGRES_DSN, schema=schema) as new:
+            assert await new.schema_version() == len(POSTGRES_MIGRATIONS) >= 2
+            assert await new.load_request("r1") == req
+            (cid,) = await upload(new, "c1", (1, 0))
+            assert await due_ids(new) == [cid]
+    finally:
+        await drop_schema(POSTGRES_DSN, schema)
