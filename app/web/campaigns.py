@@ -86,12 +86,26 @@ def _store(service: TelephonyService) -> Store:
 
 async def upload_contacts(request: web.Request) -> web.Response:
     service, store, campaign, rules = _campaign(request)
+    by = _by(request)
     with await _spooled(request) as raw:
         text = io.TextIOWrapper(raw, encoding="utf-8-sig", newline="")
         try:
             report = await import_contacts(store, campaign, text, rules, service.clock())
         except ImportRefused as error:
             raise ApiError(400, f"the file is refused: {error}; nothing was stored") from None
+    await store.append_admin(
+        service.clock(),
+        by,
+        "contacts_import",
+        None,
+        {
+            "campaign": campaign,
+            "rows": report.rows,
+            "inserted": report.inserted,
+            "merged": report.merged,
+            "refused": report.refused,
+        },
+    )
     return _import_answer(campaign, report)
 
 
@@ -174,7 +188,7 @@ async def _dnc_change(request: web.Request, add: bool) -> web.Response:
 
 async def _dnc_upload(request: web.Request) -> web.Response:
     service, store, campaign, region = _dnc_scope(request)
-    by = request.query.get("by", "admin")[:64] or "admin"
+    by = _by(request)
     refuse_if_stopping(service)
 
     async def to_engine(batch: list[tuple[str, bool]]) -> None:
@@ -264,6 +278,11 @@ async def _spooled(request: web.Request) -> IO[bytes]:
     except BaseException:
         spool.close()
         raise
+
+
+def _by(request: web.Request) -> str:
+    """Who uploads (query `by`), for the admin log."""
+    return request.query.get("by", "admin")[:64] or "admin"
 
 
 def _page(request: web.Request) -> tuple[int, int]:

@@ -67,6 +67,7 @@ PAGE = {
     "offset": {"type": "integer", "minimum": 0, "default": 0},
     "limit": {"type": "integer", "minimum": 1, "maximum": campaigns.MAX_PAGE, "default": 100},
 }
+BY = {"by": {"type": "string", "maxLength": 64, "description": "who uploads (for the admin log)"}}
 UPLOAD_ANSWERS = (
     Answer(400, "the file is refused (not UTF-8, no header, no number column); nothing was stored"),
     Answer(413, "the file is larger than 64 MiB"),
@@ -202,6 +203,7 @@ ROUTES: tuple[Route, ...] = (
             NO_STORE,
         ),
         parameters=CAMPAIGN_ID,
+        query=BY,
         csv_body=True,
     ),
     Route(
@@ -263,7 +265,7 @@ ROUTES: tuple[Route, ...] = (
         "import a CSV (column number; +4590* for a prefix) into the global do-not-call list; admin-logged",
         (Answer(200, "imported; refused rows with line and reason", ImportResult), *UPLOAD_ANSWERS, NO_STORE),
         parameters={},
-        query={"by": {"type": "string", "maxLength": 64, "description": "who (for the admin log)"}},
+        query=BY,
         csv_body=True,
     ),
     Route(
@@ -305,7 +307,7 @@ ROUTES: tuple[Route, ...] = (
             NO_STORE,
         ),
         parameters=CAMPAIGN_ID,
-        query={"by": {"type": "string", "maxLength": 64, "description": "who (for the admin log)"}},
+        query=BY,
         csv_body=True,
     ),
     *dispositions.routes(),  # the dialler at the agent's desk (app/web/dispositions.py)

@@ -74,7 +74,7 @@ async def http(stored_shell: Shell, admin_token: str | None) -> AsyncIterator[Te
 
 
 async def upload(http: TestClient, text: str | bytes, campaign: str = CAMPAIGN, status: int = 200) -> Any:
-    resp = await http.post(f"/api/campaigns/{campaign}/contacts", data=text, headers=CSV)
+    resp = await http.post(f"/api/campaigns/{campaign}/contacts?by=eva", data=text, headers=CSV)
     body = await resp.json()
     assert resp.status == status, body
     return body
@@ -90,7 +90,7 @@ async def get(http: TestClient, path: str, status: int = 200) -> Any:
 # ---- contacts ----------------------------------------------------------------------------------
 
 
-async def test_upload_then_list_and_fetch_contacts(http: TestClient) -> None:
+async def test_upload_then_list_and_fetch_contacts(http: TestClient, store: SQLiteStore) -> None:
     text = (
         "number,name,priority,order\n"
         "+4520123456,Ann,2,A-1\n"  # 2
@@ -118,6 +118,13 @@ async def test_upload_then_list_and_fetch_contacts(http: TestClient) -> None:
     assert ann["fields"] == {"order": "A-9"} and ann["priority"] == 2 and ann["next_due"] is None
     one = await get(http, f"/api/campaigns/{CAMPAIGN}/contacts/{ann['contact_id']}")
     assert one == ann
+    (logged,) = await store.admin_log()
+    assert (logged.who, logged.action, logged.detail["campaign"], logged.detail["inserted"]) == (
+        "eva",
+        "contacts_import",
+        CAMPAIGN,
+        2,
+    )
     await get(http, f"/api/campaigns/{CAMPAIGN}/contacts/999999", 404)
     await get(http, f"/api/campaigns/{CAMPAIGN}/contacts/abc", 404)
 
@@ -162,7 +169,7 @@ async def test_a_refused_file_stores_nothing(
     resp = await http.post(f"/api/campaigns/{CAMPAIGN}/contacts", data=data, headers={"Content-Type": content_type})
     body = await resp.json()
     assert resp.status == status and words in body["error"], body
-    assert await store.list_contacts(CAMPAIGN) == []
+    assert await store.list_contacts(CAMPAIGN) == [] and await store.admin_log() == []
 
 
 async def test_a_file_over_the_limit_is_413(
