@@ -328,3 +328,35 @@ async def test_a_postgres_schema_1_is_upgraded_and_keeps_its_requests() -> None:
             assert await due_ids(new) == [cid]
     finally:
         await drop_schema(POSTGRES_DSN, schema)
+
+
+async def test_a_contact_done_because_of_dnc_comes_back_when_its_entry_is_removed(store: Store) -> None:
+    listed, bad, other = await upload(store, "c1", (1, 0), (2, 0), (3, 0))
+    (elsewhere,) = await upload(store, "c2", (1, 0))
+    await store.dnc_add(None, [(number(1), False)], NOW, "eva")
+    await store.dnc_add("c1", [("+45201", True)], NOW, "eva")  # covers every number here, in c1
+    await store.commit_many(
+        [
+            Change(
+                contacts=[
+                    progress("c1", listed, "done", attempts=1, last_outcome="dnc"),
+                    progress("c1", bad, "done", attempts=1, last_outcome="invalid"),
+                    progress("c1", other, "done", attempts=1, last_outcome="answered"),
+                    progress("c2", elsewhere, "done", last_outcome="dnc"),
+                ]
+            )
+        ]
+    )
+    states = {c.contact_id: c.state for c in await store.list_contacts("c1")}
+    assert states == {listed: "dnc", bad: "invalid", other: "done"}
+    assert [c.contact_id for c in await store.list_contacts("c1", state="dnc")] == [listed]
+    # the campaign's prefix goes: number(1) is still on the global list, so it stays held back
+    assert await store.dnc_remove("c1", [("+45201", True)]) == 1
+    assert (await store.contact("c1", listed)).state == "dnc"  # type: ignore[union-attr]
+    # the global entry goes too: it comes back (dialled once before: scheduled), in both campaigns
+    assert await store.dnc_remove(None, [(number(1), False)]) == 1
+    back = await store.contact("c1", listed)
+    assert back is not None and (back.state, back.attempts) == ("scheduled", 1)
+    assert (await store.contact("c2", elsewhere)).state == "new"  # type: ignore[union-attr]
+    assert (await store.contact("c1", bad)).state == "invalid"  # type: ignore[union-attr]
+    assert await due_ids(store) == [listed]
