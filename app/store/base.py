@@ -15,6 +15,10 @@ Theory of operation:
 - `commit_many(changes)` is group commit: several steps' changes in ONE transaction (one fsync),
   with the end state of committing them one by one in order (a request's or agent's last state
   wins; activities are appended in order). All of them are stored or none.
+- A change's `contacts` (the dialler's `ContactProgress`) are written in the same transaction as
+  the rest of it; progress for a contact that is not stored (or not in that campaign) refuses the
+  whole commit. The dialler's lists themselves (contacts, do-not-call entries, campaign states)
+  are below; see app/store/contacts_schema.py.
 - Every failure raises a `StoreError` subclass; a call that raised wrote nothing.
 """
 
@@ -130,6 +134,9 @@ class Store(Protocol):
         """Claimed contacts (of one campaign, or all) whose ids are not in `keep` go back to "new"
         (never dialled) or "scheduled" (next_due kept); returns how many."""
 
+    # A ContactProgress "done" with last_outcome "dnc" or "invalid" is stored in state "dnc" or
+    # "invalid" (listable by state).
+
     async def list_contacts(
         self, campaign: str, state: str | None = None, offset: int = 0, limit: int = 100
     ) -> list[ContactRecord]:
@@ -145,7 +152,10 @@ class Store(Protocol):
         """Add (entry, is_prefix) to the global list (campaign None) or a campaign's; returns how
         many were not there yet."""
 
-    async def dnc_remove(self, campaign: str | None, entries: Iterable[tuple[str, bool]]) -> int: ...
+    async def dnc_remove(self, campaign: str | None, entries: Iterable[tuple[str, bool]]) -> int:
+        """Remove entries; returns how many were there. Contacts in state "dnc" (the engine was
+        done with them because of do-not-call) that no entry covers any more go back to "new"
+        (never dialled) or "scheduled"."""
 
     async def dnc_list(self, campaign: str | None, offset: int = 0, limit: int = 1000) -> list[DncEntry]:
         """The entries of one list (global, or one campaign's own)."""

@@ -3,12 +3,13 @@
 Theory of operation:
 - The file is read record by record (`csv.reader` over the text stream) and written in batches of
   `batch_size` rows, one transaction per batch (`Store.import_contacts` / `Store.dnc_add`). Only
-  one batch of rows is ever held, so 100 000 rows cost no more memory than 5 000; the batches
+  one batch of rows is ever held, so 100 000 rows cost no more memory than 2 000; the batches
   run one after another, so the service's own commits get the store between them.
 - Parsing and the number checks (phonenumbers is the costly part) run in a worker thread, batch by
   batch, so a large upload through the API does not stall the service's event loop.
-- Each row is checked with the campaign's number rules, the same as callback eligibility
-  (`app/core/eligibility.py`: valid, allowed region and number type, block/allow lists). A refused
+- Each row is checked with the campaign's number rules (its `eligibility` settings) by the same
+  function as callback eligibility (`app/core/eligibility.py`: valid, allowed region and number
+  type, block/allow lists). A refused
   row is reported with its line number (the line where its record starts; the header is line 1)
   and a reason code; the rest of the file goes on. Blank lines are not rows.
 - A number already in the campaign, or repeated in the file, is merged into one contact: the
@@ -30,14 +31,14 @@ import re
 import time
 import zoneinfo
 from collections import Counter
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, TextIO, TypeVar
 
 import phonenumbers
 
 from app.core import eligibility
-from app.core.settings import EligibilityRules
+from app.core.settings import CoreSettings, EligibilityRules
 from app.store.contact_records import ImportRow
 
 if TYPE_CHECKING:
@@ -45,7 +46,7 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 
-BATCH_SIZE = 5000
+BATCH_SIZE = 2000  # one transaction each: on SQLite 25-50 ms that the service's commits wait for
 MAX_REPORTED = 1000  # refused rows listed one by one; the rest are only counted
 MAX_COLUMNS = 50
 MAX_NAME = 200
@@ -77,6 +78,17 @@ class Refused:
     detail: str
 
 
+def campaign_rules(settings: CoreSettings, campaign: str) -> EligibilityRules | None:
+    """The number rules an upload to `campaign` is checked with (its `eligibility` settings), or
+    None when the settings have no such campaign."""
+    found = next((c for c in settings.campaigns if c.id == campaign), None)
+    return None if found is None else found.eligibility
+
+
+def known_campaigns(settings: CoreSettings) -> list[str]:
+    return sorted(c.id for c in settings.campaigns)
+
+
 @dataclass(slots=True)
 class ImportReport:
     rows: int = 0  # records read, blank lines not counted
@@ -86,6 +98,7 @@ class ImportReport:
     refusals: list[Refused] = field(default_factory=list)  # the first MAX_REPORTED
     reasons: Counter[str] = field(default_factory=Counter)
     seconds: float = 0.0
+    listener: Callable[[Refused], None] | None = None  # told of every refused row (the CLI prints them)
 
     @property
     def imported(self) -> int:
@@ -94,8 +107,11 @@ class ImportReport:
     def refuse(self, line: int, reason: str, detail: str) -> None:
         self.refused += 1
         self.reasons[reason] += 1
+        refused = Refused(line, reason, detail)
         if len(self.refusals) < MAX_REPORTED:
-            self.refusals.append(Refused(line, reason, detail))
+            self.refusals.append(refused)
+        if self.listener is not None:
+            self.listener(refused)
 
 
 @functools.cache
@@ -260,10 +276,11 @@ async def import_contacts(
     rules: EligibilityRules,
     now: float,
     batch_size: int = BATCH_SIZE,
+    report: ImportReport | None = None,
 ) -> ImportReport:
     """Stream a contacts CSV into `campaign`; raises ImportRefused before storing anything when
     the header is unusable."""
-    report = ImportReport()
+    report = report or ImportReport()
     started = time.perf_counter()
     batches = contact_batches(stream, rules, report, batch_size)
     async for batch in _ahead(batches):
@@ -282,14 +299,19 @@ async def import_dnc(
     by: str,
     default_region: str = "ZZ",
     batch_size: int = BATCH_SIZE,
+    report: ImportReport | None = None,
+    after_batch: Callable[[list[tuple[str, bool]]], Awaitable[None]] | None = None,
 ) -> ImportReport:
-    """Stream a do-not-call CSV into the global list (campaign None) or a campaign's."""
-    report = ImportReport()
+    """Stream a do-not-call CSV into the global list (campaign None) or a campaign's;
+    `after_batch` is awaited with each batch's entries once they are stored."""
+    report = report or ImportReport()
     started = time.perf_counter()
     batches = dnc_batches(stream, default_region, report, batch_size)
     async for batch in _ahead(batches):
         added = await store.dnc_add(campaign, batch, now, by)
         report.inserted += added
         report.merged += len(batch) - added
+        if after_batch is not None:
+            await after_batch(batch)
     report.seconds = time.perf_counter() - started
     return report

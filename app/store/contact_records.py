@@ -98,6 +98,16 @@ class ImportCounts:
     merged: int
 
 
+# A contact the engine is done with because of do-not-call, or whose number does not exist, is
+# stored in its own state, so a supervisor can list them (and a do-not-call entry removed later
+# gives the first kind back to the campaign; see `dnc_remove`).
+_DONE_AS = {"dnc": "dnc", "invalid": "invalid"}
+
+
+def stored_state(state: str, last_outcome: str | None) -> str:
+    return _DONE_AS.get(last_outcome or "", state) if state == "done" else state
+
+
 def scope(campaign: str | None) -> str:
     if campaign is not None and campaign == GLOBAL_SCOPE:
         raise ValueError("a campaign id cannot be empty")

@@ -32,6 +32,7 @@ from app.store.contact_records import (
     figures_from_row,
     merge_rows,
     scope,
+    stored_state,
 )
 from app.store.contacts_schema import DIAL_ACTIVITY, GLOBAL_SCOPE
 from app.store.errors import StoreDataError
@@ -43,6 +44,11 @@ _NOT_DNC = (
     "NOT EXISTS (SELECT 1 FROM dnc d WHERE d.scope IN ('', c.campaign) AND d.entry = c.number AND NOT d.is_prefix) "
     "AND NOT EXISTS (SELECT 1 FROM dnc d WHERE d.scope IN ('', c.campaign) AND d.is_prefix "
     "AND left(c.number, length(d.entry)) = d.entry)"
+)
+# Contacts held back by do-not-call that no entry covers any more go back to the campaign.
+_DNC_RELEASE = (
+    "UPDATE contacts AS c SET state = CASE WHEN attempts > 0 THEN 'scheduled' ELSE 'new' END, updated_at = $1 "
+    f"WHERE c.state = 'dnc' AND ($2 = '' OR c.campaign = $2) AND {_NOT_DNC}"
 )
 _IMPORT_UPSERT = (
     "INSERT INTO contacts (campaign, number, name, fields, timezone, priority, updated_at) "
@@ -86,7 +92,7 @@ async def write_progress(conn: asyncpg.Connection, contacts: Sequence[ContactPro
         "WHERE c.campaign = u.campaign AND c.id = u.id",
         [p.campaign for p in contacts],
         [p.contact_id for p in contacts],
-        [p.state for p in contacts],
+        [stored_state(p.state, p.last_outcome) for p in contacts],
         [p.attempts for p in contacts],
         [p.next_due for p in contacts],
         [p.last_outcome for p in contacts],
@@ -225,7 +231,10 @@ class PostgresContacts:
                 [e for e, _ in pairs],
                 [p for _, p in pairs],
             )
-        return int(status.split()[-1])
+            removed = int(status.split()[-1])
+            if removed:
+                await conn.execute(_DNC_RELEASE, time.time(), where)
+        return removed
 
     async def dnc_list(self, campaign: str | None, offset: int = 0, limit: int = 1000) -> list[DncEntry]:
         async with self._transaction() as conn:

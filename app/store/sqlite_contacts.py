@@ -35,6 +35,7 @@ from app.store.contact_records import (
     due_from_row,
     figures_from_row,
     scope,
+    stored_state,
 )
 from app.store.contacts_schema import DIAL_ACTIVITY, GLOBAL_SCOPE
 from app.store.errors import StoreDataError
@@ -49,6 +50,11 @@ _NOT_DNC = (
     "NOT EXISTS (SELECT 1 FROM dnc d WHERE d.scope IN ('', c.campaign) AND d.entry = c.number AND d.is_prefix = 0) "
     "AND NOT EXISTS (SELECT 1 FROM dnc d WHERE d.scope IN ('', c.campaign) AND d.is_prefix = 1 "
     "AND substr(c.number, 1, length(d.entry)) = d.entry)"
+)
+# Contacts held back by do-not-call that no entry covers any more go back to the campaign.
+_DNC_RELEASE = (
+    "UPDATE contacts AS c SET state = CASE WHEN attempts > 0 THEN 'scheduled' ELSE 'new' END, updated_at = ?1 "
+    f"WHERE c.state = 'dnc' AND (?2 = '' OR c.campaign = ?2) AND {_NOT_DNC}"
 )
 _PROGRESS_UPDATE = (
     "UPDATE contacts SET state = ?, attempts = ?, next_due = ?, last_outcome = ?, reserved_agent = ?, "
@@ -78,7 +84,16 @@ def write_progress(conn: sqlite3.Connection, contacts: Sequence[ContactProgress]
     cur = conn.executemany(
         _PROGRESS_UPDATE,
         [
-            (p.state, p.attempts, p.next_due, p.last_outcome, p.reserved_agent, now, p.campaign, p.contact_id)
+            (
+                stored_state(p.state, p.last_outcome),
+                p.attempts,
+                p.next_due,
+                p.last_outcome,
+                p.reserved_agent,
+                now,
+                p.campaign,
+                p.contact_id,
+            )
             for p in contacts
         ],
     )
@@ -237,7 +252,10 @@ class SQLiteContacts:
         def run(conn: sqlite3.Connection) -> int:
             before = conn.total_changes
             conn.executemany("DELETE FROM dnc WHERE scope = ? AND entry = ? AND is_prefix = ?", rows)
-            return conn.total_changes - before
+            removed = conn.total_changes - before
+            if removed:
+                conn.execute(_DNC_RELEASE, (time.time(), where))
+            return removed
 
         return await self._run(run)
 

@@ -4,13 +4,17 @@ do-not-call lists, and their progress committed with the engine's step (all of i
 from __future__ import annotations
 
 import dataclasses
+import uuid
+from pathlib import Path
 
 import pytest
 
 from app.core.commands import Activity
 from app.core.contacts import ContactProgress
 from app.store import Change, Store, StoreDataError
-from tests.store.conftest import StoreFactory
+from app.store.migrations import SQLITE_MIGRATIONS
+from app.store.sqlite import SQLiteStore
+from tests.store.conftest import POSTGRES_DSN, StoreFactory
 from tests.store.test_contract import make_request
 
 NOW = 1_000_000.0
@@ -289,3 +293,70 @@ async def test_campaign_states_are_stored(store_factory: StoreFactory) -> None:
     ]
     with pytest.raises(StoreDataError):
         await store.set_campaign_state("c1", "exploded", NOW, "eva")
+
+
+# ------------------------------------------------------------------ the schema upgrade
+
+
+async def test_a_database_of_schema_1_is_upgraded_and_keeps_its_requests(tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    req = make_request("r1")
+    async with SQLiteStore(path, migrations=SQLITE_MIGRATIONS[:1]) as old:
+        await old.save_requests([req])
+        assert await old.schema_version() == 1
+    async with SQLiteStore(path) as new:
+        assert await new.schema_version() == len(SQLITE_MIGRATIONS) >= 2
+        assert await new.load_request("r1") == req
+        (cid,) = await upload(new, "c1", (1, 0))
+        assert await due_ids(new) == [cid]
+
+
+async def test_a_postgres_schema_1_is_upgraded_and_keeps_its_requests() -> None:
+    if not POSTGRES_DSN:
+        pytest.skip("set HOLDFAST_TEST_POSTGRES_DSN to run the PostgreSQL contract tests")
+    from app.store.postgres import POSTGRES_MIGRATIONS, PostgresStore, drop_schema
+
+    schema = f"holdfast_test_{uuid.uuid4().hex[:12]}"
+    req = make_request("r1")
+    try:
+        async with PostgresStore(POSTGRES_DSN, schema=schema, migrations=POSTGRES_MIGRATIONS[:1]) as old:
+            await old.save_requests([req])
+        async with PostgresStore(POSTGRES_DSN, schema=schema) as new:
+            assert await new.schema_version() == len(POSTGRES_MIGRATIONS) >= 2
+            assert await new.load_request("r1") == req
+            (cid,) = await upload(new, "c1", (1, 0))
+            assert await due_ids(new) == [cid]
+    finally:
+        await drop_schema(POSTGRES_DSN, schema)
+
+
+async def test_a_contact_done_because_of_dnc_comes_back_when_its_entry_is_removed(store: Store) -> None:
+    listed, bad, other = await upload(store, "c1", (1, 0), (2, 0), (3, 0))
+    (elsewhere,) = await upload(store, "c2", (1, 0))
+    await store.dnc_add(None, [(number(1), False)], NOW, "eva")
+    await store.dnc_add("c1", [("+45201", True)], NOW, "eva")  # covers every number here, in c1
+    await store.commit_many(
+        [
+            Change(
+                contacts=[
+                    progress("c1", listed, "done", attempts=1, last_outcome="dnc"),
+                    progress("c1", bad, "done", attempts=1, last_outcome="invalid"),
+                    progress("c1", other, "done", attempts=1, last_outcome="answered"),
+                    progress("c2", elsewhere, "done", last_outcome="dnc"),
+                ]
+            )
+        ]
+    )
+    states = {c.contact_id: c.state for c in await store.list_contacts("c1")}
+    assert states == {listed: "dnc", bad: "invalid", other: "done"}
+    assert [c.contact_id for c in await store.list_contacts("c1", state="dnc")] == [listed]
+    # the campaign's prefix goes: number(1) is still on the global list, so it stays held back
+    assert await store.dnc_remove("c1", [("+45201", True)]) == 1
+    assert (await store.contact("c1", listed)).state == "dnc"  # type: ignore[union-attr]
+    # the global entry goes too: it comes back (dialled once before: scheduled), in both campaigns
+    assert await store.dnc_remove(None, [(number(1), False)]) == 1
+    back = await store.contact("c1", listed)
+    assert back is not None and (back.state, back.attempts) == ("scheduled", 1)
+    assert (await store.contact("c2", elsewhere)).state == "new"  # type: ignore[union-attr]
+    assert (await store.contact("c1", bad)).state == "invalid"  # type: ignore[union-attr]
+    assert await due_ids(store) == [listed]
