@@ -606,8 +606,8 @@ class DiallerFlow(CallFlow):
         req.agent_leg = self._new_leg(req, "agent")
         agent.start_ringing(req.id, self._now)
         self._timers.set("ring", req.id, self._now + q.ring_timeout)
-        c = self.campaigns[req.campaign or ""]
-        power = c.mode is CampaignMode.POWER
+        c = self.campaigns.get(req.campaign or "")
+        power = c is not None and c.mode is CampaignMode.POWER
         self._activity("agent_ringing", req, agent=agent.id)
         self._emit(
             OriginateAgent(
