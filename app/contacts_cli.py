@@ -72,17 +72,13 @@ async def _import(config: HoldfastConfig, args: argparse.Namespace, dnc: bool) -
                 assert rules is not None
                 await import_contacts(store, args.campaign, stream, rules, time.time(), report=report)
         except ImportRefused as error:
-            print(f"holdfast: {args.file} is refused: {error}; nothing was stored", file=sys.stderr)
+            print(f"holdfast: {args.file} is refused: {error}; {report.stored_note()}", file=sys.stderr)
             return 2
         except UnicodeDecodeError as error:
-            print(
-                f"holdfast: {args.file} is not UTF-8 text ({error.reason}); rows before it were stored", file=sys.stderr
-            )
+            print(f"holdfast: {args.file} is not UTF-8 text ({error.reason}); {report.stored_note()}", file=sys.stderr)
             return 2
         except StoreError as error:
-            print(
-                f"holdfast: {error}; rows before the failure were stored, importing again merges them", file=sys.stderr
-            )
+            print(f"holdfast: {error}; {report.stored_note()}", file=sys.stderr)
             return 1
         finally:
             await store.close()

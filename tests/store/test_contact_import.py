@@ -211,3 +211,13 @@ async def test_two_uploads_of_the_same_numbers_at_once_merge(store_factory: Stor
     stored = await first.list_contacts("c1", limit=5000)
     assert sorted(c.number for c in stored) == numbers
     assert all(c.name == "a" and dict(c.fields) == {"city": "b"} for c in stored)  # both rows merged
+
+
+async def test_a_line_that_is_not_csv_stops_the_import_and_says_what_was_stored(store: Store) -> None:
+    huge = "x" * 200_000  # over csv's field size limit
+    text = "number,name\n+4520123456,Ann\n+4520123457,Bo\n+4520123458," + huge + "\n+4520123459,Cy\n"
+    report = ImportReport()
+    with pytest.raises(ImportRefused, match=r"line 4 cannot be read as CSV"):
+        await import_contacts(store, "c1", io.StringIO(text), RULES, NOW, batch_size=2, report=report)
+    assert report.imported == 2 and "2 rows before it were stored" in report.stored_note()
+    assert [c.name for c in await store.list_contacts("c1")] == ["Ann", "Bo"]
