@@ -52,6 +52,7 @@ from app.core.events import (
     CampaignControl,
     ContactDialNow,
     ContactDisposed,
+    ContactsChanged,
     ContactSkipped,
     ContactsLoaded,
     DncUpdated,
@@ -113,6 +114,7 @@ class DiallerFlow(CallFlow):
         self._active_contacts: dict[tuple[str, int], str] = {}  # (campaign, contact) -> request id
         self._loading: set[str] = set()
         self._asked: dict[str, int] = {}  # the limit of the load in flight
+        self._stale_load: set[str] = set()  # the list changed while a load was in flight
         self._load_after: dict[str, float] = {}
         self._dials: dict[str, float] = {}  # parity counters
         self.dnc = rules.DncList()
@@ -171,6 +173,8 @@ class DiallerFlow(CallFlow):
     def _validate_dialler(self, event: object) -> None:
         from app.core.errors import IllegalAgentTransition, IllegalRequestAction, UnknownRequest
 
+        if isinstance(event, ContactsChanged) and event.campaign not in self.campaigns:
+            raise UnknownRequest(f"no campaign {event.campaign!r}")
         if isinstance(event, CampaignControl):
             if event.campaign not in self.campaigns:
                 raise UnknownRequest(f"no campaign {event.campaign!r}")
@@ -241,10 +245,12 @@ class DiallerFlow(CallFlow):
             window[contact.contact_id] = contact
             taken += 1
             self._report(contact, CLAIMED, contact.attempts, None, None)
-        if len(e.contacts) < self._asked.pop(e.campaign, 1):  # the store has no more due now
+        stale = e.campaign in self._stale_load
+        self._stale_load.discard(e.campaign)
+        if len(e.contacts) < self._asked.pop(e.campaign, 1) and not stale:  # the store has no more due now
             self._load_after[e.campaign] = e.now + EMPTY_POLL
             self._timers.set("contacts", e.campaign, e.now + EMPTY_POLL)
-        self._activity("contacts_loaded", None, campaign=e.campaign, count=taken)
+        self._activity("contacts_loaded", None, campaign=e.campaign, taken=taken)
         if self.campaign_state[e.campaign] is CampaignState.STOPPED:
             self._release_window(e.campaign)
 
@@ -256,10 +262,19 @@ class DiallerFlow(CallFlow):
         self.dnc.remove(e.campaign, e.removed)
         self._activity("dnc_updated", None, campaign=e.campaign, added=len(e.added), removed=len(e.removed))
 
+    def _contacts_changed(self, e: ContactsChanged) -> None:
+        self._look_again(e.campaign)
+
+    def _look_again(self, campaign: str) -> None:
+        """Ask the store again at the next dispatch, even if it had nothing a moment ago."""
+        self._load_after.pop(campaign, None)
+        if campaign in self._loading:  # that load may have read the list before the change
+            self._stale_load.add(campaign)
+
     def _campaign_control(self, e: CampaignControl) -> None:
         state = {"start": CampaignState.RUNNING, "pause": CampaignState.PAUSED, "stop": CampaignState.STOPPED}
         self.campaign_state[e.campaign] = state[e.action]
-        self._load_after.pop(e.campaign, None)
+        self._look_again(e.campaign)
         if state[e.action] is CampaignState.STOPPED:
             self._release_window(e.campaign)
         self._activity("campaign_state", None, campaign=e.campaign, state=state[e.action].value)

@@ -59,6 +59,7 @@ from app.core.events import (
     CampaignControl,
     ContactDialNow,
     ContactDisposed,
+    ContactsChanged,
     ContactSkipped,
     ContactsLoaded,
     DncUpdated,
@@ -151,6 +152,7 @@ class Engine(DiallerFlow, CallerFlow, StaffFlow, Recovery):
             CallbackRequested: self._callback_requested,
             SettingsChanged: self._all_settings_changed,
             ContactsLoaded: self._contacts_loaded,
+            ContactsChanged: self._contacts_changed,
             DncUpdated: self._dnc_updated,
             CampaignControl: self._campaign_control,
             ContactDialNow: self._contact_dial_now,
@@ -179,7 +181,15 @@ class Engine(DiallerFlow, CallerFlow, StaffFlow, Recovery):
 
     def _validate(self, event: Event) -> None:
         """Refuse illegal events before anything changes."""
-        dialler = (CampaignControl, DncUpdated, ContactsLoaded, ContactDialNow, ContactSkipped, ContactDisposed)
+        dialler = (
+            CampaignControl,
+            DncUpdated,
+            ContactsLoaded,
+            ContactsChanged,
+            ContactDialNow,
+            ContactSkipped,
+            ContactDisposed,
+        )
         if isinstance(event, dialler):
             self._validate_dialler(event)
         elif isinstance(event, SettingsChanged):

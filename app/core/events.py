@@ -177,6 +177,13 @@ class ContactsLoaded(Event):
 
 
 @dataclass(frozen=True, slots=True)
+class ContactsChanged(Event):
+    """The store's list of a campaign changed (an upload): the engine asks for contacts again now."""
+
+    campaign: str
+
+
+@dataclass(frozen=True, slots=True)
 class DncUpdated(Event):
     """Do-not-call entries (number or prefix, E.164) of a campaign, or global (campaign None).
     `replace` swaps that list for `added` (at start-up); else entries are added and removed."""

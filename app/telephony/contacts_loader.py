@@ -10,6 +10,9 @@ At start-up, after the engine took back its active requests: contacts left "clai
 previous run that no active request holds go back to due (`release_claimed`), and the
 do-not-call lists and campaign states stored by the API are given to the engine before it can
 dial anyone.
+
+Also here: what a key on the agent's phone means while they review a previewed contact
+(DIAL_NOW_KEY, SKIP_KEY).
 """
 
 from __future__ import annotations
@@ -25,9 +28,13 @@ from app.core.commands import LoadContacts
 from app.core.engine import Engine
 from app.core.errors import CoreError
 from app.core.settings import CampaignState
+from app.core.states import RequestKind, RequestState
 from app.store import Store, StoreError
 
 log = structlog.get_logger("holdfast.contacts")
+
+DIAL_NOW_KEY = "#"  # preview: the agent reviewing a contact dials it now
+SKIP_KEY = "*"  # preview: the agent skips the contact (not dialled, due again)
 
 LOAD_RETRIES = (0.2, 0.5, 1.0, 2.0, None)  # seconds between tries; None: give up (stop the service)
 
@@ -95,3 +102,18 @@ class ContactsLoader:
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+
+
+def agent_key_event(engine: Engine, request_id: str, digit: str, now: float) -> ev.Event | None:
+    """The dialler event a key pressed on an agent's phone means, if any: only while the agent
+    reviews a previewed contact (answered, the contact not dialled yet)."""
+    req = engine.requests.get(request_id)
+    if req is None or req.kind is not RequestKind.CONTACT or req.state is not RequestState.WHISPER:
+        return None
+    if req.agent_id is None or req.customer_leg is not None:
+        return None
+    if digit == DIAL_NOW_KEY:
+        return ev.ContactDialNow(now, req.agent_id)
+    if digit == SKIP_KEY:
+        return ev.ContactSkipped(now, req.agent_id)
+    return None

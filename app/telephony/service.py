@@ -54,7 +54,7 @@ from app.core.errors import CoreError
 from app.core.states import RequestState
 from app.store import Store, StoreError
 from app.telephony.committer import COMMIT_RETRIES, Committer, step_of
-from app.telephony.contacts_loader import ContactsLoader
+from app.telephony.contacts_loader import ContactsLoader, agent_key_event
 from app.telephony.errors import CommitFailed, ServiceStopping
 from app.telephony.executor import CommandExecutor
 from app.telephony.instance_lock import InstanceLock
@@ -383,6 +383,8 @@ class TelephonyService:
             if leg is not None and leg.role == "inbound":
                 await self._barge_in(leg)
                 self.try_feed(ev.DtmfReceived(self.clock(), leg.request_id, event.digit))
+            elif leg is not None and leg.role == "agent":
+                self._agent_key(leg, event.digit)
         elif isinstance(event, (StasisEnd, ChannelHangupRequest, ChannelDestroyed)):
             leg = self.legs.by_channel(event.channel.id)
             if leg is not None and not (leg.in_dialplan and isinstance(event, StasisEnd)):
@@ -396,6 +398,12 @@ class TelephonyService:
             agent_id = self._agents_by_endpoint().get(event.endpoint.key)
             if agent_id is not None:
                 self.try_feed(ev.AgentReachability(self.clock(), agent_id, event.endpoint.online))
+
+    def _agent_key(self, leg: Leg, digit: str) -> None:
+        """Preview keys on the agent's phone while they review a contact: dial now, or skip."""
+        event = agent_key_event(self.engine, leg.request_id, digit, self.clock())
+        if event is not None:
+            self.try_feed(event)
 
     async def _stasis_start(self, event: StasisStart) -> None:
         channel = event.channel

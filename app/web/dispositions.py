@@ -174,7 +174,7 @@ def routes() -> tuple[Any, ...]:
         ),
         Route(
             "POST",
-            "/api/agents/{agent_id}/disposition",
+            "/api/agents/{agent_id}/contact/disposition",
             dispose,
             "the disposition of the agent's last dialler call; call_back with `when` schedules the contact",
             (Answer(200, "stored", DispositionResult), no_agent, refused_now, Answer(422, "invalid body"), NOT_STORED),

@@ -364,3 +364,18 @@ def test_a_restored_dial_is_not_handed_out_again() -> None:
     out = again.handle(ev.ContactsLoaded(h.now, "spring", (contact(req.contact_id or 0),)))
     assert not [x for x in out if isinstance(x, c.OriginateCustomer)]
     assert again.take_contact_progress() == []
+
+
+def test_an_upload_during_a_load_is_not_missed() -> None:
+    from app.core.engine import Engine
+
+    engine = Engine(dialler_settings(campaign()))
+    now = 1000.0
+    (_load,) = [x for x in engine.handle(ev.Tick(now)) if isinstance(x, c.LoadContacts)]
+    engine.handle(ev.ContactsChanged(now + 0.1, "spring"))  # while the store is read
+    out = engine.handle(ev.ContactsLoaded(now + 0.2, "spring", ()))  # read before the upload
+    assert [x for x in out if isinstance(x, c.LoadContacts)]  # asked again at once
+    out = engine.handle(ev.ContactsLoaded(now + 0.3, "spring", ()))
+    assert not [x for x in out if isinstance(x, c.LoadContacts)]  # now nothing is due: wait
+    assert not [x for x in engine.handle(ev.Tick(now + 10)) if isinstance(x, c.LoadContacts)]
+    assert [x for x in engine.handle(ev.Tick(now + 16)) if isinstance(x, c.LoadContacts)]
