@@ -83,6 +83,14 @@ async def _import(config: HoldfastConfig, args: argparse.Namespace, dnc: bool) -
         finally:
             await store.close()
     print(_summary(report, "entries" if dnc else "contacts"))
+    if dnc and report.inserted:
+        # The store is read by new contact loads at once, but a running engine's window of
+        # contacts at hand learns of new entries only at its next start.
+        print(
+            "note: a running Holdfast takes these entries into its dial-time check at its next start; "
+            "POST /api/dnc/import reaches it at once",
+            file=sys.stderr,
+        )
     return 0
 
 
