@@ -72,21 +72,25 @@ async def _import(config: HoldfastConfig, args: argparse.Namespace, dnc: bool) -
                 assert rules is not None
                 await import_contacts(store, args.campaign, stream, rules, time.time(), report=report)
         except ImportRefused as error:
-            print(f"holdfast: {args.file} is refused: {error}; nothing was stored", file=sys.stderr)
+            print(f"holdfast: {args.file} is refused: {error}; {report.stored_note()}", file=sys.stderr)
             return 2
         except UnicodeDecodeError as error:
-            print(
-                f"holdfast: {args.file} is not UTF-8 text ({error.reason}); rows before it were stored", file=sys.stderr
-            )
+            print(f"holdfast: {args.file} is not UTF-8 text ({error.reason}); {report.stored_note()}", file=sys.stderr)
             return 2
         except StoreError as error:
-            print(
-                f"holdfast: {error}; rows before the failure were stored, importing again merges them", file=sys.stderr
-            )
+            print(f"holdfast: {error}; {report.stored_note()}", file=sys.stderr)
             return 1
         finally:
             await store.close()
     print(_summary(report, "entries" if dnc else "contacts"))
+    if dnc and report.inserted:
+        # The store is read by new contact loads at once, but a running engine's window of
+        # contacts at hand learns of new entries only at its next start.
+        print(
+            "note: a running Holdfast takes these entries into its dial-time check at its next start; "
+            "POST /api/dnc/import reaches it at once",
+            file=sys.stderr,
+        )
     return 0
 
 

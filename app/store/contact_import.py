@@ -68,7 +68,8 @@ _check: Callable[[str | None, EligibilityRules], eligibility.Verdict] = eligibil
 
 
 class ImportRefused(ValueError):
-    """The whole file is refused (no header, no number column, too many columns); nothing was stored."""
+    """The file is refused: its header is unusable (then nothing was stored), or a later line
+    cannot be read as CSV (then the rows before it were stored; see `ImportReport.imported`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,6 +105,12 @@ class ImportReport:
     def imported(self) -> int:
         return self.inserted + self.merged
 
+    def stored_note(self) -> str:
+        """What a refused or failed import left behind, for its error message."""
+        if self.imported == 0:
+            return "nothing was stored"
+        return f"{self.imported} rows before it were stored; importing the file again merges them"
+
     def refuse(self, line: int, reason: str, detail: str) -> None:
         self.refused += 1
         self.reasons[reason] += 1
@@ -127,7 +134,15 @@ def _records(stream: TextIO) -> Iterator[tuple[int, list[str]]]:
     delimiter = ";" if first.count(";") > first.count(",") else ","
     reader = csv.reader(_chain(first, stream), delimiter=delimiter)
     line = 0
-    for cells in reader:
+    while True:
+        try:
+            cells = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as error:  # e.g. a cell over csv's field size limit (128 KiB)
+            raise ImportRefused(
+                f"line {line + 1} cannot be read as CSV ({error}); the rest of the file was not read"
+            ) from None
         start, line = line + 1, reader.line_num
         if cells and any(c.strip() for c in cells):
             yield start, cells

@@ -16,14 +16,17 @@ Theory of operation:
 from __future__ import annotations
 
 import codecs
+import contextlib
 import io
 import tempfile
+from collections.abc import Iterator
 from typing import IO
 
 from aiohttp import web
 
 from app.core.events import DncUpdated
 from app.core.settings import EligibilityRules
+from app.store import StoreError
 from app.store.base import Store
 from app.store.contact_import import (
     ImportRefused,
@@ -87,12 +90,10 @@ def _store(service: TelephonyService) -> Store:
 async def upload_contacts(request: web.Request) -> web.Response:
     service, store, campaign, rules = _campaign(request)
     by = _by(request)
-    with await _spooled(request) as raw:
+    report = ImportReport()
+    with await _spooled(request) as raw, _import_errors(report):
         text = io.TextIOWrapper(raw, encoding="utf-8-sig", newline="")
-        try:
-            report = await import_contacts(store, campaign, text, rules, service.clock())
-        except ImportRefused as error:
-            raise ApiError(400, f"the file is refused: {error}; nothing was stored") from None
+        await import_contacts(store, campaign, text, rules, service.clock(), report=report)
     await store.append_admin(
         service.clock(),
         by,
@@ -194,12 +195,10 @@ async def _dnc_upload(request: web.Request) -> web.Response:
     async def to_engine(batch: list[tuple[str, bool]]) -> None:
         await feed_and_commit(service, DncUpdated(service.clock(), campaign, added=tuple(batch)))
 
-    with await _spooled(request) as raw:
+    report = ImportReport()
+    with await _spooled(request) as raw, _import_errors(report):
         text = io.TextIOWrapper(raw, encoding="utf-8-sig", newline="")
-        try:
-            report = await import_dnc(store, campaign, text, service.clock(), by, region, after_batch=to_engine)
-        except ImportRefused as error:
-            raise ApiError(400, f"the file is refused: {error}; nothing was stored") from None
+        await import_dnc(store, campaign, text, service.clock(), by, region, report=report, after_batch=to_engine)
     await store.append_admin(
         service.clock(),
         by,
@@ -278,6 +277,21 @@ async def _spooled(request: web.Request) -> IO[bytes]:
     except BaseException:
         spool.close()
         raise
+
+
+@contextlib.contextmanager
+def _import_errors(report: ImportReport) -> Iterator[None]:
+    """A refused file is 400, a store that failed midway 503; both say what was stored."""
+    try:
+        yield
+    except ImportRefused as error:
+        raise ApiError(400, f"the file is refused: {error}; {report.stored_note()}", **_counts(report)) from None
+    except StoreError as error:
+        raise ApiError(503, f"the store failed: {error}; {report.stored_note()}", **_counts(report)) from None
+
+
+def _counts(report: ImportReport) -> dict[str, int]:
+    return {"rows": report.rows, "inserted": report.inserted, "merged": report.merged, "refused": report.refused}
 
 
 def _by(request: web.Request) -> str:

@@ -3,6 +3,7 @@ numbers merge, and nothing of an unusable file is stored. Runs on every backend.
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 import json
@@ -22,6 +23,7 @@ from app.store.contact_import import (
     import_contacts,
     import_dnc,
 )
+from tests.store.conftest import StoreFactory
 
 NOW = 1_000_000.0
 RULES = EligibilityRules()  # Denmark; mobile and fixed line numbers
@@ -190,3 +192,32 @@ async def test_a_dnc_file_is_imported_into_its_list(store: Store) -> None:
     glob = await import_dnc(store, None, io.StringIO("number\n+4520999999\n"), NOW, "eva")
     assert glob.inserted == 1 and await store.dnc_entries(None) == [("+4520999999", False)]
     assert json.dumps([e.entry for e in await store.dnc_list("c1")]) == '["+4520123456", "+4590"]'
+
+
+async def test_two_uploads_of_the_same_numbers_at_once_merge(store_factory: StoreFactory) -> None:
+    """Two nodes (or two API calls) upload overlapping files to one campaign at the same time:
+    every number ends up as one contact, counted as new exactly once."""
+    first, second = await store_factory(), await store_factory()
+    numbers = [f"+452110{i:04d}" for i in range(3000)]
+    forward = "number,name\n" + "".join(f"{n},a\n" for n in numbers)
+    again = "number,name,city\n" + "".join(f"{n},,b\n" for n in numbers)
+    one, two = await asyncio.gather(
+        import_contacts(first, "c1", io.StringIO(forward), RULES, NOW, batch_size=250),
+        import_contacts(second, "c1", io.StringIO(again), RULES, NOW, batch_size=250),
+    )
+    assert one.refused == two.refused == 0
+    assert one.inserted + two.inserted == len(numbers)
+    assert one.merged + two.merged == len(numbers)
+    stored = await first.list_contacts("c1", limit=5000)
+    assert sorted(c.number for c in stored) == numbers
+    assert all(c.name == "a" and dict(c.fields) == {"city": "b"} for c in stored)  # both rows merged
+
+
+async def test_a_line_that_is_not_csv_stops_the_import_and_says_what_was_stored(store: Store) -> None:
+    huge = "x" * 200_000  # over csv's field size limit
+    text = "number,name\n+4520123456,Ann\n+4520123457,Bo\n+4520123458," + huge + "\n+4520123459,Cy\n"
+    report = ImportReport()
+    with pytest.raises(ImportRefused, match=r"line 4 cannot be read as CSV"):
+        await import_contacts(store, "c1", io.StringIO(text), RULES, NOW, batch_size=2, report=report)
+    assert report.imported == 2 and "2 rows before it were stored" in report.stored_note()
+    assert [c.name for c in await store.list_contacts("c1")] == ["Ann", "Bo"]

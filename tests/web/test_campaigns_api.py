@@ -307,3 +307,28 @@ class TestBehindTheToken:
 
     async def test_with_the_token_it_works(self, http: TestClient) -> None:
         assert (await upload(http, "number\n+4520123456\n"))["inserted"] == 1
+
+
+async def test_a_store_failing_midway_is_503_and_says_what_was_stored(
+    http: TestClient, store: SQLiteStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from app.store import StoreFull
+    from app.store.contact_import import BATCH_SIZE
+
+    calls = 0
+    real = store.import_contacts
+
+    async def full_on_the_second_batch(*args: Any) -> Any:
+        nonlocal calls
+        calls += 1
+        if calls == 2:
+            raise StoreFull("database or disk is full (test)")
+        return await real(*args)
+
+    monkeypatch.setattr(store, "import_contacts", full_on_the_second_batch)
+    rows = "".join(f"+4521{100_000 + i:06d},n\n" for i in range(BATCH_SIZE + 10))
+    resp = await http.post(f"/api/campaigns/{CAMPAIGN}/contacts", data="number,name\n" + rows, headers=CSV)
+    body = await resp.json()
+    assert resp.status == 503, body
+    assert "disk is full" in body["error"] and f"{BATCH_SIZE} rows before it were stored" in body["error"]
+    assert body["inserted"] == BATCH_SIZE == len(await store.list_contacts(CAMPAIGN, limit=5000))
