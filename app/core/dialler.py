@@ -250,7 +250,8 @@ class DiallerFlow(CallFlow):
         if len(e.contacts) < self._asked.pop(e.campaign, 1) and not stale:  # the store has no more due now
             self._load_after[e.campaign] = e.now + EMPTY_POLL
             self._timers.set("contacts", e.campaign, e.now + EMPTY_POLL)
-        self._activity("contacts_loaded", None, campaign=e.campaign, taken=taken)
+        if taken:  # an idle campaign polls the store every EMPTY_POLL: not worth a log line each
+            self._activity("contacts_loaded", None, campaign=e.campaign, taken=taken)
         if self.campaign_state[e.campaign] is CampaignState.STOPPED:
             self._release_window(e.campaign)
 
