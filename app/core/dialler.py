@@ -724,7 +724,11 @@ class DiallerFlow(CallFlow):
             if e.voicemail:
                 attempt.outcome = AttemptOutcome.MACHINE
                 self._activity("attempt_outcome", req, attempt=attempt.number, outcome="machine")
-                self._emit(Hangup(e.leg_id, "machine"))
+                message = c.machine_message if c is not None else None
+                if message:  # the campaign leaves a message on the machine, then the call ends
+                    self._emit(PlayPrompt(e.leg_id, (PromptItem(message),), hangup_after=True))
+                else:
+                    self._emit(Hangup(e.leg_id, "machine"))
                 self._drop_agent(req, "dialler_contact_unreachable")
                 self._forget_leg(req.customer_leg)
                 req.customer_leg = None
