@@ -4,6 +4,8 @@ holdfast run --config FILE            run the service against the configured Ast
 holdfast dev-run --config FILE        start a sandboxed Asterisk too (what `make run` does)
 holdfast check-config FILE            validate a settings file and print a summary
 holdfast sim SCENARIO.yaml            run the contact-centre simulator
+holdfast contacts import --config FILE --campaign ID CSV     upload a campaign's contacts
+holdfast dnc import --config FILE [--campaign ID] CSV        add to a do-not-call list (global by default)
 """
 
 from __future__ import annotations
@@ -80,6 +82,18 @@ def _sim(args: argparse.Namespace) -> int:
     return sim_main(args.rest)
 
 
+def _contacts_import(args: argparse.Namespace) -> int:
+    from app.contacts_cli import contacts_import
+
+    return contacts_import(_load(args.config), args)
+
+
+def _dnc_import(args: argparse.Namespace) -> int:
+    from app.contacts_cli import dnc_import
+
+    return dnc_import(_load(args.config), args)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="holdfast", description="Callback and dialler service for Asterisk")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -95,6 +109,19 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("dev-run", help="start a sandboxed Asterisk and the service")
     p.add_argument("--config", required=True)
     p.set_defaults(func=_dev_run)
+    p = sub.add_parser("contacts", help="a dialler campaign's contacts")
+    p.add_argument("action", choices=["import"])
+    p.add_argument("--config", required=True)
+    p.add_argument("--campaign", required=True, help="a campaign id from the settings")
+    p.add_argument("file", help="CSV: number, name, optional timezone and priority, any other column a free field")
+    p.set_defaults(func=_contacts_import)
+    p = sub.add_parser("dnc", help="do-not-call lists")
+    p.add_argument("action", choices=["import"])
+    p.add_argument("--config", required=True)
+    p.add_argument("--campaign", default=None, help="a campaign's own list (default: the global list)")
+    p.add_argument("--by", default="holdfast-cli", help="who adds the entries (kept with each entry)")
+    p.add_argument("file", help="CSV with a number column; +4590* is a prefix")
+    p.set_defaults(func=_dnc_import)
     p = sub.add_parser("sim", help="run the contact-centre simulator", add_help=False)
     p.add_argument("rest", nargs=argparse.REMAINDER)
     p.set_defaults(func=_sim)

@@ -262,6 +262,12 @@ def _cross_check(data: dict[Any, Any]) -> list[tuple[str, str]]:
             for queue in listed:
                 if isinstance(queue, str | int) and not isinstance(queue, bool) and str(queue) not in names:
                     found.append(("agents", unknown(f"agents.{agent_id}.skills", queue)))
+    campaigns = data.get("campaigns")
+    if isinstance(campaigns, dict):
+        for campaign_id, campaign in campaigns.items():
+            queue = campaign.get("queue") if isinstance(campaign, dict) else None
+            if isinstance(queue, str | int) and not isinstance(queue, bool) and str(queue) not in names:
+                found.append(("campaigns", unknown(f"campaigns.{campaign_id}.queue", queue)))
     return found
 
 

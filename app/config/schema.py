@@ -42,16 +42,21 @@ from pydantic_core import PydanticCustomError
 
 from app.config.durations import DurationError, format_duration, parse_duration
 from app.core.settings import (
+    MIN_RING_TIME,
     AgentSettings,
     AnnounceSettings,
     CallbackOrder,
     CallbackSettings,
+    CampaignMode,
+    CampaignSettings,
+    CampaignState,
     CoreSettings,
     DispatchPolicy,
     EligibilityRules,
     OfferMode,
     OpeningHours,
     QueueSettings,
+    RetryIntervals,
     TimeRange,
 )
 
@@ -62,6 +67,7 @@ __all__ = [
     "AnnounceConfig",
     "AsteriskConfig",
     "CallbackConfig",
+    "CampaignConfig",
     "EligibilityConfig",
     "FeatureCodes",
     "HoldfastConfig",
@@ -811,6 +817,139 @@ class AgentConfig(_Model):
         )
 
 
+# --- dialler campaigns --------------------------------------------------------------------------
+
+
+class CallingHoursConfig(_Model):
+    """Weekly calling hours in the contact's local time (no time zone of their own)."""
+
+    mon: DaySpec = ()
+    tue: DaySpec = ()
+    wed: DaySpec = ()
+    thu: DaySpec = ()
+    fri: DaySpec = ()
+    sat: DaySpec = ()
+    sun: DaySpec = ()
+    exceptions: dict[DateKey, DaySpec] = Field(default_factory=dict)
+
+    def to_settings(self, timezone: str) -> OpeningHours:
+        return OpeningHours(
+            timezone=timezone,
+            weekly=tuple(getattr(self, d) for d in DAYS),
+            exceptions=tuple(sorted(self.exceptions.items())),
+        )
+
+
+class RetryConfig(_Model):
+    busy: Duration = 600.0
+    no_answer: Duration = 3600.0
+    machine: Duration = 7200.0
+    failed: Duration = 1800.0
+
+
+def _lines(value: object) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise bad("allowed a number from 1.0 to 3.0, e.g. 1.5")
+    try:
+        lines = float(value)
+    except ValueError:
+        raise bad("allowed a number from 1.0 to 3.0, e.g. 1.5") from None
+    if math.isnan(lines) or not 1.0 <= lines <= 3.0:
+        raise bad("allowed a number from 1.0 to 3.0, e.g. 1.5")
+    return lines
+
+
+def _dispositions(value: object) -> tuple[str, ...]:
+    check = _pattern(r"[a-z0-9][a-z0-9_]*", "")
+    out: list[str] = []
+    for item in _string_list(value):
+        try:
+            name = check(item)
+        except PydanticCustomError:
+            raise bad(f"{_show(item)} is not a disposition name (lower case letters, digits and '_')") from None
+        if name in out:
+            raise bad(f'"{name}" is listed twice')
+        out.append(name)
+    if not out:
+        raise bad("list at least one disposition, e.g. [sale, not_interested, call_back]")
+    return tuple(out)
+
+
+class CampaignConfig(_Model):
+    """One dialler campaign: its contacts are uploaded to the store (API or holdfast contacts import)."""
+
+    name: Text = ""
+    mode: Annotated[CampaignMode, PlainValidator(_enum(CampaignMode))] = CampaignMode.PREVIEW
+    queue: QueueName
+    state: Annotated[CampaignState, PlainValidator(_enum(CampaignState))] = CampaignState.RUNNING
+    timezone: Annotated[str, PlainValidator(_timezone)] = "UTC"
+    active_from: Annotated[str, PlainValidator(_date_key)] | None = None
+    active_to: Annotated[str, PlainValidator(_date_key)] | None = None
+    calling_hours: CallingHoursConfig | None = None
+    max_attempts: Annotated[int, PlainValidator(_int_range(1, 20))] = 3
+    retry: RetryConfig = Field(default_factory=RetryConfig)
+    ring_time: Annotated[float, PlainValidator(_duration(MIN_RING_TIME, 120.0))] = 25.0
+    caller_id: Annotated[str, PlainValidator(_caller_id)] = ""
+    record_calls: Bool = False
+    order: Annotated[int, PlainValidator(_int_range(0, 1000))] = 0
+    parity: Annotated[int, PlainValidator(_int_range(1, 100))] = 1
+    agent_share: Annotated[float, PlainValidator(_share)] = 1.0
+    inbound_first: Bool = True
+    lines_per_agent: Annotated[float, PlainValidator(_lines)] = 1.0
+    review_time: Annotated[float, PlainValidator(_duration(0.0, 600.0))] = 0.0
+    dispositions: Annotated[tuple[str, ...], PlainValidator(_dispositions)] = (
+        "sale",
+        "not_interested",
+        "call_back",
+        "wrong_number",
+    )
+    information_prompt: Annotated[
+        str, PlainValidator(_pattern(r"[A-Za-z0-9][A-Za-z0-9_./-]*", "expected a prompt name"))
+    ] = "dialler_information"
+    amd: Bool = False
+    machine_message: Annotated[str | None, PlainValidator(_optional_prompt)] = None
+    window: Annotated[int, PlainValidator(_int_range(1, 500))] = 20
+    eligibility: EligibilityConfig = Field(default_factory=EligibilityConfig)
+
+    @model_validator(mode="after")
+    def _dates_in_order(self) -> CampaignConfig:
+        if self.active_from and self.active_to and self.active_to < self.active_from:
+            raise bad(
+                f"active_to {self.active_to} is before active_from {self.active_from}; the campaign would never run"
+            )
+        return self
+
+    def to_settings(self, campaign_id: str) -> CampaignSettings:
+        return CampaignSettings(
+            id=campaign_id,
+            queue=self.queue,
+            name=self.name,
+            mode=self.mode,
+            state=self.state,
+            timezone=self.timezone,
+            active_from=self.active_from,
+            active_to=self.active_to,
+            calling_hours=self.calling_hours.to_settings(self.timezone) if self.calling_hours else None,
+            max_attempts=self.max_attempts,
+            retry=RetryIntervals(self.retry.busy, self.retry.no_answer, self.retry.machine, self.retry.failed),
+            ring_time=self.ring_time,
+            caller_id=self.caller_id,
+            record_calls=self.record_calls,
+            order=self.order,
+            parity=self.parity,
+            agent_share=self.agent_share,
+            inbound_first=self.inbound_first,
+            lines_per_agent=self.lines_per_agent,
+            review_time=self.review_time,
+            dispositions=self.dispositions,
+            information_prompt=self.information_prompt,
+            amd=self.amd,
+            machine_message=self.machine_message,
+            window=self.window,
+            eligibility=self.eligibility.to_settings(),
+        )
+
+
 # --- the file -----------------------------------------------------------------------------------
 
 
@@ -850,11 +989,13 @@ class HoldfastConfig(_Model):
     prompts: PromptsConfig = Field(default_factory=PromptsConfig)
     queues: Annotated[dict[QueueName, QueueConfig], AfterValidator(_some_queue)]
     agents: dict[AgentId, AgentConfig] = Field(default_factory=dict)
+    campaigns: dict[QueueName, CampaignConfig] = Field(default_factory=dict)
 
     def core(self) -> CoreSettings:
         return CoreSettings(
             queues=tuple(q.to_settings(name) for name, q in self.queues.items()),
             agents=tuple(a.to_settings(agent_id) for agent_id, a in self.agents.items()),
+            campaigns=tuple(c.to_settings(cid) for cid, c in self.campaigns.items()),
             menu_timeout=self.service.menu_timeout,
             max_wrap_up_extension=self.service.max_wrap_up_extension,
         )

@@ -86,6 +86,14 @@ class Hangup(Command):
 
 
 @dataclass(frozen=True, slots=True)
+class LoadContacts(Command):
+    """Ask the store for up to `limit` contacts of `campaign` due now; answered by ContactsLoaded."""
+
+    campaign: str
+    limit: int
+
+
+@dataclass(frozen=True, slots=True)
 class Notify(Command):
     """Something a person should hear of outside the call (SMS, webhook, e-mail)."""
 

@@ -13,25 +13,28 @@ Theory of operation:
   attempt; with attempts left the request waits `sec_between_retries` out of the queue, then
   rejoins at the END (with an optional VIP bump). Agent trouble never counts as an attempt.
 - Leg ids are handed out by the engine; events about legs no longer expected are ignored.
+- Dialler campaigns (dialler.py, campaigns.py) share the agents and the dispatch decision: a
+  contact's dial is a request of kind CONTACT; contacts come in small windows from the store.
 - Where the rules live: callers.py (arrival, offers, the callback menu, hang-ups), calls.py
   (dispatch, agent first, whisper, customer attempts), staff.py (agents' moves, admins' actions),
-  recovery.py (restore after a restart, lost legs, reload); engine_base.py holds the state.
+  recovery.py (restore after a restart, lost legs, reload), dialler.py (campaigns' contacts);
+  engine_base.py holds the state.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from app.core import eligibility, hours
 from app.core.callers import CallerFlow
-from app.core.calls import CallFlow
 from app.core.commands import (
     Command,
     Notify,
     PlayPrompt,
     PromptItem,
 )
+from app.core.dialler import DiallerFlow
 from app.core.errors import (
     CallbacksDisabled,
     CoreError,
@@ -53,6 +56,13 @@ from app.core.events import (
     CallbackRequested,
     CallerArrived,
     CallerHungUp,
+    CampaignControl,
+    ContactDialNow,
+    ContactDisposed,
+    ContactsChanged,
+    ContactSkipped,
+    ContactsLoaded,
+    DncUpdated,
     DtmfReceived,
     Event,
     LegAnswered,
@@ -66,7 +76,7 @@ from app.core.events import (
     WrapUpExtended,
 )
 from app.core.recovery import Recovery
-from app.core.request import PRIORITY_MAX, PRIORITY_MIN
+from app.core.request import PRIORITY_MAX, PRIORITY_MIN, Request
 from app.core.settings import QueueSettings
 from app.core.staff import StaffFlow
 from app.core.states import AgentState, Outcome, RequestKind, RequestState
@@ -91,7 +101,7 @@ class IneligibleNumber(IllegalRequestAction):
         self.verdict = verdict
 
 
-class Engine(CallerFlow, CallFlow, StaffFlow, Recovery):
+class Engine(DiallerFlow, CallerFlow, StaffFlow, Recovery):
     """Events in, commands out; see the module comment and the flows it is made of."""
 
     def handle(self, event: Event) -> list[Command]:
@@ -129,7 +139,7 @@ class Engine(CallerFlow, CallFlow, StaffFlow, Recovery):
             LegAnswered: self._leg_answered,
             LegFailed: self._leg_failed,
             LegHungUp: self._leg_hung_up,
-            LegLost: self._leg_lost,
+            LegLost: self._any_leg_lost,
             LegsReconciled: self._legs_reconciled,
             AgentLoggedIn: self._agent_ready,
             AgentReady: self._agent_ready,
@@ -140,9 +150,30 @@ class Engine(CallerFlow, CallFlow, StaffFlow, Recovery):
             CallbackRemoved: self._callback_removed,
             CallbackMoved: self._callback_moved,
             CallbackRequested: self._callback_requested,
-            SettingsChanged: self._settings_changed,
+            SettingsChanged: self._all_settings_changed,
+            ContactsLoaded: self._contacts_loaded,
+            ContactsChanged: self._contacts_changed,
+            DncUpdated: self._dnc_updated,
+            CampaignControl: self._campaign_control,
+            ContactDialNow: self._contact_dial_now,
+            ContactSkipped: self._contact_skipped,
+            ContactDisposed: self._contact_disposed,
             Tick: lambda event: None,
         }
+
+    def _any_leg_lost(self, e: LegLost) -> None:
+        if not self._contact_leg_lost(e):
+            self._leg_lost(e)
+
+    def _all_settings_changed(self, e: SettingsChanged) -> None:
+        self._settings_changed(e)
+        self._apply_campaigns(e.settings)
+
+    def restore(
+        self, requests: Iterable[Request], agents: Iterable[tuple[str, AgentState, str | None]], now: float
+    ) -> None:
+        super().restore(requests, agents, now)
+        self._restore_dialler(now)
 
     def check(self, event: Event) -> None:
         """Raise what `handle(event)` would refuse it with now, changing nothing (read-only)."""
@@ -150,8 +181,20 @@ class Engine(CallerFlow, CallFlow, StaffFlow, Recovery):
 
     def _validate(self, event: Event) -> None:
         """Refuse illegal events before anything changes."""
-        if isinstance(event, SettingsChanged):
+        dialler = (
+            CampaignControl,
+            DncUpdated,
+            ContactsLoaded,
+            ContactsChanged,
+            ContactDialNow,
+            ContactSkipped,
+            ContactDisposed,
+        )
+        if isinstance(event, dialler):
+            self._validate_dialler(event)
+        elif isinstance(event, SettingsChanged):
             self._check_new_settings(event.settings)
+            self._check_new_campaigns(event.settings)
         elif isinstance(event, CallerArrived):
             if event.request_id in self.requests:
                 raise DuplicateRequest(f"request {event.request_id} already exists", event.request_id)
@@ -217,6 +260,9 @@ class Engine(CallerFlow, CallFlow, StaffFlow, Recovery):
                 "expire": self._expire_due,
                 "hours": self._hours_due,
                 "close_sweep": self._close_sweep_due,
+                "review": self._review_due,
+                "connect": self._connect_due,
+                "contacts": self._contacts_due,
             }[kind](subject)
         finally:
             self._now = saved

@@ -38,7 +38,7 @@ MAX_KEYED_DIGITS = 20
 # reconnects and reconciles (the re-prompt comes then); closing it sooner would send their
 # remaining keys to the top of the menu.
 RESUME_GRACE = 60.0
-REQUEST_TIMERS = ("offer", "announce", "menu", "ring", "customer", "not_before", "expire")
+REQUEST_TIMERS = ("offer", "announce", "menu", "ring", "customer", "not_before", "expire", "review", "connect")
 
 
 class EngineBase:
@@ -65,6 +65,7 @@ class EngineBase:
         # Requests changed since the shell last asked: it stores them before acting (commit before act).
         self._touched: dict[str, Request] = {}
         self._now = 0.0
+        self._init_dialler(settings)
         self._handlers = self._handler_table()
 
     def take_touched(self) -> list[Request]:
@@ -339,4 +340,7 @@ class EngineBase:
         raise NotImplementedError
 
     def _handler_table(self) -> dict[type[Event], Callable[[Any], None]]:
+        raise NotImplementedError
+
+    def _init_dialler(self, settings: CoreSettings) -> None:
         raise NotImplementedError

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from app.core.contacts import DueContact
 from app.core.settings import CoreSettings
 from app.core.states import AttemptOutcome
 
@@ -162,3 +163,65 @@ class SettingsChanged(Event):
 @dataclass(frozen=True, slots=True)
 class Tick(Event):
     """Delivered at (or after) the engine's next deadline."""
+
+
+# --- dialler ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ContactsLoaded(Event):
+    """The store's answer to `LoadContacts`: contacts due now, best first (maybe none)."""
+
+    campaign: str
+    contacts: tuple[DueContact, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ContactsChanged(Event):
+    """The store's list of a campaign changed (an upload): the engine asks for contacts again now."""
+
+    campaign: str
+
+
+@dataclass(frozen=True, slots=True)
+class DncUpdated(Event):
+    """Do-not-call entries (number or prefix, E.164) of a campaign, or global (campaign None).
+    `replace` swaps that list for `added` (at start-up); else entries are added and removed."""
+
+    campaign: str | None
+    added: tuple[tuple[str, bool], ...] = ()  # (entry, is_prefix)
+    removed: tuple[tuple[str, bool], ...] = ()
+    replace: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class CampaignControl(Event):
+    """A supervisor starts, pauses or stops a campaign."""
+
+    campaign: str
+    action: str  # "start" | "pause" | "stop"
+
+
+@dataclass(frozen=True, slots=True)
+class ContactDialNow(Event):
+    """Preview: the agent asks for their contact to be dialled before review_time ends."""
+
+    agent_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class ContactSkipped(Event):
+    """Preview: the agent skips the contact they are rung for or reviewing (not dialled)."""
+
+    agent_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class ContactDisposed(Event):
+    """The agent's disposition of their last dialler call (from the campaign's list).
+    `call_back` needs `call_back_at`: the contact is due again then (for this agent if `reserve`)."""
+
+    agent_id: str
+    disposition: str
+    call_back_at: float | None = None
+    reserve: bool = False

@@ -9,6 +9,7 @@ when a dial was interrupted. Whether a dial counts toward `max_attempts` is its 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from app.core.ordering import PlaceKey
 from app.core.states import AttemptOutcome, Outcome, RequestKind, RequestState
@@ -77,6 +78,12 @@ class Request:
     caller_line: str | None = None
     outcome: Outcome | None = None
     ended_at: float | None = None
+    # Dialler (kind CONTACT): the campaign, the contact's id in the store, and its card as loaded
+    # (name, fields, timezone, priority, attempts before this dial, reserved_agent): kept with the
+    # request so a restart can finish the dial and the agent's card outlives the window.
+    campaign: str | None = None
+    contact_id: int | None = None
+    contact: dict[str, Any] | None = None
 
     @property
     def next_attempt_number(self) -> int:

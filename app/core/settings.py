@@ -148,10 +148,73 @@ class AgentSettings:
         return None
 
 
+class CampaignMode(StrEnum):
+    PREVIEW = "preview"  # agent first: the agent is rung with the contact, then the contact dialled
+    POWER = "power"  # contact first: lines_per_agent dials per ready agent, an agent joined on answer
+
+
+class CampaignState(StrEnum):
+    RUNNING = "running"
+    PAUSED = "paused"  # nothing new is dialled; the contacts taken stay taken
+    STOPPED = "stopped"  # nothing new is dialled; the contacts taken go back to the list
+
+
+MIN_RING_TIME = 15.0  # a contact's phone rings at least this long: shorter looks like a nuisance call
+ABANDON_QUARANTINE = 72 * 3600.0  # an abandoned contact is not dialled again for this long
+CONNECT_WITHIN = 2.0  # an answered power call hears an agent within this, or the information message
+
+
+@dataclass(frozen=True, slots=True)
+class RetryIntervals:
+    """Seconds before a contact is dialled again, by the last attempt's outcome."""
+
+    busy: float = 600.0
+    no_answer: float = 3600.0
+    machine: float = 7200.0
+    failed: float = 1800.0
+
+
+@dataclass(frozen=True, slots=True)
+class CampaignSettings:
+    """One dialler campaign. Its contacts are in the store; see campaigns.py and dialler.py."""
+
+    id: str
+    queue: str  # the queue (skill) whose agents work the campaign
+    name: str = ""
+    mode: CampaignMode = CampaignMode.PREVIEW
+    state: CampaignState = CampaignState.RUNNING  # at start-up
+    timezone: str = "UTC"  # dates, and calling hours of contacts whose own zone is unknown
+    active_from: str | None = None  # ISO date, inclusive, in `timezone`; None: already active
+    active_to: str | None = None  # ISO date, inclusive; None: open-ended
+    calling_hours: OpeningHours | None = None  # weekly, in the contact's local time; None: any time
+    max_attempts: int = 3
+    retry: RetryIntervals = field(default_factory=RetryIntervals)
+    ring_time: float = 25.0  # never below MIN_RING_TIME (config refuses it)
+    caller_id: str = ""
+    record_calls: bool = False
+    order: int = 0  # lower first
+    parity: int = 1  # share of the dialler's calls among campaigns of the same order
+    agent_share: float = 1.0  # at most this share of the queue's logged-in agents (never below one)
+    inbound_first: bool = True  # callers waiting in the agent's queues are served before contacts
+    lines_per_agent: float = 1.0  # power mode
+    review_time: float = 0.0  # preview: seconds after the agent answers before the contact is dialled
+    dispositions: tuple[str, ...] = ("sale", "not_interested", "call_back", "wrong_number")
+    information_prompt: str = "dialler_information"  # heard by an abandoned power call
+    amd: bool = False
+    machine_message: str | None = None  # prompt left on an answering machine (amd); None: hang up
+    window: int = 20  # contacts the engine keeps at hand per campaign (the store holds the rest)
+    eligibility: EligibilityRules = field(default_factory=EligibilityRules)  # numbers an upload accepts
+
+    @property
+    def label(self) -> str:
+        return self.name or self.id
+
+
 @dataclass(frozen=True, slots=True)
 class CoreSettings:
     queues: tuple[QueueSettings, ...] = ()
     agents: tuple[AgentSettings, ...] = ()
+    campaigns: tuple[CampaignSettings, ...] = ()
     menu_timeout: float = 10.0  # silence in the callback menu before the caller is left holding
     max_wrap_up_extension: float = 300.0
 

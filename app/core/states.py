@@ -15,6 +15,7 @@ class AgentState(StrEnum):
 class RequestKind(StrEnum):
     INBOUND = "inbound"  # a caller on the line
     CALLBACK = "callback"  # we call the customer back
+    CONTACT = "contact"  # one dial of a campaign's contact (dialler)
 
 
 class RequestState(StrEnum):
@@ -23,6 +24,7 @@ class RequestState(StrEnum):
     RINGING_AGENT = "ringing_agent"
     WHISPER = "whisper"  # callback: agent answered and hears who is called
     DIALLING_CUSTOMER = "dialling_customer"
+    CONNECTING = "connecting"  # power: the contact answered and waits (briefly) for an agent
     CONNECTED = "connected"
     ENDED = "ended"
 
@@ -37,6 +39,8 @@ class Outcome(StrEnum):
     REMOVED = "removed"  # removed by an admin
     MISSED = "missed"  # callback attempts exhausted
     DROPPED = "dropped"  # the call vanished (e.g. Asterisk restarted)
+    SKIPPED = "skipped"  # dialler: the agent skipped the contact before it was dialled
+    RETURNED = "returned"  # dialler: the contact went back to the list unattempted (agent trouble, restart)
 
 
 class AttemptOutcome(StrEnum):
@@ -45,6 +49,9 @@ class AttemptOutcome(StrEnum):
     BUSY = "busy"
     NO_ANSWER = "no_answer"
     FAILED = "failed"
+    MACHINE = "machine"  # dialler: an answering machine (AMD)
+    INVALID = "invalid"  # dialler: the network says the number does not exist
+    ABANDONED = "abandoned"  # dialler: answered, but no agent within CONNECT_WITHIN
     AGENT_NO_ANSWER = "agent_no_answer"  # not the customer's fault: not counted
     INTERRUPTED = "interrupted"  # service or Asterisk went away mid-attempt: not counted
 

@@ -15,17 +15,23 @@ Theory of operation:
 - `commit_many(changes)` is group commit: several steps' changes in ONE transaction (one fsync),
   with the end state of committing them one by one in order (a request's or agent's last state
   wins; activities are appended in order). All of them are stored or none.
+- A change's `contacts` (the dialler's `ContactProgress`) are written in the same transaction as
+  the rest of it; progress for a contact that is not stored (or not in that campaign) refuses the
+  whole commit. The dialler's lists themselves (contacts, do-not-call entries, campaign states)
+  are below; see app/store/contacts_schema.py.
 - Every failure raises a `StoreError` subclass; a call that raised wrote nothing.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable, Sequence
 from typing import Any, Protocol, runtime_checkable
 
 from app.core.commands import Activity
+from app.core.contacts import DueContact
 from app.core.request import Request
 from app.core.states import AgentState
+from app.store.contact_records import CampaignFigures, CampaignState, ContactRecord, DncEntry, ImportCounts, ImportRow
 from app.store.records import AdminEntry, AgentRecord, Change, LockHolder, StoredEvent
 
 DEFAULT_LOCK = "service"
@@ -112,3 +118,52 @@ class Store(Protocol):
 
     async def lock_holder(self, name: str = DEFAULT_LOCK) -> LockHolder | None:
         """Who holds the lock (possibly expired), for messages like 'held by host:pid until …'."""
+
+    # --------------------------------------------------------------- dialler contacts
+
+    async def import_contacts(self, campaign: str, rows: Sequence[ImportRow], now: float) -> ImportCounts:
+        """Upsert one batch of checked upload rows in one transaction; a number the campaign has
+        already is merged into its contact (name, time zone, priority where given; free fields
+        combined; progress kept). See app/store/contact_import.py for the streaming importer."""
+
+    async def contacts_due(self, campaign: str, now: float, limit: int) -> list[DueContact]:
+        """Up to `limit` contacts "new" or "scheduled" with next_due unset or <= now, not on a
+        do-not-call list (global or the campaign's), highest priority first, then by id."""
+
+    async def release_claimed(self, campaign: str | None, keep: Collection[int]) -> int:
+        """Claimed contacts (of one campaign, or all) whose ids are not in `keep` go back to "new"
+        (never dialled) or "scheduled" (next_due kept); returns how many."""
+
+    # A ContactProgress "done" with last_outcome "dnc" or "invalid" is stored in state "dnc" or
+    # "invalid" (listable by state).
+
+    async def list_contacts(
+        self, campaign: str, state: str | None = None, offset: int = 0, limit: int = 100
+    ) -> list[ContactRecord]:
+        """A campaign's contacts by id, optionally in one state."""
+
+    async def contact(self, campaign: str, contact_id: int) -> ContactRecord | None: ...
+
+    async def campaign_figures(self, campaign: str, now: float) -> CampaignFigures:
+        """Contacts per state and left to call; dials, connects, machines, abandoned over the last
+        24 h and 30 days from the event log's `dial_attempt` lines (data: campaign, outcome, abandoned)."""
+
+    async def dnc_add(self, campaign: str | None, entries: Iterable[tuple[str, bool]], at: float, by: str) -> int:
+        """Add (entry, is_prefix) to the global list (campaign None) or a campaign's; returns how
+        many were not there yet."""
+
+    async def dnc_remove(self, campaign: str | None, entries: Iterable[tuple[str, bool]]) -> int:
+        """Remove entries; returns how many were there. Contacts in state "dnc" (the engine was
+        done with them because of do-not-call) that no entry covers any more go back to "new"
+        (never dialled) or "scheduled"."""
+
+    async def dnc_list(self, campaign: str | None, offset: int = 0, limit: int = 1000) -> list[DncEntry]:
+        """The entries of one list (global, or one campaign's own)."""
+
+    async def dnc_entries(self, campaign: str | None) -> list[tuple[str, bool]]:
+        """(entry, is_prefix) a dial for `campaign` must avoid: global plus the campaign's."""
+
+    async def set_campaign_state(self, campaign: str, state: str, at: float, by: str) -> None:
+        """Store a campaign's state as set over the API: running, paused or stopped."""
+
+    async def campaign_states(self) -> list[CampaignState]: ...

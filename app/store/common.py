@@ -4,9 +4,10 @@ and a batch of changes is merged into the rows one transaction writes."""
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from app.core.commands import Activity
+from app.core.contacts import ContactProgress
 from app.core.request import Request
 from app.core.states import AgentState
 from app.store.records import AgentRecord, Change
@@ -21,9 +22,10 @@ class Merged:
     requests: list[Request]
     activities: list[Activity]
     agents: list[AgentRecord]
+    contacts: list[ContactProgress] = field(default_factory=list)
 
     def __bool__(self) -> bool:
-        return bool(self.requests or self.activities or self.agents)
+        return bool(self.requests or self.activities or self.agents or self.contacts)
 
 
 def merge(changes: Iterable[Change]) -> Merged:
@@ -31,6 +33,7 @@ def merge(changes: Iterable[Change]) -> Merged:
     requests: dict[str, Request] = {}
     agents: dict[str, AgentRecord] = {}
     activities: list[Activity] = []
+    contacts: dict[tuple[str, int], ContactProgress] = {}
     for change in changes:
         for req in change.requests:
             requests.pop(req.id, None)  # re-insert: rows keep the order of the last change
@@ -39,7 +42,9 @@ def merge(changes: Iterable[Change]) -> Merged:
             agents.pop(agent.agent_id, None)
             agents[agent.agent_id] = agent
         activities.extend(change.activities)
-    return Merged(list(requests.values()), activities, list(agents.values()))
+        for progress in change.contacts:
+            contacts[(progress.campaign, progress.contact_id)] = progress  # a contact's last state wins
+    return Merged(list(requests.values()), activities, list(agents.values()), list(contacts.values()))
 
 
 class CommitShortcuts:

@@ -11,6 +11,8 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Iterator
 
+from app.store.contacts_schema import SQLITE_CONTACTS
+
 SQLITE_MIGRATIONS: tuple[str, ...] = (
     # 1: requests with attempts, agent states, event log, admin log, instance lock
     """
@@ -96,6 +98,8 @@ SQLITE_MIGRATIONS: tuple[str, ...] = (
         expires_at REAL NOT NULL
     );
     """,
+    # 2: dialler contacts, do-not-call entries, campaign states (app/store/contacts_schema.py)
+    SQLITE_CONTACTS,
 )
 
 

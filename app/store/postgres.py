@@ -25,6 +25,7 @@ from app.core.request import Request
 from app.store import codec
 from app.store.base import DEFAULT_LIMIT, DEFAULT_LOCK
 from app.store.common import CommitShortcuts, merge
+from app.store.contacts_schema import POSTGRES_CONTACTS
 from app.store.errors import (
     SchemaTooNew,
     StoreBusy,
@@ -35,6 +36,7 @@ from app.store.errors import (
     StoreIOError,
     StoreNotOpen,
 )
+from app.store.postgres_contacts import PostgresContacts, write_progress
 from app.store.records import AdminEntry, AgentRecord, Change, LockHolder, StoredEvent
 
 log = logging.getLogger(__name__)
@@ -114,6 +116,8 @@ POSTGRES_MIGRATIONS: tuple[str, ...] = (
         expires_at DOUBLE PRECISION NOT NULL
     );
     """,
+    # 2: as SQLite's migration 2
+    POSTGRES_CONTACTS,
 )
 
 _SCHEMA_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
@@ -157,7 +161,7 @@ def _redact(dsn: str) -> str:
     return re.sub(r"://([^:/@]*):[^@]*@", r"://\1:***@", dsn)
 
 
-class PostgresStore(CommitShortcuts):
+class PostgresStore(PostgresContacts, CommitShortcuts):
     def __init__(
         self,
         dsn: str,
@@ -277,6 +281,8 @@ class PostgresStore(CommitShortcuts):
                 events = [codec.activity_row(a) for a in rows.activities]
                 await conn.execute("SELECT pg_advisory_xact_lock($1)", _APPEND_LOCK)
                 await conn.executemany(_EVENT_INSERT, events)
+            if rows.contacts:
+                await write_progress(conn, rows.contacts)
 
     async def load_active_requests(self) -> list[Request]:
         async with self._transaction("repeatable_read") as conn:

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from app.core.commands import Activity
+from app.core.contacts import ContactProgress
 from app.core.request import Request
 from app.core.states import AgentState
 
@@ -27,6 +28,7 @@ class Change:
     requests: Sequence[Request] = ()
     activities: Sequence[Activity] = ()
     agents: Sequence[AgentRecord] = ()
+    contacts: Sequence[ContactProgress] = ()  # dialler contacts' progress, in the same transaction
 
 
 @dataclass(frozen=True, slots=True)

@@ -45,6 +45,7 @@ from app.store.errors import (
 )
 from app.store.migrations import SQLITE_MIGRATIONS, statements
 from app.store.records import AdminEntry, AgentRecord, Change, LockHolder, StoredEvent
+from app.store.sqlite_contacts import SQLiteContacts, write_progress
 
 log = logging.getLogger(__name__)
 
@@ -110,6 +111,8 @@ def _write_changes(conn: sqlite3.Connection, rows: Merged, path: str) -> None:
             conn.executemany(_AGENT_UPSERT, [(a.agent_id, a.state.value, a.pause_reason, a.since) for a in rows.agents])
         if rows.activities:
             conn.executemany(_EVENT_INSERT, [codec.activity_row(a) for a in rows.activities])
+        if rows.contacts:
+            write_progress(conn, rows.contacts)
         conn.execute("COMMIT")
     except BaseException:
         if conn.in_transaction:
@@ -122,7 +125,7 @@ def _write_changes(conn: sqlite3.Connection, rows: Merged, path: str) -> None:
         raise
 
 
-class SQLiteStore(CommitShortcuts):
+class SQLiteStore(SQLiteContacts, CommitShortcuts):
     def __init__(
         self,
         path: str | os.PathLike[str],

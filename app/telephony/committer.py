@@ -24,11 +24,12 @@ import asyncio
 import contextlib
 import copy
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import structlog
 
 from app.core.commands import Activity, Command
+from app.core.contacts import ContactProgress
 from app.core.engine import Engine
 from app.core.request import Request
 from app.store import AgentRecord, Change, Store, StoreError
@@ -49,9 +50,10 @@ class Step:
     activities: list[Activity]
     agents: list[AgentRecord]
     commands: list[Command]
+    contacts: list[ContactProgress] = field(default_factory=list)  # dialler contacts' progress
 
     def change(self) -> Change:
-        return Change(self.requests, self.activities, self.agents)
+        return Change(self.requests, self.activities, self.agents, self.contacts)
 
 
 def step_of(engine: Engine, commands: list[Command]) -> Step:
@@ -63,6 +65,7 @@ def step_of(engine: Engine, commands: list[Command]) -> Step:
         activities=activities,
         agents=[AgentRecord(a.id, a.state, a.pause_reason, a.state_since) for a in agents],
         commands=commands,
+        contacts=engine.take_contact_progress(),
     )
 
 
@@ -159,7 +162,7 @@ class Committer:
     async def _commit(self, batch: list[Step]) -> bool:
         for delay in self.retries:
             try:
-                if len(batch) == 1:  # the plain commit every store has had (and tests' wrappers see)
+                if len(batch) == 1 and not batch[0].contacts:  # the plain commit (tests' wrappers see it)
                     step = batch[0]
                     await self.store.commit(step.requests, step.activities, step.agents)
                 else:

@@ -48,12 +48,13 @@ from app.ari import (
 from app.config import ConfigError, HoldfastConfig, load_config
 from app.core import events as ev
 from app.core.causes import outcome_for
-from app.core.commands import Activity, Command, JoinHolding, Notify
+from app.core.commands import Activity, Command, JoinHolding, LoadContacts, Notify
 from app.core.engine import Engine
 from app.core.errors import CoreError
 from app.core.states import RequestState
 from app.store import Store, StoreError
 from app.telephony.committer import COMMIT_RETRIES, Committer, step_of
+from app.telephony.contacts_loader import ContactsLoader, agent_key_event
 from app.telephony.errors import CommitFailed, ServiceStopping
 from app.telephony.executor import CommandExecutor
 from app.telephony.instance_lock import InstanceLock
@@ -112,7 +113,8 @@ class TelephonyService:
         self.config_path = config_path
         self.fatal = asyncio.Event()  # set when the service must stop (store unusable, replaced, a bug)
         self.fatal_reason: str | None = None
-        self.committer = Committer(store, self.executor.submit, self.fail, self.metrics) if store else None
+        self.contacts = ContactsLoader(store, self.feed, clock, self.fail)
+        self.committer = Committer(store, self._act, self.fail, self.metrics) if store else None
         self.resync_retries: tuple[float | None, ...] = RESYNC_RETRIES
         self.resyncs = 0  # completed resyncs (each (re)connect), for tests and debugging
         self._stopping = False
@@ -148,6 +150,7 @@ class TelephonyService:
             agents = await self.store.load_agents()
             self.engine.restore(requests, [(a.agent_id, a.state, a.pause_reason) for a in agents], self.clock())
             log.info("state_restored", requests=len(requests), agents=len(agents))
+            await self.contacts.start_up(self.engine)
         self.ari.start_events(
             self.on_ari_event,
             on_connected=self.resync,
@@ -220,6 +223,7 @@ class TelephonyService:
             await asyncio.gather(self._timer_task, return_exceptions=True)
         if self.committer is not None:
             await self.committer.stop()
+        await self.contacts.stop()
         if self.lock is not None:
             await self.lock.release()
         await self.executor.drain()
@@ -289,11 +293,18 @@ class TelephonyService:
         finally:
             self.metrics.event_latency.observe(time.perf_counter() - started)
         if self.committer is None:
-            self.executor.submit(commands)
+            self._act(commands)
         else:  # commit before act: the committer stores the step, then hands its commands over
             self.committer.put(step_of(self.engine, commands))
         self._wake.set()
         return commands
+
+    def _act(self, commands: list[Command]) -> None:
+        """Carry out a stored step: contact loads go to the store's reader, the rest to Asterisk."""
+        loads = [c for c in commands if isinstance(c, LoadContacts)]
+        for load in loads:
+            self.contacts.submit(load)
+        self.executor.submit([c for c in commands if not isinstance(c, LoadContacts)] if loads else commands)
 
     async def wait_committed(self) -> None:
         """Until every step fed so far is stored and its commands handed to the executor.
@@ -372,6 +383,8 @@ class TelephonyService:
             if leg is not None and leg.role == "inbound":
                 await self._barge_in(leg)
                 self.try_feed(ev.DtmfReceived(self.clock(), leg.request_id, event.digit))
+            elif leg is not None and leg.role == "agent":
+                self._agent_key(leg, event.digit)
         elif isinstance(event, (StasisEnd, ChannelHangupRequest, ChannelDestroyed)):
             leg = self.legs.by_channel(event.channel.id)
             if leg is not None and not (leg.in_dialplan and isinstance(event, StasisEnd)):
@@ -385,6 +398,12 @@ class TelephonyService:
             agent_id = self._agents_by_endpoint().get(event.endpoint.key)
             if agent_id is not None:
                 self.try_feed(ev.AgentReachability(self.clock(), agent_id, event.endpoint.online))
+
+    def _agent_key(self, leg: Leg, digit: str) -> None:
+        """Preview keys on the agent's phone while they review a contact: dial now, or skip."""
+        event = agent_key_event(self.engine, leg.request_id, digit, self.clock())
+        if event is not None:
+            self.try_feed(event)
 
     async def _stasis_start(self, event: StasisStart) -> None:
         channel = event.channel

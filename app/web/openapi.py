@@ -43,7 +43,8 @@ def build_openapi(routes: tuple[Route, ...]) -> dict[str, Any]:
 
 
 def _answers(route: Route) -> list[Answer]:
-    extra = [*(BODY_ANSWERS if route.body else ()), *((TOKEN_ANSWER,) if route.protected else ())]
+    body = BODY_ANSWERS if route.body else BODY_ANSWERS[1:2] if route.csv_body else ()
+    extra = [*body, *((TOKEN_ANSWER,) if route.protected else ())]
     given = {a.status for a in route.answers}
     return sorted([*route.answers, *(a for a in extra if a.status not in given)], key=lambda a: a.status)
 
@@ -66,11 +67,14 @@ def _operation(route: Route, refs: dict[Any, Any]) -> dict[str, Any]:
         "security": [{"bearer": []}] if route.protected else [],
     }
     names = re.findall(r"{(\w+)}", route.path)
-    if names:
-        op["parameters"] = [
-            {"name": n, "in": "path", "required": True, "schema": route.parameters.get(n, {"type": "string"})}
-            for n in names
-        ]
+    parameters = [
+        {"name": n, "in": "path", "required": True, "schema": route.parameters.get(n, {"type": "string"})}
+        for n in names
+    ] + [{"name": n, "in": "query", "required": False, "schema": schema} for n, schema in route.query.items()]
+    if parameters:
+        op["parameters"] = parameters
+    if route.csv_body:
+        op["requestBody"] = {"required": True, "content": {"text/csv": {"schema": {"type": "string"}}}}
     if route.body is not None:
         op["requestBody"] = {
             "required": bool(route.body.model_json_schema().get("required")),

@@ -11,8 +11,10 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from app.web import agents, callbacks, queues, status
+from app.store.contacts_schema import CONTACT_STATES
+from app.web import agents, callbacks, campaigns, dispositions, queues, status
 from app.web.agents import ACTIONS
+from app.web.campaign_models import ContactList, ContactView, DncBody, DncChange, DncList, FiguresView, ImportResult
 from app.web.errors import Handler
 from app.web.models import (
     AdminResult,
@@ -48,6 +50,8 @@ class Route:
     answers: tuple[Answer, ...]
     body: type[BaseModel] | None = None
     parameters: dict[str, dict[str, Any]] = field(default_factory=dict)  # JSON schema of path parameters
+    query: dict[str, dict[str, Any]] = field(default_factory=dict)  # JSON schema of query parameters
+    csv_body: bool = False  # the body is a CSV file (text/csv), streamed
 
     @property
     def protected(self) -> bool:
@@ -56,6 +60,19 @@ class Route:
 
 
 NO_AGENT = Answer(404, "no such agent, or an unknown action")
+NO_CAMPAIGN = Answer(404, "no such campaign in the settings")
+NO_STORE = Answer(503, "the service runs without a store")
+CAMPAIGN_ID = {"campaign": {"type": "string", "description": "a campaign id from the settings"}}
+PAGE = {
+    "offset": {"type": "integer", "minimum": 0, "default": 0},
+    "limit": {"type": "integer", "minimum": 1, "maximum": campaigns.MAX_PAGE, "default": 100},
+}
+BY = {"by": {"type": "string", "maxLength": 64, "description": "who uploads (for the admin log)"}}
+UPLOAD_ANSWERS = (
+    Answer(400, "the file is refused (not UTF-8, no header, no number column); nothing was stored"),
+    Answer(413, "the file is larger than 64 MiB"),
+    Answer(415, "the body is not text/csv"),
+)
 NO_CALLBACK = Answer(404, "no waiting request with this id, or (move) no such queue")
 NOT_STORED = Answer(503, "the change could not be stored: the service is stopping; try again later")
 CALLBACK_ID = {"request_id": {"type": "string", "description": "the request id from GET /api/callbacks"}}
@@ -173,4 +190,125 @@ ROUTES: tuple[Route, ...] = (
         body=MoveCallbackBody,
         parameters=CALLBACK_ID,
     ),
+    Route(
+        "POST",
+        "/api/campaigns/{campaign}/contacts",
+        campaigns.upload_contacts,
+        "upload contacts as CSV (columns number, name, optional timezone and priority, any other column kept as a "
+        "free field); each row is checked with the campaign's number rules; a number the campaign has is merged",
+        (
+            Answer(200, "imported; refused rows with line and reason", ImportResult),
+            *UPLOAD_ANSWERS,
+            NO_CAMPAIGN,
+            NO_STORE,
+        ),
+        parameters=CAMPAIGN_ID,
+        query=BY,
+        csv_body=True,
+    ),
+    Route(
+        "GET",
+        "/api/campaigns/{campaign}/contacts",
+        campaigns.list_contacts,
+        "a campaign's contacts by id with state and attempts, a page at a time, optionally in one state",
+        (Answer(200, "the contacts", ContactList), NO_CAMPAIGN, Answer(422, "a bad state, offset or limit"), NO_STORE),
+        parameters=CAMPAIGN_ID,
+        query={"state": {"type": "string", "enum": list(CONTACT_STATES)}, **PAGE},
+    ),
+    Route(
+        "GET",
+        "/api/campaigns/{campaign}/contacts/{contact_id}",
+        campaigns.one_contact,
+        "one contact: its uploaded fields, state, attempts, last outcome, when it is due",
+        (Answer(200, "the contact", ContactView), Answer(404, "no such campaign or contact"), NO_STORE),
+        parameters={**CAMPAIGN_ID, "contact_id": {"type": "integer", "minimum": 1}},
+    ),
+    Route(
+        "GET",
+        "/api/campaigns/{campaign}/figures",
+        campaigns.campaign_figures,
+        "contacts left, attempts, connects, answering machines, abandoned and abandon rate (24 h, 30 days)",
+        (Answer(200, "the figures", FiguresView), NO_CAMPAIGN, NO_STORE),
+        parameters=CAMPAIGN_ID,
+    ),
+    Route(
+        "GET",
+        "/api/dnc",
+        campaigns.global_dnc_list,
+        "the entries of the global do-not-call list, by entry",
+        (Answer(200, "the entries", DncList), Answer(422, "a bad offset or limit"), NO_STORE),
+        parameters={},
+        query=PAGE,
+    ),
+    Route(
+        "POST",
+        "/api/dnc",
+        campaigns.global_dnc_add,
+        "add numbers or prefixes (+4590*) to the global do-not-call list; admin-logged",
+        (Answer(201, "added (stored)", DncChange), NO_STORE),
+        body=DncBody,
+        parameters={},
+    ),
+    Route(
+        "DELETE",
+        "/api/dnc",
+        campaigns.global_dnc_remove,
+        "remove numbers or prefixes from the global do-not-call list; admin-logged",
+        (Answer(200, "removed (stored)", DncChange), NO_STORE),
+        body=DncBody,
+        parameters={},
+    ),
+    Route(
+        "POST",
+        "/api/dnc/import",
+        campaigns.global_dnc_import,
+        "import a CSV (column number; +4590* for a prefix) into the global do-not-call list; admin-logged",
+        (Answer(200, "imported; refused rows with line and reason", ImportResult), *UPLOAD_ANSWERS, NO_STORE),
+        parameters={},
+        query=BY,
+        csv_body=True,
+    ),
+    Route(
+        "GET",
+        "/api/campaigns/{campaign}/dnc",
+        campaigns.campaign_dnc_list,
+        "the entries of a campaign's own do-not-call list, by entry",
+        (Answer(200, "the entries", DncList), NO_CAMPAIGN, Answer(422, "a bad offset or limit"), NO_STORE),
+        parameters=CAMPAIGN_ID,
+        query=PAGE,
+    ),
+    Route(
+        "POST",
+        "/api/campaigns/{campaign}/dnc",
+        campaigns.campaign_dnc_add,
+        "add numbers or prefixes (+4590*) to a campaign's own do-not-call list; admin-logged",
+        (Answer(201, "added (stored)", DncChange), NO_CAMPAIGN, NO_STORE),
+        body=DncBody,
+        parameters=CAMPAIGN_ID,
+    ),
+    Route(
+        "DELETE",
+        "/api/campaigns/{campaign}/dnc",
+        campaigns.campaign_dnc_remove,
+        "remove numbers or prefixes from a campaign's own do-not-call list; admin-logged",
+        (Answer(200, "removed (stored)", DncChange), NO_CAMPAIGN, NO_STORE),
+        body=DncBody,
+        parameters=CAMPAIGN_ID,
+    ),
+    Route(
+        "POST",
+        "/api/campaigns/{campaign}/dnc/import",
+        campaigns.campaign_dnc_import,
+        "import a CSV (column number; +4590* for a prefix) into a campaign's own do-not-call list; admin-logged",
+        (
+            Answer(200, "imported; refused rows with line and reason", ImportResult),
+            *UPLOAD_ANSWERS,
+            NO_CAMPAIGN,
+            NO_STORE,
+        ),
+        parameters=CAMPAIGN_ID,
+        query=BY,
+        csv_body=True,
+    ),
+    *dispositions.routes(),  # the dialler at the agent's desk (app/web/dispositions.py)
 )

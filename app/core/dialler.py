@@ -1,0 +1,916 @@
+"""The dialler: campaigns' contacts dialled in preview and power mode, on the engine's agents.
+
+Theory of operation:
+- The store holds the contacts. Per campaign the engine keeps a small window of contacts due now
+  (`LoadContacts` → `ContactsLoaded`); each one taken into the window is reported "claimed"
+  (`take_contact_progress`, committed with the step), so it is never handed out twice. A contact
+  is in the window or in one active request, never both, never twice.
+- Every dial of a contact is a Request of kind CONTACT in the campaign's queue, carrying the
+  campaign, the contact id and its card: stored, restored and reconciled like a callback.
+- One dispatch decision: (1) answered power calls waiting for an agent, (2) inbound callers and
+  callbacks of the agents' queues (unless a campaign says `inbound_first: false`), (3) campaigns:
+  each remaining ready agent goes to the lowest `order`, among equals the campaign furthest
+  behind its `parity`, within its `agent_share`.
+- At dial time a contact must pass: campaign running and within its dates, not on a do-not-call
+  list (else "done" with outcome dnc), attempts left, calling hours in its local time (else
+  "scheduled" for the next opening), not reserved for another agent.
+- Preview (agent first): the agent is rung showing the contact's name and number; once they
+  answer, `review_time` later (or on "dial now") the contact is dialled while the agent hears
+  ringback; bridged on answer. A skip, an agent who does not answer (paused not_responding as
+  for callbacks) or a lost agent leg puts the contact back in the window unattempted.
+- Power (contact first): `lines_per_agent` dials per ready agent. On a live answer a ready agent
+  is rung with auto-answer; if no agent has answered within CONNECT_WITHIN of the answer, the
+  contact hears the campaign's information message and the attempt is `abandoned`: not dialled
+  again for ABANDON_QUARANTINE.
+- After an attempt: answered → done (the agent's disposition may schedule a call back);
+  busy / no answer / machine / failed → retried after the campaign's interval while attempts
+  remain, else done; invalid → done.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from app.core import campaigns as rules
+from app.core.agents import Agent, pick_agent
+from app.core.calls import CallFlow
+from app.core.commands import (
+    Activity,
+    BridgeLegs,
+    Hangup,
+    LoadContacts,
+    OriginateAgent,
+    OriginateCustomer,
+    PlayPrompt,
+    PromptItem,
+    StopPrompt,
+)
+from app.core.contacts import CLAIMED, DONE, SCHEDULED, ContactProgress, DueContact
+from app.core.engine_base import CUSTOMER_TIMEOUT_MARGIN
+from app.core.events import (
+    CampaignControl,
+    ContactDialNow,
+    ContactDisposed,
+    ContactsChanged,
+    ContactSkipped,
+    ContactsLoaded,
+    DncUpdated,
+    LegAnswered,
+    LegHungUp,
+    LegLost,
+)
+from app.core.request import Attempt, Request
+from app.core.settings import (
+    ABANDON_QUARANTINE,
+    CONNECT_WITHIN,
+    CampaignMode,
+    CampaignSettings,
+    CampaignState,
+    CoreSettings,
+)
+from app.core.states import AttemptOutcome, Outcome, RequestKind, RequestState
+
+DIAL_ACTIVITY = "dial_attempt"  # the raw event log's kind for one dial of a contact (store figures)
+INVALID_CAUSES = frozenset({1, 28})  # unallocated number, invalid number format
+RECHECK = 60.0  # a running campaign that cannot dial (dates) looks again this often
+EMPTY_POLL = 15.0  # the store had nothing due: ask again this much later (new uploads)
+DIALLER_TIMERS = ("review", "connect")
+
+
+def _card(contact: DueContact) -> dict[str, Any]:
+    return {
+        "name": contact.name,
+        "fields": dict(contact.fields),
+        "timezone": contact.timezone,
+        "priority": contact.priority,
+        "attempts": contact.attempts,
+        "reserved_agent": contact.reserved_agent,
+    }
+
+
+def contact_of(req: Request) -> DueContact:
+    """The contact a dialler request is for, as it was loaded."""
+    assert req.campaign is not None and req.contact_id is not None and req.contact is not None
+    card = req.contact
+    return DueContact(
+        campaign=req.campaign,
+        contact_id=req.contact_id,
+        number=req.callback_number or "",
+        name=str(card.get("name", "")),
+        fields=dict(card.get("fields") or {}),
+        timezone=card.get("timezone"),
+        priority=int(card.get("priority", 0)),
+        attempts=int(card.get("attempts", 0)),
+        reserved_agent=card.get("reserved_agent"),
+    )
+
+
+class DiallerFlow(CallFlow):
+    def _init_dialler(self, settings: CoreSettings) -> None:
+        self.campaigns: dict[str, CampaignSettings] = {}
+        self.campaign_state: dict[str, CampaignState] = {}
+        self._window: dict[str, dict[int, DueContact]] = {}
+        self._active_contacts: dict[tuple[str, int], str] = {}  # (campaign, contact) -> request id
+        self._loading: set[str] = set()
+        self._asked: dict[str, int] = {}  # the limit of the load in flight
+        self._stale_load: set[str] = set()  # the list changed while a load was in flight
+        self._load_after: dict[str, float] = {}
+        self._dials: dict[str, float] = {}  # parity counters
+        self.dnc = rules.DncList()
+        self._progress: dict[tuple[str, int], ContactProgress] = {}
+        self._last_call: dict[str, tuple[str, int, int]] = {}  # agent -> (campaign, contact, attempts)
+        self._apply_campaigns(settings)
+
+    def _apply_campaigns(self, settings: CoreSettings) -> None:
+        new = {c.id: c for c in settings.campaigns}
+        for cid in [cid for cid in self.campaigns if cid not in new]:
+            self._release_window(cid)
+            del self._window[cid], self.campaign_state[cid], self._dials[cid]
+            self._load_after.pop(cid, None)
+            self._asked.pop(cid, None)
+            self._loading.discard(cid)
+        for c in new.values():
+            self.campaign_state.setdefault(c.id, c.state)
+            self._window.setdefault(c.id, {})
+            self._dials.setdefault(c.id, 0.0)
+        self.campaigns = new
+
+    # ------------------------------------------------------------------ views
+
+    def take_contact_progress(self) -> list[ContactProgress]:
+        """Contact changes since the last call (the latest per contact): stored with the step."""
+        out, self._progress = list(self._progress.values()), {}
+        return out
+
+    def active_contact_ids(self, campaign: str | None = None) -> set[int]:
+        """Contacts in the window or being dialled: the store keeps these claimed at a restart."""
+        out = {cid for (c, cid) in self._active_contacts if campaign in (None, c)}
+        for c, window in self._window.items():
+            if campaign in (None, c):
+                out |= set(window)
+        return out
+
+    def contact_card(self, request_id: str) -> DueContact | None:
+        req = self.requests.get(request_id)
+        if req is None or req.kind is not RequestKind.CONTACT:
+            return None
+        return contact_of(req)
+
+    def contact_for_agent(self, agent_id: str) -> tuple[str, DueContact] | None:
+        """(request id, contact) of the dialler call the agent is rung for or on."""
+        agent = self.agents.get(agent_id)
+        if agent is None or agent.request_id is None:
+            return None
+        card = self.contact_card(agent.request_id)
+        return None if card is None else (agent.request_id, card)
+
+    def window_size(self, campaign: str) -> int:
+        return len(self._window.get(campaign, {}))
+
+    # ------------------------------------------------------------------ validation
+
+    def _validate_dialler(self, event: object) -> None:
+        from app.core.errors import IllegalAgentTransition, IllegalRequestAction, UnknownRequest
+
+        if isinstance(event, ContactsChanged) and event.campaign not in self.campaigns:
+            raise UnknownRequest(f"no campaign {event.campaign!r}")
+        if isinstance(event, CampaignControl):
+            if event.campaign not in self.campaigns:
+                raise UnknownRequest(f"no campaign {event.campaign!r}")
+            if event.action not in ("start", "pause", "stop"):
+                raise IllegalRequestAction(f"campaign action {event.action!r}; use start, pause or stop")
+        elif isinstance(event, DncUpdated):
+            if event.campaign is not None and event.campaign not in self.campaigns:
+                raise UnknownRequest(f"no campaign {event.campaign!r}")
+        elif isinstance(event, ContactsLoaded):
+            if event.campaign not in self.campaigns:
+                raise UnknownRequest(f"no campaign {event.campaign!r}")
+        elif isinstance(event, (ContactDialNow, ContactSkipped)):
+            self._agent(event.agent_id)
+            found = self.contact_for_agent(event.agent_id)
+            req = self.requests[found[0]] if found else None
+            states = (
+                (RequestState.WHISPER,)
+                if isinstance(event, ContactDialNow)
+                else (
+                    RequestState.RINGING_AGENT,
+                    RequestState.WHISPER,
+                )
+            )
+            if req is None or req.customer_leg is not None or req.state not in states:
+                raise IllegalAgentTransition(f"agent {event.agent_id} has no previewed contact to dial or skip now")
+        elif isinstance(event, ContactDisposed):
+            self._agent(event.agent_id)
+            last = self._last_call.get(event.agent_id)
+            if last is None:
+                raise IllegalRequestAction(f"agent {event.agent_id} has no dialler call waiting for a disposition")
+            c = self.campaigns.get(last[0])
+            if c is None:
+                raise UnknownRequest(f"campaign {last[0]!r} is no longer configured")
+            if event.disposition not in c.dispositions:
+                allowed = ", ".join(c.dispositions)
+                raise IllegalRequestAction(
+                    f"disposition {event.disposition!r} is not one of campaign {c.id}'s: {allowed}"
+                )
+            if event.disposition == "call_back" and (event.call_back_at is None or event.call_back_at <= event.now):
+                raise IllegalRequestAction("call_back needs call_back_at, a time in the future")
+
+    def _check_new_campaigns(self, new: CoreSettings) -> None:
+        from app.core.errors import IllegalRequestAction
+
+        ids = {c.id for c in new.campaigns}
+        queues = {q.name for q in new.queues}
+        problems = [
+            f"campaign {c.id!r} works queue {c.queue!r}, which is not configured"
+            for c in new.campaigns
+            if c.queue not in queues
+        ]
+        for (campaign, _contact), rid in self._active_contacts.items():
+            if campaign not in ids:
+                problems.append(f"campaign {campaign!r} still has dial {rid} in progress; stop it and wait first")
+        if problems:
+            raise IllegalRequestAction("settings not applied: " + "; ".join(problems[:5]))
+
+    # ------------------------------------------------------------------ events
+
+    def _contacts_loaded(self, e: ContactsLoaded) -> None:
+        self._loading.discard(e.campaign)
+        window = self._window[e.campaign]
+        taken = 0
+        for contact in e.contacts:
+            key = (e.campaign, contact.contact_id)
+            if key in self._active_contacts or contact.contact_id in window:
+                continue  # already ours: never twice
+            window[contact.contact_id] = contact
+            taken += 1
+            self._report(contact, CLAIMED, contact.attempts, None, None)
+        stale = e.campaign in self._stale_load
+        self._stale_load.discard(e.campaign)
+        if len(e.contacts) < self._asked.pop(e.campaign, 1) and not stale:  # the store has no more due now
+            self._load_after[e.campaign] = e.now + EMPTY_POLL
+            self._timers.set("contacts", e.campaign, e.now + EMPTY_POLL)
+        if taken:  # an idle campaign polls the store every EMPTY_POLL: not worth a log line each
+            self._activity("contacts_loaded", None, campaign=e.campaign, taken=taken)
+        if self.campaign_state[e.campaign] is CampaignState.STOPPED:
+            self._release_window(e.campaign)
+
+    def _dnc_updated(self, e: DncUpdated) -> None:
+        if e.replace:
+            self.dnc.replace(e.campaign, e.added)
+        else:
+            self.dnc.add(e.campaign, e.added)
+        self.dnc.remove(e.campaign, e.removed)
+        self._activity("dnc_updated", None, campaign=e.campaign, added=len(e.added), removed=len(e.removed))
+
+    def _contacts_changed(self, e: ContactsChanged) -> None:
+        self._look_again(e.campaign)
+
+    def _look_again(self, campaign: str) -> None:
+        """Ask the store again at the next dispatch, even if it had nothing a moment ago."""
+        self._load_after.pop(campaign, None)
+        if campaign in self._loading:  # that load may have read the list before the change
+            self._stale_load.add(campaign)
+
+    def _campaign_control(self, e: CampaignControl) -> None:
+        state = {"start": CampaignState.RUNNING, "pause": CampaignState.PAUSED, "stop": CampaignState.STOPPED}
+        self.campaign_state[e.campaign] = state[e.action]
+        self._look_again(e.campaign)
+        if state[e.action] is CampaignState.STOPPED:
+            self._release_window(e.campaign)
+        self._activity("campaign_state", None, campaign=e.campaign, state=state[e.action].value)
+
+    def _contact_dial_now(self, e: ContactDialNow) -> None:
+        found = self.contact_for_agent(e.agent_id)
+        assert found is not None
+        self._dial_customer(self.requests[found[0]])
+
+    def _contact_skipped(self, e: ContactSkipped) -> None:
+        found = self.contact_for_agent(e.agent_id)
+        assert found is not None
+        req = self.requests[found[0]]
+        self._emit(Hangup(req.agent_leg or "", "skipped"))
+        agent = self._take_agent(req)
+        if agent is not None:
+            self._release_agent(agent, None)
+        self._activity("contact_skipped", req, agent=e.agent_id)
+        # back to the list (not the window): the agent's next contact is another one
+        contact = contact_of(req)
+        self._end(req, Outcome.SKIPPED, campaign=req.campaign, contact=req.contact_id)
+        self._active_contacts.pop((contact.campaign, contact.contact_id), None)
+        self._report(contact, SCHEDULED, contact.attempts, self._now, None, contact.reserved_agent)
+
+    def _contact_disposed(self, e: ContactDisposed) -> None:
+        campaign, contact_id, attempts = self._last_call.pop(e.agent_id)
+        if e.disposition == "call_back":
+            reserved = e.agent_id if e.reserve else None
+            self._progress[(campaign, contact_id)] = ContactProgress(
+                campaign, contact_id, SCHEDULED, attempts, e.call_back_at, "call_back", reserved
+            )
+            self._wake_at(campaign, e.call_back_at or e.now)
+        else:
+            self._progress[(campaign, contact_id)] = ContactProgress(
+                campaign, contact_id, DONE, attempts, None, e.disposition, None
+            )
+        self._activity(
+            "disposition",
+            None,
+            agent=e.agent_id,
+            campaign=campaign,
+            contact=contact_id,
+            disposition=e.disposition,
+            call_back_at=e.call_back_at,
+        )
+
+    # ------------------------------------------------------------------ contact bookkeeping
+
+    def _report(
+        self,
+        contact: DueContact,
+        state: str,
+        attempts: int,
+        next_due: float | None,
+        outcome: str | None,
+        reserved: str | None = None,
+    ) -> None:
+        self._progress[(contact.campaign, contact.contact_id)] = ContactProgress(
+            contact.campaign, contact.contact_id, state, attempts, next_due, outcome, reserved
+        )
+
+    def _wake_at(self, campaign: str, at: float) -> None:
+        """Load contacts of `campaign` again at `at` (one this engine scheduled becomes due)."""
+        current = self._timers.get("contacts", campaign)
+        if current is None or at < current:
+            self._timers.set("contacts", campaign, at)
+
+    def _release_window(self, campaign: str) -> None:
+        for contact in self._window.get(campaign, {}).values():
+            self._report(contact, SCHEDULED, contact.attempts, self._now, None, contact.reserved_agent)
+        self._window[campaign] = {}
+
+    def _back_to_window(self, req: Request, outcome: Outcome) -> None:
+        """The dial is over without an attempt that counts: the contact is due again at once."""
+        contact = contact_of(req)
+        counted = contact.attempts + req.counted_attempts
+        self._end(req, outcome, campaign=req.campaign, contact=req.contact_id)
+        self._active_contacts.pop((contact.campaign, contact.contact_id), None)
+        if contact.campaign in self.campaigns and self.campaign_state[contact.campaign] is not CampaignState.STOPPED:
+            again = DueContact(
+                contact.campaign,
+                contact.contact_id,
+                contact.number,
+                contact.name,
+                contact.fields,
+                contact.timezone,
+                contact.priority,
+                counted,
+                contact.reserved_agent,
+            )
+            self._window[contact.campaign][contact.contact_id] = again
+        else:
+            self._report(contact, SCHEDULED, counted, self._now, None, contact.reserved_agent)
+
+    def _dial_record(self, req: Request, outcome: AttemptOutcome) -> None:
+        """The compliance record of one dial, in the raw event log: `dial_attempt` with the campaign
+        as its queue (what the store's campaign figures count)."""
+        attempt = req.attempts[-1] if req.attempts else None
+        self._touched[req.id] = req
+        self._emit(
+            Activity(
+                kind=DIAL_ACTIVITY,
+                request_id=req.id,
+                agent_id=req.agent_id or (attempt.agent_id if attempt else None) or None,
+                queue=req.campaign,
+                at=self._now,
+                data={
+                    "campaign": req.campaign,
+                    "contact": req.contact_id,
+                    "number": req.callback_number,
+                    "attempt": attempt.number if attempt else None,
+                    "started_at": attempt.started_at if attempt else None,
+                    "outcome": outcome.value,
+                    "abandoned": outcome is AttemptOutcome.ABANDONED,
+                },
+            )
+        )
+
+    def _attempt_over(self, req: Request, outcome: AttemptOutcome, ended: Outcome) -> None:
+        """A counted attempt ended: the contact is retried, quarantined or done; the request ends."""
+        contact = contact_of(req)
+        c = self.campaigns.get(contact.campaign)
+        counted = contact.attempts + req.counted_attempts
+        self._dial_record(req, outcome)
+        self._end(req, ended, campaign=req.campaign, contact=req.contact_id, last=outcome.value)
+        self._active_contacts.pop((contact.campaign, contact.contact_id), None)
+        if outcome is AttemptOutcome.ANSWERED or c is None:
+            self._report(contact, DONE, counted, None, outcome.value)
+            return
+        if outcome is AttemptOutcome.ABANDONED:
+            delay: float | None = ABANDON_QUARANTINE
+        else:
+            delay = rules.retry_delay(c, outcome)
+        if delay is None or counted >= c.max_attempts:
+            self._report(contact, DONE, counted, None, outcome.value)
+            return
+        self._report(contact, SCHEDULED, counted, self._now + delay, outcome.value, contact.reserved_agent)
+        self._wake_at(c.id, self._now + delay)
+
+    # ------------------------------------------------------------------ dispatch
+
+    def _dispatch(self) -> None:
+        if self.campaigns:
+            self._connect_waiting()
+            self._dial_campaigns(before_inbound=True)
+        super()._dispatch()
+        if self.campaigns:
+            self._dial_campaigns(before_inbound=False)
+            self._request_contacts()
+
+    def _may_dial(self, c: CampaignSettings) -> bool:
+        return (
+            self.campaign_state.get(c.id) is CampaignState.RUNNING
+            and c.queue in self.queues
+            and rules.in_dates(c, self._now)
+        )
+
+    def _request_contacts(self) -> None:
+        for c in self.campaigns.values():
+            if not self._may_dial(c):
+                if (
+                    self.campaign_state.get(c.id) is CampaignState.RUNNING
+                    and self._timers.get("contacts", c.id) is None
+                ):
+                    self._timers.set("contacts", c.id, self._now + RECHECK)  # its dates may begin
+                continue
+            window = self._window[c.id]
+            if c.id in self._loading or self._now < self._load_after.get(c.id, 0.0):
+                continue
+            if len(window) <= c.window // 2:
+                self._loading.add(c.id)
+                self._asked[c.id] = c.window - len(window)
+                self._emit(LoadContacts(c.id, c.window - len(window)))
+
+    def _contacts_due(self, campaign: str) -> None:
+        self._load_after.pop(campaign, None)  # dispatch after this timer asks the store again
+
+    def _busy_on(self, c: CampaignSettings) -> int:
+        return sum(
+            1
+            for a in self.agents.values()
+            if a.request_id is not None and (r := self.requests.get(a.request_id)) is not None and r.campaign == c.id
+        )
+
+    def _share_cap(self, c: CampaignSettings) -> int:
+        return max(1, math.floor(c.agent_share * self.agents_logged_in(c.queue) + 1e-9))
+
+    def _in_flight(self, c: CampaignSettings) -> int:
+        """Power dials not yet with an agent: ringing contacts, and answered ones waiting."""
+        return sum(
+            1
+            for r in self.requests.values()
+            if r.campaign == c.id
+            and r.agent_id is None
+            and r.state in (RequestState.DIALLING_CUSTOMER, RequestState.CONNECTING)
+        )
+
+    def _dial_campaigns(self, before_inbound: bool) -> None:
+        pool = [c for c in self.campaigns.values() if c.inbound_first is not before_inbound and self._may_dial(c)]
+        if not pool:
+            return
+        agents = sorted((a for a in self.agents.values() if a.available), key=lambda a: (a.idle_since, a.id))
+        if not agents:
+            return
+        for c in pool:
+            self._sweep_window(c)
+        dials = dict(self._dials)
+        taken = {c.id: self._busy_on(c) for c in pool}
+        power_lines: dict[str, float] = {}
+        for agent in agents:
+            options = []
+            for c in pool:
+                if not agent.serves(c.queue) or taken[c.id] >= self._share_cap(c):
+                    continue
+                if self._next_contact(c, agent if c.mode is CampaignMode.PREVIEW else None, peek=True) is None:
+                    continue
+                options.append(c)
+            chosen = rules.parity_pick(options, dials)
+            if chosen is None:
+                continue
+            taken[chosen.id] += 1
+            if chosen.mode is CampaignMode.PREVIEW:
+                contact = self._next_contact(chosen, agent)
+                if contact is None:
+                    continue
+                self._ring_for_contact(chosen, agent, contact)
+                dials[chosen.id] += 1
+                self._dials[chosen.id] += 1
+            else:
+                power_lines[chosen.id] = power_lines.get(chosen.id, 0.0) + chosen.lines_per_agent
+                dials[chosen.id] += chosen.lines_per_agent
+        for cid, lines in power_lines.items():
+            c = self.campaigns[cid]
+            want = math.floor(lines + 1e-9) - self._in_flight(c)
+            while want > 0:
+                contact = self._next_contact(c, None)
+                if contact is None:
+                    break
+                self._start_dial(c, contact, None)
+                self._dials[cid] += 1
+                want -= 1
+
+    def _next_contact(self, c: CampaignSettings, agent: Agent | None, peek: bool = False) -> DueContact | None:
+        """The best contact of the window that may be dialled now (for `agent` in preview). Contacts
+        that may not be dialled leave the window as they are met (unless peeking): on do-not-call
+        → done; attempts used up → done; outside calling hours → scheduled for the next opening."""
+        window = self._window[c.id]
+        for contact in sorted(window.values(), key=lambda k: (-k.priority, k.contact_id)):
+            verdict = self._dial_verdict(c, contact)
+            if verdict is not None:
+                if not peek:
+                    del window[contact.contact_id]
+                    self._refuse_contact(c, contact, verdict)
+                continue
+            if contact.reserved_agent is not None:
+                reserved = self.agents.get(contact.reserved_agent)
+                if agent is not None and contact.reserved_agent != agent.id:
+                    continue
+                if agent is None and (reserved is None or not reserved.available):
+                    continue
+            if not peek:
+                del window[contact.contact_id]
+            return contact
+        return None
+
+    def _sweep_window(self, c: CampaignSettings) -> None:
+        """Contacts that may not be dialled now leave the window (checked again at dial time)."""
+        window = self._window[c.id]
+        for contact in list(window.values()):
+            verdict = self._dial_verdict(c, contact)
+            if verdict is not None:
+                del window[contact.contact_id]
+                self._refuse_contact(c, contact, verdict)
+
+    def _dial_verdict(self, c: CampaignSettings, contact: DueContact) -> str | None:
+        if self.dnc.blocked(contact.number, c.id):
+            return "dnc"
+        if contact.attempts >= c.max_attempts:
+            return "attempts_used"
+        zones = rules.contact_zones(contact.number, contact.timezone, c.timezone)
+        if not rules.callable_now(c, zones, self._now):
+            return "outside_hours"
+        return None
+
+    def _refuse_contact(self, c: CampaignSettings, contact: DueContact, verdict: str) -> None:
+        if verdict == "outside_hours":
+            zones = rules.contact_zones(contact.number, contact.timezone, c.timezone)
+            at = rules.next_callable(c, zones, self._now)
+            if at is not None:
+                self._report(contact, SCHEDULED, contact.attempts, at, None, contact.reserved_agent)
+                self._wake_at(c.id, at)
+                self._activity("contact_waits_for_hours", None, campaign=c.id, contact=contact.contact_id, until=at)
+                return
+        self._report(contact, DONE, contact.attempts, None, verdict)
+        # the compliance record: a contact not dialled because of do-not-call is logged as such
+        self._activity("contact_not_dialled", None, campaign=c.id, contact=contact.contact_id, reason=verdict)
+
+    def _new_contact_request(self, c: CampaignSettings, contact: DueContact) -> Request:
+        self._leg_seq += 1
+        req = Request(
+            id=f"dial-{c.id}-{contact.contact_id}-{self._leg_seq}",
+            queue=c.queue,
+            kind=RequestKind.CONTACT,
+            priority=0,
+            arrived_at=self._now,
+            queued_since=self._now,
+            place=self._next_place(0, self._now),
+            caller_number=None,
+            callback_number=contact.number,
+            campaign=c.id,
+            contact_id=contact.contact_id,
+            contact=_card(contact),
+        )
+        self.requests[req.id] = req
+        self._active_contacts[(c.id, contact.contact_id)] = req.id
+        return req
+
+    def _ring_for_contact(self, c: CampaignSettings, agent: Agent, contact: DueContact) -> None:
+        """Preview: the agent is rung first, seeing who they will call."""
+        req = self._new_contact_request(c, contact)
+        req.first_dispatched_at = self._now
+        self._activity("contact_previewed", req, agent=agent.id, campaign=c.id, contact=contact.contact_id)
+        self._ring(req, agent, contact.name or c.label, contact.number)
+
+    def _ring(self, req: Request, agent: Agent, name: str, number: str) -> None:
+        q = self.queues[req.queue]
+        req.state = RequestState.RINGING_AGENT
+        req.agent_id = agent.id
+        req.agent_leg = self._new_leg(req, "agent")
+        agent.start_ringing(req.id, self._now)
+        self._timers.set("ring", req.id, self._now + q.ring_timeout)
+        c = self.campaigns.get(req.campaign or "")
+        power = c is not None and c.mode is CampaignMode.POWER
+        self._activity("agent_ringing", req, agent=agent.id)
+        self._emit(
+            OriginateAgent(
+                leg_id=req.agent_leg,
+                request_id=req.id,
+                agent_id=agent.id,
+                caller_id_name=name,
+                caller_id_number=number,
+                timeout=q.ring_timeout,
+                queue=q.name,
+                auto_answer=power or agent.settings.auto_answer or q.auto_answer_agents,
+            )
+        )
+
+    def _start_dial(self, c: CampaignSettings, contact: DueContact, req: Request | None) -> None:
+        if req is None:
+            req = self._new_contact_request(c, contact)
+        req.state = RequestState.DIALLING_CUSTOMER
+        attempt = Attempt(number=req.next_attempt_number, started_at=self._now, agent_id=req.agent_id or "")
+        req.attempts.append(attempt)
+        req.customer_leg = self._new_leg(req, "customer")
+        self._timers.set("customer", req.id, self._now + c.ring_time + CUSTOMER_TIMEOUT_MARGIN)
+        # the compliance record of the dial: time, number, campaign, contact, agent (if any)
+        self._activity(
+            "attempt_started",
+            req,
+            attempt=attempt.number,
+            number=req.callback_number,
+            campaign=c.id,
+            contact=contact.contact_id,
+            mode=c.mode.value,
+        )
+        if req.agent_leg is not None:  # preview: the agent hears the contact's phone ring
+            self._emit(PlayPrompt(req.agent_leg, (PromptItem("ringback"),)))
+        self._emit(
+            OriginateCustomer(
+                leg_id=req.customer_leg,
+                request_id=req.id,
+                number=req.callback_number or "",
+                caller_id_number=c.caller_id,
+                timeout=c.ring_time,
+                queue=c.queue,
+                attempt=attempt.number,
+                amd=c.amd,
+            )
+        )
+
+    def _dial_customer(self, req: Request) -> None:
+        if req.kind is not RequestKind.CONTACT:
+            super()._dial_customer(req)
+            return
+        self._timers.cancel("review", req.id)
+        contact = contact_of(req)
+        c = self.campaigns.get(contact.campaign)
+        verdict = self._dial_verdict(c, contact) if c is not None else "campaign_removed"
+        if c is None or verdict is not None or not self._may_dial(c):
+            # checked again at dial time: DNC added, hours ended or campaign paused while previewed
+            self._emit(Hangup(req.agent_leg or "", "not_dialled"))
+            agent = self._take_agent(req)
+            if agent is not None:
+                self._release_agent(agent, None)
+            self._end(req, Outcome.RETURNED, campaign=req.campaign, contact=req.contact_id, reason=verdict or "paused")
+            self._active_contacts.pop((contact.campaign, contact.contact_id), None)
+            if c is not None and verdict is not None:
+                self._refuse_contact(c, contact, verdict)
+            else:
+                self._report(contact, SCHEDULED, contact.attempts, self._now, None, contact.reserved_agent)
+            return
+        self._start_dial(c, contact, req)
+
+    # ------------------------------------------------------------------ power: connecting agents
+
+    def _connect_waiting(self) -> None:
+        waiting = [
+            r for r in self.requests.values() if r.kind is RequestKind.CONTACT and r.state is RequestState.CONNECTING
+        ]
+        for req in sorted(waiting, key=lambda r: r.place):
+            agents = list(self.agents.values())
+            reserved = (req.contact or {}).get("reserved_agent")
+            agent = self.agents.get(reserved) if reserved else None
+            if agent is None or not agent.available or not agent.serves(req.queue):
+                agent = pick_agent(agents, req.queue)
+            if agent is None:
+                return
+            self._ring(req, agent, (req.contact or {}).get("name") or "", req.callback_number or "")
+
+    # ------------------------------------------------------------------ overrides of the call flow
+
+    def _leg_answered(self, e: LegAnswered) -> None:
+        found = self._leg(e.leg_id)
+        if found is None or found[0].kind is not RequestKind.CONTACT:
+            super()._leg_answered(e)
+            return
+        req, role = found
+        c = self.campaigns.get(req.campaign or "")
+        if role == "agent" and req.state is RequestState.RINGING_AGENT:
+            self._timers.cancel("ring", req.id)
+            self.agents[req.agent_id or ""].start_call(e.now)
+            if req.customer_leg is not None:  # power: the contact is on the line
+                self._connect_contact(req)
+                return
+            req.state = RequestState.WHISPER  # preview: the agent reviews the contact
+            self._activity("agent_answered", req)
+            review = c.review_time if c is not None else 0.0
+            if review <= 0:
+                self._dial_customer(req)
+            else:
+                self._timers.set("review", req.id, e.now + review)
+        elif role == "customer" and req.state is RequestState.DIALLING_CUSTOMER:
+            self._timers.cancel("customer", req.id)
+            attempt = req.attempts[-1]
+            attempt.ended_at = e.now
+            if e.voicemail:
+                attempt.outcome = AttemptOutcome.MACHINE
+                self._activity("attempt_outcome", req, attempt=attempt.number, outcome="machine")
+                message = c.machine_message if c is not None else None
+                if message:  # the campaign leaves a message on the machine, then the call ends
+                    self._emit(PlayPrompt(e.leg_id, (PromptItem(message),), hangup_after=True))
+                else:
+                    self._emit(Hangup(e.leg_id, "machine"))
+                self._drop_agent(req, "dialler_contact_unreachable")
+                self._forget_leg(req.customer_leg)
+                req.customer_leg = None
+                self._attempt_over(req, AttemptOutcome.MACHINE, Outcome.MISSED)
+                return
+            attempt.outcome = AttemptOutcome.ANSWERED
+            self._activity("attempt_outcome", req, attempt=attempt.number, outcome="answered")
+            if req.agent_leg is not None:  # preview: the agent is there
+                self._emit(StopPrompt(req.agent_leg))
+                self._connect_contact(req)
+            else:  # power: find an agent within CONNECT_WITHIN
+                req.state = RequestState.CONNECTING
+                self._timers.set("connect", req.id, e.now + CONNECT_WITHIN)
+                self._activity("contact_answered", req)
+
+    def _connect_contact(self, req: Request) -> None:
+        assert req.customer_leg is not None and req.agent_leg is not None
+        self._timers.cancel("connect", req.id)
+        req.state = RequestState.CONNECTED
+        self.agents[req.agent_id or ""].refusals = 0
+        if req.attempts:  # power: the attempt is the connected agent's from now on
+            req.attempts[-1].agent_id = req.agent_id or ""
+        req.service_started_at = self._now
+        self._emit(BridgeLegs(req.id, req.customer_leg, req.agent_leg))
+        answered = req.attempts[-1].ended_at if req.attempts else None
+        self._activity(
+            "connected",
+            req,
+            campaign=req.campaign,
+            contact=req.contact_id,
+            after_answer=None if answered is None else round(self._now - answered, 3),
+        )
+
+    def _drop_agent(self, req: Request, prompt: str | None) -> None:
+        """The agent's part of this dial is over (no conversation): tell them why, free them."""
+        if req.agent_leg is not None:
+            if prompt is not None:
+                self._emit(
+                    StopPrompt(req.agent_leg), PlayPrompt(req.agent_leg, (PromptItem(prompt),), hangup_after=True)
+                )
+            else:
+                self._emit(Hangup(req.agent_leg, "dial_over"))
+        agent = self._take_agent(req)
+        if agent is not None:
+            self._release_agent(agent, None)
+
+    def _customer_attempt_failed(self, req: Request, outcome: AttemptOutcome, cause: int | None) -> None:
+        if req.kind is not RequestKind.CONTACT:
+            super()._customer_attempt_failed(req, outcome, cause)
+            return
+        if outcome is AttemptOutcome.FAILED and cause in INVALID_CAUSES:
+            outcome = AttemptOutcome.INVALID
+        self._timers.cancel("customer", req.id)
+        attempt = req.attempts[-1]
+        attempt.outcome = outcome
+        attempt.ended_at = self._now
+        self._forget_leg(req.customer_leg)
+        req.customer_leg = None
+        self._drop_agent(req, "dialler_contact_unreachable")
+        self._activity("attempt_outcome", req, attempt=attempt.number, outcome=outcome.value, cause=cause)
+        self._attempt_over(req, outcome, Outcome.MISSED)
+
+    def _finish_call(self, req: Request, hung_up_by: str) -> None:
+        if req.kind is not RequestKind.CONTACT:
+            super()._finish_call(req, hung_up_by)
+            return
+        other = req.agent_leg if hung_up_by in ("customer", "customer_lost") else req.customer_leg
+        if other is not None:
+            self._emit(Hangup(other, f"{hung_up_by}_hung_up"))
+        q = self.queues[req.queue]
+        agent = self._take_agent(req)
+        contact = contact_of(req)
+        if agent is not None:
+            self._release_agent(agent, q.wrap_up)
+            self._last_call[agent.id] = (contact.campaign, contact.contact_id, contact.attempts + req.counted_attempts)
+        self._attempt_over(req, AttemptOutcome.ANSWERED, Outcome.SERVED)
+
+    def _leg_hung_up(self, e: LegHungUp) -> None:
+        found = self._leg(e.leg_id)
+        if found is None or found[0].kind is not RequestKind.CONTACT:
+            super()._leg_hung_up(e)
+            return
+        req, role = found
+        if role == "customer" and self._contact_on_line(req) and req.state is not RequestState.CONNECTED:
+            self._contact_left(req, "contact_hung_up")
+            return
+        super()._leg_hung_up(e)
+
+    def _contact_on_line(self, req: Request) -> bool:
+        return req.state is RequestState.CONNECTING or (
+            req.state is RequestState.RINGING_AGENT and req.customer_leg is not None
+        )
+
+    def _contact_left(self, req: Request, why: str) -> None:
+        """Power: the answered contact is gone before an agent came: counted as abandoned."""
+        self._drop_agent(req, None)
+        self._forget_leg(req.customer_leg)
+        req.customer_leg = None
+        req.attempts[-1].outcome = AttemptOutcome.ABANDONED
+        self._activity("dialler_abandoned", req, why=why, campaign=req.campaign, contact=req.contact_id)
+        self._attempt_over(req, AttemptOutcome.ABANDONED, Outcome.ABANDONED)
+
+    def _connect_due(self, request_id: str) -> None:
+        req = self.requests.get(request_id)
+        if req is None or req.kind is not RequestKind.CONTACT or not self._contact_on_line(req):
+            return
+        c = self.campaigns.get(req.campaign or "")
+        prompt = c.information_prompt if c is not None else "dialler_information"
+        leg = req.customer_leg
+        assert leg is not None
+        self._emit(PlayPrompt(leg, (PromptItem(prompt),), hangup_after=True))
+        self._contact_left(req, "no_agent_in_time")
+
+    def _review_due(self, request_id: str) -> None:
+        req = self.requests.get(request_id)
+        if req is not None and req.kind is RequestKind.CONTACT and req.state is RequestState.WHISPER:
+            self._dial_customer(req)
+
+    def _return_to_place(self, req: Request) -> None:
+        if req.kind is not RequestKind.CONTACT:
+            super()._return_to_place(req)
+            return
+        answered = bool(req.attempts) and req.attempts[-1].outcome is AttemptOutcome.ANSWERED
+        if req.customer_leg is not None and answered:  # power: the contact still waits for an agent
+            req.state = RequestState.CONNECTING
+            self._touched[req.id] = req
+            return
+        self._back_to_window(req, Outcome.RETURNED)
+
+    def _contact_leg_lost(self, e: LegLost) -> bool:
+        """LegLost for a dialler request (True when handled here). As for callbacks: a restart or a
+        refused command counts nothing against anyone; a customer leg gone during a websocket gap
+        while dialled is a failed attempt."""
+        found = self._leg(e.leg_id)
+        if found is None or found[0].kind is not RequestKind.CONTACT:
+            return False
+        req, role = found
+        restarted = e.leg_id in self._restored_legs or e.reason == "asterisk_restarted"
+        in_gap = e.reason == "channel_vanished" and not restarted
+        if req.state is RequestState.CONNECTED:
+            self._finish_call(req, hung_up_by=f"{role}_lost")
+        elif role == "customer" and self._contact_on_line(req):
+            self._contact_left(req, f"contact_lost:{e.reason}")
+        elif role == "customer" and req.state is RequestState.DIALLING_CUSTOMER and in_gap:
+            self._customer_attempt_failed(req, AttemptOutcome.FAILED, cause=None)
+        else:
+            if req.state is RequestState.DIALLING_CUSTOMER:
+                req.attempts[-1].outcome = AttemptOutcome.INTERRUPTED
+                req.attempts[-1].ended_at = self._now
+                self._dial_record(req, AttemptOutcome.INTERRUPTED)
+                self._timers.cancel("customer", req.id)
+                other = req.agent_leg if role == "customer" else req.customer_leg
+                if other is not None:
+                    self._emit(Hangup(other, "interrupted"))
+                self._forget_leg(req.customer_leg)
+                req.customer_leg = None
+            agent = self._take_agent(req)
+            if agent is not None:
+                self._release_agent(agent, None)
+            self._activity("interrupted", req, leg=role, reason=e.reason)
+            self._return_to_place(req)
+        return True
+
+    def restore_campaigns(
+        self, states: dict[str, CampaignState], dnc: dict[str | None, list[tuple[str, bool]]]
+    ) -> None:
+        """At start-up, before the first event: campaign states and do-not-call lists as stored."""
+        for cid, state in states.items():
+            if cid in self.campaign_state:
+                self.campaign_state[cid] = state
+        for scope, entries in dnc.items():
+            self.dnc.replace(scope, entries)
+
+    def _restore_dialler(self, now: float) -> None:
+        """After restore(): index the dialler requests taken back, set their own deadlines."""
+        for req in self.requests.values():
+            if req.kind is not RequestKind.CONTACT or req.campaign is None or req.contact_id is None:
+                continue
+            self._active_contacts[(req.campaign, req.contact_id)] = req.id
+            if self._contact_on_line(req):
+                self._timers.set("connect", req.id, now + CONNECT_WITHIN)
+            # a preview under review is dialled at LegsReconciled (recovery.py), as a whisper is
+            c = self.campaigns.get(req.campaign)
+            if req.state is RequestState.DIALLING_CUSTOMER and c is not None:
+                self._timers.set("customer", req.id, now + c.ring_time + CUSTOMER_TIMEOUT_MARGIN)

@@ -1,0 +1,376 @@
+"""Dialler contacts and do-not-call lists over the API: uploads, listings, figures.
+
+Theory of operation:
+- An upload (contacts or do-not-call entries) is a CSV body. It is streamed to a temporary file
+  as it arrives, checked to be UTF-8 on the way (so a binary file is refused before anything is
+  stored), then imported batch by batch by the same importer as `holdfast contacts import`
+  (app/store/contact_import.py): rows are never held in memory all at once.
+- A campaign must be in the settings; its contacts are checked with its number rules
+  (`campaigns.<id>.eligibility`, as for callbacks).
+- Every change of a do-not-call list is written to the admin log (who, when, what).
+- The store holds the lists (the engine takes them from there at start-up); a change is stored
+  first, then given to the running engine (`DncUpdated`), which checks do-not-call at dial time:
+  an entry added after an upload stops the next dial of that number.
+"""
+
+from __future__ import annotations
+
+import codecs
+import contextlib
+import io
+import tempfile
+from collections.abc import Iterator
+from typing import IO
+
+from aiohttp import web
+
+from app.core.events import DncUpdated
+from app.core.settings import EligibilityRules
+from app.store import StoreError
+from app.store.base import Store
+from app.store.contact_import import (
+    ImportRefused,
+    ImportReport,
+    campaign_rules,
+    dnc_entry,
+    import_contacts,
+    import_dnc,
+    known_campaigns,
+)
+from app.store.contact_records import CampaignFigures, ContactRecord, DialFigures, DncEntry
+from app.store.contacts_schema import CONTACT_STATES
+from app.telephony.service import TelephonyService
+from app.web.body import read_body
+from app.web.campaign_models import (
+    ContactList,
+    ContactView,
+    DialFiguresView,
+    DncBody,
+    DncChange,
+    DncList,
+    DncView,
+    FiguresView,
+    ImportResult,
+    RefusedRow,
+)
+from app.web.commit import feed_and_commit, refuse_if_stopping
+from app.web.context import SERVICE_KEY
+from app.web.errors import ApiError
+from app.web.times import iso, iso_or_none
+
+MAX_UPLOAD_BYTES = 64 * 1024 * 1024  # 100 000 contacts with a few fields are about 10 MB
+CHUNK = 256 * 1024
+MAX_PAGE = 1000
+
+
+def configured_campaign_rules(service: TelephonyService, campaign: str) -> EligibilityRules | None:
+    """The number rules of `campaign`, or None when it is not in the running settings."""
+    return campaign_rules(service.engine.settings, campaign)
+
+
+def _campaign(request: web.Request) -> tuple[TelephonyService, Store, str, EligibilityRules]:
+    service = request.app[SERVICE_KEY]
+    campaign = request.match_info["campaign"]
+    rules = configured_campaign_rules(service, campaign)
+    if rules is None:
+        known = ", ".join(known_campaigns(service.engine.settings)) or "none"
+        raise ApiError(404, f"no campaign {campaign!r} in the settings (campaigns: {known})")
+    return service, _store(service), campaign, rules
+
+
+def _store(service: TelephonyService) -> Store:
+    if service.store is None:
+        raise ApiError(503, "the service runs without a store; contacts and do-not-call lists need one")
+    return service.store
+
+
+# ------------------------------------------------------------------ contacts
+
+
+async def upload_contacts(request: web.Request) -> web.Response:
+    service, store, campaign, rules = _campaign(request)
+    by = _by(request)
+    report = ImportReport()
+    with await _spooled(request) as raw, _import_errors(report):
+        text = io.TextIOWrapper(raw, encoding="utf-8-sig", newline="")
+        await import_contacts(store, campaign, text, rules, service.clock(), report=report)
+    await store.append_admin(
+        service.clock(),
+        by,
+        "contacts_import",
+        None,
+        {
+            "campaign": campaign,
+            "rows": report.rows,
+            "inserted": report.inserted,
+            "merged": report.merged,
+            "refused": report.refused,
+        },
+    )
+    return _import_answer(campaign, report)
+
+
+async def list_contacts(request: web.Request) -> web.Response:
+    _, store, campaign, _ = _campaign(request)
+    state = request.query.get("state")
+    if state is not None and state not in CONTACT_STATES:
+        raise ApiError(422, f"state is {state!r}; allowed {', '.join(CONTACT_STATES)}")
+    offset, limit = _page(request)
+    contacts = await store.list_contacts(campaign, state, offset, limit)
+    answer = ContactList(campaign=campaign, offset=offset, limit=limit, contacts=[contact_view(c) for c in contacts])
+    return web.json_response(answer.model_dump(mode="json"))
+
+
+async def one_contact(request: web.Request) -> web.Response:
+    _, store, campaign, _ = _campaign(request)
+    raw = request.match_info["contact_id"]
+    contact = await store.contact(campaign, int(raw)) if raw.isdigit() and len(raw) < 19 else None
+    if contact is None:
+        raise ApiError(404, f"campaign {campaign!r} has no contact {raw!r}")
+    return web.json_response(contact_view(contact).model_dump(mode="json"))
+
+
+async def campaign_figures(request: web.Request) -> web.Response:
+    service, store, campaign, _ = _campaign(request)
+    figures = await store.campaign_figures(campaign, service.clock())
+    return web.json_response(figures_view(figures).model_dump(mode="json"))
+
+
+# ------------------------------------------------------------------ do-not-call
+
+
+def _dnc_scope(request: web.Request) -> tuple[TelephonyService, Store, str | None, str]:
+    """(service, store, campaign or None for the global list, region for national numbers)."""
+    if "campaign" in request.match_info:
+        service, store, campaign, rules = _campaign(request)
+        return service, store, campaign, rules.default_region
+    service = request.app[SERVICE_KEY]
+    return service, _store(service), None, "ZZ"
+
+
+async def _dnc_list(request: web.Request) -> web.Response:
+    _, store, campaign, _ = _dnc_scope(request)
+    offset, limit = _page(request)
+    entries = await store.dnc_list(campaign, offset, limit)
+    answer = DncList(campaign=campaign, offset=offset, limit=limit, entries=[dnc_view(e) for e in entries])
+    return web.json_response(answer.model_dump(mode="json"))
+
+
+async def _dnc_change(request: web.Request, add: bool) -> web.Response:
+    service, store, campaign, region = _dnc_scope(request)
+    body = await read_body(request, DncBody)
+    parsed = [(text, dnc_entry(text, region)) for text in body.entries]
+    bad = [text for text, entry in parsed if entry is None]
+    if bad:
+        problems = [
+            {"field": "entries", "problem": f"{text!r} is neither a number nor a prefix like +4590*"} for text in bad
+        ]
+        raise ApiError(422, f"the body is not valid: {problems[0]['problem']}", problems=problems)
+    entries = list(dict.fromkeys(entry for _, entry in parsed if entry is not None))
+    now = service.clock()
+    refuse_if_stopping(service)
+    if add:
+        changed = await store.dnc_add(campaign, entries, now, body.by)
+        await feed_and_commit(service, DncUpdated(now, campaign, added=tuple(entries)))
+    else:
+        changed = await store.dnc_remove(campaign, entries)
+        await feed_and_commit(service, DncUpdated(now, campaign, removed=tuple(entries)))
+    shown = [e + "*" if is_prefix else e for e, is_prefix in entries]
+    await store.append_admin(
+        now,
+        body.by,
+        "dnc_add" if add else "dnc_remove",
+        None,
+        {"campaign": campaign, "entries": shown, "changed": changed, "reason": body.reason},
+    )
+    answer = DncChange(campaign=campaign, entries=shown, changed=changed)
+    return web.json_response(answer.model_dump(mode="json"), status=201 if add else 200)
+
+
+async def _dnc_upload(request: web.Request) -> web.Response:
+    service, store, campaign, region = _dnc_scope(request)
+    by = _by(request)
+    refuse_if_stopping(service)
+
+    async def to_engine(batch: list[tuple[str, bool]]) -> None:
+        await feed_and_commit(service, DncUpdated(service.clock(), campaign, added=tuple(batch)))
+
+    report = ImportReport()
+    with await _spooled(request) as raw, _import_errors(report):
+        text = io.TextIOWrapper(raw, encoding="utf-8-sig", newline="")
+        await import_dnc(store, campaign, text, service.clock(), by, region, report=report, after_batch=to_engine)
+    await store.append_admin(
+        service.clock(),
+        by,
+        "dnc_import",
+        None,
+        {"campaign": campaign, "rows": report.rows, "added": report.inserted, "refused": report.refused},
+    )
+    return _import_answer(campaign, report)
+
+
+# One handler per route (their names are the OpenAPI operation ids); the path tells the list.
+
+
+async def global_dnc_list(request: web.Request) -> web.Response:
+    return await _dnc_list(request)
+
+
+async def campaign_dnc_list(request: web.Request) -> web.Response:
+    return await _dnc_list(request)
+
+
+async def global_dnc_add(request: web.Request) -> web.Response:
+    return await _dnc_change(request, add=True)
+
+
+async def campaign_dnc_add(request: web.Request) -> web.Response:
+    return await _dnc_change(request, add=True)
+
+
+async def global_dnc_remove(request: web.Request) -> web.Response:
+    return await _dnc_change(request, add=False)
+
+
+async def campaign_dnc_remove(request: web.Request) -> web.Response:
+    return await _dnc_change(request, add=False)
+
+
+async def global_dnc_import(request: web.Request) -> web.Response:
+    return await _dnc_upload(request)
+
+
+async def campaign_dnc_import(request: web.Request) -> web.Response:
+    return await _dnc_upload(request)
+
+
+# ------------------------------------------------------------------ plumbing
+
+
+async def _spooled(request: web.Request) -> IO[bytes]:
+    """The body, streamed into a temporary file: at most MAX_UPLOAD_BYTES, UTF-8 text."""
+    if request.content_length is not None and request.content_length > MAX_UPLOAD_BYTES:
+        raise ApiError(413, f"the file is larger than {MAX_UPLOAD_BYTES // (1024 * 1024)} MiB; split it")
+    kind = request.content_type
+    if kind not in ("text/csv", "text/plain", "application/octet-stream"):
+        raise ApiError(415, f"the body is {kind}; send the CSV file itself as text/csv")
+    # handed to the caller, who closes it
+    spool = tempfile.TemporaryFile()  # noqa: SIM115
+    try:
+        decoder = codecs.getincrementaldecoder("utf-8")()
+        size = 0
+        async for chunk in request.content.iter_chunked(CHUNK):
+            size += len(chunk)
+            if size > MAX_UPLOAD_BYTES:
+                raise ApiError(413, f"the file is larger than {MAX_UPLOAD_BYTES // (1024 * 1024)} MiB; split it")
+            try:
+                decoder.decode(chunk)
+            except UnicodeDecodeError as error:
+                raise ApiError(400, f"the file is not UTF-8 text (byte {size - len(chunk) + error.start})") from None
+            spool.write(chunk)
+        try:
+            decoder.decode(b"", final=True)
+        except UnicodeDecodeError:
+            raise ApiError(400, "the file is not UTF-8 text (it ends in the middle of a character)") from None
+        spool.seek(0)
+        return spool
+    except BaseException:
+        spool.close()
+        raise
+
+
+@contextlib.contextmanager
+def _import_errors(report: ImportReport) -> Iterator[None]:
+    """A refused file is 400, a store that failed midway 503; both say what was stored."""
+    try:
+        yield
+    except ImportRefused as error:
+        raise ApiError(400, f"the file is refused: {error}; {report.stored_note()}", **_counts(report)) from None
+    except StoreError as error:
+        raise ApiError(503, f"the store failed: {error}; {report.stored_note()}", **_counts(report)) from None
+
+
+def _counts(report: ImportReport) -> dict[str, int]:
+    return {"rows": report.rows, "inserted": report.inserted, "merged": report.merged, "refused": report.refused}
+
+
+def _by(request: web.Request) -> str:
+    """Who uploads (query `by`), for the admin log."""
+    return request.query.get("by", "admin")[:64] or "admin"
+
+
+def _page(request: web.Request) -> tuple[int, int]:
+    values = []
+    for name, default, top in (("offset", 0, 10**9), ("limit", 100, MAX_PAGE)):
+        raw = request.query.get(name, str(default))
+        if not raw.isdigit() or int(raw) > top or (name == "limit" and int(raw) == 0):
+            raise ApiError(422, f"{name} is {raw!r}; use a whole number {1 if name == 'limit' else 0}..{top}")
+        values.append(int(raw))
+    return values[0], values[1]
+
+
+def _import_answer(campaign: str | None, report: ImportReport) -> web.Response:
+    answer = ImportResult(
+        campaign=campaign,
+        rows=report.rows,
+        inserted=report.inserted,
+        merged=report.merged,
+        refused=report.refused,
+        refusals=[RefusedRow(line=r.line, reason=r.reason, detail=r.detail) for r in report.refusals],
+        reasons=dict(report.reasons),
+        seconds=round(report.seconds, 3),
+    )
+    return web.json_response(answer.model_dump(mode="json"))
+
+
+def contact_view(c: ContactRecord) -> ContactView:
+    return ContactView(
+        campaign=c.campaign,
+        contact_id=c.contact_id,
+        number=c.number,
+        name=c.name,
+        fields=dict(c.fields),
+        timezone=c.timezone,
+        priority=c.priority,
+        state=c.state,
+        attempts=c.attempts,
+        next_due=iso_or_none(c.next_due),
+        next_due_epoch=c.next_due,
+        last_outcome=c.last_outcome,
+        reserved_agent=c.reserved_agent,
+        updated_at=iso(c.updated_at),
+        updated_at_epoch=c.updated_at,
+    )
+
+
+def _dial(f: DialFigures) -> DialFiguresView:
+    rate = f.abandon_rate
+    return DialFiguresView(
+        attempts=f.attempts,
+        connects=f.connects,
+        machines=f.machines,
+        abandoned=f.abandoned,
+        abandon_rate=None if rate is None else round(rate, 4),
+    )
+
+
+def figures_view(f: CampaignFigures) -> FiguresView:
+    return FiguresView(
+        campaign=f.campaign,
+        contacts=dict(f.contacts),
+        left=f.left,
+        last_24h=_dial(f.last_24h),
+        last_30d=_dial(f.last_30d),
+        at=iso(f.at),
+        at_epoch=f.at,
+    )
+
+
+def dnc_view(e: DncEntry) -> DncView:
+    return DncView(
+        entry=e.entry + "*" if e.is_prefix else e.entry,
+        is_prefix=e.is_prefix,
+        added_at=iso(e.added_at),
+        added_at_epoch=e.added_at,
+        added_by=e.added_by,
+    )
