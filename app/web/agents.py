@@ -31,6 +31,20 @@ def agent_view(service: TelephonyService, agent_id: str, scope: Scope) -> AgentV
     )
 
 
+TARGET = {"login": "ready", "ready": "ready", "pause": "paused", "logout": "logged_off"}
+
+
+def _after(service: TelephonyService, agent_id: str, action: str) -> str:
+    """The state the action set, as the change log says it: the engine may have moved on within
+    the same step (a ready agent rung at once) or deferred it (paused after the call)."""
+    agent = service.engine.agents[agent_id]
+    if agent.state.value == TARGET[action]:
+        return _state_text(service, agent_id)
+    if agent.after_call is not None:
+        return f"{agent.state.value}; {agent.after_call.value} after the call"
+    return f"{TARGET[action]}, then {agent.state.value}"
+
+
 async def list_agents(request: web.Request) -> web.Response:
     service = request.app[SERVICE_KEY]
     scope = scope_of(request)
@@ -58,7 +72,7 @@ async def agent_action(request: web.Request) -> web.Response:
     if await kept(service, lambda: service.agent_action_committed(agent_id, action, body.reason)) is None:
         state = service.engine.agents[agent_id].state.value
         raise ApiError(409, f"agent {agent_id} is {state}; cannot {action} now")
-    detail = {"agent_id": agent_id, "before": before, "after": _state_text(service, agent_id)}
+    detail = {"agent_id": agent_id, "before": before, "after": _after(service, agent_id, action)}
     if action == "pause":
         detail["reason"] = body.reason
     await kept(

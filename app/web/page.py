@@ -12,7 +12,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-from app.web.auth import guarded, principal_of
+from app.web.auth import SESSION_PROBLEM, guarded, principal_of
 from app.web.errors import Handler
 
 STATIC = Path(__file__).resolve().parent / "static"
@@ -34,7 +34,8 @@ def _file(name: str) -> web.Response:
 def _page(name: str) -> Handler:
     async def page(request: web.Request) -> web.StreamResponse:
         if principal_of(request) is None:
-            raise web.HTTPFound(f"/login?next={request.path}")
+            expired = "&expired=1" if request.get(SESSION_PROBLEM) == "expired" else ""
+            raise web.HTTPFound(f"/login?next={request.path}{expired}")
         return _file(name)
 
     page.__name__ = f"page_{name.split('.')[0]}"

@@ -19,7 +19,7 @@ async function load() {
     return H.el(
       "tr",
       { "data-id": String(c.id) },
-      H.el("td", { class: "mono", text: new Date(c.at_epoch * 1000).toLocaleString() }),
+      H.el("td", { class: "mono", text: new Date(c.at_epoch * 1000).toLocaleString([], { dateStyle: "medium", timeStyle: "medium" }) }),
       H.el("td", { text: c.who }),
       H.el("td", { class: "action", text: ACTION[c.action] || c.action }),
       H.el("td", { class: "mono", text: subject }),

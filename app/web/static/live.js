@@ -112,15 +112,16 @@ function renderQueues() {
         H.el("dd", { class: "tick", "data-since": q.oldest_arrived_at ?? "", text: "–" }),
         H.el("dt", { text: "Est. wait, new caller" }),
         H.el("dd", { text: q.estimated_wait === null ? "–" : H.duration(q.estimated_wait) }),
-        H.el("dt", { text: "Agents" }),
-        H.el("dd", { class: "agents-line" },
-          H.el("span", { class: "s-ready", text: `${a.ready} ready` }), " · ",
-          H.el("span", { class: "s-busy", text: `${a.busy + a.ringing} busy` }), " · ",
-          H.el("span", { class: "s-wrap_up", text: `${a.wrap_up} wrap-up` }), " · ",
-          H.el("span", { class: "s-paused", text: `${a.paused} paused` })),
-        H.el("dt", { text: "Today" }),
-        H.el("dd", { text: `${q.answered_today} answered · ${q.abandoned_today} abandoned · SLA ${sla}` }),
       ),
+      H.el("div", { class: "chips" },
+        H.el("span", { class: "chip s-ready", text: `${a.ready} ready` }),
+        H.el("span", { class: "chip s-busy", text: `${a.busy + a.ringing} busy` }),
+        H.el("span", { class: "chip s-wrap_up", text: `${a.wrap_up} wrap-up` }),
+        H.el("span", { class: "chip s-paused", text: `${a.paused} paused` })),
+      H.el("div", { class: "today" },
+        "Today ", H.el("b", { class: "answered", text: String(q.answered_today) }), " answered · ",
+        H.el("b", { class: "abandoned", text: String(q.abandoned_today) }), " abandoned · SLA ",
+        H.el("b", { text: sla })),
     );
   });
   box.replaceChildren(...cards);
@@ -152,8 +153,8 @@ function requestRow(r) {
     H.el("td", { class: "num position", text: r.position ?? "" }),
     H.el("td", { class: "number mono", text: r.number ?? "unknown" }),
     H.el("td", { class: "agent", text: r.agent_name || r.agent_id || "" }),
-    H.el("td", { class: "num mono tick", "data-since": r.arrived_at }),
-    H.el("td", { class: "num mono tick", "data-since": r.queued_since }),
+    H.el("td", { class: "num mono tick gross", "data-since": r.arrived_at, "data-until": r.talking_since ?? "" }),
+    H.el("td", { class: "num mono tick net", "data-since": r.queued_since, "data-until": r.talking_since ?? "" }),
     H.el("td", { class: "num mono tick", "data-since": r.talking_since ?? "" }),
     H.el("td", { class: "actions" },
       removable ? H.el("button", { class: "small danger remove-callback", text: "Remove", onclick: () => confirmRemove(r) }) : null),
@@ -170,7 +171,7 @@ function agentRow(a) {
   }
   const current = a.request_id ? `${queueLabel(a.request_queue)} · ${(data.requests.get(a.request_id) || {}).number || a.request_id}` : a.on_other_queue ? "(another queue)" : "";
   return [
-    H.el("td", {}, H.el("strong", { text: a.name || a.id }), H.el("span", { class: "muted", text: ` ${a.id}` }), a.reachable ? null : H.el("span", { class: "badge warn", text: "unreachable" })),
+    H.el("td", {}, H.el("strong", { text: a.name || a.id }), (a.name || "").includes(a.id) ? null : H.el("span", { class: "muted", text: ` ${a.id}` }), a.reachable ? null : H.el("span", { class: "badge warn", text: "unreachable" })),
     H.el("td", { class: "state" }, H.el("span", { class: `badge a-${a.state}`, text: AGENT_LABEL[a.state] || a.state })),
     H.el("td", { class: "num mono tick", "data-since": a.state_since ?? "" }),
     H.el("td", { text: a.pause_reason || "" }),
@@ -229,7 +230,8 @@ function tick() {
   const t = now();
   for (const node of document.querySelectorAll(".tick")) {
     const since = parseFloat(node.dataset.since);
-    node.textContent = isFinite(since) ? H.duration(t - since) : "–";
+    const until = parseFloat(node.dataset.until); // a wait stops when the talk starts
+    node.textContent = isFinite(since) ? H.duration((isFinite(until) ? until : t) - since) : "–";
   }
 }
 
@@ -243,7 +245,7 @@ function ask({ title, text, reason, reasonRequired, ok, run }) {
   const input = document.getElementById("confirm-reason");
   label.hidden = !reason;
   input.value = reason && reason !== true ? reason : "";
-  input.required = !!reasonRequired;
+  input.placeholder = reasonRequired ? "required: why (for the change log)" : "";
   const error = document.getElementById("confirm-error");
   error.hidden = true;
   const okButton = document.getElementById("confirm-ok");
