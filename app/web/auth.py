@@ -27,6 +27,7 @@ from app.web.sessions import COOKIE, Session
 
 PRINCIPAL = web.RequestKey("principal", object)  # Principal | None
 SESSION_PROBLEM = web.RequestKey("session_problem", str)
+BEARER_PROBLEM = web.RequestKey("bearer_problem", ApiError)
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 CSRF_HEADER = "X-CSRF-Token"
 LEVELS = ("public", "read", "act", "admin")
@@ -44,7 +45,11 @@ def password_hashes(config: HoldfastConfig) -> dict[str, str]:
 
 @web.middleware
 async def authenticate(request: web.Request, handler: Handler) -> web.StreamResponse:
-    request[PRINCIPAL] = _principal(request)
+    try:
+        request[PRINCIPAL] = _principal(request)
+    except ApiError as error:  # a wrong bearer token: refused by every route that needs someone
+        request[PRINCIPAL] = None
+        request[BEARER_PROBLEM] = error
     return await handler(request)
 
 
@@ -101,6 +106,9 @@ def who(request: web.Request, fallback: str) -> str:
 
 
 def refusal(request: web.Request) -> ApiError:
+    bearer = request.get(BEARER_PROBLEM)
+    if bearer is not None:
+        return bearer
     problem = request.get(SESSION_PROBLEM)
     config = request.app[SERVICE_KEY].config
     if problem == "expired":
