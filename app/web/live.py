@@ -5,19 +5,22 @@ change it half-way) and returns rows for everything; `app/web/access.py` then cu
 what each user may see (`filter_live`). Instants are epoch seconds so the page ticks waits and
 durations itself between changes. "Today" counts (answered, abandoned, SLA, calls handled per
 agent) come from the activities the service hands over after each stored step (`TodayCounts`),
-counted from the service's start and reset at local midnight.
+reset at local midnight; at start they are first read back from the store's event log
+(`seed_today`), so a restart does not zero them.
 """
 
 from __future__ import annotations
 
 import time
 from collections import Counter
+from collections.abc import Iterable
 from datetime import date, datetime
 from typing import Any
 
 from app.core.commands import Activity
 from app.core.request import IN_SERVICE, Request
 from app.core.states import AgentState, RequestState
+from app.store import Store
 from app.telephony.service import TelephonyService
 from app.web.times import known_estimate
 
@@ -58,6 +61,56 @@ class TodayCounts:
         if day > self.day:
             self.__init__(day)  # type: ignore[misc]
         return self
+
+
+COUNTED = ("connected", "ended")
+PAGE = 1000
+
+
+def activity_key(a: Activity) -> tuple[str, str | None, str | None, float]:
+    return (a.kind, a.request_id, a.agent_id, a.at)
+
+
+async def events_since(store: Store, start: float) -> list[Activity]:
+    """The stored activities of kinds `TodayCounts` counts, at or after `start`.
+
+    The log is read by id (the only order the store offers); ids grow with time, so a binary
+    search over `since_id` finds the first event at `start` in a few dozen small reads, not a
+    read of the whole month."""
+
+    async def first_after(since: int) -> float | None:
+        found = await store.events(since_id=since, limit=1)
+        return found[0].at if found else None
+
+    hi = 1
+    while (at := await first_after(hi)) is not None and at < start:
+        hi *= 2
+    lo = 0  # invariant: the first event after `lo` is before start (or lo is 0); after `hi` it is not
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        at = await first_after(mid)
+        if at is not None and at < start:
+            lo = mid
+        else:
+            hi = mid
+    since, out = lo, []
+    while True:
+        batch = await store.events(since_id=since, limit=PAGE)
+        out += [e.activity() for e in batch if e.kind in COUNTED and e.at >= start]
+        if len(batch) < PAGE:
+            return out
+        since = batch[-1].id
+
+
+def seed_today(counts: TodayCounts, stored: Iterable[Activity], live: list[Activity]) -> None:
+    """Count the stored activities, then those that arrived live meanwhile, each once (an
+    activity committed while the log was being read is in both)."""
+    seen = {activity_key(a) for a in live}
+    for activity in stored:
+        if activity_key(activity) not in seen:
+            counts(activity)
+    for activity in live:
+        counts(activity)
 
 
 def _state(r: Request, now: float) -> str:

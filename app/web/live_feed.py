@@ -26,12 +26,14 @@ from typing import Any
 import structlog
 from aiohttp import WSMsgType, web
 
+from app.core.commands import Activity
+from app.store import StoreError
 from app.telephony.errors import ServiceStopping
 from app.telephony.service import TelephonyService
 from app.web.access import Principal, filter_live, scope_from_config
 from app.web.auth import principal_of, session_expired
 from app.web.errors import ApiError
-from app.web.live import TodayCounts, live_snapshot
+from app.web.live import TodayCounts, events_since, live_snapshot, seed_today
 
 log = structlog.get_logger("holdfast.web.live")
 
@@ -58,10 +60,12 @@ class LiveFeed:
         self.pushes = 0  # snapshots taken, for tests and debugging
         self._dirty = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._seeding: list[Activity] | None = None  # activities that came while the log was read
+        self.seeded = asyncio.Event()
 
     def start(self) -> None:
         self.service.step_listeners.append(self.changed)
-        self.service.activity_listeners.append(self.today)
+        self.service.activity_listeners.append(self._activity)
         self._task = asyncio.create_task(self._run(), name="live-feed")
         self._task.add_done_callback(self._ended)
 
@@ -69,7 +73,7 @@ class LiveFeed:
         with contextlib.suppress(ValueError):
             self.service.step_listeners.remove(self.changed)
         with contextlib.suppress(ValueError):
-            self.service.activity_listeners.remove(self.today)
+            self.service.activity_listeners.remove(self._activity)
         if self._task is not None:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
@@ -79,11 +83,33 @@ class LiveFeed:
     def changed(self) -> None:
         self._dirty.set()
 
+    def _activity(self, activity: Activity) -> None:
+        if self._seeding is not None:
+            self._seeding.append(activity)
+        else:
+            self.today(activity)
+
+    async def _seed(self) -> None:
+        """Today's counts from the store's event log, so a restart does not zero them."""
+        store = self.service.store
+        if store is not None:
+            self._seeding = []
+            start = datetime.combine(self.today.day, datetime.min.time()).timestamp()  # local midnight
+            try:
+                stored = await events_since(store, start)
+            except StoreError as error:  # shown counts start from now; the log says why
+                log.error("live_counts_not_read", error=str(error))
+                stored = []
+            live, self._seeding = self._seeding, None
+            seed_today(self.today, stored, live)
+        self.seeded.set()
+
     def _ended(self, task: asyncio.Task[None]) -> None:
         if not task.cancelled() and task.exception() is not None:  # a bug: the page would go stale
             self.service.fail("live_feed_died", task.exception())
 
     async def _run(self) -> None:
+        await self._seed()
         while True:
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(REFRESH):

@@ -1,5 +1,6 @@
 """The live page reconnects by itself after the service restarts (`holdfast run`, stopped and
-started again), and shows the next call within a second of it being stored."""
+started again), keeps today's counts (read back from the event log), and shows the next call
+within a second of it being stored."""
 
 from __future__ import annotations
 
@@ -31,10 +32,25 @@ async def test_the_page_reconnects_after_a_restart_and_shows_the_next_call(servi
     page = await context.new_page()
     await page.goto("/live")
     await page.wait_for_selector("#connection.up", timeout=5000)
+    answered = '.queue-card[data-queue="support"] b.answered'
+    handled = '#agents tr[data-id="1001"] .handled'
+    status, _ = await service_process.api("POST", "/api/agents/1001/ready")
+    assert status == 200
+    first = await phonesim.call(SUPPORT, "+4520999000")
+    agent = await phonesim.wait_incoming("agent:1001")
+    await page.wait_for_selector(f'{answered}:text-is("1")', timeout=5000)
+    await agent.hangup()
+    await first.wait_hangup()
+    await page.wait_for_selector(f'{handled}:text-is("1")', timeout=5000)
+
     service_process.stop()
     await page.wait_for_selector("#connection.down", timeout=5000)  # the page noticed
     await service_process.start()
     await page.wait_for_selector("#connection.up", timeout=10_000)  # and came back by itself
+    await page.wait_for_selector(f'{answered}:text-is("1")', timeout=5000)  # today's counts survived
+    await page.wait_for_selector(f'{handled}:text-is("1")', timeout=5000)
+    status, _ = await service_process.api("POST", "/api/agents/1001/logout")  # the next caller waits
+    assert status == 200
 
     caller = await phonesim.call(SUPPORT, CALLER)
     events = await service_process.wait_events(
