@@ -41,7 +41,7 @@ test-all: venv asterisk browser
 
 # Core and shell tiers only: no Asterisk, no browser.
 test-fast: venv
-	$(BIN)/pytest -q tests/core tests/config tests/ari tests/telephony tests/web tests/store tests/sim
+	$(BIN)/pytest -q -m "not web" tests/core tests/config tests/ari tests/telephony tests/web tests/store tests/sim
 
 lint: venv
 	$(BIN)/ruff check app tests bench

@@ -19,7 +19,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from app.telephony.service import TelephonyService
-from app.web.auth import authenticate, guarded
+from app.web.auth import THROTTLE, Throttle, authenticate, guarded
 from app.web.body import MAX_BODY_BYTES
 from app.web.context import OPENAPI_KEY, SERVICE_KEY, SESSIONS_KEY, STARTED_CONFIG_KEY
 from app.web.errors import errors_as_json
@@ -39,6 +39,7 @@ def make_app(service: TelephonyService) -> web.Application:
     app[STARTED_CONFIG_KEY] = service.config
     app[OPENAPI_KEY] = build_openapi(ROUTES)
     app[SESSIONS_KEY] = SessionKeeper(service.config.service.data_dir)
+    app[THROTTLE] = Throttle()
     feed = app[LIVE_KEY] = LiveFeed(service)
     for route in ROUTES:
         app.router.add_route(route.method, route.path, guarded(route.handler, route.access))

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import hmac
+import time
 
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
@@ -170,15 +171,46 @@ class SessionView(BaseModel):
     is_admin: bool
 
 
+class Throttle:
+    """Slows password guessing: after MAX_FAILURES wrong passwords for a name within WINDOW
+    seconds, that name is refused for the rest of the window, right password or not."""
+
+    MAX_FAILURES = 5
+    WINDOW = 300.0
+
+    def __init__(self) -> None:
+        self._failures: dict[str, list[float]] = {}
+
+    def blocked(self, name: str, now: float) -> bool:
+        recent = [t for t in self._failures.get(name, []) if now - t < self.WINDOW]
+        self._failures[name] = recent
+        return len(recent) >= self.MAX_FAILURES
+
+    def failed(self, name: str, now: float) -> None:
+        if len(self._failures) > 10_000:  # a flood of made-up names must not grow memory for ever
+            self._failures.clear()
+        self._failures.setdefault(name, []).append(now)
+
+
+THROTTLE = web.AppKey("login_throttle", Throttle)
+
+
 async def login(request: web.Request) -> web.Response:
     service = request.app[SERVICE_KEY]
     config = service.config
+    if request.content_type != "application/json":  # a form on another site cannot send JSON
+        raise ApiError(415, "send the log-in as application/json")
     body = await read_body(request, LoginBody)
+    throttle = request.app[THROTTLE]
+    now = time.time()
+    if throttle.blocked(body.username, now):
+        raise ApiError(429, "too many wrong passwords for this user; wait a few minutes")
     user = config.users.get(body.username)
     stored = user.password_hash if user is not None and user.password_hash else _DUMMY_HASH
     # scrypt takes tens of milliseconds: off the event loop, so calls are not held up meanwhile
     ok = await asyncio.to_thread(verify_password, body.password, stored)
     if not ok or user is None or user.password_hash is None:
+        throttle.failed(body.username, now)
         raise ApiError(401, "wrong user name or password")
     cookie, session = request.app[SESSIONS_KEY].issue(body.username, user.password_hash, config.web.session_lifetime)
     principal = principal_for_user(config, body.username, "session", session.session_id)

@@ -26,11 +26,12 @@ from typing import Any
 import structlog
 from aiohttp import WSMsgType, web
 
+from app.config import HoldfastConfig
 from app.core.commands import Activity
 from app.store import StoreError
 from app.telephony.errors import ServiceStopping
 from app.telephony.service import TelephonyService
-from app.web.access import Principal, filter_live, scope_from_config
+from app.web.access import Principal, filter_live, principal_for_user, scope_from_config
 from app.web.auth import principal_of, session_expired
 from app.web.errors import ApiError
 from app.web.live import TodayCounts, events_since, live_snapshot, seed_today
@@ -131,10 +132,12 @@ class LiveFeed:
 
     async def _send(self, page: LivePage, snapshot: dict[str, Any]) -> None:
         try:
-            if session_expired(page.request, page.principal):
+            current = _current(self.service.config, page.principal)
+            if current is None or session_expired(page.request, page.principal):
                 await page.socket.send_str(json.dumps({"type": "expired"}))
                 await page.socket.close(code=EXPIRED, message=b"session expired")
                 return
+            page.principal = current  # a reload that changed the user's role or filter applies at once
             message = self._message(page, snapshot)
             if message is not None:
                 async with asyncio.timeout(SEND_TIMEOUT):
@@ -181,6 +184,15 @@ class LiveFeed:
         finally:
             self.pages.discard(page)
         return socket
+
+
+def _current(config: HoldfastConfig, principal: Principal) -> Principal | None:
+    """The principal as the running settings have it now; None if the user is gone."""
+    if principal.via in ("session", "user_token"):
+        return principal_for_user(config, principal.name, principal.via, principal.session_id)
+    if principal.via == "admin_token" and config.service.admin_token is None:
+        return None
+    return principal
 
 
 def _same_origin(request: web.Request) -> None:

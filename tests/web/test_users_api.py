@@ -302,3 +302,35 @@ async def test_removing_from_the_page_writes_the_change_log(
     finally:
         shell.service.store = None
         await store.close()
+
+
+async def test_password_guessing_is_throttled_and_a_form_post_is_refused(http: TestClient) -> None:
+    for _ in range(5):
+        resp = await http.post("/api/session", json={"username": "vic", "password": "guess"})
+        assert resp.status == 401
+    resp = await http.post("/api/session", json={"username": "vic", "password": PASSWORD})
+    assert resp.status == 429 and COOKIE not in resp.cookies  # even the right password, for a while
+    assert (await http.post("/api/session", json={"username": "sam", "password": PASSWORD})).status == 200
+    form = await http.post("/api/session", data={"username": "sam", "password": PASSWORD})
+    assert form.status == 415
+
+
+async def test_a_reload_that_narrows_a_filter_applies_to_an_open_websocket(
+    shell: Shell, http: TestClient, clients: dict[str, TestClient], tmp_path: Path
+) -> None:
+    support, sales = await callbacks_in_both_queues(http)
+    path = tmp_path / "holdfast.yaml"
+    path.write_text(
+        config_text(shell.fake, queues=CALLBACK_QUEUES, extra=users_yaml(tmp_path)).replace(
+            "    queues: [support]\n    agent_groups", "    queues: [sales]\n    agent_groups"
+        )
+    )  # gus: support -> sales
+    shell.service.config_path = path
+    gus = clients["gus"]
+    async with gus.ws_connect("/ws/live") as ws:
+        first = await ws.receive_json(timeout=2)
+        assert [r["id"] for r in first["requests"]] == [support]
+        assert shell.service.reload() is None  # feeds SettingsChanged: a step, so a push
+        patch = await ws.receive_json(timeout=3)
+        assert patch["requests"] == {"upsert": [dict(patch["requests"]["upsert"][0])], "remove": [support]}
+        assert patch["requests"]["upsert"][0]["id"] == sales
