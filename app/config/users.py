@@ -70,6 +70,14 @@ def _duration(value: object) -> float:
     return seconds
 
 
+def _roles(value: object) -> tuple[str, ...]:
+    roles = _names(value)
+    unknown = [r for r in roles if r not in ROLES]
+    if unknown:
+        raise _bad(f"names unknown role {unknown[0]!r}; roles: {', '.join(ROLES)}")
+    return roles
+
+
 Names = Annotated[tuple[str, ...], PlainValidator(_names)]
 
 
@@ -105,14 +113,7 @@ class WebConfig(_Model):
     # "auto": Secure cookies when the request came over TLS (or X-Forwarded-Proto says https).
     secure_cookies: Literal["auto", "always", "never"] = "auto"
     # Roles that see numbers masked ("+•••••••456"): all but the last three digits hidden.
-    mask_numbers: Annotated[tuple[str, ...], PlainValidator(_names)] = ("viewer",)
-
-    @model_validator(mode="after")
-    def _known_roles(self) -> WebConfig:
-        unknown = [r for r in self.mask_numbers if r not in ROLES]
-        if unknown:
-            raise _bad(f"mask_numbers names unknown role {unknown[0]!r}; roles: {', '.join(ROLES)}")
-        return self
+    mask_numbers: Annotated[tuple[str, ...], PlainValidator(_roles)] = ("viewer",)
 
 
 UserName = Annotated[str, PlainValidator(lambda v: _checked_name(v))]
