@@ -11,6 +11,7 @@ reset at local midnight; at start they are first read back from the store's even
 
 from __future__ import annotations
 
+import math
 import time
 from collections import Counter
 from collections.abc import Iterable
@@ -64,7 +65,6 @@ class TodayCounts:
 
 
 COUNTED = ("connected", "ended")
-PAGE = 1000
 
 
 def activity_key(a: Activity) -> tuple[str, str | None, str | None, float]:
@@ -72,34 +72,11 @@ def activity_key(a: Activity) -> tuple[str, str | None, str | None, float]:
 
 
 async def events_since(store: Store, start: float) -> list[Activity]:
-    """The stored activities of kinds `TodayCounts` counts, at or after `start`.
+    """The stored activities of kinds `TodayCounts` counts, at or after `start` (the log is read
+    from the first event at `start`, found by a binary search over ids: not the whole month)."""
+    from app.web.export import events_between  # export imports the web layer; this stays light
 
-    The log is read by id (the only order the store offers); ids grow with time, so a binary
-    search over `since_id` finds the first event at `start` in a few dozen small reads, not a
-    read of the whole month."""
-
-    async def first_after(since: int) -> float | None:
-        found = await store.events(since_id=since, limit=1)
-        return found[0].at if found else None
-
-    hi = 1
-    while (at := await first_after(hi)) is not None and at < start:
-        hi *= 2
-    lo = 0  # invariant: the first event after `lo` is before start (or lo is 0); after `hi` it is not
-    while hi - lo > 1:
-        mid = (lo + hi) // 2
-        at = await first_after(mid)
-        if at is not None and at < start:
-            lo = mid
-        else:
-            hi = mid
-    since, out = lo, []
-    while True:
-        batch = await store.events(since_id=since, limit=PAGE)
-        out += [e.activity() for e in batch if e.kind in COUNTED and e.at >= start]
-        if len(batch) < PAGE:
-            return out
-        since = batch[-1].id
+    return [e.activity() async for e in events_between(store, start, math.inf) if e.kind in COUNTED]
 
 
 def seed_today(counts: TodayCounts, stored: Iterable[Activity], live: list[Activity]) -> None:

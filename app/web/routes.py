@@ -11,7 +11,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from app.web import agents, auth, callbacks, changelog, live_api, queues, status
+from app.web import agents, auth, callbacks, changelog, export, live_api, queues, status
 from app.web.agents import ACTIONS
 from app.web.errors import Handler
 from app.web.models import (
@@ -228,6 +228,20 @@ ROUTES: tuple[Route, ...] = (
         "the admin change log, newest first: who, when, what, before and after (entries about the "
         "caller's queues and agents only)",
         (Answer(200, "the changes", changelog.ChangeList),),
+        access="read",
+    ),
+    Route(
+        "GET",
+        "/api/events/export",
+        export.export_events,
+        "raw events as CSV (format=csv, the default) or JSON lines (format=jsonl) between `from` and `to` "
+        "(epoch seconds or ISO 8601; default the last 24 h), optionally of one `queue` and some `kind`s "
+        "(comma-separated); only events about the caller's queues and agents, numbers masked as for the page",
+        (
+            Answer(200, "the events, one per line, oldest first", None, "text/csv"),
+            Answer(400, "a bad parameter"),
+            Answer(404, "no such queue (or not one of the caller's)"),
+        ),
         access="read",
     ),
 )
