@@ -57,7 +57,7 @@ async def authenticate(request: web.Request, handler: Handler) -> web.StreamResp
 def _principal(request: web.Request) -> Principal | None:
     config = request.app[SERVICE_KEY].config
     header = request.headers.get("Authorization", "")
-    if header:
+    if header and not is_open(config):  # an open service ignores the header, as it always has
         return _bearer(config, header)
     cookie = request.cookies.get(COOKIE)
     if cookie:
