@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 CONFIG ?= examples/holdfast.yaml
 
-.PHONY: run test test-all test-fast lint bench bench-api bench-queue bench-scale asterisk venv clean
+.PHONY: run test test-all test-fast lint bench bench-api bench-queue bench-scale asterisk browser venv clean
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -20,20 +20,28 @@ venv: $(STAMP)
 asterisk:
 	bash scripts/asterisk-sandbox.sh
 
+# Debian's Chromium for the live page's browser tests (Playwright is in the dev extra and uses it;
+# its own browser download is not used). Installed when missing and we may; else the tests say so.
+browser:
+	@if [ ! -x /usr/bin/chromium ]; then \
+	  if [ "$$(id -u)" = 0 ]; then DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	  else echo "make: /usr/bin/chromium is missing: sudo apt-get install chromium (browser tests skip, or fail under CI)"; fi; \
+	fi
+
 run: venv asterisk
 	$(BIN)/holdfast dev-run --config $(CONFIG)
 
 # PostgreSQL (if installed) backs the store's contract tests a second time; SQLite always runs.
 # `test` leaves out tests marked slow (long fault-injection runs); `test-all` runs everything.
-test: venv asterisk
+test: venv asterisk browser
 	HOLDFAST_TEST_POSTGRES_DSN="$$(bash scripts/postgres-for-tests.sh)" $(BIN)/pytest -q -m "not slow"
 
-test-all: venv asterisk
+test-all: venv asterisk browser
 	HOLDFAST_TEST_POSTGRES_DSN="$$(bash scripts/postgres-for-tests.sh)" $(BIN)/pytest -q
 
 # Core and shell tiers only: no Asterisk, no browser.
 test-fast: venv
-	$(BIN)/pytest -q tests/core tests/config tests/ari tests/telephony tests/web tests/store tests/sim
+	$(BIN)/pytest -q -m "not web" tests/core tests/config tests/ari tests/telephony tests/web tests/store tests/sim
 
 lint: venv
 	$(BIN)/ruff check app tests bench

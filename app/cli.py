@@ -6,6 +6,7 @@ holdfast check-config FILE            validate a settings file and print a summa
 holdfast sim SCENARIO.yaml            run the contact-centre simulator
 holdfast contacts import --config FILE --campaign ID CSV     upload a campaign's contacts
 holdfast dnc import --config FILE [--campaign ID] CSV        add to a do-not-call list (global by default)
+holdfast user add NAME --role ROLE    print a `users:` entry with a password hash (and API token)
 """
 
 from __future__ import annotations
@@ -92,6 +93,48 @@ def _dnc_import(args: argparse.Namespace) -> int:
     from app.contacts_cli import dnc_import
 
     return dnc_import(_load(args.config), args)
+def _user_add(args: argparse.Namespace) -> int:
+    """Print a `users:` entry to paste into the settings file: the password is hashed here and
+    never written anywhere; a personal API token is shown once and only its hash is kept."""
+    import getpass
+
+    import yaml
+
+    from app.config.users import ROLES
+    from app.web.passwords import hash_password, hash_token, new_token
+
+    if args.role not in ROLES:
+        print(f"holdfast: --role is {args.role!r}; allowed: {', '.join(ROLES)}", file=sys.stderr)
+        return 2
+    entry: dict[str, object] = {"role": args.role}
+    if not args.no_password:
+        if args.password_stdin:
+            password = sys.stdin.readline().rstrip("\n")
+        else:
+            password = getpass.getpass(f"password for {args.name}: ")
+            if getpass.getpass("again: ") != password:
+                print("holdfast: the passwords differ; nothing written", file=sys.stderr)
+                return 2
+        if len(password) < 8:
+            print("holdfast: use a password of 8 characters or more", file=sys.stderr)
+            return 2
+        entry["password_hash"] = hash_password(password)
+    token = new_token() if args.token else None
+    if token is not None:
+        entry["api_token_hash"] = hash_token(token)
+    if "password_hash" not in entry and token is None:
+        print("holdfast: a user needs a password or --token", file=sys.stderr)
+        return 2
+    if args.role != "admin":
+        entry["queues"] = [q for q in args.queues.split(",") if q] if args.queues else []
+        if args.agent_groups:
+            entry["agent_groups"] = [g for g in args.agent_groups.split(",") if g]
+    print("# paste under `users:` in the settings file, then reload (SIGHUP or POST /api/reload)")
+    print(yaml.safe_dump({"users": {args.name: entry}}, sort_keys=False), end="")
+    if token is not None:
+        print(f"# API token for {args.name} (shown once; send it as 'Authorization: Bearer <token>'):")
+        print(f"# {token}")
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -125,6 +168,17 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("sim", help="run the contact-centre simulator", add_help=False)
     p.add_argument("rest", nargs=argparse.REMAINDER)
     p.set_defaults(func=_sim)
+    p = sub.add_parser("user", help="manage users of the live page and the API")
+    user_sub = p.add_subparsers(dest="user_command", required=True)
+    p = user_sub.add_parser("add", help="print a users: entry with a password hash to paste into the settings")
+    p.add_argument("name")
+    p.add_argument("--role", required=True, help="admin, supervisor or viewer")
+    p.add_argument("--queues", default="", help='queues the user sees, comma-separated ("*" for all)')
+    p.add_argument("--agent-groups", default="", help="agent groups the user sees, comma-separated")
+    p.add_argument("--token", action="store_true", help="also make a personal API token")
+    p.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
+    p.add_argument("--no-password", action="store_true", help="API token only, no log-in to the page")
+    p.set_defaults(func=_user_add)
     args = parser.parse_args(argv)
     try:
         return int(args.func(args))

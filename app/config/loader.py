@@ -25,6 +25,7 @@ from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
 from app.config.schema import HoldfastConfig, UnsetSecret
+from app.config.users import users_cross_check
 
 __all__ = ["ConfigError", "check_config", "load_config", "parse_config", "unset_secrets", "validate_config"]
 
@@ -268,6 +269,7 @@ def _cross_check(data: dict[Any, Any]) -> list[tuple[str, str]]:
             queue = campaign.get("queue") if isinstance(campaign, dict) else None
             if isinstance(queue, str | int) and not isinstance(queue, bool) and str(queue) not in names:
                 found.append(("campaigns", unknown(f"campaigns.{campaign_id}.queue", queue)))
+    found += users_cross_check(data, names)
     return found
 
 

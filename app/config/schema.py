@@ -41,6 +41,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from app.config.durations import DurationError, format_duration, parse_duration
+from app.config.users import AgentGroups, UserConfig, UserName, WebConfig
 from app.core.settings import (
     MIN_RING_TIME,
     AgentSettings,
@@ -990,6 +991,10 @@ class HoldfastConfig(_Model):
     queues: Annotated[dict[QueueName, QueueConfig], AfterValidator(_some_queue)]
     agents: dict[AgentId, AgentConfig] = Field(default_factory=dict)
     campaigns: dict[QueueName, CampaignConfig] = Field(default_factory=dict)
+    # Who may use the live page and the API (app/config/users.py, decided in app/web/access.py).
+    agent_groups: AgentGroups = Field(default_factory=dict)
+    users: dict[UserName, UserConfig] = Field(default_factory=dict)
+    web: WebConfig = Field(default_factory=WebConfig)
 
     def core(self) -> CoreSettings:
         return CoreSettings(

@@ -92,6 +92,9 @@ class TelephonyService:
         self.metrics = metrics or Metrics()
         self.metrics.bind(lambda: self.engine)
         self.activity_listeners: list[Callable[[Activity], None]] = []
+        # Called after every engine step is handed on (the live page's change stream, app/web/live_feed.py);
+        # a listener only takes note: it must not feed events or block.
+        self.step_listeners: list[Callable[[], None]] = []
         self.feature_codes = self._feature_code_map(config)
         asterisk = config.asterisk
         self.executor = CommandExecutor(
@@ -229,27 +232,36 @@ class TelephonyService:
         await self.executor.drain()
         await self.ari.close()
 
-    async def admin_action(self, event: ev.CallbackRemoved | ev.CallbackMoved) -> None:
+    async def admin_action(
+        self, event: ev.CallbackRemoved | ev.CallbackMoved, detail: dict[str, object] | None = None
+    ) -> None:
         """An admin's change: applied and stored, then written to the admin change log (who, when,
-        why). Returns once both are kept. A change log the store keeps refusing stops the service
-        (ServiceStopping is raised): an admin change nobody can account for is not acceptable."""
+        why; `detail` adds to it, e.g. before and after). Returns once both are kept."""
         await self.feed_and_commit(event)
+        action = "remove_callback" if isinstance(event, ev.CallbackRemoved) else "move_callback"
+        logged: dict[str, object] = {"reason": event.reason}
+        if isinstance(event, ev.CallbackMoved):
+            logged["to_queue"] = event.to_queue
+        await self.record_admin(event.now, event.by, action, event.request_id, {**logged, **(detail or {})})
+
+    async def record_admin(
+        self, at: float, who: str, action: str, request_id: str | None, detail: dict[str, object]
+    ) -> None:
+        """Append to the admin change log, retrying a busy store. A change log the store keeps
+        refusing stops the service (CommitFailed is raised): an admin change nobody can account
+        for is not acceptable."""
         if self.store is None:
             return
-        action = "remove_callback" if isinstance(event, ev.CallbackRemoved) else "move_callback"
-        detail = {"reason": event.reason}
-        if isinstance(event, ev.CallbackMoved):
-            detail["to_queue"] = event.to_queue
         retries = self.committer.retries if self.committer is not None else COMMIT_RETRIES
         for delay in retries:
             try:
-                await self.store.append_admin(event.now, event.by, action, event.request_id, detail)
+                await self.store.append_admin(at, who, action, request_id, detail)
                 return
             except StoreError as error:
                 if delay is None:
                     self.fail("admin_log_failed_stopping", error)
                     raise CommitFailed(f"the admin change log could not be written: {error}") from error
-                log.error("admin_log_retry", error=str(error), action=action, by=event.by, retry_in=delay)
+                log.error("admin_log_retry", error=str(error), action=action, by=who, retry_in=delay)
                 await asyncio.sleep(delay)
             except Exception as error:
                 self.fail("admin_log_crashed_stopping", error)
@@ -297,6 +309,8 @@ class TelephonyService:
         else:  # commit before act: the committer stores the step, then hands its commands over
             self.committer.put(step_of(self.engine, commands))
         self._wake.set()
+        for listener in self.step_listeners:
+            listener()
         return commands
 
     def _act(self, commands: list[Command]) -> None:

@@ -5,6 +5,8 @@ from __future__ import annotations
 from aiohttp import web
 
 from app.telephony.service import TelephonyService
+from app.web.access import Scope
+from app.web.auth import scope_of, who
 from app.web.body import read_body
 from app.web.commit import kept
 from app.web.context import SERVICE_KEY
@@ -14,34 +16,66 @@ from app.web.models import AgentActionBody, AgentList, AgentView
 ACTIONS = ("login", "ready", "pause", "logout")
 
 
-def agent_view(service: TelephonyService, agent_id: str) -> AgentView:
+def agent_view(service: TelephonyService, agent_id: str, scope: Scope) -> AgentView:
+    """The agent as `scope` may see it: skills and the current request only of visible queues."""
     agent = service.engine.agents[agent_id]
+    current = service.engine.requests.get(agent.request_id) if agent.request_id else None
     return AgentView(
         id=agent.id,
         name=agent.settings.name,
         state=agent.state.value,
         pause_reason=agent.pause_reason,
         reachable=agent.reachable,
-        request_id=agent.request_id,
-        queues=[q for q, _ in agent.settings.skills],
+        request_id=agent.request_id if current is None or scope.sees_queue(current.queue) else None,
+        queues=[q for q, _ in agent.settings.skills if scope.sees_queue(q)],
     )
+
+
+TARGET = {"login": "ready", "ready": "ready", "pause": "paused", "logout": "logged_off"}
+
+
+def _after(service: TelephonyService, agent_id: str, action: str) -> str:
+    """The state the action set, as the change log says it: the engine may have moved on within
+    the same step (a ready agent rung at once) or deferred it (paused after the call)."""
+    agent = service.engine.agents[agent_id]
+    if agent.state.value == TARGET[action]:
+        return _state_text(service, agent_id)
+    if agent.after_call is not None:
+        return f"{agent.state.value}; {agent.after_call.value} after the call"
+    return f"{TARGET[action]}, then {agent.state.value}"
 
 
 async def list_agents(request: web.Request) -> web.Response:
     service = request.app[SERVICE_KEY]
-    answer = AgentList(agents=[agent_view(service, a) for a in service.engine.agents])
-    return web.json_response(answer.model_dump(mode="json"))
+    scope = scope_of(request)
+    agents = [agent_view(service, a, scope) for a in service.engine.agents if scope.sees_agent(a)]
+    return web.json_response(AgentList(agents=agents).model_dump(mode="json"))
+
+
+def _state_text(service: TelephonyService, agent_id: str) -> str:
+    agent = service.engine.agents[agent_id]
+    return f"{agent.state.value} ({agent.pause_reason})" if agent.pause_reason else agent.state.value
 
 
 async def agent_action(request: web.Request) -> web.Response:
     service = request.app[SERVICE_KEY]
     agent_id, action = request.match_info["agent_id"], request.match_info["action"]
-    if agent_id not in service.engine.agents:
+    scope = scope_of(request)
+    if agent_id not in service.engine.agents or not scope.sees_agent(agent_id):
         raise ApiError(404, f"no agent {agent_id!r}")
     if action not in ACTIONS:
         raise ApiError(404, f"unknown action {action!r}; use one of {', '.join(ACTIONS)}")
+    if not scope.may_act_on_agent(agent_id):
+        raise ApiError(403, f"{scope.principal.name} may not change agent {agent_id}")
     body = await read_body(request, AgentActionBody)
+    before = _state_text(service, agent_id)
     if await kept(service, lambda: service.agent_action_committed(agent_id, action, body.reason)) is None:
         state = service.engine.agents[agent_id].state.value
         raise ApiError(409, f"agent {agent_id} is {state}; cannot {action} now")
-    return web.json_response(agent_view(service, agent_id).model_dump(mode="json"))
+    detail = {"agent_id": agent_id, "before": before, "after": _after(service, agent_id, action)}
+    if action == "pause":
+        detail["reason"] = body.reason
+    await kept(
+        service, lambda: service.record_admin(service.clock(), who(request, "admin"), f"agent_{action}", None, detail)
+    )
+    return web.json_response(agent_view(service, agent_id, scope).model_dump(mode="json"))

@@ -6,44 +6,51 @@ same table registers the handlers here and writes the OpenAPI document served at
 every refusal is JSON with an "error" sentence (`app/web/errors.py`). A change is answered only
 after it is stored (`app/web/commit.py`).
 
-When `service.admin_token` is set, /api/* requires `Authorization: Bearer <token>`. The token is
-read from the running settings on each request, so a reload that changes it applies at once.
+Who may call what is decided in `app/web/access.py` and checked by `app/web/auth.py`: each route
+of the table says what it needs. When `service.admin_token` is set, `Authorization: Bearer
+<token>` acts as admin; users (`users:` in the settings) log in to the page with a session
+cookie or call the API with their own token. Settings are read on each request, so a reload
+that changes a token or a user applies at once. The live page and its websocket are in
+`app/web/page.py` and `app/web/live_feed.py`.
 """
 
 from __future__ import annotations
 
-import hmac
-
 from aiohttp import web
 
 from app.telephony.service import TelephonyService
+from app.web.auth import THROTTLE, Throttle, authenticate, guarded
 from app.web.body import MAX_BODY_BYTES
-from app.web.context import OPENAPI_KEY, SERVICE_KEY, STARTED_CONFIG_KEY
-from app.web.errors import ApiError, Handler, errors_as_json
+from app.web.context import OPENAPI_KEY, SERVICE_KEY, SESSIONS_KEY, STARTED_CONFIG_KEY
+from app.web.errors import errors_as_json
+from app.web.live_feed import LIVE_KEY, LiveFeed
 from app.web.openapi import build_openapi
+from app.web.page import add_pages
 from app.web.routes import ROUTES
+from app.web.sessions import SessionKeeper
 
 __all__ = ["SERVICE_KEY", "make_app"]
 
 
 def make_app(service: TelephonyService) -> web.Application:
     # errors_as_json is outermost: a refusal by auth is JSON too.
-    app = web.Application(middlewares=[errors_as_json, bearer_token], client_max_size=MAX_BODY_BYTES)
+    app = web.Application(middlewares=[errors_as_json, authenticate], client_max_size=MAX_BODY_BYTES)
     app[SERVICE_KEY] = service
     app[STARTED_CONFIG_KEY] = service.config
     app[OPENAPI_KEY] = build_openapi(ROUTES)
+    app[SESSIONS_KEY] = SessionKeeper(service.config.service.data_dir)
+    app[THROTTLE] = Throttle()
+    feed = app[LIVE_KEY] = LiveFeed(service)
     for route in ROUTES:
-        app.router.add_route(route.method, route.path, route.handler)
+        app.router.add_route(route.method, route.path, guarded(route.handler, route.access))
+    add_pages(app, feed.socket)
+
+    async def start_feed(app: web.Application) -> None:
+        feed.start()
+
+    async def stop_feed(app: web.Application) -> None:
+        await feed.stop()
+
+    app.on_startup.append(start_feed)
+    app.on_shutdown.append(stop_feed)
     return app
-
-
-@web.middleware
-async def bearer_token(request: web.Request, handler: Handler) -> web.StreamResponse:
-    if request.path.startswith("/api/"):
-        token = request.app[SERVICE_KEY].config.service.admin_token
-        if token is not None:
-            given = request.headers.get("Authorization", "").encode("utf-8", "backslashreplace")
-            expected = f"Bearer {token.get_secret_value()}".encode()
-            if not hmac.compare_digest(given, expected):  # constant time: no guessing byte by byte
-                raise ApiError(401, "missing or wrong bearer token")
-    return await handler(request)

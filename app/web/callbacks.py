@@ -11,6 +11,8 @@ from app.core.events import CallbackMoved, CallbackRemoved, CallbackRequested
 from app.core.request import Request
 from app.core.states import RequestState
 from app.telephony.service import TelephonyService
+from app.web.access import Scope
+from app.web.auth import principal_of, scope_of, who
 from app.web.body import read_body
 from app.web.commit import feed_and_commit, kept
 from app.web.context import SERVICE_KEY
@@ -26,7 +28,7 @@ from app.web.models import (
 from app.web.times import iso_or_none
 
 
-def callback_view(service: TelephonyService, req: Request) -> CallbackView:
+def callback_view(service: TelephonyService, req: Request, scope: Scope) -> CallbackView:
     now = service.clock()
     not_before = req.not_before if req.not_before > now else None
     return CallbackView(
@@ -34,7 +36,7 @@ def callback_view(service: TelephonyService, req: Request) -> CallbackView:
         queue=req.queue,
         state=req.state.value,
         position=service.engine.position(req.id),
-        number=req.callback_number,
+        number=scope.number(req.callback_number),
         requested_at=iso_or_none(req.callback_requested_at),
         requested_at_epoch=req.callback_requested_at,
         attempts=req.counted_attempts,
@@ -46,19 +48,25 @@ def callback_view(service: TelephonyService, req: Request) -> CallbackView:
 
 async def list_callbacks(request: web.Request) -> web.Response:
     service = request.app[SERVICE_KEY]
+    scope = scope_of(request)
     waiting = [
         r
         for r in service.engine.requests.values()
-        if r.is_callback and r.state in (RequestState.WAITING, RequestState.QUARANTINE)
+        if r.is_callback and r.state in (RequestState.WAITING, RequestState.QUARANTINE) and scope.sees_queue(r.queue)
     ]
     waiting.sort(key=lambda r: (r.queue, r.state != RequestState.WAITING, r.place))
-    answer = CallbackList(callbacks=[callback_view(service, r) for r in waiting])
+    answer = CallbackList(callbacks=[callback_view(service, r, scope) for r in waiting])
     return web.json_response(answer.model_dump(mode="json"))
 
 
 async def request_callback(request: web.Request) -> web.Response:
     service = request.app[SERVICE_KEY]
     body = await read_body(request, CallbackRequestBody)
+    scope = scope_of(request)
+    if body.queue in service.engine.queues and not scope.sees_queue(body.queue):
+        raise ApiError(404, f"no queue named {body.queue!r}")
+    if not scope.may_act_on_queue(body.queue) and scope.sees_queue(body.queue):
+        raise ApiError(403, f"{scope.principal.name} may not add callbacks to {body.queue}")
     request_id = f"web-{new_id()}"
     event = CallbackRequested(service.clock(), request_id, body.queue, body.number, body.priority)
     try:
@@ -68,33 +76,73 @@ async def request_callback(request: web.Request) -> web.Response:
         raise ApiError(422, f"number refused: {refusal}", reason=str(refusal)) from None
     except CoreError as error:
         raise refused(error) from None
-    view = callback_view(service, service.engine.requests[request_id])
+    view = callback_view(service, service.engine.requests[request_id], scope)
     return web.json_response(view.model_dump(mode="json"), status=201)
+
+
+def _visible_request(request: web.Request, scope: Scope) -> Request | None:
+    """The request named in the path if the user may see it (else as if it did not exist: 404)."""
+    service = request.app[SERVICE_KEY]
+    req = service.engine.requests.get(request.match_info["request_id"])
+    if req is not None and not scope.sees_queue(req.queue):
+        raise ApiError(404, f"no request {request.match_info['request_id']!r}")
+    if req is not None and not scope.may_act_on_queue(req.queue):
+        raise ApiError(403, f"{scope.principal.name} may not change requests of {req.queue}")
+    return req
+
+
+def _needs_reason(request: web.Request, reason: str) -> None:
+    """A person logged in (or with their own token) says why: the change log is read by others."""
+    principal = principal_of(request)
+    if principal is not None and principal.via in ("session", "user_token") and not reason.strip():
+        raise ApiError(422, "a reason is required", problems=[{"field": "reason", "problem": "is required"}])
+
+
+def _before(service: TelephonyService, req: Request | None) -> dict[str, object]:
+    if req is None:
+        return {}
+    position = service.engine.position(req.id)
+    state = req.state.value + (f", position {position}" if position else "")
+    return {"queue": req.queue, "before": f"{req.kind.value} {state} in {req.queue}"}
 
 
 async def remove_callback(request: web.Request) -> web.Response:
     service = request.app[SERVICE_KEY]
+    scope = scope_of(request)
     body = await read_body(request, RemoveCallbackBody)
-    event = CallbackRemoved(service.clock(), request.match_info["request_id"], body.by, body.reason)
-    return await _admin_change(service, event)
+    req = _visible_request(request, scope)
+    _needs_reason(request, body.reason)
+    event = CallbackRemoved(service.clock(), request.match_info["request_id"], who(request, body.by), body.reason)
+    return await _admin_change(service, event, scope, {**_before(service, req), "after": "removed"})
 
 
 async def move_callback(request: web.Request) -> web.Response:
     service = request.app[SERVICE_KEY]
+    scope = scope_of(request)
     body = await read_body(request, MoveCallbackBody)
-    event = CallbackMoved(service.clock(), request.match_info["request_id"], body.queue, body.by, body.reason)
-    return await _admin_change(service, event)
+    req = _visible_request(request, scope)
+    if body.queue in service.engine.queues and not scope.sees_queue(body.queue):
+        raise ApiError(404, f"no queue named {body.queue!r}")
+    if not scope.may_act_on_queue(body.queue) and scope.sees_queue(body.queue):
+        raise ApiError(403, f"{scope.principal.name} may not move callbacks to {body.queue}")
+    _needs_reason(request, body.reason)
+    by = who(request, body.by)
+    event = CallbackMoved(service.clock(), request.match_info["request_id"], body.queue, by, body.reason)
+    detail = {**_before(service, req), "after": f"waiting at the end of {body.queue}"} if req else {}
+    return await _admin_change(service, event, scope, detail)
 
 
-async def _admin_change(service: TelephonyService, event: CallbackRemoved | CallbackMoved) -> web.Response:
+async def _admin_change(
+    service: TelephonyService, event: CallbackRemoved | CallbackMoved, scope: Scope, detail: dict[str, object]
+) -> web.Response:
     try:
-        # applied, stored, and written to the admin log (who, when, why) before we answer
-        await kept(service, lambda: service.admin_action(event))
+        # applied, stored, and written to the admin log (who, when, why, before → after) before we answer
+        await kept(service, lambda: service.admin_action(event, detail))
     except CoreError as error:
         raise refused(error) from None
     req = service.engine.requests.get(event.request_id)
     answer = AdminResult(
-        request_id=event.request_id, removed=req is None, callback=callback_view(service, req) if req else None
+        request_id=event.request_id, removed=req is None, callback=callback_view(service, req, scope) if req else None
     )
     return web.json_response(answer.model_dump(mode="json", exclude_none=True))
 

@@ -22,7 +22,12 @@ BODY_ANSWERS = (
     Answer(413, "the body is too large"),
     Answer(422, "a field of the body is invalid: `problems` names each field and why"),
 )
-TOKEN_ANSWER = Answer(401, "missing or wrong bearer token (when service.admin_token is set)")
+TOKEN_ANSWER = Answer(401, "missing or wrong bearer token or session (when service.admin_token or users are set)")
+FORBIDDEN_ANSWER = Answer(
+    403,
+    "not for this user: their role (a viewer acts on nothing; some routes are for admins) or, with the "
+    "session cookie, a missing or wrong X-CSRF-Token header",
+)
 REF = "#/components/schemas/{model}"
 
 
@@ -43,8 +48,13 @@ def build_openapi(routes: tuple[Route, ...]) -> dict[str, Any]:
 
 
 def _answers(route: Route) -> list[Answer]:
+    forbidden = route.access in ("act", "admin") or (route.protected and route.method != "GET")
     body = BODY_ANSWERS if route.body else BODY_ANSWERS[1:2] if route.csv_body else ()
-    extra = [*body, *((TOKEN_ANSWER,) if route.protected else ())]
+    extra = [
+        *body,
+        *((TOKEN_ANSWER,) if route.protected else ()),
+        *((FORBIDDEN_ANSWER,) if forbidden else ()),
+    ]
     given = {a.status for a in route.answers}
     return sorted([*route.answers, *(a for a in extra if a.status not in given)], key=lambda a: a.status)
 

@@ -15,6 +15,8 @@ from aiohttp import web
 from app.core.request import IN_SERVICE, Request
 from app.core.states import RequestState
 from app.telephony.service import TelephonyService
+from app.web.access import Scope
+from app.web.auth import scope_of
 from app.web.context import SERVICE_KEY
 from app.web.models import QueueList, QueueView, RequestView, WaitingView
 from app.web.times import iso, iso_or_none, known_estimate
@@ -31,11 +33,14 @@ _LATER = {
 
 async def queues(request: web.Request) -> web.Response:
     service = request.app[SERVICE_KEY]
-    answer = QueueList(queues=[queue_view(service, name) for name in service.engine.queues])
+    scope = scope_of(request)
+    answer = QueueList(
+        queues=[queue_view(service, name, scope) for name in service.engine.queues if scope.sees_queue(name)]
+    )
     return web.json_response(answer.model_dump(mode="json"))
 
 
-def queue_view(service: TelephonyService, name: str) -> QueueView:
+def queue_view(service: TelephonyService, name: str, scope: Scope) -> QueueView:
     engine = service.engine
     now = service.clock()
     placed = engine.waiting(name)
@@ -52,20 +57,22 @@ def queue_view(service: TelephonyService, name: str) -> QueueView:
             request_id=r.id,
             position=i,
             kind=r.kind.value,
-            number=_number(r),
+            number=scope.number(_number(r)),
             gross_wait=round(r.gross_wait(now), 1),
             net_wait=round(r.net_wait(now), 1),
             estimated_wait=estimates[r.id],
         )
         for i, r in enumerate(placed, start=1)
     ]
-    requests = [request_view(r, now, i, estimates[r.id]) for i, r in enumerate(placed, start=1)]
-    requests += [request_view(r, now) for r in others]
+    requests = [request_view(r, now, scope, i, estimates[r.id]) for i, r in enumerate(placed, start=1)]
+    requests += [request_view(r, now, scope) for r in others]
     q = engine.queues[name]
     return QueueView(name=name, display_name=q.label, open=engine.is_open(name), waiting=waiting, requests=requests)
 
 
-def request_view(r: Request, now: float, position: int | None = None, estimate: float | None = None) -> RequestView:
+def request_view(
+    r: Request, now: float, scope: Scope, position: int | None = None, estimate: float | None = None
+) -> RequestView:
     scheduled = r.state is RequestState.WAITING and r.is_callback and r.not_before > now
     quarantine = r.state is RequestState.QUARANTINE
     not_before = r.not_before if scheduled else None
@@ -75,7 +82,7 @@ def request_view(r: Request, now: float, position: int | None = None, estimate: 
         kind=r.kind.value,
         state="scheduled" if scheduled else r.state.value,
         position=position,
-        number=_number(r),
+        number=scope.number(_number(r)),
         priority=r.priority,
         agent_id=r.agent_id if r.state in IN_SERVICE else None,
         attempts=r.counted_attempts,

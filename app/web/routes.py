@@ -12,7 +12,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from app.store.contacts_schema import CONTACT_STATES
-from app.web import agents, callbacks, campaigns, dispositions, queues, status
+from app.web import agents, auth, callbacks, campaigns, changelog, dispositions, export, live_api, queues, status
 from app.web.agents import ACTIONS
 from app.web.campaign_models import ContactList, ContactView, DncBody, DncChange, DncList, FiguresView, ImportResult
 from app.web.errors import Handler
@@ -52,11 +52,14 @@ class Route:
     parameters: dict[str, dict[str, Any]] = field(default_factory=dict)  # JSON schema of path parameters
     query: dict[str, dict[str, Any]] = field(default_factory=dict)  # JSON schema of query parameters
     csv_body: bool = False  # the body is a CSV file (text/csv), streamed
+    # Who may call it (app/web/auth.py): "public", "read" (any user; answers cut to their filter),
+    # "act" (supervisors and admins, on what their filter shows) or "admin". Unsaid: admin only.
+    access: str = "admin"
 
     @property
     def protected(self) -> bool:
-        """Behind the bearer token when `service.admin_token` is set."""
-        return self.path.startswith("/api/")
+        """Behind a bearer token or a session once `service.admin_token` or users are set."""
+        return self.access != "public"
 
 
 NO_AGENT = Answer(404, "no such agent, or an unknown action")
@@ -84,6 +87,7 @@ ROUTES: tuple[Route, ...] = (
         status.healthz,
         "200 when the service can take and move calls, 503 with the reasons otherwise",
         (Answer(200, "working", Health), Answer(503, "not working; `problems` says why", Health)),
+        access="public",
     ),
     Route(
         "GET",
@@ -91,6 +95,7 @@ ROUTES: tuple[Route, ...] = (
         status.metrics,
         "Prometheus metrics",
         (Answer(200, "Prometheus text format", None, "text/plain"),),
+        access="public",
     ),
     Route(
         "GET",
@@ -98,6 +103,7 @@ ROUTES: tuple[Route, ...] = (
         status.openapi_document,
         "this API described as OpenAPI 3.1, written from the same table that registers the routes",
         (Answer(200, "the OpenAPI document", None),),
+        access="read",
     ),
     Route(
         "GET",
@@ -106,6 +112,7 @@ ROUTES: tuple[Route, ...] = (
         "queues with every active request: `waiting` (holding a place, in place order) and `requests` "
         "(all of them with state, agent, attempts, waits, and when a scheduled or quarantined callback is due)",
         (Answer(200, "the queues", QueueList),),
+        access="read",
     ),
     Route(
         "GET",
@@ -113,6 +120,7 @@ ROUTES: tuple[Route, ...] = (
         agents.list_agents,
         "agents with state, pause reason, reachability",
         (Answer(200, "the agents", AgentList),),
+        access="read",
     ),
     Route(
         "POST",
@@ -130,6 +138,7 @@ ROUTES: tuple[Route, ...] = (
             "agent_id": {"type": "string", "description": "an agent id from the settings"},
             "action": {"type": "string", "enum": list(ACTIONS)},
         },
+        access="act",
     ),
     Route(
         "POST",
@@ -140,6 +149,7 @@ ROUTES: tuple[Route, ...] = (
             Answer(200, "applied; `restart_needed` lists changes that wait for a restart", ReloadResult),
             Answer(400, "refused, with every problem of the file; nothing changed", ReloadResult),
         ),
+        access="admin",
     ),
     Route(
         "GET",
@@ -147,6 +157,7 @@ ROUTES: tuple[Route, ...] = (
         callbacks.list_callbacks,
         "waiting callbacks: in place order per queue, then those in quarantine between attempts",
         (Answer(200, "the callbacks", CallbackList),),
+        access="read",
     ),
     Route(
         "POST",
@@ -161,6 +172,7 @@ ROUTES: tuple[Route, ...] = (
             NOT_STORED,
         ),
         body=CallbackRequestBody,
+        access="act",
     ),
     Route(
         "DELETE",
@@ -175,6 +187,7 @@ ROUTES: tuple[Route, ...] = (
         ),
         body=RemoveCallbackBody,
         parameters=CALLBACK_ID,
+        access="act",
     ),
     Route(
         "POST",
@@ -189,6 +202,64 @@ ROUTES: tuple[Route, ...] = (
         ),
         body=MoveCallbackBody,
         parameters=CALLBACK_ID,
+        access="act",
+    ),
+    Route(
+        "POST",
+        "/api/session",
+        auth.login,
+        "log in to the live page: sets the session cookie; answers the CSRF token to send with changes",
+        (Answer(200, "logged in", auth.SessionView), Answer(401, "wrong user name or password")),
+        body=auth.LoginBody,
+        access="public",
+    ),
+    Route(
+        "GET",
+        "/api/session",
+        auth.current_session,
+        "who is asking (session, personal token or the admin token), their role and what they see",
+        (Answer(200, "the principal", auth.SessionView),),
+        access="read",
+    ),
+    Route(
+        "DELETE",
+        "/api/session",
+        auth.logout,
+        "log out: the session cookie is removed and no longer accepted",
+        (Answer(200, "logged out", None),),
+        access="public",
+    ),
+    Route(
+        "GET",
+        "/api/live",
+        live_api.live,
+        "what the live page shows, cut to the caller's filter: ongoing requests, agents, queues "
+        "(the websocket /ws/live pushes the same rows as they change)",
+        (Answer(200, "the live rows", live_api.LiveView),),
+        access="read",
+    ),
+    Route(
+        "GET",
+        "/api/changelog",
+        changelog.list_changes,
+        "the admin change log, newest first: who, when, what, before and after (entries about the "
+        "caller's queues and agents only)",
+        (Answer(200, "the changes", changelog.ChangeList),),
+        access="read",
+    ),
+    Route(
+        "GET",
+        "/api/events/export",
+        export.export_events,
+        "raw events as CSV (format=csv, the default) or JSON lines (format=jsonl) between `from` and `to` "
+        "(epoch seconds or ISO 8601; default the last 24 h), optionally of one `queue` and some `kind`s "
+        "(comma-separated); only events about the caller's queues and agents, numbers masked as for the page",
+        (
+            Answer(200, "the events, one per line, oldest first", None, "text/csv"),
+            Answer(400, "a bad parameter"),
+            Answer(404, "no such queue (or not one of the caller's)"),
+        ),
+        access="read",
     ),
     Route(
         "POST",

@@ -165,9 +165,10 @@ async def test_admin_moves_a_waiting_callback_and_an_agent_of_the_new_queue_serv
 
     await holdfast.service.wait_committed()
     [entry] = await holdfast.store.admin_log(request_id=anna)
-    assert (entry.who, entry.action, entry.detail) == (
-        "supervisor-eva", "move_callback", {"reason": "billing question", "to_queue": "cbmove"}
-    )
+    assert (entry.who, entry.action) == ("supervisor-eva", "move_callback")
+    assert {k: entry.detail[k] for k in ("reason", "to_queue", "queue", "after")} == {
+        "reason": "billing question", "to_queue": "cbmove", "queue": "cb", "after": "waiting at the end of cbmove"
+    }  # with before → after and the queue it left (issue 16: the change log)
     logged = await holdfast.store.events(request_id=anna)
     [move] = [e for e in logged if e.kind == "moved"]
     assert (move.data["from_queue"], move.data["to_queue"], move.data["by"]) == ("cb", "cbmove", "supervisor-eva")

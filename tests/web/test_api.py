@@ -194,3 +194,9 @@ async def test_health_and_metrics_open_with_token_set(http: TestClient, admin_to
 
 async def test_no_token_configured_means_open_api(http: TestClient) -> None:
     assert (await http.get("/api/agents")).status == 200
+
+
+async def test_an_open_service_ignores_an_authorization_header(shell: Shell, http: TestClient) -> None:
+    # no admin_token and no users: open on loopback as before issue 16, whatever a client sends
+    resp = await http.get("/api/agents", headers={"Authorization": "Bearer anything"})
+    assert resp.status == 200

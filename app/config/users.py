@@ -1,0 +1,157 @@
+"""People who use the live page and the API: accounts, roles, resource filters, web settings.
+
+Theory of operation: accounts live in the YAML under `users:` with a password hash made by
+`holdfast user add` (scrypt with a per-user salt; never the password itself) and optionally the
+SHA-256 of a personal API token. A role says what a user may do (admin: everything; supervisor:
+see and act within their filter; viewer: see within their filter); the filter names the queues
+and agent groups (`agent_groups:` at the top of the file) they may see. What that means for each
+route is decided in one place, `app/web/access.py`. Cross-section checks (a user's queue or an
+agent group's agent must exist) run with the loader's other cross checks.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, PlainValidator, model_validator
+from pydantic_core import PydanticCustomError
+
+from app.config.durations import DurationError, parse_duration
+
+PASSWORD_HASH_RE = r"scrypt\$\d+\$\d+\$\d+\$[A-Za-z0-9+/=]+\$[A-Za-z0-9+/=]+"
+TOKEN_HASH_RE = r"sha256\$[0-9a-f]{64}"
+USER_NAME_RE = r"[A-Za-z0-9][A-Za-z0-9_.@-]*"
+ROLES = ("admin", "supervisor", "viewer")
+
+
+def _bad(reason: str) -> PydanticCustomError:
+    return PydanticCustomError("holdfast", "{reason}", {"reason": reason})
+
+
+def _bad_plain(reason: str) -> PydanticCustomError:
+    return PydanticCustomError("holdfast_plain", "{reason}", {"reason": reason})
+
+
+def _hash(regex: str, what: str) -> Any:
+    def check(value: object) -> str:
+        # The value is never echoed back: a pasted password instead of a hash must not be logged.
+        if not isinstance(value, str) or not re.fullmatch(regex, value):
+            raise _bad_plain(f"is not a {what} made by `holdfast user add` (never write a password here)")
+        return value
+
+    return check
+
+
+def _role(value: object) -> str:
+    if value not in ROLES:
+        raise _bad(f"allowed roles: {', '.join(ROLES)}")
+    return str(value)
+
+
+def _names(value: object) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        value = [value]
+    names = value if isinstance(value, list | tuple) else None
+    if names is None or not all(isinstance(v, str | int) and not isinstance(v, bool) for v in names):
+        raise _bad("expected a list of names")
+    return tuple(str(v) for v in value)
+
+
+def _duration(value: object) -> float:
+    try:
+        seconds = parse_duration(value)
+    except DurationError as error:
+        raise _bad(str(error)) from None
+    if seconds <= 0:
+        raise _bad("expected a duration above 0, like 12h")
+    return seconds
+
+
+def _roles(value: object) -> tuple[str, ...]:
+    roles = _names(value)
+    unknown = [r for r in roles if r not in ROLES]
+    if unknown:
+        raise _bad(f"names unknown role {unknown[0]!r}; roles: {', '.join(ROLES)}")
+    return roles
+
+
+Names = Annotated[tuple[str, ...], PlainValidator(_names)]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _empty_is_defaults(cls, data: Any) -> Any:
+        return {} if data is None else data
+
+
+class UserConfig(_Model):
+    role: Annotated[str, PlainValidator(_role)]
+    password_hash: Annotated[str | None, PlainValidator(_hash(PASSWORD_HASH_RE, "password hash"))] = None
+    api_token_hash: Annotated[str | None, PlainValidator(_hash(TOKEN_HASH_RE, "token hash"))] = None
+    # The resource filter. "*" in queues means every queue (also those added later).
+    queues: Names = ()
+    agent_groups: Names = ()
+    display_name: str = ""
+
+    @model_validator(mode="after")
+    def _can_log_in(self) -> UserConfig:
+        if self.password_hash is None and self.api_token_hash is None:
+            raise _bad_plain("needs password_hash or api_token_hash (made by `holdfast user add`)")
+        return self
+
+
+class WebConfig(_Model):
+    """The page's sessions and what each role sees of callers' numbers."""
+
+    session_lifetime: Annotated[float, PlainValidator(_duration)] = 12 * 3600.0
+    # "auto": Secure cookies when the request came over TLS (or X-Forwarded-Proto says https).
+    secure_cookies: Literal["auto", "always", "never"] = "auto"
+    # Roles that see numbers masked ("+•••••••456"): all but the last three digits hidden.
+    mask_numbers: Annotated[tuple[str, ...], PlainValidator(_roles)] = ("viewer",)
+
+
+UserName = Annotated[str, PlainValidator(lambda v: _checked_name(v))]
+AgentGroups = dict[str, Annotated[tuple[str, ...], PlainValidator(_names)]]
+
+
+def _checked_name(value: object) -> str:
+    text = str(value) if isinstance(value, str | int) and not isinstance(value, bool) else ""
+    if not re.fullmatch(USER_NAME_RE, text):
+        raise _bad("a user name uses letters, digits, '.', '_', '-', '@'")
+    return text
+
+
+def users_cross_check(data: dict[Any, Any], queue_names: list[str]) -> list[tuple[str, str]]:
+    """Users naming unknown queues or agent groups, groups naming unknown agents."""
+    found: list[tuple[str, str]] = []
+    agents = data.get("agents") if isinstance(data.get("agents"), dict) else {}
+    groups = data.get("agent_groups") if isinstance(data.get("agent_groups"), dict) else {}
+    for group, members in (groups or {}).items():
+        for agent in members if isinstance(members, list) else []:
+            if str(agent) not in {str(a) for a in agents or {}}:
+                found.append(("agent_groups", f'agent_groups.{group} names unknown agent "{agent}"'))
+    users = data.get("users")
+    if not isinstance(users, dict):
+        return found
+    for name, user in users.items():
+        if not isinstance(user, dict):
+            continue
+        queues = user.get("queues") or []
+        for queue in [queues] if isinstance(queues, str) else queues if isinstance(queues, list) else []:
+            if str(queue) != "*" and str(queue) not in queue_names:
+                known = ", ".join(queue_names)
+                found.append(("users", f'users.{name}.queues names unknown queue "{queue}"; known: {known}'))
+        wanted = user.get("agent_groups") or []
+        for group in [wanted] if isinstance(wanted, str) else wanted if isinstance(wanted, list) else []:
+            if str(group) not in {str(g) for g in groups or {}}:
+                found.append(("users", f'users.{name}.agent_groups names unknown group "{group}"'))
+    return found
+
+
+__all__ = ["ROLES", "AgentGroups", "UserConfig", "UserName", "WebConfig", "users_cross_check"]

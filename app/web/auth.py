@@ -1,0 +1,291 @@
+"""Who is asking (bearer token or session cookie), the per-route guard, log-in and log-out.
+
+Theory of operation: the `authenticate` middleware finds the principal of every request
+(app/web/access.py) and leaves it on the request; it never refuses by itself except for a
+wrong bearer token. Each route of the table declares what it needs (`Route.access`: public,
+read, act or admin) and `guarded` checks it before the handler runs; what exactly a user may
+see or change within that (a queue, an agent) the handler asks the scope. A change made with a
+session cookie needs the CSRF header. Without `service.admin_token` and without users, the
+service is open as it always was (loopback only: the settings refuse another host then).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import time
+
+from aiohttp import web
+from pydantic import BaseModel, ConfigDict, Field
+
+from app.config import HoldfastConfig
+from app.web.access import ADMIN_TOKEN, OPEN, Principal, Role, Scope, principal_for_user, scope_from_config
+from app.web.body import read_body
+from app.web.context import SERVICE_KEY, SESSIONS_KEY
+from app.web.errors import ApiError, Handler
+from app.web.passwords import hash_password, token_matches, verify_password
+from app.web.sessions import COOKIE, Session
+
+PRINCIPAL = web.RequestKey("principal", object)  # Principal | None
+SESSION_PROBLEM = web.RequestKey("session_problem", str)
+BEARER_PROBLEM = web.RequestKey("bearer_problem", ApiError)
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+CSRF_HEADER = "X-CSRF-Token"
+LEVELS = ("public", "read", "act", "admin")
+# Checked when the user name is unknown, so a wrong name takes as long as a wrong password.
+_DUMMY_HASH = hash_password("not a password", salt=b"holdfast-dummy-1")
+
+
+def is_open(config: HoldfastConfig) -> bool:
+    return config.service.admin_token is None and not config.users
+
+
+def password_hashes(config: HoldfastConfig) -> dict[str, str]:
+    return {name: u.password_hash for name, u in config.users.items() if u.password_hash}
+
+
+@web.middleware
+async def authenticate(request: web.Request, handler: Handler) -> web.StreamResponse:
+    try:
+        request[PRINCIPAL] = _principal(request)
+    except ApiError as error:  # a wrong bearer token: refused by every route that needs someone
+        request[PRINCIPAL] = None
+        request[BEARER_PROBLEM] = error
+    return await handler(request)
+
+
+def _principal(request: web.Request) -> Principal | None:
+    config = request.app[SERVICE_KEY].config
+    header = request.headers.get("Authorization", "")
+    if header and not is_open(config):  # an open service ignores the header, as it always has
+        return _bearer(config, header)
+    cookie = request.cookies.get(COOKIE)
+    if cookie:
+        found = request.app[SESSIONS_KEY].read(cookie, password_hashes(config))
+        if isinstance(found, Session):
+            return principal_for_user(config, found.user, "session", found.session_id)
+        request[SESSION_PROBLEM] = found
+    return OPEN if is_open(config) else None
+
+
+def _bearer(config: HoldfastConfig, header: str) -> Principal:
+    admin = config.service.admin_token
+    if admin is not None:
+        given = header.encode("utf-8", "backslashreplace")
+        expected = f"Bearer {admin.get_secret_value()}".encode()
+        if hmac.compare_digest(given, expected):  # constant time: no guessing byte by byte
+            return ADMIN_TOKEN
+    scheme, _, token = header.partition(" ")
+    if scheme == "Bearer" and token:
+        for name, user in config.users.items():  # SHA-256 of a 256-bit token: cheap, constant-time
+            if user.api_token_hash and token_matches(token, user.api_token_hash):
+                principal = principal_for_user(config, name, "user_token")
+                assert principal is not None
+                return principal
+    raise ApiError(401, "missing or wrong bearer token")
+
+
+def principal_of(request: web.Request) -> Principal | None:
+    principal = request.get(PRINCIPAL)
+    return principal if isinstance(principal, Principal) else None
+
+
+def scope_of(request: web.Request) -> Scope:
+    """The scope of the (already guarded) request's principal."""
+    principal = principal_of(request)
+    if principal is None:
+        raise ApiError(401, "log in first")
+    return scope_from_config(principal, request.app[SERVICE_KEY].config)
+
+
+def who(request: web.Request, fallback: str) -> str:
+    """The name the admin log records: the user, or what the client said for the global token."""
+    principal = principal_of(request)
+    if principal is None or principal.via in ("open", "admin_token"):
+        return fallback
+    return principal.name
+
+
+def refusal(request: web.Request) -> ApiError:
+    bearer = request.get(BEARER_PROBLEM)
+    if bearer is not None:
+        return bearer
+    problem = request.get(SESSION_PROBLEM)
+    config = request.app[SERVICE_KEY].config
+    if problem == "expired":
+        return ApiError(401, "your session has expired; log in again")
+    if not config.users:
+        return ApiError(401, "missing or wrong bearer token")
+    return ApiError(401, "log in (POST /api/session) or send a bearer token")
+
+
+def require(request: web.Request, level: str) -> Principal | None:
+    """Check `level` for this request (see LEVELS); returns the principal, raises a refusal."""
+    if level == "public":
+        return principal_of(request)
+    principal = principal_of(request)
+    if principal is None:
+        raise refusal(request)
+    if principal.via == "session" and request.method not in SAFE_METHODS:
+        given = request.headers.get(CSRF_HEADER, "")
+        assert principal.session_id is not None
+        if not given or not request.app[SESSIONS_KEY].csrf_ok(principal.session_id, given):
+            raise ApiError(403, f"missing or wrong {CSRF_HEADER} header (GET /api/session gives it)")
+    if level == "act" and principal.role is Role.VIEWER:
+        raise ApiError(403, f"{principal.name} is a viewer: viewers cannot change anything")
+    if level == "admin" and principal.role is not Role.ADMIN:
+        raise ApiError(403, f"only an admin may do this; {principal.name} is a {principal.role}")
+    return principal
+
+
+def guarded(handler: Handler, level: str) -> Handler:
+    if level not in LEVELS:
+        raise ValueError(f"route access {level!r}; use one of {', '.join(LEVELS)}")
+
+    async def guard(request: web.Request) -> web.StreamResponse:
+        require(request, level)
+        return await handler(request)
+
+    guard.__name__ = handler.__name__
+    return guard
+
+
+# --- log-in, log-out, who am I --------------------------------------------------------------------
+
+
+class LoginBody(BaseModel):
+    model_config = ConfigDict(strict=True, extra="forbid", frozen=True)
+
+    username: str = Field(min_length=1, max_length=64)
+    password: str = Field(min_length=1, max_length=200)
+
+
+class SessionView(BaseModel):
+    user: str
+    role: str
+    via: str = Field(description="session, user_token, admin_token or open")
+    csrf_token: str | None = Field(description="send it as X-CSRF-Token with every change made with the cookie")
+    expires_at_epoch: float | None
+    queues: list[str] = Field(description="the queues this user sees")
+    can_act: bool
+    is_admin: bool
+
+
+class Throttle:
+    """Slows password guessing: after MAX_FAILURES wrong passwords for a name within WINDOW
+    seconds, that name is refused for the rest of the window, right password or not."""
+
+    MAX_FAILURES = 5
+    WINDOW = 300.0
+
+    def __init__(self) -> None:
+        self._failures: dict[str, list[float]] = {}
+
+    def blocked(self, name: str, now: float) -> bool:
+        recent = [t for t in self._failures.get(name, []) if now - t < self.WINDOW]
+        self._failures[name] = recent
+        return len(recent) >= self.MAX_FAILURES
+
+    def failed(self, name: str, now: float) -> None:
+        if len(self._failures) > 10_000:  # a flood of made-up names must not grow memory for ever
+            self._failures.clear()
+        self._failures.setdefault(name, []).append(now)
+
+
+THROTTLE = web.AppKey("login_throttle", Throttle)
+
+
+async def login(request: web.Request) -> web.Response:
+    service = request.app[SERVICE_KEY]
+    config = service.config
+    if request.content_type != "application/json":  # a form on another site cannot send JSON
+        raise ApiError(415, "send the log-in as application/json")
+    body = await read_body(request, LoginBody)
+    throttle = request.app[THROTTLE]
+    now = time.time()
+    if throttle.blocked(body.username, now):
+        raise ApiError(429, "too many wrong passwords for this user; wait a few minutes")
+    user = config.users.get(body.username)
+    stored = user.password_hash if user is not None and user.password_hash else _DUMMY_HASH
+    # scrypt takes tens of milliseconds: off the event loop, so calls are not held up meanwhile
+    ok = await asyncio.to_thread(verify_password, body.password, stored)
+    if not ok or user is None or user.password_hash is None:
+        throttle.failed(body.username, now)
+        raise ApiError(401, "wrong user name or password")
+    cookie, session = request.app[SESSIONS_KEY].issue(body.username, user.password_hash, config.web.session_lifetime)
+    principal = principal_for_user(config, body.username, "session", session.session_id)
+    assert principal is not None
+    response = web.json_response(_session_view(request, principal, session.expires_at).model_dump(mode="json"))
+    response.set_cookie(
+        COOKIE,
+        cookie,
+        max_age=int(config.web.session_lifetime),
+        httponly=True,
+        samesite="Strict",
+        secure=_secure(request, config),
+        path="/",
+    )
+    return response
+
+
+async def logout(request: web.Request) -> web.Response:
+    cookie = request.cookies.get(COOKIE)
+    if cookie:
+        found = request.app[SESSIONS_KEY].read(cookie, password_hashes(request.app[SERVICE_KEY].config))
+        if isinstance(found, Session):
+            request.app[SESSIONS_KEY].revoke(found)
+    response = web.json_response({"logged_out": True})
+    response.del_cookie(COOKIE, path="/")
+    return response
+
+
+async def current_session(request: web.Request) -> web.Response:
+    principal = principal_of(request)
+    if principal is None:
+        raise refusal(request)
+    expires = None
+    if principal.session_id is not None:
+        cookie = request.cookies.get(COOKIE, "")
+        found = request.app[SESSIONS_KEY].read(cookie, password_hashes(request.app[SERVICE_KEY].config))
+        expires = found.expires_at if isinstance(found, Session) else None
+    return web.json_response(_session_view(request, principal, expires).model_dump(mode="json"))
+
+
+def _session_view(request: web.Request, principal: Principal, expires: float | None) -> SessionView:
+    scope = scope_from_config(principal, request.app[SERVICE_KEY].config)
+    sessions = request.app[SESSIONS_KEY]
+    return SessionView(
+        user=principal.name,
+        role=principal.role.value,
+        via=principal.via,
+        csrf_token=sessions.csrf_token(principal.session_id) if principal.session_id else None,
+        expires_at_epoch=expires,
+        queues=sorted(scope.queues),
+        can_act=scope.can_act,
+        is_admin=scope.is_admin,
+    )
+
+
+def _secure(request: web.Request, config: HoldfastConfig) -> bool:
+    mode = config.web.secure_cookies
+    if mode != "auto":
+        return mode == "always"
+    return request.secure or request.headers.get("X-Forwarded-Proto", "").lower() == "https"
+
+
+def session_expired(request: web.Request, principal: Principal, now: float | None = None) -> bool:
+    """Whether a session principal's cookie has expired (for the websocket, which outlives a request)."""
+    if principal.via != "session":
+        return False
+    cookie = request.cookies.get(COOKIE, "")
+    found = request.app[SESSIONS_KEY].read(cookie, password_hashes(request.app[SERVICE_KEY].config), now)
+    return not isinstance(found, Session)
+
+
+def session_expiry(request: web.Request) -> float | None:
+    cookie = request.cookies.get(COOKIE, "")
+    found = request.app[SESSIONS_KEY].read(cookie, password_hashes(request.app[SERVICE_KEY].config))
+    return found.expires_at if isinstance(found, Session) else None
+
+
+__all__ = ["guarded", "login", "logout", "principal_of", "require", "scope_of", "who"]

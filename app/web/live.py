@@ -1,0 +1,183 @@
+"""The live picture: every ongoing request, every agent, every queue, as plain rows.
+
+Theory of operation: `live_snapshot` reads the engine in one go on the event loop (no event can
+change it half-way) and returns rows for everything; `app/web/access.py` then cuts them down to
+what each user may see (`filter_live`). Instants are epoch seconds so the page ticks waits and
+durations itself between changes. "Today" counts (answered, abandoned, SLA, calls handled per
+agent) come from the activities the service hands over after each stored step (`TodayCounts`),
+reset at local midnight; at start they are first read back from the store's event log
+(`seed_today`), so a restart does not zero them.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections import Counter
+from collections.abc import Iterable
+from datetime import date, datetime
+from typing import Any
+
+from app.core.commands import Activity
+from app.core.request import IN_SERVICE, Request
+from app.core.states import AgentState, RequestState
+from app.store import Store
+from app.telephony.service import TelephonyService
+from app.web.times import known_estimate
+
+AGENT_COUNTS = ("ready", "ringing", "busy", "wrap_up", "paused")
+
+
+class TodayCounts:
+    """Counts of the current local day, fed with the service's activities (after they are stored)."""
+
+    def __init__(self, day: date | None = None) -> None:
+        self.day = day or date.today()
+        self.answered: Counter[str] = Counter()
+        self.abandoned: Counter[str] = Counter()
+        self.within_sla: Counter[str] = Counter()
+        self.handled: Counter[tuple[str, str]] = Counter()  # (agent, queue)
+
+    def __call__(self, activity: Activity) -> None:
+        if activity.kind not in ("connected", "ended"):
+            return
+        day = datetime.fromtimestamp(activity.at).date()
+        if day != self.day:
+            if day < self.day:
+                return  # a late activity of yesterday
+            self.__init__(day)  # type: ignore[misc]  # midnight: a fresh day
+        queue = activity.queue or ""
+        if activity.kind == "connected":
+            self.answered[queue] += 1
+            if activity.data.get("within_sla"):
+                self.within_sla[queue] += 1
+            if activity.agent_id:
+                self.handled[(activity.agent_id, queue)] += 1
+        elif activity.data.get("outcome") == "abandoned":
+            self.abandoned[queue] += 1
+
+    def rolled(self, now: float) -> TodayCounts:
+        """Itself, emptied first if the day has changed since the last activity."""
+        day = datetime.fromtimestamp(now).date()
+        if day > self.day:
+            self.__init__(day)  # type: ignore[misc]
+        return self
+
+
+COUNTED = ("connected", "ended")
+
+
+def activity_key(a: Activity) -> tuple[str, str | None, str | None, float]:
+    return (a.kind, a.request_id, a.agent_id, a.at)
+
+
+async def events_since(store: Store, start: float) -> list[Activity]:
+    """The stored activities of kinds `TodayCounts` counts, at or after `start` (the log is read
+    from the first event at `start`, found by a binary search over ids: not the whole month)."""
+    from app.web.export import events_between  # export imports the web layer; this stays light
+
+    return [e.activity() async for e in events_between(store, start, math.inf) if e.kind in COUNTED]
+
+
+def seed_today(counts: TodayCounts, stored: Iterable[Activity], live: list[Activity]) -> None:
+    """Count the stored activities, then those that arrived live meanwhile, each once (an
+    activity committed while the log was being read is in both)."""
+    seen = {activity_key(a) for a in live}
+    for activity in stored:
+        if activity_key(activity) not in seen:
+            counts(activity)
+    for activity in live:
+        counts(activity)
+
+
+def _state(r: Request, now: float) -> str:
+    if r.state is RequestState.WAITING and r.is_callback and r.not_before > now:
+        return "scheduled"
+    return r.state.value
+
+
+def live_snapshot(service: TelephonyService, today: TodayCounts, now: float | None = None) -> dict[str, Any]:
+    """Rows for every ongoing request, agent and queue (unfiltered: see access.filter_live)."""
+    engine = service.engine
+    now = service.clock() if now is None else now
+    today = today.rolled(now)
+    requests = []
+    for r in engine.requests.values():
+        if r.state is RequestState.ENDED:
+            continue
+        in_service = r.state in IN_SERVICE
+        agent = engine.agents.get(r.agent_id or "") if in_service else None
+        timed = r.state is RequestState.QUARANTINE or (r.state is RequestState.WAITING and r.not_before > now)
+        requests.append(
+            {
+                "id": r.id,
+                "queue": r.queue,
+                "kind": r.kind.value,
+                "state": _state(r, now),
+                "position": engine.position(r.id),
+                "number": r.callback_number or r.caller_number,
+                "agent_id": agent.id if agent else None,
+                "agent_name": agent.settings.name if agent else None,
+                "arrived_at": r.arrived_at,
+                "queued_since": r.queued_since,
+                "talking_since": r.service_started_at if r.state is RequestState.CONNECTED else None,
+                "until": r.not_before if timed else None,
+                "attempts": r.counted_attempts,
+                "priority": r.priority,
+            }
+        )
+    agents = []
+    for a in engine.agents.values():
+        current = engine.requests.get(a.request_id) if a.request_id else None
+        agents.append(
+            {
+                "id": a.id,
+                "name": a.settings.name,
+                "state": a.state.value,
+                "state_since": a.state_since or None,
+                "pause_reason": a.pause_reason,
+                "reachable": a.reachable,
+                "request_id": current.id if current else None,
+                "request_queue": current.queue if current else None,
+                "queues": [q for q, _ in a.settings.skills],
+                "groups": sorted(g for g, members in service.config.agent_groups.items() if a.id in members),
+                "handled_by_queue": {q: n for (agent, q), n in today.handled.items() if agent == a.id},
+            }
+        )
+    queues = []
+    for name, q in engine.queues.items():
+        held = engine.waiting(name)
+        quarantined = sum(1 for r in engine.requests.values() if r.queue == name and r.state is RequestState.QUARANTINE)
+        callers = engine.callers_waiting(name)
+        counts = {s: 0 for s in AGENT_COUNTS}
+        for a in engine.agents.values():
+            if a.serves(name) and a.state is not AgentState.LOGGED_OFF:
+                counts[a.state.value] += 1
+        serving = engine.agents_serving(name)
+        estimate = None
+        if serving:
+            estimate = known_estimate(engine.estimator.estimate(name, len(held), serving, engine.ready_agents(name)))
+        answered = today.answered[name]
+        queues.append(
+            {
+                "name": name,
+                "label": q.label,
+                "open": engine.is_open(name),
+                "waiting": len(held),
+                "callers_waiting": callers,
+                "callbacks_waiting": len(held) - callers,
+                "callbacks_quarantine": quarantined,
+                "oldest_arrived_at": min((r.arrived_at for r in held), default=None),
+                "estimated_wait": estimate,
+                "agents": counts,
+                "answered_today": answered,
+                "abandoned_today": today.abandoned[name],
+                "sla_today": round(100.0 * today.within_sla[name] / answered, 1) if answered else None,
+                "service_level": q.service_level,
+            }
+        )
+    return {"now": now, "requests": requests, "agents": agents, "queues": queues}
+
+
+def wall_clock() -> float:
+    return time.time()

@@ -1,0 +1,208 @@
+"""The live page's websocket: the engine's changes pushed to each user, filtered for them.
+
+Theory of operation: the service calls `LiveFeed.changed` after every engine step (its
+`step_listeners`). The feed's one task wakes, waits until what was fed is stored (the page never
+shows a change the store might still lose), takes one snapshot of the engine (app/web/live.py),
+and for each connected page cuts it to that user's scope (app/web/access.py) and sends only the
+rows that changed since that page's last message ("upsert" / "remove" by id). Bursts are
+coalesced into one message per page; a quiet feed still refreshes every few seconds (midnight,
+a reload that changed a user's filter, an expired session).
+
+A page first gets {"type": "snapshot", ...}, then {"type": "patch", ...}. When its session
+expires or is logged out it gets {"type": "expired"} and the socket closes with code 4401; the
+page then goes to the log-in form. Any other close (a restart of the service) and the page
+reconnects by itself and receives a fresh snapshot.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import structlog
+from aiohttp import WSMsgType, web
+
+from app.config import HoldfastConfig
+from app.core.commands import Activity
+from app.store import StoreError
+from app.telephony.errors import ServiceStopping
+from app.telephony.service import TelephonyService
+from app.web.access import Principal, filter_live, principal_for_user, scope_from_config
+from app.web.auth import principal_of, session_expired
+from app.web.errors import ApiError
+from app.web.live import TodayCounts, events_since, live_snapshot, seed_today
+
+log = structlog.get_logger("holdfast.web.live")
+
+COALESCE = 0.05  # seconds: a burst of steps becomes one message
+REFRESH = 5.0  # seconds between pushes when nothing happens
+SEND_TIMEOUT = 5.0  # a page that does not take a message in this long is closed
+EXPIRED = 4401  # websocket close code: the session is over, log in again
+SECTIONS = {"requests": "id", "agents": "id", "queues": "name"}
+
+
+@dataclass(eq=False)
+class LivePage:
+    socket: web.WebSocketResponse
+    request: web.Request
+    principal: Principal
+    sent: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
+
+
+class LiveFeed:
+    def __init__(self, service: TelephonyService) -> None:
+        self.service = service
+        self.today = TodayCounts(datetime.fromtimestamp(service.clock()).date())
+        self.pages: set[LivePage] = set()
+        self.pushes = 0  # snapshots taken, for tests and debugging
+        self._dirty = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._seeding: list[Activity] | None = None  # activities that came while the log was read
+        self.seeded = asyncio.Event()
+
+    def start(self) -> None:
+        self.service.step_listeners.append(self.changed)
+        self.service.activity_listeners.append(self._activity)
+        self._task = asyncio.create_task(self._run(), name="live-feed")
+        self._task.add_done_callback(self._ended)
+
+    async def stop(self) -> None:
+        with contextlib.suppress(ValueError):
+            self.service.step_listeners.remove(self.changed)
+        with contextlib.suppress(ValueError):
+            self.service.activity_listeners.remove(self._activity)
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+        for page in list(self.pages):
+            await page.socket.close(code=1001, message=b"service stopping")
+
+    def changed(self) -> None:
+        self._dirty.set()
+
+    def _activity(self, activity: Activity) -> None:
+        if self._seeding is not None:
+            self._seeding.append(activity)
+        else:
+            self.today(activity)
+
+    async def _seed(self) -> None:
+        """Today's counts from the store's event log, so a restart does not zero them."""
+        store = self.service.store
+        if store is not None:
+            self._seeding = []
+            start = datetime.combine(self.today.day, datetime.min.time()).timestamp()  # local midnight
+            try:
+                stored = await events_since(store, start)
+            except StoreError as error:  # shown counts start from now; the log says why
+                log.error("live_counts_not_read", error=str(error))
+                stored = []
+            live, self._seeding = self._seeding, None
+            seed_today(self.today, stored, live)
+        self.seeded.set()
+
+    def _ended(self, task: asyncio.Task[None]) -> None:
+        if not task.cancelled() and task.exception() is not None:  # a bug: the page would go stale
+            self.service.fail("live_feed_died", task.exception())
+
+    async def _run(self) -> None:
+        await self._seed()
+        while True:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(REFRESH):
+                    await self._dirty.wait()
+            await asyncio.sleep(COALESCE)
+            self._dirty.clear()
+            with contextlib.suppress(ServiceStopping):  # stopping: show what the engine has
+                await self.service.wait_committed()
+            if self.pages:
+                await self.push()
+
+    def snapshot(self) -> dict[str, Any]:
+        self.pushes += 1
+        return live_snapshot(self.service, self.today)
+
+    async def push(self) -> None:
+        snapshot = self.snapshot()
+        await asyncio.gather(*(self._send(page, snapshot) for page in list(self.pages)))
+
+    async def _send(self, page: LivePage, snapshot: dict[str, Any]) -> None:
+        try:
+            current = _current(self.service.config, page.principal)
+            if current is None or session_expired(page.request, page.principal):
+                await page.socket.send_str(json.dumps({"type": "expired"}))
+                await page.socket.close(code=EXPIRED, message=b"session expired")
+                return
+            page.principal = current  # a reload that changed the user's role or filter applies at once
+            message = self._message(page, snapshot)
+            if message is not None:
+                async with asyncio.timeout(SEND_TIMEOUT):
+                    await page.socket.send_str(json.dumps(message))
+        except (ConnectionError, TimeoutError, RuntimeError) as error:
+            log.info("live_page_dropped", user=page.principal.name, error=f"{type(error).__name__}: {error}")
+            self.pages.discard(page)
+            with contextlib.suppress(Exception):  # already broken: closing is best effort
+                await page.socket.close()
+
+    def _message(self, page: LivePage, snapshot: dict[str, Any]) -> dict[str, Any] | None:
+        scope = scope_from_config(page.principal, self.service.config)
+        visible = filter_live(scope, snapshot)
+        first = not page.sent
+        message: dict[str, Any] = {"type": "snapshot" if first else "patch", "now": snapshot["now"]}
+        changed = False
+        for section, key in SECTIONS.items():
+            rows = {str(row[key]): row for row in visible[section]}
+            before = page.sent.get(section, {})
+            upsert = [row for k, row in rows.items() if before.get(k) != row]
+            remove = [k for k in before if k not in rows]
+            page.sent[section] = rows
+            if first:
+                message[section] = visible[section]
+            else:
+                message[section] = {"upsert": upsert, "remove": remove}
+                changed = changed or bool(upsert or remove)
+        return message if first or changed else None
+
+    async def socket(self, request: web.Request) -> web.StreamResponse:
+        """GET /ws/live (guarded: any role may read; what they get is their scope)."""
+        principal = principal_of(request)
+        assert principal is not None
+        _same_origin(request)
+        socket = web.WebSocketResponse(heartbeat=20.0)
+        await socket.prepare(request)
+        page = LivePage(socket, request, principal)
+        await self._send(page, self.snapshot())
+        self.pages.add(page)
+        try:
+            async for message in socket:
+                if message.type == WSMsgType.ERROR:
+                    break
+        finally:
+            self.pages.discard(page)
+        return socket
+
+
+def _current(config: HoldfastConfig, principal: Principal) -> Principal | None:
+    """The principal as the running settings have it now; None if the user is gone."""
+    if principal.via in ("session", "user_token"):
+        return principal_for_user(config, principal.name, principal.via, principal.session_id)
+    if principal.via == "admin_token" and config.service.admin_token is None:
+        return None
+    return principal
+
+
+def _same_origin(request: web.Request) -> None:
+    """A websocket is not covered by SameSite everywhere: refuse another site's page outright."""
+    origin = request.headers.get("Origin")
+    if origin is None:
+        return  # not a browser (a CLI or a test client)
+    host = request.headers.get("Host", "")
+    if origin.split("://", 1)[-1] != host:
+        raise ApiError(403, "the live feed only serves pages of this service (Origin differs from Host)")
+
+
+LIVE_KEY = web.AppKey("live", LiveFeed)

@@ -1,0 +1,108 @@
+"""Log-in sessions for the page: signed cookies that survive a restart of the service.
+
+Theory of operation: the cookie holds the user name, a random session id and an expiry, signed
+with HMAC-SHA256 under a key kept in `service.data_dir/web-session.key` (made on first use,
+readable by the owner only). Nothing is kept in memory, so after a restart the page's websocket
+reconnects with the same cookie. The signature also covers the user's password hash: changing a
+password (or removing the user) ends their sessions. Log-out adds the id to a small revocation
+set until the cookie would expire anyway.
+
+The cookie is HttpOnly (no script reads it), SameSite=Strict (no other site's page sends it),
+Secure over TLS (or always, or never: `web.secure_cookies`). CSRF: every change made with a
+session must carry `X-CSRF-Token`, an HMAC of the session id the page receives from
+`GET /api/session`; another site can neither read it nor make the browser send it.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import os
+import secrets
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+COOKIE = "holdfast_session"
+KEY_FILE = "web-session.key"
+
+
+@dataclass(frozen=True, slots=True)
+class Session:
+    user: str
+    session_id: str
+    expires_at: float
+
+
+class SessionKeeper:
+    def __init__(self, data_dir: Path) -> None:
+        self.data_dir = data_dir
+        self._key: bytes | None = None
+        self._revoked: dict[str, float] = {}  # session id -> when it expires anyway
+
+    @property
+    def key(self) -> bytes:
+        if self._key is None:
+            self._key = _load_or_make_key(self.data_dir / KEY_FILE)
+        return self._key
+
+    def issue(self, user: str, password_hash: str, lifetime: float, now: float | None = None) -> tuple[str, Session]:
+        now = time.time() if now is None else now
+        session = Session(user, secrets.token_urlsafe(16), now + lifetime)
+        payload = _b64(json.dumps({"u": user, "s": session.session_id, "e": session.expires_at}).encode())
+        return f"{payload}.{self._sign(payload, password_hash)}", session
+
+    def read(self, cookie: str, password_hash_of: dict[str, str], now: float | None = None) -> Session | str:
+        """The session, or why the cookie is refused ("expired", "invalid")."""
+        now = time.time() if now is None else now
+        try:
+            payload, signature = cookie.split(".", 1)
+            data = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+            user, sid, expires = str(data["u"]), str(data["s"]), float(data["e"])
+        except (ValueError, KeyError, TypeError):
+            return "invalid"
+        known = password_hash_of.get(user)
+        if known is None or not hmac.compare_digest(signature, self._sign(payload, known)):
+            return "invalid"
+        if expires <= now or sid in self._revoked:
+            return "expired"
+        return Session(user, sid, expires)
+
+    def revoke(self, session: Session) -> None:
+        now = time.time()
+        self._revoked = {s: e for s, e in self._revoked.items() if e > now}
+        self._revoked[session.session_id] = session.expires_at
+
+    def csrf_token(self, session_id: str) -> str:
+        return hmac.new(self.key, b"csrf:" + session_id.encode(), hashlib.sha256).hexdigest()
+
+    def csrf_ok(self, session_id: str, given: str) -> bool:
+        return hmac.compare_digest(self.csrf_token(session_id), given.encode("ascii", "replace").decode())
+
+    def _sign(self, payload: str, password_hash: str) -> str:
+        message = f"{payload}|{password_hash}".encode()
+        return _b64(hmac.new(self.key, message, hashlib.sha256).digest())
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).decode().rstrip("=")
+
+
+def _load_or_make_key(path: Path) -> bytes:
+    try:
+        key = path.read_bytes()
+        if len(key) >= 32:
+            return key
+    except FileNotFoundError:
+        pass
+    path.parent.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_bytes(32)
+    # Written whole under a temporary name, then renamed: never a half-written key; owner-only.
+    tmp = path.with_suffix(f".tmp{os.getpid()}")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as f:
+        f.write(key)
+    os.replace(tmp, path)
+    return key

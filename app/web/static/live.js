@@ -1,0 +1,306 @@
+"use strict";
+// The live page: rows pushed over /ws/live (a snapshot, then patches), waits ticking every second,
+// actions confirmed in a dialog. It reconnects by itself (e.g. after a restart of the service).
+const H = Holdfast;
+const data = { requests: new Map(), agents: new Map(), queues: new Map() };
+const rowsOf = { requests: new Map(), agents: new Map() }; // id -> <tr>
+let offset = 0; // server clock - browser clock, seconds
+let socket = null;
+let retry = 0;
+
+const STATE_LABEL = {
+  waiting: "waiting",
+  scheduled: "scheduled",
+  ringing_agent: "ringing agent",
+  whisper: "whisper",
+  dialling_customer: "dialling customer",
+  connected: "talking",
+  quarantine: "quarantine",
+};
+const STATE_ORDER = ["connected", "dialling_customer", "whisper", "ringing_agent", "waiting", "scheduled", "quarantine"];
+const AGENT_LABEL = { logged_off: "logged off", ready: "ready", ringing: "ringing", busy: "busy", wrap_up: "wrap-up", paused: "paused" };
+
+const now = () => Date.now() / 1000 + offset;
+
+function connection(text, cls) {
+  const node = document.getElementById("connection");
+  if (node) {
+    node.textContent = text;
+    node.className = `connection ${cls}`;
+  }
+}
+
+function connect() {
+  const scheme = location.protocol === "https:" ? "wss" : "ws";
+  socket = new WebSocket(`${scheme}://${location.host}/ws/live`);
+  socket.onopen = () => {
+    retry = 0;
+    connection("live", "up");
+  };
+  socket.onmessage = (event) => receive(JSON.parse(event.data));
+  socket.onclose = async (event) => {
+    if (event.code === 4401) {
+      location.href = "/login?next=/live&expired=1";
+      return;
+    }
+    connection("reconnecting…", "down");
+    const delay = Math.min(500 * 2 ** retry, 5000);
+    retry += 1;
+    setTimeout(async () => {
+      // A refused upgrade (401) closes the same way: ask who we are first; a 401 goes to log-in.
+      try {
+        await H.loadSession();
+      } catch (e) {
+        if (e.message === "not logged in") return;
+      }
+      connect();
+    }, delay);
+  };
+}
+
+function receive(message) {
+  if (message.type === "expired") {
+    location.href = "/login?next=/live&expired=1";
+    return;
+  }
+  offset = message.now - Date.now() / 1000;
+  for (const [section, key] of [["requests", "id"], ["agents", "id"], ["queues", "name"]]) {
+    const store = data[section];
+    if (message.type === "snapshot") {
+      store.clear();
+      for (const row of message[section]) store.set(String(row[key]), row);
+    } else {
+      for (const row of message[section].upsert) store.set(String(row[key]), row);
+      for (const id of message[section].remove) store.delete(id);
+    }
+  }
+  render();
+}
+
+// ------------------------------------------------------------------ rendering
+
+function render() {
+  renderQueues();
+  renderRequests();
+  renderAgents();
+  tick();
+}
+
+function queueLabel(name) {
+  const q = data.queues.get(name);
+  return q ? q.label : name;
+}
+
+function renderQueues() {
+  const box = document.getElementById("queues");
+  const cards = [...data.queues.values()].sort((a, b) => a.label.localeCompare(b.label)).map((q) => {
+    const a = q.agents;
+    const sla = q.sla_today === null ? "–" : `${q.sla_today}%`;
+    return H.el(
+      "article",
+      { class: `queue-card${q.open ? "" : " closed"}`, "data-queue": q.name },
+      H.el("header", {}, H.el("h3", { text: q.label }), H.el("span", { class: `badge ${q.open ? "open" : "closed"}`, text: q.open ? "open" : "closed" })),
+      H.el("div", { class: "big" }, H.el("span", { class: "value waiting", text: String(q.waiting) }), H.el("span", { class: "label", text: "waiting" })),
+      H.el(
+        "dl",
+        {},
+        H.el("dt", { text: "Callers / callbacks" }),
+        H.el("dd", { text: `${q.callers_waiting} / ${q.callbacks_waiting}` }),
+        H.el("dt", { text: "In quarantine" }),
+        H.el("dd", { text: String(q.callbacks_quarantine) }),
+        H.el("dt", { text: "Oldest wait" }),
+        H.el("dd", { class: "tick", "data-since": q.oldest_arrived_at ?? "", text: "–" }),
+        H.el("dt", { text: "Est. wait, new caller" }),
+        H.el("dd", { text: q.estimated_wait === null ? "–" : H.duration(q.estimated_wait) }),
+      ),
+      H.el("div", { class: "chips" },
+        H.el("span", { class: "chip s-ready", text: `${a.ready} ready` }),
+        H.el("span", { class: "chip s-busy", text: `${a.busy + a.ringing} busy` }),
+        H.el("span", { class: "chip s-wrap_up", text: `${a.wrap_up} wrap-up` }),
+        H.el("span", { class: "chip s-paused", text: `${a.paused} paused` })),
+      H.el("div", { class: "today" },
+        "Today ", H.el("b", { class: "answered", text: String(q.answered_today) }), " answered · ",
+        H.el("b", { class: "abandoned", text: String(q.abandoned_today) }), " abandoned · SLA ",
+        H.el("b", { text: sla })),
+    );
+  });
+  box.replaceChildren(...cards);
+}
+
+function requestOrder(a, b) {
+  return (
+    queueLabel(a.queue).localeCompare(queueLabel(b.queue)) ||
+    STATE_ORDER.indexOf(a.state) - STATE_ORDER.indexOf(b.state) ||
+    (a.position ?? 1e9) - (b.position ?? 1e9) ||
+    a.arrived_at - b.arrived_at
+  );
+}
+
+function stateText(r) {
+  const label = STATE_LABEL[r.state] || r.state;
+  if ((r.state === "quarantine" || r.state === "scheduled") && r.until) {
+    return `${label} ${r.state === "quarantine" ? "until" : "for"} ${H.clock(r.until)}`;
+  }
+  return label;
+}
+
+function requestRow(r) {
+  const removable = H.session.can_act && r.kind === "callback" && ["waiting", "scheduled", "quarantine"].includes(r.state);
+  return [
+    H.el("td", { text: queueLabel(r.queue) }),
+    H.el("td", {}, H.el("span", { class: `kind kind-${r.kind}`, text: r.kind })),
+    H.el("td", { class: "state" }, H.el("span", { class: `badge r-${r.state}`, text: stateText(r) })),
+    H.el("td", { class: "num position", text: r.position ?? "" }),
+    H.el("td", { class: "number mono", text: r.number ?? "unknown" }),
+    H.el("td", { class: "agent", text: r.agent_name || r.agent_id || "" }),
+    H.el("td", { class: "num mono tick gross", "data-since": r.arrived_at, "data-until": r.talking_since ?? "" }),
+    H.el("td", { class: "num mono tick net", "data-since": r.queued_since, "data-until": r.talking_since ?? "" }),
+    H.el("td", { class: "num mono tick", "data-since": r.talking_since ?? "" }),
+    H.el("td", { class: "actions" },
+      removable ? H.el("button", { class: "small danger remove-callback", text: "Remove", onclick: () => confirmRemove(r) }) : null),
+  ];
+}
+
+function agentRow(a) {
+  const actions = [];
+  if (H.session.can_act) {
+    const talking = a.state === "ringing" || a.state === "busy";
+    if (a.state !== "ready" && !talking) actions.push(["ready", "Ready"]);
+    if (a.state !== "paused" && a.state !== "logged_off") actions.push(["pause", "Pause"]);
+    if (a.state !== "logged_off") actions.push(["logout", "Log out"]);
+  }
+  const current = a.request_id ? `${queueLabel(a.request_queue)} · ${(data.requests.get(a.request_id) || {}).number || a.request_id}` : a.on_other_queue ? "(another queue)" : "";
+  return [
+    H.el("td", {}, H.el("strong", { text: a.name || a.id }), (a.name || "").includes(a.id) ? null : H.el("span", { class: "muted", text: ` ${a.id}` }), a.reachable ? null : H.el("span", { class: "badge warn", text: "unreachable" })),
+    H.el("td", { class: "state" }, H.el("span", { class: `badge a-${a.state}`, text: AGENT_LABEL[a.state] || a.state })),
+    H.el("td", { class: "num mono tick", "data-since": a.state_since ?? "" }),
+    H.el("td", { text: a.pause_reason || "" }),
+    H.el("td", { class: "current", text: current }),
+    H.el("td", { class: "muted", text: a.queues.map(queueLabel).join(", ") }),
+    H.el("td", { class: "num handled", text: String(a.handled_today) }),
+    H.el("td", { class: "actions" }, ...actions.map(([action, label]) =>
+      H.el("button", { class: `small agent-${action}`, "data-action": action, text: label, onclick: () => confirmAgent(a, action, label) }))),
+  ];
+}
+
+// Keyed rows: a row is rebuilt only when its data changed, and moved into place otherwise.
+function renderTable(section, rows, build) {
+  const body = document.querySelector(`#${section} tbody`);
+  const known = rowsOf[section];
+  const seen = new Set();
+  let previous = null;
+  for (const row of rows) {
+    const id = String(row.id);
+    seen.add(id);
+    const signature = JSON.stringify(row) + (section === "agents" ? queueLabel(row.request_queue) : "");
+    let tr = known.get(id);
+    if (!tr || tr.dataset.signature !== signature) {
+      const fresh = H.el("tr", { "data-id": id }, ...build(row));
+      fresh.dataset.signature = signature;
+      if (tr) tr.replaceWith(fresh);
+      tr = fresh;
+      known.set(id, tr);
+    }
+    const expected = previous ? previous.nextSibling : body.firstChild;
+    if (expected !== tr) body.insertBefore(tr, expected);
+    previous = tr;
+  }
+  for (const [id, tr] of known) {
+    if (!seen.has(id)) {
+      tr.remove();
+      known.delete(id);
+    }
+  }
+}
+
+function renderRequests() {
+  const rows = [...data.requests.values()].sort(requestOrder);
+  renderTable("requests", rows, requestRow);
+  document.getElementById("request-count").textContent = `(${rows.length})`;
+  document.getElementById("no-requests").hidden = rows.length > 0;
+}
+
+function renderAgents() {
+  const rows = [...data.agents.values()].sort((a, b) => (a.name || a.id).localeCompare(b.name || b.id) || a.id.localeCompare(b.id));
+  renderTable("agents", rows, agentRow);
+  document.getElementById("agent-count").textContent = `(${rows.length})`;
+}
+
+function tick() {
+  const t = now();
+  for (const node of document.querySelectorAll(".tick")) {
+    const since = parseFloat(node.dataset.since);
+    const until = parseFloat(node.dataset.until); // a wait stops when the talk starts
+    node.textContent = isFinite(since) ? H.duration((isFinite(until) ? until : t) - since) : "–";
+  }
+}
+
+// ------------------------------------------------------------------ actions
+
+function ask({ title, text, reason, reasonRequired, ok, run }) {
+  const dialog = document.getElementById("confirm");
+  document.getElementById("confirm-title").textContent = title;
+  document.getElementById("confirm-text").textContent = text;
+  const label = document.getElementById("confirm-reason-label");
+  const input = document.getElementById("confirm-reason");
+  label.hidden = !reason;
+  input.value = reason && reason !== true ? reason : "";
+  input.placeholder = reasonRequired ? "required: why (for the change log)" : "";
+  const error = document.getElementById("confirm-error");
+  error.hidden = true;
+  const okButton = document.getElementById("confirm-ok");
+  okButton.textContent = ok;
+  okButton.disabled = false;
+  const form = document.getElementById("confirm-form");
+  form.onsubmit = async (event) => {
+    event.preventDefault();
+    if (reasonRequired && !input.value.trim()) {
+      error.textContent = "A reason is required.";
+      error.hidden = false;
+      return;
+    }
+    okButton.disabled = true;
+    const result = await run(input.value.trim());
+    okButton.disabled = false;
+    if (result.ok) {
+      dialog.close();
+    } else {
+      error.textContent = result.answer.error || `refused (${result.status})`;
+      error.hidden = false;
+    }
+  };
+  document.getElementById("confirm-cancel").onclick = () => dialog.close();
+  dialog.showModal();
+  if (reason) input.focus();
+}
+
+function confirmRemove(r) {
+  ask({
+    title: "Remove this callback?",
+    text: `${r.number ?? "unknown number"} in ${queueLabel(r.queue)} (${stateText(r)}). The customer will not be called back.`,
+    reason: true,
+    reasonRequired: true,
+    ok: "Remove callback",
+    run: (reason) => H.api("DELETE", `/api/callbacks/${encodeURIComponent(r.id)}`, { reason }),
+  });
+}
+
+function confirmAgent(a, action, label) {
+  ask({
+    title: `${label}: ${a.name || a.id}?`,
+    text: `${a.name || a.id} is ${AGENT_LABEL[a.state] || a.state} now.`,
+    reason: action === "pause" ? "break" : false,
+    ok: label,
+    run: (reason) => H.api("POST", `/api/agents/${encodeURIComponent(a.id)}/${action}`, action === "pause" ? { reason: reason || "break" } : undefined),
+  });
+}
+
+// ------------------------------------------------------------------ start
+
+(async () => {
+  await H.loadSession();
+  H.header("live");
+  connection("connecting…", "down");
+  connect();
+  setInterval(tick, 1000);
+})();

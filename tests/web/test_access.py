@@ -1,0 +1,180 @@
+"""app/web/access.py without I/O: scopes per role and filter, masking, and the property that a
+filtered view never contains anything of a resource the user may not see."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from app.web.access import (
+    Principal,
+    Role,
+    changelog_entry_visible,
+    filter_changelog,
+    filter_live,
+    mask_number,
+    scope_for,
+)
+
+QUEUES = ["q-alpha", "q-bravo", "q-charlie", "q-delta"]
+AGENTS = ["ag-1", "ag-2", "ag-3", "ag-4", "ag-5"]
+GROUPS = {"grp-x": ["ag-1", "ag-2"], "grp-y": ["ag-3"], "grp-z": ["ag-4", "ag-5"]}
+
+
+def principal(role: Role, queues: set[str], groups: set[str] = frozenset()) -> Principal:  # type: ignore[assignment]
+    return Principal("u", role, frozenset(queues), frozenset(groups), "session", "sid")
+
+
+def test_admin_sees_everything_whatever_the_filter() -> None:
+    skills = {"ag-1": ["q-alpha"], "ag-2": []}
+    scope = scope_for(principal(Role.ADMIN, set()), QUEUES, skills, GROUPS)
+    assert scope.queues == set(QUEUES) and scope.agents == {"ag-1", "ag-2"} and scope.can_act
+
+
+def test_a_supervisor_sees_their_queues_and_the_agents_serving_them() -> None:
+    skills = {"ag-1": ["q-alpha"], "ag-2": ["q-bravo"], "ag-3": ["q-alpha", "q-bravo"]}
+    scope = scope_for(principal(Role.SUPERVISOR, {"q-alpha"}), QUEUES, skills, GROUPS)
+    assert scope.queues == {"q-alpha"} and scope.agents == {"ag-1", "ag-3"}
+    assert scope.may_act_on_queue("q-alpha") and not scope.may_act_on_queue("q-bravo")
+    assert scope.may_act_on_agent("ag-1") and not scope.may_act_on_agent("ag-2")
+
+
+def test_agent_groups_replace_the_skill_rule() -> None:
+    skills = {"ag-1": ["q-alpha"], "ag-2": ["q-alpha"], "ag-3": ["q-bravo"]}
+    scope = scope_for(principal(Role.SUPERVISOR, {"q-alpha"}, {"grp-y"}), QUEUES, skills, GROUPS)
+    assert scope.agents == {"ag-3"}
+
+
+def test_star_is_every_queue_and_unknown_names_are_ignored() -> None:
+    scope = scope_for(principal(Role.VIEWER, {"*", "gone"}), QUEUES, {}, GROUPS)
+    assert scope.queues == set(QUEUES) and not scope.can_act
+    scope = scope_for(principal(Role.VIEWER, {"gone"}), QUEUES, {}, GROUPS)
+    assert scope.queues == frozenset()
+
+
+def test_masking_keeps_the_last_three_digits_and_the_layout() -> None:
+    assert mask_number("+4520123456") == "+•••••••456"
+    assert mask_number("12") == "12"
+    scope = scope_for(principal(Role.VIEWER, {"q-alpha"}), QUEUES, {}, GROUPS, masked_roles=["viewer"])
+    assert scope.number("+4520123456") == "+•••••••456" and scope.number(None) is None
+    scope = scope_for(principal(Role.SUPERVISOR, {"q-alpha"}), QUEUES, {}, GROUPS, masked_roles=["viewer"])
+    assert scope.number("+4520123456") == "+4520123456"
+
+
+def test_change_log_entries_need_every_named_resource_visible() -> None:
+    skills = {"ag-1": ["q-alpha"]}
+    scope = scope_for(principal(Role.SUPERVISOR, {"q-alpha"}), QUEUES, skills, GROUPS)
+    assert changelog_entry_visible(scope, {"queue": "q-alpha"})
+    assert not changelog_entry_visible(scope, {"queue": "q-alpha", "to_queue": "q-bravo"})  # a move names both
+    assert changelog_entry_visible(scope, {"agent_id": "ag-1"})
+    assert not changelog_entry_visible(scope, {"agent_id": "ag-2"})
+    assert not changelog_entry_visible(scope, {})  # a settings reload: admins only
+
+
+# ---- the property ---------------------------------------------------------------------------------
+
+queue_names = st.sampled_from(QUEUES)
+
+
+@st.composite
+def live_rows(draw: st.DrawFn) -> dict[str, Any]:
+    requests = []
+    for i in range(draw(st.integers(0, 12))):
+        requests.append(
+            {
+                "id": f"req-{i}",
+                "queue": draw(queue_names),
+                "kind": draw(st.sampled_from(["inbound", "callback"])),
+                "state": "waiting",
+                "number": f"+4599{i:02d}{draw(st.integers(1000, 9999))}",  # unique per request
+                "agent_id": draw(st.none() | st.sampled_from(AGENTS)),
+            }
+        )
+    agents = []
+    for agent in AGENTS:
+        current = draw(st.none() | st.sampled_from(requests)) if requests else None
+        skills = draw(st.lists(queue_names, unique=True, max_size=3))
+        agents.append(
+            {
+                "id": agent,
+                "state": "busy" if current else "ready",
+                "request_id": current["id"] if current else None,
+                "request_queue": current["queue"] if current else None,
+                "queues": skills,
+                "groups": [g for g, members in GROUPS.items() if agent in members],
+                "handled_by_queue": {q: draw(st.integers(0, 5)) for q in skills},
+            }
+        )
+    queues = [{"name": q, "label": q.upper(), "waiting": draw(st.integers(0, 9))} for q in QUEUES]
+    return {"requests": requests, "agents": agents, "queues": queues}
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    live=live_rows(),
+    role=st.sampled_from(list(Role)),
+    wanted=st.sets(st.sampled_from([*QUEUES, "*"]), max_size=3),
+    groups=st.sets(st.sampled_from(sorted(GROUPS)), max_size=2),
+    masked=st.booleans(),
+)
+def test_a_filtered_view_never_contains_another_resource(
+    live: dict[str, Any], role: Role, wanted: set[str], groups: set[str], masked: bool
+) -> None:
+    skills = {a["id"]: a["queues"] for a in live["agents"]}
+    scope = scope_for(
+        principal(role, wanted, groups), QUEUES, skills, GROUPS, ["viewer", "supervisor"] if masked else []
+    )
+    seen = filter_live(scope, live)
+    hidden_queues = [q for q in QUEUES if q not in scope.queues]
+    hidden_requests = [r for r in live["requests"] if r["queue"] in hidden_queues]
+    hidden_agents = [a for a in AGENTS if a not in scope.agents]
+    text = json.dumps(seen)
+    for name in hidden_queues:  # not a row, not a skill, not a count's key: not a byte
+        assert name not in text and name.upper() not in text
+    for r in hidden_requests:
+        assert f'"{r["id"]}"' not in text and r["number"] not in text
+    for agent in hidden_agents:
+        assert not any(a["id"] == agent for a in seen["agents"])
+    for group in GROUPS:
+        if group not in scope.groups:
+            assert group not in text
+    # ... and what may be seen is all there (the filter is not simply "nothing")
+    assert {r["id"] for r in seen["requests"]} == {r["id"] for r in live["requests"] if r["queue"] in scope.queues}
+    assert {a["id"] for a in seen["agents"]} == set(scope.agents)
+    for a in seen["agents"]:
+        source = next(x for x in live["agents"] if x["id"] == a["id"])
+        assert a["handled_today"] == sum(n for q, n in source["handled_by_queue"].items() if q in scope.queues)
+    if scope.mask:
+        assert all(
+            r["number"].endswith(src["number"][-3:]) and "•" in r["number"]
+            for r, src in zip(
+                seen["requests"], [x for x in live["requests"] if x["queue"] in scope.queues], strict=True
+            )
+        )
+
+
+@given(
+    entries=st.lists(
+        st.fixed_dictionaries(
+            {
+                "id": st.integers(1, 99),
+                "detail": st.fixed_dictionaries(
+                    {}, optional={"queue": queue_names, "to_queue": queue_names, "agent_id": st.sampled_from(AGENTS)}
+                ),
+            }
+        ),
+        max_size=10,
+    ),
+    wanted=st.sets(queue_names, max_size=3),
+)
+def test_a_filtered_change_log_never_names_another_resource(entries: list[dict[str, Any]], wanted: set[str]) -> None:
+    skills = {"ag-1": ["q-alpha"], "ag-2": ["q-bravo"], "ag-3": [], "ag-4": ["q-charlie"], "ag-5": ["q-delta"]}
+    scope = scope_for(principal(Role.SUPERVISOR, wanted), QUEUES, skills, GROUPS)
+    for entry in filter_changelog(scope, entries):
+        detail = entry["detail"]
+        assert all(detail[k] in scope.queues for k in ("queue", "to_queue") if k in detail)
+        assert "agent_id" not in detail or detail["agent_id"] in scope.agents
+        assert detail  # an entry naming nothing is for admins only
