@@ -10,7 +10,7 @@ import logging
 import time
 import uuid
 from dataclasses import asdict, dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +37,7 @@ TUNINGS: dict[str, tuple[str, dict[str, Any]]] = {
         {"maximum_number_of_words": 4, "greeting": "2.5s", "after_greeting_silence": "1s"},
     ),
     "quick": (
-        "quick: 0.5 s after-greeting silence, 2 s initial silence, 3.5 s total analysis",
+        "0.5 s after-greeting silence, 2 s initial silence, 3.5 s total analysis",
         {"after_greeting_silence": "0.5s", "initial_silence": "2s", "total_analysis_time": "3.5s"},
     ),
 }
@@ -52,6 +52,7 @@ class Result:
     status: str  # HUMAN, MACHINE, NOTSURE, HANGUP, or ERROR (the call failed: no verdict)
     cause: str
     seconds: float | None  # answer -> verdict, Asterisk's timestamps
+    repeat: int = 0
 
 
 def _stamp(ev: dict[str, Any]) -> float:
@@ -127,20 +128,22 @@ async def run(args: argparse.Namespace) -> list[Result]:
         greetings = catalogue.greetings()
         tunings = {k: v for k, v in TUNINGS.items() if not args.tunings or k in args.tunings}
 
-        async def one(name: str, dial_args: str, g: catalogue.Greeting) -> Result:
+        async def one(name: str, dial_args: str, g: catalogue.Greeting, repeat: int) -> Result:
             async with gate:
                 try:
                     r = await bench.call(name, dial_args, g)
                 except Exception as error:  # recorded, not hidden: the report counts failed calls
                     log.warning("call %s/%s failed: %s", name, g.name, error)
                     r = Result(name, g.name, g.truth, g.noisy, "ERROR", str(error)[:80], None)
+                r.repeat = repeat
                 log.info("%-8s %-28s %-8s %-24s %s", name, g.name, r.status, r.cause, r.seconds)
                 return r
 
         started = time.monotonic()
         for name, (_, tuning) in tunings.items():
             dial_args = AmdTuning.model_validate(tuning).dial_arguments()
-            results += await asyncio.gather(*(one(name, dial_args, g) for g in greetings))
+            for repeat in range(args.repeat):
+                results += await asyncio.gather(*(one(name, dial_args, g, repeat) for g in greetings))
         log.info("%d calls in %.0f s", len(results), time.monotonic() - started)
         await sim.close()
         await ari.close()
@@ -155,16 +158,30 @@ async def run(args: argparse.Namespace) -> list[Result]:
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.amd", description=__doc__)
     parser.add_argument("--concurrency", type=int, default=4, help="calls at once (default 4)")
+    parser.add_argument("--repeat", type=int, default=2, help="calls per greeting and tuning (default 2)")
     parser.add_argument("--tunings", nargs="*", default=[], help=f"subset of {', '.join(TUNINGS)}")
+    parser.add_argument(
+        "--report-only", action="store_true", help="write docs/bench-amd.md again from docs/bench-amd.json"
+    )
     parser.add_argument("--print-only", action="store_true", help="do not write docs/bench-amd.*")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
-    results = asyncio.run(run(args))
-    tunings = {k: v for k, v in TUNINGS.items() if not args.tunings or k in args.tunings}
-    text = write(results, tunings, args.concurrency, None if args.print_only else DOCS)
+    saved = DOCS / "bench-amd.json"
+    if args.report_only:
+        data = json.loads(saved.read_text())
+        run_at = datetime.fromisoformat(data["run_at"])
+        args.concurrency, args.repeat = data["concurrency"], data["repeat"]
+        results = [Result(**r) for r in data["results"]]
+    else:
+        run_at = datetime.now(UTC)
+        results = asyncio.run(run(args))
+    ran = {r.tuning for r in results}
+    tunings = {k: v for k, v in TUNINGS.items() if k in ran}
+    text = write(results, tunings, args.concurrency, args.repeat, None if args.print_only else DOCS, run_at)
     print(text)
-    if not args.print_only:
-        (DOCS / "bench-amd.json").write_text(json.dumps([asdict(r) for r in results], indent=1) + "\n")
+    if not args.print_only and not args.report_only:
+        data = {"run_at": run_at.isoformat(), "concurrency": args.concurrency, "repeat": args.repeat}
+        saved.write_text(json.dumps({**data, "results": [asdict(r) for r in results]}, indent=1) + "\n")
 
 
 if __name__ == "__main__":

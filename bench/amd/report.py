@@ -20,6 +20,7 @@ class _Result(Protocol):
     status: str
     cause: str
     seconds: float | None
+    repeat: int
 
 
 def percentile(values: Sequence[float], p: float) -> float | None:
@@ -65,16 +66,21 @@ def summary(results: Sequence[_Result]) -> dict[str, Any]:
 
 
 def write(
-    results: Sequence[_Result], tunings: dict[str, tuple[str, dict[str, Any]]], concurrency: int, docs: Path | None
+    results: Sequence[_Result],
+    tunings: dict[str, tuple[str, dict[str, Any]]],
+    concurrency: int,
+    repeats: int,
+    docs: Path | None,
+    run_at: datetime | None = None,
 ) -> str:
     from app.config.amd import AmdTuning
 
     lines = [
         "# Answering-machine detection: AMD() on synthetic greetings",
         "",
-        f"Run {datetime.now(UTC):%Y-%m-%d %H:%M} UTC by `make bench-amd` (bench/amd) on {machine()}. The machine was",
-        "shared with other helpers' tests and benchmarks while this ran (2 cores for all): times to decision",
-        "are AMD()'s own listening time plus whatever scheduling delay that load added.",
+        f"Run {run_at or datetime.now(UTC):%Y-%m-%d %H:%M} UTC by `make bench-amd` (bench/amd) on {machine()}.",
+        "The machine was shared with other helpers' tests and benchmarks while this ran (2 cores for all):",
+        "times to decision are AMD()'s own listening time plus whatever scheduling delay that load added.",
         "",
         "**How.** Each greeting of bench/amd/greetings/ (made with espeak-ng and sox by",
         "bench/amd/make-greetings.sh from bench/amd/greetings.txt) is played by the phone simulator Asterisk",
@@ -83,13 +89,16 @@ def write(
         "originate as HOLDFAST_AMD_ARGS, the answered call is continued to `[holdfast-amd]`, whose",
         "`AMD(${HOLDFAST_AMD_ARGS})` hands the verdict back as `Stasis(holdfast,amd,<status>,<cause>)`.",
         "Time to decision is from the answer's StasisStart to the verdict's, by Asterisk's event timestamps.",
-        f"{concurrency} calls at a time. Persons say one to five words after 0.3-1.5 s, some with a pause, then",
-        "wait in silence; machines speak 2.5-12 s, most with a tone at the end; `_noise` variants lay a",
-        "line hiss at -50 dBFS under the greeting and after it.",
+        f"Every greeting {repeats} times per tuning, {concurrency} calls at a time. Persons say one to five words",
+        "after 0.3-1.5 s, some with a pause, then wait in silence; machines speak 2.5-12 s, most with a tone",
+        "at the end; `_noise` variants lay a line hiss at -50 dBFS under the greeting and after it.",
         "",
         "**Reading.** A person classed MACHINE is a *false positive*: the service hangs up on (or leaves the",
         "machine message with) a live person, which the pacing counts as an abandoned call. NOTSURE gets an",
-        "agent like HUMAN, so *acted right* counts NOTSURE as person; *exact* counts it as wrong.",
+        "agent like HUMAN, so *acted right* counts NOTSURE as person; *exact* counts it as wrong. The",
+        "false-positive share is the abandonment detection alone adds per live answer, against a 3 % cap; but",
+        "these greetings are a test set, not a population: how many words real people answer with decides",
+        "the real share. A machine classed HUMAN costs an agent a few seconds and the attempt's retry.",
         "",
         "| tuning | amd_tuning | persons → MACHINE (false positive) | machines → HUMAN (missed) | NOTSURE "
         "| exact | acted right | decision p50 / p95 | persons p50 / p95 | machines p50 / p95 | failed calls |",
@@ -112,7 +121,32 @@ def write(
         sums[name]["args"] = args
         sums[name]["what"] = what
     lines += ["", "Tunings: " + "; ".join(f"**{k}**: {v['what']} (`AMD({v['args']})`)" for k, v in sums.items()), ""]
-    lines += ["## Every greeting", "", "Verdict, time to decision and AMD's cause per tuning.", ""]
+    lines += ["## Which greetings each tuning gets wrong", ""]
+    for name in tunings:
+        rs = [r for r in results if r.tuning == name and r.status != "ERROR"]
+        fp = sorted({r.greeting for r in rs if r.truth == "person" and r.status == "MACHINE"})
+        fn = sorted({r.greeting for r in rs if r.truth == "machine" and r.status != "MACHINE"})
+        lines.append(
+            f"- **{name}**: persons classed MACHINE: {', '.join(fp) or 'none'}; "
+            f"machines not classed MACHINE: {', '.join(fn) or 'none'}."
+        )
+    flips = sorted(
+        {
+            (r.tuning, r.greeting)
+            for r in results
+            for o in results
+            if (r.tuning, r.greeting) == (o.tuning, o.greeting) and r.repeat != o.repeat and r.status != o.status
+        }
+    )
+    lines += [
+        "",
+        f"Repeats: {len(flips)} greeting/tuning pairs changed verdict between the {repeats} runs"
+        + (": " + ", ".join(f"{t}/{g}" for t, g in flips) if flips else "")
+        + (". The same audio gave the same verdict each time" if not flips else "")
+        + ". Times vary with the load of the shared machine.",
+        "",
+    ]
+    lines += ["## Every greeting", "", "Verdict, time to decision and AMD's cause per tuning (first run).", ""]
     lines.append("| greeting | length | " + " | ".join(tunings) + " |")
     lines.append("|---|---|" + "---|" * len(tunings))
     from bench.amd.catalogue import greetings
@@ -120,7 +154,7 @@ def write(
     for g in greetings():
         cells = []
         for name in tunings:
-            found = [r for r in results if r.tuning == name and r.greeting == g.name]
+            found = sorted((r for r in results if r.tuning == name and r.greeting == g.name), key=lambda r: r.repeat)
             if not found:
                 cells.append("-")
                 continue
