@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 CONFIG ?= examples/holdfast.yaml
 
-.PHONY: run test test-all test-fast lint bench bench-api bench-queue bench-scale asterisk browser venv clean
+.PHONY: run test test-all test-fast lint bench bench-api bench-queue bench-scale bench-amd asterisk browser venv clean
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -64,6 +64,12 @@ bench-queue: venv asterisk
 # for a 2-minute smoke run that prints only). Writes docs/bench-scale.md, .png and .json.
 bench-scale: venv asterisk
 	$(BIN)/python -m bench.scale $(SCALE_ARGS)
+
+# AMD() on the shipped synthetic greetings (bench/amd/greetings/), the default tuning and three others,
+# on the sandbox Asterisk (about 2 min). Writes docs/bench-amd.md and .json; AMD_ARGS=--print-only to
+# only print.
+bench-amd: venv asterisk
+	$(BIN)/python -m bench.amd $(AMD_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -40,6 +40,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from app.config.amd import AmdTuning
 from app.config.durations import DurationError, format_duration, parse_duration
 from app.config.users import AgentGroups, UserConfig, UserName, WebConfig
 from app.core.settings import (
@@ -908,6 +909,7 @@ class CampaignConfig(_Model):
         str, PlainValidator(_pattern(r"[A-Za-z0-9][A-Za-z0-9_./-]*", "expected a prompt name"))
     ] = "dialler_information"
     amd: Bool = False
+    amd_tuning: AmdTuning = Field(default_factory=AmdTuning)
     machine_message: Annotated[str | None, PlainValidator(_optional_prompt)] = None
     window: Annotated[int, PlainValidator(_int_range(1, 500))] = 20
     eligibility: EligibilityConfig = Field(default_factory=EligibilityConfig)
@@ -945,6 +947,7 @@ class CampaignConfig(_Model):
             dispositions=self.dispositions,
             information_prompt=self.information_prompt,
             amd=self.amd,
+            amd_args=self.amd_tuning.dial_arguments(),
             machine_message=self.machine_message,
             window=self.window,
             eligibility=self.eligibility.to_settings(),

@@ -70,6 +70,7 @@ class OriginateCustomer(Command):
     queue: str
     attempt: int
     amd: bool = False
+    amd_args: str = ""  # AMD()'s tuned arguments (app/config/amd.py); "": amd.conf's values
 
 
 @dataclass(frozen=True, slots=True)

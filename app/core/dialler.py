@@ -653,6 +653,7 @@ class DiallerFlow(CallFlow):
                 queue=c.queue,
                 attempt=attempt.number,
                 amd=c.amd,
+                amd_args=c.amd_args,
             )
         )
 

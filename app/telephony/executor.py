@@ -28,6 +28,7 @@ from collections.abc import Awaitable, Callable
 import structlog
 
 from app.ari import AriClient, AriConflict, AriError, AriNotFound, new_id
+from app.config.amd import amd_variables
 from app.core import commands as c
 from app.core.errors import CoreError
 from app.core.events import Event, LegFailed, PromptFinished
@@ -361,7 +362,8 @@ class CommandExecutor:
 
     async def _OriginateCustomer(self, cmd: c.OriginateCustomer) -> None:
         leg = Leg(cmd.leg_id, channel_id_for_leg(cmd.leg_id), "customer", cmd.request_id, amd=cmd.amd)
-        await self._originate(leg, self.customer_endpoint(cmd.number), cmd.caller_id_number, cmd.timeout, {})
+        variables = amd_variables(cmd.amd, cmd.amd_args)  # AMD() tuning for [holdfast-amd]
+        await self._originate(leg, self.customer_endpoint(cmd.number), cmd.caller_id_number, cmd.timeout, variables)
 
     async def _BridgeLegs(self, cmd: c.BridgeLegs) -> None:
         customer, agent = self.legs.by_leg(cmd.customer_leg), self.legs.by_leg(cmd.agent_leg)
