@@ -36,6 +36,7 @@ from app.store.errors import (
     StoreIOError,
     StoreNotOpen,
 )
+from app.store.stats_schema import STATS_INDEXES
 from app.store.postgres_contacts import PostgresContacts, write_progress
 from app.store.records import AdminEntry, AgentRecord, Change, LockHolder, StoredEvent
 
@@ -118,6 +119,8 @@ POSTGRES_MIGRATIONS: tuple[str, ...] = (
     """,
     # 2: as SQLite's migration 2
     POSTGRES_CONTACTS,
+    # 3: as SQLite's migration 3
+    STATS_INDEXES,
 )
 
 _SCHEMA_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
