@@ -36,9 +36,9 @@ from app.store.errors import (
     StoreIOError,
     StoreNotOpen,
 )
-from app.store.stats_schema import STATS_INDEXES
 from app.store.postgres_contacts import PostgresContacts, write_progress
 from app.store.records import AdminEntry, AgentRecord, Change, LockHolder, StoredEvent
+from app.store.stats_schema import STATS_INDEXES
 
 log = logging.getLogger(__name__)
 

@@ -43,6 +43,7 @@ COLUMNS = (
     "bucket",
     "offered",
     "answered",
+    "served",
     "abandoned",
     "short_abandoned",
     "abandon_rate",
@@ -173,6 +174,7 @@ def _counts_sql(q: StatsQuery, d: _Dialect) -> str:
     return f"""
         SELECT {_key(q, d)} AS k, {_bucket(d, start, width)} AS b,
             {d.count_if("e.kind IN ('arrived', 'agent_ringing')")} AS offered,
+            {d.count_if(f"{ended} AND {outcome} = 'served'")} AS served,
             {d.count_if(f"{ended} AND {outcome} = 'abandoned'")} AS abandoned,
             {d.count_if(f"{ended} AND {outcome} = 'abandoned' AND {d.num('waited')} < {short}")} AS short_abandoned,
             {d.count_if("e.kind = 'callback_accepted'")} AS callbacks_requested,
@@ -316,6 +318,7 @@ async def statistics(store: Store, q: StatsQuery) -> list[dict[str, Any]]:
             zip(
                 (
                     "offered",
+                    "served",
                     "abandoned",
                     "short_abandoned",
                     "callbacks_requested",
