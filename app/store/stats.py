@@ -7,7 +7,8 @@ SELECTs by (key, bucket) and derives ratios. The event kinds read are the core's
 
 - queues: `arrived` (offered), `connected` without a campaign (answered; carries net_wait,
   gross_wait, within_sla judged by the engine on net wait), `ended` with its outcome (abandoned
-  with `waited`, served, missed, expired, removed, closed, dropped), `callback_accepted`
+  with `waited`, served, missed, expired, removed, closed, dropped; a caller turned away by a
+  closed queue ends "closed" without arriving), `callback_accepted`
   (callback requested); a callback is served when a request that accepted one ends served.
 - campaigns: `dial_attempt` (attempts; outcome answered = connect; abandoned) and `connected`
   with a campaign (handle time).
