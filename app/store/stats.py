@@ -157,6 +157,7 @@ def _counts_sql(q: StatsQuery, d: _Dialect) -> str:
     short = d.p(q.short_abandon)
     camp = d.text("campaign")
     outcome = d.text("outcome")
+    kinds: tuple[str, ...]
     if q.by == "campaign":
         kinds = ("dial_attempt",)
         where = f"{camp} IS NOT NULL"
@@ -351,13 +352,13 @@ async def statistics(store: Store, q: StatsQuery) -> list[dict[str, Any]]:
             target["busy_seconds"] = round(float(target["busy_seconds"]) + float(r[3] or 0), 3)
     out = []
     for key in sorted(rows):
-        r = rows[key]
-        sla_ok, judged, gross_ok, gross_judged = r.pop("_sla")
-        r["sla_net"] = _ratio(sla_ok, judged) if q.by != "campaign" else None
-        r["sla_gross"] = _ratio(gross_ok, gross_judged)
+        f = rows[key]
+        sla_ok, judged, gross_ok, gross_judged = f.pop("_sla")
+        f["sla_net"] = _ratio(sla_ok, judged) if q.by != "campaign" else None
+        f["sla_gross"] = _ratio(gross_ok, gross_judged)
         # Short abandons are left out of the abandon rate: they are not the service's failure.
-        r["abandon_rate"] = _ratio(r["abandoned"] - r["short_abandoned"], r["offered"] - r["short_abandoned"])
-        r["occupancy"] = _ratio(r["busy_seconds"], r["logged_in_seconds"])
-        r["dial_abandon_rate"] = _ratio(r["dial_abandoned"], r["dial_connects"] + r["dial_abandoned"])
-        out.append(r)
+        f["abandon_rate"] = _ratio(f["abandoned"] - f["short_abandoned"], f["offered"] - f["short_abandoned"])
+        f["occupancy"] = _ratio(f["busy_seconds"], f["logged_in_seconds"])
+        f["dial_abandon_rate"] = _ratio(f["dial_abandoned"], f["dial_connects"] + f["dial_abandoned"])
+        out.append(f)
     return out

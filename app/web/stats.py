@@ -9,6 +9,7 @@ only parses, adds a whole-range total row per key (bucket null) and writes JSON 
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 from typing import Any
 
@@ -103,7 +104,7 @@ async def stats(request: web.Request) -> web.Response:
 
 
 def _fields(q: StatsQuery) -> dict[str, Any]:
-    return {f: getattr(q, f) for f in q.__slots__}  # type: ignore[attr-defined]
+    return {f.name: getattr(q, f.name) for f in dataclasses.fields(q)}
 
 
 def to_csv(rows: list[dict[str, Any]]) -> bytes:
