@@ -27,9 +27,13 @@ migration 3 (events by kind and time).
 from __future__ import annotations
 
 import math
+import sqlite3
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
+
+import aiosqlite
 
 from app.store.base import Store
 
@@ -276,14 +280,25 @@ def _occupancy_sql(q: StatsQuery, d: _Dialect) -> str:
 
 
 async def _fetch(store: Store, build: Any, q: StatsQuery) -> list[Sequence[Any]]:
-    from app.store.sqlite import SQLiteStore
+    from app.store.sqlite import SQLiteStore, translate
 
     if isinstance(store, SQLiteStore):
         d = _Dialect(postgres=False)
         sql = build(q, d)
-        # A read in a deferred transaction on the store's own connection (WAL: never blocks the writer).
-        async with store._transaction("DEFERRED") as db, db.execute(sql, d.params) as cur:
-            return list(await cur.fetchall())
+        if store.path == ":memory:":  # nothing else can see it: read on the store's own connection
+            async with store._transaction("DEFERRED") as db, db.execute(sql, d.params) as cur:
+                return list(await cur.fetchall())
+        # Its own read-only connection: a report takes up to a few hundred ms (seconds for a month)
+        # and must not hold the store's lock, which every engine commit waits for. WAL readers
+        # never block the writer.
+        try:
+            async with (
+                aiosqlite.connect(f"{Path(store.path).resolve().as_uri()}?mode=ro", uri=True) as db,
+                db.execute(sql, d.params) as cur,
+            ):
+                return list(await cur.fetchall())
+        except sqlite3.Error as e:
+            raise translate(e, store.path, store.busy_timeout) from e
     d = _Dialect(postgres=True)
     sql = build(q, d)
     async with store._transaction() as conn:  # type: ignore[attr-defined]

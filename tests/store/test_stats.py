@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from app.core.commands import Activity
 from app.store import Store
+from app.store.sqlite import SQLiteStore
 from app.store.stats import StatsQuery, statistics
 
 T0 = 1_800_000_000.0  # a range of two hours: buckets T0 and T0 + 3600
@@ -155,3 +158,17 @@ def test_bad_queries_are_refused() -> None:
         StatsQuery(start=T0, end=T0)
     with pytest.raises(ValueError, match="10000 buckets"):
         StatsQuery(start=T0, end=T0 + 365 * 86400, width=60)
+
+
+async def test_a_report_on_sqlite_does_not_wait_for_the_stores_lock(tmp_path: Path) -> None:
+    """A report reads on its own connection: engine commits, which take the store's lock, are not
+    held up for the length of a report (a month's takes seconds)."""
+    store = SQLiteStore(tmp_path / "busy.db")
+    await store.open()
+    try:
+        await store.append_events(LOG)
+        async with store._lock:  # as if a commit were under way for the whole report
+            rows = await asyncio.wait_for(statistics(store, StatsQuery(start=T0, end=T0 + H)), timeout=5.0)
+        assert {r["key"] for r in rows} == {"support", "sales"}
+    finally:
+        await store.close()
