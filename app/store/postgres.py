@@ -38,6 +38,7 @@ from app.store.errors import (
 )
 from app.store.postgres_contacts import PostgresContacts, write_progress
 from app.store.records import AdminEntry, AgentRecord, Change, LockHolder, StoredEvent
+from app.store.stats_schema import STATS_INDEXES
 
 log = logging.getLogger(__name__)
 
@@ -118,6 +119,8 @@ POSTGRES_MIGRATIONS: tuple[str, ...] = (
     """,
     # 2: as SQLite's migration 2
     POSTGRES_CONTACTS,
+    # 3: as SQLite's migration 3
+    STATS_INDEXES,
 )
 
 _SCHEMA_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")

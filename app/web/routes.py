@@ -12,7 +12,19 @@ from typing import Any
 from pydantic import BaseModel
 
 from app.store.contacts_schema import CONTACT_STATES
-from app.web import agents, auth, callbacks, campaigns, changelog, dispositions, export, live_api, queues, status
+from app.web import (
+    agents,
+    auth,
+    callbacks,
+    campaigns,
+    changelog,
+    dispositions,
+    export,
+    live_api,
+    queues,
+    stats,
+    status,
+)
 from app.web.agents import ACTIONS
 from app.web.campaign_models import ContactList, ContactView, DncBody, DncChange, DncList, FiguresView, ImportResult
 from app.web.errors import Handler
@@ -245,6 +257,22 @@ ROUTES: tuple[Route, ...] = (
         "the admin change log, newest first: who, when, what, before and after (entries about the "
         "caller's queues and agents only)",
         (Answer(200, "the changes", changelog.ChangeList),),
+        access="read",
+    ),
+    Route(
+        "GET",
+        "/api/stats",
+        stats.stats,
+        "statistics from the event log between `from` and `to` per queue, campaign (admins) or agent and per "
+        "interval: offered, answered, abandoned (short ones apart), callbacks, speed of answer (avg, p90), handle "
+        "time, SLA on net wait (gross beside it), occupancy, dials; `rows` per bucket and `totals` per key; "
+        "format=csv for the same as CSV; only the caller's queues and agents",
+        (
+            Answer(200, "the statistics (JSON, or CSV with format=csv)", None),
+            Answer(400, "a bad parameter"),
+            NO_STORE,
+        ),
+        query=stats.QUERY,
         access="read",
     ),
     Route(

@@ -71,6 +71,7 @@ const Holdfast = {
       this.el("span", { class: "brand", text: "Holdfast" }),
       this.el("a", { href: "/live", class: active === "live" ? "active" : null, text: "Live" }),
       this.el("a", { href: "/changelog", class: active === "changelog" ? "active" : null, text: "Change log" }),
+      this.el("a", { href: "/stats", class: active === "stats" ? "active" : null, text: "Statistics" }),
       this.el("span", { class: "spacer" }),
       this.el("span", { id: "connection", class: "connection" }),
       this.el("span", { class: "user", text: `${s.user} · ${s.role}` }),
