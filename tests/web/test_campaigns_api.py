@@ -4,6 +4,7 @@ nothing."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -332,3 +333,27 @@ async def test_a_store_failing_midway_is_503_and_says_what_was_stored(
     assert resp.status == 503, body
     assert "disk is full" in body["error"] and f"{BATCH_SIZE} rows before it were stored" in body["error"]
     assert body["inserted"] == BATCH_SIZE == len(await store.list_contacts(CAMPAIGN, limit=5000))
+
+
+async def test_the_service_answers_while_a_large_upload_is_imported(
+    http: TestClient, store: SQLiteStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first_batch = asyncio.Event()
+    real = store.import_contacts
+
+    async def noted(*args: Any) -> Any:
+        result = await real(*args)
+        first_batch.set()
+        return result
+
+    monkeypatch.setattr(store, "import_contacts", noted)
+    rows = 30_000  # 15 batches: seconds of number checks
+    text = "number,name\n" + "".join(f"+4521{100_000 + i:06d},n{i}\n" for i in range(rows))
+    upload_task = asyncio.create_task(http.post(f"/api/campaigns/{CAMPAIGN}/contacts", data=text, headers=CSV))
+    await asyncio.wait_for(first_batch.wait(), 30)
+    health = await http.get("/healthz")
+    listed = await get(http, f"/api/campaigns/{CAMPAIGN}/contacts?limit=1")
+    assert health.status == 200 and len(listed["contacts"]) == 1
+    assert not upload_task.done()  # answered in the middle of the import, not after it
+    resp = await upload_task
+    assert (await resp.json())["inserted"] == rows
