@@ -907,6 +907,7 @@ class CampaignConfig(_Model):
         str, PlainValidator(_pattern(r"[A-Za-z0-9][A-Za-z0-9_./-]*", "expected a prompt name"))
     ] = "dialler_information"
     amd: Bool = False
+    machine_message: Annotated[str | None, PlainValidator(_optional_prompt)] = None
     window: Annotated[int, PlainValidator(_int_range(1, 500))] = 20
     eligibility: EligibilityConfig = Field(default_factory=EligibilityConfig)
 
@@ -943,6 +944,7 @@ class CampaignConfig(_Model):
             dispositions=self.dispositions,
             information_prompt=self.information_prompt,
             amd=self.amd,
+            machine_message=self.machine_message,
             window=self.window,
             eligibility=self.eligibility.to_settings(),
         )

@@ -250,7 +250,8 @@ class DiallerFlow(CallFlow):
         if len(e.contacts) < self._asked.pop(e.campaign, 1) and not stale:  # the store has no more due now
             self._load_after[e.campaign] = e.now + EMPTY_POLL
             self._timers.set("contacts", e.campaign, e.now + EMPTY_POLL)
-        self._activity("contacts_loaded", None, campaign=e.campaign, taken=taken)
+        if taken:  # an idle campaign polls the store every EMPTY_POLL: not worth a log line each
+            self._activity("contacts_loaded", None, campaign=e.campaign, taken=taken)
         if self.campaign_state[e.campaign] is CampaignState.STOPPED:
             self._release_window(e.campaign)
 
@@ -606,8 +607,8 @@ class DiallerFlow(CallFlow):
         req.agent_leg = self._new_leg(req, "agent")
         agent.start_ringing(req.id, self._now)
         self._timers.set("ring", req.id, self._now + q.ring_timeout)
-        c = self.campaigns[req.campaign or ""]
-        power = c.mode is CampaignMode.POWER
+        c = self.campaigns.get(req.campaign or "")
+        power = c is not None and c.mode is CampaignMode.POWER
         self._activity("agent_ringing", req, agent=agent.id)
         self._emit(
             OriginateAgent(
@@ -723,7 +724,11 @@ class DiallerFlow(CallFlow):
             if e.voicemail:
                 attempt.outcome = AttemptOutcome.MACHINE
                 self._activity("attempt_outcome", req, attempt=attempt.number, outcome="machine")
-                self._emit(Hangup(e.leg_id, "machine"))
+                message = c.machine_message if c is not None else None
+                if message:  # the campaign leaves a message on the machine, then the call ends
+                    self._emit(PlayPrompt(e.leg_id, (PromptItem(message),), hangup_after=True))
+                else:
+                    self._emit(Hangup(e.leg_id, "machine"))
                 self._drop_agent(req, "dialler_contact_unreachable")
                 self._forget_leg(req.customer_leg)
                 req.customer_leg = None

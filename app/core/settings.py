@@ -201,6 +201,7 @@ class CampaignSettings:
     dispositions: tuple[str, ...] = ("sale", "not_interested", "call_back", "wrong_number")
     information_prompt: str = "dialler_information"  # heard by an abandoned power call
     amd: bool = False
+    machine_message: str | None = None  # prompt left on an answering machine (amd); None: hang up
     window: int = 20  # contacts the engine keeps at hand per campaign (the store holds the rest)
     eligibility: EligibilityRules = field(default_factory=EligibilityRules)  # numbers an upload accepts
 

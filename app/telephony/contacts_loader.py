@@ -87,9 +87,10 @@ class ContactsLoader:
         if self.store is None:
             return
         released = await self.store.release_claimed(None, engine.active_contact_ids())
-        dnc: dict[str | None, list[tuple[str, bool]]] = {None: await self.store.dnc_entries(None)}
+        # each list on its own (the global one, each campaign's own), as DncUpdated changes them
+        dnc: dict[str | None, list[tuple[str, bool]]] = {None: await self._own_entries(None)}
         for campaign in engine.campaigns:
-            dnc[campaign] = await self.store.dnc_entries(campaign)
+            dnc[campaign] = await self._own_entries(campaign)
         states = {}
         for stored in await self.store.campaign_states():
             if stored.campaign in engine.campaigns:
@@ -97,6 +98,15 @@ class ContactsLoader:
                 states[stored.campaign] = CampaignState(name)
         engine.restore_campaigns(states, dnc)
         log.info("contacts_ready", released_claims=released, dnc_entries=sum(len(v) for v in dnc.values()))
+
+    async def _own_entries(self, campaign: str | None, page: int = 5000) -> list[tuple[str, bool]]:
+        assert self.store is not None
+        out: list[tuple[str, bool]] = []
+        while True:
+            entries = await self.store.dnc_list(campaign, offset=len(out), limit=page)
+            out += [(e.entry, e.is_prefix) for e in entries]
+            if len(entries) < page:
+                return out
 
     async def stop(self) -> None:
         for task in list(self._tasks):

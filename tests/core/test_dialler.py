@@ -379,3 +379,22 @@ def test_an_upload_during_a_load_is_not_missed() -> None:
     assert not [x for x in out if isinstance(x, c.LoadContacts)]  # now nothing is due: wait
     assert not [x for x in engine.handle(ev.Tick(now + 10)) if isinstance(x, c.LoadContacts)]
     assert [x for x in engine.handle(ev.Tick(now + 16)) if isinstance(x, c.LoadContacts)]
+
+
+@pytest.mark.parametrize("message", [None, "voicemail_message"])
+def test_an_answering_machine_ends_the_attempt_as_machine_and_may_hear_a_message(message: str | None) -> None:
+    camp = campaign(amd=True, machine_message=message, retry=RetryIntervals(machine=900.0))
+    h = DiallerHarness(dialler_settings(camp), [contact(1)])
+    h.ready("a1")
+    h.answer(ring_of(h, h.log).leg_id)
+    dial = h.dials()[-1]
+    assert dial.amd
+    out = h.answer(dial.leg_id, voicemail=True)
+    if message is None:
+        assert c.Hangup(dial.leg_id, "machine") in out
+    else:
+        play = [p for p in h.of(out, c.PlayPrompt) if p.leg_id == dial.leg_id]
+        assert play == [c.PlayPrompt(dial.leg_id, (c.PromptItem(message),), hangup_after=True)]
+    assert not h.of(out, c.BridgeLegs)
+    p = h.progress(1)
+    assert p is not None and (p.state, p.last_outcome, p.next_due) == (SCHEDULED, "machine", h.now + 900.0)
