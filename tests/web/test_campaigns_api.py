@@ -14,6 +14,7 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from app.core.commands import Activity
 from app.core.contacts import ContactProgress
+from app.core.events import ContactsChanged
 from app.store import Change
 from app.store.sqlite import SQLiteStore
 from app.web import campaigns
@@ -91,7 +92,7 @@ async def get(http: TestClient, path: str, status: int = 200) -> Any:
 # ---- contacts ----------------------------------------------------------------------------------
 
 
-async def test_upload_then_list_and_fetch_contacts(http: TestClient, store: SQLiteStore) -> None:
+async def test_upload_then_list_and_fetch_contacts(http: TestClient, store: SQLiteStore, stored_shell: Shell) -> None:
     text = (
         "number,name,priority,order\n"
         "+4520123456,Ann,2,A-1\n"  # 2
@@ -117,6 +118,8 @@ async def test_upload_then_list_and_fetch_contacts(http: TestClient, store: SQLi
     ]
     ann = listed["contacts"][0]
     assert ann["fields"] == {"order": "A-9"} and ann["priority"] == 2 and ann["next_due"] is None
+    changed = [e for e in stored_shell.fed if isinstance(e, ContactsChanged)]
+    assert [e.campaign for e in changed] == [CAMPAIGN]  # the engine looks again at once
     one = await get(http, f"/api/campaigns/{CAMPAIGN}/contacts/{ann['contact_id']}")
     assert one == ann
     (logged,) = await store.admin_log()
@@ -234,6 +237,8 @@ async def test_dnc_add_list_remove_global_and_per_campaign(
     assert not dnc.blocked("+4520123458", CAMPAIGN)
     resp = await http.delete("/api/dnc", json={"entries": ["+4590*", "+4599*"], "by": "bo"})
     assert resp.status == 200 and (await resp.json())["changed"] == 1
+    # a removal may give contacts back: every campaign the global list covers looks again
+    assert [e.campaign for e in stored_shell.fed if isinstance(e, ContactsChanged)] == [CAMPAIGN]
     assert await store.dnc_entries(None) == [("+4520123456", False)]
     assert not dnc.blocked("+4590111111", CAMPAIGN)
     actions = [(a.who, a.action, a.detail["campaign"], a.detail["changed"]) for a in await store.admin_log()]
