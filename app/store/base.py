@@ -126,6 +126,11 @@ class Store(Protocol):
         already is merged into its contact (name, time zone, priority where given; free fields
         combined; progress kept). See app/store/contact_import.py for the streaming importer."""
 
+    async def after_import(self, campaign: str | None) -> None:
+        """An upload (contacts or do-not-call entries) ended: refresh the query planner's
+        statistics, so the next `contacts_due` does not plan for the tables as they were before
+        (PostgreSQL would otherwise check every contact until autovacuum catches up)."""
+
     async def contacts_due(self, campaign: str, now: float, limit: int) -> list[DueContact]:
         """Up to `limit` contacts "new" or "scheduled" with next_due unset or <= now, not on a
         do-not-call list (global or the campaign's), highest priority first, then by id."""

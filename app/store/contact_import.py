@@ -298,10 +298,17 @@ async def import_contacts(
     report = report or ImportReport()
     started = time.perf_counter()
     batches = contact_batches(stream, rules, report, batch_size)
-    async for batch in _ahead(batches):
-        counts = await store.import_contacts(campaign, batch, now)
-        report.inserted += counts.inserted
-        report.merged += counts.merged
+    try:
+        async for batch in _ahead(batches):
+            counts = await store.import_contacts(campaign, batch, now)
+            report.inserted += counts.inserted
+            report.merged += counts.merged
+    except ImportRefused:
+        if report.inserted:  # the rows before the refused line are stored
+            await store.after_import(campaign)
+        raise
+    if report.inserted:
+        await store.after_import(campaign)
     report.seconds = time.perf_counter() - started
     return report
 
@@ -322,11 +329,18 @@ async def import_dnc(
     report = report or ImportReport()
     started = time.perf_counter()
     batches = dnc_batches(stream, default_region, report, batch_size)
-    async for batch in _ahead(batches):
-        added = await store.dnc_add(campaign, batch, now, by)
-        report.inserted += added
-        report.merged += len(batch) - added
-        if after_batch is not None:
-            await after_batch(batch)
+    try:
+        async for batch in _ahead(batches):
+            added = await store.dnc_add(campaign, batch, now, by)
+            report.inserted += added
+            report.merged += len(batch) - added
+            if after_batch is not None:
+                await after_batch(batch)
+    except ImportRefused:
+        if report.inserted:
+            await store.after_import(campaign)
+        raise
+    if report.inserted:
+        await store.after_import(campaign)
     report.seconds = time.perf_counter() - started
     return report

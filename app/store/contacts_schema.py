@@ -6,6 +6,8 @@ use); (campaign, number) is unique, so an upload that repeats a number merges in
 already there. The due index is the order `contacts_due` hands them out (priority high first,
 then upload order) over the rows that may be due. Do-not-call entries are global (scope '') or
 for one campaign (scope = the campaign id); an entry is an exact E.164 number or a prefix of one.
+Numbers and entries are '+' and digits compared byte by byte (PostgreSQL: COLLATE "C"), so the
+numbers under a prefix P are the index range P <= number < P || ':' (':' follows '9').
 Dial activities (the compliance record of every dial: kind `dial_attempt`, data {campaign,
 contact, number, agent, outcome, abandoned}) get a partial index by campaign and time for the
 campaign figures over 24 h and 30 days.
@@ -40,16 +42,17 @@ SQLITE_CONTACTS = f"""
     );
     CREATE INDEX contacts_due ON contacts (campaign, priority DESC, id) WHERE state IN ('new', 'scheduled');
     CREATE INDEX contacts_state ON contacts (campaign, state, id);
+    CREATE INDEX contacts_campaign ON contacts (campaign, id);
 
+    -- Keyed so that a list's prefixes are read without its (maybe millions of) exact numbers.
     CREATE TABLE dnc (
         scope TEXT NOT NULL,                   -- '' for every campaign, else a campaign id
-        entry TEXT NOT NULL,                   -- E.164 number, or the prefix of one (without "*")
         is_prefix INTEGER NOT NULL CHECK (is_prefix IN (0, 1)),
+        entry TEXT NOT NULL,                   -- E.164 number, or the prefix of one (without "*")
         added_at REAL NOT NULL,
         added_by TEXT NOT NULL,
-        PRIMARY KEY (scope, entry, is_prefix)
+        PRIMARY KEY (scope, is_prefix, entry)
     ) WITHOUT ROWID;
-    CREATE INDEX dnc_entry ON dnc (entry);
 
     CREATE TABLE campaign_states (
         campaign TEXT PRIMARY KEY,
@@ -65,7 +68,7 @@ POSTGRES_CONTACTS = f"""
     CREATE TABLE contacts (
         id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
         campaign TEXT NOT NULL,
-        number TEXT NOT NULL,
+        number TEXT COLLATE "C" NOT NULL,  -- "C": byte order, so a prefix is a range of the index
         name TEXT NOT NULL DEFAULT '',
         fields JSONB NOT NULL DEFAULT '{{}}',
         timezone TEXT,
@@ -80,15 +83,15 @@ POSTGRES_CONTACTS = f"""
     );
     CREATE INDEX contacts_due ON contacts (campaign, priority DESC, id) WHERE state IN ('new', 'scheduled');
     CREATE INDEX contacts_state ON contacts (campaign, state, id);
+    CREATE INDEX contacts_campaign ON contacts (campaign, id);
     CREATE TABLE dnc (
         scope TEXT NOT NULL,
-        entry TEXT NOT NULL,
         is_prefix BOOLEAN NOT NULL,
+        entry TEXT COLLATE "C" NOT NULL,
         added_at DOUBLE PRECISION NOT NULL,
         added_by TEXT NOT NULL,
-        PRIMARY KEY (scope, entry, is_prefix)
+        PRIMARY KEY (scope, is_prefix, entry)
     );
-    CREATE INDEX dnc_entry ON dnc (entry);
     CREATE TABLE campaign_states (
         campaign TEXT PRIMARY KEY,
         state TEXT NOT NULL CHECK (state IN ({_CAMPAIGN_STATES})),

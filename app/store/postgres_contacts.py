@@ -50,6 +50,16 @@ _DNC_RELEASE = (
     "UPDATE contacts AS c SET state = CASE WHEN attempts > 0 THEN 'scheduled' ELSE 'new' END, updated_at = $1 "
     f"WHERE c.state = 'dnc' AND ($2 = '' OR c.campaign = $2) AND {_NOT_DNC}"
 )
+# Open contacts of campaign $1 on a do-not-call list, found from the lists' side: exact entries
+# by the (campaign, number) index, each prefix as a range of it (see contacts_schema.py).
+_OPEN = "('new', 'scheduled', 'claimed')"
+_LISTED_OPEN = (
+    "SELECT count(*) FROM ("
+    "SELECT c.id FROM dnc d JOIN contacts c ON c.campaign = $1 AND c.number = d.entry "
+    f"WHERE d.scope IN ('', $1) AND NOT d.is_prefix AND c.state IN {_OPEN} "
+    "UNION SELECT c.id FROM dnc d JOIN contacts c ON c.campaign = $1 AND c.number >= d.entry "
+    f"AND c.number < d.entry || ':' WHERE d.scope IN ('', $1) AND d.is_prefix AND c.state IN {_OPEN}) AS listed"
+)
 _IMPORT_UPSERT = (
     "INSERT INTO contacts (campaign, number, name, fields, timezone, priority, updated_at) "
     "VALUES ($1, $2, $3, $4::jsonb, $5, COALESCE($6::integer, 0), $7) "
@@ -139,6 +149,10 @@ class PostgresContacts:
                 await conn.executemany(_IMPORT_UPSERT, [(campaign, *row, now) for row in unique])
         return ImportCounts(int(inserted), len(rows) - int(inserted))
 
+    async def after_import(self, campaign: str | None) -> None:
+        async with self._transaction() as conn:
+            await conn.execute("ANALYZE contacts, dnc")
+
     async def contacts_due(self, campaign: str, now: float, limit: int) -> list[DueContact]:
         async with self._transaction() as conn:
             rows = await conn.fetch(
@@ -165,14 +179,22 @@ class PostgresContacts:
         self, campaign: str, state: str | None = None, offset: int = 0, limit: int = 100
     ) -> list[ContactRecord]:
         async with self._transaction() as conn:
-            rows = await conn.fetch(
-                f"SELECT {_COLUMNS} FROM contacts WHERE campaign = $1 AND ($2::text IS NULL OR state = $2) "
-                "ORDER BY id LIMIT $3 OFFSET $4",
-                campaign,
-                state,
-                limit,
-                offset,
-            )
+            if state is None:  # two queries, each along its own index
+                rows = await conn.fetch(
+                    f"SELECT {_COLUMNS} FROM contacts WHERE campaign = $1 ORDER BY id LIMIT $2 OFFSET $3",
+                    campaign,
+                    limit,
+                    offset,
+                )
+            else:
+                rows = await conn.fetch(
+                    f"SELECT {_COLUMNS} FROM contacts WHERE campaign = $1 AND state = $2 "
+                    "ORDER BY id LIMIT $3 OFFSET $4",
+                    campaign,
+                    state,
+                    limit,
+                    offset,
+                )
         return [contact_from_row(r) for r in rows]
 
     async def contact(self, campaign: str, contact_id: int) -> ContactRecord | None:
@@ -187,17 +209,15 @@ class PostgresContacts:
             states = await conn.fetch(
                 "SELECT state, count(*) FROM contacts WHERE campaign = $1 GROUP BY state", campaign
             )
-            left = await conn.fetchval(
-                "SELECT count(*) FROM contacts c WHERE c.campaign = $1 "
-                f"AND c.state IN ('new', 'scheduled', 'claimed') AND {_NOT_DNC}",
-                campaign,
-            )
+            listed = await conn.fetchval(_LISTED_OPEN, campaign)
             day = await conn.fetchrow(_FIGURES, campaign, now - DAY, now)
             month = await conn.fetchrow(_FIGURES, campaign, now - 30 * DAY, now)
+        counts = {r[0]: int(r[1]) for r in states}
+        left = sum(counts.get(s, 0) for s in ("new", "scheduled", "claimed")) - int(listed)
         return CampaignFigures(
             campaign,
-            {r[0]: int(r[1]) for r in states},
-            int(left),
+            counts,
+            left,
             figures_from_row(day),
             figures_from_row(month),
             now,
@@ -240,7 +260,7 @@ class PostgresContacts:
         async with self._transaction() as conn:
             rows = await conn.fetch(
                 "SELECT scope, entry, is_prefix, added_at, added_by FROM dnc WHERE scope = $1 "
-                "ORDER BY entry, is_prefix LIMIT $2 OFFSET $3",
+                "ORDER BY is_prefix, entry LIMIT $2 OFFSET $3",
                 scope(campaign),
                 limit,
                 offset,
@@ -250,7 +270,7 @@ class PostgresContacts:
     async def dnc_entries(self, campaign: str | None) -> list[tuple[str, bool]]:
         async with self._transaction() as conn:
             rows = await conn.fetch(
-                "SELECT DISTINCT entry, is_prefix FROM dnc WHERE scope IN ($1, $2) ORDER BY entry, is_prefix",
+                "SELECT DISTINCT entry, is_prefix FROM dnc WHERE scope IN ($1, $2) ORDER BY is_prefix, entry",
                 GLOBAL_SCOPE,
                 scope(campaign),
             )

@@ -56,6 +56,16 @@ _DNC_RELEASE = (
     "UPDATE contacts AS c SET state = CASE WHEN attempts > 0 THEN 'scheduled' ELSE 'new' END, updated_at = ?1 "
     f"WHERE c.state = 'dnc' AND (?2 = '' OR c.campaign = ?2) AND {_NOT_DNC}"
 )
+# Open contacts of campaign ?1 on a do-not-call list, found from the lists' side: exact entries
+# by the (campaign, number) index, each prefix as a range of it (see contacts_schema.py).
+_OPEN = "('new', 'scheduled', 'claimed')"
+_LISTED_OPEN = (
+    "SELECT count(*) FROM ("
+    "SELECT c.id FROM dnc d JOIN contacts c ON c.campaign = ?1 AND c.number = d.entry "
+    f"WHERE d.scope IN ('', ?1) AND d.is_prefix = 0 AND c.state IN {_OPEN} "
+    "UNION SELECT c.id FROM dnc d JOIN contacts c ON c.campaign = ?1 AND c.number >= d.entry "
+    f"AND c.number < d.entry || ':' WHERE d.scope IN ('', ?1) AND d.is_prefix = 1 AND c.state IN {_OPEN})"
+)
 _PROGRESS_UPDATE = (
     "UPDATE contacts SET state = ?, attempts = ?, next_due = ?, last_outcome = ?, reserved_agent = ?, "
     "updated_at = ? WHERE campaign = ? AND id = ?"
@@ -158,6 +168,12 @@ class SQLiteContacts:
         scope(campaign)
         return await self._run(run)
 
+    async def after_import(self, campaign: str | None) -> None:
+        def run(conn: sqlite3.Connection) -> None:
+            conn.execute("PRAGMA optimize")  # runs ANALYZE where SQLite finds it worth it
+
+        await self._run(run)
+
     async def contacts_due(self, campaign: str, now: float, limit: int) -> list[DueContact]:
         def run(conn: sqlite3.Connection) -> list[Any]:
             return conn.execute(
@@ -187,9 +203,13 @@ class SQLiteContacts:
         self, campaign: str, state: str | None = None, offset: int = 0, limit: int = 100
     ) -> list[ContactRecord]:
         def run(conn: sqlite3.Connection) -> list[Any]:
+            if state is None:  # two queries, each along its own index
+                return conn.execute(
+                    f"SELECT {CONTACT_COLUMNS} FROM contacts WHERE campaign = ? ORDER BY id LIMIT ? OFFSET ?",
+                    (campaign, limit, offset),
+                ).fetchall()
             return conn.execute(
-                f"SELECT {CONTACT_COLUMNS} FROM contacts WHERE campaign = ? AND (?2 IS NULL OR state = ?2) "
-                "ORDER BY id LIMIT ? OFFSET ?",
+                f"SELECT {CONTACT_COLUMNS} FROM contacts WHERE campaign = ? AND state = ? ORDER BY id LIMIT ? OFFSET ?",
                 (campaign, state, limit, offset),
             ).fetchall()
 
@@ -209,11 +229,8 @@ class SQLiteContacts:
             states = dict(
                 conn.execute("SELECT state, count(*) FROM contacts WHERE campaign = ? GROUP BY state", (campaign,))
             )
-            left = conn.execute(
-                "SELECT count(*) FROM contacts c WHERE c.campaign = ? "
-                f"AND c.state IN ('new', 'scheduled', 'claimed') AND {_NOT_DNC}",
-                (campaign,),
-            ).fetchone()[0]
+            listed = conn.execute(_LISTED_OPEN, (campaign,)).fetchone()[0]
+            left = sum(states.get(s, 0) for s in ("new", "scheduled", "claimed")) - listed
             day = conn.execute(_FIGURES, (campaign, now - DAY, now)).fetchone()
             month = conn.execute(_FIGURES, (campaign, now - 30 * DAY, now)).fetchone()
             return CampaignFigures(
@@ -265,7 +282,7 @@ class SQLiteContacts:
         def run(conn: sqlite3.Connection) -> list[Any]:
             return conn.execute(
                 "SELECT scope, entry, is_prefix, added_at, added_by FROM dnc WHERE scope = ? "
-                "ORDER BY entry, is_prefix LIMIT ? OFFSET ?",
+                "ORDER BY is_prefix, entry LIMIT ? OFFSET ?",
                 (scope(campaign), limit, offset),
             ).fetchall()
 
@@ -277,7 +294,7 @@ class SQLiteContacts:
 
         def run(conn: sqlite3.Connection) -> list[Any]:
             return conn.execute(
-                "SELECT DISTINCT entry, is_prefix FROM dnc WHERE scope IN (?, ?) ORDER BY entry, is_prefix",
+                "SELECT DISTINCT entry, is_prefix FROM dnc WHERE scope IN (?, ?) ORDER BY is_prefix, entry",
                 (GLOBAL_SCOPE, scope(campaign)),
             ).fetchall()
 

@@ -110,3 +110,20 @@ class DncChange(BaseModel):
     campaign: str | None
     entries: list[str] = Field(description="the entries as stored: E.164, a prefix ending in *")
     changed: int = Field(description="how many were added (not there before) or removed (were there)")
+
+
+class CampaignStateBody(_Body):
+    """Who pauses or resumes a campaign, and why (for the admin log)."""
+
+    by: By = "admin"
+    reason: Reason = ""
+
+
+class CampaignStateView(BaseModel):
+    campaign: str
+    state: str = Field(description="running or paused as stored (set over the API), else as in the settings")
+    engine_state: str | None = Field(description="what the running engine does now: running, paused or stopped")
+    stored: bool = Field(description="whether the state was set over the API (it then outlives restarts)")
+    updated_at: Timestamp | None
+    updated_at_epoch: float | None
+    updated_by: str | None

@@ -24,7 +24,7 @@ from typing import IO
 
 from aiohttp import web
 
-from app.core.events import DncUpdated
+from app.core.events import ContactsChanged, DncUpdated
 from app.core.settings import EligibilityRules
 from app.store import StoreError
 from app.store.base import Store
@@ -94,6 +94,8 @@ async def upload_contacts(request: web.Request) -> web.Response:
     with await _spooled(request) as raw, _import_errors(report):
         text = io.TextIOWrapper(raw, encoding="utf-8-sig", newline="")
         await import_contacts(store, campaign, text, rules, service.clock(), report=report)
+    if report.imported:  # the engine asks for contacts at once, not at its next poll
+        await feed_and_commit(service, ContactsChanged(service.clock(), campaign))
     await store.append_admin(
         service.clock(),
         by,
@@ -175,6 +177,9 @@ async def _dnc_change(request: web.Request, add: bool) -> web.Response:
     else:
         changed = await store.dnc_remove(campaign, entries)
         await feed_and_commit(service, DncUpdated(now, campaign, removed=tuple(entries)))
+        if changed:  # contacts held back by these entries may be due again
+            for affected in [campaign] if campaign is not None else known_campaigns(service.engine.settings):
+                await feed_and_commit(service, ContactsChanged(now, affected))
     shown = [e + "*" if is_prefix else e for e, is_prefix in entries]
     await store.append_admin(
         now,

@@ -16,6 +16,7 @@ from app.web import (
     agents,
     auth,
     callbacks,
+    campaign_state,
     campaigns,
     changelog,
     dispositions,
@@ -26,7 +27,17 @@ from app.web import (
     status,
 )
 from app.web.agents import ACTIONS
-from app.web.campaign_models import ContactList, ContactView, DncBody, DncChange, DncList, FiguresView, ImportResult
+from app.web.campaign_models import (
+    CampaignStateBody,
+    CampaignStateView,
+    ContactList,
+    ContactView,
+    DncBody,
+    DncChange,
+    DncList,
+    FiguresView,
+    ImportResult,
+)
 from app.web.errors import Handler
 from app.web.models import (
     AdminResult,
@@ -328,6 +339,32 @@ ROUTES: tuple[Route, ...] = (
         campaigns.campaign_figures,
         "contacts left, attempts, connects, answering machines, abandoned and abandon rate (24 h, 30 days)",
         (Answer(200, "the figures", FiguresView), NO_CAMPAIGN, NO_STORE),
+        parameters=CAMPAIGN_ID,
+    ),
+    Route(
+        "GET",
+        "/api/campaigns/{campaign}/state",
+        campaign_state.campaign_state,
+        "a campaign's state: as stored (set over the API) or as in the settings, and what the engine does now",
+        (Answer(200, "the state", CampaignStateView), NO_CAMPAIGN, NO_STORE),
+        parameters=CAMPAIGN_ID,
+    ),
+    Route(
+        "POST",
+        "/api/campaigns/{campaign}/pause",
+        campaign_state.pause_campaign,
+        "pause a campaign: stored (it stays paused after a restart), then no new dials; admin-logged",
+        (Answer(200, "paused (stored)", CampaignStateView), NO_CAMPAIGN, NOT_STORED),
+        body=CampaignStateBody,
+        parameters=CAMPAIGN_ID,
+    ),
+    Route(
+        "POST",
+        "/api/campaigns/{campaign}/resume",
+        campaign_state.resume_campaign,
+        "resume (start) a campaign: stored, then it dials again within its dates and hours; admin-logged",
+        (Answer(200, "running (stored)", CampaignStateView), NO_CAMPAIGN, NOT_STORED),
+        body=CampaignStateBody,
         parameters=CAMPAIGN_ID,
     ),
     Route(

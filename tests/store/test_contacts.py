@@ -360,3 +360,25 @@ async def test_a_contact_done_because_of_dnc_comes_back_when_its_entry_is_remove
     assert (await store.contact("c2", elsewhere)).state == "new"  # type: ignore[union-attr]
     assert (await store.contact("c1", bad)).state == "invalid"  # type: ignore[union-attr]
     assert await due_ids(store) == [listed]
+
+
+async def test_contacts_left_leave_out_each_listed_contact_once(store: Store) -> None:
+    # numbers +4520100001.. +4520100009, +4520100300, +4520100301, +4520100400
+    ids = await upload(store, "c1", *((i, 0) for i in (1, 2, 3, 300, 301, 400)))
+    (other,) = await upload(store, "c2", (300, 0))
+    await store.commit_many([Change(contacts=[progress("c1", ids[1]), progress("c1", ids[0], "done", attempts=1)])])
+    await store.dnc_add(None, [(number(1), False), ("+452010030", True), ("+4520100", True)], NOW, "eva")
+    await store.dnc_add("c1", [(number(2), False), (number(300), False), ("+45201004", True)], NOW, "eva")
+    # +4520100 covers all of c1 (and c2): nothing left; each contact is counted once however many
+    # entries cover it, and the done one is not "left" anyway
+    assert (await store.campaign_figures("c1", NOW)).left == 0
+    assert (await store.campaign_figures("c2", NOW)).left == 0
+    await store.dnc_remove(None, [("+4520100", True)])
+    # left: new number(3), claimed number(2) is listed (c1), number(300)/(301) by +452010030,
+    # number(400) by c1's +45201004; in c2 number(300) is still under the global +452010030
+    assert (await store.campaign_figures("c1", NOW)).left == 1
+    assert (await store.campaign_figures("c2", NOW)).left == 0
+    await store.dnc_remove(None, [("+452010030", True)])
+    assert (await store.campaign_figures("c1", NOW)).left == 2  # number(3), number(301)
+    assert (await store.campaign_figures("c2", NOW)).left == 1
+    assert await due_ids(store, "c2") == [other]

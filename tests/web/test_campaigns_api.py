@@ -4,6 +4,7 @@ nothing."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,7 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from app.core.commands import Activity
 from app.core.contacts import ContactProgress
+from app.core.events import ContactsChanged
 from app.store import Change
 from app.store.sqlite import SQLiteStore
 from app.web import campaigns
@@ -90,7 +92,7 @@ async def get(http: TestClient, path: str, status: int = 200) -> Any:
 # ---- contacts ----------------------------------------------------------------------------------
 
 
-async def test_upload_then_list_and_fetch_contacts(http: TestClient, store: SQLiteStore) -> None:
+async def test_upload_then_list_and_fetch_contacts(http: TestClient, store: SQLiteStore, stored_shell: Shell) -> None:
     text = (
         "number,name,priority,order\n"
         "+4520123456,Ann,2,A-1\n"  # 2
@@ -116,6 +118,8 @@ async def test_upload_then_list_and_fetch_contacts(http: TestClient, store: SQLi
     ]
     ann = listed["contacts"][0]
     assert ann["fields"] == {"order": "A-9"} and ann["priority"] == 2 and ann["next_due"] is None
+    changed = [e for e in stored_shell.fed if isinstance(e, ContactsChanged)]
+    assert [e.campaign for e in changed] == [CAMPAIGN]  # the engine looks again at once
     one = await get(http, f"/api/campaigns/{CAMPAIGN}/contacts/{ann['contact_id']}")
     assert one == ann
     (logged,) = await store.admin_log()
@@ -233,6 +237,8 @@ async def test_dnc_add_list_remove_global_and_per_campaign(
     assert not dnc.blocked("+4520123458", CAMPAIGN)
     resp = await http.delete("/api/dnc", json={"entries": ["+4590*", "+4599*"], "by": "bo"})
     assert resp.status == 200 and (await resp.json())["changed"] == 1
+    # a removal may give contacts back: every campaign the global list covers looks again
+    assert [e.campaign for e in stored_shell.fed if isinstance(e, ContactsChanged)] == [CAMPAIGN]
     assert await store.dnc_entries(None) == [("+4520123456", False)]
     assert not dnc.blocked("+4590111111", CAMPAIGN)
     actions = [(a.who, a.action, a.detail["campaign"], a.detail["changed"]) for a in await store.admin_log()]
@@ -332,3 +338,27 @@ async def test_a_store_failing_midway_is_503_and_says_what_was_stored(
     assert resp.status == 503, body
     assert "disk is full" in body["error"] and f"{BATCH_SIZE} rows before it were stored" in body["error"]
     assert body["inserted"] == BATCH_SIZE == len(await store.list_contacts(CAMPAIGN, limit=5000))
+
+
+async def test_the_service_answers_while_a_large_upload_is_imported(
+    http: TestClient, store: SQLiteStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first_batch = asyncio.Event()
+    real = store.import_contacts
+
+    async def noted(*args: Any) -> Any:
+        result = await real(*args)
+        first_batch.set()
+        return result
+
+    monkeypatch.setattr(store, "import_contacts", noted)
+    rows = 30_000  # 15 batches: seconds of number checks
+    text = "number,name\n" + "".join(f"+4521{100_000 + i:06d},n{i}\n" for i in range(rows))
+    upload_task = asyncio.create_task(http.post(f"/api/campaigns/{CAMPAIGN}/contacts", data=text, headers=CSV))
+    await asyncio.wait_for(first_batch.wait(), 30)
+    health = await http.get("/healthz")
+    listed = await get(http, f"/api/campaigns/{CAMPAIGN}/contacts?limit=1")
+    assert health.status == 200 and len(listed["contacts"]) == 1
+    assert not upload_task.done()  # answered in the middle of the import, not after it
+    resp = await upload_task
+    assert (await resp.json())["inserted"] == rows
