@@ -84,6 +84,7 @@ RECHECK = 60.0  # a running campaign that cannot dial (dates) looks again this o
 EMPTY_POLL = 15.0  # the store had nothing due: ask again this much later (new uploads)
 DIALLER_TIMERS = ("review", "connect")
 PACE_EVERY = 1.0  # a running predictive campaign is paced at least this often
+PACE_GAP = 0.5  # and at most this often (every event dispatches; pacing costs more than a dispatch)
 CONTACT_MODES = (CampaignMode.POWER, CampaignMode.PREDICTIVE)  # contact first, agent on answer
 _END_CLASS = {
     AttemptOutcome.BUSY: pacing.FAIL,
@@ -143,6 +144,7 @@ class DiallerFlow(CallFlow):
         # factory for its baseline policies (the same core, another pacing rule)
         self.pacer_factory: Callable[[CampaignSettings], pacing.Pacer] = default_pacer
         self.pacers: dict[str, pacing.Pacer] = {}
+        self._paced_at: dict[str, float] = {}
         self._apply_campaigns(settings)
 
     def _apply_campaigns(self, settings: CoreSettings) -> None:
@@ -499,7 +501,11 @@ class DiallerFlow(CallFlow):
         )
 
     def _dial_campaigns(self, before_inbound: bool) -> None:
-        pool = [c for c in self.campaigns.values() if c.inbound_first is not before_inbound and self._may_dial(c)]
+        pool = [
+            c
+            for c in self.campaigns.values()
+            if c.inbound_first is not before_inbound and c.mode is not CampaignMode.PREDICTIVE and self._may_dial(c)
+        ]
         if not pool:
             return
         agents = sorted((a for a in self.agents.values() if a.available), key=lambda a: (a.idle_since, a.id))
@@ -522,8 +528,6 @@ class DiallerFlow(CallFlow):
             if chosen is None:
                 continue
             taken[chosen.id] += 1
-            if chosen.mode is CampaignMode.PREDICTIVE:
-                continue  # paced as a whole (_pace_campaigns): the agent is kept for its calls
             if chosen.mode is CampaignMode.PREVIEW:
                 contact = self._next_contact(chosen, agent)
                 if contact is None:
@@ -605,7 +609,9 @@ class DiallerFlow(CallFlow):
             assert pacer is not None
             if self._timers.get("pace", c.id) is None:
                 self._timers.set("pace", c.id, self._now + PACE_EVERY)
-            self._sweep_window(c)
+            if self._now < self._paced_at.get(c.id, -math.inf) + PACE_GAP:
+                continue  # paced a moment ago; the pace timer looks again
+            self._paced_at[c.id] = self._now
             want = pacing.decide(pacer, self.pacing_view(c), c.max_dial_level)
             while want > 0:
                 contact = self._next_contact(c, None)

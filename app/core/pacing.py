@@ -8,11 +8,13 @@ Theory of operation:
   answer) and when (a histogram of seconds from dial to that end per outcome), and how long
   conversations last. Old observations fade: counts are halved when they grow large, so a list
   that gets worse is followed within a few hundred dials.
-- Balance: expected live answers (those waiting + each ringing dial's chance of still becoming a
-  live answer given its age + the new dials) should equal `gain` * the agents expected free
-  within the horizon (a live answer's mean delay + the 2 s connect allowance). The pacer places
-  the largest number of new dials that keeps that balance.
-- Closed loop: the gain is learned from outcomes, not computed from a queueing model. Every live
+- Risk: within a few horizons (half the mean live-answer delay, the mean, the ring time) the
+  live answers coming (those waiting + each ringing dial's chance, given its age, of a live
+  answer in time + the new dials') are set against the agents expected free by then (+ the 2 s
+  connect allowance); L - A is taken as normal. A new dial is placed while its own chance of
+  being abandoned (the rise in E[max(0, L - A)] it brings, per live answer) stays within
+  `gain` * target in every horizon.
+- Closed loop: the model's risk is not trusted as is; the gain is learned from outcomes. Every live
   answer that gets an agent raises log(gain) by `STEP * target`, every abandoned one lowers it by
   `STEP * (1 - target)`, so the gain settles where the abandon rate equals `target`. An AMD
   machine verdict counts as `amd_false_positive` of an abandoned live answer (a person hung up on).
@@ -34,9 +36,12 @@ from typing import Protocol
 CONNECT_ALLOWANCE = 2.0  # an answered contact hears an agent within this (settings.CONNECT_WITHIN)
 DAY = 86400.0
 MONTH = 30 * DAY
-STEP = 0.15  # learning rate of log(gain) per live answer
-GAIN_MIN, GAIN_MAX = 0.5, 6.0
-MARGIN_BASE, MARGIN_MAX = 0.15, 0.6  # share of the cap kept in reserve, far from / near the cap
+STEP = 0.03  # learning rate of log(gain) per live answer (small: a noisy gain costs occupancy)
+GAIN_START = 0.35  # where the loop starts (about where it settles on lists seen so far)
+GAIN_MIN, GAIN_MAX = 0.003, 30.0
+MARGIN_BASE, MARGIN_MAX = 0.12, 0.35  # share of the cap kept in reserve, far from / near the cap
+NEAR = 0.6  # the margin starts growing once the measured rate passes this share of the cap
+REBUILD = 25  # observations between rebuilds of the lookup tables
 SETTLED_LIVES = 30  # below this many live answers in a window its rate is not trusted to be under cap
 
 LIVE, MACHINE, FAIL, NO_ANSWER = "live", "machine", "fail", "no_answer"
@@ -78,17 +83,20 @@ class Histogram:
         self.total = 0.0
         self.keep = keep
         self._survival: list[float] | None = None
+        self._mean: float | None = None
 
     def add(self, value: float, weight: float = 1.0) -> None:
         i = min(len(self.counts) - 1, max(0, int(value / self.width)))
         self.counts[i] += weight
         self.total += weight
         self._survival = None
+        self._mean = None
 
     def halve(self) -> None:
         self.counts = [x / 2 for x in self.counts]
         self.total /= 2
         self._survival = None
+        self._mean = None
 
     def survival(self, t: float) -> float:
         """P(duration > t), linear within a bin; 1 before any data."""
@@ -112,7 +120,9 @@ class Histogram:
     def mean(self) -> float:
         if self.total <= 0:
             return 0.0
-        return sum((i + 0.5) * self.width * x for i, x in enumerate(self.counts)) / self.total
+        if self._mean is None:
+            self._mean = sum((i + 0.5) * self.width * x for i, x in enumerate(self.counts)) / self.total
+        return self._mean
 
 
 class Window:
@@ -154,6 +164,8 @@ class Estimates:
     ends: dict[str, Histogram] = field(default_factory=dict)
     talk: Histogram = field(default_factory=lambda: Histogram(5.0, 720, 400.0))
     keep: float = 600.0  # dials remembered (about): the shares follow a list that changes
+    version: int = 0  # observations so far: tables below are rebuilt every REBUILD of them
+    _tables: dict[tuple[str, float], tuple[int, list[float]]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         for outcome in OUTCOMES:
@@ -165,12 +177,14 @@ class Estimates:
         self.talk.add(120.0, 1.0)
 
     def observe_end(self, outcome: str, after: float) -> None:
+        self.version += 1
         self.ends[outcome].add(after)
         if sum(h.total for h in self.ends.values()) > self.keep:
             for h in self.ends.values():
                 h.halve()
 
     def observe_talk(self, seconds: float) -> None:
+        self.version += 1
         self.talk.add(seconds)
         if self.talk.total > self.talk.keep:
             self.talk.halve()
@@ -184,6 +198,35 @@ class Estimates:
         live = self.ends[LIVE].total * self.ends[LIVE].survival(age)
         still = sum(h.total * h.survival(age) for h in self.ends.values())
         return live / still if still > 1e-12 else 0.0
+
+    def live_within(self, age: float, horizon: float) -> float:
+        """P(a dial still ringing at `age` is answered by a person within the next `horizon`)."""
+        live = self.ends[LIVE]
+        soon = live.total * (live.survival(age) - live.survival(age + horizon))
+        still = sum(h.total * h.survival(age) for h in self.ends.values())
+        return max(0.0, soon / still) if still > 1e-12 else 0.0
+
+    def _table(self, kind: str, horizon: float, step: float, size: int) -> list[float]:
+        """A per-`step` table of live_within / ends_within for one horizon: pacing asks these for
+        every ringing dial and every agent several times a second; the estimates move slowly."""
+        key = (kind, float(round(horizon)))
+        found = self._tables.get(key)
+        if found is not None and self.version - found[0] < REBUILD:
+            return found[1]
+        fn = self.live_within if kind == LIVE else self.ends_within
+        table = [fn(i * step, key[1]) for i in range(size)]
+        if len(self._tables) > 64:
+            self._tables.clear()
+        self._tables[key] = (self.version, table)
+        return table
+
+    def live_within_fast(self, age: float, horizon: float) -> float:
+        table = self._table(LIVE, horizon, 1.0, int(self.ring_time) + 8)
+        return table[min(len(table) - 1, int(age))]
+
+    def ends_within_fast(self, talked: float, horizon: float) -> float:
+        table = self._table("talk", horizon, 5.0, 361)
+        return table[min(len(table) - 1, int(talked / 5.0))]
 
     def live_delay(self) -> float:
         return self.ends[LIVE].mean() or 8.0
@@ -206,7 +249,7 @@ class HoldfastPacer:
         self.cap = cap
         self.amd_false_positive = amd_false_positive
         self.est = Estimates(ring_time=ring_time)
-        self.log_gain = 0.0
+        self.log_gain = math.log(GAIN_START)
         self.day = Window(DAY)
         self.month = Window(MONTH)
 
@@ -245,7 +288,7 @@ class HoldfastPacer:
 
     def target(self, now: float) -> float:
         """The abandon rate aimed at: below the cap by a margin that grows as the measured rate nears it."""
-        closeness = max(0.0, min(1.0, (self.measured(now) / self.cap - 0.5) / 0.5)) if self.cap > 0 else 1.0
+        closeness = max(0.0, min(1.0, (self.measured(now) / self.cap - NEAR) / (1 - NEAR))) if self.cap > 0 else 1.0
         return self.cap * (1.0 - (MARGIN_BASE + (MARGIN_MAX - MARGIN_BASE) * closeness))
 
     def over_cap(self, now: float) -> bool:
@@ -261,16 +304,71 @@ class HoldfastPacer:
     # ---------------------------------------------------------------- the decision
 
     def dials(self, view: PacingView) -> int:
+        """The most new dials whose predicted abandon risk stays within the learned allowance."""
         est = self.est
-        horizon = est.live_delay() + CONNECT_ALLOWANCE
-        supply = float(view.ready)
-        supply += sum(1.0 for left in view.wrapping if left <= horizon)
-        supply += sum(est.ends_within(t, horizon - view.wrap_up) for t in view.talking)
-        demand = view.waiting + sum(est.live_later(age) for age in view.in_flight)
-        per_dial = est.live_later(0.0)
-        if per_dial <= 1e-6:
+        allowed = self.target(view.now) * self.gain
+        p_live = est.live_later(0.0)
+        if p_live <= 1e-6:
             return view.ready  # nobody answers lately: the rules still limit the lines
-        return max(0, math.floor((self.gain * supply - demand) / per_dial))
+        checks = [self._window_terms(view, t) for t in self._horizons()]
+        best, hi = 0, math.ceil(4 * (view.present + 1) / max(p_live, 0.05))
+        lo = 0
+        while lo < hi:  # risk grows with n: the largest n within the allowance
+            mid = (lo + hi + 1) // 2
+            if all(_risk(terms, mid) <= allowed for terms in checks):
+                lo = mid
+            else:
+                hi = mid - 1
+        best = lo
+        return best
+
+    def _horizons(self) -> tuple[float, ...]:
+        mean = float(round(self.est.live_delay()))
+        return (max(2.0, float(round(mean / 2))), mean, self.est.ring_time)
+
+    def _window_terms(self, view: PacingView, horizon: float) -> tuple[float, float, float, float]:
+        """Within `horizon`: expected live answers already coming (mean, variance), the share of a
+        new dial answered live in time, and agents expected free by then (mean - 0, variance)."""
+        est = self.est
+        lives = float(view.waiting)
+        var = 0.0
+        for age in view.in_flight:
+            q = est.live_within_fast(age, horizon)
+            lives += q
+            var += q * (1 - q)
+        per_dial = est.live_within_fast(0.0, horizon)
+        reach = horizon + CONNECT_ALLOWANCE
+        agents = float(view.ready)
+        avar = 0.0
+        for left in view.wrapping:
+            if left <= reach:
+                agents += 1.0
+        for talked in view.talking:
+            q = est.ends_within_fast(talked, reach - view.wrap_up)
+            agents += q
+            avar += q * (1 - q)
+        return (lives - agents, var + avar, per_dial, lives)  # the last: for figures
+
+
+def _over(gap: float, var: float) -> float:
+    """E[max(0, X)] for X normal(gap, var): live answers left without an agent."""
+    if var <= 1e-12:
+        return max(0.0, gap)
+    sd = math.sqrt(var)
+    z = gap / sd
+    return gap * 0.5 * (1 + math.erf(z / math.sqrt(2))) + sd * math.exp(-z * z / 2) / math.sqrt(2 * math.pi)
+
+
+def _risk(terms: tuple[float, float, float, float], n: int) -> float:
+    """The chance that the n-th new dial's live answer finds no agent in the window: the rise in
+    E[max(0, L - A)] it brings, per live answer it brings, with L - A taken as normal (a sum of
+    many small independent chances)."""
+    gap, var, per_dial, _ = terms
+    if n <= 0 or per_dial <= 1e-9:
+        return 0.0
+    more = _over(gap + n * per_dial, var + n * per_dial * (1 - per_dial))
+    less = _over(gap + (n - 1) * per_dial, var + (n - 1) * per_dial * (1 - per_dial))
+    return (more - less) / per_dial
 
 
 def decide(pacer: Pacer, view: PacingView, max_dial_level: float) -> int:
