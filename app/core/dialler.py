@@ -144,7 +144,7 @@ class DiallerFlow(CallFlow):
         # factory for its baseline policies (the same core, another pacing rule)
         self.pacer_factory: Callable[[CampaignSettings], pacing.Pacer] = default_pacer
         self.pacers: dict[str, pacing.Pacer] = {}
-        self._paced_at: dict[str, float] = {}
+        self._paced_at: dict[str, tuple[float, int]] = {}  # campaign -> (when, agents ready then)
         self._apply_campaigns(settings)
 
     def _apply_campaigns(self, settings: CoreSettings) -> None:
@@ -609,13 +609,16 @@ class DiallerFlow(CallFlow):
             assert pacer is not None
             if self._timers.get("pace", c.id) is None:
                 self._timers.set("pace", c.id, self._now + PACE_EVERY)
-            if self._now < self._paced_at.get(c.id, -math.inf) + PACE_GAP:
-                continue  # paced a moment ago; the pace timer looks again
-            self._paced_at[c.id] = self._now
-            want = pacing.decide(pacer, self.pacing_view(c), c.max_dial_level)
+            view = self.pacing_view(c)
+            last_at, last_ready = self._paced_at.get(c.id, (-math.inf, 0))
+            if self._now < last_at + PACE_GAP and view.ready <= last_ready:
+                continue  # paced a moment ago and no agent has come free since; the pace timer looks again
+            self._paced_at[c.id] = (self._now, view.ready)
+            want = pacing.decide(pacer, view, c.max_dial_level)
             while want > 0:
                 contact = self._next_contact(c, None)
-                if contact is None:
+                if contact is None:  # the window ran dry: pace again as soon as contacts come
+                    self._paced_at.pop(c.id, None)
                     break
                 self._start_dial(c, contact, None)
                 self._dials[c.id] += 1

@@ -87,12 +87,12 @@ class OutboundScenario:
     mix: Mix = field(default_factory=Mix)
     changes: tuple[Change, ...] = ()
     logoffs: tuple[Logoff, ...] = ()
-    answer_delay: Dist = Dist("lognormal", 10.0, cv=0.6)
-    machine_delay: Dist = Dist("lognormal", 10.0, cv=0.6)
+    answer_delay: Dist = field(default_factory=lambda: Dist("lognormal", 10.0, cv=0.6))
+    machine_delay: Dist = field(default_factory=lambda: Dist("lognormal", 10.0, cv=0.6))
     amd_time: float = 3.0
     amd_false_positive: float = 0.0  # true share of live answers AMD calls a machine (sim)
     assumed_false_positive: float = 0.0  # what the campaign's pacing assumes (settings)
-    talk: Dist = Dist("exponential", 120.0)
+    talk: Dist = field(default_factory=lambda: Dist("exponential", 120.0))
     wrap_up: float = 10.0
     ring_time: float = 25.0
     agent_answer: float = 0.5

@@ -84,4 +84,3 @@ class VicidialPacer:
             self._adapt(now)
         active = len(view.in_flight) + view.waiting + talking
         return max(0, math.ceil(self.level * (view.ready + talking) - 1e-9) - active)
-
