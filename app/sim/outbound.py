@@ -26,7 +26,7 @@ from __future__ import annotations
 import heapq
 import math
 import random
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from app.core import commands as c
@@ -45,7 +45,7 @@ from app.core.settings import (
 from app.core.states import AgentState, AttemptOutcome
 from app.sim.pacers import VicidialPacer
 from app.sim.sampling import sampler
-from app.sim.scenario import Dist
+from app.sim.scenario import Dist, seconds
 
 QUEUE = "out"
 CAMPAIGN = "sim"
@@ -100,6 +100,47 @@ class OutboundScenario:
     max_dial_level: float = 4.0
     policy: str = "holdfast"
     sample_every: float = 300.0
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any]) -> OutboundScenario:
+        """From YAML (`kind: outbound`); durations as in inbound scenarios ("90s", "8h")."""
+        known = {
+            "kind", "name", "seed", "agents", "horizon", "live", "machine", "busy", "changes", "logoffs",
+            "answer_delay", "machine_delay", "amd_time", "amd_false_positive", "assumed_false_positive",
+            "talk", "wrap_up", "ring_time", "agent_answer", "abandon_cap", "max_dial_level", "policy",
+        }  # fmt: skip
+        unknown = set(raw) - known
+        if unknown:
+            raise ValueError(f"unknown keys {sorted(unknown)}; allowed {sorted(known)}")
+        base = cls()
+        mix = Mix(float(raw.get("live", 0.25)), float(raw.get("machine", 0.15)), float(raw.get("busy", 0.05)))
+        kw: dict[str, Any] = {"mix": mix}
+        for key in ("name", "policy"):
+            if key in raw:
+                kw[key] = str(raw[key])
+        for key in ("seed", "agents"):
+            if key in raw:
+                kw[key] = int(raw[key])
+        for key in ("horizon", "amd_time", "wrap_up", "ring_time", "agent_answer"):
+            if key in raw:
+                kw[key] = seconds(raw[key], key)
+        for key in ("amd_false_positive", "assumed_false_positive", "abandon_cap", "max_dial_level"):
+            if key in raw:
+                kw[key] = float(raw[key])
+        for key in ("answer_delay", "machine_delay", "talk"):
+            if key in raw:
+                kw[key] = Dist.parse(raw[key], key)
+        kw["changes"] = tuple(
+            Change(seconds(ch["at"], "changes.at"), Mix(float(ch["live"]), float(ch.get("machine", mix.machine)),
+                                                          float(ch.get("busy", mix.busy))))
+            for ch in raw.get("changes") or ()
+        )  # fmt: skip
+        kw["logoffs"] = tuple(
+            Logoff(seconds(x["at"], "logoffs.at"), float(x["share"])) for x in raw.get("logoffs") or ()
+        )
+        sc = replace(base, **kw)
+        sc.core_settings()  # an unknown policy fails here, at load
+        return sc
 
     def mix_at(self, t: float) -> Mix:
         mix = self.mix
@@ -418,3 +459,27 @@ def _level(pacer: object) -> float:
     if isinstance(pacer, VicidialPacer):
         return pacer.level
     return 0.0
+
+
+def render(result: OutboundResult) -> str:
+    sc, s = result.scenario, result.summary()
+    windows = (
+        f"worst 24 h {100 * s['abandon_worst_24h']:.2f} %, worst 30 days {100 * s['abandon_worst_30d']:.2f} %"
+        if sc.horizon > DAY
+        else "the run is shorter than 24 h: its whole-run rate is its 24 h window's"
+    )
+    return "\n".join(
+        [
+            f"Outbound campaign simulation: {sc.name} (seed {sc.seed}, policy {sc.policy})",
+            f"  agents             {sc.agents}, {sc.horizon / 3600:g} h, live {100 * sc.mix.live:g} %, "
+            f"machines {100 * sc.mix.machine:g} %, busy {100 * sc.mix.busy:g} %",
+            f"  occupancy          {100 * s['occupancy']:.1f} % (talk time / logged-in time; ceiling "
+            f"{100 * sc.talk.mean / (sc.talk.mean + sc.wrap_up):.1f} %)",
+            f"  talk               {s['talk_min_per_agent_hour']:.1f} min per agent hour",
+            f"  abandoned          {100 * s['abandon']:.2f} % of {result.lives} live answers "
+            f"({result.abandoned}, of which {result.amd_hung_up} hung up on as machines); {windows}",
+            f"  wait for an agent  p95 {s['wait_p95']:.2f} s after the answer",
+            f"  dials              {result.dials}, {s['dials_per_connect']:.2f} per connect "
+            f"({result.connects} connects)",
+        ]
+    )
