@@ -45,25 +45,25 @@ class Case:
 
 def cases() -> list[Case]:
     anchor = OutboundScenario(name="anchor", agents=20, horizon=8 * HOUR, mix=Mix(0.25, 0.15, 0.05))
-    short = replace(anchor, horizon=2 * HOUR)  # the variations run 2 h: the wall time stays in minutes
+    short = replace(anchor, horizon=HOUR)  # the variations run 1 h: the wall time stays in minutes
     return [
         Case("anchor", "20 agents, 25 % live, 15 % machines, 120 s talk, 10 s wrap-up, 8 h", anchor, ALL),
-        Case("agents5", "5 agents (else as the anchor), 2 h", replace(short, agents=5), FEW),
+        Case("agents5", "5 agents (else as the anchor), 1 h", replace(short, agents=5), FEW),
         Case(
-            "agents100", "100 agents (else as the anchor), 30 min", replace(anchor, agents=100, horizon=HOUR / 2), FEW
+            "agents100", "100 agents (else as the anchor), 20 min", replace(anchor, agents=100, horizon=HOUR / 3), FEW
         ),
-        Case("live10", "20 agents, 10 % live answers, 2 h", replace(short, mix=Mix(0.10, 0.15, 0.05)), FEW),
-        Case("live50", "20 agents, 50 % live answers, 2 h", replace(short, mix=Mix(0.50, 0.15, 0.05)), FEW),
+        Case("live10", "20 agents, 10 % live answers, 1 h", replace(short, mix=Mix(0.10, 0.15, 0.05)), FEW),
+        Case("live50", "20 agents, 50 % live answers, 1 h", replace(short, mix=Mix(0.50, 0.15, 0.05)), FEW),
         Case(
             "worse",
-            "20 agents, the list gets worse after 1 h: 25 % -> 12 % live, 2 h",
-            replace(short, changes=(Change(HOUR, Mix(0.12, 0.20, 0.05)),)),
+            "20 agents, the list gets worse after 30 min: 25 % -> 12 % live, 1 h",
+            replace(short, changes=(Change(HOUR / 2, Mix(0.12, 0.20, 0.05)),)),
             FEW,
         ),
         Case(
             "logoff",
-            "20 agents, 30 % of them log off after 1 h, 2 h",
-            replace(short, logoffs=(Logoff(HOUR, 0.3),)),
+            "20 agents, 30 % of them log off after 30 min, 1 h",
+            replace(short, logoffs=(Logoff(HOUR / 2, 0.3),)),
             FEW,
         ),
     ]
@@ -223,7 +223,7 @@ def main(argv: list[str]) -> int:
             results.setdefault((key, policy), []).append(summary)
             if key == "anchor" and policy == "holdfast":
                 timelines[seed] = timeline
-            print(f"\r{done}/{len(jobs)} runs, {time.perf_counter() - started:.0f} s", end="", file=sys.stderr)
+            print(f"{done}/{len(jobs)} runs, {time.perf_counter() - started:.0f} s", file=sys.stderr, flush=True)
     print(file=sys.stderr)
     wall = time.perf_counter() - started
     text = render(results, seeds, wall, args.jobs)
