@@ -16,6 +16,7 @@ Run: `python -m bench.dialler` (writes docs/bench-dialler.md and its plots), `--
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import multiprocessing
 import os
@@ -110,7 +111,33 @@ def render(results: dict[tuple[str, str], list[dict[str, float]]], seeds: int, w
         "agent; vicidial = adaptive dial level as AST_VDadapt (ADAPT_HARD_LIMIT, intensity 0, max level 3.0,",
         "drop limit 3 %); holdfast = predictive mode (app/core/pacing.py), cap 3 %.",
         "",
+        "How Holdfast paces: a new dial is placed while its own chance of being abandoned, from a normal",
+        "approximation of live answers coming (waiting + ringing dials by age + new ones) against agents",
+        "expected free (ready, wrap-up ending, calls ending given how long they have lasted) within three",
+        "horizons, stays under gain x target. The gain is a closed loop on the measured outcomes (every",
+        "served live answer raises it, every abandoned one lowers it); the target is the cap less a margin",
+        "that grows as the measured 24 h / 30 day rate nears the cap; over the cap it dials one per ready agent.",
+        "",
     ]
+    hf = results.get(("anchor", "holdfast"), [])
+    if hf:
+        occ = [r["occupancy"] for r in hf]
+        over = sum(1 for r in hf if r["abandon_worst_24h"] > 0.03)
+        small = results.get(("agents5", "holdfast"), [])
+        out += [
+            "## Goal check (issue 15)",
+            "",
+            f"- Anchor, holdfast: occupancy {fmt(occ, True)} (goal >= 85 %), abandoned "
+            f"{fmt([r['abandon'] for r in hf], True, 2)} (goal <= 3 %), seeds over 3 % in their 24 h window: "
+            f"{over} of {len(hf)} (goal 0).",
+        ]
+        if small:
+            out.append(
+                f"- 5 agents, holdfast: occupancy {fmt([r['occupancy'] for r in small], True)}, abandoned "
+                f"{fmt([r['abandon'] for r in small], True, 2)}, worst seed "
+                f"{100 * max(r['abandon_worst_24h'] for r in small):.2f} %."
+            )
+        out.append("")
     for case in cases():
         if not any(results.get((case.key, p)) for p in case.policies):
             continue  # left out of this run (--only)
@@ -167,7 +194,7 @@ def plots(
     ax.set_xlabel("abandoned (% of live answers), per seed and mean ± 95 % CI")
     ax.set_ylabel("occupancy (%)")
     ax.set_title("20 agents, 25 % live, 8 h: occupancy against abandonment")
-    ax.legend(fontsize=8, loc="lower right")
+    ax.legend(fontsize=8, loc="center left")
     path = out.with_name(out.stem + "-anchor.png")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
@@ -203,9 +230,12 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--quick", action="store_true", help="5 seeds; print only unless --out")
     parser.add_argument("--out", help="markdown file (default docs/bench-dialler.md)")
     parser.add_argument("--only", help="comma-separated case keys")
+    parser.add_argument("--render", metavar="JSON", help="only write the document again from a run's JSON")
     args = parser.parse_args(argv)
     seeds = 5 if args.quick else args.seeds
     out = Path(args.out) if args.out else (None if args.quick else Path("docs/bench-dialler.md"))
+    if args.render:
+        return _render_again(Path(args.render), out or Path("docs/bench-dialler.md"))
     only = set(args.only.split(",")) if args.only else None
     jobs = [
         (case.key, replace(case.scenario, policy=policy, seed=seed))
@@ -231,11 +261,32 @@ def main(argv: list[str]) -> int:
         print(text)
         return 0
     out.parent.mkdir(parents=True, exist_ok=True)
+    raw = {
+        "seeds": seeds,
+        "wall": wall,
+        "jobs": args.jobs,
+        "results": [[k, p, rows] for (k, p), rows in results.items()],
+        "timelines": {str(k): v for k, v in timelines.items()},
+    }
+    out.with_suffix(".json").write_text(json.dumps(raw))
     images = plots(results, timelines, out) if timelines else []
     text += "\n## Plots\n\n" + "\n".join(f"![{p.stem}]({p.name})" for p in images) + "\n"
     out.write_text(text)
     print(text)
     print(f"wrote {out} and {', '.join(str(p) for p in images)}")
+    return 0
+
+
+def _render_again(source: Path, out: Path) -> int:
+    """The document and plots from a run's JSON (the figures are that run's, not new ones)."""
+    raw = json.loads(source.read_text())
+    results = {(k, p): rows for k, p, rows in raw["results"]}
+    timelines = {int(k): v for k, v in raw["timelines"].items()}
+    text = render(results, raw["seeds"], raw["wall"], raw["jobs"])
+    images = plots(results, timelines, out) if timelines else []
+    text += "\n## Plots\n\n" + "\n".join(f"![{p.stem}]({p.name})" for p in images) + "\n"
+    out.write_text(text)
+    print(text)
     return 0
 
 
