@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 CONFIG ?= examples/holdfast.yaml
 
-.PHONY: run test test-all test-fast lint bench bench-api bench-queue bench-scale bench-amd asterisk browser venv clean
+.PHONY: run test test-all test-fast lint bench bench-dialler bench-api bench-queue bench-scale bench-amd asterisk browser venv clean
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -47,8 +47,13 @@ lint: venv
 	$(BIN)/ruff check app tests bench
 	$(BIN)/mypy app/core
 
-bench: venv
+bench: venv bench-dialler
 	$(BIN)/python -m bench
+
+# Outbound pacing policies side by side on the real core (20 seeds; ~15 min on 2 cores).
+# Writes docs/bench-dialler.md and its plots. DIALLER_ARGS=--quick for a smaller run that prints only.
+bench-dialler: venv
+	$(BIN)/python -m bench.dialler $(DIALLER_ARGS)
 
 # Callbacks/s over the HTTP API, group commit off and on, SQLite and (if installed) PostgreSQL;
 # writes docs/bench-api.md.

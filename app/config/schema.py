@@ -861,6 +861,42 @@ def _lines(value: object) -> float:
     return lines
 
 
+def _percent(low: float, high: float, example: str) -> Callable[[object], float]:
+    """A share written as "3%" or 0.03, within (low, high] (low excluded only when it is 0 and high
+    is the cap: a cap of 0 would never dial)."""
+    allowed = f"allowed {100 * low:g}% to {100 * high:g}%, written as {example} or {float(example[:-1]) / 100:g}"
+
+    def check(value: object) -> float:
+        if isinstance(value, bool) or not isinstance(value, int | float | str):
+            raise bad(allowed)
+        text = str(value).strip()
+        try:
+            share = float(text[:-1]) / 100 if text.endswith("%") else float(text)
+        except ValueError:
+            raise bad(allowed) from None
+        if math.isnan(share) or not low <= share <= high:
+            hint = " (a share: 3% is 0.03, not 3)" if not text.endswith("%") and share > 1 else ""
+            raise bad(allowed + hint)
+        return share
+
+    return check
+
+
+def _dial_level(value: object) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise bad("allowed a number from 1.0 to 10.0 (calls in flight per agent), e.g. 4")
+    try:
+        level = float(value)
+    except ValueError:
+        raise bad("allowed a number from 1.0 to 10.0 (calls in flight per agent), e.g. 4") from None
+    if math.isnan(level) or not 1.0 <= level <= 10.0:
+        raise bad("allowed a number from 1.0 to 10.0 (calls in flight per agent), e.g. 4")
+    return level
+
+
+PREDICTIVE_ONLY = ("abandon_cap", "amd_false_positive", "max_dial_level")
+
+
 def _dispositions(value: object) -> tuple[str, ...]:
     check = _pattern(r"[a-z0-9][a-z0-9_]*", "")
     out: list[str] = []
@@ -913,6 +949,21 @@ class CampaignConfig(_Model):
     machine_message: Annotated[str | None, PlainValidator(_optional_prompt)] = None
     window: Annotated[int, PlainValidator(_int_range(1, 500))] = 20
     eligibility: EligibilityConfig = Field(default_factory=EligibilityConfig)
+    # predictive mode: abandoned / live answers over any 24 h and 30 days (UK Ofcom, US FTC: 3 %)
+    abandon_cap: Annotated[float, PlainValidator(_percent(0.001, 0.1, "3%"))] = 0.03
+    # predictive mode: the share of AMD machine verdicts assumed to be people (counted as abandoned)
+    amd_false_positive: Annotated[float, PlainValidator(_percent(0.0, 0.5, "2%"))] = 0.0
+    max_dial_level: Annotated[float, PlainValidator(_dial_level)] = 4.0
+
+    @model_validator(mode="after")
+    def _predictive_settings_need_predictive_mode(self) -> CampaignConfig:
+        misplaced = [k for k in PREDICTIVE_ONLY if k in self.model_fields_set]
+        if misplaced and self.mode is not CampaignMode.PREDICTIVE:
+            raise bad(
+                f"{', '.join(misplaced)} only apply to mode: predictive (this campaign is {self.mode.value}); "
+                "remove them or set mode: predictive"
+            )
+        return self
 
     @model_validator(mode="after")
     def _dates_in_order(self) -> CampaignConfig:
@@ -951,6 +1002,9 @@ class CampaignConfig(_Model):
             machine_message=self.machine_message,
             window=self.window,
             eligibility=self.eligibility.to_settings(),
+            abandon_cap=self.abandon_cap,
+            amd_false_positive=self.amd_false_positive,
+            max_dial_level=self.max_dial_level,
         )
 
 

@@ -22,6 +22,11 @@ Theory of operation:
   is rung with auto-answer; if no agent has answered within CONNECT_WITHIN of the answer, the
   contact hears the campaign's information message and the attempt is `abandoned`: not dialled
   again for ABANDON_QUARANTINE.
+- Predictive (contact first, as power): pacing.py decides how many dials to place now from the
+  agents' states, the dials in flight and what the campaign's dials have shown so far, aiming at
+  the best occupancy the abandon cap allows. The dialler asks it at every dispatch and at least
+  every PACE_EVERY seconds (agents finishing calls are worth dials before they are free), and
+  tells it every dial's end, every live answer (connected or abandoned) and every talk time.
 - After an attempt: answered → done (the agent's disposition may schedule a call back);
   busy / no answer / machine / failed → retried after the campaign's interval while attempts
   remain, else done; invalid → done.
@@ -30,9 +35,11 @@ Theory of operation:
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any
 
 from app.core import campaigns as rules
+from app.core import pacing
 from app.core.agents import Agent, pick_agent
 from app.core.calls import CallFlow
 from app.core.commands import (
@@ -69,13 +76,26 @@ from app.core.settings import (
     CampaignState,
     CoreSettings,
 )
-from app.core.states import AttemptOutcome, Outcome, RequestKind, RequestState
+from app.core.states import AgentState, AttemptOutcome, Outcome, RequestKind, RequestState
 
 DIAL_ACTIVITY = "dial_attempt"  # the raw event log's kind for one dial of a contact (store figures)
 INVALID_CAUSES = frozenset({1, 28})  # unallocated number, invalid number format
 RECHECK = 60.0  # a running campaign that cannot dial (dates) looks again this often
 EMPTY_POLL = 15.0  # the store had nothing due: ask again this much later (new uploads)
 DIALLER_TIMERS = ("review", "connect")
+PACE_EVERY = 1.0  # a running predictive campaign is paced at least this often
+PACE_GAP = 0.5  # and at most this often (every event dispatches; pacing costs more than a dispatch)
+CONTACT_MODES = (CampaignMode.POWER, CampaignMode.PREDICTIVE)  # contact first, agent on answer
+_END_CLASS = {
+    AttemptOutcome.BUSY: pacing.FAIL,
+    AttemptOutcome.FAILED: pacing.FAIL,
+    AttemptOutcome.INVALID: pacing.FAIL,
+    AttemptOutcome.NO_ANSWER: pacing.NO_ANSWER,
+}
+
+
+def default_pacer(c: CampaignSettings) -> pacing.Pacer:
+    return pacing.HoldfastPacer(cap=c.abandon_cap, amd_false_positive=c.amd_false_positive, ring_time=c.ring_time)
 
 
 def _card(contact: DueContact) -> dict[str, Any]:
@@ -120,6 +140,11 @@ class DiallerFlow(CallFlow):
         self.dnc = rules.DncList()
         self._progress: dict[tuple[str, int], ContactProgress] = {}
         self._last_call: dict[str, tuple[str, int, int]] = {}  # agent -> (campaign, contact, attempts)
+        # predictive: one pacer per campaign, made on first use; the simulator's benchmark swaps the
+        # factory for its baseline policies (the same core, another pacing rule)
+        self.pacer_factory: Callable[[CampaignSettings], pacing.Pacer] = default_pacer
+        self.pacers: dict[str, pacing.Pacer] = {}
+        self._paced_at: dict[str, tuple[float, int]] = {}  # campaign -> (when, agents ready then)
         self._apply_campaigns(settings)
 
     def _apply_campaigns(self, settings: CoreSettings) -> None:
@@ -127,6 +152,7 @@ class DiallerFlow(CallFlow):
         for cid in [cid for cid in self.campaigns if cid not in new]:
             self._release_window(cid)
             del self._window[cid], self.campaign_state[cid], self._dials[cid]
+            self.pacers.pop(cid, None)
             self._load_after.pop(cid, None)
             self._asked.pop(cid, None)
             self._loading.discard(cid)
@@ -424,6 +450,7 @@ class DiallerFlow(CallFlow):
         super()._dispatch()
         if self.campaigns:
             self._dial_campaigns(before_inbound=False)
+            self._pace_campaigns()
             self._request_contacts()
 
     def _may_dial(self, c: CampaignSettings) -> bool:
@@ -474,7 +501,11 @@ class DiallerFlow(CallFlow):
         )
 
     def _dial_campaigns(self, before_inbound: bool) -> None:
-        pool = [c for c in self.campaigns.values() if c.inbound_first is not before_inbound and self._may_dial(c)]
+        pool = [
+            c
+            for c in self.campaigns.values()
+            if c.inbound_first is not before_inbound and c.mode is not CampaignMode.PREDICTIVE and self._may_dial(c)
+        ]
         if not pool:
             return
         agents = sorted((a for a in self.agents.values() if a.available), key=lambda a: (a.idle_since, a.id))
@@ -517,6 +548,94 @@ class DiallerFlow(CallFlow):
                 self._start_dial(c, contact, None)
                 self._dials[cid] += 1
                 want -= 1
+
+    # ------------------------------------------------------------------ predictive pacing
+
+    def pacer(self, campaign: str) -> pacing.Pacer | None:
+        """The pacing of a predictive campaign (None for other modes)."""
+        c = self.campaigns.get(campaign)
+        if c is None or c.mode is not CampaignMode.PREDICTIVE:
+            return None
+        found = self.pacers.get(campaign)
+        if found is None:
+            found = self.pacers[campaign] = self.pacer_factory(c)
+        return found
+
+    def pacing_view(self, c: CampaignSettings) -> pacing.PacingView:
+        now = self._now
+        ready = present = 0
+        talking: list[float] = []
+        wrapping: list[float] = []
+        for a in self.agents.values():
+            if not a.serves(c.queue) or a.state in (AgentState.LOGGED_OFF, AgentState.PAUSED):
+                continue
+            if a.after_call is not None:
+                continue  # pausing or logging out after this call: not coming back for more
+            present += 1
+            if a.available:
+                ready += 1
+            elif a.state is AgentState.WRAP_UP:
+                wrapping.append(max(0.0, (a.wrap_up_until or now) - now))
+            elif a.state is AgentState.BUSY:
+                talking.append(max(0.0, now - a.state_since))
+            else:  # being rung: their call has not begun
+                talking.append(0.0)
+        in_flight: list[float] = []
+        waiting = 0
+        for r in self.requests.values():
+            if r.campaign != c.id or r.agent_id is not None:
+                continue
+            if r.state is RequestState.DIALLING_CUSTOMER and r.attempts:
+                in_flight.append(max(0.0, now - r.attempts[-1].started_at))
+            elif r.state is RequestState.CONNECTING:
+                waiting += 1
+        q = self.queues.get(c.queue)
+        return pacing.PacingView(
+            now=now,
+            ready=ready,
+            present=present,
+            talking=tuple(talking),
+            wrapping=tuple(wrapping),
+            in_flight=tuple(in_flight),
+            waiting=waiting,
+            wrap_up=q.wrap_up if q is not None and q.wrap_up is not None else 0.0,
+        )
+
+    def _pace_campaigns(self) -> None:
+        for c in self.campaigns.values():
+            if c.mode is not CampaignMode.PREDICTIVE or not self._may_dial(c):
+                continue
+            pacer = self.pacer(c.id)
+            assert pacer is not None
+            if self._timers.get("pace", c.id) is None:
+                self._timers.set("pace", c.id, self._now + PACE_EVERY)
+            view = self.pacing_view(c)
+            last_at, last_ready = self._paced_at.get(c.id, (-math.inf, 0))
+            if self._now < last_at + PACE_GAP and view.ready <= last_ready:
+                continue  # paced a moment ago and no agent has come free since; the pace timer looks again
+            self._paced_at[c.id] = (self._now, view.ready)
+            want = pacing.decide(pacer, view, c.max_dial_level)
+            while want > 0:
+                contact = self._next_contact(c, None)
+                if contact is None:  # the window ran dry: pace again as soon as contacts come
+                    self._paced_at.pop(c.id, None)
+                    break
+                self._start_dial(c, contact, None)
+                self._dials[c.id] += 1
+                want -= 1
+
+    def _pace_due(self, campaign: str) -> None:
+        """Nothing to do but be dispatched: pacing looks again as agents near the end of their calls."""
+
+    def _observe_end(self, req: Request, outcome: str, after: float) -> None:
+        pacer = self.pacer(req.campaign or "")
+        if pacer is not None:
+            pacer.observe_end(self._now, outcome, after)
+
+    def _observe_live(self, req: Request, abandoned: bool) -> None:
+        pacer = self.pacer(req.campaign or "")
+        if pacer is not None:
+            pacer.observe_live(self._now, abandoned)
 
     def _next_contact(self, c: CampaignSettings, agent: Agent | None, peek: bool = False) -> DueContact | None:
         """The best contact of the window that may be dialled now (for `agent` in preview). Contacts
@@ -608,7 +727,7 @@ class DiallerFlow(CallFlow):
         agent.start_ringing(req.id, self._now)
         self._timers.set("ring", req.id, self._now + q.ring_timeout)
         c = self.campaigns.get(req.campaign or "")
-        power = c is not None and c.mode is CampaignMode.POWER
+        power = c is not None and c.mode in CONTACT_MODES
         self._activity("agent_ringing", req, agent=agent.id)
         self._emit(
             OriginateAgent(
@@ -722,6 +841,7 @@ class DiallerFlow(CallFlow):
             self._timers.cancel("customer", req.id)
             attempt = req.attempts[-1]
             attempt.ended_at = e.now
+            self._observe_end(req, pacing.MACHINE if e.voicemail else pacing.LIVE, e.now - attempt.started_at)
             if e.voicemail:
                 attempt.outcome = AttemptOutcome.MACHINE
                 self._activity("attempt_outcome", req, attempt=attempt.number, outcome="machine")
@@ -755,6 +875,7 @@ class DiallerFlow(CallFlow):
         req.service_started_at = self._now
         self._emit(BridgeLegs(req.id, req.customer_leg, req.agent_leg))
         answered = req.attempts[-1].ended_at if req.attempts else None
+        self._observe_live(req, abandoned=False)  # predictive only (always contact first)
         self._activity(
             "connected",
             req,
@@ -786,6 +907,7 @@ class DiallerFlow(CallFlow):
         attempt = req.attempts[-1]
         attempt.outcome = outcome
         attempt.ended_at = self._now
+        self._observe_end(req, _END_CLASS.get(outcome, pacing.FAIL), self._now - attempt.started_at)
         self._forget_leg(req.customer_leg)
         req.customer_leg = None
         self._drop_agent(req, "dialler_contact_unreachable")
@@ -800,6 +922,10 @@ class DiallerFlow(CallFlow):
         if other is not None:
             self._emit(Hangup(other, f"{hung_up_by}_hung_up"))
         q = self.queues[req.queue]
+        if req.service_started_at is not None:
+            pacer = self.pacer(req.campaign or "")
+            if pacer is not None:
+                pacer.observe_talk(self._now - req.service_started_at)
         agent = self._take_agent(req)
         contact = contact_of(req)
         if agent is not None:
@@ -829,6 +955,7 @@ class DiallerFlow(CallFlow):
         self._forget_leg(req.customer_leg)
         req.customer_leg = None
         req.attempts[-1].outcome = AttemptOutcome.ABANDONED
+        self._observe_live(req, abandoned=True)
         self._activity("dialler_abandoned", req, why=why, campaign=req.campaign, contact=req.contact_id)
         self._attempt_over(req, AttemptOutcome.ABANDONED, Outcome.ABANDONED)
 

@@ -263,6 +263,7 @@ class Engine(DiallerFlow, CallerFlow, StaffFlow, Recovery):
                 "review": self._review_due,
                 "connect": self._connect_due,
                 "contacts": self._contacts_due,
+                "pace": self._pace_due,
             }[kind](subject)
         finally:
             self._now = saved

@@ -151,6 +151,7 @@ class AgentSettings:
 class CampaignMode(StrEnum):
     PREVIEW = "preview"  # agent first: the agent is rung with the contact, then the contact dialled
     POWER = "power"  # contact first: lines_per_agent dials per ready agent, an agent joined on answer
+    PREDICTIVE = "predictive"  # contact first, as many dials as pacing.py judges the abandon cap allows
 
 
 class CampaignState(StrEnum):
@@ -204,6 +205,9 @@ class CampaignSettings:
     amd_args: str = ""  # AMD()'s tuned arguments (app/config/amd.py); "": amd.conf's values
     machine_message: str | None = None  # prompt left on an answering machine (amd); None: hang up
     window: int = 20  # contacts the engine keeps at hand per campaign (the store holds the rest)
+    abandon_cap: float = 0.03  # predictive: abandoned / live answers over any 24 h and 30 days
+    amd_false_positive: float = 0.0  # predictive: assumed share of machine verdicts that were people
+    max_dial_level: float = 4.0  # predictive: calls in flight per present agent, at most
     eligibility: EligibilityRules = field(default_factory=EligibilityRules)  # numbers an upload accepts
 
     @property

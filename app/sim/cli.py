@@ -50,6 +50,9 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--plots", metavar="DIR", help="write PNG plots here (needs matplotlib: pip install '.[sim]')")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     args = parser.parse_args(argv)
+    outbound = _outbound(args.scenario)
+    if outbound is not None:
+        return _run_outbound(args.scenario, outbound, args.seed)
     try:
         scenario = Scenario.load(args.scenario)
     except (OSError, ValueError, TypeError, KeyError) as exc:
@@ -76,6 +79,34 @@ def main(argv: list[str]) -> int:
             return 1
         for path in write_plots(result, Path(args.plots)):
             print(f"  wrote {path}")
+    return 0
+
+
+def _outbound(path: str) -> dict[str, object] | None:
+    """The scenario's YAML when it is an outbound campaign (`kind: outbound`), else None."""
+    import yaml
+
+    try:
+        raw = yaml.safe_load(Path(path).read_text())
+    except (OSError, yaml.YAMLError):
+        return None  # the inbound loader reports it
+    return raw if isinstance(raw, dict) and raw.get("kind") == "outbound" else None
+
+
+def _run_outbound(path: str, raw: dict[str, object], seed: int | None) -> int:
+    from app.sim.outbound import OutboundScenario, render, simulate_outbound
+
+    try:
+        scenario = OutboundScenario.from_dict(raw)
+    except (ValueError, TypeError, KeyError) as exc:
+        print(f"holdfast sim: cannot load {path}: {exc}", file=sys.stderr)
+        return 2
+    if seed is not None:
+        scenario = replace(scenario, seed=seed)
+    started = time.perf_counter()
+    result = simulate_outbound(scenario)
+    print(render(result))
+    print(f"\n  run                {result.events} engine events in {time.perf_counter() - started:.1f} s")
     return 0
 
 

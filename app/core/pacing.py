@@ -1,0 +1,381 @@
+"""Predictive pacing: how many contacts to dial now so a ready agent is there when one answers.
+
+Theory of operation:
+- The dialler hands the pacer a `PacingView` of what the core sees for one campaign: agents
+  ready, agents on a call with how long they have talked, agents in wrap-up with the time left,
+  dials still ringing with their age, and answered contacts already waiting for an agent.
+- `Estimates` learn online, per campaign, how dials end (live person, machine, busy / failed, no
+  answer) and when (a histogram of seconds from dial to that end per outcome), and how long
+  conversations last. Old observations fade: counts are halved when they grow large, so a list
+  that gets worse is followed within a few hundred dials.
+- Risk: within a few horizons (half the mean live-answer delay, the mean, the ring time) the
+  live answers coming (those waiting + each ringing dial's chance, given its age, of a live
+  answer in time + the new dials') are set against the agents expected free by then (+ the 2 s
+  connect allowance); L - A is taken as normal. A new dial is placed while its own chance of
+  being abandoned (the rise in E[max(0, L - A)] it brings, per live answer) stays within
+  `gain` * target in every horizon.
+- Closed loop: the model's risk is not trusted as is; the gain is learned from outcomes. Every live
+  answer that gets an agent raises log(gain) by `STEP * target`, every abandoned one lowers it by
+  `STEP * (1 - target)`, so the gain settles where the abandon rate equals `target`. An AMD
+  machine verdict counts as `amd_false_positive` of an abandoned live answer (a person hung up on).
+- The target sits below the cap by a safety margin that tightens as the measured rate over the
+  judged windows (rolling 24 h and 30 days) nears the cap; at or above the cap the dialler falls
+  back to one dial per ready agent (`decide`), whatever the gain says.
+- `decide` applies the rules no pacer may break: never more calls in flight than
+  `max_dial_level` per present agent, never more than one per ready agent while over the cap, and
+  never a negative count. The simulator and the benchmark's baseline policies go through it too.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Protocol
+
+CONNECT_ALLOWANCE = 2.0  # an answered contact hears an agent within this (settings.CONNECT_WITHIN)
+DAY = 86400.0
+MONTH = 30 * DAY
+STEP = 0.03  # learning rate of log(gain) per live answer (small: a noisy gain costs occupancy)
+GAIN_START = 0.35  # where the loop starts (about where it settles on lists seen so far)
+GAIN_MIN, GAIN_MAX = 0.003, 30.0
+MARGIN_BASE, MARGIN_MAX = 0.12, 0.35  # share of the cap kept in reserve, far from / near the cap
+NEAR = 0.6  # the margin starts growing once the measured rate passes this share of the cap
+REBUILD = 25  # observations between rebuilds of the lookup tables
+SETTLED_LIVES = 30  # below this many live answers in a window its rate is not trusted to be under cap
+
+LIVE, MACHINE, FAIL, NO_ANSWER = "live", "machine", "fail", "no_answer"
+OUTCOMES = (LIVE, MACHINE, FAIL, NO_ANSWER)
+
+
+@dataclass(frozen=True, slots=True)
+class PacingView:
+    now: float
+    ready: int  # agents free for the campaign now
+    present: int  # logged in and not paused (ready, ringing, talking, wrapping up)
+    talking: tuple[float, ...] = ()  # seconds each agent on a call (or being rung) has talked
+    wrapping: tuple[float, ...] = ()  # seconds of wrap-up left per agent in wrap-up
+    in_flight: tuple[float, ...] = ()  # ages of dials still ringing
+    waiting: int = 0  # answered contacts waiting for an agent
+    wrap_up: float = 0.0  # the queue's wrap-up after a call
+
+
+class Pacer(Protocol):
+    """What the dialler asks and tells a pacing policy (Holdfast's or a benchmark baseline)."""
+
+    def dials(self, view: PacingView) -> int: ...
+
+    def over_cap(self, now: float) -> bool: ...
+
+    def observe_end(self, now: float, outcome: str, after: float) -> None: ...
+
+    def observe_live(self, now: float, abandoned: bool) -> None: ...
+
+    def observe_talk(self, seconds: float) -> None: ...
+
+
+class Histogram:
+    """Counts of durations in fixed bins, with forgetting (halved past `keep`), and a survival curve."""
+
+    def __init__(self, width: float, bins: int, keep: float) -> None:
+        self.width = width
+        self.counts = [0.0] * (bins + 1)  # the last bin holds everything longer
+        self.total = 0.0
+        self.keep = keep
+        self._survival: list[float] | None = None
+        self._mean: float | None = None
+
+    def add(self, value: float, weight: float = 1.0) -> None:
+        i = min(len(self.counts) - 1, max(0, int(value / self.width)))
+        self.counts[i] += weight
+        self.total += weight
+        self._survival = None
+        self._mean = None
+
+    def halve(self) -> None:
+        self.counts = [x / 2 for x in self.counts]
+        self.total /= 2
+        self._survival = None
+        self._mean = None
+
+    def survival(self, t: float) -> float:
+        """P(duration > t), linear within a bin; 1 before any data."""
+        if self.total <= 0:
+            return 1.0
+        if self._survival is None:
+            above, out = self.total, []
+            for x in self.counts:
+                out.append(above / self.total)
+                above -= x
+            out.append(0.0)
+            self._survival = out
+        pos = max(0.0, t / self.width)
+        i = int(pos)
+        s = self._survival
+        if i >= len(s) - 1:
+            return s[-2] if i < len(s) else 0.0
+        frac = pos - i
+        return s[i] * (1 - frac) + s[i + 1] * frac
+
+    def mean(self) -> float:
+        if self.total <= 0:
+            return 0.0
+        if self._mean is None:
+            self._mean = sum((i + 0.5) * self.width * x for i, x in enumerate(self.counts)) / self.total
+        return self._mean
+
+
+class Window:
+    """Live answers and abandoned ones per minute over a rolling window of `span` seconds."""
+
+    def __init__(self, span: float) -> None:
+        self.span = span
+        self.buckets: deque[list[float]] = deque()  # [minute, lives, abandoned]
+        self.lives = 0.0
+        self.abandoned = 0.0
+
+    def add(self, now: float, lives: float, abandoned: float) -> None:
+        minute = math.floor(now / 60.0)
+        if not self.buckets or self.buckets[-1][0] != minute:
+            self.buckets.append([minute, 0.0, 0.0])
+        self.buckets[-1][1] += lives
+        self.buckets[-1][2] += abandoned
+        self.lives += lives
+        self.abandoned += abandoned
+        self.expire(now)
+
+    def expire(self, now: float) -> None:
+        oldest = math.floor((now - self.span) / 60.0)
+        while self.buckets and self.buckets[0][0] <= oldest:
+            _, lives, abandoned = self.buckets.popleft()
+            self.lives -= lives
+            self.abandoned -= abandoned
+
+    def rate(self, now: float) -> float:
+        self.expire(now)
+        return self.abandoned / self.lives if self.lives > 1e-9 else 0.0
+
+
+@dataclass(slots=True)
+class Estimates:
+    """What a campaign's dials and calls have shown so far (with a mild prior before any data)."""
+
+    ring_time: float = 25.0
+    ends: dict[str, Histogram] = field(default_factory=dict)
+    talk: Histogram = field(default_factory=lambda: Histogram(5.0, 720, 400.0))
+    keep: float = 600.0  # dials remembered (about): the shares follow a list that changes
+    version: int = 0  # observations so far: tables below are rebuilt every REBUILD of them
+    _tables: dict[tuple[str, float], tuple[int, list[float]]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for outcome in OUTCOMES:
+            self.ends[outcome] = Histogram(1.0, 180, math.inf)
+        # prior: a cautious 30 % live answers after about 8 s, a few machines, the rest ring out
+        self.ends[LIVE].add(8.0, 1.5)
+        self.ends[MACHINE].add(12.0, 0.5)
+        self.ends[NO_ANSWER].add(self.ring_time, 3.0)
+        self.talk.add(120.0, 1.0)
+
+    def observe_end(self, outcome: str, after: float) -> None:
+        self.version += 1
+        self.ends[outcome].add(after)
+        if sum(h.total for h in self.ends.values()) > self.keep:
+            for h in self.ends.values():
+                h.halve()
+
+    def observe_talk(self, seconds: float) -> None:
+        self.version += 1
+        self.talk.add(seconds)
+        if self.talk.total > self.talk.keep:
+            self.talk.halve()
+
+    def share(self, outcome: str) -> float:
+        total = sum(h.total for h in self.ends.values())
+        return self.ends[outcome].total / total if total > 0 else 0.0
+
+    def live_later(self, age: float) -> float:
+        """P(a dial still ringing at `age` becomes a live answer)."""
+        live = self.ends[LIVE].total * self.ends[LIVE].survival(age)
+        still = sum(h.total * h.survival(age) for h in self.ends.values())
+        return live / still if still > 1e-12 else 0.0
+
+    def live_within(self, age: float, horizon: float) -> float:
+        """P(a dial still ringing at `age` is answered by a person within the next `horizon`)."""
+        live = self.ends[LIVE]
+        soon = live.total * (live.survival(age) - live.survival(age + horizon))
+        still = sum(h.total * h.survival(age) for h in self.ends.values())
+        return max(0.0, soon / still) if still > 1e-12 else 0.0
+
+    def _table(self, kind: str, horizon: float, step: float, size: int) -> list[float]:
+        """A per-`step` table of live_within / ends_within for one horizon: pacing asks these for
+        every ringing dial and every agent several times a second; the estimates move slowly."""
+        key = (kind, float(round(horizon)))
+        found = self._tables.get(key)
+        if found is not None and self.version - found[0] < REBUILD:
+            return found[1]
+        fn = self.live_within if kind == LIVE else self.ends_within
+        table = [fn(i * step, key[1]) for i in range(size)]
+        if len(self._tables) > 64:
+            self._tables.clear()
+        self._tables[key] = (self.version, table)
+        return table
+
+    def live_within_fast(self, age: float, horizon: float) -> float:
+        table = self._table(LIVE, horizon, 1.0, int(self.ring_time) + 8)
+        return table[min(len(table) - 1, int(age))]
+
+    def ends_within_fast(self, talked: float, horizon: float) -> float:
+        table = self._table("talk", horizon, 5.0, 361)
+        return table[min(len(table) - 1, int(talked / 5.0))]
+
+    def live_delay(self) -> float:
+        return self.ends[LIVE].mean() or 8.0
+
+    def ends_within(self, talked: float, horizon: float) -> float:
+        """P(a call that has lasted `talked` ends within `horizon`)."""
+        if horizon <= 0:
+            return 0.0
+        s = self.talk.survival(talked)
+        if s <= 1e-9:  # longer than anything seen: a memoryless guess from the mean
+            mean = max(self.talk.mean(), 1.0)
+            return 1.0 - math.exp(-horizon / mean)
+        return max(0.0, min(1.0, (s - self.talk.survival(talked + horizon)) / s))
+
+
+class HoldfastPacer:
+    """Holdfast's predictive pacing for one campaign (see the module comment)."""
+
+    def __init__(self, cap: float = 0.03, amd_false_positive: float = 0.0, ring_time: float = 25.0) -> None:
+        self.cap = cap
+        self.amd_false_positive = amd_false_positive
+        self.est = Estimates(ring_time=ring_time)
+        self.log_gain = math.log(GAIN_START)
+        self.day = Window(DAY)
+        self.month = Window(MONTH)
+
+    @property
+    def gain(self) -> float:
+        return math.exp(self.log_gain)
+
+    # ---------------------------------------------------------------- observations
+
+    def observe_end(self, now: float, outcome: str, after: float) -> None:
+        self.est.observe_end(outcome, after)
+        if outcome == MACHINE and self.amd_false_positive > 0:
+            fp = self.amd_false_positive  # part of a person hung up on: abandoned
+            self.day.add(now, fp, fp)
+            self.month.add(now, fp, fp)
+            self._learn(now, fp, 1.0)
+
+    def observe_live(self, now: float, abandoned: bool) -> None:
+        x = 1.0 if abandoned else 0.0
+        self.day.add(now, 1.0, x)
+        self.month.add(now, 1.0, x)
+        self._learn(now, 1.0, x)
+
+    def observe_talk(self, seconds: float) -> None:
+        self.est.observe_talk(seconds)
+
+    def _learn(self, now: float, weight: float, abandoned: float) -> None:
+        self.log_gain += STEP * weight * (self.target(now) - abandoned)
+        self.log_gain = max(math.log(GAIN_MIN), min(math.log(GAIN_MAX), self.log_gain))
+
+    # ---------------------------------------------------------------- the loop's set point
+
+    def measured(self, now: float) -> float:
+        """The worse of the judged windows' abandon rates (24 h, 30 days)."""
+        return max(self.day.rate(now), self.month.rate(now))
+
+    def target(self, now: float) -> float:
+        """The abandon rate aimed at: below the cap by a margin that grows as the measured rate nears it."""
+        closeness = max(0.0, min(1.0, (self.measured(now) / self.cap - NEAR) / (1 - NEAR))) if self.cap > 0 else 1.0
+        return self.cap * (1.0 - (MARGIN_BASE + (MARGIN_MAX - MARGIN_BASE) * closeness))
+
+    def over_cap(self, now: float) -> bool:
+        if self.cap <= 0:
+            return True
+        for w in (self.day, self.month):
+            w.expire(now)
+            # a window with few answers is judged by its count: one abandon in 10 is not "under"
+            if w.abandoned > 0 and (w.abandoned / max(w.lives, SETTLED_LIVES)) >= self.cap:
+                return True
+        return False
+
+    # ---------------------------------------------------------------- the decision
+
+    def dials(self, view: PacingView) -> int:
+        """The most new dials whose predicted abandon risk stays within the learned allowance."""
+        est = self.est
+        allowed = self.target(view.now) * self.gain
+        p_live = est.live_later(0.0)
+        if p_live <= 1e-6:
+            return view.ready  # nobody answers lately: the rules still limit the lines
+        checks = [self._window_terms(view, t) for t in self._horizons()]
+        best, hi = 0, math.ceil(4 * (view.present + 1) / max(p_live, 0.05))
+        lo = 0
+        while lo < hi:  # risk grows with n: the largest n within the allowance
+            mid = (lo + hi + 1) // 2
+            if all(_risk(terms, mid) <= allowed for terms in checks):
+                lo = mid
+            else:
+                hi = mid - 1
+        best = lo
+        return best
+
+    def _horizons(self) -> tuple[float, ...]:
+        mean = float(round(self.est.live_delay()))
+        return (max(2.0, float(round(mean / 2))), mean, self.est.ring_time)
+
+    def _window_terms(self, view: PacingView, horizon: float) -> tuple[float, float, float, float]:
+        """Within `horizon`: expected live answers already coming (mean, variance), the share of a
+        new dial answered live in time, and agents expected free by then (mean - 0, variance)."""
+        est = self.est
+        lives = float(view.waiting)
+        var = 0.0
+        for age in view.in_flight:
+            q = est.live_within_fast(age, horizon)
+            lives += q
+            var += q * (1 - q)
+        per_dial = est.live_within_fast(0.0, horizon)
+        reach = horizon + CONNECT_ALLOWANCE
+        agents = float(view.ready)
+        avar = 0.0
+        for left in view.wrapping:
+            if left <= reach:
+                agents += 1.0
+        for talked in view.talking:
+            q = est.ends_within_fast(talked, reach - view.wrap_up)
+            agents += q
+            avar += q * (1 - q)
+        return (lives - agents, var + avar, per_dial, lives)  # the last: for figures
+
+
+def _over(gap: float, var: float) -> float:
+    """E[max(0, X)] for X normal(gap, var): live answers left without an agent."""
+    if var <= 1e-12:
+        return max(0.0, gap)
+    sd = math.sqrt(var)
+    z = gap / sd
+    return gap * 0.5 * (1 + math.erf(z / math.sqrt(2))) + sd * math.exp(-z * z / 2) / math.sqrt(2 * math.pi)
+
+
+def _risk(terms: tuple[float, float, float, float], n: int) -> float:
+    """The chance that the n-th new dial's live answer finds no agent in the window: the rise in
+    E[max(0, L - A)] it brings, per live answer it brings, with L - A taken as normal (a sum of
+    many small independent chances)."""
+    gap, var, per_dial, _ = terms
+    if n <= 0 or per_dial <= 1e-9:
+        return 0.0
+    more = _over(gap + n * per_dial, var + n * per_dial * (1 - per_dial))
+    less = _over(gap + (n - 1) * per_dial, var + (n - 1) * per_dial * (1 - per_dial))
+    return (more - less) / per_dial
+
+
+def decide(pacer: Pacer, view: PacingView, max_dial_level: float) -> int:
+    """The pacer's wish within the rules: lines per present agent; one per ready agent over the cap."""
+    busy_lines = len(view.in_flight) + view.waiting
+    lines_left = math.floor(max_dial_level * view.present + 1e-9) - busy_lines
+    want = min(pacer.dials(view), lines_left)
+    if pacer.over_cap(view.now):
+        want = min(want, view.ready - busy_lines)
+    return max(0, want)
