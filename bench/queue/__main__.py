@@ -35,11 +35,14 @@ async def one_run(
     agents: list[AgentEndpoint],
     workdir: Path,
     phonesim: AsteriskInstance,
+    label: str = "",
+    profile: Path | None = None,
 ) -> Run:
     ld = LOADS[load]
     workload = make_workload(ld, duration, seed + repeat)
     sut = systems.start_sut(system, install, ports, agents)
     holdfast: systems.HoldfastProcess | None = None
+    profiler: systems.Profiler | None = None
     wari: WatchAri | None = None
     sim: PhoneSim | None = None
     try:
@@ -57,12 +60,22 @@ async def one_run(
         pids = {"asterisk": sut.pid}
         if holdfast is not None:
             pids["holdfast"] = holdfast.pid
+        if holdfast is not None and holdfast.pid is not None and profile is not None:
+            profile.mkdir(parents=True, exist_ok=True)
+            profiler = systems.Profiler(holdfast.pid, profile / f"holdfast-{load}-{repeat}.txt")
+        counters0 = holdfast.counters() if holdfast is not None else {}
         cpu0 = {k: systems.cpu_seconds(p) for k, p in pids.items() if p}
         drain = max(c.patience + c.talk for c in workload) + 40
         driver = Driver(sim, watch, workload, [a.username for a in agents])
         t0 = time.monotonic()
         await driver.run(drain_timeout=drain)
         cpu = {k: systems.cpu_seconds(p) - cpu0[k] for k, p in pids.items() if p}
+        counters = {}
+        if holdfast is not None:
+            counters = {k: v - counters0.get(k, 0.0) for k, v in holdfast.counters().items()}
+        if profiler is not None:
+            profiler.stop()
+            profiler = None
         log.info(
             "%s load %s repeat %d: %.0f s, %d driver errors",
             system,
@@ -79,9 +92,12 @@ async def one_run(
             system,
             duration,
             seed + repeat,
-            figures(list(records.values()), [a.username for a in agents], cpu),
+            figures(list(records.values()), [a.username for a in agents], cpu, counters),
+            label,
         )
     finally:
+        if profiler is not None:
+            profiler.stop()
         if sim is not None:
             await sim.close()  # hangs up whatever is still up
         if wari is not None:
@@ -122,6 +138,8 @@ async def main_async(args: argparse.Namespace, on_run: Callable[[list[Run], list
                                 agents,
                                 workdir,
                                 phonesim,
+                                args.label if system == "holdfast" else "",
+                                args.profile,
                             )
                         except Exception as error:  # one broken run must not lose the others' figures
                             log.exception("%s load %s repeat %d failed", system, load, repeat)
@@ -141,6 +159,8 @@ async def main_async(args: argparse.Namespace, on_run: Callable[[list[Run], list
                             len(f.dispatch),
                             {k: round(v, 2) for k, v in f.cpu.items()},
                         )
+                        if f.counters and f.calls:
+                            log.info("  per call: %s", {k: round(v / f.calls, 2) for k, v in f.counters.items()})
             finally:
                 phonesim.stop()
                 phonesim.remove()
@@ -168,6 +188,17 @@ def main(argv: list[str] | None = None) -> int:
         help="add these runs (as further repeats) to the page's existing .json instead of starting afresh",
     )
     p.add_argument("--keep", action="store_true", help="keep the Holdfast working directory")
+    p.add_argument(
+        "--label",
+        default="",
+        help="name for this invocation's Holdfast runs (e.g. the code version); the page shows each label apart",
+    )
+    p.add_argument(
+        "--profile",
+        type=Path,
+        default=None,
+        help="directory for a py-spy profile of each Holdfast run (needs root); see bench/queue/profile.py",
+    )
     args = p.parse_args(argv)
     if args.quick:
         args.loads, args.repeats, args.duration = "a", 1, 30.0

@@ -57,6 +57,10 @@ class RunFigures:
     agent_to_bridge: list[float]
     invite_to_answer: list[float]
     cpu: dict[str, float]  # process -> CPU seconds over the run
+    # Holdfast's own counters over the run (from its /metrics): REST requests, ARI events
+    # received, store transactions (one fsync each) and engine steps stored. Empty for app_queue
+    # and for runs made before they were recorded.
+    counters: dict[str, float] = field(default_factory=dict)
 
 
 def quantile(values: Sequence[float], q: float) -> float:
@@ -111,7 +115,12 @@ def _waiting(c: CallerRecord, t: float) -> bool:
     return not any(leg.offered_at <= t for leg in c.legs)
 
 
-def figures(callers: Sequence[CallerRecord], agents: Sequence[str], cpu: dict[str, float]) -> RunFigures:
+def figures(
+    callers: Sequence[CallerRecord],
+    agents: Sequence[str],
+    cpu: dict[str, float],
+    counters: dict[str, float] | None = None,
+) -> RunFigures:
     lost = sum(1 for c in callers if c.failed or (c.bridged_at is None and not c.abandoned and c.ended_at is not None))
     stuck = sum(1 for c in callers if not c.failed and c.ended_at is None) + sum(
         1 for c in callers for leg in c.legs if leg.ended_at is None
@@ -138,6 +147,7 @@ def figures(callers: Sequence[CallerRecord], agents: Sequence[str], cpu: dict[st
             c.answered_at - c.invite_at for c in callers if c.answered_at is not None and c.invite_at is not None
         ],
         cpu=cpu,
+        counters=dict(counters or {}),
     )
 
 

@@ -14,6 +14,7 @@ import json
 import os
 import secrets
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -246,6 +247,17 @@ class HoldfastProcess:
     def pid(self) -> int | None:
         return self.proc.pid if self.proc is not None else None
 
+    def counters(self) -> dict[str, float]:
+        """Holdfast's own counters now, from its /metrics (see COUNTERS)."""
+        with urllib.request.urlopen(self.url + "/metrics", timeout=10) as resp:
+            text = resp.read().decode()
+        values: dict[str, float] = {}
+        for line in text.splitlines():
+            name, _, value = line.partition(" ")
+            if name in COUNTERS:
+                values[COUNTERS[name]] = float(value)
+        return values
+
     def stop(self) -> None:
         if self.proc is None:
             return
@@ -256,6 +268,39 @@ class HoldfastProcess:
             self.proc.kill()
             self.proc.wait(5)
         self.proc = None
+
+
+# Prometheus series of the Holdfast process -> the name the benchmark keeps it under.
+COUNTERS = {
+    "holdfast_ari_rest_requests_total": "rest_requests",
+    "holdfast_ari_events_received_total": "ari_events",
+    "holdfast_commit_batch_steps_count": "store_commits",
+    "holdfast_commit_batch_steps_sum": "steps_stored",
+}
+
+
+class Profiler:
+    """py-spy sampling a process for the length of a run (root needed to attach). `--nonblocking`:
+    the process is never paused, so the figures of a profiled run stay comparable; the output is
+    py-spy's "raw" (collapsed stacks) format, which `bench.queue.profile` summarises."""
+
+    def __init__(self, pid: int, out: Path, rate: int = 200) -> None:
+        py_spy = Path(sys.executable).parent / "py-spy"
+        self.out = out
+        self.proc = subprocess.Popen(
+            [str(py_spy), "record", "--pid", str(pid), "--rate", str(rate), "--format", "raw", "--nonblocking",
+             "--output", str(out)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+
+    def stop(self) -> None:
+        self.proc.send_signal(signal.SIGINT)  # py-spy writes its output on Ctrl-C
+        try:
+            self.proc.wait(30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(5)
 
 
 def cpu_seconds(pid: int) -> float:
