@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from app.core.commands import Activity
@@ -33,7 +33,7 @@ class _EngineCollector(Collector):
     def __init__(self, metrics: Metrics) -> None:
         self._metrics = metrics
 
-    def collect(self) -> Iterator[GaugeMetricFamily]:
+    def collect(self) -> Iterator[Metric]:
         source = self._metrics.engine_source
         waiting = GaugeMetricFamily("holdfast_callers_waiting", "Callers on hold per queue", labels=["queue"])
         callbacks = GaugeMetricFamily("holdfast_callbacks_waiting", "Callbacks waiting per queue", labels=["queue"])

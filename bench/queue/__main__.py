@@ -37,12 +37,14 @@ async def one_run(
     phonesim: AsteriskInstance,
     label: str = "",
     profile: Path | None = None,
+    perf: Path | None = None,
 ) -> Run:
     ld = LOADS[load]
     workload = make_workload(ld, duration, seed + repeat)
     sut = systems.start_sut(system, install, ports, agents)
     holdfast: systems.HoldfastProcess | None = None
     profiler: systems.Profiler | None = None
+    sut_profiler: systems.Profiler | None = None
     wari: WatchAri | None = None
     sim: PhoneSim | None = None
     try:
@@ -63,6 +65,9 @@ async def one_run(
         if holdfast is not None and holdfast.pid is not None and profile is not None:
             profile.mkdir(parents=True, exist_ok=True)
             profiler = systems.Profiler(holdfast.pid, profile / f"holdfast-{load}-{repeat}.txt")
+        if perf is not None and sut.pid is not None:
+            perf.mkdir(parents=True, exist_ok=True)
+            sut_profiler = systems.Profiler.perf(sut.pid, perf / f"sut-{system}-{load}-{repeat}.data")
         counters0 = holdfast.counters() if holdfast is not None else {}
         cpu0 = {k: systems.cpu_seconds(p) for k, p in pids.items() if p}
         drain = max(c.patience + c.talk for c in workload) + 40
@@ -73,9 +78,10 @@ async def one_run(
         counters = {}
         if holdfast is not None:
             counters = {k: v - counters0.get(k, 0.0) for k, v in holdfast.counters().items()}
-        if profiler is not None:
-            profiler.stop()
-            profiler = None
+        for p in (profiler, sut_profiler):
+            if p is not None:
+                p.stop()
+        profiler = sut_profiler = None
         log.info(
             "%s load %s repeat %d: %.0f s, %d driver errors",
             system,
@@ -96,8 +102,9 @@ async def one_run(
             label,
         )
     finally:
-        if profiler is not None:
-            profiler.stop()
+        for p in (profiler, sut_profiler):
+            if p is not None:
+                p.stop()
         if sim is not None:
             await sim.close()  # hangs up whatever is still up
         if wari is not None:
@@ -140,6 +147,7 @@ async def main_async(args: argparse.Namespace, on_run: Callable[[list[Run], list
                                 phonesim,
                                 args.label if system == "holdfast" else "",
                                 args.profile,
+                                args.perf,
                             )
                         except Exception as error:  # one broken run must not lose the others' figures
                             log.exception("%s load %s repeat %d failed", system, load, repeat)
@@ -198,6 +206,9 @@ def main(argv: list[str] | None = None) -> int:
         type=Path,
         default=None,
         help="directory for a py-spy profile of each Holdfast run (needs root); see bench/queue/profile.py",
+    )
+    p.add_argument(
+        "--perf", type=Path, default=None, help="directory for a `perf record -g` of each run's SUT Asterisk (root)"
     )
     args = p.parse_args(argv)
     if args.quick:

@@ -294,8 +294,20 @@ class Profiler:
             stderr=subprocess.DEVNULL,
         )  # fmt: skip
 
+    @classmethod
+    def perf(cls, pid: int, out: Path, rate: int = 499) -> Profiler:
+        """`perf record` of a (SUT Asterisk) process instead: where its CPU goes, by C function."""
+        self = cls.__new__(cls)
+        self.out = out
+        self.proc = subprocess.Popen(
+            ["perf", "record", "-F", str(rate), "-g", "-p", str(pid), "-o", str(out)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        return self
+
     def stop(self) -> None:
-        self.proc.send_signal(signal.SIGINT)  # py-spy writes its output on Ctrl-C
+        self.proc.send_signal(signal.SIGINT)  # py-spy and perf write their output on Ctrl-C
         try:
             self.proc.wait(30)
         except subprocess.TimeoutExpired:
