@@ -144,6 +144,7 @@ class TelephonyService:
         self._connected_before = False
         self._reconciled_once = False
         self._asterisk_started: object = None
+        self._endpoint_map: dict[str, str] | None = None  # see _agents_by_endpoint
 
     @staticmethod
     def _feature_code_map(config: HoldfastConfig) -> dict[str, str]:
@@ -298,6 +299,8 @@ class TelephonyService:
 
     def feed(self, event: ev.Event) -> list[Command]:
         started = time.perf_counter()
+        if isinstance(event, ev.SettingsChanged):
+            self._endpoint_map = None  # agents may come and go
         try:
             commands = self.engine.handle(event)
         except CoreError as error:
@@ -537,8 +540,12 @@ class TelephonyService:
     # ------------------------------------------------------------------ agents
 
     def _agents_by_endpoint(self) -> dict[str, str]:
-        """ "PJSIP/1001" → "1001" for every configured agent (reload may change them)."""
-        return {self.config.asterisk.agent_endpoint(agent_id): agent_id for agent_id in self.engine.agents}
+        """ "PJSIP/1001" → "1001" for every configured agent. Kept between calls (every agent call
+        brings EndpointStateChange events) and made again after a change of settings."""
+        if self._endpoint_map is None:
+            agent_endpoint = self.config.asterisk.agent_endpoint
+            self._endpoint_map = {agent_endpoint(agent_id): agent_id for agent_id in self.engine.agents}
+        return self._endpoint_map
 
     def agent_for_channel(self, channel_name: str) -> str | None:
         """ "PJSIP/1001-0000000a" → "1001", if that is one of our agents."""

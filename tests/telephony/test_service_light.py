@@ -3,12 +3,14 @@ way from an agent's answer to the bridge, and at the end of a call."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from app.ari.events import ChannelDtmfReceived, ChannelHangupRequest, StasisStart
 from app.core import events as ev
 from app.core.states import RequestState
 from app.telephony.service import EVENTS_USED
 from tests.ari.fake_ari import RecordedCall
-from tests.telephony.conftest import CALLER, Caller, Shell
+from tests.telephony.conftest import CALLER, Caller, Shell, config_text
 
 
 async def _reconnect(shell: Shell) -> None:
@@ -196,3 +198,22 @@ async def test_a_bridged_call_destroys_its_bridge_once(shell: Shell) -> None:
     assert bridge_id not in shell.fake.bridges
     assert not shell.service.executor.call_bridges
     assert shell.fed_of(ev.LegHungUp, leg_id=ring.leg_id)
+
+
+async def test_an_agent_added_by_a_reload_is_known_by_its_endpoint(shell: Shell, tmp_path: Path) -> None:
+    """The endpoint → agent map is kept between events, and made again when settings change."""
+    await shell.start()
+    await shell.endpoint_state("1001", "offline")  # the map is in use before the reload
+    await shell.settle()
+    path = tmp_path / "holdfast.yaml"
+    path.write_text(
+        config_text(shell.fake) + '  "1003":\n    name: Agent 1003\n    password: "pw1003"\n    skills: [support]\n'
+    )
+    shell.service.config_path = path
+    assert shell.service.reload() is None
+    assert "1003" in shell.engine.agents
+    shell.fake.add_endpoint("PJSIP", "1003", "offline")
+    await shell.endpoint_state("1003", "online")
+    await shell.settle()
+    assert shell.fed_of(ev.AgentReachability, agent_id="1003", reachable=True)
+    assert shell.service.agent_for_channel("PJSIP/1003-0000002a") == "1003"
