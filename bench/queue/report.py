@@ -49,6 +49,8 @@ METRICS: list[tuple[str, Callable[[RunFigures], float]]] = [
     ("agent OK→bridged p99", lambda f: 1000 * quantile(f.agent_to_bridge, 0.99)),
     ("INVITE→answered p50", lambda f: 1000 * quantile(f.invite_to_answer, 0.5)),
     ("INVITE→answered p99", lambda f: 1000 * quantile(f.invite_to_answer, 0.99)),
+    ("agent OK→bridged p99, arrivals only", lambda f: 1000 * quantile(f.agent_to_bridge_arrivals, 0.99)),
+    ("INVITE→answered p99, arrivals only", lambda f: 1000 * quantile(f.invite_to_answer_arrivals, 0.99)),
     ("CPU s/100 calls: SUT Asterisk", lambda f: cpu_per_100(f, "asterisk")),
     ("CPU s/100 calls: Holdfast", lambda f: cpu_per_100(f, "holdfast")),
     ("CPU s/100 calls: sum", lambda f: cpu_per_100(f, "sum")),
