@@ -670,6 +670,8 @@ class TelephonyService:
         channels, startup_time, online = snapshot
         restarted = self._asterisk_started is not None and startup_time != self._asterisk_started
         self._asterisk_started = startup_time
+        if restarted:  # its bridges went with it (legs lost at its shutdown never released theirs)
+            self.executor.call_bridges.clear()
         # Reachability before legs: reconciling may free an agent or put a request back, and the
         # engine dispatches at once; after an Asterisk restart phones have not registered again
         # yet, and ringing one would pause an innocent agent as not responding.

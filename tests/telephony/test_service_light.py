@@ -217,3 +217,22 @@ async def test_an_agent_added_by_a_reload_is_known_by_its_endpoint(shell: Shell,
     await shell.settle()
     assert shell.fed_of(ev.AgentReachability, agent_id="1003", reachable=True)
     assert shell.service.agent_for_channel("PJSIP/1003-0000002a") == "1003"
+
+
+async def test_call_bridges_of_calls_lost_in_an_asterisk_shutdown_are_forgotten(shell: Shell) -> None:
+    """Legs lost at an Asterisk shutdown release nothing (Asterisk is going); once it is back,
+    the executor forgets the bridges that went with it."""
+    caller, agent_channel, _ = await _ringing(shell)
+    ring = await shell.wait_originate("1001")
+    await shell.answer(ring)
+    await shell.activities.wait("connected", request_id=caller.request_id)
+    assert shell.service.executor.call_bridges
+    for channel in (caller.channel, dict(shell.fake.channels[agent_channel])):
+        await shell.push("ChannelHangupRequest", channel=channel, soft=True, cause=4)
+    await shell.settle()
+    assert shell.fed_of(ev.LegLost, reason="asterisk_shutdown")
+    assert shell.service.executor.call_bridges  # nothing released while Asterisk shuts down
+
+    shell.fake.restart_asterisk()
+    await _reconnect(shell)
+    assert not shell.service.executor.call_bridges
