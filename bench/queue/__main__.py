@@ -38,6 +38,7 @@ async def one_run(
     label: str = "",
     profile: Path | None = None,
     perf: Path | None = None,
+    tree: Path | None = None,
 ) -> Run:
     ld = LOADS[load]
     workload = make_workload(ld, duration, seed + repeat)
@@ -50,7 +51,9 @@ async def one_run(
     try:
         systems.register_agents(phonesim, sut, agents)
         if system == "holdfast":
-            holdfast = systems.HoldfastProcess(sut, agents, ports.holdfast_http, workdir / f"holdfast-{load}-{repeat}")
+            holdfast = systems.HoldfastProcess(
+                sut, agents, ports.holdfast_http, workdir / f"holdfast-{load}-{repeat}", tree
+            )
             holdfast.start()
         records = {c.index: CallerRecord(c.index) for c in workload}
         watch = SutWatch(records)
@@ -148,6 +151,7 @@ async def main_async(args: argparse.Namespace, on_run: Callable[[list[Run], list
                                 args.label if system == "holdfast" else "",
                                 args.profile,
                                 args.perf,
+                                args.holdfast_tree,
                             )
                         except Exception as error:  # one broken run must not lose the others' figures
                             log.exception("%s load %s repeat %d failed", system, load, repeat)
@@ -209,6 +213,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument(
         "--perf", type=Path, default=None, help="directory for a `perf record -g` of each run's SUT Asterisk (root)"
+    )
+    p.add_argument(
+        "--holdfast-tree",
+        type=Path,
+        default=None,
+        help="run the Holdfast of this checkout (e.g. `git worktree add /tmp/old <commit>`) instead of this one",
     )
     args = p.parse_args(argv)
     if args.quick:

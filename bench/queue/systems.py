@@ -190,8 +190,18 @@ agents:
 class HoldfastProcess:
     """The Holdfast service as a child process against `sut`, with every agent made ready."""
 
-    def __init__(self, sut: AsteriskInstance, agents: list[AgentEndpoint], http_port: int, workdir: Path) -> None:
+    def __init__(
+        self,
+        sut: AsteriskInstance,
+        agents: list[AgentEndpoint],
+        http_port: int,
+        workdir: Path,
+        tree: Path | None = None,
+    ) -> None:
+        """`tree`: run the Holdfast of another checkout (e.g. an older commit, to measure before and
+        after a change in the same conditions); default this one."""
         self.sut, self.agents, self.http_port, self.workdir = sut, agents, http_port, workdir
+        self.tree = tree or REPO
         self.proc: subprocess.Popen[bytes] | None = None
         self.log_path = workdir / "holdfast.log"
 
@@ -213,7 +223,7 @@ class HoldfastProcess:
                     str(self.sut.sounds_dir),
                     f"{self.sut.dir}/sounds",
                 ],
-                cwd=REPO,
+                cwd=self.tree,
                 stdout=out,
                 stderr=subprocess.STDOUT,
             )
