@@ -95,6 +95,9 @@ async def one_run(
         )
         for e in driver.errors[:5]:
             log.warning("driver error: %r", e)
+        for rec in records.values():  # what a lost caller went through, to look it up in the logs
+            if rec.failed or (rec.bridged_at is None and not rec.abandoned and rec.ended_at is not None):
+                log.warning("lost caller %s: %r", workload[rec.index].caller_id, rec)
         return Run(
             load,
             repeat,
@@ -220,7 +223,9 @@ def main(argv: list[str] | None = None) -> int:
         default=None,
         help="run the Holdfast of this checkout (e.g. `git worktree add /tmp/old <commit>`) instead of this one",
     )
+    p.add_argument("--holdfast-log-level", default="warning", help="log level of the Holdfast process (see --keep)")
     args = p.parse_args(argv)
+    systems.HOLDFAST_LOG_LEVEL = args.holdfast_log_level
     if args.quick:
         args.loads, args.repeats, args.duration = "a", 1, 30.0
     args.loads = [x.strip() for x in args.loads.split(",") if x.strip()]

@@ -156,6 +156,9 @@ def register_agents(
         time.sleep(0.2)
 
 
+HOLDFAST_LOG_LEVEL = "warning"  # the Holdfast process's log level (--holdfast-log-level)
+
+
 def holdfast_yaml(sut: AsteriskInstance, agents: list[AgentEndpoint], http_port: int, data_dir: Path) -> str:
     """One queue with the issue's settings: ring 15 s, wrap-up 5 s, no callbacks, no announcements."""
     user, password = sut.ari_auth
@@ -173,7 +176,7 @@ service:
   http_host: 127.0.0.1
   http_port: {http_port}
   data_dir: {data_dir}
-  log_level: warning
+  log_level: {HOLDFAST_LOG_LEVEL}
 inbound:
   "{QUEUE_NUMBER}": bench
 queues:
