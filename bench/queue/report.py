@@ -117,6 +117,14 @@ METHOD = """## How it is measured
   /proc/<pid>/stat, from just before the first call to the end of the drain. The phone simulator and
   the harness are not counted. The machine is shared (2 cores, other work running at the same time):
   CPU and the tails of latencies are noisy, hence the repeats and the paired ratios.
+- **Arrivals only**: the same latency over the Poisson arrivals alone, leaving out the warm start (one
+  caller per agent at t=0, then every agent answering at once 0.5 s later), whose burst otherwise
+  sets the p99 of both systems.
+- **Holdfast's counters** (per offered call): from its /metrics before and after the run: ARI REST
+  requests and events received (holdfast_ari_*), store transactions (one fsync each with SQLite's
+  synchronous=FULL) and engine steps stored (holdfast_commit_batch_steps count and sum).
+- **Columns**: a run made with `--label X` is shown as "holdfast (X)"; ratios pair each column with
+  app_queue's run of the same repeat, and the app_queue column takes every repeat.
 """
 
 
