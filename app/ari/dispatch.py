@@ -23,14 +23,13 @@ millisecond.
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import json
 from collections import OrderedDict, deque
 from collections.abc import Awaitable, Callable
 
 import structlog
 
 from app.ari.events import AriEvent
+from app.ari.models import JsonDict
 
 log = structlog.get_logger(__name__)
 
@@ -42,24 +41,31 @@ RECENT_EVENTS = 1024
 
 
 class DuplicateFilter:
-    """Recognises an event that is an exact copy of a recent one."""
+    """Recognises an event that is an exact copy of a recent one.
+
+    Events are looked up by (object, type, timestamp) and compared with the few remembered under
+    that key by plain dict equality: a copy is equal, a different event of the same millisecond
+    is not. (Serialising every event to hash it cost more CPU than all the rest of dispatching.)"""
 
     def __init__(self, size: int = RECENT_EVENTS) -> None:
         self.size = size
-        self._recent: OrderedDict[tuple[str, str, bytes], None] = OrderedDict()  # small: a digest each
+        self._recent: OrderedDict[tuple[str, str, object], list[JsonDict]] = OrderedDict()
         self.dropped = 0
 
     def is_copy(self, event: AriEvent) -> bool:
         if event.timestamp is None or not event.raw:
             return False  # nothing to tell a copy from a new event by
-        payload = json.dumps(event.raw, sort_keys=True, default=str).encode()
-        key = (event.ordering_key, event.type, hashlib.blake2b(payload, digest_size=16).digest())
-        if key in self._recent:
+        key = (event.ordering_key, event.type, event.raw.get("timestamp"))
+        seen = self._recent.get(key)
+        if seen is None:
+            self._recent[key] = [event.raw]
+            if len(self._recent) > self.size:
+                self._recent.popitem(last=False)
+            return False
+        if any(raw == event.raw for raw in seen):
             self.dropped += 1
             return True
-        self._recent[key] = None
-        if len(self._recent) > self.size:
-            self._recent.popitem(last=False)
+        seen.append(event.raw)  # another event of the same object, type and millisecond
         return False
 
 

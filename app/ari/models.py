@@ -262,6 +262,8 @@ class Application:
     bridge_ids: tuple[str, ...] = ()
     endpoint_ids: tuple[str, ...] = ()
     device_names: tuple[str, ...] = ()
+    events_allowed: tuple[str, ...] = ()  # event types of the app's filter (empty: all)
+    events_disallowed: tuple[str, ...] = ()
     raw: JsonDict = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
@@ -274,8 +276,17 @@ class Application:
             bridge_ids=str_tuple(data.get("bridge_ids")),
             endpoint_ids=str_tuple(data.get("endpoint_ids")),
             device_names=str_tuple(data.get("device_names")),
+            events_allowed=_event_types(data.get("events_allowed")),
+            events_disallowed=_event_types(data.get("events_disallowed")),
             raw=data,
         )
+
+
+def _event_types(value: object) -> tuple[str, ...]:
+    """[{"type": "StasisStart"}, ...] -> ("StasisStart", ...); anything else is skipped."""
+    if not isinstance(value, list):
+        return ()
+    return tuple(str(item["type"]) for item in value if isinstance(item, dict) and isinstance(item.get("type"), str))
 
 
 @dataclass(frozen=True, slots=True)

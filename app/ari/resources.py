@@ -37,6 +37,16 @@ class ApplicationsApi:
         )
         return Application.from_json(data)
 
+    async def set_event_filter(
+        self, name: str, allowed: Sequence[str] = (), disallowed: Sequence[str] = ()
+    ) -> Application:
+        """Only `allowed` event types reach the app (all when empty), never `disallowed` ones
+        (`PUT /applications/{name}/eventFilter`, Asterisk 13.26+/16.3+). Both lists are set: an
+        empty one clears that side."""
+        body = {"allowed": [{"type": t} for t in allowed], "disallowed": [{"type": t} for t in disallowed]}
+        data = await self._rest.request("PUT", f"/applications/{seg(name)}/eventFilter", body=body)
+        return Application.from_json(data)
+
     async def unsubscribe(self, name: str, event_source: str | Sequence[str]) -> Application:
         data = await self._rest.request(
             "DELETE", f"/applications/{seg(name)}/subscription", params={"eventSource": event_source}

@@ -92,6 +92,9 @@ class CommandExecutor:
         self._lanes: dict[str, asyncio.Queue[c.Command]] = {}
         self._workers: dict[str, asyncio.Task[None]] = {}
         self.holding_ready: set[str] = set()  # holding bridges known to exist on this connection
+        # Call bridges we made, and the legs they were made for: prepared for an agent leg while it
+        # rings, then holding both legs once bridged. Its last leg to end destroys it.
+        self.call_bridges: dict[str, list[Leg]] = {}
 
     # ------------------------------------------------------------------ lanes
 
@@ -359,6 +362,22 @@ class CommandExecutor:
             variables["PJSIP_HEADER(add,Call-Info)"] = "<sip:holdfast>;answer-after=0"
             variables["PJSIP_HEADER(add,Alert-Info)"] = "<http://holdfast>;info=alert-autoanswer;delay=0"
         await self._originate(leg, self.agent_endpoint(cmd.agent_id), caller_id, cmd.timeout, variables)
+        if not leg.ended:
+            await self._prepare_call_bridge(leg)
+
+    async def _prepare_call_bridge(self, agent: Leg) -> None:
+        """Make the call bridge while the agent's phone rings, so that once the agent answers only
+        the channels need adding (one REST call on the way to "bridged" instead of three). If it
+        cannot be made now, `_BridgeLegs` makes it then."""
+        bridge_id = CALL_PREFIX + agent.request_id
+        self.call_bridges[bridge_id] = [agent]  # before the await: the older leg's release sees it
+        agent.bridge_id = bridge_id
+        try:
+            await self.ari.bridges.create_with_id(bridge_id, "mixing", name=bridge_id)
+        except AriConflict:
+            pass  # still there from an earlier agent of this request: it is this leg's now
+        except AriError as error:
+            log.info("call_bridge_not_prepared", bridge_id=bridge_id, error=str(error))
 
     async def _OriginateCustomer(self, cmd: c.OriginateCustomer) -> None:
         leg = Leg(cmd.leg_id, channel_id_for_leg(cmd.leg_id), "customer", cmd.request_id, amd=cmd.amd)
@@ -371,19 +390,24 @@ class CommandExecutor:
             return  # one side already hung up: its hang-up event ends the request
         # A tone (ringing to the agent while the customer is dialled) never ends by itself, and a
         # playback that does not end holds up the channel's later commands, the bridging too.
-        await self._stop_tones(customer)
-        await self._stop_tones(agent)
+        await asyncio.gather(self._stop_tones(customer), self._stop_tones(agent))
         bridge_id = CALL_PREFIX + cmd.request_id
-        with contextlib.suppress(AriConflict):
-            await self.ari.bridges.create_with_id(bridge_id, "mixing", name=bridge_id)
-        if customer.bridge_id and customer.bridge_id != bridge_id:
-            try:
-                await self.ari.bridges.remove_channel(customer.bridge_id, customer.channel_id)
-            except AriError as error:
-                log.debug("leave_holding_failed", error=str(error))
+        prepared = bridge_id in self.call_bridges
+        self.call_bridges[bridge_id] = [customer, agent]
         customer.bridge_id = agent.bridge_id = bridge_id
+        # Adding a channel takes it out of the Stasis bridge it is in (the caller's holding bridge)
+        # in the same step (res_stasis control.c), so no removeChannel first.
+        channels = [customer.channel_id, agent.channel_id]
         try:
-            await self.ari.bridges.add_channel(bridge_id, [customer.channel_id, agent.channel_id])
+            if not prepared:
+                with contextlib.suppress(AriConflict):
+                    await self.ari.bridges.create_with_id(bridge_id, "mixing", name=bridge_id)
+            try:
+                await self.ari.bridges.add_channel(bridge_id, channels)
+            except AriNotFound:  # the prepared bridge is gone (destroyed by an earlier leg's end)
+                with contextlib.suppress(AriConflict):
+                    await self.ari.bridges.create_with_id(bridge_id, "mixing", name=bridge_id)
+                await self.ari.bridges.add_channel(bridge_id, channels)
         except AriError as error:
             if error.status not in (400, 404, 422):
                 raise
@@ -410,15 +434,25 @@ class CommandExecutor:
         await self.release_call_bridge(leg)
 
     async def release_call_bridge(self, leg: Leg) -> None:
-        """Destroy the call bridge of a leg that ended. When both legs end at once each tries:
-        the loser gets 404 or 409 (being destroyed already), which is expected. Any other
-        refusal leaves an empty bridge behind, which costs nothing and carries no call: a
-        warning, not a stop."""
-        if leg.bridge_id and leg.bridge_id.startswith(CALL_PREFIX):
-            bridge_id, leg.bridge_id = leg.bridge_id, None
-            try:
-                await self.ari.bridges.destroy(bridge_id)
-            except (AriNotFound, AriConflict) as error:
-                log.debug("call_bridge_gone", bridge_id=bridge_id, status=error.status)
-            except AriError as error:
-                log.warning("call_bridge_left", bridge_id=bridge_id, error=str(error))
+        """Destroy the call bridge of a leg that ended, unless it is now another leg's (prepared
+        again for the next agent rung for the same request). The other leg of a bridged call
+        forgets it too: one destroy per call. When both legs end at once the loser may still get
+        404 or 409 (being destroyed already), which is expected. Any other refusal leaves an empty
+        bridge behind, which costs nothing and carries no call: a warning, not a stop."""
+        if not (leg.bridge_id and leg.bridge_id.startswith(CALL_PREFIX)):
+            return
+        bridge_id, leg.bridge_id = leg.bridge_id, None
+        members = self.call_bridges.get(bridge_id)
+        if members is not None:
+            if not any(member is leg for member in members):
+                return  # prepared for a later leg of the request meanwhile: that leg's now
+            del self.call_bridges[bridge_id]
+            for member in members:
+                if member.bridge_id == bridge_id:
+                    member.bridge_id = None
+        try:
+            await self.ari.bridges.destroy(bridge_id)
+        except (AriNotFound, AriConflict) as error:
+            log.debug("call_bridge_gone", bridge_id=bridge_id, status=error.status)
+        except AriError as error:
+            log.warning("call_bridge_left", bridge_id=bridge_id, error=str(error))

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from app.core.commands import Activity
@@ -17,13 +17,23 @@ from app.core.engine import Engine
 from app.core.states import AgentState
 
 EngineSource = Callable[[], Engine]  # the engine as it is at scrape time
+AriSource = Callable[[], dict[str, int]]  # AriClient.metrics: its counters at scrape time
+
+# AriClient counters exported as Prometheus counters (the cost per call: REST round trips and
+# events Asterisk sent us), name -> help.
+ARI_COUNTERS = {
+    "rest_requests": "ARI REST requests made",
+    "rest_failures": "ARI REST requests that failed",
+    "events_received": "ARI events received over the websocket",
+    "events_delivered": "ARI events handed to the service (copies dropped)",
+}
 
 
 class _EngineCollector(Collector):
     def __init__(self, metrics: Metrics) -> None:
         self._metrics = metrics
 
-    def collect(self) -> Iterator[GaugeMetricFamily]:
+    def collect(self) -> Iterator[Metric]:
         source = self._metrics.engine_source
         waiting = GaugeMetricFamily("holdfast_callers_waiting", "Callers on hold per queue", labels=["queue"])
         callbacks = GaugeMetricFamily("holdfast_callbacks_waiting", "Callbacks waiting per queue", labels=["queue"])
@@ -39,12 +49,20 @@ class _EngineCollector(Collector):
         yield waiting
         yield callbacks
         yield agents
+        ari = self._metrics.ari_source
+        if ari is not None:
+            values = ari()
+            for name, help_text in ARI_COUNTERS.items():
+                counter = CounterMetricFamily(f"holdfast_ari_{name}", help_text)
+                counter.add_metric([], values.get(name, 0))
+                yield counter
 
 
 class Metrics:
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry or CollectorRegistry()
         self.engine_source: EngineSource | None = None
+        self.ari_source: AriSource | None = None
         self.requests_ended = Counter(
             "holdfast_requests_ended",
             "Requests ended, by queue and outcome",
@@ -87,6 +105,10 @@ class Metrics:
     def bind(self, engine_source: EngineSource) -> None:
         """Gauges read the engine `engine_source()` returns, at every scrape."""
         self.engine_source = engine_source
+
+    def bind_ari(self, ari_source: AriSource) -> None:
+        """ARI counters read from `ari_source()` at every scrape."""
+        self.ari_source = ari_source
 
     def count_activity(self, activity: Activity) -> None:
         queue = activity.queue or ""

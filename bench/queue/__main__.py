@@ -35,17 +35,25 @@ async def one_run(
     agents: list[AgentEndpoint],
     workdir: Path,
     phonesim: AsteriskInstance,
+    label: str = "",
+    profile: Path | None = None,
+    perf: Path | None = None,
+    tree: Path | None = None,
 ) -> Run:
     ld = LOADS[load]
     workload = make_workload(ld, duration, seed + repeat)
     sut = systems.start_sut(system, install, ports, agents)
     holdfast: systems.HoldfastProcess | None = None
+    profiler: systems.Profiler | None = None
+    sut_profiler: systems.Profiler | None = None
     wari: WatchAri | None = None
     sim: PhoneSim | None = None
     try:
         systems.register_agents(phonesim, sut, agents)
         if system == "holdfast":
-            holdfast = systems.HoldfastProcess(sut, agents, ports.holdfast_http, workdir / f"holdfast-{load}-{repeat}")
+            holdfast = systems.HoldfastProcess(
+                sut, agents, ports.holdfast_http, workdir / f"holdfast-{load}-{repeat}", tree
+            )
             holdfast.start()
         records = {c.index: CallerRecord(c.index) for c in workload}
         watch = SutWatch(records)
@@ -57,12 +65,26 @@ async def one_run(
         pids = {"asterisk": sut.pid}
         if holdfast is not None:
             pids["holdfast"] = holdfast.pid
+        if holdfast is not None and holdfast.pid is not None and profile is not None:
+            profile.mkdir(parents=True, exist_ok=True)
+            profiler = systems.Profiler(holdfast.pid, profile / f"holdfast-{load}-{repeat}.txt")
+        if perf is not None and sut.pid is not None:
+            perf.mkdir(parents=True, exist_ok=True)
+            sut_profiler = systems.Profiler.perf(sut.pid, perf / f"sut-{system}-{load}-{repeat}.data")
+        counters0 = holdfast.counters() if holdfast is not None else {}
         cpu0 = {k: systems.cpu_seconds(p) for k, p in pids.items() if p}
         drain = max(c.patience + c.talk for c in workload) + 40
         driver = Driver(sim, watch, workload, [a.username for a in agents])
         t0 = time.monotonic()
         await driver.run(drain_timeout=drain)
         cpu = {k: systems.cpu_seconds(p) - cpu0[k] for k, p in pids.items() if p}
+        counters = {}
+        if holdfast is not None:
+            counters = {k: v - counters0.get(k, 0.0) for k, v in holdfast.counters().items()}
+        for p in (profiler, sut_profiler):
+            if p is not None:
+                p.stop()
+        profiler = sut_profiler = None
         log.info(
             "%s load %s repeat %d: %.0f s, %d driver errors",
             system,
@@ -73,15 +95,22 @@ async def one_run(
         )
         for e in driver.errors[:5]:
             log.warning("driver error: %r", e)
+        for rec in records.values():  # what a lost caller went through, to look it up in the logs
+            if rec.failed or (rec.bridged_at is None and not rec.abandoned and rec.ended_at is not None):
+                log.warning("lost caller %s: %r", workload[rec.index].caller_id, rec)
         return Run(
             load,
             repeat,
             system,
             duration,
             seed + repeat,
-            figures(list(records.values()), [a.username for a in agents], cpu),
+            figures(list(records.values()), [a.username for a in agents], cpu, counters),
+            label,
         )
     finally:
+        for p in (profiler, sut_profiler):
+            if p is not None:
+                p.stop()
         if sim is not None:
             await sim.close()  # hangs up whatever is still up
         if wari is not None:
@@ -122,6 +151,10 @@ async def main_async(args: argparse.Namespace, on_run: Callable[[list[Run], list
                                 agents,
                                 workdir,
                                 phonesim,
+                                args.label if system == "holdfast" else "",
+                                args.profile,
+                                args.perf,
+                                args.holdfast_tree,
                             )
                         except Exception as error:  # one broken run must not lose the others' figures
                             log.exception("%s load %s repeat %d failed", system, load, repeat)
@@ -141,6 +174,8 @@ async def main_async(args: argparse.Namespace, on_run: Callable[[list[Run], list
                             len(f.dispatch),
                             {k: round(v, 2) for k, v in f.cpu.items()},
                         )
+                        if f.counters and f.calls:
+                            log.info("  per call: %s", {k: round(v / f.calls, 2) for k, v in f.counters.items()})
             finally:
                 phonesim.stop()
                 phonesim.remove()
@@ -168,7 +203,29 @@ def main(argv: list[str] | None = None) -> int:
         help="add these runs (as further repeats) to the page's existing .json instead of starting afresh",
     )
     p.add_argument("--keep", action="store_true", help="keep the Holdfast working directory")
+    p.add_argument(
+        "--label",
+        default="",
+        help="name for this invocation's Holdfast runs (e.g. the code version); the page shows each label apart",
+    )
+    p.add_argument(
+        "--profile",
+        type=Path,
+        default=None,
+        help="directory for a py-spy profile of each Holdfast run (needs root); see bench/queue/profile.py",
+    )
+    p.add_argument(
+        "--perf", type=Path, default=None, help="directory for a `perf record -g` of each run's SUT Asterisk (root)"
+    )
+    p.add_argument(
+        "--holdfast-tree",
+        type=Path,
+        default=None,
+        help="run the Holdfast of this checkout (e.g. `git worktree add /tmp/old <commit>`) instead of this one",
+    )
+    p.add_argument("--holdfast-log-level", default="warning", help="log level of the Holdfast process (see --keep)")
     args = p.parse_args(argv)
+    systems.HOLDFAST_LOG_LEVEL = args.holdfast_log_level
     if args.quick:
         args.loads, args.repeats, args.duration = "a", 1, 30.0
     args.loads = [x.strip() for x in args.loads.split(",") if x.strip()]

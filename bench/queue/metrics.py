@@ -57,6 +57,14 @@ class RunFigures:
     agent_to_bridge: list[float]
     invite_to_answer: list[float]
     cpu: dict[str, float]  # process -> CPU seconds over the run
+    # Holdfast's own counters over the run (from its /metrics): REST requests, ARI events
+    # received, store transactions (one fsync each) and engine steps stored. Empty for app_queue
+    # and for runs made before they were recorded.
+    counters: dict[str, float] = field(default_factory=dict)
+    # The two latencies again for the Poisson arrivals only, without the warm start (one caller
+    # per agent at t=0, then every agent answering at once): that burst is the top of the tails.
+    agent_to_bridge_arrivals: list[float] = field(default_factory=list)
+    invite_to_answer_arrivals: list[float] = field(default_factory=list)
 
 
 def quantile(values: Sequence[float], q: float) -> float:
@@ -111,11 +119,18 @@ def _waiting(c: CallerRecord, t: float) -> bool:
     return not any(leg.offered_at <= t for leg in c.legs)
 
 
-def figures(callers: Sequence[CallerRecord], agents: Sequence[str], cpu: dict[str, float]) -> RunFigures:
+def figures(
+    callers: Sequence[CallerRecord],
+    agents: Sequence[str],
+    cpu: dict[str, float],
+    counters: dict[str, float] | None = None,
+) -> RunFigures:
+    """`callers` in workload order: the first len(agents) are the warm start."""
     lost = sum(1 for c in callers if c.failed or (c.bridged_at is None and not c.abandoned and c.ended_at is not None))
     stuck = sum(1 for c in callers if not c.failed and c.ended_at is None) + sum(
         1 for c in callers for leg in c.legs if leg.ended_at is None
     )
+    arrivals = [c for c in callers if c.index >= len(agents)]
     return RunFigures(
         calls=len(callers),
         answered=sum(1 for c in callers if c.answered_at is not None),
@@ -125,20 +140,26 @@ def figures(callers: Sequence[CallerRecord], agents: Sequence[str], cpu: dict[st
         stuck=stuck,
         dispatch=dispatch_latencies(callers, agents),
         wait=[c.bridged_at - c.answered_at for c in callers if c.bridged_at is not None and c.answered_at is not None],
-        agent_to_bridge=[
-            c.bridged_at - leg.up_at
-            for c in callers
-            for leg in c.legs
-            if c.bridged_at is not None
-            and leg.up_at is not None
-            and leg.up_at <= c.bridged_at
-            and leg is _bridged_leg(c)
-        ],
-        invite_to_answer=[
-            c.answered_at - c.invite_at for c in callers if c.answered_at is not None and c.invite_at is not None
-        ],
+        agent_to_bridge=_agent_to_bridge(callers),
+        invite_to_answer=_invite_to_answer(callers),
         cpu=cpu,
+        counters=dict(counters or {}),
+        agent_to_bridge_arrivals=_agent_to_bridge(arrivals),
+        invite_to_answer_arrivals=_invite_to_answer(arrivals),
     )
+
+
+def _agent_to_bridge(callers: Sequence[CallerRecord]) -> list[float]:
+    return [
+        c.bridged_at - leg.up_at
+        for c in callers
+        for leg in c.legs
+        if c.bridged_at is not None and leg.up_at is not None and leg.up_at <= c.bridged_at and leg is _bridged_leg(c)
+    ]
+
+
+def _invite_to_answer(callers: Sequence[CallerRecord]) -> list[float]:
+    return [c.answered_at - c.invite_at for c in callers if c.answered_at is not None and c.invite_at is not None]
 
 
 def _bridged_leg(c: CallerRecord) -> AgentLeg | None:

@@ -13,8 +13,6 @@ from bench.machine import machine
 from bench.queue.metrics import RunFigures, quantile
 from bench.queue.workload import LOADS
 
-SYSTEMS = ("app_queue", "holdfast")
-
 
 @dataclass(frozen=True)
 class Run:
@@ -24,6 +22,11 @@ class Run:
     duration: float
     seed: int
     figures: RunFigures
+    label: str = ""  # which code the run measured (e.g. "before perf13"): shown as its own column
+
+    @property
+    def column(self) -> str:
+        return f"{self.system} ({self.label})" if self.label else self.system
 
 
 def cpu_per_100(f: RunFigures, key: str) -> float:
@@ -46,12 +49,31 @@ METRICS: list[tuple[str, Callable[[RunFigures], float]]] = [
     ("agent OK→bridged p99", lambda f: 1000 * quantile(f.agent_to_bridge, 0.99)),
     ("INVITE→answered p50", lambda f: 1000 * quantile(f.invite_to_answer, 0.5)),
     ("INVITE→answered p99", lambda f: 1000 * quantile(f.invite_to_answer, 0.99)),
+    ("agent OK→bridged p99, arrivals only", lambda f: 1000 * quantile(f.agent_to_bridge_arrivals, 0.99)),
+    ("INVITE→answered p99, arrivals only", lambda f: 1000 * quantile(f.invite_to_answer_arrivals, 0.99)),
     ("CPU s/100 calls: SUT Asterisk", lambda f: cpu_per_100(f, "asterisk")),
     ("CPU s/100 calls: Holdfast", lambda f: cpu_per_100(f, "holdfast")),
     ("CPU s/100 calls: sum", lambda f: cpu_per_100(f, "sum")),
 ]
 RATIOS = [m for m in METRICS if m[0].startswith(("dispatch p", "wait", "agent", "INVITE", "CPU s/100 calls: sum"))]
 RATIOS = [m for m in RATIOS if m[0] != "dispatch n"]
+
+
+COUNTER_TITLES = {
+    "rest_requests": "ARI REST requests",
+    "ari_events": "ARI events received",
+    "store_commits": "store transactions (fsyncs)",
+    "steps_stored": "engine steps stored",
+}
+
+
+def columns(runs: Sequence[Run]) -> list[str]:
+    """app_queue first, then each system/label in the order first run."""
+    seen: list[str] = []
+    for r in sorted(runs, key=lambda r: (r.system != "app_queue",)):
+        if r.column not in seen:
+            seen.append(r.column)
+    return seen
 
 
 def _fmt(v: float) -> str:
@@ -95,6 +117,14 @@ METHOD = """## How it is measured
   /proc/<pid>/stat, from just before the first call to the end of the drain. The phone simulator and
   the harness are not counted. The machine is shared (2 cores, other work running at the same time):
   CPU and the tails of latencies are noisy, hence the repeats and the paired ratios.
+- **Arrivals only**: the same latency over the Poisson arrivals alone, leaving out the warm start (one
+  caller per agent at t=0, then every agent answering at once 0.5 s later), whose burst otherwise
+  sets the p99 of both systems.
+- **Holdfast's counters** (per offered call): from its /metrics before and after the run: ARI REST
+  requests and events received (holdfast_ari_*), store transactions (one fsync each with SQLite's
+  synchronous=FULL) and engine steps stored (holdfast_commit_batch_steps count and sum).
+- **Columns**: a run made with `--label X` is shown as "holdfast (X)"; ratios pair each column with
+  app_queue's run of the same repeat, and the app_queue column takes every repeat.
 """
 
 
@@ -119,30 +149,46 @@ def render(runs: Sequence[Run], command: str, notes: str, plot_name: str | None)
         sel = [r for r in runs if r.load == load]
         dur = sel[0].duration
         repeats = len({r.repeat for r in sel})
+        cols = columns(sel)
         out += [
             f"## Load {load}: {ld.agents} agents, talk {ld.talk_mean:g} s, patience {ld.patience_mean:g} s,"
             f" rho {ld.rho:g} — arrivals {dur:g} s, {repeats} repeat(s)",
             "",
-            "| figure | " + " | ".join(SYSTEMS) + " |",
-            "| --- | " + " | ".join("---" for _ in SYSTEMS) + " |",
+            "| figure | " + " | ".join(f"{c} n={sum(1 for r in sel if r.column == c)}" for c in cols) + " |",
+            "| --- | " + " | ".join("---" for _ in cols) + " |",
         ]
         for title, fn in METRICS:
-            cells = [_spread([fn(r.figures) for r in sel if r.system == s]) for s in SYSTEMS]
+            cells = [_spread([fn(r.figures) for r in sel if r.column == c]) for c in cols]
             out.append(f"| {title} | " + " | ".join(cells) + " |")
+        if any(r.figures.counters for r in sel):
+            out += ["", "Holdfast's own counters per offered call:", ""]
+            held = [c for c in cols if any(r.figures.counters for r in sel if r.column == c)]
+            out += ["| counter | " + " | ".join(held) + " |", "| --- | " + " | ".join("---" for _ in held) + " |"]
+            for key, title in COUNTER_TITLES.items():
+                cells = [
+                    _spread([r.figures.counters[key] / r.figures.calls for r in sel
+                             if r.column == c and key in r.figures.counters and r.figures.calls])
+                    for c in held
+                ]  # fmt: skip
+                out.append(f"| {title} | " + " | ".join(cells) + " |")
+        paired = [c for c in cols if c != "app_queue"]
         out += [
             "",
             "Ratios Holdfast / app_queue, paired within each repeat:",
             "",
-            "| figure | ratio |",
-            "| --- | --- |",
+            "| figure | " + " | ".join(paired) + " |",
+            "| --- | " + " | ".join("---" for _ in paired) + " |",
         ]
         for title, fn in RATIOS:
-            ratios = []
-            for rep in sorted({r.repeat for r in sel}):
-                pair = {r.system: fn(r.figures) for r in sel if r.repeat == rep}
-                if "holdfast" in pair and "app_queue" in pair and pair["app_queue"]:
-                    ratios.append(pair["holdfast"] / pair["app_queue"])
-            out.append(f"| {title} | {_spread(ratios)} |")
+            cells = []
+            for c in paired:
+                ratios = []
+                for rep in sorted({r.repeat for r in sel}):
+                    pair = {r.column: fn(r.figures) for r in sel if r.repeat == rep}
+                    if c in pair and "app_queue" in pair and pair["app_queue"]:
+                        ratios.append(pair[c] / pair["app_queue"])
+                cells.append(_spread(ratios))
+            out.append(f"| {title} | " + " | ".join(cells) + " |")
         out.append("")
     if plot_name:
         out += [f"![dispatch latency and CPU per load]({plot_name})", ""]
@@ -166,14 +212,15 @@ def plot(runs: Sequence[Run], path: Path) -> bool:
         ("CPU s per 100 calls (SUT + Holdfast)", lambda f: cpu_per_100(f, "sum")),
     ]
     for ax, (title, fn) in zip(axes, panels, strict=True):
-        for k, system in enumerate(SYSTEMS):
+        cols = columns(runs)
+        for k, col in enumerate(cols):
             xs, ys = [], []
             for i, load in enumerate(loads):
                 for r in runs:
-                    if r.load == load and r.system == system:
-                        xs.append(i + (k - 0.5) * 0.25)
+                    if r.load == load and r.column == col:
+                        xs.append(i + (k - (len(cols) - 1) / 2) * 0.2)
                         ys.append(fn(r.figures))
-            ax.plot(xs, ys, "o", label=system)
+            ax.plot(xs, ys, "o", label=col)
         ax.set_xticks(range(len(loads)), [f"load {x}" for x in loads])
         ax.set_xlim(-0.5, len(loads) - 0.5)
         ax.set_ylim(bottom=0)  # differences read against zero, not magnified
@@ -200,7 +247,7 @@ def read(out_md: Path) -> tuple[list[Run], str, str]:
     raw = json.loads(out_md.with_suffix(".json").read_text())
     if isinstance(raw, list):  # the first format: runs only
         raw = {"command": "python -m bench.queue", "notes": "", "runs": raw}
-    runs = [Run(**{**r, "figures": RunFigures(**r["figures"])}) for r in raw["runs"]]
+    runs = [Run(**{**r, "figures": RunFigures(**r["figures"])}) for r in raw["runs"]]  # older runs: no label
     return runs, raw["command"], raw["notes"]
 
 

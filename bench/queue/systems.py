@@ -14,6 +14,7 @@ import json
 import os
 import secrets
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -155,6 +156,9 @@ def register_agents(
         time.sleep(0.2)
 
 
+HOLDFAST_LOG_LEVEL = "warning"  # the Holdfast process's log level (--holdfast-log-level)
+
+
 def holdfast_yaml(sut: AsteriskInstance, agents: list[AgentEndpoint], http_port: int, data_dir: Path) -> str:
     """One queue with the issue's settings: ring 15 s, wrap-up 5 s, no callbacks, no announcements."""
     user, password = sut.ari_auth
@@ -172,7 +176,7 @@ service:
   http_host: 127.0.0.1
   http_port: {http_port}
   data_dir: {data_dir}
-  log_level: warning
+  log_level: {HOLDFAST_LOG_LEVEL}
 inbound:
   "{QUEUE_NUMBER}": bench
 queues:
@@ -189,8 +193,18 @@ agents:
 class HoldfastProcess:
     """The Holdfast service as a child process against `sut`, with every agent made ready."""
 
-    def __init__(self, sut: AsteriskInstance, agents: list[AgentEndpoint], http_port: int, workdir: Path) -> None:
+    def __init__(
+        self,
+        sut: AsteriskInstance,
+        agents: list[AgentEndpoint],
+        http_port: int,
+        workdir: Path,
+        tree: Path | None = None,
+    ) -> None:
+        """`tree`: run the Holdfast of another checkout (e.g. an older commit, to measure before and
+        after a change in the same conditions); default this one."""
         self.sut, self.agents, self.http_port, self.workdir = sut, agents, http_port, workdir
+        self.tree = tree or REPO
         self.proc: subprocess.Popen[bytes] | None = None
         self.log_path = workdir / "holdfast.log"
 
@@ -212,7 +226,7 @@ class HoldfastProcess:
                     str(self.sut.sounds_dir),
                     f"{self.sut.dir}/sounds",
                 ],
-                cwd=REPO,
+                cwd=self.tree,
                 stdout=out,
                 stderr=subprocess.STDOUT,
             )
@@ -246,6 +260,17 @@ class HoldfastProcess:
     def pid(self) -> int | None:
         return self.proc.pid if self.proc is not None else None
 
+    def counters(self) -> dict[str, float]:
+        """Holdfast's own counters now, from its /metrics (see COUNTERS)."""
+        with urllib.request.urlopen(self.url + "/metrics", timeout=10) as resp:
+            text = resp.read().decode()
+        values: dict[str, float] = {}
+        for line in text.splitlines():
+            name, _, value = line.partition(" ")
+            if name in COUNTERS:
+                values[COUNTERS[name]] = float(value)
+        return values
+
     def stop(self) -> None:
         if self.proc is None:
             return
@@ -256,6 +281,51 @@ class HoldfastProcess:
             self.proc.kill()
             self.proc.wait(5)
         self.proc = None
+
+
+# Prometheus series of the Holdfast process -> the name the benchmark keeps it under.
+COUNTERS = {
+    "holdfast_ari_rest_requests_total": "rest_requests",
+    "holdfast_ari_events_received_total": "ari_events",
+    "holdfast_commit_batch_steps_count": "store_commits",
+    "holdfast_commit_batch_steps_sum": "steps_stored",
+}
+
+
+class Profiler:
+    """py-spy sampling a process for the length of a run (root needed to attach). `--nonblocking`:
+    the process is never paused, so the figures of a profiled run stay comparable; the output is
+    py-spy's "raw" (collapsed stacks) format, which `bench.queue.profile` summarises."""
+
+    def __init__(self, pid: int, out: Path, rate: int = 200) -> None:
+        py_spy = Path(sys.executable).parent / "py-spy"
+        self.out = out
+        self.proc = subprocess.Popen(
+            [str(py_spy), "record", "--pid", str(pid), "--rate", str(rate), "--format", "raw", "--nonblocking",
+             "--output", str(out)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+
+    @classmethod
+    def perf(cls, pid: int, out: Path, rate: int = 499) -> Profiler:
+        """`perf record` of a (SUT Asterisk) process instead: where its CPU goes, by C function."""
+        self = cls.__new__(cls)
+        self.out = out
+        self.proc = subprocess.Popen(
+            ["perf", "record", "-F", str(rate), "-g", "-p", str(pid), "-o", str(out)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        return self
+
+    def stop(self) -> None:
+        self.proc.send_signal(signal.SIGINT)  # py-spy and perf write their output on Ctrl-C
+        try:
+            self.proc.wait(30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(5)
 
 
 def cpu_seconds(pid: int) -> float:

@@ -192,6 +192,9 @@ class _State:
     playbacks: dict[str, Json] = field(default_factory=dict)
     variables: dict[str, dict[str, str]] = field(default_factory=dict)  # channel id -> vars
     subscriptions: set[str] = field(default_factory=set)
+    # The app's event filter (PUT /applications/{app}/eventFilter); empty allowed: all types.
+    events_allowed: list[str] = field(default_factory=list)
+    events_disallowed: list[str] = field(default_factory=list)
 
 
 def _err(status: int, message: str) -> web.Response:
@@ -213,6 +216,7 @@ class FakeAri:
         self.ws_refused = 0
         self.ws_connects = 0  # accepted websockets, total
         self.events_sent = 0
+        self.events_filtered = 0  # pushed events the app's event filter kept from the websockets
         self.auth_failures = 0  # REST calls and websocket upgrades with wrong credentials
         self._rules: list[_Rule] = []
         self._refuse_remaining: int | None = 0  # None = refuse until accept_websocket()
@@ -229,6 +233,7 @@ class FakeAri:
         self.startup_time = ari_now()
         for channel_id in list(self.channels):
             self.remove_channel(channel_id)
+        self.state.events_allowed, self.state.events_disallowed = [], []  # Asterisk keeps no filter
 
     async def start(self) -> None:
         app = web.Application(middlewares=[self._middleware])
@@ -320,6 +325,7 @@ class FakeAri:
     async def wait_for_call(self, method: str, path: str, timeout: float = 2.0, count: int = 1) -> RecordedCall:
         """Wait until `count` calls match (method, path regex) and their `on_request` hooks have
         run; returns the last one."""
+
         def handled() -> list[RecordedCall]:
             return [c for c in self.calls_to(method, path) if c.handled]
 
@@ -393,7 +399,11 @@ class FakeAri:
 
     async def push(self, event: Json | str) -> int:
         """Send one event (a dict, or raw text to test garbage) to every open websocket.
-        Returns how many sockets got it (0 means it was lost, as Asterisk would lose it)."""
+        Returns how many sockets got it (0 means it was lost, as Asterisk would lose it, or the
+        app's event filter kept it back, as Asterisk's would: counted in `events_filtered`)."""
+        if isinstance(event, dict) and not self.event_allowed(str(event.get("type", ""))):
+            self.events_filtered += 1
+            return 0
         sent = 0
         for sock in list(self._sockets):
             if sock.ws.closed:
@@ -405,6 +415,13 @@ class FakeAri:
             sent += 1
         self.events_sent += sent
         return sent
+
+    def event_allowed(self, event_type: str) -> bool:
+        """Asterisk's rule: disallowed wins; an empty allowed list allows every type."""
+        st = self.state
+        if event_type in st.events_disallowed:
+            return False
+        return not st.events_allowed or event_type in st.events_allowed
 
     async def push_event(self, event_type: str, **fields: Any) -> int:
         """push(event_json(type, **fields)) with this fake's app name."""
@@ -688,8 +705,8 @@ class FakeAri:
             "bridge_ids": [s.split(":", 1)[1] for s in subs if s.startswith("bridge:")],
             "endpoint_ids": sorted(s.split(":", 1)[1] for s in subs if s.startswith("endpoint:")),
             "device_names": [s.split(":", 1)[1] for s in subs if s.startswith("deviceState:")],
-            "events_allowed": [],
-            "events_disallowed": [],
+            "events_allowed": [{"type": t} for t in self.state.events_allowed],
+            "events_disallowed": [{"type": t} for t in self.state.events_disallowed],
         }
 
     def _applications(self, method: str, parts: list[str], q: Any, body: Any) -> web.Response:
@@ -706,6 +723,16 @@ class FakeAri:
                     self.state.subscriptions.add(source)
                 else:
                     self.state.subscriptions.discard(source)
+            return web.json_response(self._application_json())
+        if len(parts) == 2 and parts[1] == "eventFilter" and method == "PUT":
+            # Asterisk's rules: an empty body clears both lists; a list given is set, one left out stays.
+            spec = body if isinstance(body, dict) else {}
+            for key, attr in (("allowed", "events_allowed"), ("disallowed", "events_disallowed")):
+                if not spec or key in spec:
+                    items = spec.get(key) or []
+                    if not all(isinstance(i, dict) and isinstance(i.get("type"), str) for i in items):
+                        return _err(400, f"Invalid '{key}' filter")
+                    setattr(self.state, attr, [i["type"] for i in items])
             return web.json_response(self._application_json())
         return _err(404, "Resource not found")
 

@@ -162,3 +162,13 @@ async def test_copies_are_recognised_only_among_recent_events() -> None:
         assert not dispatcher.duplicates.is_copy(dtmf("c1", digit))
     assert not dispatcher.duplicates.is_copy(parse_event(dict(first.raw)))  # forgotten: too old
     await dispatcher.close()
+
+
+async def test_different_events_of_one_object_in_the_same_millisecond_are_all_handled() -> None:
+    """Copies are told apart by content, not by (object, type, timestamp) alone: two variables set
+    on one channel within a millisecond are two events, each sent twice (two subscriptions)."""
+    at = "2026-01-01T10:00:00.123+0000"
+    first = event_json("ChannelVarset", variable="A", value="1", channel=channel_json("c1"), timestamp=at)
+    second = event_json("ChannelVarset", variable="B", value="2", channel=channel_json("c1"), timestamp=at)
+    handled = await collect([parse_event(dict(d)) for d in (first, second, first, second)])
+    assert [e.raw["variable"] for e in handled] == ["A", "B"]

@@ -182,6 +182,18 @@ async def test_endpoints_applications_asterisk(fake_ari: FakeAri, ari_client: Ar
     assert info.version.startswith("22.") and info.startup_time is not None
 
 
+async def test_event_filter_is_put_as_asterisk_documents_it(fake_ari: FakeAri, ari_client: AriClient) -> None:
+    app = await ari_client.applications.set_event_filter("holdfast", allowed=["StasisStart", "StasisEnd"])
+    call = fake_ari.calls[-1]
+    assert (call.method, call.path) == ("PUT", "/applications/holdfast/eventFilter")
+    assert call.body == {"allowed": [{"type": "StasisStart"}, {"type": "StasisEnd"}], "disallowed": []}
+    assert app.events_allowed == ("StasisStart", "StasisEnd") and app.events_disallowed == ()
+    assert not fake_ari.event_allowed("ChannelVarset") and fake_ari.event_allowed("StasisEnd")
+    assert await fake_ari.push_event("ChannelVarset", variable="X", value="1") == 0  # kept back
+    app = await ari_client.applications.set_event_filter("holdfast")  # both lists empty: all again
+    assert app.events_allowed == () and fake_ari.event_allowed("ChannelVarset")
+
+
 async def test_path_segments_are_quoted(fake_ari: FakeAri, ari_client: AriClient) -> None:
     with pytest.raises(AriNotFound):
         await ari_client.endpoints.get("PJSIP", "a/b c")

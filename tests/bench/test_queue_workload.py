@@ -78,3 +78,20 @@ def test_dispatch_not_counted_when_nobody_waits():
 def test_quantile_interpolates():
     assert quantile([1, 2, 3, 4], 0.5) == 2.5
     assert quantile([5], 0.99) == 5
+
+
+def test_arrivals_only_latencies_leave_the_warm_start_out():
+    from bench.queue.metrics import figures
+
+    def caller(index: int, invite: float, answered: float, up: float, bridged: float) -> CallerRecord:
+        rec = CallerRecord(index, invite_at=invite, answered_at=answered, bridged_at=bridged, ended_at=bridged + 9)
+        rec.legs.append(AgentLeg("1001", index, up - 0.5, up, bridged + 9, True))
+        return rec
+
+    warm = caller(0, 0.0, 0.2, 1.0, 1.3)  # one agent: caller 0 is the warm start, slow in the burst
+    later = caller(1, 20.0, 20.002, 21.0, 21.004)
+    f = figures([warm, later], ["1001"], {})
+    assert [round(x, 3) for x in f.invite_to_answer] == [0.2, 0.002]
+    assert [round(x, 3) for x in f.invite_to_answer_arrivals] == [0.002]
+    assert [round(x, 3) for x in f.agent_to_bridge_arrivals] == [0.004]
+    assert len(f.agent_to_bridge) == 2
