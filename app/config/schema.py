@@ -41,6 +41,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from app.config.durations import DurationError, format_duration, parse_duration
+from app.config.notifications import NotificationsConfig
 from app.config.users import AgentGroups, UserConfig, UserName, WebConfig
 from app.core.settings import (
     MIN_RING_TIME,
@@ -995,6 +996,7 @@ class HoldfastConfig(_Model):
     agent_groups: AgentGroups = Field(default_factory=dict)
     users: dict[UserName, UserConfig] = Field(default_factory=dict)
     web: WebConfig = Field(default_factory=WebConfig)
+    notifications: NotificationsConfig = Field(default_factory=NotificationsConfig)  # app/config/notifications.py
 
     def core(self) -> CoreSettings:
         return CoreSettings(

@@ -30,7 +30,6 @@ from app.core import eligibility, hours
 from app.core.callers import CallerFlow
 from app.core.commands import (
     Command,
-    Notify,
     PlayPrompt,
     PromptItem,
 )
@@ -284,5 +283,5 @@ class Engine(DiallerFlow, CallerFlow, StaffFlow, Recovery):
         for req in self.waiting(queue):
             if req.kind is RequestKind.INBOUND:
                 self._emit(PlayPrompt(req.customer_leg or req.id, (PromptItem("closed"),), hangup_after=True))
-                self._emit(Notify("closed", req.id, req.queue, req.caller_number))
+                self._notify("closed", req, req.caller_number)
                 self._end(req, Outcome.CLOSED)

@@ -12,6 +12,7 @@ import sqlite3
 from collections.abc import Iterator
 
 from app.store.contacts_schema import SQLITE_CONTACTS
+from app.store.outbox_schema import SQLITE_OUTBOX
 
 SQLITE_MIGRATIONS: tuple[str, ...] = (
     # 1: requests with attempts, agent states, event log, admin log, instance lock
@@ -100,6 +101,8 @@ SQLITE_MIGRATIONS: tuple[str, ...] = (
     """,
     # 2: dialler contacts, do-not-call entries, campaign states (app/store/contacts_schema.py)
     SQLITE_CONTACTS,
+    # 3: the notification outbox (app/store/outbox_schema.py)
+    SQLITE_OUTBOX,
 )
 
 
