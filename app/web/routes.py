@@ -12,7 +12,19 @@ from typing import Any
 from pydantic import BaseModel
 
 from app.store.contacts_schema import CONTACT_STATES
-from app.web import agents, auth, callbacks, campaigns, changelog, dispositions, export, live_api, queues, status
+from app.web import (
+    agents,
+    auth,
+    callbacks,
+    campaigns,
+    changelog,
+    dispositions,
+    export,
+    live_api,
+    notifications,
+    queues,
+    status,
+)
 from app.web.agents import ACTIONS
 from app.web.campaign_models import ContactList, ContactView, DncBody, DncChange, DncList, FiguresView, ImportResult
 from app.web.errors import Handler
@@ -301,6 +313,22 @@ ROUTES: tuple[Route, ...] = (
         "contacts left, attempts, connects, answering machines, abandoned and abandon rate (24 h, 30 days)",
         (Answer(200, "the figures", FiguresView), NO_CAMPAIGN, NO_STORE),
         parameters=CAMPAIGN_ID,
+    ),
+    Route(
+        "GET",
+        "/api/notifications",
+        notifications.list_notifications,
+        "the notification outbox, newest first: each SMS or webhook with its state, tries and last error",
+        (
+            Answer(200, "the notifications of the queues you may see", notifications.NotificationList),
+            Answer(422, "a bad state or limit"),
+            NO_STORE,
+        ),
+        query={
+            "state": {"type": "string", "enum": ["pending", "delivered", "failed"]},
+            "limit": {"type": "integer", "minimum": 1, "maximum": notifications.MAX_ROWS, "default": 100},
+        },
+        access="read",
     ),
     Route(
         "GET",
