@@ -81,7 +81,9 @@ async def receiver() -> AsyncIterator[Receiver]:
 async def shell(fake_ari: FakeAri, receiver: Receiver, tmp_path: Path) -> AsyncIterator[Shell]:
     store = SpyStore(tmp_path / "holdfast.db")
     await store.open()
-    s = await make_shell(fake_ari, config_text(fake_ari, queues=QUEUES, extra=notifications_yaml(receiver)), store=store)
+    s = await make_shell(
+        fake_ari, config_text(fake_ari, queues=QUEUES, extra=notifications_yaml(receiver)), store=store
+    )
     await s.start()
     try:
         yield s
