@@ -53,12 +53,14 @@ class Receiver:
     repeats: int = 0  # requests for a key already delivered (ignored, as a receiver should)
     _runner: web.AppRunner | None = None
     _arrived: asyncio.Condition = field(default_factory=asyncio.Condition)
+    _unhang: asyncio.Event = field(default_factory=asyncio.Event)
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
     async def start(self) -> None:
+        self._unhang = asyncio.Event()
         app = web.Application()
         app.router.add_route("*", "/{tail:.*}", self._handle)
         self._runner = web.AppRunner(app)
@@ -66,6 +68,7 @@ class Receiver:
         await web.TCPSite(self._runner, "127.0.0.1", self.port, reuse_address=True).start()
 
     async def stop(self) -> None:
+        self._unhang.set()
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
@@ -76,7 +79,8 @@ class Receiver:
             self.requests.append(got)
             self._arrived.notify_all()
         if self.mode == "hang":
-            await asyncio.Event().wait()
+            await self._unhang.wait()  # set by stop(): cleanup does not wait out a hung handler
+            return web.Response(status=503)
         status = {"ok": 200, "down": 503, "reject": 400}[self.mode]
         got.answered = status
         if status == 200:
