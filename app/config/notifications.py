@@ -145,6 +145,18 @@ def _method(value: object) -> str:
     return text
 
 
+def _header(value: object, info: ValidationInfo) -> str:
+    """A gateway header: placeholders as in the body, and `${VAR}` parts read from the environment."""
+    text = _placeholders(GATEWAY_FIELDS)(value)
+    env: Mapping[str, str] = os.environ
+    if isinstance(info.context, dict) and info.context.get("env") is not None:
+        env = info.context["env"]
+    missing = [m.group(1) for m in _ENV_REF.finditer(text) if not env.get(m.group(1))]
+    if missing:
+        raise _bad_plain(f"refers to environment variable {missing[0]}, which is not set or empty")
+    return _ENV_REF.sub(lambda m: env[m.group(1)], text)
+
+
 Duration = Annotated[float, PlainValidator(_duration)]
 Url = Annotated[str, PlainValidator(_url)]
 Secret = Annotated[SecretStr, PlainValidator(_secret)]
@@ -183,7 +195,7 @@ class WebhookConfig(_Model):
 class SmsGatewayConfig(_Model):
     url: Url
     method: Annotated[str, PlainValidator(_method)] = "POST"
-    headers: dict[str, GatewayText] = Field(default_factory=dict)
+    headers: dict[str, Annotated[str, PlainValidator(_header)]] = Field(default_factory=dict)
     # JSON by default: placeholders are JSON-escaped; any other content type URL-encodes them.
     content_type: str = "application/json"
     body: GatewayText = '{"to": "%to%", "text": "%message%", "reference": "%id%"}'
