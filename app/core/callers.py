@@ -103,6 +103,7 @@ class CallerFlow(EngineBase):
                     self._activity("abandoned", req, waited=waited, callback=True)
                     self._promise_callback(req, verdict.number, automatic=True)
                     return
+            self._notify("abandoned", req, req.caller_number)
             self._end(req, Outcome.ABANDONED, waited=waited)
         elif req.state is RequestState.RINGING_AGENT:
             self.estimator.on_abandoned(req.queue, req.net_wait(e.now), e.now)
@@ -110,6 +111,7 @@ class CallerFlow(EngineBase):
             agent = self._take_agent(req)
             if agent is not None:
                 self._release_agent(agent, None)
+            self._notify("abandoned", req, req.caller_number)
             self._end(req, Outcome.ABANDONED, waited=req.gross_wait(e.now))
         elif req.state is RequestState.CONNECTED:
             self._finish_call(req, hung_up_by="customer")
@@ -251,6 +253,7 @@ class CallerFlow(EngineBase):
         """The caller keeps their place as a callback; their line ends after the confirmation."""
         cb = self.queues[req.queue].callback
         line = req.customer_leg
+        estimate = self.estimated_wait(req.id)  # while still waiting; the callback keeps its place
         if req.state is RequestState.WAITING and not req.is_callback:
             self._callers_waiting[req.queue] -= 1
         req.kind = RequestKind.CALLBACK
@@ -277,6 +280,9 @@ class CallerFlow(EngineBase):
             entered_number=entered,
             position=self.position(req.id),
         )
+        # For a confirmation SMS: when the call back is expected (not before its delay).
+        expected = None if estimate is None else round(max(req.not_before, self._now + estimate), 3)
+        self._notify("callback_requested", req, number, **({} if expected is None else {"expected_at": expected}))
         if line is not None and not automatic:
             self._emit(PlayPrompt(line, (self._confirmation(req),), hangup_after=True))
 

@@ -15,6 +15,7 @@ from app.web.access import Scope
 from app.web.auth import scope_of
 from app.web.context import SERVICE_KEY
 from app.web.errors import ApiError
+from app.web.models import Epoch, Timestamp
 from app.web.times import iso
 
 MAX_ROWS = 1000
@@ -29,10 +30,14 @@ class NotificationView(BaseModel):
     request_id: str | None
     queue: str | None
     number: str | None = Field(description="the caller's number (SMS: where it goes), masked as your role says")
-    created_at: str = Field(description="ISO 8601 UTC")
-    next_at: str | None = Field(description="pending: the next try")
-    expires_at: str
-    delivered_at: str | None
+    created_at: Timestamp
+    created_at_epoch: Epoch
+    next_at: Timestamp | None = Field(description="pending: the next try")
+    next_at_epoch: Epoch | None
+    expires_at: Timestamp
+    expires_at_epoch: Epoch
+    delivered_at: Timestamp | None
+    delivered_at_epoch: Epoch | None
     last_error: str | None
     message: str | None = Field(description="the rendered text (admins only)")
 
@@ -54,9 +59,13 @@ def view(scope: Scope, row: StoredNotification) -> NotificationView:
         queue=n.queue,
         number=scope.number(number if isinstance(number, str) else None),
         created_at=iso(n.created_at),
+        created_at_epoch=n.created_at,
         next_at=iso(row.next_at) if row.state == "pending" else None,
+        next_at_epoch=row.next_at if row.state == "pending" else None,
         expires_at=iso(n.expires_at),
+        expires_at_epoch=n.expires_at,
         delivered_at=iso(row.delivered_at) if row.delivered_at is not None else None,
+        delivered_at_epoch=row.delivered_at,
         last_error=row.last_error,
         message=n.payload.get("message") if scope.is_admin else None,
     )

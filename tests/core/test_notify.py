@@ -1,0 +1,68 @@
+"""Notify commands (issue 17): each carries the step's time and the times a message names;
+callback_requested (with the expected time), abandoned (with the wait), dialler abandoned_call."""
+
+from __future__ import annotations
+
+import pytest
+
+from app.core import commands as c
+from app.core.settings import CampaignMode
+from tests.core.dialler_harness import DiallerHarness, campaign, contact, dialler_settings
+from tests.core.harness import DK_MOBILE, Harness, callback_settings, settings
+
+
+def notifies(h: Harness | DiallerHarness, kind: str) -> list[c.Notify]:
+    return [n for n in Harness.of(h.log, c.Notify) if n.kind == kind]
+
+
+def test_a_caller_who_hangs_up_waiting_is_abandoned_with_the_wait() -> None:
+    h = Harness(settings(agents=1, callback=callback_settings(enabled=False)))
+    start = h.now
+    h.arrive("r1")
+    h.at(75).hang_up("r1")
+    [n] = notifies(h, "abandoned")
+    assert (n.request_id, n.queue, n.number, n.at) == ("r1", "support", DK_MOBILE, start + 75)
+    assert n.data == {"arrived_at": start, "waited": 75.0}
+
+
+def test_a_callback_promise_notifies_callback_requested_with_the_expected_time() -> None:
+    h = Harness(settings(agents=1, callback=callback_settings(allow_other_number=False, callback_delay=600)))
+    start = h.now
+    h.arrive("r1")
+    h.at(30).dtmf("r1", "1")
+    [n] = notifies(h, "callback_requested")
+    assert (n.request_id, n.number, n.at) == ("r1", DK_MOBILE, start + 30)
+    assert n.data["callback_requested_at"] == start + 30 and n.data["waited"] == 30.0
+    # no agent logged in: no estimate, so no expected time is promised
+    assert "expected_at" not in n.data
+
+
+def test_the_expected_time_is_not_before_the_callback_delay() -> None:
+    h = Harness(settings(agents=1, callback=callback_settings(allow_other_number=False, callback_delay=600)))
+    h.ready("a1")
+    h.arrive("r0")  # a1 is rung for r0; r1 waits behind
+    h.arrive("r1")
+    h.dtmf("r1", "1")
+    [n] = notifies(h, "callback_requested")
+    assert n.data["expected_at"] >= h.now + 600
+
+
+def test_no_abandoned_notify_when_the_hang_up_becomes_a_callback() -> None:
+    h = Harness(settings(agents=1, callback=callback_settings(abandon_callback_after=10)))
+    h.arrive("r1")
+    h.at(20).hang_up("r1")
+    assert not notifies(h, "abandoned")
+    assert [n.kind for n in Harness.of(h.log, c.Notify)] == ["callback_requested"]
+
+
+def test_a_power_call_answered_with_no_agent_notifies_abandoned_call() -> None:
+    power = campaign(mode=CampaignMode.POWER, lines_per_agent=2.0)
+    h = DiallerHarness(dialler_settings(power), [contact(i) for i in range(1, 6)])
+    dials = h.dials(h.ready("a1"))
+    ring = Harness.one(h.at(5).answer(dials[0].leg_id), c.OriginateAgent)
+    h.at(0.3).answer(ring.leg_id)
+    h.at(1).answer(dials[1].leg_id)  # no agent free within 2 s: abandoned
+    h.run_until(h.now + 2.0)
+    [n] = notifies(h, "abandoned_call")
+    assert n.number == dials[1].number and n.data["campaign"] == "spring"
+    assert n.at == pytest.approx(h.now)
