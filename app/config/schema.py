@@ -47,6 +47,7 @@ from app.core.settings import (
     MIN_RING_TIME,
     AgentSettings,
     AnnounceSettings,
+    CallbackMode,
     CallbackOrder,
     CallbackSettings,
     CampaignMode,
@@ -648,6 +649,7 @@ class CallbackConfig(_Model):
     enabled: Bool = True
     key: Annotated[str, PlainValidator(_key_digit)] = "1"
     offer_mode: Annotated[OfferMode, PlainValidator(_enum(OfferMode))] = OfferMode.REPEAT
+    mode: Annotated[CallbackMode, PlainValidator(_enum(CallbackMode))] = CallbackMode.QUEUE  # queue | ticket
     min_wait_before_offer: Duration = 20.0
     offer_threshold: Duration = 60.0
     reoffer_interval: Annotated[float, PlainValidator(_duration(0.0, above=True))] = 30.0

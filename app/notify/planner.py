@@ -89,6 +89,8 @@ class Planner:
                     "message": message,
                     "data": dict(notify.data),
                 }
+                if notify.kind == "ticket":  # a ticket system's subject line ("Missed call from %number%")
+                    payload["subject"] = message
             rows.append(
                 Notification(
                     id=key,

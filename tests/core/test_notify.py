@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from app.core import commands as c
-from app.core.settings import CampaignMode
+from app.core.settings import CallbackMode, CampaignMode
 from tests.core.dialler_harness import DiallerHarness, campaign, contact, dialler_settings
 from tests.core.harness import DK_MOBILE, Harness, callback_settings, settings
 
@@ -66,3 +66,42 @@ def test_a_power_call_answered_with_no_agent_notifies_abandoned_call() -> None:
     [n] = notifies(h, "abandoned_call")
     assert n.number == dials[1].number and n.data["campaign"] == "spring"
     assert n.at == pytest.approx(h.now)
+
+
+def ticket_harness(**cb: object) -> Harness:
+    cb_settings = callback_settings(allow_other_number=False, mode=CallbackMode.TICKET, **cb)
+    return Harness(settings(agents=1, callback=cb_settings))
+
+
+def test_ticket_mode_key_press_makes_a_ticket_confirms_and_places_no_call() -> None:
+    h = ticket_harness()
+    start = h.now
+    h.arrive("r1")
+    out = h.at(40).dtmf("r1", "1")
+    [n] = notifies(h, "ticket")
+    assert (n.request_id, n.number, n.at) == ("r1", DK_MOBILE, start + 40)
+    assert n.data["trigger"] == "key" and n.data["waited"] == 40.0 and n.data["arrived_at"] == start
+    play = Harness.of(out, c.PlayPrompt)[-1]  # (after the offer, which the 40 s wait brought)
+    assert (play.leg_id, play.items[0].name, play.hangup_after) == ("r1", "callback_confirmed_no_place", True)
+    [ticket] = h.activities("ticket_created", "r1")
+    assert ticket.data == {"number": DK_MOBILE, "trigger": "key", "waited": 40.0}
+    assert h.activities("ended", "r1")[0].data["outcome"] == "ticket"
+    assert "r1" not in h.engine.requests
+    h.ready("a1")
+    h.run_until(h.now + 3600)
+    assert not Harness.of(h.log, c.OriginateAgent) and not Harness.of(h.log, c.OriginateCustomer)
+    assert not notifies(h, "callback_requested")
+
+
+def test_ticket_mode_hang_up_after_abandon_callback_after_makes_a_ticket() -> None:
+    h = ticket_harness(abandon_callback_after=30)
+    h.arrive("r1")
+    h.arrive("r2")
+    h.at(10).hang_up("r1")  # too soon: abandoned, no ticket
+    h.at(25).hang_up("r2")  # waited 35 s
+    assert [n.request_id for n in notifies(h, "abandoned")] == ["r1"]
+    [n] = notifies(h, "ticket")
+    assert (n.request_id, n.data["trigger"], n.data["waited"]) == ("r2", "abandon", 35.0)
+    confirmations = [p for p in Harness.of(h.log, c.PlayPrompt) if p.items[0].name.startswith("callback_confirmed")]
+    assert not confirmations  # nobody left to hear one
+    assert h.activities("ended", "r2")[0].data["outcome"] == "ticket"
