@@ -8,20 +8,22 @@ for good, its channel no longer configured, or past `expires_at`); or pending ag
 or until `wake()` (the service calls it once a step with notifications is stored). Nothing is
 held only in memory: after a crash or `kill -9` the pending rows are still in the store and the
 next start delivers them, with the same idempotency key (at least once, never silently dropped).
-A store error or a bug ends the task; the service watches it and stops loudly.
+A store that keeps refusing (StoreError after a few tries) or a bug ends the task; the service
+watches it and stops loudly: a worker that died quietly would leave promises unsaid.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 
 import aiohttp
 import structlog
 
 from app.config.notifications import RetryPolicy
 from app.notify.channels import Channel, DeliveryError
+from app.store.errors import StoreError
 from app.store.outbox import OutboxStore
 from app.store.outbox_records import StoredNotification
 
@@ -30,6 +32,7 @@ log = structlog.get_logger("holdfast.notify")
 BATCH = 50
 CONCURRENCY = 8
 IDLE_POLL = 60.0  # seconds between looks when nothing is due (a row written by another process)
+STORE_RETRIES = (0.2, 0.5, 1.0, 2.0, None)  # seconds between tries of a refused store call; None: give up
 
 
 class OutboxWorker:
@@ -46,6 +49,7 @@ class OutboxWorker:
         self.clock = clock
         self.delivered = 0  # counters for tests and metrics
         self.failed = 0
+        self.store_retries: tuple[float | None, ...] = STORE_RETRIES
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._session: aiohttp.ClientSession | None = None
@@ -75,19 +79,33 @@ class OutboxWorker:
             async with limit:
                 await self.deliver(row)
 
+        failures = 0
         while True:
             self._wake.clear()
-            due = await self.store.due_notifications(self.clock(), BATCH)
-            if due:
-                await asyncio.gather(*(one(row) for row in due))
-                if len(due) == BATCH:
-                    continue  # more may be due
-            upcoming = await self.store.next_notification_at()
-            delay = IDLE_POLL if upcoming is None else min(IDLE_POLL, max(0.0, upcoming - self.clock()))
+            try:
+                delay = await self._round(one)
+                failures = 0
+            except StoreError as error:  # a busy database is waited out a few times, as commits are
+                wait = self.store_retries[min(failures, len(self.store_retries) - 1)]
+                failures += 1
+                if wait is None or failures >= len(self.store_retries):
+                    raise
+                log.error("outbox_store_retry", error=str(error), retry_in=wait)
+                delay = wait
             if delay > 0:
                 with contextlib.suppress(TimeoutError):
                     async with asyncio.timeout(delay):
                         await self._wake.wait()
+
+    async def _round(self, one: Callable[[StoredNotification], Awaitable[None]]) -> float:
+        """Try what is due; returns how long to sleep before the next round."""
+        due = await self.store.due_notifications(self.clock(), BATCH)
+        if due:
+            await asyncio.gather(*(one(row) for row in due))
+            if len(due) == BATCH:
+                return 0.0  # more may be due
+        upcoming = await self.store.next_notification_at()
+        return IDLE_POLL if upcoming is None else min(IDLE_POLL, max(0.0, upcoming - self.clock()))
 
     async def deliver(self, row: StoredNotification) -> None:
         n = row.notification

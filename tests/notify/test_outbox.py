@@ -13,8 +13,8 @@ from app.config.notifications import NotificationsConfig
 from app.core.contacts import ContactProgress
 from app.notify.channels import SmsChannel, WebhookChannel, sign
 from app.notify.worker import OutboxWorker
-from app.store import Change, StoreDataError
-from app.store.outbox_records import Notification
+from app.store import Change, StoreBusy, StoreDataError, StoreError
+from app.store.outbox_records import Notification, StoredNotification
 from app.store.sqlite import SQLiteStore
 from tests.notify.receiver import Receiver
 
@@ -194,11 +194,37 @@ async def test_a_channel_no_longer_configured_fails_the_row(store: SQLiteStore, 
     assert "no longer configured" in (row.last_error or "")
 
 
-async def test_a_store_error_ends_the_worker(store: SQLiteStore, receiver: Receiver) -> None:
+async def test_a_store_that_keeps_refusing_ends_the_worker(store: SQLiteStore, receiver: Receiver) -> None:
     worker = worker_for(store, settings(receiver))
-    await store.close()  # every read now raises StoreNotOpen
+    worker.store_retries = (0.01, 0.01, None)
+    await store.close()  # every read now raises StoreNotOpen (a StoreError)
     worker.start()
     assert worker.task is not None
-    with pytest.raises(Exception, match="not open"):
+    with pytest.raises(StoreError, match="not open"):
         await asyncio.wait_for(worker.task, 5.0)
     await worker.stop()
+
+
+async def test_a_busy_store_is_waited_out(store: SQLiteStore, receiver: Receiver) -> None:
+    refusals = 2
+
+    class Busy(SQLiteStore):
+        async def due_notifications(self, now: float, limit: int = 50) -> list[StoredNotification]:
+            nonlocal refusals
+            if refusals:
+                refusals -= 1
+                raise StoreBusy("locked")
+            return await super().due_notifications(now, limit)
+
+    busy = Busy(store.path)
+    await busy.open()
+    worker = worker_for(busy, settings(receiver))
+    worker.store_retries = (0.01, 0.01, 0.01, None)
+    await busy.commit_many([Change(notifications=[notification("k7")])])
+    worker.start()
+    try:
+        await wait_state(busy, "k7", "delivered")
+    finally:
+        await worker.stop()
+        await busy.close()
+    assert refusals == 0 and set(receiver.delivered) == {"k7"}

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Iterable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
@@ -173,3 +174,22 @@ async def test_the_api_lists_pending_and_delivered_with_the_last_error(shell: Sh
         assert all(r["last_error"] is None and r["delivered_at"] for r in answer["notifications"])
     finally:
         await http.close()
+
+
+class BrokenOutbox(SQLiteStore):
+    async def due_notifications(self, now: float, limit: int = 50) -> list[Any]:
+        raise RuntimeError("a bug in the outbox")
+
+
+async def test_a_dead_worker_stops_the_service_loudly(fake_ari: FakeAri, tmp_path: Path) -> None:
+    store = BrokenOutbox(tmp_path / "holdfast.db")
+    await store.open()
+    shell = await make_shell(fake_ari, config_text(fake_ari, queues=QUEUES), store=store)
+    try:
+        await shell.start()
+        await asyncio.wait_for(shell.service.fatal.wait(), 5.0)
+        assert shell.service.fatal_reason == "notification_outbox_died"
+        assert not shell.service.healthy
+    finally:
+        await shell.stop()
+        await store.close()
