@@ -293,7 +293,7 @@ class CallerFlow(EngineBase):
     def _ticket(self, req: Request, number: str, automatic: bool) -> None:
         """Ticket mode: staff are asked (a webhook) to call back; the caller hears a confirmation
         that promises no place, and the request ends: Holdfast places no call."""
-        trigger = "key" if not automatic else "abandon" if req.customer_leg is not None else "web"
+        trigger = "abandon" if automatic else "key"  # (the API cannot ask: a ticket queue refuses it)
         waited = round(self._now - req.arrived_at, 3)
         self._notify("ticket", req, number, trigger=trigger, caller_number=req.caller_number)
         self._activity("ticket_created", req, number=number, trigger=trigger, waited=waited)

@@ -6,6 +6,8 @@ from __future__ import annotations
 import pytest
 
 from app.core import commands as c
+from app.core import events as ev
+from app.core.errors import CallbacksDisabled
 from app.core.settings import CallbackMode, CampaignMode
 from tests.core.dialler_harness import DiallerHarness, campaign, contact, dialler_settings
 from tests.core.harness import DK_MOBILE, Harness, callback_settings, settings
@@ -105,3 +107,10 @@ def test_ticket_mode_hang_up_after_abandon_callback_after_makes_a_ticket() -> No
     confirmations = [p for p in Harness.of(h.log, c.PlayPrompt) if p.items[0].name.startswith("callback_confirmed")]
     assert not confirmations  # nobody left to hear one
     assert h.activities("ended", "r2")[0].data["outcome"] == "ticket"
+
+
+def test_a_ticket_queue_refuses_a_queued_callback_from_the_api() -> None:
+    h = ticket_harness()
+    with pytest.raises(CallbacksDisabled, match=r"callback\.mode is ticket"):
+        h.send(ev.CallbackRequested(h.now, "w1", "support", DK_MOBILE, 0))
+    assert "w1" not in h.engine.requests

@@ -92,3 +92,18 @@ async def test_a_hang_up_after_abandon_callback_after_makes_a_ticket(shell: Shel
     assert got.json()["data"]["trigger"] == "abandon" and got.json()["data"]["waited"] == 31.0
     ended = await shell.activities.wait("ended", request_id=caller.request_id)
     assert ended.data["outcome"] == "ticket"
+
+
+async def test_the_api_cannot_queue_a_callback_in_a_ticket_queue(shell: Shell) -> None:
+    from aiohttp.test_utils import TestClient, TestServer
+
+    from app.web.api import make_app
+
+    http = TestClient(TestServer(make_app(shell.service)))
+    await http.start_server()
+    try:
+        answer = await http.post("/api/callbacks", json={"queue": "support", "number": CALLER, "priority": 0})
+        assert answer.status == 409
+        assert "callback.mode is ticket" in (await answer.json())["error"]
+    finally:
+        await http.close()
