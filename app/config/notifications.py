@@ -33,6 +33,10 @@ EVENTS = (
     "campaign_finished",
     "ticket",
 )
+# Template names besides the events: a callback_requested without an estimate (nobody serves the
+# queue yet) uses this one, so no message says "at about ." with the time left out.
+NO_TIME = "callback_requested_no_time"
+TEMPLATES = (*EVENTS, NO_TIME)
 SMS = "sms"
 PLACEHOLDER = re.compile(r"%([a-z_]+)%")
 # What a message template may name; the gateway's body and headers also take %to%, %message% and %id%.
@@ -61,6 +65,7 @@ DEFAULT_TEMPLATES: dict[str, dict[str, str]] = {
         "missed_callback": "We tried to call you back from %queue_name% but could not reach you.",
         "callback_expired": "We could not call you back from %queue_name% in time. Please call us again.",
         "callback_requested": "We will call you back from %queue_name% at about %expected_time%.",
+        NO_TIME: "We will call you back from %queue_name% as soon as we can.",
         "abandoned": "You waited %waited_minutes% min for %queue_name% at %arrived_time%. We are sorry.",
         "ticket": "Missed call from %number%",
     },
@@ -70,6 +75,7 @@ DEFAULT_TEMPLATES: dict[str, dict[str, str]] = {
         "missed_callback": "Vi forsøgte at ringe dig op fra %queue_name%, men fik ikke fat i dig.",
         "callback_expired": "Vi nåede ikke at ringe dig op fra %queue_name%. Ring venligst igen.",
         "callback_requested": "Vi ringer dig op fra %queue_name% omkring kl. %expected_time%.",
+        NO_TIME: "Vi ringer dig op fra %queue_name% så hurtigt vi kan.",
         "abandoned": "Du ventede %waited_minutes% min på %queue_name% kl. %arrived_time%. Vi beklager.",
         "ticket": "Ubesvaret opkald fra %number%",
     },
@@ -135,6 +141,12 @@ def _placeholders(allowed: tuple[str, ...]) -> Any:
 def _event(value: object) -> str:
     if value not in EVENTS:
         raise _bad(f"allowed events: {', '.join(EVENTS)}")
+    return str(value)
+
+
+def _template_name(value: object) -> str:
+    if value not in TEMPLATES:
+        raise _bad(f"allowed templates: {', '.join(TEMPLATES)}")
     return str(value)
 
 
@@ -210,7 +222,7 @@ class NotificationsConfig(_Model):
     retry: RetryPolicy = Field(default_factory=RetryPolicy)
     webhooks: dict[Annotated[str, PlainValidator(lambda v: _text(v))], WebhookConfig] = Field(default_factory=dict)
     sms: SmsGatewayConfig | None = None
-    templates: dict[str, dict[EventName, Template]] = Field(default_factory=dict)
+    templates: dict[str, dict[Annotated[str, PlainValidator(_template_name)], Template]] = Field(default_factory=dict)
     # queue (or "*") -> event -> channels ("sms" or a webhook's name)
     routes: dict[str, dict[EventName, list[ChannelName]]] = Field(default_factory=dict)
 

@@ -16,7 +16,7 @@ from typing import Any
 import phonenumbers
 import structlog
 
-from app.config.notifications import SMS, NotificationsConfig
+from app.config.notifications import NO_TIME, SMS, NotificationsConfig
 from app.config.schema import HoldfastConfig
 from app.core.commands import Command, Notify
 from app.notify.templates import message_fields, render
@@ -62,7 +62,8 @@ class Planner:
         queue_name = (queue.display_name if queue is not None else "") or notify.queue
         language = settings.language or self.config.service.language
         fields = message_fields(notify, queue_name, settings.timezone)
-        template = settings.template(language, notify.kind)
+        name = NO_TIME if notify.kind == "callback_requested" and not fields["expected_time"] else notify.kind
+        template = settings.template(language, name)
         message = render(template, fields) if template else ""
         rows: list[Notification] = []
         for channel in settings.channels_for(notify.queue, notify.kind):
