@@ -24,6 +24,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
+from app.config.notifications import notifications_cross_check
 from app.config.schema import HoldfastConfig, UnsetSecret
 from app.config.users import users_cross_check
 
@@ -270,6 +271,7 @@ def _cross_check(data: dict[Any, Any]) -> list[tuple[str, str]]:
             if isinstance(queue, str | int) and not isinstance(queue, bool) and str(queue) not in names:
                 found.append(("campaigns", unknown(f"campaigns.{campaign_id}.queue", queue)))
     found += users_cross_check(data, names)
+    found += notifications_cross_check(data, names)
     return found
 
 

@@ -42,11 +42,13 @@ from pydantic_core import PydanticCustomError
 
 from app.config.amd import AmdTuning
 from app.config.durations import DurationError, format_duration, parse_duration
+from app.config.notifications import NotificationsConfig
 from app.config.users import AgentGroups, UserConfig, UserName, WebConfig
 from app.core.settings import (
     MIN_RING_TIME,
     AgentSettings,
     AnnounceSettings,
+    CallbackMode,
     CallbackOrder,
     CallbackSettings,
     CampaignMode,
@@ -648,6 +650,7 @@ class CallbackConfig(_Model):
     enabled: Bool = True
     key: Annotated[str, PlainValidator(_key_digit)] = "1"
     offer_mode: Annotated[OfferMode, PlainValidator(_enum(OfferMode))] = OfferMode.REPEAT
+    mode: Annotated[CallbackMode, PlainValidator(_enum(CallbackMode))] = CallbackMode.QUEUE  # queue | ticket
     min_wait_before_offer: Duration = 20.0
     offer_threshold: Duration = 60.0
     reoffer_interval: Annotated[float, PlainValidator(_duration(0.0, above=True))] = 30.0
@@ -1052,6 +1055,7 @@ class HoldfastConfig(_Model):
     agent_groups: AgentGroups = Field(default_factory=dict)
     users: dict[UserName, UserConfig] = Field(default_factory=dict)
     web: WebConfig = Field(default_factory=WebConfig)
+    notifications: NotificationsConfig = Field(default_factory=NotificationsConfig)  # app/config/notifications.py
 
     def core(self) -> CoreSettings:
         return CoreSettings(

@@ -43,6 +43,7 @@ from app.core.events import (
     DtmfReceived,
 )
 from app.core.request import Menu, Request
+from app.core.settings import CallbackMode
 from app.core.states import Outcome, Refusal, RequestKind, RequestState
 
 
@@ -103,6 +104,7 @@ class CallerFlow(EngineBase):
                     self._activity("abandoned", req, waited=waited, callback=True)
                     self._promise_callback(req, verdict.number, automatic=True)
                     return
+            self._notify("abandoned", req, req.caller_number)
             self._end(req, Outcome.ABANDONED, waited=waited)
         elif req.state is RequestState.RINGING_AGENT:
             self.estimator.on_abandoned(req.queue, req.net_wait(e.now), e.now)
@@ -110,6 +112,7 @@ class CallerFlow(EngineBase):
             agent = self._take_agent(req)
             if agent is not None:
                 self._release_agent(agent, None)
+            self._notify("abandoned", req, req.caller_number)
             self._end(req, Outcome.ABANDONED, waited=req.gross_wait(e.now))
         elif req.state is RequestState.CONNECTED:
             self._finish_call(req, hung_up_by="customer")
@@ -250,7 +253,11 @@ class CallerFlow(EngineBase):
     def _promise_callback(self, req: Request, number: str, automatic: bool, entered: bool = False) -> None:
         """The caller keeps their place as a callback; their line ends after the confirmation."""
         cb = self.queues[req.queue].callback
+        if cb.mode is CallbackMode.TICKET:
+            self._ticket(req, number, automatic)
+            return
         line = req.customer_leg
+        estimate = self.estimated_wait(req.id)  # while still waiting; the callback keeps its place
         if req.state is RequestState.WAITING and not req.is_callback:
             self._callers_waiting[req.queue] -= 1
         req.kind = RequestKind.CALLBACK
@@ -277,8 +284,23 @@ class CallerFlow(EngineBase):
             entered_number=entered,
             position=self.position(req.id),
         )
+        # For a confirmation SMS: when the call back is expected (not before its delay).
+        expected = None if estimate is None else round(max(req.not_before, self._now + estimate), 3)
+        self._notify("callback_requested", req, number, **({} if expected is None else {"expected_at": expected}))
         if line is not None and not automatic:
             self._emit(PlayPrompt(line, (self._confirmation(req),), hangup_after=True))
+
+    def _ticket(self, req: Request, number: str, automatic: bool) -> None:
+        """Ticket mode: staff are asked (a webhook) to call back; the caller hears a confirmation
+        that promises no place, and the request ends: Holdfast places no call."""
+        trigger = "abandon" if automatic else "key"  # (the API cannot ask: a ticket queue refuses it)
+        waited = round(self._now - req.arrived_at, 3)
+        self._notify("ticket", req, number, trigger=trigger, caller_number=req.caller_number)
+        self._activity("ticket_created", req, number=number, trigger=trigger, waited=waited)
+        line = req.customer_leg
+        if line is not None and not automatic:  # the line is handed to the prompt, which hangs it up
+            self._emit(PlayPrompt(line, (PromptItem("callback_confirmed_no_place"),), hangup_after=True))
+        self._end(req, Outcome.TICKET, number=number, trigger=trigger)
 
     def _confirmation(self, req: Request) -> PromptItem:
         """The confirmation promises the place only where the queue keeps it (CallbackSettings.keeps_place)."""

@@ -25,7 +25,6 @@ from app.core.agents import Agent, pick_agent
 from app.core.commands import (
     BridgeLegs,
     Hangup,
-    Notify,
     OriginateAgent,
     OriginateCustomer,
     PlayPrompt,
@@ -219,7 +218,7 @@ class CallFlow(EngineBase):
         if expired:
             self._expire(req)
         elif given_up:
-            self._emit(Notify("missed_callback", req.id, req.queue, req.callback_number))
+            self._notify("missed_callback", req, req.callback_number)
             self._end(req, Outcome.MISSED, attempts=req.counted_attempts, last=outcome.value)
         else:
             req.state = RequestState.QUARANTINE

@@ -102,6 +102,11 @@ class Notify(Command):
     request_id: str
     queue: str
     number: str | None
+    # The step's `now`, and times and waits for the message: arrived_at, waited (seconds since
+    # arrival), per kind more (callback_requested_at, expected_at); plain JSON values, stored with
+    # the notification. Not part of equality: a Notify is who is told what, of which request.
+    at: float = field(default=0.0, compare=False)
+    data: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
 
 
 @dataclass(frozen=True, slots=True)

@@ -957,6 +957,7 @@ class DiallerFlow(CallFlow):
         req.attempts[-1].outcome = AttemptOutcome.ABANDONED
         self._observe_live(req, abandoned=True)
         self._activity("dialler_abandoned", req, why=why, campaign=req.campaign, contact=req.contact_id)
+        self._notify("abandoned_call", req, req.callback_number, campaign=req.campaign, why=why)
         self._attempt_over(req, AttemptOutcome.ABANDONED, Outcome.ABANDONED)
 
     def _connect_due(self, request_id: str) -> None:

@@ -30,7 +30,6 @@ from app.core import eligibility, hours
 from app.core.callers import CallerFlow
 from app.core.commands import (
     Command,
-    Notify,
     PlayPrompt,
     PromptItem,
 )
@@ -77,7 +76,7 @@ from app.core.events import (
 )
 from app.core.recovery import Recovery
 from app.core.request import PRIORITY_MAX, PRIORITY_MIN, Request
-from app.core.settings import QueueSettings
+from app.core.settings import CallbackMode, QueueSettings
 from app.core.staff import StaffFlow
 from app.core.states import AgentState, Outcome, RequestKind, RequestState
 
@@ -92,6 +91,11 @@ def _check_callbacks_enabled(q: QueueSettings) -> None:
         raise CallbacksDisabled(
             f"queue {q.name!r} does not take callbacks (queues.{q.name}.callback.enabled is false); "
             "choose another queue or enable callbacks there"
+        )
+    if q.callback.mode is CallbackMode.TICKET:  # its callers' requests become tickets, never queued callbacks
+        raise CallbacksDisabled(
+            f"queue {q.name!r} makes tickets instead of callbacks (queues.{q.name}.callback.mode is ticket); "
+            "choose another queue"
         )
 
 
@@ -285,5 +289,5 @@ class Engine(DiallerFlow, CallerFlow, StaffFlow, Recovery):
         for req in self.waiting(queue):
             if req.kind is RequestKind.INBOUND:
                 self._emit(PlayPrompt(req.customer_leg or req.id, (PromptItem("closed"),), hangup_after=True))
-                self._emit(Notify("closed", req.id, req.queue, req.caller_number))
+                self._notify("closed", req, req.caller_number)
                 self._end(req, Outcome.CLOSED)

@@ -289,8 +289,15 @@ class EngineBase:
             self._timers.set("wrap_up", agent.id, agent.wrap_up_until)
         self._activity("agent_state", None, agent=agent.id, state=agent.state.value, previous=before.value)
 
+    def _notify(self, kind: str, req: Request, number: str | None, **data: object) -> None:
+        """A Notify for `req` with the times a message names (its outbox row keeps them)."""
+        times: dict[str, Any] = {"arrived_at": req.arrived_at, "waited": round(self._now - req.arrived_at, 3)}
+        if req.callback_requested_at is not None:
+            times["callback_requested_at"] = req.callback_requested_at
+        self._emit(Notify(kind, req.id, req.queue, number, at=self._now, data={**times, **data}))
+
     def _expire(self, req: Request) -> None:
-        self._emit(Notify("callback_expired", req.id, req.queue, req.callback_number))
+        self._notify("callback_expired", req, req.callback_number)
         self._end(req, Outcome.EXPIRED, attempts=req.counted_attempts)
 
     def dispatch_now(self) -> float:

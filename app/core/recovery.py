@@ -29,7 +29,6 @@ from app.core import hours
 from app.core.agents import Agent
 from app.core.commands import (
     Hangup,
-    Notify,
     PlayPrompt,
 )
 from app.core.engine_base import CUSTOMER_TIMEOUT_MARGIN, RESUME_GRACE, EngineBase
@@ -262,7 +261,7 @@ class Recovery(EngineBase):
             cb = self.queues[req.queue].callback
             waiting = req.state in (RequestState.WAITING, RequestState.QUARANTINE)
             if req.is_callback and waiting and req.attempts and req.counted_attempts >= cb.max_attempts:
-                self._emit(Notify("missed_callback", req.id, req.queue, req.callback_number))
+                self._notify("missed_callback", req, req.callback_number)
                 last = req.attempts[-1].outcome
                 self._end(req, Outcome.MISSED, attempts=req.counted_attempts, last=last.value if last else None)
         self._activity("settings_changed", None, queues=sorted(self.queues), agents=sorted(self.agents))

@@ -22,6 +22,11 @@ class DispatchPolicy(StrEnum):
     WHEN_NO_CALLERS_WAITING = "when_no_callers_waiting"  # only when nobody is holding
 
 
+class CallbackMode(StrEnum):
+    QUEUE = "queue"  # the caller keeps a place and is called back by an agent through Holdfast
+    TICKET = "ticket"  # a ticket (Notify "ticket", sent by a webhook) asks staff to call back; no call placed
+
+
 class CallbackOrder(StrEnum):
     KEEP_PLACE = "keep_place"  # callbacks are served where the caller would have been
     OLDEST_FIRST = "oldest_first"  # by the time the callback was requested
@@ -85,6 +90,7 @@ class CallbackSettings:
     amd: bool = False
     voicemail_message: str | None = None  # prompt name played to an answering machine
     allow_duplicate_numbers: bool = False  # a second callback request for a number already queued is refused
+    mode: CallbackMode = CallbackMode.QUEUE
 
     @property
     def keeps_place(self) -> bool:

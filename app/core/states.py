@@ -41,6 +41,7 @@ class Outcome(StrEnum):
     DROPPED = "dropped"  # the call vanished (e.g. Asterisk restarted)
     SKIPPED = "skipped"  # dialler: the agent skipped the contact before it was dialled
     RETURNED = "returned"  # dialler: the contact went back to the list unattempted (agent trouble, restart)
+    TICKET = "ticket"  # callback.mode ticket: a ticket asks staff to call back (no call placed by Holdfast)
 
 
 class AttemptOutcome(StrEnum):

@@ -10,6 +10,7 @@ from app.core.commands import Activity
 from app.core.contacts import ContactProgress
 from app.core.request import Request
 from app.core.states import AgentState
+from app.store.outbox_records import Notification
 from app.store.records import AgentRecord, Change
 
 
@@ -23,9 +24,10 @@ class Merged:
     activities: list[Activity]
     agents: list[AgentRecord]
     contacts: list[ContactProgress] = field(default_factory=list)
+    notifications: list[Notification] = field(default_factory=list)
 
     def __bool__(self) -> bool:
-        return bool(self.requests or self.activities or self.agents or self.contacts)
+        return bool(self.requests or self.activities or self.agents or self.contacts or self.notifications)
 
 
 def merge(changes: Iterable[Change]) -> Merged:
@@ -34,6 +36,7 @@ def merge(changes: Iterable[Change]) -> Merged:
     agents: dict[str, AgentRecord] = {}
     activities: list[Activity] = []
     contacts: dict[tuple[str, int], ContactProgress] = {}
+    notifications: list[Notification] = []
     for change in changes:
         for req in change.requests:
             requests.pop(req.id, None)  # re-insert: rows keep the order of the last change
@@ -44,7 +47,8 @@ def merge(changes: Iterable[Change]) -> Merged:
         activities.extend(change.activities)
         for progress in change.contacts:
             contacts[(progress.campaign, progress.contact_id)] = progress  # a contact's last state wins
-    return Merged(list(requests.values()), activities, list(agents.values()), list(contacts.values()))
+        notifications.extend(change.notifications)
+    return Merged(list(requests.values()), activities, list(agents.values()), list(contacts.values()), notifications)
 
 
 class CommitShortcuts:

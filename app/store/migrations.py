@@ -12,6 +12,7 @@ import sqlite3
 from collections.abc import Iterator
 
 from app.store.contacts_schema import SQLITE_CONTACTS
+from app.store.outbox_schema import SQLITE_OUTBOX
 from app.store.stats_schema import STATS_INDEXES
 
 SQLITE_MIGRATIONS: tuple[str, ...] = (
@@ -103,6 +104,8 @@ SQLITE_MIGRATIONS: tuple[str, ...] = (
     SQLITE_CONTACTS,
     # 3: the statistics' index on the event log (app/store/stats_schema.py)
     STATS_INDEXES,
+    # 4: the notification outbox (app/store/outbox_schema.py)
+    SQLITE_OUTBOX,
 )
 
 

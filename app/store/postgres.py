@@ -36,6 +36,8 @@ from app.store.errors import (
     StoreIOError,
     StoreNotOpen,
 )
+from app.store.outbox import PostgresOutbox, write_postgres
+from app.store.outbox_schema import POSTGRES_OUTBOX
 from app.store.postgres_contacts import PostgresContacts, write_progress
 from app.store.records import AdminEntry, AgentRecord, Change, LockHolder, StoredEvent
 from app.store.stats_schema import STATS_INDEXES
@@ -121,6 +123,8 @@ POSTGRES_MIGRATIONS: tuple[str, ...] = (
     POSTGRES_CONTACTS,
     # 3: as SQLite's migration 3
     STATS_INDEXES,
+    # 4: the notification outbox (app/store/outbox_schema.py)
+    POSTGRES_OUTBOX,
 )
 
 _SCHEMA_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
@@ -164,7 +168,7 @@ def _redact(dsn: str) -> str:
     return re.sub(r"://([^:/@]*):[^@]*@", r"://\1:***@", dsn)
 
 
-class PostgresStore(PostgresContacts, CommitShortcuts):
+class PostgresStore(PostgresContacts, PostgresOutbox, CommitShortcuts):
     def __init__(
         self,
         dsn: str,
@@ -286,6 +290,8 @@ class PostgresStore(PostgresContacts, CommitShortcuts):
                 await conn.executemany(_EVENT_INSERT, events)
             if rows.contacts:
                 await write_progress(conn, rows.contacts)
+            if rows.notifications:
+                await write_postgres(conn, rows.notifications)
 
     async def load_active_requests(self) -> list[Request]:
         async with self._transaction("repeatable_read") as conn:

@@ -10,6 +10,7 @@ from app.core.commands import Activity
 from app.core.contacts import ContactProgress
 from app.core.request import Request
 from app.core.states import AgentState
+from app.store.outbox_records import Notification
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,6 +30,7 @@ class Change:
     activities: Sequence[Activity] = ()
     agents: Sequence[AgentRecord] = ()
     contacts: Sequence[ContactProgress] = ()  # dialler contacts' progress, in the same transaction
+    notifications: Sequence[Notification] = ()  # outbox rows (app/store/outbox.py), in the same transaction
 
 
 @dataclass(frozen=True, slots=True)

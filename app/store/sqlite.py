@@ -44,6 +44,7 @@ from app.store.errors import (
     StoreNotOpen,
 )
 from app.store.migrations import SQLITE_MIGRATIONS, statements
+from app.store.outbox import SQLiteOutbox, write_sqlite
 from app.store.records import AdminEntry, AgentRecord, Change, LockHolder, StoredEvent
 from app.store.sqlite_contacts import SQLiteContacts, write_progress
 
@@ -113,6 +114,8 @@ def _write_changes(conn: sqlite3.Connection, rows: Merged, path: str) -> None:
             conn.executemany(_EVENT_INSERT, [codec.activity_row(a) for a in rows.activities])
         if rows.contacts:
             write_progress(conn, rows.contacts)
+        if rows.notifications:
+            write_sqlite(conn, rows.notifications)
         conn.execute("COMMIT")
     except BaseException:
         if conn.in_transaction:
@@ -125,7 +128,7 @@ def _write_changes(conn: sqlite3.Connection, rows: Merged, path: str) -> None:
         raise
 
 
-class SQLiteStore(SQLiteContacts, CommitShortcuts):
+class SQLiteStore(SQLiteContacts, SQLiteOutbox, CommitShortcuts):
     def __init__(
         self,
         path: str | os.PathLike[str],

@@ -33,6 +33,7 @@ from app.core.contacts import ContactProgress
 from app.core.engine import Engine
 from app.core.request import Request
 from app.store import AgentRecord, Change, Store, StoreError
+from app.store.outbox_records import Notification
 from app.telephony.errors import CommitFailed, ServiceStopping
 from app.telephony.metrics import Metrics
 
@@ -51,9 +52,10 @@ class Step:
     agents: list[AgentRecord]
     commands: list[Command]
     contacts: list[ContactProgress] = field(default_factory=list)  # dialler contacts' progress
+    notifications: list[Notification] = field(default_factory=list)  # outbox rows caused by this step
 
     def change(self) -> Change:
-        return Change(self.requests, self.activities, self.agents, self.contacts)
+        return Change(self.requests, self.activities, self.agents, self.contacts, self.notifications)
 
 
 def step_of(engine: Engine, commands: list[Command]) -> Step:
@@ -162,7 +164,8 @@ class Committer:
     async def _commit(self, batch: list[Step]) -> bool:
         for delay in self.retries:
             try:
-                if len(batch) == 1 and not batch[0].contacts:  # the plain commit (tests' wrappers see it)
+                plain = not (batch[0].contacts or batch[0].notifications)
+                if len(batch) == 1 and plain:  # the plain commit (tests' wrappers see it)
                     step = batch[0]
                     await self.store.commit(step.requests, step.activities, step.agents)
                 else:

@@ -52,7 +52,9 @@ from app.core.commands import Activity, Command, JoinHolding, LoadContacts, Noti
 from app.core.engine import Engine
 from app.core.errors import CoreError
 from app.core.states import RequestState
+from app.notify.service import Notifier
 from app.store import Store, StoreError
+from app.store.outbox import OutboxStore
 from app.telephony.committer import COMMIT_RETRIES, Committer, step_of
 from app.telephony.contacts_loader import ContactsLoader, agent_key_event
 from app.telephony.errors import CommitFailed, ServiceStopping
@@ -135,6 +137,8 @@ class TelephonyService:
         self.fatal_reason: str | None = None
         self.contacts = ContactsLoader(store, self.feed, clock, self.fail)
         self.committer = Committer(store, self._act, self.fail, self.metrics) if store else None
+        # Notifications: planned into each step's commit (the outbox), delivered by a watched worker.
+        self.notifier = Notifier(config, store, clock) if isinstance(store, OutboxStore) else None
         self.resync_retries: tuple[float | None, ...] = RESYNC_RETRIES
         self.resyncs = 0  # completed resyncs (each (re)connect), for tests and debugging
         self._stopping = False
@@ -187,6 +191,10 @@ class TelephonyService:
             self.committer.start()
             assert self.committer.task is not None
             self._watch(self.committer.task, "store_commits")
+        if self.notifier is not None:
+            self.notifier.worker.start()
+            assert self.notifier.worker.task is not None
+            self._watch(self.notifier.worker.task, "notification_outbox")
 
     # ------------------------------------------------------------------ failing
 
@@ -244,6 +252,8 @@ class TelephonyService:
             await asyncio.gather(self._timer_task, return_exceptions=True)
         if self.committer is not None:
             await self.committer.stop()
+        if self.notifier is not None:
+            await self.notifier.worker.stop()
         await self.contacts.stop()
         if self.lock is not None:
             await self.lock.release()
@@ -305,6 +315,8 @@ class TelephonyService:
             log.warning("reload_asterisk_section_ignored", detail="asterisk: changes need a restart")
         self.config = new.model_copy(update={"asterisk": self.config.asterisk})
         self.feature_codes = self._feature_code_map(new)
+        if self.notifier is not None:
+            self.notifier.reload(new)
         self.executor.prompts = PromptBook.from_config(
             new.prompts, new.service.language, self.executor.prompts.shipped_dir, self.executor.prompts.asterisk_path
         )
@@ -327,7 +339,10 @@ class TelephonyService:
         if self.committer is None:
             self._act(commands)
         else:  # commit before act: the committer stores the step, then hands its commands over
-            self.committer.put(step_of(self.engine, commands))
+            step = step_of(self.engine, commands)
+            if self.notifier is not None:
+                step.notifications = self.notifier.plan(commands)
+            self.committer.put(step)
         self._wake.set()
         for listener in self.step_listeners:
             listener()
@@ -398,6 +413,8 @@ class TelephonyService:
 
     def _on_notify(self, notify: Notify) -> None:
         log.info("notify", kind=notify.kind, request_id=notify.request_id, queue=notify.queue, number=notify.number)
+        if self.notifier is not None:  # its outbox rows are stored now: deliver without waiting for a poll
+            self.notifier.worker.wake()
 
     # ------------------------------------------------------------------ ARI events
 

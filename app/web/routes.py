@@ -22,6 +22,7 @@ from app.web import (
     dispositions,
     export,
     live_api,
+    notifications,
     queues,
     stats,
     status,
@@ -366,6 +367,22 @@ ROUTES: tuple[Route, ...] = (
         (Answer(200, "running (stored)", CampaignStateView), NO_CAMPAIGN, NOT_STORED),
         body=CampaignStateBody,
         parameters=CAMPAIGN_ID,
+    ),
+    Route(
+        "GET",
+        "/api/notifications",
+        notifications.list_notifications,
+        "the notification outbox, newest first: each SMS or webhook with its state, tries and last error",
+        (
+            Answer(200, "the notifications of the queues you may see", notifications.NotificationList),
+            Answer(422, "a bad state or limit"),
+            NO_STORE,
+        ),
+        query={
+            "state": {"type": "string", "enum": ["pending", "delivered", "failed"]},
+            "limit": {"type": "integer", "minimum": 1, "maximum": notifications.MAX_ROWS, "default": 100},
+        },
+        access="read",
     ),
     Route(
         "GET",

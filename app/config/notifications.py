@@ -1,0 +1,275 @@
+"""The `notifications:` section: channels, message templates, routes per queue, retry policy.
+
+Theory of operation: a notification (app/core Notify: closed, missed_callback, ...) is routed by
+`routes` (per queue, `"*"` for every queue) to channels: `sms` (the HTTP SMS gateway, to the
+caller's number when it can take SMS) or the name of a webhook under `webhooks`. The outbox
+(app/notify) renders the message when the step is committed and delivers it with retries:
+`retry.first_delay` doubling up to `retry.max_delay`, until `retry.expire_after` has passed since
+the notification was made; then it is marked failed (kept, with its last error). Placeholders in
+templates and in the gateway's body and headers are written `%name%` (see docs/settings.md).
+Errors name their key path like the rest of the file (pydantic locations).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from typing import Annotated, Any
+from urllib.parse import urlsplit
+
+from pydantic import BaseModel, ConfigDict, Field, PlainValidator, SecretStr, ValidationInfo, model_validator
+from pydantic_core import PydanticCustomError
+
+from app.config.durations import DurationError, parse_duration
+
+EVENTS = (
+    "closed",
+    "missed_callback",
+    "callback_expired",
+    "callback_requested",
+    "abandoned",
+    "abandoned_call",
+    "campaign_finished",
+    "ticket",
+)
+# Template names besides the events: a callback_requested without an estimate (nobody serves the
+# queue yet) uses this one, so no message says "at about ." with the time left out.
+NO_TIME = "callback_requested_no_time"
+TEMPLATES = (*EVENTS, NO_TIME)
+SMS = "sms"
+PLACEHOLDER = re.compile(r"%([a-z_]+)%")
+# What a message template may name; the gateway's body and headers also take %to%, %message% and %id%.
+MESSAGE_FIELDS = (
+    "number",
+    "queue",
+    "queue_name",
+    "event",
+    "request_id",
+    "time",
+    "date",
+    "arrived_time",
+    "waited",
+    "waited_minutes",
+    "expected_time",
+    "campaign",
+)
+GATEWAY_FIELDS = ("to", "message", "id")
+_NAME_RE = r"[a-z][a-z0-9_-]*"
+_ENV_REF = re.compile(r"\$\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}")
+
+DEFAULT_TEMPLATES: dict[str, dict[str, str]] = {
+    "en": {
+        "closed": "We are closed now and could not take your call to %queue_name% at %arrived_time%. "
+        "Please call again when we are open.",
+        "missed_callback": "We tried to call you back from %queue_name% but could not reach you.",
+        "callback_expired": "We could not call you back from %queue_name% in time. Please call us again.",
+        "callback_requested": "We will call you back from %queue_name% at about %expected_time%.",
+        NO_TIME: "We will call you back from %queue_name% as soon as we can.",
+        "abandoned": "You waited %waited_minutes% min for %queue_name% at %arrived_time%. We are sorry.",
+        "ticket": "Missed call from %number%",
+    },
+    "da": {
+        "closed": "Vi har lukket og kunne ikke tage dit opkald til %queue_name% kl. %arrived_time%. "
+        "Ring igen, når vi har åbent.",
+        "missed_callback": "Vi forsøgte at ringe dig op fra %queue_name%, men fik ikke fat i dig.",
+        "callback_expired": "Vi nåede ikke at ringe dig op fra %queue_name%. Ring venligst igen.",
+        "callback_requested": "Vi ringer dig op fra %queue_name% omkring kl. %expected_time%.",
+        NO_TIME: "Vi ringer dig op fra %queue_name% så hurtigt vi kan.",
+        "abandoned": "Du ventede %waited_minutes% min på %queue_name% kl. %arrived_time%. Vi beklager.",
+        "ticket": "Ubesvaret opkald fra %number%",
+    },
+}
+
+
+def _bad(reason: str) -> PydanticCustomError:
+    return PydanticCustomError("holdfast", "{reason}", {"reason": reason})
+
+
+def _bad_plain(reason: str) -> PydanticCustomError:
+    return PydanticCustomError("holdfast_plain", "{reason}", {"reason": reason})
+
+
+def _duration(value: object) -> float:
+    try:
+        seconds = parse_duration(value)
+    except DurationError as error:
+        raise _bad(str(error)) from None
+    if seconds <= 0:
+        raise _bad("expected a duration above 0, like 30s")
+    return seconds
+
+
+def _url(value: object) -> str:
+    if not isinstance(value, str) or urlsplit(value).scheme not in ("http", "https") or not urlsplit(value).hostname:
+        raise _bad('expected an http(s) URL like "https://crm.example.com/hooks/holdfast"')
+    return value
+
+
+def _text(value: object) -> str:
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        raise _bad("expected text")
+    return str(value)
+
+
+def _secret(value: object, info: ValidationInfo) -> SecretStr:
+    """A literal secret or `${VAR}` from the environment (the context's `env` in tests)."""
+    if not isinstance(value, str) or not value:
+        raise _bad_plain("must be non-empty text (a literal secret or ${VAR})")
+    ref = _ENV_REF.fullmatch(value.strip())
+    if ref is None:
+        return SecretStr(value)
+    env: Mapping[str, str] = os.environ
+    if isinstance(info.context, dict) and info.context.get("env") is not None:
+        env = info.context["env"]
+    if not env.get(ref.group(1)):
+        raise _bad_plain(f"refers to environment variable {ref.group(1)}, which is not set or empty")
+    return SecretStr(env[ref.group(1)])
+
+
+def _placeholders(allowed: tuple[str, ...]) -> Any:
+    def check(value: object) -> str:
+        text = _text(value)
+        unknown = sorted({name for name in PLACEHOLDER.findall(text) if name not in allowed})
+        if unknown:
+            raise _bad(f"names unknown placeholder %{unknown[0]}%; allowed: {', '.join(f'%{a}%' for a in allowed)}")
+        return text
+
+    return check
+
+
+def _event(value: object) -> str:
+    if value not in EVENTS:
+        raise _bad(f"allowed events: {', '.join(EVENTS)}")
+    return str(value)
+
+
+def _template_name(value: object) -> str:
+    if value not in TEMPLATES:
+        raise _bad(f"allowed templates: {', '.join(TEMPLATES)}")
+    return str(value)
+
+
+def _method(value: object) -> str:
+    text = _text(value).upper()
+    if text not in ("POST", "PUT", "GET"):
+        raise _bad("allowed: POST, PUT, GET")
+    return text
+
+
+def _header(value: object, info: ValidationInfo) -> str:
+    """A gateway header: placeholders as in the body, and `${VAR}` parts read from the environment."""
+    text = _placeholders(GATEWAY_FIELDS)(value)
+    env: Mapping[str, str] = os.environ
+    if isinstance(info.context, dict) and info.context.get("env") is not None:
+        env = info.context["env"]
+    missing = [m.group(1) for m in _ENV_REF.finditer(text) if not env.get(m.group(1))]
+    if missing:
+        raise _bad_plain(f"refers to environment variable {missing[0]}, which is not set or empty")
+    return _ENV_REF.sub(lambda m: env[m.group(1)], text)
+
+
+Duration = Annotated[float, PlainValidator(_duration)]
+Url = Annotated[str, PlainValidator(_url)]
+Secret = Annotated[SecretStr, PlainValidator(_secret)]
+Template = Annotated[str, PlainValidator(_placeholders(MESSAGE_FIELDS))]
+GatewayText = Annotated[str, PlainValidator(_placeholders(GATEWAY_FIELDS))]
+EventName = Annotated[str, PlainValidator(_event)]
+ChannelName = Annotated[str, PlainValidator(lambda v: _text(v))]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _empty_is_defaults(cls, data: Any) -> Any:
+        return {} if data is None else data
+
+
+class RetryPolicy(_Model):
+    first_delay: Duration = 5.0
+    max_delay: Duration = 600.0
+    expire_after: Duration = 24 * 3600.0
+
+    def delay(self, attempts: int) -> float:
+        """Seconds before the next try after `attempts` failed tries (1, 2, ...): doubling."""
+        return min(self.max_delay, self.first_delay * 2.0 ** max(0, attempts - 1))
+
+
+class WebhookConfig(_Model):
+    url: Url
+    secret: Secret
+    timeout: Duration = 10.0
+    verify_tls: bool = True
+
+
+class SmsGatewayConfig(_Model):
+    url: Url
+    method: Annotated[str, PlainValidator(_method)] = "POST"
+    headers: dict[str, Annotated[str, PlainValidator(_header)]] = Field(default_factory=dict)
+    # JSON by default: placeholders are JSON-escaped; any other content type URL-encodes them.
+    content_type: str = "application/json"
+    body: GatewayText = '{"to": "%to%", "text": "%message%", "reference": "%id%"}'
+    timeout: Duration = 10.0
+    verify_tls: bool = True
+    region: str = "DK"  # how a number without a country code is read
+
+
+class NotificationsConfig(_Model):
+    language: str | None = None  # templates' language; default: service.language
+    timezone: str = "UTC"  # times in messages
+    retry: RetryPolicy = Field(default_factory=RetryPolicy)
+    webhooks: dict[Annotated[str, PlainValidator(lambda v: _text(v))], WebhookConfig] = Field(default_factory=dict)
+    sms: SmsGatewayConfig | None = None
+    templates: dict[str, dict[Annotated[str, PlainValidator(_template_name)], Template]] = Field(default_factory=dict)
+    # queue (or "*") -> event -> channels ("sms" or a webhook's name)
+    routes: dict[str, dict[EventName, list[ChannelName]]] = Field(default_factory=dict)
+
+    def channels_for(self, queue: str, event: str) -> list[str]:
+        """The channels `event` in `queue` goes to: the queue's own route, else the "*" route."""
+        for key in (queue, "*"):
+            route = self.routes.get(key)
+            if route is not None and event in route:
+                return list(route[event])
+        return []
+
+    def template(self, language: str, event: str) -> str | None:
+        for lang in (language, "en"):
+            text = self.templates.get(lang, {}).get(event) or DEFAULT_TEMPLATES.get(lang, {}).get(event)
+            if text:
+                return text
+        return None
+
+    @property
+    def active(self) -> bool:
+        return bool(self.routes)
+
+
+def notifications_cross_check(data: dict[Any, Any], queue_names: list[str]) -> list[tuple[str, str]]:
+    """Routes naming unknown queues or channels (run with the loader's other cross checks)."""
+    section = data.get("notifications")
+    if not isinstance(section, dict) or not isinstance(section.get("routes"), dict):
+        return []
+    webhooks = section.get("webhooks") if isinstance(section.get("webhooks"), dict) else {}
+    channels = ([SMS] if section.get("sms") else []) + [str(w) for w in webhooks or {}]
+    found: list[tuple[str, str]] = []
+    for queue, events in section["routes"].items():
+        if str(queue) != "*" and str(queue) not in queue_names:
+            found.append(
+                (
+                    "notifications",
+                    f'notifications.routes.{queue} names unknown queue "{queue}"; known: *, {", ".join(queue_names)}',
+                )
+            )
+        for event, targets in events.items() if isinstance(events, dict) else ():
+            for i, target in enumerate(targets if isinstance(targets, list) else []):
+                if str(target) not in channels:
+                    found.append(
+                        (
+                            "notifications",
+                            f'notifications.routes.{queue}.{event}.{i} names unknown channel "{target}"; '
+                            f"configured: {', '.join(channels) or 'none (set notifications.sms or webhooks)'}",
+                        )
+                    )
+    return found

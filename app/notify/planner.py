@@ -1,0 +1,107 @@
+"""From the core's Notify commands to outbox rows, at the moment the step is committed.
+
+Theory of operation: each Notify is routed (notifications.routes, per queue) to channels; each
+(notify, channel) pair becomes one `Notification` row with a fresh idempotency key and its payload
+fully rendered now, so what is delivered later (perhaps after a restart and a reload) is what the
+step decided. An SMS goes only to a number that can take one (phonenumbers: mobile, or fixed line
+or mobile where the plan does not tell them apart); otherwise that SMS is skipped and logged.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import phonenumbers
+import structlog
+
+from app.config.notifications import NO_TIME, SMS, NotificationsConfig
+from app.config.schema import HoldfastConfig
+from app.core.commands import Command, Notify
+from app.notify.templates import message_fields, render
+from app.store.outbox_records import Notification
+
+log = structlog.get_logger("holdfast.notify")
+
+SMS_TYPES = (phonenumbers.PhoneNumberType.MOBILE, phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE)
+
+
+def sms_number(number: str | None, region: str) -> str | None:
+    """The E.164 form of `number` if it can take an SMS, else None."""
+    if not number:
+        return None
+    try:
+        parsed = phonenumbers.parse(number, region)
+    except phonenumbers.NumberParseException:
+        return None
+    if not phonenumbers.is_valid_number(parsed) or phonenumbers.number_type(parsed) not in SMS_TYPES:
+        return None
+    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+
+
+class Planner:
+    def __init__(self, config: HoldfastConfig, new_id: Callable[[], str] = lambda: uuid.uuid4().hex) -> None:
+        self.config = config
+        self.new_id = new_id
+
+    @property
+    def settings(self) -> NotificationsConfig:
+        return self.config.notifications
+
+    def plan(self, commands: Iterable[Command]) -> list[Notification]:
+        out: list[Notification] = []
+        for command in commands:
+            if isinstance(command, Notify):
+                out.extend(self.plan_one(command))
+        return out
+
+    def plan_one(self, notify: Notify) -> list[Notification]:
+        settings = self.settings
+        queue = self.config.queues.get(notify.queue)
+        queue_name = (queue.display_name if queue is not None else "") or notify.queue
+        language = settings.language or self.config.service.language
+        fields = message_fields(notify, queue_name, settings.timezone)
+        name = NO_TIME if notify.kind == "callback_requested" and not fields["expected_time"] else notify.kind
+        template = settings.template(language, name)
+        message = render(template, fields) if template else ""
+        rows: list[Notification] = []
+        for channel in settings.channels_for(notify.queue, notify.kind):
+            key = self.new_id()
+            payload: dict[str, Any]
+            if channel == SMS:
+                assert settings.sms is not None  # the config refuses a route to sms without it
+                to = sms_number(notify.number, settings.sms.region)
+                if to is None or not message:
+                    log.info(
+                        "sms_skipped", kind=notify.kind, request_id=notify.request_id, reason="not a mobile number"
+                    )
+                    continue
+                payload = {"to": to, "message": message}
+            else:
+                payload = {
+                    "id": key,
+                    "event": notify.kind,
+                    "request_id": notify.request_id,
+                    "queue": notify.queue,
+                    "queue_name": queue_name,
+                    "number": notify.number,
+                    "at": notify.at,
+                    "message": message,
+                    "data": dict(notify.data),
+                }
+                if notify.kind == "ticket":  # a ticket system's subject line ("Missed call from %number%")
+                    payload["subject"] = message
+            rows.append(
+                Notification(
+                    id=key,
+                    created_at=notify.at,
+                    event=notify.kind,
+                    channel=channel,
+                    request_id=notify.request_id,
+                    queue=notify.queue,
+                    expires_at=notify.at + settings.retry.expire_after,
+                    payload=payload,
+                )
+            )
+        return rows

@@ -1,0 +1,223 @@
+"""The outbox's reads and writes, for both backends (mixed into SQLiteStore and PostgresStore).
+
+Theory of operation: rows are inserted by the commit of the step that caused them
+(`write_sqlite` / `write_postgres`, called from the backends' commit transaction), so a
+notification is never stored without its cause nor its cause without it. The delivery worker
+(app/notify/worker.py) then reads what is due and records each try's outcome here. A row is never
+deleted by the worker: delivered and failed rows stay for the API (`GET /api/notifications`).
+Inserting an id that exists already is ignored: the key is the notification's identity.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Sequence
+from contextlib import AbstractAsyncContextManager
+from typing import Any, Protocol, runtime_checkable
+
+from app.store import codec
+from app.store.outbox_records import DELIVERED, FAILED, PENDING, STATES, Notification, StoredNotification
+
+_COLUMNS = (
+    "id, created_at, event, channel, request_id, queue, payload, state, attempts, next_at, expires_at, "
+    "last_error, delivered_at"
+)
+MAX_ERROR = 500  # characters of a receiver's error kept with the row
+
+
+@runtime_checkable
+class OutboxStore(Protocol):
+    async def due_notifications(self, now: float, limit: int = 50) -> list[StoredNotification]: ...
+
+    async def next_notification_at(self) -> float | None: ...
+
+    async def notification_delivered(self, notification_id: str, now: float) -> None: ...
+
+    async def notification_retry(self, notification_id: str, next_at: float, error: str) -> None: ...
+
+    async def notification_failed(self, notification_id: str, error: str) -> None: ...
+
+    async def notifications(
+        self, state: str | None = None, limit: int = 100, request_id: str | None = None
+    ) -> list[StoredNotification]: ...
+
+
+def _row(n: Notification) -> tuple[Any, ...]:
+    payload = codec.dump_json(n.payload, f"notification {n.id} payload")
+    return (n.id, n.created_at, n.event, n.channel, n.request_id, n.queue, payload, n.created_at, n.expires_at)
+
+
+def _from_row(row: Sequence[Any]) -> StoredNotification:
+    n = Notification(
+        id=row[0],
+        created_at=row[1],
+        event=row[2],
+        channel=row[3],
+        request_id=row[4],
+        queue=row[5],
+        payload=codec.load_json(row[6], f"notification {row[0]} payload"),
+        expires_at=row[10],
+    )
+    return StoredNotification(
+        n, state=row[7], attempts=row[8], next_at=row[9], last_error=row[11], delivered_at=row[12]
+    )
+
+
+def _check_state(state: str | None) -> None:
+    if state is not None and state not in STATES:
+        raise ValueError(f"state is {state!r}; one of {', '.join(STATES)}")
+
+
+def write_sqlite(conn: sqlite3.Connection, notifications: Sequence[Notification]) -> None:
+    """Inside the commit's transaction (app/store/sqlite.py `_write_changes`)."""
+    conn.executemany(
+        "INSERT INTO outbox (id, created_at, event, channel, request_id, queue, payload, next_at, expires_at) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING",
+        [_row(n) for n in notifications],
+    )
+
+
+async def write_postgres(conn: Any, notifications: Sequence[Notification]) -> None:
+    """Inside the commit's transaction (app/store/postgres.py `commit_many`)."""
+    await conn.executemany(
+        "INSERT INTO outbox (id, created_at, event, channel, request_id, queue, payload, next_at, expires_at) "
+        "VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, $8, $9) ON CONFLICT (id) DO NOTHING",
+        [_row(n) for n in notifications],
+    )
+
+
+class SQLiteOutbox:
+    """Mixed into SQLiteStore: uses its `_transaction`."""
+
+    def _transaction(self, mode: str = "IMMEDIATE") -> AbstractAsyncContextManager[Any]:
+        raise NotImplementedError
+
+    async def _select(self, sql: str, params: tuple[Any, ...]) -> list[Any]:
+        async with self._transaction("DEFERRED") as db, db.execute(sql, params) as cur:
+            return list(await cur.fetchall())
+
+    async def _update(self, sql: str, params: tuple[Any, ...]) -> None:
+        async with self._transaction() as db:
+            await db.execute(sql, params)
+
+    async def due_notifications(self, now: float, limit: int = 50) -> list[StoredNotification]:
+        rows = await self._select(
+            f"SELECT {_COLUMNS} FROM outbox WHERE state = 'pending' AND next_at <= ? ORDER BY next_at, id LIMIT ?",
+            (now, limit),
+        )
+        return [_from_row(r) for r in rows]
+
+    async def next_notification_at(self) -> float | None:
+        rows = await self._select("SELECT MIN(next_at) FROM outbox WHERE state = 'pending'", ())
+        return None if not rows or rows[0][0] is None else float(rows[0][0])
+
+    async def notification_delivered(self, notification_id: str, now: float) -> None:
+        await self._update(
+            "UPDATE outbox SET state = ?, attempts = attempts + 1, delivered_at = ?, last_error = NULL "
+            "WHERE id = ? AND state = ?",
+            (DELIVERED, now, notification_id, PENDING),
+        )
+
+    async def notification_retry(self, notification_id: str, next_at: float, error: str) -> None:
+        await self._update(
+            "UPDATE outbox SET attempts = attempts + 1, next_at = ?, last_error = ? WHERE id = ? AND state = ?",
+            (next_at, error[:MAX_ERROR], notification_id, PENDING),
+        )
+
+    async def notification_failed(self, notification_id: str, error: str) -> None:
+        await self._update(
+            "UPDATE outbox SET state = ?, attempts = attempts + 1, last_error = ? WHERE id = ? AND state = ?",
+            (FAILED, error[:MAX_ERROR], notification_id, PENDING),
+        )
+
+    async def notifications(
+        self, state: str | None = None, limit: int = 100, request_id: str | None = None
+    ) -> list[StoredNotification]:
+        _check_state(state)
+        where, params = ["1 = 1"], list[Any]()
+        if state is not None:
+            where.append("state = ?")
+            params.append(state)
+        if request_id is not None:
+            where.append("request_id = ?")
+            params.append(request_id)
+        rows = await self._select(
+            f"SELECT {_COLUMNS} FROM outbox WHERE {' AND '.join(where)} ORDER BY created_at DESC, id LIMIT ?",
+            (*params, limit),
+        )
+        return [_from_row(r) for r in rows]
+
+
+class PostgresOutbox:
+    """Mixed into PostgresStore: uses its `_transaction`."""
+
+    def _transaction(self, isolation: str = "read_committed") -> AbstractAsyncContextManager[Any]:
+        raise NotImplementedError
+
+    async def _pg_fetch(self, sql: str, *params: Any) -> list[Any]:
+        async with self._transaction() as conn:
+            return list(await conn.fetch(sql, *params))
+
+    async def _pg_execute(self, sql: str, *params: Any) -> None:
+        async with self._transaction() as conn:
+            await conn.execute(sql, *params)
+
+    async def due_notifications(self, now: float, limit: int = 50) -> list[StoredNotification]:
+        rows = await self._pg_fetch(
+            f"SELECT {_COLUMNS.replace('payload', 'payload::text')} FROM outbox "
+            "WHERE state = 'pending' AND next_at <= $1 ORDER BY next_at, id LIMIT $2",
+            now,
+            limit,
+        )
+        return [_from_row(tuple(r)) for r in rows]
+
+    async def next_notification_at(self) -> float | None:
+        rows = await self._pg_fetch("SELECT MIN(next_at) FROM outbox WHERE state = 'pending'")
+        return None if not rows or rows[0][0] is None else float(rows[0][0])
+
+    async def notification_delivered(self, notification_id: str, now: float) -> None:
+        await self._pg_execute(
+            "UPDATE outbox SET state = $1, attempts = attempts + 1, delivered_at = $2, last_error = NULL "
+            "WHERE id = $3 AND state = $4",
+            DELIVERED,
+            now,
+            notification_id,
+            PENDING,
+        )
+
+    async def notification_retry(self, notification_id: str, next_at: float, error: str) -> None:
+        await self._pg_execute(
+            "UPDATE outbox SET attempts = attempts + 1, next_at = $1, last_error = $2 WHERE id = $3 AND state = $4",
+            next_at,
+            error[:MAX_ERROR],
+            notification_id,
+            PENDING,
+        )
+
+    async def notification_failed(self, notification_id: str, error: str) -> None:
+        await self._pg_execute(
+            "UPDATE outbox SET state = $1, attempts = attempts + 1, last_error = $2 WHERE id = $3 AND state = $4",
+            FAILED,
+            error[:MAX_ERROR],
+            notification_id,
+            PENDING,
+        )
+
+    async def notifications(
+        self, state: str | None = None, limit: int = 100, request_id: str | None = None
+    ) -> list[StoredNotification]:
+        _check_state(state)
+        where, params = ["TRUE"], list[Any]()
+        if state is not None:
+            params.append(state)
+            where.append(f"state = ${len(params)}")
+        if request_id is not None:
+            params.append(request_id)
+            where.append(f"request_id = ${len(params)}")
+        params.append(limit)
+        rows = await self._pg_fetch(
+            f"SELECT {_COLUMNS.replace('payload', 'payload::text')} FROM outbox WHERE {' AND '.join(where)} "
+            f"ORDER BY created_at DESC, id LIMIT ${len(params)}",
+            *params,
+        )
+        return [_from_row(tuple(r)) for r in rows]

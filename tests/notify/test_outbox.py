@@ -1,0 +1,230 @@
+"""The outbox in the store and its worker, against a real local HTTP receiver (tests/notify/receiver.py)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from app.config.notifications import NotificationsConfig
+from app.core.contacts import ContactProgress
+from app.notify.channels import SmsChannel, WebhookChannel, sign
+from app.notify.worker import OutboxWorker
+from app.store import Change, StoreBusy, StoreDataError, StoreError
+from app.store.outbox_records import Notification, StoredNotification
+from app.store.sqlite import SQLiteStore
+from tests.notify.receiver import Receiver
+
+SECRET = "s3cret-for-tests"
+
+
+def settings(receiver: Receiver, **retry: object) -> NotificationsConfig:
+    return NotificationsConfig.model_validate(
+        {
+            "retry": {"first_delay": 0.05, "max_delay": 0.2, "expire_after": 60, **retry},
+            "webhooks": {"crm": {"url": f"{receiver.url}/hooks", "secret": SECRET, "timeout": 2}},
+            "sms": {
+                "url": f"{receiver.url}/sms",
+                "headers": {"Authorization": "Bearer gw-token"},
+                "body": '{"to": "%to%", "text": "%message%", "ref": "%id%"}',
+                "timeout": 2,
+            },
+        }
+    )
+
+
+def notification(key: str, channel: str = "crm", *, expires_in: float = 60.0, **payload: object) -> Notification:
+    now = time.time()
+    body = payload or {"id": key, "event": "closed", "number": "+4520123456", "message": 'say "hi"\nthere'}
+    return Notification(key, now, "closed", channel, f"r-{key}", "support", now + expires_in, body)
+
+
+@pytest.fixture
+async def store(tmp_path: Path) -> AsyncIterator[SQLiteStore]:
+    s = SQLiteStore(tmp_path / "holdfast.db")
+    await s.open()
+    yield s
+    await s.close()
+
+
+@pytest.fixture
+async def receiver() -> AsyncIterator[Receiver]:
+    r = Receiver()
+    await r.start()
+    yield r
+    await r.stop()
+
+
+def worker_for(store: SQLiteStore, config: NotificationsConfig) -> OutboxWorker:
+    assert config.sms is not None
+    channels = {"crm": WebhookChannel(config.webhooks["crm"]), "sms": SmsChannel(config.sms)}
+    return OutboxWorker(store, channels, config.retry, time.time)
+
+
+async def wait_state(store: SQLiteStore, key: str, state: str, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        rows = [r for r in await store.notifications() if r.id == key]
+        if rows and rows[0].state == state:
+            return
+        assert time.monotonic() < deadline, f"{key} never became {state}: {rows}"
+        await asyncio.sleep(0.02)
+
+
+async def test_notifications_are_stored_with_the_step_or_not_at_all(store: SQLiteStore) -> None:
+    await store.commit_many([Change(notifications=[notification("a")]), Change(notifications=[notification("b")])])
+    assert {r.id for r in await store.notifications(state="pending")} == {"a", "b"}
+    # A step the store refuses (progress for a contact that does not exist) takes its notification with it.
+    bad = ContactProgress("nope", 999, "done", 1, next_due=None, last_outcome=None, reserved_agent=None)
+    with pytest.raises(StoreDataError):
+        await store.commit_many([Change(contacts=[bad], notifications=[notification("c")])])
+    assert {r.id for r in await store.notifications()} == {"a", "b"}
+
+
+async def test_a_webhook_is_posted_signed_with_its_idempotency_key(store: SQLiteStore, receiver: Receiver) -> None:
+    config = settings(receiver)
+    worker = worker_for(store, config)
+    await store.commit_many([Change(notifications=[notification("k1")])])
+    worker.start()
+    try:
+        await wait_state(store, "k1", "delivered")
+    finally:
+        await worker.stop()
+    [got] = receiver.requests
+    assert got.path == "/hooks"
+    assert got.signed_with(SECRET)
+    assert not got.signed_with("another secret")
+    assert got.headers["Idempotency-Key"] == got.headers["X-Holdfast-Idempotency-Key"] == "k1"
+    assert got.headers["X-Holdfast-Event"] == "closed"
+    assert got.headers["Content-Type"] == "application/json"
+    assert got.json() == {"id": "k1", "event": "closed", "number": "+4520123456", "message": 'say "hi"\nthere'}
+    assert got.headers["X-Holdfast-Signature"] == sign(got.body, SECRET)
+
+
+async def test_an_sms_goes_to_the_gateway_with_the_body_template(store: SQLiteStore, receiver: Receiver) -> None:
+    worker = worker_for(store, settings(receiver))
+    sms = notification("s1", "sms", to="+4520123456", message='Closed "now"')
+    await store.commit_many([Change(notifications=[sms])])
+    worker.start()
+    try:
+        await wait_state(store, "s1", "delivered")
+    finally:
+        await worker.stop()
+    [got] = receiver.requests
+    assert got.path == "/sms"
+    assert got.headers["Authorization"] == "Bearer gw-token"
+    assert got.json() == {"to": "+4520123456", "text": 'Closed "now"', "ref": "s1"}  # JSON-escaped placeholders
+
+
+async def test_a_receiver_down_for_a_while_gets_it_after_it_comes_back(store: SQLiteStore, receiver: Receiver) -> None:
+    receiver.mode = "down"
+    worker = worker_for(store, settings(receiver))
+    await store.commit_many([Change(notifications=[notification("k2")])])
+    worker.start()
+    try:
+        await receiver.wait(lambda: len(receiver.requests) >= 3, "three refused tries")
+        [row] = await store.notifications(state="pending")
+        assert row.attempts >= 2 and row.last_error is not None and "503" in row.last_error
+        await receiver.stop()  # unreachable now: connection refused
+        await receiver.start()
+        receiver.mode = "ok"
+        await wait_state(store, "k2", "delivered")
+    finally:
+        await worker.stop()
+    assert set(receiver.delivered) == {"k2"}
+    assert {r.key for r in receiver.requests} == {"k2"}  # every try carried the same key
+    assert len({r.body for r in receiver.requests}) == 1  # and the same body (and so signature)
+    [row] = await store.notifications(state="delivered")
+    assert row.last_error is None and row.delivered_at is not None
+
+
+async def test_retries_back_off(store: SQLiteStore, receiver: Receiver) -> None:
+    receiver.mode = "down"
+    worker = worker_for(store, settings(receiver, first_delay=0.1, max_delay=0.4))
+    await store.commit_many([Change(notifications=[notification("k3")])])
+    started = time.monotonic()
+    worker.start()
+    try:
+        await receiver.wait(lambda: len(receiver.requests) >= 4, "four tries")
+    finally:
+        await worker.stop()
+    # delays 0.1, 0.2, 0.4 between the four tries: at least 0.7 s in all
+    assert time.monotonic() - started >= 0.7
+
+
+async def test_a_refusal_fails_at_once_with_its_error(store: SQLiteStore, receiver: Receiver) -> None:
+    receiver.mode = "reject"
+    worker = worker_for(store, settings(receiver))
+    await store.commit_many([Change(notifications=[notification("k4")])])
+    worker.start()
+    try:
+        await wait_state(store, "k4", "failed")
+    finally:
+        await worker.stop()
+    [row] = await store.notifications(state="failed")
+    assert row.attempts == 1 and row.last_error is not None and "400" in row.last_error
+    assert len(receiver.requests) == 1
+
+
+async def test_not_delivered_before_it_expires_is_failed_not_dropped(store: SQLiteStore, receiver: Receiver) -> None:
+    receiver.mode = "down"
+    worker = worker_for(store, settings(receiver))
+    await store.commit_many([Change(notifications=[notification("k5", expires_in=0.5)])])
+    worker.start()
+    try:
+        await wait_state(store, "k5", "failed")
+    finally:
+        await worker.stop()
+    [row] = await store.notifications(state="failed")
+    assert row.attempts >= 2 and "503" in (row.last_error or "")
+
+
+async def test_a_channel_no_longer_configured_fails_the_row(store: SQLiteStore, receiver: Receiver) -> None:
+    worker = worker_for(store, settings(receiver))
+    await store.commit_many([Change(notifications=[notification("k6", "gone")])])
+    worker.start()
+    try:
+        await wait_state(store, "k6", "failed")
+    finally:
+        await worker.stop()
+    [row] = await store.notifications(state="failed")
+    assert "no longer configured" in (row.last_error or "")
+
+
+async def test_a_store_that_keeps_refusing_ends_the_worker(store: SQLiteStore, receiver: Receiver) -> None:
+    worker = worker_for(store, settings(receiver))
+    worker.store_retries = (0.01, 0.01, None)
+    await store.close()  # every read now raises StoreNotOpen (a StoreError)
+    worker.start()
+    assert worker.task is not None
+    with pytest.raises(StoreError, match="not open"):
+        await asyncio.wait_for(worker.task, 5.0)
+    await worker.stop()
+
+
+async def test_a_busy_store_is_waited_out(store: SQLiteStore, receiver: Receiver) -> None:
+    refusals = 2
+
+    class Busy(SQLiteStore):
+        async def due_notifications(self, now: float, limit: int = 50) -> list[StoredNotification]:
+            nonlocal refusals
+            if refusals:
+                refusals -= 1
+                raise StoreBusy("locked")
+            return await super().due_notifications(now, limit)
+
+    busy = Busy(store.path)
+    await busy.open()
+    worker = worker_for(busy, settings(receiver))
+    worker.store_retries = (0.01, 0.01, 0.01, None)
+    await busy.commit_many([Change(notifications=[notification("k7")])])
+    worker.start()
+    try:
+        await wait_state(busy, "k7", "delivered")
+    finally:
+        await worker.stop()
+        await busy.close()
+    assert refusals == 0 and set(receiver.delivered) == {"k7"}

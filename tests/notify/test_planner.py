@@ -1,0 +1,76 @@
+"""From Notify commands to outbox rows: routes, templates and languages, SMS only to mobiles."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from app.core.commands import Notify
+from app.notify.planner import Planner, sms_number
+from tests.config.helpers import BASE, valid
+
+AT = 1_767_261_600.0  # 2026-01-01 10:00 UTC
+
+
+def planner(language: str = "en", **section: Any) -> Planner:
+    data = copy.deepcopy(BASE)
+    data["queues"]["support"] = {"display_name": "Support"}
+    data["service"] = {"language": language}
+    data["notifications"] = {
+        "timezone": "Europe/Copenhagen",
+        "webhooks": {"crm": {"url": "https://crm.example.com/h", "secret": "s"}},
+        "sms": {"url": "https://sms.example.com/send"},
+        "routes": {"support": {"callback_requested": ["sms"], "closed": ["sms", "crm"]}},
+        **section,
+    }
+    keys = iter(f"k{i}" for i in range(100))
+    return Planner(valid(data), new_id=lambda: next(keys))
+
+
+def requested(**data: Any) -> Notify:
+    return Notify("callback_requested", "r1", "support", "+4520123456", at=AT, data={"arrived_at": AT - 60, **data})
+
+
+def test_the_confirmation_sms_names_the_expected_time_in_the_configured_zone() -> None:
+    [row] = planner().plan([requested(expected_at=AT + 1800)])
+    assert (row.id, row.channel, row.event, row.request_id, row.queue) == (
+        "k0",
+        "sms",
+        "callback_requested",
+        "r1",
+        "support",
+    )
+    assert row.payload == {"to": "+4520123456", "message": "We will call you back from Support at about 11:30."}
+    assert row.created_at == AT and row.expires_at == AT + 24 * 3600
+
+
+def test_without_an_estimate_the_message_promises_no_time() -> None:
+    [row] = planner().plan([requested()])
+    assert row.payload["message"] == "We will call you back from Support as soon as we can."
+
+
+def test_templates_by_language_and_overridden() -> None:
+    [row] = planner("da").plan([requested(expected_at=AT + 1800)])
+    assert row.payload["message"] == "Vi ringer dig op fra Support omkring kl. 11:30."
+    custom = planner(templates={"en": {"closed": "%queue_name% closed; you waited %waited_minutes% min (%number%)"}})
+    closed = Notify("closed", "r1", "support", "+4520123456", at=AT, data={"arrived_at": AT - 600, "waited": 600.0})
+    sms, hook = custom.plan([closed])
+    assert sms.payload["message"] == "Support closed; you waited 10 min (+4520123456)"
+    assert hook.channel == "crm" and hook.payload["message"] == sms.payload["message"]
+    assert hook.payload["id"] == hook.id and hook.payload["data"] == {"arrived_at": AT - 600, "waited": 600.0}
+
+
+def test_no_sms_to_a_landline_or_no_number_and_nothing_unrouted() -> None:
+    p = planner()
+    assert p.plan([Notify("callback_requested", "r1", "support", "+442079460000", at=AT)]) == []
+    assert p.plan([Notify("callback_requested", "r1", "support", None, at=AT)]) == []
+    assert p.plan([Notify("missed_callback", "r1", "support", "+4520123456", at=AT)]) == []  # no route
+    assert p.plan([Notify("closed", "r1", "sales", "+4520123456", at=AT)]) == []  # not sales'
+    assert sms_number("+447700900123", "DK") is None  # not a valid number
+    assert sms_number("20 12 34 56", "DK") == "+4520123456"  # read in the gateway's region
+
+
+def test_a_ticket_has_its_subject() -> None:
+    p = planner(routes={"*": {"ticket": ["crm"]}})
+    [row] = p.plan([Notify("ticket", "r9", "support", "+4520123456", at=AT, data={"trigger": "key"})])
+    assert row.payload["subject"] == "Missed call from +4520123456" and row.payload["event"] == "ticket"
