@@ -294,17 +294,23 @@ class CallFlow(EngineBase):
     def _ring_agent(self, req: Request, agent: Agent) -> None:
         q = self.queues[req.queue]
         self._leave_queue(req)
-        req.state = RequestState.RINGING_AGENT
-        req.agent_id = agent.id
-        req.agent_leg = self._new_leg(req, "agent")
         if req.first_dispatched_at is None:
             req.first_dispatched_at = self._now
-        agent.start_ringing(req.id, self._now)
-        self._timers.set("ring", req.id, self._now + q.ring_timeout)
         if req.is_callback:
             name, number = "Callback", req.callback_number or ""
         else:
             name, number = q.label, req.caller_number or ""
+        self._ring(req, agent, name, number)
+
+    def _ring(self, req: Request, agent: Agent, name: str, number: str, auto_answer: bool = False) -> None:
+        """Ring the agent for this request, showing name and number. `auto_answer` asks the phone to
+        answer by itself whatever the agent's settings (a power call's contact is already talking)."""
+        q = self.queues[req.queue]
+        req.state = RequestState.RINGING_AGENT
+        req.agent_id = agent.id
+        req.agent_leg = self._new_leg(req, "agent")
+        agent.start_ringing(req.id, self._now)
+        self._timers.set("ring", req.id, self._now + q.ring_timeout)
         self._activity("agent_ringing", req, agent=agent.id)
         self._emit(
             OriginateAgent(
@@ -315,6 +321,6 @@ class CallFlow(EngineBase):
                 caller_id_number=number,
                 timeout=q.ring_timeout,
                 queue=q.name,
-                auto_answer=agent.settings.auto_answer or q.auto_answer_agents,
+                auto_answer=auto_answer or agent.settings.auto_answer or q.auto_answer_agents,
             )
         )

@@ -47,7 +47,6 @@ from app.core.commands import (
     BridgeLegs,
     Hangup,
     LoadContacts,
-    OriginateAgent,
     OriginateCustomer,
     PlayPrompt,
     PromptItem,
@@ -719,28 +718,10 @@ class DiallerFlow(CallFlow):
         self._activity("contact_previewed", req, agent=agent.id, campaign=c.id, contact=contact.contact_id)
         self._ring(req, agent, contact.name or c.label, contact.number)
 
-    def _ring(self, req: Request, agent: Agent, name: str, number: str) -> None:
-        q = self.queues[req.queue]
-        req.state = RequestState.RINGING_AGENT
-        req.agent_id = agent.id
-        req.agent_leg = self._new_leg(req, "agent")
-        agent.start_ringing(req.id, self._now)
-        self._timers.set("ring", req.id, self._now + q.ring_timeout)
+    def _ring(self, req: Request, agent: Agent, name: str, number: str, auto_answer: bool = False) -> None:
         c = self.campaigns.get(req.campaign or "")
         power = c is not None and c.mode in CONTACT_MODES
-        self._activity("agent_ringing", req, agent=agent.id)
-        self._emit(
-            OriginateAgent(
-                leg_id=req.agent_leg,
-                request_id=req.id,
-                agent_id=agent.id,
-                caller_id_name=name,
-                caller_id_number=number,
-                timeout=q.ring_timeout,
-                queue=q.name,
-                auto_answer=power or agent.settings.auto_answer or q.auto_answer_agents,
-            )
-        )
+        super()._ring(req, agent, name, number, auto_answer=auto_answer or power)
 
     def _start_dial(self, c: CampaignSettings, contact: DueContact, req: Request | None) -> None:
         if req is None:
@@ -1004,22 +985,12 @@ class DiallerFlow(CallFlow):
         elif role == "customer" and req.state is RequestState.DIALLING_CUSTOMER and in_gap:
             self._customer_attempt_failed(req, AttemptOutcome.FAILED, cause=None)
         else:
-            if req.state is RequestState.DIALLING_CUSTOMER:
-                req.attempts[-1].outcome = AttemptOutcome.INTERRUPTED
-                req.attempts[-1].ended_at = self._now
-                self._dial_record(req, AttemptOutcome.INTERRUPTED)
-                self._timers.cancel("customer", req.id)
-                other = req.agent_leg if role == "customer" else req.customer_leg
-                if other is not None:
-                    self._emit(Hangup(other, "interrupted"))
-                self._forget_leg(req.customer_leg)
-                req.customer_leg = None
-            agent = self._take_agent(req)
-            if agent is not None:
-                self._release_agent(agent, None)
-            self._activity("interrupted", req, leg=role, reason=e.reason)
-            self._return_to_place(req)
+            self._interrupt(req, role, e.reason)
         return True
+
+    def _attempt_interrupted(self, req: Request) -> None:
+        if req.kind is RequestKind.CONTACT:
+            self._dial_record(req, AttemptOutcome.INTERRUPTED)
 
     def restore_campaigns(
         self, states: dict[str, CampaignState], dnc: dict[str | None, list[tuple[str, bool]]]

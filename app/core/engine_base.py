@@ -337,6 +337,9 @@ class EngineBase:
     def _resume_menu(self, req: Request) -> None:
         raise NotImplementedError
 
+    def _interrupt(self, req: Request, role: str, reason: str) -> None:
+        raise NotImplementedError
+
     def _confirmation(self, req: Request) -> PromptItem:
         raise NotImplementedError
 

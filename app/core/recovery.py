@@ -175,11 +175,15 @@ class Recovery(EngineBase):
         if role == "customer" and req.state is RequestState.DIALLING_CUSTOMER and in_gap:
             self._customer_attempt_failed(req, AttemptOutcome.FAILED, cause=None)
             return
-        # An originated leg of a request in service: back to its place, nothing counted. The
-        # other originated leg (agent or callback customer) is hung up; a caller on hold stays.
+        self._interrupt(req, role, e.reason)
+
+    def _interrupt(self, req: Request, role: str, reason: str) -> None:
+        """An originated leg of a request in service is lost: back to its place, nothing counted.
+        The other originated leg (agent or callback customer) is hung up; a caller on hold stays."""
         if req.state is RequestState.DIALLING_CUSTOMER:
             req.attempts[-1].outcome = AttemptOutcome.INTERRUPTED
             req.attempts[-1].ended_at = self._now
+            self._attempt_interrupted(req)
             self._timers.cancel("customer", req.id)
             other = req.agent_leg if role == "customer" else req.customer_leg
             if other is not None:
@@ -189,8 +193,11 @@ class Recovery(EngineBase):
         agent = self._take_agent(req)
         if agent is not None:
             self._release_agent(agent, None)
-        self._activity("interrupted", req, leg=role, reason=e.reason)
+        self._activity("interrupted", req, leg=role, reason=reason)
         self._return_to_place(req)
+
+    def _attempt_interrupted(self, req: Request) -> None:
+        """Hook: a dial of this request was interrupted (the dialler keeps its compliance record)."""
 
     def _legs_reconciled(self, e: LegsReconciled) -> None:
         restored, self._restored_legs = self._restored_legs, set()
