@@ -27,6 +27,9 @@ from aiohttp import web
 from app.ari import AriClient, AriConfig
 from app.config import HoldfastConfig
 from app.store import Store, store_from_dsn
+from app.store.lease import PostgresLeases
+from app.telephony.instance_lock import AnotherInstanceRunning
+from app.telephony.leadership import Leadership
 from app.telephony.prompts import PromptBook
 from app.telephony.service import TelephonyService
 from app.web.api import make_app
@@ -71,6 +74,31 @@ async def _stop_step(name: str, action: Awaitable[None], timeout: float) -> bool
     return True
 
 
+async def _listen(runner: web.AppRunner, config: HoldfastConfig) -> None:
+    await runner.setup()
+    site = web.TCPSite(runner, config.service.http_host, config.service.http_port)
+    await site.start()
+    log.info("http_listening", host=config.service.http_host, port=config.service.http_port)
+
+
+async def _wait_for_lease(leadership: Leadership, service: TelephonyService) -> None:
+    """Standby: wait for the lease, showing who holds it on /healthz meanwhile."""
+    follow = asyncio.ensure_future(_show_standby(leadership, service))
+    try:
+        lease = await leadership.wait_for_lease()
+    finally:
+        follow.cancel()
+    service.standby_status = None
+    log.info("taking_over", epoch=lease.epoch, detail="loading the state, connecting to Asterisk, reconciling")
+
+
+async def _show_standby(leadership: Leadership, service: TelephonyService) -> None:
+    while True:
+        if leadership.standby_status is not None:
+            service.standby_status = leadership.standby_status
+        await asyncio.sleep(0.1)
+
+
 def build_service(
     config: HoldfastConfig,
     prompts: PromptBook | None = None,
@@ -98,26 +126,52 @@ async def serve(
     ready: asyncio.Event | None = None,
     config_path: Path | None = None,
     store: Store | None = None,
+    standby: bool = False,
 ) -> int:
     """Run until a signal (returns 0) or a fatal fault (returns EXIT_FATAL after a clean stop).
-    `store` is for tests; by default the configured one is opened."""
+    `store` is for tests; by default the configured one is opened. `standby`: wait for the
+    leadership lease (PostgreSQL) instead of refusing to start while another node leads."""
     store = store or await open_store(config)
     service = build_service(config, prompts, store, config_path)
-    try:
-        await service.start()
-    except BaseException:
-        await service.ari.close()
+    leadership: Leadership | None = None
+    if isinstance(store, PostgresLeases):  # several nodes: the lease with its fencing epoch
+        leadership = Leadership(store, service.clock, lambda: service.fail("lease_lost"), service.metrics.registry)
+        service.lock = leadership
+    elif standby:
         await store.close()
-        raise
+        raise AnotherInstanceRunning("--standby needs the store on PostgreSQL (service.database: postgresql://…)")
     runner = web.AppRunner(make_app(service), access_log=None)  # the API reads the token from service.config
-    await runner.setup()
-    site = web.TCPSite(runner, config.service.http_host, config.service.http_port)
-    await site.start()
-    log.info("http_listening", host=config.service.http_host, port=config.service.http_port)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    try:
+        if standby and leadership is not None:
+            # The HTTP API comes up first so /healthz and /metrics tell who leads meanwhile.
+            await _listen(runner, config)
+            service.standby_status = "standby, waiting for the lease"
+            lease_wait = asyncio.ensure_future(_wait_for_lease(leadership, service))
+            stopped = asyncio.ensure_future(stop.wait())
+            await asyncio.wait([lease_wait, stopped], return_when=asyncio.FIRST_COMPLETED)
+            if not lease_wait.done():  # a signal while waiting: nothing was led, nothing to stop
+                lease_wait.cancel()
+                await asyncio.gather(lease_wait, stopped, return_exceptions=True)
+                await runner.cleanup()
+                await service.ari.close()
+                await store.close()
+                return 0
+            stopped.cancel()
+            lease_wait.result()
+        await service.start()
+    except BaseException:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
+        await runner.cleanup()
+        await service.ari.close()
+        await store.close()
+        raise
+    if not (standby and leadership is not None):
+        await _listen(runner, config)
     loop.add_signal_handler(signal.SIGHUP, service.reload)  # problems are logged; old settings stay
     if ready is not None:
         ready.set()

@@ -36,6 +36,7 @@ from app.store.errors import (
     StoreIOError,
     StoreNotOpen,
 )
+from app.store.lease import POSTGRES_LEASE, PostgresLeases, check_fence
 from app.store.postgres_contacts import PostgresContacts, write_progress
 from app.store.records import AdminEntry, AgentRecord, Change, LockHolder, StoredEvent
 
@@ -118,6 +119,8 @@ POSTGRES_MIGRATIONS: tuple[str, ...] = (
     """,
     # 2: as SQLite's migration 2
     POSTGRES_CONTACTS,
+    # 3: the leadership lease with its epoch (app/store/lease.py); PostgreSQL only
+    POSTGRES_LEASE,
 )
 
 _SCHEMA_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
@@ -161,7 +164,7 @@ def _redact(dsn: str) -> str:
     return re.sub(r"://([^:/@]*):[^@]*@", r"://\1:***@", dsn)
 
 
-class PostgresStore(PostgresContacts, CommitShortcuts):
+class PostgresStore(PostgresLeases, PostgresContacts, CommitShortcuts):
     def __init__(
         self,
         dsn: str,
@@ -249,11 +252,15 @@ class PostgresStore(PostgresContacts, CommitShortcuts):
             raise translate(e, self._where) from e
 
     @contextlib.asynccontextmanager
-    async def _transaction(self, isolation: str = "read_committed") -> AsyncIterator[asyncpg.Connection]:
+    async def _transaction(
+        self, isolation: str = "read_committed", fenced: bool = True
+    ) -> AsyncIterator[asyncpg.Connection]:
         if self._pool is None:
             raise StoreNotOpen(f"store {self._where} is not open; call open() first")
         with self._translated():
             async with self._pool.acquire() as conn, conn.transaction(isolation=isolation):
+                if fenced and self.fencing is not None:  # a leader's every transaction carries its epoch
+                    await check_fence(conn, self.fencing)
                 yield conn
 
     # --------------------------------------------------------------- requests and events

@@ -123,6 +123,7 @@ class TelephonyService:
         self._stopping = False
         self._watchers: list[asyncio.Task[None]] = []
         self.lock: InstanceLock | None = None
+        self.standby_status: str | None = None  # set by the runner while this node waits for the lease
         self._wake = asyncio.Event()
         self._timer_task: asyncio.Task[None] | None = None
         self.connected = asyncio.Event()
@@ -145,7 +146,8 @@ class TelephonyService:
 
         Raises AnotherInstanceRunning when another service holds the lock."""
         if self.store is not None:
-            self.lock = InstanceLock(self.store, self.clock, lambda: self.fail("lock_lost"))
+            if self.lock is None:  # `holdfast run` may have set a Leadership (PostgreSQL lease) already
+                self.lock = InstanceLock(self.store, self.clock, lambda: self.fail("lock_lost"))
             await self.lock.acquire()
             if self.lock.task is not None:
                 self._watch(self.lock.task, "instance_lock")
