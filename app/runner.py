@@ -83,20 +83,13 @@ async def _listen(runner: web.AppRunner, config: HoldfastConfig) -> None:
 
 async def _wait_for_lease(leadership: Leadership, service: TelephonyService) -> None:
     """Standby: wait for the lease, showing who holds it on /healthz meanwhile."""
-    follow = asyncio.ensure_future(_show_standby(leadership, service))
-    try:
-        lease = await leadership.wait_for_lease()
-    finally:
-        follow.cancel()
+
+    def show(status: str | None) -> None:
+        service.standby_status = status
+
+    lease = await leadership.wait_for_lease(show)
     service.standby_status = None
     log.info("taking_over", epoch=lease.epoch, detail="loading the state, connecting to Asterisk, reconciling")
-
-
-async def _show_standby(leadership: Leadership, service: TelephonyService) -> None:
-    while True:
-        if leadership.standby_status is not None:
-            service.standby_status = leadership.standby_status
-        await asyncio.sleep(0.1)
 
 
 def build_service(

@@ -80,8 +80,8 @@ class Leadership(InstanceLock):
                 await self.wait_for_lease()
         self._start_keeping()
 
-    async def wait_for_lease(self) -> Lease:
-        """Standby: poll until the lease is ours, saying who holds it meanwhile."""
+    async def wait_for_lease(self, show: Callable[[str | None], None] = lambda status: None) -> Lease:
+        """Standby: poll until the lease is ours, saying who holds it meanwhile (log and `show`)."""
         shown: tuple[str, int] | None = None
         while True:
             try:
@@ -91,6 +91,8 @@ class Leadership(InstanceLock):
                 holder = await self.leases.lease_holder(self.name)
             except StoreError as error:  # the database is away: keep waiting, say so
                 self.standby_status = f"standby, the database is unreachable ({error})"
+                show(self.standby_status)
+                shown = None
                 log.warning("standby_store_unreachable", error=str(error))
                 await asyncio.sleep(POLL_EVERY * 4)
                 continue
@@ -98,6 +100,7 @@ class Leadership(InstanceLock):
                 shown = (holder.owner, holder.epoch)
                 host_pid = ":".join(holder.owner.split(":")[:2])
                 self.standby_status = f"standby, waiting for the lease (held by {host_pid}, epoch {holder.epoch})"
+                show(self.standby_status)
                 log.info("standby", detail=self.standby_status, holder=holder.owner, epoch=holder.epoch)
             await asyncio.sleep(POLL_EVERY)
 
