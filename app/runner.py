@@ -23,6 +23,7 @@ from pathlib import Path
 
 import structlog
 from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from app.ari import AriClient, AriConfig
 from app.config import HoldfastConfig
@@ -81,14 +82,27 @@ async def _listen(runner: web.AppRunner, config: HoldfastConfig) -> None:
     log.info("http_listening", host=config.service.http_host, port=config.service.http_port)
 
 
+def _standby_app(service: TelephonyService, leadership: Leadership) -> web.Application:
+    """A standby's HTTP: /healthz (503, who leads) and /metrics (holdfast_leader 0)."""
+
+    async def healthz(request: web.Request) -> web.Response:
+        status = leadership.standby_status or "standby, waiting for the lease"
+        return web.json_response({"ari": "disconnected", "problems": [status], "error": status}, status=503)
+
+    async def metrics(request: web.Request) -> web.Response:
+        return web.Response(
+            body=generate_latest(service.metrics.registry), headers={"Content-Type": CONTENT_TYPE_LATEST}
+        )
+
+    app = web.Application()
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/metrics", metrics)
+    return app
+
+
 async def _wait_for_lease(leadership: Leadership, service: TelephonyService) -> None:
-    """Standby: wait for the lease, showing who holds it on /healthz meanwhile."""
-
-    def show(status: str | None) -> None:
-        service.standby_status = status
-
-    lease = await leadership.wait_for_lease(show)
-    service.standby_status = None
+    """Standby: wait for the lease (who holds it meanwhile: logged, and on /healthz)."""
+    lease = await leadership.wait_for_lease()
     log.info("taking_over", epoch=lease.epoch, detail="loading the state, connecting to Asterisk, reconciling")
 
 
@@ -140,20 +154,26 @@ async def serve(
         loop.add_signal_handler(sig, stop.set)
     try:
         if standby and leadership is not None:
-            # The HTTP API comes up first so /healthz and /metrics tell who leads meanwhile.
-            await _listen(runner, config)
-            service.standby_status = "standby, waiting for the lease"
+            # While waiting only /healthz and /metrics answer (a standby must not take API calls:
+            # it would queue changes nobody commits); the full API replaces them on taking over.
+            waiting_http = web.AppRunner(_standby_app(service, leadership), access_log=None)
+            await _listen(waiting_http, config)
             lease_wait = asyncio.ensure_future(_wait_for_lease(leadership, service))
             stopped = asyncio.ensure_future(stop.wait())
-            await asyncio.wait([lease_wait, stopped], return_when=asyncio.FIRST_COMPLETED)
-            if not lease_wait.done():  # a signal while waiting: nothing was led, nothing to stop
+            try:
+                await asyncio.wait([lease_wait, stopped], return_when=asyncio.FIRST_COMPLETED)
+            finally:
                 lease_wait.cancel()
+                stopped.cancel()
                 await asyncio.gather(lease_wait, stopped, return_exceptions=True)
-                await runner.cleanup()
+                await waiting_http.cleanup()
+            if lease_wait.cancelled() or stop.is_set():  # a signal while waiting: nothing was led
+                for sig in (signal.SIGINT, signal.SIGTERM):
+                    loop.remove_signal_handler(sig)
+                await leadership.release()  # in case the lease came with the signal
                 await service.ari.close()
                 await store.close()
                 return 0
-            stopped.cancel()
             lease_wait.result()
         await service.start()
     except BaseException:
@@ -163,8 +183,7 @@ async def serve(
         await service.ari.close()
         await store.close()
         raise
-    if not (standby and leadership is not None):
-        await _listen(runner, config)
+    await _listen(runner, config)
     loop.add_signal_handler(signal.SIGHUP, service.reload)  # problems are logged; old settings stay
     if ready is not None:
         ready.set()

@@ -123,7 +123,6 @@ class TelephonyService:
         self._stopping = False
         self._watchers: list[asyncio.Task[None]] = []
         self.lock: InstanceLock | None = None
-        self.standby_status: str | None = None  # set by the runner while this node waits for the lease
         self._wake = asyncio.Event()
         self._timer_task: asyncio.Task[None] | None = None
         self.connected = asyncio.Event()

@@ -13,8 +13,6 @@ from app.web.models import Health, ReloadResult
 
 def health_problems(service: TelephonyService) -> list[str]:
     """Why the service cannot take or move calls now; empty when it can."""
-    if service.standby_status is not None:  # a standby takes no calls until it holds the lease
-        return [service.standby_status]
     problems = []
     if not service.connected.is_set():
         problems.append("ARI is not connected: Asterisk is unreachable or the events websocket dropped")

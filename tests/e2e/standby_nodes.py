@@ -154,6 +154,19 @@ class Node(ServiceProcess):
         except (aiohttp.ClientError, TimeoutError):
             return None, {}
 
+    async def metric(self, name: str) -> float | None:
+        """A sample's value from /metrics (None if absent)."""
+        async with aiohttp.ClientSession() as http, http.get(f"{self.url}/metrics", timeout=2) as resp:
+            text = await resp.text()
+        for line in text.splitlines():
+            if line.startswith(f"{name} "):
+                return float(line.split()[1])
+        return None
+
+    async def status_of(self, method: str, path: str, **kwargs: object) -> int:
+        async with aiohttp.ClientSession() as http, http.request(method, f"{self.url}{path}", **kwargs) as resp:  # type: ignore[arg-type]
+            return resp.status
+
     async def wait_leading(self, timeout: float = 20.0) -> None:
         deadline = asyncio.get_running_loop().time() + timeout
         while (await self.health())[0] != 200:

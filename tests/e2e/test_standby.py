@@ -45,6 +45,9 @@ async def test_kill9_of_the_leader_the_standby_takes_over_nobody_dialled_twice_e
     status, health = await b.health()
     assert status == 503 and f"{STANDBY_TEXT} (held by " in health["error"] and "epoch 1)" in health["error"], health
     assert (await a.store_events.lease()).owner.split(":")[1] == str(a.proc.pid)  # type: ignore[union-attr]
+    assert await a.metric("holdfast_leader") == 1.0 and await b.metric("holdfast_leader") == 0.0
+    # A standby takes no API calls (it would queue changes nobody commits).
+    assert await b.status_of("POST", "/api/callbacks", json={"queue": "cbs", "number": WAITING[0]}) == 404
 
     phonesim.set_behaviour(f"customer:{RINGING}", "manual")  # rings; answered only after the takeover
     for number in WAITING:
@@ -58,6 +61,7 @@ async def test_kill9_of_the_leader_the_standby_takes_over_nobody_dialled_twice_e
     a.kill9()
     assert not ringing.answered, "the customer should still be ringing when the leader dies"
     await b.wait_leading(timeout=20)
+    assert await b.metric("holdfast_leader") == 1.0 and await b.metric("holdfast_lease_epoch") == 2.0
     # b adopted the leg a was dialling: the customer answers it and talks with the agent.
     await ringing.answer()
     await b.wait_events(lambda ev: of(ev, "connected", ringing_id), "the adopted dial connected", 15)
