@@ -18,7 +18,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
+from typing import Any, TypeVar
 
 import structlog
 from prometheus_client import CollectorRegistry, Gauge
@@ -29,9 +30,24 @@ from app.telephony.instance_lock import AnotherInstanceRunning, InstanceLock, _a
 
 log = structlog.get_logger("holdfast.leadership")
 
+T = TypeVar("T")
+
 LEASE_TTL = 3.0
 REFRESH_EVERY = 0.75
 POLL_EVERY = 0.25
+
+
+async def _within(call: Coroutine[Any, Any, T], timeout: float) -> T:
+    """`call`'s result, or TimeoutError after `timeout` WITHOUT waiting for it to unwind: a query
+    to a database cut off by the network can hang in its clean-up (rollback, cancel request)
+    long after it was cancelled, and the lease must be given up on time."""
+    task = asyncio.ensure_future(call)
+    done, _ = await asyncio.wait([task], timeout=timeout)
+    if not done:
+        task.cancel()
+        task.add_done_callback(lambda t: t.cancelled() or t.exception())  # no "never retrieved" noise
+        raise TimeoutError(f"no answer from the database within {timeout:.1f} s")
+    return task.result()
 
 
 class Leadership(InstanceLock):
@@ -115,8 +131,9 @@ class Leadership(InstanceLock):
             await asyncio.sleep(REFRESH_EVERY)
             started = time.monotonic()
             try:
-                async with asyncio.timeout(max(0.1, good_until - started)):
-                    lease = await self.leases.refresh_lease(self.lease, LEASE_TTL, self.clock())
+                lease = await _within(
+                    self.leases.refresh_lease(self.lease, LEASE_TTL, self.clock()), max(0.1, good_until - started)
+                )
             except (StoreError, TimeoutError) as error:
                 if time.monotonic() < good_until:
                     log.error("lease_refresh_failed", error=str(error) or "timed out")

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 from phonesim import PhoneSim
-from standby_nodes import STANDBY_TEXT, Node, make_nodes
+from standby_nodes import STANDBY_TEXT, DbLink, Node, make_nodes, node_config
 from test_kill9_journeys import guarded, of, ready
 
 pytestmark = pytest.mark.e2e
@@ -147,3 +147,49 @@ async def test_a_leader_frozen_beyond_its_lease_does_not_act_and_exits_at_its_fi
     # Restarted, a is the standby; b keeps leading.
     await a.start(standby=True)
     assert (await b.health())[0] == 200 and b.running and b.unexpected_exits == [], b.diagnose_sync()
+
+
+async def test_a_leader_cut_off_from_the_database_stops_and_the_standby_takes_over(
+    nodes: tuple[Node, Node, str], phonesim: PhoneSim, sut_asterisk, test_agents
+) -> None:
+    a, b, dsn = nodes
+    host_port = dsn.split("@", 1)[1].split("/", 1)[0]
+    link = DbLink(host_port.split(":")[0], int(host_port.split(":")[1]))
+    await link.start()
+    try:
+        # a reaches the database through the link only.
+        proxied = dsn.replace(f"@{host_port}/", f"@127.0.0.1:{link.port}/")
+        port = int(a.url.rsplit(":", 1)[1])
+        a.config_path.write_text(node_config(sut_asterisk, test_agents, port, a.data_dir, proxied))
+        await a.start()
+        await b.start(standby=True)
+        await ready(a, "1001")
+        before = len(await b.store_events.refresh())
+
+        link.cut.set()  # the partition: a's queries go nowhere from now on
+        cut_at = time.monotonic()
+        code = await a.wait_exit(timeout=20)
+        stopped_after = time.monotonic() - cut_at
+        await b.wait_leading(timeout=20)
+        assert code != 0, a.diagnose_sync()
+        log = a.log.read_text(errors="replace")
+        critical = [line for line in log.splitlines() if '"level": "critical"' in line]
+        assert critical, log[-3000:]
+        print(f"cut-off leader stopped after {stopped_after:.1f} s by: {critical[0]}")
+        # It gives up its lease when it cannot refresh it in time, or hears from Asterisk that b
+        # took the app over, whichever comes first; either way it stops and exits non-zero.
+        assert any(g in critical[0] for g in ("lease_expired", "lease_lost", "application_replaced")), critical
+        assert stopped_after < 10, critical
+
+        # b leads at epoch 2 and serves; nothing was written between the cut and b's start.
+        lease = await b.store_events.lease()
+        assert lease is not None and lease.epoch == 2
+        events = await b.store_events.refresh()
+        assert all(e.at >= lease.acquired_at for e in events[before:]), [(e.kind, e.at) for e in events[before:]]
+        phonesim.set_behaviour(f"customer:{WAITING[1]}", ("talk", 2.0))
+        served_id = await book(b, "cbs", WAITING[1])
+        await b.wait_events(lambda ev: of(ev, "ended", served_id), "callback on b ended", 60)
+        [ended] = of(await b.store_events.refresh(), "ended", served_id)
+        assert ended.data["outcome"] == "served"
+    finally:
+        await link.close()
