@@ -1,6 +1,6 @@
 """holdfast — the command line.
 
-holdfast run --config FILE            run the service against the configured Asterisk
+holdfast run --config FILE [--standby]  run the service (--standby: wait to take over from the leader)
 holdfast dev-run --config FILE        start a sandboxed Asterisk too (what `make run` does)
 holdfast check-config FILE            validate a settings file and print a summary
 holdfast sim SCENARIO.yaml            run the contact-centre simulator
@@ -62,7 +62,7 @@ def _run(args: argparse.Namespace) -> int:
     config = _load(args.config)
     logs.configure(config.service.log_level)
     try:
-        code = asyncio.run(serve(config, config_path=Path(args.config)))
+        code = asyncio.run(serve(config, config_path=Path(args.config), standby=args.standby))
     except AnotherInstanceRunning as error:
         print(f"holdfast: refusing to start: {error}", file=sys.stderr)
         return 2
@@ -93,6 +93,8 @@ def _dnc_import(args: argparse.Namespace) -> int:
     from app.contacts_cli import dnc_import
 
     return dnc_import(_load(args.config), args)
+
+
 def _user_add(args: argparse.Namespace) -> int:
     """Print a `users:` entry to paste into the settings file: the password is hashed here and
     never written anywhere; a personal API token is shown once and only its hash is kept."""
@@ -148,6 +150,11 @@ def main(argv: list[str] | None = None) -> int:
     p.set_defaults(func=_pjsip_agents)
     p = sub.add_parser("run", help="run the service")
     p.add_argument("--config", required=True)
+    p.add_argument(
+        "--standby",
+        action="store_true",
+        help="PostgreSQL store: wait for the leadership lease instead of refusing while another node leads",
+    )
     p.set_defaults(func=_run)
     p = sub.add_parser("dev-run", help="start a sandboxed Asterisk and the service")
     p.add_argument("--config", required=True)

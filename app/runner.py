@@ -23,10 +23,14 @@ from pathlib import Path
 
 import structlog
 from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from app.ari import AriClient, AriConfig
 from app.config import HoldfastConfig
 from app.store import Store, store_from_dsn
+from app.store.lease import PostgresLeases
+from app.telephony.instance_lock import AnotherInstanceRunning
+from app.telephony.leadership import Leadership
 from app.telephony.prompts import PromptBook
 from app.telephony.service import TelephonyService
 from app.web.api import make_app
@@ -71,6 +75,37 @@ async def _stop_step(name: str, action: Awaitable[None], timeout: float) -> bool
     return True
 
 
+async def _listen(runner: web.AppRunner, config: HoldfastConfig) -> None:
+    await runner.setup()
+    site = web.TCPSite(runner, config.service.http_host, config.service.http_port)
+    await site.start()
+    log.info("http_listening", host=config.service.http_host, port=config.service.http_port)
+
+
+def _standby_app(service: TelephonyService, leadership: Leadership) -> web.Application:
+    """A standby's HTTP: /healthz (503, who leads) and /metrics (holdfast_leader 0)."""
+
+    async def healthz(request: web.Request) -> web.Response:
+        status = leadership.standby_status or "standby, waiting for the lease"
+        return web.json_response({"ari": "disconnected", "problems": [status], "error": status}, status=503)
+
+    async def metrics(request: web.Request) -> web.Response:
+        return web.Response(
+            body=generate_latest(service.metrics.registry), headers={"Content-Type": CONTENT_TYPE_LATEST}
+        )
+
+    app = web.Application()
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/metrics", metrics)
+    return app
+
+
+async def _wait_for_lease(leadership: Leadership, service: TelephonyService) -> None:
+    """Standby: wait for the lease (who holds it meanwhile: logged, and on /healthz)."""
+    lease = await leadership.wait_for_lease()
+    log.info("taking_over", epoch=lease.epoch, detail="loading the state, connecting to Asterisk, reconciling")
+
+
 def build_service(
     config: HoldfastConfig,
     prompts: PromptBook | None = None,
@@ -98,26 +133,57 @@ async def serve(
     ready: asyncio.Event | None = None,
     config_path: Path | None = None,
     store: Store | None = None,
+    standby: bool = False,
 ) -> int:
     """Run until a signal (returns 0) or a fatal fault (returns EXIT_FATAL after a clean stop).
-    `store` is for tests; by default the configured one is opened."""
+    `store` is for tests; by default the configured one is opened. `standby`: wait for the
+    leadership lease (PostgreSQL) instead of refusing to start while another node leads."""
     store = store or await open_store(config)
     service = build_service(config, prompts, store, config_path)
-    try:
-        await service.start()
-    except BaseException:
-        await service.ari.close()
+    leadership: Leadership | None = None
+    if isinstance(store, PostgresLeases):  # several nodes: the lease with its fencing epoch
+        leadership = Leadership(store, service.clock, lambda: service.fail("lease_lost"), service.metrics.registry)
+        service.lock = leadership
+    elif standby:
         await store.close()
-        raise
+        raise AnotherInstanceRunning("--standby needs the store on PostgreSQL (service.database: postgresql://…)")
     runner = web.AppRunner(make_app(service), access_log=None)  # the API reads the token from service.config
-    await runner.setup()
-    site = web.TCPSite(runner, config.service.http_host, config.service.http_port)
-    await site.start()
-    log.info("http_listening", host=config.service.http_host, port=config.service.http_port)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    try:
+        if standby and leadership is not None:
+            # While waiting only /healthz and /metrics answer (a standby must not take API calls:
+            # it would queue changes nobody commits); the full API replaces them on taking over.
+            waiting_http = web.AppRunner(_standby_app(service, leadership), access_log=None)
+            await _listen(waiting_http, config)
+            lease_wait = asyncio.ensure_future(_wait_for_lease(leadership, service))
+            stopped = asyncio.ensure_future(stop.wait())
+            try:
+                await asyncio.wait([lease_wait, stopped], return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                lease_wait.cancel()
+                stopped.cancel()
+                await asyncio.gather(lease_wait, stopped, return_exceptions=True)
+                await waiting_http.cleanup()
+            if lease_wait.cancelled() or stop.is_set():  # a signal while waiting: nothing was led
+                for sig in (signal.SIGINT, signal.SIGTERM):
+                    loop.remove_signal_handler(sig)
+                await leadership.release()  # in case the lease came with the signal
+                await service.ari.close()
+                await store.close()
+                return 0
+            lease_wait.result()
+        await service.start()
+    except BaseException:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
+        await runner.cleanup()
+        await service.ari.close()
+        await store.close()
+        raise
+    await _listen(runner, config)
     loop.add_signal_handler(signal.SIGHUP, service.reload)  # problems are logged; old settings stay
     if ready is not None:
         ready.set()

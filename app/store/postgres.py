@@ -36,6 +36,7 @@ from app.store.errors import (
     StoreIOError,
     StoreNotOpen,
 )
+from app.store.lease import POSTGRES_LEASE, PostgresLeases, check_fence
 from app.store.outbox import PostgresOutbox, write_postgres
 from app.store.outbox_schema import POSTGRES_OUTBOX
 from app.store.postgres_contacts import PostgresContacts, write_progress
@@ -125,6 +126,8 @@ POSTGRES_MIGRATIONS: tuple[str, ...] = (
     STATS_INDEXES,
     # 4: the notification outbox (app/store/outbox_schema.py)
     POSTGRES_OUTBOX,
+    # 5: the leadership lease with its epoch (app/store/lease.py); PostgreSQL only
+    POSTGRES_LEASE,
 )
 
 _SCHEMA_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
@@ -168,7 +171,7 @@ def _redact(dsn: str) -> str:
     return re.sub(r"://([^:/@]*):[^@]*@", r"://\1:***@", dsn)
 
 
-class PostgresStore(PostgresContacts, PostgresOutbox, CommitShortcuts):
+class PostgresStore(PostgresLeases, PostgresContacts, PostgresOutbox, CommitShortcuts):
     def __init__(
         self,
         dsn: str,
@@ -256,11 +259,15 @@ class PostgresStore(PostgresContacts, PostgresOutbox, CommitShortcuts):
             raise translate(e, self._where) from e
 
     @contextlib.asynccontextmanager
-    async def _transaction(self, isolation: str = "read_committed") -> AsyncIterator[asyncpg.Connection]:
+    async def _transaction(
+        self, isolation: str = "read_committed", fenced: bool = True
+    ) -> AsyncIterator[asyncpg.Connection]:
         if self._pool is None:
             raise StoreNotOpen(f"store {self._where} is not open; call open() first")
         with self._translated():
             async with self._pool.acquire() as conn, conn.transaction(isolation=isolation):
+                if fenced and self.fencing is not None:  # a leader's every transaction carries its epoch
+                    await check_fence(conn, self.fencing)
                 yield conn
 
     # --------------------------------------------------------------- requests and events

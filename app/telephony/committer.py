@@ -33,6 +33,7 @@ from app.core.contacts import ContactProgress
 from app.core.engine import Engine
 from app.core.request import Request
 from app.store import AgentRecord, Change, Store, StoreError
+from app.store.lease import FencedOut
 from app.store.outbox_records import Notification
 from app.telephony.errors import CommitFailed, ServiceStopping
 from app.telephony.metrics import Metrics
@@ -171,6 +172,10 @@ class Committer:
                 else:
                     await self.store.commit_many([step.change() for step in batch])
                 return True
+            except FencedOut as error:  # another node leads now: never retried, never acted on
+                self.metrics.store_failures.inc()
+                self._fail("fenced_out_stopping", error)
+                return False
             except StoreError as error:
                 self.metrics.store_failures.inc()
                 if delay is None:

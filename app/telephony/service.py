@@ -167,7 +167,8 @@ class TelephonyService:
 
         Raises AnotherInstanceRunning when another service holds the lock."""
         if self.store is not None:
-            self.lock = InstanceLock(self.store, self.clock, lambda: self.fail("lock_lost"))
+            if self.lock is None:  # `holdfast run` may have set a Leadership (PostgreSQL lease) already
+                self.lock = InstanceLock(self.store, self.clock, lambda: self.fail("lock_lost"))
             await self.lock.acquire()
             if self.lock.task is not None:
                 self._watch(self.lock.task, "instance_lock")
