@@ -718,7 +718,7 @@ class TelephonyService:
         else:  # an empty retry table: nothing was read
             self.fail("resync_failed_stopping")
             return
-        channels, startup_time, online = snapshot
+        channels, startup_time, online, expected = snapshot
         restarted = self._asterisk_started is not None and startup_time != self._asterisk_started
         self._asterisk_started = startup_time
         if restarted:  # its bridges went with it (legs lost at its shutdown never released theirs)
@@ -728,7 +728,7 @@ class TelephonyService:
         # yet, and ringing one would pause an innocent agent as not responding.
         for endpoint, agent_id in self._agents_by_endpoint().items():
             self.try_feed(ev.AgentReachability(self.clock(), agent_id, endpoint in online))
-        await self._reconcile(channels, restarted)
+        await self._reconcile(channels, restarted, expected)
         for queue in self.engine.queues:
             try:
                 await self.executor.ensure_holding(queue)
@@ -739,11 +739,13 @@ class TelephonyService:
         self.connected.set()
         log.info("ari_connected", app=self.config.asterisk.app, asterisk_restarted=restarted)
 
-    async def _read_asterisk(self) -> tuple[dict[str, Channel], object, set[str]]:
+    async def _read_asterisk(self) -> tuple[dict[str, Channel], object, set[str], set[str]]:
         """Channels, Asterisk's start time and the online endpoints, all read before anything is fed
-        (so a failed read can be retried as a whole). Sets the app's event filter and subscribes
-        to our agents' endpoints too."""
+        (so a failed read can be retried as a whole), and the legs the engine expected when the
+        channels were read: only those can be judged by that list. Sets the app's event filter and
+        subscribes to our agents' endpoints too."""
         await self._filter_events()
+        expected = {leg_id for leg_id, *_ in self.engine.expected_legs()}
         channels = {c.id: c for c in await self.ari.channels.list()}
         info = await self.ari.asterisk.info()
         agents = self._agents_by_endpoint()
@@ -752,7 +754,7 @@ class TelephonyService:
             sources = ["endpoint:" + endpoint for endpoint in agents]
             await self.ari.applications.subscribe(self.config.asterisk.app, sources)
             online = {e.key for e in await self.ari.endpoints.list() if e.online}
-        return channels, info.startup_time, online
+        return channels, info.startup_time, online, expected
 
     async def _filter_events(self) -> None:
         """Ask Asterisk for the events we use only. An Asterisk that refuses (no such resource
@@ -765,16 +767,20 @@ class TelephonyService:
                 raise
             log.warning("event_filter_refused", error=str(error))
 
-    async def _reconcile(self, channels: dict[str, Channel], restarted: bool) -> None:
+    async def _reconcile(self, channels: dict[str, Channel], restarted: bool, expected: set[str]) -> None:
         """Match the legs the engine expects with the channels Asterisk has.
 
         A leg whose channel still exists is adopted again (after a restart of the service) and a
         caller on hold goes back into the holding bridge. A leg whose channel is gone is reported
         as `LegLost`: "asterisk_restarted" after an Asterisk restart, "channel_vanished" after a
         mere websocket gap (its hang-up event was lost with the gap); the engine decides what
-        that means for the request and the agent.
+        that means for the request and the agent. A leg made after the channels were read (the
+        engine dispatches as soon as the agents' reachability is fed) is newer than that list and
+        is left alone: its own events tell what becomes of it.
         """
         for leg_id, request_id, role, answered in self.engine.expected_legs():
+            if leg_id not in expected:
+                continue
             inbound = role == "customer" and leg_id == request_id
             channel_id = channel_id_for_leg(leg_id)
             leg = self.legs.by_leg(leg_id)
