@@ -38,7 +38,8 @@ async def test_a_callback_due_at_start_up_rings_its_agent_once(fake_ari: FakeAri
             await second.fake.wait_for_call("POST", f"/channels/{ring.channel_id}/play")
             rings = [c for c in fake_ari.calls_to("POST", r"/channels") if c.param("endpoint") == "PJSIP/1001"]
             assert len(rings) == 1, [c.param("channelId") for c in rings]
-            assert not [a for a in second.activities.items if a.kind == "interrupted"], "the fresh agent leg was taken for a vanished one"
+            interrupted = [a for a in second.activities.items if a.kind == "interrupted"]
+            assert not interrupted, "the fresh agent leg was taken for a vanished one"
             req = second.engine.requests[caller.request_id]
             assert req.agent_leg == ring.leg_id
         finally:
