@@ -1002,6 +1002,13 @@ class DiallerFlow(CallFlow):
         for scope, entries in dnc.items():
             self.dnc.replace(scope, entries)
 
+    def restore_pacing(self, history: pacing.PacingHistory) -> None:
+        """At start-up, before the first event: a predictive campaign's judged abandon windows as
+        the event log counts them (in memory they would restart from zero)."""
+        pacer = self.pacer(history.campaign)
+        if isinstance(pacer, pacing.HoldfastPacer):  # baseline policies (benchmark) keep no windows
+            pacer.restore(history)
+
     def _restore_dialler(self, now: float) -> None:
         """After restore(): index the dialler requests taken back, set their own deadlines."""
         for req in self.requests.values():

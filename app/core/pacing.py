@@ -60,6 +60,22 @@ class PacingView:
     wrap_up: float = 0.0  # the queue's wrap-up after a call
 
 
+@dataclass(frozen=True, slots=True)
+class PacingHistory:
+    """A campaign's judged windows as the raw event log's `dial_attempt` lines count them, so the
+    abandon windows survive a restart (the regulators judge 24 h and 30 days, not "since start").
+    `*_lives` are live answers (connected + abandoned); `*_machines` AMD machine verdicts."""
+
+    now: float
+    campaign: str
+    day_lives: int
+    day_abandoned: int
+    day_machines: int
+    month_lives: int
+    month_abandoned: int
+    month_machines: int
+
+
 class Pacer(Protocol):
     """What the dialler asks and tells a pacing policy (Holdfast's or a benchmark baseline)."""
 
@@ -279,6 +295,18 @@ class HoldfastPacer:
     def _learn(self, now: float, weight: float, abandoned: float) -> None:
         self.log_gain += STEP * weight * (self.target(now) - abandoned)
         self.log_gain = max(math.log(GAIN_MIN), min(math.log(GAIN_MAX), self.log_gain))
+
+    def restore(self, history: PacingHistory) -> None:
+        """Seed the judged windows at start-up. Counts carry no times, so each window's count is
+        put at `now`: it then leaves the window later than the real dials would, which errs on the
+        side of the cap (a higher measured rate, fewer dials), never under it. The learned gain
+        and estimates start afresh (they follow the list within minutes)."""
+        fp = self.amd_false_positive  # as observe_end: part of each machine verdict was a person
+        for window, lives, abandoned, machines in (
+            (self.day, history.day_lives, history.day_abandoned, history.day_machines),
+            (self.month, history.month_lives, history.month_abandoned, history.month_machines),
+        ):
+            window.add(history.now, lives + fp * machines, abandoned + fp * machines)
 
     # ---------------------------------------------------------------- the loop's set point
 

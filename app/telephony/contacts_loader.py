@@ -27,7 +27,8 @@ from app.core import events as ev
 from app.core.commands import LoadContacts
 from app.core.engine import Engine
 from app.core.errors import CoreError
-from app.core.settings import CampaignState
+from app.core.pacing import PacingHistory
+from app.core.settings import CampaignMode, CampaignState
 from app.core.states import RequestKind, RequestState
 from app.store import Store, StoreError
 
@@ -97,7 +98,32 @@ class ContactsLoader:
                 name = "running" if stored.state == "active" else stored.state  # older name of running
                 states[stored.campaign] = CampaignState(name)
         engine.restore_campaigns(states, dnc)
+        await self._restore_pacing(engine)
         log.info("contacts_ready", released_claims=released, dnc_entries=sum(len(v) for v in dnc.values()))
+
+    async def _restore_pacing(self, engine: Engine) -> None:
+        """Predictive campaigns' abandon windows (24 h, 30 days) from the event log's dial records,
+        so a restart does not forget abandoned calls the regulators still count."""
+        assert self.store is not None
+        now = self.clock()
+        for cid, campaign in engine.campaigns.items():
+            if campaign.mode is not CampaignMode.PREDICTIVE:
+                continue
+            f = await self.store.campaign_figures(cid, now)
+            day, month = f.last_24h, f.last_30d
+            engine.restore_pacing(
+                PacingHistory(
+                    now,
+                    cid,
+                    day_lives=day.connects + day.abandoned,
+                    day_abandoned=day.abandoned,
+                    day_machines=day.machines,
+                    month_lives=month.connects + month.abandoned,
+                    month_abandoned=month.abandoned,
+                    month_machines=month.machines,
+                )
+            )
+            log.info("pacing_restored", campaign=cid, day_abandoned=day.abandoned, month_abandoned=month.abandoned)
 
     async def _own_entries(self, campaign: str | None, page: int = 5000) -> list[tuple[str, bool]]:
         assert self.store is not None

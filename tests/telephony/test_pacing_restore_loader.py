@@ -1,0 +1,48 @@
+"""Start-up seeds a predictive campaign's abandon windows from the event log's `dial_attempt` lines."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from app.core.engine import Engine
+from app.core.pacing import HoldfastPacer
+from app.core.settings import AgentSettings, CampaignMode, CampaignSettings, CoreSettings, QueueSettings
+from app.store.records import Activity
+from app.store.sqlite import SQLiteStore
+from app.telephony.contacts_loader import ContactsLoader
+
+NOW = 1_780_000_000.0
+HOUR, DAY = 3600.0, 86400.0
+SETTINGS = CoreSettings(
+    queues=(QueueSettings(name="sales"),),
+    agents=(AgentSettings(id="a1", skills=(("sales", 0),)),),
+    campaigns=(CampaignSettings(id="p1", queue="sales", mode=CampaignMode.PREDICTIVE),),
+)
+
+
+def dial(at: float, outcome: str, campaign: str = "p1") -> Activity:
+    data = {"campaign": campaign, "outcome": outcome, "number": "+4520123400", "abandoned": outcome == "abandoned"}
+    return Activity("dial_attempt", None, "a1", campaign, at, data)
+
+
+async def test_start_up_restores_the_abandon_windows_from_the_event_log(tmp_path: Path) -> None:
+    store = SQLiteStore(str(tmp_path / "holdfast.db"))
+    await store.open()
+    try:
+        await store.append_events(
+            [dial(NOW - HOUR, "answered") for _ in range(20)]
+            + [dial(NOW - HOUR, "abandoned")]
+            + [dial(NOW - 3 * DAY, "answered") for _ in range(9)]
+            + [dial(NOW - 3 * DAY, "abandoned") for _ in range(2)]
+            + [dial(NOW - HOUR, "abandoned", campaign="other")]  # not this campaign's
+        )
+        engine = Engine(SETTINGS)
+        loader = ContactsLoader(store, engine.handle, lambda: NOW, lambda *_: None)
+        await loader.start_up(engine)
+        pacer = engine.pacer("p1")
+        assert isinstance(pacer, HoldfastPacer)
+        assert (pacer.day.lives, pacer.day.abandoned) == (21, 1)
+        assert (pacer.month.lives, pacer.month.abandoned) == (32, 3)
+        assert pacer.over_cap(NOW)  # 3 of 32 in 30 days: the dialler stays at one dial per ready agent
+    finally:
+        await store.close()
