@@ -422,19 +422,16 @@ class CommandExecutor:
         a whisper included, is in the file). A recording that cannot start does not end the call:
         the call matters more than its recording, so it is logged, not fatal."""
         name = RECORDING_PREFIX + cmd.request_id
+        data: dict[str, str] = {"name": name, "format": cmd.record_format}
         try:
             await self.ari.bridges.record(bridge_id, name, cmd.record_format)
         except AriError as error:
+            # e.g. 500 "No such file or directory": the spool's recording directory is missing
             log.warning("recording_not_started", request_id=cmd.request_id, name=name, error=str(error))
-            return
-        self.on_activity(
-            c.Activity(
-                "recording_started",
-                request_id=cmd.request_id,
-                at=self.clock(),
-                data={"name": name, "format": cmd.record_format},
-            )
-        )
+            kind, data = "recording_failed", {**data, "error": str(error)}
+        else:
+            kind = "recording_started"
+        self.on_activity(c.Activity(kind, request_id=cmd.request_id, at=self.clock(), data=data))
 
     async def _stop_tones(self, leg: Leg) -> None:
         # A tone's playback id is known from the channel alone, so a tone started before a restart
