@@ -63,6 +63,15 @@ class BridgesApi:
     async def remove_channel(self, bridge_id: str, channel: str | Sequence[str]) -> None:
         await self._rest.request("POST", f"/bridges/{seg(bridge_id)}/removeChannel", params={"channel": channel})
 
+    async def record(self, bridge_id: str, name: str, format: str = "wav", *, if_exists: str = "fail") -> None:
+        """POST /bridges/{id}/record: a live recording of the bridge's mix, stored by Asterisk as
+        <spool>/recording/<name>.<format>; it ends when the bridge is destroyed."""
+        await self._rest.request(
+            "POST",
+            f"/bridges/{seg(bridge_id)}/record",
+            params={"name": name, "format": format, "ifExists": if_exists, "beep": "false", "terminateOn": "none"},
+        )
+
     async def start_moh(self, bridge_id: str, moh_class: str | None = None) -> None:
         await self._rest.request("POST", f"/bridges/{seg(bridge_id)}/moh", params={"mohClass": moh_class})
 

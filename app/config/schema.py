@@ -46,6 +46,7 @@ from app.config.notifications import NotificationsConfig
 from app.config.users import AgentGroups, UserConfig, UserName, WebConfig
 from app.core.settings import (
     MIN_RING_TIME,
+    RECORDING_FORMATS,
     AgentSettings,
     AnnounceSettings,
     CallbackMode,
@@ -60,6 +61,7 @@ from app.core.settings import (
     OfferMode,
     OpeningHours,
     QueueSettings,
+    RecordingSettings,
     RetryIntervals,
     TimeRange,
 )
@@ -752,6 +754,19 @@ class AnnounceConfig(_Model):
         return AnnounceSettings(position=self.position, estimated_wait=self.estimated_wait, interval=self.interval)
 
 
+_recording_format = _pattern("|".join(RECORDING_FORMATS), f"allowed: {', '.join(RECORDING_FORMATS)}", lower=True)
+
+
+class RecordingConfig(_Model):
+    """How recorded calls are stored (queue `record_calls`, and campaigns of the queue)."""
+
+    format: Annotated[str, PlainValidator(_recording_format)] = "wav"
+    retention: Annotated[float, PlainValidator(_duration(3600.0, 3650 * 86400.0))] = 30 * 86400.0
+
+    def to_settings(self) -> RecordingSettings:
+        return RecordingSettings(format=self.format, retention=self.retention)
+
+
 class QueueConfig(_Model):
     display_name: Text = ""
     service_level: Duration = 20.0
@@ -764,6 +779,8 @@ class QueueConfig(_Model):
     eligibility: EligibilityConfig = Field(default_factory=EligibilityConfig)
     announce: AnnounceConfig = Field(default_factory=AnnounceConfig)
     auto_answer_agents: Bool = False
+    record_calls: Bool = False
+    recording: RecordingConfig = Field(default_factory=RecordingConfig)
 
     def to_settings(self, name: str) -> QueueSettings:
         return QueueSettings(
@@ -779,6 +796,8 @@ class QueueConfig(_Model):
             eligibility=self.eligibility.to_settings(),
             announce=self.announce.to_settings(),
             auto_answer_agents=self.auto_answer_agents,
+            record_calls=self.record_calls,
+            recording=self.recording.to_settings(),
         )
 
 

@@ -95,7 +95,16 @@ class CallFlow(EngineBase):
         req.service_started_at = self._now
         self.estimator.on_served(req.queue, req.net_wait(self._now), self._now)
         self._report_call_started(req)
-        self._emit(BridgeLegs(req.id, req.customer_leg, req.agent_leg))
+        recording = self.queues[req.queue]
+        self._emit(
+            BridgeLegs(
+                req.id,
+                req.customer_leg,
+                req.agent_leg,
+                record=recording.record_calls,
+                record_format=recording.recording.format,
+            )
+        )
         net_wait = req.net_wait(self._now)
         self._activity(
             "connected",

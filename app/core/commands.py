@@ -78,6 +78,10 @@ class BridgeLegs(Command):
     request_id: str
     customer_leg: str
     agent_leg: str
+    # Record the bridge once both legs are in it (queue or campaign `record_calls`); only this
+    # command records, and it joins agent and customer, so a whisper is never recorded.
+    record: bool = False
+    record_format: str = "wav"
 
 
 @dataclass(frozen=True, slots=True)

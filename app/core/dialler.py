@@ -854,7 +854,18 @@ class DiallerFlow(CallFlow):
         if req.attempts:  # power: the attempt is the connected agent's from now on
             req.attempts[-1].agent_id = req.agent_id or ""
         req.service_started_at = self._now
-        self._emit(BridgeLegs(req.id, req.customer_leg, req.agent_leg))
+        campaign = self.campaigns.get(req.campaign or "")
+        queue = self.queues.get(req.queue)
+        self._emit(
+            BridgeLegs(
+                req.id,
+                req.customer_leg,
+                req.agent_leg,
+                record=campaign is not None and campaign.record_calls,
+                # a campaign's calls are stored as its queue's recordings are
+                record_format=queue.recording.format if queue is not None else "wav",
+            )
+        )
         answered = req.attempts[-1].ended_at if req.attempts else None
         self._observe_live(req, abandoned=False)  # predictive only (always contact first)
         self._activity(

@@ -116,6 +116,17 @@ class AnnounceSettings:
     interval: float = 60.0
 
 
+RECORDING_FORMATS = ("wav", "gsm", "ulaw", "alaw", "sln", "g722", "wav16")  # Asterisk formats a bridge records in
+
+
+@dataclass(frozen=True, slots=True)
+class RecordingSettings:
+    """How recorded calls are stored: Asterisk's file format, and how long they are kept."""
+
+    format: str = "wav"
+    retention: float = 30 * 86400.0  # seconds
+
+
 @dataclass(frozen=True, slots=True)
 class QueueSettings:
     name: str
@@ -134,6 +145,10 @@ class QueueSettings:
     # Calls to this queue's agents ask their phones to answer by themselves (either this or the
     # agent's own `auto_answer`); meant for campaigns that connect agents without a ring.
     auto_answer_agents: bool = False
+    # The agent-customer bridge of this queue's calls (callback and inbound) is recorded; the
+    # recording starts once both are in the bridge, so a whisper is never in it.
+    record_calls: bool = False
+    recording: RecordingSettings = field(default_factory=RecordingSettings)
 
     @property
     def label(self) -> str:

@@ -40,6 +40,7 @@ log = structlog.get_logger("holdfast.executor")
 
 HOLDING_PREFIX = "holdfast-hold-"
 CALL_PREFIX = "holdfast-call-"
+RECORDING_PREFIX = "holdfast-"  # a call's recording: holdfast-<request id>.<format> in Asterisk's recording spool
 
 # Looking up an originated channel whose originate answer was lost: seconds before each try.
 RESOLVE_DELAYS = (0.0, 0.25, 0.5, 1.0)
@@ -412,6 +413,25 @@ class CommandExecutor:
             if error.status not in (400, 404, 422):
                 raise
             log.info("bridge_leg_gone", request_id=cmd.request_id, error=str(error))
+            return
+        if cmd.record:
+            await self._record_bridge(cmd, bridge_id)
+
+    async def _record_bridge(self, cmd: c.BridgeLegs, bridge_id: str) -> None:
+        """Record the call bridge, started only now that both legs are in it (so nothing before,
+        a whisper included, is in the file). A recording that cannot start does not end the call:
+        the call matters more than its recording, so it is logged, not fatal."""
+        name = RECORDING_PREFIX + cmd.request_id
+        data: dict[str, str] = {"name": name, "format": cmd.record_format}
+        try:
+            await self.ari.bridges.record(bridge_id, name, cmd.record_format)
+        except AriError as error:
+            # e.g. 500 "No such file or directory": the spool's recording directory is missing
+            log.warning("recording_not_started", request_id=cmd.request_id, name=name, error=str(error))
+            kind, data = "recording_failed", {**data, "error": str(error)}
+        else:
+            kind = "recording_started"
+        self.on_activity(c.Activity(kind, request_id=cmd.request_id, at=self.clock(), data=data))
 
     async def _stop_tones(self, leg: Leg) -> None:
         # A tone's playback id is known from the channel alone, so a tone started before a restart

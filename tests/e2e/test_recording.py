@@ -1,0 +1,152 @@
+"""Issue 17, recording, on real Asterisk: a queue with `record_calls` records the agent-customer
+bridge into the SUT's recording spool as holdfast-<request id>.wav. Each phone sends its own
+tone (agent 440 Hz, customer 1400 Hz), so the file is checked to hold both sides all along, and
+for a callback to start only at the bridge: its length is the bridged talk time, not the
+whisper's and the customer's ringing besides."""
+
+from __future__ import annotations
+
+import array
+import asyncio
+import math
+import sys
+import time
+import urllib.error
+import wave
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.test_callbacks import ANNA, CB1, arrive, take_callback
+
+pytestmark = pytest.mark.e2e
+
+AGENT_HZ, CUSTOMER_HZ = 440.0, 1400.0
+TALK = 3.0  # seconds the two talk before the customer hangs up
+WINDOW = 0.5  # seconds of audio judged at a time
+
+
+@pytest.fixture
+def holdfast_extra_config(monkeypatch: pytest.MonkeyPatch, sut_asterisk) -> str:
+    """Queues cb1 (callbacks) and support (inbound) record their calls. The queues are written by
+    conftest's holdfast_config_text, so it is wrapped for this module's tests."""
+    # Asterisk records into <astspooldir>/recording but does not make that directory (its packages
+    # do; the sandbox does not): without it the recording fails "No such file or directory".
+    (Path(sut_asterisk.host_dir) / "spool" / "recording").mkdir(parents=True, exist_ok=True)
+    conftest = next(
+        m
+        for m in list(sys.modules.values())
+        if getattr(m, "__file__", None)
+        and Path(m.__file__ or "").name == "conftest.py"
+        and hasattr(m, "holdfast_config_text")
+    )
+    original = conftest.holdfast_config_text
+    recorded = "\n    record_calls: true\n    recording: {format: wav, retention: 1d}"
+
+    def with_recording(*args: object, **kwargs: object) -> str:
+        text: str = original(*args, **kwargs)
+        for queue in ("cb1", "support"):
+            assert f"\n  {queue}:" in text
+            text = text.replace(f"\n  {queue}:", f"\n  {queue}:{recorded}", 1)
+        return text
+
+    monkeypatch.setattr(conftest, "holdfast_config_text", with_recording)
+    return ""
+
+
+async def play_tone(phonesim, call, hz: float) -> None:
+    """The simulated phone sends a continuous tone to the SUT (a raw tone string for ARI's tone:)."""
+    await phonesim.ari.post(f"/channels/{call.id}/play", media=f"tone:{int(hz)}")
+
+
+async def finished_recording(holdfast, name: str, timeout: float = 10.0) -> Path:
+    """The recording's file once Asterisk has finished it (no longer a live recording)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            holdfast.sut.ari_get(f"/recordings/live/{name}")
+        except urllib.error.HTTPError as error:
+            if error.code == 404:
+                break
+            raise
+        assert time.monotonic() < deadline, f"recording {name} never finished"
+        await asyncio.sleep(0.1)
+    path = Path(holdfast.sut.host_dir) / "spool" / "recording" / f"{name}.wav"
+    assert path.is_file(), f"no recording at {path}"
+    return path
+
+
+def read_wav(path: Path) -> tuple[list[int], int]:
+    with wave.open(str(path), "rb") as w:
+        assert (w.getnchannels(), w.getsampwidth()) == (1, 2)
+        samples = array.array("h", w.readframes(w.getnframes()))
+        if sys.byteorder != "little":
+            samples.byteswap()
+        return list(samples), w.getframerate()
+
+
+def amplitude(x: list[int], rate: int, hz: float) -> float:
+    """The amplitude of the `hz` component of x (a single-bin DFT)."""
+    step = 2 * math.pi * hz / rate
+    re = sum(v * math.cos(step * n) for n, v in enumerate(x))
+    im = sum(v * math.sin(step * n) for n, v in enumerate(x))
+    return 2 * math.hypot(re, im) / len(x)
+
+
+def check_both_sides_all_along(samples: list[int], rate: int) -> None:
+    """Every half second (but the first and last, which may be cut) is loud and carries both tones."""
+    size = int(WINDOW * rate)
+    windows = [samples[i : i + size] for i in range(size, len(samples) - 2 * size + 1, size)]
+    assert len(windows) >= 3, f"only {len(samples) / rate:.2f} s recorded"
+    for k, x in enumerate(windows, start=1):
+        rms = math.sqrt(sum(v * v for v in x) / len(x))
+        agent, customer = amplitude(x, rate, AGENT_HZ), amplitude(x, rate, CUSTOMER_HZ)
+        where = f"at {k * WINDOW:.1f} s: rms {rms:.0f}, agent {agent:.0f}, customer {customer:.0f}"
+        assert rms > 300, f"silent {where}"
+        assert agent > 0.3 * rms and customer > 0.3 * rms, f"a side missing {where}"
+
+
+async def test_a_recorded_callback_holds_both_sides_and_none_of_the_whisper(holdfast, phonesim):
+    phonesim.set_behaviour("agent:1001", "manual")
+    phonesim.set_behaviour(f"customer:{ANNA}", "manual")
+    rid = await take_callback(holdfast, phonesim, CB1, ANNA)
+    holdfast.service.agent_action("1001", "ready")
+    agent = await phonesim.wait_incoming("agent:1001")
+    await agent.answer(moh=False)
+    await play_tone(phonesim, agent, AGENT_HZ)  # the agent's side, during the whisper as well
+    answered = await holdfast.wait_activity("agent_answered", request_id=rid)
+    customer = await phonesim.wait_incoming(f"customer:{ANNA}", timeout=20)
+    await customer.answer(moh=False)
+    await play_tone(phonesim, customer, CUSTOMER_HZ)
+    started = await holdfast.wait_activity("recording_started", request_id=rid)
+    assert started.data == {"name": f"holdfast-{rid}", "format": "wav"}
+    connected = holdfast.activities.find("connected", request_id=rid)
+    assert connected and connected[0].at <= started.at  # never before the bridge
+    await asyncio.sleep(TALK)  # the call goes on: this is the talk recorded, not a wait for an outcome
+    await customer.hangup()
+    ended = await holdfast.wait_activity("ended", request_id=rid)
+
+    samples, rate = read_wav(await finished_recording(holdfast, f"holdfast-{rid}"))
+    length, talk, before = len(samples) / rate, ended.at - started.at, started.at - answered.at
+    assert before > 1.5  # the whisper and the customer's ringing: what must not be in the file
+    assert talk - 1.0 < length < talk + 1.0, f"{length:.2f} s recorded for {talk:.2f} s of talk ({before:.2f} s before)"
+    check_both_sides_all_along(samples, rate)
+
+
+async def test_a_recorded_inbound_call_holds_both_sides(holdfast, phonesim):
+    phonesim.set_behaviour("agent:1002", "manual")
+    call, rid = await arrive(holdfast, phonesim, "4000", "+4520123499")
+    await play_tone(phonesim, call, CUSTOMER_HZ)
+    holdfast.service.agent_action("1002", "ready")
+    agent = await phonesim.wait_incoming("agent:1002")
+    await agent.answer(moh=False)
+    await play_tone(phonesim, agent, AGENT_HZ)
+    started = await holdfast.wait_activity("recording_started", request_id=rid)
+    await asyncio.sleep(TALK)  # the talk recorded
+    await call.hangup()
+    ended = await holdfast.wait_activity("ended", request_id=rid)
+
+    samples, rate = read_wav(await finished_recording(holdfast, f"holdfast-{rid}"))
+    talk = ended.at - started.at
+    assert talk - 1.0 < len(samples) / rate < talk + 1.0
+    check_both_sides_all_along(samples, rate)
