@@ -266,7 +266,8 @@ class AsteriskInstance:
     # ---- lifecycle ---------------------------------------------------------------------------
     def render(self) -> None:
         """Write the instance directory: fresh etc/ from the templates, the other dirs if missing."""
-        for sub in ("run", "db", "spool", "log", "lib", "keys", "cache", "sounds"):
+        # spool/recording: Asterisk does not make it, and ARI's record fails (500) without it.
+        for sub in ("run", "db", "spool", "spool/recording", "log", "lib", "keys", "cache", "sounds"):
             (self.host_dir / sub).mkdir(parents=True, exist_ok=True)
         if self.etc_dir.exists():
             shutil.rmtree(self.etc_dir)
