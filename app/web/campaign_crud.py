@@ -87,13 +87,12 @@ async def edit_campaign(request: web.Request) -> web.Response:
     service, store = _service(request)
     cid = request.match_info["campaign"]
     _not_the_files(service, cid)
-    before = service.api_campaigns.get(cid)
-    if before is None:
+    if cid not in service.api_campaigns:
         raise ApiError(404, f"no campaign {cid!r} created over the API")
     body = await read_body(request, CampaignDefBody)
     if body.id not in (None, cid):
         raise ApiError(422, f"the body is not valid: id: is {body.id!r}; a campaign's id cannot change")
-    await _change(service, store, cid, body, "campaign_edit", before=before.model_dump(mode="json", exclude_unset=True))
+    await _change(service, store, cid, body, "campaign_edit", before=await _stored_definition(store, cid))
     return await _one(service, store, cid)
 
 
@@ -115,8 +114,7 @@ async def delete_campaign(request: web.Request) -> web.Response:
     service, store = _service(request)
     cid = request.match_info["campaign"]
     _not_the_files(service, cid)
-    before = service.api_campaigns.get(cid)
-    if before is None:
+    if cid not in service.api_campaigns:
         raise ApiError(404, f"no campaign {cid!r} created over the API")
     body = await read_body(request, CampaignActBody)
     stored = {s.campaign: s.state for s in await store.campaign_states()}
@@ -126,12 +124,13 @@ async def delete_campaign(request: web.Request) -> web.Response:
     now = service.clock()
     rest = {k: v for k, v in service.api_campaigns.items() if k != cid}
     _engine_check(service, rest)
+    definition = await _stored_definition(store, cid)
     await store.delete_campaign_def(cid)
     await kept(service, lambda: service.apply_api_campaigns(rest))
     detail: dict[str, object] = {
         "campaign": cid,
         "reason": body.reason,
-        "before": before.model_dump(mode="json", exclude_unset=True),
+        "before": definition,
     }
     await service.record_admin(now, body.by, "campaign_delete", None, detail)
     return web.json_response({"deleted": cid})
@@ -193,11 +192,15 @@ async def _change(
     new = {**service.api_campaigns, cid: campaign}
     _engine_check(service, new)
     now = service.clock()
-    definition = campaign.model_dump(mode="json", exclude_unset=True)
+    definition = body.campaign  # as given, like a YAML entry; validated again at every start-up
     await store.save_campaign_def(cid, definition, now, body.by)  # stored first: it outlives a restart
     await kept(service, lambda: service.apply_api_campaigns(new))
     detail: dict[str, object] = {"campaign": cid, "reason": body.reason, "before": before, "after": definition}
     await service.record_admin(now, body.by, action, None, detail)
+
+
+async def _stored_definition(store: Store, cid: str) -> dict[str, Any] | None:
+    return next((d.definition for d in await store.campaign_defs() if d.campaign == cid), None)
 
 
 async def _listing(service: TelephonyService, store: Store) -> dict[str, Any]:

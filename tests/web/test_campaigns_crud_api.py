@@ -66,8 +66,9 @@ async def test_edit_applies_stop_stops_and_delete_needs_stopped(
     assert NEW not in stored_shell.engine.campaigns and await store.campaign_defs() == []
     actions = [e.action for e in await store.admin_log()]
     assert actions == ["campaign_create", "campaign_edit", "campaign_stop", "campaign_delete"]
-    edit = (await store.admin_log())[1].detail
+    edit, delete = (await store.admin_log())[1].detail, (await store.admin_log())[3].detail
     assert (edit["before"], edit["after"]) == ({"queue": "sales"}, {"queue": "support", "window": 7})
+    assert delete["before"] == {"queue": "support", "window": 7}
 
 
 async def test_an_api_campaign_outlives_a_restart(
