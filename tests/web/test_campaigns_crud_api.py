@@ -4,6 +4,7 @@ admin-logged, and restored at start-up. The YAML's own campaign cannot be change
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from aiohttp.test_utils import TestClient, TestServer
@@ -119,3 +120,20 @@ async def test_creating_an_existing_api_campaign_is_409(http: TestClient, store:
     await create(http, queue="sales")
     await create(http, 409, queue="support")
     assert (await store.campaign_defs())[0].definition == {"queue": "sales"}
+
+
+async def test_a_reload_keeps_the_api_campaigns_and_the_file_wins_an_id_both_have(
+    http: TestClient, stored_shell: Shell, shell_text: str, tmp_path: Path
+) -> None:
+    await create(http, queue="sales", max_attempts=4)
+    path = tmp_path / "holdfast.yaml"
+    path.write_text(shell_text)
+    stored_shell.service.config_path = path
+    assert (await http.post("/api/reload")).status == 200
+    assert stored_shell.engine.campaigns[NEW].max_attempts == 4  # still there after the file is read again
+    path.write_text(shell_text + f"  {NEW}:\n    queue: support\n")  # the file now declares it too
+    assert (await http.post("/api/reload")).status == 200
+    assert stored_shell.engine.campaigns[NEW].queue == "support"
+    listing = await call(http, "GET", "/api/campaigns", 200)
+    assert {(c["id"], c["source"]) for c in listing["campaigns"]} == {(CAMPAIGN, "yaml"), (NEW, "yaml")}
+    await call(http, "PUT", f"/api/campaigns/{NEW}", 409, campaign={"queue": "sales"})
