@@ -31,6 +31,7 @@ from app.core.commands import Activity
 from app.core.contacts import DueContact
 from app.core.request import Request
 from app.core.states import AgentState
+from app.store.campaign_defs import CampaignDef
 from app.store.contact_records import CampaignFigures, CampaignState, ContactRecord, DncEntry, ImportCounts, ImportRow
 from app.store.records import AdminEntry, AgentRecord, Change, LockHolder, StoredEvent
 
@@ -172,3 +173,14 @@ class Store(Protocol):
         """Store a campaign's state as set over the API: running, paused or stopped."""
 
     async def campaign_states(self) -> list[CampaignState]: ...
+
+    # --------------------------------------------------------------- campaigns created over the API
+
+    async def save_campaign_def(self, campaign: str, definition: dict[str, Any], at: float, by: str) -> None:
+        """Create or replace an API campaign's definition (app/store/campaign_defs.py)."""
+
+    async def campaign_defs(self) -> list[CampaignDef]:
+        """Every stored API campaign, by id."""
+
+    async def delete_campaign_def(self, campaign: str) -> bool:
+        """Remove an API campaign's definition; False if there was none."""

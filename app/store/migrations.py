@@ -11,6 +11,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Iterator
 
+from app.store.campaign_defs import SQLITE_CAMPAIGN_DEFS
 from app.store.contacts_schema import SQLITE_CONTACTS
 from app.store.outbox_schema import SQLITE_OUTBOX
 from app.store.stats_schema import STATS_INDEXES
@@ -106,6 +107,8 @@ SQLITE_MIGRATIONS: tuple[str, ...] = (
     STATS_INDEXES,
     # 4: the notification outbox (app/store/outbox_schema.py)
     SQLITE_OUTBOX,
+    # 5: campaigns created over the API (app/store/campaign_defs.py)
+    SQLITE_CAMPAIGN_DEFS,
 )
 
 

@@ -24,6 +24,7 @@ import asyncpg  # type: ignore[import-untyped]
 from app.core.request import Request
 from app.store import codec
 from app.store.base import DEFAULT_LIMIT, DEFAULT_LOCK
+from app.store.campaign_defs import POSTGRES_CAMPAIGN_DEFS, PostgresCampaignDefs
 from app.store.common import CommitShortcuts, merge
 from app.store.contacts_schema import POSTGRES_CONTACTS
 from app.store.errors import (
@@ -128,6 +129,8 @@ POSTGRES_MIGRATIONS: tuple[str, ...] = (
     POSTGRES_OUTBOX,
     # 5: the leadership lease with its epoch (app/store/lease.py); PostgreSQL only
     POSTGRES_LEASE,
+    # 6: campaigns created over the API (app/store/campaign_defs.py; SQLite's migration 5)
+    POSTGRES_CAMPAIGN_DEFS,
 )
 
 _SCHEMA_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
@@ -171,7 +174,7 @@ def _redact(dsn: str) -> str:
     return re.sub(r"://([^:/@]*):[^@]*@", r"://\1:***@", dsn)
 
 
-class PostgresStore(PostgresLeases, PostgresContacts, PostgresOutbox, CommitShortcuts):
+class PostgresStore(PostgresLeases, PostgresContacts, PostgresOutbox, PostgresCampaignDefs, CommitShortcuts):
     def __init__(
         self,
         dsn: str,

@@ -32,6 +32,7 @@ import aiosqlite
 from app.core.request import Request
 from app.store import codec
 from app.store.base import DEFAULT_LIMIT, DEFAULT_LOCK
+from app.store.campaign_defs import SQLiteCampaignDefs
 from app.store.common import CommitShortcuts, Merged, merge
 from app.store.errors import (
     SchemaTooNew,
@@ -128,7 +129,7 @@ def _write_changes(conn: sqlite3.Connection, rows: Merged, path: str) -> None:
         raise
 
 
-class SQLiteStore(SQLiteContacts, SQLiteOutbox, CommitShortcuts):
+class SQLiteStore(SQLiteContacts, SQLiteOutbox, SQLiteCampaignDefs, CommitShortcuts):
     def __init__(
         self,
         path: str | os.PathLike[str],

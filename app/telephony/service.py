@@ -46,6 +46,7 @@ from app.ari import (
     new_id,
 )
 from app.config import ConfigError, HoldfastConfig, load_config
+from app.config.schema import CampaignConfig
 from app.core import events as ev
 from app.core.causes import outcome_for
 from app.core.commands import Activity, Command, JoinHolding, LoadContacts, Notify
@@ -154,6 +155,9 @@ class TelephonyService:
         self._reconciled_once = False
         self._asterisk_started: object = None
         self._endpoint_map: dict[str, str] | None = None  # see _agents_by_endpoint
+        # Campaigns created over the API (app/web/campaign_crud.py), stored and merged with the
+        # YAML's: `self.config` stays the file's settings, the engine runs `merged_config()`.
+        self.api_campaigns: dict[str, CampaignConfig] = {}
 
     @staticmethod
     def _feature_code_map(config: HoldfastConfig) -> dict[str, str]:
@@ -172,6 +176,7 @@ class TelephonyService:
             await self.lock.acquire()
             if self.lock.task is not None:
                 self._watch(self.lock.task, "instance_lock")
+            await self._restore_api_campaigns()
             requests = await self.store.load_active_requests()
             agents = await self.store.load_agents()
             self.engine.restore(requests, [(a.agent_id, a.state, a.pause_reason) for a in agents], self.clock())
@@ -296,6 +301,49 @@ class TelephonyService:
                 self.fail("admin_log_crashed_stopping", error)
                 raise CommitFailed(f"the admin change log could not be written: {error}") from error
 
+    # ------------------------------------------------------------------ campaigns created over the API
+
+    def merged_config(self, config: HoldfastConfig | None = None) -> HoldfastConfig:
+        """The settings the engine runs: the file's campaigns, then the API's. An id in both is the
+        file's (the API refuses to create or edit it); an API campaign whose queue the file no
+        longer has is left out (logged) rather than refusing the whole reload."""
+        config = config or self.config
+        extra: dict[str, CampaignConfig] = {}
+        for cid, campaign in self.api_campaigns.items():
+            if cid in config.campaigns:
+                log.warning("api_campaign_shadowed_by_file", campaign=cid)
+            elif campaign.queue not in config.queues:
+                log.error("api_campaign_without_queue", campaign=cid, queue=campaign.queue)
+            else:
+                extra[cid] = campaign
+        return config.model_copy(update={"campaigns": {**config.campaigns, **extra}})
+
+    async def apply_api_campaigns(self, campaigns: dict[str, CampaignConfig]) -> None:
+        """Run these API campaigns: the merged settings reach the engine as a reload's do
+        (SettingsChanged), stored before this returns. Raises CoreError (nothing changed) if the
+        engine refuses them, ServiceStopping if the service cannot keep the step."""
+        before = self.api_campaigns
+        self.api_campaigns = dict(campaigns)
+        try:
+            await self.feed_and_commit(ev.SettingsChanged(self.clock(), self.merged_config().core()))
+        except CoreError:
+            self.api_campaigns = before
+            raise
+
+    async def _restore_api_campaigns(self) -> None:
+        """At start-up, before the engine's state is restored: the stored API campaigns join the
+        file's. A stored definition the schema now refuses stops the service (fail loudly)."""
+        assert self.store is not None
+        for stored in await self.store.campaign_defs():
+            try:
+                self.api_campaigns[stored.campaign] = CampaignConfig.model_validate(stored.definition)
+            except ValueError as error:
+                self.fail("stored_campaign_invalid", error)
+                raise
+        if self.api_campaigns:
+            self.engine = Engine(self.merged_config().core())
+            log.info("api_campaigns_restored", campaigns=sorted(self.api_campaigns))
+
     # ------------------------------------------------------------------ reload
 
     def reload(self) -> str | None:
@@ -309,7 +357,7 @@ class TelephonyService:
             log.error("reload_refused", error=str(error))
             return str(error)
         try:
-            self.feed(ev.SettingsChanged(self.clock(), new.core()))
+            self.feed(ev.SettingsChanged(self.clock(), self.merged_config(new).core()))
         except CoreError as error:
             return str(error)
         if new.asterisk != self.config.asterisk:

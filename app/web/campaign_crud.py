@@ -1,0 +1,229 @@
+"""Campaigns created, edited, stopped and deleted over the API, beside the YAML's.
+
+Theory of operation:
+- A body's `campaign` is validated by the same CampaignConfig as a `campaigns:` entry of the
+  YAML; problems are answered 422 naming the key path (campaigns.<id>.<key>), as a reload would.
+- The rule with the YAML: a campaign the file declares belongs to the file. Creating or editing an
+  id the file has is refused (409: edit the file, then reload). On a reload the file wins an id
+  both have (app/telephony/service.py merged_config).
+- Order of a change: the engine is asked whether it would take the merged settings (read-only
+  check), the definition is stored, then the engine gets them exactly as a reload gives them
+  (SettingsChanged), then the admin log gets who, what, before and after. The stored definitions
+  are merged again at start-up, so an API campaign outlives a restart.
+- Stop stores the state "stopped" and tells the engine (CampaignControl "stop"); only a stopped
+  API campaign may be deleted (its contacts stay in the store, as for a campaign removed from the
+  file).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+from pydantic import BaseModel, Field, TypeAdapter, ValidationError
+
+from app.config.loader import _describe
+from app.config.schema import CampaignConfig, QueueName
+from app.core.errors import CoreError
+from app.core.events import CampaignControl, SettingsChanged
+from app.store import Store
+from app.telephony.service import TelephonyService
+from app.web.body import read_body
+from app.web.commit import kept, refuse_if_stopping
+from app.web.context import SERVICE_KEY
+from app.web.errors import ApiError
+from app.web.models import Body, By, Reason
+
+_CAMPAIGNS = TypeAdapter(dict[QueueName, CampaignConfig])
+
+
+class CampaignDefBody(Body):
+    """A campaign's settings: the keys of a `campaigns.<id>` entry of the YAML."""
+
+    id: str | None = Field(default=None, description="the new campaign's id (create only)")
+    campaign: dict[str, Any] = Field(description="as a campaigns.<id> entry of the settings file")
+    by: By = "admin"
+    reason: Reason = ""
+
+
+class CampaignActBody(Body):
+    by: By = "admin"
+    reason: Reason = ""
+
+
+class CampaignDefView(BaseModel):
+    id: str
+    source: str = Field(description="yaml (the settings file's; edit the file) or api (stored)")
+    state: str = Field(description="what the running engine does now: running, paused or stopped")
+    stored_state: str | None = Field(description="the state set over the API, if any")
+    queue: str
+    mode: str
+    definition: dict[str, Any] | None = Field(description="an API campaign's settings as stored")
+
+
+class CampaignDefList(BaseModel):
+    campaigns: list[CampaignDefView]
+
+
+async def list_campaigns(request: web.Request) -> web.Response:
+    service, store = _service(request)
+    return web.json_response(await _listing(service, store))
+
+
+async def create_campaign(request: web.Request) -> web.Response:
+    service, store = _service(request)
+    body = await read_body(request, CampaignDefBody)
+    if not body.id:
+        raise ApiError(422, "the body is not valid: id: give the new campaign's id", problems=[{"field": "id"}])
+    cid = body.id
+    _not_the_files(service, cid)
+    if cid in service.api_campaigns:
+        raise ApiError(409, f"campaign {cid!r} exists; edit it with PUT /api/campaigns/{cid}")
+    await _change(service, store, cid, body, "campaign_create", before=None)
+    return await _one(service, store, cid, 201)
+
+
+async def edit_campaign(request: web.Request) -> web.Response:
+    service, store = _service(request)
+    cid = request.match_info["campaign"]
+    _not_the_files(service, cid)
+    if cid not in service.api_campaigns:
+        raise ApiError(404, f"no campaign {cid!r} created over the API")
+    body = await read_body(request, CampaignDefBody)
+    if body.id not in (None, cid):
+        raise ApiError(422, f"the body is not valid: id: is {body.id!r}; a campaign's id cannot change")
+    await _change(service, store, cid, body, "campaign_edit", before=await _stored_definition(store, cid))
+    return await _one(service, store, cid)
+
+
+async def stop_campaign(request: web.Request) -> web.Response:
+    service, store = _service(request)
+    cid = request.match_info["campaign"]
+    if cid not in service.engine.campaigns:
+        raise ApiError(404, f"no campaign {cid!r}")
+    body = await read_body(request, CampaignActBody)
+    refuse_if_stopping(service)
+    now = service.clock()
+    await store.set_campaign_state(cid, "stopped", now, body.by)
+    await kept(service, lambda: service.feed_and_commit(CampaignControl(now, cid, "stop")))
+    await service.record_admin(now, body.by, "campaign_stop", None, {"campaign": cid, "reason": body.reason})
+    return await _one(service, store, cid)
+
+
+async def delete_campaign(request: web.Request) -> web.Response:
+    service, store = _service(request)
+    cid = request.match_info["campaign"]
+    _not_the_files(service, cid)
+    if cid not in service.api_campaigns:
+        raise ApiError(404, f"no campaign {cid!r} created over the API")
+    body = await read_body(request, CampaignActBody)
+    stored = {s.campaign: s.state for s in await store.campaign_states()}
+    if stored.get(cid) != "stopped":
+        raise ApiError(409, f"campaign {cid!r} is not stopped; stop it first (POST /api/campaigns/{cid}/stop)")
+    refuse_if_stopping(service)
+    now = service.clock()
+    rest = {k: v for k, v in service.api_campaigns.items() if k != cid}
+    _engine_check(service, rest)
+    definition = await _stored_definition(store, cid)
+    await store.delete_campaign_def(cid)
+    await kept(service, lambda: service.apply_api_campaigns(rest))
+    detail: dict[str, object] = {
+        "campaign": cid,
+        "reason": body.reason,
+        "before": definition,
+    }
+    await service.record_admin(now, body.by, "campaign_delete", None, detail)
+    return web.json_response({"deleted": cid})
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _service(request: web.Request) -> tuple[TelephonyService, Store]:
+    service = request.app[SERVICE_KEY]
+    if service.store is None:
+        raise ApiError(503, "the service runs without a store; campaigns created over the API need one")
+    return service, service.store
+
+
+def _not_the_files(service: TelephonyService, cid: str) -> None:
+    if cid in service.config.campaigns:
+        raise ApiError(
+            409, f"campaign {cid!r} is declared in the settings file; edit it there and reload (POST /api/reload)"
+        )
+
+
+def _validated(service: TelephonyService, cid: str, data: dict[str, Any]) -> CampaignConfig:
+    """The YAML's rules, with the YAML's key paths (campaigns.<id>.<key>)."""
+    try:
+        campaign = _CAMPAIGNS.validate_python({cid: data})[cid]
+    except ValidationError as error:
+        problems = []
+        for detail in error.errors(include_url=False):
+            detail["loc"] = ("campaigns", *detail["loc"])
+            problems.append(_describe(detail))
+        raise ApiError(422, "the campaign is not valid: " + "; ".join(problems), problems=problems) from None
+    if campaign.queue not in service.config.queues:
+        known = ", ".join(sorted(service.config.queues))
+        text = f"campaigns.{cid}.queue is {campaign.queue!r}; not a queue of the settings (queues: {known})"
+        raise ApiError(422, f"the campaign is not valid: {text}", problems=[text])
+    return campaign
+
+
+def _engine_check(service: TelephonyService, api: dict[str, CampaignConfig]) -> None:
+    """Would the engine take these settings? Read-only; 409 with its reason if not."""
+    saved = service.api_campaigns
+    service.api_campaigns = api
+    try:
+        settings = service.merged_config().core()
+    finally:
+        service.api_campaigns = saved
+    try:
+        service.engine.check(SettingsChanged(service.clock(), settings))
+    except CoreError as error:
+        raise ApiError(409, f"the running engine refuses the change: {error}") from error
+
+
+async def _change(
+    service: TelephonyService, store: Store, cid: str, body: CampaignDefBody, action: str, before: dict[str, Any] | None
+) -> None:
+    campaign = _validated(service, cid, body.campaign)
+    refuse_if_stopping(service)
+    new = {**service.api_campaigns, cid: campaign}
+    _engine_check(service, new)
+    now = service.clock()
+    definition = body.campaign  # as given, like a YAML entry; validated again at every start-up
+    await store.save_campaign_def(cid, definition, now, body.by)  # stored first: it outlives a restart
+    await kept(service, lambda: service.apply_api_campaigns(new))
+    detail: dict[str, object] = {"campaign": cid, "reason": body.reason, "before": before, "after": definition}
+    await service.record_admin(now, body.by, action, None, detail)
+
+
+async def _stored_definition(store: Store, cid: str) -> dict[str, Any] | None:
+    return next((d.definition for d in await store.campaign_defs() if d.campaign == cid), None)
+
+
+async def _listing(service: TelephonyService, store: Store) -> dict[str, Any]:
+    stored = {s.campaign: s.state for s in await store.campaign_states()}
+    definitions = {d.campaign: d.definition for d in await store.campaign_defs()}
+    views = []
+    for c in service.engine.settings.campaigns:
+        running = service.engine.campaign_state.get(c.id)
+        views.append(
+            CampaignDefView(
+                id=c.id,
+                source="yaml" if c.id in service.config.campaigns else "api",
+                state=running.value if running is not None else c.state.value,
+                stored_state=stored.get(c.id),
+                queue=c.queue,
+                mode=c.mode.value,
+                definition=definitions.get(c.id) if c.id not in service.config.campaigns else None,
+            )
+        )
+    return CampaignDefList(campaigns=views).model_dump(mode="json")
+
+
+async def _one(service: TelephonyService, store: Store, cid: str, status: int = 200) -> web.Response:
+    listing = await _listing(service, store)
+    view = next(v for v in listing["campaigns"] if v["id"] == cid)
+    return web.json_response(view, status=status)
