@@ -17,6 +17,10 @@ Theory of operation:
 
 from __future__ import annotations
 
+import asyncio
+import functools
+import weakref
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
@@ -65,11 +69,29 @@ class CampaignDefList(BaseModel):
     campaigns: list[CampaignDefView]
 
 
+# Changes of the API campaigns run one after the other: each reads the set of API campaigns, awaits
+# the store, then hands the new set to the engine; two at once would lose one of them.
+_CHANGING: weakref.WeakKeyDictionary[TelephonyService, asyncio.Lock] = weakref.WeakKeyDictionary()
+
+
+def _one_at_a_time(
+    handler: Callable[[web.Request], Awaitable[web.Response]],
+) -> Callable[[web.Request], Awaitable[web.Response]]:
+    @functools.wraps(handler)
+    async def one(request: web.Request) -> web.Response:
+        service, _ = _service(request)
+        async with _CHANGING.setdefault(service, asyncio.Lock()):
+            return await handler(request)
+
+    return one
+
+
 async def list_campaigns(request: web.Request) -> web.Response:
     service, store = _service(request)
     return web.json_response(await _listing(service, store))
 
 
+@_one_at_a_time
 async def create_campaign(request: web.Request) -> web.Response:
     service, store = _service(request)
     body = await read_body(request, CampaignDefBody)
@@ -83,6 +105,7 @@ async def create_campaign(request: web.Request) -> web.Response:
     return await _one(service, store, cid, 201)
 
 
+@_one_at_a_time
 async def edit_campaign(request: web.Request) -> web.Response:
     service, store = _service(request)
     cid = request.match_info["campaign"]
@@ -96,6 +119,7 @@ async def edit_campaign(request: web.Request) -> web.Response:
     return await _one(service, store, cid)
 
 
+@_one_at_a_time
 async def stop_campaign(request: web.Request) -> web.Response:
     service, store = _service(request)
     cid = request.match_info["campaign"]
@@ -110,6 +134,7 @@ async def stop_campaign(request: web.Request) -> web.Response:
     return await _one(service, store, cid)
 
 
+@_one_at_a_time
 async def delete_campaign(request: web.Request) -> web.Response:
     service, store = _service(request)
     cid = request.match_info["campaign"]

@@ -4,6 +4,7 @@ admin-logged, and restored at start-up. The YAML's own campaign cannot be change
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from typing import Any
 
@@ -137,3 +138,18 @@ async def test_a_reload_keeps_the_api_campaigns_and_the_file_wins_an_id_both_hav
     listing = await call(http, "GET", "/api/campaigns", 200)
     assert {(c["id"], c["source"]) for c in listing["campaigns"]} == {(CAMPAIGN, "yaml"), (NEW, "yaml")}
     await call(http, "PUT", f"/api/campaigns/{NEW}", 409, campaign={"queue": "sales"})
+
+
+async def test_two_campaigns_created_at_once_are_both_kept(
+    http: TestClient, store: SQLiteStore, stored_shell: Shell
+) -> None:
+    """Each change reads the set of API campaigns and awaits the store before handing the new set to
+    the engine: two at once must not lose one."""
+    names = ["winter", "summer", "harvest"]
+    answers = await asyncio.gather(
+        *(call(http, "POST", "/api/campaigns", 201, id=n, by="eva", campaign={"queue": "sales"}) for n in names)
+    )
+    assert sorted(a["id"] for a in answers) == sorted(names)
+    assert set(names) <= set(stored_shell.engine.campaigns)
+    assert set(names) <= set(stored_shell.service.api_campaigns)
+    assert sorted(d.campaign for d in await store.campaign_defs()) == sorted(names)
