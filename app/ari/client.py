@@ -19,6 +19,7 @@ from app.ari.channels import ChannelsApi
 from app.ari.config import AriConfig
 from app.ari.connection import Callback, EventConnection, ReplacedCallback
 from app.ari.dispatch import Dispatcher, EventHandler
+from app.ari.recordings import RecordingsApi
 from app.ari.resources import ApplicationsApi, AsteriskApi, EndpointsApi, PlaybacksApi
 from app.ari.rest import AriRest
 
@@ -33,6 +34,7 @@ class AriClient:
         self.applications = ApplicationsApi(self.rest)
         self.asterisk = AsteriskApi(self.rest)
         self.playbacks = PlaybacksApi(self.rest)
+        self.recordings = RecordingsApi(self.rest)
         self.dispatcher: Dispatcher | None = None
         self.events: EventConnection | None = None
 

@@ -7,7 +7,7 @@ JSON, or 204 with no body, and on errors a JSON body {"message": "..."} that we 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any
 from urllib.parse import quote
 
@@ -106,6 +106,28 @@ class AriRest:
             self.failures += 1
             limit = timeout if timeout is not None else self._config.request_timeout
             raise AriTimeout(None, method, path, f"no response within {limit} s") from exc
+        except aiohttp.ClientError as exc:
+            self.failures += 1
+            raise AriConnectionError(None, method, path, f"{type(exc).__name__}: {exc}") from exc
+
+    async def stream(self, method: str, path: str, chunk_size: int) -> AsyncIterator[bytes]:
+        """A binary answer (a recording's file) read a chunk at a time; errors as for request().
+        No total timeout: a long file may take longer than a REST call (the connect timeout holds)."""
+        url = URL(self._config.rest_url + path, encoded=True)
+        self.requests += 1
+        timeout = aiohttp.ClientTimeout(total=None, connect=self._config.connect_timeout)
+        try:
+            async with self.session.request(
+                method, url, headers={"Authorization": self._config.auth_header}, timeout=timeout
+            ) as resp:
+                if resp.status >= 400:
+                    self.failures += 1
+                    text = await resp.text()
+                    raise error_for_status(resp.status, method, path, _error_message(text, resp.reason))
+                async for chunk in resp.content.iter_chunked(chunk_size):
+                    yield chunk
+        except AriError:
+            raise
         except aiohttp.ClientError as exc:
             self.failures += 1
             raise AriConnectionError(None, method, path, f"{type(exc).__name__}: {exc}") from exc

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import time
 from collections import deque
 from collections.abc import Callable
@@ -46,7 +47,7 @@ from app.ari import (
     new_id,
 )
 from app.config import ConfigError, HoldfastConfig, load_config
-from app.config.schema import CampaignConfig
+from app.config.schema import CampaignConfig, RecordingConfig
 from app.core import events as ev
 from app.core.causes import outcome_for
 from app.core.commands import Activity, Command, JoinHolding, LoadContacts, Notify
@@ -56,7 +57,7 @@ from app.core.states import RequestState
 from app.notify.service import Notifier
 from app.store import Store, StoreError
 from app.store.outbox import OutboxStore
-from app.telephony.committer import COMMIT_RETRIES, Committer, step_of
+from app.telephony.committer import COMMIT_RETRIES, Committer, Step, step_of
 from app.telephony.contacts_loader import ContactsLoader, agent_key_event
 from app.telephony.errors import CommitFailed, ServiceStopping
 from app.telephony.executor import CommandExecutor
@@ -64,6 +65,7 @@ from app.telephony.instance_lock import InstanceLock
 from app.telephony.legs import Leg, LegRegistry, PlaybackTask, channel_id_for_leg
 from app.telephony.metrics import Metrics
 from app.telephony.prompts import PromptBook
+from app.telephony.recordings import RECORDING_KINDS, RetentionKeeper
 
 log = structlog.get_logger("holdfast.telephony")
 
@@ -140,6 +142,10 @@ class TelephonyService:
         self.committer = Committer(store, self._act, self.fail, self.metrics) if store else None
         # Notifications: planned into each step's commit (the outbox), delivered by a watched worker.
         self.notifier = Notifier(config, store, clock) if isinstance(store, OutboxStore) else None
+        # Recordings past their queue's retention are deleted by a watched task (the event log lists them).
+        self.recording_keeper = (
+            RetentionKeeper(store, ari.recordings, self._retention_of, self._on_activity, clock) if store else None
+        )
         self.resync_retries: tuple[float | None, ...] = RESYNC_RETRIES
         self.resyncs = 0  # completed resyncs (each (re)connect), for tests and debugging
         self._stopping = False
@@ -201,6 +207,10 @@ class TelephonyService:
             self.notifier.worker.start()
             assert self.notifier.worker.task is not None
             self._watch(self.notifier.worker.task, "notification_outbox")
+        if self.recording_keeper is not None:
+            self.recording_keeper.start()
+            assert self.recording_keeper.task is not None
+            self._watch(self.recording_keeper.task, "recording_retention")
 
     # ------------------------------------------------------------------ failing
 
@@ -260,6 +270,8 @@ class TelephonyService:
             await self.committer.stop()
         if self.notifier is not None:
             await self.notifier.worker.stop()
+        if self.recording_keeper is not None:
+            await self.recording_keeper.stop()
         await self.contacts.stop()
         if self.lock is not None:
             await self.lock.release()
@@ -447,7 +459,15 @@ class TelephonyService:
                 # The task dies and its watcher stops the service loudly.
                 self.feed(ev.Tick(self.clock()))
 
+    def _retention_of(self, queue: str | None) -> float:
+        """How long a queue's recordings are kept (the running settings; the default for a queue
+        since removed from them)."""
+        settings = self.config.queues.get(queue) if queue else None
+        return settings.recording.retention if settings is not None else RecordingConfig().retention
+
     def _on_activity(self, activity: Activity) -> None:
+        if activity.kind in RECORDING_KINDS:
+            activity = self._keep_recording_activity(activity)
         log.info(
             "activity",
             kind=activity.kind,
@@ -459,6 +479,17 @@ class TelephonyService:
         self.metrics.count_activity(activity)
         for listener in self.activity_listeners:
             listener(activity)
+
+    def _keep_recording_activity(self, activity: Activity) -> Activity:
+        """A recording's activity comes from the executor or the retention keeper, not from an
+        engine step, so it is stored here (through the committer: one writer, in order), with the
+        request's queue so the API can tell who may hear it."""
+        req = self.engine.requests.get(activity.request_id) if activity.request_id else None
+        if activity.queue is None and req is not None:
+            activity = dataclasses.replace(activity, queue=req.queue)
+        if self.committer is not None:
+            self.committer.put(Step([], [activity], [], []))
+        return activity
 
     def _on_notify(self, notify: Notify) -> None:
         log.info("notify", kind=notify.kind, request_id=notify.request_id, queue=notify.queue, number=notify.number)

@@ -25,6 +25,7 @@ from app.web import (
     live_api,
     notifications,
     queues,
+    recordings,
     stats,
     status,
 )
@@ -441,6 +442,35 @@ ROUTES: tuple[Route, ...] = (
             "state": {"type": "string", "enum": ["pending", "delivered", "failed"]},
             "limit": {"type": "integer", "minimum": 1, "maximum": notifications.MAX_ROWS, "default": 100},
         },
+        access="read",
+    ),
+    Route(
+        "GET",
+        "/api/requests/{request_id}/recordings",
+        recordings.list_recordings,
+        "a request's call recordings from the event log: name, format, when started and (retention) deleted, "
+        "whether Asterisk still stores the file; only requests of the caller's queues",
+        (
+            Answer(200, "the recordings", recordings.RecordingList),
+            Answer(404, "no such request (or not one of the caller's queues)"),
+            Answer(502, "Asterisk did not answer"),
+            NO_STORE,
+        ),
+        parameters={"request_id": {"type": "string", "description": "a request id (callback, call or dial)"}},
+        access="read",
+    ),
+    Route(
+        "GET",
+        "/api/recordings/{name}",
+        recordings.stream_recording,
+        "a recording's file (holdfast-<request id>), streamed from Asterisk; only of the caller's queues",
+        (
+            Answer(200, "the audio file in the queue's recording format", None, "application/octet-stream"),
+            Answer(404, "no such recording, deleted, or not one of the caller's queues"),
+            Answer(502, "Asterisk did not give the file"),
+            NO_STORE,
+        ),
+        parameters={"name": {"type": "string", "description": "a recording name from the list"}},
         access="read",
     ),
     Route(

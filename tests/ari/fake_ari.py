@@ -190,6 +190,8 @@ class _State:
     bridges: dict[str, Json] = field(default_factory=dict)
     endpoints: dict[str, Json] = field(default_factory=dict)  # "PJSIP/agent1" -> endpoint
     playbacks: dict[str, Json] = field(default_factory=dict)
+    # Stored recordings by name: {"name", "format", "file": bytes}; a bridge recording adds one.
+    recordings: dict[str, Json] = field(default_factory=dict)
     variables: dict[str, dict[str, str]] = field(default_factory=dict)  # channel id -> vars
     subscriptions: set[str] = field(default_factory=set)
     # The app's event filter (PUT /applications/{app}/eventFilter); empty allowed: all types.
@@ -521,6 +523,7 @@ class FakeAri:
             "applications": self._applications,
             "asterisk": self._asterisk,
             "playbacks": self._playbacks,
+            "recordings": self._recordings,
         }.get(head)
         if handler is None:
             return _err(404, "Resource not found")
@@ -675,6 +678,13 @@ class FakeAri:
                 return no_content
             case ("POST", "moh") | ("DELETE", "moh"):
                 return no_content
+            case ("POST", "record"):
+                name, fmt = q.get("name", ""), q.get("format", "wav")
+                if name in st.recordings and q.get("ifExists", "fail") == "fail":
+                    return _err(409, "Recording with the same name already exists")
+                st.recordings[name] = {"name": name, "format": fmt, "file": b"RIFF" + name.encode() + b"audio" * 100}
+                live = {"name": name, "format": fmt, "state": "recording", "target_uri": f"bridge:{bridge_id}"}
+                return web.json_response(live, status=201)
             case ("POST", "play"):
                 if not q.get("media"):
                     return _err(400, "media must be specified")
@@ -683,6 +693,22 @@ class FakeAri:
                 )
                 st.playbacks[pb["id"]] = pb
                 return web.json_response(pb, status=201)
+        return _err(404, "Resource not found")
+
+    def _recordings(self, method: str, parts: list[str], q: Any, body: Any) -> web.Response:
+        if len(parts) < 2 or parts[0] != "stored":
+            return _err(404, "Resource not found")
+        found = self.state.recordings.get(parts[1])
+        if found is None:
+            return _err(404, "Recording not found")
+        match (method, parts[2:]):
+            case ("GET", []):
+                return web.json_response({"name": found["name"], "format": found["format"]})
+            case ("DELETE", []):
+                del self.state.recordings[parts[1]]
+                return web.Response(status=204)
+            case ("GET", ["file"]):
+                return web.Response(body=found["file"], content_type="application/octet-stream")
         return _err(404, "Resource not found")
 
     def _endpoints(self, method: str, parts: list[str], q: Any, body: Any) -> web.Response:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import array
 import asyncio
+import io
 import math
 import sys
 import time
@@ -15,6 +16,7 @@ import urllib.error
 import wave
 from pathlib import Path
 
+import aiohttp
 import pytest
 
 from tests.e2e.test_callbacks import ANNA, CB1, arrive, take_callback
@@ -150,3 +152,22 @@ async def test_a_recorded_inbound_call_holds_both_sides(holdfast, phonesim):
     talk = ended.at - started.at
     assert talk - 1.0 < len(samples) / rate < talk + 1.0
     check_both_sides_all_along(samples, rate)
+    await check_served_by_the_api(holdfast, rid, samples)
+
+
+async def check_served_by_the_api(holdfast, rid: str, samples: list[int]) -> None:
+    """The API lists the real recording with its request and streams the very file Asterisk made."""
+    await holdfast.service.wait_committed()  # the recording_started activity is in the event log
+    async with aiohttp.ClientSession() as http:
+        async with http.get(f"{holdfast.http_url}/api/requests/{rid}/recordings") as resp:
+            assert resp.status == 200, await resp.text()
+            [row] = (await resp.json())["recordings"]
+        assert (row["name"], row["format"], row["queue"], row["stored"]) == (f"holdfast-{rid}", "wav", "support", True)
+        async with http.get(f"{holdfast.http_url}/api/recordings/holdfast-{rid}") as resp:
+            assert resp.status == 200, await resp.text()
+            body = await resp.read()
+    with wave.open(io.BytesIO(body), "rb") as w:
+        served = array.array("h", w.readframes(w.getnframes()))
+    if sys.byteorder != "little":
+        served.byteswap()
+    assert len(served) > 0 and list(served) == samples

@@ -1,0 +1,38 @@
+"""Typed wrappers for /recordings/stored: the files Asterisk keeps in its recording spool.
+
+ARI's StoredRecording has a name and a format only (no size, no time); the file itself is read
+from /recordings/stored/{name}/file, streamed so a long call is never held in memory whole.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+from app.ari.rest import AriRest, seg
+
+CHUNK = 64 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class StoredRecording:
+    name: str
+    format: str
+
+
+class RecordingsApi:
+    def __init__(self, rest: AriRest) -> None:
+        self._rest = rest
+
+    async def stored(self, name: str) -> StoredRecording:
+        """Raises AriNotFound (404) once the recording is gone."""
+        data = await self._rest.request("GET", f"/recordings/stored/{seg(name)}")
+        return StoredRecording(str(data.get("name", name)), str(data.get("format", "")))
+
+    async def delete_stored(self, name: str) -> None:
+        await self._rest.request("DELETE", f"/recordings/stored/{seg(name)}")
+
+    async def stored_file(self, name: str) -> AsyncIterator[bytes]:
+        """The file's bytes, a chunk at a time; AriNotFound before the first chunk if it is gone."""
+        async for chunk in self._rest.stream("GET", f"/recordings/stored/{seg(name)}/file", CHUNK):
+            yield chunk

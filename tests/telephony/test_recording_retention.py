@@ -1,0 +1,115 @@
+"""Recording retention (issue 17): a recorded call's `recording_started` is kept in the event log
+with its queue, and the retention keeper deletes the stored recording through ARI once it is
+older than its queue's `recording.retention` — not a moment before — logging `recording_deleted`.
+Time is passed to `sweep`, so no test waits for it."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from app.core.commands import Activity, BridgeLegs
+from app.store import store_from_dsn
+from app.telephony.legs import Leg
+from app.telephony.recordings import RetentionKeeper
+from tests.ari.fake_ari import FakeAri
+from tests.telephony.conftest import Shell, config_text, make_shell
+
+HOUR = 3600.0
+RECORDED_QUEUES = """
+  support:
+    display_name: Support
+    record_calls: true
+    recording: {format: wav, retention: 2h}
+  sales:
+    display_name: Sales
+    record_calls: true
+    recording: {format: gsm, retention: 1d}
+"""
+
+
+@pytest.fixture
+async def shell(fake_ari: FakeAri, tmp_path: Path) -> AsyncIterator[Shell]:
+    store = store_from_dsn(str(tmp_path / "events.db"))
+    await store.open()
+    s = await make_shell(fake_ari, config_text(fake_ari, queues=RECORDED_QUEUES), store=store)
+    await s.start()
+    try:
+        yield s
+    finally:
+        await s.stop()
+        await store.close()
+
+
+async def recorded_call(shell: Shell, number: str, extension: str, fmt: str = "wav") -> str:
+    """A caller bridged to an agent with the bridge recorded (as the executor does on BridgeLegs);
+    returns the request id once its recording_started is stored."""
+    caller = await shell.caller(number, ("inbound", extension))
+    agent_channel = shell.fake.add_channel(name=f"PJSIP/1001-{caller.request_id[:8]}")
+    leg_id = f"agent-{caller.request_id}"
+    shell.service.legs.add(Leg(leg_id, agent_channel["id"], "agent", caller.request_id, answered=True))
+    command = BridgeLegs(caller.request_id, caller.request_id, leg_id, record=True, record_format=fmt)
+    shell.service.executor.submit([command])
+    await shell.activities.wait("recording_started", request_id=caller.request_id)
+    await shell.service.wait_committed()
+    return caller.request_id
+
+
+def keeper(shell: Shell) -> RetentionKeeper:
+    assert shell.service.recording_keeper is not None
+    return shell.service.recording_keeper
+
+
+async def test_a_recording_is_deleted_after_its_queues_retention_and_not_before(shell: Shell) -> None:
+    start = shell.clock.now
+    support = await recorded_call(shell, "+4520123456", "4000")
+    sales = await recorded_call(shell, "+4520777666", "4001", fmt="gsm")
+    name = f"holdfast-{support}"
+    assert {name, f"holdfast-{sales}"} <= set(shell.fake.state.recordings)
+
+    assert await keeper(shell).sweep(start + 2 * HOUR - 60) == []
+    assert name in shell.fake.state.recordings
+    assert not shell.fake.calls_to("DELETE", r"/recordings/stored/.*")
+
+    assert await keeper(shell).sweep(start + 2 * HOUR + 1) == [name]  # support keeps 2 h, sales 1 d
+    assert name not in shell.fake.state.recordings
+    assert f"holdfast-{sales}" in shell.fake.state.recordings
+    deleted = await shell.activities.wait("recording_deleted", request_id=support)
+    assert (deleted.queue, deleted.data["name"], deleted.data["gone"]) == ("support", name, False)
+    await shell.service.wait_committed()
+    assert shell.service.store is not None
+    kinds = [(e.kind, e.queue) for e in await shell.service.store.events(request_id=support)]
+    assert ("recording_started", "support") in kinds and ("recording_deleted", "support") in kinds
+
+    # the deletion is in the log: a later sweep (or a restarted keeper) does not delete it again
+    assert await keeper(shell).sweep(start + 3 * HOUR) == []
+    logged: list[Activity] = []
+    store, retention_of = shell.service.store, shell.service._retention_of
+    assert store is not None
+    fresh = RetentionKeeper(store, shell.ari.recordings, retention_of, logged.append, shell.clock)
+    assert await fresh.sweep(start + 3 * HOUR) == []
+    assert await fresh.sweep(start + 25 * HOUR) == [f"holdfast-{sales}"]
+    assert [(a.kind, a.queue) for a in logged] == [("recording_deleted", "sales")]
+
+
+async def test_a_refused_deletion_is_tried_again_and_a_missing_file_counts_as_deleted(shell: Shell) -> None:
+    start = shell.clock.now
+    rid = await recorded_call(shell, "+4520123456", "4000")
+    name = f"holdfast-{rid}"
+    shell.fake.fail("DELETE", r"/recordings/stored/.*", status=500, times=1)
+    assert await keeper(shell).sweep(start + 3 * HOUR) == []
+    assert name in shell.fake.state.recordings and name in keeper(shell).kept
+    del shell.fake.state.recordings[name]  # removed by hand meanwhile
+    assert await keeper(shell).sweep(start + 4 * HOUR) == [name]
+    deleted = await shell.activities.wait("recording_deleted", request_id=rid)
+    assert deleted.data["gone"] is True
+
+
+async def test_the_keeper_dying_stops_the_service(shell: Shell) -> None:
+    task = keeper(shell).task
+    assert task is not None and not shell.service.fatal.is_set()
+    task.cancel()
+    await shell.eventually(shell.service.fatal.is_set, "the service to stop")
+    assert shell.service.fatal_reason == "recording_retention_cancelled"
