@@ -52,12 +52,18 @@ users:
     display_name: Sam Support
     password_hash: "{_HASH}"
     queues: [support, cb]
+    campaigns: [spring]
   vic:
     role: viewer
     password_hash: "{_HASH}"
     queues: [support, cb]
 web:
   mask_numbers: []
+campaigns:
+  spring:
+    name: Spring offer
+    queue: support
+    state: paused
 """
 
 
