@@ -3,8 +3,8 @@
 Theory of operation: accounts live in the YAML under `users:` with a password hash made by
 `holdfast user add` (scrypt with a per-user salt; never the password itself) and optionally the
 SHA-256 of a personal API token. A role says what a user may do (admin: everything; supervisor:
-see and act within their filter; viewer: see within their filter); the filter names the queues
-and agent groups (`agent_groups:` at the top of the file) they may see. What that means for each
+see and act within their filter; viewer: see within their filter); the filter names the queues,
+dialler campaigns and agent groups (`agent_groups:` at the top of the file) they may see. What that means for each
 route is decided in one place, `app/web/access.py`. Cross-section checks (a user's queue or an
 agent group's agent must exist) run with the loader's other cross checks.
 """
@@ -97,6 +97,8 @@ class UserConfig(_Model):
     # The resource filter. "*" in queues means every queue (also those added later).
     queues: Names = ()
     agent_groups: Names = ()
+    # Dialler campaigns they may see (and, as supervisor, pause or resume); "*" is every campaign.
+    campaigns: Names = ()
     display_name: str = ""
 
     @model_validator(mode="after")
@@ -151,6 +153,11 @@ def users_cross_check(data: dict[Any, Any], queue_names: list[str]) -> list[tupl
         for group in [wanted] if isinstance(wanted, str) else wanted if isinstance(wanted, list) else []:
             if str(group) not in {str(g) for g in groups or {}}:
                 found.append(("users", f'users.{name}.agent_groups names unknown group "{group}"'))
+        campaigns = data.get("campaigns") if isinstance(data.get("campaigns"), dict) else {}
+        wanted = user.get("campaigns") or []
+        for campaign in [wanted] if isinstance(wanted, str) else wanted if isinstance(wanted, list) else []:
+            if str(campaign) != "*" and str(campaign) not in {str(c) for c in campaigns or {}}:
+                found.append(("users", f'users.{name}.campaigns names unknown campaign "{campaign}"'))
     return found
 
 

@@ -15,6 +15,7 @@ from app.core.events import CampaignControl
 from app.core.settings import CampaignState
 from app.store.contact_records import CampaignState as StoredState
 from app.telephony.service import TelephonyService
+from app.web.auth import who
 from app.web.body import read_body
 from app.web.campaign_models import CampaignStateBody, CampaignStateView
 from app.web.campaigns import _campaign
@@ -41,10 +42,18 @@ async def _set(request: web.Request, state: CampaignState, action: str) -> web.R
     body = await read_body(request, CampaignStateBody)
     refuse_if_stopping(service)
     now = service.clock()
-    await store.set_campaign_state(campaign, state.value, now, body.by)
+    by = who(request, body.by)  # a logged-in user is recorded as themselves
+    before = service.engine.campaign_state.get(campaign)
+    await store.set_campaign_state(campaign, state.value, now, by)
     await feed_and_commit(service, CampaignControl(now, campaign, action))
-    await store.append_admin(now, body.by, f"campaign_{action}", None, {"campaign": campaign, "reason": body.reason})
-    return _answer(service, campaign, StoredState(campaign, state.value, now, body.by))
+    detail = {
+        "campaign": campaign,
+        "reason": body.reason,
+        "before": before.value if before is not None else None,
+        "after": state.value,
+    }
+    await store.append_admin(now, by, f"campaign_{action}", None, detail)
+    return _answer(service, campaign, StoredState(campaign, state.value, now, by))
 
 
 def _answer(service: TelephonyService, campaign: str, stored: StoredState | None) -> web.Response:

@@ -40,6 +40,7 @@ from app.store.contact_import import (
 from app.store.contact_records import CampaignFigures, ContactRecord, DialFigures, DncEntry
 from app.store.contacts_schema import CONTACT_STATES
 from app.telephony.service import TelephonyService
+from app.web.auth import scope_of
 from app.web.body import read_body
 from app.web.campaign_models import (
     ContactList,
@@ -72,6 +73,12 @@ def _campaign(request: web.Request) -> tuple[TelephonyService, Store, str, Eligi
     service = request.app[SERVICE_KEY]
     campaign = request.match_info["campaign"]
     rules = configured_campaign_rules(service, campaign)
+    scope = scope_of(request)
+    if rules is not None and not scope.sees_campaign(campaign):
+        # Not one of theirs: answered as if it did not exist, and the known list is not given.
+        raise ApiError(404, f"no campaign {campaign!r} among yours")
+    if rules is not None and request.method not in ("GET", "HEAD") and not scope.may_act_on_campaign(campaign):
+        raise ApiError(403, f"{scope.principal.name} may not change campaign {campaign!r}")
     if rules is None:
         known = ", ".join(known_campaigns(service.engine.settings)) or "none"
         raise ApiError(404, f"no campaign {campaign!r} in the settings (campaigns: {known})")

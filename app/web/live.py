@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 import time
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import date, datetime
 from typing import Any
 
@@ -22,6 +22,7 @@ from app.core.commands import Activity
 from app.core.request import IN_SERVICE, Request
 from app.core.states import AgentState, RequestState
 from app.store import Store
+from app.store.contact_records import CampaignFigures
 from app.telephony.service import TelephonyService
 from app.web.times import known_estimate
 
@@ -96,8 +97,15 @@ def _state(r: Request, now: float) -> str:
     return r.state.value
 
 
-def live_snapshot(service: TelephonyService, today: TodayCounts, now: float | None = None) -> dict[str, Any]:
-    """Rows for every ongoing request, agent and queue (unfiltered: see access.filter_live)."""
+def live_snapshot(
+    service: TelephonyService,
+    today: TodayCounts,
+    now: float | None = None,
+    figures: Mapping[str, CampaignFigures] | None = None,
+) -> dict[str, Any]:
+    """Rows for every ongoing request, agent, queue and campaign (unfiltered: see
+    access.filter_live). `figures` are the store's campaign figures, read beforehand (the store
+    is asynchronous; this reads the engine in one go)."""
     engine = service.engine
     now = service.clock() if now is None else now
     today = today.rolled(now)
@@ -124,6 +132,7 @@ def live_snapshot(service: TelephonyService, today: TodayCounts, now: float | No
                 "until": r.not_before if timed else None,
                 "attempts": r.counted_attempts,
                 "priority": r.priority,
+                "campaign": r.campaign,
             }
         )
     agents = []
@@ -139,6 +148,7 @@ def live_snapshot(service: TelephonyService, today: TodayCounts, now: float | No
                 "reachable": a.reachable,
                 "request_id": current.id if current else None,
                 "request_queue": current.queue if current else None,
+                "request_campaign": current.campaign if current else None,
                 "queues": [q for q, _ in a.settings.skills],
                 "groups": sorted(g for g, members in service.config.agent_groups.items() if a.id in members),
                 "handled_by_queue": {q: n for (agent, q), n in today.handled.items() if agent == a.id},
@@ -176,7 +186,39 @@ def live_snapshot(service: TelephonyService, today: TodayCounts, now: float | No
                 "service_level": q.service_level,
             }
         )
-    return {"now": now, "requests": requests, "agents": agents, "queues": queues}
+    return {
+        "now": now,
+        "requests": requests,
+        "agents": agents,
+        "queues": queues,
+        "campaigns": _campaigns(service, figures),
+    }
+
+
+def _campaigns(service: TelephonyService, figures: Mapping[str, CampaignFigures] | None) -> list[dict[str, Any]]:
+    rows = []
+    engine = service.engine
+    for c in engine.settings.campaigns:
+        state = engine.campaign_state.get(c.id, c.state)
+        f = (figures or {}).get(c.id)
+        rate = f.last_24h.abandon_rate if f is not None else None
+        rows.append(
+            {
+                "name": c.id,
+                "label": c.name or c.id,
+                "queue": c.queue,
+                "mode": c.mode.value,
+                "state": state.value,
+                "left": f.left if f is not None else None,
+                "dialled_24h": f.last_24h.attempts if f is not None else None,
+                "connects_24h": f.last_24h.connects if f is not None else None,
+                "abandon_rate_24h": round(100.0 * rate, 1) if rate is not None else None,
+                "dialling": sum(
+                    1 for r in engine.requests.values() if r.campaign == c.id and r.state is not RequestState.ENDED
+                ),
+            }
+        )
+    return rows
 
 
 def wall_clock() -> float:

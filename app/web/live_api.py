@@ -16,7 +16,7 @@ class LiveView(BaseModel):
     now: float = Field(description="the service's clock, epoch seconds: waits are now - arrived_at / queued_since")
     requests: list[dict[str, Any]] = Field(
         description="ongoing requests: id, queue, kind, state, position, number (masked for some roles), agent_id, "
-        "agent_name, arrived_at, queued_since, talking_since, until, attempts, priority"
+        "agent_name, arrived_at, queued_since, talking_since, until, attempts, priority, campaign (dialler contacts)"
     )
     agents: list[dict[str, Any]] = Field(
         description="agents: id, name, state, state_since, pause_reason, reachable, request_id, queues, groups, "
@@ -27,10 +27,15 @@ class LiveView(BaseModel):
         "oldest_arrived_at, estimated_wait (for a new caller), agents per state, answered_today, abandoned_today, "
         "sla_today (percent answered within service_level of net wait)"
     )
+    campaigns: list[dict[str, Any]] = Field(
+        description="dialler campaigns: name, label, queue, mode, state, left (contacts), dialled_24h, connects_24h, "
+        "abandon_rate_24h (percent), dialling (contacts in progress now)"
+    )
 
 
 async def live(request: web.Request) -> web.Response:
     feed = request.app[LIVE_KEY]
+    await feed.refresh_figures()
     snapshot = feed.snapshot()
     visible = filter_live(scope_of(request), snapshot)
     return web.json_response(LiveView(now=snapshot["now"], **visible).model_dump(mode="json"))

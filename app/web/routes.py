@@ -385,6 +385,7 @@ ROUTES: tuple[Route, ...] = (
         (Answer(200, "the contacts", ContactList), NO_CAMPAIGN, Answer(422, "a bad state, offset or limit"), NO_STORE),
         parameters=CAMPAIGN_ID,
         query={"state": {"type": "string", "enum": list(CONTACT_STATES)}, **PAGE},
+        access="read",
     ),
     Route(
         "GET",
@@ -393,6 +394,7 @@ ROUTES: tuple[Route, ...] = (
         "one contact: its uploaded fields, state, attempts, last outcome, when it is due",
         (Answer(200, "the contact", ContactView), Answer(404, "no such campaign or contact"), NO_STORE),
         parameters={**CAMPAIGN_ID, "contact_id": {"type": "integer", "minimum": 1}},
+        access="read",
     ),
     Route(
         "GET",
@@ -401,6 +403,7 @@ ROUTES: tuple[Route, ...] = (
         "contacts left, attempts, connects, answering machines, abandoned and abandon rate (24 h, 30 days)",
         (Answer(200, "the figures", FiguresView), NO_CAMPAIGN, NO_STORE),
         parameters=CAMPAIGN_ID,
+        access="read",
     ),
     Route(
         "GET",
@@ -409,6 +412,7 @@ ROUTES: tuple[Route, ...] = (
         "a campaign's state: as stored (set over the API) or as in the settings, and what the engine does now",
         (Answer(200, "the state", CampaignStateView), NO_CAMPAIGN, NO_STORE),
         parameters=CAMPAIGN_ID,
+        access="read",
     ),
     Route(
         "POST",
@@ -418,6 +422,7 @@ ROUTES: tuple[Route, ...] = (
         (Answer(200, "paused (stored)", CampaignStateView), NO_CAMPAIGN, NOT_STORED),
         body=CampaignStateBody,
         parameters=CAMPAIGN_ID,
+        access="act",
     ),
     Route(
         "POST",
@@ -427,6 +432,7 @@ ROUTES: tuple[Route, ...] = (
         (Answer(200, "running (stored)", CampaignStateView), NO_CAMPAIGN, NOT_STORED),
         body=CampaignStateBody,
         parameters=CAMPAIGN_ID,
+        access="act",
     ),
     Route(
         "GET",

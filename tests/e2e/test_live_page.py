@@ -52,12 +52,18 @@ users:
     display_name: Sam Support
     password_hash: "{_HASH}"
     queues: [support, cb]
+    campaigns: [spring]
   vic:
     role: viewer
     password_hash: "{_HASH}"
     queues: [support, cb]
 web:
   mask_numbers: []
+campaigns:
+  spring:
+    name: Spring offer
+    queue: support
+    state: paused
 """
 
 
@@ -182,6 +188,8 @@ async def test_removing_a_callback_from_the_page(holdfast, browser) -> None:
     assert entry.detail["reason"] == "customer called in again" and entry.detail["after"] == "removed"
     assert entry.detail["before"] == "callback waiting, position 1 in cb"
     await page.goto("/changelog")
+    # the page fetches its rows after it loads: wait for them, not for the empty table
+    await page.wait_for_selector('#changes tbody tr td.action:has-text("removed a callback")')
     text = await page.inner_text("#changes tbody")
     assert "removed a callback" in text and "customer called in again" in text and "sam" in text
     await page.context.close()

@@ -22,10 +22,16 @@ from app.web.access import (
 QUEUES = ["q-alpha", "q-bravo", "q-charlie", "q-delta"]
 AGENTS = ["ag-1", "ag-2", "ag-3", "ag-4", "ag-5"]
 GROUPS = {"grp-x": ["ag-1", "ag-2"], "grp-y": ["ag-3"], "grp-z": ["ag-4", "ag-5"]}
+CAMPAIGNS = ["cmp-north", "cmp-south", "cmp-east"]
 
 
-def principal(role: Role, queues: set[str], groups: set[str] = frozenset()) -> Principal:  # type: ignore[assignment]
-    return Principal("u", role, frozenset(queues), frozenset(groups), "session", "sid")
+def principal(
+    role: Role,
+    queues: set[str],
+    groups: set[str] = frozenset(),  # type: ignore[assignment]
+    campaigns: set[str] = frozenset(),  # type: ignore[assignment]
+) -> Principal:
+    return Principal("u", role, frozenset(queues), frozenset(groups), "session", "sid", frozenset(campaigns))
 
 
 def test_admin_sees_everything_whatever_the_filter() -> None:
@@ -74,6 +80,25 @@ def test_change_log_entries_need_every_named_resource_visible() -> None:
     assert not changelog_entry_visible(scope, {})  # a settings reload: admins only
 
 
+def test_campaigns_are_filtered_on_their_own_and_contacts_go_with_their_campaign() -> None:
+    scope = scope_for(
+        principal(Role.SUPERVISOR, {"q-alpha"}, campaigns={"cmp-north"}), QUEUES, {}, GROUPS, campaign_names=CAMPAIGNS
+    )
+    assert scope.campaigns == {"cmp-north"}
+    assert scope.may_act_on_campaign("cmp-north") and not scope.may_act_on_campaign("cmp-south")
+    # a contact dialled for cmp-south with agents of q-alpha is not seen through the queue
+    assert scope.sees_request("q-alpha", None) and not scope.sees_request("q-alpha", "cmp-south")
+    assert scope.sees_request("q-bravo", "cmp-north")
+    assert changelog_entry_visible(scope, {"campaign": "cmp-north"})
+    assert not changelog_entry_visible(scope, {"campaign": "cmp-south"})
+    star = scope_for(principal(Role.VIEWER, set(), campaigns={"*"}), QUEUES, {}, GROUPS, campaign_names=CAMPAIGNS)
+    assert star.campaigns == set(CAMPAIGNS) and not star.may_act_on_campaign("cmp-north")
+    none = scope_for(principal(Role.SUPERVISOR, {"*"}), QUEUES, {}, GROUPS, campaign_names=CAMPAIGNS)
+    assert none.campaigns == frozenset()  # no campaign filter: no campaign
+    admin = scope_for(principal(Role.ADMIN, set()), QUEUES, {}, GROUPS, campaign_names=CAMPAIGNS)
+    assert admin.campaigns == set(CAMPAIGNS)
+
+
 # ---- the property ---------------------------------------------------------------------------------
 
 queue_names = st.sampled_from(QUEUES)
@@ -83,14 +108,16 @@ queue_names = st.sampled_from(QUEUES)
 def live_rows(draw: st.DrawFn) -> dict[str, Any]:
     requests = []
     for i in range(draw(st.integers(0, 12))):
+        kind = draw(st.sampled_from(["inbound", "callback", "contact"]))
         requests.append(
             {
                 "id": f"req-{i}",
                 "queue": draw(queue_names),
-                "kind": draw(st.sampled_from(["inbound", "callback"])),
+                "kind": kind,
                 "state": "waiting",
                 "number": f"+4599{i:02d}{draw(st.integers(1000, 9999))}",  # unique per request
                 "agent_id": draw(st.none() | st.sampled_from(AGENTS)),
+                "campaign": draw(st.sampled_from(CAMPAIGNS)) if kind == "contact" else None,
             }
         )
     agents = []
@@ -103,13 +130,15 @@ def live_rows(draw: st.DrawFn) -> dict[str, Any]:
                 "state": "busy" if current else "ready",
                 "request_id": current["id"] if current else None,
                 "request_queue": current["queue"] if current else None,
+                "request_campaign": current["campaign"] if current else None,
                 "queues": skills,
                 "groups": [g for g, members in GROUPS.items() if agent in members],
                 "handled_by_queue": {q: draw(st.integers(0, 5)) for q in skills},
             }
         )
     queues = [{"name": q, "label": q.upper(), "waiting": draw(st.integers(0, 9))} for q in QUEUES]
-    return {"requests": requests, "agents": agents, "queues": queues}
+    campaigns = [{"name": c, "label": c.upper(), "queue": draw(queue_names), "left": 3} for c in CAMPAIGNS]
+    return {"requests": requests, "agents": agents, "queues": queues, "campaigns": campaigns}
 
 
 @settings(max_examples=300, deadline=None)
@@ -118,21 +147,34 @@ def live_rows(draw: st.DrawFn) -> dict[str, Any]:
     role=st.sampled_from(list(Role)),
     wanted=st.sets(st.sampled_from([*QUEUES, "*"]), max_size=3),
     groups=st.sets(st.sampled_from(sorted(GROUPS)), max_size=2),
+    campaigns=st.sets(st.sampled_from([*CAMPAIGNS, "*"]), max_size=2),
     masked=st.booleans(),
 )
 def test_a_filtered_view_never_contains_another_resource(
-    live: dict[str, Any], role: Role, wanted: set[str], groups: set[str], masked: bool
+    live: dict[str, Any], role: Role, wanted: set[str], groups: set[str], campaigns: set[str], masked: bool
 ) -> None:
     skills = {a["id"]: a["queues"] for a in live["agents"]}
     scope = scope_for(
-        principal(role, wanted, groups), QUEUES, skills, GROUPS, ["viewer", "supervisor"] if masked else []
+        principal(role, wanted, groups, campaigns),
+        QUEUES,
+        skills,
+        GROUPS,
+        ["viewer", "supervisor"] if masked else [],
+        CAMPAIGNS,
     )
     seen = filter_live(scope, live)
     hidden_queues = [q for q in QUEUES if q not in scope.queues]
-    hidden_requests = [r for r in live["requests"] if r["queue"] in hidden_queues]
+    hidden_campaigns = [c for c in CAMPAIGNS if c not in scope.campaigns]
+
+    def visible(r: dict[str, Any]) -> bool:
+        return r["campaign"] in scope.campaigns if r["campaign"] else r["queue"] in scope.queues
+
+    hidden_requests = [r for r in live["requests"] if not visible(r)]
     hidden_agents = [a for a in AGENTS if a not in scope.agents]
     text = json.dumps(seen)
     for name in hidden_queues:  # not a row, not a skill, not a count's key: not a byte
+        assert name not in text and name.upper() not in text
+    for name in hidden_campaigns:  # no campaign row, no contact, no agent's current contact
         assert name not in text and name.upper() not in text
     for r in hidden_requests:
         assert f'"{r["id"]}"' not in text and r["number"] not in text
@@ -142,7 +184,8 @@ def test_a_filtered_view_never_contains_another_resource(
         if group not in scope.groups:
             assert group not in text
     # ... and what may be seen is all there (the filter is not simply "nothing")
-    assert {r["id"] for r in seen["requests"]} == {r["id"] for r in live["requests"] if r["queue"] in scope.queues}
+    assert {r["id"] for r in seen["requests"]} == {r["id"] for r in live["requests"] if visible(r)}
+    assert {c["name"] for c in seen["campaigns"]} == set(scope.campaigns)
     assert {a["id"] for a in seen["agents"]} == set(scope.agents)
     for a in seen["agents"]:
         source = next(x for x in live["agents"] if x["id"] == a["id"])
@@ -150,9 +193,7 @@ def test_a_filtered_view_never_contains_another_resource(
     if scope.mask:
         assert all(
             r["number"].endswith(src["number"][-3:]) and "•" in r["number"]
-            for r, src in zip(
-                seen["requests"], [x for x in live["requests"] if x["queue"] in scope.queues], strict=True
-            )
+            for r, src in zip(seen["requests"], [x for x in live["requests"] if visible(x)], strict=True)
         )
 
 

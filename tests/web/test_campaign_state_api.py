@@ -48,8 +48,12 @@ async def test_resume_and_pause_are_stored_and_followed_by_the_engine(
     assert await (await http.get(f"/api/campaigns/{CAMPAIGN}/state")).json() == paused
     log = [(e.who, e.action, e.detail) for e in await store.admin_log()]
     assert log == [
-        ("eva", "campaign_start", {"campaign": CAMPAIGN, "reason": "lists ready"}),
-        ("bo", "campaign_pause", {"campaign": CAMPAIGN, "reason": ""}),
+        (
+            "eva",
+            "campaign_start",
+            {"campaign": CAMPAIGN, "reason": "lists ready", "before": "paused", "after": "running"},
+        ),
+        ("bo", "campaign_pause", {"campaign": CAMPAIGN, "reason": "", "before": "running", "after": "paused"}),
     ]
 
 

@@ -2,8 +2,9 @@
 // The live page: rows pushed over /ws/live (a snapshot, then patches), waits ticking every second,
 // actions confirmed in a dialog. It reconnects by itself (e.g. after a restart of the service).
 const H = Holdfast;
-const data = { requests: new Map(), agents: new Map(), queues: new Map() };
-const rowsOf = { requests: new Map(), agents: new Map() }; // id -> <tr>
+const data = { requests: new Map(), agents: new Map(), queues: new Map(), campaigns: new Map() };
+const rowsOf = { requests: new Map(), agents: new Map(), campaigns: new Map() }; // id -> <tr>
+const OUTBOX_EVERY = 5000; // ms between reads of the notification outbox (admins)
 let offset = 0; // server clock - browser clock, seconds
 let socket = null;
 let retry = 0;
@@ -64,7 +65,7 @@ function receive(message) {
     return;
   }
   offset = message.now - Date.now() / 1000;
-  for (const [section, key] of [["requests", "id"], ["agents", "id"], ["queues", "name"]]) {
+  for (const [section, key] of [["requests", "id"], ["agents", "id"], ["queues", "name"], ["campaigns", "name"]]) {
     const store = data[section];
     if (message.type === "snapshot") {
       store.clear();
@@ -81,6 +82,7 @@ function receive(message) {
 
 function render() {
   renderQueues();
+  renderCampaigns();
   renderRequests();
   renderAgents();
   tick();
@@ -88,7 +90,47 @@ function render() {
 
 function queueLabel(name) {
   const q = data.queues.get(name);
-  return q ? q.label : name;
+  return q ? q.label : name ?? "";
+}
+
+function campaignLabel(name) {
+  const c = data.campaigns.get(name);
+  return c ? c.label : name;
+}
+
+// A dialler contact is listed under its campaign; other requests under their queue.
+function sourceLabel(r) {
+  return r.campaign ? campaignLabel(r.campaign) : queueLabel(r.queue);
+}
+
+function figure(value, suffix = "") {
+  return value === null || value === undefined ? "–" : `${value}${suffix}`;
+}
+
+function campaignRow(c) {
+  const actions = [];
+  if (H.session.can_act) {
+    if (c.state === "running") actions.push(["pause", "Pause"]);
+    if (c.state === "paused") actions.push(["resume", "Resume"]);
+  }
+  return [
+    H.el("td", {}, H.el("strong", { text: c.label }), c.label === c.name ? null : H.el("span", { class: "muted", text: ` ${c.name}` })),
+    H.el("td", { text: c.mode }),
+    H.el("td", { class: "state" }, H.el("span", { class: `badge c-${c.state}`, text: c.state })),
+    H.el("td", { class: "num left", text: figure(c.left) }),
+    H.el("td", { class: "num dialling", text: String(c.dialling) }),
+    H.el("td", { class: "num dialled", text: figure(c.dialled_24h) }),
+    H.el("td", { class: "num connects", text: figure(c.connects_24h) }),
+    H.el("td", { class: "num abandon", text: figure(c.abandon_rate_24h, "%") }),
+    H.el("td", { class: "actions" }, ...actions.map(([action, label]) =>
+      H.el("button", { class: `small campaign-${action}`, "data-action": action, text: label, onclick: () => confirmCampaign(c, action, label) }))),
+  ];
+}
+
+function renderCampaigns() {
+  const rows = [...data.campaigns.values()].map((c) => ({ ...c, id: c.name })).sort((a, b) => a.label.localeCompare(b.label));
+  document.getElementById("campaigns-section").hidden = rows.length === 0;
+  renderTable("campaigns", rows, campaignRow);
 }
 
 function renderQueues() {
@@ -129,7 +171,7 @@ function renderQueues() {
 
 function requestOrder(a, b) {
   return (
-    queueLabel(a.queue).localeCompare(queueLabel(b.queue)) ||
+    sourceLabel(a).localeCompare(sourceLabel(b)) ||
     STATE_ORDER.indexOf(a.state) - STATE_ORDER.indexOf(b.state) ||
     (a.position ?? 1e9) - (b.position ?? 1e9) ||
     a.arrived_at - b.arrived_at
@@ -146,8 +188,9 @@ function stateText(r) {
 
 function requestRow(r) {
   const removable = H.session.can_act && r.kind === "callback" && ["waiting", "scheduled", "quarantine"].includes(r.state);
+  const movable = removable && r.state !== "quarantine" && data.queues.size > 1;
   return [
-    H.el("td", { text: queueLabel(r.queue) }),
+    H.el("td", { text: sourceLabel(r) }),
     H.el("td", {}, H.el("span", { class: `kind kind-${r.kind}`, text: r.kind })),
     H.el("td", { class: "state" }, H.el("span", { class: `badge r-${r.state}`, text: stateText(r) })),
     H.el("td", { class: "num position", text: r.position ?? "" }),
@@ -157,6 +200,7 @@ function requestRow(r) {
     H.el("td", { class: "num mono tick net", "data-since": r.queued_since, "data-until": r.talking_since ?? "" }),
     H.el("td", { class: "num mono tick", "data-since": r.talking_since ?? "" }),
     H.el("td", { class: "actions" },
+      movable ? H.el("button", { class: "small move-callback", text: "Move", onclick: () => confirmMove(r) }) : null,
       removable ? H.el("button", { class: "small danger remove-callback", text: "Remove", onclick: () => confirmRemove(r) }) : null),
   ];
 }
@@ -237,8 +281,12 @@ function tick() {
 
 // ------------------------------------------------------------------ actions
 
-function ask({ title, text, reason, reasonRequired, ok, run }) {
+function ask({ title, text, reason, reasonRequired, ok, run, queues }) {
   const dialog = document.getElementById("confirm");
+  const queueLabelNode = document.getElementById("confirm-queue-label");
+  const select = document.getElementById("confirm-queue");
+  queueLabelNode.hidden = !queues;
+  select.replaceChildren(...(queues || []).map((q) => H.el("option", { value: q.name, text: q.label })));
   document.getElementById("confirm-title").textContent = title;
   document.getElementById("confirm-text").textContent = text;
   const label = document.getElementById("confirm-reason-label");
@@ -260,7 +308,7 @@ function ask({ title, text, reason, reasonRequired, ok, run }) {
       return;
     }
     okButton.disabled = true;
-    const result = await run(input.value.trim());
+    const result = await run(input.value.trim(), select.value);
     okButton.disabled = false;
     if (result.ok) {
       dialog.close();
@@ -285,6 +333,51 @@ function confirmRemove(r) {
   });
 }
 
+function confirmMove(r) {
+  const queues = [...data.queues.values()].filter((q) => q.name !== r.queue).sort((a, b) => a.label.localeCompare(b.label));
+  ask({
+    title: "Move this callback?",
+    text: `${r.number ?? "unknown number"} in ${queueLabel(r.queue)} (${stateText(r)}) goes to the end of the queue you choose.`,
+    queues,
+    reason: true,
+    reasonRequired: true,
+    ok: "Move callback",
+    run: (reason, queue) => H.api("POST", `/api/callbacks/${encodeURIComponent(r.id)}/move`, { queue, reason }),
+  });
+}
+
+function confirmCampaign(c, action, label) {
+  ask({
+    title: `${label} campaign ${c.label}?`,
+    text: action === "pause"
+      ? `${c.label} stops starting new dials; calls in progress go on. ${figure(c.left)} contacts left.`
+      : `${c.label} dials again within its dates and calling hours. ${figure(c.left)} contacts left.`,
+    reason: true,
+    ok: `${label} campaign`,
+    run: (reason) => H.api("POST", `/api/campaigns/${encodeURIComponent(c.name)}/${action}`, { reason }),
+  });
+}
+
+// ------------------------------------------------------------------ notification outbox (admins)
+
+async function loadOutbox() {
+  const result = await H.api("GET", "/api/notifications?limit=50");
+  if (!result.ok) return;
+  const rows = result.answer.notifications;
+  document.getElementById("outbox-count").textContent = `(${rows.length})`;
+  document.getElementById("no-outbox").hidden = rows.length > 0;
+  document.querySelector("#outbox tbody").replaceChildren(...rows.map((n) =>
+    H.el("tr", { "data-id": n.id },
+      H.el("td", { class: "mono", text: H.clock(n.created_at_epoch) }),
+      H.el("td", { text: n.event }),
+      H.el("td", { text: n.channel }),
+      H.el("td", { text: n.queue ? queueLabel(n.queue) : "" }),
+      H.el("td", { class: "mono", text: n.number ?? "" }),
+      H.el("td", { class: "state" }, H.el("span", { class: `badge n-${n.state}`, text: n.state })),
+      H.el("td", { class: "num", text: String(n.attempts) }),
+      H.el("td", { class: "error-text", text: n.last_error ?? "" }))));
+}
+
 function confirmAgent(a, action, label) {
   ask({
     title: `${label}: ${a.name || a.id}?`,
@@ -303,4 +396,9 @@ function confirmAgent(a, action, label) {
   connection("connecting…", "down");
   connect();
   setInterval(tick, 1000);
+  if (H.session.is_admin) {
+    document.getElementById("outbox-section").hidden = false;
+    loadOutbox();
+    setInterval(loadOutbox, OUTBOX_EVERY);
+  }
 })();
