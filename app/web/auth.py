@@ -95,7 +95,7 @@ def scope_of(request: web.Request) -> Scope:
     principal = principal_of(request)
     if principal is None:
         raise ApiError(401, "log in first")
-    return scope_from_config(principal, request.app[SERVICE_KEY].config)
+    return scope_from_config(principal, request.app[SERVICE_KEY].merged_config())
 
 
 def who(request: web.Request, fallback: str) -> str:
@@ -252,7 +252,7 @@ async def current_session(request: web.Request) -> web.Response:
 
 
 def _session_view(request: web.Request, principal: Principal, expires: float | None) -> SessionView:
-    scope = scope_from_config(principal, request.app[SERVICE_KEY].config)
+    scope = scope_from_config(principal, request.app[SERVICE_KEY].merged_config())
     sessions = request.app[SESSIONS_KEY]
     return SessionView(
         user=principal.name,

@@ -173,7 +173,7 @@ class LiveFeed:
                 await page.socket.close()
 
     def _message(self, page: LivePage, snapshot: dict[str, Any]) -> dict[str, Any] | None:
-        scope = scope_from_config(page.principal, self.service.config)
+        scope = scope_from_config(page.principal, self.service.merged_config())
         visible = filter_live(scope, snapshot)
         first = not page.sent
         message: dict[str, Any] = {"type": "snapshot" if first else "patch", "now": snapshot["now"]}
