@@ -16,7 +16,9 @@ SELECTs by (key, bucket) and derives ratios. The event kinds read are the core's
   `agent_state` lines (state, previous) whose intervals give occupancy = time ringing, busy or in
   wrap-up over time logged in (any state but logged_off). An agent with no state change inside
   the range is not seen (the log has no snapshot); the time before their first change in the
-  range counts in that change's `previous` state.
+  range counts in that change's `previous` state. Wrap-up is also shown on its own:
+  `wrap_up_seconds` (time in the wrap_up state) and `wrap_up_avg` (that over the calls the agent
+  answered in the bucket); both only for agents, as agent_state lines carry no queue.
 
 Handle time is from `connected` to the request's next `ended` or `requeued` line (talk time).
 p90 is nearest-rank (the ceil(0.9 n)-th smallest): `percentile_disc(0.9)` on PostgreSQL, a
@@ -68,6 +70,8 @@ COLUMNS = (
     "busy_seconds",
     "logged_in_seconds",
     "occupancy",
+    "wrap_up_seconds",
+    "wrap_up_avg",
     "dial_attempts",
     "dial_connects",
     "dial_abandoned",
@@ -270,10 +274,12 @@ def _occupancy_sql(q: StatsQuery, d: _Dialect) -> str:
             FROM iv WHERE state IS NOT NULL AND state <> 'logged_off' AND e > s
         )
         SELECT agent, {start} + i0 * {width} AS b, sum(e - s) AS logged,
-            sum(CASE WHEN state IN ({busy}) THEN e - s ELSE 0 END) AS busy
+            sum(CASE WHEN state IN ({busy}) THEN e - s ELSE 0 END) AS busy,
+            sum(CASE WHEN state = 'wrap_up' THEN e - s ELSE 0 END) AS wrap
         FROM ix WHERE i0 = i1 GROUP BY 1, 2
         UNION ALL
-        SELECT iv.agent, {lo}, sum({overlap}), sum(CASE WHEN iv.state IN ({busy}) THEN {overlap} ELSE 0 END)
+        SELECT iv.agent, {lo}, sum({overlap}), sum(CASE WHEN iv.state IN ({busy}) THEN {overlap} ELSE 0 END),
+            sum(CASE WHEN iv.state = 'wrap_up' THEN {overlap} ELSE 0 END)
         FROM ix iv JOIN buckets bk ON bk.i BETWEEN iv.i0 AND iv.i1
         WHERE iv.i0 <> iv.i1 AND {overlap} > 0 GROUP BY 1, 2
     """
@@ -323,7 +329,16 @@ async def statistics(store: Store, q: StatsQuery) -> list[dict[str, Any]]:
         k = (str(key), float(bucket))
         if k not in rows:
             rows[k] = {c: 0 for c in COLUMNS} | {"key": k[0], "bucket": k[1]}
-            for c in ("asa", "asa_p90", "gross_wait_avg", "handle_avg", "sla_net", "sla_gross", "occupancy"):
+            for c in (
+                "asa",
+                "asa_p90",
+                "gross_wait_avg",
+                "handle_avg",
+                "sla_net",
+                "sla_gross",
+                "occupancy",
+                "wrap_up_avg",
+            ):
                 rows[k][c] = None
             rows[k]["_sla"] = (0, 0, 0, 0)
         return rows[k]
@@ -365,6 +380,7 @@ async def statistics(store: Store, q: StatsQuery) -> list[dict[str, Any]]:
             target = row(r[0], r[1])
             target["logged_in_seconds"] = round(float(target["logged_in_seconds"]) + float(r[2] or 0), 3)
             target["busy_seconds"] = round(float(target["busy_seconds"]) + float(r[3] or 0), 3)
+            target["wrap_up_seconds"] = round(float(target["wrap_up_seconds"]) + float(r[4] or 0), 3)
     out = []
     for key in sorted(rows):
         f = rows[key]
@@ -374,6 +390,8 @@ async def statistics(store: Store, q: StatsQuery) -> list[dict[str, Any]]:
         # Short abandons are left out of the abandon rate: they are not the service's failure.
         f["abandon_rate"] = _ratio(f["abandoned"] - f["short_abandoned"], f["offered"] - f["short_abandoned"])
         f["occupancy"] = _ratio(f["busy_seconds"], f["logged_in_seconds"])
+        # Per handled call: wrap-up after a call answered in an earlier bucket still counts here.
+        f["wrap_up_avg"] = _round(f["wrap_up_seconds"] / f["answered"]) if f["answered"] and q.by == "agent" else None
         f["dial_abandon_rate"] = _ratio(f["dial_abandoned"], f["dial_connects"] + f["dial_abandoned"])
         out.append(f)
     return out

@@ -49,6 +49,8 @@ LOG = [
     ev(155, "agent_state", None, "a1", state="ready", previous="wrap_up"),
     conn(1000, "r4", "a2", "support", 30, 960, False),
     ev(1300, "ended", "r4", "a2", "support", outcome="served"),
+    ev(1300, "agent_state", None, "a2", state="wrap_up", previous="busy"),  # busy since before the range
+    ev(3650, "agent_state", None, "a2", state="ready", previous="wrap_up"),  # a wrap-up across two buckets
     ev(3000, "agent_state", None, "a1", state="paused", previous="ready", reason="lunch"),
     # support, second hour
     ev(3700, "ended", "r5", "a4", "support", outcome="served"),
@@ -128,6 +130,26 @@ async def test_agent_occupancy_from_state_intervals(store: Store) -> None:
     later = rows[("a1", H)]
     assert later["logged_in_seconds"] == pytest.approx(1800.0) and later["occupancy"] == 0.0  # paused to 5400
     assert rows[("a3", 0.0)]["answered"] == 1
+
+
+async def test_wrap_up_is_counted_apart_and_per_handled_call(store: Store) -> None:
+    rows = await report(store, by="agent")
+    a1, a2, a2_later = rows[("a1", 0.0)], rows[("a2", 0.0)], rows[("a2", H)]
+    assert (a1["wrap_up_seconds"], a1["answered"], a1["wrap_up_avg"]) == (30.0, 1, 30.0)  # 125 → 155
+    assert rows[("a1", H)]["wrap_up_seconds"] == 0.0 and rows[("a1", H)]["wrap_up_avg"] is None  # no calls
+    assert (a2["wrap_up_seconds"], a2["busy_seconds"], a2["logged_in_seconds"]) == (2300.0, 3600.0, 3600.0)
+    assert a2["wrap_up_avg"] == 2300.0  # one call answered at 1000
+    assert (a2_later["wrap_up_seconds"], a2_later["busy_seconds"], a2_later["logged_in_seconds"]) == (50.0, 50.0, H)
+    assert a2_later["wrap_up_avg"] is None  # wrap-up, but no call answered in this hour
+    whole = by_key(await statistics(store, StatsQuery(start=T0, end=T0 + 2 * H, width=2 * H, by="agent")))
+    assert (whole[("a2", 0.0)]["wrap_up_seconds"], whole[("a2", 0.0)]["wrap_up_avg"]) == (2350.0, 2350.0)
+    queues = await report_again(store, by="queue")
+    assert all(r["wrap_up_seconds"] == 0 and r["wrap_up_avg"] is None for r in queues.values())  # agents only
+
+
+async def report_again(store: Store, **kw: Any) -> dict[tuple[str, float], dict[str, Any]]:
+    q = StatsQuery(start=T0, end=T0 + 2 * H, width=H, **kw)
+    return by_key(await statistics(store, q))
 
 
 async def test_campaign_dials(store: Store) -> None:
