@@ -65,6 +65,10 @@ LOG = [
     ev(200, "ended", "r8", "a3", "sales", outcome="served"),
     # a campaign's dials
     ev(300, "dial_attempt", "d1", "a3", "c1", campaign="c1", outcome="answered", abandoned=False),
+    conn(-80, "r00", "a5", "sales", 5, 5, True),  # an inbound call before the dialler's
+    ev(-50, "connected", "d0", "a5", "sales", campaign="c1"),  # a5's wrap-up after a dialler call:
+    ev(360, "agent_state", None, "a5", state="wrap_up", previous="busy"),  # by agent, not by queue
+    ev(380, "agent_state", None, "a5", state="ready", previous="wrap_up"),
     ev(400, "dial_attempt", "d2", None, "c1", campaign="c1", outcome="no_answer", abandoned=False),
     ev(500, "dial_attempt", "d3", None, "c1", campaign="c1", outcome="abandoned", abandoned=True),
     ev(7300, "arrived", "r9", None, "support"),  # after the range
@@ -144,7 +148,15 @@ async def test_wrap_up_is_counted_apart_and_per_handled_call(store: Store) -> No
     whole = by_key(await statistics(store, StatsQuery(start=T0, end=T0 + 2 * H, width=2 * H, by="agent")))
     assert (whole[("a2", 0.0)]["wrap_up_seconds"], whole[("a2", 0.0)]["wrap_up_avg"]) == (2350.0, 2350.0)
     queues = await report_again(store, by="queue")
-    assert all(r["wrap_up_seconds"] == 0 and r["wrap_up_avg"] is None for r in queues.values())  # agents only
+    support, support_later = queues[("support", 0.0)], queues[("support", H)]
+    # a1's 30 s after r1 and a2's 2300 s after r4, both support calls; the rest of a2's in the next hour
+    assert (support["wrap_up_seconds"], support["answered"]) == (2330.0, 3)
+    assert support["wrap_up_avg"] == pytest.approx(776.667, abs=1e-3)
+    assert (support_later["wrap_up_seconds"], support_later["wrap_up_avg"]) == (50.0, None)
+    assert queues[("sales", 0.0)]["wrap_up_seconds"] == 0  # a5's wrap-up followed a campaign's call
+    assert rows[("a5", 0.0)]["wrap_up_seconds"] == 20.0
+    scoped = await report_again(store, by="queue", queues=frozenset({"sales"}))
+    assert all(r["wrap_up_seconds"] == 0 for r in scoped.values())  # support's wrap-up stays out of scope
 
 
 async def report_again(store: Store, **kw: Any) -> dict[tuple[str, float], dict[str, Any]]:

@@ -17,6 +17,7 @@ const COLUMNS = {
     ["callbacks_missed", "CB missed", int], ["callbacks_expired", "CB expired", int], ["callbacks_removed", "CB removed", int],
     ["asa", "ASA", secs], ["asa_p90", "ASA p90", secs], ["gross_wait_avg", "Gross wait", secs],
     ["handle_avg", "Handle", secs], ["sla_net", "SLA net", pct], ["sla_gross", "SLA gross", pct],
+    ["wrap_up_avg", "Wrap-up / call", secs],
   ],
   agent: [
     ["offered", "Rung", int], ["answered", "Answered", int], ["asa", "ASA", secs], ["handle_avg", "Handle", secs],
