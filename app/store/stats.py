@@ -16,7 +16,10 @@ SELECTs by (key, bucket) and derives ratios. The event kinds read are the core's
   `agent_state` lines (state, previous) whose intervals give occupancy = time ringing, busy or in
   wrap-up over time logged in (any state but logged_off). An agent with no state change inside
   the range is not seen (the log has no snapshot); the time before their first change in the
-  range counts in that change's `previous` state.
+  range counts in that change's `previous` state. Wrap-up is also shown on its own:
+  `wrap_up_seconds` (time in the wrap_up state) and `wrap_up_avg` (that over the calls the agent
+  answered in the bucket). By queue, an agent's wrap-up belongs to the queue of the call they were
+  last connected to before it began (none after a campaign's call); campaigns show none.
 
 Handle time is from `connected` to the request's next `ended` or `requeued` line (talk time).
 p90 is nearest-rank (the ceil(0.9 n)-th smallest): `percentile_disc(0.9)` on PostgreSQL, a
@@ -68,6 +71,8 @@ COLUMNS = (
     "busy_seconds",
     "logged_in_seconds",
     "occupancy",
+    "wrap_up_seconds",
+    "wrap_up_avg",
     "dial_attempts",
     "dial_connects",
     "dial_abandoned",
@@ -270,12 +275,50 @@ def _occupancy_sql(q: StatsQuery, d: _Dialect) -> str:
             FROM iv WHERE state IS NOT NULL AND state <> 'logged_off' AND e > s
         )
         SELECT agent, {start} + i0 * {width} AS b, sum(e - s) AS logged,
-            sum(CASE WHEN state IN ({busy}) THEN e - s ELSE 0 END) AS busy
+            sum(CASE WHEN state IN ({busy}) THEN e - s ELSE 0 END) AS busy,
+            sum(CASE WHEN state = 'wrap_up' THEN e - s ELSE 0 END) AS wrap
         FROM ix WHERE i0 = i1 GROUP BY 1, 2
         UNION ALL
-        SELECT iv.agent, {lo}, sum({overlap}), sum(CASE WHEN iv.state IN ({busy}) THEN {overlap} ELSE 0 END)
+        SELECT iv.agent, {lo}, sum({overlap}), sum(CASE WHEN iv.state IN ({busy}) THEN {overlap} ELSE 0 END),
+            sum(CASE WHEN iv.state = 'wrap_up' THEN {overlap} ELSE 0 END)
         FROM ix iv JOIN buckets bk ON bk.i BETWEEN iv.i0 AND iv.i1
         WHERE iv.i0 <> iv.i1 AND {overlap} > 0 GROUP BY 1, 2
+    """
+
+
+def _wrap_by_queue_sql(q: StatsQuery, d: _Dialect) -> str:
+    """Wrap-up seconds per queue and bucket: each wrap_up interval of an agent belongs to the queue
+    of the call the agent was last connected to before it began (state lines carry no queue); after
+    a campaign's call it belongs to no queue."""
+    start, end, width = d.p(q.start), d.p(q.end), d.p(q.width)
+    if d.pg:
+        buckets = f"SELECT generate_series(0, {d.floor_div(f'{end} - {start} - 1e-9', width)}::bigint) AS i"
+    else:
+        buckets = f"SELECT 0 AS i UNION ALL SELECT i + 1 FROM buckets WHERE {start} + (i + 1) * {width} < {end}"
+    lo, hi = f"{start} + bk.i * {width}", f"{start} + (bk.i + 1) * {width}"
+    overlap = f"({d.least('iv.e', hi)} - {d.greatest('iv.s', lo)})"
+    last_queue = (
+        f"(SELECT CASE WHEN {d.text('campaign', 'x')} IS NULL THEN x.queue END FROM events x"
+        " WHERE x.kind = 'connected' AND x.agent_id = w.agent AND x.at <= w.s ORDER BY x.at DESC, x.id DESC LIMIT 1)"
+    )
+    scope = "" if q.queues is None else f" WHERE {d.in_list('wq.queue', q.queues)}"
+    return f"""
+        WITH RECURSIVE buckets AS ({buckets}),
+        st AS (
+            SELECT e.agent_id AS agent, e.at, {d.text("state")} AS state, {d.text("previous")} AS prev,
+                lead(e.at) OVER (PARTITION BY e.agent_id ORDER BY e.at, e.id) AS next_at,
+                row_number() OVER (PARTITION BY e.agent_id ORDER BY e.at, e.id) AS rn
+            FROM events e
+            WHERE e.kind = 'agent_state' AND e.at >= {start} AND e.at < {end} AND e.agent_id IS NOT NULL
+        ), w AS (
+            SELECT agent, at AS s, coalesce(next_at, {end}) AS e FROM st WHERE state = 'wrap_up'
+            UNION ALL SELECT agent, {start}, at FROM st WHERE rn = 1 AND prev = 'wrap_up'
+        ), wq AS (
+            SELECT {last_queue} AS queue, w.s, w.e FROM w WHERE w.e > w.s
+        ), iv AS (SELECT * FROM wq{scope})
+        SELECT iv.queue, {lo}, sum({overlap})
+        FROM iv JOIN buckets bk ON {lo} < iv.e AND {hi} > iv.s
+        WHERE iv.queue IS NOT NULL GROUP BY 1, 2
     """
 
 
@@ -323,7 +366,16 @@ async def statistics(store: Store, q: StatsQuery) -> list[dict[str, Any]]:
         k = (str(key), float(bucket))
         if k not in rows:
             rows[k] = {c: 0 for c in COLUMNS} | {"key": k[0], "bucket": k[1]}
-            for c in ("asa", "asa_p90", "gross_wait_avg", "handle_avg", "sla_net", "sla_gross", "occupancy"):
+            for c in (
+                "asa",
+                "asa_p90",
+                "gross_wait_avg",
+                "handle_avg",
+                "sla_net",
+                "sla_gross",
+                "occupancy",
+                "wrap_up_avg",
+            ):
                 rows[k][c] = None
             rows[k]["_sla"] = (0, 0, 0, 0)
         return rows[k]
@@ -365,6 +417,11 @@ async def statistics(store: Store, q: StatsQuery) -> list[dict[str, Any]]:
             target = row(r[0], r[1])
             target["logged_in_seconds"] = round(float(target["logged_in_seconds"]) + float(r[2] or 0), 3)
             target["busy_seconds"] = round(float(target["busy_seconds"]) + float(r[3] or 0), 3)
+            target["wrap_up_seconds"] = round(float(target["wrap_up_seconds"]) + float(r[4] or 0), 3)
+    if q.by == "queue":
+        for r in await _fetch(store, _wrap_by_queue_sql, q):
+            target = row(r[0], r[1])
+            target["wrap_up_seconds"] = round(float(r[2] or 0), 3)
     out = []
     for key in sorted(rows):
         f = rows[key]
@@ -374,6 +431,10 @@ async def statistics(store: Store, q: StatsQuery) -> list[dict[str, Any]]:
         # Short abandons are left out of the abandon rate: they are not the service's failure.
         f["abandon_rate"] = _ratio(f["abandoned"] - f["short_abandoned"], f["offered"] - f["short_abandoned"])
         f["occupancy"] = _ratio(f["busy_seconds"], f["logged_in_seconds"])
+        # Per handled call: wrap-up after a call answered in an earlier bucket still counts here.
+        f["wrap_up_avg"] = (
+            _round(f["wrap_up_seconds"] / f["answered"]) if f["answered"] and q.by != "campaign" else None
+        )
         f["dial_abandon_rate"] = _ratio(f["dial_abandoned"], f["dial_connects"] + f["dial_abandoned"])
         out.append(f)
     return out

@@ -49,6 +49,8 @@ LOG = [
     ev(155, "agent_state", None, "a1", state="ready", previous="wrap_up"),
     conn(1000, "r4", "a2", "support", 30, 960, False),
     ev(1300, "ended", "r4", "a2", "support", outcome="served"),
+    ev(1300, "agent_state", None, "a2", state="wrap_up", previous="busy"),  # busy since before the range
+    ev(3650, "agent_state", None, "a2", state="ready", previous="wrap_up"),  # a wrap-up across two buckets
     ev(3000, "agent_state", None, "a1", state="paused", previous="ready", reason="lunch"),
     # support, second hour
     ev(3700, "ended", "r5", "a4", "support", outcome="served"),
@@ -63,6 +65,10 @@ LOG = [
     ev(200, "ended", "r8", "a3", "sales", outcome="served"),
     # a campaign's dials
     ev(300, "dial_attempt", "d1", "a3", "c1", campaign="c1", outcome="answered", abandoned=False),
+    conn(-80, "r00", "a5", "sales", 5, 5, True),  # an inbound call before the dialler's
+    ev(-50, "connected", "d0", "a5", "sales", campaign="c1"),  # a5's wrap-up after a dialler call:
+    ev(360, "agent_state", None, "a5", state="wrap_up", previous="busy"),  # by agent, not by queue
+    ev(380, "agent_state", None, "a5", state="ready", previous="wrap_up"),
     ev(400, "dial_attempt", "d2", None, "c1", campaign="c1", outcome="no_answer", abandoned=False),
     ev(500, "dial_attempt", "d3", None, "c1", campaign="c1", outcome="abandoned", abandoned=True),
     ev(7300, "arrived", "r9", None, "support"),  # after the range
@@ -128,6 +134,34 @@ async def test_agent_occupancy_from_state_intervals(store: Store) -> None:
     later = rows[("a1", H)]
     assert later["logged_in_seconds"] == pytest.approx(1800.0) and later["occupancy"] == 0.0  # paused to 5400
     assert rows[("a3", 0.0)]["answered"] == 1
+
+
+async def test_wrap_up_is_counted_apart_and_per_handled_call(store: Store) -> None:
+    rows = await report(store, by="agent")
+    a1, a2, a2_later = rows[("a1", 0.0)], rows[("a2", 0.0)], rows[("a2", H)]
+    assert (a1["wrap_up_seconds"], a1["answered"], a1["wrap_up_avg"]) == (30.0, 1, 30.0)  # 125 → 155
+    assert rows[("a1", H)]["wrap_up_seconds"] == 0.0 and rows[("a1", H)]["wrap_up_avg"] is None  # no calls
+    assert (a2["wrap_up_seconds"], a2["busy_seconds"], a2["logged_in_seconds"]) == (2300.0, 3600.0, 3600.0)
+    assert a2["wrap_up_avg"] == 2300.0  # one call answered at 1000
+    assert (a2_later["wrap_up_seconds"], a2_later["busy_seconds"], a2_later["logged_in_seconds"]) == (50.0, 50.0, H)
+    assert a2_later["wrap_up_avg"] is None  # wrap-up, but no call answered in this hour
+    whole = by_key(await statistics(store, StatsQuery(start=T0, end=T0 + 2 * H, width=2 * H, by="agent")))
+    assert (whole[("a2", 0.0)]["wrap_up_seconds"], whole[("a2", 0.0)]["wrap_up_avg"]) == (2350.0, 2350.0)
+    queues = await report_again(store, by="queue")
+    support, support_later = queues[("support", 0.0)], queues[("support", H)]
+    # a1's 30 s after r1 and a2's 2300 s after r4, both support calls; the rest of a2's in the next hour
+    assert (support["wrap_up_seconds"], support["answered"]) == (2330.0, 3)
+    assert support["wrap_up_avg"] == pytest.approx(776.667, abs=1e-3)
+    assert (support_later["wrap_up_seconds"], support_later["wrap_up_avg"]) == (50.0, None)
+    assert queues[("sales", 0.0)]["wrap_up_seconds"] == 0  # a5's wrap-up followed a campaign's call
+    assert rows[("a5", 0.0)]["wrap_up_seconds"] == 20.0
+    scoped = await report_again(store, by="queue", queues=frozenset({"sales"}))
+    assert all(r["wrap_up_seconds"] == 0 for r in scoped.values())  # support's wrap-up stays out of scope
+
+
+async def report_again(store: Store, **kw: Any) -> dict[tuple[str, float], dict[str, Any]]:
+    q = StatsQuery(start=T0, end=T0 + 2 * H, width=H, **kw)
+    return by_key(await statistics(store, q))
 
 
 async def test_campaign_dials(store: Store) -> None:

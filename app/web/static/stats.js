@@ -17,10 +17,12 @@ const COLUMNS = {
     ["callbacks_missed", "CB missed", int], ["callbacks_expired", "CB expired", int], ["callbacks_removed", "CB removed", int],
     ["asa", "ASA", secs], ["asa_p90", "ASA p90", secs], ["gross_wait_avg", "Gross wait", secs],
     ["handle_avg", "Handle", secs], ["sla_net", "SLA net", pct], ["sla_gross", "SLA gross", pct],
+    ["wrap_up_avg", "Wrap-up / call", secs],
   ],
   agent: [
     ["offered", "Rung", int], ["answered", "Answered", int], ["asa", "ASA", secs], ["handle_avg", "Handle", secs],
     ["logged_in_seconds", "Logged in", hours], ["busy_seconds", "Busy", hours], ["occupancy", "Occupancy", pct],
+    ["wrap_up_seconds", "Wrap-up", hours], ["wrap_up_avg", "Wrap-up / call", secs],
   ],
   campaign: [
     ["dial_attempts", "Dials", int], ["dial_connects", "Connects", int], ["dial_abandoned", "Abandoned", int],
@@ -90,6 +92,7 @@ function merged(rows, key) {
     const counted = (m.offered || 0) - (m.short_abandoned || 0);  // short abandons stay out of the rate
     m.abandon_rate = counted > 0 ? ((m.abandoned || 0) - (m.short_abandoned || 0)) / counted : null;
     m.occupancy = m.logged_in_seconds ? m.busy_seconds / m.logged_in_seconds : null;
+    m.wrap_up_avg = m.answered && m.wrap_up_seconds !== undefined ? m.wrap_up_seconds / m.answered : null;
     m.dial_abandon_rate = m.dial_connects + m.dial_abandoned ? m.dial_abandoned / (m.dial_connects + m.dial_abandoned) : null;
   }
   return out;
