@@ -871,16 +871,24 @@ class RetryConfig(_Model):
     failed: Duration = 1800.0
 
 
-def _lines(value: object) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float | str):
-        raise bad("allowed a number from 1.0 to 3.0, e.g. 1.5")
-    try:
-        lines = float(value)
-    except ValueError:
-        raise bad("allowed a number from 1.0 to 3.0, e.g. 1.5") from None
-    if math.isnan(lines) or not 1.0 <= lines <= 3.0:
-        raise bad("allowed a number from 1.0 to 3.0, e.g. 1.5")
-    return lines
+def _number_between(low: float, high: float, allowed: str) -> Callable[[object], float]:
+    """A plain number within [low, high]; `allowed` is the admin's hint when it is not."""
+
+    def check(value: object) -> float:
+        if isinstance(value, bool) or not isinstance(value, int | float | str):
+            raise bad(allowed)
+        try:
+            number = float(value)
+        except ValueError:
+            raise bad(allowed) from None
+        if math.isnan(number) or not low <= number <= high:
+            raise bad(allowed)
+        return number
+
+    return check
+
+
+_lines = _number_between(1.0, 3.0, "allowed a number from 1.0 to 3.0, e.g. 1.5")
 
 
 def _percent(low: float, high: float, example: str) -> Callable[[object], float]:
@@ -904,16 +912,7 @@ def _percent(low: float, high: float, example: str) -> Callable[[object], float]
     return check
 
 
-def _dial_level(value: object) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float | str):
-        raise bad("allowed a number from 1.0 to 10.0 (calls in flight per agent), e.g. 4")
-    try:
-        level = float(value)
-    except ValueError:
-        raise bad("allowed a number from 1.0 to 10.0 (calls in flight per agent), e.g. 4") from None
-    if math.isnan(level) or not 1.0 <= level <= 10.0:
-        raise bad("allowed a number from 1.0 to 10.0 (calls in flight per agent), e.g. 4")
-    return level
+_dial_level = _number_between(1.0, 10.0, "allowed a number from 1.0 to 10.0 (calls in flight per agent), e.g. 4")
 
 
 PREDICTIVE_ONLY = ("abandon_cap", "amd_false_positive", "max_dial_level")
