@@ -874,6 +874,13 @@ class TelephonyService:
                     request = self.engine.requests.get(request_id)
                     if inbound and request is not None and request.state is RequestState.WAITING:
                         self.executor.submit([JoinHolding(leg_id, request.queue)])
+                if role == "agent" and not answered and channel.state == "Up":
+                    # The agent answered while nobody listened (its StasisStart went with the gap or
+                    # the restart): without this the engine would wait for it and, at the ring
+                    # timeout, pause an agent who did answer as not responding.
+                    leg.answered = True
+                    log.info("leg_answered_unseen", leg_id=leg_id, request_id=request_id)
+                    self.try_feed(ev.LegAnswered(self.clock(), leg_id))
                 continue
             log.info("leg_vanished", leg_id=leg_id, request_id=request_id, role=role, asterisk_restarted=restarted)
             reason = "asterisk_restarted" if restarted else "channel_vanished"
