@@ -19,9 +19,9 @@ from typing import Annotated, Any
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, PlainValidator, SecretStr, ValidationInfo, model_validator
-from pydantic_core import PydanticCustomError
 
 from app.config.durations import DurationError, parse_duration
+from app.config.errors import bad, bad_plain, one_of
 
 EVENTS = (
     "closed",
@@ -82,40 +82,32 @@ DEFAULT_TEMPLATES: dict[str, dict[str, str]] = {
 }
 
 
-def _bad(reason: str) -> PydanticCustomError:
-    return PydanticCustomError("holdfast", "{reason}", {"reason": reason})
-
-
-def _bad_plain(reason: str) -> PydanticCustomError:
-    return PydanticCustomError("holdfast_plain", "{reason}", {"reason": reason})
-
-
 def _duration(value: object) -> float:
     try:
         seconds = parse_duration(value)
     except DurationError as error:
-        raise _bad(str(error)) from None
+        raise bad(str(error)) from None
     if seconds <= 0:
-        raise _bad("expected a duration above 0, like 30s")
+        raise bad("expected a duration above 0, like 30s")
     return seconds
 
 
 def _url(value: object) -> str:
     if not isinstance(value, str) or urlsplit(value).scheme not in ("http", "https") or not urlsplit(value).hostname:
-        raise _bad('expected an http(s) URL like "https://crm.example.com/hooks/holdfast"')
+        raise bad('expected an http(s) URL like "https://crm.example.com/hooks/holdfast"')
     return value
 
 
 def _text(value: object) -> str:
     if isinstance(value, bool) or not isinstance(value, str | int | float):
-        raise _bad("expected text")
+        raise bad("expected text")
     return str(value)
 
 
 def _secret(value: object, info: ValidationInfo) -> SecretStr:
     """A literal secret or `${VAR}` from the environment (the context's `env` in tests)."""
     if not isinstance(value, str) or not value:
-        raise _bad_plain("must be non-empty text (a literal secret or ${VAR})")
+        raise bad_plain("must be non-empty text (a literal secret or ${VAR})")
     ref = _ENV_REF.fullmatch(value.strip())
     if ref is None:
         return SecretStr(value)
@@ -123,7 +115,7 @@ def _secret(value: object, info: ValidationInfo) -> SecretStr:
     if isinstance(info.context, dict) and info.context.get("env") is not None:
         env = info.context["env"]
     if not env.get(ref.group(1)):
-        raise _bad_plain(f"refers to environment variable {ref.group(1)}, which is not set or empty")
+        raise bad_plain(f"refers to environment variable {ref.group(1)}, which is not set or empty")
     return SecretStr(env[ref.group(1)])
 
 
@@ -132,28 +124,25 @@ def _placeholders(allowed: tuple[str, ...]) -> Any:
         text = _text(value)
         unknown = sorted({name for name in PLACEHOLDER.findall(text) if name not in allowed})
         if unknown:
-            raise _bad(f"names unknown placeholder %{unknown[0]}%; allowed: {', '.join(f'%{a}%' for a in allowed)}")
+            raise bad(f"names unknown placeholder %{unknown[0]}%; allowed: {', '.join(f'%{a}%' for a in allowed)}")
         return text
 
     return check
 
 
-def _event(value: object) -> str:
-    if value not in EVENTS:
-        raise _bad(f"allowed events: {', '.join(EVENTS)}")
-    return str(value)
+_event = one_of(EVENTS, "events")
 
 
 def _template_name(value: object) -> str:
     if value not in TEMPLATES:
-        raise _bad(f"allowed templates: {', '.join(TEMPLATES)}")
+        raise bad(f"allowed templates: {', '.join(TEMPLATES)}")
     return str(value)
 
 
 def _method(value: object) -> str:
     text = _text(value).upper()
     if text not in ("POST", "PUT", "GET"):
-        raise _bad("allowed: POST, PUT, GET")
+        raise bad("allowed: POST, PUT, GET")
     return text
 
 
@@ -165,7 +154,7 @@ def _header(value: object, info: ValidationInfo) -> str:
         env = info.context["env"]
     missing = [m.group(1) for m in _ENV_REF.finditer(text) if not env.get(m.group(1))]
     if missing:
-        raise _bad_plain(f"refers to environment variable {missing[0]}, which is not set or empty")
+        raise bad_plain(f"refers to environment variable {missing[0]}, which is not set or empty")
     return _ENV_REF.sub(lambda m: env[m.group(1)], text)
 
 

@@ -42,6 +42,7 @@ from pydantic_core import PydanticCustomError
 
 from app.config.amd import AmdTuning
 from app.config.durations import DurationError, format_duration, parse_duration
+from app.config.errors import bad, bad_plain
 from app.config.notifications import NotificationsConfig
 from app.config.users import AgentGroups, UserConfig, UserName, WebConfig
 from app.core.settings import (
@@ -108,16 +109,6 @@ E = TypeVar("E", bound=Enum)
 
 
 # --- errors -------------------------------------------------------------------------------------
-
-
-def bad(reason: str) -> PydanticCustomError:
-    """An error printed as '<path> is <value>; <reason>'."""
-    return PydanticCustomError("holdfast", "{reason}", {"reason": reason})
-
-
-def bad_plain(reason: str) -> PydanticCustomError:
-    """An error printed as '<path> <reason>' (the value is not shown)."""
-    return PydanticCustomError("holdfast_plain", "{reason}", {"reason": reason})
 
 
 def _suggest(word: str, choices: list[str] | tuple[str, ...]) -> str:

@@ -15,9 +15,9 @@ import re
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, PlainValidator, model_validator
-from pydantic_core import PydanticCustomError
 
 from app.config.durations import DurationError, parse_duration
+from app.config.errors import bad, bad_plain, one_of
 
 PASSWORD_HASH_RE = r"scrypt\$\d+\$\d+\$\d+\$[A-Za-z0-9+/=]+\$[A-Za-z0-9+/=]+"
 TOKEN_HASH_RE = r"sha256\$[0-9a-f]{64}"
@@ -25,28 +25,17 @@ USER_NAME_RE = r"[A-Za-z0-9][A-Za-z0-9_.@-]*"
 ROLES = ("admin", "supervisor", "viewer")
 
 
-def _bad(reason: str) -> PydanticCustomError:
-    return PydanticCustomError("holdfast", "{reason}", {"reason": reason})
-
-
-def _bad_plain(reason: str) -> PydanticCustomError:
-    return PydanticCustomError("holdfast_plain", "{reason}", {"reason": reason})
-
-
 def _hash(regex: str, what: str) -> Any:
     def check(value: object) -> str:
         # The value is never echoed back: a pasted password instead of a hash must not be logged.
         if not isinstance(value, str) or not re.fullmatch(regex, value):
-            raise _bad_plain(f"is not a {what} made by `holdfast user add` (never write a password here)")
+            raise bad_plain(f"is not a {what} made by `holdfast user add` (never write a password here)")
         return value
 
     return check
 
 
-def _role(value: object) -> str:
-    if value not in ROLES:
-        raise _bad(f"allowed roles: {', '.join(ROLES)}")
-    return str(value)
+_role = one_of(ROLES, "roles")
 
 
 def _names(value: object) -> tuple[str, ...]:
@@ -56,7 +45,7 @@ def _names(value: object) -> tuple[str, ...]:
         value = [value]
     names = value if isinstance(value, list | tuple) else None
     if names is None or not all(isinstance(v, str | int) and not isinstance(v, bool) for v in names):
-        raise _bad("expected a list of names")
+        raise bad("expected a list of names")
     return tuple(str(v) for v in value)
 
 
@@ -64,9 +53,9 @@ def _duration(value: object) -> float:
     try:
         seconds = parse_duration(value)
     except DurationError as error:
-        raise _bad(str(error)) from None
+        raise bad(str(error)) from None
     if seconds <= 0:
-        raise _bad("expected a duration above 0, like 12h")
+        raise bad("expected a duration above 0, like 12h")
     return seconds
 
 
@@ -74,7 +63,7 @@ def _roles(value: object) -> tuple[str, ...]:
     roles = _names(value)
     unknown = [r for r in roles if r not in ROLES]
     if unknown:
-        raise _bad(f"names unknown role {unknown[0]!r}; roles: {', '.join(ROLES)}")
+        raise bad(f"names unknown role {unknown[0]!r}; roles: {', '.join(ROLES)}")
     return roles
 
 
@@ -104,7 +93,7 @@ class UserConfig(_Model):
     @model_validator(mode="after")
     def _can_log_in(self) -> UserConfig:
         if self.password_hash is None and self.api_token_hash is None:
-            raise _bad_plain("needs password_hash or api_token_hash (made by `holdfast user add`)")
+            raise bad_plain("needs password_hash or api_token_hash (made by `holdfast user add`)")
         return self
 
 
@@ -125,7 +114,7 @@ AgentGroups = dict[str, Annotated[tuple[str, ...], PlainValidator(_names)]]
 def _checked_name(value: object) -> str:
     text = str(value) if isinstance(value, str | int) and not isinstance(value, bool) else ""
     if not re.fullmatch(USER_NAME_RE, text):
-        raise _bad("a user name uses letters, digits, '.', '_', '-', '@'")
+        raise bad("a user name uses letters, digits, '.', '_', '-', '@'")
     return text
 
 

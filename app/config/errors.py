@@ -1,0 +1,30 @@
+"""The two kinds of validation error every settings section raises, so the loader words them alike:
+`bad` prints '<path> is <value>; <reason>', `bad_plain` '<path> <reason>' (the value is not shown,
+e.g. a secret)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+from pydantic_core import PydanticCustomError
+
+
+def bad(reason: str) -> PydanticCustomError:
+    """An error printed as '<path> is <value>; <reason>'."""
+    return PydanticCustomError("holdfast", "{reason}", {"reason": reason})
+
+
+def bad_plain(reason: str) -> PydanticCustomError:
+    """An error printed as '<path> <reason>' (the value is not shown)."""
+    return PydanticCustomError("holdfast_plain", "{reason}", {"reason": reason})
+
+
+def one_of(allowed: Sequence[str], noun: str) -> Callable[[object], str]:
+    """A value that must be one of `allowed`; the error lists them as 'allowed <noun>: a, b'."""
+
+    def check(value: object) -> str:
+        if value not in allowed:
+            raise bad(f"allowed {noun}: {', '.join(allowed)}")
+        return str(value)
+
+    return check
