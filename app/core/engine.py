@@ -71,6 +71,8 @@ from app.core.events import (
     LegsReconciled,
     PromptFinished,
     SettingsChanged,
+    TelephonyDown,
+    TelephonyUp,
     Tick,
     WrapUpExtended,
 )
@@ -130,7 +132,8 @@ class Engine(DiallerFlow, CallerFlow, StaffFlow, Recovery):
             self._activity("event_ignored", None, event=type(event).__name__, reason=str(moot))
         else:
             handler(event)
-        self._dispatch()
+        if self.telephony_up:  # a dial while Asterisk is away would be refused or lost with it
+            self._dispatch()
         out, self._out = self._out, []
         return out
 
@@ -141,7 +144,7 @@ class Engine(DiallerFlow, CallerFlow, StaffFlow, Recovery):
             CallerHungUp: self._caller_hung_up,
             PromptFinished: self._prompt_finished,
             LegAnswered: self._leg_answered,
-            LegFailed: self._leg_failed,
+            LegFailed: self._any_leg_failed,
             LegHungUp: self._leg_hung_up,
             LegLost: self._any_leg_lost,
             LegsReconciled: self._legs_reconciled,
@@ -162,8 +165,26 @@ class Engine(DiallerFlow, CallerFlow, StaffFlow, Recovery):
             ContactDialNow: self._contact_dial_now,
             ContactSkipped: self._contact_skipped,
             ContactDisposed: self._contact_disposed,
+            TelephonyDown: self._telephony_down,
+            TelephonyUp: self._telephony_up,
             Tick: lambda event: None,
         }
+
+    def _any_leg_failed(self, e: LegFailed) -> None:
+        if self.telephony_up:
+            self._leg_failed(e)
+        else:  # refused or ended while Asterisk was stopping: nobody's doing, nothing counted
+            self._any_leg_lost(LegLost(e.now, e.leg_id, "telephony_down"))
+
+    def _telephony_down(self, e: TelephonyDown) -> None:
+        if self.telephony_up:
+            self.telephony_up = False
+            self._activity("telephony_down", None, reason=e.reason)
+
+    def _telephony_up(self, e: TelephonyUp) -> None:
+        if not self.telephony_up:
+            self.telephony_up = True
+            self._activity("telephony_up", None)
 
     def _any_leg_lost(self, e: LegLost) -> None:
         if not self._contact_leg_lost(e):

@@ -61,6 +61,8 @@ class EngineBase:
         self._started = False
         # Legs taken back by restore(): lost before LegsReconciled, they went with the restart.
         self._restored_legs: set[str] = set()
+        # False between TelephonyDown and TelephonyUp: no agent is rung and nothing is dialled.
+        self.telephony_up = True
         self._out: list[Command] = []
         # Requests changed since the shell last asked: it stores them before acting (commit before act).
         self._touched: dict[str, Request] = {}

@@ -80,6 +80,20 @@ class LegsReconciled(Event):
 
 
 @dataclass(frozen=True, slots=True)
+class TelephonyDown(Event):
+    """Asterisk is stopping or out of reach (its shutdown began, the events connection dropped).
+    Until `TelephonyUp` nothing new is dialled (a dial would be refused or lost with it), and a leg
+    that fails meanwhile failed with Asterisk, not with the person: it is lost, not counted."""
+
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class TelephonyUp(Event):
+    """The shell has reconnected and reconciled: what waited for Asterisk is dispatched."""
+
+
+@dataclass(frozen=True, slots=True)
 class LegHungUp(Event):
     """An answered originated leg (agent or callback customer) hung up."""
 

@@ -15,6 +15,11 @@ unless they would strand someone (then they are refused).
   `failed` attempt; an inbound caller's line is their hang-up. Other legs are handled as above.
 - A connected call whose leg is lost ends as served.
 
+`TelephonyDown` (Asterisk is stopping, or the events connection dropped) holds every dispatch until
+`TelephonyUp` (the shell reconnected and reconciled): a dial placed into a stopping Asterisk would
+be refused and counted against a contact who was never rung. A `LegFailed` in between is taken as
+`LegLost("telephony_down")`: interrupted, nothing counted.
+
 After `LegsReconciled`: a whisper that ended while we were down goes on to the customer; a caller
 found in the callback menu is prompted again for the step they were in (callers.py); a caller whose
 line was hearing the callback confirmation hears it again and is hung up.

@@ -518,9 +518,13 @@ class TelephonyService:
                 self._agent_key(leg, event.digit)
         elif isinstance(event, (StasisEnd, ChannelHangupRequest, ChannelDestroyed)):
             leg = self.legs.by_channel(event.channel.id)
+            shutdown = isinstance(event, ChannelHangupRequest) and event.soft and event.cause == SOFTHANGUP_SHUTDOWN
+            if shutdown and self.engine.telephony_up:  # nothing new is dialled until we are back
+                self.try_feed(ev.TelephonyDown(self.clock(), "asterisk_shutdown"))
             if leg is not None and not (leg.in_dialplan and isinstance(event, StasisEnd)):
-                if isinstance(event, ChannelHangupRequest) and event.soft and event.cause == SOFTHANGUP_SHUTDOWN:
-                    await self._leg_lost(leg, "asterisk_shutdown")  # not the caller's doing
+                if shutdown or not self.engine.telephony_up:
+                    # Ended by Asterisk's stop (its other legs' ends come in any order): nobody's doing.
+                    await self._leg_lost(leg, "asterisk_shutdown")
                 else:
                     await self._leg_ended(leg, getattr(event, "cause", None))
         elif isinstance(event, PlaybackFinished):
@@ -813,6 +817,8 @@ class TelephonyService:
                 await self.executor.ensure_holding(queue)
             except AriError as error:  # made again on demand by the next caller's JoinHolding
                 log.warning("holding_bridge_failed", queue=queue, error=str(error))
+        if not self.engine.telephony_up:  # reconciled: what waited for Asterisk is dispatched now
+            self.try_feed(ev.TelephonyUp(self.clock()))
         self.resyncs += 1
         self.metrics.ari_connected.set(1)
         self.connected.set()
@@ -898,6 +904,8 @@ class TelephonyService:
             self.try_feed(ev.LegsReconciled(self.clock()))
 
     async def _on_disconnected(self) -> None:
+        if not self._stopping:  # the gap's events are lost: dial nothing until the resync
+            self.try_feed(ev.TelephonyDown(self.clock(), "ari_disconnected"))
         self.connected.clear()
         self.metrics.ari_connected.set(0)
         log.warning("ari_disconnected")

@@ -36,6 +36,9 @@ class OverflowingStore(SQLiteStore):
     async def commit(self, requests, activities, agents=()):  # type: ignore[no-untyped-def]
         raise OverflowError("Python int too large to convert to SQLite INTEGER")
 
+    async def commit_many(self, changes):  # type: ignore[no-untyped-def]
+        raise OverflowError("Python int too large to convert to SQLite INTEGER")
+
 
 async def test_serve_returns_a_fatal_exit_code_when_the_store_fails(fake_ari: FakeAri, tmp_path: Path) -> None:
     config = parse_config(run_config(fake_ari, tmp_path), env={})
