@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 from app.config import HoldfastConfig
-from app.store import StoreError
+from app.store import Store, StoreError
 from app.store.contact_import import (
     ImportRefused,
     ImportReport,
@@ -26,6 +26,7 @@ from app.store.contact_import import (
     import_dnc,
     known_campaigns,
 )
+from app.telephony.cli_changes import CONTACTS_IMPORT, DNC_IMPORT, VIA_CLI
 
 
 def _print_refused(refused: Refused) -> None:
@@ -81,17 +82,28 @@ async def _import(config: HoldfastConfig, args: argparse.Namespace, dnc: bool) -
             print(f"holdfast: {error}; {report.stored_note()}", file=sys.stderr)
             return 1
         finally:
+            await _tell_running_service(store, args, dnc, report)
             await store.close()
     print(_summary(report, "entries" if dnc else "contacts"))
-    if dnc and report.inserted:
-        # The store is read by new contact loads at once, but a running engine's window of
-        # contacts at hand learns of new entries only at its next start.
+    return 0
+
+
+async def _tell_running_service(store: Store, args: argparse.Namespace, dnc: bool, report: ImportReport) -> None:
+    """A line in the admin log, read by a running service within seconds (cli_changes.py): its
+    dial-time do-not-call check and its window of contacts learn of what was stored, even when the
+    import stopped part-way. Also the admin's record of who imported what."""
+    changed = report.inserted if dnc else report.imported
+    if not changed:
+        return
+    action = DNC_IMPORT if dnc else CONTACTS_IMPORT
+    detail = {"via": VIA_CLI, "campaign": args.campaign, "file": str(args.file), "inserted": report.inserted}
+    try:
+        await store.append_admin(time.time(), getattr(args, "by", None) or "holdfast-cli", action, None, detail)
+    except StoreError as error:  # the rows are stored; only the running service's news is late
         print(
-            "note: a running Holdfast takes these entries into its dial-time check at its next start; "
-            "POST /api/dnc/import reaches it at once",
+            f"holdfast: stored, but a running Holdfast was not told ({error}); it applies them at its next start",
             file=sys.stderr,
         )
-    return 0
 
 
 def contacts_import(config: HoldfastConfig, args: argparse.Namespace) -> int:

@@ -109,6 +109,11 @@ class DncList:
         for entry, is_prefix in entries:
             (self._prefixes if is_prefix else self._exact).get(campaign, set()).discard(entry)
 
+    def missing(self, campaign: str | None, entries: Iterable[tuple[str, bool]]) -> list[tuple[str, bool]]:
+        """The entries of this list (campaign's own, or global) that it does not hold yet."""
+        exact, prefixes = self._exact.get(campaign, set()), self._prefixes.get(campaign, set())
+        return [(entry, is_prefix) for entry, is_prefix in entries if entry not in (prefixes if is_prefix else exact)]
+
     def blocked(self, number: str, campaign: str) -> bool:
         for scope in (None, campaign):
             if number in self._exact.get(scope, ()):

@@ -57,6 +57,7 @@ from app.core.states import RequestState
 from app.notify.service import Notifier
 from app.store import Store, StoreError
 from app.store.outbox import OutboxStore
+from app.telephony.cli_changes import CliChanges
 from app.telephony.committer import COMMIT_RETRIES, Committer, Step, step_of
 from app.telephony.contacts_loader import ContactsLoader, agent_key_event
 from app.telephony.errors import CommitFailed, ServiceStopping
@@ -139,6 +140,8 @@ class TelephonyService:
         self.fatal = asyncio.Event()  # set when the service must stop (store unusable, replaced, a bug)
         self.fatal_reason: str | None = None
         self.contacts = ContactsLoader(store, self.feed, clock, self.fail)
+        # `holdfast dnc import` / `contacts import` while we run: read from the admin log
+        self.cli_changes = None if store is None else CliChanges(store, lambda: self.engine, self.try_feed, clock)
         self.committer = Committer(store, self._act, self.fail, self.metrics) if store else None
         # Notifications: planned into each step's commit (the outbox), delivered by a watched worker.
         self.notifier = Notifier(config, store, clock) if isinstance(store, OutboxStore) else None
@@ -187,6 +190,8 @@ class TelephonyService:
             agents = await self.store.load_agents()
             self.engine.restore(requests, [(a.agent_id, a.state, a.pause_reason) for a in agents], self.clock())
             log.info("state_restored", requests=len(requests), agents=len(agents))
+            if self.cli_changes is not None:
+                await self.cli_changes.mark()  # before the lists are read: nothing in between is missed
             await self.contacts.start_up(self.engine)
         self.ari.start_events(
             self.on_ari_event,
@@ -211,6 +216,10 @@ class TelephonyService:
             self.recording_keeper.start()
             assert self.recording_keeper.task is not None
             self._watch(self.recording_keeper.task, "recording_retention")
+        if self.cli_changes is not None:
+            self.cli_changes.start()
+            assert self.cli_changes.task is not None
+            self._watch(self.cli_changes.task, "cli_changes")
 
     # ------------------------------------------------------------------ failing
 
@@ -273,6 +282,8 @@ class TelephonyService:
         if self.recording_keeper is not None:
             await self.recording_keeper.stop()
         await self.contacts.stop()
+        if self.cli_changes is not None:
+            await self.cli_changes.stop()
         if self.lock is not None:
             await self.lock.release()
         await self.executor.drain()

@@ -79,3 +79,28 @@ def test_dnc_import_into_the_global_and_a_campaign_list(tmp_path: Path, config: 
     assert main(["dnc", "import", "--config", str(config), "--campaign", CAMPAIGN, str(csv)]) == 0
     assert "3 new entries" in capsys.readouterr().out  # the campaign's region reads 20123457
     assert stored(tmp_path, CAMPAIGN)[1] == [("+4520123456", False), ("+4520123457", False), ("+4590", True)]
+
+
+def admin_lines(tmp_path: Path) -> list[tuple[str, str, dict]]:
+    async def read() -> list[tuple[str, str, dict]]:
+        async with SQLiteStore(tmp_path / "var" / "holdfast.db") as store:
+            return [(e.who, e.action, e.detail) for e in await store.admin_log()]
+
+    return asyncio.run(read())
+
+
+def test_imports_leave_a_line_a_running_service_reads_and_none_when_nothing_is_new(
+    tmp_path: Path, config: Path, capsys
+) -> None:
+    """The line tells a running Holdfast (app/telephony/cli_changes.py) to take the entries in."""
+    dnc = tmp_path / "dnc.csv"
+    dnc.write_text("number\n+4520123456\n")
+    args = ["dnc", "import", "--config", str(config), "--campaign", CAMPAIGN, "--by", "ops", str(dnc)]
+    assert main(args) == 0
+    contacts = tmp_path / "contacts.csv"
+    contacts.write_text("number,name\n+4520123457,Bo\n")
+    assert main(["contacts", "import", "--config", str(config), "--campaign", CAMPAIGN, str(contacts)]) == 0
+    assert main(args) == 0  # nothing new: no line
+    lines = admin_lines(tmp_path)
+    assert [(who, action) for who, action, _ in lines] == [("ops", "dnc_import"), ("holdfast-cli", "contacts_import")]
+    assert lines[0][2]["via"] == "cli" and lines[0][2]["campaign"] == CAMPAIGN and lines[0][2]["inserted"] == 1

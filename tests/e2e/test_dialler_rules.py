@@ -1,14 +1,17 @@
 """The dialler's rules at dial time on real Asterisk, with contacts uploaded over the API: a
-do-not-call entry added after the upload is never dialled; a contact outside its calling hours
-waits for its local opening; a paused campaign dials nobody until it is resumed."""
+do-not-call entry added after the upload (over the API, or by `holdfast dnc import` while the
+service runs) is never dialled; a contact outside its calling hours waits for its local opening; a
+paused campaign dials nobody until it is resumed."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from datetime import UTC, datetime
 
 import aiohttp
 import pytest
+from conftest import HOLDFAST
 
 from app.core import events as ev
 
@@ -74,6 +77,29 @@ async def test_a_dnc_entry_added_after_the_upload_is_never_dialled(holdfast, pho
     refused = await holdfast.wait_activity("contact_not_dialled", reason="dnc")
     record = await stored(holdfast, BLOCKED)
     assert refused.data["contact"] == record.contact_id and record.last_outcome == "dnc"
+    assert not holdfast.activities.find("attempt_started")
+    await agent.hangup()
+
+
+async def test_a_dnc_entry_imported_by_the_command_line_while_running_is_never_dialled(holdfast, phonesim, tmp_path):
+    noon = zone_at(12)
+    await upload(holdfast, (BLOCKED, "Blocked", noon), (IN_HOURS, "Allowed", noon))  # both in the window
+    csv = tmp_path / "dnc.csv"
+    csv.write_text(f"number\n{BLOCKED}\n")
+    cli = await asyncio.create_subprocess_exec(
+        HOLDFAST, "dnc", "import", "--config", str(holdfast.config_path), "--campaign", "rules", "--by", "ops",
+        str(csv), stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+    )  # fmt: skip
+    output, _ = await asyncio.wait_for(cli.communicate(), 60)
+    assert cli.returncode == 0, output.decode()
+    applied = await holdfast.wait_activity("dnc_updated", campaign="rules", timeout=15)  # read from the admin log
+    assert applied.data["added"] == 1
+    phonesim.set_behaviour("agent:1001", "manual")
+    holdfast.service.agent_action("1001", "ready")
+    agent = await phonesim.wait_incoming("agent:1001")
+    assert agent.caller_name == "Allowed"  # was: Blocked first, dialled until the service's next start
+    await holdfast.wait_activity("contact_not_dialled", reason="dnc")
+    assert (await stored(holdfast, BLOCKED)).last_outcome == "dnc"
     assert not holdfast.activities.find("attempt_started")
     await agent.hangup()
 
