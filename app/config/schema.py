@@ -947,6 +947,7 @@ class CampaignConfig(_Model):
     inbound_first: Bool = True
     lines_per_agent: Annotated[float, PlainValidator(_lines)] = 1.0
     review_time: Annotated[float, PlainValidator(_duration(0.0, 600.0))] = 0.0
+    reserve_for: Annotated[float, PlainValidator(_duration(0.0, 7 * 86400.0))] = 1800.0
     dispositions: Annotated[tuple[str, ...], PlainValidator(_dispositions)] = (
         "sale",
         "not_interested",
@@ -1007,6 +1008,7 @@ class CampaignConfig(_Model):
             inbound_first=self.inbound_first,
             lines_per_agent=self.lines_per_agent,
             review_time=self.review_time,
+            reserve_for=self.reserve_for,
             dispositions=self.dispositions,
             information_prompt=self.information_prompt,
             amd=self.amd,

@@ -13,7 +13,8 @@ Theory of operation:
   behind its `parity`, within its `agent_share`.
 - At dial time a contact must pass: campaign running and within its dates, not on a do-not-call
   list (else "done" with outcome dnc), attempts left, calling hours in its local time (else
-  "scheduled" for the next opening), not reserved for another agent.
+  "scheduled" for the next opening), not reserved for another agent (a reserved call_back waits
+  `reserve_for` for its agent, then any agent may take it).
 - Preview (agent first): the agent is rung showing the contact's name and number; once they
   answer, `review_time` later (or on "dial now") the contact is dialled while the agent hears
   ringback; bridged on answer. A skip, an agent who does not answer (paused not_responding as
@@ -34,6 +35,7 @@ Theory of operation:
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Callable
 from typing import Any
@@ -136,6 +138,7 @@ class DiallerFlow(CallFlow):
         self._stale_load: set[str] = set()  # the list changed while a load was in flight
         self._load_after: dict[str, float] = {}
         self._dials: dict[str, float] = {}  # parity counters
+        self._reserved_until: dict[tuple[str, int], float] = {}  # reserved call_backs in the window
         self.dnc = rules.DncList()
         self._progress: dict[tuple[str, int], ContactProgress] = {}
         self._last_call: dict[str, tuple[str, int, int]] = {}  # agent -> (campaign, contact, attempts)
@@ -269,7 +272,12 @@ class DiallerFlow(CallFlow):
                 continue  # already ours: never twice
             window[contact.contact_id] = contact
             taken += 1
-            self._report(contact, CLAIMED, contact.attempts, None, None)
+            # the reservation is kept in the store while claimed: a restart must not lose it
+            self._report(contact, CLAIMED, contact.attempts, None, None, contact.reserved_agent)
+            c = self.campaigns.get(e.campaign)
+            if contact.reserved_agent is not None and c is not None:
+                self._reserved_until[key] = e.now + c.reserve_for
+                self._timers.set("reserve", f"{e.campaign}:{contact.contact_id}", e.now + c.reserve_for)
         stale = e.campaign in self._stale_load
         self._stale_load.discard(e.campaign)
         if len(e.contacts) < self._asked.pop(e.campaign, 1) and not stale:  # the store has no more due now
@@ -623,6 +631,9 @@ class DiallerFlow(CallFlow):
                 self._dials[c.id] += 1
                 want -= 1
 
+    def _reservation_due(self, contact: str) -> None:
+        """Nothing to do but be dispatched: the reserved call_back is anyone's from now on."""
+
     def _pace_due(self, campaign: str) -> None:
         """Nothing to do but be dispatched: pacing looks again as agents near the end of their calls."""
 
@@ -648,6 +659,8 @@ class DiallerFlow(CallFlow):
                     del window[contact.contact_id]
                     self._refuse_contact(c, contact, verdict)
                 continue
+            if contact.reserved_agent is not None and self._reservation_lapsed(c, contact, peek):
+                contact = dataclasses.replace(contact, reserved_agent=None)
             if contact.reserved_agent is not None:
                 reserved = self.agents.get(contact.reserved_agent)
                 if agent is not None and contact.reserved_agent != agent.id:
@@ -656,8 +669,23 @@ class DiallerFlow(CallFlow):
                     continue
             if not peek:
                 del window[contact.contact_id]
+                self._reserved_until.pop((c.id, contact.contact_id), None)
             return contact
         return None
+
+    def _reservation_lapsed(self, c: CampaignSettings, contact: DueContact, peek: bool) -> bool:
+        """A reserved call_back whose agent did not take it within `reserve_for` is anyone's now."""
+        key = (c.id, contact.contact_id)
+        until = self._reserved_until.get(key)
+        if until is None or self._now < until:
+            return False
+        if peek:
+            return True
+        del self._reserved_until[key]  # the caller takes it from the window, unreserved
+        self._activity(
+            "reservation_lapsed", None, campaign=c.id, contact=contact.contact_id, reserved_for=contact.reserved_agent
+        )
+        return True
 
     def _sweep_window(self, c: CampaignSettings) -> None:
         """Contacts that may not be dialled now leave the window (checked again at dial time)."""

@@ -289,6 +289,7 @@ class Engine(DiallerFlow, CallerFlow, StaffFlow, Recovery):
                 "connect": self._connect_due,
                 "contacts": self._contacts_due,
                 "pace": self._pace_due,
+                "reserve": self._reservation_due,
             }[kind](subject)
         finally:
             self._now = saved

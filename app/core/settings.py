@@ -220,6 +220,9 @@ class CampaignSettings:
     inbound_first: bool = True  # callers waiting in the agent's queues are served before contacts
     lines_per_agent: float = 1.0  # power mode
     review_time: float = 0.0  # preview: seconds after the agent answers before the contact is dialled
+    # A call_back kept for its agent waits this long (from when it is due) for that agent; then any
+    # agent of the campaign may take it, so an absent agent never strands a promised call.
+    reserve_for: float = 1800.0
     dispositions: tuple[str, ...] = ("sale", "not_interested", "call_back", "wrong_number")
     information_prompt: str = "dialler_information"  # heard by an abandoned power call
     amd: bool = False
