@@ -92,6 +92,12 @@ class Store(Protocol):
     ) -> list[StoredEvent]:
         """Events with id > since_id in log order, optionally for one request or agent."""
 
+    async def events_of_kinds(
+        self, kinds: Collection[str], since_id: int = 0, limit: int = DEFAULT_LIMIT
+    ) -> list[StoredEvent]:
+        """Events of these kinds with id > since_id in log order (by the (kind, id) index, so a
+        reader of a few kinds does not walk the whole log)."""
+
     async def append_admin(
         self,
         at: float,
