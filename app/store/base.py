@@ -142,6 +142,12 @@ class Store(Protocol):
         """Up to `limit` contacts "new" or "scheduled" with next_due unset or <= now, not on a
         do-not-call list (global or the campaign's), highest priority first, then by id."""
 
+    async def contacts_exhausted(self, campaign: str) -> bool:
+        """Whether the campaign's list is finished: it has contacts, and none is left to dial now
+        or later ("new" or "scheduled", any next_due, not on a do-not-call list). Claimed ones are
+        the engine's; done, dnc and invalid ones are final. An empty list is not finished (nothing
+        was uploaded yet). The engine's campaign_finished rests on it."""
+
     async def release_claimed(self, campaign: str | None, keep: Collection[int]) -> int:
         """Claimed contacts (of one campaign, or all) whose ids are not in `keep` go back to "new"
         (never dialled) or "scheduled" (next_due kept); returns how many."""
