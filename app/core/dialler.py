@@ -927,7 +927,7 @@ class DiallerFlow(CallFlow):
         req.service_started_at = self._now
         campaign = self.campaigns.get(req.campaign or "")
         queue = self.queues.get(req.queue)
-        self._emit(
+        self._bridge_legs(
             BridgeLegs(
                 req.id,
                 req.customer_leg,
@@ -935,7 +935,8 @@ class DiallerFlow(CallFlow):
                 record=campaign is not None and campaign.record_calls,
                 # a campaign's calls are stored as its queue's recordings are
                 record_format=queue.recording.format if queue is not None else "wav",
-            )
+            ),
+            self._recording_announce(campaign),
         )
         answered = req.attempts[-1].ended_at if req.attempts else None
         self._observe_live(req, abandoned=False)  # predictive only (always contact first)
@@ -946,6 +947,15 @@ class DiallerFlow(CallFlow):
             contact=req.contact_id,
             after_answer=None if answered is None else round(self._now - answered, 3),
         )
+
+    def _recording_announce(self, c: CampaignSettings | None) -> str | None:
+        """The campaign's recording announcement: its own ("" is off), else its queue's."""
+        if c is None:
+            return None
+        if c.recording_announce is not None:
+            return c.recording_announce or None
+        q = self.queues.get(c.queue)
+        return q.recording.announce if q is not None else None
 
     def _drop_agent(self, req: Request, prompt: str | None) -> None:
         """The agent's part of this dial is over (no conversation): tell them why, free them."""

@@ -16,6 +16,7 @@ from app.core import hours
 from app.core.agents import Agent
 from app.core.commands import (
     Activity,
+    BridgeLegs,
     Command,
     Notify,
     PromptItem,
@@ -61,6 +62,8 @@ class EngineBase:
         self._started = False
         # Legs taken back by restore(): lost before LegsReconciled, they went with the restart.
         self._restored_legs: set[str] = set()
+        # Recorded calls whose customer hears the recording announcement: the bridge once it ends.
+        self._announcing: dict[str, BridgeLegs] = {}
         self._out: list[Command] = []
         # Requests changed since the shell last asked: it stores them before acting (commit before act).
         self._touched: dict[str, Request] = {}
