@@ -271,7 +271,8 @@ def _cross_check(data: dict[Any, Any]) -> list[tuple[str, str]]:
             if isinstance(queue, str | int) and not isinstance(queue, bool) and str(queue) not in names:
                 found.append(("campaigns", unknown(f"campaigns.{campaign_id}.queue", queue)))
     found += users_cross_check(data, names)
-    found += notifications_cross_check(data, names)
+    campaign_ids = [str(k) for k in campaigns] if isinstance(campaigns, dict) else []
+    found += notifications_cross_check(data, names, campaign_ids)
     return found
 
 

@@ -1,8 +1,9 @@
 """The `notifications:` section: channels, message templates, routes per queue, retry policy.
 
 Theory of operation: a notification (app/core Notify: closed, missed_callback, ...) is routed by
-`routes` (per queue, `"*"` for every queue) to channels: `sms` (the HTTP SMS gateway, to the
-caller's number when it can take SMS) or the name of a webhook under `webhooks`. The outbox
+`routes` (a campaign's events by the campaign's own entry if it has one, else per queue, `"*"`
+for every queue) to channels: `sms` (the HTTP SMS gateway, to the caller's number when it can
+take SMS) or the name of a webhook under `webhooks`. The outbox
 (app/notify) renders the message when the step is committed and delivers it with retries:
 `retry.first_delay` doubling up to `retry.max_delay`, until `retry.expire_after` has passed since
 the notification was made; then it is marked failed (kept, with its last error). Placeholders in
@@ -14,7 +15,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Annotated, Any
 from urllib.parse import urlsplit
 
@@ -68,6 +69,7 @@ DEFAULT_TEMPLATES: dict[str, dict[str, str]] = {
         NO_TIME: "We will call you back from %queue_name% as soon as we can.",
         "abandoned": "You waited %waited_minutes% min for %queue_name% at %arrived_time%. We are sorry.",
         "ticket": "Missed call from %number%",
+        "campaign_finished": "Campaign %campaign% has finished: no contact is left to call (%time%).",
     },
     "da": {
         "closed": "Vi har lukket og kunne ikke tage dit opkald til %queue_name% kl. %arrived_time%. "
@@ -78,6 +80,7 @@ DEFAULT_TEMPLATES: dict[str, dict[str, str]] = {
         NO_TIME: "Vi ringer dig op fra %queue_name% så hurtigt vi kan.",
         "abandoned": "Du ventede %waited_minutes% min på %queue_name% kl. %arrived_time%. Vi beklager.",
         "ticket": "Ubesvaret opkald fra %number%",
+        "campaign_finished": "Kampagnen %campaign% er færdig: der er ingen kontakter tilbage at ringe til (%time%).",
     },
 }
 
@@ -212,12 +215,15 @@ class NotificationsConfig(_Model):
     webhooks: dict[Annotated[str, PlainValidator(lambda v: _text(v))], WebhookConfig] = Field(default_factory=dict)
     sms: SmsGatewayConfig | None = None
     templates: dict[str, dict[Annotated[str, PlainValidator(_template_name)], Template]] = Field(default_factory=dict)
-    # queue (or "*") -> event -> channels ("sms" or a webhook's name)
+    # campaign, queue (or "*") -> event -> channels ("sms" or a webhook's name)
     routes: dict[str, dict[EventName, list[ChannelName]]] = Field(default_factory=dict)
 
-    def channels_for(self, queue: str, event: str) -> list[str]:
-        """The channels `event` in `queue` goes to: the queue's own route, else the "*" route."""
-        for key in (queue, "*"):
+    def channels_for(self, queue: str, event: str, campaign: str | None = None) -> list[str]:
+        """The channels `event` goes to: the campaign's own route (a campaign's events), else the
+        queue's, else the "*" route."""
+        for key in (campaign, queue, "*"):
+            if key is None:
+                continue
             route = self.routes.get(key)
             if route is not None and event in route:
                 return list(route[event])
@@ -235,8 +241,11 @@ class NotificationsConfig(_Model):
         return bool(self.routes)
 
 
-def notifications_cross_check(data: dict[Any, Any], queue_names: list[str]) -> list[tuple[str, str]]:
-    """Routes naming unknown queues or channels (run with the loader's other cross checks)."""
+def notifications_cross_check(
+    data: dict[Any, Any], queue_names: list[str], campaign_names: Sequence[str] = ()
+) -> list[tuple[str, str]]:
+    """Routes naming unknown queues or campaigns, or unknown channels (with the loader's other
+    cross checks)."""
     section = data.get("notifications")
     if not isinstance(section, dict) or not isinstance(section.get("routes"), dict):
         return []
@@ -244,13 +253,12 @@ def notifications_cross_check(data: dict[Any, Any], queue_names: list[str]) -> l
     channels = ([SMS] if section.get("sms") else []) + [str(w) for w in webhooks or {}]
     found: list[tuple[str, str]] = []
     for queue, events in section["routes"].items():
-        if str(queue) != "*" and str(queue) not in queue_names:
-            found.append(
-                (
-                    "notifications",
-                    f'notifications.routes.{queue} names unknown queue "{queue}"; known: *, {", ".join(queue_names)}',
-                )
-            )
+        if str(queue) != "*" and str(queue) not in queue_names and str(queue) not in campaign_names:
+            known = ", ".join(["*", *queue_names])
+            if campaign_names:
+                known += f"; campaigns: {', '.join(campaign_names)}"
+            message = f'notifications.routes.{queue} names unknown queue "{queue}"; known: {known}'
+            found.append(("notifications", message))
         for event, targets in events.items() if isinstance(events, dict) else ():
             for i, target in enumerate(targets if isinstance(targets, list) else []):
                 if str(target) not in channels:

@@ -745,6 +745,13 @@ class AnnounceConfig(_Model):
         return AnnounceSettings(position=self.position, estimated_wait=self.estimated_wait, interval=self.interval)
 
 
+def _announce(value: object) -> str | None:
+    """A prompt name, or off (YAML's `off`/`false` too): no announcement."""
+    if value is None or value is False or (isinstance(value, str) and value.strip().lower() in ("off", "none", "")):
+        return None
+    return _optional_prompt(value)
+
+
 _recording_format = _pattern("|".join(RECORDING_FORMATS), f"allowed: {', '.join(RECORDING_FORMATS)}", lower=True)
 
 
@@ -753,9 +760,24 @@ class RecordingConfig(_Model):
 
     format: Annotated[str, PlainValidator(_recording_format)] = "wav"
     retention: Annotated[float, PlainValidator(_duration(3600.0, 3650 * 86400.0))] = 30 * 86400.0
+    # a prompt heard before a recorded conversation (`recording_notice` is shipped), or off
+    announce: Annotated[str | None, PlainValidator(_announce)] = None
 
     def to_settings(self) -> RecordingSettings:
-        return RecordingSettings(format=self.format, retention=self.retention)
+        return RecordingSettings(format=self.format, retention=self.retention, announce=self.announce)
+
+
+class CampaignRecordingConfig(_Model):
+    """A campaign's recorded calls: stored in its queue's format and retention; the announcement
+    is the campaign's own when given (a prompt name, or off), else its queue's."""
+
+    announce: Annotated[str | None, PlainValidator(_announce)] = None
+
+    def announce_setting(self) -> str | None:
+        """CampaignSettings.recording_announce: None when unset (the queue's), "" when off."""
+        if "announce" not in self.model_fields_set:
+            return None
+        return self.announce or ""
 
 
 class QueueConfig(_Model):
@@ -941,6 +963,7 @@ class CampaignConfig(_Model):
     ring_time: Annotated[float, PlainValidator(_duration(MIN_RING_TIME, 120.0))] = 25.0
     caller_id: Annotated[str, PlainValidator(_caller_id)] = ""
     record_calls: Bool = False
+    recording: CampaignRecordingConfig = Field(default_factory=CampaignRecordingConfig)
     order: Annotated[int, PlainValidator(_int_range(0, 1000))] = 0
     parity: Annotated[int, PlainValidator(_int_range(1, 100))] = 1
     agent_share: Annotated[float, PlainValidator(_share)] = 1.0
@@ -1002,6 +1025,7 @@ class CampaignConfig(_Model):
             ring_time=self.ring_time,
             caller_id=self.caller_id,
             record_calls=self.record_calls,
+            recording_announce=self.recording.announce_setting(),
             order=self.order,
             parity=self.parity,
             agent_share=self.agent_share,

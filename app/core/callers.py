@@ -77,6 +77,8 @@ class CallerFlow(EngineBase):
             self._end(req, Outcome.CLOSED, arrived_while_closed=True)
             return
         self._emit(JoinHolding(req.id, q.name))
+        if q.record_calls and q.recording.announce:  # told on arrival that the call will be recorded
+            self._emit(PlayPrompt(req.id, (PromptItem(q.recording.announce),)))
         self._enter_queue(req)
         self._activity("arrived", req, caller=e.caller_number, position=self.position(req.id))
         first_offer = offer.first_offer_at(q.callback, e.now)

@@ -12,6 +12,12 @@ before the two are bridged. When the attempt fails the agent hears why (customer
 tried again later or not) and their leg is hung up after that prompt; the agent is released at
 once, nothing waits for the prompt to end (the leg is already forgotten).
 
+A recorded call (queue or campaign `record_calls`) with a recording announcement
+(`recording.announce`): once the customer has answered, they hear the announcement first and
+the agent waits in silence; the two are bridged, and so the recording starts, when it has been
+played (PromptFinished on the customer's leg). A hang-up meanwhile ends the call as any hang-up
+of a connected call does. (An inbound caller heard it on arrival: callers.py.)
+
 An agent who lets the request ring out, rejects it, or hangs up during the whisper or while the
 customer is dialled has refused it: the request goes back to its place and the agent is paused
 `not_responding` after the queue's `max_agent_refusals` in a row (agents.py). An agent leg that
@@ -39,7 +45,7 @@ from app.core.events import (
     PromptFinished,
 )
 from app.core.request import PRIORITY_MAX, Attempt, Request
-from app.core.states import AttemptOutcome, Outcome, RequestState
+from app.core.states import AttemptOutcome, Outcome, RequestKind, RequestState
 
 
 class CallFlow(EngineBase):
@@ -48,7 +54,12 @@ class CallFlow(EngineBase):
         if found is None:
             return
         req, role = found
-        if req.state is RequestState.WHISPER and role == "agent":
+        if role == "customer" and req.id in self._announcing:
+            bridge = self._announcing.pop(req.id)
+            if req.state is RequestState.CONNECTED and bridge.customer_leg == e.leg_id:
+                self._emit(bridge)  # heard: now the conversation, and its recording
+                self._activity("recording_announced", req)
+        elif req.state is RequestState.WHISPER and role == "agent":
             self._dial_customer(req)
         elif role == "customer" and req.menu is not None:  # a re-prompt after a restart was heard
             self._menu_prompt_finished(req)
@@ -95,16 +106,13 @@ class CallFlow(EngineBase):
         req.service_started_at = self._now
         self.estimator.on_served(req.queue, req.net_wait(self._now), self._now)
         self._report_call_started(req)
-        recording = self.queues[req.queue]
-        self._emit(
-            BridgeLegs(
-                req.id,
-                req.customer_leg,
-                req.agent_leg,
-                record=recording.record_calls,
-                record_format=recording.recording.format,
-            )
+        q = self.queues[req.queue]
+        # an inbound caller heard the announcement on arrival; a called customer hears it now
+        announce = q.recording.announce if req.kind is not RequestKind.INBOUND else None
+        bridge = BridgeLegs(
+            req.id, req.customer_leg, req.agent_leg, record=q.record_calls, record_format=q.recording.format
         )
+        self._bridge_legs(bridge, announce)
         net_wait = req.net_wait(self._now)
         self._activity(
             "connected",
@@ -113,6 +121,17 @@ class CallFlow(EngineBase):
             net_wait=net_wait,
             within_sla=net_wait <= self.queues[req.queue].service_level,  # SLA is judged on net wait
         )
+
+    def _bridge_legs(self, bridge: BridgeLegs, announce: str | None) -> None:
+        """Bridge agent and customer; a recorded call with an announcement plays it to the
+        customer first and bridges when it has been played (see the module comment)."""
+        for rid in [rid for rid in self._announcing if rid not in self.requests]:
+            del self._announcing[rid]  # ended while announcing: nothing to bridge
+        if not (bridge.record and announce):
+            self._emit(bridge)
+            return
+        self._announcing[bridge.request_id] = bridge
+        self._emit(PlayPrompt(bridge.customer_leg, (PromptItem(announce),), report_finish=True))
 
     def _leg_failed(self, e: LegFailed) -> None:
         found = self._leg(e.leg_id)

@@ -31,6 +31,13 @@ Theory of operation:
 - After an attempt: answered → done (the agent's disposition may schedule a call back);
   busy / no answer / machine / failed → retried after the campaign's interval while attempts
   remain, else done; invalid → done.
+- Finished: a running campaign's list is finished when a load finds nothing due and the store
+  says nothing is left for later (`ContactsLoaded.exhausted`), while the engine holds none of its
+  contacts (window, dials) and no agent is still in wrap-up after its last call (a call_back
+  disposition would reopen it). Then `campaign_finished` is logged and notified, once: the mark
+  is restored after a restart (`restore_finished`) and lifted (`campaign_reopened`) only when a
+  later load brings contacts again (an upload). A load answered while the engine gave contacts
+  back to the store (scheduled) after asking proves nothing: the store may have read before.
 """
 
 from __future__ import annotations
@@ -49,6 +56,7 @@ from app.core.commands import (
     BridgeLegs,
     Hangup,
     LoadContacts,
+    Notify,
     OriginateCustomer,
     PlayPrompt,
     PromptItem,
@@ -80,6 +88,8 @@ from app.core.settings import (
 from app.core.states import AgentState, AttemptOutcome, Outcome, RequestKind, RequestState
 
 DIAL_ACTIVITY = "dial_attempt"  # the raw event log's kind for one dial of a contact (store figures)
+CAMPAIGN_FINISHED = "campaign_finished"  # activity and notification: the list is finished
+CAMPAIGN_REOPENED = "campaign_reopened"  # activity: contacts came again after campaign_finished
 INVALID_CAUSES = frozenset({1, 28})  # unallocated number, invalid number format
 RECHECK = 60.0  # a running campaign that cannot dial (dates) looks again this often
 EMPTY_POLL = 15.0  # the store had nothing due: ask again this much later (new uploads)
@@ -147,6 +157,8 @@ class DiallerFlow(CallFlow):
         self.pacer_factory: Callable[[CampaignSettings], pacing.Pacer] = default_pacer
         self.pacers: dict[str, pacing.Pacer] = {}
         self._paced_at: dict[str, tuple[float, int]] = {}  # campaign -> (when, agents ready then)
+        self._finished: set[str] = set()  # campaigns whose list is finished (notified once)
+        self._unsettled: set[str] = set()  # contacts given back to the store during the load in flight
         self._apply_campaigns(settings)
 
     def _apply_campaigns(self, settings: CoreSettings) -> None:
@@ -287,6 +299,7 @@ class DiallerFlow(CallFlow):
             self._activity("contacts_loaded", None, campaign=e.campaign, taken=taken)
         if self.campaign_state[e.campaign] is CampaignState.STOPPED:
             self._release_window(e.campaign)
+        self._settle_campaign(e, stale)
 
     def _dnc_updated(self, e: DncUpdated) -> None:
         if e.replace:
@@ -340,6 +353,7 @@ class DiallerFlow(CallFlow):
             self._progress[(campaign, contact_id)] = ContactProgress(
                 campaign, contact_id, SCHEDULED, attempts, e.call_back_at, "call_back", reserved
             )
+            self._given_back(campaign, SCHEDULED)
             self._wake_at(campaign, e.call_back_at or e.now)
         else:
             self._progress[(campaign, contact_id)] = ContactProgress(
@@ -369,6 +383,7 @@ class DiallerFlow(CallFlow):
         self._progress[(contact.campaign, contact.contact_id)] = ContactProgress(
             contact.campaign, contact.contact_id, state, attempts, next_due, outcome, reserved
         )
+        self._given_back(contact.campaign, state)
 
     def _wake_at(self, campaign: str, at: float) -> None:
         """Load contacts of `campaign` again at `at` (one this engine scheduled becomes due)."""
@@ -447,6 +462,62 @@ class DiallerFlow(CallFlow):
             return
         self._report(contact, SCHEDULED, counted, self._now + delay, outcome.value, contact.reserved_agent)
         self._wake_at(c.id, self._now + delay)
+
+    # ------------------------------------------------------------------ campaign finished
+
+    def restore_finished(self, campaigns: set[str]) -> None:
+        """At start-up, before the first event: the campaigns whose finishing was already told
+        (the event log's last campaign_finished / campaign_reopened of each), not told again."""
+        self._finished = {cid for cid in campaigns if cid in self.campaigns}
+
+    def finished_campaigns(self) -> set[str]:
+        return set(self._finished)
+
+    def _given_back(self, campaign: str, state: str) -> None:
+        """A contact's progress was reported: one given back to the store while a load is in
+        flight makes that load's answer inconclusive; the last one of the list done asks at once."""
+        if state == SCHEDULED and campaign in self._loading:
+            self._unsettled.add(campaign)
+        elif state == DONE and campaign in self._window and not self._holds_contacts(campaign):
+            self._look_again(campaign)  # maybe the last: find out now, not at the next poll
+
+    def _holds_contacts(self, campaign: str) -> bool:
+        return bool(self._window.get(campaign)) or any(c == campaign for c, _ in self._active_contacts)
+
+    def _awaiting_disposition(self, campaign: str) -> bool:
+        """An agent still in wrap-up after a call of this campaign may yet say call_back."""
+        return any(
+            last[0] == campaign and (a := self.agents.get(agent)) is not None and a.state is AgentState.WRAP_UP
+            for agent, last in self._last_call.items()
+        )
+
+    def _settle_campaign(self, e: ContactsLoaded, stale: bool) -> None:
+        cid = e.campaign
+        unsettled = cid in self._unsettled
+        self._unsettled.discard(cid)
+        holds = self._holds_contacts(cid)
+        if cid in self._finished:
+            if holds:  # contacts again (an upload, a do-not-call entry removed): a new finishing later
+                self._finished.discard(cid)
+                self._activity(CAMPAIGN_REOPENED, None, campaign=cid)
+            return
+        if not e.exhausted or e.contacts or stale or unsettled or holds:
+            return
+        if self.campaign_state[cid] is not CampaignState.RUNNING or self._awaiting_disposition(cid):
+            return  # a paused campaign is told when it runs again; a wrap-up ends within the next polls
+        c = self.campaigns[cid]
+        self._finished.add(cid)
+        self._activity(CAMPAIGN_FINISHED, None, campaign=cid)
+        self._emit(
+            Notify(
+                CAMPAIGN_FINISHED,
+                f"campaign-{cid}",
+                c.queue,
+                None,
+                at=self._now,
+                data={"campaign": cid, "campaign_name": c.label},
+            )
+        )
 
     # ------------------------------------------------------------------ dispatch
 
@@ -884,7 +955,7 @@ class DiallerFlow(CallFlow):
         req.service_started_at = self._now
         campaign = self.campaigns.get(req.campaign or "")
         queue = self.queues.get(req.queue)
-        self._emit(
+        self._bridge_legs(
             BridgeLegs(
                 req.id,
                 req.customer_leg,
@@ -892,7 +963,8 @@ class DiallerFlow(CallFlow):
                 record=campaign is not None and campaign.record_calls,
                 # a campaign's calls are stored as its queue's recordings are
                 record_format=queue.recording.format if queue is not None else "wav",
-            )
+            ),
+            self._recording_announce(campaign),
         )
         answered = req.attempts[-1].ended_at if req.attempts else None
         self._observe_live(req, abandoned=False)  # predictive only (always contact first)
@@ -903,6 +975,15 @@ class DiallerFlow(CallFlow):
             contact=req.contact_id,
             after_answer=None if answered is None else round(self._now - answered, 3),
         )
+
+    def _recording_announce(self, c: CampaignSettings | None) -> str | None:
+        """The campaign's recording announcement: its own ("" is off), else its queue's."""
+        if c is None:
+            return None
+        if c.recording_announce is not None:
+            return c.recording_announce or None
+        q = self.queues.get(c.queue)
+        return q.recording.announce if q is not None else None
 
     def _drop_agent(self, req: Request, prompt: str | None) -> None:
         """The agent's part of this dial is over (no conversation): tell them why, free them."""

@@ -16,6 +16,7 @@ from app.core import hours
 from app.core.agents import Agent
 from app.core.commands import (
     Activity,
+    BridgeLegs,
     Command,
     Notify,
     PromptItem,
@@ -63,6 +64,8 @@ class EngineBase:
         self._restored_legs: set[str] = set()
         # False between TelephonyDown and TelephonyUp: no agent is rung and nothing is dialled.
         self.telephony_up = True
+        # Recorded calls whose customer hears the recording announcement: the bridge once it ends.
+        self._announcing: dict[str, BridgeLegs] = {}
         self._out: list[Command] = []
         # Requests changed since the shell last asked: it stores them before acting (commit before act).
         self._touched: dict[str, Request] = {}

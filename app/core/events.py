@@ -184,10 +184,13 @@ class Tick(Event):
 
 @dataclass(frozen=True, slots=True)
 class ContactsLoaded(Event):
-    """The store's answer to `LoadContacts`: contacts due now, best first (maybe none)."""
+    """The store's answer to `LoadContacts`: contacts due now, best first (maybe none).
+    `exhausted`: with no contacts, the store also said none is left to dial later (every one
+    done, on a do-not-call list or used up; claimed ones are the engine's): read after these."""
 
     campaign: str
     contacts: tuple[DueContact, ...]
+    exhausted: bool = False
 
 
 @dataclass(frozen=True, slots=True)

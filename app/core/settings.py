@@ -125,6 +125,9 @@ class RecordingSettings:
 
     format: str = "wav"
     retention: float = 30 * 86400.0  # seconds
+    # A prompt telling the customer the call is recorded (None: none): an inbound caller hears it
+    # on arrival, a called customer after answering and before the (recorded) bridge.
+    announce: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -214,6 +217,7 @@ class CampaignSettings:
     ring_time: float = 25.0  # never below MIN_RING_TIME (config refuses it)
     caller_id: str = ""
     record_calls: bool = False
+    recording_announce: str | None = None  # as RecordingSettings.announce; None: the queue's, "": none
     order: int = 0  # lower first
     parity: int = 1  # share of the dialler's calls among campaigns of the same order
     agent_share: float = 1.0  # at most this share of the queue's logged-in agents (never below one)

@@ -66,7 +66,9 @@ class Planner:
         template = settings.template(language, name)
         message = render(template, fields) if template else ""
         rows: list[Notification] = []
-        for channel in settings.channels_for(notify.queue, notify.kind):
+        campaign = notify.data.get("campaign")  # a campaign's events may have a route of their own
+        routed = settings.channels_for(notify.queue, notify.kind, campaign if isinstance(campaign, str) else None)
+        for channel in routed:
             key = self.new_id()
             payload: dict[str, Any]
             if channel == SMS:

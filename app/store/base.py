@@ -92,6 +92,12 @@ class Store(Protocol):
     ) -> list[StoredEvent]:
         """Events with id > since_id in log order, optionally for one request or agent."""
 
+    async def events_of_kinds(
+        self, kinds: Collection[str], since_id: int = 0, limit: int = DEFAULT_LIMIT
+    ) -> list[StoredEvent]:
+        """Events of these kinds with id > since_id in log order (by the (kind, id) index, so a
+        reader of a few kinds does not walk the whole log)."""
+
     async def append_admin(
         self,
         at: float,
@@ -135,6 +141,12 @@ class Store(Protocol):
     async def contacts_due(self, campaign: str, now: float, limit: int) -> list[DueContact]:
         """Up to `limit` contacts "new" or "scheduled" with next_due unset or <= now, not on a
         do-not-call list (global or the campaign's), highest priority first, then by id."""
+
+    async def contacts_exhausted(self, campaign: str) -> bool:
+        """Whether the campaign's list is finished: it has contacts, and none is left to dial now
+        or later ("new" or "scheduled", any next_due, not on a do-not-call list). Claimed ones are
+        the engine's; done, dnc and invalid ones are final. An empty list is not finished (nothing
+        was uploaded yet). The engine's campaign_finished rests on it."""
 
     async def release_claimed(self, campaign: str | None, keep: Collection[int]) -> int:
         """Claimed contacts (of one campaign, or all) whose ids are not in `keep` go back to "new"

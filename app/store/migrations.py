@@ -13,6 +13,7 @@ from collections.abc import Iterator
 
 from app.store.campaign_defs import SQLITE_CAMPAIGN_DEFS
 from app.store.contacts_schema import SQLITE_CONTACTS
+from app.store.events_schema import EVENTS_KIND_ID
 from app.store.outbox_schema import SQLITE_OUTBOX
 from app.store.stats_schema import STATS_INDEXES
 
@@ -109,6 +110,8 @@ SQLITE_MIGRATIONS: tuple[str, ...] = (
     SQLITE_OUTBOX,
     # 5: campaigns created over the API (app/store/campaign_defs.py)
     SQLITE_CAMPAIGN_DEFS,
+    # 6: the event log by kind (app/store/events_schema.py; PostgreSQL's migration 7)
+    EVENTS_KIND_ID,
 )
 
 

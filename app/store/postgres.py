@@ -16,7 +16,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import re
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Collection, Iterable
 from typing import Any
 
 import asyncpg  # type: ignore[import-untyped]
@@ -37,6 +37,7 @@ from app.store.errors import (
     StoreIOError,
     StoreNotOpen,
 )
+from app.store.events_schema import EVENTS_KIND_ID
 from app.store.lease import POSTGRES_LEASE, PostgresLeases, check_fence
 from app.store.outbox import PostgresOutbox, write_postgres
 from app.store.outbox_schema import POSTGRES_OUTBOX
@@ -131,6 +132,8 @@ POSTGRES_MIGRATIONS: tuple[str, ...] = (
     POSTGRES_LEASE,
     # 6: campaigns created over the API (app/store/campaign_defs.py; SQLite's migration 5)
     POSTGRES_CAMPAIGN_DEFS,
+    # 7: the event log by kind (app/store/events_schema.py; SQLite's migration 6)
+    EVENTS_KIND_ID,
 )
 
 _SCHEMA_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
@@ -354,6 +357,19 @@ class PostgresStore(PostgresLeases, PostgresContacts, PostgresOutbox, PostgresCa
                 since_id,
                 request_id,
                 agent_id,
+                limit,
+            )
+        return [codec.event_from_row(r) for r in rows]
+
+    async def events_of_kinds(
+        self, kinds: Collection[str], since_id: int = 0, limit: int = DEFAULT_LIMIT
+    ) -> list[StoredEvent]:
+        async with self._transaction() as conn:
+            rows = await conn.fetch(
+                "SELECT id, at, kind, request_id, agent_id, queue, data::text FROM events "
+                "WHERE kind = ANY($1::text[]) AND id > $2 ORDER BY id LIMIT $3",
+                sorted(set(kinds)),
+                since_id,
                 limit,
             )
         return [codec.event_from_row(r) for r in rows]

@@ -60,6 +60,11 @@ _LISTED_OPEN = (
     "UNION SELECT c.id FROM dnc d JOIN contacts c ON c.campaign = $1 AND c.number >= d.entry "
     f"AND c.number < d.entry || ':' WHERE d.scope IN ('', $1) AND d.is_prefix AND c.state IN {_OPEN}) AS listed"
 )
+# The list has contacts and none is left to dial, now or later (claimed ones are the engine's).
+_EXHAUSTED = (
+    "SELECT EXISTS (SELECT 1 FROM contacts WHERE campaign = $1) AND NOT EXISTS (SELECT 1 FROM contacts c "
+    f"WHERE c.campaign = $1 AND c.state IN ('new', 'scheduled') AND {_NOT_DNC})"
+)
 _IMPORT_UPSERT = (
     "INSERT INTO contacts (campaign, number, name, fields, timezone, priority, updated_at) "
     "VALUES ($1, $2, $3, $4::jsonb, $5, COALESCE($6::integer, 0), $7) "
@@ -163,6 +168,10 @@ class PostgresContacts:
                 limit,
             )
         return [due_from_row(r) for r in rows]
+
+    async def contacts_exhausted(self, campaign: str) -> bool:
+        async with self._transaction() as conn:
+            return bool(await conn.fetchval(_EXHAUSTED, campaign))
 
     async def release_claimed(self, campaign: str | None, keep: Collection[int]) -> int:
         async with self._transaction() as conn:

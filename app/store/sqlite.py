@@ -23,7 +23,7 @@ import contextlib
 import logging
 import os
 import sqlite3
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Collection, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -330,6 +330,24 @@ class SQLiteStore(SQLiteContacts, SQLiteOutbox, SQLiteCampaignDefs, CommitShortc
                 "SELECT id, at, kind, request_id, agent_id, queue, data FROM events "
                 f"WHERE {' AND '.join(where)} ORDER BY id LIMIT ?",
                 (*params, limit),
+            ) as cur,
+        ):
+            rows = list(await cur.fetchall())
+        return [codec.event_from_row(r) for r in rows]
+
+    async def events_of_kinds(
+        self, kinds: Collection[str], since_id: int = 0, limit: int = DEFAULT_LIMIT
+    ) -> list[StoredEvent]:
+        wanted = sorted(set(kinds))
+        if not wanted:
+            return []
+        marks = ", ".join("?" for _ in wanted)
+        async with (
+            self._transaction("DEFERRED") as db,
+            db.execute(
+                "SELECT id, at, kind, request_id, agent_id, queue, data FROM events "
+                f"WHERE kind IN ({marks}) AND id > ? ORDER BY id LIMIT ?",
+                (*wanted, since_id, limit),
             ) as cur,
         ):
             rows = list(await cur.fetchall())

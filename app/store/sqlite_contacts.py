@@ -66,6 +66,11 @@ _LISTED_OPEN = (
     "UNION SELECT c.id FROM dnc d JOIN contacts c ON c.campaign = ?1 AND c.number >= d.entry "
     f"AND c.number < d.entry || ':' WHERE d.scope IN ('', ?1) AND d.is_prefix = 1 AND c.state IN {_OPEN})"
 )
+# The list has contacts and none is left to dial, now or later (claimed ones are the engine's).
+_EXHAUSTED = (
+    "SELECT EXISTS (SELECT 1 FROM contacts WHERE campaign = ?1) AND NOT EXISTS (SELECT 1 FROM contacts c "
+    f"WHERE c.campaign = ?1 AND c.state IN ('new', 'scheduled') AND {_NOT_DNC})"
+)
 _PROGRESS_UPDATE = (
     "UPDATE contacts SET state = ?, attempts = ?, next_due = ?, last_outcome = ?, reserved_agent = ?, "
     "updated_at = ? WHERE campaign = ? AND id = ?"
@@ -183,6 +188,13 @@ class SQLiteContacts:
             ).fetchall()
 
         return [due_from_row(r) for r in await self._run(run, write=False)]
+
+    async def contacts_exhausted(self, campaign: str) -> bool:
+        def run(conn: sqlite3.Connection) -> bool:
+            row = conn.execute(_EXHAUSTED, (campaign,)).fetchone()
+            return bool(row[0])
+
+        return await self._run(run, write=False)
 
     async def release_claimed(self, campaign: str | None, keep: Collection[int]) -> int:
         """Claimed contacts not in `keep` (the engine's window after a restart) may be handed out

@@ -9,7 +9,10 @@ failed commit does: a campaign that silently stopped loading would look alive an
 At start-up, after the engine took back its active requests: contacts left "claimed" by the
 previous run that no active request holds go back to due (`release_claimed`), and the
 do-not-call lists and campaign states stored by the API are given to the engine before it can
-dial anyone.
+dial anyone, with the campaigns already told finished (the event log's marks, read by kind).
+
+When nothing is due, the answer also says whether the list is exhausted (`contacts_exhausted`): the
+engine's campaign_finished rests on it.
 
 Also here: what a key on the agent's phone means while they review a previewed contact
 (DIAL_NOW_KEY, SKIP_KEY).
@@ -25,6 +28,7 @@ import structlog
 
 from app.core import events as ev
 from app.core.commands import LoadContacts
+from app.core.dialler import CAMPAIGN_FINISHED, CAMPAIGN_REOPENED
 from app.core.engine import Engine
 from app.core.errors import CoreError
 from app.core.pacing import PacingHistory
@@ -37,6 +41,7 @@ log = structlog.get_logger("holdfast.contacts")
 DIAL_NOW_KEY = "#"  # preview: the agent reviewing a contact dials it now
 SKIP_KEY = "*"  # preview: the agent skips the contact (not dialled, due again)
 
+FINISH_MARKS = (CAMPAIGN_FINISHED, CAMPAIGN_REOPENED)
 LOAD_RETRIES = (0.2, 0.5, 1.0, 2.0, None)  # seconds between tries; None: give up (stop the service)
 
 
@@ -68,10 +73,14 @@ class ContactsLoader:
 
     async def _load(self, command: LoadContacts) -> None:
         contacts = []
+        exhausted = False
         if self.store is not None:
             for delay in self.retries:
                 try:
                     contacts = await self.store.contacts_due(command.campaign, self.clock(), command.limit)
+                    # nothing due now: is anything left for later? (read after, so an answer
+                    # "none" covers every change committed before it; see dialler.py "Finished")
+                    exhausted = not contacts and await self.store.contacts_exhausted(command.campaign)
                     break
                 except StoreError as error:
                     if delay is None:
@@ -81,7 +90,7 @@ class ContactsLoader:
                     await asyncio.sleep(delay)
         self.loads += 1
         with contextlib.suppress(CoreError):  # the campaign was removed meanwhile: logged by feed
-            self.feed(ev.ContactsLoaded(self.clock(), command.campaign, tuple(contacts)))
+            self.feed(ev.ContactsLoaded(self.clock(), command.campaign, tuple(contacts), exhausted=exhausted))
 
     async def start_up(self, engine: Engine) -> None:
         """After `engine.restore`: free stale claims, give the engine its DNC lists and states."""
@@ -98,6 +107,7 @@ class ContactsLoader:
                 name = "running" if stored.state == "active" else stored.state  # older name of running
                 states[stored.campaign] = CampaignState(name)
         engine.restore_campaigns(states, dnc)
+        engine.restore_finished(await self._finished_campaigns())
         await self._restore_pacing(engine)
         log.info("contacts_ready", released_claims=released, dnc_entries=sum(len(v) for v in dnc.values()))
 
@@ -124,6 +134,22 @@ class ContactsLoader:
                 )
             )
             log.info("pacing_restored", campaign=cid, day_abandoned=day.abandoned, month_abandoned=month.abandoned)
+
+    async def _finished_campaigns(self) -> set[str]:
+        """Campaigns whose last finishing mark in the event log is campaign_finished (not
+        reopened since): told already, not told again after this restart."""
+        assert self.store is not None
+        last: dict[str, str] = {}
+        since = 0
+        while True:
+            page = await self.store.events_of_kinds(FINISH_MARKS, since_id=since, limit=1000)
+            for event in page:
+                campaign = event.data.get("campaign")
+                if isinstance(campaign, str):
+                    last[campaign] = event.kind
+            if len(page) < 1000:
+                return {c for c, kind in last.items() if kind == CAMPAIGN_FINISHED}
+            since = page[-1].id
 
     async def _own_entries(self, campaign: str | None, page: int = 5000) -> list[tuple[str, bool]]:
         assert self.store is not None

@@ -69,6 +69,7 @@ STOCK: dict[str, tuple[str, ...]] = {
     "agent_logged_out": ("sound:agent-loggedoff",),
     "not_in_service": ("sound:ss-noservice",),
     "voicemail_message": ("sound:vm-goodbye",),
+    "recording_notice": ("sound:conf-now-recording",),  # "…is now being recorded"
 }
 
 # Items that carry a value to be spoken rather than a recording's name.

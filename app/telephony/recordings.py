@@ -3,8 +3,9 @@
 Theory of operation: the executor starts a bridge recording named holdfast-<request id> and
 says so with a `recording_started` activity, which the service stores in the event log with
 the request's queue (TelephonyService._on_activity). The event log is therefore the list of
-recordings: `recordings_of` reads a request's, and `RetentionKeeper` reads them all (once from
-the start, then only what is new) and deletes, through ARI, each recording older than its
+recordings: `recordings_of` reads a request's, and `RetentionKeeper` reads the recording lines only
+(`events_of_kinds`, by the log's (kind, id) index: once from the start, then only what is new;
+never the whole log) and deletes, through ARI, each recording older than its
 queue's `recording.retention`, logging a `recording_deleted` activity for it. Time is passed
 in (`sweep(now)`) so tests move it on without waiting. A recording Asterisk no longer has (404)
 is logged as deleted all the same (`gone: true`); any other ARI refusal keeps it for the next
@@ -29,6 +30,7 @@ log = structlog.get_logger("holdfast.recordings")
 
 STARTED, DELETED = "recording_started", "recording_deleted"
 RECORDING_KINDS = frozenset({STARTED, "recording_failed", DELETED})  # activities the executor/keeper add
+KEPT_KINDS = (STARTED, DELETED)  # what the keeper follows: a recording made, a recording gone
 PAGE = 1000  # events read from the store at a time
 SWEEP_INTERVAL = 600.0  # seconds between retention sweeps
 
@@ -111,7 +113,7 @@ class RetentionKeeper:
 
     async def _read_new(self) -> None:
         while True:
-            page = await self.store.events(since_id=self._cursor, limit=PAGE)
+            page = await self.store.events_of_kinds(KEPT_KINDS, since_id=self._cursor, limit=PAGE)
             for event in page:
                 if (r := _started(event)) is not None:
                     self.kept[r.name] = r

@@ -57,6 +57,8 @@ class DiallerHarness(Harness):
         self.store: dict[tuple[str, int], DueContact] = {(k.campaign, k.contact_id): k for k in contacts}
         self.state: dict[tuple[str, int], ContactProgress] = {}
         self.progress_log: list[ContactProgress] = []
+        self.answer_loads = True  # LoadContacts answered at once from `store`; else kept in pending_loads
+        self.pending_loads: list[c.LoadContacts] = []
 
     def send(self, event: ev.Event) -> list[c.Command]:
         out = super().send(event)
@@ -67,8 +69,18 @@ class DiallerHarness(Harness):
             if key in self.store:
                 self.store[key] = replace(self.store[key], attempts=p.attempts, reserved_agent=p.reserved_agent)
         for load in [x for x in out if isinstance(x, c.LoadContacts)]:
-            out += self.send(ev.ContactsLoaded(self.now, load.campaign, tuple(self.due(load.campaign, load.limit))))
+            if not self.answer_loads:  # the test answers it later (a load in flight)
+                self.pending_loads.append(load)
+                continue
+            due = tuple(self.due(load.campaign, load.limit))
+            exhausted = not due and self.exhausted(load.campaign)
+            out += self.send(ev.ContactsLoaded(self.now, load.campaign, due, exhausted=exhausted))
         return out
+
+    def exhausted(self, campaign_id: str) -> bool:
+        """As the store's contacts_exhausted: contacts, each claimed or done (none due now or later)."""
+        keys = [key for key in self.store if key[0] == campaign_id]
+        return bool(keys) and all((p := self.state.get(key)) is not None and p.state != SCHEDULED for key in keys)
 
     def due(self, campaign_id: str, limit: int) -> list[DueContact]:
         out = []

@@ -88,3 +88,115 @@ def test_bad_recording_settings_are_named(key: str, value: str, says: str) -> No
 def test_record_calls_must_be_yes_or_no() -> None:
     with pytest.raises(ConfigError):
         valid(with_value("queues.support.record_calls", "sometimes"))
+
+
+# ------------------------------------------------------------------ the recording announcement
+
+NOTICE = "recording_notice"
+
+
+def announced(retention: float = 86400.0) -> RecordingSettings:
+    return RecordingSettings(format="wav", retention=retention, announce=NOTICE)
+
+
+def test_a_recorded_callbacks_customer_hears_the_announcement_before_the_bridge() -> None:
+    h = Harness(settings(record_calls=True, recording=announced(), wrap_up=0.0))
+    web_callback(h, "r1")
+    ring = h.one(h.ready("a1"), c.OriginateAgent)
+    whisper = h.answer(ring.leg_id)
+    assert not any(isinstance(x, c.PlayPrompt) and NOTICE in [i.name for i in x.items] for x in whisper)
+    dial = h.one(h.prompt_done(ring.leg_id), c.OriginateCustomer)
+    out = h.answer(dial.leg_id)
+    assert not h.of(out, c.BridgeLegs), "not bridged (not recorded) before the announcement is heard"
+    play = h.one(out, c.PlayPrompt)
+    assert (play.leg_id, [i.name for i in play.items], play.report_finish) == (dial.leg_id, [NOTICE], True)
+    assert h.engine.requests["r1"].state.value == "connected"
+    out = h.prompt_done(dial.leg_id)
+    assert h.one(out, c.BridgeLegs) == c.BridgeLegs("r1", dial.leg_id, ring.leg_id, record=True, record_format="wav")
+    assert [a.request_id for a in h.activities("recording_announced")] == ["r1"]
+    assert len(recordings(h.log)) == 1
+
+
+def test_the_agents_prompt_ending_does_not_bridge_an_announced_call() -> None:
+    h = Harness(settings(record_calls=True, recording=announced(), wrap_up=0.0))
+    web_callback(h, "r1")
+    ring = h.one(h.ready("a1"), c.OriginateAgent)
+    h.answer(ring.leg_id)
+    dial = h.one(h.prompt_done(ring.leg_id), c.OriginateCustomer)
+    h.answer(dial.leg_id)
+    assert not h.of(h.prompt_done(ring.leg_id), c.BridgeLegs)  # only the customer's leg counts
+
+
+def test_a_customer_who_hangs_up_during_the_announcement_ends_the_call_unbridged() -> None:
+    h = Harness(settings(record_calls=True, recording=announced(), wrap_up=0.0))
+    web_callback(h, "r1")
+    ring = h.one(h.ready("a1"), c.OriginateAgent)
+    h.answer(ring.leg_id)
+    dial = h.one(h.prompt_done(ring.leg_id), c.OriginateCustomer)
+    h.answer(dial.leg_id)
+    out = h.leg_hung_up(dial.leg_id)
+    assert c.Hangup(ring.leg_id, "customer_hung_up") in out
+    assert "r1" not in h.engine.requests
+    assert not h.of(h.prompt_done(dial.leg_id), c.BridgeLegs)  # a late "finished" bridges nothing
+    assert not h.of(h.log, c.BridgeLegs)
+
+
+def test_an_unrecorded_queue_never_announces() -> None:
+    h = Harness(settings(record_calls=False, recording=announced(), wrap_up=0.0))
+    web_callback(h, "r1")
+    ring = h.one(h.ready("a1"), c.OriginateAgent)
+    h.answer(ring.leg_id)
+    dial = h.one(h.prompt_done(ring.leg_id), c.OriginateCustomer)
+    out = h.answer(dial.leg_id)
+    assert h.one(out, c.BridgeLegs).record is False
+    assert not any(NOTICE in [i.name for i in p.items] for p in h.of(h.log, c.PlayPrompt))
+
+
+def test_an_inbound_caller_hears_the_announcement_on_arrival_and_is_bridged_on_answer() -> None:
+    h = Harness(settings(record_calls=True, recording=announced()))
+    out = h.arrive("r1")
+    join = h.one(out, c.JoinHolding)
+    play = [p for p in h.of(out, c.PlayPrompt) if [i.name for i in p.items] == [NOTICE]]
+    assert len(play) == 1 and play[0].leg_id == "r1" and out.index(play[0]) > out.index(join)
+    ring = h.one(h.ready("a1"), c.OriginateAgent)
+    bridge = h.one(h.answer(ring.leg_id), c.BridgeLegs)  # no second announcement
+    assert bridge.record is True
+
+
+@pytest.mark.parametrize(
+    ("own", "queue_announce", "heard"),
+    [(None, NOTICE, NOTICE), ("camp_notice", NOTICE, "camp_notice"), ("", NOTICE, None), (None, None, None)],
+)
+def test_a_campaigns_announcement_is_its_own_else_its_queues(
+    own: str | None, queue_announce: str | None, heard: str | None
+) -> None:
+    queue_recording = RecordingSettings(announce=queue_announce)
+    core = dialler_settings(campaign(record_calls=True, recording_announce=own), recording=queue_recording)
+    h = DiallerHarness(core, [contact(1)])
+    ring = h.one(h.ready("a1"), c.OriginateAgent)
+    dial = h.one(h.answer(ring.leg_id), c.OriginateCustomer)
+    out = h.answer(dial.leg_id)
+    if heard is None:
+        assert h.one(out, c.BridgeLegs).record is True
+        return
+    assert not h.of(out, c.BridgeLegs)
+    play = [p for p in h.of(out, c.PlayPrompt) if p.leg_id == dial.leg_id and p.report_finish]
+    assert [i.name for i in play[0].items] == [heard]
+    assert h.one(h.prompt_done(dial.leg_id), c.BridgeLegs).record is True
+
+
+def test_recording_announce_in_the_config() -> None:
+    data: dict[str, Any] = with_value("queues.support.record_calls", True)
+    data = with_value("queues.support.recording", {"announce": NOTICE}, data)
+    data["campaigns"] = {
+        "quiet": {"queue": "support", "record_calls": True, "recording": {"announce": False}},  # YAML's off
+        "own": {"queue": "support", "recording": {"announce": "custom/notice"}},
+        "same": {"queue": "support"},
+    }
+    core = valid(data).core()
+    assert next(q for q in core.queues if q.name == "support").recording.announce == NOTICE
+    assert {c.id: c.recording_announce for c in core.campaigns} == {"quiet": "", "own": "custom/notice", "same": None}
+    off = with_value("queues.support.recording", {"announce": "off"})
+    assert next(q for q in valid(off).core().queues if q.name == "support").recording.announce is None
+    found = problems(with_value("queues.support.recording.announce", "no good!"))
+    assert any("queues.support.recording.announce" in p and "prompt name" in p for p in found), found

@@ -179,3 +179,73 @@ async def test_ticket_mode_hang_up_after_waiting(notify_holdfast, phonesim, rece
     [got] = receiver.delivered.values()
     assert got.json()["data"]["trigger"] == "abandon" and got.json()["data"]["waited"] >= 2.0
     await holdfast.wait_activity("ended", request_id=request_id, outcome="ticket")
+
+
+# ---- campaign_finished: a small power campaign called to its end --------------------------------
+
+DOT, EVE = "+4520123490", "+4520123491"
+
+
+@pytest.fixture
+def holdfast_extra_config(receiver: Receiver) -> str:
+    """For conftest's `holdfast`: campaign fin (power, one attempt each) and its route."""
+    return f"""
+campaigns:
+  fin:
+    name: Finale
+    mode: power
+    queue: sales
+    lines_per_agent: 1
+    caller_id: "+4570000009"
+    ring_time: 15s
+    max_attempts: 1
+notifications:
+  retry: {{first_delay: 1s, max_delay: 2s, expire_after: 1h}}
+  webhooks:
+    ops: {{url: "{receiver.url}/ops", secret: "{SECRET}", timeout: 5s}}
+  routes:
+    fin: {{campaign_finished: [ops]}}
+"""
+
+
+async def test_a_small_campaign_called_to_its_end_sends_one_campaign_finished(
+    holdfast, phonesim, receiver: Receiver
+) -> None:  # type: ignore[no-untyped-def]
+    from app.core import events as ev
+
+    phonesim.set_behaviour(f"customer:{EVE}", "busy")
+    rows = [(DOT, "Dot", "{}", None, None), (EVE, "Eve", "{}", None, 5)]  # Eve first (priority)
+    await holdfast.store.import_contacts("fin", rows, holdfast.service.clock())
+    await holdfast.service.feed_and_commit(ev.ContactsChanged(holdfast.service.clock(), "fin"))
+    holdfast.service.agent_action("1001", "ready")
+
+    busy = await holdfast.wait_activity("dial_attempt", number=EVE, timeout=20)
+    assert busy.data["outcome"] == "busy"
+    dot = await phonesim.wait_incoming(f"customer:{DOT}", timeout=20)
+    dialled = await holdfast.wait_activity("attempt_started", number=DOT)
+    await holdfast.wait_activity("connected", contact=dialled.data["contact"], timeout=15)
+    assert not holdfast.activities.find("campaign_finished"), "Dot is still on the line"
+    await dot.hangup()
+    await holdfast.wait_activity("dial_attempt", number=DOT)
+    finished = await holdfast.wait_activity("campaign_finished", campaign="fin", timeout=30)
+    await receiver.wait(lambda: len(receiver.delivered) == 1, "the campaign_finished webhook", 15.0)
+    [got] = receiver.delivered.values()
+    body = got.json()
+    assert got.path == "/ops" and got.signed_with(SECRET)
+    assert (body["event"], body["queue"], body["request_id"]) == ("campaign_finished", "sales", "campaign-fin")
+    assert body["data"] == {"campaign": "fin", "campaign_name": "Finale"}
+    assert body["message"].startswith("Campaign fin has finished")
+    assert finished.at >= busy.at
+
+    # the list is asked again (as after an upload that brought nothing): still one, told once
+    loads = holdfast.service.contacts.loads
+    await holdfast.service.feed_and_commit(ev.ContactsChanged(holdfast.service.clock(), "fin"))
+    for _ in range(200):
+        if holdfast.service.contacts.loads > loads:
+            break
+        await asyncio.sleep(0.05)
+    assert holdfast.service.contacts.loads > loads
+    await holdfast.service.wait_committed()
+    marks = await holdfast.store.events_of_kinds(["campaign_finished", "campaign_reopened"])
+    assert [(e.kind, e.data["campaign"]) for e in marks] == [("campaign_finished", "fin")]
+    assert len(receiver.requests) == 1 and len(holdfast.activities.find("campaign_finished")) == 1

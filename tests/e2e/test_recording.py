@@ -2,7 +2,12 @@
 bridge into the SUT's recording spool as holdfast-<request id>.wav. Each phone sends its own
 tone (agent 440 Hz, customer 1400 Hz), so the file is checked to hold both sides all along, and
 for a callback to start only at the bridge: its length is the bridged talk time, not the
-whisper's and the customer's ringing besides."""
+whisper's and the customer's ringing besides.
+
+Both queues announce the recording (`recording.announce: recording_notice`, replaced here by a
+2 s tone of ANNOUNCE_HZ so it can be told apart): what a phone hears is recorded on the
+simulator's side (ARI record on its channel) and must carry that tone; the bridge's recording
+must not."""
 
 from __future__ import annotations
 
@@ -23,7 +28,8 @@ from tests.e2e.test_callbacks import ANNA, CB1, arrive, take_callback
 
 pytestmark = pytest.mark.e2e
 
-AGENT_HZ, CUSTOMER_HZ = 440.0, 1400.0
+AGENT_HZ, CUSTOMER_HZ, ANNOUNCE_HZ = 440.0, 1400.0, 2000.0
+ANNOUNCE_SECONDS = 2.0
 TALK = 3.0  # seconds the two talk before the customer hangs up
 WINDOW = 0.5  # seconds of audio judged at a time
 
@@ -43,7 +49,7 @@ def holdfast_extra_config(monkeypatch: pytest.MonkeyPatch, sut_asterisk) -> str:
         and hasattr(m, "holdfast_config_text")
     )
     original = conftest.holdfast_config_text
-    recorded = "\n    record_calls: true\n    recording: {format: wav, retention: 1d}"
+    recorded = "\n    record_calls: true\n    recording: {format: wav, retention: 1d, announce: recording_notice}"
 
     def with_recording(*args: object, **kwargs: object) -> str:
         text: str = original(*args, **kwargs)
@@ -53,7 +59,70 @@ def holdfast_extra_config(monkeypatch: pytest.MonkeyPatch, sut_asterisk) -> str:
         return text
 
     monkeypatch.setattr(conftest, "holdfast_config_text", with_recording)
-    return ""
+    write_tone(Path(sut_asterisk.host_dir) / "sounds" / "announce_tone.wav", ANNOUNCE_HZ, ANNOUNCE_SECONDS)
+    return f"""
+prompts:
+  overrides:
+    recording_notice: {sut_asterisk.dir}/sounds/announce_tone
+"""
+
+
+def write_tone(path: Path, hz: float, seconds: float, rate: int = 8000) -> None:
+    """A pure tone as 16-bit 8 kHz mono WAV, which Asterisk plays as a prompt."""
+    samples = array.array("h", (int(8000 * math.sin(2 * math.pi * hz * n / rate)) for n in range(int(seconds * rate))))
+    if sys.byteorder != "little":
+        samples.byteswap()
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(rate)
+        w.writeframes(samples.tobytes())
+
+
+async def start_hearing(phonesim, call, name: str) -> None:
+    """Record on the simulator's side what this phone receives (while it records, a playback sent to
+    the channel waits: start the phone's own tone only after `stop_hearing`)."""
+    await phonesim.ari.post(f"/channels/{call.id}/record", name=name, format="wav", ifExists="overwrite")
+
+
+async def stop_hearing(phonesim, phonesim_asterisk, name: str) -> list[int]:
+    await phonesim.ari.post(f"/recordings/live/{name}/stop")
+    path = Path(phonesim_asterisk.host_dir) / "spool" / "recording" / f"{name}.wav"
+    deadline = time.monotonic() + 5
+    while True:  # the file is complete once the live recording is gone
+        try:
+            await phonesim.ari.get(f"/recordings/live/{name}")
+        except Exception as error:  # phonesim's AriError (imported by conftest as a top-level module)
+            if getattr(error, "status", None) != 404:  # 404: finished
+                raise
+            break
+        assert time.monotonic() < deadline, f"recording {name} on the phone never finished"
+        await asyncio.sleep(0.1)
+    samples, rate = read_wav(path)
+    assert rate == 8000
+    return samples
+
+
+def tone_seconds(samples: list[int], rate: int, hz: float) -> float:
+    """How many seconds (in WINDOW steps) carry the `hz` tone as their main content."""
+    size = int(WINDOW * rate)
+    found = 0
+    for i in range(0, len(samples) - size + 1, size):
+        x = samples[i : i + size]
+        rms = math.sqrt(sum(v * v for v in x) / len(x))
+        if rms > 300 and amplitude(x, rate, hz) > 0.8 * rms:
+            found += 1
+    return found * WINDOW
+
+
+def check_no_tone(samples: list[int], rate: int, hz: float) -> None:
+    size = int(WINDOW * rate)
+    for k, i in enumerate(range(0, len(samples) - size + 1, size)):
+        x = samples[i : i + size]
+        rms = math.sqrt(sum(v * v for v in x) / len(x)) or 1.0
+        assert amplitude(x, rate, hz) < 0.15 * rms, (
+            f"the announcement's {hz:.0f} Hz is in the recording at {k * WINDOW:.1f} s"
+        )
 
 
 async def play_tone(phonesim, call, hz: float) -> None:
@@ -108,7 +177,7 @@ def check_both_sides_all_along(samples: list[int], rate: int) -> None:
         assert agent > 0.3 * rms and customer > 0.3 * rms, f"a side missing {where}"
 
 
-async def test_a_recorded_callback_holds_both_sides_and_none_of_the_whisper(holdfast, phonesim):
+async def test_a_recorded_callback_holds_both_sides_and_none_of_the_whisper(holdfast, phonesim, phonesim_asterisk):
     phonesim.set_behaviour("agent:1001", "manual")
     phonesim.set_behaviour(f"customer:{ANNA}", "manual")
     rid = await take_callback(holdfast, phonesim, CB1, ANNA)
@@ -119,9 +188,16 @@ async def test_a_recorded_callback_holds_both_sides_and_none_of_the_whisper(hold
     answered = await holdfast.wait_activity("agent_answered", request_id=rid)
     customer = await phonesim.wait_incoming(f"customer:{ANNA}", timeout=20)
     await customer.answer(moh=False)
-    await play_tone(phonesim, customer, CUSTOMER_HZ)
+    await start_hearing(phonesim, customer, f"heard-{rid}")  # what Anna hears before the bridge
     started = await holdfast.wait_activity("recording_started", request_id=rid)
+    heard = await stop_hearing(phonesim, phonesim_asterisk, f"heard-{rid}")
+    await play_tone(phonesim, customer, CUSTOMER_HZ)
     assert started.data == {"name": f"holdfast-{rid}", "format": "wav"}
+    announced = holdfast.activities.find("recording_announced", request_id=rid)
+    assert announced and announced[0].at <= started.at  # bridged (recorded) once it was heard
+    assert tone_seconds(heard, 8000, ANNOUNCE_HZ) >= ANNOUNCE_SECONDS - 2 * WINDOW, "Anna did not hear the announcement"
+    answered_at = holdfast.activities.find("attempt_outcome", request_id=rid)[-1].at
+    assert started.at - answered_at >= ANNOUNCE_SECONDS - 0.5  # the announcement came first
     connected = holdfast.activities.find("connected", request_id=rid)
     assert connected and connected[0].at <= started.at  # never before the bridge
     await asyncio.sleep(TALK)  # the call goes on: this is the talk recorded, not a wait for an outcome
@@ -133,6 +209,21 @@ async def test_a_recorded_callback_holds_both_sides_and_none_of_the_whisper(hold
     assert before > 1.5  # the whisper and the customer's ringing: what must not be in the file
     assert talk - 1.0 < length < talk + 1.0, f"{length:.2f} s recorded for {talk:.2f} s of talk ({before:.2f} s before)"
     check_both_sides_all_along(samples, rate)
+    check_no_tone(samples, rate, ANNOUNCE_HZ)  # the announcement was heard, not recorded
+
+
+async def test_a_recorded_queues_caller_hears_the_announcement_on_arrival(holdfast, phonesim, phonesim_asterisk):
+    call = await phonesim.call("4000", "+4520123498")
+    arrived = await holdfast.wait_activity("arrived", caller="+4520123498")
+    await call.wait_answered()
+    await start_hearing(phonesim, call, f"heard-{arrived.request_id}")
+    deadline = time.monotonic() + ANNOUNCE_SECONDS + 5
+    while not any("announce_tone" in media for media in holdfast.service.prompts_played):  # played to its end
+        assert time.monotonic() < deadline, "the announcement was not played"
+        await asyncio.sleep(0.05)
+    heard = await stop_hearing(phonesim, phonesim_asterisk, f"heard-{arrived.request_id}")
+    assert tone_seconds(heard, 8000, ANNOUNCE_HZ) >= ANNOUNCE_SECONDS - 3 * WINDOW, "the caller did not hear it"
+    await call.hangup()
 
 
 async def test_a_recorded_inbound_call_holds_both_sides(holdfast, phonesim):

@@ -74,3 +74,57 @@ def test_a_ticket_has_its_subject() -> None:
     p = planner(routes={"*": {"ticket": ["crm"]}})
     [row] = p.plan([Notify("ticket", "r9", "support", "+4520123456", at=AT, data={"trigger": "key"})])
     assert row.payload["subject"] == "Missed call from +4520123456" and row.payload["event"] == "ticket"
+
+
+def finished_notify(campaign: str = "spring") -> Notify:
+    return Notify(
+        "campaign_finished",
+        f"campaign-{campaign}",
+        "sales",
+        None,
+        at=AT,
+        data={"campaign": campaign, "campaign_name": "Spring"},
+    )
+
+
+def campaign_planner(routes: dict[str, Any]) -> Planner:
+    data = copy.deepcopy(BASE)
+    data["campaigns"] = {"spring": {"queue": "sales"}, "autumn": {"queue": "sales"}}
+    data["notifications"] = {
+        "webhooks": {
+            "crm": {"url": "https://crm.example.com/h", "secret": "s"},
+            "ops": {"url": "https://ops.example.com/h", "secret": "t"},
+        },
+        "routes": routes,
+    }
+    keys = iter(f"k{i}" for i in range(100))
+    return Planner(valid(data), new_id=lambda: next(keys))
+
+
+def test_campaign_finished_goes_by_the_campaigns_own_route_else_its_queues() -> None:
+    p = campaign_planner({"spring": {"campaign_finished": ["ops"]}, "sales": {"campaign_finished": ["crm"]}})
+    [row] = p.plan([finished_notify("spring")])
+    assert (row.channel, row.event, row.request_id, row.queue) == (
+        "ops",
+        "campaign_finished",
+        "campaign-spring",
+        "sales",
+    )
+    assert row.payload["message"] == "Campaign spring has finished: no contact is left to call (10:00)."
+    assert row.payload["data"] == {"campaign": "spring", "campaign_name": "Spring"} and row.payload["number"] is None
+    [other] = p.plan([finished_notify("autumn")])  # no route of its own: its queue's
+    assert other.channel == "crm"
+
+
+def test_a_route_may_name_a_campaign_but_not_an_unknown_name() -> None:
+    from tests.config.helpers import problems
+
+    data = copy.deepcopy(BASE)
+    data["campaigns"] = {"spring": {"queue": "sales"}}
+    data["notifications"] = {
+        "webhooks": {"ops": {"url": "https://ops.example.com/h", "secret": "t"}},
+        "routes": {"spring": {"campaign_finished": ["ops"]}, "sprong": {"campaign_finished": ["ops"]}},
+    }
+    assert problems(data) == [
+        'notifications.routes.sprong names unknown queue "sprong"; known: *, sales, support; campaigns: spring'
+    ]

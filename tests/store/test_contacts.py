@@ -70,6 +70,31 @@ async def test_a_contact_is_due_only_when_new_or_scheduled_and_its_time_has_come
     assert (due.attempts, due.number, due.name, due.campaign) == (1, number(1), "n1", "c1")
 
 
+async def test_a_list_is_exhausted_once_every_contact_is_final(store: Store) -> None:
+    """contacts_exhausted: the campaign has contacts and none is new or scheduled (even due later)
+    off the do-not-call lists; claimed ones are the engine's, done / dnc / invalid ones are final."""
+    assert await store.contacts_exhausted("c1") is False  # nothing uploaded: nothing finished
+    a, b, c, _d = await upload(store, "c1", (1, 0), (2, 0), (3, 0), (4, 0))
+    await upload(store, "other", (9, 0))
+    assert await store.contacts_exhausted("c1") is False
+
+    async def step(*p: ContactProgress) -> None:
+        await store.commit_many([Change(contacts=list(p))])
+
+    await step(progress("c1", a, "done", attempts=1, last_outcome="answered"), progress("c1", b, "claimed"))
+    await step(progress("c1", c, "done", attempts=0, last_outcome="dnc"))
+    assert await store.contacts_exhausted("c1") is False  # d is new
+    await store.dnc_add("c1", [(number(4), False)], NOW, "test")
+    assert await store.contacts_exhausted("c1") is True  # d is listed; b is claimed (the engine's)
+    await step(progress("c1", b, "scheduled", attempts=1, next_due=NOW + 3600, last_outcome="busy"))
+    assert await store.contacts_exhausted("c1") is False  # due later is still left
+    await step(progress("c1", b, "done", attempts=2, last_outcome="invalid"))
+    assert await store.contacts_exhausted("c1") is True
+    assert await store.contacts_exhausted("other") is False
+    await upload(store, "c1", (5, 0))  # a new upload opens the list again
+    assert await store.contacts_exhausted("c1") is False
+
+
 async def test_due_contacts_carry_their_upload_data(store: Store) -> None:
     await store.import_contacts(
         "c1", [(number(1), "Ann", '{"order":"77","city":"Aarhus"}', "Europe/Copenhagen", 3)], NOW

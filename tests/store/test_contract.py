@@ -184,6 +184,59 @@ async def test_event_log_keeps_order_and_filters(store: Store) -> None:
     assert await store.events(since_id=ids[3]) == []
 
 
+async def test_events_of_kinds_follow_the_log_in_order(store: Store) -> None:
+    kinds = ["arrived", "recording_started", "agent_state", "recording_deleted", "recording_started", "arrived"]
+    await store.append_events([Activity(k, f"r{i}", at=1000.0 + i, data={"n": i}) for i, k in enumerate(kinds)])
+    ids = [e.id for e in await store.events()]
+    wanted = ("recording_started", "recording_deleted")
+    found = await store.events_of_kinds(wanted)
+    assert [(e.kind, e.data["n"]) for e in found] == [
+        ("recording_started", 1),
+        ("recording_deleted", 3),
+        ("recording_started", 4),
+    ]
+    assert [e.id for e in found] == [ids[1], ids[3], ids[4]]
+    # paging: after an id, at most `limit`
+    assert [e.id for e in await store.events_of_kinds(wanted, since_id=ids[1], limit=1)] == [ids[3]]
+    assert [e.id for e in await store.events_of_kinds(wanted, since_id=ids[4])] == []
+    assert [e.id for e in await store.events_of_kinds(["arrived"])] == [ids[0], ids[5]]
+    assert await store.events_of_kinds(["nothing_like_it"]) == []
+    assert await store.events_of_kinds([]) == []
+
+
+async def test_events_of_kinds_use_the_kind_index(store: Store) -> None:
+    """The query is answered from events_kind_id, not by walking the log (the plan says so)."""
+    if type(store).__name__ == "SQLiteStore":
+        import sqlite3
+
+        conn = sqlite3.connect(store.path)  # type: ignore[attr-defined]
+        try:
+            plan = " ".join(
+                str(r[-1])
+                for r in conn.execute(
+                    "EXPLAIN QUERY PLAN SELECT id FROM events WHERE kind IN ('a', 'b') AND id > 0 ORDER BY id LIMIT 5"
+                )
+            )
+        finally:
+            conn.close()
+        assert "events_kind_id" in plan
+    else:
+        conn = await store._pool.acquire()  # type: ignore[attr-defined]
+        try:
+            await conn.execute(f"SET search_path TO {store.schema}")  # type: ignore[attr-defined]
+            await conn.execute("SET enable_seqscan = off")
+            plan = " ".join(
+                r[0]
+                for r in await conn.fetch(
+                    "EXPLAIN SELECT id FROM events WHERE kind = ANY($1::text[]) AND id > 0 ORDER BY id LIMIT 5",
+                    ["a", "b"],
+                )
+            )
+        finally:
+            await store._pool.release(conn)  # type: ignore[attr-defined]
+        assert "events_kind_id" in plan
+
+
 async def test_non_finite_numbers_in_event_data_are_kept_as_text(store: Store) -> None:
     await store.append_events([Activity("offered", "r1", at=1.0, data={"estimate": float("inf")})])
     [event] = await store.events()

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from app.core import events as ev
-from app.core.commands import Command, LoadContacts, OriginateAgent
+from app.core.commands import Activity, Command, LoadContacts, OriginateAgent
 from app.core.contacts import CLAIMED, ContactProgress
 from app.core.engine import Engine
 from app.core.settings import AgentSettings, CampaignSettings, CoreSettings, QueueSettings
@@ -100,6 +100,46 @@ async def test_start_up_releases_stale_claims_but_not_a_restored_dial(store: SQL
     assert engine.dnc.blocked("+4520123402", "c1") and engine.dnc.blocked("+4520123409", "c1")
     # each list kept on its own, so removing the global entry later does not leave a copy behind
     assert engine.dnc._exact[None] == {"+4520123402"} and engine.dnc._prefixes["c1"] == {"+452012340"}
+
+
+async def loaded(store: SQLiteStore, campaign: str = "c1") -> ev.ContactsLoaded:
+    fed: list[ev.Event] = []
+    loader = ContactsLoader(store, fed.append, lambda: NOW, lambda *_: None)
+    loader.submit(LoadContacts(campaign, 4))
+    for _ in range(200):
+        if fed:
+            break
+        await asyncio.sleep(0.01)
+    (event,) = fed
+    assert isinstance(event, ev.ContactsLoaded)
+    return event
+
+
+async def test_a_load_with_nothing_due_says_whether_anything_is_left_for_later(store: SQLiteStore) -> None:
+    assert (await loaded(store, "empty")).exhausted is False  # nothing uploaded: not finished
+    assert (await loaded(store)).exhausted is False  # six new contacts
+    done = [ContactProgress("c1", i, "done", 1, None, "answered", None) for i in range(1, 6)]
+    later = ContactProgress("c1", 6, "scheduled", 1, NOW + 600, "busy", None)
+    await store.commit_many([Change(contacts=[*done, later])])
+    first = await loaded(store)
+    assert (first.contacts, first.exhausted) == ((), False)  # contact 6 is due in 10 minutes
+    await store.commit_many([Change(contacts=[ContactProgress("c1", 6, "done", 2, None, "busy", None)])])
+    last = await loaded(store)
+    assert (last.contacts, last.exhausted) == ((), True)
+
+
+async def test_start_up_gives_the_engine_the_campaigns_already_told_finished(store: SQLiteStore) -> None:
+    settings = CoreSettings(
+        queues=SETTINGS.queues,
+        agents=SETTINGS.agents,
+        campaigns=(*SETTINGS.campaigns, CampaignSettings(id="c2", queue="sales")),
+    )
+    marks = [("c1", "campaign_finished"), ("c2", "campaign_finished"), ("c1", "campaign_reopened")]
+    marks += [("c1", "campaign_finished"), ("c2", "campaign_reopened")]
+    await store.append_events([Activity(kind, at=NOW + i, data={"campaign": c}) for i, (c, kind) in enumerate(marks)])
+    engine = Engine(settings)
+    await ContactsLoader(store, engine.handle, lambda: NOW, lambda *_: None).start_up(engine)
+    assert engine.finished_campaigns() == {"c1"}
 
 
 async def test_a_store_that_keeps_failing_stops_the_service(store: SQLiteStore) -> None:

@@ -13,8 +13,9 @@ from app.telephony.prompts import SHIPPED_DIR, STOCK, TAILS, TONES, VALUE_ITEMS,
 CORE = Path(__file__).resolve().parents[2] / "app" / "core"
 
 VALUES = set(VALUE_ITEMS)
-# Not emitted by literal name: callback.voicemail_message names it; this is the shipped default.
-CONFIGURED = {"voicemail_message"}
+# Not emitted by literal name: callback.voicemail_message and recording.announce name them;
+# these are the shipped ones.
+CONFIGURED = {"voicemail_message", "recording_notice"}
 
 
 def engine_names() -> set[str]:

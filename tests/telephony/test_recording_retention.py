@@ -113,3 +113,38 @@ async def test_the_keeper_dying_stops_the_service(shell: Shell) -> None:
     task.cancel()
     await shell.eventually(shell.service.fatal.is_set, "the service to stop")
     assert shell.service.fatal_reason == "recording_retention_cancelled"
+
+
+class CountingStore:
+    """The store as the keeper sees it, counting the event-log lines handed back by any read."""
+
+    def __init__(self, inner: object) -> None:
+        self.inner = inner
+        self.lines_read = 0
+
+    def __getattr__(self, name: str) -> object:
+        attr = getattr(self.inner, name)
+        if name not in ("events", "events_of_kinds"):
+            return attr
+
+        async def counted(*args: object, **kwargs: object) -> object:
+            rows = await attr(*args, **kwargs)
+            self.lines_read += len(rows)
+            return rows
+
+        return counted
+
+
+async def test_the_keeper_reads_only_recording_lines_not_the_whole_log(shell: Shell) -> None:
+    start = shell.clock.now
+    rid = await recorded_call(shell, "+4520123456", "4000")
+    store = shell.service.store
+    assert store is not None
+    # a busy log: thousands of lines about other things, before and after the recording
+    await store.append_events([Activity("agent_state", agent_id="a1", at=start, data={"i": i}) for i in range(2500)])
+    counting = CountingStore(store)
+    logged: list[Activity] = []
+    fresh = RetentionKeeper(counting, shell.ari.recordings, shell.service._retention_of, logged.append, shell.clock)  # type: ignore[arg-type]
+    assert await fresh.sweep(start + 3 * HOUR) == [f"holdfast-{rid}"]
+    assert [(a.kind, a.request_id) for a in logged] == [("recording_deleted", rid)]
+    assert counting.lines_read <= 5, f"the keeper read {counting.lines_read} lines of the log"
