@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 CONFIG ?= examples/holdfast.yaml
 
-.PHONY: run test test-all test-fast lint bench bench-dialler bench-api bench-queue bench-scale bench-amd bench-failover asterisk browser venv clean
+.PHONY: run test test-all test-fast lint bench bench-dialler bench-api bench-queue bench-scale bench-amd bench-failover bench-store asterisk browser venv clean
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -75,6 +75,11 @@ bench-scale: venv asterisk
 # only print.
 bench-amd: venv asterisk
 	$(BIN)/python -m bench.amd $(AMD_ARGS)
+
+# Engine events per second with SQLite and PostgreSQL as the store (no Asterisk; about 1 min); writes
+# docs/bench-store.md
+bench-store: venv
+	HOLDFAST_TEST_POSTGRES_DSN="$$(bash scripts/postgres-for-tests.sh)" $(BIN)/python -m bench store $(STORE_ARGS)
 
 # Active/standby on PostgreSQL: kill -9 of the leader -> first dispatch by the standby, 20 trials on the
 # sandbox Asterisk (about 8 min). Writes docs/failover.md and .json.
