@@ -57,6 +57,8 @@ class CallFlow(EngineBase):
         if role == "customer" and req.id in self._announcing:
             bridge = self._announcing.pop(req.id)
             if req.state is RequestState.CONNECTED and bridge.customer_leg == e.leg_id:
+                req.announcing = None
+                self._touched[req.id] = req
                 self._emit(bridge)  # heard: now the conversation, and its recording
                 self._activity("recording_announced", req)
         elif req.state is RequestState.WHISPER and role == "agent":
@@ -131,7 +133,16 @@ class CallFlow(EngineBase):
             self._emit(bridge)
             return
         self._announcing[bridge.request_id] = bridge
+        req = self.requests.get(bridge.request_id)
+        if req is not None:  # stored: a restart before the prompt ends bridges all the same
+            req.announcing = bridge.record_format
+            self._touched[req.id] = req
         self._emit(PlayPrompt(bridge.customer_leg, (PromptItem(announce),), report_finish=True))
+
+    def _announcement_for(self, req: Request) -> str | None:
+        """The recording announcement a called customer of this request hears before the bridge."""
+        q = self.queues.get(req.queue)
+        return q.recording.announce if q is not None else None
 
     def _leg_failed(self, e: LegFailed) -> None:
         found = self._leg(e.leg_id)

@@ -976,6 +976,11 @@ class DiallerFlow(CallFlow):
             after_answer=None if answered is None else round(self._now - answered, 3),
         )
 
+    def _announcement_for(self, req: Request) -> str | None:
+        if req.kind is not RequestKind.CONTACT:
+            return super()._announcement_for(req)
+        return self._recording_announce(self.campaigns.get(req.campaign or ""))
+
     def _recording_announce(self, c: CampaignSettings | None) -> str | None:
         """The campaign's recording announcement: its own ("" is off), else its queue's."""
         if c is None:

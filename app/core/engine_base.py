@@ -330,6 +330,12 @@ class EngineBase:
     def _finish_call(self, req: Request, hung_up_by: str) -> None:
         raise NotImplementedError
 
+    def _bridge_legs(self, bridge: BridgeLegs, announce: str | None) -> None:
+        raise NotImplementedError
+
+    def _announcement_for(self, req: Request) -> str | None:
+        raise NotImplementedError
+
     def _menu_prompt_finished(self, req: Request) -> None:
         raise NotImplementedError
 

@@ -33,6 +33,7 @@ from collections.abc import Iterable
 from app.core import hours
 from app.core.agents import Agent
 from app.core.commands import (
+    BridgeLegs,
     Hangup,
     PlayPrompt,
 )
@@ -207,6 +208,8 @@ class Recovery(EngineBase):
     def _legs_reconciled(self, e: LegsReconciled) -> None:
         restored, self._restored_legs = self._restored_legs, set()
         for req in list(self.requests.values()):
+            if req.announcing is not None and req.state is RequestState.CONNECTED:
+                self._announce_again(req)
             # A whisper may have ended while we were down, and its end will never be reported: the
             # agent is still there (else LegLost came first), so the customer is dialled now.
             if req.state is RequestState.WHISPER:
@@ -223,6 +226,16 @@ class Recovery(EngineBase):
                     step = req.menu.step
                     self._close_menu(req)
                     self._activity("callback_menu_left", req, step=step)
+
+    def _announce_again(self, req: Request) -> None:
+        """Connected while the customer heard the recording announcement, and then we restarted:
+        its end went unseen, so it is played again and the two are bridged (and recorded) after."""
+        assert req.customer_leg is not None and req.agent_leg is not None and req.announcing is not None
+        bridge = BridgeLegs(req.id, req.customer_leg, req.agent_leg, record=True, record_format=req.announcing)
+        req.announcing = None
+        self._touched[req.id] = req
+        self._bridge_legs(bridge, self._announcement_for(req))
+        self._activity("recording_announcement_replayed", req)
 
     def _check_new_settings(self, new: CoreSettings) -> None:
         names = {q.name for q in new.queues}

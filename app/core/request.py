@@ -76,6 +76,9 @@ class Request:
     # The caller's own line after they took a callback, while it plays the confirmation (then the
     # shell hangs it up and reports it ended): kept so a restart can finish it, not leave silence.
     caller_line: str | None = None
+    # Connected but not yet bridged: the customer hears the recording announcement; the bridge's
+    # recording format, kept so a restart in that moment still bridges (recovery.py).
+    announcing: str | None = None
     outcome: Outcome | None = None
     ended_at: float | None = None
     # Dialler (kind CONTACT): the campaign, the contact's id in the store, and its card as loaded

@@ -11,11 +11,12 @@ import pytest
 
 from app.config import ConfigError
 from app.core import commands as c
+from app.core import events as ev
 from app.core.settings import RecordingSettings
 from tests.config.helpers import problems, valid, with_value
 from tests.core.dialler_harness import DiallerHarness, campaign, contact, dialler_settings
 from tests.core.harness import Harness, settings
-from tests.core.test_recovery import web_callback
+from tests.core.test_recovery import restart, web_callback
 
 
 def recordings(out: list[c.Command]) -> list[c.BridgeLegs]:
@@ -200,3 +201,39 @@ def test_recording_announce_in_the_config() -> None:
     assert next(q for q in valid(off).core().queues if q.name == "support").recording.announce is None
     found = problems(with_value("queues.support.recording.announce", "no good!"))
     assert any("queues.support.recording.announce" in p and "prompt name" in p for p in found), found
+
+
+def test_a_restart_during_the_announcement_plays_it_again_and_bridges_after() -> None:
+    """Its end went unseen while the service was down: without this the two stayed unbridged."""
+    core = settings(record_calls=True, recording=announced(), wrap_up=0.0)
+    h = Harness(core)
+    web_callback(h, "r1")
+    ring = h.one(h.ready("a1"), c.OriginateAgent)
+    h.answer(ring.leg_id)
+    dial = h.one(h.prompt_done(ring.leg_id), c.OriginateCustomer)
+    h.answer(dial.leg_id)
+    assert h.engine.requests["r1"].announcing == "wav"  # stored with the request
+    r = restart(h, core)  # through the codec
+    assert r.engine.requests["r1"].announcing == "wav"
+    out = r.send(ev.LegsReconciled(r.now))
+    play = r.one(out, c.PlayPrompt)
+    assert (play.leg_id, [i.name for i in play.items], play.report_finish) == (dial.leg_id, [NOTICE], True)
+    assert not r.of(out, c.BridgeLegs)
+    out = r.prompt_done(dial.leg_id)
+    assert r.one(out, c.BridgeLegs) == c.BridgeLegs("r1", dial.leg_id, ring.leg_id, record=True, record_format="wav")
+    assert r.engine.requests["r1"].announcing is None
+    assert r.activities("recording_announcement_replayed")
+
+
+def test_a_bridged_call_is_not_bridged_again_after_a_restart() -> None:
+    core = settings(record_calls=True, recording=announced(), wrap_up=0.0)
+    h = Harness(core)
+    web_callback(h, "r1")
+    ring = h.one(h.ready("a1"), c.OriginateAgent)
+    h.answer(ring.leg_id)
+    dial = h.one(h.prompt_done(ring.leg_id), c.OriginateCustomer)
+    h.answer(dial.leg_id)
+    h.prompt_done(dial.leg_id)
+    r = restart(h, core)
+    out = r.send(ev.LegsReconciled(r.now))
+    assert not r.of(out, c.BridgeLegs) and not r.of(out, c.PlayPrompt)
