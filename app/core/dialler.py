@@ -346,6 +346,30 @@ class DiallerFlow(CallFlow):
         self._active_contacts.pop((contact.campaign, contact.contact_id), None)
         self._report(contact, SCHEDULED, contact.attempts, self._now, None, contact.reserved_agent)
 
+    def _await_disposition(self, agent_id: str, campaign: str, contact_id: int, attempts: int) -> None:
+        """The agent's last dialler call waits for their disposition; an earlier one never given
+        is given up (its row no longer names the agent, so a restart does not bring it back)."""
+        earlier = self._last_call.get(agent_id)
+        if earlier is not None:
+            self._progress[(earlier[0], earlier[1])] = ContactProgress(
+                earlier[0], earlier[1], DONE, earlier[2], None, AttemptOutcome.ANSWERED.value, None
+            )
+        self._last_call[agent_id] = (campaign, contact_id, attempts)
+
+    def _disposing_agent(self, contact: DueContact) -> str | None:
+        for agent_id, (campaign, contact_id, _) in self._last_call.items():
+            if (campaign, contact_id) == (contact.campaign, contact.contact_id):
+                return agent_id
+        return None
+
+    def restore_dispositions(self, pending: dict[str, list[tuple[int, int, str]]]) -> None:
+        """At start-up: answered contacts whose agent's disposition was still pending (by campaign:
+        contact id, attempts, agent; oldest first), so the agent can still give it."""
+        for campaign, rows in pending.items():
+            for contact_id, attempts, agent_id in rows:
+                if campaign in self.campaigns and agent_id in self.agents:
+                    self._last_call[agent_id] = (campaign, contact_id, attempts)
+
     def _contact_disposed(self, e: ContactDisposed) -> None:
         campaign, contact_id, attempts = self._last_call.pop(e.agent_id)
         if e.disposition == "call_back":
@@ -451,7 +475,8 @@ class DiallerFlow(CallFlow):
         self._end(req, ended, campaign=req.campaign, contact=req.contact_id, last=outcome.value)
         self._active_contacts.pop((contact.campaign, contact.contact_id), None)
         if outcome is AttemptOutcome.ANSWERED or c is None:
-            self._report(contact, DONE, counted, None, outcome.value)
+            # the agent's disposition is pending: kept with the row, so a restart can take it back
+            self._report(contact, DONE, counted, None, outcome.value, self._disposing_agent(contact))
             return
         if outcome is AttemptOutcome.ABANDONED:
             delay: float | None = ABANDON_QUARANTINE
@@ -1036,7 +1061,9 @@ class DiallerFlow(CallFlow):
         contact = contact_of(req)
         if agent is not None:
             self._release_agent(agent, q.wrap_up)
-            self._last_call[agent.id] = (contact.campaign, contact.contact_id, contact.attempts + req.counted_attempts)
+            self._await_disposition(
+                agent.id, contact.campaign, contact.contact_id, contact.attempts + req.counted_attempts
+            )
         self._attempt_over(req, AttemptOutcome.ANSWERED, Outcome.SERVED)
 
     def _leg_hung_up(self, e: LegHungUp) -> None:

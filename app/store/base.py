@@ -148,6 +148,11 @@ class Store(Protocol):
         the engine's; done, dnc and invalid ones are final. An empty list is not finished (nothing
         was uploaded yet). The engine's campaign_finished rests on it."""
 
+    async def pending_dispositions(self, campaign: str) -> list[tuple[int, int, str]]:
+        """Answered contacts whose agent has not set a disposition yet (the engine keeps that agent
+        in `reserved_agent` of the "done" row until then): (contact id, attempts, agent), oldest
+        first, so a restart can take the agent's pending disposition back."""
+
     async def release_claimed(self, campaign: str | None, keep: Collection[int]) -> int:
         """Claimed contacts (of one campaign, or all) whose ids are not in `keep` go back to "new"
         (never dialled) or "scheduled" (next_due kept); returns how many."""

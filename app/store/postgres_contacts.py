@@ -173,6 +173,15 @@ class PostgresContacts:
         async with self._transaction() as conn:
             return bool(await conn.fetchval(_EXHAUSTED, campaign))
 
+    async def pending_dispositions(self, campaign: str) -> list[tuple[int, int, str]]:
+        async with self._transaction() as conn:
+            rows = await conn.fetch(
+                "SELECT id, attempts, reserved_agent FROM contacts WHERE campaign = $1 AND state = 'done' "
+                "AND last_outcome = 'answered' AND reserved_agent IS NOT NULL ORDER BY updated_at, id",
+                campaign,
+            )
+        return [(int(r[0]), int(r[1]), str(r[2])) for r in rows]
+
     async def release_claimed(self, campaign: str | None, keep: Collection[int]) -> int:
         async with self._transaction() as conn:
             status = await conn.execute(

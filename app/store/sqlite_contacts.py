@@ -71,6 +71,10 @@ _EXHAUSTED = (
     "SELECT EXISTS (SELECT 1 FROM contacts WHERE campaign = ?1) AND NOT EXISTS (SELECT 1 FROM contacts c "
     f"WHERE c.campaign = ?1 AND c.state IN ('new', 'scheduled') AND {_NOT_DNC})"
 )
+_PENDING_DISPOSITIONS = (
+    "SELECT id, attempts, reserved_agent FROM contacts WHERE campaign = ? AND state = 'done' "
+    "AND last_outcome = 'answered' AND reserved_agent IS NOT NULL ORDER BY updated_at, id"
+)
 _PROGRESS_UPDATE = (
     "UPDATE contacts SET state = ?, attempts = ?, next_due = ?, last_outcome = ?, reserved_agent = ?, "
     "updated_at = ? WHERE campaign = ? AND id = ?"
@@ -193,6 +197,13 @@ class SQLiteContacts:
         def run(conn: sqlite3.Connection) -> bool:
             row = conn.execute(_EXHAUSTED, (campaign,)).fetchone()
             return bool(row[0])
+
+        return await self._run(run, write=False)
+
+    async def pending_dispositions(self, campaign: str) -> list[tuple[int, int, str]]:
+        def run(conn: sqlite3.Connection) -> list[tuple[int, int, str]]:
+            rows = conn.execute(_PENDING_DISPOSITIONS, (campaign,)).fetchall()
+            return [(int(r[0]), int(r[1]), str(r[2])) for r in rows]
 
         return await self._run(run, write=False)
 

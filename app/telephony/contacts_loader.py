@@ -107,6 +107,8 @@ class ContactsLoader:
                 name = "running" if stored.state == "active" else stored.state  # older name of running
                 states[stored.campaign] = CampaignState(name)
         engine.restore_campaigns(states, dnc)
+        # agents in wrap-up after a dialler call may still give its disposition
+        engine.restore_dispositions({cid: await self.store.pending_dispositions(cid) for cid in engine.campaigns})
         engine.restore_finished(await self._finished_campaigns())
         await self._restore_pacing(engine)
         log.info("contacts_ready", released_claims=released, dnc_entries=sum(len(v) for v in dnc.values()))

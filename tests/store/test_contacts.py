@@ -95,6 +95,27 @@ async def test_a_list_is_exhausted_once_every_contact_is_final(store: Store) -> 
     assert await store.contacts_exhausted("c1") is False
 
 
+async def test_pending_dispositions_are_answered_rows_that_still_name_their_agent(store: Store) -> None:
+    a, b, c = await upload(store, "c1", (1, 0), (2, 0), (3, 0))
+    (z,) = await upload(store, "c2", (4, 0))
+    await store.commit_many(
+        [
+            Change(
+                contacts=[
+                    progress("c1", a, "done", attempts=1, last_outcome="answered", reserved_agent="a1"),
+                    progress("c1", b, "done", attempts=2, last_outcome="answered"),  # disposed already
+                    progress("c1", c, "scheduled", attempts=1, last_outcome="call_back", reserved_agent="a2"),
+                    progress("c2", z, "done", attempts=1, last_outcome="answered", reserved_agent="a3"),
+                ]
+            )
+        ]
+    )
+    assert await store.pending_dispositions("c1") == [(a, 1, "a1")]
+    assert await store.pending_dispositions("c2") == [(z, 1, "a3")]
+    await store.commit_many([Change(contacts=[progress("c1", a, "done", attempts=1, last_outcome="sale")])])
+    assert await store.pending_dispositions("c1") == []
+
+
 async def test_due_contacts_carry_their_upload_data(store: Store) -> None:
     await store.import_contacts(
         "c1", [(number(1), "Ann", '{"order":"77","city":"Aarhus"}', "Europe/Copenhagen", 3)], NOW

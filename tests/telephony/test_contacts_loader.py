@@ -142,6 +142,19 @@ async def test_start_up_gives_the_engine_the_campaigns_already_told_finished(sto
     assert engine.finished_campaigns() == {"c1"}
 
 
+async def test_start_up_gives_back_a_disposition_pending_at_the_restart(store: SQLiteStore) -> None:
+    (first, *_) = [r.contact_id for r in await store.list_contacts("c1")]
+    pending = ContactProgress("c1", first, "done", 1, None, "answered", "a1")
+    await store.commit_many([Change(contacts=[pending])])
+    engine = Engine(SETTINGS)
+    await ContactsLoader(store, engine.handle, lambda: NOW, lambda *_: None).start_up(engine)
+    engine.handle(ev.ContactDisposed(NOW, "a1", "sale"))  # was refused: no call waiting for it
+    (disposed,) = [r for r in await store.list_contacts("c1") if r.contact_id == first]
+    progress = engine.take_contact_progress()
+    assert [(p.contact_id, p.last_outcome, p.reserved_agent) for p in progress] == [(first, "sale", None)]
+    assert disposed.last_outcome == "answered"  # the engine's step is the shell's to commit
+
+
 async def test_a_store_that_keeps_failing_stops_the_service(store: SQLiteStore) -> None:
     class Broken(SQLiteStore):
         async def contacts_due(self, campaign: str, now: float, limit: int):  # type: ignore[override]
