@@ -115,7 +115,9 @@ def servers_problem(config: AsteriskConfig) -> str | None:
 def servers_cross_check(data: dict[Any, Any]) -> list[tuple[str, str]]:
     """Agents named under servers must exist; with several servers every agent needs one."""
     asterisk = data.get("asterisk")
-    servers = asterisk.get("servers") if isinstance(asterisk, dict) else None
+    if not isinstance(asterisk, dict):
+        return []
+    servers = asterisk.get("servers")
     if not isinstance(servers, list) or not servers:
         return []
     agents = data.get("agents")

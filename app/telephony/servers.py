@@ -1,0 +1,99 @@
+"""The Asterisk servers the service drives: one ARI client each, and whether each is usable now.
+
+Theory of operation: every leg remembers the server its channel lives on (`Leg.server`); a
+command about a leg goes to that server's client (`client`). A server is `up` from the end of
+its resync (its picture reconciled) until its connection drops. With one server every name
+resolves to it, so code that predates several servers (legs with no server) keeps working.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field
+
+from app.ari import AriClient
+from app.ari.config import AriConfig
+from app.config.servers import AsteriskServer
+
+
+@dataclass(eq=False)
+class Server:
+    name: str
+    ari: AriClient
+    agents: frozenset[str] | None  # the agents registered here; None: every agent not listed elsewhere
+    listed: frozenset[str] = frozenset()
+    up: bool = False  # connected and reconciled
+    started: object = None  # Asterisk's start time at the last resync (a change: it restarted)
+    connected_before: bool = False
+    failed_resyncs: int = 0  # resyncs given up in a row (several servers: the service goes on)
+    lost_channels: set[str] = field(default_factory=set)
+
+
+class ServerSet:
+    def __init__(self, servers: list[Server]) -> None:
+        if not servers:
+            raise ValueError("at least one Asterisk server")
+        self.servers = servers
+        self.by_name = {s.name: s for s in servers}
+        self._turn = itertools.count()
+
+    @classmethod
+    def single(cls, ari: AriClient, name: str = "main") -> ServerSet:
+        return cls([Server(name, ari, None)])
+
+    @classmethod
+    def from_config(cls, servers: list[AsteriskServer], app: str) -> ServerSet:
+        return cls(
+            [
+                Server(
+                    s.name,
+                    AriClient(AriConfig(s.ari_url, s.ari_user, s.ari_password, app=app)),
+                    s.agents,
+                    s.listed,
+                )
+                for s in servers
+            ]
+        )
+
+    @property
+    def several(self) -> bool:
+        return len(self.servers) > 1
+
+    @property
+    def first(self) -> Server:
+        return self.servers[0]
+
+    def get(self, name: str) -> Server:
+        """The named server; with one server, any name (also "" of a leg made without one)."""
+        server = self.by_name.get(name)
+        if server is None:
+            if self.several:
+                raise KeyError(f"no Asterisk server named {name!r}")  # a bug: fail loudly
+            return self.first
+        return server
+
+    def client(self, name: str) -> AriClient:
+        return self.get(name).ari
+
+    def server_of_agent(self, agent_id: str) -> str | None:
+        """Where the agent's phone registers: the server listing it, else the default one."""
+        fallback = None
+        for server in self.servers:
+            if agent_id in server.listed:
+                return server.name
+            if server.agents is None:
+                fallback = server.name
+        return fallback
+
+    def agents_on(self, name: str, agent_ids: list[str]) -> list[str]:
+        return [a for a in agent_ids if self.server_of_agent(a) == name]
+
+    def up(self) -> list[Server]:
+        return [s for s in self.servers if s.up]
+
+    def next_up(self) -> Server | None:
+        """Round robin over the servers that are up (None: none is)."""
+        up = self.up()
+        if not up:
+            return None
+        return up[next(self._turn) % len(up)]
