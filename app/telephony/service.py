@@ -997,7 +997,7 @@ class TelephonyService:
     async def _on_disconnected(self, server: str = "") -> None:
         lost = self.servers.get(server)
         log.warning("ari_disconnected", server=lost.name)
-        if self.servers.several:
+        if self.servers.several and not self._stopping:  # a stop keeps its calls for the next start
             await self._server_down(lost, "asterisk_disconnected")
             return
         lost.up = False  # one server: its legs are judged at the resync after the reconnect, as ever
