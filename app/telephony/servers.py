@@ -25,7 +25,7 @@ class Server:
     up: bool = False  # connected and reconciled
     started: object = None  # Asterisk's start time at the last resync (a change: it restarted)
     connected_before: bool = False
-    failed_resyncs: int = 0  # resyncs given up in a row (several servers: the service goes on)
+    system_name: str | None = None  # asterisk.conf's systemname, read at each resync
     lost_channels: set[str] = field(default_factory=set)
 
 
@@ -87,6 +87,24 @@ class ServerSet:
 
     def agents_on(self, name: str, agent_ids: list[str]) -> list[str]:
         return [a for a in agent_ids if self.server_of_agent(a) == name]
+
+    def system_name_problem(self, server: Server) -> str | None:
+        """Several servers hand out channel ids that must not collide (a caller's request id is
+        their channel's): each needs its own `systemname`, which prefixes its unique ids."""
+        if not self.several:
+            return None
+        if not server.system_name:
+            return (
+                f"Asterisk server {server.name} has no systemname: set a distinct `systemname` in the [options] "
+                "of each server's asterisk.conf (their channel ids could collide)"
+            )
+        for other in self.servers:
+            if other is not server and other.system_name == server.system_name:
+                return (
+                    f"Asterisk servers {other.name} and {server.name} share the systemname {server.system_name!r}: "
+                    "give each its own in asterisk.conf (their channel ids could collide)"
+                )
+        return None
 
     def up(self) -> list[Server]:
         return [s for s in self.servers if s.up]

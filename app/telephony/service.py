@@ -825,6 +825,10 @@ class TelephonyService:
             await self._resync_failed(server, None)
             return
         channels, startup_time, online, expected = snapshot
+        clash = self.servers.system_name_problem(server)
+        if clash is not None:  # ids could collide: one caller mistaken for another; nothing to serve on
+            self.fail("asterisk_system_names_clash", ValueError(clash))
+            return
         restarted = server.started is not None and startup_time != server.started
         server.started = startup_time
         if restarted:  # its bridges went with it (legs lost at its shutdown never released theirs)
@@ -895,6 +899,8 @@ class TelephonyService:
         expected = {leg_id for leg_id, *_ in self.engine.expected_legs()}
         channels = {c.id: c for c in await ari.channels.list()}
         info = await ari.asterisk.info()
+        config = info.raw.get("config")
+        server.system_name = str(config.get("name") or "") if isinstance(config, dict) else ""
         agents = {
             endpoint: agent_id
             for endpoint, agent_id in self._agents_by_endpoint().items()

@@ -74,6 +74,7 @@ class Two:
 @pytest.fixture
 async def two() -> AsyncIterator[Two]:
     async with FakeAri() as a, FakeAri() as b:
+        a.system_name, b.system_name = "ast-a", "ast-b"
         a.add_endpoint("PJSIP", "1001", "online")
         b.add_endpoint("PJSIP", "1002", "online")
         config = parse_config(two_server_config(a, b), env={})
@@ -194,3 +195,11 @@ async def test_stopping_the_service_keeps_its_callers_for_the_next_start(two: Tw
     await asyncio.wait_for(two.service.stop(), 5.0)
     assert not [e for e in two.fed if isinstance(e, ev.LegLost)]
     assert len(two.service.engine.requests) == 2
+
+
+async def test_two_servers_with_one_systemname_stop_the_service_before_serving(two: Two) -> None:
+    # Their channel ids (a caller's request id) could collide: refusing is the only safe answer.
+    two.b.system_name = "ast-a"
+    assert await two.b.drop_websockets() == 1
+    await two.eventually(lambda: two.service.fatal.is_set(), "the service stopping")
+    assert two.service.fatal_reason == "asterisk_system_names_clash"
