@@ -18,8 +18,12 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from app.sandbox.pjsip_agents import config_value
+
+if TYPE_CHECKING:
+    from app.config import HoldfastConfig
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,47}$")
 PEER_PREFIX = "holdfast-peer-"
@@ -69,3 +73,17 @@ def render_peer_endpoints(local: str, servers: Iterable[PeerServer], secret: str
             "",
         ]
     return "\n".join(lines)
+
+
+def peer_servers(config: HoldfastConfig) -> list[PeerServer]:
+    """The servers of a settings file, as peers of the trunk (each one's SIP address)."""
+    servers = config.asterisk.server_list()
+    if len(servers) < 2:
+        raise ValueError("asterisk.servers lists fewer than two servers: one server needs no trunk between servers")
+    return [PeerServer(s.name, s.sip_host, s.sip_port) for s in servers]
+
+
+def check_server(config: HoldfastConfig, server: str) -> None:
+    names = [s.name for s in config.asterisk.server_list()]
+    if server not in names:
+        raise ValueError(f'no Asterisk server named "{server}"; the settings list {", ".join(names)}')
