@@ -71,32 +71,37 @@ class Two:
         return fake.calls_to("POST", r"/channels")
 
 
+def build_two(a: FakeAri, b: FakeAri) -> Two:
+    """The service on servers a and b (not started)."""
+    a.system_name, b.system_name = "ast-a", "ast-b"
+    a.add_endpoint("PJSIP", "1001", "online")
+    b.add_endpoint("PJSIP", "1002", "online")
+    config = parse_config(two_server_config(a, b), env={})
+    servers = ServerSet.from_config(config.asterisk.server_list(), config.asterisk.app)
+    clock = FakeClock()
+    service = TelephonyService(config, servers.first.ari, clock=clock, servers=servers)
+    fed: list[ev.Event] = []
+    feed = service.feed
+
+    def spy(event: ev.Event) -> Any:
+        fed.append(event)
+        return feed(event)
+
+    service.feed = spy  # type: ignore[method-assign]
+    service.executor.feed = spy
+    return Two(service, a, b, clock, fed)
+
+
 @pytest.fixture
 async def two() -> AsyncIterator[Two]:
     async with FakeAri() as a, FakeAri() as b:
-        a.system_name, b.system_name = "ast-a", "ast-b"
-        a.add_endpoint("PJSIP", "1001", "online")
-        b.add_endpoint("PJSIP", "1002", "online")
-        config = parse_config(two_server_config(a, b), env={})
-        servers = ServerSet.from_config(config.asterisk.server_list(), config.asterisk.app)
-        clock = FakeClock()
-        service = TelephonyService(config, servers.first.ari, clock=clock, servers=servers)
-        fed: list[ev.Event] = []
-        feed = service.feed
-
-        def spy(event: ev.Event) -> Any:
-            fed.append(event)
-            return feed(event)
-
-        service.feed = spy  # type: ignore[method-assign]
-        service.executor.feed = spy
-        await service.start()
-        t = Two(service, a, b, clock, fed)
-        await t.eventually(lambda: len(servers.up()) == 2, "both servers reconciled")
+        t = build_two(a, b)
+        await t.service.start()
+        await t.eventually(lambda: len(t.service.servers.up()) == 2, "both servers reconciled")
         try:
             yield t
         finally:
-            await asyncio.wait_for(service.stop(), 5.0)
+            await asyncio.wait_for(t.service.stop(), 5.0)
 
 
 async def test_callers_on_both_servers_wait_in_one_queue_in_arrival_order(two: Two) -> None:
@@ -203,3 +208,29 @@ async def test_two_servers_with_one_systemname_stop_the_service_before_serving(t
     assert await two.b.drop_websockets() == 1
     await two.eventually(lambda: two.service.fatal.is_set(), "the service stopping")
     assert two.service.fatal_reason == "asterisk_system_names_clash"
+
+
+async def test_after_a_restart_legs_are_found_on_their_server_and_lost_only_when_no_server_has_them() -> None:
+    async with FakeAri() as a, FakeAri() as b:
+        t = build_two(a, b)
+        # As restored from the store: two callers on hold, their servers unknown to this process.
+        b.add_channel("ch-on-b", caller_number=CALLER, state="Up")
+        for channel in ("ch-on-b", "ch-gone"):
+            t.service.engine.handle(ev.CallerArrived(t.clock(), channel, "support", CALLER))
+        a.delay("GET", r"/channels", 0.3)  # a is read last
+        await t.service.start()
+        try:
+            await t.eventually(lambda: t.service.servers.by_name["b"].up, "b reconciled")
+            assert not [e for e in t.fed if isinstance(e, ev.LegLost)]  # a has not been read yet
+            leg = t.service.legs.by_leg("ch-on-b")
+            assert leg is not None and leg.server == "b" and leg.adopted
+            await t.eventually(lambda: bool(b.calls_to("POST", r"/bridges/holdfast-hold-support/addChannel")), "held")
+            await t.eventually(lambda: len(t.service.servers.up()) == 2, "a reconciled")
+            assert [(e.leg_id, e.reason) for e in t.fed if isinstance(e, ev.LegLost)] == [
+                ("ch-gone", "channel_vanished")
+            ]
+            assert len([e for e in t.fed if isinstance(e, ev.LegsReconciled)]) == 1
+            assert "ch-on-b" in t.service.engine.requests and "ch-gone" not in t.service.engine.requests
+            assert not a.calls_to("POST", r"/bridges/holdfast-hold-support/addChannel")
+        finally:
+            await asyncio.wait_for(t.service.stop(), 5.0)
