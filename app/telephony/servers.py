@@ -9,10 +9,12 @@ resolves to it, so code that predates several servers (legs with no server) keep
 from __future__ import annotations
 
 import itertools
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
-from app.ari import AriClient
+from app.ari import AriClient, AriError, AriNotFound
 from app.ari.config import AriConfig
+from app.ari.recordings import StoredRecording
 from app.config.servers import AsteriskServer
 
 
@@ -115,3 +117,40 @@ class ServerSet:
         if not up:
             return None
         return up[next(self._turn) % len(up)]
+
+
+class AllServersRecordings:
+    """Stored recordings when there are several servers: a call's recording is in the spool of
+    the server that bridged it, and the store knows its name only, so each server is asked.
+    Gone (AriNotFound) only when no server has it; a server that cannot answer is an error, not
+    "gone" (the file may be there)."""
+
+    def __init__(self, servers: ServerSet) -> None:
+        self.servers = servers
+
+    async def stored(self, name: str) -> StoredRecording:
+        return (await self._find(name))[1]
+
+    async def delete_stored(self, name: str) -> None:
+        server, _ = await self._find(name)
+        await server.ari.recordings.delete_stored(name)
+
+    async def stored_file(self, name: str) -> AsyncIterator[bytes]:
+        server, _ = await self._find(name)
+        async for chunk in server.ari.recordings.stored_file(name):
+            yield chunk
+
+    async def _find(self, name: str) -> tuple[Server, StoredRecording]:
+        failure: AriError | None = None
+        missing: AriNotFound | None = None
+        for server in self.servers.servers:
+            try:
+                return server, await server.ari.recordings.stored(name)
+            except AriNotFound as error:
+                missing = error
+            except AriError as error:
+                failure = error
+        if failure is not None:
+            raise failure
+        assert missing is not None  # at least one server
+        raise missing

@@ -66,7 +66,7 @@ from app.telephony.legs import Leg, LegRegistry, PlaybackTask, channel_id_for_le
 from app.telephony.metrics import Metrics
 from app.telephony.prompts import PromptBook
 from app.telephony.recordings import RECORDING_KINDS, RetentionKeeper
-from app.telephony.servers import Server, ServerSet
+from app.telephony.servers import AllServersRecordings, Server, ServerSet
 
 log = structlog.get_logger("holdfast.telephony")
 
@@ -148,8 +148,10 @@ class TelephonyService:
         # Notifications: planned into each step's commit (the outbox), delivered by a watched worker.
         self.notifier = Notifier(config, store, clock) if isinstance(store, OutboxStore) else None
         # Recordings past their queue's retention are deleted by a watched task (the event log lists them).
+        # Several servers: a recording is on the server that bridged its call; each is asked.
+        self.recordings = AllServersRecordings(self.servers) if self.servers.several else ari.recordings
         self.recording_keeper = (
-            RetentionKeeper(store, ari.recordings, self._retention_of, self._on_activity, clock) if store else None
+            RetentionKeeper(store, self.recordings, self._retention_of, self._on_activity, clock) if store else None
         )
         self.resync_retries: tuple[float | None, ...] = RESYNC_RETRIES
         self.resyncs = 0  # completed resyncs (each (re)connect), for tests and debugging

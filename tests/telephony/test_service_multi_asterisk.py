@@ -234,3 +234,22 @@ async def test_after_a_restart_legs_are_found_on_their_server_and_lost_only_when
             assert not a.calls_to("POST", r"/bridges/holdfast-hold-support/addChannel")
         finally:
             await asyncio.wait_for(t.service.stop(), 5.0)
+
+
+async def test_recordings_are_found_and_deleted_on_the_server_that_has_them(two: Two) -> None:
+    from app.ari import AriError, AriNotFound
+
+    two.b.state.recordings["holdfast-r1"] = {"name": "holdfast-r1", "format": "wav", "file": b"RIFF..."}
+    recordings = two.service.recordings
+    assert (await recordings.stored("holdfast-r1")).format == "wav"
+    assert b"".join([chunk async for chunk in recordings.stored_file("holdfast-r1")]) == b"RIFF..."
+    await recordings.delete_stored("holdfast-r1")
+    assert "holdfast-r1" not in two.b.state.recordings
+    assert two.b.calls_to("DELETE", r"/recordings/stored/holdfast-r1")
+    with pytest.raises(AriNotFound):
+        await recordings.delete_stored("holdfast-r1")  # gone everywhere
+    two.b.state.recordings["holdfast-r2"] = {"name": "holdfast-r2", "format": "wav", "file": b""}
+    two.a.fail("GET", r"/recordings/stored/holdfast-r3", status=500, times=None)
+    with pytest.raises(AriError) as refused:
+        await recordings.delete_stored("holdfast-r3")  # a cannot say: not "gone"
+    assert not isinstance(refused.value, AriNotFound)
