@@ -181,6 +181,7 @@ def config_text(cluster: Cluster, data_dir: Path) -> str:
     _, b_password = cluster.b.ari_auth
     agents = "\n".join(
         f'  "{n}":\n    name: {e.display_name}\n    password: "{e.password}"\n    skills: [support]'
+        + ("\n    auto_answer: true" if n == ON_B else "")  # the headers must cross the trunk
         for n, e in cluster.agents.items()
     )
     return f"""
@@ -264,6 +265,17 @@ async def call_in(run: Running, trunk: str, caller: str) -> tuple[SimCall, str]:
     return call, str(arrived.request_id)
 
 
+async def read_header(sim: PhoneSim, call: SimCall, header: str) -> str:
+    """A SIP header of the INVITE that brought `call` to the phone ("" when absent)."""
+    try:
+        answer = await sim.ari.get(f"/channels/{call.id}/variable", variable=f"PJSIP_HEADER(read,{header})")
+    except Exception as error:  # phonesim's AriError: Asterisk cannot "read" a header that is absent
+        if getattr(error, "status", None) in (404, 500) and "Unable to read" in str(error):
+            return ""
+        raise
+    return str(answer.get("value") or "")
+
+
 def channels_named(inst: AsteriskInstance, prefix: str) -> list[str]:
     return [c["name"] for c in inst.ari_get("/channels") if c["name"].startswith(prefix)]
 
@@ -287,9 +299,13 @@ async def test_callers_on_both_servers_served_in_arrival_order_by_agents_on_the_
     await on_b.wait_audio_flowing(timeout=8)  # the caller hears the agent and is heard
     await agent_a.wait_audio_flowing(timeout=8)
 
-    # 1002 (registered on b) takes the caller waiting on a: rung from a through the trunk.
+    # 1002 (registered on b, auto-answer) takes the caller waiting on a: rung from a through the trunk.
+    running.sim.set_behaviour(f"agent:{ON_B}", "manual")  # ringing: its INVITE's headers are read then
     assert service.agent_action(ON_B, "ready") == "agent_ready"
     agent_b = await running.sim.wait_incoming(f"agent:{ON_B}", 15)
+    assert await read_header(running.sim, agent_b, "Call-Info") == "<sip:holdfast>;answer-after=0"
+    assert await read_header(running.sim, agent_b, "Alert-Info") == "<http://holdfast>;info=alert-autoanswer;delay=0"
+    await agent_b.answer()
     connected = await running.activities.wait("connected", request_id=second)
     assert connected.agent_id == ON_B
     assert channels_named(cluster.a, "PJSIP/holdfast-peer-b-"), "the agent leg is not placed on a"
