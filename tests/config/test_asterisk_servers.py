@@ -125,3 +125,14 @@ def test_default_server_without_servers_is_refused() -> None:
     data = copy.deepcopy(BASE)
     data["asterisk"]["default_server"] = "a"
     assert "asterisk default_server is set but asterisk.servers lists no server" in problems(data)
+
+
+def test_the_summary_names_each_server_and_its_agents() -> None:
+    from app.config import summarize
+
+    data = two_servers(default_server="b")
+    text = summarize(valid(data))
+    assert "Asterisk: 2 servers" in text and "(on another server: PJSIP/{username}@holdfast-peer-{server})" in text
+    assert "  a: ARI http://10.0.0.1:8088/ari, SIP registrations at 127.0.0.1:5060, agents: 1001" in text
+    assert "  b: ARI http://10.0.0.2:8088/ari, SIP registrations at 10.0.0.2:5060, agents: every agent" in text
+    assert "Asterisk: ARI http://127.0.0.1:8088/ari" in summarize(valid(BASE))  # one server: as before

@@ -20,11 +20,11 @@ from app.core import events as ev
 from app.core.states import AgentState
 from app.telephony.servers import ServerSet
 from app.telephony.service import TelephonyService
-from tests.ari.fake_ari import FakeAri
-from tests.telephony.conftest import CALLER, DEFAULT_QUEUES, FakeClock
+from tests.ari.fake_ari import FakeAri, playback_json
+from tests.telephony.conftest import CALLBACK_QUEUES, CALLER, DEFAULT_QUEUES, FakeClock
 
 
-def two_server_config(a: FakeAri, b: FakeAri) -> str:
+def two_server_config(a: FakeAri, b: FakeAri, queues: str = DEFAULT_QUEUES) -> str:
     agents = "\n".join(f'  "{x}":\n    password: "pw{x}"\n    skills: [support, sales]' for x in ("1001", "1002"))
     return f"""
 asterisk:
@@ -40,7 +40,7 @@ asterisk:
       agents: ["1002"]
 inbound:
   "4000": support
-queues:{DEFAULT_QUEUES}
+queues:{queues}
 agents:
 {agents}
 """
@@ -71,12 +71,12 @@ class Two:
         return fake.calls_to("POST", r"/channels")
 
 
-def build_two(a: FakeAri, b: FakeAri) -> Two:
+def build_two(a: FakeAri, b: FakeAri, queues: str = DEFAULT_QUEUES) -> Two:
     """The service on servers a and b (not started)."""
     a.system_name, b.system_name = "ast-a", "ast-b"
     a.add_endpoint("PJSIP", "1001", "online")
     b.add_endpoint("PJSIP", "1002", "online")
-    config = parse_config(two_server_config(a, b), env={})
+    config = parse_config(two_server_config(a, b, queues), env={})
     servers = ServerSet.from_config(config.asterisk.server_list(), config.asterisk.app)
     clock = FakeClock()
     service = TelephonyService(config, servers.first.ari, clock=clock, servers=servers)
@@ -253,3 +253,30 @@ async def test_recordings_are_found_and_deleted_on_the_server_that_has_them(two:
     with pytest.raises(AriError) as refused:
         await recordings.delete_stored("holdfast-r3")  # a cannot say: not "gone"
     assert not isinstance(refused.value, AriNotFound)
+
+
+async def test_a_callback_rings_the_agent_on_their_server_and_dials_the_customer_from_there() -> None:
+    async with FakeAri() as a, FakeAri() as b:
+        t = build_two(a, b, CALLBACK_QUEUES)
+        await t.service.start()
+        try:
+            await t.eventually(lambda: len(t.service.servers.up()) == 2, "both servers reconciled")
+            t.service.feed(ev.CallbackRequested(t.clock(), "cb-1", "support", CALLER))
+            assert t.service.agent_action("1002", "ready") == "agent_ready"  # registered on b
+            await t.eventually(lambda: bool(t.originates(b)), "the agent rung from b")
+            (ring,) = t.originates(b)
+            assert ring.param("endpoint") == "PJSIP/1002"
+            chan = b.channels[ring.param("channelId") or ""]
+            chan["state"] = "Up"
+            leg_id = (ring.param("appArgs") or "").split(",")[1]
+            await b.push_event("StasisStart", channel=chan, args=["agent", leg_id])
+            play = f"/channels/{chan['id']}/play"
+            await t.eventually(lambda: bool(b.calls_to("POST", play)), "the whisper on b")
+            playback_id = b.calls_to("POST", play)[0].param("playbackId") or ""
+            done = {**playback_json(playback_id, target_uri=f"channel:{chan['id']}"), "state": "done"}
+            await b.push_event("PlaybackFinished", playback=done)
+            await t.eventually(lambda: len(t.originates(b)) == 2, "the customer dialled from b")
+            assert t.originates(b)[1].param("endpoint") == f"PJSIP/{CALLER}@trunk"
+            assert not t.originates(a)
+        finally:
+            await asyncio.wait_for(t.service.stop(), 5.0)
