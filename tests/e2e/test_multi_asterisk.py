@@ -9,7 +9,7 @@ either SUT and holding both agents' phones (1001 registered to a, 1002 to b).
   caller on b, and the agent on b the caller on a: each agent leg is placed on the caller's
   server through the trunk and bridged there, with audio both ways (RTP over time).
 - b stopped: its waiting caller is recorded as dropped, its agent unreachable, the service
-  stays up, and a new caller on a is served.
+  stays up, and a new caller on a is served, then a callback (agent, then customer) through a.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from conftest import PHONESIM_CONF, SUT_CONF, wait_agents_registered
 from phonesim import PhoneSim, SimCall, render_agent_registrations
 
 from app.config import load_config
-from app.core.states import AgentState
+from app.core import events as ev
 from app.sandbox import (
     AgentEndpoint,
     AsteriskInstall,
@@ -47,6 +47,7 @@ pytestmark = pytest.mark.e2e
 SUPPORT = "4000"
 ON_A, ON_B = "1001", "1002"  # agent ids: 1001's phone registers on a, 1002's on b
 TRUNK_A, TRUNK_B = "sut-trunk", "sut-b-trunk"  # the simulator's trunks to each SUT
+CUSTOMER = "+4520654321"  # a callback's number (a Danish mobile: eligible by default)
 
 
 @dataclass
@@ -180,7 +181,7 @@ def config_text(cluster: Cluster, data_dir: Path) -> str:
     a_user, a_password = cluster.a.ari_auth
     _, b_password = cluster.b.ari_auth
     agents = "\n".join(
-        f'  "{n}":\n    name: {e.display_name}\n    password: "{e.password}"\n    skills: [support]'
+        f'  "{n}":\n    name: {e.display_name}\n    password: "{e.password}"\n    skills: [support, cb]'
         + ("\n    auto_answer: true" if n == ON_B else "")  # the headers must cross the trunk
         for n, e in cluster.agents.items()
     )
@@ -207,6 +208,13 @@ queues:
     wrap_up: 1s
     callback:
       enabled: false
+  cb:
+    ring_timeout: 8s
+    wrap_up: 1s
+    callback:
+      enabled: true
+      customer_ring_timeout: 8s
+      caller_id: "+4570000000"
 agents:
 {agents}
 """
@@ -338,7 +346,19 @@ async def test_with_one_asterisk_stopped_the_other_serves_new_callers(cluster: C
         assert connected.agent_id == ON_A
         await caller.wait_audio_flowing(timeout=8)
         await agent.wait_audio_flowing(timeout=8)
-        assert service.engine.agents[ON_B].state is AgentState.LOGGED_OFF or not service.engine.agents[ON_B].reachable
+        assert not service.engine.agents[ON_B].reachable
+
+        # A callback is placed through a as well: agent first, then the customer, bridged there.
+        await caller.hangup()
+        await running.activities.wait("agent_state", agent_id=ON_A, state="ready", count=2)
+        await service.feed_and_commit(ev.CallbackRequested(service.clock(), "cb-after-b", "cb", CUSTOMER))
+        agent = await running.sim.wait_incoming(f"agent:{ON_A}", 15)
+        customer = await running.sim.wait_incoming(f"customer:{CUSTOMER}", 20)
+        connected = await running.activities.wait("connected", request_id="cb-after-b")
+        assert connected.agent_id == ON_A
+        await customer.wait_audio_flowing(timeout=8)
+        await agent.wait_audio_flowing(timeout=8)
+        assert "holdfast-call-cb-after-b" in {br["id"] for br in cluster.a.ari_get("/bridges")}
     finally:  # b back for whatever runs next, its agent registered again
         if not cluster.b.running:
             await asyncio.to_thread(cluster.b.start)
