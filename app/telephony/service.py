@@ -844,6 +844,9 @@ class TelephonyService:
         for endpoint, agent_id in self._agents_by_endpoint().items():
             if self.servers.server_of_agent(agent_id) == server.name:
                 self.try_feed(ev.AgentReachability(self.clock(), agent_id, endpoint in online))
+            elif not self.servers.get(self.servers.server_of_agent(agent_id) or "").up:
+                # Several servers: one not reached yet (e.g. down at start-up) has no agents to offer.
+                self.try_feed(ev.AgentReachability(self.clock(), agent_id, False))
         server.up = True  # before reconciling: what it frees may be placed on this server
         await self._reconcile(channels, restarted, expected, server)
         for queue in self.engine.queues:

@@ -144,12 +144,14 @@ async def test_an_agent_on_the_callers_own_server_is_dialled_directly(two: Two) 
 async def test_an_endpoint_event_counts_only_from_the_agents_own_server(two: Two) -> None:
     from tests.ari.fake_ari import endpoint_json
 
+    before = len(two.fed)
     await two.a.push_event("EndpointStateChange", endpoint=endpoint_json("PJSIP", "1002", "offline"))
     await two.b.push_event("EndpointStateChange", endpoint=endpoint_json("PJSIP", "1001", "offline"))
     await two.a.push_event("EndpointStateChange", endpoint=endpoint_json("PJSIP", "1001", "offline"))
     await two.eventually(lambda: not two.service.engine.agents["1001"].reachable, "1001 unreachable")
     assert two.service.engine.agents["1002"].reachable
-    assert [e.agent_id for e in two.fed if isinstance(e, ev.AgentReachability) and not e.reachable] == ["1001"]
+    fed = two.fed[before:]
+    assert [e.agent_id for e in fed if isinstance(e, ev.AgentReachability) and not e.reachable] == ["1001"]
 
 
 async def test_a_lost_server_costs_its_calls_and_agents_and_the_other_serves_on(two: Two) -> None:
@@ -278,5 +280,26 @@ async def test_a_callback_rings_the_agent_on_their_server_and_dials_the_customer
             await t.eventually(lambda: len(t.originates(b)) == 2, "the customer dialled from b")
             assert t.originates(b)[1].param("endpoint") == f"PJSIP/{CALLER}@trunk"
             assert not t.originates(a)
+        finally:
+            await asyncio.wait_for(t.service.stop(), 5.0)
+
+
+async def test_agents_of_a_server_not_reached_yet_are_not_offered_calls() -> None:
+    async with FakeAri() as a, FakeAri() as b:
+        t = build_two(a, b)
+        b.refuse_websocket()  # b down at start-up
+        await t.service.start()
+        try:
+            await t.eventually(lambda: t.service.servers.by_name["a"].up, "a reconciled")
+            assert not t.service.engine.agents["1002"].reachable
+            assert t.service.engine.agents["1001"].reachable
+            await t.caller(a)
+            assert t.service.agent_action("1002", "ready") == "agent_ready"
+            assert t.service.agent_action("1001", "ready") == "agent_ready"
+            await t.eventually(lambda: bool(t.originates(a)), "an agent rung")
+            assert [c.param("endpoint") for c in t.originates(a)] == ["PJSIP/1001"]  # not 1002 on b
+            b.accept_websocket()
+            await t.eventually(lambda: t.service.servers.by_name["b"].up, "b reconciled", 15)
+            assert t.service.engine.agents["1002"].reachable
         finally:
             await asyncio.wait_for(t.service.stop(), 5.0)
