@@ -848,6 +848,7 @@ class TelephonyService:
                 # Several servers: one not reached yet (e.g. down at start-up) has no agents to offer.
                 self.try_feed(ev.AgentReachability(self.clock(), agent_id, False))
         server.up = True  # before reconciling: what it frees may be placed on this server
+        self.metrics.asterisk_server_up.labels(server.name).set(1)
         await self._reconcile(channels, restarted, expected, server)
         for queue in self.engine.queues:
             try:
@@ -874,6 +875,7 @@ class TelephonyService:
         them through it; a caller on hold there would otherwise be given an agent who cannot be
         reached) and its agents are unreachable until it is back; the others serve on."""
         server.up = False
+        self.metrics.asterisk_server_up.labels(server.name).set(0)
         for leg in self.legs.live():
             if self.servers.get(leg.server) is server and leg.role != "oneshot":
                 server.lost_channels.add(leg.channel_id)  # hung up at its return if still there
@@ -1012,6 +1014,7 @@ class TelephonyService:
             await self._server_down(lost, "asterisk_disconnected")
             return
         lost.up = False  # one server: its legs are judged at the resync after the reconnect, as ever
+        self.metrics.asterisk_server_up.labels(lost.name).set(0)
         self.connected.clear()
         self.metrics.ari_connected.set(0)
 

@@ -163,6 +163,9 @@ async def test_a_lost_server_costs_its_calls_and_agents_and_the_other_serves_on(
     assert [(e.leg_id, e.reason) for e in lost] == [(on_b, "asterisk_disconnected")]
     assert not two.service.engine.agents["1002"].reachable
     assert two.service.healthy and two.service.connected.is_set()
+    registry = two.service.metrics.registry
+    assert registry.get_sample_value("holdfast_asterisk_server_up", {"server": "b"}) == 0
+    assert registry.get_sample_value("holdfast_asterisk_server_up", {"server": "a"}) == 1
 
     on_a = await two.caller(two.a, "+4520000003")
     assert two.service.agent_action("1001", "ready") == "agent_ready"
