@@ -50,7 +50,37 @@ def _pjsip_agents(args: argparse.Namespace) -> int:
     from app.devrun import agent_endpoints
     from app.sandbox import render_agent_endpoints
 
-    print(render_agent_endpoints(agent_endpoints(_load(args.config))), end="")
+    config = _load(args.config)
+    agents = agent_endpoints(config)
+    if args.server is not None:  # several Asterisk servers: each registers its own agents
+        from app.config.servers import server_of_agent
+        from app.sandbox.pjsip_peers import check_server
+
+        try:
+            check_server(config, args.server)
+        except ValueError as error:
+            print(f"holdfast: {error}", file=sys.stderr)
+            return 2
+        servers = config.asterisk.server_list()
+        agents = [a for a in agents if server_of_agent(servers, a.username) == args.server]
+    print(render_agent_endpoints(agents), end="")
+    return 0
+
+
+def _pjsip_peers(args: argparse.Namespace) -> int:
+    """Several Asterisk servers: the SIP trunk from one of them to the others (pjsip_peers.conf)."""
+    import os
+
+    from app.sandbox.pjsip_peers import check_server, peer_servers, render_peer_endpoints
+
+    config = _load(args.config)
+    try:
+        check_server(config, args.server)
+        text = render_peer_endpoints(args.server, peer_servers(config), os.environ.get("HOLDFAST_PEER_SECRET", ""))
+    except ValueError as error:
+        print(f"holdfast: {error} (the shared secret comes from HOLDFAST_PEER_SECRET)", file=sys.stderr)
+        return 2
+    print(text, end="")
     return 0
 
 
@@ -147,7 +177,14 @@ def main(argv: list[str] | None = None) -> int:
     p.set_defaults(func=_check_config)
     p = sub.add_parser("pjsip-agents", help="print pjsip_agents.conf for the configured agents")
     p.add_argument("--config", required=True)
+    p.add_argument("--server", help="only the agents registered on this Asterisk server (asterisk.servers)")
     p.set_defaults(func=_pjsip_agents)
+    p = sub.add_parser(
+        "pjsip-peers", help="print pjsip_peers.conf: the SIP trunk from one Asterisk server to the others"
+    )
+    p.add_argument("--config", required=True)
+    p.add_argument("--server", required=True, help="the server it is for (a name in asterisk.servers)")
+    p.set_defaults(func=_pjsip_peers)
     p = sub.add_parser("run", help="run the service")
     p.add_argument("--config", required=True)
     p.add_argument(

@@ -25,13 +25,13 @@ import structlog
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from app.ari import AriClient, AriConfig
 from app.config import HoldfastConfig
 from app.store import Store, store_from_dsn
 from app.store.lease import PostgresLeases
 from app.telephony.instance_lock import AnotherInstanceRunning
 from app.telephony.leadership import Leadership
 from app.telephony.prompts import PromptBook
+from app.telephony.servers import ServerSet
 from app.telephony.service import TelephonyService
 from app.web.api import make_app
 
@@ -112,9 +112,10 @@ def build_service(
     store: Store | None = None,
     config_path: Path | None = None,
 ) -> TelephonyService:
-    a = config.asterisk
-    ari = AriClient(AriConfig(a.ari_url, a.ari_user.get_secret_value(), a.ari_password.get_secret_value(), app=a.app))
-    return TelephonyService(config, ari, prompts=prompts, store=store, config_path=config_path)
+    servers = ServerSet.from_config(config.asterisk.server_list(), config.asterisk.app)  # one ARI client each
+    return TelephonyService(
+        config, servers.first.ari, prompts=prompts, store=store, config_path=config_path, servers=servers
+    )
 
 
 async def open_store(config: HoldfastConfig) -> Store:

@@ -83,6 +83,15 @@ class EventConnection:
         if self._task is not None:
             await asyncio.shield(self._task)
 
+    async def drop(self) -> None:
+        """Close the current websocket but not the connection: the loop connects again after its
+        backoff and `on_connected` runs again (e.g. to retry a resync that could not read Asterisk).
+        Safe to call from `on_connected` itself."""
+        ws = self._ws
+        if ws is not None and not ws.closed:
+            log.info("ari_events_dropped", app=self._config.app)
+            await ws.close()
+
     async def close(self, timeout: float = 5.0) -> None:
         """Stop for good. If connected, close the socket and let on_disconnected run."""
         self._closing = True

@@ -26,6 +26,7 @@ from pydantic_core import ErrorDetails
 
 from app.config.notifications import notifications_cross_check
 from app.config.schema import HoldfastConfig, UnsetSecret
+from app.config.servers import servers_cross_check
 from app.config.users import users_cross_check
 
 __all__ = ["ConfigError", "check_config", "load_config", "parse_config", "unset_secrets", "validate_config"]
@@ -271,6 +272,7 @@ def _cross_check(data: dict[Any, Any]) -> list[tuple[str, str]]:
             if isinstance(queue, str | int) and not isinstance(queue, bool) and str(queue) not in names:
                 found.append(("campaigns", unknown(f"campaigns.{campaign_id}.queue", queue)))
     found += users_cross_check(data, names)
+    found += servers_cross_check(data)
     campaign_ids = [str(k) for k in campaigns] if isinstance(campaigns, dict) else []
     found += notifications_cross_check(data, names, campaign_ids)
     return found

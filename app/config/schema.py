@@ -44,6 +44,7 @@ from app.config.amd import AmdTuning
 from app.config.durations import DurationError, format_duration, parse_duration
 from app.config.errors import bad, bad_plain
 from app.config.notifications import NotificationsConfig
+from app.config.servers import AsteriskServer, server_list, servers_problem
 from app.config.users import AgentGroups, UserConfig, UserName, WebConfig
 from app.core.settings import (
     MIN_RING_TIME,
@@ -73,6 +74,7 @@ __all__ = [
     "AgentConfig",
     "AnnounceConfig",
     "AsteriskConfig",
+    "AsteriskServerConfig",
     "CallbackConfig",
     "CampaignConfig",
     "EligibilityConfig",
@@ -441,6 +443,35 @@ def _endpoint_format(field: str) -> Callable[[object], str]:
 Port = Annotated[int, PlainValidator(_int_range(1, 65535))]
 
 
+def _peer_endpoint_format(value: object) -> str:
+    text = _text(value).strip()
+    try:
+        names = {f for _, f, _, _ in Formatter().parse(text) if f is not None}
+    except ValueError:
+        names = set()
+    if names != {"username", "server"}:
+        raise bad(
+            'must contain "{username}" and "{server}" and no other placeholder, '
+            'like "PJSIP/{username}@holdfast-peer-{server}"'
+        )
+    return text
+
+
+ServerName = Annotated[str, PlainValidator(_pattern(_NAME_RE, "a server name uses letters, digits, '-' and '_'"))]
+
+
+class AsteriskServerConfig(_Model):
+    """One Asterisk server of several: its ARI connection and the agents whose phones register there."""
+
+    name: ServerName
+    ari_url: Annotated[str, PlainValidator(_ari_url)]
+    ari_user: Secret | None = None  # default: asterisk.ari_user
+    ari_password: Secret | None = None  # default: asterisk.ari_password
+    sip_host: Text = "127.0.0.1"
+    sip_port: Port = 5060
+    agents: list[AgentId] = Field(default_factory=list)
+
+
 class AsteriskConfig(_Model):
     ari_url: Annotated[str, PlainValidator(_ari_url)] = "http://127.0.0.1:8088/ari"
     ari_user: Secret
@@ -453,11 +484,35 @@ class AsteriskConfig(_Model):
     agent_endpoint_format: Annotated[str, PlainValidator(_endpoint_format("username"))] = "PJSIP/{username}"
     trunk_endpoint_format: Annotated[str, PlainValidator(_endpoint_format("number"))] = "PJSIP/{number}@trunk"
 
+    # Several Asterisk servers (app/config/servers.py): each with its own ARI connection and the
+    # agents registered there. Empty: the single server above. The credentials above are every
+    # server's default.
+    servers: list[AsteriskServerConfig] = Field(default_factory=list)
+    default_server: ServerName | None = None  # where agents listed under no server are registered
+    # How one server reaches an agent registered on another: through the SIP trunk named after it.
+    peer_endpoint_format: Annotated[str, PlainValidator(_peer_endpoint_format)] = (
+        "PJSIP/{username}@holdfast-peer-{server}"
+    )
+
     def agent_endpoint(self, username: str) -> str:
         return self.agent_endpoint_format.format(username=username)
 
     def trunk_endpoint(self, number: str) -> str:
         return self.trunk_endpoint_format.format(number=number)
+
+    def peer_endpoint(self, username: str, server: str) -> str:
+        return self.peer_endpoint_format.format(username=username, server=server)
+
+    @model_validator(mode="after")
+    def _servers_agree(self) -> AsteriskConfig:
+        problem = servers_problem(self)
+        if problem:
+            raise bad_plain(problem)
+        return self
+
+    def server_list(self) -> list[AsteriskServer]:
+        """The Asterisk servers to connect to; the single form is a list of one holding every agent."""
+        return server_list(self)
 
 
 def _log_level(value: object) -> str:

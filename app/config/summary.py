@@ -22,9 +22,24 @@ __all__ = ["summarize"]
 
 def summarize(cfg: HoldfastConfig) -> str:
     a, s = cfg.asterisk, cfg.service
-    lines = [
-        f'Asterisk: ARI {a.ari_url}, Stasis app "{a.app}", agents dialled as {a.agent_endpoint_format}, '
-        f"customers as {a.trunk_endpoint_format}, SIP registrations at {a.sip_host}:{a.sip_port}",
+    if a.servers:  # several Asterisk servers: one line each, with the agents registered there
+        servers = a.server_list()
+        lines = [
+            f'Asterisk: {len(servers)} servers, Stasis app "{a.app}", agents dialled as {a.agent_endpoint_format} '
+            f"(on another server: {a.peer_endpoint_format}), customers as {a.trunk_endpoint_format}",
+        ]
+        for server in servers:
+            agents = "every agent no other server lists" if server.agents is None else ", ".join(sorted(server.listed))
+            lines.append(
+                f"  {server.name}: ARI {server.ari_url}, SIP registrations at {server.sip_host}:{server.sip_port}, "
+                f"agents: {agents or '(none)'}"
+            )
+    else:
+        lines = [
+            f'Asterisk: ARI {a.ari_url}, Stasis app "{a.app}", agents dialled as {a.agent_endpoint_format}, '
+            f"customers as {a.trunk_endpoint_format}, SIP registrations at {a.sip_host}:{a.sip_port}",
+        ]
+    lines += [
         f"Service: HTTP {s.http_host}:{s.http_port}, data in {s.data_dir}, language {s.language}, "
         f"log level {s.log_level}, admin token {_token(s.admin_token)}, "
         f"menu timeout {dur(s.menu_timeout)}",

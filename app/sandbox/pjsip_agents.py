@@ -13,7 +13,18 @@ from dataclasses import dataclass
 
 _USERNAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 # Section names pjsip.conf already uses; an agent by that name would merge into them.
-_RESERVED = {"global", "system", "transport-udp", "trunk", "agent-tpl", "agent-auth-tpl", "agent-aor-tpl"}
+_RESERVED = {
+    "global",
+    "system",
+    "transport-udp",
+    "trunk",
+    "agent-tpl",
+    "agent-auth-tpl",
+    "agent-aor-tpl",
+    "peer-tpl",
+    "peer-auth-tpl",
+    "peer-aor-tpl",
+}
 
 
 @dataclass(frozen=True)

@@ -35,6 +35,8 @@ from app.core.events import Event, LegFailed, PromptFinished
 from app.core.states import AttemptOutcome
 from app.telephony.legs import Leg, LegRegistry, PlaybackTask, channel_id_for_leg
 from app.telephony.prompts import PromptBook
+from app.telephony.routing import Router
+from app.telephony.servers import ServerSet
 
 log = structlog.get_logger("holdfast.executor")
 
@@ -73,8 +75,19 @@ class CommandExecutor:
         on_fatal: Callable[[str, BaseException | None], None],
         on_leg_broken: Callable[[Leg, str], Awaitable[None]],
         language: str = "en",
+        servers: ServerSet | None = None,
+        peer_endpoint: Callable[[str, str], str] | None = None,
     ) -> None:
         self.ari = ari
+        # Several Asterisk servers: each command goes to its leg's server (app/telephony/routing.py).
+        self.servers = servers or ServerSet.single(ari)
+        self.router = Router(
+            self.servers,
+            legs,
+            agent_endpoint=agent_endpoint,
+            customer_endpoint=customer_endpoint,
+            peer_endpoint=peer_endpoint or (lambda username, _server: agent_endpoint(username)),
+        )
         self.legs = legs
         self.prompts = prompts
         self.app_name = app_name
@@ -88,14 +101,17 @@ class CommandExecutor:
         self.on_leg_broken = on_leg_broken  # hang the leg up and report it lost
         self.resolve_delays: tuple[float, ...] = RESOLVE_DELAYS
         self.hangup_retries: tuple[float | None, ...] = HANGUP_RETRIES
-        self.pending_hangups: set[str] = set()  # channel ids: hang-ups Asterisk did not answer
+        self.pending_hangups: dict[str, str] = {}  # channel id → server: hang-ups Asterisk did not answer
         self.language = language
         self._lanes: dict[str, asyncio.Queue[c.Command]] = {}
         self._workers: dict[str, asyncio.Task[None]] = {}
-        self.holding_ready: set[str] = set()  # holding bridges known to exist on this connection
+        self.holding_ready: set[tuple[str, str]] = set()  # (server, bridge id): known to exist on this connection
         # Call bridges we made, and the legs they were made for: prepared for an agent leg while it
         # rings, then holding both legs once bridged. Its last leg to end destroys it.
         self.call_bridges: dict[str, list[Leg]] = {}
+
+    def _ari(self, leg: Leg) -> AriClient:
+        return self.servers.client(leg.server)
 
     # ------------------------------------------------------------------ lanes
 
@@ -195,7 +211,7 @@ class CommandExecutor:
                 log.warning("hangup_retry", leg_id=leg.leg_id, error=str(error), retry_in=delay)
                 await asyncio.sleep(delay)
             try:
-                await self.ari.channels.hangup(leg.channel_id, reason="normal")
+                await self._ari(leg).channels.hangup(leg.channel_id, reason="normal")
                 return
             except (AriNotFound, AriConflict):
                 return  # gone already
@@ -205,19 +221,22 @@ class CommandExecutor:
             return
         if error.status is None:
             log.error("hangup_deferred", leg_id=leg.leg_id, channel_id=leg.channel_id, error=str(error))
-            self.pending_hangups.add(leg.channel_id)
+            self.pending_hangups[leg.channel_id] = leg.server
         else:
             self.on_fatal("hangup_failed_stopping", error)
 
-    async def retry_hangups(self, channels: set[str]) -> None:
-        """At a resync: close the channels whose hang-up Asterisk did not answer, if they still
-        exist. An ARI error here propagates: the resync retries, then stops the service."""
-        for channel_id in sorted(self.pending_hangups):
+    async def retry_hangups(self, channels: set[str], server: str = "") -> None:
+        """At a resync of `server`: close its channels whose hang-up Asterisk did not answer, if
+        they still exist. An ARI error here propagates: the resync retries, then stops the service."""
+        here = self.servers.get(server)
+        for channel_id, where in sorted(self.pending_hangups.items()):
+            if self.servers.get(where) is not here:
+                continue
             if channel_id in channels:
                 with contextlib.suppress(AriNotFound, AriConflict):
-                    await self.ari.channels.hangup(channel_id, reason="normal")
+                    await here.ari.channels.hangup(channel_id, reason="normal")
                 log.info("hangup_done_at_resync", channel_id=channel_id)
-            self.pending_hangups.discard(channel_id)
+            self.pending_hangups.pop(channel_id, None)
 
     def _feed(self, event: Event) -> None:
         with contextlib.suppress(CoreError):  # refused: logged by feed, and it changed nothing
@@ -240,7 +259,7 @@ class CommandExecutor:
     async def _Answer(self, cmd: c.Answer) -> None:
         leg = self._channel(cmd.leg_id)
         if leg is not None:
-            await self.ari.channels.answer(leg.channel_id)
+            await self._ari(leg).channels.answer(leg.channel_id)
 
     # Music on hold is each caller's own, not the bridge's. Asterisk's holding bridge plays music
     # to every channel that joins with the role "holding_participant" (and no idle_mode option)
@@ -260,20 +279,22 @@ class CommandExecutor:
     # (callers hear the announcer, and their own music once it leaves).
     HOLDING_ROLE = "holding_participant"
 
-    async def ensure_holding(self, queue: str) -> str:
+    async def ensure_holding(self, queue: str, server: str = "") -> str:
+        """The queue's holding bridge on `server` (every server has its own)."""
         bridge_id = HOLDING_PREFIX + queue
-        if bridge_id not in self.holding_ready:
+        where = self.servers.get(server)
+        if (where.name, bridge_id) not in self.holding_ready:
             with contextlib.suppress(AriConflict):  # left by an earlier run of the service: reuse it
-                await self.ari.bridges.create_with_id(bridge_id, "holding", name=f"holdfast {queue}")
-            self.holding_ready.add(bridge_id)
+                await where.ari.bridges.create_with_id(bridge_id, "holding", name=f"holdfast {queue}")
+            self.holding_ready.add((where.name, bridge_id))
         return bridge_id
 
     async def _JoinHolding(self, cmd: c.JoinHolding) -> None:
         leg = self._channel(cmd.leg_id)
         if leg is None:
             return
-        bridge_id = await self.ensure_holding(cmd.queue)
-        await self.ari.bridges.add_channel(bridge_id, leg.channel_id, role=self.HOLDING_ROLE)
+        bridge_id = await self.ensure_holding(cmd.queue, leg.server)
+        await self._ari(leg).bridges.add_channel(bridge_id, leg.channel_id, role=self.HOLDING_ROLE)
         leg.bridge_id = bridge_id
 
     async def _PlayPrompt(self, cmd: c.PlayPrompt) -> None:
@@ -285,7 +306,7 @@ class CommandExecutor:
         self.legs.playbacks[playback_id] = PlaybackTask(cmd.leg_id, cmd.hangup_after, cmd.report_finish, tuple(media))
         leg.playbacks.add(playback_id)
         try:
-            await self.ari.channels.play(leg.channel_id, media, playback_id=playback_id, lang=self.language)
+            await self._ari(leg).channels.play(leg.channel_id, media, playback_id=playback_id, lang=self.language)
         except AriError:
             self.legs.playbacks.pop(playback_id, None)  # no PlaybackFinished will come for it
             leg.playbacks.discard(playback_id)
@@ -297,7 +318,7 @@ class CommandExecutor:
             return
         for playback_id in list(leg.playbacks):
             with contextlib.suppress(AriNotFound):
-                await self.ari.playbacks.stop(playback_id)
+                await self._ari(leg).playbacks.stop(playback_id)
         if leg.adopted:
             await self._stop_tones(leg)
 
@@ -306,7 +327,7 @@ class CommandExecutor:
     ) -> None:
         self.legs.add(leg)  # before the request: its StasisStart may beat the HTTP answer
         try:
-            await self.ari.channels.originate(
+            await self._ari(leg).channels.originate(
                 endpoint,
                 app=self.app_name,
                 app_args=[leg.role, leg.leg_id],
@@ -346,7 +367,7 @@ class CommandExecutor:
                 return True  # its end was reported meanwhile: nothing more to decide here
             await asyncio.sleep(delay)
             try:
-                await self.ari.channels.get(leg.channel_id)
+                await self._ari(leg).channels.get(leg.channel_id)
                 return True
             except AriNotFound:
                 found = False  # the originate may still be on its way: look again
@@ -362,7 +383,8 @@ class CommandExecutor:
         if cmd.auto_answer:  # the phone answers by itself: Call-Info (most softphones), Alert-Info (some desk phones)
             variables["PJSIP_HEADER(add,Call-Info)"] = "<sip:holdfast>;answer-after=0"
             variables["PJSIP_HEADER(add,Alert-Info)"] = "<http://holdfast>;info=alert-autoanswer;delay=0"
-        await self._originate(leg, self.agent_endpoint(cmd.agent_id), caller_id, cmd.timeout, variables)
+        leg.server, endpoint = self.router.agent_leg(cmd.agent_id, cmd.request_id)
+        await self._originate(leg, endpoint, caller_id, cmd.timeout, variables)
         if not leg.ended:
             await self._prepare_call_bridge(leg)
 
@@ -374,7 +396,7 @@ class CommandExecutor:
         self.call_bridges[bridge_id] = [agent]  # before the await: the older leg's release sees it
         agent.bridge_id = bridge_id
         try:
-            await self.ari.bridges.create_with_id(bridge_id, "mixing", name=bridge_id)
+            await self._ari(agent).bridges.create_with_id(bridge_id, "mixing", name=bridge_id)
         except AriConflict:
             pass  # still there from an earlier agent of this request: it is this leg's now
         except AriError as error:
@@ -383,7 +405,8 @@ class CommandExecutor:
     async def _OriginateCustomer(self, cmd: c.OriginateCustomer) -> None:
         leg = Leg(cmd.leg_id, channel_id_for_leg(cmd.leg_id), "customer", cmd.request_id, amd=cmd.amd)
         variables = amd_variables(cmd.amd, cmd.amd_args)  # AMD() tuning for [holdfast-amd]
-        await self._originate(leg, self.customer_endpoint(cmd.number), cmd.caller_id_number, cmd.timeout, variables)
+        leg.server, endpoint = self.router.customer_leg(cmd.number, cmd.request_id)
+        await self._originate(leg, endpoint, cmd.caller_id_number, cmd.timeout, variables)
 
     async def _BridgeLegs(self, cmd: c.BridgeLegs) -> None:
         customer, agent = self.legs.by_leg(cmd.customer_leg), self.legs.by_leg(cmd.agent_leg)
@@ -399,32 +422,33 @@ class CommandExecutor:
         # Adding a channel takes it out of the Stasis bridge it is in (the caller's holding bridge)
         # in the same step (res_stasis control.c), so no removeChannel first.
         channels = [customer.channel_id, agent.channel_id]
+        ari = self._ari(customer)  # the call's server: the agent leg was placed there too (routing.py)
         try:
             if not prepared:
                 with contextlib.suppress(AriConflict):
-                    await self.ari.bridges.create_with_id(bridge_id, "mixing", name=bridge_id)
+                    await ari.bridges.create_with_id(bridge_id, "mixing", name=bridge_id)
             try:
-                await self.ari.bridges.add_channel(bridge_id, channels)
+                await ari.bridges.add_channel(bridge_id, channels)
             except AriNotFound:  # the prepared bridge is gone (destroyed by an earlier leg's end)
                 with contextlib.suppress(AriConflict):
-                    await self.ari.bridges.create_with_id(bridge_id, "mixing", name=bridge_id)
-                await self.ari.bridges.add_channel(bridge_id, channels)
+                    await ari.bridges.create_with_id(bridge_id, "mixing", name=bridge_id)
+                await ari.bridges.add_channel(bridge_id, channels)
         except AriError as error:
             if error.status not in (400, 404, 422):
                 raise
             log.info("bridge_leg_gone", request_id=cmd.request_id, error=str(error))
             return
         if cmd.record:
-            await self._record_bridge(cmd, bridge_id)
+            await self._record_bridge(cmd, bridge_id, ari)
 
-    async def _record_bridge(self, cmd: c.BridgeLegs, bridge_id: str) -> None:
+    async def _record_bridge(self, cmd: c.BridgeLegs, bridge_id: str, ari: AriClient) -> None:
         """Record the call bridge, started only now that both legs are in it (so nothing before,
         a whisper included, is in the file). A recording that cannot start does not end the call:
         the call matters more than its recording, so it is logged, not fatal."""
         name = RECORDING_PREFIX + cmd.request_id
         data: dict[str, str] = {"name": name, "format": cmd.record_format}
         try:
-            await self.ari.bridges.record(bridge_id, name, cmd.record_format)
+            await ari.bridges.record(bridge_id, name, cmd.record_format)
         except AriError as error:
             # e.g. 500 "No such file or directory": the spool's recording directory is missing
             log.warning("recording_not_started", request_id=cmd.request_id, name=name, error=str(error))
@@ -439,14 +463,14 @@ class CommandExecutor:
         tone = tone_playback_id(leg.channel_id)
         if tone in leg.playbacks or leg.adopted:
             with contextlib.suppress(AriNotFound):
-                await self.ari.playbacks.stop(tone)
+                await self._ari(leg).playbacks.stop(tone)
 
     async def _Hangup(self, cmd: c.Hangup) -> None:
         leg = self.legs.by_leg(cmd.leg_id)
         if leg is None:
             return
         try:
-            await self.ari.channels.hangup(leg.channel_id, reason="normal")
+            await self._ari(leg).channels.hangup(leg.channel_id, reason="normal")
         except (AriNotFound, AriConflict):
             pass  # gone already
         except AriError as error:
@@ -471,7 +495,7 @@ class CommandExecutor:
                 if member.bridge_id == bridge_id:
                     member.bridge_id = None
         try:
-            await self.ari.bridges.destroy(bridge_id)
+            await self._ari(leg).bridges.destroy(bridge_id)
         except (AriNotFound, AriConflict) as error:
             log.debug("call_bridge_gone", bridge_id=bridge_id, status=error.status)
         except AriError as error:

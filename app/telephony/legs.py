@@ -39,6 +39,7 @@ class Leg:
     adopted: bool = False
     # A one-shot call's agent change, made only once the call has ended: (agent id, action).
     after_end: tuple[str, str] | None = None
+    server: str = ""  # the Asterisk server its channel lives on (app/telephony/servers.py)
 
 
 @dataclass(slots=True)

@@ -88,6 +88,13 @@ class Metrics:
         )
         self.ari_reconnects = Counter("holdfast_ari_reconnects", "ARI websocket reconnects", registry=self.registry)
         self.ari_connected = Gauge("holdfast_ari_connected", "1 while the ARI websocket is up", registry=self.registry)
+        # Several Asterisk servers: each one's state (1: connected and reconciled), by its name.
+        self.asterisk_server_up = Gauge(
+            "holdfast_asterisk_server_up",
+            "1 while an Asterisk server is connected and reconciled",
+            ["server"],
+            registry=self.registry,
+        )
         self.event_latency = Histogram(
             "holdfast_event_handling_seconds",
             "Time the engine takes for one event",

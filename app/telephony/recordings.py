@@ -25,6 +25,7 @@ from app.ari.recordings import RecordingsApi
 from app.core.commands import Activity
 from app.store import Store, StoreError
 from app.store.records import StoredEvent
+from app.telephony.servers import AllServersRecordings
 
 log = structlog.get_logger("holdfast.recordings")
 
@@ -79,7 +80,7 @@ class RetentionKeeper:
     def __init__(
         self,
         store: Store,
-        recordings: RecordingsApi,
+        recordings: RecordingsApi | AllServersRecordings,
         retention_of: Callable[[str | None], float],
         on_activity: Callable[[Activity], None],
         clock: Callable[[], float],

@@ -67,6 +67,7 @@ from app.telephony.legs import Leg, LegRegistry, PlaybackTask, channel_id_for_le
 from app.telephony.metrics import Metrics
 from app.telephony.prompts import PromptBook
 from app.telephony.recordings import RECORDING_KINDS, RetentionKeeper
+from app.telephony.servers import AllServersRecordings, Server, ServerSet
 
 log = structlog.get_logger("holdfast.telephony")
 
@@ -105,9 +106,11 @@ class TelephonyService:
         clock: Callable[[], float] = time.time,
         store: Store | None = None,
         config_path: Path | None = None,
+        servers: ServerSet | None = None,
     ) -> None:
         self.config = config
-        self.ari = ari
+        self.ari = ari  # the first server's (several servers: `servers`, app/telephony/servers.py)
+        self.servers = servers or ServerSet.single(ari)
         self.clock = clock
         self.engine = Engine(config.core())
         self.legs = LegRegistry()
@@ -134,6 +137,8 @@ class TelephonyService:
             on_fatal=self.fail,
             on_leg_broken=self._leg_broken,
             language=config.service.language,
+            servers=self.servers,
+            peer_endpoint=asterisk.peer_endpoint,
         )
         self.store = store
         self.config_path = config_path
@@ -146,8 +151,10 @@ class TelephonyService:
         # Notifications: planned into each step's commit (the outbox), delivered by a watched worker.
         self.notifier = Notifier(config, store, clock) if isinstance(store, OutboxStore) else None
         # Recordings past their queue's retention are deleted by a watched task (the event log lists them).
+        # Several servers: a recording is on the server that bridged its call; each is asked.
+        self.recordings = AllServersRecordings(self.servers) if self.servers.several else ari.recordings
         self.recording_keeper = (
-            RetentionKeeper(store, ari.recordings, self._retention_of, self._on_activity, clock) if store else None
+            RetentionKeeper(store, self.recordings, self._retention_of, self._on_activity, clock) if store else None
         )
         self.resync_retries: tuple[float | None, ...] = RESYNC_RETRIES
         self.resyncs = 0  # completed resyncs (each (re)connect), for tests and debugging
@@ -160,9 +167,8 @@ class TelephonyService:
         self.replaced = False
         self.playback_failures: list[str] = []
         self.prompts_played: deque[str] = deque(maxlen=1000)  # the latest, for tests and debugging
-        self._connected_before = False
-        self._reconciled_once = False
-        self._asterisk_started: object = None
+        self._reconciled: set[str] = set()  # servers reconciled once since start
+        self._unplaced: dict[str, set[str]] = {}  # restored leg → servers read without its channel
         self._endpoint_map: dict[str, str] | None = None  # see _agents_by_endpoint
         # Campaigns created over the API (app/web/campaign_crud.py), stored and merged with the
         # YAML's: `self.config` stays the file's settings, the engine runs `merged_config()`.
@@ -193,15 +199,8 @@ class TelephonyService:
             if self.cli_changes is not None:
                 await self.cli_changes.mark()  # before the lists are read: nothing in between is missed
             await self.contacts.start_up(self.engine)
-        self.ari.start_events(
-            self.on_ari_event,
-            on_connected=self.resync,
-            on_disconnected=self._on_disconnected,
-            on_application_replaced=self._on_replaced,
-        )
-        events = self.ari.events
-        if events is not None:
-            self._watchers.append(asyncio.create_task(self._watch_events(), name="watch-ari-events"))
+        for server in self.servers.servers:
+            self._start_events(server.name, server.ari)
         self._timer_task = asyncio.create_task(self._timer_loop(), name="engine-timers")
         self._watch(self._timer_task, "engine_timers")
         if self.committer is not None:
@@ -255,8 +254,29 @@ class TelephonyService:
 
         task.add_done_callback(done)
 
-    async def _watch_events(self) -> None:
-        events = self.ari.events
+    def _start_events(self, name: str, ari: AriClient) -> None:
+        """One events connection per server; what it brings is marked with the server's name."""
+
+        async def on_event(event: AriEvent) -> None:
+            await self.on_ari_event(event, name)
+
+        async def on_connected() -> None:
+            await self.resync(name)
+
+        async def on_disconnected() -> None:
+            await self._on_disconnected(name)
+
+        ari.start_events(
+            on_event,
+            on_connected=on_connected,
+            on_disconnected=on_disconnected,
+            on_application_replaced=self._on_replaced,
+        )
+        if ari.events is not None:
+            self._watchers.append(asyncio.create_task(self._watch_events(ari), name=f"watch-ari-events:{name}"))
+
+    async def _watch_events(self, ari: AriClient) -> None:
+        events = ari.events
         assert events is not None
         try:
             await events.wait_stopped()
@@ -287,7 +307,8 @@ class TelephonyService:
         if self.lock is not None:
             await self.lock.release()
         await self.executor.drain()
-        await self.ari.close()
+        for server in self.servers.servers:
+            await server.ari.close()
 
     async def admin_action(
         self, event: ev.CallbackRemoved | ev.CallbackMoved, detail: dict[str, object] | None = None
@@ -509,17 +530,18 @@ class TelephonyService:
 
     # ------------------------------------------------------------------ ARI events
 
-    async def on_ari_event(self, event: AriEvent) -> None:
-        """The dispatcher's handler. Expected faults (a channel gone, an event the engine refuses)
-        are handled inside; anything that escapes is a bug and stops the service."""
+    async def on_ari_event(self, event: AriEvent, server: str = "") -> None:
+        """The dispatcher's handler (`server`: the Asterisk it came from). Expected faults (a
+        channel gone, an event the engine refuses) are handled inside; anything that escapes is a
+        bug and stops the service."""
         try:
-            await self._handle_ari_event(event)
+            await self._handle_ari_event(event, self.servers.get(server).name)
         except Exception as error:
             self.fail("ari_event_handling_crashed", error)
 
-    async def _handle_ari_event(self, event: AriEvent) -> None:
+    async def _handle_ari_event(self, event: AriEvent, server: str) -> None:
         if isinstance(event, StasisStart):
-            await self._stasis_start(event)
+            await self._stasis_start(event, server)
         elif isinstance(event, ChannelDtmfReceived):
             leg = self.legs.by_channel(event.channel.id)
             if leg is not None and leg.role == "inbound":
@@ -530,7 +552,9 @@ class TelephonyService:
         elif isinstance(event, (StasisEnd, ChannelHangupRequest, ChannelDestroyed)):
             leg = self.legs.by_channel(event.channel.id)
             shutdown = isinstance(event, ChannelHangupRequest) and event.soft and event.cause == SOFTHANGUP_SHUTDOWN
-            if shutdown and self.engine.telephony_up:  # nothing new is dialled until we are back
+            # One Asterisk stopping: nothing new is dialled until it is back. Of several, only that
+            # one's calls go (_server_down at its disconnect); the others serve on.
+            if shutdown and self.engine.telephony_up and not self.servers.several:
                 self.try_feed(ev.TelephonyDown(self.clock(), "asterisk_shutdown"))
             if leg is not None and not (leg.in_dialplan and isinstance(event, StasisEnd)):
                 if shutdown or not self.engine.telephony_up:
@@ -542,7 +566,7 @@ class TelephonyService:
             await self._playback_finished(event)
         elif isinstance(event, EndpointStateChange):
             agent_id = self._agents_by_endpoint().get(event.endpoint.key)
-            if agent_id is not None:
+            if agent_id is not None and self.servers.server_of_agent(agent_id) == server:
                 self.try_feed(ev.AgentReachability(self.clock(), agent_id, event.endpoint.online))
 
     def _agent_key(self, leg: Leg, digit: str) -> None:
@@ -551,7 +575,7 @@ class TelephonyService:
         if event is not None:
             self.try_feed(event)
 
-    async def _stasis_start(self, event: StasisStart) -> None:
+    async def _stasis_start(self, event: StasisStart, server: str) -> None:
         channel = event.channel
         leg = self.legs.by_channel(channel.id)
         if leg is not None:  # one of ours answered
@@ -560,7 +584,7 @@ class TelephonyService:
         args = list(event.args)
         kind = args[0] if args else ""
         if kind == "feature" and len(args) > 1:
-            await self._feature_code(channel.id, channel.name, args[1])
+            await self._feature_code(channel.id, channel.name, args[1], server)
             return
         queue = None
         if kind == "inbound" and len(args) > 1:
@@ -569,11 +593,12 @@ class TelephonyService:
             queue = kind
         if queue is None:
             log.warning("no_queue_for_call", args=args, channel_id=channel.id)
-            await self._refuse(channel.id)
+            await self._refuse(channel.id, server)
             return
         request_id = channel.id  # Asterisk's unique id: found again after a restart of the service
-        self.legs.add(Leg(request_id, channel.id, "inbound", request_id, answered=True))
-        log.info("call_arrived", request_id=request_id, channel_id=channel.id, queue=queue)
+        self.legs.add(Leg(request_id, channel.id, "inbound", request_id, answered=True, server=server))
+        # Arrival is the service's clock, whichever server the call came to: one global order.
+        log.info("call_arrived", request_id=request_id, channel_id=channel.id, queue=queue, server=server)
         number = channel.caller.number or None
         self.try_feed(ev.CallerArrived(self.clock(), request_id, queue, number))
 
@@ -593,8 +618,9 @@ class TelephonyService:
         if leg.role == "customer" and leg.amd:
             leg.in_dialplan = True
             try:
-                await self.ari.applications.subscribe(self.config.asterisk.app, f"channel:{leg.channel_id}")
-                await self.ari.channels.continue_in_dialplan(leg.channel_id, "holdfast-amd", "s", 1)
+                ari = self.servers.client(leg.server)
+                await ari.applications.subscribe(self.config.asterisk.app, f"channel:{leg.channel_id}")
+                await ari.channels.continue_in_dialplan(leg.channel_id, "holdfast-amd", "s", 1)
                 return
             except AriError as error:
                 log.warning("amd_unavailable", leg_id=leg.leg_id, error=str(error))
@@ -602,23 +628,26 @@ class TelephonyService:
         leg.answered = True
         self.try_feed(ev.LegAnswered(self.clock(), leg.leg_id))
 
-    async def _refuse(self, channel_id: str) -> None:
+    async def _refuse(self, channel_id: str, server: str) -> None:
         """A call we cannot place: answered, told so, hung up when the prompt ends."""
-        await self._play_then_hang_up(channel_id, "not_in_service")
+        await self._play_then_hang_up(channel_id, "not_in_service", None, server)
 
-    async def _play_then_hang_up(self, channel_id: str, prompt: str, after_end: tuple[str, str] | None = None) -> None:
+    async def _play_then_hang_up(
+        self, channel_id: str, prompt: str, after_end: tuple[str, str] | None = None, server: str = ""
+    ) -> None:
         """Answer, play `prompt`, hang up; `after_end` is an agent change made once the call has ended."""
-        leg = self.legs.add(Leg(f"oneshot:{channel_id}", channel_id, "oneshot", "", after_end=after_end))
+        leg = self.legs.add(Leg(f"oneshot:{channel_id}", channel_id, "oneshot", "", after_end=after_end, server=server))
+        ari = self.servers.client(server)
         playback_id = new_id()
         media = self.executor.prompts.named(prompt)
         self.legs.playbacks[playback_id] = PlaybackTask(leg.leg_id, True, False, tuple(media))
         leg.playbacks.add(playback_id)
         try:
-            await self.ari.channels.answer(channel_id)
-            await self.ari.channels.play(channel_id, media, playback_id=playback_id)
+            await ari.channels.answer(channel_id)
+            await ari.channels.play(channel_id, media, playback_id=playback_id)
         except AriError:
             with contextlib.suppress(AriError):
-                await self.ari.channels.hangup(channel_id)
+                await ari.channels.hangup(channel_id)
 
     async def _leg_ended(self, leg: Leg, cause: int | None) -> None:
         if not self.legs.mark_ended(leg):
@@ -660,7 +689,7 @@ class TelephonyService:
             task = self.legs.playbacks.get(playback_id)
             if task is not None and not task.hangup_after:
                 with contextlib.suppress(AriError):
-                    await self.ari.playbacks.stop(playback_id)
+                    await self.servers.client(leg.server).playbacks.stop(playback_id)
 
     async def _playback_finished(self, event: PlaybackFinished) -> None:
         task = self.legs.playbacks.pop(event.playback.id, None)
@@ -680,7 +709,7 @@ class TelephonyService:
         if task.hangup_after and leg is not None:
             # A one-shot leg is forgotten at its end event (which may carry an agent change).
             with contextlib.suppress(AriError):
-                await self.ari.channels.hangup(leg.channel_id)
+                await self.servers.client(leg.server).channels.hangup(leg.channel_id)
 
     # ------------------------------------------------------------------ agents
 
@@ -701,7 +730,7 @@ class TelephonyService:
     # the "you are logged in" confirmation is still playing, as call waiting.
     MAKES_AVAILABLE = frozenset({"ready", "login"})
 
-    async def _feature_code(self, channel_id: str, channel_name: str, code: str) -> None:
+    async def _feature_code(self, channel_id: str, channel_name: str, code: str, server: str = "") -> None:
         agent_id = self.agent_for_channel(channel_name)
         action = self.feature_codes.get(code)
         prompt = "not_in_service"
@@ -715,7 +744,7 @@ class TelephonyService:
                 prompt = await self.agent_action_committed(agent_id, action) or "not_in_service"
             except ServiceStopping:
                 prompt = "not_in_service"
-        await self._play_then_hang_up(channel_id, prompt, after_end)
+        await self._play_then_hang_up(channel_id, prompt, after_end, server)
 
     def _allowed(self, event: ev.Event) -> bool:
         """Whether the engine would take `event` now; nothing changes (the engine's own check)."""
@@ -781,90 +810,150 @@ class TelephonyService:
 
     # ------------------------------------------------------------------ (re)connect
 
-    async def resync(self) -> None:
-        """Runs after every (re)connect, before that connection's first event.
+    async def resync(self, server: str = "") -> None:
+        """Runs after every (re)connect to a server, before that connection's first event.
 
-        Reads what Asterisk has (is it the same Asterisk, which agents' phones are registered,
-        which channels exist), retrying a failed read; only then reconciles. If Asterisk cannot
-        be read after the retries the service stops: reporting "connected" over a picture that
-        was never reconciled would dial on stale legs."""
+        Reads what that Asterisk has (is it the same Asterisk, which agents' phones are registered
+        there, which channels exist), retrying a failed read; only then reconciles. If it cannot
+        be read after the retries: with one server the service stops (reporting "connected" over
+        a picture that was never reconciled would dial on stale legs); with several, that server
+        is treated as down (its connection is dropped and tried again later) while the others
+        serve, and the service stops only when no other server is up either."""
         try:
-            await self._resync()
+            await self._resync(self.servers.get(server))
         except Exception as error:  # a bug: the connection would log it and serve on, unreconciled
             self.fail("resync_crashed", error)
 
-    async def _resync(self) -> None:
-        self.executor.holding_ready.clear()
-        if self._connected_before:
+    async def _resync(self, server: Server) -> None:
+        self.executor.holding_ready -= {key for key in self.executor.holding_ready if key[0] == server.name}
+        if server.connected_before:
             self.metrics.ari_reconnects.inc()
-        self._connected_before = True
+        server.connected_before = True
         for delay in self.resync_retries:
             try:
-                snapshot = await self._read_asterisk()
-                await self.executor.retry_hangups(set(snapshot[0]))
+                snapshot = await self._read_asterisk(server)
+                await self.executor.retry_hangups(set(snapshot[0]), server.name)
                 break
             except AriError as error:
                 if delay is None:
-                    self.fail("resync_failed_stopping", error)
+                    await self._resync_failed(server, error)
                     return
-                log.error("resync_retry", error=str(error), retry_in=delay)
+                log.error("resync_retry", server=server.name, error=str(error), retry_in=delay)
                 await asyncio.sleep(delay)
         else:  # an empty retry table: nothing was read
-            self.fail("resync_failed_stopping")
+            await self._resync_failed(server, None)
             return
         channels, startup_time, online, expected = snapshot
-        restarted = self._asterisk_started is not None and startup_time != self._asterisk_started
-        self._asterisk_started = startup_time
+        clash = self.servers.system_name_problem(server)
+        if clash is not None:  # ids could collide: one caller mistaken for another; nothing to serve on
+            self.fail("asterisk_system_names_clash", ValueError(clash))
+            return
+        restarted = server.started is not None and startup_time != server.started
+        server.started = startup_time
         if restarted:  # its bridges went with it (legs lost at its shutdown never released theirs)
-            self.executor.call_bridges.clear()
+            for bridge_id, members in list(self.executor.call_bridges.items()):
+                if any(self.servers.get(leg.server) is server for leg in members):
+                    del self.executor.call_bridges[bridge_id]
+        await self._hang_up_orphans(server, channels)
         # Reachability before legs: reconciling may free an agent or put a request back, and the
         # engine dispatches at once; after an Asterisk restart phones have not registered again
         # yet, and ringing one would pause an innocent agent as not responding.
         for endpoint, agent_id in self._agents_by_endpoint().items():
-            self.try_feed(ev.AgentReachability(self.clock(), agent_id, endpoint in online))
-        await self._reconcile(channels, restarted, expected)
+            if self.servers.server_of_agent(agent_id) == server.name:
+                self.try_feed(ev.AgentReachability(self.clock(), agent_id, endpoint in online))
+            elif not self.servers.get(self.servers.server_of_agent(agent_id) or "").up:
+                # Several servers: one not reached yet (e.g. down at start-up) has no agents to offer.
+                self.try_feed(ev.AgentReachability(self.clock(), agent_id, False))
+        server.up = True  # before reconciling: what it frees may be placed on this server
+        self.metrics.asterisk_server_up.labels(server.name).set(1)
+        await self._reconcile(channels, restarted, expected, server)
         for queue in self.engine.queues:
             try:
-                await self.executor.ensure_holding(queue)
+                await self.executor.ensure_holding(queue, server.name)
             except AriError as error:  # made again on demand by the next caller's JoinHolding
-                log.warning("holding_bridge_failed", queue=queue, error=str(error))
+                log.warning("holding_bridge_failed", queue=queue, server=server.name, error=str(error))
         if not self.engine.telephony_up:  # reconciled: what waited for Asterisk is dispatched now
             self.try_feed(ev.TelephonyUp(self.clock()))
         self.resyncs += 1
         self.metrics.ari_connected.set(1)
         self.connected.set()
-        log.info("ari_connected", app=self.config.asterisk.app, asterisk_restarted=restarted)
+        log.info("ari_connected", app=self.config.asterisk.app, server=server.name, asterisk_restarted=restarted)
 
-    async def _read_asterisk(self) -> tuple[dict[str, Channel], object, set[str], set[str]]:
+    async def _resync_failed(self, server: Server, error: AriError | None) -> None:
+        others_up = [s.name for s in self.servers.servers if s is not server and s.up]
+        if not others_up:  # one server, or every server down: nothing can serve (fail loudly)
+            self.fail("resync_failed_stopping", error)
+            return
+        log.error("asterisk_server_unusable", server=server.name, error=str(error), serving=others_up)
+        await self._server_down(server, "asterisk_unreachable")
+        if server.ari.events is not None:  # its next connect resyncs again
+            await server.ari.events.drop()
+
+    async def _server_down(self, server: Server, reason: str) -> None:
+        """Several servers: one is gone. Its legs are reported lost now (nothing can be done with
+        them through it; a caller on hold there would otherwise be given an agent who cannot be
+        reached) and its agents are unreachable until it is back; the others serve on."""
+        server.up = False
+        self.metrics.asterisk_server_up.labels(server.name).set(0)
+        for leg in self.legs.live():
+            if self.servers.get(leg.server) is server and leg.role != "oneshot":
+                server.lost_channels.add(leg.channel_id)  # hung up at its return if still there
+                log.info("leg_lost_with_server", leg_id=leg.leg_id, server=server.name, reason=reason)
+                await self._leg_lost(leg, reason)
+        for agent_id in self.servers.agents_on(server.name, list(self.engine.agents)):
+            self.try_feed(ev.AgentReachability(self.clock(), agent_id, False))
+        if not self.servers.up():
+            self.connected.clear()
+            self.metrics.ari_connected.set(0)
+
+    async def _hang_up_orphans(self, server: Server, channels: dict[str, Channel]) -> None:
+        """Channels of legs reported lost when the server went away, still there at its return:
+        nobody is served on them any more."""
+        for channel_id in sorted(server.lost_channels & channels.keys()):
+            with contextlib.suppress(AriError):
+                await server.ari.channels.hangup(channel_id, reason="normal")
+            log.info("orphan_hung_up", server=server.name, channel_id=channel_id)
+        server.lost_channels.clear()
+
+    async def _read_asterisk(self, server: Server) -> tuple[dict[str, Channel], object, set[str], set[str]]:
         """Channels, Asterisk's start time and the online endpoints, all read before anything is fed
         (so a failed read can be retried as a whole), and the legs the engine expected when the
         channels were read: only those can be judged by that list. Sets the app's event filter and
-        subscribes to our agents' endpoints too."""
-        await self._filter_events()
+        subscribes to the endpoints of the agents registered on this server too."""
+        ari = server.ari
+        await self._filter_events(ari)
         expected = {leg_id for leg_id, *_ in self.engine.expected_legs()}
-        channels = {c.id: c for c in await self.ari.channels.list()}
-        info = await self.ari.asterisk.info()
-        agents = self._agents_by_endpoint()
+        channels = {c.id: c for c in await ari.channels.list()}
+        info = await ari.asterisk.info()
+        config = info.raw.get("config")
+        server.system_name = str(config.get("name") or "") if isinstance(config, dict) else ""
+        agents = {
+            endpoint: agent_id
+            for endpoint, agent_id in self._agents_by_endpoint().items()
+            if self.servers.server_of_agent(agent_id) == server.name
+        }
         online: set[str] = set()
         if agents:
             sources = ["endpoint:" + endpoint for endpoint in agents]
-            await self.ari.applications.subscribe(self.config.asterisk.app, sources)
-            online = {e.key for e in await self.ari.endpoints.list() if e.online}
+            await ari.applications.subscribe(self.config.asterisk.app, sources)
+            online = {e.key for e in await ari.endpoints.list() if e.online}
         return channels, info.startup_time, online, expected
 
-    async def _filter_events(self) -> None:
+    async def _filter_events(self, ari: AriClient) -> None:
         """Ask Asterisk for the events we use only. An Asterisk that refuses (no such resource
         before 13.26/16.3) costs CPU, not correctness: every event is still handled by type. One
         that does not answer fails the read (retried like the others)."""
         try:
-            await self.ari.applications.set_event_filter(self.config.asterisk.app, allowed=EVENTS_USED)
+            await ari.applications.set_event_filter(self.config.asterisk.app, allowed=EVENTS_USED)
         except AriError as error:
             if error.status is None:
                 raise
             log.warning("event_filter_refused", error=str(error))
 
-    async def _reconcile(self, channels: dict[str, Channel], restarted: bool, expected: set[str]) -> None:
-        """Match the legs the engine expects with the channels Asterisk has.
+    async def _reconcile(
+        self, channels: dict[str, Channel], restarted: bool, expected: set[str], server: Server
+    ) -> None:
+        """Match the legs the engine expects on this server with the channels it has.
 
         A leg whose channel still exists is adopted again (after a restart of the service) and a
         caller on hold goes back into the holding bridge. A leg whose channel is gone is reported
@@ -872,7 +961,9 @@ class TelephonyService:
         mere websocket gap (its hang-up event was lost with the gap); the engine decides what
         that means for the request and the agent. A leg made after the channels were read (the
         engine dispatches as soon as the agents' reachability is fed) is newer than that list and
-        is left alone: its own events tell what becomes of it.
+        is left alone: its own events tell what becomes of it. Legs of another server are that
+        server's to judge; a leg restored from the store (its server unknown) is lost only once
+        every server has been read without it.
         """
         for leg_id, request_id, role, answered in self.engine.expected_legs():
             if leg_id not in expected:
@@ -880,14 +971,25 @@ class TelephonyService:
             inbound = role == "customer" and leg_id == request_id
             channel_id = channel_id_for_leg(leg_id)
             leg = self.legs.by_leg(leg_id)
+            if leg is not None and self.servers.get(leg.server) is not server:
+                continue
             channel = channels.get(channel_id)
             if channel is not None:
+                self._unplaced.pop(leg_id, None)
                 if leg is None:
                     up = answered or channel.state == "Up"
                     leg = self.legs.add(
-                        Leg(leg_id, channel_id, "inbound" if inbound else role, request_id, up, adopted=True)
+                        Leg(
+                            leg_id,
+                            channel_id,
+                            "inbound" if inbound else role,
+                            request_id,
+                            up,
+                            adopted=True,
+                            server=server.name,
+                        )
                     )
-                    log.info("leg_adopted", leg_id=leg_id, request_id=request_id, role=leg.role)
+                    log.info("leg_adopted", leg_id=leg_id, request_id=request_id, role=leg.role, server=server.name)
                     request = self.engine.requests.get(request_id)
                     if inbound and request is not None and request.state is RequestState.WAITING:
                         self.executor.submit([JoinHolding(leg_id, request.queue)])
@@ -899,6 +1001,12 @@ class TelephonyService:
                     log.info("leg_answered_unseen", leg_id=leg_id, request_id=request_id)
                     self.try_feed(ev.LegAnswered(self.clock(), leg_id))
                 continue
+            if leg is None and self.servers.several:
+                read_without = self._unplaced.setdefault(leg_id, set())
+                read_without.add(server.name)
+                if len(read_without) < len(self.servers.servers):
+                    continue  # may be on a server not read yet
+                del self._unplaced[leg_id]
             log.info("leg_vanished", leg_id=leg_id, request_id=request_id, role=role, asterisk_restarted=restarted)
             reason = "asterisk_restarted" if restarted else "channel_vanished"
             if leg is None:
@@ -907,19 +1015,29 @@ class TelephonyService:
                 await self._leg_lost(leg, reason)
                 await self.executor.release_call_bridge(leg)
         for leg in self.legs.live():  # our own one-shot legs (prompts before hang-up)
+            if self.servers.get(leg.server) is not server:
+                continue
             if leg.channel_id not in channels and self.legs.mark_ended(leg):
                 self.legs.forget(leg)
                 await self._one_shot_ended(leg)
-        if not self._reconciled_once:  # the first time after a restore: what waited may go on
-            self._reconciled_once = True
+        # The first time every server was read after a restore: what waited may go on.
+        first = not self._reconciled.issuperset(self.servers.by_name)
+        self._reconciled.add(server.name)
+        if first and self._reconciled.issuperset(self.servers.by_name):
             self.try_feed(ev.LegsReconciled(self.clock()))
 
-    async def _on_disconnected(self) -> None:
+    async def _on_disconnected(self, server: str = "") -> None:
+        lost = self.servers.get(server)
+        log.warning("ari_disconnected", server=lost.name)
+        if self.servers.several and not self._stopping:  # a stop keeps its calls for the next start
+            await self._server_down(lost, "asterisk_disconnected")
+            return
+        lost.up = False  # one server: its legs are judged at the resync after the reconnect, as ever
+        self.metrics.asterisk_server_up.labels(lost.name).set(0)
         if not self._stopping:  # the gap's events are lost: dial nothing until the resync
             self.try_feed(ev.TelephonyDown(self.clock(), "ari_disconnected"))
         self.connected.clear()
         self.metrics.ari_connected.set(0)
-        log.warning("ari_disconnected")
 
     async def _on_replaced(self, event: ApplicationReplaced) -> None:
         self.replaced = True

@@ -211,6 +211,7 @@ class FakeAri:
         self.password = password
         self.app_name = app
         self.startup_time = "2026-01-01T08:00:00.000+0000"  # stable until restart_asterisk()
+        self.system_name = ""  # asterisk.conf's systemname (several servers need distinct ones)
         self.state = _State()
         self.calls: list[RecordedCall] = []
         self.on_request: list[RequestHook] = []
@@ -771,7 +772,7 @@ class FakeAri:
                     "build": {"os": "Linux", "kernel": "6.1.0", "machine": "x86_64", "options": "",
                               "date": "2025-01-01 00:00:00 UTC", "user": "debian"},
                     "system": {"version": "22.1.0~dfsg+~cs6.15.60671435-1", "entity_id": ASTERISK_ID},
-                    "config": {"name": "", "default_language": "en", "setid": {"user": "", "group": ""}},
+                    "config": {"name": self.system_name, "default_language": "en", "setid": {"user": "", "group": ""}},
                     "status": {"startup_time": self.startup_time, "last_reload_time": self.startup_time},
                 }
             )  # fmt: skip

@@ -41,3 +41,48 @@ def test_pjsip_agents_generates_one_endpoint_per_agent(secrets_set: None, capsys
     for agent in ("1001", "1002", "1003"):
         assert f"[{agent}](agent-tpl)" in out and f"username = {agent}" in out
     assert "password = secret-holdfast_agent_1001_password" in out
+
+
+SERVERS_YAML = """
+asterisk:
+  ari_user: holdfast
+  ari_password: secret
+  servers:
+    - name: a
+      ari_url: http://10.0.0.1:8088/ari
+      sip_host: 10.0.0.1
+      agents: ["1001"]
+    - name: b
+      ari_url: http://10.0.0.2:8088/ari
+      sip_host: 10.0.0.2
+      sip_port: 5062
+      agents: ["1002"]
+queues:
+  support: {}
+agents:
+  "1001": {password: pw1, skills: [support]}
+  "1002": {password: pw2, skills: [support]}
+"""
+
+
+def test_pjsip_agents_for_one_server_lists_only_the_agents_registered_there(tmp_path, capsys) -> None:
+    path = tmp_path / "holdfast.yaml"
+    path.write_text(SERVERS_YAML)
+    assert main(["pjsip-agents", "--config", str(path), "--server", "b"]) == 0
+    out = capsys.readouterr().out
+    assert "[1002](agent-tpl)" in out and "[1001](agent-tpl)" not in out
+    assert main(["pjsip-agents", "--config", str(path), "--server", "c"]) == 2
+    assert 'no Asterisk server named "c"; the settings list a, b' in capsys.readouterr().err
+
+
+def test_pjsip_peers_prints_the_trunk_from_one_server_to_the_others(tmp_path, capsys, monkeypatch) -> None:
+    path = tmp_path / "holdfast.yaml"
+    path.write_text(SERVERS_YAML)
+    monkeypatch.setenv("HOLDFAST_PEER_SECRET", "peer-secret")
+    assert main(["pjsip-peers", "--config", str(path), "--server", "a"]) == 0
+    out = capsys.readouterr().out
+    assert "[holdfast-peer-b](peer-tpl)" in out and "contact = sip:10.0.0.2:5062" in out
+    assert "from_user = holdfast-peer-a" in out and "password = peer-secret" in out
+    monkeypatch.delenv("HOLDFAST_PEER_SECRET")
+    assert main(["pjsip-peers", "--config", str(path), "--server", "a"]) == 2
+    assert "HOLDFAST_PEER_SECRET" in capsys.readouterr().err

@@ -64,7 +64,8 @@ def test_production_pjsip_conf_includes_the_sandbox_file_only_if_present() -> No
     text = (Path(__file__).resolve().parents[2] / "asterisk-conf" / "pjsip.conf").read_text()
     rendered = render_template(text, {"SIP_PORT": "5060", "TRUNK_MATCH": "x", "TRUNK_CONTACT": "sip:x"})
     includes = [line for line in rendered.splitlines() if line.startswith("#")]
-    assert includes == ["#include pjsip_agents.conf", "#tryinclude pjsip_sandbox.conf"]
+    # pjsip_peers.conf: the trunk between several Asterisk servers (absent with one server).
+    assert includes == ["#include pjsip_agents.conf", "#tryinclude pjsip_peers.conf", "#tryinclude pjsip_sandbox.conf"]
 
 
 def test_free_port_range_prefers_the_given_start_when_free() -> None:
