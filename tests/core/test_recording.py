@@ -203,17 +203,22 @@ def test_recording_announce_in_the_config() -> None:
     assert any("queues.support.recording.announce" in p and "prompt name" in p for p in found), found
 
 
-def test_a_restart_during_the_announcement_plays_it_again_and_bridges_after() -> None:
-    """Its end went unseen while the service was down: without this the two stayed unbridged."""
-    core = settings(record_calls=True, recording=announced(), wrap_up=0.0)
-    h = Harness(core)
+def announcing_callback() -> tuple[Harness, c.OriginateAgent, c.OriginateCustomer]:
+    """A recorded callback whose customer just answered and hears the announcement."""
+    h = Harness(settings(record_calls=True, recording=announced(), wrap_up=0.0))
     web_callback(h, "r1")
     ring = h.one(h.ready("a1"), c.OriginateAgent)
     h.answer(ring.leg_id)
     dial = h.one(h.prompt_done(ring.leg_id), c.OriginateCustomer)
     h.answer(dial.leg_id)
+    return h, ring, dial
+
+
+def test_a_restart_during_the_announcement_plays_it_again_and_bridges_after() -> None:
+    """Its end went unseen while the service was down: without this the two stayed unbridged."""
+    h, ring, dial = announcing_callback()
     assert h.engine.requests["r1"].announcing == "wav"  # stored with the request
-    r = restart(h, core)  # through the codec
+    r = restart(h, h.engine.settings)  # through the codec
     assert r.engine.requests["r1"].announcing == "wav"
     out = r.send(ev.LegsReconciled(r.now))
     play = r.one(out, c.PlayPrompt)
@@ -226,14 +231,8 @@ def test_a_restart_during_the_announcement_plays_it_again_and_bridges_after() ->
 
 
 def test_a_bridged_call_is_not_bridged_again_after_a_restart() -> None:
-    core = settings(record_calls=True, recording=announced(), wrap_up=0.0)
-    h = Harness(core)
-    web_callback(h, "r1")
-    ring = h.one(h.ready("a1"), c.OriginateAgent)
-    h.answer(ring.leg_id)
-    dial = h.one(h.prompt_done(ring.leg_id), c.OriginateCustomer)
-    h.answer(dial.leg_id)
+    h, _, dial = announcing_callback()
     h.prompt_done(dial.leg_id)
-    r = restart(h, core)
+    r = restart(h, h.engine.settings)
     out = r.send(ev.LegsReconciled(r.now))
     assert not r.of(out, c.BridgeLegs) and not r.of(out, c.PlayPrompt)
