@@ -76,6 +76,8 @@ log = structlog.get_logger("holdfast.telephony")
 # shutting down (AST_SOFTHANGUP_SHUTDOWN), which no caller chose.
 SOFTHANGUP_SHUTDOWN = 4
 
+UNREAD_SERVER_GRACE = 30.0  # seconds; see TelephonyService.unread_grace
+
 RESYNC_RETRIES = (0.5, 1.0, 2.0, 4.0, None)  # seconds between tries of a resync; None: stop
 
 # The ARI event types this service acts on (see _handle_ari_event; ApplicationReplaced is read by
@@ -169,6 +171,11 @@ class TelephonyService:
         self.prompts_played: deque[str] = deque(maxlen=1000)  # the latest, for tests and debugging
         self._reconciled: set[str] = set()  # servers reconciled once since start
         self._unplaced: dict[str, set[str]] = {}  # restored leg → servers read without its channel
+        # Several servers: how long after the first is reconciled the others may take to be read
+        # before the restored legs nobody has found are lost (a server that never comes back must
+        # not keep its callers' requests, nor the end of the start-up reconcile, waiting for ever).
+        self.unread_grace = UNREAD_SERVER_GRACE
+        self._unread_task: asyncio.Task[None] | None = None
         self._endpoint_map: dict[str, str] | None = None  # see _agents_by_endpoint
         # Campaigns created over the API (app/web/campaign_crud.py), stored and merged with the
         # YAML's: `self.config` stays the file's settings, the engine runs `merged_config()`.
@@ -292,6 +299,9 @@ class TelephonyService:
         for watcher in self._watchers:
             watcher.cancel()
         await asyncio.gather(*self._watchers, return_exceptions=True)
+        if self._unread_task is not None:
+            self._unread_task.cancel()
+            await asyncio.gather(self._unread_task, return_exceptions=True)
         if self._timer_task is not None:
             self._timer_task.cancel()
             await asyncio.gather(self._timer_task, return_exceptions=True)
@@ -1025,6 +1035,28 @@ class TelephonyService:
         self._reconciled.add(server.name)
         if first and self._reconciled.issuperset(self.servers.by_name):
             self.try_feed(ev.LegsReconciled(self.clock()))
+        elif first and self._unread_task is None:
+            self._unread_task = asyncio.create_task(self._give_up_unread_servers(), name="unread-servers")
+
+    async def _give_up_unread_servers(self) -> None:
+        """Several servers, at start-up: those still not read after `unread_grace` may never come
+        back; the restored legs no server has are lost with them ("asterisk_unreachable": nobody's
+        doing), their channels hung up if the server returns, and what waited goes on."""
+        try:
+            await asyncio.sleep(self.unread_grace)
+            unread = [s for s in self.servers.servers if s.name not in self._reconciled]
+            if not unread or self._stopping:
+                return
+            log.error("servers_not_reached", servers=[s.name for s in unread], legs_lost=len(self._unplaced))
+            for leg_id in sorted(self._unplaced):
+                for server in unread:
+                    server.lost_channels.add(channel_id_for_leg(leg_id))
+                self.try_feed(ev.LegLost(self.clock(), leg_id, "asterisk_unreachable"))
+            self._unplaced.clear()
+            self._reconciled.update(s.name for s in unread)
+            self.try_feed(ev.LegsReconciled(self.clock()))
+        except Exception as error:  # a bug: fail loudly rather than leave requests waiting
+            self.fail("unread_servers_crashed", error)
 
     async def _on_disconnected(self, server: str = "") -> None:
         lost = self.servers.get(server)

@@ -200,6 +200,11 @@ class Health(BaseModel):
     ari: str = Field(description='"connected" or "disconnected"')
     problems: list[str] = Field(default_factory=list, description="why the service cannot work now (503)")
     error: str | None = Field(default=None, description="the problems in one sentence (503)")
+    servers: dict[str, str] | None = Field(
+        default=None,
+        description='several Asterisk servers: each one "up" or "down"; a server down costs its own calls, '
+        "the others serve on (200 while one is up)",
+    )
 
 
 class ReloadResult(BaseModel):

@@ -27,10 +27,12 @@ def health_problems(service: TelephonyService) -> list[str]:
 async def healthz(request: web.Request) -> web.Response:
     service = request.app[SERVICE_KEY]
     problems = health_problems(service)
+    several = service.servers.several
     answer = Health(
         ari="connected" if service.connected.is_set() else "disconnected",
         problems=problems,
         error="; ".join(problems) or None,
+        servers={s.name: "up" if s.up else "down" for s in service.servers.servers} if several else None,
     )
     return web.json_response(answer.model_dump(mode="json", exclude_none=True), status=503 if problems else 200)
 

@@ -18,6 +18,7 @@ import pytest
 from app.config import parse_config
 from app.core import events as ev
 from app.core.states import AgentState
+from app.telephony.legs import channel_id_for_leg
 from app.telephony.servers import ServerSet
 from app.telephony.service import TelephonyService
 from tests.ari.fake_ari import FakeAri, playback_json
@@ -241,6 +242,32 @@ async def test_after_a_restart_legs_are_found_on_their_server_and_lost_only_when
             await asyncio.wait_for(t.service.stop(), 5.0)
 
 
+async def test_after_a_restart_a_server_that_never_comes_back_loses_its_unfound_legs_after_the_grace() -> None:
+    """Was: the restored caller no reached server had stayed a phantom in the queue for ever, and
+    the start-up reconcile (LegsReconciled) never ended."""
+    async with FakeAri() as a, FakeAri() as b:
+        t = build_two(a, b)
+        b.add_channel("ch-on-b", caller_number=CALLER, state="Up")
+        for channel in ("ch-on-b", "ch-somewhere"):
+            t.service.engine.handle(ev.CallerArrived(t.clock(), channel, "support", CALLER))
+        a.fail("GET", r"/channels", status=500, times=None)  # a is never read
+        t.service.unread_grace = 0.3
+        t.service.resync_retries = (0.5, None)  # b is up by then: a is dropped and tried again later
+        await t.service.start()
+        try:
+            await t.eventually(lambda: t.service.servers.by_name["b"].up, "b reconciled")
+            assert not [e for e in t.fed if isinstance(e, ev.LegsReconciled)]
+            await t.eventually(lambda: any(isinstance(e, ev.LegsReconciled) for e in t.fed), "the grace", 5.0)
+            assert [(e.leg_id, e.reason) for e in t.fed if isinstance(e, ev.LegLost)] == [
+                ("ch-somewhere", "asterisk_unreachable")
+            ]
+            assert "ch-somewhere" not in t.service.engine.requests and "ch-on-b" in t.service.engine.requests
+            assert channel_id_for_leg("ch-somewhere") in t.service.servers.by_name["a"].lost_channels
+            assert t.service.healthy
+        finally:
+            await asyncio.wait_for(t.service.stop(), 5.0)
+
+
 async def test_recordings_are_found_and_deleted_on_the_server_that_has_them(two: Two) -> None:
     from app.ari import AriError, AriNotFound
 
@@ -306,3 +333,25 @@ async def test_agents_of_a_server_not_reached_yet_are_not_offered_calls() -> Non
             assert t.service.engine.agents["1002"].reachable
         finally:
             await asyncio.wait_for(t.service.stop(), 5.0)
+
+
+async def test_healthz_names_each_server_up_or_down(two: Two) -> None:
+    from aiohttp.test_utils import TestClient, TestServer
+
+    from app.web.api import make_app
+
+    client = TestClient(TestServer(make_app(two.service)))
+    await client.start_server()
+    try:
+        await two.eventually(two.service.connected.is_set, "the last resync's end")  # servers are up before it
+        resp = await client.get("/healthz")
+        assert resp.status == 200 and (await resp.json())["servers"] == {"a": "up", "b": "up"}
+        two.service.resync_retries = (0.0, None)
+        two.b.fail("GET", r"/channels", status=500, times=None)
+        assert await two.b.drop_websockets() == 1
+        await two.eventually(lambda: not two.service.servers.by_name["b"].up, "b down")
+        resp = await client.get("/healthz")
+        assert resp.status == 200, await resp.text()  # a serves on
+        assert (await resp.json())["servers"] == {"a": "up", "b": "down"}
+    finally:
+        await client.close()
