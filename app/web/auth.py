@@ -167,6 +167,7 @@ class SessionView(BaseModel):
     csrf_token: str | None = Field(description="send it as X-CSRF-Token with every change made with the cookie")
     expires_at_epoch: float | None
     queues: list[str] = Field(description="the queues this user sees")
+    campaigns: list[str] = Field(default_factory=list, description="the dialler campaigns this user sees")
     can_act: bool
     is_admin: bool
 
@@ -261,6 +262,7 @@ def _session_view(request: web.Request, principal: Principal, expires: float | N
         csrf_token=sessions.csrf_token(principal.session_id) if principal.session_id else None,
         expires_at_epoch=expires,
         queues=sorted(scope.queues),
+        campaigns=sorted(scope.campaigns),
         can_act=scope.can_act,
         is_admin=scope.is_admin,
     )

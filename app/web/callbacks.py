@@ -52,7 +52,9 @@ async def list_callbacks(request: web.Request) -> web.Response:
     waiting = [
         r
         for r in service.engine.requests.values()
-        if r.is_callback and r.state in (RequestState.WAITING, RequestState.QUARANTINE) and scope.sees_queue(r.queue)
+        if r.is_callback
+        and r.state in (RequestState.WAITING, RequestState.QUARANTINE)
+        and scope.sees_request(r.queue, r.campaign)
     ]
     waiting.sort(key=lambda r: (r.queue, r.state != RequestState.WAITING, r.place))
     answer = CallbackList(callbacks=[callback_view(service, r, scope) for r in waiting])
@@ -84,9 +86,9 @@ def _visible_request(request: web.Request, scope: Scope) -> Request | None:
     """The request named in the path if the user may see it (else as if it did not exist: 404)."""
     service = request.app[SERVICE_KEY]
     req = service.engine.requests.get(request.match_info["request_id"])
-    if req is not None and not scope.sees_queue(req.queue):
+    if req is not None and not scope.sees_request(req.queue, req.campaign):
         raise ApiError(404, f"no request {request.match_info['request_id']!r}")
-    if req is not None and not scope.may_act_on_queue(req.queue):
+    if req is not None and not scope.can_act:
         raise ApiError(403, f"{scope.principal.name} may not change requests of {req.queue}")
     return req
 

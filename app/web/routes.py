@@ -277,10 +277,10 @@ ROUTES: tuple[Route, ...] = (
         "GET",
         "/api/stats",
         stats.stats,
-        "statistics from the event log between `from` and `to` per queue, campaign (admins) or agent and per "
+        "statistics from the event log between `from` and `to` per queue, campaign or agent and per "
         "interval: offered, answered, abandoned (short ones apart), callbacks, speed of answer (avg, p90), handle "
         "time, SLA on net wait (gross beside it), occupancy, dials; `rows` per bucket and `totals` per key; "
-        "format=csv for the same as CSV; only the caller's queues and agents",
+        "format=csv for the same as CSV; only the caller's queues, campaigns and agents",
         (
             Answer(200, "the statistics (JSON, or CSV with format=csv)", None),
             Answer(400, "a bad parameter"),
