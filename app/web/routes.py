@@ -53,6 +53,7 @@ from app.web.models import (
     ErrorAnswer,
     Health,
     MoveCallbackBody,
+    PositionCallbackBody,
     QueueList,
     ReloadResult,
     RemoveCallbackBody,
@@ -227,6 +228,27 @@ ROUTES: tuple[Route, ...] = (
             NOT_STORED,
         ),
         body=MoveCallbackBody,
+        parameters=CALLBACK_ID,
+        access="act",
+    ),
+    Route(
+        "POST",
+        "/api/callbacks/{request_id}/position",
+        callbacks.reposition_callback,
+        "put a waiting callback at a position of its queue (1: first, the next one served); the others keep their "
+        "order; recorded in the admin log with the position before and after",
+        (
+            Answer(200, "moved (stored)", AdminResult),
+            NO_CALLBACK,
+            Answer(
+                409,
+                "not a callback holding a place (in quarantine, being dialled), or the queue does not serve "
+                "callbacks by place (callback.order other than keep_place)",
+            ),
+            Answer(422, "invalid body, or a position beyond the number waiting"),
+            NOT_STORED,
+        ),
+        body=PositionCallbackBody,
         parameters=CALLBACK_ID,
         access="act",
     ),
