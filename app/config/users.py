@@ -17,7 +17,7 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, PlainValidator, model_validator
+from pydantic import BaseModel, ConfigDict, PlainValidator, SecretStr, ValidationInfo, model_validator
 
 from app.config.durations import DurationError, parse_duration
 from app.config.errors import bad, bad_plain, one_of
@@ -100,6 +100,21 @@ class UserConfig(_Model):
         return self
 
 
+def _metrics_token(value: object, info: ValidationInfo) -> SecretStr | None:
+    """A secret as service.admin_token is (literal, ${VAR} or env:VAR; 16 characters or more)."""
+    from app.config.schema import MIN_TOKEN_LENGTH, UnsetSecret, _secret  # schema imports this module
+
+    if value is None:
+        return None
+    token = _secret(value, info)
+    if isinstance(token, UnsetSecret):  # only checking the file: its length is not known here
+        return token
+    length = len(token.get_secret_value())
+    if length < MIN_TOKEN_LENGTH:
+        raise bad_plain(f"is {length} characters long; use at least {MIN_TOKEN_LENGTH} (e.g. `openssl rand -hex 16`)")
+    return token
+
+
 class WebConfig(_Model):
     """The page's sessions and what each role sees of callers' numbers."""
 
@@ -108,6 +123,9 @@ class WebConfig(_Model):
     secure_cookies: Literal["auto", "always", "never"] = "auto"
     # Roles that see numbers masked ("+•••••••456"): all but the last three digits hidden.
     mask_numbers: Annotated[tuple[str, ...], PlainValidator(_roles)] = ("viewer",)
+    # /metrics is an operator's view of every queue, not a supervisor's: with users or an admin
+    # token it needs this bearer token (for the Prometheus scraper) or an admin's.
+    metrics_token: Annotated[SecretStr | None, PlainValidator(_metrics_token)] = None
 
 
 UserName = Annotated[str, PlainValidator(lambda v: _checked_name(v))]

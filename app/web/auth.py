@@ -31,7 +31,7 @@ SESSION_PROBLEM = web.RequestKey("session_problem", str)
 BEARER_PROBLEM = web.RequestKey("bearer_problem", ApiError)
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 CSRF_HEADER = "X-CSRF-Token"
-LEVELS = ("public", "read", "act", "admin")
+LEVELS = ("public", "read", "act", "admin", "metrics")
 # Checked when the user name is unknown, so a wrong name takes as long as a wrong password.
 _DUMMY_HASH = hash_password("not a password", salt=b"holdfast-dummy-1")
 
@@ -119,9 +119,39 @@ def refusal(request: web.Request) -> ApiError:
     return ApiError(401, "log in (POST /api/session) or send a bearer token")
 
 
+def metrics_allowed(request: web.Request, config: HoldfastConfig) -> bool:
+    """/metrics: open on an open service; else the metrics token (web.metrics_token) or an admin
+    (the admin token, an admin's own token or session). Also for a standby's app, which has no
+    `authenticate` middleware."""
+    if is_open(config):
+        return True
+    header = request.headers.get("Authorization", "")
+    token = config.web.metrics_token
+    if token is not None and header:
+        expected = f"Bearer {token.get_secret_value()}".encode()
+        if hmac.compare_digest(header.encode("utf-8", "backslashreplace"), expected):
+            return True
+    principal = principal_of(request)
+    if principal is None and header and PRINCIPAL not in request:
+        try:
+            principal = _bearer(config, header)
+        except ApiError:
+            return False
+    return principal is not None and principal.role is Role.ADMIN
+
+
 def require(request: web.Request, level: str) -> Principal | None:
     """Check `level` for this request (see LEVELS); returns the principal, raises a refusal."""
     if level == "public":
+        return principal_of(request)
+    if level == "metrics":
+        if not metrics_allowed(request, request.app[SERVICE_KEY].config):
+            who_asks = principal_of(request)
+            if who_asks is not None:  # a supervisor or viewer: known, not allowed
+                raise ApiError(
+                    403, f"/metrics is for admins and the metrics scraper; {who_asks.name} is a {who_asks.role}"
+                )
+            raise ApiError(401, "/metrics needs the metrics token (web.metrics_token) or an admin's bearer token")
         return principal_of(request)
     principal = principal_of(request)
     if principal is None:

@@ -80,7 +80,8 @@ class Route:
     query: dict[str, dict[str, Any]] = field(default_factory=dict)  # JSON schema of query parameters
     csv_body: bool = False  # the body is a CSV file (text/csv), streamed
     # Who may call it (app/web/auth.py): "public", "read" (any user; answers cut to their filter),
-    # "act" (supervisors and admins, on what their filter shows) or "admin". Unsaid: admin only.
+    # "act" (supervisors and admins, on what their filter shows), "admin", or "metrics" (the metrics
+    # token or an admin). Unsaid: admin only.
     access: str = "admin"
 
     @property
@@ -120,9 +121,10 @@ ROUTES: tuple[Route, ...] = (
         "GET",
         "/metrics",
         status.metrics,
-        "Prometheus metrics",
+        "Prometheus metrics (every queue: an operator's view). Open on an open service; else it needs the "
+        "metrics token (web.metrics_token, for the scraper) or an admin's bearer token or session",
         (Answer(200, "Prometheus text format", None, "text/plain"),),
-        access="public",
+        access="metrics",
     ),
     Route(
         "GET",

@@ -92,6 +92,10 @@ def test_callers_of_the_same_instant_make_room_for_it() -> None:
     assert order(h) == ["c1", "cb1", "c2", "c3"]
     move(h, "cb1", 3)
     assert order(h) == ["c1", "c2", "cb1", "c3"]
+    h.engine.take_touched()
+    move(h, "cb1", 2)
+    # the neighbours whose keys changed are handed to the store with the step, as the moved one is
+    assert {r.id for r in h.engine.take_touched()} == {"cb1", "c2", "c3"}
 
 
 def test_a_request_back_from_ringing_finds_its_place_after_a_move() -> None:
