@@ -15,6 +15,7 @@ from app.store.campaign_defs import SQLITE_CAMPAIGN_DEFS
 from app.store.contacts_schema import SQLITE_CONTACTS
 from app.store.outbox_schema import SQLITE_OUTBOX
 from app.store.stats_schema import STATS_INDEXES
+from app.store.web_sessions import SQLITE_SESSION_REVOCATIONS
 
 SQLITE_MIGRATIONS: tuple[str, ...] = (
     # 1: requests with attempts, agent states, event log, admin log, instance lock
@@ -109,6 +110,8 @@ SQLITE_MIGRATIONS: tuple[str, ...] = (
     SQLITE_OUTBOX,
     # 5: campaigns created over the API (app/store/campaign_defs.py)
     SQLITE_CAMPAIGN_DEFS,
+    # 6: the live page's log-outs (app/store/web_sessions.py; PostgreSQL's migration 7)
+    SQLITE_SESSION_REVOCATIONS,
 )
 
 

@@ -43,6 +43,7 @@ from app.store.outbox_schema import POSTGRES_OUTBOX
 from app.store.postgres_contacts import PostgresContacts, write_progress
 from app.store.records import AdminEntry, AgentRecord, Change, LockHolder, StoredEvent
 from app.store.stats_schema import STATS_INDEXES
+from app.store.web_sessions import POSTGRES_SESSION_REVOCATIONS, PostgresRevocations
 
 log = logging.getLogger(__name__)
 
@@ -131,6 +132,8 @@ POSTGRES_MIGRATIONS: tuple[str, ...] = (
     POSTGRES_LEASE,
     # 6: campaigns created over the API (app/store/campaign_defs.py; SQLite's migration 5)
     POSTGRES_CAMPAIGN_DEFS,
+    # 7: the live page's log-outs (app/store/web_sessions.py; SQLite's migration 6)
+    POSTGRES_SESSION_REVOCATIONS,
 )
 
 _SCHEMA_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
@@ -174,7 +177,9 @@ def _redact(dsn: str) -> str:
     return re.sub(r"://([^:/@]*):[^@]*@", r"://\1:***@", dsn)
 
 
-class PostgresStore(PostgresLeases, PostgresContacts, PostgresOutbox, PostgresCampaignDefs, CommitShortcuts):
+class PostgresStore(
+    PostgresLeases, PostgresContacts, PostgresOutbox, PostgresCampaignDefs, PostgresRevocations, CommitShortcuts
+):
     def __init__(
         self,
         dsn: str,

@@ -15,16 +15,21 @@ import asyncio
 import hmac
 import time
 
+import structlog
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 
 from app.config import HoldfastConfig
+from app.store import StoreError
+from app.store.web_sessions import RevocationStore
 from app.web.access import ADMIN_TOKEN, OPEN, Principal, Role, Scope, principal_for_user, scope_from_config
 from app.web.body import read_body
 from app.web.context import SERVICE_KEY, SESSIONS_KEY
 from app.web.errors import ApiError, Handler
 from app.web.passwords import hash_password, token_matches, verify_password
 from app.web.sessions import COOKIE, Session
+
+log = structlog.get_logger("holdfast.web.auth")
 
 PRINCIPAL = web.RequestKey("principal", object)  # Principal | None
 SESSION_PROBLEM = web.RequestKey("session_problem", str)
@@ -264,10 +269,32 @@ async def logout(request: web.Request) -> web.Response:
     if cookie:
         found = request.app[SESSIONS_KEY].read(cookie, password_hashes(request.app[SERVICE_KEY].config))
         if isinstance(found, Session):
-            request.app[SESSIONS_KEY].revoke(found)
+            request.app[SESSIONS_KEY].revoke(found)  # refused from now on, by this process
+            await _keep_revocation(request, found)  # ... and after a restart
     response = web.json_response({"logged_out": True})
     response.del_cookie(COOKIE, path="/")
     return response
+
+
+async def _keep_revocation(request: web.Request, session: Session) -> None:
+    """The log-out in the store before it is answered: a restart must not revive the session.
+    If the store refuses, the client is told (503) and keeps its cookie to log out again."""
+    store = request.app[SERVICE_KEY].store
+    if not isinstance(store, RevocationStore):
+        return  # no store: sessions and their log-outs last as long as the process
+    try:
+        await store.revoke_session(session.session_id, session.user, session.expires_at, time.time())
+    except StoreError as error:
+        log.error("logout_not_stored", user=session.user, error=str(error))
+        raise ApiError(503, "the log-out could not be stored; log out again") from error
+
+
+async def restore_revocations(app: web.Application) -> None:
+    """At start (on_startup): the log-outs still in force, from the store. A store that cannot be
+    read stops the start-up (a logged-out session must not be let in)."""
+    store = app[SERVICE_KEY].store
+    if isinstance(store, RevocationStore):
+        app[SESSIONS_KEY].restore(await store.revoked_sessions(time.time()))
 
 
 async def current_session(request: web.Request) -> web.Response:
