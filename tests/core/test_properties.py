@@ -425,6 +425,7 @@ def step(data: st.DataObject, m: Model, journeys: bool = False, drive_weight: in
         if action == "remove":
             m.send(ev.CallbackRemoved(m.now, rid, by="admin", reason="test"))
         elif action == "position":
+            m.send(ev.Tick(m.now))  # what is due now happens first (an agent freed would take the moved one)
             queue = e.requests[rid].queue if rid in e.requests else QUEUES[0]
             position = data.draw(st.integers(0, len(e.orders[queue]) + 1), label="position")
             if m.send(ev.CallbackRepositioned(m.now, rid, position, by="admin")) is not None:

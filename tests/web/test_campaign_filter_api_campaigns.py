@@ -67,7 +67,7 @@ async def wendy_sees(http: TestClient) -> Any:
 
 async def test_a_filter_names_an_api_campaign_and_sees_it_once_created(shell: Shell, http: TestClient) -> None:
     feed = http.server.app[LIVE_KEY]
-    await shell.eventually(lambda: bool(feed.unknown_campaigns), "the feed's first look at the filters")
+    await shell.eventually(lambda: bool(feed.unknown_campaigns), "the feed's first look at the filters", timeout=10.0)
     assert feed.unknown_campaigns == {("wendy", "winter"), ("wendy", "nowhere")}
     feed.unknown_campaigns = frozenset()  # as at start: what it logs (no await between, so no race)
     with structlog.testing.capture_logs() as logs:

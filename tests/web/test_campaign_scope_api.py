@@ -106,9 +106,11 @@ async def autumn_contact(shell: Shell, clients: dict[str, TestClient]) -> str:
     )
     assert resp.status == 200, await resp.text()
     shell.tick(1.0)
-    await shell.activities.wait("contacts_loaded", campaign="autumn", taken=1)
+    await shell.activities.wait("contacts_loaded", timeout=10.0, campaign="autumn", taken=1)
     assert shell.service.agent_action("1001", "ready") is not None
-    await shell.eventually(lambda: shell.service.engine.contact_for_agent("1001") is not None, "autumn rings 1001")
+    await shell.eventually(
+        lambda: shell.service.engine.contact_for_agent("1001") is not None, "autumn rings 1001", timeout=10.0
+    )
     found = shell.service.engine.contact_for_agent("1001")
     assert found is not None
     await shell.service.wait_committed()
@@ -258,10 +260,10 @@ async def test_the_live_feed_and_session_name_only_the_users_campaigns(
     sam = clients["sam"]
     assert (await get_json(sam, "/api/session", "sam"))["campaigns"] == ["spring"]
     async with sam.ws_connect("/ws/live") as ws:
-        first = await ws.receive_json(timeout=2)
+        first = await ws.receive_json(timeout=10)
     assert first["type"] == "snapshot"
     assert "autumn" not in json.dumps(first) and autumn_contact not in json.dumps(first)
     async with clients["cora"].ws_connect("/ws/live") as ws:
-        first = await ws.receive_json(timeout=2)
+        first = await ws.receive_json(timeout=10)
     assert [(r["id"], r["queue"]) for r in first["requests"]] == [(autumn_contact, None)]
     assert "sales" not in json.dumps(first)

@@ -78,7 +78,7 @@ async def test_a_callback_moved_first_from_the_page_is_the_next_one_served(shell
         assert await page.inner_text("#confirm-error") == "A reason is required."
         await page.fill("#confirm-reason", "customer waited since yesterday")
         await page.click("#confirm-ok")
-        await page.wait_for_selector(f'{rows[2]} .position:text-is("1")', timeout=1000)
+        await page.wait_for_selector(f'{rows[2]} .position:text-is("1")', timeout=5000)  # the fake's page: not timed
         assert [await page.inner_text(f"{r} .position") for r in rows] == ["2", "3", "1"]
         assert [r.id for r in shell.service.engine.waiting("support")] == [ids[2], ids[0], ids[1]]
         assert shell.service.store is not None
@@ -93,7 +93,7 @@ async def test_a_callback_moved_first_from_the_page_is_the_next_one_served(shell
 
         await page.click('#agents tr[data-id="1001"] button.agent-ready')  # a free agent: who is rung?
         await page.click("#confirm-ok")
-        await page.wait_for_selector(f'{rows[2]} .agent:text-is("Agent 1001")', timeout=2000)
+        await page.wait_for_selector(f'{rows[2]} .agent:text-is("Agent 1001")', timeout=5000)
         assert shell.service.engine.requests[ids[2]].agent_id == "1001"
         assert [await page.inner_text(f"{r} .position") for r in rows[:2]] == ["1", "2"]  # the others, in order
         await page.context.close()
