@@ -153,7 +153,7 @@ async def reposition_callback(request: web.Request) -> web.Response:
     except CoreError as error:
         raise refused(error) from None
     assert req is not None  # the engine refuses an unknown request
-    detail = {
+    detail: dict[str, object] = {
         "reason": event.reason,
         "queue": req.queue,
         "before": f"position {before} of {held} in {req.queue}",
