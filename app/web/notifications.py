@@ -57,7 +57,7 @@ def view(scope: Scope, row: StoredNotification) -> NotificationView:
         state=row.state,
         attempts=row.attempts,
         request_id=n.request_id,
-        queue=n.queue,
+        queue=n.queue if scope.sees_queue(n.queue) else None,  # a contact's: seen through its campaign only
         number=scope.number(number if isinstance(number, str) else None),
         created_at=iso(n.created_at),
         created_at_epoch=n.created_at,
