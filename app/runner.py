@@ -34,6 +34,7 @@ from app.telephony.prompts import PromptBook
 from app.telephony.servers import ServerSet
 from app.telephony.service import TelephonyService
 from app.web.api import make_app
+from app.web.auth import metrics_allowed
 
 log = structlog.get_logger("holdfast")
 
@@ -90,6 +91,8 @@ def _standby_app(service: TelephonyService, leadership: Leadership) -> web.Appli
         return web.json_response({"ari": "disconnected", "problems": [status], "error": status}, status=503)
 
     async def metrics(request: web.Request) -> web.Response:
+        if not metrics_allowed(request, service.config):  # as on the leader (app/web/auth.py)
+            return web.json_response({"error": "/metrics needs the metrics token or an admin's"}, status=401)
         return web.Response(
             body=generate_latest(service.metrics.registry), headers={"Content-Type": CONTENT_TYPE_LATEST}
         )

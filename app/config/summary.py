@@ -15,6 +15,7 @@ from app.config.durations import format_duration as dur
 from app.config.loader import unset_secrets
 from app.config.promise import place_promise
 from app.config.schema import DAYS, CallbackConfig, HoldfastConfig, HoursConfig, QueueConfig, UnsetSecret
+from app.config.users import campaign_filter_notes
 from app.core.settings import OfferMode, TimeRange
 
 __all__ = ["summarize"]
@@ -61,6 +62,7 @@ def summarize(cfg: HoldfastConfig) -> str:
             + (f": {', '.join(cfg.prompts.overrides)}" if cfg.prompts.overrides else "")
         )
     lines += _unset_notes(cfg)
+    lines += [f"Note: {text}" for text in campaign_filter_notes(cfg.users, cfg.campaigns)]
     return "\n".join(lines)
 
 

@@ -6,15 +6,18 @@ SHA-256 of a personal API token. A role says what a user may do (admin: everythi
 see and act within their filter; viewer: see within their filter); the filter names the queues,
 dialler campaigns and agent groups (`agent_groups:` at the top of the file) they may see. What that means for each
 route is decided in one place, `app/web/access.py`. Cross-section checks (a user's queue or an
-agent group's agent must exist) run with the loader's other cross checks.
+agent group's agent must exist) run with the loader's other cross checks. A campaign filter may
+name a campaign created over the API, which the file cannot know: such a name is accepted, noted
+by `holdfast check-config`, and warned of at run time while no campaign of that id exists.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Mapping
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, PlainValidator, model_validator
+from pydantic import BaseModel, ConfigDict, PlainValidator, SecretStr, ValidationInfo, model_validator
 
 from app.config.durations import DurationError, parse_duration
 from app.config.errors import bad, bad_plain, one_of
@@ -97,6 +100,21 @@ class UserConfig(_Model):
         return self
 
 
+def _metrics_token(value: object, info: ValidationInfo) -> SecretStr | None:
+    """A secret as service.admin_token is (literal, ${VAR} or env:VAR; 16 characters or more)."""
+    from app.config.schema import MIN_TOKEN_LENGTH, UnsetSecret, _secret  # schema imports this module
+
+    if value is None:
+        return None
+    token = _secret(value, info)
+    if isinstance(token, UnsetSecret):  # only checking the file: its length is not known here
+        return token
+    length = len(token.get_secret_value())
+    if length < MIN_TOKEN_LENGTH:
+        raise bad_plain(f"is {length} characters long; use at least {MIN_TOKEN_LENGTH} (e.g. `openssl rand -hex 16`)")
+    return token
+
+
 class WebConfig(_Model):
     """The page's sessions and what each role sees of callers' numbers."""
 
@@ -105,6 +123,9 @@ class WebConfig(_Model):
     secure_cookies: Literal["auto", "always", "never"] = "auto"
     # Roles that see numbers masked ("+•••••••456"): all but the last three digits hidden.
     mask_numbers: Annotated[tuple[str, ...], PlainValidator(_roles)] = ("viewer",)
+    # /metrics is an operator's view of every queue, not a supervisor's: with users or an admin
+    # token it needs this bearer token (for the Prometheus scraper) or an admin's.
+    metrics_token: Annotated[SecretStr | None, PlainValidator(_metrics_token)] = None
 
 
 UserName = Annotated[str, PlainValidator(lambda v: _checked_name(v))]
@@ -142,12 +163,35 @@ def users_cross_check(data: dict[Any, Any], queue_names: list[str]) -> list[tupl
         for group in [wanted] if isinstance(wanted, str) else wanted if isinstance(wanted, list) else []:
             if str(group) not in {str(g) for g in groups or {}}:
                 found.append(("users", f'users.{name}.agent_groups names unknown group "{group}"'))
-        campaigns = data.get("campaigns") if isinstance(data.get("campaigns"), dict) else {}
-        wanted = user.get("campaigns") or []
-        for campaign in [wanted] if isinstance(wanted, str) else wanted if isinstance(wanted, list) else []:
-            if str(campaign) != "*" and str(campaign) not in {str(c) for c in campaigns or {}}:
-                found.append(("users", f'users.{name}.campaigns names unknown campaign "{campaign}"'))
+        # `campaigns` may name campaigns created over the API, which this file cannot know: a name
+        # unknown here is a note (check-config) and a warning at run time (unknown_filter_campaigns),
+        # not an error.
     return found
 
 
-__all__ = ["ROLES", "AgentGroups", "UserConfig", "UserName", "WebConfig", "users_cross_check"]
+def unknown_filter_campaigns(users: Mapping[str, UserConfig], campaigns: Iterable[str]) -> list[tuple[str, str]]:
+    """(user, campaign) for every name in a user's campaign filter that is not one of `campaigns`
+    ("*" aside): the user sees nothing of it until a campaign of that id is created."""
+    known = set(campaigns)
+    return [(name, c) for name, user in users.items() for c in user.campaigns if c != "*" and c not in known]
+
+
+def campaign_filter_notes(users: Mapping[str, UserConfig], file_campaigns: Iterable[str]) -> list[str]:
+    """What `holdfast check-config` says of filters naming campaigns this file does not define."""
+    return [
+        f'users.{user}.campaigns names "{campaign}", which this file does not define: it must be a campaign '
+        f"created over the API (POST /api/campaigns); until one of that id exists, {user} sees nothing of it"
+        for user, campaign in unknown_filter_campaigns(users, file_campaigns)
+    ]
+
+
+__all__ = [
+    "ROLES",
+    "AgentGroups",
+    "UserConfig",
+    "UserName",
+    "WebConfig",
+    "campaign_filter_notes",
+    "unknown_filter_campaigns",
+    "users_cross_check",
+]

@@ -41,6 +41,7 @@ from app.core.errors import (
     DuplicateRequest,
     IllegalAgentTransition,
     IllegalRequestAction,
+    InvalidPosition,
     InvalidPriority,
     UnknownRequest,
 )
@@ -52,6 +53,7 @@ from app.core.events import (
     AgentReady,
     CallbackMoved,
     CallbackRemoved,
+    CallbackRepositioned,
     CallbackRequested,
     CallerArrived,
     CallerHungUp,
@@ -78,7 +80,7 @@ from app.core.events import (
 )
 from app.core.recovery import Recovery
 from app.core.request import PRIORITY_MAX, PRIORITY_MIN, Request
-from app.core.settings import CallbackMode, QueueSettings
+from app.core.settings import CallbackMode, CallbackOrder, QueueSettings
 from app.core.staff import StaffFlow
 from app.core.states import AgentState, Outcome, RequestKind, RequestState
 
@@ -156,6 +158,7 @@ class Engine(DiallerFlow, CallerFlow, StaffFlow, Recovery):
             WrapUpExtended: self._wrap_up_extended,
             CallbackRemoved: self._callback_removed,
             CallbackMoved: self._callback_moved,
+            CallbackRepositioned: self._callback_repositioned,
             CallbackRequested: self._callback_requested,
             SettingsChanged: self._all_settings_changed,
             ContactsLoaded: self._contacts_loaded,
@@ -259,6 +262,26 @@ class Engine(DiallerFlow, CallerFlow, StaffFlow, Recovery):
                 )
             if isinstance(event, CallbackMoved):
                 _check_callbacks_enabled(self._queue(event.to_queue))
+        elif isinstance(event, CallbackRepositioned):
+            self._check_repositioning(event)
+
+    def _check_repositioning(self, e: CallbackRepositioned) -> None:
+        req = self.requests.get(e.request_id)
+        if req is None:
+            raise UnknownRequest(f"no waiting request {e.request_id}")
+        if not req.is_callback or req.state is not RequestState.WAITING:
+            what = "in quarantine until its next attempt" if req.state is RequestState.QUARANTINE else str(req.state)
+            raise IllegalRequestAction(
+                f"request {req.id} is a {req.kind} {what}; only a callback holding a place can be moved"
+            )
+        order = self.queues[req.queue].callback.order
+        if order is not CallbackOrder.KEEP_PLACE:
+            raise IllegalRequestAction(
+                f"queue {req.queue!r} serves callbacks {order.value}, not by place: a position means nothing there"
+            )
+        held = len(self.orders[req.queue])
+        if isinstance(e.position, bool) or not isinstance(e.position, int) or not 1 <= e.position <= held:
+            raise InvalidPosition(f"position {e.position!r}: queue {req.queue!r} has {held} waiting; use 1-{held}")
 
     def _check_not_queued(self, queue: str, number: str | None) -> None:
         existing = self.callbacks_to(queue, number) if number is not None else set()

@@ -41,5 +41,9 @@ class IllegalRequestAction(CoreError):
     pass
 
 
+class InvalidPosition(CoreError):
+    """A position outside 1..n, n the requests holding a place in the queue."""
+
+
 class CallbacksDisabled(CoreError):
     """The queue does not take callbacks (`callback.enabled: false`)."""

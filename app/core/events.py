@@ -157,6 +157,18 @@ class CallbackMoved(Event):
 
 
 @dataclass(frozen=True, slots=True)
+class CallbackRepositioned(Event):
+    """A person puts a waiting callback at `position` of its queue's place order (1: first, served
+    next), among callers and callbacks alike. Only in a `keep_place` queue, where place order is
+    serving order; the others behind it move back by one."""
+
+    request_id: str
+    position: int
+    by: str
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class CallbackRequested(Event):
     """A callback asked for outside a call (web form, API): joins the end of the queue."""
 

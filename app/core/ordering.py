@@ -43,6 +43,15 @@ class PlaceOrder:
             raise KeyError(key)
         return index + 1
 
+    def key_at(self, position: int) -> PlaceKey:
+        """The key holding 1-based `position`."""
+        if not 1 <= position <= len(self._keys):
+            raise IndexError(position)
+        return self._keys[position - 1]
+
+    def id_at(self, position: int) -> str:
+        return self._ids[self.key_at(position)]
+
     def __contains__(self, key: object) -> bool:
         return key in self._ids
 

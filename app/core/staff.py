@@ -3,6 +3,14 @@
 An agent who pauses or logs out while being rung gives the request back: their leg is hung up and
 the request returns to its place (recorded, so the store no longer has it as ringing). During a
 call the move takes effect when the call's wrap-up ends.
+
+A callback put at a position (`CallbackRepositioned`) gets a new place key between the keys of
+the requests that will be ahead of and behind it; everyone else keeps theirs, so their order is
+unchanged and positions stay 1..n. The new key's sequence is always fresh (never reused: a request
+out of the order for a moment, e.g. ringing an agent, comes back to its own key). Only when the two
+neighbours tie on priority and place time is there no room between them: then the neighbour behind
+and those tied with it after it get fresh sequences too, in their order. The key's rank may then
+differ from the callback's own priority: a retry after quarantine gets a key from its priority again.
 """
 
 from __future__ import annotations
@@ -18,8 +26,10 @@ from app.core.events import (
     AgentReady,
     CallbackMoved,
     CallbackRemoved,
+    CallbackRepositioned,
     WrapUpExtended,
 )
+from app.core.ordering import PlaceKey, PlaceOrder
 from app.core.states import AgentState, Outcome, RequestState
 
 
@@ -101,3 +111,42 @@ class StaffFlow(EngineBase):
         if req.state is RequestState.WAITING:
             self._enter_queue(req)
         self._activity("moved", req, from_queue=old, to_queue=e.to_queue, by=e.by, reason=e.reason, place_kept=False)
+
+    def _callback_repositioned(self, e: CallbackRepositioned) -> None:
+        req = self.requests[e.request_id]
+        order = self.orders[req.queue]
+        before = order.position(req.place)
+        if before != e.position:
+            order.remove(req.place)
+            req.place = self._place_at(order, e.position)
+            order.add(req.place, req.id)
+        self._activity("repositioned", req, from_position=before, to_position=e.position, by=e.by, reason=e.reason)
+
+    def _place_at(self, order: PlaceOrder, position: int) -> PlaceKey:
+        """A new key that sorts at `position` of `order` (which does not hold the request)."""
+        ahead = order.key_at(position - 1) if position > 1 else None
+        behind = order.key_at(position) if position <= len(order) else None
+        self._seq += 1
+        fresh = self._seq
+        if behind is None:
+            assert ahead is not None  # a queue of one is never repositioned away from 1
+            return (ahead[0], ahead[1], fresh)  # the same rank and time, a later sequence
+        if ahead is None or ahead[0] < behind[0]:
+            return (behind[0], behind[1] - 1.0, fresh)  # just before it, ahead of a higher rank anyway
+        if ahead[1] < behind[1]:
+            return (ahead[0], ahead[1], fresh)  # after `ahead` by sequence, before `behind` by time
+        # `ahead` and `behind` tie on rank and time: move `behind` and those tied after it back
+        tied = []
+        for at in range(position, len(order) + 1):
+            key = order.key_at(at)
+            if key[:2] != behind[:2]:
+                break
+            tied.append(self.requests[order.id_at(at)])
+        for other in tied:
+            order.remove(other.place)
+        for other in tied:
+            self._seq += 1
+            other.place = (other.place[0], other.place[1], self._seq)
+            order.add(other.place, other.id)
+            self._touched[other.id] = other  # its key changed: stored with the step
+        return (ahead[0], ahead[1], fresh)

@@ -16,6 +16,7 @@ from app.store.contacts_schema import SQLITE_CONTACTS
 from app.store.events_schema import EVENTS_KIND_ID
 from app.store.outbox_schema import SQLITE_OUTBOX
 from app.store.stats_schema import STATS_INDEXES
+from app.store.web_sessions import SQLITE_SESSION_REVOCATIONS
 
 SQLITE_MIGRATIONS: tuple[str, ...] = (
     # 1: requests with attempts, agent states, event log, admin log, instance lock
@@ -112,6 +113,8 @@ SQLITE_MIGRATIONS: tuple[str, ...] = (
     SQLITE_CAMPAIGN_DEFS,
     # 6: the event log by kind (app/store/events_schema.py; PostgreSQL's migration 7)
     EVENTS_KIND_ID,
+    # 7: the live page's log-outs (app/store/web_sessions.py; PostgreSQL's migration 8)
+    SQLITE_SESSION_REVOCATIONS,
 )
 
 

@@ -44,6 +44,7 @@ from app.store.outbox_schema import POSTGRES_OUTBOX
 from app.store.postgres_contacts import PostgresContacts, write_progress
 from app.store.records import AdminEntry, AgentRecord, Change, LockHolder, StoredEvent
 from app.store.stats_schema import STATS_INDEXES
+from app.store.web_sessions import POSTGRES_SESSION_REVOCATIONS, PostgresRevocations
 
 log = logging.getLogger(__name__)
 
@@ -134,6 +135,8 @@ POSTGRES_MIGRATIONS: tuple[str, ...] = (
     POSTGRES_CAMPAIGN_DEFS,
     # 7: the event log by kind (app/store/events_schema.py; SQLite's migration 6)
     EVENTS_KIND_ID,
+    # 8: the live page's log-outs (app/store/web_sessions.py; SQLite's migration 7)
+    POSTGRES_SESSION_REVOCATIONS,
 )
 
 _SCHEMA_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
@@ -177,7 +180,9 @@ def _redact(dsn: str) -> str:
     return re.sub(r"://([^:/@]*):[^@]*@", r"://\1:***@", dsn)
 
 
-class PostgresStore(PostgresLeases, PostgresContacts, PostgresOutbox, PostgresCampaignDefs, CommitShortcuts):
+class PostgresStore(
+    PostgresLeases, PostgresContacts, PostgresOutbox, PostgresCampaignDefs, PostgresRevocations, CommitShortcuts
+):
     def __init__(
         self,
         dsn: str,

@@ -48,6 +48,7 @@ from app.store.migrations import SQLITE_MIGRATIONS, statements
 from app.store.outbox import SQLiteOutbox, write_sqlite
 from app.store.records import AdminEntry, AgentRecord, Change, LockHolder, StoredEvent
 from app.store.sqlite_contacts import SQLiteContacts, write_progress
+from app.store.web_sessions import SQLiteRevocations
 
 log = logging.getLogger(__name__)
 
@@ -129,7 +130,7 @@ def _write_changes(conn: sqlite3.Connection, rows: Merged, path: str) -> None:
         raise
 
 
-class SQLiteStore(SQLiteContacts, SQLiteOutbox, SQLiteCampaignDefs, CommitShortcuts):
+class SQLiteStore(SQLiteContacts, SQLiteOutbox, SQLiteCampaignDefs, SQLiteRevocations, CommitShortcuts):
     def __init__(
         self,
         path: str | os.PathLike[str],

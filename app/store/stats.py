@@ -90,7 +90,7 @@ class StatsQuery:
     sla_targets: Mapping[str, float] = field(default_factory=dict)  # queue -> service_level (gross SLA)
     queues: frozenset[str] | None = None  # None: every queue (admin); else only these
     agents: frozenset[str] | None = None  # None: every agent; else only these
-    campaigns: bool = True  # may campaign figures be shown at all
+    campaigns: frozenset[str] | None = None  # None: every campaign (admin); else only these
 
     def __post_init__(self) -> None:
         if self.by not in DIMENSIONS:
@@ -151,11 +151,32 @@ def _key(q: StatsQuery, d: _Dialect) -> str:
     return {"queue": "e.queue", "campaign": d.text("campaign"), "agent": "e.agent_id"}[q.by]
 
 
+def _campaign_of(d: _Dialect) -> str:
+    """The campaign an event is about: its `campaign` field or, for a line of a dialler contact
+    that does not carry it (agent_ringing…), the field on an earlier line of the same request
+    (attempt_started or contact_previewed always has it). Found by the events_request index."""
+    camp = d.text("campaign")
+    earlier = (
+        f"(SELECT {d.text('campaign', 'c')} FROM events c WHERE c.request_id = e.request_id "
+        f"AND {d.text('campaign', 'c')} IS NOT NULL ORDER BY c.id LIMIT 1)"
+    )
+    return f"(CASE WHEN {camp} IS NOT NULL THEN {camp} WHEN e.request_id LIKE 'dial-%' THEN {earlier} END)"
+
+
 def _scope(q: StatsQuery, d: _Dialect, agent_column: str = "e.agent_id") -> str:
-    """The scope's filter: only visible queues' events; for agents, only visible agents."""
+    """The scope's filter: an event about a dialler campaign or its contact only if that campaign
+    is visible (whatever its queue), any other only of visible queues; for agents, only visible
+    agents."""
     parts = []
-    if q.queues is not None:
-        parts.append(d.in_list("e.queue", q.queues))
+    if q.queues is not None or q.campaigns is not None:
+        no = "FALSE" if d.pg else "0"
+        queues = d.in_list("e.queue", q.queues) if q.queues is not None else ("TRUE" if d.pg else "1")
+        campaign = _campaign_of(d)
+        campaigns = d.in_list(campaign, q.campaigns) if q.campaigns is not None else ("TRUE" if d.pg else "1")
+        parts.append(
+            f"(CASE WHEN {campaign} IS NOT NULL THEN {campaigns} WHEN e.request_id LIKE 'dial-%' THEN {no} "
+            f"ELSE {queues} END)"
+        )
     if q.agents is not None and q.by == "agent":
         parts.append(d.in_list(agent_column, q.agents))
     return "".join(f" AND {p}" for p in parts)
@@ -358,7 +379,7 @@ def _round(value: Any) -> float | None:
 
 async def statistics(store: Store, q: StatsQuery) -> list[dict[str, Any]]:
     """One row per (key, bucket) that has anything, ordered by key then bucket; see COLUMNS."""
-    if q.by == "campaign" and not q.campaigns:
+    if q.by == "campaign" and q.campaigns is not None and not q.campaigns:
         return []
     rows: dict[tuple[str, float], dict[str, Any]] = {}
 

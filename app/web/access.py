@@ -15,6 +15,11 @@ campaign; a dialler contact is seen through its campaign) and the agents of thei
 listed, the agents who serve one of their queues; they act (remove a callback, set an agent's
 state) on what they see. A viewer sees as a supervisor does and acts on nothing. An agent's
 current request, skills and calls handled are shown only for visible queues.
+
+A dialler contact belongs to its campaign, not to the queue its agents come from: a supervisor
+of that queue alone sees nothing of it (no row, no id, no count, no recording, no event). Live
+requests carry their campaign; stored events carry it in `data.campaign` on most lines, and every
+line of a contact's request can be placed by its id (`campaign_of_event`).
 """
 
 from __future__ import annotations
@@ -110,6 +115,27 @@ class Scope:
         return mask_number(number) if self.mask and number else number
 
 
+DIAL_ID = re.compile(r"dial-(?P<campaign>.+)-\d+-\d+")  # the engine's ids: dial-<campaign>-<contact>-<seq>
+
+
+def campaign_of_request(request_id: str | None) -> str | None:
+    """The campaign a dialler contact's request id names (app/core/dialler.py mints them), else None."""
+    found = DIAL_ID.fullmatch(request_id) if request_id else None
+    return found["campaign"] if found else None
+
+
+def is_dialler_request(request_id: str | None) -> bool:
+    return bool(request_id) and str(request_id).startswith("dial-")
+
+
+def campaign_of_event(request_id: str | None, data: Mapping[str, Any]) -> str | None:
+    """The campaign a stored event is about: its `campaign` field, or its request's id."""
+    named = data.get("campaign")
+    if isinstance(named, str) and named:
+        return named
+    return campaign_of_request(request_id)
+
+
 def scope_for(
     principal: Principal,
     queue_names: Iterable[str],
@@ -199,7 +225,7 @@ def _queue_cut(scope: Scope, row: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _agent_row(scope: Scope, row: Mapping[str, Any]) -> dict[str, Any]:
-    hidden = ("request_queue", "request_campaign", "handled_by_queue", "queues", "groups")
+    hidden = ("request_queue", "request_campaign", "handled_by_queue", "handled_by_campaign", "queues", "groups")
     out = {k: v for k, v in row.items() if k not in hidden}
     current_visible = scope.sees_request(row.get("request_queue"), row.get("request_campaign"))
     out["request_id"] = row.get("request_id") if current_visible else None
@@ -210,7 +236,10 @@ def _agent_row(scope: Scope, row: Mapping[str, Any]) -> dict[str, Any]:
     out["queues"] = [q for q in row.get("queues", ()) if scope.sees_queue(q)]
     out["groups"] = [g for g in row.get("groups", ()) if g in scope.groups]
     handled = row.get("handled_by_queue") or {}
-    out["handled_today"] = sum(n for q, n in handled.items() if scope.sees_queue(q))
+    dialled = row.get("handled_by_campaign") or {}
+    out["handled_today"] = sum(n for q, n in handled.items() if scope.sees_queue(q)) + sum(
+        n for c, n in dialled.items() if scope.sees_campaign(c)
+    )
     return out
 
 

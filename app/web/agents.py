@@ -17,7 +17,8 @@ ACTIONS = ("login", "ready", "pause", "logout")
 
 
 def agent_view(service: TelephonyService, agent_id: str, scope: Scope) -> AgentView:
-    """The agent as `scope` may see it: skills and the current request only of visible queues."""
+    """The agent as `scope` may see it: skills of visible queues, the current request only if it is
+    visible (a contact: through its campaign)."""
     agent = service.engine.agents[agent_id]
     current = service.engine.requests.get(agent.request_id) if agent.request_id else None
     return AgentView(
@@ -26,7 +27,8 @@ def agent_view(service: TelephonyService, agent_id: str, scope: Scope) -> AgentV
         state=agent.state.value,
         pause_reason=agent.pause_reason,
         reachable=agent.reachable,
-        request_id=agent.request_id if current is None or scope.sees_queue(current.queue) else None,
+        # a dialler contact is seen through its campaign, not the queue its agents come from
+        request_id=agent.request_id if current is None or scope.sees_request(current.queue, current.campaign) else None,
         queues=[q for q, _ in agent.settings.skills if scope.sees_queue(q)],
     )
 

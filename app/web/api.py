@@ -19,7 +19,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from app.telephony.service import TelephonyService
-from app.web.auth import THROTTLE, Throttle, authenticate, guarded
+from app.web.auth import THROTTLE, Throttle, authenticate, guarded, restore_revocations
 from app.web.body import MAX_BODY_BYTES
 from app.web.context import OPENAPI_KEY, SERVICE_KEY, SESSIONS_KEY, STARTED_CONFIG_KEY
 from app.web.errors import errors_as_json
@@ -51,6 +51,7 @@ def make_app(service: TelephonyService) -> web.Application:
     async def stop_feed(app: web.Application) -> None:
         await feed.stop()
 
+    app.on_startup.append(restore_revocations)
     app.on_startup.append(start_feed)
     app.on_shutdown.append(stop_feed)
     return app

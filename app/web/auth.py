@@ -15,10 +15,13 @@ import asyncio
 import hmac
 import time
 
+import structlog
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 
 from app.config import HoldfastConfig
+from app.store import StoreError
+from app.store.web_sessions import RevocationStore
 from app.web.access import ADMIN_TOKEN, OPEN, Principal, Role, Scope, principal_for_user, scope_from_config
 from app.web.body import read_body
 from app.web.context import SERVICE_KEY, SESSIONS_KEY
@@ -26,12 +29,14 @@ from app.web.errors import ApiError, Handler
 from app.web.passwords import hash_password, token_matches, verify_password
 from app.web.sessions import COOKIE, Session
 
+log = structlog.get_logger("holdfast.web.auth")
+
 PRINCIPAL = web.RequestKey("principal", object)  # Principal | None
 SESSION_PROBLEM = web.RequestKey("session_problem", str)
 BEARER_PROBLEM = web.RequestKey("bearer_problem", ApiError)
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 CSRF_HEADER = "X-CSRF-Token"
-LEVELS = ("public", "read", "act", "admin")
+LEVELS = ("public", "read", "act", "admin", "metrics")
 # Checked when the user name is unknown, so a wrong name takes as long as a wrong password.
 _DUMMY_HASH = hash_password("not a password", salt=b"holdfast-dummy-1")
 
@@ -119,9 +124,39 @@ def refusal(request: web.Request) -> ApiError:
     return ApiError(401, "log in (POST /api/session) or send a bearer token")
 
 
+def metrics_allowed(request: web.Request, config: HoldfastConfig) -> bool:
+    """/metrics: open on an open service; else the metrics token (web.metrics_token) or an admin
+    (the admin token, an admin's own token or session). Also for a standby's app, which has no
+    `authenticate` middleware."""
+    if is_open(config):
+        return True
+    header = request.headers.get("Authorization", "")
+    token = config.web.metrics_token
+    if token is not None and header:
+        expected = f"Bearer {token.get_secret_value()}".encode()
+        if hmac.compare_digest(header.encode("utf-8", "backslashreplace"), expected):
+            return True
+    principal = principal_of(request)
+    if principal is None and header and PRINCIPAL not in request:
+        try:
+            principal = _bearer(config, header)
+        except ApiError:
+            return False
+    return principal is not None and principal.role is Role.ADMIN
+
+
 def require(request: web.Request, level: str) -> Principal | None:
     """Check `level` for this request (see LEVELS); returns the principal, raises a refusal."""
     if level == "public":
+        return principal_of(request)
+    if level == "metrics":
+        if not metrics_allowed(request, request.app[SERVICE_KEY].config):
+            who_asks = principal_of(request)
+            if who_asks is not None:  # a supervisor or viewer: known, not allowed
+                raise ApiError(
+                    403, f"/metrics is for admins and the metrics scraper; {who_asks.name} is a {who_asks.role}"
+                )
+            raise ApiError(401, "/metrics needs the metrics token (web.metrics_token) or an admin's bearer token")
         return principal_of(request)
     principal = principal_of(request)
     if principal is None:
@@ -167,6 +202,7 @@ class SessionView(BaseModel):
     csrf_token: str | None = Field(description="send it as X-CSRF-Token with every change made with the cookie")
     expires_at_epoch: float | None
     queues: list[str] = Field(description="the queues this user sees")
+    campaigns: list[str] = Field(default_factory=list, description="the dialler campaigns this user sees")
     can_act: bool
     is_admin: bool
 
@@ -233,10 +269,32 @@ async def logout(request: web.Request) -> web.Response:
     if cookie:
         found = request.app[SESSIONS_KEY].read(cookie, password_hashes(request.app[SERVICE_KEY].config))
         if isinstance(found, Session):
-            request.app[SESSIONS_KEY].revoke(found)
+            request.app[SESSIONS_KEY].revoke(found)  # refused from now on, by this process
+            await _keep_revocation(request, found)  # ... and after a restart
     response = web.json_response({"logged_out": True})
     response.del_cookie(COOKIE, path="/")
     return response
+
+
+async def _keep_revocation(request: web.Request, session: Session) -> None:
+    """The log-out in the store before it is answered: a restart must not revive the session.
+    If the store refuses, the client is told (503) and keeps its cookie to log out again."""
+    store = request.app[SERVICE_KEY].store
+    if not isinstance(store, RevocationStore):
+        return  # no store: sessions and their log-outs last as long as the process
+    try:
+        await store.revoke_session(session.session_id, session.user, session.expires_at, time.time())
+    except StoreError as error:
+        log.error("logout_not_stored", user=session.user, error=str(error))
+        raise ApiError(503, "the log-out could not be stored; log out again") from error
+
+
+async def restore_revocations(app: web.Application) -> None:
+    """At start (on_startup): the log-outs still in force, from the store. A store that cannot be
+    read stops the start-up (a logged-out session must not be let in)."""
+    store = app[SERVICE_KEY].store
+    if isinstance(store, RevocationStore):
+        app[SESSIONS_KEY].restore(await store.revoked_sessions(time.time()))
 
 
 async def current_session(request: web.Request) -> web.Response:
@@ -261,6 +319,7 @@ def _session_view(request: web.Request, principal: Principal, expires: float | N
         csrf_token=sessions.csrf_token(principal.session_id) if principal.session_id else None,
         expires_at_epoch=expires,
         queues=sorted(scope.queues),
+        campaigns=sorted(scope.campaigns),
         can_act=scope.can_act,
         is_admin=scope.is_admin,
     )

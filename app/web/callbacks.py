@@ -1,4 +1,5 @@
-"""Callbacks asked for, listed, removed and moved by people and CRMs over the API."""
+"""Callbacks asked for, listed, removed, moved to another queue or to a position of theirs by
+people and CRMs over the API."""
 
 from __future__ import annotations
 
@@ -6,8 +7,8 @@ from aiohttp import web
 
 from app.ari import new_id
 from app.core.engine import IneligibleNumber
-from app.core.errors import CoreError, DuplicateRequest, UnknownQueue, UnknownRequest
-from app.core.events import CallbackMoved, CallbackRemoved, CallbackRequested
+from app.core.errors import CoreError, DuplicateRequest, InvalidPosition, UnknownQueue, UnknownRequest
+from app.core.events import CallbackMoved, CallbackRemoved, CallbackRepositioned, CallbackRequested
 from app.core.request import Request
 from app.core.states import RequestState
 from app.telephony.service import TelephonyService
@@ -23,6 +24,7 @@ from app.web.models import (
     CallbackRequestBody,
     CallbackView,
     MoveCallbackBody,
+    PositionCallbackBody,
     RemoveCallbackBody,
 )
 from app.web.times import iso_or_none
@@ -52,7 +54,9 @@ async def list_callbacks(request: web.Request) -> web.Response:
     waiting = [
         r
         for r in service.engine.requests.values()
-        if r.is_callback and r.state in (RequestState.WAITING, RequestState.QUARANTINE) and scope.sees_queue(r.queue)
+        if r.is_callback
+        and r.state in (RequestState.WAITING, RequestState.QUARANTINE)
+        and scope.sees_request(r.queue, r.campaign)
     ]
     waiting.sort(key=lambda r: (r.queue, r.state != RequestState.WAITING, r.place))
     answer = CallbackList(callbacks=[callback_view(service, r, scope) for r in waiting])
@@ -84,9 +88,9 @@ def _visible_request(request: web.Request, scope: Scope) -> Request | None:
     """The request named in the path if the user may see it (else as if it did not exist: 404)."""
     service = request.app[SERVICE_KEY]
     req = service.engine.requests.get(request.match_info["request_id"])
-    if req is not None and not scope.sees_queue(req.queue):
+    if req is not None and not scope.sees_request(req.queue, req.campaign):
         raise ApiError(404, f"no request {request.match_info['request_id']!r}")
-    if req is not None and not scope.may_act_on_queue(req.queue):
+    if req is not None and not scope.can_act:
         raise ApiError(403, f"{scope.principal.name} may not change requests of {req.queue}")
     return req
 
@@ -132,6 +136,34 @@ async def move_callback(request: web.Request) -> web.Response:
     return await _admin_change(service, event, scope, detail)
 
 
+async def reposition_callback(request: web.Request) -> web.Response:
+    """Put a waiting callback at a position of its queue: applied and stored, then written to the
+    change log with the position before and after."""
+    service = request.app[SERVICE_KEY]
+    scope = scope_of(request)
+    body = await read_body(request, PositionCallbackBody)
+    req = _visible_request(request, scope)
+    _needs_reason(request, body.reason)
+    request_id = request.match_info["request_id"]
+    event = CallbackRepositioned(service.clock(), request_id, body.position, who(request, body.by), body.reason)
+    before = service.engine.position(request_id)
+    held = len(service.engine.orders[req.queue]) if req is not None and req.queue in service.engine.orders else 0
+    try:
+        await kept(service, lambda: service.feed_and_commit(event))
+    except CoreError as error:
+        raise refused(error) from None
+    assert req is not None  # the engine refuses an unknown request
+    detail: dict[str, object] = {
+        "reason": event.reason,
+        "queue": req.queue,
+        "before": f"position {before} of {held} in {req.queue}",
+        "after": f"position {body.position} of {held} in {req.queue}",
+    }
+    await kept(service, lambda: service.record_admin(event.now, event.by, "position_callback", request_id, detail))
+    answer = AdminResult(request_id=request_id, removed=False, callback=callback_view(service, req, scope))
+    return web.json_response(answer.model_dump(mode="json", exclude_none=True))
+
+
 async def _admin_change(
     service: TelephonyService, event: CallbackRemoved | CallbackMoved, scope: Scope, detail: dict[str, object]
 ) -> web.Response:
@@ -152,6 +184,8 @@ def refused(error: CoreError) -> ApiError:
     (a duplicate names the request that already holds the number)."""
     if isinstance(error, UnknownQueue | UnknownRequest):
         return ApiError(404, str(error))
+    if isinstance(error, InvalidPosition):
+        return ApiError(422, str(error))
     if isinstance(error, DuplicateRequest):
         return ApiError(409, str(error), existing_request_id=error.existing_request_id)
     return ApiError(409, str(error))

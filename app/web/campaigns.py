@@ -79,8 +79,8 @@ def _campaign(request: web.Request) -> tuple[TelephonyService, Store, str, Eligi
         raise ApiError(404, f"no campaign {campaign!r} among yours")
     if rules is not None and request.method not in ("GET", "HEAD") and not scope.may_act_on_campaign(campaign):
         raise ApiError(403, f"{scope.principal.name} may not change campaign {campaign!r}")
-    if rules is None:
-        known = ", ".join(known_campaigns(service.engine.settings)) or "none"
+    if rules is None:  # the known list names only campaigns the caller may see
+        known = ", ".join(c for c in known_campaigns(service.engine.settings) if scope.sees_campaign(c)) or "none"
         raise ApiError(404, f"no campaign {campaign!r} in the settings (campaigns: {known})")
     return service, _store(service), campaign, rules
 

@@ -6,8 +6,9 @@ event of the range is found by a binary search over ids (`first_since_id`), so a
 month costs a few dozen small reads plus the day itself. Rows are streamed as they are read.
 An event is exported to a non-admin only if every queue it names (its queue, a move's from and
 to) is visible to them, or, for an agent's event without a queue, the agent is; events naming
-neither (a settings reload) are for admins. Numbers are masked for the roles that see them
-masked.
+neither (a settings reload) are for admins. An event about a dialler campaign or one of its
+contacts is exported only to those who see that campaign, whatever its queue. Numbers are
+masked for the roles that see them masked.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from typing import Any
 from aiohttp import web
 
 from app.store import Store, StoredEvent
-from app.web.access import Scope
+from app.web.access import Scope, campaign_of_event, is_dialler_request
 from app.web.auth import scope_of
 from app.web.context import SERVICE_KEY
 from app.web.errors import ApiError
@@ -72,8 +73,17 @@ async def events_between(store: Store, start: float, end: float) -> AsyncIterato
 def visible_event(scope: Scope, event: StoredEvent) -> dict[str, Any] | None:
     """The event as `scope` may see it, or None."""
     queues = [q for q in (event.queue, *(event.data.get(k) for k in QUEUE_KEYS)) if q]
+    campaign = campaign_of_event(event.request_id, event.data)
+    queue = event.queue
     if not scope.is_admin:
-        if queues:
+        if campaign is not None or is_dialler_request(event.request_id):
+            # a dialler contact's line goes with its campaign; the queue its agents come from is
+            # named only to those who see that queue (a dial's line names the campaign there)
+            if not scope.sees_campaign(campaign):
+                return None
+            if queue != campaign and not scope.sees_queue(queue):
+                queue = None
+        elif queues:
             if not all(isinstance(q, str) and scope.sees_queue(q) for q in queues):
                 return None
         elif not scope.sees_agent(event.agent_id):
@@ -89,7 +99,7 @@ def visible_event(scope: Scope, event: StoredEvent) -> dict[str, Any] | None:
         "kind": event.kind,
         "request_id": event.request_id,
         "agent_id": event.agent_id,
-        "queue": event.queue,
+        "queue": queue,
         "data": data,
     }
 

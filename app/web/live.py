@@ -24,6 +24,7 @@ from app.core.states import AgentState, RequestState
 from app.store import Store
 from app.store.contact_records import CampaignFigures
 from app.telephony.service import TelephonyService
+from app.web.access import campaign_of_event, is_dialler_request
 from app.web.times import known_estimate
 
 AGENT_COUNTS = ("ready", "ringing", "busy", "wrap_up", "paused")
@@ -38,6 +39,7 @@ class TodayCounts:
         self.abandoned: Counter[str] = Counter()
         self.within_sla: Counter[str] = Counter()
         self.handled: Counter[tuple[str, str]] = Counter()  # (agent, queue)
+        self.handled_campaign: Counter[tuple[str, str]] = Counter()  # (agent, campaign): dialler calls
 
     def __call__(self, activity: Activity) -> None:
         if activity.kind not in ("connected", "ended"):
@@ -47,6 +49,12 @@ class TodayCounts:
             if day < self.day:
                 return  # a late activity of yesterday
             self.__init__(day)  # type: ignore[misc]  # midnight: a fresh day
+        campaign = campaign_of_event(activity.request_id, activity.data)
+        if campaign is not None or is_dialler_request(activity.request_id):
+            # a dialler call is its campaign's, not its queue's: it stays out of the queue's counts
+            if activity.kind == "connected" and activity.agent_id and campaign:
+                self.handled_campaign[(activity.agent_id, campaign)] += 1
+            return
         queue = activity.queue or ""
         if activity.kind == "connected":
             self.answered[queue] += 1
@@ -152,6 +160,7 @@ def live_snapshot(
                 "queues": [q for q, _ in a.settings.skills],
                 "groups": sorted(g for g, members in service.config.agent_groups.items() if a.id in members),
                 "handled_by_queue": {q: n for (agent, q), n in today.handled.items() if agent == a.id},
+                "handled_by_campaign": {c: n for (agent, c), n in today.handled_campaign.items() if agent == a.id},
             }
         )
     queues = []

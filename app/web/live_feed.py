@@ -30,6 +30,7 @@ import structlog
 from aiohttp import WSMsgType, web
 
 from app.config import HoldfastConfig
+from app.config.users import unknown_filter_campaigns
 from app.core.commands import Activity
 from app.store import StoreError
 from app.store.contact_records import CampaignFigures
@@ -70,6 +71,7 @@ class LiveFeed:
         self.seeded = asyncio.Event()
         self.figures: dict[str, CampaignFigures] = {}  # the store's campaign figures, last read
         self._figures_at = -math.inf
+        self.unknown_campaigns: frozenset[tuple[str, str]] = frozenset()  # (user, campaign) warned of
 
     def start(self) -> None:
         self.service.step_listeners.append(self.changed)
@@ -116,14 +118,31 @@ class LiveFeed:
         if not task.cancelled() and task.exception() is not None:  # a bug: the page would go stale
             self.service.fail("live_feed_died", task.exception())
 
+    def check_filters(self) -> None:
+        """Warn (once per change) of users whose campaign filter names a campaign neither the file
+        nor the API has: they see nothing of it. Run after each step, so a reload or an API
+        campaign created or deleted is seen within a push."""
+        config = self.service.merged_config()
+        unknown = frozenset(unknown_filter_campaigns(config.users, config.campaigns))
+        for user, campaign in sorted(unknown - self.unknown_campaigns):
+            log.warning(
+                "user_filter_names_unknown_campaign",
+                user=user,
+                campaign=campaign,
+                detail="no campaign of this id in the settings file or created over the API; the user sees none",
+            )
+        self.unknown_campaigns = unknown
+
     async def _run(self) -> None:
         await self._seed()
+        self.check_filters()
         while True:
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(REFRESH):
                     await self._dirty.wait()
             await asyncio.sleep(COALESCE)
             self._dirty.clear()
+            self.check_filters()
             with contextlib.suppress(ServiceStopping):  # stopping: show what the engine has
                 await self.service.wait_committed()
             if self.pages:

@@ -55,6 +55,15 @@ class MoveCallbackBody(Body):
     reason: Reason = ""
 
 
+class PositionCallbackBody(Body):
+    """Put a waiting callback at a position of its queue (1: first, served next); the others keep
+    their order. Only in a keep_place queue (where place order is serving order)."""
+
+    position: Annotated[int, Field(ge=1, le=100_000, description="1 is first; at most the number waiting")]
+    by: By = "admin"
+    reason: Reason = ""
+
+
 class AgentActionBody(Body):
     """Optional body of an agent action; `reason` is used by pause."""
 

@@ -1,6 +1,7 @@
 """`GET /api/notifications`: the outbox as staff see it (pending / delivered / failed, last error).
 
-Rows are cut to the queues the caller may see (app/web/access.py) and numbers are masked as
+Rows are cut to the queues the caller may see (app/web/access.py; one about a dialler contact to
+its campaign) and numbers are masked as
 their role says; the rendered message (which may hold the number) is shown to admins only.
 """
 
@@ -11,7 +12,7 @@ from pydantic import BaseModel, Field
 
 from app.store.outbox import OutboxStore
 from app.store.outbox_records import STATES, StoredNotification
-from app.web.access import Scope
+from app.web.access import Scope, campaign_of_request, is_dialler_request
 from app.web.auth import scope_of
 from app.web.context import SERVICE_KEY
 from app.web.errors import ApiError
@@ -56,7 +57,7 @@ def view(scope: Scope, row: StoredNotification) -> NotificationView:
         state=row.state,
         attempts=row.attempts,
         request_id=n.request_id,
-        queue=n.queue,
+        queue=n.queue if scope.sees_queue(n.queue) else None,  # a contact's: seen through its campaign only
         number=scope.number(number if isinstance(number, str) else None),
         created_at=iso(n.created_at),
         created_at_epoch=n.created_at,
@@ -69,6 +70,18 @@ def view(scope: Scope, row: StoredNotification) -> NotificationView:
         last_error=row.last_error,
         message=n.payload.get("message") if scope.is_admin else None,
     )
+
+
+def _visible(scope: Scope, row: StoredNotification) -> bool:
+    """Of a visible queue; one about a dialler contact goes with its campaign, not the queue."""
+    n = row.notification
+    if scope.is_admin:
+        return True
+    campaign = n.payload.get("campaign") if isinstance(n.payload.get("campaign"), str) else None
+    campaign = campaign or campaign_of_request(n.request_id)
+    if campaign is not None or is_dialler_request(n.request_id):
+        return scope.sees_campaign(campaign)
+    return scope.sees_queue(n.queue)
 
 
 async def list_notifications(request: web.Request) -> web.Response:
@@ -87,5 +100,5 @@ async def list_notifications(request: web.Request) -> web.Response:
     if not isinstance(store, OutboxStore):
         raise ApiError(503, "the service runs without a store")
     rows = await store.notifications(state=state, limit=MAX_ROWS)
-    visible = [view(scope, r) for r in rows if scope.sees_queue(r.notification.queue)][:limit]
+    visible = [view(scope, r) for r in rows if _visible(scope, r)][:limit]
     return web.json_response(NotificationList(notifications=visible).model_dump(mode="json"))

@@ -48,7 +48,10 @@ def queue_view(service: TelephonyService, name: str, scope: Scope) -> QueueView:
     others = [
         r
         for r in engine.requests.values()
-        if r.queue == name and r.id not in placed_ids and r.state is not RequestState.ENDED
+        if r.queue == name
+        and r.id not in placed_ids
+        and r.state is not RequestState.ENDED
+        and scope.sees_request(r.queue, r.campaign)  # a contact goes with its campaign, not the queue
     ]
     others.sort(key=lambda r: (_LATER.get(r.state, len(_LATER)), r.arrived_at, r.id))
     estimates = {r.id: known_estimate(engine.estimated_wait(r.id)) for r in placed}

@@ -17,7 +17,7 @@ from app.store import Store
 from app.telephony.executor import RECORDING_PREFIX
 from app.telephony.recordings import Recording, recordings_of
 from app.telephony.service import TelephonyService
-from app.web.access import Scope
+from app.web.access import Scope, campaign_of_request, is_dialler_request
 from app.web.auth import scope_of
 from app.web.context import SERVICE_KEY
 from app.web.errors import ApiError
@@ -51,11 +51,14 @@ def _store(service: TelephonyService) -> Store:
 
 
 async def _visible(service: TelephonyService, scope: Scope, request_id: str) -> list[Recording]:
-    """The request's recordings if its queue is visible; 404 otherwise (also for an unknown request)."""
+    """The request's recordings if its queue is visible (a dialler contact's: if its campaign is);
+    404 otherwise (also for an unknown request)."""
     live = service.engine.requests.get(request_id)
     queue, found = await recordings_of(_store(service), request_id)
     queue = queue or (live.queue if live is not None else None)
-    if (live is None and queue is None) or not scope.sees_queue(queue):
+    campaign = live.campaign if live is not None else campaign_of_request(request_id)
+    unplaced = is_dialler_request(request_id) and campaign is None  # a contact of no known campaign: admins only
+    if (live is None and queue is None) or not scope.sees_request(queue, campaign) or (unplaced and not scope.is_admin):
         raise ApiError(404, f"no request {request_id!r}")
     return found
 

@@ -53,6 +53,7 @@ from app.web.models import (
     ErrorAnswer,
     Health,
     MoveCallbackBody,
+    PositionCallbackBody,
     QueueList,
     ReloadResult,
     RemoveCallbackBody,
@@ -79,7 +80,8 @@ class Route:
     query: dict[str, dict[str, Any]] = field(default_factory=dict)  # JSON schema of query parameters
     csv_body: bool = False  # the body is a CSV file (text/csv), streamed
     # Who may call it (app/web/auth.py): "public", "read" (any user; answers cut to their filter),
-    # "act" (supervisors and admins, on what their filter shows) or "admin". Unsaid: admin only.
+    # "act" (supervisors and admins, on what their filter shows), "admin", or "metrics" (the metrics
+    # token or an admin). Unsaid: admin only.
     access: str = "admin"
 
     @property
@@ -119,9 +121,10 @@ ROUTES: tuple[Route, ...] = (
         "GET",
         "/metrics",
         status.metrics,
-        "Prometheus metrics",
+        "Prometheus metrics (every queue: an operator's view). Open on an open service; else it needs the "
+        "metrics token (web.metrics_token, for the scraper) or an admin's bearer token or session",
         (Answer(200, "Prometheus text format", None, "text/plain"),),
-        access="public",
+        access="metrics",
     ),
     Route(
         "GET",
@@ -232,6 +235,27 @@ ROUTES: tuple[Route, ...] = (
     ),
     Route(
         "POST",
+        "/api/callbacks/{request_id}/position",
+        callbacks.reposition_callback,
+        "put a waiting callback at a position of its queue (1: first, the next one served); the others keep their "
+        "order; recorded in the admin log with the position before and after",
+        (
+            Answer(200, "moved (stored)", AdminResult),
+            NO_CALLBACK,
+            Answer(
+                409,
+                "not a callback holding a place (in quarantine, being dialled), or the queue does not serve "
+                "callbacks by place (callback.order other than keep_place)",
+            ),
+            Answer(422, "invalid body, or a position beyond the number waiting"),
+            NOT_STORED,
+        ),
+        body=PositionCallbackBody,
+        parameters=CALLBACK_ID,
+        access="act",
+    ),
+    Route(
+        "POST",
         "/api/session",
         auth.login,
         "log in to the live page: sets the session cookie; answers the CSRF token to send with changes",
@@ -277,10 +301,10 @@ ROUTES: tuple[Route, ...] = (
         "GET",
         "/api/stats",
         stats.stats,
-        "statistics from the event log between `from` and `to` per queue, campaign (admins) or agent and per "
+        "statistics from the event log between `from` and `to` per queue, campaign or agent and per "
         "interval: offered, answered, abandoned (short ones apart), callbacks, speed of answer (avg, p90), handle "
         "time, SLA on net wait (gross beside it), occupancy, dials; `rows` per bucket and `totals` per key; "
-        "format=csv for the same as CSV; only the caller's queues and agents",
+        "format=csv for the same as CSV; only the caller's queues, campaigns and agents",
         (
             Answer(200, "the statistics (JSON, or CSV with format=csv)", None),
             Answer(400, "a bad parameter"),

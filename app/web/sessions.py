@@ -5,7 +5,8 @@ with HMAC-SHA256 under a key kept in `service.data_dir/web-session.key` (made on
 readable by the owner only). Nothing is kept in memory, so after a restart the page's websocket
 reconnects with the same cookie. The signature also covers the user's password hash: changing a
 password (or removing the user) ends their sessions. Log-out adds the id to a small revocation
-set until the cookie would expire anyway.
+set until the cookie would expire anyway; the set is also kept in the store (app/store/
+web_sessions.py) and read back at start, so a restart does not revive a logged-out session.
 
 The cookie is HttpOnly (no script reads it), SameSite=Strict (no other site's page sends it),
 Secure over TLS (or always, or never: `web.secure_cookies`). CSRF: every change made with a
@@ -22,6 +23,7 @@ import json
 import os
 import secrets
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -69,6 +71,11 @@ class SessionKeeper:
         if expires <= now or sid in self._revoked:
             return "expired"
         return Session(user, sid, expires)
+
+    def restore(self, revoked: Mapping[str, float], now: float | None = None) -> None:
+        """Revocations read back from the store (session id -> when its cookie expires)."""
+        now = time.time() if now is None else now
+        self._revoked.update({s: e for s, e in revoked.items() if e > now})
 
     def revoke(self, session: Session) -> None:
         now = time.time()

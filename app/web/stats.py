@@ -1,8 +1,9 @@
 """GET /api/stats: the statistics of app/store/stats.py as JSON or CSV, cut to the caller's scope.
 
 Theory of operation: the query is built from the URL and the caller's scope (app/web/access.py):
-a non-admin's report reads only events of their queues (and, by agent, only their agents);
-campaigns are admin-only, as their figures route is. The database does the counting; this module
+a non-admin's report reads only events of their queues and of their campaigns (a dialler
+contact's events go with its campaign, never with the queue its agents come from) and, by agent,
+only their agents. The database does the counting; this module
 only parses, adds a whole-range total row per key (bucket null) and writes JSON or CSV.
 """
 
@@ -65,7 +66,7 @@ def _query(request: web.Request) -> tuple[StatsQuery, str]:
             sla_targets={name: float(queue.service_level) for name, queue in config.queues.items()},
             queues=None if scope.is_admin else scope.queues,
             agents=None if scope.is_admin else scope.agents,
-            campaigns=scope.is_admin,
+            campaigns=None if scope.is_admin else scope.campaigns,
         )
     except ValueError as e:
         raise ApiError(400, str(e)) from None

@@ -65,3 +65,15 @@ def test_an_agent_group_of_unknown_agents_and_an_unknown_role_to_mask_are_refuse
         for p in problems(with_value("agent_groups", {"front": ["9"]}))
     )
     assert any("web.mask_numbers" in p for p in problems(with_value("web", {"mask_numbers": ["king"]})))
+
+
+def test_a_campaign_filter_may_name_a_campaign_the_file_does_not_define() -> None:
+    """It may be created over the API: accepted, and check-config says what it must be."""
+    from app.config.summary import summarize
+
+    data = with_value("users", {"eva": {"role": "supervisor", "password_hash": HASH, "campaigns": ["winter", "*"]}})
+    config = valid(data)
+    assert config.users["eva"].campaigns == ("winter", "*")
+    summary = summarize(config)
+    assert 'Note: users.eva.campaigns names "winter", which this file does not define' in summary
+    assert "POST /api/campaigns" in summary and '"*"' not in summary

@@ -4,7 +4,7 @@ Each example draws a configuration, then up to STEPS events chosen from what is 
 moment: arrivals (priorities, hidden and ineligible numbers), DTMF and keyed numbers, hang-ups,
 agent state changes (legal and illegal), answers / failures / hang-ups of the legs the engine
 actually originated (and stale ones), whisper ends, ticks at deadlines and at random times, admin
-removals and moves. After every event the invariants below are checked; after every refused event
+removals, moves and repositions. After every event the invariants below are checked; after every refused event
 the engine's state must be exactly what it was before.
 """
 
@@ -179,7 +179,7 @@ class Model:
                 self.first_ring.setdefault(rid, self.index)
             elif cmd.kind == "callback_accepted":
                 self.became_callback.add(rid)
-            elif cmd.kind == "moved":
+            elif cmd.kind in ("moved", "repositioned"):
                 self.moved.add(rid)
             elif cmd.kind == "ended":
                 assert rid not in self.ended, f"{rid} ended twice"
@@ -421,8 +421,15 @@ def step(data: st.DataObject, m: Model, journeys: bool = False, drive_weight: in
         m.send(stale)
     elif kind == "admin":
         rid = data.draw(st.sampled_from([*live, "unknown"]), label="admin_rid")
-        if data.draw(st.booleans(), label="remove"):
+        action = data.draw(st.sampled_from(["remove", "move", "position"]), label="admin_action")
+        if action == "remove":
             m.send(ev.CallbackRemoved(m.now, rid, by="admin", reason="test"))
+        elif action == "position":
+            m.send(ev.Tick(m.now))  # what is due now happens first (an agent freed would take the moved one)
+            queue = e.requests[rid].queue if rid in e.requests else QUEUES[0]
+            position = data.draw(st.integers(0, len(e.orders[queue]) + 1), label="position")
+            if m.send(ev.CallbackRepositioned(m.now, rid, position, by="admin")) is not None:
+                assert e.position(rid) == position
         else:
             to = data.draw(st.sampled_from([*QUEUES, "nowhere"]), label="to")
             m.send(ev.CallbackMoved(m.now, rid, to, by="admin"))

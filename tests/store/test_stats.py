@@ -169,7 +169,7 @@ async def test_campaign_dials(store: Store) -> None:
     c1 = rows[("c1", 0.0)]
     assert (c1["dial_attempts"], c1["dial_connects"], c1["dial_abandoned"], c1["dial_abandon_rate"]) == (3, 1, 1, 0.5)
     assert (
-        await statistics(store, StatsQuery(start=T0, end=T0 + H, by="campaign", campaigns=False)) == []
+        await statistics(store, StatsQuery(start=T0, end=T0 + H, by="campaign", campaigns=frozenset())) == []
     )  # campaigns hidden from this scope
 
 
@@ -206,3 +206,38 @@ async def test_a_report_on_sqlite_does_not_wait_for_the_stores_lock(tmp_path: Pa
         assert {r["key"] for r in rows} == {"support", "sales"}
     finally:
         await store.close()
+
+
+DIALS = [  # agent a1 takes an inbound support call and a dial of each of two campaigns (queue sales)
+    ev(10, "agent_ringing", "r1", "a1", "support"),
+    conn(12, "r1", "a1", "support", 5, 5, True),
+    ev(100, "attempt_started", "dial-c1-7-1", None, "sales", campaign="c1", contact=7),
+    ev(101, "agent_ringing", "dial-c1-7-1", "a1", "sales"),  # no campaign field: placed by its request
+    ev(102, "connected", "dial-c1-7-1", "a1", "sales", campaign="c1"),
+    ev(102, "dial_attempt", "dial-c1-7-1", "a1", "c1", campaign="c1", outcome="answered", abandoned=False),
+    ev(200, "contact_previewed", "dial-c2-8-2", "a1", "sales", campaign="c2", contact=8),
+    ev(201, "agent_ringing", "dial-c2-8-2", "a1", "sales"),
+    ev(202, "connected", "dial-c2-8-2", "a1", "sales", campaign="c2"),
+    ev(202, "dial_attempt", "dial-c2-8-2", "a1", "c2", campaign="c2", outcome="answered", abandoned=False),
+]
+
+
+async def test_a_campaigns_calls_are_counted_only_for_those_who_see_the_campaign(store: Store) -> None:
+    """A dial belongs to its campaign, never to the queue its agents come from: seeing sales does
+    not show c2's calls, and seeing c1 shows them without seeing sales."""
+    await store.append_events(DIALS)
+
+    async def totals(**kw: Any) -> dict[str, dict[str, Any]]:
+        rows = await statistics(store, StatsQuery(start=T0, end=T0 + H, width=H, **kw))
+        return {r["key"]: r for r in rows}
+
+    both = await totals(by="agent", queues=frozenset({"support", "sales"}), campaigns=frozenset({"c1"}))
+    assert (both["a1"]["offered"], both["a1"]["answered"]) == (2, 2)  # the inbound call and c1's
+    c1_only = await totals(by="agent", queues=frozenset(), campaigns=frozenset({"c1"}))
+    assert (c1_only["a1"]["offered"], c1_only["a1"]["answered"]) == (1, 1)
+    everything = await totals(by="agent")
+    assert (everything["a1"]["offered"], everything["a1"]["answered"]) == (3, 3)
+    assert set(await totals(by="campaign", queues=frozenset({"sales"}), campaigns=frozenset({"c1"}))) == {"c1"}
+    assert set(await totals(by="campaign", queues=frozenset(), campaigns=frozenset({"c2"}))) == {"c2"}
+    assert set(await totals(by="campaign")) == {"c1", "c2"}
+    assert await totals(by="queue", queues=frozenset({"sales"}), campaigns=frozenset()) == {}

@@ -12,9 +12,12 @@ from hypothesis import strategies as st
 from app.web.access import (
     Principal,
     Role,
+    campaign_of_event,
+    campaign_of_request,
     changelog_entry_visible,
     filter_changelog,
     filter_live,
+    is_dialler_request,
     mask_number,
     scope_for,
 )
@@ -80,6 +83,16 @@ def test_change_log_entries_need_every_named_resource_visible() -> None:
     assert not changelog_entry_visible(scope, {})  # a settings reload: admins only
 
 
+def test_a_stored_line_is_placed_in_its_campaign_by_its_field_or_its_contacts_id() -> None:
+    assert campaign_of_request("dial-cmp-north-7-12") == "cmp-north"  # a campaign id may hold "-"
+    assert campaign_of_request("dial-x-7") is None and campaign_of_request("1733.12") is None
+    assert campaign_of_request(None) is None
+    assert campaign_of_event("dial-cmp-north-7-12", {}) == "cmp-north"
+    assert campaign_of_event(None, {"campaign": "cmp-south"}) == "cmp-south"
+    assert campaign_of_event("web-1", {}) is None
+    assert is_dialler_request("dial-x-7") and not is_dialler_request("web-1")
+
+
 def test_campaigns_are_filtered_on_their_own_and_contacts_go_with_their_campaign() -> None:
     scope = scope_for(
         principal(Role.SUPERVISOR, {"q-alpha"}, campaigns={"cmp-north"}), QUEUES, {}, GROUPS, campaign_names=CAMPAIGNS
@@ -134,6 +147,7 @@ def live_rows(draw: st.DrawFn) -> dict[str, Any]:
                 "queues": skills,
                 "groups": [g for g, members in GROUPS.items() if agent in members],
                 "handled_by_queue": {q: draw(st.integers(0, 5)) for q in skills},
+                "handled_by_campaign": {c: draw(st.integers(0, 5)) for c in CAMPAIGNS},
             }
         )
     queues = [{"name": q, "label": q.upper(), "waiting": draw(st.integers(0, 9))} for q in QUEUES]
@@ -189,7 +203,9 @@ def test_a_filtered_view_never_contains_another_resource(
     assert {a["id"] for a in seen["agents"]} == set(scope.agents)
     for a in seen["agents"]:
         source = next(x for x in live["agents"] if x["id"] == a["id"])
-        assert a["handled_today"] == sum(n for q, n in source["handled_by_queue"].items() if q in scope.queues)
+        assert a["handled_today"] == sum(n for q, n in source["handled_by_queue"].items() if q in scope.queues) + sum(
+            n for c, n in source["handled_by_campaign"].items() if c in scope.campaigns
+        )
     if scope.mask:
         assert all(
             r["number"].endswith(src["number"][-3:]) and "•" in r["number"]

@@ -187,9 +187,11 @@ async def test_token_required_for_api(http: TestClient, admin_token: str) -> Non
 
 
 @pytest.mark.parametrize("admin_token", [TOKEN])
-async def test_health_and_metrics_open_with_token_set(http: TestClient, admin_token: str) -> None:
+async def test_health_is_open_and_metrics_needs_the_token_with_token_set(http: TestClient, admin_token: str) -> None:
+    # issue 16: /metrics shows every queue; with a token set it is an operator's (admin) view
     assert (await http.get("/healthz")).status == 200
-    assert (await http.get("/metrics")).status == 200
+    assert (await http.get("/metrics")).status == 401
+    assert (await http.get("/metrics", headers={"Authorization": f"Bearer {admin_token}"})).status == 200
 
 
 async def test_no_token_configured_means_open_api(http: TestClient) -> None:

@@ -63,3 +63,17 @@ def test_an_activity_stored_while_the_log_was_read_is_counted_once() -> None:
     counts = TodayCounts(DAY)
     seed_today(counts, stored, live)
     assert counts.answered["support"] == 3
+
+
+def test_a_dialler_call_counts_for_its_campaign_not_for_its_agents_queue() -> None:
+    """A supervisor of sales alone must not see a campaign's calls in sales' answered / abandoned
+    or in an agent's calls handled (the live filter sums handled per visible queue and campaign)."""
+    counts = TodayCounts(DAY)
+    dial = "dial-autumn-7-3"
+    counts(Activity("connected", dial, "1001", "sales", MIDNIGHT + 10, {"campaign": "autumn", "contact": 7}))
+    counts(Activity("ended", dial, "1001", "sales", MIDNIGHT + 20, {"campaign": "autumn", "outcome": "abandoned"}))
+    counts(Activity("connected", "dial-spring-8-4", "1001", "sales", MIDNIGHT + 30, {}))  # placed by its id
+    counts(connected("in-1", MIDNIGHT + 40, queue="sales"))
+    assert (counts.answered["sales"], counts.abandoned["sales"]) == (1, 0)
+    assert counts.handled == {("1001", "sales"): 1}
+    assert counts.handled_campaign == {("1001", "autumn"): 1, ("1001", "spring"): 1}

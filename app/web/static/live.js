@@ -189,6 +189,7 @@ function stateText(r) {
 function requestRow(r) {
   const removable = H.session.can_act && r.kind === "callback" && ["waiting", "scheduled", "quarantine"].includes(r.state);
   const movable = removable && r.state !== "quarantine" && data.queues.size > 1;
+  const placeable = removable && r.state !== "quarantine" && r.position != null;
   return [
     H.el("td", { text: sourceLabel(r) }),
     H.el("td", {}, H.el("span", { class: `kind kind-${r.kind}`, text: r.kind })),
@@ -200,6 +201,7 @@ function requestRow(r) {
     H.el("td", { class: "num mono tick net", "data-since": r.queued_since, "data-until": r.talking_since ?? "" }),
     H.el("td", { class: "num mono tick", "data-since": r.talking_since ?? "" }),
     H.el("td", { class: "actions" },
+      placeable ? H.el("button", { class: "small position-callback", text: "Position", onclick: () => confirmPosition(r) }) : null,
       movable ? H.el("button", { class: "small move-callback", text: "Move", onclick: () => confirmMove(r) }) : null,
       removable ? H.el("button", { class: "small danger remove-callback", text: "Remove", onclick: () => confirmRemove(r) }) : null),
   ];
@@ -281,10 +283,13 @@ function tick() {
 
 // ------------------------------------------------------------------ actions
 
-function ask({ title, text, reason, reasonRequired, ok, run, queues }) {
+function ask({ title, text, reason, reasonRequired, ok, run, queues, position }) {
   const dialog = document.getElementById("confirm");
   const queueLabelNode = document.getElementById("confirm-queue-label");
   const select = document.getElementById("confirm-queue");
+  const positionInput = document.getElementById("confirm-position");
+  document.getElementById("confirm-position-label").hidden = position == null;
+  positionInput.value = position ?? "";
   queueLabelNode.hidden = !queues;
   select.replaceChildren(...(queues || []).map((q) => H.el("option", { value: q.name, text: q.label })));
   document.getElementById("confirm-title").textContent = title;
@@ -308,7 +313,7 @@ function ask({ title, text, reason, reasonRequired, ok, run, queues }) {
       return;
     }
     okButton.disabled = true;
-    const result = await run(input.value.trim(), select.value);
+    const result = await run(input.value.trim(), select.value, Number(positionInput.value));
     okButton.disabled = false;
     if (result.ok) {
       dialog.close();
@@ -343,6 +348,20 @@ function confirmMove(r) {
     reasonRequired: true,
     ok: "Move callback",
     run: (reason, queue) => H.api("POST", `/api/callbacks/${encodeURIComponent(r.id)}/move`, { queue, reason }),
+  });
+}
+
+function confirmPosition(r) {
+  ask({
+    title: "Move this callback in its queue?",
+    text: `${r.number ?? "unknown number"} in ${queueLabel(r.queue)} is at position ${r.position}. ` +
+      "Put it at the position you choose; the others keep their order.",
+    position: 1,
+    reason: true,
+    reasonRequired: true,
+    ok: "Move callback",
+    run: (reason, _queue, position) =>
+      H.api("POST", `/api/callbacks/${encodeURIComponent(r.id)}/position`, { position, reason }),
   });
 }
 
