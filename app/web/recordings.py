@@ -67,7 +67,7 @@ async def _stored(service: TelephonyService, r: Recording) -> bool:
     if r.deleted_at is not None:
         return False
     try:
-        await service.ari.recordings.stored(r.name)
+        await service.recordings.stored(r.name)  # on whichever Asterisk server has it
     except AriNotFound:
         return False
     except AriError as error:
@@ -106,7 +106,7 @@ async def stream_recording(request: web.Request) -> web.StreamResponse:
     r = next((r for r in found if r.name == name and r.deleted_at is None), None)
     if r is None:
         raise missing
-    chunks = service.ari.recordings.stored_file(name)
+    chunks = service.recordings.stored_file(name)
     try:
         first = await anext(chunks, b"")  # an ARI refusal is still an answer of ours, not a cut stream
     except AriNotFound:
