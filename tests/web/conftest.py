@@ -3,11 +3,14 @@ in-process by aiohttp's test server. Override `admin_token` or `shell_extra` to 
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
+from app.store.sqlite import SQLiteStore
 from app.web.api import make_app
 from tests.ari.fake_ari import FakeAri
 from tests.telephony.conftest import Shell, config_text, fake_ari, make_shell
@@ -58,3 +61,29 @@ async def http(shell: Shell) -> AsyncIterator[TestClient]:
         yield client
     finally:
         await client.close()
+
+
+def users_yaml(tmp: Path, password_hash: str, **users: dict[str, object]) -> str:
+    """`service` (the admin token, data in tmp) and `users`, each with a role and filters, e.g.
+    users_yaml(tmp, h, sam={"role": "supervisor", "queues": ["support"]})."""
+    lines = ["service:", f'  admin_token: "{TOKEN}"', f"  data_dir: {tmp}", "users:"]
+    for name, fields in users.items():
+        lines += [f"  {name}:", f'    password_hash: "{password_hash}"']
+        for key, value in fields.items():
+            shown = "[" + ", ".join(f'"{v}"' for v in value) + "]" if isinstance(value, list) else value
+            lines.append(f"    {key}: {shown}")
+    return "\n".join(lines) + "\n"
+
+
+@contextlib.asynccontextmanager
+async def stored_shell(fake: FakeAri, tmp: Path, extra: str) -> AsyncIterator[Shell]:
+    """The service on the callback queues with `extra` settings and a real SQLite store, started."""
+    store = SQLiteStore(tmp / "holdfast.db")
+    await store.open()
+    s = await make_shell(fake, config_text(fake, queues=CALLBACK_QUEUES, extra=extra), store=store)
+    await s.start()
+    try:
+        yield s
+    finally:
+        await s.stop()
+        await store.close()

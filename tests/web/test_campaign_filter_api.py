@@ -10,11 +10,10 @@ from pathlib import Path
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
-from app.store.sqlite import SQLiteStore
 from app.web.api import make_app
 from tests.ari.fake_ari import FakeAri
-from tests.telephony.conftest import Shell, config_text, make_shell
-from tests.web.conftest import CALLBACK_QUEUES, TOKEN
+from tests.telephony.conftest import Shell
+from tests.web.conftest import stored_shell, users_yaml
 from tests.web.test_users_api import _HASH, PASSWORD
 
 CAMPAIGNS = """
@@ -29,41 +28,19 @@ campaigns:
 
 
 def users(tmp: Path) -> str:
-    return f"""
-service:
-  admin_token: "{TOKEN}"
-  data_dir: {tmp}
-users:
-  sam:
-    role: supervisor
-    password_hash: "{_HASH}"
-    queues: [support, sales]
-    campaigns: [spring]
-  vic:
-    role: viewer
-    password_hash: "{_HASH}"
-    queues: ["*"]
-    campaigns: ["*"]
-  nora:
-    role: supervisor
-    password_hash: "{_HASH}"
-    queues: ["*"]
-"""
+    return users_yaml(
+        tmp,
+        _HASH,
+        sam={"role": "supervisor", "queues": ["support", "sales"], "campaigns": ["spring"]},
+        vic={"role": "viewer", "queues": ["*"], "campaigns": ["*"]},
+        nora={"role": "supervisor", "queues": ["*"]},
+    )
 
 
 @pytest.fixture
 async def shell(fake_ari: FakeAri, tmp_path: Path) -> AsyncIterator[Shell]:
-    store = SQLiteStore(tmp_path / "holdfast.db")
-    await store.open()
-    s = await make_shell(
-        fake_ari, config_text(fake_ari, queues=CALLBACK_QUEUES, extra=users(tmp_path) + CAMPAIGNS), store=store
-    )
-    await s.start()
-    try:
+    async with stored_shell(fake_ari, tmp_path, users(tmp_path) + CAMPAIGNS) as s:
         yield s
-    finally:
-        await s.stop()
-        await store.close()
 
 
 @pytest.fixture

@@ -12,41 +12,24 @@ import pytest
 import structlog
 from aiohttp.test_utils import TestClient, TestServer
 
-from app.store.sqlite import SQLiteStore
 from app.web.api import make_app
 from app.web.live_feed import LIVE_KEY
 from tests.ari.fake_ari import FakeAri
-from tests.telephony.conftest import Shell, config_text, make_shell
-from tests.web.conftest import CALLBACK_QUEUES, TOKEN
+from tests.telephony.conftest import Shell
+from tests.web.conftest import TOKEN, stored_shell, users_yaml
 from tests.web.test_users_api import _HASH, PASSWORD
 
 ADMIN = {"Authorization": f"Bearer {TOKEN}"}
 
 
 def users(tmp: Path) -> str:
-    return f"""
-service:
-  admin_token: "{TOKEN}"
-  data_dir: {tmp}
-users:
-  wendy:
-    role: supervisor
-    password_hash: "{_HASH}"
-    campaigns: [winter, nowhere]
-"""
+    return users_yaml(tmp, _HASH, wendy={"role": "supervisor", "campaigns": ["winter", "nowhere"]})
 
 
 @pytest.fixture
 async def shell(fake_ari: FakeAri, tmp_path: Path) -> AsyncIterator[Shell]:
-    store = SQLiteStore(tmp_path / "holdfast.db")
-    await store.open()
-    s = await make_shell(fake_ari, config_text(fake_ari, queues=CALLBACK_QUEUES, extra=users(tmp_path)), store=store)
-    await s.start()
-    try:
+    async with stored_shell(fake_ari, tmp_path, users(tmp_path)) as s:
         yield s
-    finally:
-        await s.stop()
-        await store.close()
 
 
 @pytest.fixture

@@ -20,11 +20,10 @@ from aiohttp.test_utils import TestClient, TestServer
 from app.core.commands import Activity
 from app.store.outbox import write_sqlite
 from app.store.outbox_records import Notification
-from app.store.sqlite import SQLiteStore
 from app.web.api import make_app
 from tests.ari.fake_ari import FakeAri
-from tests.telephony.conftest import Shell, config_text, make_shell
-from tests.web.conftest import CALLBACK_QUEUES, TOKEN
+from tests.telephony.conftest import Shell
+from tests.web.conftest import TOKEN, stored_shell, users_yaml
 from tests.web.test_users_api import _HASH, PASSWORD
 
 CAMPAIGNS = """
@@ -42,36 +41,18 @@ ADMIN = {"Authorization": f"Bearer {TOKEN}"}
 
 
 def users(tmp: Path) -> str:
-    return f"""
-service:
-  admin_token: "{TOKEN}"
-  data_dir: {tmp}
-users:
-  sam:
-    role: supervisor
-    password_hash: "{_HASH}"
-    queues: [support, sales]
-    campaigns: [spring]
-  cora:
-    role: supervisor
-    password_hash: "{_HASH}"
-    campaigns: [autumn]
-"""
+    return users_yaml(
+        tmp,
+        _HASH,
+        sam={"role": "supervisor", "queues": ["support", "sales"], "campaigns": ["spring"]},
+        cora={"role": "supervisor", "campaigns": ["autumn"]},
+    )
 
 
 @pytest.fixture
 async def shell(fake_ari: FakeAri, tmp_path: Path) -> AsyncIterator[Shell]:
-    store = SQLiteStore(tmp_path / "holdfast.db")
-    await store.open()
-    s = await make_shell(
-        fake_ari, config_text(fake_ari, queues=CALLBACK_QUEUES, extra=users(tmp_path) + CAMPAIGNS), store=store
-    )
-    await s.start()
-    try:
+    async with stored_shell(fake_ari, tmp_path, users(tmp_path) + CAMPAIGNS) as s:
         yield s
-    finally:
-        await s.stop()
-        await store.close()
 
 
 @pytest.fixture
