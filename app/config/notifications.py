@@ -32,6 +32,7 @@ EVENTS = (
     "abandoned",
     "abandoned_call",
     "campaign_finished",
+    "dropped",
     "ticket",
 )
 # Template names besides the events: a callback_requested without an estimate (nobody serves the
@@ -70,6 +71,8 @@ DEFAULT_TEMPLATES: dict[str, dict[str, str]] = {
         "abandoned": "You waited %waited_minutes% min for %queue_name% at %arrived_time%. We are sorry.",
         "ticket": "Missed call from %number%",
         "campaign_finished": "Campaign %campaign% has finished: no contact is left to call (%time%).",
+        "dropped": "Your call to %queue_name% was cut off by a fault on our side at %time%. We are sorry; "
+        "please call again.",
     },
     "da": {
         "closed": "Vi har lukket og kunne ikke tage dit opkald til %queue_name% kl. %arrived_time%. "
@@ -81,6 +84,8 @@ DEFAULT_TEMPLATES: dict[str, dict[str, str]] = {
         "abandoned": "Du ventede %waited_minutes% min på %queue_name% kl. %arrived_time%. Vi beklager.",
         "ticket": "Ubesvaret opkald fra %number%",
         "campaign_finished": "Kampagnen %campaign% er færdig: der er ingen kontakter tilbage at ringe til (%time%).",
+        "dropped": "Dit opkald til %queue_name% blev afbrudt af en fejl hos os kl. %time%. Vi beklager; "
+        "ring venligst igen.",
     },
 }
 

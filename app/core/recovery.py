@@ -176,6 +176,8 @@ class Recovery(EngineBase):
                 agent = self._take_agent(req)
                 if agent is not None:
                     self._release_agent(agent, None)
+            # told, if the queue routes it (e.g. an SMS to a mobile): a cut-off call is not their doing
+            self._notify("dropped", req, req.caller_number, reason=e.reason)
             self._end(req, Outcome.DROPPED, reason=e.reason)
             return
         if role == "customer" and req.state is RequestState.DIALLING_CUSTOMER and in_gap:

@@ -114,3 +114,26 @@ def test_a_ticket_queue_refuses_a_queued_callback_from_the_api() -> None:
     with pytest.raises(CallbacksDisabled, match=r"callback\.mode is ticket"):
         h.send(ev.CallbackRequested(h.now, "w1", "support", DK_MOBILE, 0))
     assert "w1" not in h.engine.requests
+
+
+def test_a_caller_cut_off_with_their_asterisk_is_dropped_and_told() -> None:
+    """Issue 18: a media server lost costs its callers; they are recorded dropped and notified."""
+    h = Harness(settings(agents=1, callback=callback_settings(enabled=False)))
+    h.arrive("r1")
+    h.at(40).send(ev.LegLost(h.now, "r1", "asterisk_disconnected"))
+    [n] = notifies(h, "dropped")
+    assert (n.request_id, n.number, n.data["reason"], n.data["waited"]) == (
+        "r1",
+        DK_MOBILE,
+        "asterisk_disconnected",
+        40,
+    )
+    assert h.activities("ended", "r1")[0].data["outcome"] == "dropped"
+    assert not notifies(h, "abandoned")  # not the caller's doing
+
+
+def test_a_caller_who_hung_up_during_a_gap_is_abandoned_not_dropped() -> None:
+    h = Harness(settings(agents=1, callback=callback_settings(enabled=False)))
+    h.arrive("r1")
+    h.at(10).send(ev.LegLost(h.now, "r1", "channel_vanished"))
+    assert not notifies(h, "dropped") and notifies(h, "abandoned")
