@@ -10,6 +10,9 @@ either SUT and holding both agents' phones (1001 registered to a, 1002 to b).
   server through the trunk and bridged there, with audio both ways (RTP over time).
 - b stopped: its waiting caller is recorded as dropped, its agent unreachable, the service
   stays up, and a new caller on a is served, then a callback (agent, then customer) through a.
+- Two `holdfast run` nodes on PostgreSQL over both servers: kill -9 of the leader while a
+  callback's customer rings and two wait; the standby takes over both servers, adopts the dial,
+  and serves every callback once through agents on a and b; the old leader only stands by.
 """
 
 from __future__ import annotations
@@ -18,13 +21,16 @@ import asyncio
 import contextlib
 import os
 import secrets
+from collections import Counter
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from conftest import PHONESIM_CONF, SUT_CONF, wait_agents_registered
+from conftest import PHONESIM_CONF, SUT_CONF, installed_prompts_yaml, wait_agents_registered
 from phonesim import PhoneSim, SimCall, render_agent_registrations
+from standby_nodes import Node, drop_database, fresh_database, postgres_dsn
+from test_kill9_journeys import guarded, of, ready
 
 from app.config import load_config
 from app.core import events as ev
@@ -368,3 +374,114 @@ async def test_with_one_asterisk_stopped_the_other_serves_new_callers(cluster: C
     # Back: b is reconciled again and its agent reachable.
     await asyncio.wait_for(_both_up(service), 30)
     await running.activities.wait("agent_reachability", agent_id=ON_B, reachable=True, timeout=30)
+
+
+# ---- two service processes on PostgreSQL, over both servers --------------------------------------
+
+
+@pytest.fixture
+async def sim(cluster: Cluster) -> AsyncIterator[PhoneSim]:
+    user, password = cluster.sim.ari_auth
+    phones = await PhoneSim.connect(cluster.sim.ari_url, user, password)
+    try:
+        yield phones
+    finally:
+        await phones.close()
+    assert not phones.errors, f"phonesim background errors: {phones.errors}"
+
+
+@pytest.fixture
+async def nodes(cluster: Cluster, tmp_path: Path) -> AsyncIterator[tuple[Node, Node]]:
+    """Two `holdfast run` nodes ("a" leads, "b" stands by) on one fresh PostgreSQL database, each
+    configured with both Asterisk servers."""
+    admin = postgres_dsn()
+    dsn = await fresh_database(admin)
+    prompts = installed_prompts_yaml(cluster.a)  # b reads the same path (same chroot)
+    made: list[Node] = []
+    for name in ("a", "b"):
+        data_dir = tmp_path / f"node-{name}"
+        data_dir.mkdir()
+        port = free_tcp_port()
+        text = config_text(cluster, data_dir).replace(
+            "service:\n", f'service:\n  database: "{dsn}"\n  http_host: 127.0.0.1\n  http_port: {port}\n', 1
+        )
+        # the customer rung when the leader dies rings on through the takeover (a few seconds)
+        text = text.replace("customer_ring_timeout: 8s", "customer_ring_timeout: 30s")
+        path = data_dir / "holdfast.yaml"
+        path.write_text(text + prompts)
+        made.append(Node(f"node-{name}", path, port, data_dir, dsn))
+    try:
+        yield made[0], made[1]
+    finally:
+        for node in made:
+            node.stop()
+        await drop_database(admin, dsn)
+
+
+async def servers_up(node: Node, timeout: float = 30.0) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        status, health = await node.health()
+        if status == 200 and health.get("servers") == {"a": "up", "b": "up"}:
+            return
+        node.check_alive()
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"{node.name}: servers not both up ({status} {health})\n{await node.diagnose()}")
+        await asyncio.sleep(0.1)
+
+
+async def test_kill9_of_the_leader_the_standby_takes_over_both_servers_and_serves_every_callback_once(
+    cluster: Cluster, nodes: tuple[Node, Node], sim: PhoneSim
+) -> None:
+    """Issue 18's whole shape: two service processes on PostgreSQL and two Asterisk servers. The
+    leader dies (kill -9) while a callback's customer rings from server a and two more wait; the
+    standby takes the lease, connects to both servers, adopts the ringing dial and serves every
+    callback once, through agents on both servers; the old leader restarted only stands by."""
+    await asyncio.to_thread(wait_agents_registered, cluster.b, [ON_B], 30)
+    leader, standby = nodes
+    await leader.start(timeout=40)
+    await servers_up(leader)
+    await standby.start(standby=True, timeout=40)
+
+    ringing_number, waiting = "+4520777000", ["+4520777001", "+4520777002"]
+    sim.set_behaviour(f"customer:{ringing_number}", "manual")  # answers only after the takeover
+    for number in waiting:
+        sim.set_behaviour(f"customer:{number}", ("talk", 2.0))
+    status, body = await leader.api("POST", "/api/callbacks", json={"queue": "cb", "number": ringing_number})
+    assert status == 201, body
+    ringing_id = str(body["request_id"])
+    await ready(leader, ON_A)  # one agent, on server a: one dial at a time, the others wait
+    ringing = await guarded(leader, sim.wait_incoming(f"customer:{ringing_number}", 25), "the first dial", 27)
+    await leader.wait_events(lambda e: of(e, "attempt_started", ringing_id), "the attempt stored")
+    waiting_ids = []
+    for number in waiting:
+        status, body = await leader.api("POST", "/api/callbacks", json={"queue": "cb", "number": number})
+        assert status == 201, body
+        waiting_ids.append(str(body["request_id"]))
+
+    leader.kill9()
+    await standby.wait_leading(timeout=25)
+    await servers_up(standby)
+    await ringing.answer()  # the dial the old leader placed from a, adopted by the new one
+    await standby.wait_events(lambda e: of(e, "connected", ringing_id), "the adopted dial connected", 20)
+    await guarded(standby, ringing.wait_audio_flowing(), "audio on the adopted call", 10)
+    await ready(standby, ON_B)  # the agent on server b serves too, under the new leader
+    await ringing.hangup()
+
+    for request_id in [ringing_id, *waiting_ids]:
+        await standby.wait_events(lambda e, r=request_id: of(e, "ended", r), f"{request_id} ended", 90)
+    events = await standby.store_events.refresh()
+    served_by = set()
+    for request_id in [ringing_id, *waiting_ids]:
+        [ended] = of(events, "ended", request_id)
+        assert ended.data["outcome"] == "served", standby.diagnose_sync()
+        [connected] = of(events, "connected", request_id)
+        served_by.add(connected.agent_id)
+    dials = Counter(c.dest for c in sim.calls.values() if c.kind == "customer")
+    assert {n: dials[n] for n in [ringing_number, *waiting]} == dict.fromkeys([ringing_number, *waiting], 1), dials
+    assert ON_B in served_by, served_by  # the new leader placed calls through b as well
+
+    await leader.start(standby=True, timeout=40)  # the old leader back: it stands by, it does not act
+    status, health = await leader.health()
+    assert status == 503 and "epoch 2)" in health["error"], health
+    assert standby.unexpected_exits == [] and leader.unexpected_exits == [], standby.diagnose_sync()
