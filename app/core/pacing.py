@@ -8,22 +8,27 @@ Theory of operation:
   answer) and when (a histogram of seconds from dial to that end per outcome), and how long
   conversations last. Old observations fade: counts are halved when they grow large, so a list
   that gets worse is followed within a few hundred dials.
-- Risk: within a few horizons (half the mean live-answer delay, the mean, the ring time) the
-  live answers coming (those waiting + each ringing dial's chance, given its age, of a live
-  answer in time + the new dials') are set against the agents expected free by then (+ the 2 s
-  connect allowance); L - A is taken as normal. A new dial is placed while its own chance of
-  being abandoned (the rise in E[max(0, L - A)] it brings, per live answer) stays within
-  `gain` * target in every horizon.
+- Risk: within horizons every HORIZON_STEP seconds up to the ring time, the live answers coming
+  (those waiting + each ringing dial's chance, given its age, of a live answer in time + the new
+  dials') are set against the agents expected free by then (+ the 2 s connect allowance); L - A is
+  taken as normal. A new dial is placed while its own chance of being abandoned (the rise in
+  E[max(0, L - A)] it brings, per live answer) stays within `gain` * target in every horizon,
+  and while the abandons expected in the horizon fit in the judged windows' room (below).
 - Closed loop: the model's risk is not trusted as is; the gain is learned from outcomes. Every live
   answer that gets an agent raises log(gain) by `STEP * target`, every abandoned one lowers it by
   `STEP * (1 - target)`, so the gain settles where the abandon rate equals `target`. An AMD
   machine verdict counts as `amd_false_positive` of an abandoned live answer (a person hung up on).
 - The target sits below the cap by a safety margin that tightens as the measured rate over the
-  judged windows (rolling 24 h and 30 days) nears the cap; at or above the cap the dialler falls
-  back to one dial per ready agent (`decide`), whatever the gain says.
+  judged windows (rolling 24 h and 30 days) nears the cap. Room: cap x live answers - abandoned,
+  in the tighter window, is how many more abandons it can take and stay under the cap. The target
+  shrinks in proportion below FULL_HEADROOM abandons of room, and with less than HEADROOM the
+  dialler falls back to one dial per ready agent (`decide`), whatever the gain says. A fresh
+  window (a new campaign, or one idle for a day) thus dials one per ready agent until about
+  HEADROOM / cap live answers were served: with few answers one abandon is several per cent, and
+  a short run or a small team must not end over the cap by a few early abandons.
 - `decide` applies the rules no pacer may break: never more calls in flight than
-  `max_dial_level` per present agent, never more than one per ready agent while over the cap, and
-  never a negative count. The simulator and the benchmark's baseline policies go through it too.
+  `max_dial_level` per present agent, exactly one per ready agent (less the dials in flight) while
+  without room, and never a negative count. The simulator and the benchmark's baseline policies go through it too.
 """
 
 from __future__ import annotations
@@ -44,6 +49,7 @@ NEAR = 0.6  # the margin starts growing once the measured rate passes this share
 REBUILD = 25  # observations between rebuilds of the lookup tables
 HEADROOM = 1.0  # abandons a judged window must still have room for before pacing dials ahead
 FULL_HEADROOM = 3.0  # below this room (in abandons) the target shrinks in proportion
+HORIZON_STEP = 4.0  # seconds between the horizons the risk is checked at (up to the ring time)
 ROOM_SAFETY = 2.0  # abandons expected from the dials in flight stay within room / this
 
 LIVE, MACHINE, FAIL, NO_ANSWER = "live", "machine", "fail", "no_answer"
@@ -439,8 +445,11 @@ class HoldfastPacer:
         )
 
     def _horizons(self) -> tuple[float, ...]:
-        mean = float(round(self.est.live_delay()))
-        return (max(2.0, float(round(mean / 2))), mean, self.est.ring_time)
+        """Every HORIZON_STEP seconds up to the ring time: answers and free agents are compared by
+        when they come, not only in total (an agent free in 20 s is no use to an answer in 4 s)."""
+        ring = self.est.ring_time
+        steps = int(ring // HORIZON_STEP)
+        return (*(HORIZON_STEP * (i + 1) for i in range(steps) if HORIZON_STEP * (i + 1) < ring), ring)
 
     def _window_terms(self, view: PacingView, horizon: float) -> tuple[float, float, float, float]:
         """Within `horizon`: expected live answers already coming (mean, variance), the share of a
@@ -494,7 +503,7 @@ def _risk(terms: tuple[float, float, float, float], n: int) -> float:
 
 
 def decide(pacer: Pacer, view: PacingView, max_dial_level: float) -> int:
-    """The pacer's wish within the rules: lines per present agent; one per ready agent over the cap."""
+    """The pacer's wish within the rules: lines per present agent; one per ready agent without room."""
     busy_lines = len(view.in_flight) + view.waiting
     lines_left = math.floor(max_dial_level * view.present + 1e-9) - busy_lines
     if pacer.over_cap(view.now):  # no dial ahead: one line per ready agent, as power mode
