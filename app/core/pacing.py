@@ -27,8 +27,9 @@ Theory of operation:
   HEADROOM / cap live answers were served: with few answers one abandon is several per cent, and
   a short run or a small team must not end over the cap by a few early abandons.
 - `decide` applies the rules no pacer may break: never more calls in flight than
-  `max_dial_level` per present agent, exactly one per ready agent (less the dials in flight) while
-  without room, and never a negative count. The simulator and the benchmark's baseline policies go through it too.
+  `max_dial_level` per present agent, one per ready agent (less the dials in flight) while a
+  judged window has no room, and never a negative count. The simulator and the benchmark's
+  baseline policies go through it too.
 """
 
 from __future__ import annotations
@@ -112,7 +113,8 @@ class PacingFigures:
     gain: float
     target: float  # the abandon rate aimed at now (cap less the margin)
     cap: float
-    over_cap: bool
+    over_cap: bool  # no room in a judged window: one dial per ready agent
+    room: float  # abandons the tighter judged window can still take under the cap
     amd_false_positive: float  # the configured share of machine verdicts that are persons
     day: WindowFigures
     month: WindowFigures
@@ -428,6 +430,7 @@ class HoldfastPacer:
             target=self.target(view.now),
             cap=self.cap,
             over_cap=self.over_cap(view.now),
+            room=self.headroom(view.now),
             amd_false_positive=self.amd_false_positive,
             day=self._window_figures(self.day, view.now),
             month=self._window_figures(self.month, view.now),

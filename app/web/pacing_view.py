@@ -43,7 +43,11 @@ class PacingFiguresView(BaseModel):
     gain: float = Field(description="the closed loop's correction of the risk model")
     target_abandon_rate: float = Field(description="aimed at now: the cap less a margin that grows near it")
     abandon_cap: float
-    over_cap: bool = Field(description="a judged window is at or over the cap: one dial per ready agent")
+    over_cap: bool = Field(
+        description="a judged window has no room for another abandon (near or over the cap, or too few live"
+        " answers yet): one dial per ready agent"
+    )
+    room: float = Field(description="abandons the tighter judged window can still take under the cap")
     amd_false_positive: float = Field(description="configured share of machine verdicts that are persons")
     last_24h: PacingWindowView
     last_30d: PacingWindowView
@@ -77,6 +81,7 @@ def pacing_figures_view(campaign: str, f: pacing.PacingFigures) -> PacingFigures
         target_abandon_rate=round(f.target, 4),
         abandon_cap=f.cap,
         over_cap=f.over_cap,
+        room=round(f.room, 3),
         amd_false_positive=f.amd_false_positive,
         last_24h=_window(f.day),
         last_30d=_window(f.month),

@@ -86,7 +86,7 @@ async def test_a_fresh_campaign_has_empty_windows_and_no_room_to_dial_ahead(http
             "machines": 0,
             "amd_false_positives": 0.0,
         }
-    assert body["over_cap"] is True  # no room for an abandon yet: one dial per ready agent
+    assert body["over_cap"] is True and body["room"] == 0.0  # no room for an abandon yet: one dial per ready agent
     assert body["calls_to_place"] == 0 and body["in_flight"] == 0  # nobody logged in
     assert 0 < body["live_rate"] < 1 and body["talk_time"] > 0  # the prior
 
@@ -114,7 +114,7 @@ async def test_the_windows_count_abandons_and_estimated_amd_false_positives(
         "amd_false_positives": 3.0,
     }
     assert body["last_30d"] == day
-    assert body["over_cap"] is False  # room: 0.03 x 203 - 5 = 1.09 abandons
+    assert body["over_cap"] is False and body["room"] == pytest.approx(0.03 * 203 - 5, abs=1e-3)
     assert body["live_rate"] == pytest.approx(pacer.est.share(pacing.LIVE), abs=1e-4)
     assert body["machine_rate"] == pytest.approx(pacer.est.share(pacing.MACHINE), abs=1e-4)
     assert 0 < body["target_abandon_rate"] < 0.03
