@@ -36,6 +36,7 @@ from bench.amd import catalogue
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 CAMPAIGN = "pred100"
+AGENTS = ("1001", "1002", "1003", "1004", "1005")
 SLOW_AGENT, SLOW_CALLS = "1005", (6,)  # which of its calls its phone is slow to answer
 TALK = 3.0  # a connected contact hangs up this long after hearing the agent
 CONNECT_LIMIT = 2.0  # Ofcom: an agent within 2 s of the answer, otherwise the message
@@ -267,7 +268,7 @@ async def test_predictive_100_contacts_5_agents(holdfast, phonesim, phonesim_ast
     machines = [asyncio.create_task(_machine(phonesim, phonesim_asterisk, n)) for n in kinds if kinds[n] == "machine"]
     started = time.monotonic()
     await holdfast.service.feed_and_commit(ev.ContactsChanged(holdfast.service.clock(), CAMPAIGN))
-    for agent in ("1001", "1002", "1003", "1004", SLOW_AGENT):
+    for agent in AGENTS:
         holdfast.service.agent_action(agent, "ready")
 
     dials = N_PERSON + MAX_ATTEMPTS * (N_MACHINE + N_BUSY + N_RING_OUT)
@@ -295,6 +296,11 @@ async def test_predictive_100_contacts_5_agents(holdfast, phonesim, phonesim_ast
             assert stored[number].state == "scheduled" and stored[number].attempts == 0, stored[number]
         elif kind == "dnc":
             assert stored[number].attempts == 0, stored[number]
+
+    # predictive: more lines ringing at once than there are agents, at some point
+    edges = sorted([(a, 1) for a, _ in map(_span, customers)] + [(b, -1) for _, b in map(_span, customers)])
+    lines = max(itertools.accumulate(step for _, step in edges))
+    assert lines > len(AGENTS), lines
 
     # no number dialled twice at once; each as often as its behaviour allows
     for number in DIALLED:
@@ -363,7 +369,8 @@ async def test_predictive_100_contacts_5_agents(holdfast, phonesim, phonesim_ast
 
     delays = sorted(seen_connected.values())
     print(
-        f"predictive e2e 100: {elapsed:.0f} s, {len(seen_connected)} connected (verdict→agent audio"
+        f"predictive e2e 100: {elapsed:.0f} s, up to {lines} lines, {len(seen_connected)} connected"
+        " (verdict→agent audio"
         f" p50 {delays[len(delays) // 2]:.2f} s, max {slowest:.2f} s), {len(seen_abandoned)} abandoned,"
         f" pacing {pacing}"
     )
