@@ -116,11 +116,11 @@ def render(results: dict[tuple[str, str], list[dict[str, float]]], seeds: int, w
         "expected free (ready, wrap-up ending, calls ending given how long they have lasted) within horizons",
         "every 4 s up to the ring time, stays under gain x target. The gain is a closed loop on the measured",
         "outcomes (every served live answer raises it, every abandoned one lowers it); the target is the cap",
-        "less a margin that grows as the measured 24 h / 30 day rate nears the cap. Room = cap x live answers",
-        "- abandoned in the tighter judged window: the target shrinks below 3 abandons of room, and with less",
-        "than 1 it dials one per ready agent. A fresh window (every run here starts with one) so dials one per",
-        "ready agent until about 34 live answers were served: in short runs and small teams that costs",
-        "occupancy, and it is what keeps every seed under the cap.",
+        "less a margin that grows as the measured 24 h / 30 day rate nears the cap. Room (cap x live answers",
+        "less abandoned, in the tighter judged window) is how many more abandons stay under the cap: the",
+        "target shrinks below 3 abandons of room, and with less than 1 it dials one per ready agent. Every run",
+        "here starts with a fresh window, so it dials one per ready agent until about 34 live answers were",
+        "served: in short runs and small teams that costs occupancy, and it is what keeps every seed under the cap.",
         "",
     ]
     hf = results.get(("anchor", "holdfast"), [])
