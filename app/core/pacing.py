@@ -8,22 +8,28 @@ Theory of operation:
   answer) and when (a histogram of seconds from dial to that end per outcome), and how long
   conversations last. Old observations fade: counts are halved when they grow large, so a list
   that gets worse is followed within a few hundred dials.
-- Risk: within a few horizons (half the mean live-answer delay, the mean, the ring time) the
-  live answers coming (those waiting + each ringing dial's chance, given its age, of a live
-  answer in time + the new dials') are set against the agents expected free by then (+ the 2 s
-  connect allowance); L - A is taken as normal. A new dial is placed while its own chance of
-  being abandoned (the rise in E[max(0, L - A)] it brings, per live answer) stays within
-  `gain` * target in every horizon.
+- Risk: within horizons every HORIZON_STEP seconds up to the ring time, the live answers coming
+  (those waiting + each ringing dial's chance, given its age, of a live answer in time + the new
+  dials') are set against the agents expected free by then (+ the 2 s connect allowance); L - A is
+  taken as normal. A new dial is placed while its own chance of being abandoned (the rise in
+  E[max(0, L - A)] it brings, per live answer) stays within `gain` * target in every horizon,
+  and while the abandons expected in the horizon fit in the judged windows' room (below).
 - Closed loop: the model's risk is not trusted as is; the gain is learned from outcomes. Every live
   answer that gets an agent raises log(gain) by `STEP * target`, every abandoned one lowers it by
   `STEP * (1 - target)`, so the gain settles where the abandon rate equals `target`. An AMD
   machine verdict counts as `amd_false_positive` of an abandoned live answer (a person hung up on).
 - The target sits below the cap by a safety margin that tightens as the measured rate over the
-  judged windows (rolling 24 h and 30 days) nears the cap; at or above the cap the dialler falls
-  back to one dial per ready agent (`decide`), whatever the gain says.
+  judged windows (rolling 24 h and 30 days) nears the cap. Room: cap x live answers - abandoned,
+  in the tighter window, is how many more abandons it can take and stay under the cap. The target
+  shrinks in proportion below FULL_HEADROOM abandons of room, and with less than HEADROOM the
+  dialler falls back to one dial per ready agent (`decide`), whatever the gain says. A fresh
+  window (a new campaign, or one idle for a day) thus dials one per ready agent until about
+  HEADROOM / cap live answers were served: with few answers one abandon is several per cent, and
+  a short run or a small team must not end over the cap by a few early abandons.
 - `decide` applies the rules no pacer may break: never more calls in flight than
-  `max_dial_level` per present agent, never more than one per ready agent while over the cap, and
-  never a negative count. The simulator and the benchmark's baseline policies go through it too.
+  `max_dial_level` per present agent, one per ready agent (less the dials in flight) while a
+  judged window has no room, and never a negative count. The simulator and the benchmark's
+  baseline policies go through it too.
 """
 
 from __future__ import annotations
@@ -42,7 +48,10 @@ GAIN_MIN, GAIN_MAX = 0.003, 30.0
 MARGIN_BASE, MARGIN_MAX = 0.12, 0.35  # share of the cap kept in reserve, far from / near the cap
 NEAR = 0.6  # the margin starts growing once the measured rate passes this share of the cap
 REBUILD = 25  # observations between rebuilds of the lookup tables
-SETTLED_LIVES = 30  # below this many live answers in a window its rate is not trusted to be under cap
+HEADROOM = 1.0  # abandons a judged window must still have room for before pacing dials ahead
+FULL_HEADROOM = 3.0  # below this room (in abandons) the target shrinks in proportion
+HORIZON_STEP = 4.0  # seconds between the horizons the risk is checked at (up to the ring time)
+ROOM_SAFETY = 2.0  # abandons expected from the dials in flight stay within room / this
 
 LIVE, MACHINE, FAIL, NO_ANSWER = "live", "machine", "fail", "no_answer"
 OUTCOMES = (LIVE, MACHINE, FAIL, NO_ANSWER)
@@ -74,6 +83,41 @@ class PacingHistory:
     month_lives: int
     month_abandoned: int
     month_machines: int
+
+
+@dataclass(frozen=True, slots=True)
+class WindowFigures:
+    """One judged window as the closed loop counts it (AMD false positives included)."""
+
+    lives: float
+    abandoned: float
+    rate: float | None  # abandoned / lives; None before any live answer
+    machines: int  # AMD machine verdicts in the window
+    amd_false_positives: float  # of them, persons hung up on as machines (estimate)
+
+
+@dataclass(frozen=True, slots=True)
+class PacingFigures:
+    """What Holdfast's pacing sees and decides now, for people (the campaign API)."""
+
+    now: float
+    calls_to_place: int  # new dials pacing would place now (within the rules of `decide`)
+    in_flight: int  # dials ringing + answered contacts waiting for an agent
+    present: int
+    ready: int
+    dial_level: float | None  # lines in use per present agent; None with nobody present
+    live_rate: float  # measured share of dials answered by a person (recent, forgetting)
+    machine_rate: float
+    live_answer_delay: float  # seconds from dial to a person's answer (mean)
+    talk_time: float  # seconds of conversation (mean)
+    gain: float
+    target: float  # the abandon rate aimed at now (cap less the margin)
+    cap: float
+    over_cap: bool  # no room in a judged window: one dial per ready agent
+    room: float  # abandons the tighter judged window can still take under the cap
+    amd_false_positive: float  # the configured share of machine verdicts that are persons
+    day: WindowFigures
+    month: WindowFigures
 
 
 class Pacer(Protocol):
@@ -142,30 +186,35 @@ class Histogram:
 
 
 class Window:
-    """Live answers and abandoned ones per minute over a rolling window of `span` seconds."""
+    """Live answers, abandoned ones and AMD machine verdicts per minute over a rolling window of
+    `span` seconds."""
 
     def __init__(self, span: float) -> None:
         self.span = span
-        self.buckets: deque[list[float]] = deque()  # [minute, lives, abandoned]
+        self.buckets: deque[list[float]] = deque()  # [minute, lives, abandoned, machines]
         self.lives = 0.0
         self.abandoned = 0.0
+        self.machines = 0.0
 
-    def add(self, now: float, lives: float, abandoned: float) -> None:
+    def add(self, now: float, lives: float, abandoned: float, machines: float = 0.0) -> None:
         minute = math.floor(now / 60.0)
         if not self.buckets or self.buckets[-1][0] != minute:
-            self.buckets.append([minute, 0.0, 0.0])
+            self.buckets.append([minute, 0.0, 0.0, 0.0])
         self.buckets[-1][1] += lives
         self.buckets[-1][2] += abandoned
+        self.buckets[-1][3] += machines
         self.lives += lives
         self.abandoned += abandoned
+        self.machines += machines
         self.expire(now)
 
     def expire(self, now: float) -> None:
         oldest = math.floor((now - self.span) / 60.0)
         while self.buckets and self.buckets[0][0] <= oldest:
-            _, lives, abandoned = self.buckets.popleft()
+            _, lives, abandoned, machines = self.buckets.popleft()
             self.lives -= lives
             self.abandoned -= abandoned
+            self.machines -= machines
 
     def rate(self, now: float) -> float:
         self.expire(now)
@@ -277,11 +326,12 @@ class HoldfastPacer:
 
     def observe_end(self, now: float, outcome: str, after: float) -> None:
         self.est.observe_end(outcome, after)
-        if outcome == MACHINE and self.amd_false_positive > 0:
+        if outcome == MACHINE:
             fp = self.amd_false_positive  # part of a person hung up on: abandoned
-            self.day.add(now, fp, fp)
-            self.month.add(now, fp, fp)
-            self._learn(now, fp, 1.0)
+            self.day.add(now, fp, fp, 1.0)
+            self.month.add(now, fp, fp, 1.0)
+            if fp > 0:
+                self._learn(now, fp, 1.0)
 
     def observe_live(self, now: float, abandoned: bool) -> None:
         x = 1.0 if abandoned else 0.0
@@ -306,7 +356,7 @@ class HoldfastPacer:
             (self.day, history.day_lives, history.day_abandoned, history.day_machines),
             (self.month, history.month_lives, history.month_abandoned, history.month_machines),
         ):
-            window.add(history.now, lives + fp * machines, abandoned + fp * machines)
+            window.add(history.now, lives + fp * machines, abandoned + fp * machines, machines)
 
     # ---------------------------------------------------------------- the loop's set point
 
@@ -314,20 +364,30 @@ class HoldfastPacer:
         """The worse of the judged windows' abandon rates (24 h, 30 days)."""
         return max(self.day.rate(now), self.month.rate(now))
 
-    def target(self, now: float) -> float:
-        """The abandon rate aimed at: below the cap by a margin that grows as the measured rate nears it."""
-        closeness = max(0.0, min(1.0, (self.measured(now) / self.cap - NEAR) / (1 - NEAR))) if self.cap > 0 else 1.0
-        return self.cap * (1.0 - (MARGIN_BASE + (MARGIN_MAX - MARGIN_BASE) * closeness))
-
-    def over_cap(self, now: float) -> bool:
-        if self.cap <= 0:
-            return True
+    def headroom(self, now: float) -> float:
+        """Abandons the tighter judged window can still take before it is over the cap."""
+        out = math.inf
         for w in (self.day, self.month):
             w.expire(now)
-            # a window with few answers is judged by its count: one abandon in 10 is not "under"
-            if w.abandoned > 0 and (w.abandoned / max(w.lives, SETTLED_LIVES)) >= self.cap:
-                return True
-        return False
+            out = min(out, self.cap * w.lives - w.abandoned)
+        return out
+
+    def target(self, now: float) -> float:
+        """The abandon rate aimed at: below the cap by a margin that grows as the measured rate nears
+        it, and scaled down while the judged windows have room for fewer than FULL_HEADROOM more
+        abandons (a few lives into a fresh window, one abandon is several per cent)."""
+        if self.cap <= 0:
+            return 0.0
+        closeness = max(0.0, min(1.0, (self.measured(now) / self.cap - NEAR) / (1 - NEAR)))
+        room = max(0.0, min(1.0, self.headroom(now) / FULL_HEADROOM))
+        return self.cap * (1.0 - (MARGIN_BASE + (MARGIN_MAX - MARGIN_BASE) * closeness)) * room
+
+    def over_cap(self, now: float) -> bool:
+        """True while the next abandoned call could put a judged window over the cap: its headroom
+        (cap x live answers - abandoned) is under HEADROOM abandons. A fresh window (a new campaign)
+        has none until about HEADROOM / cap live answers were served, so a short run or a small team
+        cannot end over the cap by a few early abandons."""
+        return self.cap <= 0 or self.headroom(now) < HEADROOM
 
     # ---------------------------------------------------------------- the decision
 
@@ -339,20 +399,60 @@ class HoldfastPacer:
         if p_live <= 1e-6:
             return view.ready  # nobody answers lately: the rules still limit the lines
         checks = [self._window_terms(view, t) for t in self._horizons()]
-        best, hi = 0, math.ceil(4 * (view.present + 1) / max(p_live, 0.05))
+        # the abandons expected from all dials in flight must fit in the room the judged windows have
+        # left, with a safety factor: a burst (several answers at once, no agent) is what breaches
+        room = (self.headroom(view.now) - HEADROOM) / ROOM_SAFETY
+        hi = math.ceil(4 * (view.present + 1) / max(p_live, 0.05))
         lo = 0
         while lo < hi:  # risk grows with n: the largest n within the allowance
             mid = (lo + hi + 1) // 2
-            if all(_risk(terms, mid) <= allowed for terms in checks):
+            if all(_risk(terms, mid) <= allowed and _expected(terms, mid) <= room for terms in checks):
                 lo = mid
             else:
                 hi = mid - 1
-        best = lo
-        return best
+        return lo
+
+    def figures(self, view: PacingView, max_dial_level: float) -> PacingFigures:
+        """The campaign's pacing now, for people: what `decide` would place, what was measured."""
+        busy_lines = len(view.in_flight) + view.waiting
+        return PacingFigures(
+            now=view.now,
+            calls_to_place=decide(self, view, max_dial_level),
+            in_flight=busy_lines,
+            present=view.present,
+            ready=view.ready,
+            dial_level=busy_lines / view.present if view.present else None,
+            live_rate=self.est.share(LIVE),
+            machine_rate=self.est.share(MACHINE),
+            live_answer_delay=self.est.live_delay(),
+            talk_time=self.est.talk.mean(),
+            gain=self.gain,
+            target=self.target(view.now),
+            cap=self.cap,
+            over_cap=self.over_cap(view.now),
+            room=self.headroom(view.now),
+            amd_false_positive=self.amd_false_positive,
+            day=self._window_figures(self.day, view.now),
+            month=self._window_figures(self.month, view.now),
+        )
+
+    def _window_figures(self, w: Window, now: float) -> WindowFigures:
+        w.expire(now)
+        machines = round(w.machines)
+        return WindowFigures(
+            lives=w.lives,
+            abandoned=w.abandoned,
+            rate=w.abandoned / w.lives if w.lives > 1e-9 else None,
+            machines=machines,
+            amd_false_positives=self.amd_false_positive * machines,
+        )
 
     def _horizons(self) -> tuple[float, ...]:
-        mean = float(round(self.est.live_delay()))
-        return (max(2.0, float(round(mean / 2))), mean, self.est.ring_time)
+        """Every HORIZON_STEP seconds up to the ring time: answers and free agents are compared by
+        when they come, not only in total (an agent free in 20 s is no use to an answer in 4 s)."""
+        ring = self.est.ring_time
+        steps = int(ring // HORIZON_STEP)
+        return (*(HORIZON_STEP * (i + 1) for i in range(steps) if HORIZON_STEP * (i + 1) < ring), ring)
 
     def _window_terms(self, view: PacingView, horizon: float) -> tuple[float, float, float, float]:
         """Within `horizon`: expected live answers already coming (mean, variance), the share of a
@@ -387,6 +487,12 @@ def _over(gap: float, var: float) -> float:
     return gap * 0.5 * (1 + math.erf(z / math.sqrt(2))) + sd * math.exp(-z * z / 2) / math.sqrt(2 * math.pi)
 
 
+def _expected(terms: tuple[float, float, float, float], n: int) -> float:
+    """Live answers expected to find no agent in the window with n new dials."""
+    gap, var, per_dial, _ = terms
+    return _over(gap + n * per_dial, var + n * per_dial * (1 - per_dial))
+
+
 def _risk(terms: tuple[float, float, float, float], n: int) -> float:
     """The chance that the n-th new dial's live answer finds no agent in the window: the rise in
     E[max(0, L - A)] it brings, per live answer it brings, with L - A taken as normal (a sum of
@@ -400,10 +506,9 @@ def _risk(terms: tuple[float, float, float, float], n: int) -> float:
 
 
 def decide(pacer: Pacer, view: PacingView, max_dial_level: float) -> int:
-    """The pacer's wish within the rules: lines per present agent; one per ready agent over the cap."""
+    """The pacer's wish within the rules: lines per present agent; one per ready agent without room."""
     busy_lines = len(view.in_flight) + view.waiting
     lines_left = math.floor(max_dial_level * view.present + 1e-9) - busy_lines
-    want = min(pacer.dials(view), lines_left)
-    if pacer.over_cap(view.now):
-        want = min(want, view.ready - busy_lines)
-    return max(0, want)
+    if pacer.over_cap(view.now):  # no dial ahead: one line per ready agent, as power mode
+        return max(0, min(view.ready - busy_lines, lines_left))
+    return max(0, min(pacer.dials(view), lines_left))

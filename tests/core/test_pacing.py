@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import pytest
 from hypothesis import given, settings
@@ -109,8 +110,41 @@ def test_pacing_never_dials_more_than_the_rules_allow(
 # ------------------------------------------------------------------ Holdfast's pacer
 
 
+def roomy(lives: int = 200, at: float = 0.0, **kwargs: float) -> HoldfastPacer:
+    """A pacer whose judged windows have room (live answers served at `at`): it may dial ahead."""
+    pacer = HoldfastPacer(**kwargs)
+    for _ in range(lives):
+        pacer.observe_live(at, abandoned=False)
+    return pacer
+
+
+def test_a_fresh_window_dials_one_per_ready_agent_until_it_has_room_for_an_abandon() -> None:
+    pacer = HoldfastPacer(cap=0.03)
+    view = PacingView(10.0, ready=4, present=10, in_flight=(1.0,))
+    assert pacer.over_cap(10.0) and decide(pacer, view, 4.0) == 3  # one per ready agent, less the one ringing
+    for i in range(33):  # 33 x 3 % = 0.99: not yet room for one abandon
+        pacer.observe_live(float(i), abandoned=False)
+    assert pacer.over_cap(40.0)
+    pacer.observe_live(40.0, abandoned=False)
+    assert not pacer.over_cap(41.0)  # room for one abandon
+    for i in range(66):  # 100 served: room for 3
+        pacer.observe_live(41.0 + i, abandoned=False)
+    assert decide(pacer, replace(view, now=110.0), 4.0) > 3  # dials ahead of the ready agents
+    for i in range(3):  # room used up: one per ready agent again
+        pacer.observe_live(111.0 + i, abandoned=True)
+    assert pacer.over_cap(120.0) and decide(pacer, replace(view, now=120.0), 4.0) == 3
+
+
+def test_the_target_shrinks_with_the_room_left() -> None:
+    wide, narrow = roomy(400), roomy(400)
+    for i in range(10):  # 10 of 410 abandoned: 2.4 %, room 12.3 - 10 = 2.3 abandons
+        narrow.observe_live(1.0 + i, abandoned=True)
+    assert narrow.headroom(20.0) == pytest.approx(0.03 * 410 - 10)
+    assert 0 < narrow.target(20.0) < wide.target(20.0)
+
+
 def test_ready_agents_get_more_than_one_dial_each_when_few_answer() -> None:
-    pacer = HoldfastPacer()
+    pacer = roomy()
     for i in range(200):  # one dial in five answered by a person
         pacer.observe_end(float(i), pacing.LIVE if i % 5 == 0 else pacing.NO_ANSWER, 8.0 if i % 5 == 0 else 25.0)
     n = pacer.dials(PacingView(300.0, ready=10, present=10))
@@ -122,7 +156,7 @@ def test_ready_agents_get_more_than_one_dial_each_when_few_answer() -> None:
 
 
 def test_dials_in_flight_count_against_the_next_decision() -> None:
-    pacer = HoldfastPacer()
+    pacer = roomy()
     for i in range(100):
         pacer.observe_end(float(i), pacing.LIVE if i % 2 else pacing.NO_ANSWER, 6.0 if i % 2 else 25.0)
     alone = pacer.dials(PacingView(200.0, ready=5, present=5))
@@ -166,7 +200,7 @@ def test_the_24_h_window_forgets_but_the_30_day_window_still_judges() -> None:
     assert pacer.day.rate(later) == 0.0
     assert pacer.month.rate(later) == pytest.approx(0.10)
     assert pacer.over_cap(later)
-    assert not pacer.over_cap(31 * DAY)
+    assert pacer.month.rate(31 * DAY) == 0.0 and pacer.headroom(31 * DAY) == 0.0  # forgotten: a fresh window
 
 
 def test_amd_false_positives_count_as_abandoned_live_answers() -> None:
@@ -205,10 +239,15 @@ def _predictive(agents: int = 2, contacts: int = 40, **fields: object) -> Dialle
 
 def test_predictive_dials_ahead_of_ready_agents_and_connects_auto_answering_ones() -> None:
     h = _predictive(agents=5)
+    learned = roomy(at=h.now)  # windows with room (a fresh one dials one per ready agent)
+    for i in range(200):  # one dial in five answered by a person
+        learned.observe_end(0.0, pacing.LIVE if i % 5 == 0 else pacing.NO_ANSWER, 8.0 if i % 5 == 0 else 25.0)
+    lives_learned = learned.est.ends[pacing.LIVE].total
+    h.engine.pacer_factory = lambda _c: learned
     for a in range(1, 6):
         h.ready(f"a{a}")
     dials = h.dials()
-    assert len(dials) > 5  # a prior of 30 % live answers: more than one line per agent
+    assert len(dials) > 5  # 20 % live answers: more than one line per agent
     assert len({d.number for d in dials}) == len(dials)  # nobody dialled twice at once
     out = h.at(6).answer(dials[0].leg_id)
     ring = h.one(out, c.OriginateAgent)
@@ -217,13 +256,13 @@ def test_predictive_dials_ahead_of_ready_agents_and_connects_auto_answering_ones
     assert h.one(out, c.BridgeLegs).customer_leg == dials[0].leg_id
     pacer = h.engine.pacers["spring"]
     assert isinstance(pacer, HoldfastPacer)
-    assert (pacer.day.lives, pacer.day.abandoned) == (1.0, 0.0)
-    assert pacer.est.ends[pacing.LIVE].total > 1.5  # the answer after 6 s was learned (prior 1.5)
+    assert (pacer.day.lives, pacer.day.abandoned) == (201.0, 0.0)
+    assert pacer.est.ends[pacing.LIVE].total == lives_learned + 1  # the answer after 6 s was learned
 
 
 def test_predictive_abandoned_answer_hears_the_message_and_the_pacer_counts_it() -> None:
     h = _predictive(agents=1)
-    bold = HoldfastPacer()
+    bold = roomy(60, at=h.now)  # room for 1.8 abandons
     bold.log_gain = math.log(pacing.GAIN_MAX)  # a loop that has learned to dial hard
     h.engine.pacer_factory = lambda _c: bold
     dials = h.dials(h.ready("a1"))
@@ -235,8 +274,8 @@ def test_predictive_abandoned_answer_hears_the_message_and_the_pacer_counts_it()
     assert any(p.items[0].name == "dialler_information" for p in h.of(out, c.PlayPrompt))
     pacer = h.engine.pacers["spring"]
     assert isinstance(pacer, HoldfastPacer)
-    assert pacer is bold and (pacer.day.lives, pacer.day.abandoned) == (2.0, 1.0)
-    assert pacer.over_cap(h.now)  # 1 of 2 (judged as 1 of 30): over 3 % -> one per ready agent
+    assert pacer is bold and (pacer.day.lives, pacer.day.abandoned) == (62.0, 1.0)
+    assert pacer.over_cap(h.now)  # 1 of 62: room 0.86 abandons, under one -> one per ready agent
     # one per ready agent from now on: nobody is ready, so nothing more is dialled
     before = len(h.dials())
     for d in dials[2:]:

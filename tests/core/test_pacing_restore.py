@@ -17,6 +17,7 @@ def history(day: tuple[int, int, int], month: tuple[int, int, int], campaign: st
 
 def test_restored_abandons_count_in_both_windows() -> None:
     fresh, restored = HoldfastPacer(cap=0.03), HoldfastPacer(cap=0.03)
+    fresh.restore(history((40, 0, 0), (100, 0, 0)))  # the same live answers, none abandoned
     restored.restore(history((40, 2, 0), (100, 2, 0)))  # 5 % of today's live answers abandoned
     assert not fresh.over_cap(NOW) and fresh.measured(NOW) == 0.0
     assert restored.over_cap(NOW)  # would dial as if nothing happened without the restore
