@@ -29,6 +29,7 @@ from typing import Any
 
 import aiohttp
 import pytest
+from test_dialler_predictive import _answered_at, _same_number, _span
 
 from app.core import events as ev
 from bench.amd import catalogue
@@ -105,27 +106,6 @@ campaigns:
     calling_hours:
 {days}
 """
-
-
-def _at(event: dict[str, Any]) -> float:
-    """The simulator Asterisk's own clock for an ARI event."""
-    return datetime.strptime(event["timestamp"], "%Y-%m-%dT%H:%M:%S.%f%z").timestamp()
-
-
-def _answered_at(call: Any) -> float | None:
-    for e in call.events:
-        if e.get("type") == "ChannelStateChange" and (e.get("channel") or {}).get("state") == "Up":
-            return _at(e)
-    return None
-
-
-def _span(call: Any) -> tuple[float, float]:
-    ended = [_at(e) for e in call.events if e.get("type") in ("ChannelDestroyed", "StasisEnd")]
-    return _at(call.events[0]), min(ended)
-
-
-def _same_number(a: str, b: str) -> bool:
-    return a[-8:] == b[-8:]  # the SUT may present +45… or 45…
 
 
 class Listener:
