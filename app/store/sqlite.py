@@ -245,15 +245,19 @@ class SQLiteStore(SQLiteContacts, SQLiteOutbox, SQLiteCampaignDefs, SQLiteRevoca
         db = self._conn()
         async with self._lock:
             with self._translated():
-                await db.execute(f"BEGIN {mode}")
                 try:
+                    await db.execute(f"BEGIN {mode}")
                     yield db
                     await db.execute("COMMIT")
                 except BaseException:
-                    if db.in_transaction:
-                        try:
-                            await db.execute("ROLLBACK")
-                        except sqlite3.Error:
+                    # Always: a task cancelled while its BEGIN was on the connection's thread
+                    # (e.g. at a stop) has not seen it run, yet it runs; left open, every later
+                    # transaction on this connection would fail. The thread runs requests in order,
+                    # so this ROLLBACK comes after that BEGIN and after any statement in flight.
+                    try:
+                        await db.execute("ROLLBACK")
+                    except sqlite3.Error as error:
+                        if "no transaction is active" not in str(error):
                             # The original error is the one to report; SQLite rolls back itself
                             # when the connection closes.
                             log.exception("rollback failed on %s", self.path)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import dataclasses
 import sqlite3
 from pathlib import Path
@@ -169,3 +171,17 @@ def test_store_from_dsn(tmp_path: Path) -> None:
 def test_synchronous_is_checked() -> None:
     with pytest.raises(ValueError, match="synchronous"):
         SQLiteStore("x.db", synchronous="sometimes")
+
+
+async def test_a_read_cancelled_while_its_begin_is_on_the_thread_leaves_no_transaction_open(tmp_path: Path) -> None:
+    """A task cancelled at its BEGIN (a stop cancelling a poller) used to leave the transaction open
+    on the shared connection: every later one failed with "cannot start a transaction within a
+    transaction" (a service restarted on the same store could not start)."""
+    async with SQLiteStore(tmp_path / "holdfast.db") as store:
+        for _ in range(20):  # the cancel lands at the BEGIN's await, whatever the thread has done
+            reading = asyncio.create_task(store.admin_log())
+            await asyncio.sleep(0)
+            reading.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await reading
+            assert await store.append_admin(1.0, "ops", "check") > 0
