@@ -64,6 +64,7 @@ COUNTER_TITLES = {
     "ari_events": "ARI events received",
     "store_commits": "store transactions (fsyncs)",
     "steps_stored": "engine steps stored",
+    "acted_early": "steps acted on before stored (agent answered: bridge)",
 }
 
 
