@@ -4,8 +4,8 @@ Theory of operation: `step_of` copies what one engine step changed (the touched 
 activities, the agents whose state moved) at once, because the engine moves on before the
 commit runs. Group commit: the committer takes every step queued at that moment (up to
 `max_batch`) and stores them in ONE transaction (`Store.commit_many`, one fsync), then acts on
-each step's commands in order; a step is still stored before any of its commands is acted on,
-and a burst of API calls costs one fsync instead of one each. `max_batch=1` commits steps one at
+each step's commands in order; a step is still stored before any of its commands is acted on
+(one exception, below), and a burst of API calls costs one fsync instead of one each. `max_batch=1` commits steps one at
 a time (`Store.commit`, as before group commit). A commit refused with `StoreError` is retried a
 few times (a busy database); a batch is retried whole. If the store still refuses, or anything else goes wrong
 on the way from a batch to its commands (an OverflowError from the database driver, a bug in
@@ -151,7 +151,7 @@ class Committer:
 
     def put(self, step: Step) -> int:
         """Queue a step; returns its number for `wait_committed`. A step that `acts_before_stored`
-        is handed over now if every step before it is stored and handed over already."""
+        is handed over now, unless a step still waiting for the store has a command for its legs."""
         self.put_seq += 1
         legs = legs_of(step.commands)
         if not (self.failed or self.stopped) and acts_before_stored(step):
@@ -202,8 +202,7 @@ class Committer:
                     for step in batch:  # in order; done_seq counts each step once it is handed over
                         if not step.acted:
                             self.act(step.commands)
-                            self._pending_legs.subtract(legs_of(step.commands))
-                            self._pending_legs += Counter()  # drops the legs at zero
+                            self._handed_over(step)
                         self.done_seq += 1
             except Exception as error:  # not a refusal we know how to wait out: a bug or bad data
                 self._fail("commit_crashed_stopping", error)
@@ -211,6 +210,14 @@ class Committer:
             if not stored:
                 return  # _commit reported it
             self._changed()
+
+    def _handed_over(self, step: Step) -> None:
+        for leg in legs_of(step.commands):
+            left = self._pending_legs[leg] - 1
+            if left > 0:
+                self._pending_legs[leg] = left
+            else:
+                del self._pending_legs[leg]
 
     def _fail(self, event: str, error: BaseException) -> None:
         self.failed = True
