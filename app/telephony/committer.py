@@ -4,14 +4,25 @@ Theory of operation: `step_of` copies what one engine step changed (the touched 
 activities, the agents whose state moved) at once, because the engine moves on before the
 commit runs. Group commit: the committer takes every step queued at that moment (up to
 `max_batch`) and stores them in ONE transaction (`Store.commit_many`, one fsync), then acts on
-each step's commands in order; a step is still stored before any of its commands is acted on,
-and a burst of API calls costs one fsync instead of one each. `max_batch=1` commits steps one at
+each step's commands in order; a step is still stored before any of its commands is acted on
+(one exception, below), and a burst of API calls costs one fsync instead of one each. `max_batch=1` commits steps one at
 a time (`Store.commit`, as before group commit). A commit refused with `StoreError` is retried a
 few times (a busy database); a batch is retried whole. If the store still refuses, or anything else goes wrong
 on the way from a batch to its commands (an OverflowError from the database driver, a bug in
 `act`), nothing more is acted on and `on_fatal` stops the service: acting on a change we could
 not keep could forget a promised callback, and a committer that died quietly would leave a
 service that looks alive but keeps nothing.
+
+One kind of step is acted on as it is put, before it is stored: an inbound caller's agent has
+answered, and the step only bridges the two legs (`acts_before_stored`). It promises nothing (no
+callback, no call placed, nobody answered), and losing it in a crash leaves exactly what the
+reconcile after a restart already handles: an agent leg found up that the store says still rings
+(the engine is told it answered and bridges again). Waiting for its fsync was most of the way
+from the agent's "hello" to the caller hearing them. It is taken only when no step still waiting
+for the store has a command for either of its two legs (`_pending_legs`), so every leg's
+commands still reach the executor in the order they were made (the executor keeps that order
+per leg; steps about other calls have no order to keep with it). It is stored like any other
+step, and `wait_committed` still means stored.
 
 Steps are numbered as they are put; `wait_committed(upto)` returns once step `upto` is stored and
 its commands handed over, and raises `CommitFailed` / `ServiceStopping` instead of hanging once
@@ -23,15 +34,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import copy
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import structlog
 
-from app.core.commands import Activity, Command
+from app.core.commands import Activity, BridgeLegs, Command
 from app.core.contacts import ContactProgress
 from app.core.engine import Engine
 from app.core.request import Request
+from app.core.states import RequestKind
 from app.store import AgentRecord, Change, Store, StoreError
 from app.store.lease import FencedOut
 from app.store.outbox_records import Notification
@@ -54,9 +67,37 @@ class Step:
     commands: list[Command]
     contacts: list[ContactProgress] = field(default_factory=list)  # dialler contacts' progress
     notifications: list[Notification] = field(default_factory=list)  # outbox rows caused by this step
+    acted: bool = False  # its commands were handed over before it was stored (acts_before_stored)
 
     def change(self) -> Change:
         return Change(self.requests, self.activities, self.agents, self.contacts, self.notifications)
+
+
+def acts_before_stored(step: Step) -> bool:
+    """Whether `step` may be acted on before it is stored: it bridges an inbound caller with the
+    agent who just answered, and does nothing else (activities aside). Not a callback's or a
+    dialler contact's bridge (their attempts' outcomes are part of the promise), nor a step that
+    places a call, plays, hangs up or writes dialler or outbox rows."""
+    if step.contacts or step.notifications or not step.requests:
+        return False
+    if not any(isinstance(c, BridgeLegs) for c in step.commands):
+        return False
+    if not all(isinstance(c, BridgeLegs | Activity) for c in step.commands):
+        return False
+    return all(r.kind is RequestKind.INBOUND and r.callback_number is None for r in step.requests)
+
+
+def legs_of(commands: list[Command]) -> list[str]:
+    """The legs these commands are about (the executor's lanes, a bridge's two legs)."""
+    legs: list[str] = []
+    for command in commands:
+        if isinstance(command, BridgeLegs):
+            legs += (command.customer_leg, command.agent_leg)
+        else:
+            leg = getattr(command, "leg_id", None)
+            if isinstance(leg, str):
+                legs.append(leg)
+    return legs
 
 
 def step_of(engine: Engine, commands: list[Command]) -> Step:
@@ -95,6 +136,9 @@ class Committer:
         self.put_seq = 0  # number of the last step put
         self.done_seq = 0  # number of the last step stored and handed to `act`
         self._steps: asyncio.Queue[Step] = asyncio.Queue()
+        # Legs named by the commands of steps put but not yet handed over: a step acted on before
+        # it is stored must not overtake a command for one of its legs.
+        self._pending_legs: Counter[str] = Counter()
         self._progress = asyncio.Event()  # replaced by a fresh one at every change (wakes all waiters)
         self._task: asyncio.Task[None] | None = None
 
@@ -106,9 +150,18 @@ class Committer:
         self._task = asyncio.create_task(self._run(), name="store-commits")
 
     def put(self, step: Step) -> int:
-        """Queue a step; returns its number for `wait_committed`."""
-        self._steps.put_nowait(step)
+        """Queue a step; returns its number for `wait_committed`. A step that `acts_before_stored`
+        is handed over now, unless a step still waiting for the store has a command for its legs."""
         self.put_seq += 1
+        legs = legs_of(step.commands)
+        if not (self.failed or self.stopped) and acts_before_stored(step):
+            if not any(leg in self._pending_legs for leg in legs):
+                step.acted = True
+                self.metrics.acted_before_stored.inc()
+                self.act(step.commands)
+        if not step.acted:
+            self._pending_legs.update(legs)
+        self._steps.put_nowait(step)
         return self.put_seq
 
     async def wait_committed(self, upto: int | None = None) -> None:
@@ -147,7 +200,9 @@ class Committer:
                 if stored:
                     self.metrics.commit_batch.observe(len(batch))
                     for step in batch:  # in order; done_seq counts each step once it is handed over
-                        self.act(step.commands)
+                        if not step.acted:
+                            self.act(step.commands)
+                            self._handed_over(step)
                         self.done_seq += 1
             except Exception as error:  # not a refusal we know how to wait out: a bug or bad data
                 self._fail("commit_crashed_stopping", error)
@@ -155,6 +210,14 @@ class Committer:
             if not stored:
                 return  # _commit reported it
             self._changed()
+
+    def _handed_over(self, step: Step) -> None:
+        for leg in legs_of(step.commands):
+            left = self._pending_legs[leg] - 1
+            if left > 0:
+                self._pending_legs[leg] = left
+            else:
+                del self._pending_legs[leg]
 
     def _fail(self, event: str, error: BaseException) -> None:
         self.failed = True

@@ -414,7 +414,10 @@ class CommandExecutor:
             return  # one side already hung up: its hang-up event ends the request
         # A tone (ringing to the agent while the customer is dialled) never ends by itself, and a
         # playback that does not end holds up the channel's later commands, the bridging too.
-        await asyncio.gather(self._stop_tones(customer), self._stop_tones(agent))
+        # Only legs that may hear one: gathering two no-op stops cost two tasks on the way to "bridged".
+        stops = [self._stop_tones(leg) for leg in (customer, agent) if self._may_hear_tone(leg)]
+        if stops:
+            await asyncio.gather(*stops)
         bridge_id = CALL_PREFIX + cmd.request_id
         prepared = bridge_id in self.call_bridges
         self.call_bridges[bridge_id] = [customer, agent]
@@ -457,13 +460,16 @@ class CommandExecutor:
             kind = "recording_started"
         self.on_activity(c.Activity(kind, request_id=cmd.request_id, at=self.clock(), data=data))
 
-    async def _stop_tones(self, leg: Leg) -> None:
+    @staticmethod
+    def _may_hear_tone(leg: Leg) -> bool:
         # A tone's playback id is known from the channel alone, so a tone started before a restart
         # of the service (which forgot its playbacks) is stopped all the same.
-        tone = tone_playback_id(leg.channel_id)
-        if tone in leg.playbacks or leg.adopted:
+        return tone_playback_id(leg.channel_id) in leg.playbacks or leg.adopted
+
+    async def _stop_tones(self, leg: Leg) -> None:
+        if self._may_hear_tone(leg):
             with contextlib.suppress(AriNotFound):
-                await self._ari(leg).playbacks.stop(tone)
+                await self._ari(leg).playbacks.stop(tone_playback_id(leg.channel_id))
 
     async def _Hangup(self, cmd: c.Hangup) -> None:
         leg = self.legs.by_leg(cmd.leg_id)

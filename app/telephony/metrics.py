@@ -107,6 +107,11 @@ class Metrics:
             buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256),
             registry=self.registry,
         )
+        self.acted_before_stored = Counter(
+            "holdfast_steps_acted_before_stored",
+            "Engine steps acted on before their commit (an inbound caller bridged with the agent who answered)",
+            registry=self.registry,
+        )
         self.registry.register(_EngineCollector(self))
 
     def bind(self, engine_source: EngineSource) -> None:

@@ -41,6 +41,7 @@ async def one_run(
     tree: Path | None = None,
 ) -> Run:
     ld = LOADS[load]
+    name = f"{load}-{repeat}" + (f"-{label}" if label else "")  # files of this run (two Holdfasts may share a repeat)
     workload = make_workload(ld, duration, seed + repeat)
     sut = systems.start_sut(system, install, ports, agents)
     holdfast: systems.HoldfastProcess | None = None
@@ -51,9 +52,7 @@ async def one_run(
     try:
         systems.register_agents(phonesim, sut, agents)
         if system == "holdfast":
-            holdfast = systems.HoldfastProcess(
-                sut, agents, ports.holdfast_http, workdir / f"holdfast-{load}-{repeat}", tree
-            )
+            holdfast = systems.HoldfastProcess(sut, agents, ports.holdfast_http, workdir / f"holdfast-{name}", tree)
             holdfast.start()
         records = {c.index: CallerRecord(c.index) for c in workload}
         watch = SutWatch(records)
@@ -67,10 +66,10 @@ async def one_run(
             pids["holdfast"] = holdfast.pid
         if holdfast is not None and holdfast.pid is not None and profile is not None:
             profile.mkdir(parents=True, exist_ok=True)
-            profiler = systems.Profiler(holdfast.pid, profile / f"holdfast-{load}-{repeat}.txt")
+            profiler = systems.Profiler(holdfast.pid, profile / f"holdfast-{name}.txt")
         if perf is not None and sut.pid is not None:
             perf.mkdir(parents=True, exist_ok=True)
-            sut_profiler = systems.Profiler.perf(sut.pid, perf / f"sut-{system}-{load}-{repeat}.data")
+            sut_profiler = systems.Profiler.perf(sut.pid, perf / f"sut-{system}-{name}.data")
         counters0 = holdfast.counters() if holdfast is not None else {}
         cpu0 = {k: systems.cpu_seconds(p) for k, p in pids.items() if p}
         drain = max(c.patience + c.talk for c in workload) + 40
@@ -136,9 +135,9 @@ async def main_async(args: argparse.Namespace, on_run: Callable[[list[Run], list
             try:
                 first = 1 + max((r.repeat for r in runs if r.load == load), default=-1)
                 for repeat in range(first, first + args.repeats):
-                    order = args.systems if repeat % 2 == 0 else list(reversed(args.systems))
-                    for system in order:
-                        log.info("running %s, load %s, repeat %d", system, load, repeat)
+                    order = args.variants if repeat % 2 == 0 else list(reversed(args.variants))
+                    for system, label, tree in order:
+                        log.info("running %s %s, load %s, repeat %d", system, label, load, repeat)
                         try:
                             run = await one_run(
                                 system,
@@ -151,14 +150,14 @@ async def main_async(args: argparse.Namespace, on_run: Callable[[list[Run], list
                                 agents,
                                 workdir,
                                 phonesim,
-                                args.label if system == "holdfast" else "",
+                                label,
                                 args.profile,
                                 args.perf,
-                                args.holdfast_tree,
+                                tree,
                             )
                         except Exception as error:  # one broken run must not lose the others' figures
-                            log.exception("%s load %s repeat %d failed", system, load, repeat)
-                            failures.append(f"{system}, load {load}, repeat {repeat}: {error!r}")
+                            log.exception("%s %s load %s repeat %d failed", system, label, load, repeat)
+                            failures.append(f"{system} {label}, load {load}, repeat {repeat}: {error!r}")
                             on_run(runs, failures)
                             continue
                         runs.append(run)
@@ -185,6 +184,20 @@ async def main_async(args: argparse.Namespace, on_run: Callable[[list[Run], list
         else:
             log.info("kept %s", workdir)
     return failures
+
+
+def variants(args: argparse.Namespace) -> list[tuple[str, str, Path | None]]:
+    """What each repeat runs, in order: (system, label, Holdfast tree). With --base-tree the older
+    Holdfast runs right after this one, so both meet the machine in the same state."""
+    out: list[tuple[str, str, Path | None]] = []
+    for system in args.systems:
+        if system != "holdfast":
+            out.append((system, "", None))
+            continue
+        out.append((system, args.label, args.holdfast_tree))
+        if args.base_tree is not None:
+            out.append((system, args.base_label, args.base_tree))
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -223,6 +236,14 @@ def main(argv: list[str] | None = None) -> int:
         default=None,
         help="run the Holdfast of this checkout (e.g. `git worktree add /tmp/old <commit>`) instead of this one",
     )
+    p.add_argument(
+        "--base-tree",
+        type=Path,
+        default=None,
+        help="also run the Holdfast of this checkout in every repeat, beside this one (before/after in the same "
+        "run, same machine state); its column is labelled --base-label",
+    )
+    p.add_argument("--base-label", default="before", help="label of the --base-tree runs")
     p.add_argument("--holdfast-log-level", default="warning", help="log level of the Holdfast process (see --keep)")
     args = p.parse_args(argv)
     systems.HOLDFAST_LOG_LEVEL = args.holdfast_log_level
@@ -230,6 +251,7 @@ def main(argv: list[str] | None = None) -> int:
         args.loads, args.repeats, args.duration = "a", 1, 30.0
     args.loads = [x.strip() for x in args.loads.split(",") if x.strip()]
     args.systems = [x.strip() for x in args.systems.split(",") if x.strip()]
+    args.variants = variants(args)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     given = sys.argv[1:] if argv is None else argv
     command = shlex.join(["python", "-m", "bench.queue", *given])

@@ -64,6 +64,7 @@ COUNTER_TITLES = {
     "ari_events": "ARI events received",
     "store_commits": "store transactions (fsyncs)",
     "steps_stored": "engine steps stored",
+    "acted_early": "steps acted on before stored (agent answered: bridge)",
 }
 
 
@@ -189,11 +190,42 @@ def render(runs: Sequence[Run], command: str, notes: str, plot_name: str | None)
                         ratios.append(pair[c] / pair["app_queue"])
                 cells.append(_spread(ratios))
             out.append(f"| {title} | " + " | ".join(cells) + " |")
+        out += between_holdfasts(sel, paired)
         out.append("")
     if plot_name:
         out += [f"![dispatch latency and CPU per load]({plot_name})", ""]
     out += [METHOD]
     return "\n".join(out)
+
+
+# Figures compared between two Holdfast columns (e.g. after / before a change): its own CPU too.
+BETWEEN = [*RATIOS, ("CPU s/100 calls: Holdfast", lambda f: cpu_per_100(f, "holdfast"))]
+
+
+def between_holdfasts(sel: Sequence[Run], holdfasts: Sequence[str]) -> list[str]:
+    """The first Holdfast column over each other one, paired within each repeat (both ran beside
+    the same app_queue run, on the machine in the same state): before/after in the same run."""
+    if len(holdfasts) < 2:
+        return []
+    first, others = holdfasts[0], holdfasts[1:]
+    out = [
+        "",
+        f"Ratios {first} / the other Holdfast column, paired within each repeat:",
+        "",
+        "| figure | " + " | ".join(f"{first} / {c}" for c in others) + " |",
+        "| --- | " + " | ".join("---" for _ in others) + " |",
+    ]
+    for title, fn in BETWEEN:
+        cells = []
+        for c in others:
+            ratios = []
+            for rep in sorted({r.repeat for r in sel}):
+                pair = {r.column: fn(r.figures) for r in sel if r.repeat == rep}
+                if first in pair and c in pair and pair[c]:
+                    ratios.append(pair[first] / pair[c])
+            cells.append(_spread(ratios))
+        out.append(f"| {title} | " + " | ".join(cells) + " |")
+    return out
 
 
 def plot(runs: Sequence[Run], path: Path) -> bool:

@@ -289,6 +289,7 @@ COUNTERS = {
     "holdfast_ari_events_received_total": "ari_events",
     "holdfast_commit_batch_steps_count": "store_commits",
     "holdfast_commit_batch_steps_sum": "steps_stored",
+    "holdfast_steps_acted_before_stored_total": "acted_early",
 }
 
 
