@@ -63,9 +63,9 @@ async def http(shell: Shell) -> AsyncIterator[TestClient]:
         await client.close()
 
 
-def users_yaml(tmp: Path, password_hash: str, **users: dict[str, object]) -> str:
+def users_settings(tmp: Path, password_hash: str, **users: dict[str, object]) -> str:
     """`service` (the admin token, data in tmp) and `users`, each with a role and filters, e.g.
-    users_yaml(tmp, h, sam={"role": "supervisor", "queues": ["support"]})."""
+    users_settings(tmp, h, sam={"role": "supervisor", "queues": ["support"]})."""
     lines = ["service:", f'  admin_token: "{TOKEN}"', f"  data_dir: {tmp}", "users:"]
     for name, fields in users.items():
         lines += [f"  {name}:", f'    password_hash: "{password_hash}"']
@@ -76,7 +76,7 @@ def users_yaml(tmp: Path, password_hash: str, **users: dict[str, object]) -> str
 
 
 @contextlib.asynccontextmanager
-async def stored_shell(fake: FakeAri, tmp: Path, extra: str) -> AsyncIterator[Shell]:
+async def started_shell(fake: FakeAri, tmp: Path, extra: str) -> AsyncIterator[Shell]:
     """The service on the callback queues with `extra` settings and a real SQLite store, started."""
     store = SQLiteStore(tmp / "holdfast.db")
     await store.open()

@@ -15,7 +15,7 @@ from aiohttp.test_utils import TestClient
 from app.web.api import make_app
 from tests.ari.fake_ari import FakeAri
 from tests.telephony.conftest import Shell
-from tests.web.conftest import TOKEN, stored_shell, users_yaml
+from tests.web.conftest import TOKEN, started_shell, users_settings
 from tests.web.test_users_api import _HASH, login
 
 ADMIN = {"Authorization": f"Bearer {TOKEN}"}
@@ -23,7 +23,7 @@ NUMBERS = ("+4520111111", "+4520222222", "+4520333333")
 
 
 def users(tmp: Path) -> str:
-    return users_yaml(
+    return users_settings(
         tmp,
         _HASH,
         sam={"role": "supervisor", "queues": ["support"]},
@@ -34,7 +34,7 @@ def users(tmp: Path) -> str:
 
 @pytest.fixture
 async def shell(fake_ari: FakeAri, tmp_path: Path) -> AsyncIterator[Shell]:
-    async with stored_shell(fake_ari, tmp_path, users(tmp_path)) as s:
+    async with started_shell(fake_ari, tmp_path, users(tmp_path)) as s:
         yield s
 
 

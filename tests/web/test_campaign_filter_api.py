@@ -13,7 +13,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from app.web.api import make_app
 from tests.ari.fake_ari import FakeAri
 from tests.telephony.conftest import Shell
-from tests.web.conftest import stored_shell, users_yaml
+from tests.web.conftest import started_shell, users_settings
 from tests.web.test_users_api import _HASH, PASSWORD
 
 CAMPAIGNS = """
@@ -28,7 +28,7 @@ campaigns:
 
 
 def users(tmp: Path) -> str:
-    return users_yaml(
+    return users_settings(
         tmp,
         _HASH,
         sam={"role": "supervisor", "queues": ["support", "sales"], "campaigns": ["spring"]},
@@ -39,7 +39,7 @@ def users(tmp: Path) -> str:
 
 @pytest.fixture
 async def shell(fake_ari: FakeAri, tmp_path: Path) -> AsyncIterator[Shell]:
-    async with stored_shell(fake_ari, tmp_path, users(tmp_path) + CAMPAIGNS) as s:
+    async with started_shell(fake_ari, tmp_path, users(tmp_path) + CAMPAIGNS) as s:
         yield s
 
 

@@ -16,19 +16,19 @@ from app.web.api import make_app
 from app.web.live_feed import LIVE_KEY
 from tests.ari.fake_ari import FakeAri
 from tests.telephony.conftest import Shell
-from tests.web.conftest import TOKEN, stored_shell, users_yaml
+from tests.web.conftest import TOKEN, started_shell, users_settings
 from tests.web.test_users_api import _HASH, PASSWORD
 
 ADMIN = {"Authorization": f"Bearer {TOKEN}"}
 
 
 def users(tmp: Path) -> str:
-    return users_yaml(tmp, _HASH, wendy={"role": "supervisor", "campaigns": ["winter", "nowhere"]})
+    return users_settings(tmp, _HASH, wendy={"role": "supervisor", "campaigns": ["winter", "nowhere"]})
 
 
 @pytest.fixture
 async def shell(fake_ari: FakeAri, tmp_path: Path) -> AsyncIterator[Shell]:
-    async with stored_shell(fake_ari, tmp_path, users(tmp_path)) as s:
+    async with started_shell(fake_ari, tmp_path, users(tmp_path)) as s:
         yield s
 
 

@@ -5,17 +5,15 @@ standby node's /metrics asks the same."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
 from app.runner import _standby_app
-from app.web.api import make_app
 from tests.ari.fake_ari import FakeAri
 from tests.config.helpers import problems, with_value
-from tests.telephony.conftest import Shell, config_text, make_shell
+from tests.telephony.conftest import Shell, config_text
 from tests.web.conftest import CALLBACK_QUEUES, TOKEN
 from tests.web.test_users_api import SUPPORT_TOKEN, login, users_yaml
 
@@ -23,24 +21,10 @@ SCRAPER = "scrape-0123456789abcdef"
 
 
 @pytest.fixture
-async def shell(fake_ari: FakeAri, tmp_path: Path) -> AsyncIterator[Shell]:
+def shell_text(fake_ari: FakeAri, tmp_path: Path) -> str:
+    """The users of the users' API tests and a scraper's token (conftest's shell and http use it)."""
     extra = users_yaml(tmp_path) + f'web:\n  metrics_token: "{SCRAPER}"\n'
-    s = await make_shell(fake_ari, config_text(fake_ari, queues=CALLBACK_QUEUES, extra=extra))
-    await s.start()
-    try:
-        yield s
-    finally:
-        await s.stop()
-
-
-@pytest.fixture
-async def http(shell: Shell) -> AsyncIterator[TestClient]:
-    client = TestClient(TestServer(make_app(shell.service)))
-    await client.start_server()
-    try:
-        yield client
-    finally:
-        await client.close()
+    return config_text(fake_ari, queues=CALLBACK_QUEUES, extra=extra)
 
 
 def bearer(token: str) -> dict[str, str]:

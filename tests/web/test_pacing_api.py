@@ -4,19 +4,18 @@ positives estimated from machine verdicts, and refusals for campaigns without pa
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import pytest
-from aiohttp.test_utils import TestClient, TestServer
+from aiohttp.test_utils import TestClient
 
 from app.core import pacing
-from app.store.sqlite import SQLiteStore
-from app.web.api import make_app
 from tests.ari.fake_ari import FakeAri
-from tests.telephony.conftest import Shell, config_text, make_shell
+from tests.telephony.conftest import Shell, config_text
 from tests.web.conftest import CALLBACK_QUEUES
+from tests.web.test_campaigns_api import http, store, stored_shell
+
+__all__ = ["http", "store", "stored_shell"]  # the contacts API tests' fixtures, on this module's settings
 
 # Paused: these tests read the pacing, they do not dial.
 CAMPAIGNS = """
@@ -36,36 +35,6 @@ campaigns:
 @pytest.fixture
 def shell_text(fake_ari: FakeAri) -> str:
     return config_text(fake_ari, queues=CALLBACK_QUEUES, extra=CAMPAIGNS)
-
-
-@pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[SQLiteStore]:
-    s = SQLiteStore(tmp_path / "holdfast.db")
-    await s.open()
-    try:
-        yield s
-    finally:
-        await s.close()
-
-
-@pytest.fixture
-async def stored_shell(fake_ari: FakeAri, shell_text: str, store: SQLiteStore) -> AsyncIterator[Shell]:
-    s = await make_shell(fake_ari, shell_text, store=store)
-    await s.start()
-    try:
-        yield s
-    finally:
-        await s.stop()
-
-
-@pytest.fixture
-async def http(stored_shell: Shell) -> AsyncIterator[TestClient]:
-    client = TestClient(TestServer(make_app(stored_shell.service)))
-    await client.start_server()
-    try:
-        yield client
-    finally:
-        await client.close()
 
 
 async def get(http: TestClient, path: str, status: int = 200) -> Any:
