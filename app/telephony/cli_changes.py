@@ -23,6 +23,7 @@ import structlog
 from app.core import events as ev
 from app.core.engine import Engine
 from app.store import Store, StoreError
+from app.telephony.contacts_loader import own_dnc_entries
 
 log = structlog.get_logger("holdfast.cli_changes")
 
@@ -105,17 +106,9 @@ class CliChanges:
             if scope is not None:
                 self.feed(ev.ContactsChanged(self.clock(), scope))
         else:
-            entries = await self._entries(scope)
+            entries = await own_dnc_entries(self.store, scope)
             missing = tuple(engine.dnc.missing(scope, entries))
             if missing:
                 self.feed(ev.DncUpdated(self.clock(), scope, added=missing))
             log.info("cli_dnc_import_applied", campaign=scope, entries=len(entries), added=len(missing))
         self.applied += 1
-
-    async def _entries(self, scope: str | None) -> list[tuple[str, bool]]:
-        out: list[tuple[str, bool]] = []
-        while True:
-            page = await self.store.dnc_list(scope, offset=len(out), limit=5000)
-            out += [(e.entry, e.is_prefix) for e in page]
-            if len(page) < 5000:
-                return out

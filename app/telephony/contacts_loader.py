@@ -153,19 +153,24 @@ class ContactsLoader:
                 return {c for c, kind in last.items() if kind == CAMPAIGN_FINISHED}
             since = page[-1].id
 
-    async def _own_entries(self, campaign: str | None, page: int = 5000) -> list[tuple[str, bool]]:
+    async def _own_entries(self, campaign: str | None) -> list[tuple[str, bool]]:
         assert self.store is not None
-        out: list[tuple[str, bool]] = []
-        while True:
-            entries = await self.store.dnc_list(campaign, offset=len(out), limit=page)
-            out += [(e.entry, e.is_prefix) for e in entries]
-            if len(entries) < page:
-                return out
+        return await own_dnc_entries(self.store, campaign)
 
     async def stop(self) -> None:
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+
+
+async def own_dnc_entries(store: Store, campaign: str | None, page: int = 5000) -> list[tuple[str, bool]]:
+    """A do-not-call list's own entries (the global one, or a campaign's), read page by page."""
+    out: list[tuple[str, bool]] = []
+    while True:
+        entries = await store.dnc_list(campaign, offset=len(out), limit=page)
+        out += [(e.entry, e.is_prefix) for e in entries]
+        if len(entries) < page:
+            return out
 
 
 def agent_key_event(engine: Engine, request_id: str, digit: str, now: float) -> ev.Event | None:

@@ -100,6 +100,17 @@ def announced(retention: float = 86400.0) -> RecordingSettings:
     return RecordingSettings(format="wav", retention=retention, announce=NOTICE)
 
 
+def announcing_callback() -> tuple[Harness, c.OriginateAgent, c.OriginateCustomer]:
+    """A recorded callback whose customer just answered and hears the announcement."""
+    h = Harness(settings(record_calls=True, recording=announced(), wrap_up=0.0))
+    web_callback(h, "r1")
+    ring = h.one(h.ready("a1"), c.OriginateAgent)
+    h.answer(ring.leg_id)
+    dial = h.one(h.prompt_done(ring.leg_id), c.OriginateCustomer)
+    h.answer(dial.leg_id)
+    return h, ring, dial
+
+
 def test_a_recorded_callbacks_customer_hears_the_announcement_before_the_bridge() -> None:
     h = Harness(settings(record_calls=True, recording=announced(), wrap_up=0.0))
     web_callback(h, "r1")
@@ -119,22 +130,12 @@ def test_a_recorded_callbacks_customer_hears_the_announcement_before_the_bridge(
 
 
 def test_the_agents_prompt_ending_does_not_bridge_an_announced_call() -> None:
-    h = Harness(settings(record_calls=True, recording=announced(), wrap_up=0.0))
-    web_callback(h, "r1")
-    ring = h.one(h.ready("a1"), c.OriginateAgent)
-    h.answer(ring.leg_id)
-    dial = h.one(h.prompt_done(ring.leg_id), c.OriginateCustomer)
-    h.answer(dial.leg_id)
+    h, ring, _ = announcing_callback()
     assert not h.of(h.prompt_done(ring.leg_id), c.BridgeLegs)  # only the customer's leg counts
 
 
 def test_a_customer_who_hangs_up_during_the_announcement_ends_the_call_unbridged() -> None:
-    h = Harness(settings(record_calls=True, recording=announced(), wrap_up=0.0))
-    web_callback(h, "r1")
-    ring = h.one(h.ready("a1"), c.OriginateAgent)
-    h.answer(ring.leg_id)
-    dial = h.one(h.prompt_done(ring.leg_id), c.OriginateCustomer)
-    h.answer(dial.leg_id)
+    h, ring, dial = announcing_callback()
     out = h.leg_hung_up(dial.leg_id)
     assert c.Hangup(ring.leg_id, "customer_hung_up") in out
     assert "r1" not in h.engine.requests
@@ -201,17 +202,6 @@ def test_recording_announce_in_the_config() -> None:
     assert next(q for q in valid(off).core().queues if q.name == "support").recording.announce is None
     found = problems(with_value("queues.support.recording.announce", "no good!"))
     assert any("queues.support.recording.announce" in p and "prompt name" in p for p in found), found
-
-
-def announcing_callback() -> tuple[Harness, c.OriginateAgent, c.OriginateCustomer]:
-    """A recorded callback whose customer just answered and hears the announcement."""
-    h = Harness(settings(record_calls=True, recording=announced(), wrap_up=0.0))
-    web_callback(h, "r1")
-    ring = h.one(h.ready("a1"), c.OriginateAgent)
-    h.answer(ring.leg_id)
-    dial = h.one(h.prompt_done(ring.leg_id), c.OriginateCustomer)
-    h.answer(dial.leg_id)
-    return h, ring, dial
 
 
 def test_a_restart_during_the_announcement_plays_it_again_and_bridges_after() -> None:
