@@ -85,6 +85,20 @@ async def _answer(phonesim: Any, holdfast: Any, number: str, ring: float) -> Non
             await call.hangup()
 
 
+async def _wait_or_fail_with_drivers(awaitable: Any, drivers: list[asyncio.Task[None]]) -> Any:
+    """`awaitable`'s result; a contact driver that fails first fails the test with its own error
+    (its call would otherwise stay up, and the test would only see a dial record missing)."""
+    waiting = asyncio.ensure_future(awaitable)
+    pending: set[asyncio.Future[Any]] = {waiting, *drivers}
+    while not waiting.done():
+        done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+        for task in done:
+            if task is not waiting and task.exception() is not None:
+                waiting.cancel()
+                raise task.exception()  # type: ignore[misc]
+    return waiting.result()
+
+
 async def test_predictive_campaign_connects_within_2s_or_plays_the_message(holdfast, phonesim):
     phonesim.set_behaviour(f"agent:{SLOW_AGENT}", ("answer_after", 3.0))
     for number, behaviour in BEHAVIOURS.items():
@@ -98,7 +112,9 @@ async def test_predictive_campaign_connects_within_2s_or_plays_the_message(holdf
     for agent in AGENTS:
         holdfast.service.agent_action(agent, "ready")
 
-    await holdfast.wait_activity("dial_attempt", count=len(BEHAVIOURS), timeout=100)
+    await _wait_or_fail_with_drivers(
+        holdfast.wait_activity("dial_attempt", count=len(BEHAVIOURS), timeout=100), drivers
+    )
     await asyncio.wait_for(asyncio.gather(*drivers), timeout=45)
     await holdfast.service.wait_committed()
     assert not phonesim.errors

@@ -7,6 +7,7 @@ import socket
 import pytest
 
 from app.sandbox import CustomerAccount, free_port_range, render_customer_endpoint
+from app.sandbox.ports import ephemeral_port_range, free_udp_port
 from app.sandbox.templates import render_template
 
 
@@ -80,3 +81,15 @@ def test_free_port_range_moves_away_from_a_taken_preferred_range() -> None:
         other = free_port_range(20, low=20000, high=60000, prefer=start)
     assert other != (start, end)
     assert not other[0] <= start + 7 <= other[1]
+
+
+def test_free_port_range_stays_below_the_kernels_ephemeral_ports() -> None:
+    # A SIP port (free_udp_port binds port 0) landing on an RTP range's odd port leaves the call on
+    # that pair without RTCP and without RTP statistics in Asterisk: the ranges must not meet.
+    ephemeral_low, ephemeral_high = ephemeral_port_range()
+    assert 1024 < ephemeral_low < ephemeral_high
+    for _ in range(20):
+        start, end = free_port_range(1000)
+        assert start % 2 == 0 and end - start == 999 and end < ephemeral_low
+    sip_ports = {free_udp_port() for _ in range(50)}
+    assert all(ephemeral_low <= port <= ephemeral_high for port in sip_ports)
