@@ -444,7 +444,7 @@ class DiallerFlow(CallFlow):
 
     def _dial_record(self, req: Request, outcome: AttemptOutcome) -> None:
         """The compliance record of one dial, in the raw event log: `dial_attempt` with the campaign
-        as its queue (what the store's campaign figures count)."""
+        as its queue (what the store's campaign figures and the pacer's restored windows count)."""
         attempt = req.attempts[-1] if req.attempts else None
         self._touched[req.id] = req
         self._emit(
@@ -462,6 +462,9 @@ class DiallerFlow(CallFlow):
                     "started_at": attempt.started_at if attempt else None,
                     "outcome": outcome.value,
                     "abandoned": outcome is AttemptOutcome.ABANDONED,
+                    # when an agent took the answered contact: the live answer's time in the pacer's
+                    # judged windows (the line itself is written when the call ends)
+                    "connected_at": req.service_started_at if outcome is AttemptOutcome.ANSWERED else None,
                 },
             )
         )

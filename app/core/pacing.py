@@ -18,14 +18,21 @@ Theory of operation:
   answer that gets an agent raises log(gain) by `STEP * target`, every abandoned one lowers it by
   `STEP * (1 - target)`, so the gain settles where the abandon rate equals `target`. An AMD
   machine verdict counts as `amd_false_positive` of an abandoned live answer (a person hung up on).
-- The target sits below the cap by a safety margin that tightens as the measured rate over the
-  judged windows (rolling 24 h and 30 days) nears the cap. Room: cap x live answers - abandoned,
-  in the tighter window, is how many more abandons it can take and stay under the cap. The target
-  shrinks in proportion below FULL_HEADROOM abandons of room, and with less than HEADROOM the
-  dialler falls back to one dial per ready agent (`decide`), whatever the gain says. A fresh
-  window (a new campaign, or one idle for a day) thus dials one per ready agent until about
-  HEADROOM / cap live answers were served: with few answers one abandon is several per cent, and
-  a short run or a small team must not end over the cap by a few early abandons.
+- Room: cap x live answers - abandoned, in the tighter judged window (rolling 24 h and 30 days),
+  is how many more abandons it can take and stay under the cap. The target sits below the cap by
+  a safety margin that closes the loop on that room: MARGIN_MAX of the cap with ROOM_LOW abandons
+  of room or less, down to MARGIN_BASE with ROOM_HIGH or more. A busy window (thousands of live
+  answers, the per-window spread a fraction of a point) thus runs near the cap, and the rate
+  falls back whenever a run of abandons eats the room; a short run or a small team, whose room
+  stays small, keeps the wide margin. The target also shrinks in proportion below FULL_HEADROOM
+  abandons of room, and with less than HEADROOM the dialler falls back to one dial per ready
+  agent (`decide`), whatever the gain says. A fresh window (a new campaign, or one idle for a
+  day) thus dials one per ready agent until about HEADROOM / cap live answers were served: with
+  few answers one abandon is several per cent, and a short run or a small team must not end over
+  the cap by a few early abandons.
+- Restart: the judged windows are seeded from the event log's dial records minute by minute
+  (`restore`, `PacingHistory`), so they equal the windows before the restart and old abandons
+  leave them at their own times.
 - `decide` applies the rules no pacer may break: never more calls in flight than
   `max_dial_level` per present agent, one per ready agent (less the dials in flight) while a
   judged window has no room, and never a negative count. The simulator and the benchmark's
@@ -42,15 +49,15 @@ from typing import Protocol
 CONNECT_ALLOWANCE = 2.0  # an answered contact hears an agent within this (settings.CONNECT_WITHIN)
 DAY = 86400.0
 MONTH = 30 * DAY
-STEP = 0.03  # learning rate of log(gain) per live answer (small: a noisy gain costs occupancy)
+STEP = 0.06  # learning rate of log(gain) per live answer (a noisy gain costs occupancy, a slow one rate)
 GAIN_START = 0.35  # where the loop starts (about where it settles on lists seen so far)
 GAIN_MIN, GAIN_MAX = 0.003, 30.0
-MARGIN_BASE, MARGIN_MAX = 0.12, 0.35  # share of the cap kept in reserve, far from / near the cap
-NEAR = 0.6  # the margin starts growing once the measured rate passes this share of the cap
+MARGIN_BASE, MARGIN_MAX = 0.05, 0.35  # share of the cap kept in reserve, with much / little room
+ROOM_LOW, ROOM_HIGH = 3.0, 15.0  # room (abandons) over which the margin goes from MARGIN_MAX to MARGIN_BASE
 REBUILD = 25  # observations between rebuilds of the lookup tables
 HEADROOM = 1.0  # abandons a judged window must still have room for before pacing dials ahead
 FULL_HEADROOM = 3.0  # below this room (in abandons) the target shrinks in proportion
-HORIZON_STEP = 4.0  # seconds between the horizons the risk is checked at (up to the ring time)
+HORIZON_STEP = 2.0  # seconds between the horizons the risk is checked at (up to the ring time; 4 s cost 0.5 point)
 ROOM_SAFETY = 2.0  # abandons expected from the dials in flight stay within room / this
 
 LIVE, MACHINE, FAIL, NO_ANSWER = "live", "machine", "fail", "no_answer"
@@ -70,19 +77,26 @@ class PacingView:
 
 
 @dataclass(frozen=True, slots=True)
+class HistoryMinute:
+    """One minute of a campaign's dials as the raw event log's `dial_attempt` lines record them:
+    live answers (connected + abandoned, a connected one at the minute it was connected), abandoned
+    ones and AMD machine verdicts."""
+
+    minute: int  # floor(seconds / 60), as the judged windows bucket them
+    lives: int
+    abandoned: int
+    machines: int
+
+
+@dataclass(frozen=True, slots=True)
 class PacingHistory:
-    """A campaign's judged windows as the raw event log's `dial_attempt` lines count them, so the
-    abandon windows survive a restart (the regulators judge 24 h and 30 days, not "since start").
-    `*_lives` are live answers (connected + abandoned); `*_machines` AMD machine verdicts."""
+    """A campaign's judged windows as the raw event log counts them, minute by minute, so the
+    abandon windows survive a restart and age out at the times they would have without it (the
+    regulators judge 24 h and 30 days, not "since start")."""
 
     now: float
     campaign: str
-    day_lives: int
-    day_abandoned: int
-    day_machines: int
-    month_lives: int
-    month_abandoned: int
-    month_machines: int
+    minutes: tuple[HistoryMinute, ...]  # the last 30 days (older ones are ignored), in any order
 
 
 @dataclass(frozen=True, slots=True)
@@ -347,16 +361,19 @@ class HoldfastPacer:
         self.log_gain = max(math.log(GAIN_MIN), min(math.log(GAIN_MAX), self.log_gain))
 
     def restore(self, history: PacingHistory) -> None:
-        """Seed the judged windows at start-up. Counts carry no times, so each window's count is
-        put at `now`: it then leaves the window later than the real dials would, which errs on the
-        side of the cap (a higher measured rate, fewer dials), never under it. The learned gain
-        and estimates start afresh (they follow the list within minutes)."""
+        """Seed the judged windows at start-up, each minute's counts at that minute: the windows are
+        then those the pacer had before the restart (as far as the log was committed), and old
+        abandons leave them when they would have. The learned gain and estimates start afresh (they
+        follow the list within minutes)."""
         fp = self.amd_false_positive  # as observe_end: part of each machine verdict was a person
-        for window, lives, abandoned, machines in (
-            (self.day, history.day_lives, history.day_abandoned, history.day_machines),
-            (self.month, history.month_lives, history.month_abandoned, history.month_machines),
-        ):
-            window.add(history.now, lives + fp * machines, abandoned + fp * machines, machines)
+        for m in sorted(history.minutes, key=lambda x: x.minute):
+            if m.lives == 0 and m.abandoned == 0 and m.machines == 0:
+                continue
+            at = m.minute * 60.0
+            for window in (self.day, self.month):
+                window.add(at, m.lives + fp * m.machines, m.abandoned + fp * m.machines, m.machines)
+        self.day.expire(history.now)
+        self.month.expire(history.now)
 
     # ---------------------------------------------------------------- the loop's set point
 
@@ -373,14 +390,17 @@ class HoldfastPacer:
         return out
 
     def target(self, now: float) -> float:
-        """The abandon rate aimed at: below the cap by a margin that grows as the measured rate nears
-        it, and scaled down while the judged windows have room for fewer than FULL_HEADROOM more
-        abandons (a few lives into a fresh window, one abandon is several per cent)."""
+        """The abandon rate aimed at: below the cap by a margin that shrinks as the tighter judged
+        window's room (abandons it can still take under the cap) grows from ROOM_LOW to ROOM_HIGH,
+        and scaled down while that room is under FULL_HEADROOM abandons (a few lives into a fresh
+        window, one abandon is several per cent). A window with many live answers has room to spare
+        and runs close to the cap; a short or small one stays well under it."""
         if self.cap <= 0:
             return 0.0
-        closeness = max(0.0, min(1.0, (self.measured(now) / self.cap - NEAR) / (1 - NEAR)))
-        room = max(0.0, min(1.0, self.headroom(now) / FULL_HEADROOM))
-        return self.cap * (1.0 - (MARGIN_BASE + (MARGIN_MAX - MARGIN_BASE) * closeness)) * room
+        room = self.headroom(now)
+        slack = max(0.0, min(1.0, (room - ROOM_LOW) / (ROOM_HIGH - ROOM_LOW)))
+        margin = MARGIN_MAX - (MARGIN_MAX - MARGIN_BASE) * slack
+        return self.cap * (1.0 - margin) * max(0.0, min(1.0, room / FULL_HEADROOM))
 
     def over_cap(self, now: float) -> bool:
         """True while the next abandoned call could put a judged window over the cap: its headroom

@@ -32,7 +32,15 @@ from app.core.contacts import DueContact
 from app.core.request import Request
 from app.core.states import AgentState
 from app.store.campaign_defs import CampaignDef
-from app.store.contact_records import CampaignFigures, CampaignState, ContactRecord, DncEntry, ImportCounts, ImportRow
+from app.store.contact_records import (
+    CampaignFigures,
+    CampaignState,
+    ContactRecord,
+    DialMinute,
+    DncEntry,
+    ImportCounts,
+    ImportRow,
+)
 from app.store.records import AdminEntry, AgentRecord, Change, LockHolder, StoredEvent
 
 DEFAULT_LOCK = "service"
@@ -170,6 +178,12 @@ class Store(Protocol):
     async def campaign_figures(self, campaign: str, now: float) -> CampaignFigures:
         """Contacts per state and left to call; dials, connects, machines, abandoned over the last
         24 h and 30 days from the event log's `dial_attempt` lines (data: campaign, outcome, abandoned)."""
+
+    async def dial_minutes(self, campaign: str, since: float, until: float) -> list[DialMinute]:
+        """The campaign's live answers, abandoned ones and machine verdicts per minute, from the event
+        log's `dial_attempt` lines written in (since, until] (a connected dial counts at its
+        `connected_at` when the line has it), minutes after `since` only, in order; minutes with
+        none of them left out."""
 
     async def dnc_add(self, campaign: str | None, entries: Iterable[tuple[str, bool]], at: float, by: str) -> int:
         """Add (entry, is_prefix) to the global list (campaign None) or a campaign's; returns how

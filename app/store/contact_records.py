@@ -73,6 +73,18 @@ class DialFigures:
 
 
 @dataclass(frozen=True, slots=True)
+class DialMinute:
+    """One minute of a campaign's dial log: live answers (connected + abandoned; a connected dial
+    at its `connected_at`, else at the line's time), abandoned ones and machine verdicts. What the
+    pacer's judged windows are seeded from at start-up."""
+
+    minute: int  # floor(seconds / 60)
+    lives: int
+    abandoned: int
+    machines: int
+
+
+@dataclass(frozen=True, slots=True)
 class CampaignFigures:
     campaign: str
     contacts: Mapping[str, int]  # how many contacts in each state

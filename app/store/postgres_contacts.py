@@ -23,6 +23,7 @@ from app.store.contact_records import (
     CampaignFigures,
     CampaignState,
     ContactRecord,
+    DialMinute,
     DncEntry,
     ImportCounts,
     ImportRow,
@@ -94,6 +95,18 @@ _FIGURES = (
     f"count(*) FILTER (WHERE {_OUTCOME} IN ({', '.join(repr(o) for o in MACHINE)})), "
     f"count(*) FILTER (WHERE data->'abandoned' = 'true'::jsonb OR {_OUTCOME} = 'abandoned') "
     f"FROM events WHERE kind = '{DIAL_ACTIVITY}' AND data->>'campaign' = $1 AND at > $2 AND at <= $3"
+)
+# A dial's live answer in the pacer's windows: a connected one at `connected_at` (older lines: the
+# line's time), an abandoned one or a machine verdict at the line's time; per minute.
+_ABANDONED = f"(data->'abandoned' = 'true'::jsonb OR {_OUTCOME} = 'abandoned')"
+_MINUTES = (
+    "SELECT floor(t / 60)::bigint AS m, count(*) FILTER (WHERE live), count(*) FILTER (WHERE ab), "
+    "count(*) FILTER (WHERE mach) FROM ("
+    "SELECT coalesce((data->>'connected_at')::float8, at) AS t, "
+    f"({_OUTCOME} IN ({', '.join(repr(o) for o in CONNECTED)}) OR {_ABANDONED}) AS live, "
+    f"{_ABANDONED} AS ab, coalesce({_OUTCOME} IN ({', '.join(repr(o) for o in MACHINE)}), false) AS mach "
+    f"FROM events WHERE kind = '{DIAL_ACTIVITY}' AND data->>'campaign' = $1 AND at > $2 AND at <= $3"
+    ") d WHERE t > $2 AND (live OR mach) GROUP BY m ORDER BY m"
 )
 
 
@@ -240,6 +253,11 @@ class PostgresContacts:
             figures_from_row(month),
             now,
         )
+
+    async def dial_minutes(self, campaign: str, since: float, until: float) -> list[DialMinute]:
+        async with self._transaction("repeatable_read") as conn:
+            rows = await conn.fetch(_MINUTES, campaign, since, until)
+        return [DialMinute(int(r[0]), int(r[1]), int(r[2]), int(r[3])) for r in rows]
 
     # --------------------------------------------------------------- do-not-call
 

@@ -27,6 +27,7 @@ from app.store.contact_records import (
     CampaignFigures,
     CampaignState,
     ContactRecord,
+    DialMinute,
     DncEntry,
     ImportCounts,
     ImportRow,
@@ -94,6 +95,17 @@ _FIGURES = (
     f"coalesce(sum(json_extract(data, '$.outcome') IN ({', '.join(repr(o) for o in MACHINE)})), 0), "
     "coalesce(sum(json_extract(data, '$.abandoned') IS 1 OR json_extract(data, '$.outcome') = 'abandoned'), 0) "
     f"FROM events WHERE kind = '{DIAL_ACTIVITY}' AND json_extract(data, '$.campaign') = ? AND at > ? AND at <= ?"
+)
+# A dial's live answer in the pacer's windows: a connected one at `connected_at` (older lines: the
+# line's time), an abandoned one or a machine verdict at the line's time; per minute.
+_ABANDONED = "(json_extract(data, '$.abandoned') IS 1 OR json_extract(data, '$.outcome') = 'abandoned')"
+_MINUTES = (
+    "SELECT CAST(t / 60 AS INTEGER) AS m, sum(live), sum(ab), sum(mach) FROM ("
+    "SELECT coalesce(json_extract(data, '$.connected_at'), at) AS t, "
+    f"(json_extract(data, '$.outcome') IN ({', '.join(repr(o) for o in CONNECTED)}) OR {_ABANDONED}) AS live, "
+    f"{_ABANDONED} AS ab, json_extract(data, '$.outcome') IN ({', '.join(repr(o) for o in MACHINE)}) AS mach "
+    f"FROM events WHERE kind = '{DIAL_ACTIVITY}' AND json_extract(data, '$.campaign') = ? AND at > ? AND at <= ?"
+    ") WHERE t > ? AND (live OR mach) GROUP BY m ORDER BY m"
 )
 
 
@@ -264,6 +276,13 @@ class SQLiteContacts:
                 figures_from_row(month),
                 now,
             )
+
+        return await self._run(run, write=False)
+
+    async def dial_minutes(self, campaign: str, since: float, until: float) -> list[DialMinute]:
+        def run(conn: sqlite3.Connection) -> list[DialMinute]:
+            rows = conn.execute(_MINUTES, (campaign, since, until, since)).fetchall()
+            return [DialMinute(int(m), int(lives), int(ab), int(mach)) for m, lives, ab, mach in rows]
 
         return await self._run(run, write=False)
 

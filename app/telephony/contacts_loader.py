@@ -9,7 +9,8 @@ failed commit does: a campaign that silently stopped loading would look alive an
 At start-up, after the engine took back its active requests: contacts left "claimed" by the
 previous run that no active request holds go back to due (`release_claimed`), and the
 do-not-call lists and campaign states stored by the API are given to the engine before it can
-dial anyone, with the campaigns already told finished (the event log's marks, read by kind).
+dial anyone, with the campaigns already told finished (the event log's marks, read by kind), and
+predictive campaigns' judged abandon windows, minute by minute from the dial records.
 
 When nothing is due, the answer also says whether the list is exhausted (`contacts_exhausted`): the
 engine's campaign_finished rests on it.
@@ -31,7 +32,7 @@ from app.core.commands import LoadContacts
 from app.core.dialler import CAMPAIGN_FINISHED, CAMPAIGN_REOPENED
 from app.core.engine import Engine
 from app.core.errors import CoreError
-from app.core.pacing import PacingHistory
+from app.core.pacing import DAY, MONTH, HistoryMinute, PacingHistory
 from app.core.settings import CampaignMode, CampaignState
 from app.core.states import RequestKind, RequestState
 from app.store import Store, StoreError
@@ -115,27 +116,27 @@ class ContactsLoader:
 
     async def _restore_pacing(self, engine: Engine) -> None:
         """Predictive campaigns' abandon windows (24 h, 30 days) from the event log's dial records,
-        so a restart does not forget abandoned calls the regulators still count."""
+        minute by minute, so a restart neither forgets abandoned calls the regulators still count
+        nor keeps them past the time they leave the window."""
         assert self.store is not None
         now = self.clock()
         for cid, campaign in engine.campaigns.items():
             if campaign.mode is not CampaignMode.PREDICTIVE:
                 continue
-            f = await self.store.campaign_figures(cid, now)
-            day, month = f.last_24h, f.last_30d
+            minutes = await self.store.dial_minutes(cid, now - MONTH, now)
             engine.restore_pacing(
                 PacingHistory(
-                    now,
-                    cid,
-                    day_lives=day.connects + day.abandoned,
-                    day_abandoned=day.abandoned,
-                    day_machines=day.machines,
-                    month_lives=month.connects + month.abandoned,
-                    month_abandoned=month.abandoned,
-                    month_machines=month.machines,
+                    now, cid, tuple(HistoryMinute(m.minute, m.lives, m.abandoned, m.machines) for m in minutes)
                 )
             )
-            log.info("pacing_restored", campaign=cid, day_abandoned=day.abandoned, month_abandoned=month.abandoned)
+            day = [m for m in minutes if m.minute > (now - DAY) // 60]
+            log.info(
+                "pacing_restored",
+                campaign=cid,
+                day_lives=sum(m.lives for m in day),
+                day_abandoned=sum(m.abandoned for m in day),
+                month_abandoned=sum(m.abandoned for m in minutes),
+            )
 
     async def _finished_campaigns(self) -> set[str]:
         """Campaigns whose last finishing mark in the event log is campaign_finished (not

@@ -127,12 +127,12 @@ def test_a_fresh_window_dials_one_per_ready_agent_until_it_has_room_for_an_aband
     assert pacer.over_cap(40.0)
     pacer.observe_live(40.0, abandoned=False)
     assert not pacer.over_cap(41.0)  # room for one abandon
-    for i in range(66):  # 100 served: room for 3
-        pacer.observe_live(41.0 + i, abandoned=False)
+    for i in range(466):  # 500 served: room for 15, the margin at its narrowest
+        pacer.observe_live(41.0 + i / 10, abandoned=False)
     assert decide(pacer, replace(view, now=110.0), 4.0) > 3  # dials ahead of the ready agents
-    for i in range(3):  # room used up: one per ready agent again
+    for i in range(15):  # room used up: one per ready agent again
         pacer.observe_live(111.0 + i, abandoned=True)
-    assert pacer.over_cap(120.0) and decide(pacer, replace(view, now=120.0), 4.0) == 3
+    assert pacer.over_cap(130.0) and decide(pacer, replace(view, now=130.0), 4.0) == 3
 
 
 def test_the_target_shrinks_with_the_room_left() -> None:
@@ -294,3 +294,20 @@ def test_power_campaigns_have_no_pacer() -> None:
     h = DiallerHarness(dialler_settings(campaign(mode=CampaignMode.POWER)), [contact(i) for i in range(1, 4)])
     h.ready("a1")
     assert h.engine.pacer("spring") is None and not h.engine.pacers
+
+
+def test_the_margin_closes_on_the_room_a_busy_window_runs_near_the_cap() -> None:
+    """The target's margin follows the judged window's room: wide while a few abandons would reach
+    the cap, narrow once thousands of live answers leave room for many."""
+    cap = 0.03
+    targets = []
+    for lives in (100, 200, 300, 400, 500, 2000):  # room 3, 6, 9, 12, 15, 60 abandons
+        pacer = roomy(lives, cap=cap)
+        targets.append(pacer.target(1.0))
+    assert targets[0] == pytest.approx(cap * (1 - pacing.MARGIN_MAX))
+    assert targets[-2] == targets[-1] == pytest.approx(cap * (1 - pacing.MARGIN_BASE))
+    assert targets == sorted(targets) and targets[1] < targets[2] < targets[3]
+    eaten = roomy(500, cap=cap)  # 15 of room; 8 abandons eat 8 of it (and add 0.24)
+    for _ in range(8):
+        eaten.observe_live(2.0, abandoned=True)
+    assert eaten.target(3.0) < targets[3]  # 7.24 of room: the margin widens again
