@@ -23,7 +23,7 @@ millisecond.
 from __future__ import annotations
 
 import asyncio
-from collections import OrderedDict, deque
+from collections import Counter, OrderedDict, deque
 from collections.abc import Awaitable, Callable
 
 import structlog
@@ -51,6 +51,7 @@ class DuplicateFilter:
         self.size = size
         self._recent: OrderedDict[tuple[str, str, object], list[JsonDict]] = OrderedDict()
         self.dropped = 0
+        self.dropped_by_type: Counter[str] = Counter()
 
     def is_copy(self, event: AriEvent) -> bool:
         if event.timestamp is None or not event.raw:
@@ -64,6 +65,7 @@ class DuplicateFilter:
             return False
         if any(raw == event.raw for raw in seen):
             self.dropped += 1
+            self.dropped_by_type[event.type] += 1
             return True
         seen.append(event.raw)  # another event of the same object, type and millisecond
         return False

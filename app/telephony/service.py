@@ -118,7 +118,7 @@ class TelephonyService:
         self.legs = LegRegistry()
         self.metrics = metrics or Metrics()
         self.metrics.bind(lambda: self.engine)
-        self.metrics.bind_ari(ari.metrics)
+        self.metrics.bind_ari(ari.metrics, ari.breakdown)
         self.activity_listeners: list[Callable[[Activity], None]] = []
         # Called after every engine step is handed on (the live page's change stream, app/web/live_feed.py);
         # a listener only takes note: it must not feed events or block.
@@ -164,6 +164,12 @@ class TelephonyService:
         self._watchers: list[asyncio.Task[None]] = []
         self.lock: InstanceLock | None = None
         self._wake = asyncio.Event()
+        # The deadline the timer task sleeps until (None: none, it sleeps until woken). A step
+        # wakes it only when it brings an earlier deadline or one already due: most steps (an
+        # answer, a hang-up) do not, and a wake-up per step was a task switch and two deadline
+        # look-ups per ARI event for nothing.
+        self._timer_until: float | None = None
+        self.timer_wakeups = 0  # times the timer task was woken by a step (for tests and debugging)
         self._timer_task: asyncio.Task[None] | None = None
         self.connected = asyncio.Event()
         self.replaced = False
@@ -445,8 +451,9 @@ class TelephonyService:
             step = step_of(self.engine, commands)
             if self.notifier is not None:
                 step.notifications = self.notifier.plan(commands)
-            self.committer.put(step)
-        self._wake.set()
+            if not step.empty:  # nothing to store nor do: nobody need wait for it
+                self.committer.put(step)
+        self._wake_timer()
         for listener in self.step_listeners:
             listener()
         return commands
@@ -483,11 +490,20 @@ class TelephonyService:
         with contextlib.suppress(CoreError):  # logged in feed; a refused event changes nothing
             self.feed(event)
 
+    def _wake_timer(self) -> None:
+        deadline = self.engine.next_deadline()
+        if deadline is None or self._wake.is_set():
+            return
+        until = self._timer_until
+        if until is None or deadline < until or deadline <= self.clock():
+            self.timer_wakeups += 1
+            self._wake.set()
+
     async def _timer_loop(self) -> None:
         # No tick before the first resync: restored deadlines must not act on legs that are gone.
         await self.connected.wait()
         while True:
-            deadline = self.engine.next_deadline()
+            deadline = self._timer_until = self.engine.next_deadline()
             delay = None if deadline is None else max(0.0, deadline - self.clock())
             # asyncio.timeout, not wait_for: wait_for can swallow a cancel that races the wake-up,
             # and stop() would then wait forever.
@@ -577,7 +593,11 @@ class TelephonyService:
         elif isinstance(event, EndpointStateChange):
             agent_id = self._agents_by_endpoint().get(event.endpoint.key)
             if agent_id is not None and self.servers.server_of_agent(agent_id) == server:
-                self.try_feed(ev.AgentReachability(self.clock(), agent_id, event.endpoint.online))
+                # Every call of an agent brings two of these (its channel comes and goes) with the
+                # state unchanged: only a change is an engine step.
+                agent = self.engine.agents.get(agent_id)
+                if agent is None or agent.reachable != event.endpoint.online:
+                    self.try_feed(ev.AgentReachability(self.clock(), agent_id, event.endpoint.online))
 
     def _agent_key(self, leg: Leg, digit: str) -> None:
         """Preview keys on the agent's phone while they review a contact: dial now, or skip."""

@@ -165,7 +165,8 @@ def render(runs: Sequence[Run], command: str, notes: str, plot_name: str | None)
             out += ["", "Holdfast's own counters per offered call:", ""]
             held = [c for c in cols if any(r.figures.counters for r in sel if r.column == c)]
             out += ["| counter | " + " | ".join(held) + " |", "| --- | " + " | ".join("---" for _ in held) + " |"]
-            for key, title in COUNTER_TITLES.items():
+            kinds = sorted({k for r in sel for k in r.figures.counters if k not in COUNTER_TITLES})
+            for key, title in [*COUNTER_TITLES.items(), *((k, k) for k in kinds)]:
                 cells = [
                     _spread([r.figures.counters[key] / r.figures.calls for r in sel
                              if r.column == c and key in r.figures.counters and r.figures.calls])

@@ -266,9 +266,11 @@ class HoldfastProcess:
             text = resp.read().decode()
         values: dict[str, float] = {}
         for line in text.splitlines():
-            name, _, value = line.partition(" ")
+            name, _, value = line.rpartition(" ")
             if name in COUNTERS:
                 values[COUNTERS[name]] = float(value)
+            elif name.startswith(tuple(BY_KIND)):
+                values[by_kind_key(name)] = float(value)
         return values
 
     def stop(self) -> None:
@@ -291,6 +293,21 @@ COUNTERS = {
     "holdfast_commit_batch_steps_sum": "steps_stored",
     "holdfast_steps_acted_before_stored_total": "acted_early",
 }
+
+# Labelled series: what the REST requests and events are, one by one ("rest: POST /bridges/{id}/addChannel",
+# "event: StasisStart", "copy dropped: StasisEnd").
+BY_KIND = {
+    "holdfast_ari_rest_requests_by_kind_total{": "rest: ",
+    "holdfast_ari_events_received_by_type_total{": "event: ",
+    "holdfast_ari_event_copies_dropped_by_type_total{": "copy dropped: ",
+}
+
+
+def by_kind_key(series: str) -> str:
+    """'holdfast_ari_rest_requests_by_kind_total{kind="POST /channels"}' -> 'rest: POST /channels'."""
+    prefix, _, label = series.partition("{")
+    value = label.partition('="')[2].rpartition('"}')[0]
+    return BY_KIND[prefix + "{"] + value.replace('\\"', '"')
 
 
 class Profiler:
