@@ -11,8 +11,9 @@ with the event's ids and the lane carries on: one bad event must not stall a cal
 websocket reader.
 
 Asterisk sends some events twice: an app subscribed to a channel and to that channel's endpoint
-(we subscribe to agents' endpoints for their reachability) gets every event of the channel
-through both subscriptions, the same message twice within a few milliseconds. Handled twice, one
+gets every event of the channel through both subscriptions, the same message twice within a few
+milliseconds (the service subscribed to agents' endpoints until issue 13; it reads them now, but
+an operator's subscription or a future one must not double a key press). Handled twice, one
 key press of an agent calling a queue was two key presses. So an event that is an exact copy of
 one submitted just before (same type, object, timestamp and payload) is dropped here, for every
 event type and whichever subscriptions overlap. Two real events never match: ARI timestamps have

@@ -7,7 +7,10 @@ Theory of operation:
 - `StasisStart` for a channel we originated means answered; the end of a leg arrives as one of
   StasisEnd / ChannelHangupRequest / ChannelDestroyed, and the registry lets only the first
   through. An originated leg that never answered is reported as failed with its mapped cause.
-- A timer task sleeps until the engine's next deadline and delivers `Tick`.
+- A timer task sleeps until the engine's next deadline and delivers `Tick`; a step wakes it only
+  when it brings an earlier deadline.
+- Agents' registrations are read every ENDPOINT_POLL seconds, not subscribed to (a subscription
+  to an endpoint brings every event of the agent's calls twice).
 - After every (re)connect Asterisk has dropped the events of the gap: we re-read agents'
   endpoints first (so nobody is rung on a phone that has not registered again), then channels
   (legs whose channel vanished are reported lost now), and re-create holding bridges. A resync
@@ -79,6 +82,15 @@ SOFTHANGUP_SHUTDOWN = 4
 UNREAD_SERVER_GRACE = 30.0  # seconds; see TelephonyService.unread_grace
 
 RESYNC_RETRIES = (0.5, 1.0, 2.0, 4.0, None)  # seconds between tries of a resync; None: stop
+
+# Seconds between reads of the agents' endpoints (is their phone registered?). Polled, not
+# subscribed to: an app subscribed to an endpoint gets every event of every channel on it a second
+# time, the end of each of its channels (ChannelDestroyed) twice more, and an EndpointStateChange
+# whenever one of its channels comes or goes: five events per agent call Asterisk encoded and sent
+# and we decoded, out of eleven, for a registration that changes a few times a day. One read of
+# all endpoints every few seconds costs less at any load above a call a minute, and also notices
+# an agent the engine took as unreachable (a ring that failed) whose phone is registered after all.
+ENDPOINT_POLL = 2.0
 
 # The ARI event types this service acts on (see _handle_ari_event; ApplicationReplaced is read by
 # the connection). Asterisk is asked to send only these (the app's event filter): a call in
@@ -159,6 +171,7 @@ class TelephonyService:
             RetentionKeeper(store, self.recordings, self._retention_of, self._on_activity, clock) if store else None
         )
         self.resync_retries: tuple[float | None, ...] = RESYNC_RETRIES
+        self.endpoint_poll = ENDPOINT_POLL
         self.resyncs = 0  # completed resyncs (each (re)connect), for tests and debugging
         self._stopping = False
         self._watchers: list[asyncio.Task[None]] = []
@@ -216,6 +229,9 @@ class TelephonyService:
             self._start_events(server.name, server.ari)
         self._timer_task = asyncio.create_task(self._timer_loop(), name="engine-timers")
         self._watch(self._timer_task, "engine_timers")
+        poller = asyncio.create_task(self._poll_endpoints(), name="endpoint-poll")
+        self._watchers.append(poller)
+        self._watch(poller, "endpoint_poll")
         if self.committer is not None:
             self.committer.start()
             assert self.committer.task is not None
@@ -599,6 +615,36 @@ class TelephonyService:
                 if agent is None or agent.reachable != event.endpoint.online:
                     self.try_feed(ev.AgentReachability(self.clock(), agent_id, event.endpoint.online))
 
+    async def _poll_endpoints(self) -> None:
+        """Every `endpoint_poll` seconds: each server's agents' registrations, read at once; only a
+        change is fed (AgentReachability). A read that fails is logged and tried at the next poll
+        (the resync after a reconnect reads them too)."""
+        while True:
+            await asyncio.sleep(self.endpoint_poll)
+            for server in self.servers.servers:
+                if server.up:
+                    await self._read_endpoints(server)
+
+    async def _read_endpoints(self, server: Server) -> None:
+        agents = {
+            endpoint: agent_id
+            for endpoint, agent_id in self._agents_by_endpoint().items()
+            if self.servers.server_of_agent(agent_id) == server.name
+        }
+        if not agents:
+            return
+        try:
+            online = {e.key for e in await server.ari.endpoints.list() if e.online}
+        except AriError as error:
+            log.info("endpoints_not_read", server=server.name, error=str(error))
+            return
+        if not server.up:  # went down while we read: its agents were made unreachable then
+            return
+        for endpoint, agent_id in agents.items():
+            agent = self.engine.agents.get(agent_id)
+            if agent is not None and agent.reachable != (endpoint in online):
+                self.try_feed(ev.AgentReachability(self.clock(), agent_id, endpoint in online))
+
     def _agent_key(self, leg: Leg, digit: str) -> None:
         """Preview keys on the agent's phone while they review a contact: dial now, or skip."""
         event = agent_key_event(self.engine, leg.request_id, digit, self.clock())
@@ -948,8 +994,8 @@ class TelephonyService:
     async def _read_asterisk(self, server: Server) -> tuple[dict[str, Channel], object, set[str], set[str]]:
         """Channels, Asterisk's start time and the online endpoints, all read before anything is fed
         (so a failed read can be retried as a whole), and the legs the engine expected when the
-        channels were read: only those can be judged by that list. Sets the app's event filter and
-        subscribes to the endpoints of the agents registered on this server too."""
+        channels were read: only those can be judged by that list. Sets the app's event filter.
+        (Agents' endpoints are read, not subscribed to: see ENDPOINT_POLL.)"""
         ari = server.ari
         await self._filter_events(ari)
         expected = {leg_id for leg_id, *_ in self.engine.expected_legs()}
@@ -964,8 +1010,6 @@ class TelephonyService:
         }
         online: set[str] = set()
         if agents:
-            sources = ["endpoint:" + endpoint for endpoint in agents]
-            await ari.applications.subscribe(self.config.asterisk.app, sources)
             online = {e.key for e in await ari.endpoints.list() if e.online}
         return channels, info.startup_time, online, expected
 
