@@ -65,6 +65,8 @@ COUNTER_TITLES = {
     "store_commits": "store transactions (fsyncs)",
     "steps_stored": "engine steps stored",
     "acted_early": "steps acted on before stored (agent answered: bridge)",
+    "cpu_user_ms": "Holdfast's CPU ms: user (its own code)",
+    "cpu_kernel_ms": "Holdfast's CPU ms: system (the kernel's work for it: sockets, fsync, wake-ups)",
 }
 
 
