@@ -125,7 +125,10 @@ METHOD = """## How it is measured
   sets the p99 of both systems.
 - **Holdfast's counters** (per offered call): from its /metrics before and after the run: ARI REST
   requests and events received (holdfast_ari_*), store transactions (one fsync each with SQLite's
-  synchronous=FULL) and engine steps stored (holdfast_commit_batch_steps count and sum).
+  synchronous=FULL) and engine steps stored (holdfast_commit_batch_steps count and sum); REST
+  requests by kind ("rest: ...") and events by type ("event: ...", "copy dropped: ...") where the
+  Holdfast has those counters (holdfast_ari_*_by_*); Holdfast's CPU split into user and system time
+  (ms per call, /proc).
 - **Columns**: a run made with `--label X` is shown as "holdfast (X)"; ratios pair each column with
   app_queue's run of the same repeat, and the app_queue column takes every repeat.
 """
