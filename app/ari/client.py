@@ -84,6 +84,17 @@ class AriClient:
             "pending_events": disp.pending if disp else 0,
         }
 
+    def breakdown(self) -> dict[str, dict[str, int]]:
+        """Counters by kind for /metrics (all monotonic): REST requests by what they do ("POST
+        /bridges/{id}/addChannel"), events received by type, and copies dropped by type (events
+        Asterisk sent twice: see dispatch.py). What a call costs, request by request."""
+        ev, disp = self.events, self.dispatcher
+        return {
+            "rest_requests": dict(self.rest.by_kind),
+            "events_received": dict(ev.received_by_type) if ev else {},
+            "event_copies_dropped": dict(disp.duplicates.dropped_by_type) if disp else {},
+        }
+
     async def close(self, drain_timeout: float = 5.0) -> None:
         """Stop reading events, let handlers finish what is queued, then close HTTP."""
         if self.events is not None:

@@ -12,6 +12,7 @@ the reader never awaits a handler, so a slow handler cannot stall the socket or 
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
 from collections.abc import Awaitable, Callable
 
 import aiohttp
@@ -57,6 +58,7 @@ class EventConnection:
         self.reconnects = 0  # successful handshakes after the first
         self.connect_failures = 0
         self.events_received = 0
+        self.received_by_type: Counter[str] = Counter()  # events_received per ARI event type
         self.replaced = False
         self.last_delay: float | None = None
 
@@ -192,6 +194,7 @@ class EventConnection:
         if event is None:
             return
         self.events_received += 1
+        self.received_by_type[event.type] += 1
         if isinstance(event, ApplicationReplaced):
             self.replaced = True
             log.warning("ari_application_replaced", app=self._config.app)

@@ -11,8 +11,9 @@ with the event's ids and the lane carries on: one bad event must not stall a cal
 websocket reader.
 
 Asterisk sends some events twice: an app subscribed to a channel and to that channel's endpoint
-(we subscribe to agents' endpoints for their reachability) gets every event of the channel
-through both subscriptions, the same message twice within a few milliseconds. Handled twice, one
+gets every event of the channel through both subscriptions, the same message twice within a few
+milliseconds (the service subscribed to agents' endpoints until issue 13; it reads them now, but
+an operator's subscription or a future one must not double a key press). Handled twice, one
 key press of an agent calling a queue was two key presses. So an event that is an exact copy of
 one submitted just before (same type, object, timestamp and payload) is dropped here, for every
 event type and whichever subscriptions overlap. Two real events never match: ARI timestamps have
@@ -23,7 +24,7 @@ millisecond.
 from __future__ import annotations
 
 import asyncio
-from collections import OrderedDict, deque
+from collections import Counter, OrderedDict, deque
 from collections.abc import Awaitable, Callable
 
 import structlog
@@ -51,6 +52,7 @@ class DuplicateFilter:
         self.size = size
         self._recent: OrderedDict[tuple[str, str, object], list[JsonDict]] = OrderedDict()
         self.dropped = 0
+        self.dropped_by_type: Counter[str] = Counter()
 
     def is_copy(self, event: AriEvent) -> bool:
         if event.timestamp is None or not event.raw:
@@ -64,6 +66,7 @@ class DuplicateFilter:
             return False
         if any(raw == event.raw for raw in seen):
             self.dropped += 1
+            self.dropped_by_type[event.type] += 1
             return True
         seen.append(event.raw)  # another event of the same object, type and millisecond
         return False

@@ -7,6 +7,7 @@ JSON, or 204 with no body, and on errors a JSON body {"message": "..."} that we 
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any
 from urllib.parse import quote
@@ -26,6 +27,19 @@ ParamValue = str | int | float | bool | Sequence[str] | None
 def seg(value: str) -> str:
     """Quote one path segment: ids are ours (UUIDs) but endpoint and variable names are not."""
     return quote(value, safe="")
+
+
+def request_kind(method: str, path: str) -> str:
+    """What a request does, without its ids ("POST /bridges/abc/addChannel" -> "POST
+    /bridges/{id}/addChannel"), for the per-kind counter: which requests a call costs. The second
+    segment is taken as an id or name whatever it is ("GET /asterisk/{id}" is /asterisk/info)."""
+    parts = path.split("/", 4)  # "", resource, id, operation, rest
+    kind = f"{method} /{parts[1]}" if len(parts) > 1 else method
+    if len(parts) > 2:
+        kind += "/{id}"
+    if len(parts) > 3:
+        kind += "/" + parts[3]
+    return kind
 
 
 def encode_params(params: Mapping[str, ParamValue]) -> dict[str, str]:
@@ -54,6 +68,10 @@ class AriRest:
         self._owns_session = session is None
         self.requests = 0
         self.failures = 0
+        self.by_kind: Counter[str] = Counter()  # requests per request_kind
+        # Made once: the header's base64 and the URL's base cost a little on every request.
+        self._auth = config.auth_header
+        self._base = config.rest_url
 
     @property
     def session(self) -> aiohttp.ClientSession:
@@ -79,10 +97,11 @@ class AriRest:
         timeout: float | None = None,
     ) -> Any:
         """Returns the decoded JSON (None for 204). Raises AriError and its subclasses."""
-        url = URL(self._config.rest_url + path, encoded=True)
+        url = URL(self._base + path, encoded=True)
         query = encode_params(params or {})
         self.requests += 1
-        kwargs: dict[str, Any] = {"params": query, "headers": {"Authorization": self._config.auth_header}}
+        self.by_kind[request_kind(method, path)] += 1
+        kwargs: dict[str, Any] = {"params": query, "headers": {"Authorization": self._auth}}
         if body is not None:
             kwargs["json"] = body
         if timeout is not None:

@@ -69,6 +69,13 @@ class Step:
     notifications: list[Notification] = field(default_factory=list)  # outbox rows caused by this step
     acted: bool = False  # its commands were handed over before it was stored (acts_before_stored)
 
+    @property
+    def empty(self) -> bool:
+        """Nothing to store and nothing to do (e.g. a Tick before any deadline was due)."""
+        return not (
+            self.commands or self.requests or self.activities or self.agents or self.contacts or self.notifications
+        )
+
     def change(self) -> Change:
         return Change(self.requests, self.activities, self.agents, self.contacts, self.notifications)
 
@@ -100,12 +107,30 @@ def legs_of(commands: list[Command]) -> list[str]:
     return legs
 
 
+_REQUEST_SLOTS = tuple(Request.__slots__)
+
+
+def snapshot(request: Request) -> Request:
+    """A copy of `request` the engine's later changes cannot reach, for the store. The same as a
+    deep copy, at a fifth of its cost (a copy per request per step, on every event's way): every
+    field is immutable but the attempts, the menu and a dialler contact's card, copied here."""
+    copy_ = object.__new__(Request)
+    for name in _REQUEST_SLOTS:
+        object.__setattr__(copy_, name, getattr(request, name))
+    copy_.attempts = [copy.copy(a) for a in request.attempts]
+    if request.menu is not None:
+        copy_.menu = copy.copy(request.menu)
+    if request.contact is not None:
+        copy_.contact = copy.deepcopy(request.contact)
+    return copy_
+
+
 def step_of(engine: Engine, commands: list[Command]) -> Step:
     activities = [c for c in commands if isinstance(c, Activity)]
     moved = sorted({a.agent_id for a in activities if a.kind == "agent_state" and a.agent_id})
     agents = [engine.agents[agent_id] for agent_id in moved]
     return Step(
-        requests=[copy.deepcopy(r) for r in engine.take_touched()],
+        requests=[snapshot(r) for r in engine.take_touched()],
         activities=activities,
         agents=[AgentRecord(a.id, a.state, a.pause_reason, a.state_since) for a in agents],
         commands=commands,

@@ -18,6 +18,7 @@ from app.core.states import AgentState
 
 EngineSource = Callable[[], Engine]  # the engine as it is at scrape time
 AriSource = Callable[[], dict[str, int]]  # AriClient.metrics: its counters at scrape time
+AriBreakdown = Callable[[], dict[str, dict[str, int]]]  # AriClient.breakdown: counters by kind
 
 # AriClient counters exported as Prometheus counters (the cost per call: REST round trips and
 # events Asterisk sent us), name -> help.
@@ -26,6 +27,12 @@ ARI_COUNTERS = {
     "rest_failures": "ARI REST requests that failed",
     "events_received": "ARI events received over the websocket",
     "events_delivered": "ARI events handed to the service (copies dropped)",
+}
+# AriClient.breakdown's counters, name -> (label, help).
+ARI_BREAKDOWN = {
+    "rest_requests": ("kind", "ARI REST requests made, by what they do"),
+    "events_received": ("type", "ARI events received over the websocket, by type"),
+    "event_copies_dropped": ("type", "ARI events received twice (two subscriptions) and dropped, by type"),
 }
 
 
@@ -56,6 +63,14 @@ class _EngineCollector(Collector):
                 counter = CounterMetricFamily(f"holdfast_ari_{name}", help_text)
                 counter.add_metric([], values.get(name, 0))
                 yield counter
+        breakdown = self._metrics.ari_breakdown
+        if breakdown is not None:
+            kinds = breakdown()
+            for name, (label, help_text) in ARI_BREAKDOWN.items():
+                counter = CounterMetricFamily(f"holdfast_ari_{name}_by_{label}", help_text, labels=[label])
+                for kind, count in sorted(kinds.get(name, {}).items()):
+                    counter.add_metric([kind], count)
+                yield counter
 
 
 class Metrics:
@@ -63,6 +78,7 @@ class Metrics:
         self.registry = registry or CollectorRegistry()
         self.engine_source: EngineSource | None = None
         self.ari_source: AriSource | None = None
+        self.ari_breakdown: AriBreakdown | None = None
         self.requests_ended = Counter(
             "holdfast_requests_ended",
             "Requests ended, by queue and outcome",
@@ -118,9 +134,10 @@ class Metrics:
         """Gauges read the engine `engine_source()` returns, at every scrape."""
         self.engine_source = engine_source
 
-    def bind_ari(self, ari_source: AriSource) -> None:
-        """ARI counters read from `ari_source()` at every scrape."""
+    def bind_ari(self, ari_source: AriSource, breakdown: AriBreakdown | None = None) -> None:
+        """ARI counters read from `ari_source()` (and by kind from `breakdown()`) at every scrape."""
         self.ari_source = ari_source
+        self.ari_breakdown = breakdown
 
     def count_activity(self, activity: Activity) -> None:
         queue = activity.queue or ""

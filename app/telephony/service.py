@@ -7,7 +7,10 @@ Theory of operation:
 - `StasisStart` for a channel we originated means answered; the end of a leg arrives as one of
   StasisEnd / ChannelHangupRequest / ChannelDestroyed, and the registry lets only the first
   through. An originated leg that never answered is reported as failed with its mapped cause.
-- A timer task sleeps until the engine's next deadline and delivers `Tick`.
+- A timer task sleeps until the engine's next deadline and delivers `Tick`; a step wakes it only
+  when it brings an earlier deadline.
+- Agents' registrations are read every ENDPOINT_POLL seconds, not subscribed to (a subscription
+  to an endpoint brings every event of the agent's calls twice).
 - After every (re)connect Asterisk has dropped the events of the gap: we re-read agents'
   endpoints first (so nobody is rung on a phone that has not registered again), then channels
   (legs whose channel vanished are reported lost now), and re-create holding bridges. A resync
@@ -80,6 +83,15 @@ UNREAD_SERVER_GRACE = 30.0  # seconds; see TelephonyService.unread_grace
 
 RESYNC_RETRIES = (0.5, 1.0, 2.0, 4.0, None)  # seconds between tries of a resync; None: stop
 
+# Seconds between reads of the agents' endpoints (is their phone registered?). Polled, not
+# subscribed to: an app subscribed to an endpoint gets every event of every channel on it a second
+# time, the end of each of its channels (ChannelDestroyed) twice more, and an EndpointStateChange
+# whenever one of its channels comes or goes: five events per agent call Asterisk encoded and sent
+# and we decoded, out of eleven, for a registration that changes a few times a day. One read of
+# all endpoints every few seconds costs less at any load above a call a minute, and also notices
+# an agent the engine took as unreachable (a ring that failed) whose phone is registered after all.
+ENDPOINT_POLL = 2.0
+
 # The ARI event types this service acts on (see _handle_ari_event; ApplicationReplaced is read by
 # the connection). Asterisk is asked to send only these (the app's event filter): a call in
 # Stasis otherwise brings dozens of events nobody here reads (ChannelVarset, ChannelDialplan,
@@ -118,7 +130,7 @@ class TelephonyService:
         self.legs = LegRegistry()
         self.metrics = metrics or Metrics()
         self.metrics.bind(lambda: self.engine)
-        self.metrics.bind_ari(ari.metrics)
+        self.metrics.bind_ari(ari.metrics, ari.breakdown)
         self.activity_listeners: list[Callable[[Activity], None]] = []
         # Called after every engine step is handed on (the live page's change stream, app/web/live_feed.py);
         # a listener only takes note: it must not feed events or block.
@@ -159,11 +171,18 @@ class TelephonyService:
             RetentionKeeper(store, self.recordings, self._retention_of, self._on_activity, clock) if store else None
         )
         self.resync_retries: tuple[float | None, ...] = RESYNC_RETRIES
+        self.endpoint_poll = ENDPOINT_POLL
         self.resyncs = 0  # completed resyncs (each (re)connect), for tests and debugging
         self._stopping = False
         self._watchers: list[asyncio.Task[None]] = []
         self.lock: InstanceLock | None = None
         self._wake = asyncio.Event()
+        # The deadline the timer task sleeps until (None: none, it sleeps until woken). A step
+        # wakes it only when it brings an earlier deadline or one already due: most steps (an
+        # answer, a hang-up) do not, and a wake-up per step was a task switch and two deadline
+        # look-ups per ARI event for nothing.
+        self._timer_until: float | None = None
+        self.timer_wakeups = 0  # times the timer task was woken by a step (for tests and debugging)
         self._timer_task: asyncio.Task[None] | None = None
         self.connected = asyncio.Event()
         self.replaced = False
@@ -210,6 +229,9 @@ class TelephonyService:
             self._start_events(server.name, server.ari)
         self._timer_task = asyncio.create_task(self._timer_loop(), name="engine-timers")
         self._watch(self._timer_task, "engine_timers")
+        poller = asyncio.create_task(self._poll_endpoints(), name="endpoint-poll")
+        self._watchers.append(poller)
+        self._watch(poller, "endpoint_poll")
         if self.committer is not None:
             self.committer.start()
             assert self.committer.task is not None
@@ -445,8 +467,9 @@ class TelephonyService:
             step = step_of(self.engine, commands)
             if self.notifier is not None:
                 step.notifications = self.notifier.plan(commands)
-            self.committer.put(step)
-        self._wake.set()
+            if not step.empty:  # nothing to store nor do: nobody need wait for it
+                self.committer.put(step)
+        self._wake_timer()
         for listener in self.step_listeners:
             listener()
         return commands
@@ -483,11 +506,20 @@ class TelephonyService:
         with contextlib.suppress(CoreError):  # logged in feed; a refused event changes nothing
             self.feed(event)
 
+    def _wake_timer(self) -> None:
+        deadline = self.engine.next_deadline()
+        if deadline is None or self._wake.is_set():
+            return
+        until = self._timer_until
+        if until is None or deadline < until or deadline <= self.clock():
+            self.timer_wakeups += 1
+            self._wake.set()
+
     async def _timer_loop(self) -> None:
         # No tick before the first resync: restored deadlines must not act on legs that are gone.
         await self.connected.wait()
         while True:
-            deadline = self.engine.next_deadline()
+            deadline = self._timer_until = self.engine.next_deadline()
             delay = None if deadline is None else max(0.0, deadline - self.clock())
             # asyncio.timeout, not wait_for: wait_for can swallow a cancel that races the wake-up,
             # and stop() would then wait forever.
@@ -577,7 +609,41 @@ class TelephonyService:
         elif isinstance(event, EndpointStateChange):
             agent_id = self._agents_by_endpoint().get(event.endpoint.key)
             if agent_id is not None and self.servers.server_of_agent(agent_id) == server:
-                self.try_feed(ev.AgentReachability(self.clock(), agent_id, event.endpoint.online))
+                # Every call of an agent brings two of these (its channel comes and goes) with the
+                # state unchanged: only a change is an engine step.
+                agent = self.engine.agents.get(agent_id)
+                if agent is None or agent.reachable != event.endpoint.online:
+                    self.try_feed(ev.AgentReachability(self.clock(), agent_id, event.endpoint.online))
+
+    async def _poll_endpoints(self) -> None:
+        """Every `endpoint_poll` seconds: each server's agents' registrations, read at once; only a
+        change is fed (AgentReachability). A read that fails is logged and tried at the next poll
+        (the resync after a reconnect reads them too)."""
+        while True:
+            await asyncio.sleep(self.endpoint_poll)
+            for server in self.servers.servers:
+                if server.up:
+                    await self._read_endpoints(server)
+
+    async def _read_endpoints(self, server: Server) -> None:
+        agents = {
+            endpoint: agent_id
+            for endpoint, agent_id in self._agents_by_endpoint().items()
+            if self.servers.server_of_agent(agent_id) == server.name
+        }
+        if not agents:
+            return
+        try:
+            online = {e.key for e in await server.ari.endpoints.list() if e.online}
+        except AriError as error:
+            log.info("endpoints_not_read", server=server.name, error=str(error))
+            return
+        if not server.up:  # went down while we read: its agents were made unreachable then
+            return
+        for endpoint, agent_id in agents.items():
+            agent = self.engine.agents.get(agent_id)
+            if agent is not None and agent.reachable != (endpoint in online):
+                self.try_feed(ev.AgentReachability(self.clock(), agent_id, endpoint in online))
 
     def _agent_key(self, leg: Leg, digit: str) -> None:
         """Preview keys on the agent's phone while they review a contact: dial now, or skip."""
@@ -928,8 +994,8 @@ class TelephonyService:
     async def _read_asterisk(self, server: Server) -> tuple[dict[str, Channel], object, set[str], set[str]]:
         """Channels, Asterisk's start time and the online endpoints, all read before anything is fed
         (so a failed read can be retried as a whole), and the legs the engine expected when the
-        channels were read: only those can be judged by that list. Sets the app's event filter and
-        subscribes to the endpoints of the agents registered on this server too."""
+        channels were read: only those can be judged by that list. Sets the app's event filter.
+        (Agents' endpoints are read, not subscribed to: see ENDPOINT_POLL.)"""
         ari = server.ari
         await self._filter_events(ari)
         expected = {leg_id for leg_id, *_ in self.engine.expected_legs()}
@@ -944,8 +1010,6 @@ class TelephonyService:
         }
         online: set[str] = set()
         if agents:
-            sources = ["endpoint:" + endpoint for endpoint in agents]
-            await ari.applications.subscribe(self.config.asterisk.app, sources)
             online = {e.key for e in await ari.endpoints.list() if e.online}
         return channels, info.startup_time, online, expected
 

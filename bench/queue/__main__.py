@@ -72,6 +72,7 @@ async def one_run(
             sut_profiler = systems.Profiler.perf(sut.pid, perf / f"sut-{system}-{name}.data")
         counters0 = holdfast.counters() if holdfast is not None else {}
         cpu0 = {k: systems.cpu_seconds(p) for k, p in pids.items() if p}
+        split0 = systems.cpu_split(holdfast.pid) if holdfast is not None and holdfast.pid else None
         drain = max(c.patience + c.talk for c in workload) + 40
         driver = Driver(sim, watch, workload, [a.username for a in agents])
         t0 = time.monotonic()
@@ -80,6 +81,10 @@ async def one_run(
         counters = {}
         if holdfast is not None:
             counters = {k: v - counters0.get(k, 0.0) for k, v in holdfast.counters().items()}
+            if split0 is not None and holdfast.pid:  # Holdfast's CPU: its own code and the kernel's
+                user, kernel = systems.cpu_split(holdfast.pid)
+                counters["cpu_user_ms"] = 1000 * (user - split0[0])
+                counters["cpu_kernel_ms"] = 1000 * (kernel - split0[1])
         for p in (profiler, sut_profiler):
             if p is not None:
                 p.stop()

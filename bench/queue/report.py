@@ -65,6 +65,8 @@ COUNTER_TITLES = {
     "store_commits": "store transactions (fsyncs)",
     "steps_stored": "engine steps stored",
     "acted_early": "steps acted on before stored (agent answered: bridge)",
+    "cpu_user_ms": "Holdfast's CPU ms: user (its own code)",
+    "cpu_kernel_ms": "Holdfast's CPU ms: system (the kernel's work for it: sockets, fsync, wake-ups)",
 }
 
 
@@ -123,7 +125,10 @@ METHOD = """## How it is measured
   sets the p99 of both systems.
 - **Holdfast's counters** (per offered call): from its /metrics before and after the run: ARI REST
   requests and events received (holdfast_ari_*), store transactions (one fsync each with SQLite's
-  synchronous=FULL) and engine steps stored (holdfast_commit_batch_steps count and sum).
+  synchronous=FULL) and engine steps stored (holdfast_commit_batch_steps count and sum); REST
+  requests by kind ("rest: ...") and events by type ("event: ...", "copy dropped: ...") where the
+  Holdfast has those counters (holdfast_ari_*_by_*); Holdfast's CPU split into user and system time
+  (ms per call, /proc).
 - **Columns**: a run made with `--label X` is shown as "holdfast (X)"; ratios pair each column with
   app_queue's run of the same repeat, and the app_queue column takes every repeat.
 """
@@ -165,7 +170,8 @@ def render(runs: Sequence[Run], command: str, notes: str, plot_name: str | None)
             out += ["", "Holdfast's own counters per offered call:", ""]
             held = [c for c in cols if any(r.figures.counters for r in sel if r.column == c)]
             out += ["| counter | " + " | ".join(held) + " |", "| --- | " + " | ".join("---" for _ in held) + " |"]
-            for key, title in COUNTER_TITLES.items():
+            kinds = sorted({k for r in sel for k in r.figures.counters if k not in COUNTER_TITLES})
+            for key, title in [*COUNTER_TITLES.items(), *((k, k) for k in kinds)]:
                 cells = [
                     _spread([r.figures.counters[key] / r.figures.calls for r in sel
                              if r.column == c and key in r.figures.counters and r.figures.calls])

@@ -266,9 +266,11 @@ class HoldfastProcess:
             text = resp.read().decode()
         values: dict[str, float] = {}
         for line in text.splitlines():
-            name, _, value = line.partition(" ")
+            name, _, value = line.rpartition(" ")
             if name in COUNTERS:
                 values[COUNTERS[name]] = float(value)
+            elif name.startswith(tuple(BY_KIND)):
+                values[by_kind_key(name)] = float(value)
         return values
 
     def stop(self) -> None:
@@ -291,6 +293,21 @@ COUNTERS = {
     "holdfast_commit_batch_steps_sum": "steps_stored",
     "holdfast_steps_acted_before_stored_total": "acted_early",
 }
+
+# Labelled series: what the REST requests and events are, one by one ("rest: POST /bridges/{id}/addChannel",
+# "event: StasisStart", "copy dropped: StasisEnd").
+BY_KIND = {
+    "holdfast_ari_rest_requests_by_kind_total{": "rest: ",
+    "holdfast_ari_events_received_by_type_total{": "event: ",
+    "holdfast_ari_event_copies_dropped_by_type_total{": "copy dropped: ",
+}
+
+
+def by_kind_key(series: str) -> str:
+    """'holdfast_ari_rest_requests_by_kind_total{kind="POST /channels"}' -> 'rest: POST /channels'."""
+    prefix, _, label = series.partition("{")
+    value = label.partition('="')[2].rpartition('"}')[0]
+    return BY_KIND[prefix + "{"] + value.replace('\\"', '"')
 
 
 class Profiler:
@@ -331,5 +348,13 @@ class Profiler:
 
 def cpu_seconds(pid: int) -> float:
     """utime + stime of a process (all its threads) from /proc/<pid>/stat."""
+    user, kernel = cpu_split(pid)
+    return user + kernel
+
+
+def cpu_split(pid: int) -> tuple[float, float]:
+    """(utime, stime) of a process (all its threads), seconds: its own code, and the kernel's work
+    for it (system calls: sockets, fsync, waking threads)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    tick = os.sysconf("SC_CLK_TCK")
+    return int(fields[11]) / tick, int(fields[12]) / tick

@@ -13,10 +13,11 @@ from tests.ari.fake_ari import endpoint_json
 from tests.telephony.conftest import CALLER, Shell
 
 
-async def test_start_reads_endpoints_and_subscribes(shell: Shell) -> None:
+async def test_start_reads_endpoints_without_subscribing_to_them(shell: Shell) -> None:
+    """Subscribed to, an endpoint brings five events per agent call (issue 13): they are read instead."""
     await shell.start(online=("1001",))
-    sub = await shell.fake.wait_for_call("POST", r"/applications/holdfast/subscription")
-    assert set((sub.param("eventSource") or "").split(",")) == {"endpoint:PJSIP/1001", "endpoint:PJSIP/1002"}
+    assert shell.fake.calls_to("GET", r"/endpoints")
+    assert not shell.fake.calls_to("POST", r"/applications/holdfast/subscription")
     assert shell.engine.agents["1001"].reachable is True
     assert shell.engine.agents["1002"].reachable is False
     assert shell.service.connected.is_set()
@@ -34,6 +35,30 @@ async def test_endpoint_offline_and_online_toggle_reachability(shell: Shell) -> 
     await shell.endpoint_state("1001", "online")
     await shell.activities.wait("agent_reachability", agent_id="1001", reachable=True)
     assert agent.reachable is True
+
+
+async def test_endpoints_are_polled_and_a_change_of_registration_is_fed(shell: Shell) -> None:
+    shell.service.endpoint_poll = 0.02
+    await shell.start()
+    agent = shell.engine.agents["1001"]
+    shell.fake.endpoints["PJSIP/1001"]["state"] = "offline"  # no event: Asterisk sends none now
+    await shell.activities.wait("agent_reachability", agent_id="1001", reachable=False)
+    assert agent.reachable is False and shell.engine.agents["1002"].reachable is True
+    shell.fake.endpoints["PJSIP/1001"]["state"] = "online"
+    await shell.activities.wait("agent_reachability", agent_id="1001", reachable=True)
+    # an unchanged registration is read again and again but fed once per change
+    reads = len(shell.fake.calls_to("GET", r"/endpoints"))
+    await shell.fake.wait_for_call("GET", r"/endpoints", count=reads + 3)
+    assert len(shell.fed_of(ev.AgentReachability, agent_id="1001", reachable=True)) == 2  # resync, change
+
+
+async def test_an_endpoint_poll_that_fails_is_tried_again(shell: Shell) -> None:
+    shell.service.endpoint_poll = 0.02
+    await shell.start()
+    shell.fake.fail("GET", r"/endpoints", status=500, message="boom", times=2)
+    shell.fake.endpoints["PJSIP/1002"]["state"] = "offline"
+    await shell.activities.wait("agent_reachability", agent_id="1002", reachable=False)
+    assert shell.service.healthy
 
 
 async def test_unreachable_ready_agent_is_not_rung(shell: Shell) -> None:
@@ -99,7 +124,7 @@ async def test_resync_after_drop_ends_vanished_legs_and_rebuilds(shell: Shell) -
         create = await shell.fake.wait_for_call("POST", f"/bridges/holdfast-hold-{queue}", count=2)
         assert create.param("type") == "holding" and create.status == 200
         assert shell.fake.bridges[f"holdfast-hold-{queue}"]["bridge_type"] == "holding"
-    assert shell.fake.state.subscriptions == {"endpoint:PJSIP/1001", "endpoint:PJSIP/1002"}
+    assert not shell.fake.state.subscriptions  # endpoints are read (ENDPOINT_POLL), not subscribed to
     assert shell.engine.agents["1002"].reachable is False
     assert shell.engine.agents["1001"].reachable is True
 

@@ -11,6 +11,7 @@ from app.core.states import RequestState
 from app.telephony.service import EVENTS_USED
 from tests.ari.fake_ari import RecordedCall
 from tests.telephony.conftest import CALLER, Caller, Shell, config_text
+from tests.telephony.test_service_store import failing_store, stored_shell  # noqa: F401 (fixtures)
 
 
 async def _reconnect(shell: Shell) -> None:
@@ -212,10 +213,11 @@ async def test_an_agent_added_by_a_reload_is_known_by_its_endpoint(shell: Shell,
     shell.service.config_path = path
     assert shell.service.reload() is None
     assert "1003" in shell.engine.agents
-    shell.fake.add_endpoint("PJSIP", "1003", "offline")
-    await shell.endpoint_state("1003", "online")
+    shell.fake.add_endpoint("PJSIP", "1003", "online")
+    # (a new agent is taken as reachable: only a change of state is fed to the engine)
+    await shell.endpoint_state("1003", "offline")
     await shell.settle()
-    assert shell.fed_of(ev.AgentReachability, agent_id="1003", reachable=True)
+    assert shell.fed_of(ev.AgentReachability, agent_id="1003", reachable=False)
     assert shell.service.agent_for_channel("PJSIP/1003-0000002a") == "1003"
 
 
@@ -236,3 +238,65 @@ async def test_call_bridges_of_calls_lost_in_an_asterisk_shutdown_are_forgotten(
     shell.fake.restart_asterisk()
     await _reconnect(shell)
     assert not shell.service.executor.call_bridges
+
+
+# ---- the timer task -----------------------------------------------------------------------------
+
+
+async def test_a_step_without_an_earlier_deadline_leaves_the_timer_task_asleep(shell: Shell) -> None:
+    """Every step used to wake the timer task (a task switch and two deadline look-ups per ARI
+    event); now only a step that brings an earlier deadline, or one already due, wakes it."""
+    await _ringing(shell)  # agent 1001 rung: its ring timeout is the engine's next deadline
+    await shell.eventually(lambda: not shell.service._wake.is_set(), "the timer loop to settle")
+    woken = shell.service.timer_wakeups
+    shell.ready("1002")  # a stored step that sets no deadline
+    assert not shell.service._wake.is_set()
+    assert shell.service.timer_wakeups == woken
+
+
+async def test_a_step_with_the_first_deadline_wakes_the_timer_task(shell: Shell) -> None:
+    await shell.start()
+    shell.ready("1001")
+    await shell.eventually(lambda: not shell.service._wake.is_set(), "the timer loop to settle")
+    assert shell.engine.next_deadline() is None
+    woken = shell.service.timer_wakeups
+    await shell.caller(CALLER)
+    await shell.wait_originate("1001")  # the ring timeout: the first deadline
+    assert shell.service.timer_wakeups == woken + 1
+    await shell.eventually(
+        lambda: shell.service._timer_until == shell.engine.next_deadline(), "the timer task sleeping until it"
+    )
+    # it ticks when due: the ring times out and the agent's leg is hung up
+    shell.tick(15)
+    await shell.fake.wait_for_call("DELETE", r"/channels/.*")
+
+
+# ---- steps that change nothing ------------------------------------------------------------------
+
+
+async def test_an_endpoint_event_that_changes_no_reachability_is_no_engine_step(shell: Shell) -> None:
+    """Each call of an agent brings two EndpointStateChange events (its channel comes and goes)
+    with the endpoint still online: they used to be two engine steps per call."""
+    await shell.start()
+    at_resync = len(shell.fed_of(ev.AgentReachability))  # the resync reads every endpoint once
+    await shell.endpoint_state("1001", "online")
+    await shell.settle()
+    assert len(shell.fed_of(ev.AgentReachability)) == at_resync
+    await shell.endpoint_state("1001", "offline")  # a change still is one
+    await shell.settle()
+    assert shell.fed_of(ev.AgentReachability, agent_id="1001", reachable=False)
+    assert not shell.engine.agents["1001"].reachable
+
+
+async def test_a_step_with_nothing_to_store_or_do_is_not_queued_for_the_store(
+    stored_shell: Shell,  # noqa: F811 (the fixture imported above)
+) -> None:
+    shell = stored_shell  # started
+    assert shell.service.committer is not None
+    await shell.service.wait_committed()
+    put = shell.service.committer.put_seq
+    assert shell.service.feed(ev.Tick(shell.clock())) == []  # nothing due
+    assert shell.service.committer.put_seq == put
+    shell.ready("1001")  # a change is
+    assert shell.service.committer.put_seq == put + 1
+    await shell.service.wait_committed()
