@@ -49,7 +49,7 @@ def _names(value: object) -> tuple[str, ...]:
     names = value if isinstance(value, list | tuple) else None
     if names is None or not all(isinstance(v, str | int) and not isinstance(v, bool) for v in names):
         raise bad("expected a list of names")
-    return tuple(str(v) for v in value)
+    return tuple(str(v) for v in names)
 
 
 def _duration(value: object) -> float:

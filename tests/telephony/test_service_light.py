@@ -8,7 +8,7 @@ from pathlib import Path
 from app.ari.events import ChannelDtmfReceived, ChannelHangupRequest, StasisStart
 from app.core import events as ev
 from app.core.states import RequestState
-from app.telephony.service import EVENTS_USED
+from app.telephony.resync import EVENTS_USED
 from tests.ari.fake_ari import RecordedCall
 from tests.telephony.conftest import CALLER, Caller, Shell, config_text
 from tests.telephony.test_service_store import failing_store, stored_shell  # noqa: F401 (fixtures)

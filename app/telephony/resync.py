@@ -1,0 +1,345 @@
+"""Keeping the engine's picture true to each Asterisk server across (re)connects.
+
+Theory of operation:
+- After every (re)connect Asterisk has dropped the events of the gap. `resync` runs before that
+  connection's first event: it sets the app's event filter and reads what the server has (is it
+  the same Asterisk, which agents' phones are registered there, which channels exist), retrying
+  a failed read as a whole; only then does it reconcile.
+- Reachability before legs: reconciling may free an agent or put a request back, and the engine
+  dispatches at once; after an Asterisk restart phones have not registered again yet.
+- `_reconcile` adopts legs whose channels still exist (a caller on hold goes back into the
+  holding bridge), reports the others lost ("asterisk_restarted" or "channel_vanished"), and
+  re-creates holding bridges. A leg restored from the store is lost only once every server was
+  read without it, or `unread_grace` after the first one was (a server that never comes back).
+- A read that keeps failing stops the service when no other server is up (never "connected" on a
+  picture we did not reconcile); with several servers that one is treated as down: its legs are
+  lost now, its agents unreachable, the others serve on.
+
+`ServerSync` is a part of `TelephonyService` (app/telephony/service.py), split out to keep each
+file about one thing; it uses the service's engine, executor, legs, servers and metrics.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from typing import TYPE_CHECKING
+
+import structlog
+
+from app.ari import AriClient, AriError, Channel
+from app.core import events as ev
+from app.core.commands import JoinHolding
+from app.core.states import RequestState
+from app.telephony.legs import Leg, channel_id_for_leg
+from app.telephony.servers import Server
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from app.config import HoldfastConfig
+    from app.core.engine import Engine
+    from app.telephony.executor import CommandExecutor
+    from app.telephony.legs import LegRegistry
+    from app.telephony.metrics import Metrics
+    from app.telephony.servers import ServerSet
+
+log = structlog.get_logger("holdfast.telephony")
+
+UNREAD_SERVER_GRACE = 30.0  # seconds; see TelephonyService.unread_grace
+
+RESYNC_RETRIES = (0.5, 1.0, 2.0, 4.0, None)  # seconds between tries of a resync; None: stop
+
+# The ARI event types the service acts on (see TelephonyService._handle_ari_event;
+# ApplicationReplaced is read by the connection). Asterisk is asked to send only these (the app's
+# event filter): a call in Stasis otherwise brings dozens of events nobody here reads
+# (ChannelVarset, ChannelDialplan, ChannelStateChange, bridge enter/leave carrying every member of
+# the holding bridge...), each encoded and sent by Asterisk and decoded and dispatched by us.
+EVENTS_USED = (
+    "StasisStart",
+    "StasisEnd",
+    "ChannelHangupRequest",
+    "ChannelDestroyed",
+    "ChannelDtmfReceived",
+    "PlaybackFinished",
+    "EndpointStateChange",
+    "ApplicationReplaced",
+)
+
+
+class ServerSync:
+    """The resync and reconcile half of TelephonyService (see the module's docstring)."""
+
+    # Set by TelephonyService.__init__.
+    config: HoldfastConfig
+    engine: Engine
+    executor: CommandExecutor
+    legs: LegRegistry
+    servers: ServerSet
+    metrics: Metrics
+    clock: Callable[[], float]
+    connected: asyncio.Event
+    resync_retries: tuple[float | None, ...]
+    resyncs: int
+    unread_grace: float
+    _stopping: bool
+    _reconciled: set[str]
+    _unplaced: dict[str, set[str]]
+    _unread_task: asyncio.Task[None] | None
+
+    if TYPE_CHECKING:  # TelephonyService's own methods these call
+
+        def fail(self, reason: str, error: BaseException | None = None) -> None: ...
+        def try_feed(self, event: ev.Event) -> None: ...
+        def _agents_by_endpoint(self) -> dict[str, str]: ...
+        async def _leg_lost(self, leg: Leg, reason: str) -> None: ...
+        async def _one_shot_ended(self, leg: Leg) -> None: ...
+
+    async def resync(self, server: str = "") -> None:
+        """Runs after every (re)connect to a server, before that connection's first event.
+
+        Reads what that Asterisk has (is it the same Asterisk, which agents' phones are registered
+        there, which channels exist), retrying a failed read; only then reconciles. If it cannot
+        be read after the retries: with one server the service stops (reporting "connected" over
+        a picture that was never reconciled would dial on stale legs); with several, that server
+        is treated as down (its connection is dropped and tried again later) while the others
+        serve, and the service stops only when no other server is up either."""
+        try:
+            await self._resync(self.servers.get(server))
+        except Exception as error:  # a bug: the connection would log it and serve on, unreconciled
+            self.fail("resync_crashed", error)
+
+    async def _resync(self, server: Server) -> None:
+        self.executor.holding_ready -= {key for key in self.executor.holding_ready if key[0] == server.name}
+        if server.connected_before:
+            self.metrics.ari_reconnects.inc()
+        server.connected_before = True
+        for delay in self.resync_retries:
+            try:
+                snapshot = await self._read_asterisk(server)
+                await self.executor.retry_hangups(set(snapshot[0]), server.name)
+                break
+            except AriError as error:
+                if delay is None:
+                    await self._resync_failed(server, error)
+                    return
+                log.error("resync_retry", server=server.name, error=str(error), retry_in=delay)
+                await asyncio.sleep(delay)
+        else:  # an empty retry table: nothing was read
+            await self._resync_failed(server, None)
+            return
+        channels, startup_time, online, expected = snapshot
+        clash = self.servers.system_name_problem(server)
+        if clash is not None:  # ids could collide: one caller mistaken for another; nothing to serve on
+            self.fail("asterisk_system_names_clash", ValueError(clash))
+            return
+        restarted = server.started is not None and startup_time != server.started
+        server.started = startup_time
+        if restarted:  # its bridges went with it (legs lost at its shutdown never released theirs)
+            for bridge_id, members in list(self.executor.call_bridges.items()):
+                if any(self.servers.get(leg.server) is server for leg in members):
+                    del self.executor.call_bridges[bridge_id]
+        await self._hang_up_orphans(server, channels)
+        # Reachability before legs: reconciling may free an agent or put a request back, and the
+        # engine dispatches at once; after an Asterisk restart phones have not registered again
+        # yet, and ringing one would pause an innocent agent as not responding.
+        for endpoint, agent_id in self._agents_by_endpoint().items():
+            if self.servers.server_of_agent(agent_id) == server.name:
+                self.try_feed(ev.AgentReachability(self.clock(), agent_id, endpoint in online))
+            elif not self.servers.get(self.servers.server_of_agent(agent_id) or "").up:
+                # Several servers: one not reached yet (e.g. down at start-up) has no agents to offer.
+                self.try_feed(ev.AgentReachability(self.clock(), agent_id, False))
+        server.up = True  # before reconciling: what it frees may be placed on this server
+        self.metrics.asterisk_server_up.labels(server.name).set(1)
+        await self._reconcile(channels, restarted, expected, server)
+        for queue in self.engine.queues:
+            try:
+                await self.executor.ensure_holding(queue, server.name)
+            except AriError as error:  # made again on demand by the next caller's JoinHolding
+                log.warning("holding_bridge_failed", queue=queue, server=server.name, error=str(error))
+        if not self.engine.telephony_up:  # reconciled: what waited for Asterisk is dispatched now
+            self.try_feed(ev.TelephonyUp(self.clock()))
+        self.resyncs += 1
+        self.metrics.ari_connected.set(1)
+        self.connected.set()
+        log.info("ari_connected", app=self.config.asterisk.app, server=server.name, asterisk_restarted=restarted)
+
+    async def _resync_failed(self, server: Server, error: AriError | None) -> None:
+        others_up = [s.name for s in self.servers.servers if s is not server and s.up]
+        if not others_up:  # one server, or every server down: nothing can serve (fail loudly)
+            self.fail("resync_failed_stopping", error)
+            return
+        log.error("asterisk_server_unusable", server=server.name, error=str(error), serving=others_up)
+        await self._server_down(server, "asterisk_unreachable")
+        if server.ari.events is not None:  # its next connect resyncs again
+            await server.ari.events.drop()
+
+    async def _server_down(self, server: Server, reason: str) -> None:
+        """Several servers: one is gone. Its legs are reported lost now (nothing can be done with
+        them through it; a caller on hold there would otherwise be given an agent who cannot be
+        reached) and its agents are unreachable until it is back; the others serve on."""
+        server.up = False
+        self.metrics.asterisk_server_up.labels(server.name).set(0)
+        for leg in self.legs.live():
+            if self.servers.get(leg.server) is server and leg.role != "oneshot":
+                server.lost_channels.add(leg.channel_id)  # hung up at its return if still there
+                log.info("leg_lost_with_server", leg_id=leg.leg_id, server=server.name, reason=reason)
+                await self._leg_lost(leg, reason)
+        for agent_id in self.servers.agents_on(server.name, list(self.engine.agents)):
+            self.try_feed(ev.AgentReachability(self.clock(), agent_id, False))
+        if not self.servers.up():
+            self.connected.clear()
+            self.metrics.ari_connected.set(0)
+
+    async def _hang_up_orphans(self, server: Server, channels: dict[str, Channel]) -> None:
+        """Channels of legs reported lost when the server went away, still there at its return:
+        nobody is served on them any more."""
+        for channel_id in sorted(server.lost_channels & channels.keys()):
+            with contextlib.suppress(AriError):
+                await server.ari.channels.hangup(channel_id, reason="normal")
+            log.info("orphan_hung_up", server=server.name, channel_id=channel_id)
+        server.lost_channels.clear()
+
+    async def _read_asterisk(self, server: Server) -> tuple[dict[str, Channel], object, set[str], set[str]]:
+        """Channels, Asterisk's start time and the online endpoints, all read before anything is fed
+        (so a failed read can be retried as a whole), and the legs the engine expected when the
+        channels were read: only those can be judged by that list. Sets the app's event filter.
+        (Agents' endpoints are read, not subscribed to: see ENDPOINT_POLL.)"""
+        ari = server.ari
+        await self._filter_events(ari)
+        expected = {leg_id for leg_id, *_ in self.engine.expected_legs()}
+        channels = {c.id: c for c in await ari.channels.list()}
+        info = await ari.asterisk.info()
+        config = info.raw.get("config")
+        server.system_name = str(config.get("name") or "") if isinstance(config, dict) else ""
+        agents = {
+            endpoint: agent_id
+            for endpoint, agent_id in self._agents_by_endpoint().items()
+            if self.servers.server_of_agent(agent_id) == server.name
+        }
+        online: set[str] = set()
+        if agents:
+            online = {e.key for e in await ari.endpoints.list() if e.online}
+        return channels, info.startup_time, online, expected
+
+    async def _filter_events(self, ari: AriClient) -> None:
+        """Ask Asterisk for the events we use only. An Asterisk that refuses (no such resource
+        before 13.26/16.3) costs CPU, not correctness: every event is still handled by type. One
+        that does not answer fails the read (retried like the others)."""
+        try:
+            await ari.applications.set_event_filter(self.config.asterisk.app, allowed=EVENTS_USED)
+        except AriError as error:
+            if error.status is None:
+                raise
+            log.warning("event_filter_refused", error=str(error))
+
+    async def _reconcile(
+        self, channels: dict[str, Channel], restarted: bool, expected: set[str], server: Server
+    ) -> None:
+        """Match the legs the engine expects on this server with the channels it has.
+
+        A leg whose channel still exists is adopted again (after a restart of the service) and a
+        caller on hold goes back into the holding bridge. A leg whose channel is gone is reported
+        as `LegLost`: "asterisk_restarted" after an Asterisk restart, "channel_vanished" after a
+        mere websocket gap (its hang-up event was lost with the gap); the engine decides what
+        that means for the request and the agent. A leg made after the channels were read (the
+        engine dispatches as soon as the agents' reachability is fed) is newer than that list and
+        is left alone: its own events tell what becomes of it. Legs of another server are that
+        server's to judge; a leg restored from the store (its server unknown) is lost only once
+        every server has been read without it.
+        """
+        for leg_id, request_id, role, answered in self.engine.expected_legs():
+            if leg_id not in expected:
+                continue
+            inbound = role == "customer" and leg_id == request_id
+            channel_id = channel_id_for_leg(leg_id)
+            leg = self.legs.by_leg(leg_id)
+            if leg is not None and self.servers.get(leg.server) is not server:
+                continue
+            channel = channels.get(channel_id)
+            if channel is not None:
+                self._unplaced.pop(leg_id, None)
+                if leg is None:
+                    up = answered or channel.state == "Up"
+                    leg = self.legs.add(
+                        Leg(
+                            leg_id,
+                            channel_id,
+                            "inbound" if inbound else role,
+                            request_id,
+                            up,
+                            adopted=True,
+                            server=server.name,
+                        )
+                    )
+                    log.info("leg_adopted", leg_id=leg_id, request_id=request_id, role=leg.role, server=server.name)
+                    request = self.engine.requests.get(request_id)
+                    if inbound and request is not None and request.state is RequestState.WAITING:
+                        self.executor.submit([JoinHolding(leg_id, request.queue)])
+                if role == "agent" and not answered and channel.state == "Up":
+                    # The agent answered while nobody listened (its StasisStart went with the gap or
+                    # the restart): without this the engine would wait for it and, at the ring
+                    # timeout, pause an agent who did answer as not responding.
+                    leg.answered = True
+                    log.info("leg_answered_unseen", leg_id=leg_id, request_id=request_id)
+                    self.try_feed(ev.LegAnswered(self.clock(), leg_id))
+                continue
+            if leg is None and self.servers.several:
+                read_without = self._unplaced.setdefault(leg_id, set())
+                read_without.add(server.name)
+                if len(read_without) < len(self.servers.servers):
+                    continue  # may be on a server not read yet
+                del self._unplaced[leg_id]
+            log.info("leg_vanished", leg_id=leg_id, request_id=request_id, role=role, asterisk_restarted=restarted)
+            reason = "asterisk_restarted" if restarted else "channel_vanished"
+            if leg is None:
+                self.try_feed(ev.LegLost(self.clock(), leg_id, reason))
+            else:
+                await self._leg_lost(leg, reason)
+                await self.executor.release_call_bridge(leg)
+        for leg in self.legs.live():  # our own one-shot legs (prompts before hang-up)
+            if self.servers.get(leg.server) is not server:
+                continue
+            if leg.channel_id not in channels and self.legs.mark_ended(leg):
+                self.legs.forget(leg)
+                await self._one_shot_ended(leg)
+        # The first time every server was read after a restore: what waited may go on.
+        first = not self._reconciled.issuperset(self.servers.by_name)
+        self._reconciled.add(server.name)
+        if first and self._reconciled.issuperset(self.servers.by_name):
+            self.try_feed(ev.LegsReconciled(self.clock()))
+        elif first and self._unread_task is None:
+            self._unread_task = asyncio.create_task(self._give_up_unread_servers(), name="unread-servers")
+
+    async def _give_up_unread_servers(self) -> None:
+        """Several servers, at start-up: those still not read after `unread_grace` may never come
+        back; the restored legs no server has are lost with them ("asterisk_unreachable": nobody's
+        doing), their channels hung up if the server returns, and what waited goes on."""
+        try:
+            await asyncio.sleep(self.unread_grace)
+            unread = [s for s in self.servers.servers if s.name not in self._reconciled]
+            if not unread or self._stopping:
+                return
+            log.error("servers_not_reached", servers=[s.name for s in unread], legs_lost=len(self._unplaced))
+            for leg_id in sorted(self._unplaced):
+                for server in unread:
+                    server.lost_channels.add(channel_id_for_leg(leg_id))
+                self.try_feed(ev.LegLost(self.clock(), leg_id, "asterisk_unreachable"))
+            self._unplaced.clear()
+            self._reconciled.update(s.name for s in unread)
+            self.try_feed(ev.LegsReconciled(self.clock()))
+        except Exception as error:  # a bug: fail loudly rather than leave requests waiting
+            self.fail("unread_servers_crashed", error)
+
+    async def _on_disconnected(self, server: str = "") -> None:
+        lost = self.servers.get(server)
+        log.warning("ari_disconnected", server=lost.name)
+        if self.servers.several and not self._stopping:  # a stop keeps its calls for the next start
+            await self._server_down(lost, "asterisk_disconnected")
+            return
+        lost.up = False  # one server: its legs are judged at the resync after the reconnect, as ever
+        self.metrics.asterisk_server_up.labels(lost.name).set(0)
+        if not self._stopping:  # the gap's events are lost: dial nothing until the resync
+            self.try_feed(ev.TelephonyDown(self.clock(), "ari_disconnected"))
+        self.connected.clear()
+        self.metrics.ari_connected.set(0)
