@@ -45,7 +45,7 @@ test-fast: venv
 
 lint: venv
 	$(BIN)/ruff check app tests bench
-	$(BIN)/mypy app/core
+	$(BIN)/mypy app
 
 bench: venv bench-dialler
 	$(BIN)/python -m bench

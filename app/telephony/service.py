@@ -26,7 +26,7 @@ import contextlib
 import dataclasses
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import structlog
@@ -331,7 +331,7 @@ class TelephonyService(ServerSync):
         await self.record_admin(event.now, event.by, action, event.request_id, {**logged, **(detail or {})})
 
     async def record_admin(
-        self, at: float, who: str, action: str, request_id: str | None, detail: dict[str, object]
+        self, at: float, who: str, action: str, request_id: str | None, detail: Mapping[str, object]
     ) -> None:
         """Append to the admin change log, retrying a busy store. A change log the store keeps
         refusing stops the service (CommitFailed is raised): an admin change nobody can account
@@ -341,7 +341,7 @@ class TelephonyService(ServerSync):
         retries = self.committer.retries if self.committer is not None else COMMIT_RETRIES
         for delay in retries:
             try:
-                await self.store.append_admin(at, who, action, request_id, detail)
+                await self.store.append_admin(at, who, action, request_id, dict(detail))
                 return
             except StoreError as error:
                 if delay is None:

@@ -112,7 +112,7 @@ def who(request: web.Request, fallback: str) -> str:
 
 
 def refusal(request: web.Request) -> ApiError:
-    bearer = request.get(BEARER_PROBLEM)
+    bearer: ApiError | None = request.get(BEARER_PROBLEM)
     if bearer is not None:
         return bearer
     problem = request.get(SESSION_PROBLEM)

@@ -26,7 +26,7 @@ from app.web.times import iso
 MAX_RANGE = 92 * 86400.0  # a quarter: a longer report is a batch job, not a page
 SHORT_ABANDON = 5.0
 
-QUERY = {
+QUERY: dict[str, dict[str, Any]] = {
     "from": {"type": "string", "description": "epoch seconds or ISO 8601; default: today 00:00 UTC"},
     "to": {"type": "string", "description": "epoch seconds or ISO 8601 (exclusive); default: from + 1 day"},
     "by": {"type": "string", "enum": ["queue", "campaign", "agent"], "default": "queue"},
