@@ -212,15 +212,18 @@ class ServerSync:
         info = await ari.asterisk.info()
         config = info.raw.get("config")
         server.system_name = str(config.get("name") or "") if isinstance(config, dict) else ""
-        agents = {
+        online: set[str] = set()
+        if self._agents_on_server(server):
+            online = {e.key for e in await ari.endpoints.list() if e.online}
+        return channels, info.startup_time, online, expected
+
+    def _agents_on_server(self, server: Server) -> dict[str, str]:
+        """Endpoint -> agent id of the agents whose phones register on `server`."""
+        return {
             endpoint: agent_id
             for endpoint, agent_id in self._agents_by_endpoint().items()
             if self.servers.server_of_agent(agent_id) == server.name
         }
-        online: set[str] = set()
-        if agents:
-            online = {e.key for e in await ari.endpoints.list() if e.online}
-        return channels, info.startup_time, online, expected
 
     async def _filter_events(self, ari: AriClient) -> None:
         """Ask Asterisk for the events we use only. An Asterisk that refuses (no such resource

@@ -602,11 +602,7 @@ class TelephonyService(ServerSync):
                     await self._read_endpoints(server)
 
     async def _read_endpoints(self, server: Server) -> None:
-        agents = {
-            endpoint: agent_id
-            for endpoint, agent_id in self._agents_by_endpoint().items()
-            if self.servers.server_of_agent(agent_id) == server.name
-        }
+        agents = self._agents_on_server(server)
         if not agents:
             return
         try:
