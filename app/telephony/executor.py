@@ -261,23 +261,27 @@ class CommandExecutor:
         if leg is not None:
             await self._ari(leg).channels.answer(leg.channel_id)
 
-    # Music on hold: one stream for the whole holding bridge, each caller's own music as the
-    # fallback. Callers join with the role "holding_participant": Asterisk's holding bridge then
-    # plays each of them their own music whenever no announcer is in the bridge, and a prompt
-    # played to the channel suspends it (bridge_holding.c). The bridge's music (POST
-    # /bridges/{id}/moh) is an announcer channel; while it is there every holding participant
-    # hears it instead of their own, and once it leaves, their own music takes over by itself.
-    # So the shared stream is only a saving, never a single point of silence:
-    # - one stream for the queue costs the SUT a fifth less than one per caller (100 held
-    #   callers: 0.185 against 0.227 cores, `python -m bench.queue.hold_experiment`), a large part
-    #   of what a waiting caller costs Asterisk;
-    # - Asterisk removes the announcer as soon as it is alone in the bridge (it joins "lonely",
-    #   res_stasis.c), i.e. whenever the queue empties, so it is started again by the join that
-    #   finds no other caller of ours in the bridge. If that start races the old announcer's
-    #   removal (Asterisk may tie the new start to the leaving channel), callers hear their own
-    #   music until the queue next empties: costlier, not silent.
-    # (Plain "participant" callers with bridge music, the first way this was done, heard dead air
-    # between prompts once a bridge had emptied: nothing took over from the removed announcer.)
+    # Music on hold is each caller's own, not the bridge's. Asterisk's holding bridge plays music
+    # to every channel that joins with the role "holding_participant" (and no idle_mode option)
+    # whenever no announcer is in the bridge; a prompt played to the channel suspends it and the
+    # music resumes after (bridge_holding.c). Joined as a plain "participant", ARI gives the
+    # channel idle_mode "none" (stasis_bridge.c), and then only bridge music (POST
+    # /bridges/{id}/moh) is heard: that is played by an announcer channel Asterisk removes as
+    # soon as the bridge empties, after which every later caller heard dead air between prompts.
+    # Why not keep the shared announcer and restart it when it is gone: one music stream for the
+    # whole queue is cheaper, but it is a single point of silence, and restarting it means
+    # tracking its channel through ChannelLeftBridge races (a caller joining while it leaves),
+    # plus one more channel in the bridge's event fan-out, which already costs events
+    # quadratically in a large holding bridge. Per-caller music cannot go missing, keeps its
+    # place in the music across prompts, and is the load measured on this kind of machine (200
+    # callers each with their own music on hold: about half a core). So no bridge music is
+    # started; a bridge left by an older version with its announcer still playing is harmless
+    # (callers hear the announcer, and their own music once it leaves).
+    # Measured and not taken (issue 13, fourth round): the bridge's one stream heard by holding
+    # participants, with their own music as the fallback, costs the SUT 18 % less with 100
+    # callers held and nothing at 300-500 (the announcer's thread writes every frame to every
+    # caller), and no difference was measurable at the queue benchmark's load b
+    # (docs/bench-queue-music.md, docs/bench-scale.md).
     HOLDING_ROLE = "holding_participant"
 
     async def ensure_holding(self, queue: str, server: str = "") -> str:
@@ -295,19 +299,8 @@ class CommandExecutor:
         if leg is None:
             return
         bridge_id = await self.ensure_holding(cmd.queue, leg.server)
-        ari = self._ari(leg)
-        await ari.bridges.add_channel(bridge_id, leg.channel_id, role=self.HOLDING_ROLE)
-        # Set and looked at with no await between: of two callers joining an empty bridge at
-        # once, at least the one that gets here first starts the music.
+        await self._ari(leg).bridges.add_channel(bridge_id, leg.channel_id, role=self.HOLDING_ROLE)
         leg.bridge_id = bridge_id
-        if not self.legs.others_in_bridge(leg, bridge_id):
-            await self._start_bridge_music(ari, bridge_id)
-
-    async def _start_bridge_music(self, ari: AriClient, bridge_id: str) -> None:
-        try:
-            await ari.bridges.start_moh(bridge_id)
-        except AriError as error:  # each caller's own music plays meanwhile: a cost, not silence
-            log.info("holding_music_not_shared", bridge_id=bridge_id, error=str(error))
 
     async def _PlayPrompt(self, cmd: c.PlayPrompt) -> None:
         leg = self._channel(cmd.leg_id)

@@ -80,14 +80,6 @@ class LegRegistry:
         for playback_id in leg.playbacks:
             self.playbacks.pop(playback_id, None)
 
-    def others_in_bridge(self, leg: Leg, bridge_id: str) -> bool:
-        """Whether another live leg on `leg`'s server is in `bridge_id` (a scan: one per caller
-        joining a holding bridge, a few microseconds per hundred legs)."""
-        return any(
-            other is not leg and other.bridge_id == bridge_id and other.server == leg.server and not other.ended
-            for other in self._by_leg.values()
-        )
-
     def live(self) -> list[Leg]:
         return [leg for leg in self._by_leg.values() if not leg.ended]
 

@@ -263,7 +263,12 @@ class TelephonyService(ServerSync):
         """One events connection per server; what it brings is marked with the server's name."""
 
         async def on_event(event: AriEvent) -> None:
-            await self.on_ari_event(event, name)
+            # on_ari_event stops the service on any fault of its own; this catches what escapes
+            # around it, which the dispatcher would otherwise log and go on from.
+            try:
+                await self.on_ari_event(event, name)
+            except Exception as error:
+                self.fail("ari_event_handling_crashed", error)
 
         async def on_connected() -> None:
             await self.resync(name)

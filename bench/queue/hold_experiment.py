@@ -4,7 +4,8 @@ holding_participant); "channel", music on hold started straight on each caller's
 /channels/{id}/moh`, no bridge), the way app_queue holds its callers; "shared", one music stream for
 the bridge (`POST /bridges/{id}/moh`, an announcer channel) heard by plain participants; "hybrid",
 the bridge's stream heard by holding participants, whose own music takes over if the announcer goes
-(Holdfast's way since the fourth round of issue 13). The packets per second a few callers receive are
+(tried in the fourth round of issue 13 and not taken: 18 % less with 100 held, nothing at 300-500 in
+the scale benchmark, docs/bench-scale.md). The packets per second a few callers receive are
 printed too: a way that saves CPU by not sending music would show there.
 
 The SUT (asterisk-conf/, Stasis app "holdfast") and the phone simulator are the queue benchmark's.

@@ -32,10 +32,13 @@ from app.ari.dispatch import Dispatcher
 from app.telephony.executor import CommandExecutor as Executor
 from app.telephony.service import TelephonyService as HoldfastService
 
-_received: dict[int, float] = {}  # id(event) -> perf_counter at receipt; popped when handling starts
+# id(event) -> (perf_counter at receipt, the event); popped when handling starts. The objects are
+# kept so that an id is never reused while its entry waits (an event or step that goes no further
+# would otherwise lend its entry to a later object with the same id).
+_received: dict[int, tuple[float, Any]] = {}
 _current: contextvars.ContextVar[tuple[str, float] | None] = contextvars.ContextVar("_current", default=None)
-# id(commands) -> (type, received, fed, engine s, engine CPU s)
-_pending: dict[int, tuple[str, float, float, float, float]] = {}
+# id(commands) -> (type, received, fed, engine s, engine CPU s, the commands)
+_pending: dict[int, tuple[str, float, float, float, float, Any]] = {}
 
 
 class _Samples:
@@ -58,14 +61,14 @@ def instrument(samples: _Samples) -> None:
     issue = Executor.submit
 
     def dispatcher_submit(self: Dispatcher, event: Any) -> None:
-        _received[id(event)] = time.perf_counter()
+        _received[id(event)] = (time.perf_counter(), event)
         submit_event(self, event)
 
-    async def service_on_ari_event(self: HoldfastService, event: Any) -> None:
-        received = _received.pop(id(event), None)
-        token = _current.set((type(event).__name__, received) if received is not None else None)
+    async def service_on_ari_event(self: HoldfastService, event: Any, server: str = "") -> None:
+        entry = _received.pop(id(event), None)
+        token = _current.set((type(event).__name__, entry[0]) if entry is not None else None)
         try:
-            await on_ari_event(self, event)
+            await on_ari_event(self, event, server)
         finally:
             _current.reset(token)
 
@@ -77,7 +80,8 @@ def instrument(samples: _Samples) -> None:
         if current is None:
             samples.write("-", engine, float("nan"), float("nan"), cpu)
         else:
-            _pending[id(commands)] = (current[0], current[1], started, engine, cpu)
+            # A step with nothing to do never reaches the executor (service.feed skips it).
+            _pending[id(commands)] = (current[0], current[1], started, engine, cpu, commands)
         return commands
 
     def executor_submit(self: Executor, commands: Any) -> None:

@@ -2,8 +2,8 @@
 
 Issue 12 (1): once a queue's holding bridge had emptied, later callers heard the prompts and no
 RTP at all between them (the bridge's music announcer had left with the last caller).
-Issue 13: waiting callers share the bridge's one music stream (its announcer channel), and each
-caller's own music takes over whenever that stream is gone.
+Each caller has their own music (role holding_participant); a prompt suspends it, so a caller
+never receives two streams at once.
 """
 
 from __future__ import annotations
@@ -60,26 +60,6 @@ def hold_bridge_channels(holdfast) -> list[str]:
     return list(holdfast.sut.ari_get(f"/bridges/{HOLD_BRIDGE}")["channels"])
 
 
-def announcers(holdfast) -> list[str]:
-    """The holding bridge's music channels (Announcer/ARI_MOH-...;2). ARI lists neither them nor
-    their bridge membership, so the SUT's CLI is read: `core show channels concise` lines are
-    name!context!exten!priority!state!app!data!caller!...!bridge id!unique id."""
-    found = []
-    for line in holdfast.sut.cli("core show channels concise").splitlines():
-        fields = line.split("!")
-        if fields[0].startswith("Announcer/") and len(fields) > 2 and fields[-2] == HOLD_BRIDGE:
-            found.append(fields[0])
-    return found
-
-
-async def wait_announcers(holdfast, count: int, timeout: float = 10.0) -> list[str]:
-    deadline = time.monotonic() + timeout
-    while len(found := announcers(holdfast)) != count:
-        assert time.monotonic() < deadline, f"announcers in the holding bridge: {found}, not {count}"
-        await asyncio.sleep(0.1)
-    return found
-
-
 async def wait_bridge_empty(holdfast, timeout: float = 10.0) -> None:
     deadline = time.monotonic() + timeout
     while channels := hold_bridge_channels(holdfast):
@@ -129,36 +109,3 @@ async def test_callers_after_the_holding_bridge_emptied_hear_audio_all_the_time(
         assert silence <= 1.0, f"{number}: no RTP for {silence:.2f} s; samples {series}"
         assert series[-1][1] - series[0][1] > 16 * 50 * 0.7  # ~50 packets/s nearly all the time
         assert fastest_second(series) <= 65, f"{number}: two streams at once (the offer over the music?)"
-
-
-async def test_waiting_callers_share_one_music_stream_and_keep_music_when_it_goes(holdfast, phonesim):
-    await wait_bridge_empty(holdfast)  # no caller of an earlier test: the first join starts the music
-    numbers = ["+4520123481", "+4520123482", "+4520123483"]
-    calls = []
-    for number in numbers:
-        call = await phonesim.call(QUEUE, number)
-        await call.wait_answered()
-        await holdfast.wait_activity("arrived", caller=number)
-        calls.append(call)
-    (announcer,) = await wait_announcers(holdfast, 1)  # one stream, started by the first caller only
-
-    shared = await rtp_samples(calls, 3.0)
-    assert announcers(holdfast) == [announcer], "the music channel must stay (not taken for a caller)"
-    for number, call in zip(numbers, calls, strict=True):
-        series = shared[call.id]
-        assert longest_silence(series) <= 1.0, f"{number}: silence in the shared stream; {series}"
-        assert series[-1][1] - series[0][1] > 3 * 50 * 0.7, f"{number}: {series}"
-        assert fastest_second(series) <= 65, f"{number}: two streams at once; {series}"
-
-    holdfast.sut.cli(f"channel request hangup {announcer}")  # the stream goes (as when its removal races a new start)
-    await wait_announcers(holdfast, 0)
-    alone = await rtp_samples(calls, 4.0)
-    for number, call in zip(numbers, calls, strict=True):
-        series = alone[call.id]
-        silence = longest_silence(series)
-        assert silence <= 1.0, f"{number}: no RTP for {silence:.2f} s after the shared stream went; {series}"
-        assert series[-1][1] - series[0][1] > 4 * 50 * 0.7, f"{number}: {series}"
-    assert len(holdfast.engine.waiting("cb1")) == 3, "every caller still waiting, in place"
-    assert holdfast.service.healthy
-    for call in calls:
-        await call.hangup()

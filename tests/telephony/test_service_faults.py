@@ -240,6 +240,22 @@ async def test_a_bug_in_handling_an_ari_event_stops_the_service(shell: Shell, mo
     assert shell.service.fatal_reason == "ari_event_handling_crashed" and not shell.service.healthy
 
 
+async def test_a_fault_around_the_event_handler_stops_the_service_too(
+    shell: Shell, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What escapes on_ari_event itself (e.g. a wrapper with the wrong signature, as the scale
+    benchmark's instrumentation once was) is not left to the dispatcher, which logs and goes on."""
+    await shell.start()
+
+    async def wrong_signature(event: object) -> None:  # called with (event, server)
+        raise AssertionError("not reached")
+
+    monkeypatch.setattr(shell.service, "on_ari_event", wrong_signature)
+    await shell.arrive(CALLER)
+    await shell.eventually(shell.service.fatal.is_set, "the service stopping")
+    assert shell.service.fatal_reason == "ari_event_handling_crashed" and not shell.service.healthy
+
+
 async def test_the_engine_refusing_its_own_tick_stops_the_service(shell: Shell) -> None:
     """Retrying a Tick the engine refuses would only log it again and again."""
     await shell.start()

@@ -37,7 +37,7 @@ async def test_start_creates_holding_bridges(shell: Shell) -> None:
         call = await shell.fake.wait_for_call("POST", f"/bridges/holdfast-hold-{queue}")
         assert call.param("type") == "holding"
         assert shell.fake.bridges[f"holdfast-hold-{queue}"]["bridge_type"] == "holding"
-    # No bridge music before a caller is in the bridge: its announcer would leave at once, alone.
+    # No bridge music: its announcer leaves when the bridge empties (issue 12); callers have their own.
     assert not shell.fake.calls_to("POST", r"/bridges/.*/moh")
 
 
