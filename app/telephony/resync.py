@@ -8,9 +8,11 @@ Theory of operation:
 - Reachability before legs: reconciling may free an agent or put a request back, and the engine
   dispatches at once; after an Asterisk restart phones have not registered again yet.
 - `_reconcile` adopts legs whose channels still exist (a caller on hold goes back into the
-  holding bridge), reports the others lost ("asterisk_restarted" or "channel_vanished"), and
-  re-creates holding bridges. A leg restored from the store is lost only once every server was
-  read without it, or `unread_grace` after the first one was (a server that never comes back).
+  holding bridge), reports the others lost ("asterisk_restarted" or "channel_vanished"), takes
+  in callers waiting unanswered in our app that were never recorded (the service stopped before
+  their arrival was stored), and re-creates holding bridges. A leg restored from the store is
+  lost only once every server was read without it, or `unread_grace` after the first one was
+  (a server that never comes back).
 - A read that keeps failing stops the service when no other server is up (never "connected" on a
   picture we did not reconcile); with several servers that one is treated as down: its legs are
   lost now, its agents unreachable, the others serve on.
@@ -94,6 +96,7 @@ class ServerSync:
         def _agents_by_endpoint(self) -> dict[str, str]: ...
         async def _leg_lost(self, leg: Leg, reason: str) -> None: ...
         async def _one_shot_ended(self, leg: Leg) -> None: ...
+        async def _new_call(self, channel: Channel, args: list[str], server: str) -> None: ...
 
     async def resync(self, server: str = "") -> None:
         """Runs after every (re)connect to a server, before that connection's first event.
@@ -300,6 +303,7 @@ class ServerSync:
             else:
                 await self._leg_lost(leg, reason)
                 await self.executor.release_call_bridge(leg)
+        await self._take_in_unrecorded_callers(channels, server)
         for leg in self.legs.live():  # our own one-shot legs (prompts before hang-up)
             if self.servers.get(leg.server) is not server:
                 continue
@@ -313,6 +317,24 @@ class ServerSync:
             self.try_feed(ev.LegsReconciled(self.clock()))
         elif first and self._unread_task is None:
             self._unread_task = asyncio.create_task(self._give_up_unread_servers(), name="unread-servers")
+
+    async def _take_in_unrecorded_callers(self, channels: dict[str, Channel], server: Server) -> None:
+        """Callers waiting in our app that the service never acted on: it stopped (a crash, a
+        kill -9, the host's power) between their StasisStart and the commit of their arrival, or
+        their StasisStart went with a websocket gap. Such a caller is still unanswered (a caller
+        is answered only once their arrival is stored) and would hear ringing until they give up;
+        they are taken in now as if they had just arrived. An answered channel the service does
+        not know (e.g. a refused call's prompt) is left alone, as before."""
+        for channel in channels.values():
+            if channel.state == "Up" or channel.dialplan.app_name != "Stasis":
+                continue
+            app, *args = channel.dialplan.app_data.split(",")
+            if app != self.config.asterisk.app or self.legs.by_channel(channel.id) is not None:
+                continue
+            if channel.id in self.engine.requests:  # known, its leg adopted or lost above
+                continue
+            log.warning("unrecorded_caller_taken_in", channel_id=channel.id, server=server.name, args=args)
+            await self._new_call(channel, args, server.name)
 
     async def _give_up_unread_servers(self) -> None:
         """Several servers, at start-up: those still not read after `unread_grace` may never come

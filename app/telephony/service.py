@@ -36,6 +36,7 @@ from app.ari import (
     AriClient,
     AriError,
     AriEvent,
+    Channel,
     ChannelDestroyed,
     ChannelDtmfReceived,
     ChannelHangupRequest,
@@ -634,7 +635,11 @@ class TelephonyService(ServerSync):
         if leg is not None:  # one of ours answered
             await self._originated_leg_answered(leg, event.args)
             return
-        args = list(event.args)
+        await self._new_call(channel, list(event.args), server)
+
+    async def _new_call(self, channel: Channel, args: list[str], server: str) -> None:
+        """A call that entered our app (its Stasis() arguments `args`): a feature code, a caller
+        for a queue, or one refused. Also for a caller found unrecorded at a resync."""
         kind = args[0] if args else ""
         if kind == "feature" and len(args) > 1:
             await self._feature_code(channel.id, channel.name, args[1], server)

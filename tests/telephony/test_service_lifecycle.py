@@ -186,3 +186,28 @@ async def test_stop_right_after_an_event(shell: Shell) -> None:
         await asyncio.wait_for(stop, 2.0)
     shell._started = False
     assert done, "stop() did not return within 1 s"
+
+
+async def test_a_caller_the_service_never_recorded_is_taken_in_at_start(shell: Shell) -> None:
+    """The service stopped between a caller's StasisStart and the commit of their arrival: at the
+    next start the caller still rings in our app, unanswered. They are answered and queued, not
+    left ringing until they give up. Answered channels and other apps' channels are left alone."""
+    app = shell.fake.app_name
+    ringing = shell.fake.add_channel(caller_number=CALLER, state="Ring")
+    ringing["dialplan"]["app_data"] = f"{app},inbound,4000"
+    answered = shell.fake.add_channel(caller_number="+4520000001", state="Up")  # e.g. a refused call's prompt
+    answered["dialplan"]["app_data"] = f"{app},inbound,4000"
+    other_app = shell.fake.add_channel(caller_number="+4520000002", state="Ring")
+    other_app["dialplan"]["app_data"] = "someoneelse,inbound,4000"
+    await shell.start()
+
+    await shell.fake.wait_for_call("POST", f"/channels/{ringing['id']}/answer")
+    add = await shell.fake.wait_for_call("POST", r"/bridges/holdfast-hold-support/addChannel")
+    assert add.param("channel") == ringing["id"]
+    request = shell.engine.requests[ringing["id"]]
+    assert request.state is RequestState.WAITING and request.caller_number == CALLER
+    await shell.settle()
+    assert list(shell.engine.requests) == [ringing["id"]]
+    for left_alone in (answered, other_app):
+        assert not shell.fake.calls_to("POST", f"/channels/{left_alone['id']}/answer")
+        assert not shell.fake.calls_to("DELETE", f"/channels/{left_alone['id']}")
