@@ -264,8 +264,9 @@ class TelephonyService(ServerSync):
         """One events connection per server; what it brings is marked with the server's name."""
 
         async def on_event(event: AriEvent) -> None:
-            # on_ari_event stops the service on any fault of its own; this catches what escapes
-            # around it, which the dispatcher would otherwise log and go on from.
+            # The one place a fault in handling an event is caught: here, not in on_ari_event, so
+            # that whatever is around it (a wrapper, a wrong signature) is caught too; the
+            # dispatcher would log it and go on.
             try:
                 await self.on_ari_event(event, name)
             except Exception as error:
@@ -557,11 +558,8 @@ class TelephonyService(ServerSync):
     async def on_ari_event(self, event: AriEvent, server: str = "") -> None:
         """The dispatcher's handler (`server`: the Asterisk it came from). Expected faults (a
         channel gone, an event the engine refuses) are handled inside; anything that escapes is a
-        bug and stops the service."""
-        try:
-            await self._handle_ari_event(event, self.servers.get(server).name)
-        except Exception as error:
-            self.fail("ari_event_handling_crashed", error)
+        bug, and the events connection's handler (`_start_events`) stops the service with it."""
+        await self._handle_ari_event(event, self.servers.get(server).name)
 
     async def _handle_ari_event(self, event: AriEvent, server: str) -> None:
         if isinstance(event, StasisStart):
