@@ -258,8 +258,9 @@ class CommandExecutor:
 
     async def _Answer(self, cmd: c.Answer) -> None:
         leg = self._channel(cmd.leg_id)
-        if leg is not None:
+        if leg is not None and not leg.channel_up:
             await self._ari(leg).channels.answer(leg.channel_id)
+            leg.channel_up = True
 
     # Music on hold is each caller's own, not the bridge's. Asterisk's holding bridge plays music
     # to every channel that joins with the role "holding_participant" (and no idle_mode option)

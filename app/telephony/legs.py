@@ -40,6 +40,9 @@ class Leg:
     # A one-shot call's agent change, made only once the call has ended: (agent id, action).
     after_end: tuple[str, str] | None = None
     server: str = ""  # the Asterisk server its channel lives on (app/telephony/servers.py)
+    # Its channel is answered in Asterisk already (a caller the dialplan answered before Stasis,
+    # asterisk-conf/extensions.conf): the engine's Answer needs no request.
+    channel_up: bool = False
 
 
 @dataclass(slots=True)

@@ -9,8 +9,8 @@ Theory of operation:
   dispatches at once; after an Asterisk restart phones have not registered again yet.
 - `_reconcile` adopts legs whose channels still exist (a caller on hold goes back into the
   holding bridge), reports the others lost ("asterisk_restarted" or "channel_vanished"), takes
-  in callers waiting unanswered in our app that were never recorded (the service stopped before
-  their arrival was stored), and re-creates holding bridges. A leg restored from the store is
+  in callers waiting in our app that were never recorded (the service stopped before their
+  arrival was stored), and re-creates holding bridges. A leg restored from the store is
   lost only once every server was read without it, or `unread_grace` after the first one was
   (a server that never comes back).
 - A read that keeps failing stops the service when no other server is up (never "connected" on a
@@ -41,6 +41,7 @@ if TYPE_CHECKING:
 
     from app.config import HoldfastConfig
     from app.core.engine import Engine
+    from app.store import Store
     from app.telephony.executor import CommandExecutor
     from app.telephony.legs import LegRegistry
     from app.telephony.metrics import Metrics
@@ -79,6 +80,7 @@ class ServerSync:
     legs: LegRegistry
     servers: ServerSet
     metrics: Metrics
+    store: Store | None
     clock: Callable[[], float]
     connected: asyncio.Event
     resync_retries: tuple[float | None, ...]
@@ -97,6 +99,7 @@ class ServerSync:
         async def _leg_lost(self, leg: Leg, reason: str) -> None: ...
         async def _one_shot_ended(self, leg: Leg) -> None: ...
         async def _new_call(self, channel: Channel, args: list[str], server: str) -> None: ...
+        def _queue_for_call(self, args: list[str]) -> str | None: ...
 
     async def resync(self, server: str = "") -> None:
         """Runs after every (re)connect to a server, before that connection's first event.
@@ -321,20 +324,33 @@ class ServerSync:
     async def _take_in_unrecorded_callers(self, channels: dict[str, Channel], server: Server) -> None:
         """Callers waiting in our app that the service never acted on: it stopped (a crash, a
         kill -9, the host's power) between their StasisStart and the commit of their arrival, or
-        their StasisStart went with a websocket gap. Such a caller is still unanswered (a caller
-        is answered only once their arrival is stored) and would hear ringing until they give up;
-        they are taken in now as if they had just arrived. An answered channel the service does
-        not know (e.g. a refused call's prompt) is left alone, as before."""
+        their StasisStart went with a websocket gap. Such a caller would wait, ringing or (answered
+        by the dialplan) in silence, until they give up; they are taken in now as if they had just
+        arrived.
+        - Unanswered: the service answers a caller only once their arrival is stored, so any call
+          of ours still ringing is one (a refused number is refused again).
+        - Answered: only a caller for a queue whose request the store never had. Other answered
+          channels the service does not know are left alone: a refused call's prompt, a feature
+          code, a caller whose request ended (its end is stored; its hang-up may not have been)."""
         for channel in channels.values():
-            if channel.state == "Up" or channel.dialplan.app_name != "Stasis":
+            if channel.dialplan.app_name != "Stasis":
                 continue
             app, *args = channel.dialplan.app_data.split(",")
             if app != self.config.asterisk.app or self.legs.by_channel(channel.id) is not None:
                 continue
             if channel.id in self.engine.requests:  # known, its leg adopted or lost above
                 continue
+            if channel.state == "Up" and not await self._never_stored_caller(channel.id, args):
+                continue
             log.warning("unrecorded_caller_taken_in", channel_id=channel.id, server=server.name, args=args)
             await self._new_call(channel, args, server.name)
+
+    async def _never_stored_caller(self, channel_id: str, args: list[str]) -> bool:
+        """An answered channel in our app is a caller to take in: it is for a queue, and no
+        request of that id (a caller's request id is their channel's) was ever stored."""
+        if self._queue_for_call(args) is None or self.store is None:
+            return False
+        return await self.store.load_request(channel_id) is None
 
     async def _give_up_unread_servers(self) -> None:
         """Several servers, at start-up: those still not read after `unread_grace` may never come

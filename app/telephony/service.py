@@ -642,21 +642,26 @@ class TelephonyService(ServerSync):
         if kind == "feature" and len(args) > 1:
             await self._feature_code(channel.id, channel.name, args[1], server)
             return
-        queue = None
-        if kind == "inbound" and len(args) > 1:
-            queue = self.config.inbound.get(args[1])
-        elif kind in self.engine.queues:
-            queue = kind
+        queue = self._queue_for_call(args)
         if queue is None:
             log.warning("no_queue_for_call", args=args, channel_id=channel.id)
             await self._refuse(channel.id, server)
             return
         request_id = channel.id  # Asterisk's unique id: found again after a restart of the service
-        self.legs.add(Leg(request_id, channel.id, "inbound", request_id, answered=True, server=server))
+        up = channel.state == "Up"  # answered by the dialplan before Stasis (asterisk-conf/extensions.conf)
+        self.legs.add(Leg(request_id, channel.id, "inbound", request_id, answered=True, server=server, channel_up=up))
         # Arrival is the service's clock, whichever server the call came to: one global order.
         log.info("call_arrived", request_id=request_id, channel_id=channel.id, queue=queue, server=server)
         number = channel.caller.number or None
         self.try_feed(ev.CallerArrived(self.clock(), request_id, queue, number))
+
+    def _queue_for_call(self, args: list[str]) -> str | None:
+        """The queue a call with these Stasis() arguments is for: `inbound,<dialled number>` (the
+        number mapped by `inbound:`) or a queue's own name; None for any other call."""
+        kind = args[0] if args else ""
+        if kind == "inbound" and len(args) > 1:
+            return self.config.inbound.get(args[1])
+        return kind if kind in self.engine.queues else None
 
     async def _originated_leg_answered(self, leg: Leg, args: tuple[str, ...]) -> None:
         """Tell the engine, after answering-machine detection for callback customers that ask for it.

@@ -58,11 +58,28 @@ async def test_inbound_call_is_answered_and_put_on_hold(shell: Shell) -> None:
     assert req.caller_number == CALLER
     assert req.state is RequestState.WAITING
     assert shell.engine.position(caller.request_id) == 1
+
     arrived = await shell.activities.wait("arrived", request_id=caller.request_id)
     assert arrived.data["position"] == 1
     # the answer comes before the caller joins the holding bridge
     paths = [c.path for c in shell.fake.calls if cid in c.path or c.param("channel") == cid]
     assert paths.index(f"/channels/{cid}/answer") < paths.index("/bridges/holdfast-hold-support/addChannel")
+
+
+async def test_a_caller_the_dialplan_answered_is_not_answered_again(shell: Shell) -> None:
+    """The shipped dialplan answers before Stasis (asterisk-conf/extensions.conf): the caller is
+    queued and put on hold like any other, without a second answer request."""
+    await shell.start()
+    chan = shell.fake.add_channel(caller_number=CALLER, state="Up")
+    await shell.push("StasisStart", channel=chan, args=["inbound", "4000"])
+    add = await shell.fake.wait_for_call("POST", r"/bridges/holdfast-hold-support/addChannel")
+    assert add.param("channel") == chan["id"]
+    assert shell.engine.requests[chan["id"]].state is RequestState.WAITING
+    # A second caller, still ringing (a dialplan without Answer), is answered by the service.
+    ringing = await shell.caller("+4520000009", ("inbound", "4000"))
+    await shell.fake.wait_for_call("POST", f"/channels/{ringing.channel_id}/answer")
+    await shell.settle()
+    assert not shell.fake.calls_to("POST", f"/channels/{chan['id']}/answer")
 
 
 async def test_second_dialled_number_goes_to_its_queue(shell: Shell) -> None:

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import sys
+from pathlib import Path
 
 import pytest
 
 from app.core import events as ev
-from app.core.states import RequestState
-from tests.ari.fake_ari import endpoint_json
-from tests.telephony.conftest import CALLER, Shell
+from app.core.request import Request
+from app.core.states import RequestKind, RequestState
+from app.store.sqlite import SQLiteStore
+from tests.ari.fake_ari import FakeAri, endpoint_json
+from tests.telephony.conftest import CALLER, Shell, make_shell
 
 
 async def test_start_reads_endpoints_without_subscribing_to_them(shell: Shell) -> None:
@@ -191,12 +194,13 @@ async def test_stop_right_after_an_event(shell: Shell) -> None:
 async def test_a_caller_the_service_never_recorded_is_taken_in_at_start(shell: Shell) -> None:
     """The service stopped between a caller's StasisStart and the commit of their arrival: at the
     next start the caller still rings in our app, unanswered. They are answered and queued, not
-    left ringing until they give up. Answered channels and other apps' channels are left alone."""
+    left ringing until they give up. A refused call's prompt and other apps' channels are left
+    alone."""
     app = shell.fake.app_name
     ringing = shell.fake.add_channel(caller_number=CALLER, state="Ring")
     ringing["dialplan"]["app_data"] = f"{app},inbound,4000"
     answered = shell.fake.add_channel(caller_number="+4520000001", state="Up")  # e.g. a refused call's prompt
-    answered["dialplan"]["app_data"] = f"{app},inbound,4000"
+    answered["dialplan"]["app_data"] = f"{app},inbound,9999"
     other_app = shell.fake.add_channel(caller_number="+4520000002", state="Ring")
     other_app["dialplan"]["app_data"] = "someoneelse,inbound,4000"
     await shell.start()
@@ -211,3 +215,40 @@ async def test_a_caller_the_service_never_recorded_is_taken_in_at_start(shell: S
     for left_alone in (answered, other_app):
         assert not shell.fake.calls_to("POST", f"/channels/{left_alone['id']}/answer")
         assert not shell.fake.calls_to("DELETE", f"/channels/{left_alone['id']}")
+
+
+async def test_a_caller_the_dialplan_answered_but_the_service_never_recorded_is_taken_in(
+    fake_ari: FakeAri, tmp_path: Path
+) -> None:
+    """With the shipped dialplan the caller is answered before Stasis, so one whose arrival was
+    never stored waits answered, in silence. Taken in at the next start (held, no second answer)
+    only if the store never had their request: an answered caller whose request ended (the end is
+    stored, the hang-up did not happen) and a feature code's call are left alone."""
+    store = SQLiteStore(str(tmp_path / "holdfast.db"))
+    await store.open()
+    ended = Request("ended-1", "support", RequestKind.INBOUND, 0, 1.0, 1.0, (0, 1.0, 1), "+4520000003")
+    ended.state = RequestState.ENDED
+    await store.save_requests([ended])
+    shell = await make_shell(fake_ari, store=store)
+    app = shell.fake.app_name
+    silent = shell.fake.add_channel(caller_number=CALLER, state="Up")
+    silent["dialplan"]["app_data"] = f"{app},inbound,4000"
+    after_end = shell.fake.add_channel("ended-1", caller_number="+4520000003", state="Up")
+    after_end["dialplan"]["app_data"] = f"{app},inbound,4000"
+    feature = shell.fake.add_channel(caller_number="1001", state="Up")
+    feature["dialplan"]["app_data"] = f"{app},feature,*1"
+    try:
+        await shell.start()
+        add = await shell.fake.wait_for_call("POST", r"/bridges/holdfast-hold-support/addChannel")
+        assert add.param("channel") == silent["id"]
+        assert shell.engine.requests[silent["id"]].state is RequestState.WAITING
+        stored = await store.load_request(silent["id"])
+        assert stored is not None and stored.caller_number == CALLER
+        await shell.settle()
+        assert list(shell.engine.requests) == [silent["id"]]
+        for channel in (silent, after_end, feature):
+            assert not shell.fake.calls_to("POST", f"/channels/{channel['id']}/answer")
+        assert not shell.fake.calls_to("DELETE", r"/channels/.*")
+    finally:
+        await shell.stop()
+        await store.close()
