@@ -45,6 +45,7 @@ test-fast: venv
 
 lint: venv
 	$(BIN)/ruff check app tests bench
+	$(BIN)/ruff format --check app tests bench
 	$(BIN)/mypy app
 
 bench: venv bench-dialler

@@ -234,9 +234,7 @@ async def run(args: argparse.Namespace) -> list[Result]:
     text = report(results, sc, len(events), len(recorder.callers))
     if not args.no_write:
         (ROOT / "docs" / "bench-store.md").write_text(text)
-        (ROOT / "docs" / "bench-store.json").write_text(
-            json.dumps([r.__dict__ for r in results], indent=2) + "\n"
-        )
+        (ROOT / "docs" / "bench-store.json").write_text(json.dumps([r.__dict__ for r in results], indent=2) + "\n")
     print(text)
     return results
 

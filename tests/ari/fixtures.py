@@ -1,6 +1,6 @@
 """Pytest fixtures around FakeAri, importable from any test folder:
 
-    from tests.ari.fixtures import fake_ari, ari_client  # noqa: F401  (in a conftest.py)
+from tests.ari.fixtures import fake_ari, ari_client  # noqa: F401  (in a conftest.py)
 """
 
 from __future__ import annotations

@@ -296,4 +296,3 @@ async def test_close_while_backing_off(fake_ari: FakeAri) -> None:
     client.start_events(Recorder().handler)
     await fake_ari.wait_ws_attempts(1)
     await asyncio.wait_for(client.close(), 1.0)  # does not sit out the 5 s backoff
-

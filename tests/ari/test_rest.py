@@ -170,7 +170,9 @@ async def test_endpoints_applications_asterisk(fake_ari: FakeAri, ari_client: Ar
     app = await ari_client.applications.subscribe("holdfast", "endpoint:PJSIP")
     call = fake_ari.calls[-1]
     assert (call.method, call.path, call.query) == (
-        "POST", "/applications/holdfast/subscription", {"eventSource": "endpoint:PJSIP"},
+        "POST",
+        "/applications/holdfast/subscription",
+        {"eventSource": "endpoint:PJSIP"},
     )
     assert app.name == "holdfast" and app.endpoint_ids == ("PJSIP",)
     assert (await ari_client.applications.get("holdfast")).endpoint_ids == ("PJSIP",)

@@ -89,8 +89,7 @@ def test_an_inbound_number_given_as_text_and_as_a_number_names_its_key_path() ->
 def test_a_nested_duplicate_key_names_the_full_path() -> None:
     found = errors_of(MINIMAL.replace("  support: {}\n", "  support:\n    callback:\n      key: 1\n      key: 2\n"))
     assert found == [
-        "line 8, column 7: queues.support.callback.key appears twice in the same mapping (first at line 7); "
-        "remove one"
+        "line 8, column 7: queues.support.callback.key appears twice in the same mapping (first at line 7); remove one"
     ]
 
 

@@ -493,9 +493,7 @@ class ServiceProcess:
         if code is None:
             return
         verdict = "exit code 0 on a stop nobody asked for" if code == 0 else f"exit code {code}"
-        raise ServiceExited(
-            f"the service (start #{self.starts}) exited by itself: {verdict}\n{self.diagnose_sync()}"
-        )
+        raise ServiceExited(f"the service (start #{self.starts}) exited by itself: {verdict}\n{self.diagnose_sync()}")
 
     def kill9(self) -> None:
         assert self.proc is not None

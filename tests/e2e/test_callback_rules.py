@@ -68,8 +68,12 @@ async def test_busy_customer_is_retried_after_quarantine_three_times_then_missed
     await holdfast.service.wait_committed()
     logged = [(e.kind, e.data.get("attempt")) for e in await holdfast.store.events(request_id=anna)]
     assert [x for x in logged if x[0] in ("attempt_started", "quarantine", "ended")] == [
-        ("attempt_started", 1), ("quarantine", None), ("attempt_started", 2), ("quarantine", None),
-        ("attempt_started", 3), ("ended", None),
+        ("attempt_started", 1),
+        ("quarantine", None),
+        ("attempt_started", 2),
+        ("quarantine", None),
+        ("attempt_started", 3),
+        ("ended", None),
     ], logged
     stored = await holdfast.store.load_request(anna)
     assert stored is not None and stored.outcome == "missed"
@@ -167,7 +171,10 @@ async def test_admin_moves_a_waiting_callback_and_an_agent_of_the_new_queue_serv
     [entry] = await holdfast.store.admin_log(request_id=anna)
     assert (entry.who, entry.action) == ("supervisor-eva", "move_callback")
     assert {k: entry.detail[k] for k in ("reason", "to_queue", "queue", "after")} == {
-        "reason": "billing question", "to_queue": "cbmove", "queue": "cb", "after": "waiting at the end of cbmove"
+        "reason": "billing question",
+        "to_queue": "cbmove",
+        "queue": "cb",
+        "after": "waiting at the end of cbmove",
     }  # with before → after and the queue it left (issue 16: the change log)
     logged = await holdfast.store.events(request_id=anna)
     [move] = [e for e in logged if e.kind == "moved"]

@@ -198,7 +198,9 @@ async def test_admin_lists_and_removes_a_waiting_callback(holdfast, phonesim):
     assert (ended.data["outcome"], ended.data["by"]) == ("removed", "supervisor-eva")
     [entry] = await holdfast.store.admin_log(request_id=anna)
     assert (entry.who, entry.action, entry.detail["reason"]) == (
-        "supervisor-eva", "remove_callback", "customer called in again"
+        "supervisor-eva",
+        "remove_callback",
+        "customer called in again",
     )
 
 

@@ -136,14 +136,14 @@ async def check_run(service: ServiceProcess, phonesim, seed: int, run: dict) -> 
         at = next(i for i, (a, b) in enumerate(zip(dispatched_order, ids, strict=True)) if a != b)
         raise AssertionError(
             f"first dispatches out of creation order from #{at}:"
-            f" {[rank[r] for r in dispatched_order[at:at + 8]]}\n{diag}"
+            f" {[rank[r] for r in dispatched_order[at : at + 8]]}\n{diag}"
         )
     # connected: a later request may overtake an earlier one only if that one already had an agent
     connected_at = {e.request_id: i for i, e in enumerate(mine) if e.kind == "connected"}
     plain = [rid for rid in ids if dispatches[rid] == 1]
     by_connect = sorted(plain, key=connected_at.__getitem__)
     for later_pos, later in enumerate(by_connect):
-        for earlier in by_connect[later_pos + 1:]:
+        for earlier in by_connect[later_pos + 1 :]:
             if rank[earlier] < rank[later]:  # `later` connected before `earlier`, created after it
                 assert first_dispatch[earlier] < connected_at[later], (
                     f"{later} (#{rank[later]}) connected while {earlier} (#{rank[earlier]}) still waited\n{diag}"

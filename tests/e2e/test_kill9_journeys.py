@@ -42,7 +42,8 @@ async def guarded(service: ServiceProcess, aw: Any, what: str, timeout: float) -
 
 def of(events, kind: str, request_id: str, **data: Any) -> list:
     return [
-        e for e in events
+        e
+        for e in events
         if e.kind == kind and e.request_id == request_id and all(e.data.get(k) == v for k, v in data.items())
     ]
 

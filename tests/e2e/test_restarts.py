@@ -20,9 +20,7 @@ pytestmark = pytest.mark.e2e
 CUSTOMERS = [f"+45201000{i:02d}" for i in range(6)]
 
 
-async def test_kill9_while_callbacks_wait_and_one_is_dialled_serves_each_exactly_once(
-    service_process, phonesim
-):
+async def test_kill9_while_callbacks_wait_and_one_is_dialled_serves_each_exactly_once(service_process, phonesim):
     service = service_process
     ids = {}
     for number in CUSTOMERS:

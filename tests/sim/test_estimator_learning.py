@@ -93,7 +93,6 @@ def test_a_change_in_patience_is_followed() -> None:
     assert est.abandon_rate("q") == pytest.approx(1 / 300, rel=0.25)
 
 
-
 class BusyAgents:
     """Agents who are never idle: each ends a call and starts the next at once (as in a long queue).
 
