@@ -99,7 +99,7 @@ METHOD = """## How it is measured
 - **SUTs.** app_queue: asterisk-conf/ with bench/queue/asterisk-appqueue/ laid over it
   (`Answer(,i)` then `Queue(bench)`; queues.conf strategy leastrecent, timeout 15, retry 1,
   wrapuptime 5, ringinuse no, autofill, static members `PJSIP/<agent>`, music on hold per caller).
-  Holdfast: asterisk-conf/ unchanged (`Stasis(holdfast)`) and the service in its own process
+  Holdfast: asterisk-conf/ unchanged (`Answer(,i)` then `Stasis(holdfast)`) and the service in its own process
   (bench/queue/holdfast_proc.py), one queue with ring_timeout 15 s, wrap_up 5 s, no callbacks, no
   announcements; every agent made ready over the API before the run. Agents' qualify is off on both.
 - **Phones.** A second Asterisk (tests/e2e/phonesim-conf/) driven by tests/e2e/phonesim.py places the
