@@ -10,7 +10,8 @@ Theory of operation:
 - `_reconcile` adopts legs whose channels still exist (a caller on hold goes back into the
   holding bridge), reports the others lost ("asterisk_restarted" or "channel_vanished"), takes
   in callers waiting in our app that were never recorded (the service stopped before their
-  arrival was stored), and re-creates holding bridges. A leg restored from the store is
+  arrival was stored), hangs up answered calls in our app it had finished with (a prompt before
+  a hang-up that never came), and re-creates holding bridges. A leg restored from the store is
   lost only once every server was read without it, or `unread_grace` after the first one was
   (a server that never comes back).
 - A read that keeps failing stops the service when no other server is up (never "connected" on a
@@ -329,9 +330,11 @@ class ServerSync:
         arrived.
         - Unanswered: the service answers a caller only once their arrival is stored, so any call
           of ours still ringing is one (a refused number is refused again).
-        - Answered: only a caller for a queue whose request the store never had. Other answered
-          channels the service does not know are left alone: a refused call's prompt, a feature
-          code, a caller whose request ended (its end is stored; its hang-up may not have been)."""
+        - Answered: a caller for a queue whose request the store never had. Any other answered
+          channel in our app that the service does not know has nothing left to wait for: the
+          prompt of a refused call or a feature code, or a caller whose request ended (its end was
+          stored, its hang-up never made). It is hung up, not left in silence until the caller
+          gives up."""
         for channel in channels.values():
             if channel.dialplan.app_name != "Stasis":
                 continue
@@ -341,6 +344,9 @@ class ServerSync:
             if channel.id in self.engine.requests:  # known, its leg adopted or lost above
                 continue
             if channel.state == "Up" and not await self._never_stored_caller(channel.id, args):
+                log.warning("finished_call_hung_up", channel_id=channel.id, server=server.name, args=args)
+                with contextlib.suppress(AriError):  # gone meanwhile; or the next resync finds it again
+                    await server.ari.channels.hangup(channel.id, reason="normal")
                 continue
             log.warning("unrecorded_caller_taken_in", channel_id=channel.id, server=server.name, args=args)
             await self._new_call(channel, args, server.name)

@@ -65,3 +65,22 @@ async def test_a_caller_who_arrived_while_the_service_was_frozen_is_taken_in_aft
     await service.wait_events(
         lambda ev: any(e.kind == "ended" and e.request_id == channel["id"] for e in ev), "the caller's end"
     )
+
+
+async def test_a_refused_call_whose_prompt_outlived_the_service_is_hung_up_after_a_restart(
+    service_process: ServiceProcess, phonesim: PhoneSim, sut_asterisk: AsteriskInstance
+) -> None:
+    """A number no queue answers hears "not in service" and is hung up when the prompt ends. The
+    service is killed while the prompt plays, so nobody is left to hang up: the next start finds
+    the answered call in the app, knows nothing of it, and hangs it up instead of leaving the
+    caller in silence until they give up."""
+    service = service_process
+    call = await phonesim.call("4999", "+4520123492")  # mapped to no queue
+    await guarded(service, call.wait_audio_received(min_packets=10), "the refusal prompt heard", 10)
+    service.kill9()
+    channel = await waiting_in_the_app(sut_asterisk, "+4520123492")
+    assert channel["state"] == "Up"
+
+    await service.start()
+    await guarded(service, call.wait_hangup(), "the call hung up after the restart", 15)
+    assert not any(c["id"] == channel["id"] for c in sut_asterisk.ari_get("/channels"))

@@ -194,13 +194,10 @@ async def test_stop_right_after_an_event(shell: Shell) -> None:
 async def test_a_caller_the_service_never_recorded_is_taken_in_at_start(shell: Shell) -> None:
     """The service stopped between a caller's StasisStart and the commit of their arrival: at the
     next start the caller still rings in our app, unanswered. They are answered and queued, not
-    left ringing until they give up. A refused call's prompt and other apps' channels are left
-    alone."""
+    left ringing until they give up. Another app's channels are left alone."""
     app = shell.fake.app_name
     ringing = shell.fake.add_channel(caller_number=CALLER, state="Ring")
     ringing["dialplan"]["app_data"] = f"{app},inbound,4000"
-    answered = shell.fake.add_channel(caller_number="+4520000001", state="Up")  # e.g. a refused call's prompt
-    answered["dialplan"]["app_data"] = f"{app},inbound,9999"
     other_app = shell.fake.add_channel(caller_number="+4520000002", state="Ring")
     other_app["dialplan"]["app_data"] = "someoneelse,inbound,4000"
     await shell.start()
@@ -212,18 +209,19 @@ async def test_a_caller_the_service_never_recorded_is_taken_in_at_start(shell: S
     assert request.state is RequestState.WAITING and request.caller_number == CALLER
     await shell.settle()
     assert list(shell.engine.requests) == [ringing["id"]]
-    for left_alone in (answered, other_app):
-        assert not shell.fake.calls_to("POST", f"/channels/{left_alone['id']}/answer")
-        assert not shell.fake.calls_to("DELETE", f"/channels/{left_alone['id']}")
+    assert not shell.fake.calls_to("POST", f"/channels/{other_app['id']}/answer")
+    assert not shell.fake.calls_to("DELETE", f"/channels/{other_app['id']}")
 
 
-async def test_a_caller_the_dialplan_answered_but_the_service_never_recorded_is_taken_in(
+async def test_an_answered_caller_never_recorded_is_taken_in_and_finished_calls_are_hung_up(
     fake_ari: FakeAri, tmp_path: Path
 ) -> None:
     """With the shipped dialplan the caller is answered before Stasis, so one whose arrival was
     never stored waits answered, in silence. Taken in at the next start (held, no second answer)
-    only if the store never had their request: an answered caller whose request ended (the end is
-    stored, the hang-up did not happen) and a feature code's call are left alone."""
+    only if the store never had their request. The other answered channels in our app that the
+    service does not know have nothing left to wait for and are hung up: a caller whose request
+    ended (the end is stored, the hang-up was never made), a refused call's prompt, a feature
+    code's call. Another app's channel is left alone."""
     store = SQLiteStore(str(tmp_path / "holdfast.db"))
     await store.open()
     ended = Request("ended-1", "support", RequestKind.INBOUND, 0, 1.0, 1.0, (0, 1.0, 1), "+4520000003")
@@ -237,6 +235,10 @@ async def test_a_caller_the_dialplan_answered_but_the_service_never_recorded_is_
     after_end["dialplan"]["app_data"] = f"{app},inbound,4000"
     feature = shell.fake.add_channel(caller_number="1001", state="Up")
     feature["dialplan"]["app_data"] = f"{app},feature,*1"
+    refused = shell.fake.add_channel(caller_number="+4520000004", state="Up")
+    refused["dialplan"]["app_data"] = f"{app},inbound,9999"
+    other_app = shell.fake.add_channel(caller_number="+4520000005", state="Up")
+    other_app["dialplan"]["app_data"] = "someoneelse,inbound,4000"
     try:
         await shell.start()
         add = await shell.fake.wait_for_call("POST", r"/bridges/holdfast-hold-support/addChannel")
@@ -244,11 +246,14 @@ async def test_a_caller_the_dialplan_answered_but_the_service_never_recorded_is_
         assert shell.engine.requests[silent["id"]].state is RequestState.WAITING
         stored = await store.load_request(silent["id"])
         assert stored is not None and stored.caller_number == CALLER
+        for finished in (after_end, feature, refused):
+            await shell.fake.wait_for_call("DELETE", f"/channels/{finished['id']}")
         await shell.settle()
         assert list(shell.engine.requests) == [silent["id"]]
-        for channel in (silent, after_end, feature):
+        for channel in (silent, after_end, feature, refused, other_app):
             assert not shell.fake.calls_to("POST", f"/channels/{channel['id']}/answer")
-        assert not shell.fake.calls_to("DELETE", r"/channels/.*")
+        for kept in (silent, other_app):
+            assert not shell.fake.calls_to("DELETE", f"/channels/{kept['id']}")
     finally:
         await shell.stop()
         await store.close()
