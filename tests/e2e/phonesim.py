@@ -106,13 +106,17 @@ class MiniAri:
                     raise
                 await asyncio.sleep(0.05)
 
-    async def close(self) -> None:
+    async def stop_events(self) -> None:
+        """Stop reading events (nothing new is dispatched); REST calls still work."""
         if self._ws is not None:
             await self._ws.close()
         if self._reader is not None:
             self._reader.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._reader
+
+    async def close(self) -> None:
+        await self.stop_events()
         if self._session is not None:
             await self._session.close()
 
@@ -470,8 +474,12 @@ class PhoneSim:
         return cls(ari)
 
     async def close(self) -> None:
-        """Hang up every call still up, wait for them to end, stop background tasks."""
+        """Hang up every call still up, wait for them to end, stop background tasks. Events stop
+        before the tasks are cancelled: a call the SUT places meanwhile (an agent rung for the
+        next caller while the others hang up) would otherwise start a task after the cancel,
+        whose request then meets the closed session."""
         await self.hangup_all()
+        await self.ari.stop_events()
         for t in list(self._tasks):
             t.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
