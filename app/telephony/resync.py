@@ -307,7 +307,7 @@ class ServerSync:
             else:
                 await self._leg_lost(leg, reason)
                 await self.executor.release_call_bridge(leg)
-        await self._take_in_unrecorded_callers(channels, server)
+        await self._settle_unknown_calls(channels, server)
         for leg in self.legs.live():  # our own one-shot legs (prompts before hang-up)
             if self.servers.get(leg.server) is not server:
                 continue
@@ -322,8 +322,10 @@ class ServerSync:
         elif first and self._unread_task is None:
             self._unread_task = asyncio.create_task(self._give_up_unread_servers(), name="unread-servers")
 
-    async def _take_in_unrecorded_callers(self, channels: dict[str, Channel], server: Server) -> None:
-        """Callers waiting in our app that the service never acted on: it stopped (a crash, a
+    async def _settle_unknown_calls(self, channels: dict[str, Channel], server: Server) -> None:
+        """Calls in our app that no leg or request knows: callers taken in, finished calls hung up.
+
+        Callers waiting in our app that the service never acted on: it stopped (a crash, a
         kill -9, the host's power) between their StasisStart and the commit of their arrival, or
         their StasisStart went with a websocket gap. Such a caller would wait, ringing or (answered
         by the dialplan) in silence, until they give up; they are taken in now as if they had just

@@ -58,7 +58,6 @@ async def test_inbound_call_is_answered_and_put_on_hold(shell: Shell) -> None:
     assert req.caller_number == CALLER
     assert req.state is RequestState.WAITING
     assert shell.engine.position(caller.request_id) == 1
-
     arrived = await shell.activities.wait("arrived", request_id=caller.request_id)
     assert arrived.data["position"] == 1
     # the answer comes before the caller joins the holding bridge
