@@ -691,14 +691,18 @@ class TelephonyService(ServerSync):
 
     async def _refuse(self, channel_id: str, server: str) -> None:
         """A call we cannot place: answered, told so, hung up when the prompt ends."""
-        await self._play_then_hang_up(channel_id, "not_in_service", None, server)
+        await self._play_then_hang_up(self._one_shot_leg(channel_id, server), "not_in_service")
 
-    async def _play_then_hang_up(
-        self, channel_id: str, prompt: str, after_end: tuple[str, str] | None = None, server: str = ""
-    ) -> None:
-        """Answer, play `prompt`, hang up; `after_end` is an agent change made once the call has ended."""
-        leg = self.legs.add(Leg(f"oneshot:{channel_id}", channel_id, "oneshot", "", after_end=after_end, server=server))
-        ari = self.servers.client(server)
+    def _one_shot_leg(self, channel_id: str, server: str) -> Leg:
+        """The leg of a call we only answer, play a prompt to and hang up (a refusal, a feature code)."""
+        return self.legs.add(Leg(f"oneshot:{channel_id}", channel_id, "oneshot", "", server=server))
+
+    async def _play_then_hang_up(self, leg: Leg, prompt: str) -> None:
+        """Answer, play `prompt`, hang up; the leg's `after_end` is an agent change made once the call has ended."""
+        if leg.ended:
+            return  # the caller hung up before we got this far (e.g. while a feature code was stored)
+        channel_id = leg.channel_id
+        ari = self.servers.client(leg.server)
         playback_id = new_id()
         media = self.executor.prompts.named(prompt)
         self.legs.playbacks[playback_id] = PlaybackTask(leg.leg_id, True, False, tuple(media))
@@ -792,20 +796,22 @@ class TelephonyService(ServerSync):
     MAKES_AVAILABLE = frozenset({"ready", "login"})
 
     async def _feature_code(self, channel_id: str, channel_name: str, code: str, server: str = "") -> None:
+        # Known as ours before the commit below is awaited: a resync meanwhile (a websocket gap)
+        # must neither take the still-ringing call in a second time nor hang it up.
+        leg = self._one_shot_leg(channel_id, server)
         agent_id = self.agent_for_channel(channel_name)
         action = self.feature_codes.get(code)
         prompt = "not_in_service"
-        after_end: tuple[str, str] | None = None
         if agent_id is not None and action in self.MAKES_AVAILABLE:
             found = self._agent_event(agent_id, action, "break")
             if found is not None and self.healthy and self._allowed(found[0]):
-                prompt, after_end = found[1], (agent_id, action)
+                prompt, leg.after_end = found[1], (agent_id, action)
         elif agent_id is not None and action is not None:
             try:  # confirmed to the agent only once it is kept
                 prompt = await self.agent_action_committed(agent_id, action) or "not_in_service"
             except ServiceStopping:
                 prompt = "not_in_service"
-        await self._play_then_hang_up(channel_id, prompt, after_end, server)
+        await self._play_then_hang_up(leg, prompt)
 
     def _allowed(self, event: ev.Event) -> bool:
         """Whether the engine would take `event` now; nothing changes (the engine's own check)."""
