@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 CONFIG ?= examples/holdfast.yaml
 
-.PHONY: run test test-all test-fast lint bench bench-dialler bench-api bench-queue bench-scale bench-amd bench-failover bench-store asterisk browser venv clean
+.PHONY: run test test-all test-fast lint bench bench-dialler bench-pacing-frontier bench-api bench-queue bench-scale bench-amd bench-failover bench-store asterisk browser venv clean
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -55,6 +55,11 @@ bench: venv bench-dialler
 # Writes docs/bench-dialler.md and its plots. DIALLER_ARGS=--quick for a smaller run that prints only.
 bench-dialler: venv
 	$(BIN)/python -m bench.dialler $(DIALLER_ARGS)
+
+# Issue 15's frontier: occupancy against abandonment with the pacing gain held, two risk rules and
+# power mode's fixed ratios (~8 min on 2 cores). Writes docs/bench-pacing-frontier.md.
+bench-pacing-frontier: venv
+	$(BIN)/python -m bench.pacing_frontier $(FRONTIER_ARGS)
 
 # Callbacks/s over the HTTP API, group commit off and on, SQLite and (if installed) PostgreSQL;
 # writes docs/bench-api.md.

@@ -1,0 +1,63 @@
+"""bench/pacing_frontier.py: the exact expected excess, the held gain, the page."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from bench import pacing_frontier as pf
+
+
+def _brute_excess(lives: float, ending: float, known: float) -> float:
+    pl, pe = pf.poisson(lives, 80), pf.poisson(ending, 80)
+    return sum(a * b * max(0.0, i - j - known) for i, a in enumerate(pl) for j, b in enumerate(pe))
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    lives=st.floats(0.0, 12.0),
+    ending=st.floats(0.0, 8.0),
+    known=st.integers(-3, 10).map(float),
+)
+def test_expected_excess_is_the_double_sum(lives: float, ending: float, known: float) -> None:
+    assert math.isclose(pf.expected_excess(lives, ending, known), _brute_excess(lives, ending, known), abs_tol=1e-9)
+
+
+def test_expected_excess_grows_with_answers_and_falls_with_agents() -> None:
+    base = pf.expected_excess(3.0, 1.0, 2.0)
+    assert pf.expected_excess(4.0, 1.0, 2.0) > base > pf.expected_excess(3.0, 1.0, 3.0)
+    assert pf.expected_excess(3.0, 2.0, 2.0) < base
+    assert pf.expected_excess(0.0, 0.0, -2.0) == 2.0  # two contacts waiting, nobody free, nothing coming
+
+
+def test_the_held_gain_does_not_learn_and_has_no_room_rules() -> None:
+    pacer = pf.HeldGain(cap=0.03, gain=0.7, ring_time=25.0)
+    for _ in range(20):
+        pacer.observe_live(100.0, abandoned=True)
+    assert math.isclose(pacer.gain, 0.7)
+    assert pacer.target(100.0) == 0.03 and not pacer.over_cap(100.0)
+
+
+def test_a_short_sweep_writes_every_rule_and_a_higher_gain_dials_harder(tmp_path: Path) -> None:
+    out = tmp_path / "frontier.md"
+    args = ["--seeds", "1", "--hours", "0.25", "--gains", "0.3,3", "--ratios", "3", "--jobs", "1", "--out", str(out)]
+    assert pf.main(args) == 0
+    text = out.read_text()
+    for rule in pf.RULES:
+        assert f"| {rule} | 0.3 |" in text and f"| {rule} | 3 |" in text
+    assert "| ratio | 3 |" in text
+    rows: dict[tuple[str, float], dict[str, float]] = {}
+    for rule in pf.RULES:
+        for gain in (0.3, 3.0):
+            rows[(rule, gain)] = pf.run_one((rule, gain, 1, 0.25))[3]
+        # the same seed: more risk allowed per dial means more dials per agent, so more abandons
+        assert rows[(rule, 3.0)]["abandon"] > rows[(rule, 0.3)]["abandon"]
+
+
+def test_crossing_interpolates_and_says_when_the_curve_never_gets_there() -> None:
+    points = [(0.01, 0.80), (0.03, 0.82), (0.05, 0.83)]
+    assert math.isclose(pf.crossing(points, 0.02) or 0, 0.81)
+    assert pf.crossing(points, 0.10) is None
