@@ -124,27 +124,40 @@ async def test_ready_code_the_engine_refuses_by_the_end_is_logged(shell: Shell) 
     assert any(e["event"] == "feature_code_refused_after_call" and e["log_level"] == "warning" for e in logs)
 
 
+async def _pause_code_held_before_its_commit(shell: Shell, channel_name: str) -> tuple[dict[str, Any], asyncio.Event]:
+    """Agent 1001 (ready) dials *22; returns once the service is storing the pause, held there
+    until the returned event is set: the feature call is still ringing in our app meanwhile."""
+    shell.ready("1001")
+    release, holding = asyncio.Event(), asyncio.Event()
+    commit = shell.service.agent_action_committed
+
+    async def held_commit(agent_id: str, action: str, reason: str = "break") -> str | None:
+        holding.set()
+        await release.wait()
+        return await commit(agent_id, action, reason)
+
+    shell.service.agent_action_committed = held_commit  # type: ignore[method-assign]
+    chan = shell.fake.add_channel(name=channel_name, caller_number="1001")
+    chan["dialplan"]["app_data"] = f"{shell.fake.app_name},feature,*22"
+    await shell.push("StasisStart", channel=chan, args=["feature", "*22"])
+    await holding.wait()
+    return chan, release
+
+
+async def _resync(shell: Shell) -> None:
+    resyncs = shell.service.resyncs
+    await shell.fake.drop_websockets()
+    await shell.eventually(lambda: shell.service.resyncs > resyncs, "the resync after the reconnect")
+
+
 async def test_a_resync_while_a_pause_code_is_stored_leaves_the_feature_call_alone(shell: Shell) -> None:
     """The pause is confirmed only once stored; a websocket gap meanwhile brings a resync, which
     finds the feature call still ringing in our app. It is ours already: not taken in a second
     time (a second pause, refused, would play "not in service") and not hung up."""
     await shell.start()
-    shell.ready("1001")
-    stored = asyncio.Event()
-    commit = shell.service.agent_action_committed
-
-    async def held_commit(agent_id: str, action: str, reason: str = "break") -> str | None:
-        await stored.wait()
-        return await commit(agent_id, action, reason)
-
-    shell.service.agent_action_committed = held_commit  # type: ignore[method-assign]
-    chan = shell.fake.add_channel(name="PJSIP/1001-0000000c", caller_number="1001")
-    chan["dialplan"]["app_data"] = f"{shell.fake.app_name},feature,*22"
-    await shell.push("StasisStart", channel=chan, args=["feature", "*22"])
-    resyncs = shell.service.resyncs
-    await shell.fake.drop_websockets()
-    await shell.eventually(lambda: shell.service.resyncs > resyncs, "the resync after the reconnect")
-    stored.set()
+    chan, release = await _pause_code_held_before_its_commit(shell, "PJSIP/1001-0000000c")
+    await _resync(shell)
+    release.set()
     play = await shell.fake.wait_for_call("POST", f"/channels/{chan['id']}/play")
     assert play.param("media") == shell.media("agent_paused")
     await shell.settle()
@@ -158,26 +171,11 @@ async def test_a_feature_call_gone_at_a_resync_while_its_code_is_stored_is_not_a
     """The agent hangs up while the pause is being stored, and the hang-up is lost with a
     websocket gap: the resync finds the call gone and ends its leg; nothing is played to it."""
     await shell.start()
-    shell.ready("1001")
-    stored, holding = asyncio.Event(), asyncio.Event()
-    commit = shell.service.agent_action_committed
-
-    async def held_commit(agent_id: str, action: str, reason: str = "break") -> str | None:
-        holding.set()
-        await stored.wait()
-        return await commit(agent_id, action, reason)
-
-    shell.service.agent_action_committed = held_commit  # type: ignore[method-assign]
-    chan = shell.fake.add_channel(name="PJSIP/1001-0000000d", caller_number="1001")
-    chan["dialplan"]["app_data"] = f"{shell.fake.app_name},feature,*22"
-    await shell.push("StasisStart", channel=chan, args=["feature", "*22"])
-    await holding.wait()
+    chan, release = await _pause_code_held_before_its_commit(shell, "PJSIP/1001-0000000d")
     shell.fake.remove_channel(chan["id"])
-    resyncs = shell.service.resyncs
-    await shell.fake.drop_websockets()
-    await shell.eventually(lambda: shell.service.resyncs > resyncs, "the resync after the reconnect")
+    await _resync(shell)
     assert shell.service.legs.by_channel(chan["id"]) is None
-    stored.set()
+    release.set()
     await shell.eventually(lambda: shell.agent_state("1001") is AgentState.PAUSED, "the pause kept")
     await shell.settle()
     assert not shell.fake.calls_to("POST", f"/channels/{chan['id']}/answer")
