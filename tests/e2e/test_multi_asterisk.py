@@ -337,11 +337,15 @@ async def test_callers_on_both_servers_served_in_arrival_order_by_agents_on_the_
 async def test_with_one_asterisk_stopped_the_other_serves_new_callers(cluster: Cluster, running: Running) -> None:
     service = running.service
     _, stranded = await call_in(running, TRUNK_B, "+4520000003")
+    # b's agent was reported unreachable once already at start-up (a was read before b): wait for
+    # the report b's loss makes, not that one (the server is marked down before it is made).
+    unreachable = len(running.activities.find("agent_reachability", agent_id=ON_B, reachable=False))
+    reachable = len(running.activities.find("agent_reachability", agent_id=ON_B, reachable=True))
     try:
         await asyncio.to_thread(cluster.b.stop)
         ended = await running.activities.wait("ended", request_id=stranded)
         assert ended.data.get("outcome") == "dropped", ended
-        await running.activities.wait("agent_reachability", agent_id=ON_B, reachable=False)
+        await running.activities.wait("agent_reachability", agent_id=ON_B, reachable=False, count=unreachable + 1)
         assert not service.servers.by_name["b"].up
         assert service.healthy and service.connected.is_set(), service.fatal_reason
 
@@ -373,7 +377,7 @@ async def test_with_one_asterisk_stopped_the_other_serves_new_callers(cluster: C
                 await asyncio.to_thread(wait_agents_registered, cluster.b, [ON_B], 20)
     # Back: b is reconciled again and its agent reachable.
     await asyncio.wait_for(_both_up(service), 30)
-    await running.activities.wait("agent_reachability", agent_id=ON_B, reachable=True, timeout=30)
+    await running.activities.wait("agent_reachability", agent_id=ON_B, reachable=True, timeout=30, count=reachable + 1)
 
 
 # ---- two service processes on PostgreSQL, over both servers --------------------------------------
