@@ -327,11 +327,12 @@ async def test_callers_on_both_servers_served_in_arrival_order_by_agents_on_the_
     await on_a.wait_audio_flowing(timeout=8)
     await agent_b.wait_audio_flowing(timeout=8)
 
-    # Hung up by the callers: both agents free again (wrap-up 1 s).
+    # Hung up by the callers: both agents free again (wrap-up 1 s), each ready once more.
+    readies = {a: len(running.activities.find("agent_state", agent_id=a, state="ready")) for a in (ON_A, ON_B)}
     await on_b.hangup()
     await on_a.hangup()
     for agent in (ON_A, ON_B):
-        await running.activities.wait("agent_state", agent_id=agent, state="ready")
+        await running.activities.wait("agent_state", agent_id=agent, state="ready", count=readies[agent] + 1)
 
 
 async def test_with_one_asterisk_stopped_the_other_serves_new_callers(cluster: Cluster, running: Running) -> None:
