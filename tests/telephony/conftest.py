@@ -191,6 +191,13 @@ class Shell:
                 raise AssertionError(f"timed out waiting for {what}")
             await asyncio.sleep(0.005)
 
+    async def reconnect(self) -> None:
+        """Drop the events websocket and wait until the service has resynced on the new one (the
+        resync itself, counted by the service, not a REST call it makes)."""
+        resyncs = self.service.resyncs
+        await self.fake.drop_websockets()
+        await self.eventually(lambda: self.service.resyncs > resyncs, "the resync after the reconnect")
+
     async def settle(self, timeout: float = 2.0) -> None:
         """Wait until every ARI event received so far has been handled."""
         events = self.ari.events

@@ -10,12 +10,6 @@ from tests.telephony.conftest import CALLER, Shell
 SHUTDOWN = {"soft": True, "cause": 4}  # AST_SOFTHANGUP_SHUTDOWN, as Asterisk reports it at its stop
 
 
-async def _reconnect(shell: Shell) -> None:
-    resyncs = shell.service.resyncs
-    await shell.fake.drop_websockets()
-    await shell.eventually(lambda: shell.service.resyncs > resyncs, "the resync after the reconnect")
-
-
 async def test_no_agent_is_rung_while_asterisk_stops_and_the_caller_is_served_after_its_return(
     shell: Shell,
 ) -> None:
@@ -34,7 +28,7 @@ async def test_no_agent_is_rung_while_asterisk_stops_and_the_caller_is_served_af
     # was: the agent rung again at once, on an Asterisk that refuses it (then paused as not responding)
     assert len(shell.fake.calls_to("POST", r"/channels")) == originates
 
-    await _reconnect(shell)  # the same Asterisk back (a websocket gap): reconciled, then dispatched
+    await shell.reconnect()  # the same Asterisk back (a websocket gap): reconciled, then dispatched
     assert shell.engine.telephony_up
     assert shell.fed_of(ev.TelephonyUp)
     again = await shell.wait_originate("1001", count=originates + 1)

@@ -30,12 +30,6 @@ def errors_in(logs: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [e for e in logs if e["log_level"] in ("error", "critical", "warning")]
 
 
-async def _reconnect(shell: Shell) -> None:
-    resyncs = shell.service.resyncs
-    await shell.fake.drop_websockets()
-    await shell.eventually(lambda: shell.service.resyncs > resyncs, "the resync after the reconnect")
-
-
 # ---------------------------------------------------------------------- originate with a lost answer
 
 
@@ -184,7 +178,7 @@ async def test_a_hangup_asterisk_does_not_answer_is_done_at_the_next_resync(fake
         await shell.eventually(lambda: ring.channel_id in pending, "the hang-up put off", timeout=3.0)
         assert shell.service.healthy and ring.channel_id in shell.fake.channels
 
-        await _reconnect(shell)
+        await shell.reconnect()
         assert ring.channel_id not in shell.fake.channels and not pending
         assert shell.fake.calls_to("DELETE", f"/channels/{ring.channel_id}")[-1].status == 204
         assert shell.service.healthy
@@ -323,7 +317,7 @@ async def test_a_resync_that_fails_once_is_retried_before_connected(shell: Shell
     gone = await shell.caller(CALLER)
     shell.fake.remove_channel(gone.channel_id)  # hung up during the gap
     shell.fake.fail("GET", r"/channels", status=500, times=1)
-    await _reconnect(shell)
+    await shell.reconnect()
     assert shell.service.connected.is_set() and shell.service.healthy
     assert gone.request_id not in shell.engine.requests  # reconciled despite the failed read
     assert len(shell.fake.calls_to("GET", r"/channels")) == 3  # start, failed, retried
@@ -358,7 +352,7 @@ async def test_after_an_asterisk_restart_nobody_is_rung_before_their_phone_regis
     for agent in ("1001", "1002"):
         cb.fake.endpoints[f"PJSIP/{agent}"]["state"] = "offline"  # not registered again yet
     originates = len(cb.fake.calls_to("POST", r"/channels"))
-    await _reconnect(cb)
+    await cb.reconnect()
     await cb.settle()
     await cb.service.executor.drain(0.5)
 

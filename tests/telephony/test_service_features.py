@@ -144,19 +144,13 @@ async def _pause_code_held_before_its_commit(shell: Shell, channel_name: str) ->
     return chan, release
 
 
-async def _resync(shell: Shell) -> None:
-    resyncs = shell.service.resyncs
-    await shell.fake.drop_websockets()
-    await shell.eventually(lambda: shell.service.resyncs > resyncs, "the resync after the reconnect")
-
-
 async def test_a_resync_while_a_pause_code_is_stored_leaves_the_feature_call_alone(shell: Shell) -> None:
     """The pause is confirmed only once stored; a websocket gap meanwhile brings a resync, which
     finds the feature call still ringing in our app. It is ours already: not taken in a second
     time (a second pause, refused, would play "not in service") and not hung up."""
     await shell.start()
     chan, release = await _pause_code_held_before_its_commit(shell, "PJSIP/1001-0000000c")
-    await _resync(shell)
+    await shell.reconnect()
     release.set()
     play = await shell.fake.wait_for_call("POST", f"/channels/{chan['id']}/play")
     assert play.param("media") == shell.media("agent_paused")
@@ -173,7 +167,7 @@ async def test_a_feature_call_gone_at_a_resync_while_its_code_is_stored_is_not_a
     await shell.start()
     chan, release = await _pause_code_held_before_its_commit(shell, "PJSIP/1001-0000000d")
     shell.fake.remove_channel(chan["id"])
-    await _resync(shell)
+    await shell.reconnect()
     assert shell.service.legs.by_channel(chan["id"]) is None
     release.set()
     await shell.eventually(lambda: shell.agent_state("1001") is AgentState.PAUSED, "the pause kept")

@@ -88,11 +88,8 @@ async def test_endpoint_of_someone_else_is_ignored(shell: Shell) -> None:
 
 
 async def _reconnect(shell: Shell) -> None:
-    """Drop the events websocket and wait until the service has resynced on the new one."""
-    resyncs = shell.service.resyncs
-    await shell.fake.drop_websockets()
-    # Wait for the thing itself (one more completed resync), not for a REST call it makes.
-    await shell.eventually(lambda: shell.service.resyncs > resyncs, "the resync after the reconnect")
+    """Reconnect, and the service reports itself connected again."""
+    await shell.reconnect()
     assert shell.service.connected.is_set()
 
 

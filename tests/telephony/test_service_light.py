@@ -13,13 +13,6 @@ from tests.ari.fake_ari import RecordedCall
 from tests.telephony.conftest import CALLER, Caller, Shell, config_text
 from tests.telephony.test_service_store import failing_store, stored_shell  # noqa: F401 (fixtures)
 
-
-async def _reconnect(shell: Shell) -> None:
-    resyncs = shell.service.resyncs
-    await shell.fake.drop_websockets()
-    await shell.eventually(lambda: shell.service.resyncs > resyncs, "the resync after the reconnect")
-
-
 # ---- the event filter --------------------------------------------------------------------------
 
 
@@ -43,7 +36,7 @@ async def test_filter_is_set_again_after_asterisk_restarts(shell: Shell) -> None
     await shell.start()
     shell.fake.restart_asterisk()  # a fresh Asterisk knows no filter
     assert shell.fake.event_allowed("ChannelVarset")
-    await _reconnect(shell)
+    await shell.reconnect()
     assert len(shell.fake.calls_to("PUT", r"/applications/holdfast/eventFilter")) == 2
     assert shell.fake.state.events_allowed == list(EVENTS_USED)
 
@@ -236,7 +229,7 @@ async def test_call_bridges_of_calls_lost_in_an_asterisk_shutdown_are_forgotten(
     assert shell.service.executor.call_bridges  # nothing released while Asterisk shuts down
 
     shell.fake.restart_asterisk()
-    await _reconnect(shell)
+    await shell.reconnect()
     assert not shell.service.executor.call_bridges
 
 
