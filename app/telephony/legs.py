@@ -83,6 +83,9 @@ class LegRegistry:
         for playback_id in leg.playbacks:
             self.playbacks.pop(playback_id, None)
 
+    def all(self) -> list[Leg]:
+        return list(self._by_leg.values())
+
     def live(self) -> list[Leg]:
         return [leg for leg in self._by_leg.values() if not leg.ended]
 

@@ -52,6 +52,7 @@ from tests.activity_log import ActivityLog
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from phonesim import PhoneSim, render_agent_registrations
 
+from app.telephony.executor import HOLDING_PREFIX
 from app.telephony.prompts import SHIPPED_DIR, install_prompts
 from app.telephony.service import TelephonyService
 
@@ -270,6 +271,39 @@ class Holdfast:
 
     async def wait_activity(self, kind: str, timeout: float = 15.0, **match: object) -> Activity:
         return await self.activities.wait(kind, timeout, **match)
+
+    def left_behind(self, sut_channels: list[dict[str, Any]], sut_bridges: list[dict[str, Any]]) -> list[str]:
+        """What still holds an ended call: a leg, playback, call bridge or hang-up the service still
+        tracks, a request or per-request timer the engine keeps, a channel or call bridge on the SUT."""
+        service, engine = self.service, self.engine
+        found = [f"request {rid} ({r.state})" for rid, r in engine.requests.items()]
+        found += [f"leg {leg.leg_id} ({leg.role}, ended={leg.ended})" for leg in service.legs.all()]
+        found += [f"playback {p}" for p in service.legs.playbacks]
+        found += [f"call bridge {b}" for b in service.executor.call_bridges]
+        found += [f"hang-up pending {ch}" for ch in service.executor.pending_hangups]
+        found += [
+            f"timer {kind} {subject}"
+            for (kind, subject) in engine._timers._due
+            if kind not in ("wrap_up", "pace", "contacts", "hours", "close_sweep") and subject not in engine.requests
+        ]
+        found += [f"SUT channel {ch['name']} ({ch['state']})" for ch in sut_channels]
+        found += [f"SUT bridge {b['id']}" for b in sut_bridges if not b["id"].startswith(HOLDING_PREFIX)]
+        return found
+
+    async def assert_nothing_left_behind(self, timeout: float = 15.0) -> None:
+        """Once every call has ended, the service and the SUT return to empty: the hundredth call must
+        not inherit what the first ones left. Waits (polling both) until they are, else fails with
+        what remains."""
+        deadline = time.monotonic() + timeout
+        while True:
+            channels = await asyncio.to_thread(self.sut.ari_get, "/channels")
+            bridges = await asyncio.to_thread(self.sut.ari_get, "/bridges")
+            found = self.left_behind(channels, bridges)
+            if not found:
+                return
+            if time.monotonic() > deadline:
+                raise AssertionError(f"left behind {timeout}s after the last call ended: {found}")
+            await asyncio.sleep(0.2)
 
 
 CALLBACK_QUEUE = """

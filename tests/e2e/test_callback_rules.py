@@ -99,6 +99,7 @@ async def test_busy_twice_then_answered_on_the_third_attempt_is_served(holdfast,
     assert ended.data["outcome"] == "served", describe(holdfast, anna)
     check_retry_timeline(holdfast, anna, ["busy", "busy", "answered"])
     assert holdfast.activities.find("attempt_outcome", request_id=anna)[-1].data["outcome"] == "answered"
+    await holdfast.assert_nothing_left_behind()
 
 
 async def wait_prompt_played(holdfast, name: str, since: int, timeout: float = 15.0) -> None:

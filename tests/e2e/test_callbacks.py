@@ -121,6 +121,7 @@ async def test_no_answer_three_attempts_quarantine_and_retry_at_the_end(holdfast
     outcomes = holdfast.activities.find("attempt_outcome", request_id=anna)
     for earlier, later in zip(outcomes, attempts[1:], strict=False):
         assert later.at - earlier.at >= 3.0  # quarantine respected before every retry
+    await holdfast.assert_nothing_left_behind()
 
 
 @pytest.mark.parametrize(

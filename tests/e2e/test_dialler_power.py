@@ -72,6 +72,7 @@ async def test_answer_hears_an_agent_within_2s_and_a_second_answer_hears_the_mes
     await ann.hangup()
     record = await holdfast.wait_activity("dial_attempt", contact=1)
     assert (record.data["outcome"], record.agent_id) == ("answered", "1001")
+    await holdfast.assert_nothing_left_behind()
 
 
 async def test_busy_is_retried_after_its_interval_up_to_max_attempts(holdfast, phonesim):

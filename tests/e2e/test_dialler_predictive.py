@@ -181,3 +181,4 @@ async def test_predictive_campaign_connects_within_2s_or_plays_the_message(holdf
         f"predictive e2e: {len(delays)} connected (answer→agent max {max(delays):.2f} s), "
         f"{len(seen_abandoned)} abandoned, figures {day}"
     )
+    await holdfast.assert_nothing_left_behind()

@@ -142,6 +142,7 @@ async def test_fifty_callers_on_hold_all_served_by_five_agents(holdfast, phonesi
     assert not holdfast.activities.find("ended", outcome="abandoned")
     for caller in callers:
         await caller.wait_hangup()
+    await holdfast.assert_nothing_left_behind()
 
 
 async def test_feature_codes_from_the_agents_phone_change_the_agent_state(holdfast, phonesim):
