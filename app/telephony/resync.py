@@ -381,7 +381,15 @@ class ServerSync:
             self.fail("unread_servers_crashed", error)
 
     async def _on_disconnected(self, server: str = "") -> None:
-        lost = self.servers.get(server)
+        """A server's events connection dropped: its calls are judged now (several servers) or at
+        the resync after the reconnect (one). A bug here would leave the connection logging it and
+        reconnecting over a picture nobody judged, so it stops the service."""
+        try:
+            await self._judge_disconnected(self.servers.get(server))
+        except Exception as error:
+            self.fail("disconnect_handling_crashed", error)
+
+    async def _judge_disconnected(self, lost: Server) -> None:
         log.warning("ari_disconnected", server=lost.name)
         if self.servers.several and not self._stopping:  # a stop keeps its calls for the next start
             await self._server_down(lost, "asterisk_disconnected")

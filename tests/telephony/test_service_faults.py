@@ -286,6 +286,21 @@ async def test_a_bug_in_resync_stops_the_service_instead_of_serving_unreconciled
     assert not shell.service.connected.is_set()
 
 
+async def test_a_bug_in_judging_a_dropped_connection_stops_the_service(
+    shell: Shell, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The events connection would only log it and reconnect over calls nobody judged."""
+    await shell.start()
+
+    async def broken(server: object) -> None:
+        raise KeyError("a bug in judging the lost server's calls (test)")
+
+    monkeypatch.setattr(shell.service, "_judge_disconnected", broken)
+    await shell.fake.drop_websockets()
+    await shell.eventually(shell.service.fatal.is_set, "the service stopping")
+    assert shell.service.fatal_reason == "disconnect_handling_crashed" and not shell.service.healthy
+
+
 async def test_the_events_connection_dying_stops_the_service(shell: Shell, monkeypatch: pytest.MonkeyPatch) -> None:
     """A deaf service (no ARI events any more) must not go on looking alive."""
     await shell.start()
