@@ -7,7 +7,7 @@ holds the gain fixed (no learning, no room or fresh-window rules, target 3 %) an
 curve itself shows: where it crosses 3 % is the best this rule can do on the anchor, whatever the
 loop.
 
-Two rules are swept on the same seeds:
+Three rules are swept on the same seeds:
 - "normal": the shipped rule (app/core/pacing.py): within each horizon, live answers coming less
   agents expected free is taken as normal, and a new dial is placed while its own chance of being
   abandoned (the rise in E[max(0, L - A)] it brings, per live answer) stays under gain x target.
@@ -16,6 +16,11 @@ Two rules are swept on the same seeds:
   wrap-up as a known number, E[max(0, L - A)] summed exactly. It asks whether the normal
   approximation, poor for the handful of answers and agents a 2-12 s horizon holds, is what
   costs occupancy.
+- "cancel": the shipped rule, and a dial still ringing after the 15 s the regulators ask for is hung
+  up when its own chance of finding no agent, were it answered in the rest of its ring time, is over
+  CANCEL_RISK (the same risk terms, with the dial's age). It asks whether cutting late answers, the
+  ones the pacer could least plan for, buys occupancy. The simulator does the cancelling: the core
+  has no such command (it would need a per-dial timer, and the executor would hang the leg up).
 For scale, power mode's fixed ratios (R lines per ready agent) are swept on the same seeds.
 
 Run: `python -m bench.pacing_frontier` (writes docs/bench-pacing-frontier.md), `--seeds N`,
@@ -32,14 +37,20 @@ import statistics
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
+from app.core import events as ev
 from app.core import pacing
 from app.core.pacing import HoldfastPacer, PacingView
 from app.core.settings import CampaignSettings
-from app.sim.outbound import Mix, OutboundScenario, OutboundSimulator
+from app.core.states import AttemptOutcome
+from app.sim import outbound
+from app.sim.outbound import CAMPAIGN, Mix, OutboundScenario, OutboundSimulator
 from bench.machine import machine
 
-RULES = ("normal", "counts")
+RULES = ("normal", "counts", "cancel")
+MIN_RING = 15.0  # Ofcom: a dial rings at least this long before the dialler may hang it up
+CANCEL_RISK = 0.1  # the "cancel" rule hangs up a dial whose own risk is over this (0.03 and 0.2 also tried)
 GAINS = (0.35, 0.5, 0.7, 1.0, 1.4, 2.0)
 RATIOS = (2.5, 3.0, 3.5, 4.0)  # power mode's lines per ready agent, the curve pacing improves on
 
@@ -98,6 +109,67 @@ class HeldGainCounts(HeldGain):
         return (more - less) / per_dial
 
 
+class _Check:
+    """The simulator's own event: look at a dial once it has rung MIN_RING seconds."""
+
+    def __init__(self, leg_id: str) -> None:
+        self.leg_id = leg_id
+
+
+class CancellingSimulator(OutboundSimulator):
+    """The anchor with the "cancel" rule (module comment): dials still ringing at MIN_RING are
+    looked at once, and hung up (a no answer to the core) when their risk is over CANCEL_RISK."""
+
+    def __init__(self, scenario: OutboundScenario, risk: float = CANCEL_RISK) -> None:
+        super().__init__(scenario)
+        self.risk = risk
+        self.dialled_at: dict[str, float] = {}
+        self.ends_at: dict[str, float] = {}  # leg -> when its drawn fate (answer, failure) comes
+        self.cancelled: dict[str, float] = {}  # leg -> when it was hung up
+
+    def _push(self, at: float, kind: int, data: Any) -> None:
+        leg = getattr(data, "leg_id", None)
+        if isinstance(data, (ev.LegAnswered, ev.LegFailed)) and leg in self._legs:
+            self.ends_at.setdefault(leg, at)
+        super()._push(at, kind, data)
+
+    def _dial(self, cmd: Any) -> None:
+        self.dialled_at[cmd.leg_id] = self.now
+        super()._dial(cmd)
+        if self.ends_at.get(cmd.leg_id, 0.0) > self.now + MIN_RING:  # still ringing then: look at it
+            self._push(self.now + MIN_RING, outbound._EVENT, _Check(cmd.leg_id))
+
+    def _feed(self, event: Any) -> None:
+        if isinstance(event, _Check):
+            self._check(event.leg_id)
+        elif getattr(event, "leg_id", None) not in self.cancelled:  # a hung-up dial's fate never comes
+            super()._feed(event)
+
+    def _check(self, leg_id: str) -> None:
+        if leg_id not in self._legs:
+            return
+        pacer = self.engine.pacers[CAMPAIGN]
+        assert isinstance(pacer, HoldfastPacer)
+        view = self.engine.pacing_view(self.engine.campaigns[CAMPAIGN])
+        if self.own_risk(pacer, view) > self.risk:
+            self.cancelled[leg_id] = self.now
+            super()._feed(ev.LegFailed(self.now, leg_id, AttemptOutcome.NO_ANSWER, 16))
+
+    def own_risk(self, pacer: HoldfastPacer, view: PacingView) -> float:
+        """The worst, over the horizons left in its ring, of the dial's chance that its live answer
+        finds no agent: the fall in E[max(0, L - A)] without it, per live answer it brings."""
+        worst = 0.0
+        for horizon in pacer._horizons():
+            if horizon > self.sc.ring_time - MIN_RING + 1e-9:
+                break
+            gap, var, _, _ = pacer._window_terms(view, horizon)
+            q = pacer.est.live_within_fast(MIN_RING, horizon)
+            if q > 1e-9:
+                without = pacing._over(gap - q, max(0.0, var - q * (1 - q)))
+                worst = max(worst, (pacing._over(gap, var) - without) / q)
+        return worst
+
+
 def poisson(mean: float, size: int) -> list[float]:
     out = [math.exp(-mean)]
     for i in range(1, size):
@@ -131,16 +203,19 @@ def run_one(job: tuple[str, float, int, float]) -> tuple[str, float, int, dict[s
     sc = OutboundScenario(
         name="anchor", agents=20, horizon=hours * 3600, mix=Mix(0.25, 0.15, 0.05), seed=seed, policy=policy
     )
-    sim = OutboundSimulator(sc)
+    sim = CancellingSimulator(sc) if rule == "cancel" else OutboundSimulator(sc)
     if rule == "ratio":
         return rule, gain, seed, sim.run().summary()
-    cls = HeldGain if rule == "normal" else HeldGainCounts
+    cls = HeldGainCounts if rule == "counts" else HeldGain
 
     def factory(c: CampaignSettings) -> HoldfastPacer:
         return cls(cap=c.abandon_cap, gain=gain, ring_time=c.ring_time)
 
     sim.engine.pacer_factory = factory
-    return rule, gain, seed, sim.run().summary()
+    summary = sim.run().summary()
+    if isinstance(sim, CancellingSimulator):
+        summary["cancelled"] = len(sim.cancelled) / max(1, sim.result.dials)
+    return rule, gain, seed, summary
 
 
 def crossing(points: list[tuple[float, float]], at: float) -> float | None:
@@ -157,12 +232,13 @@ def render(rows: dict[tuple[str, float], list[dict[str, float]]], seeds: int, ho
         "# Pacing frontier: occupancy against abandonment with the gain held",
         "",
         f"Machine: {machine()}. Wall time {wall:.0f} s. Generated by `python -m bench.pacing_frontier`",
-        "(bench/pacing_frontier.py, where both rules are described): the anchor (20 agents, 25 % live, 15 %",
+        "(bench/pacing_frontier.py, where the rules are described): the anchor (20 agents, 25 % live, 15 %",
         f"machines, 120 s talk, 10 s wrap-up), {seeds} seeds of {hours:g} h each per point, the same seeds",
         "for every point; the gain held (no learning, no room or fresh-window rules). Mean over seeds.",
         "",
-        "| rule | gain (ratio: lines per ready agent) | occupancy | abandoned | worst seed |",
-        "|---|---|---|---|---|",
+        "| rule | gain (ratio: lines per ready agent) | occupancy | abandoned | worst seed | dials per connect"
+        " | dials hung up at 15 s |",
+        "|---|---|---|---|---|---|---|",
     ]
     curves: dict[str, list[tuple[float, float]]] = {}
     for (rule, gain), results in sorted(rows.items()):
@@ -170,7 +246,12 @@ def render(rows: dict[tuple[str, float], list[dict[str, float]]], seeds: int, ho
         ab = statistics.fmean(r["abandon"] for r in results)
         worst = max(r["abandon"] for r in results)
         curves.setdefault(rule, []).append((ab, occ))
-        out.append(f"| {rule} | {gain:g} | {100 * occ:.1f} % | {100 * ab:.2f} % | {100 * worst:.2f} % |")
+        per_connect = statistics.fmean(r["dials_per_connect"] for r in results)
+        cut = f"{100 * statistics.fmean(r['cancelled'] for r in results):.1f} %" if rule == "cancel" else "-"
+        out.append(
+            f"| {rule} | {gain:g} | {100 * occ:.1f} % | {100 * ab:.2f} % | {100 * worst:.2f} % "
+            f"| {per_connect:.2f} | {cut} |"
+        )
     out += ["", "Where each curve crosses an abandon rate (interpolated between the points above):", ""]
     for rule, points in curves.items():
         cells = []

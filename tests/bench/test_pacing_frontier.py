@@ -61,3 +61,20 @@ def test_crossing_interpolates_and_says_when_the_curve_never_gets_there() -> Non
     points = [(0.01, 0.80), (0.03, 0.82), (0.05, 0.83)]
     assert math.isclose(pf.crossing(points, 0.02) or 0, 0.81)
     assert pf.crossing(points, 0.10) is None
+
+
+def _cancelling(risk: float) -> pf.CancellingSimulator:
+    sim = pf.CancellingSimulator(pf.OutboundScenario(name="anchor", agents=20, horizon=1800.0, seed=3), risk=risk)
+    sim.engine.pacer_factory = lambda c: pf.HeldGain(cap=c.abandon_cap, gain=3.0, ring_time=c.ring_time)
+    sim.run()
+    return sim
+
+
+def test_the_cancel_rule_hangs_up_dials_still_ringing_at_15s_and_only_those() -> None:
+    sim = _cancelling(risk=0.0)  # every dial still ringing at 15 s that carries any risk
+    assert sim.cancelled, "a gain of 3 leaves dials ringing at 15 s with no agent for them"
+    for leg, at in sim.cancelled.items():
+        assert math.isclose(at - sim.dialled_at[leg], pf.MIN_RING)  # after the 15 s, not before
+        assert sim.ends_at[leg] > at  # it was still ringing: its answer or failure had not come
+    assert sim.result.dials > len(sim.cancelled)
+    assert not _cancelling(risk=math.inf).cancelled
