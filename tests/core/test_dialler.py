@@ -288,6 +288,37 @@ def test_power_dials_lines_per_agent_and_connects_an_auto_answering_agent_on_ans
     assert h.activities("dialler_abandoned")
 
 
+def test_power_contact_hanging_up_before_the_agent_connects_is_abandoned_and_frees_the_agent() -> None:
+    """Silence after "hello?": a contact may hang up within the 2 s, while the agent's phone is still
+    being connected. That is an abandoned call (the regulators count it), the agent's leg is hung up
+    and the agent is free for the next contact at once, not after a call that never was."""
+    h = DiallerHarness(dialler_settings(campaign(mode=POWER, lines_per_agent=2.0)), [contact(i) for i in range(1, 6)])
+    dials = h.dials(h.ready("a1"))
+    out = h.at(5).answer(dials[0].leg_id)
+    ring = ring_of(h, out)
+    out = h.at(1.2).leg_hung_up(dials[0].leg_id)
+    assert h.one(out, c.Hangup).leg_id == ring.leg_id
+    assert not h.of(out, c.BridgeLegs)
+    (abandoned,) = h.activities("dialler_abandoned")
+    assert abandoned.data["why"] == "contact_hung_up"
+    record = [a for a in h.activities("dial_attempt") if a.data["contact"] == 1][-1]
+    assert (record.data["outcome"], record.data["abandoned"]) == ("abandoned", True)
+    p = h.progress(1)
+    assert p is not None and (p.state, p.last_outcome) == (SCHEDULED, "abandoned")
+    assert p.next_due == pytest.approx(h.now + ABANDON_QUARANTINE)  # no redial within 72 h
+    assert ring.request_id not in h.engine.requests
+    assert h.engine.agents["a1"].state is AgentState.READY
+    # the agent's leg ends as the hang-up asked, and the next answer gets the agent
+    h.leg_hung_up(ring.leg_id)
+    assert h.engine.agents["a1"].state is AgentState.READY
+    out = h.at(0.5).answer(dials[1].leg_id)
+    second = ring_of(h, out)
+    assert second.caller_id_number == dials[1].number
+    out = h.at(0.3).answer(second.leg_id)
+    assert h.one(out, c.BridgeLegs).customer_leg == dials[1].leg_id
+    assert not h.of(h.run_until(h.now + 3.0), c.PlayPrompt)  # connected, not the information message
+
+
 def test_power_stops_dialling_for_an_agent_who_pauses() -> None:
     h = DiallerHarness(dialler_settings(campaign(mode=POWER), agents=1), [contact(i) for i in range(1, 6)])
     dials = h.dials(h.ready("a1"))

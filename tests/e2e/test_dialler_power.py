@@ -88,3 +88,31 @@ async def test_busy_is_retried_after_its_interval_up_to_max_attempts(holdfast, p
     (stored,) = [r for r in await holdfast.store.list_contacts("pow") if r.number == CAL]
     assert (stored.state, stored.attempts, stored.last_outcome) == ("done", 2, "busy")
     assert not holdfast.activities.find("agent_ringing")  # no agent was ever rung for a busy line
+
+
+async def test_a_contact_hanging_up_before_the_agent_connects_is_abandoned_and_the_agent_freed(holdfast, phonesim):
+    """A contact says "hello?", hears silence and hangs up within the 2 s, while the agent's phone is
+    still connecting. On real Asterisk the agent's ringing call is cancelled, the attempt is recorded
+    as abandoned (the regulators count it), and the agent is free for the next contact."""
+    phonesim.set_behaviour("agent:1001", ("answer_after", 3.0))  # slower than the contact's patience
+    phonesim.set_behaviour(f"customer:{ANN}", "manual")
+    await upload(holdfast, ANN)
+    holdfast.service.agent_action("1001", "ready")
+
+    ann = await phonesim.wait_incoming(f"customer:{ANN}", timeout=15)
+    await ann.answer()
+    agent = await phonesim.wait_incoming("agent:1001", timeout=10)  # rung on Ann's answer
+    await ann.hangup()
+
+    record = await holdfast.wait_activity("dial_attempt", number=ANN, timeout=15)
+    assert (record.data["outcome"], record.data["abandoned"]) == ("abandoned", True)
+    (left,) = holdfast.activities.find("dialler_abandoned", contact=record.data["contact"])
+    assert left.data["why"] == "contact_hung_up"
+    await agent.wait_hangup(timeout=10)
+    assert not agent.answered  # cancelled while ringing: the agent never picked up a dead call
+    assert not any("dialler_information" in media for media in holdfast.service.prompts_played)
+    await holdfast.service.wait_committed()
+    (stored,) = [r for r in await holdfast.store.list_contacts("pow") if r.number == ANN]
+    assert (stored.state, stored.last_outcome) == ("scheduled", "abandoned")
+    await holdfast.assert_nothing_left_behind()
+    assert holdfast.engine.agents["1001"].state == "ready"
