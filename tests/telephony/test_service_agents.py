@@ -27,6 +27,28 @@ async def test_ready_agent_is_rung_with_customer_caller_id(shell: Shell) -> None
     assert shell.service.legs.by_channel(ring.channel_id) is not None
 
 
+async def test_a_call_bridge_asterisk_refused_to_prepare_is_made_when_the_agent_answers(shell: Shell) -> None:
+    """The bridge is made while the agent's phone rings; if Asterisk refuses then (a 500 under
+    load), the agent's answer must still bridge the call, not leave caller and agent apart."""
+    await shell.start()
+    shell.ready("1001")
+    shell.fake.fail("POST", r"/bridges/holdfast-call-[^/]+$", status=500, message="allocation failed (test)")
+    caller = await shell.caller(CALLER)
+    bridge_id = f"holdfast-call-{caller.request_id}"
+    ring = await shell.wait_originate("1001")
+    refused = await shell.fake.wait_for_call("POST", f"/bridges/{bridge_id}$")
+    assert refused.status == 500 and bridge_id not in shell.fake.bridges
+
+    await shell.answer(ring)
+    connected = await shell.activities.wait("connected", request_id=caller.request_id)
+    assert connected.agent_id == "1001"
+    both = {caller.channel_id, ring.channel_id}
+    await shell.eventually(
+        lambda: set(shell.fake.bridges.get(bridge_id, {}).get("channels", ())) == both, "caller and agent bridged"
+    )
+    assert shell.service.healthy
+
+
 async def test_answer_bridges_caller_and_agent_then_caller_hangup_ends_agent(shell: Shell) -> None:
     await shell.start()
     shell.ready("1001")

@@ -199,6 +199,25 @@ async def test_closed_queue_prompt_then_hangup_after_playback(fake_ari: FakeAri)
         await shell.stop()
 
 
+async def test_a_closing_message_asterisk_refuses_to_play_still_ends_the_call(fake_ari: FakeAri) -> None:
+    """The closed message cannot be played (a sound file gone, Asterisk refusing): the caller must
+    not be left in silence in our app for ever; the call is hung up as it would be after the
+    message."""
+    shell = await make_shell(fake_ari, config_text(fake_ari, queues=CLOSED_QUEUES))
+    try:
+        await shell.start()
+        shell.fake.fail("POST", r"/channels/.*/play", status=500, message="no such sound (test)", times=None)
+        chan = await shell.arrive(CALLER, ("inbound", "4000"))
+        cid = chan["id"]
+        hangup = await shell.fake.wait_for_call("DELETE", f"/channels/{cid}")
+        assert hangup.status == 204
+        ended = await shell.activities.wait("ended", outcome="closed")
+        assert ended.queue == "support"
+        assert not shell.service.legs.playbacks and shell.service.healthy
+    finally:
+        await shell.stop()
+
+
 async def test_playback_finished_for_unknown_playback_is_ignored(shell: Shell) -> None:
     await shell.start()
     caller = await shell.caller(CALLER)
