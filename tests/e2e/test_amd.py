@@ -83,6 +83,7 @@ async def test_a_person_greeting_is_connected_to_an_agent(holdfast, phonesim, ph
     await phone.hangup()
     record = await holdfast.wait_activity("dial_attempt", contact=1)
     assert (record.data["outcome"], record.agent_id) == ("answered", "1001")
+    await holdfast.assert_nothing_left_behind()
 
 
 async def test_a_machine_greeting_is_recorded_as_machine_and_gets_the_message(holdfast, phonesim, phonesim_asterisk):
@@ -113,3 +114,4 @@ async def test_a_machine_greeting_is_recorded_as_machine_and_gets_the_message(ho
     await holdfast.service.wait_committed()
     (stored,) = await holdfast.store.list_contacts("amd")
     assert stored.last_outcome == "machine"
+    await holdfast.assert_nothing_left_behind()

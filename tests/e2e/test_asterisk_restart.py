@@ -35,3 +35,6 @@ async def test_asterisk_restart_while_idle_then_next_call_is_served(holdfast, ph
     await holdfast.wait_activity("connected", agent_id="1001")
     await caller.wait_audio_flowing()
     await agent.wait_audio_flowing()
+    await caller.hangup()
+    await holdfast.wait_activity("ended", outcome="served")
+    await holdfast.assert_nothing_left_behind()

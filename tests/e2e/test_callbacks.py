@@ -217,6 +217,7 @@ async def test_voicemail_counts_as_answered_and_hears_the_message(holdfast, phon
     await machine.wait_hangup(30)  # after the message was left
     assert any(uri.endswith("/voicemail_message") for uri in holdfast.service.prompts_played)
     assert holdfast.engine.agents["1005"].state == "ready"  # the agent was freed at once
+    await holdfast.assert_nothing_left_behind()
 
 
 async def test_agent_not_answering_a_callback_passes_it_on_without_counting_an_attempt(holdfast, phonesim):
@@ -232,3 +233,4 @@ async def test_agent_not_answering_a_callback_passes_it_on_without_counting_an_a
     await holdfast.wait_activity("connected", request_id=anna)
     assert holdfast.engine.agents["1001"].pause_reason == "not_responding"
     await customer.hangup()
+    await holdfast.assert_nothing_left_behind()

@@ -100,3 +100,4 @@ async def test_asterisk_restart_mid_campaign_every_contact_dialled_once_and_ende
     ends = [a for a in holdfast.activities.find("ended") if a.data.get("campaign") == "arst"]
     final = Counter(a.data["contact"] for a in ends if a.data.get("outcome") != "returned")
     assert final == Counter({1: 1, 2: 1, 3: 1}), final  # each contact ends exactly once (interrupted: returned)
+    await holdfast.assert_nothing_left_behind()

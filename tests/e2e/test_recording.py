@@ -210,6 +210,7 @@ async def test_a_recorded_callback_holds_both_sides_and_none_of_the_whisper(hold
     assert talk - 1.0 < length < talk + 1.0, f"{length:.2f} s recorded for {talk:.2f} s of talk ({before:.2f} s before)"
     check_both_sides_all_along(samples, rate)
     check_no_tone(samples, rate, ANNOUNCE_HZ)  # the announcement was heard, not recorded
+    await holdfast.assert_nothing_left_behind()
 
 
 async def test_a_recorded_queues_caller_hears_the_announcement_on_arrival(holdfast, phonesim, phonesim_asterisk):
@@ -244,6 +245,7 @@ async def test_a_recorded_inbound_call_holds_both_sides(holdfast, phonesim):
     assert talk - 1.0 < len(samples) / rate < talk + 1.0
     check_both_sides_all_along(samples, rate)
     await check_served_by_the_api(holdfast, rid, samples)
+    await holdfast.assert_nothing_left_behind()
 
 
 async def check_served_by_the_api(holdfast, rid: str, samples: list[int]) -> None:
