@@ -163,7 +163,7 @@ class TelephonyService(ServerSync):
         self._timer_task: asyncio.Task[None] | None = None
         self.connected = asyncio.Event()
         self.replaced = False
-        self.playback_failures: list[str] = []
+        self.playback_failures: deque[str] = deque(maxlen=1000)  # the latest, for tests and debugging
         self.prompts_played: deque[str] = deque(maxlen=1000)  # the latest, for tests and debugging
         self._reconciled: set[str] = set()  # servers reconciled once since start
         self._unplaced: dict[str, set[str]] = {}  # restored leg → servers read without its channel

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from app.sim.cli import main
-from app.sim.outbound import Change, Mix, OutboundResult, OutboundScenario, simulate_outbound
+from app.sim.outbound import Change, Mix, OutboundResult, OutboundScenario, OutboundSimulator, simulate_outbound
 
 SMALL = OutboundScenario(name="small", agents=10, horizon=1800.0)
 
@@ -16,6 +16,15 @@ SMALL = OutboundScenario(name="small", agents=10, horizon=1800.0)
 def test_the_same_seed_gives_the_same_run() -> None:
     a, b = simulate_outbound(SMALL), simulate_outbound(SMALL)
     assert a.summary() == b.summary() and a.dials == b.dials
+
+
+def test_a_long_run_keeps_no_per_dial_record_in_the_engine() -> None:
+    """A simulated day must not grow the engine by a record per dial (it held every contact's
+    progress, which only the service's store takes)."""
+    sim = OutboundSimulator(replace(SMALL, horizon=4 * 3600.0))
+    result = sim.run()
+    assert result.dials > 1000
+    assert len(sim.engine.requests) <= SMALL.agents * 4 and not sim.engine.take_contact_progress()
 
 
 def test_progressive_never_abandons_and_stays_under_the_ceiling() -> None:
