@@ -30,10 +30,11 @@ from typing import TYPE_CHECKING
 
 import structlog
 
-from app.ari import AriClient, AriError, Channel
+from app.ari import AriClient, AriConflict, AriError, AriNotFound, Channel
 from app.core import events as ev
 from app.core.commands import JoinHolding
 from app.core.states import RequestState
+from app.telephony.executor import CALL_PREFIX
 from app.telephony.legs import Leg, channel_id_for_leg
 from app.telephony.servers import Server
 
@@ -159,6 +160,7 @@ class ServerSync:
         server.up = True  # before reconciling: what it frees may be placed on this server
         self.metrics.asterisk_server_up.labels(server.name).set(1)
         await self._reconcile(channels, restarted, expected, server)
+        await self._tidy_call_bridges(server)
         for queue in self.engine.queues:
             try:
                 await self.executor.ensure_holding(queue, server.name)
@@ -206,6 +208,40 @@ class ServerSync:
                 await server.ari.channels.hangup(channel_id, reason="normal")
             log.info("orphan_hung_up", server=server.name, channel_id=channel_id)
         server.lost_channels.clear()
+
+    async def _tidy_call_bridges(self, server: Server) -> None:
+        """Call bridges on this server that no live leg of ours holds are destroyed: a call that
+        ended while the service was stopped (or crashed), or an orphan just hung up, left its
+        bridge, and nothing else would ever destroy it. One that holds an adopted call is taken
+        back, so that the call's end destroys it as usual. A bridge prepared since (for an agent
+        rung meanwhile) is already the executor's and is left alone. Not being able to read them
+        costs an empty bridge, not a call: a warning."""
+        try:
+            bridges = await server.ari.bridges.list()
+        except AriError as error:
+            log.warning("call_bridges_not_read", server=server.name, error=str(error))
+            return
+        live: dict[str, list[Leg]] = {}
+        for leg in self.legs.live():
+            if self.servers.get(leg.server) is server:
+                live.setdefault(leg.request_id, []).append(leg)
+        for bridge in bridges:
+            bridge_id = bridge.id
+            if not bridge_id.startswith(CALL_PREFIX) or bridge_id in self.executor.call_bridges:
+                continue
+            held = [leg for leg in live.get(bridge_id[len(CALL_PREFIX) :], ()) if leg.channel_id in bridge.channels]
+            if held:
+                self.executor.call_bridges[bridge_id] = held
+                for leg in held:
+                    leg.bridge_id = bridge_id
+                continue
+            log.info("call_bridge_left_over", bridge_id=bridge_id, server=server.name, channels=len(bridge.channels))
+            try:
+                await server.ari.bridges.destroy(bridge_id)
+            except (AriNotFound, AriConflict):
+                pass  # gone meanwhile
+            except AriError as error:
+                log.warning("call_bridge_not_destroyed", bridge_id=bridge_id, server=server.name, error=str(error))
 
     async def _read_asterisk(self, server: Server) -> tuple[dict[str, Channel], object, set[str], set[str]]:
         """Channels, Asterisk's start time and the online endpoints, all read before anything is fed

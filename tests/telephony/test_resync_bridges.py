@@ -1,0 +1,47 @@
+"""Call bridges at a resync: one no live leg holds is destroyed, one holding a call is kept (and
+still destroyed when that call ends), and nobody else's bridge is touched."""
+
+from __future__ import annotations
+
+from app.core.states import AgentState
+from tests.ari.fake_ari import bridge_json
+from tests.telephony.conftest import CALLER, Shell
+
+
+async def test_a_call_bridge_left_by_an_earlier_run_is_destroyed_at_start(shell: Shell) -> None:
+    """A call that ended while the service was stopped (or an orphan hung up at start) left its
+    bridge on Asterisk; nothing else would ever destroy it."""
+    left = "holdfast-call-gone-request"
+    shell.fake.bridges[left] = bridge_json(left, name=left)
+    shell.fake.bridges["someone-elses"] = bridge_json("someone-elses", name="not ours")
+    await shell.start()
+    await shell.fake.wait_for_call("DELETE", f"/bridges/{left}$")
+    assert left not in shell.fake.bridges
+    assert "someone-elses" in shell.fake.bridges  # not ours: left alone
+    assert "holdfast-hold-support" in shell.fake.bridges
+    assert shell.service.healthy
+
+
+async def test_a_call_bridge_holding_a_call_is_kept_and_destroyed_when_the_call_ends(shell: Shell) -> None:
+    await shell.start()
+    shell.ready("1001")
+    caller = await shell.caller(CALLER)
+    ring = await shell.wait_originate("1001")
+    await shell.answer(ring)
+    await shell.activities.wait("connected", request_id=caller.request_id)
+    bridge_id = f"holdfast-call-{caller.request_id}"
+    await shell.eventually(lambda: len(shell.fake.bridges.get(bridge_id, {}).get("channels", ())) == 2, "bridged")
+    # as after a restart of the service: the bridge is not known as ours, its call is
+    del shell.service.executor.call_bridges[bridge_id]
+    for leg in shell.service.legs.all():
+        leg.bridge_id = None
+
+    await shell.reconnect()
+    assert bridge_id in shell.fake.bridges and not shell.fake.calls_to("DELETE", f"/bridges/{bridge_id}$")
+    assert {leg.leg_id for leg in shell.service.executor.call_bridges[bridge_id]} == {caller.request_id, ring.leg_id}
+
+    await shell.hangup_event(caller.channel, "ChannelHangupRequest", cause=16)
+    await shell.activities.wait("ended", request_id=caller.request_id)
+    await shell.fake.wait_for_call("DELETE", f"/bridges/{bridge_id}$")
+    assert bridge_id not in shell.fake.bridges
+    assert shell.agent_state("1001") is AgentState.WRAP_UP
