@@ -284,7 +284,9 @@ class Holdfast:
         found += [
             f"timer {kind} {subject}"
             for (kind, subject) in engine._timers._due
-            if kind not in ("wrap_up", "pace", "contacts", "hours", "close_sweep") and subject not in engine.requests
+            # per agent, queue or campaign, and a call-back reservation (keyed campaign:contact): none holds a call
+            if kind not in ("wrap_up", "pace", "contacts", "hours", "close_sweep", "reserve")
+            and subject not in engine.requests
         ]
         found += [f"SUT channel {ch['name']} ({ch['state']})" for ch in sut_channels]
         found += [f"SUT bridge {b['id']}" for b in sut_bridges if not b["id"].startswith(HOLDING_PREFIX)]

@@ -239,6 +239,20 @@ class Shell:
         chan["state"] = "Up"
         await self.push("StasisStart", channel=chan, args=["agent", agent_call.leg_id])
 
+    async def connected_call(self) -> tuple[Caller, AgentCall]:
+        """Agent 1001 readied, a caller (CALLER, support) rings 1001, who answers; returns
+        (caller, agent's call) once the call is `connected` and both channels are in its bridge."""
+        self.ready("1001")
+        caller = await self.caller(CALLER)
+        ring = await self.wait_originate("1001")
+        await self.answer(ring)
+        await self.activities.wait("connected", request_id=caller.request_id)
+        bridge_id = f"holdfast-call-{caller.request_id}"
+        await self.fake.wait_for_call("POST", f"/bridges/{bridge_id}/addChannel")
+        channels = set(self.fake.bridges.get(bridge_id, {}).get("channels", ()))
+        assert channels == {caller.channel_id, ring.channel_id}, f"not bridged: {channels}"
+        return caller, ring
+
     async def hangup_event(self, channel: dict[str, Any], kind: str = "ChannelHangupRequest", **fields: Any) -> None:
         self.fake.remove_channel(channel["id"])
         await self.push(kind, channel=channel, **fields)

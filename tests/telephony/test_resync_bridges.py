@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from app.core.states import AgentState
 from tests.ari.fake_ari import bridge_json
-from tests.telephony.conftest import CALLER, Shell
+from tests.telephony.conftest import Shell
 
 
 async def test_a_call_bridge_left_by_an_earlier_run_is_destroyed_at_start(shell: Shell) -> None:
@@ -24,13 +24,8 @@ async def test_a_call_bridge_left_by_an_earlier_run_is_destroyed_at_start(shell:
 
 async def test_a_call_bridge_holding_a_call_is_kept_and_destroyed_when_the_call_ends(shell: Shell) -> None:
     await shell.start()
-    shell.ready("1001")
-    caller = await shell.caller(CALLER)
-    ring = await shell.wait_originate("1001")
-    await shell.answer(ring)
-    await shell.activities.wait("connected", request_id=caller.request_id)
+    caller, ring = await shell.connected_call()
     bridge_id = f"holdfast-call-{caller.request_id}"
-    await shell.eventually(lambda: len(shell.fake.bridges.get(bridge_id, {}).get("channels", ())) == 2, "bridged")
     # as after a restart of the service: the bridge is not known as ours, its call is
     del shell.service.executor.call_bridges[bridge_id]
     for leg in shell.service.legs.all():

@@ -94,11 +94,7 @@ async def test_answer_bridges_caller_and_agent_then_caller_hangup_ends_agent(she
 
 async def test_agent_hangup_ends_caller(shell: Shell) -> None:
     await shell.start()
-    shell.ready("1001")
-    caller = await shell.caller(CALLER)
-    ring = await shell.wait_originate("1001")
-    await shell.answer(ring)
-    await shell.activities.wait("connected", request_id=caller.request_id)
+    caller, ring = await shell.connected_call()
     agent_channel = dict(shell.fake.channels[ring.channel_id])
     await shell.hangup_event(agent_channel, "StasisEnd")
     await shell.fake.wait_for_call("DELETE", f"/channels/{caller.channel_id}")
@@ -179,11 +175,7 @@ async def test_inbound_end_reported_three_ways_reaches_engine_once(shell: Shell)
 async def test_agent_leg_end_reported_twice_reaches_engine_once(shell: Shell) -> None:
     """An answered agent leg: StasisEnd then ChannelDestroyed; the engine hears of it once."""
     await shell.start()
-    shell.ready("1001")
-    caller = await shell.caller(CALLER)
-    ring = await shell.wait_originate("1001")
-    await shell.answer(ring)
-    await shell.activities.wait("connected", request_id=caller.request_id)
+    caller, ring = await shell.connected_call()
     agent_channel = dict(shell.fake.channels[ring.channel_id])
 
     # Hold the leg's clean-up (bridge destroy) so the second event arrives while the first is

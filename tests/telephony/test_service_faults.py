@@ -201,12 +201,8 @@ async def test_a_bug_in_a_command_stops_the_service(shell: Shell, monkeypatch: p
 async def test_both_legs_ending_at_once_destroy_the_bridge_without_an_error(shell: Shell) -> None:
     """The second DELETE of the call bridge gets 409 (or 404) from Asterisk: expected, not an error."""
     await shell.start()
-    shell.ready("1001")
-    caller = await shell.caller(CALLER)
-    ring = await shell.wait_originate("1001")
-    await shell.answer(ring)
+    caller, ring = await shell.connected_call()
     bridge_id = f"holdfast-call-{caller.request_id}"
-    await shell.fake.wait_for_call("POST", f"/bridges/{bridge_id}/addChannel")
     shell.fake.fail("DELETE", f"/bridges/{bridge_id}", status=409, message="Bridge is being destroyed", times=None)
     with capture_logs() as logs:
         await shell.hangup_event(caller.channel)

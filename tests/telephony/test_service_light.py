@@ -176,13 +176,11 @@ async def test_next_agent_is_bridged_whichever_leg_ends_first(shell: Shell) -> N
 
 
 async def test_a_bridged_call_destroys_its_bridge_once(shell: Shell) -> None:
-    caller, agent_channel, _ = await _ringing(shell)
-    ring = await shell.wait_originate("1001")
-    await shell.answer(ring)
-    await shell.activities.wait("connected", request_id=caller.request_id)
+    await shell.start()
+    caller, ring = await shell.connected_call()
     bridge_id = f"holdfast-call-{caller.request_id}"
 
-    await shell.hangup_event(dict(shell.fake.channels[agent_channel]), "ChannelHangupRequest", cause=16)
+    await shell.hangup_event(dict(shell.fake.channels[ring.channel_id]), "ChannelHangupRequest", cause=16)
     await shell.fake.wait_for_call("DELETE", f"/channels/{caller.channel_id}")
     await shell.hangup_event(caller.channel, "StasisEnd")
     await shell.activities.wait("ended", request_id=caller.request_id)
@@ -217,12 +215,10 @@ async def test_an_agent_added_by_a_reload_is_known_by_its_endpoint(shell: Shell,
 async def test_call_bridges_of_calls_lost_in_an_asterisk_shutdown_are_forgotten(shell: Shell) -> None:
     """Legs lost at an Asterisk shutdown release nothing (Asterisk is going); once it is back,
     the executor forgets the bridges that went with it."""
-    caller, agent_channel, _ = await _ringing(shell)
-    ring = await shell.wait_originate("1001")
-    await shell.answer(ring)
-    await shell.activities.wait("connected", request_id=caller.request_id)
+    await shell.start()
+    caller, ring = await shell.connected_call()
     assert shell.service.executor.call_bridges
-    for channel in (caller.channel, dict(shell.fake.channels[agent_channel])):
+    for channel in (caller.channel, dict(shell.fake.channels[ring.channel_id])):
         await shell.push("ChannelHangupRequest", channel=channel, soft=True, cause=4)
     await shell.settle()
     assert shell.fed_of(ev.LegLost, reason="asterisk_shutdown")
