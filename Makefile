@@ -56,8 +56,8 @@ bench: venv bench-dialler
 bench-dialler: venv
 	$(BIN)/python -m bench.dialler $(DIALLER_ARGS)
 
-# Issue 15's frontier: occupancy against abandonment with the pacing gain held, three risk rules and
-# power mode's fixed ratios (~30 min on 2 cores). Writes docs/bench-pacing-frontier.md.
+# Issue 15's frontier: occupancy against abandonment with the pacing gain held, four risk rules and
+# power mode's fixed ratios (~35 min on 2 cores). Writes docs/bench-pacing-frontier.md.
 bench-pacing-frontier: venv
 	$(BIN)/python -m bench.pacing_frontier $(FRONTIER_ARGS)
 

@@ -21,6 +21,9 @@ Three rules are swept on the same seeds:
   CANCEL_RISK (the same risk terms, with the dial's age). It asks whether cutting late answers, the
   ones the pacer could least plan for, buys occupancy. The simulator does the cancelling: the core
   has no such command (it would need a per-dial timer, and the executor would hang the leg up).
+- "oracle": the shipped rule told each call's drawn talk time, so every agent's free time is known
+  exactly (no chance term for calls ending). No dialler has this: it bounds what any signal of
+  calls about to end (an agent's "finishing" key, speech analytics) could buy this rule.
 For scale, power mode's fixed ratios (R lines per ready agent) are swept on the same seeds.
 
 Run: `python -m bench.pacing_frontier` (writes docs/bench-pacing-frontier.md), `--seeds N`,
@@ -36,6 +39,8 @@ import multiprocessing
 import statistics
 import sys
 import time
+from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -48,7 +53,7 @@ from app.sim import outbound
 from app.sim.outbound import CAMPAIGN, Mix, OutboundScenario, OutboundSimulator
 from bench.machine import machine
 
-RULES = ("normal", "counts", "cancel")
+RULES = ("normal", "counts", "cancel", "oracle")
 MIN_RING = 15.0  # Ofcom: a dial rings at least this long before the dialler may hang it up
 CANCEL_RISK = 0.1  # the "cancel" rule hangs up a dial whose own risk is over this (0.03 and 0.2 also tried)
 GAINS = (0.35, 0.5, 0.7, 1.0, 1.4, 2.0)
@@ -107,6 +112,50 @@ class HeldGainCounts(HeldGain):
         more = expected_excess(lives + n * per_dial, ending, known)
         less = expected_excess(lives + (n - 1) * per_dial, ending, known)
         return (more - less) / per_dial
+
+
+class HeldGainOracle(HeldGain):
+    """The shipped rule with the agents' free times known (the "oracle" rule, module comment)."""
+
+    def __init__(self, cap: float, gain: float, ring_time: float, talk_left: Callable[[], list[float]]) -> None:
+        super().__init__(cap=cap, gain=gain, ring_time=ring_time)
+        self.talk_left = talk_left
+
+    def dials(self, view: PacingView) -> int:
+        self._left = self.talk_left()
+        if len(self._left) != len(view.talking):
+            raise AssertionError(f"oracle knows {len(self._left)} calls, the view {len(view.talking)}")
+        return super().dials(view)
+
+    def _window_terms(self, view: PacingView, horizon: float) -> tuple[float, float, float, float]:
+        gap, var, per_dial, lives = super()._window_terms(replace(view, talking=()), horizon)
+        reach = horizon + pacing.CONNECT_ALLOWANCE
+        free = sum(1 for left in self._left if left + view.wrap_up <= reach)
+        return gap - free, var, per_dial, lives
+
+
+class OracleSimulator(OutboundSimulator):
+    """The anchor whose pacer may read each connected call's drawn talk time."""
+
+    def call_ends(self) -> dict[str, float]:
+        """When each call with an agent ends, by its customer leg: a bridged one from its start, one
+        whose agent is being rung from now plus the agent's answer (late by at most that answer)."""
+        out = {}
+        for request_id, legs in self._req_legs.items():
+            req = self.engine.requests.get(request_id)
+            if req is None or req.agent_id is None or not legs:
+                continue
+            leg = legs[-1]
+            bridged = self._bridged.get(leg)
+            if bridged is not None:
+                start, talk = bridged
+                out[leg] = start + talk
+            else:
+                out[leg] = self.now + self.sc.agent_answer + self._legs[leg].talk
+        return out
+
+    def talk_left(self) -> list[float]:
+        return [max(0.0, end - self.now) for end in self.call_ends().values()]
 
 
 class _Check:
@@ -203,12 +252,14 @@ def run_one(job: tuple[str, float, int, float]) -> tuple[str, float, int, dict[s
     sc = OutboundScenario(
         name="anchor", agents=20, horizon=hours * 3600, mix=Mix(0.25, 0.15, 0.05), seed=seed, policy=policy
     )
-    sim = CancellingSimulator(sc) if rule == "cancel" else OutboundSimulator(sc)
+    sim = {"cancel": CancellingSimulator, "oracle": OracleSimulator}.get(rule, OutboundSimulator)(sc)
     if rule == "ratio":
         return rule, gain, seed, sim.run().summary()
     cls = HeldGainCounts if rule == "counts" else HeldGain
 
     def factory(c: CampaignSettings) -> HoldfastPacer:
+        if isinstance(sim, OracleSimulator):
+            return HeldGainOracle(cap=c.abandon_cap, gain=gain, ring_time=c.ring_time, talk_left=sim.talk_left)
         return cls(cap=c.abandon_cap, gain=gain, ring_time=c.ring_time)
 
     sim.engine.pacer_factory = factory

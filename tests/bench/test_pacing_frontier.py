@@ -78,3 +78,51 @@ def test_the_cancel_rule_hangs_up_dials_still_ringing_at_15s_and_only_those() ->
         assert sim.ends_at[leg] > at  # it was still ringing: its answer or failure had not come
     assert sim.result.dials > len(sim.cancelled)
     assert not _cancelling(risk=math.inf).cancelled
+
+
+def test_the_oracle_counts_an_agent_free_exactly_when_its_call_and_wrap_up_end_within_reach() -> None:
+    view = pf.PacingView(now=0.0, ready=1, present=3, talking=(50.0, 50.0), wrap_up=10.0, in_flight=(3.0, 6.0))
+    known = pf.HeldGainOracle(cap=0.03, gain=1.0, ring_time=25.0, talk_left=lambda: [1.0, 100.0])
+    known.dials(view)  # reads the talk left, as at every decision
+    blind = pf.HeldGain(cap=0.03, gain=1.0, ring_time=25.0)
+    idle = pf.replace(view, talking=())
+    for horizon in known._horizons():
+        gap, var, per_dial, _ = known._window_terms(view, horizon)
+        base_gap, base_var, base_per_dial, _ = blind._window_terms(idle, horizon)
+        free = 1 if horizon + pf.pacing.CONNECT_ALLOWANCE >= 1.0 + 10.0 else 0  # the 100 s call never
+        assert math.isclose(gap, base_gap - free) and math.isclose(var, base_var)  # no chance term left
+        assert per_dial == base_per_dial
+
+
+class _Watching(pf.OracleSimulator):
+    """Keeps what the oracle said each call would end at, and when its hang-up came."""
+
+    def __init__(self, scenario: pf.OutboundScenario) -> None:
+        super().__init__(scenario)
+        self.said: dict[str, set[float]] = {}
+        self.hung_up: dict[str, float] = {}
+
+    def talk_left(self) -> list[float]:
+        for leg, end in self.call_ends().items():
+            self.said.setdefault(leg, set()).add(round(end, 6))
+        return super().talk_left()
+
+    def _feed(self, event: object) -> None:
+        if isinstance(event, pf.ev.LegHungUp):
+            self.hung_up[event.leg_id] = event.now
+        super()._feed(event)  # type: ignore[arg-type]
+
+
+def test_the_oracle_knows_when_each_bridged_call_ends() -> None:
+    sim = _Watching(pf.OutboundScenario(name="anchor", agents=20, horizon=1800.0, seed=5))
+    sim.engine.pacer_factory = lambda c: pf.HeldGainOracle(
+        cap=c.abandon_cap, gain=1.0, ring_time=c.ring_time, talk_left=sim.talk_left
+    )
+    sim.run()  # the pacer raises if it knows of more or fewer calls than the view has agents talking
+    exact = 0
+    for leg, at in sim.hung_up.items():
+        said = sim.said.get(leg, set())
+        # told while the agent's phone rang: late by at most the agent's answer; once bridged: exact
+        assert all(at - 1e-6 <= end <= at + sim.sc.agent_answer + 1e-6 for end in said), (leg, at, said)
+        exact += any(math.isclose(end, at, abs_tol=1e-6) for end in said)
+    assert exact > 50
