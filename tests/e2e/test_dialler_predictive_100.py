@@ -354,3 +354,5 @@ async def test_predictive_100_contacts_5_agents(holdfast, phonesim, phonesim_ast
         f" p50 {delays[len(delays) // 2]:.2f} s, max {slowest:.2f} s), {len(seen_abandoned)} abandoned,"
         f" pacing {pacing}"
     )
+    # the hundred-and-tenth contact inherits nothing: no leg, bridge, timer or channel is left over
+    await holdfast.assert_nothing_left_behind(timeout=30)
