@@ -179,7 +179,7 @@ class DiallerFlow(CallFlow):
     # ------------------------------------------------------------------ views
 
     def take_contact_progress(self) -> list[ContactProgress]:
-        """Contact changes since the last call (the latest per contact): stored with the step."""
+        """The step's contact changes (the latest per contact): stored with it."""
         out, self._progress = list(self._progress.values()), {}
         return out
 

@@ -118,7 +118,10 @@ class Engine(DiallerFlow, CallerFlow, StaffFlow, Recovery):
             raise TypeError(f"unknown event {type(event).__name__}")
         self._validate(event)
         self._out = []
+        # What a step changed is the shell's to store with it (step_of takes both after every
+        # step): what one step left untaken never leaks into the next.
         self._touched = {}
+        self._progress = {}
         self._now = event.now
         if not self._started:
             self._start(event.now)

@@ -74,7 +74,7 @@ class EngineBase:
         self._handlers = self._handler_table()
 
     def take_touched(self) -> list[Request]:
-        """The requests changed (or ended) since the last call, in their current state."""
+        """The requests the step changed (or ended), in their current state."""
         touched, self._touched = list(self._touched.values()), {}
         return touched
 

@@ -340,9 +340,8 @@ class OutboundSimulator:
                 self._activity(cmd)  # type: ignore[arg-type]
         for load in loads:
             self._feed(ev.ContactsLoaded(self.now, load.campaign, self._fresh(load.limit)))
-        # The store's part: the service writes each step's contact progress with its commit. The
-        # simulator's contacts are drawn afresh, so it drops it (kept, it grew by one record per dial).
-        self.engine.take_contact_progress()
+        # The service stores each step's contact progress with it; the simulator's contacts are drawn
+        # afresh, so it leaves it to the next step, which starts without it.
 
     def _fresh(self, limit: int) -> tuple[DueContact, ...]:
         out = []
