@@ -120,6 +120,7 @@ class HeldGainOracle(HeldGain):
     def __init__(self, cap: float, gain: float, ring_time: float, talk_left: Callable[[], list[float]]) -> None:
         super().__init__(cap=cap, gain=gain, ring_time=ring_time)
         self.talk_left = talk_left
+        self._left: list[float] = []  # read afresh at each decision
 
     def dials(self, view: PacingView) -> int:
         self._left = self.talk_left()
