@@ -44,6 +44,17 @@ HOLDING_PREFIX = "holdfast-hold-"
 CALL_PREFIX = "holdfast-call-"
 RECORDING_PREFIX = "holdfast-"  # a call's recording: holdfast-<request id>.<format> in Asterisk's recording spool
 
+
+def call_bridge_id(request_id: str) -> str:
+    """The bridge a request's call is made in: named after the request, so a restart finds it."""
+    return CALL_PREFIX + request_id
+
+
+def call_bridge_request(bridge_id: str) -> str | None:
+    """The request a call bridge was made for; None for any other bridge."""
+    return bridge_id[len(CALL_PREFIX) :] if bridge_id.startswith(CALL_PREFIX) else None
+
+
 # Looking up an originated channel whose originate answer was lost: seconds before each try.
 RESOLVE_DELAYS = (0.0, 0.25, 0.5, 1.0)
 HANGUP_RETRIES = (0.5, 1.0, None)  # seconds between tries of a failed hang-up; None: give up
@@ -398,7 +409,7 @@ class CommandExecutor:
         """Make the call bridge while the agent's phone rings, so that once the agent answers only
         the channels need adding (one REST call on the way to "bridged" instead of three). If it
         cannot be made now, `_BridgeLegs` makes it then."""
-        bridge_id = CALL_PREFIX + agent.request_id
+        bridge_id = call_bridge_id(agent.request_id)
         self.call_bridges[bridge_id] = [agent]  # before the await: the older leg's release sees it
         agent.bridge_id = bridge_id
         try:
@@ -424,7 +435,7 @@ class CommandExecutor:
         stops = [self._stop_tones(leg) for leg in (customer, agent) if self._may_hear_tone(leg)]
         if stops:
             await asyncio.gather(*stops)
-        bridge_id = CALL_PREFIX + cmd.request_id
+        bridge_id = call_bridge_id(cmd.request_id)
         prepared = bridge_id in self.call_bridges
         self.call_bridges[bridge_id] = [customer, agent]
         customer.bridge_id = agent.bridge_id = bridge_id
@@ -495,7 +506,7 @@ class CommandExecutor:
         forgets it too: one destroy per call. When both legs end at once the loser may still get
         404 or 409 (being destroyed already), which is expected. Any other refusal leaves an empty
         bridge behind, which costs nothing and carries no call: a warning, not a stop."""
-        if not (leg.bridge_id and leg.bridge_id.startswith(CALL_PREFIX)):
+        if not (leg.bridge_id and call_bridge_request(leg.bridge_id) is not None):
             return
         bridge_id, leg.bridge_id = leg.bridge_id, None
         members = self.call_bridges.get(bridge_id)

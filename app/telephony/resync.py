@@ -34,7 +34,7 @@ from app.ari import AriClient, AriConflict, AriError, AriNotFound, Channel
 from app.core import events as ev
 from app.core.commands import JoinHolding
 from app.core.states import RequestState
-from app.telephony.executor import CALL_PREFIX
+from app.telephony.executor import call_bridge_request
 from app.telephony.legs import Leg, channel_id_for_leg
 from app.telephony.servers import Server
 
@@ -227,9 +227,10 @@ class ServerSync:
                 live.setdefault(leg.request_id, []).append(leg)
         for bridge in bridges:
             bridge_id = bridge.id
-            if not bridge_id.startswith(CALL_PREFIX) or bridge_id in self.executor.call_bridges:
+            request_id = call_bridge_request(bridge_id)
+            if request_id is None or bridge_id in self.executor.call_bridges:
                 continue
-            held = [leg for leg in live.get(bridge_id[len(CALL_PREFIX) :], ()) if leg.channel_id in bridge.channels]
+            held = [leg for leg in live.get(request_id, ()) if leg.channel_id in bridge.channels]
             if held:
                 self.executor.call_bridges[bridge_id] = held
                 for leg in held:

@@ -16,6 +16,8 @@ from typing import Any
 
 import pytest
 
+from app.telephony.executor import call_bridge_id
+
 pytestmark = pytest.mark.e2e
 
 SUPPORT, CB1, ANN = "4000", "4003", "4006"
@@ -103,7 +105,7 @@ async def test_agent_hears_ringback_while_the_customer_rings_then_the_customer(h
     await wait_until(lambda: ringback not in holdfast.service.legs.playbacks, 5, "the ringback to stop")
     await customer.wait_audio_flowing()
     await agent.wait_audio_flowing()
-    bridge = holdfast.sut.ari_get(f"/bridges/holdfast-call-{anna}")
+    bridge = holdfast.sut.ari_get(f"/bridges/{call_bridge_id(anna)}")
     assert len(bridge["channels"]) == 2
     await customer.hangup()
     await holdfast.wait_activity("ended", request_id=anna, outcome="served")

@@ -45,6 +45,7 @@ from app.sandbox import (
     render_agent_endpoints,
     render_peer_endpoints,
 )
+from app.telephony.executor import call_bridge_id
 from app.telephony.service import TelephonyService
 from tests.activity_log import ActivityLog
 
@@ -309,7 +310,7 @@ async def test_callers_on_both_servers_served_in_arrival_order_by_agents_on_the_
     assert connected.agent_id == ON_A
     assert agent_a.caller_number.endswith("20000001")  # the caller id crossed the trunk
     assert channels_named(cluster.b, "PJSIP/holdfast-peer-a-"), "the agent leg is not placed on b"
-    assert f"holdfast-call-{first}" in {br["id"] for br in cluster.b.ari_get("/bridges")}
+    assert call_bridge_id(first) in {br["id"] for br in cluster.b.ari_get("/bridges")}
     await on_b.wait_audio_flowing(timeout=8)  # the caller hears the agent and is heard
     await agent_a.wait_audio_flowing(timeout=8)
 
@@ -323,7 +324,7 @@ async def test_callers_on_both_servers_served_in_arrival_order_by_agents_on_the_
     connected = await running.activities.wait("connected", request_id=second)
     assert connected.agent_id == ON_B
     assert channels_named(cluster.a, "PJSIP/holdfast-peer-b-"), "the agent leg is not placed on a"
-    assert f"holdfast-call-{second}" in {br["id"] for br in cluster.a.ari_get("/bridges")}
+    assert call_bridge_id(second) in {br["id"] for br in cluster.a.ari_get("/bridges")}
     await on_a.wait_audio_flowing(timeout=8)
     await agent_b.wait_audio_flowing(timeout=8)
 
@@ -369,7 +370,7 @@ async def test_with_one_asterisk_stopped_the_other_serves_new_callers(cluster: C
         assert connected.agent_id == ON_A
         await customer.wait_audio_flowing(timeout=8)
         await agent.wait_audio_flowing(timeout=8)
-        assert "holdfast-call-cb-after-b" in {br["id"] for br in cluster.a.ari_get("/bridges")}
+        assert call_bridge_id("cb-after-b") in {br["id"] for br in cluster.a.ari_get("/bridges")}
     finally:  # b back for whatever runs next, its agent registered again
         if not cluster.b.running:
             await asyncio.to_thread(cluster.b.start)

@@ -30,6 +30,7 @@ from app.core.commands import PromptItem
 from app.core.engine import Engine
 from app.core.states import AgentState
 from app.store import Store
+from app.telephony.executor import call_bridge_id
 from app.telephony.service import TelephonyService
 from tests.activity_log import ActivityLog
 from tests.ari.fake_ari import FakeAri, RecordedCall, endpoint_json, playback_json
@@ -247,7 +248,7 @@ class Shell:
         ring = await self.wait_originate("1001")
         await self.answer(ring)
         await self.activities.wait("connected", request_id=caller.request_id)
-        bridge_id = f"holdfast-call-{caller.request_id}"
+        bridge_id = call_bridge_id(caller.request_id)
         await self.fake.wait_for_call("POST", f"/bridges/{bridge_id}/addChannel")
         channels = set(self.fake.bridges.get(bridge_id, {}).get("channels", ()))
         assert channels == {caller.channel_id, ring.channel_id}, f"not bridged: {channels}"

@@ -12,6 +12,7 @@ import pytest
 from app.core.commands import Activity, BridgeLegs, Command, Hangup, StopPrompt
 from app.core.states import RequestKind, RequestState
 from app.telephony.committer import Committer, Step, acts_before_stored
+from app.telephony.executor import call_bridge_id
 from app.telephony.metrics import Metrics
 from tests.store.test_contract import make_request
 from tests.telephony.conftest import CALLER, Shell
@@ -160,7 +161,7 @@ async def test_the_agents_answer_bridges_the_caller_while_its_step_is_being_stor
     failing_store.gate = asyncio.Event()  # the store takes its time from here on
     failing_store.held.clear()  # type: ignore[attr-defined]
     await shell.answer(ring)
-    bridge_id = f"holdfast-call-{caller.request_id}"
+    bridge_id = call_bridge_id(caller.request_id)
     add = await shell.fake.wait_for_call("POST", f"/bridges/{bridge_id}/addChannel")
     assert set((add.param("channel") or "").split(",")) == {caller.channel_id, ring.channel_id}
     await asyncio.wait_for(failing_store.held.wait(), 2.0)  # type: ignore[attr-defined]

@@ -6,6 +6,7 @@ import pytest
 
 from app.core import events as ev
 from app.core.states import AgentState, AttemptOutcome, RequestState
+from app.telephony.executor import call_bridge_id
 from tests.telephony.conftest import CALLER, Shell
 
 
@@ -34,7 +35,7 @@ async def test_a_call_bridge_asterisk_refused_to_prepare_is_made_when_the_agent_
     shell.ready("1001")
     shell.fake.fail("POST", r"/bridges/holdfast-call-[^/]+$", status=500, message="allocation failed (test)")
     caller = await shell.caller(CALLER)
-    bridge_id = f"holdfast-call-{caller.request_id}"
+    bridge_id = call_bridge_id(caller.request_id)
     ring = await shell.wait_originate("1001")
     refused = await shell.fake.wait_for_call("POST", f"/bridges/{bridge_id}$")
     assert refused.status == 500 and bridge_id not in shell.fake.bridges
@@ -57,7 +58,7 @@ async def test_answer_bridges_caller_and_agent_then_caller_hangup_ends_agent(she
     await shell.fake.wait_for_call("POST", r"/bridges/holdfast-hold-support/addChannel")
 
     await shell.answer(ring)
-    bridge_id = f"holdfast-call-{caller.request_id}"
+    bridge_id = call_bridge_id(caller.request_id)
     create = await shell.fake.wait_for_call("POST", f"/bridges/{bridge_id}")
     assert create.param("type") == "mixing"
     add = await shell.fake.wait_for_call("POST", f"/bridges/{bridge_id}/addChannel")

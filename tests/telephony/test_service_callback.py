@@ -9,6 +9,7 @@ import pytest
 from app.core import events as ev
 from app.core.commands import PromptItem
 from app.core.states import AgentState, AttemptOutcome, RequestKind, RequestState
+from app.telephony.executor import call_bridge_id
 from tests.ari.fake_ari import FakeAri, channel_json
 from tests.telephony.conftest import CALLBACK_QUEUES, CALLER, AgentCall, Caller, Shell, config_text, make_shell
 
@@ -70,7 +71,7 @@ async def test_callback_keyed_in_connects_agent_then_customer(cb: Shell) -> None
     customer = cb.fake.channels[customer_channel]
     customer["state"] = "Up"
     await cb.push("StasisStart", channel=customer, args=["customer", leg_id])
-    bridge_id = f"holdfast-call-{caller.request_id}"
+    bridge_id = call_bridge_id(caller.request_id)
     add = await cb.fake.wait_for_call("POST", f"/bridges/{bridge_id}/addChannel")
     assert set((add.param("channel") or "").split(",")) == {customer_channel, ring.channel_id}
     outcome = await cb.activities.wait("attempt_outcome", request_id=caller.request_id)

@@ -12,6 +12,7 @@ from structlog.testing import capture_logs
 
 from app.core import events as ev
 from app.core.states import AgentState, RequestState
+from app.telephony.executor import call_bridge_id
 from tests.ari.fake_ari import FakeAri
 from tests.telephony.conftest import CALLBACK_QUEUES, CALLER, Shell, config_text, make_shell
 
@@ -202,7 +203,7 @@ async def test_both_legs_ending_at_once_destroy_the_bridge_without_an_error(shel
     """The second DELETE of the call bridge gets 409 (or 404) from Asterisk: expected, not an error."""
     await shell.start()
     caller, ring = await shell.connected_call()
-    bridge_id = f"holdfast-call-{caller.request_id}"
+    bridge_id = call_bridge_id(caller.request_id)
     shell.fake.fail("DELETE", f"/bridges/{bridge_id}", status=409, message="Bridge is being destroyed", times=None)
     with capture_logs() as logs:
         await shell.hangup_event(caller.channel)

@@ -8,6 +8,7 @@ from pathlib import Path
 from app.ari.events import ChannelDtmfReceived, ChannelHangupRequest, StasisStart
 from app.core import events as ev
 from app.core.states import RequestState
+from app.telephony.executor import call_bridge_id
 from app.telephony.resync import EVENTS_USED
 from tests.ari.fake_ari import RecordedCall
 from tests.telephony.conftest import CALLER, Caller, Shell, config_text
@@ -77,7 +78,7 @@ async def _ringing(shell: Shell) -> tuple[Caller, str, str]:
 
 async def test_call_bridge_is_made_while_the_agent_rings(shell: Shell) -> None:
     caller, _, _ = await _ringing(shell)
-    bridge_id = f"holdfast-call-{caller.request_id}"
+    bridge_id = call_bridge_id(caller.request_id)
     create = await shell.fake.wait_for_call("POST", f"/bridges/{bridge_id}")
     assert create.param("type") == "mixing"
     assert shell.fake.bridges[bridge_id]["channels"] == []
@@ -85,7 +86,7 @@ async def test_call_bridge_is_made_while_the_agent_rings(shell: Shell) -> None:
 
 async def test_agent_answer_costs_one_rest_call_to_bridge(shell: Shell) -> None:
     caller, agent_channel, leg_id = await _ringing(shell)
-    bridge_id = f"holdfast-call-{caller.request_id}"
+    bridge_id = call_bridge_id(caller.request_id)
     await shell.fake.wait_for_call("POST", f"/bridges/{bridge_id}")
     mark = len(shell.fake.calls)
 
@@ -106,7 +107,7 @@ async def test_agent_answer_costs_one_rest_call_to_bridge(shell: Shell) -> None:
 
 async def test_a_call_bridge_gone_before_the_answer_is_made_again(shell: Shell) -> None:
     caller, agent_channel, leg_id = await _ringing(shell)
-    bridge_id = f"holdfast-call-{caller.request_id}"
+    bridge_id = call_bridge_id(caller.request_id)
     await shell.fake.wait_for_call("POST", f"/bridges/{bridge_id}")
     del shell.fake.bridges[bridge_id]  # e.g. destroyed by an earlier leg's end, racing
 
@@ -129,7 +130,7 @@ async def test_agent_not_answering_leaves_the_bridge_to_the_next_agent(shell: Sh
     shell.ready("1001", "1002")
     caller = await shell.caller(CALLER)
     first = await shell.wait_originate("1001")
-    bridge_id = f"holdfast-call-{caller.request_id}"
+    bridge_id = call_bridge_id(caller.request_id)
     await shell.fake.wait_for_call("POST", f"/bridges/{bridge_id}")
     # The phone rings out: the engine hangs it up and rings the other agent. The hang-up is
     # answered late, so the first leg's end comes after the bridge was prepared for the second.
@@ -167,7 +168,7 @@ async def test_next_agent_is_bridged_whichever_leg_ends_first(shell: Shell) -> N
 
     await shell.answer(second)
     await shell.activities.wait("connected", request_id=caller.request_id)
-    bridge_id = f"holdfast-call-{caller.request_id}"
+    bridge_id = call_bridge_id(caller.request_id)
     both = {caller.channel_id, second.channel_id}
     await shell.eventually(
         lambda: set(shell.fake.bridges.get(bridge_id, {}).get("channels", [])) == both,
@@ -178,7 +179,7 @@ async def test_next_agent_is_bridged_whichever_leg_ends_first(shell: Shell) -> N
 async def test_a_bridged_call_destroys_its_bridge_once(shell: Shell) -> None:
     await shell.start()
     caller, ring = await shell.connected_call()
-    bridge_id = f"holdfast-call-{caller.request_id}"
+    bridge_id = call_bridge_id(caller.request_id)
 
     await shell.hangup_event(dict(shell.fake.channels[ring.channel_id]), "ChannelHangupRequest", cause=16)
     await shell.fake.wait_for_call("DELETE", f"/channels/{caller.channel_id}")
