@@ -250,8 +250,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument("--base-label", default="before", help="label of the --base-tree runs")
     p.add_argument("--holdfast-log-level", default="warning", help="log level of the Holdfast process (see --keep)")
+    p.add_argument(
+        "--holdfast-nice", type=int, default=0, help="the Holdfast process's CPU priority (systems.prioritise; root)"
+    )
     args = p.parse_args(argv)
     systems.HOLDFAST_LOG_LEVEL = args.holdfast_log_level
+    systems.HOLDFAST_NICE = args.holdfast_nice
     if args.quick:
         args.loads, args.repeats, args.duration = "a", 1, 30.0
     args.loads = [x.strip() for x in args.loads.split(",") if x.strip()]

@@ -367,17 +367,24 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--agents", type=int, default=50)
     p.add_argument("--churn-agents", type=int, default=10, help="agents kept serving during the steps")
     p.add_argument("--talk", type=float, default=2.0, help="agents' talk time, seconds")
-    p.add_argument("--hold", type=float, default=30.0, help="measured seconds per step")
+    p.add_argument("--hold", type=float, default=60.0, help="measured seconds per step")
     p.add_argument("--settle", type=float, default=5.0, help="seconds between reaching a level and measuring")
     p.add_argument("--ramp-timeout", type=float, default=60.0)
     p.add_argument("--drain", type=float, default=150.0, help="at most this long for the release")
     p.add_argument("--silent-callers", action="store_true", help="callers send no audio (default: music)")
     p.add_argument("--shm-store", action="store_true", help="the service's store on /dev/shm (diagnostic)")
+    p.add_argument(
+        "--holdfast-nice",
+        type=int,
+        default=0,
+        help="the service's CPU priority against the Asterisks (bench.queue.systems.prioritise; needs root)",
+    )
     p.add_argument("--quick", action="store_true", help="smoke run: steps 20,40, 10 s each; prints only")
     p.add_argument("--out", default="docs/bench-scale.md", help="'-' to print only")
     p.add_argument("--append", action="store_true", help="add this run to the page's runs (.json) instead of replacing")
     p.add_argument("--keep", action="store_true", help="keep the working directory")
     args = p.parse_args(argv)
+    systems.HOLDFAST_NICE = args.holdfast_nice
     if args.quick:
         args.steps, args.hold, args.settle, args.out = "20,40", 10.0, 2.0, "-"
     args.steps = [int(x) for x in args.steps.split(",") if x.strip()]
