@@ -39,6 +39,7 @@ async def one_run(
     profile: Path | None = None,
     perf: Path | None = None,
     tree: Path | None = None,
+    nice: int = 0,
 ) -> Run:
     ld = LOADS[load]
     name = f"{load}-{repeat}" + (f"-{label}" if label else "")  # files of this run (two Holdfasts may share a repeat)
@@ -52,7 +53,9 @@ async def one_run(
     try:
         systems.register_agents(phonesim, sut, agents)
         if system == "holdfast":
-            holdfast = systems.HoldfastProcess(sut, agents, ports.holdfast_http, workdir / f"holdfast-{name}", tree)
+            holdfast = systems.HoldfastProcess(
+                sut, agents, ports.holdfast_http, workdir / f"holdfast-{name}", tree, nice
+            )
             holdfast.start()
         records = {c.index: CallerRecord(c.index) for c in workload}
         watch = SutWatch(records)
@@ -141,7 +144,7 @@ async def main_async(args: argparse.Namespace, on_run: Callable[[list[Run], list
                 first = 1 + max((r.repeat for r in runs if r.load == load), default=-1)
                 for repeat in range(first, first + args.repeats):
                     order = args.variants if repeat % 2 == 0 else list(reversed(args.variants))
-                    for system, label, tree in order:
+                    for system, label, tree, nice in order:
                         log.info("running %s %s, load %s, repeat %d", system, label, load, repeat)
                         try:
                             run = await one_run(
@@ -159,6 +162,7 @@ async def main_async(args: argparse.Namespace, on_run: Callable[[list[Run], list
                                 args.profile,
                                 args.perf,
                                 tree,
+                                nice,
                             )
                         except Exception as error:  # one broken run must not lose the others' figures
                             log.exception("%s %s load %s repeat %d failed", system, label, load, repeat)
@@ -191,17 +195,18 @@ async def main_async(args: argparse.Namespace, on_run: Callable[[list[Run], list
     return failures
 
 
-def variants(args: argparse.Namespace) -> list[tuple[str, str, Path | None]]:
-    """What each repeat runs, in order: (system, label, Holdfast tree). With --base-tree the older
-    Holdfast runs right after this one, so both meet the machine in the same state."""
-    out: list[tuple[str, str, Path | None]] = []
+def variants(args: argparse.Namespace) -> list[tuple[str, str, Path | None, int]]:
+    """What each repeat runs, in order: (system, label, Holdfast tree, Holdfast's nice). With
+    --base-tree the older Holdfast runs right after this one, so both meet the machine in the same
+    state."""
+    out: list[tuple[str, str, Path | None, int]] = []
     for system in args.systems:
         if system != "holdfast":
-            out.append((system, "", None))
+            out.append((system, "", None, 0))
             continue
-        out.append((system, args.label, args.holdfast_tree))
+        out.append((system, args.label, args.holdfast_tree, args.holdfast_nice))
         if args.base_tree is not None:
-            out.append((system, args.base_label, args.base_tree))
+            out.append((system, args.base_label, args.base_tree, args.base_nice))
     return out
 
 
@@ -253,9 +258,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--holdfast-nice", type=int, default=0, help="the Holdfast process's CPU priority (systems.prioritise; root)"
     )
+    p.add_argument("--base-nice", type=int, default=0, help="the --base-tree Holdfast's CPU priority")
     args = p.parse_args(argv)
     systems.HOLDFAST_LOG_LEVEL = args.holdfast_log_level
-    systems.HOLDFAST_NICE = args.holdfast_nice
     if args.quick:
         args.loads, args.repeats, args.duration = "a", 1, 30.0
     args.loads = [x.strip() for x in args.loads.split(",") if x.strip()]

@@ -158,7 +158,6 @@ def register_agents(
 
 
 HOLDFAST_LOG_LEVEL = "warning"  # the Holdfast process's log level (--holdfast-log-level)
-HOLDFAST_NICE = 0  # the Holdfast process's CPU priority (--holdfast-nice); 0: as any other process
 
 
 def prioritise(nice: int) -> None:
@@ -213,11 +212,14 @@ class HoldfastProcess:
         http_port: int,
         workdir: Path,
         tree: Path | None = None,
+        nice: int = 0,
     ) -> None:
         """`tree`: run the Holdfast of another checkout (e.g. an older commit, to measure before and
-        after a change in the same conditions); default this one."""
+        after a change in the same conditions); default this one. `nice`: its CPU priority against the
+        Asterisks (`prioritise`); 0 schedules it as any other process."""
         self.sut, self.agents, self.http_port, self.workdir = sut, agents, http_port, workdir
         self.tree = tree or REPO
+        self.nice = nice
         self.proc: subprocess.Popen[bytes] | None = None
         self.log_path = workdir / "holdfast.log"
 
@@ -243,7 +245,7 @@ class HoldfastProcess:
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 # before exec, so every thread the service starts inherits it
-                preexec_fn=(lambda: prioritise(HOLDFAST_NICE)) if HOLDFAST_NICE else None,
+                preexec_fn=(lambda: prioritise(self.nice)) if self.nice else None,
             )
         deadline = time.monotonic() + timeout
         while True:

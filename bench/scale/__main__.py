@@ -281,7 +281,9 @@ async def run(args: argparse.Namespace) -> tuple[list[Step], dict[str, Any]]:
         # --shm-store: the service's SQLite on tmpfs, where fsync costs nothing (a diagnostic, not a setting
         # to run with: it shows how much of the latency is the disk's)
         hf_dir = Path(tempfile.mkdtemp(prefix="bench-scale-", dir="/dev/shm")) if args.shm_store else workdir
-        hf = ScaleProcess(sut, agents, ports.holdfast_http, hf_dir / "holdfast", samples=samples)
+        hf = ScaleProcess(
+            sut, agents, ports.holdfast_http, hf_dir / "holdfast", nice=args.holdfast_nice, samples=samples
+        )
         hf.start()
         churn = [a.username for a in agents[: args.churn_agents]]
         for a in agents[args.churn_agents :]:
@@ -384,7 +386,6 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--append", action="store_true", help="add this run to the page's runs (.json) instead of replacing")
     p.add_argument("--keep", action="store_true", help="keep the working directory")
     args = p.parse_args(argv)
-    systems.HOLDFAST_NICE = args.holdfast_nice
     if args.quick:
         args.steps, args.hold, args.settle, args.out = "20,40", 10.0, 2.0, "-"
     args.steps = [int(x) for x in args.steps.split(",") if x.strip()]

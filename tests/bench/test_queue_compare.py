@@ -14,11 +14,21 @@ from bench.queue.report import Run, between_holdfasts
 def test_the_base_tree_runs_right_after_this_holdfast_in_every_repeat() -> None:
     old = Path("/old")
     args = argparse.Namespace(
-        systems=["app_queue", "holdfast"], label="after", holdfast_tree=None, base_tree=old, base_label="before"
+        systems=["app_queue", "holdfast"],
+        label="after",
+        holdfast_tree=None,
+        holdfast_nice=-10,
+        base_tree=old,
+        base_label="before",
+        base_nice=0,
     )
-    assert variants(args) == [("app_queue", "", None), ("holdfast", "after", None), ("holdfast", "before", old)]
+    assert variants(args) == [
+        ("app_queue", "", None, 0),
+        ("holdfast", "after", None, -10),  # each Holdfast with its own CPU priority
+        ("holdfast", "before", old, 0),
+    ]
     args.base_tree = None
-    assert variants(args) == [("app_queue", "", None), ("holdfast", "after", None)]
+    assert variants(args) == [("app_queue", "", None, 0), ("holdfast", "after", None, -10)]
 
 
 def run(repeat: int, label: str, holdfast_cpu: float) -> Run:
