@@ -92,7 +92,8 @@ class Run:
         store = ", store on tmpfs (fsync free: diagnostic)" if self.settings.get("shm_store") else ""
         label = f" — {self.settings['label']}" if self.settings.get("label") else ""
         nice = self.settings.get("holdfast_nice") or 0
-        priority = f", Holdfast given the CPU first (its own scheduling group, nice {nice})" if nice < 0 else ""
+        first = " given the CPU first" if nice < 0 else ""
+        priority = f", Holdfast{first} in its own scheduling group, nice {nice}" if nice else ""
         return f"{audio}, {self.settings['churn_agents']} agents serving during the steps{store}{priority}{label}"
 
 
