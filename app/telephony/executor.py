@@ -206,7 +206,12 @@ class CommandExecutor:
                 await self.hang_up(leg, first_error=error)
         else:
             leg = self.legs.by_leg(self._lane(command))
-            log.error("command_failed_leg_dropped", command=name, leg_id=self._lane(command), error=str(error))
+            if leg is None or leg.ended or await self._channel_gone(leg):
+                # The caller hung up in the instant the command was on its way (Asterisk: 422
+                # "Channel not found"): a race of every busy day, and its end event tells the rest.
+                log.info("command_on_ended_channel", command=name, leg_id=self._lane(command), error=str(error))
+            else:
+                log.error("command_failed_leg_dropped", command=name, leg_id=self._lane(command), error=str(error))
             if leg is not None:
                 await self.on_leg_broken(leg, "command_failed")
 
@@ -392,6 +397,17 @@ class CommandExecutor:
                 found = None
                 log.info("originate_lookup_failed", leg_id=leg.leg_id, error=str(error))
         return found
+
+    async def _channel_gone(self, leg: Leg) -> bool:
+        """Whether Asterisk says (404) the leg's channel no longer exists; False if it exists or
+        could not be asked."""
+        try:
+            await self._ari(leg).channels.get(leg.channel_id)
+        except AriNotFound:
+            return True
+        except AriError:
+            return False
+        return False
 
     async def _OriginateAgent(self, cmd: c.OriginateAgent) -> None:
         leg = Leg(cmd.leg_id, channel_id_for_leg(cmd.leg_id), "agent", cmd.request_id)

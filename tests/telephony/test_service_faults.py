@@ -216,6 +216,41 @@ async def test_both_legs_ending_at_once_destroy_the_bridge_without_an_error(shel
     assert shell.service.healthy
 
 
+async def test_a_caller_gone_before_joining_the_hold_is_abandoned_without_an_error(shell: Shell) -> None:
+    """A caller who hangs up in the instant after arriving: Asterisk answers the service's
+    addChannel with 422 "Channel not found". A race of every busy day, not a fault: the request
+    ends as abandoned and nothing is logged above info."""
+    await shell.start()
+    shell.fake.delay("POST", r"/bridges/holdfast-hold-support/addChannel", 0.2)  # held, then handled
+    with capture_logs() as logs:
+        chan = await shell.arrive(CALLER)
+        await shell.eventually(lambda: shell.service.legs.by_channel(chan["id"]) is not None, "the inbound leg")
+        await shell.hangup_event(dict(chan), "ChannelHangupRequest", cause=16)
+        await shell.push("StasisEnd", channel=chan)
+        ended = await shell.activities.wait("ended")
+        join = await shell.fake.wait_for_call("POST", r"/bridges/holdfast-hold-support/addChannel")
+        await shell.settle()
+        await shell.service.executor.drain(1.0)
+    assert join.status == 422
+    assert ended.data["outcome"] == "abandoned"
+    assert not errors_in(logs)
+    assert [e["command"] for e in logs if e["event"] == "command_on_ended_channel"] == ["JoinHolding"]
+    assert shell.service.healthy and not shell.engine.requests
+
+
+async def test_a_command_refused_on_a_live_channel_is_still_an_error(shell: Shell) -> None:
+    """The other side of the test above: Asterisk refuses a command for a channel it still has.
+    That is no race: logged as an error, and the leg is dropped (hung up) so both sides agree."""
+    await shell.start()
+    shell.fake.fail("POST", r"/bridges/holdfast-hold-support/addChannel", status=422, message="Channel not in Stasis")
+    with capture_logs() as logs:
+        chan = await shell.arrive(CALLER)
+        await shell.fake.wait_for_call("DELETE", f"/channels/{chan['id']}")
+        await shell.settle()
+    assert [e["command"] for e in logs if e["event"] == "command_failed_leg_dropped"] == ["JoinHolding"]
+    assert not [e for e in logs if e["event"] == "command_on_ended_channel"]
+
+
 # ---------------------------------------------------------------------- background tasks and handlers
 
 
