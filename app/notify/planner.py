@@ -56,7 +56,15 @@ class Planner:
                 out.extend(self.plan_one(command))
         return out
 
+    def routed(self, notify: Notify) -> list[str]:
+        """The channels `notify` goes to; none for a kind nobody asked to be told of."""
+        campaign = notify.data.get("campaign")  # a campaign's events may have a route of their own
+        return self.settings.channels_for(notify.queue, notify.kind, campaign if isinstance(campaign, str) else None)
+
     def plan_one(self, notify: Notify) -> list[Notification]:
+        routed = self.routed(notify)
+        if not routed:  # most kinds go nowhere in most centres: nothing to render
+            return []
         settings = self.settings
         queue = self.config.queues.get(notify.queue)
         queue_name = (queue.display_name if queue is not None else "") or notify.queue
@@ -66,8 +74,6 @@ class Planner:
         template = settings.template(language, name)
         message = render(template, fields) if template else ""
         rows: list[Notification] = []
-        campaign = notify.data.get("campaign")  # a campaign's events may have a route of their own
-        routed = settings.channels_for(notify.queue, notify.kind, campaign if isinstance(campaign, str) else None)
         for channel in routed:
             key = self.new_id()
             payload: dict[str, Any]

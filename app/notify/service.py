@@ -34,6 +34,10 @@ class Notifier:
             return []
         return self.planner.plan(commands)
 
+    def routed(self, notify: Notify) -> bool:
+        """Whether `notify` was given outbox rows (it has a route): only then is the worker woken."""
+        return bool(self.planner.routed(notify))
+
     def reload(self, config: HoldfastConfig) -> None:
         """New routes and templates for new notifications; channels for every later try."""
         self.planner.config = config

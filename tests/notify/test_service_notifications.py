@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
+from structlog.testing import capture_logs
 
 from app.store import Change
 from app.store.sqlite import SQLiteStore
@@ -123,6 +124,33 @@ async def test_a_caller_queued_after_closing_gets_an_sms_and_staff_a_webhook(she
     [change] = [c for batch in store.batches for c in batch if c.notifications]
     assert {n.channel for n in change.notifications} == {"sms", "crm"}
     assert [r.outcome.value for r in change.requests if r.id == request_id] == ["closed"]
+
+
+async def test_the_outbox_worker_is_woken_only_for_what_has_a_route(
+    shell: Shell, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every abandoned call and callback request is a Notify; most centres route few of them. A
+    wake-up of the worker is two reads of the outbox in the store's queue, ahead of the next
+    commits: only a notification that was given rows wakes it."""
+    notifier = shell.service.notifier
+    assert notifier is not None
+    woken: list[str] = []
+    wake = notifier.worker.wake
+    monkeypatch.setattr(notifier.worker, "wake", lambda: (woken.append("wake"), wake())[1])
+
+    with capture_logs() as logs:
+        gone = await shell.caller(CALLER, args=("inbound", "4001"))  # sales: no route for anything
+        await shell.hangup_event(gone.channel, "StasisEnd")
+        await shell.activities.wait("ended", request_id=gone.request_id, outcome="abandoned")
+        await shell.service.wait_committed()
+        await shell.settle()
+        await shell.service.executor.drain(0.5)
+    told = [e for e in logs if e["event"] == "notify"]
+    assert [(e["kind"], e["request_id"]) for e in told] == [("abandoned", gone.request_id)]  # acted on...
+    assert woken == []  # ...and woke nothing
+
+    await closed_on(shell, LANDLINE)  # support's closed: routed to the webhook
+    await shell.eventually(lambda: woken == ["wake"], "the worker woken for the routed notification")
 
 
 async def test_no_sms_to_a_landline_but_the_webhook_still_goes(shell: Shell, receiver: Receiver) -> None:
