@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import math
+from collections import deque
 from collections.abc import Awaitable, Callable
 
 import structlog
@@ -114,7 +115,9 @@ class CommandExecutor:
         self.hangup_retries: tuple[float | None, ...] = HANGUP_RETRIES
         self.pending_hangups: dict[str, str] = {}  # channel id → server: hang-ups Asterisk did not answer
         self.language = language
-        self._lanes: dict[str, asyncio.Queue[c.Command]] = {}
+        # A lane per leg: its commands in order, run by one task that ends when the lane is empty
+        # (a later command starts a new one), so a call's lanes go when its last command is done.
+        self._lanes: dict[str, deque[c.Command]] = {}
         self._workers: dict[str, asyncio.Task[None]] = {}
         self.holding_ready: set[tuple[str, str]] = set()  # (server, bridge id): known to exist on this connection
         # Call bridges we made, and the legs they were made for: prepared for an agent leg while it
@@ -143,26 +146,22 @@ class CommandExecutor:
 
     def _enqueue(self, lane: str, command: c.Command) -> None:
         queue = self._lanes.get(lane)
-        if queue is None:
-            queue = self._lanes[lane] = asyncio.Queue()
-            worker = self._workers[lane] = asyncio.create_task(self._work(lane, queue), name=f"lane:{lane}")
-            worker.add_done_callback(self._lane_ended)
-        queue.put_nowait(command)
+        if queue is not None:
+            queue.append(command)
+            return
+        self._lanes[lane] = deque([command])
+        worker = self._workers[lane] = asyncio.create_task(self._work(lane), name=f"lane:{lane}")
+        worker.add_done_callback(self._lane_ended)
 
     def _lane_ended(self, task: asyncio.Task[None]) -> None:
         if not task.cancelled() and task.exception() is not None:  # _work lets nothing out; if it did
             self.on_fatal("executor_lane_died", task.exception())
 
-    async def _work(self, lane: str, queue: asyncio.Queue[c.Command]) -> None:
+    async def _work(self, lane: str) -> None:
+        queue = self._lanes[lane]
         try:
-            while True:
-                try:
-                    async with asyncio.timeout(30.0):
-                        command = await queue.get()
-                except TimeoutError:
-                    if queue.empty():
-                        return  # idle lane: let it go, a new one starts on demand
-                    continue
+            while queue:
+                command = queue.popleft()
                 try:
                     await self.run(command)
                 except (AriNotFound, AriConflict) as error:
@@ -172,18 +171,19 @@ class CommandExecutor:
                 except Exception as error:  # a bug: acting on and on could forget or double a call
                     self.on_fatal("command_crashed", error)
         finally:
+            # No await between the emptiness check above and this removal: a command submitted
+            # from now on starts a new lane, after everything this one ran.
             self._lanes.pop(lane, None)
             self._workers.pop(lane, None)
 
     async def drain(self, timeout: float = 5.0) -> None:
+        """Let the lanes run what they hold (and lanes started meanwhile), then cancel what is
+        still running after `timeout`."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while self._workers and (left := deadline - loop.time()) > 0:
+            await asyncio.wait(list(self._workers.values()), timeout=left)
         workers = list(self._workers.values())
-        if not workers:
-            return
-        deadline = asyncio.get_running_loop().time() + timeout
-        while any(not q.empty() for q in self._lanes.values()):
-            if asyncio.get_running_loop().time() > deadline:
-                break
-            await asyncio.sleep(0.05)
         for task in workers:
             task.cancel()
         await asyncio.gather(*workers, return_exceptions=True)

@@ -290,3 +290,24 @@ async def test_a_step_with_nothing_to_store_or_do_is_not_queued_for_the_store(
     shell.ready("1001")  # a change is
     assert shell.service.committer.put_seq == put + 1
     await shell.service.wait_committed()
+
+
+async def test_a_legs_lane_ends_with_its_last_command_and_a_later_one_starts_anew(shell: Shell) -> None:
+    """Lanes keep a leg's commands in order; one waiting for more after its last was a task and a
+    queue per call for half a minute (hundreds at a busy centre)."""
+    await shell.start()
+    caller = await shell.caller(CALLER)
+    await shell.fake.wait_for_call("POST", r"/bridges/holdfast-hold-support/addChannel")
+    executor = shell.service.executor
+    await shell.eventually(lambda: not executor._workers, "the caller's lane to end")
+    shell.ready("1001")  # the agent is rung, on a lane of its own
+    ring = await shell.wait_originate("1001")
+    await shell.eventually(lambda: not executor._workers, "the agent's lane to end")
+    await shell.answer(ring)  # the bridging runs on the caller's lane again: a new task for it
+    await shell.activities.wait("connected", request_id=caller.request_id)
+    bridge_id = call_bridge_id(caller.request_id)
+    await shell.eventually(
+        lambda: set(shell.fake.bridges.get(bridge_id, {}).get("channels", ())) == {caller.channel_id, ring.channel_id},
+        "the caller and the agent bridged",
+    )
+    await shell.eventually(lambda: not executor._workers, "the caller's second lane to end")
