@@ -187,6 +187,11 @@ class CommandExecutor:
         for task in workers:
             task.cancel()
         await asyncio.gather(*workers, return_exceptions=True)
+        # A lane cancelled before its task ever ran never reached its own clean-up: drop it, or a
+        # later command would be queued behind a task that is gone.
+        for lane in [lane for lane, task in self._workers.items() if task.done()]:
+            self._workers.pop(lane, None)
+            self._lanes.pop(lane, None)
 
     async def _failed(self, command: c.Command, error: AriError) -> None:
         """Asterisk refused a command (or its answer was lost): keep the engine's picture true."""

@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from app.ari.events import ChannelDtmfReceived, ChannelHangupRequest, StasisStart
+from app.core import commands as c
 from app.core import events as ev
 from app.core.states import RequestState
 from app.telephony.executor import call_bridge_id
@@ -311,3 +312,24 @@ async def test_a_legs_lane_ends_with_its_last_command_and_a_later_one_starts_ane
         "the caller and the agent bridged",
     )
     await shell.eventually(lambda: not executor._workers, "the caller's second lane to end")
+
+
+async def test_a_drain_that_cancels_lanes_leaves_none_behind(shell: Shell) -> None:
+    """drain() cancels what still runs at its timeout, a lane whose task never started too (its
+    own clean-up never ran); the next command for the leg then runs on a new lane."""
+    await shell.start()
+    executor = shell.service.executor
+    shell.fake.delay("POST", r"/bridges/holdfast-hold-support/addChannel", 1.0)
+    caller = await shell.caller(CALLER)  # joining the hold takes 1 s: still running at the drain
+    await shell.eventually(lambda: bool(executor._workers), "the caller's lane running")
+    await executor.drain(0.1)
+    assert not executor._workers and not executor._lanes
+
+    leg = shell.service.legs.by_channel(caller.channel_id)
+    assert leg is not None
+    executor.submit([c.StopPrompt(leg.leg_id)])  # a task that has not started yet...
+    await executor.drain(0.0)  # ...cancelled before it runs
+    assert not executor._workers and not executor._lanes
+
+    executor.submit([c.Hangup(leg.leg_id)])  # the leg's next command runs on a new lane
+    await shell.fake.wait_for_call("DELETE", f"/channels/{caller.channel_id}")
