@@ -14,10 +14,9 @@ from __future__ import annotations
 import asyncio
 import time
 
-import aiohttp
 import pytest
 
-from tests.object_graph import held
+from tests.object_graph import service_footprint
 
 pytestmark = pytest.mark.e2e
 
@@ -57,20 +56,12 @@ async def one_call(holdfast, phonesim, n: int) -> str:
     return str(ended.data["outcome"])
 
 
-async def calls(holdfast, phonesim, first: int, count: int) -> int:
+async def calls(holdfast, phonesim, first: int, count: int) -> tuple[int, int]:
     for n in range(first, first + count):
         await one_call(holdfast, phonesim, n)
     await holdfast.assert_nothing_left_behind()
     await holdfast.service.wait_committed()
-    service = holdfast.service
-    duplicates = service.ari.dispatcher.duplicates if service.ari.dispatcher is not None else None
-    # Left out, as in the shell's test: the test's activity log, the duplicate filter's bounded
-    # memory, the event loop's queues and aiohttp's connection pools.
-    return held(
-        service,
-        skip=(holdfast.activities, duplicates._recent if duplicates is not None else None),
-        skip_types=(asyncio.AbstractEventLoop, aiohttp.BaseConnector),
-    )
+    return service_footprint(holdfast.service, holdfast.activities)
 
 
 async def test_rounds_of_calls_leave_the_service_no_bigger_than_the_first(holdfast, phonesim):
@@ -78,5 +69,7 @@ async def test_rounds_of_calls_leave_the_service_no_bigger_than_the_first(holdfa
     rounds = [await calls(holdfast, phonesim, first, 9) for first in (0, 9, 18)]
     outcomes = [a.data["outcome"] for a in holdfast.activities.find("ended")]
     assert outcomes.count("served") == 18 and outcomes.count("abandoned") == 9, outcomes
-    # A leftover per call is 9 elements or more a round, 18 over the last two.
-    assert max(rounds[1:]) <= rounds[0] + 5, rounds
+    # A leftover per call is 9 elements or more a round, 18 over the last two; a tally keyed by
+    # call, 9 keys a round. A kind first seen late (a race's error status) adds a key or two.
+    assert max(h for h, _ in rounds[1:]) <= rounds[0][0] + 5, rounds
+    assert max(t for _, t in rounds[1:]) <= rounds[0][1] + 3, rounds
