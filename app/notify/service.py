@@ -35,7 +35,8 @@ class Notifier:
         return self.planner.plan(commands)
 
     def routed(self, notify: Notify) -> bool:
-        """Whether `notify` was given outbox rows (it has a route): only then is the worker woken."""
+        """Whether `notify` has a route, so may have been given outbox rows (an SMS to a number that
+        takes none gets none): only then is the worker woken."""
         return bool(self.planner.routed(notify))
 
     def reload(self, config: HoldfastConfig) -> None:

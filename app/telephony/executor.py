@@ -210,13 +210,14 @@ class CommandExecutor:
             if leg is not None:
                 await self.hang_up(leg, first_error=error)
         else:
-            leg = self.legs.by_leg(self._lane(command))
-            if leg is None or leg.ended or await self._channel_gone(leg):
+            lane = self._lane(command)
+            leg = self.legs.by_leg(lane)
+            if leg is None or leg.ended or await self._look(leg, "command") is False:
                 # The caller hung up in the instant the command was on its way (Asterisk: 422
                 # "Channel not found"): a race of every busy day, and its end event tells the rest.
-                log.info("command_on_ended_channel", command=name, leg_id=self._lane(command), error=str(error))
+                log.info("command_on_ended_channel", command=name, leg_id=lane, error=str(error))
             else:
-                log.error("command_failed_leg_dropped", command=name, leg_id=self._lane(command), error=str(error))
+                log.error("command_failed_leg_dropped", command=name, leg_id=lane, error=str(error))
             if leg is not None:
                 await self.on_leg_broken(leg, "command_failed")
 
@@ -393,26 +394,22 @@ class CommandExecutor:
             if leg.ended:
                 return True  # its end was reported meanwhile: nothing more to decide here
             await asyncio.sleep(delay)
-            try:
-                await self._ari(leg).channels.get(leg.channel_id)
+            found = await self._look(leg, "originate")
+            if found:
                 return True
-            except AriNotFound:
-                found = False  # the originate may still be on its way: look again
-            except AriError as error:
-                found = None
-                log.info("originate_lookup_failed", leg_id=leg.leg_id, error=str(error))
+            # a 404: the originate may still be on its way; no answer: Asterisk may be busy. Look again.
         return found
 
-    async def _channel_gone(self, leg: Leg) -> bool:
-        """Whether Asterisk says (404) the leg's channel no longer exists; False if it exists or
-        could not be asked."""
+    async def _look(self, leg: Leg, purpose: str) -> bool | None:
+        """One look at the leg's channel: True (Asterisk has it), False (404), None (no answer)."""
         try:
             await self._ari(leg).channels.get(leg.channel_id)
         except AriNotFound:
-            return True
-        except AriError:
             return False
-        return False
+        except AriError as error:
+            log.info(f"{purpose}_lookup_failed", leg_id=leg.leg_id, error=str(error))
+            return None
+        return True
 
     async def _OriginateAgent(self, cmd: c.OriginateAgent) -> None:
         leg = Leg(cmd.leg_id, channel_id_for_leg(cmd.leg_id), "agent", cmd.request_id)

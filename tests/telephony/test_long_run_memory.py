@@ -32,12 +32,11 @@ async def _ended(shell: Shell, channel: dict[str, Any], hung_up_first: bool = Fa
     await shell.push("ChannelDestroyed", channel=channel, cause=16, cause_txt="Normal Clearing")
 
 
-async def _hung_up_by_service(shell: Shell, channel_id: str, count: int) -> dict[str, Any]:
+async def _hung_up_by_service(shell: Shell, channel_id: str) -> None:
     """Waits for the service's hang-up of `channel_id`, then ends it as Asterisk would."""
     channel = dict(shell.fake.channels[channel_id])
-    await shell.fake.wait_for_call("DELETE", f"/channels/{channel_id}", count=count)
+    await shell.fake.wait_for_call("DELETE", f"/channels/{channel_id}")
     await _ended(shell, channel)
-    return channel
 
 
 async def _agent_ready_again(shell: Shell) -> None:
@@ -57,11 +56,11 @@ async def one_call(shell: Shell, n: int) -> None:
     kind = n % 4
     if kind == 2:  # the caller gives up while the agent rings: the ring is hung up
         await _ended(shell, dict(caller.channel), hung_up_first=True)
-        await _hung_up_by_service(shell, ring.channel_id, count=1)
+        await _hung_up_by_service(shell, ring.channel_id)
     else:
         if kind == 3:  # rings out: the agent is paused and the leg hung up; ready again, rung again
             shell.tick(15)
-            await _hung_up_by_service(shell, ring.channel_id, count=1)
+            await _hung_up_by_service(shell, ring.channel_id)
             await shell.eventually(lambda: shell.agent_state("1001") is AgentState.PAUSED, "agent 1001 paused")
             shell.ready("1001")
             ring = await shell.wait_originate("1001", count=rung + 2)
@@ -74,10 +73,10 @@ async def one_call(shell: Shell, n: int) -> None:
         )
         if kind == 1:  # the caller hangs up; the service hangs up the agent
             await _ended(shell, dict(caller.channel), hung_up_first=True)
-            await _hung_up_by_service(shell, ring.channel_id, count=1)
+            await _hung_up_by_service(shell, ring.channel_id)
         else:  # the agent hangs up; the service hangs up the caller
             await _ended(shell, dict(shell.fake.channels[ring.channel_id]), hung_up_first=True)
-            await _hung_up_by_service(shell, caller.channel_id, count=1)
+            await _hung_up_by_service(shell, caller.channel_id)
     await shell.activities.wait("ended", request_id=caller.request_id)
     await _agent_ready_again(shell)
 
