@@ -18,6 +18,7 @@ import os
 import signal
 import sys
 import threading
+import time
 from collections.abc import Awaitable
 from pathlib import Path
 
@@ -146,7 +147,8 @@ async def serve(
     service = build_service(config, prompts, store, config_path)
     leadership: Leadership | None = None
     if isinstance(store, PostgresLeases):  # several nodes: the lease with its fencing epoch
-        leadership = Leadership(store, service.clock, lambda: service.fail("lease_lost"), service.metrics.registry)
+        # The lease is judged by the standby's wall clock: ours (steady_clock.py) may run ahead of it.
+        leadership = Leadership(store, time.time, lambda: service.fail("lease_lost"), service.metrics.registry)
         service.lock = leadership
     elif standby:
         await store.close()

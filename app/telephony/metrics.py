@@ -128,6 +128,13 @@ class Metrics:
             "Engine steps acted on before their commit (an inbound caller bridged with the agent who answered)",
             registry=self.registry,
         )
+        # After a step back of the wall clock the service's clock runs ahead of it until it catches
+        # up (app/telephony/steady_clock.py): how far, so an alert can tell.
+        self.clock_ahead = Gauge(
+            "holdfast_clock_ahead_seconds",
+            "Seconds the service's clock is ahead of the wall clock (catching up after a step back)",
+            registry=self.registry,
+        )
         self.registry.register(_EngineCollector(self))
 
     def bind(self, engine_source: EngineSource) -> None:
@@ -138,6 +145,9 @@ class Metrics:
         """ARI counters read from `ari_source()` (and by kind from `breakdown()`) at every scrape."""
         self.ari_source = ari_source
         self.ari_breakdown = breakdown
+
+    def bind_clock(self, ahead: Callable[[], float]) -> None:
+        self.clock_ahead.set_function(ahead)
 
     def count_activity(self, activity: Activity) -> None:
         queue = activity.queue or ""

@@ -68,6 +68,7 @@ from app.telephony.prompts import PromptBook
 from app.telephony.recordings import RECORDING_KINDS, RetentionKeeper
 from app.telephony.resync import RESYNC_RETRIES, UNREAD_SERVER_GRACE, ServerSync
 from app.telephony.servers import AllServersRecordings, Server, ServerSet
+from app.telephony.steady_clock import SteadyClock
 
 log = structlog.get_logger("holdfast.telephony")
 
@@ -94,7 +95,7 @@ class TelephonyService(ServerSync):
         *,
         prompts: PromptBook | None = None,
         metrics: Metrics | None = None,
-        clock: Callable[[], float] = time.time,
+        clock: Callable[[], float] | None = None,
         store: Store | None = None,
         config_path: Path | None = None,
         servers: ServerSet | None = None,
@@ -102,12 +103,15 @@ class TelephonyService(ServerSync):
         self.config = config
         self.ari = ari  # the first server's (several servers: `servers`, app/telephony/servers.py)
         self.servers = servers or ServerSet.single(ari)
-        self.clock = clock
+        self.clock = clock or SteadyClock()  # a wall clock stepped back must not hold the timers back
         self.engine = Engine(config.core())
         self.legs = LegRegistry()
         self.metrics = metrics or Metrics()
         self.metrics.bind(lambda: self.engine)
         self.metrics.bind_ari(ari.metrics, ari.breakdown)
+        if isinstance(self.clock, SteadyClock):
+            steady = self.clock
+            self.metrics.bind_clock(lambda: steady.ahead)
         self.activity_listeners: list[Callable[[Activity], None]] = []
         # Called after every engine step is handed on (the live page's change stream, app/web/live_feed.py);
         # a listener only takes note: it must not feed events or block.
@@ -122,7 +126,7 @@ class TelephonyService(ServerSync):
             agent_endpoint=asterisk.agent_endpoint,
             customer_endpoint=lambda number: asterisk.trunk_endpoint_format.format(number=number),
             feed=self.feed,
-            clock=clock,
+            clock=self.clock,
             on_activity=self._on_activity,
             on_notify=self._on_notify,
             on_fatal=self.fail,
@@ -135,17 +139,19 @@ class TelephonyService(ServerSync):
         self.config_path = config_path
         self.fatal = asyncio.Event()  # set when the service must stop (store unusable, replaced, a bug)
         self.fatal_reason: str | None = None
-        self.contacts = ContactsLoader(store, self.feed, clock, self.fail)
+        self.contacts = ContactsLoader(store, self.feed, self.clock, self.fail)
         # `holdfast dnc import` / `contacts import` while we run: read from the admin log
-        self.cli_changes = None if store is None else CliChanges(store, lambda: self.engine, self.try_feed, clock)
+        self.cli_changes = None if store is None else CliChanges(store, lambda: self.engine, self.try_feed, self.clock)
         self.committer = Committer(store, self._act, self.fail, self.metrics) if store else None
         # Notifications: planned into each step's commit (the outbox), delivered by a watched worker.
-        self.notifier = Notifier(config, store, clock) if isinstance(store, OutboxStore) else None
+        self.notifier = Notifier(config, store, self.clock) if isinstance(store, OutboxStore) else None
         # Recordings past their queue's retention are deleted by a watched task (the event log lists them).
         # Several servers: a recording is on the server that bridged its call; each is asked.
         self.recordings = AllServersRecordings(self.servers) if self.servers.several else ari.recordings
         self.recording_keeper = (
-            RetentionKeeper(store, self.recordings, self._retention_of, self._on_activity, clock) if store else None
+            RetentionKeeper(store, self.recordings, self._retention_of, self._on_activity, self.clock)
+            if store
+            else None
         )
         self.resync_retries: tuple[float | None, ...] = RESYNC_RETRIES
         self.endpoint_poll = ENDPOINT_POLL
@@ -190,7 +196,8 @@ class TelephonyService(ServerSync):
         Raises AnotherInstanceRunning when another service holds the lock."""
         if self.store is not None:
             if self.lock is None:  # `holdfast run` may have set a Leadership (PostgreSQL lease) already
-                self.lock = InstanceLock(self.store, self.clock, lambda: self.fail("lock_lost"))
+                # The wall clock, not ours: another instance judges the lock by its own wall clock.
+                self.lock = InstanceLock(self.store, time.time, lambda: self.fail("lock_lost"))
             await self.lock.acquire()
             if self.lock.task is not None:
                 self._watch(self.lock.task, "instance_lock")

@@ -12,7 +12,6 @@ reset at local midnight; at start they are first read back from the store's even
 from __future__ import annotations
 
 import math
-import time
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from datetime import date, datetime
@@ -228,7 +227,3 @@ def _campaigns(service: TelephonyService, figures: Mapping[str, CampaignFigures]
             }
         )
     return rows
-
-
-def wall_clock() -> float:
-    return time.time()

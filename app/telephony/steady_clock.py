@@ -1,0 +1,73 @@
+"""The service's clock: the wall clock's time, at the pace of elapsed time, never stepping back.
+
+Every engine deadline (a ring timeout, a wrap-up's end, a callback's quarantine, its 72 h expiry)
+is a wall-clock time, because it is stored and must mean the same after a restart. Read straight
+from the wall clock, a step back (NTP correcting a clock that ran ahead, a VM restored from a
+snapshot, an operator's `date -s`) would hold every timer back by the step: agents left in wrap-up,
+ring timeouts that never fire, a queue frozen without a single error.
+
+So after a step back this clock keeps counting elapsed time, at 90 % of its pace, until the wall
+clock has caught up with it (an hour's step: ten hours; a timer meanwhile fires at most 11 % late).
+A step forward (a suspended machine resumed, a wall clock that was behind) is followed at once:
+the deadlines in between fall due now, early perhaps, but none waits.
+
+Cross-node agreements (the instance lock, the leadership lease) keep the plain wall clock: a
+standby compares our lease with its own wall clock, not with ours.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import structlog
+
+log = structlog.get_logger("holdfast.clock")
+
+CATCH_UP = 0.10  # share of elapsed time given back while the wall clock is behind us
+STEP = 1.0  # seconds: a jump of the wall clock against elapsed time worth a log line
+
+
+class SteadyClock:
+    """Callable: seconds since the epoch. `wall` and `elapsed` are for tests."""
+
+    def __init__(
+        self,
+        wall: Callable[[], float] = time.time,
+        elapsed: Callable[[], float] = time.monotonic,
+        catch_up: float = CATCH_UP,
+    ) -> None:
+        self._wall = wall
+        self._elapsed = elapsed
+        self._pace_behind = 1.0 - catch_up
+        self._now = wall()
+        self._at = elapsed()
+        self.ahead = 0.0  # seconds this clock is ahead of the wall clock (after a step back)
+
+    def __call__(self) -> float:
+        wall, at = self._wall(), self._elapsed()
+        passed = max(0.0, at - self._at)
+        self._at = at
+        paced = self._now + passed
+        if wall >= paced:
+            if wall - paced > STEP:
+                log.warning(
+                    "wall_clock_stepped_forward",
+                    seconds=round(wall - paced, 3),
+                    detail="following it: deadlines in between fall due now",
+                )
+            now = wall
+        else:
+            if paced - wall > self.ahead + STEP:
+                log.warning(
+                    "wall_clock_stepped_back",
+                    seconds=round(paced - wall - self.ahead, 3),
+                    ahead=round(paced - wall, 3),
+                    detail=f"keeping elapsed time at {self._pace_behind:.0%} pace until the wall clock catches up",
+                )
+            now = max(wall, self._now + passed * self._pace_behind)
+        if self.ahead > STEP and now == wall:
+            log.info("wall_clock_caught_up")
+        self.ahead = now - wall
+        self._now = now
+        return now

@@ -1,0 +1,180 @@
+"""The service's clock after the wall clock steps: unit tests on SteadyClock, and the service's
+timers on it (the fake ARI, real time)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+
+import pytest
+import structlog
+from hypothesis import given
+from hypothesis import strategies as st
+
+from app.core.states import AgentState
+from app.telephony.steady_clock import SteadyClock
+from tests.ari.fake_ari import FakeAri
+from tests.telephony.conftest import Shell, config_text, make_shell
+
+T0 = 1_767_261_600.0
+
+
+class Sources:
+    """A wall clock and an elapsed-time counter a test moves by hand."""
+
+    def __init__(self) -> None:
+        self.wall_now = T0
+        self.elapsed_now = 100.0
+
+    def wall(self) -> float:
+        return self.wall_now
+
+    def elapsed(self) -> float:
+        return self.elapsed_now
+
+    def run(self, seconds: float) -> None:
+        """Time passes: both move on together."""
+        self.wall_now += seconds
+        self.elapsed_now += seconds
+
+
+def clock_on(sources: Sources) -> SteadyClock:
+    return SteadyClock(sources.wall, sources.elapsed)
+
+
+def test_it_is_the_wall_clock_while_nothing_steps() -> None:
+    s = Sources()
+    clock = clock_on(s)
+    for _ in range(50):
+        s.run(0.37)
+        assert clock() == s.wall_now
+    assert clock.ahead == 0.0
+
+
+def test_after_a_step_back_it_keeps_counting_and_catches_up_at_ninety_percent() -> None:
+    s = Sources()
+    clock = clock_on(s)
+    s.run(10)
+    before = clock()
+    with structlog.testing.capture_logs() as logs:
+        s.wall_now -= 3600  # NTP corrects a clock that ran an hour ahead
+        s.run(10)
+        after = clock()
+    assert after == pytest.approx(before + 9.0)  # 90 % of the 10 s that passed, not an hour back
+    assert clock.ahead == pytest.approx(3600 - 1.0)
+    [warning] = [entry for entry in logs if entry["event"] == "wall_clock_stepped_back"]
+    assert warning["log_level"] == "warning" and warning["seconds"] == pytest.approx(3600, abs=0.01)
+
+    with structlog.testing.capture_logs() as logs:
+        s.run(35_000)  # 10 % of 35,000 s gives back 3,500 s of the 3,599 s
+        assert clock() - s.wall_now == pytest.approx(99.0) and clock.ahead == pytest.approx(99.0)
+        s.run(1_000)
+        assert clock() == s.wall_now  # caught up: the wall clock again, not overshooting it
+    assert [entry["event"] for entry in logs] == ["wall_clock_caught_up"]
+    assert clock.ahead == 0.0
+
+
+def test_a_second_step_back_while_catching_up_is_logged_again() -> None:
+    s = Sources()
+    clock = clock_on(s)
+    with structlog.testing.capture_logs() as logs:
+        s.wall_now -= 60
+        clock()
+        s.run(5)
+        clock()  # still catching up: no new warning
+        s.wall_now -= 30
+        clock()
+    steps = [entry["seconds"] for entry in logs if entry["event"] == "wall_clock_stepped_back"]
+    assert steps == [pytest.approx(60), pytest.approx(30, abs=0.6)]
+
+
+def test_a_step_forward_is_followed_at_once() -> None:
+    s = Sources()
+    clock = clock_on(s)
+    with structlog.testing.capture_logs() as logs:
+        s.wall_now += 600  # a suspended machine resumed: the monotonic clock did not count it
+        assert clock() == s.wall_now
+    assert [entry["event"] for entry in logs] == ["wall_clock_stepped_forward"]
+    assert clock.ahead == 0.0
+
+
+@given(
+    st.lists(
+        st.tuples(st.floats(0, 120), st.floats(-7200, 7200) | st.just(0.0)),
+        max_size=60,
+    )
+)
+def test_it_never_goes_back_never_lags_the_wall_and_never_slows_below_ninety_percent(
+    moves: list[tuple[float, float]],
+) -> None:
+    s = Sources()
+    clock = clock_on(s)
+    last = clock()
+    for passed, step in moves:
+        s.run(passed)
+        s.wall_now += step
+        now = clock()
+        assert now >= last + 0.9 * passed - 1e-6  # elapsed time is never lost, at worst paced at 90 %
+        assert now >= s.wall_now  # never behind the wall clock
+        assert clock.ahead == pytest.approx(now - s.wall_now)
+        last = now
+
+
+class SteppableWall:
+    """The real wall clock, with a step a test can put in."""
+
+    def __init__(self) -> None:
+        self.step = 0.0
+
+    def __call__(self) -> float:
+        return time.time() + self.step
+
+
+QUEUES_WITH_SHORT_WRAP_UP = """
+  support:
+    display_name: Support
+    ring_timeout: 15s
+    wrap_up: 2s
+    callback:
+      enabled: false
+  sales:
+    display_name: Sales
+    ring_timeout: 15s
+    wrap_up: 2s
+    callback:
+      enabled: false
+"""
+
+
+@pytest.fixture
+async def stepped(fake_ari: FakeAri) -> AsyncIterator[tuple[Shell, SteppableWall]]:
+    wall = SteppableWall()
+    text = config_text(fake_ari, queues=QUEUES_WITH_SHORT_WRAP_UP)
+    s = await make_shell(fake_ari, text, clock=SteadyClock(wall))  # type: ignore[arg-type]
+    try:
+        yield s, wall
+    finally:
+        await s.stop()
+
+
+async def test_a_wrap_up_ends_on_time_when_the_wall_clock_steps_back_an_hour(
+    stepped: tuple[Shell, SteppableWall],
+) -> None:
+    """Read straight from the wall clock, the wrap-up's deadline would lie an hour ahead after the
+    step: the agent would sit in wrap-up for an hour, no error anywhere."""
+    shell, wall = stepped
+    await shell.start()
+    _, ring = await shell.connected_call()
+    await shell.hangup_event(dict(shell.fake.channels[ring.channel_id]), "StasisEnd")
+    await shell.eventually(lambda: shell.agent_state("1001") is AgentState.WRAP_UP, "the wrap-up")
+    started = asyncio.get_running_loop().time()
+
+    with structlog.testing.capture_logs() as logs:
+        wall.step = -3600.0
+        await shell.eventually(lambda: shell.agent_state("1001") is AgentState.READY, "the wrap-up's end", 6.0)
+    took = asyncio.get_running_loop().time() - started
+    assert took >= 1.9, f"the wrap-up was cut short: {took:.2f} s of 2 s"
+    assert any(entry["event"] == "wall_clock_stepped_back" for entry in logs)
+    ahead = shell.service.metrics.registry.get_sample_value("holdfast_clock_ahead_seconds")
+    assert ahead is not None and 3590 < ahead < 3600
