@@ -221,14 +221,17 @@ async def test_a_caller_gone_before_joining_the_hold_is_abandoned_without_an_err
     addChannel with 422 "Channel not found". A race of every busy day, not a fault: the request
     ends as abandoned and nothing is logged above info."""
     await shell.start()
-    shell.fake.delay("POST", r"/bridges/holdfast-hold-support/addChannel", 0.2)  # held, then handled
+    join_path = r"/bridges/holdfast-hold-support/addChannel"
+    shell.fake.delay("POST", join_path, 0.5)  # held, then handled (on a channel gone by then)
     with capture_logs() as logs:
         chan = await shell.arrive(CALLER)
-        await shell.eventually(lambda: shell.service.legs.by_channel(chan["id"]) is not None, "the inbound leg")
+        # The hang-up must come after the join was sent: one handled before it ends the request,
+        # and then there is no join to refuse (right too, but not this test's race).
+        await shell.eventually(lambda: bool(shell.fake.calls_to("POST", join_path)), "the join to reach Asterisk")
         await shell.hangup_event(dict(chan), "ChannelHangupRequest", cause=16)
         await shell.push("StasisEnd", channel=chan)
         ended = await shell.activities.wait("ended")
-        join = await shell.fake.wait_for_call("POST", r"/bridges/holdfast-hold-support/addChannel")
+        join = await shell.fake.wait_for_call("POST", join_path)
         await shell.settle()
         await shell.service.executor.drain(1.0)
     assert join.status == 422
