@@ -53,8 +53,9 @@ from app.core.causes import outcome_for
 from app.core.commands import Activity, Command, LoadContacts, Notify
 from app.core.engine import Engine
 from app.core.errors import CoreError
+from app.core.request import Request
 from app.notify.service import Notifier
-from app.store import Store, StoreError
+from app.store import AgentRecord, Store, StoreError
 from app.store.outbox import OutboxStore
 from app.telephony.cli_changes import CliChanges
 from app.telephony.committer import COMMIT_RETRIES, Committer, Step, step_of
@@ -204,6 +205,8 @@ class TelephonyService(ServerSync):
             await self._restore_api_campaigns()
             requests = await self.store.load_active_requests()
             agents = await self.store.load_agents()
+            if isinstance(self.clock, SteadyClock):
+                self.clock.not_before(_latest_stamp(requests, agents))
             self.engine.restore(requests, [(a.agent_id, a.state, a.pause_reason) for a in agents], self.clock())
             log.info("state_restored", requests=len(requests), agents=len(agents))
             if self.cli_changes is not None:
@@ -888,3 +891,12 @@ class TelephonyService(ServerSync):
     async def _on_replaced(self, event: ApplicationReplaced) -> None:
         self.replaced = True
         self.fail("application_replaced")  # another Holdfast took over this Stasis app
+
+
+def _latest_stamp(requests: list[Request], agents: list[AgentRecord]) -> float:
+    """The latest time the stored state was stamped with (deadlines excluded: they lie ahead)."""
+    stamps = [a.since for a in agents]
+    for r in requests:
+        stamps += [r.arrived_at, r.queued_since, *(a.started_at for a in r.attempts)]
+        stamps += [t for t in (r.callback_requested_at, r.service_started_at, r.first_dispatched_at) if t is not None]
+    return max(stamps, default=0.0)

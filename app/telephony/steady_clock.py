@@ -11,6 +11,9 @@ clock has caught up with it (an hour's step: ten hours; a timer meanwhile fires 
 A step forward (a suspended machine resumed, a wall clock that was behind) is followed at once:
 the deadlines in between fall due now, early perhaps, but none waits.
 
+At a start the clock begins no earlier than the latest time on the stored state, so a step back
+while the service was down (or a restart while it was catching up) is caught up the same way.
+
 Cross-node agreements (the instance lock, the leadership lease) keep the plain wall clock: a
 standby compares our lease with its own wall clock, not with ours.
 """
@@ -71,3 +74,17 @@ class SteadyClock:
         self.ahead = now - wall
         self._now = now
         return now
+
+    def not_before(self, stamped: float) -> None:
+        """Never run behind a time already stamped on what is stored: at a start after a step back
+        (the service stopped meanwhile, or restarted while catching up), the stored deadlines are on
+        the old time, so start from it and catch up as after any step back."""
+        now = self()
+        if stamped > now + STEP:
+            log.warning(
+                "wall_clock_behind_the_store",
+                seconds=round(stamped - now, 3),
+                detail=f"starting from the stored time at {self._pace_behind:.0%} pace till the wall clock catches up",
+            )
+            self._now = stamped
+            self.ahead = stamped - self._wall()

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 import structlog
@@ -13,9 +14,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from app.core.states import AgentState
+from app.store.sqlite import SQLiteStore
 from app.telephony.steady_clock import SteadyClock
 from tests.ari.fake_ari import FakeAri
-from tests.telephony.conftest import Shell, config_text, make_shell
+from tests.telephony.conftest import CALLER, Shell, config_text, make_shell
 
 T0 = 1_767_261_600.0
 
@@ -178,3 +180,38 @@ async def test_a_wrap_up_ends_on_time_when_the_wall_clock_steps_back_an_hour(
     assert any(entry["event"] == "wall_clock_stepped_back" for entry in logs)
     ahead = shell.service.metrics.registry.get_sample_value("holdfast_clock_ahead_seconds")
     assert ahead is not None and 3590 < ahead < 3600
+
+
+async def test_a_start_after_a_step_back_begins_from_the_stored_time(fake_ari: FakeAri, tmp_path: Path) -> None:
+    """The service stopped, the wall clock went back an hour, the service starts: what is stored
+    (a caller's arrival, an agent's state) was stamped on the old time. Starting from the wall
+    clock, the caller would have waited minus an hour and every stored deadline would lie an hour
+    further off; the clock starts from the latest stamp instead and catches up."""
+    store = SQLiteStore(str(tmp_path / "holdfast.db"))
+    await store.open()
+    ahead = SteppableWall()
+    ahead.step = 3600.0  # the wall clock the first run saw ran an hour ahead
+    try:
+        first = await make_shell(fake_ari, store=store, clock=SteadyClock(ahead))  # type: ignore[arg-type]
+        try:
+            await first.start()
+            first.ready("1002")
+            caller = await first.caller(CALLER)
+        finally:
+            await first.stop()
+
+        with structlog.testing.capture_logs() as logs:
+            second = await make_shell(fake_ari, store=store, clock=SteadyClock())  # type: ignore[arg-type]
+            try:
+                await second.start()
+                now = second.service.clock()
+                waited = second.engine.requests[caller.request_id].gross_wait(now)
+                assert 0 <= waited < 60, f"the caller has waited {waited:.0f} s"
+                late = second.service.metrics.registry.get_sample_value("holdfast_clock_ahead_seconds")
+                assert late is not None and 3500 < late <= 3600
+            finally:
+                await second.stop()
+        [warning] = [entry for entry in logs if entry["event"] == "wall_clock_behind_the_store"]
+        assert 3500 < warning["seconds"] <= 3600
+    finally:
+        await store.close()
