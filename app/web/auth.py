@@ -209,23 +209,40 @@ class SessionView(BaseModel):
 
 class Throttle:
     """Slows password guessing: after MAX_FAILURES wrong passwords for a name within WINDOW
-    seconds, that name is refused for the rest of the window, right password or not."""
+    seconds, that name is refused for the rest of the window, right password or not.
+
+    Memory: only names with a failure in the window are kept. Past MAX_NAMES the expired ones are
+    forgotten, never the recent ones: a flood of made-up names must not wipe a guessed name's
+    count (each failure costs a password check, so the flood is bounded by what the CPU can check
+    within one window)."""
 
     MAX_FAILURES = 5
     WINDOW = 300.0
+    MAX_NAMES = 10_000
 
     def __init__(self) -> None:
         self._failures: dict[str, list[float]] = {}
+        self._prune_at = self.MAX_NAMES  # doubles past a flood, so pruning stays linear overall
+        self.prunes = 0
 
     def blocked(self, name: str, now: float) -> bool:
-        recent = [t for t in self._failures.get(name, []) if now - t < self.WINDOW]
-        self._failures[name] = recent
+        recent = [t for t in self._failures.get(name, ()) if now - t < self.WINDOW]
+        if recent:
+            self._failures[name] = recent
+        else:
+            self._failures.pop(name, None)
         return len(recent) >= self.MAX_FAILURES
 
     def failed(self, name: str, now: float) -> None:
-        if len(self._failures) > 10_000:  # a flood of made-up names must not grow memory for ever
-            self._failures.clear()
+        if len(self._failures) >= self._prune_at:
+            self._failures = {n: ts for n, ts in self._failures.items() if now - ts[-1] < self.WINDOW}
+            self._prune_at = max(self.MAX_NAMES, 2 * len(self._failures))
+            self.prunes += 1
         self._failures.setdefault(name, []).append(now)
+
+    @property
+    def names(self) -> int:
+        return len(self._failures)
 
 
 THROTTLE = web.AppKey("login_throttle", Throttle)
