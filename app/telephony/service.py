@@ -8,7 +8,8 @@ Theory of operation:
   StasisEnd / ChannelHangupRequest / ChannelDestroyed, and the registry lets only the first
   through. An originated leg that never answered is reported as failed with its mapped cause.
 - A timer task sleeps until the engine's next deadline and delivers `Tick`; a step wakes it only
-  when it brings an earlier deadline.
+  when it brings an earlier deadline. Deadlines are on the service's clock (`SteadyClock`), which
+  a wall clock stepped back cannot hold back.
 - Agents' registrations are read every ENDPOINT_POLL seconds, not subscribed to (a subscription
   to an endpoint brings every event of the agent's calls twice).
 - After every (re)connect the engine's picture is made true to that Asterisk again before its
