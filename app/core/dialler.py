@@ -801,14 +801,30 @@ class DiallerFlow(CallFlow):
         if contact.attempts >= c.max_attempts:
             return "attempts_used"
         zones = rules.contact_zones(contact.number, contact.timezone, c.timezone)
-        if not rules.callable_now(c, zones, self._now):
+        if not self._callable(c, zones, self._now):
             return "outside_hours"
         return None
+
+    def _callable(self, c: CampaignSettings, zones: tuple[str, ...], at: float) -> bool:
+        """Within calling hours at `at` and, while the shell's clock runs ahead of the true one, at
+        the true time as well (events.ClockAhead): never before anyone's hours, whichever is right."""
+        ahead = self.clock_ahead
+        return rules.callable_now(c, zones, at) and (ahead <= 0 or rules.callable_now(c, zones, at - ahead))
+
+    def _next_callable(self, c: CampaignSettings, zones: tuple[str, ...]) -> float | None:
+        """The first time (the shell's) from now at which `_callable` holds (None: never)."""
+        at = rules.next_callable(c, zones, self._now)
+        for _ in range(8):  # each round moves to the later clock's opening; they agree within a round or two
+            if at is None or self._callable(c, zones, at):
+                return at
+            true_at = rules.next_callable(c, zones, at - self.clock_ahead)
+            at = None if true_at is None else rules.next_callable(c, zones, true_at + self.clock_ahead)
+        return at
 
     def _refuse_contact(self, c: CampaignSettings, contact: DueContact, verdict: str) -> None:
         if verdict == "outside_hours":
             zones = rules.contact_zones(contact.number, contact.timezone, c.timezone)
-            at = rules.next_callable(c, zones, self._now)
+            at = self._next_callable(c, zones)
             if at is not None:
                 self._report(contact, SCHEDULED, contact.attempts, at, None, contact.reserved_agent)
                 self._wake_at(c.id, at)

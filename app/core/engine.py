@@ -23,6 +23,7 @@ Theory of operation:
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -58,6 +59,7 @@ from app.core.events import (
     CallerArrived,
     CallerHungUp,
     CampaignControl,
+    ClockAhead,
     ContactDialNow,
     ContactDisposed,
     ContactsChanged,
@@ -173,6 +175,7 @@ class Engine(DiallerFlow, CallerFlow, StaffFlow, Recovery):
             ContactDisposed: self._contact_disposed,
             TelephonyDown: self._telephony_down,
             TelephonyUp: self._telephony_up,
+            ClockAhead: self._clock_ahead,
             Tick: lambda event: None,
         }
 
@@ -191,6 +194,11 @@ class Engine(DiallerFlow, CallerFlow, StaffFlow, Recovery):
         if not self.telephony_up:
             self.telephony_up = True
             self._activity("telephony_up", None)
+
+    def _clock_ahead(self, e: ClockAhead) -> None:
+        if e.seconds != self.clock_ahead:
+            self.clock_ahead = e.seconds
+            self._activity("clock_ahead", None, seconds=round(e.seconds, 3))
 
     def _any_leg_lost(self, e: LegLost) -> None:
         if not self._contact_leg_lost(e):
@@ -226,6 +234,9 @@ class Engine(DiallerFlow, CallerFlow, StaffFlow, Recovery):
         elif isinstance(event, SettingsChanged):
             self._check_new_settings(event.settings)
             self._check_new_campaigns(event.settings)
+        elif isinstance(event, ClockAhead):
+            if not 0.0 <= event.seconds < math.inf:
+                raise CoreError(f"clock ahead by {event.seconds} s: must be a finite number of seconds, 0 or more")
         elif isinstance(event, CallerArrived):
             if event.request_id in self.requests:
                 raise DuplicateRequest(f"request {event.request_id} already exists", event.request_id)

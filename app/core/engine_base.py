@@ -64,6 +64,8 @@ class EngineBase:
         self._restored_legs: set[str] = set()
         # False between TelephonyDown and TelephonyUp: no agent is rung and nothing is dialled.
         self.telephony_up = True
+        # How far the shell's times may be ahead of the true wall clock (events.ClockAhead).
+        self.clock_ahead = 0.0
         # Recorded calls whose customer hears the recording announcement: the bridge once it ends.
         self._announcing: dict[str, BridgeLegs] = {}
         self._out: list[Command] = []

@@ -94,6 +94,16 @@ class TelephonyUp(Event):
 
 
 @dataclass(frozen=True, slots=True)
+class ClockAhead(Event):
+    """The times the shell gives may run ahead of the true wall clock by up to `seconds` (its clock
+    keeps elapsed time after the wall clock stepped back, catching up; 0 once it has). Calling
+    hours must then hold at both times: a contact is never dialled before their hours by the
+    true clock."""
+
+    seconds: float
+
+
+@dataclass(frozen=True, slots=True)
 class LegHungUp(Event):
     """An answered originated leg (agent or callback customer) hung up."""
 

@@ -70,7 +70,7 @@ from app.telephony.prompts import PromptBook
 from app.telephony.recordings import RECORDING_KINDS, RetentionKeeper
 from app.telephony.resync import RESYNC_RETRIES, UNREAD_SERVER_GRACE, ServerSync
 from app.telephony.servers import AllServersRecordings, Server, ServerSet
-from app.telephony.steady_clock import SteadyClock
+from app.telephony.steady_clock import SteadyClock, lead_to_tell
 
 log = structlog.get_logger("holdfast.telephony")
 
@@ -87,6 +87,7 @@ SOFTHANGUP_SHUTDOWN = 4
 # all endpoints every few seconds costs less at any load above a call a minute, and also notices
 # an agent the engine took as unreachable (a ring that failed) whose phone is registered after all.
 ENDPOINT_POLL = 2.0
+CLOCK_LEAD_CHECK = 1.0  # seconds between looks at the clock's lead over the wall clock (steady_clock.py)
 
 
 class TelephonyService(ServerSync):
@@ -210,6 +211,7 @@ class TelephonyService(ServerSync):
                 self.clock.not_before(_latest_stamp(requests, agents))
             self.engine.restore(requests, [(a.agent_id, a.state, a.pause_reason) for a in agents], self.clock())
             log.info("state_restored", requests=len(requests), agents=len(agents))
+            self._tell_clock_lead()  # before the first contact is looked at
             if self.cli_changes is not None:
                 await self.cli_changes.mark()  # before the lists are read: nothing in between is missed
             await self.contacts.start_up(self.engine)
@@ -220,6 +222,10 @@ class TelephonyService(ServerSync):
         poller = asyncio.create_task(self._poll_endpoints(), name="endpoint-poll")
         self._watchers.append(poller)
         self._watch(poller, "endpoint_poll")
+        if isinstance(self.clock, SteadyClock):
+            clock_lead = asyncio.create_task(self._watch_clock_lead(), name="clock-lead")
+            self._watchers.append(clock_lead)
+            self._watch(clock_lead, "clock_lead")
         if self.committer is not None:
             self.committer.start()
             assert self.committer.task is not None
@@ -608,6 +614,20 @@ class TelephonyService(ServerSync):
                 agent = self.engine.agents.get(agent_id)
                 if agent is None or agent.reachable != event.endpoint.online:
                     self.try_feed(ev.AgentReachability(self.clock(), agent_id, event.endpoint.online))
+
+    async def _watch_clock_lead(self) -> None:
+        """Every CLOCK_LEAD_CHECK seconds: the engine hears how far the clock runs ahead of the
+        wall clock (after a step back), so calling hours hold by the true time too."""
+        while True:
+            await asyncio.sleep(CLOCK_LEAD_CHECK)
+            self._tell_clock_lead()
+
+    def _tell_clock_lead(self) -> None:
+        if isinstance(self.clock, SteadyClock):
+            now = self.clock()
+            lead = lead_to_tell(self.clock.ahead, self.engine.clock_ahead)
+            if lead is not None:
+                self.try_feed(ev.ClockAhead(now, lead))
 
     async def _poll_endpoints(self) -> None:
         """Every `endpoint_poll` seconds: each server's agents' registrations, read at once; only a

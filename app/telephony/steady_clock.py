@@ -14,12 +14,16 @@ the deadlines in between fall due now, early perhaps, but none waits.
 At a start the clock begins no earlier than the latest time on the stored state, so a step back
 while the service was down (or a restart while it was catching up) is caught up the same way.
 
+While it runs ahead, the engine is told by how much (`lead_to_tell`, events.ClockAhead), so that
+calling hours hold by the true clock as well: a contact is never dialled before their hours.
+
 Cross-node agreements (the instance lock, the leadership lease) keep the plain wall clock: a
 standby compares our lease with its own wall clock, not with ours.
 """
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 
@@ -29,6 +33,7 @@ log = structlog.get_logger("holdfast.clock")
 
 CATCH_UP = 0.10  # share of elapsed time given back while the wall clock is behind us
 STEP = 1.0  # seconds: a jump of the wall clock against elapsed time worth a log line
+TELL_FALL = 60.0  # seconds: the least fall of the lead worth telling the engine (or a tenth of it)
 
 
 class SteadyClock:
@@ -88,3 +93,16 @@ class SteadyClock:
             )
             self._now = stamped
             self.ahead = stamped - self._wall()
+
+
+def lead_to_tell(ahead: float, told: float) -> float | None:
+    """What to tell the engine of the clock's lead over the wall clock now, `told` being what it
+    holds (None: nothing new). Whole seconds, rounded up, under STEP taken as none. A rise is told
+    at once; a fall only by a tenth or TELL_FALL (whichever is more) or to none, so hours of
+    catching up are a few dozen events, and the engine's figure is never below the true lead."""
+    lead = float(math.ceil(ahead)) if ahead > STEP else 0.0
+    if lead > told or (lead == 0.0 < told):
+        return lead
+    if told - lead >= max(TELL_FALL, told / 10):
+        return lead
+    return None

@@ -212,6 +212,42 @@ def test_outside_calling_hours_the_contact_waits_for_its_local_opening() -> None
     assert p.next_due == pytest.approx(h.now + (10 * 3600 + 33 * 60 + 20))  # 09:00 tomorrow, Copenhagen
 
 
+def test_while_the_shells_clock_runs_ahead_a_contact_waits_for_its_hours_by_the_true_clock() -> None:
+    """The shell's clock keeps elapsed time after the wall clock stepped back, and runs ahead of it
+    (app/telephony/steady_clock.py). Calling hours hold by both clocks: by the shell's, 22:26:40 in
+    Copenhagen is within 09:00-23:00, but the true time is 08:30 and the contact must wait."""
+    day = (TimeRange(9 * 3600, 23 * 3600),)
+    camp = campaign(calling_hours=OpeningHours(weekly=(day,) * 7), timezone="Europe/Copenhagen")
+    h = DiallerHarness(dialler_settings(camp), [contact(2, timezone="Europe/Copenhagen")])
+    ahead = (22 * 3600 + 26 * 60 + 40) - (8 * 3600 + 30 * 60)  # START is 22:26:40 in Copenhagen
+    h.send(ev.ClockAhead(h.now, ahead))
+    assert [a.data["seconds"] for a in h.activities("clock_ahead")] == [ahead]
+    h.ready("a1")
+    assert not h.of(h.log, c.OriginateAgent)
+    p = h.progress(2)
+    assert p is not None and p.state == SCHEDULED
+    assert p.next_due == pytest.approx(h.now + 30 * 60)  # 09:00 by the true clock, 22:56:40 by the shell's
+    out = h.run_until(h.now + 30 * 60)
+    assert ring_of(h, out).caller_id_name == "Contact 2"
+
+
+def test_the_same_contact_is_dialled_at_once_with_the_clocks_agreeing() -> None:
+    day = (TimeRange(9 * 3600, 23 * 3600),)
+    camp = campaign(calling_hours=OpeningHours(weekly=(day,) * 7), timezone="Europe/Copenhagen")
+    h = DiallerHarness(dialler_settings(camp), [contact(2, timezone="Europe/Copenhagen")])
+    h.send(ev.ClockAhead(h.now, (22 * 3600 + 26 * 60 + 40) - (8 * 3600 + 30 * 60)))
+    h.send(ev.ClockAhead(h.now, 0.0))  # caught up before the contact was looked at
+    assert ring_of(h, h.ready("a1")).caller_id_name == "Contact 2"
+
+
+def test_a_clock_lead_that_is_no_number_of_seconds_is_refused() -> None:
+    h = DiallerHarness(dialler_settings(campaign()), [])
+    for bad in (-1.0, float("inf"), float("nan")):
+        with pytest.raises(CoreError):
+            h.send(ev.ClockAhead(h.now, bad))
+    assert h.engine.clock_ahead == 0.0
+
+
 # ------------------------------------------------------------------ dispatch
 
 

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from app.core.states import AgentState
 from app.store.sqlite import SQLiteStore
-from app.telephony.steady_clock import SteadyClock
+from app.telephony.steady_clock import STEP, TELL_FALL, SteadyClock, lead_to_tell
 from tests.ari.fake_ari import FakeAri
 from tests.telephony.conftest import CALLER, Shell, config_text, make_shell
 
@@ -123,6 +123,26 @@ def test_it_never_goes_back_never_lags_the_wall_and_never_slows_below_ninety_per
         last = now
 
 
+def test_the_engine_hears_a_rise_of_the_lead_at_once_and_a_fall_in_tenths() -> None:
+    assert lead_to_tell(0.4, 0.0) is None  # under a second: none
+    assert lead_to_tell(3599.2, 0.0) == 3600.0  # a step back: told at once, rounded up
+    assert lead_to_tell(3590.0, 3600.0) is None  # ten seconds caught up: not worth an event
+    assert lead_to_tell(3240.0, 3600.0) == 3240.0  # a tenth caught up
+    assert lead_to_tell(100.0, 150.0) is None and lead_to_tell(90.0, 150.0) == 90.0  # at least TELL_FALL
+    assert lead_to_tell(0.5, 90.0) == 0.0  # caught up
+
+
+@given(st.lists(st.floats(0, 7200), min_size=1, max_size=80))
+def test_what_the_engine_holds_is_never_below_the_true_lead(aheads: list[float]) -> None:
+    told, events = 0.0, 0
+    for ahead in aheads:
+        lead = lead_to_tell(ahead, told)
+        if lead is not None:
+            told, events = lead, events + 1
+        assert told >= ahead or ahead <= STEP
+    assert told == 0.0 or told - aheads[-1] < max(TELL_FALL, told / 10) + 1
+
+
 class SteppableWall:
     """The real wall clock, with a step a test can put in."""
 
@@ -215,3 +235,18 @@ async def test_a_start_after_a_step_back_begins_from_the_stored_time(fake_ari: F
         assert 3500 < warning["seconds"] <= 3600
     finally:
         await store.close()
+
+
+async def test_the_engine_hears_the_clocks_lead_after_a_step_back_and_none_once_caught_up(
+    stepped: tuple[Shell, SteppableWall],
+) -> None:
+    """So calling hours hold by the true clock while the service's runs ahead of it."""
+    shell, wall = stepped
+    await shell.start()
+    assert shell.engine.clock_ahead == 0.0
+    wall.step = -600.0
+    told = await shell.activities.wait("clock_ahead", timeout=5.0)
+    assert told.data["seconds"] == pytest.approx(600, abs=2) and shell.engine.clock_ahead >= 598
+    wall.step = 0.0  # the wall clock is put forward again: followed at once, nothing left ahead
+    await shell.activities.wait("clock_ahead", timeout=5.0, seconds=0.0)
+    assert shell.engine.clock_ahead == 0.0
