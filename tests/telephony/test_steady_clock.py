@@ -229,6 +229,10 @@ async def test_a_start_after_a_step_back_begins_from_the_stored_time(fake_ari: F
                 assert 0 <= waited < 60, f"the caller has waited {waited:.0f} s"
                 late = second.service.metrics.registry.get_sample_value("holdfast_clock_ahead_seconds")
                 assert late is not None and 3500 < late <= 3600
+                assert second.engine.clock_ahead >= late  # told before the first contact is looked at
+                await second.service.committer.wait_committed(second.service.committer.put_seq)  # type: ignore[union-attr]
+                stored = [e for e in await store.events() if e.kind == "clock_ahead"]
+                assert [e.data["seconds"] for e in stored] == [second.engine.clock_ahead]
             finally:
                 await second.stop()
         [warning] = [entry for entry in logs if entry["event"] == "wall_clock_behind_the_store"]
