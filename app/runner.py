@@ -19,7 +19,7 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import structlog
@@ -115,10 +115,12 @@ def build_service(
     prompts: PromptBook | None = None,
     store: Store | None = None,
     config_path: Path | None = None,
+    clock: Callable[[], float] | None = None,
 ) -> TelephonyService:
+    """`clock`: for tests (default: the service's SteadyClock on the machine's clocks)."""
     servers = ServerSet.from_config(config.asterisk.server_list(), config.asterisk.app)  # one ARI client each
     return TelephonyService(
-        config, servers.first.ari, prompts=prompts, store=store, config_path=config_path, servers=servers
+        config, servers.first.ari, prompts=prompts, store=store, config_path=config_path, servers=servers, clock=clock
     )
 
 

@@ -413,11 +413,18 @@ def holdfast_extra_config() -> str:
 
 
 @pytest.fixture
+def holdfast_clock() -> Callable[[], float] | None:
+    """Override in a test module to give the service its clock (None: its own SteadyClock)."""
+    return None
+
+
+@pytest.fixture
 async def holdfast(
     sut_asterisk: AsteriskInstance,
     phonesim_asterisk: AsteriskInstance,
     test_agents: list[AgentEndpoint],
     holdfast_extra_config: str,
+    holdfast_clock: Callable[[], float] | None,
     tmp_path: Path,
 ) -> AsyncIterator[Holdfast]:
     """The Holdfast service (real ARI client, engine and HTTP API) connected to the SUT Asterisk."""
@@ -432,7 +439,7 @@ async def holdfast(
     path.write_text(holdfast_config_text(sut_asterisk, test_agents, http_port, holdfast_extra_config, tmp_path))
     config = load_config(path)
     store = await open_store(config)
-    service = build_service(config, prompts_for(config, sut_asterisk), store, path)
+    service = build_service(config, prompts_for(config, sut_asterisk), store, path, clock=holdfast_clock)
     log = ActivityLog()
     service.activity_listeners.append(log)
     await service.start()
