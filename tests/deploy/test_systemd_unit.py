@@ -1,0 +1,53 @@
+"""examples/holdfast.service: a unit systemd accepts without a warning, that runs `holdfast run`
+and restarts it on the exit codes the runner gives a fault, never on a refused start."""
+
+from __future__ import annotations
+
+import configparser
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from app.runner import EXIT_FATAL
+
+UNIT = Path(__file__).resolve().parents[2] / "examples" / "holdfast.service"
+SHIPPED_EXEC = "/opt/holdfast/.venv/bin/holdfast"
+ON_CI = os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
+
+
+def service_section() -> configparser.SectionProxy:
+    parser = configparser.ConfigParser(strict=False, interpolation=None)
+    parser.optionxform = str  # type: ignore[assignment,method-assign]  # systemd keys are case-sensitive
+    parser.read_string(UNIT.read_text())
+    return parser["Service"]
+
+
+def test_systemd_accepts_the_unit_without_a_warning(tmp_path: Path) -> None:
+    analyze = shutil.which("systemd-analyze")
+    if analyze is None:
+        if ON_CI:
+            pytest.fail("systemd-analyze is missing (Debian's systemd package)")
+        pytest.skip("systemd-analyze is missing")
+    # The same unit with this checkout's holdfast, so systemd can check that the command exists.
+    here = str(Path(sys.executable).with_name("holdfast"))
+    assert SHIPPED_EXEC in UNIT.read_text()
+    unit = tmp_path / "holdfast.service"
+    unit.write_text(UNIT.read_text().replace(SHIPPED_EXEC, here))
+    result = subprocess.run([analyze, "verify", str(unit)], capture_output=True, text=True, timeout=60)
+    said = (result.stdout + result.stderr).strip()
+    assert result.returncode == 0 and not said, said  # an unknown or misspelt key is only a warning
+
+
+def test_it_runs_the_service_restarts_a_fault_and_not_a_refused_start() -> None:
+    service = service_section()
+    command = service["ExecStart"].split()
+    assert command[0] == SHIPPED_EXEC and command[1:3] == ["run", "--config"]
+    assert service["Restart"] == "on-failure"  # EXIT_FATAL is a failure: restarted, and it reconciles
+    assert EXIT_FATAL != 0 and str(EXIT_FATAL) not in service["RestartPreventExitStatus"].split()
+    assert service["RestartPreventExitStatus"].split() == ["2"]  # cli.py: refused to start
+    assert service["ExecReload"].endswith("kill -HUP $MAINPID")  # runner.serve reloads on SIGHUP
+    assert int(service["CPUWeight"]) > 100  # the CPU before Asterisk's (default 100)
