@@ -9,25 +9,17 @@ announcement came an hour late, and every other timer with it."""
 from __future__ import annotations
 
 import asyncio
-import time
 
 import pytest
 
 from app.telephony.steady_clock import SteadyClock
+from tests.steppable_wall import SteppableWall
 
 pytestmark = pytest.mark.e2e
 
 ANN = "4006"  # the "ann" queue: position announced every 4 s, nobody serving it
 CALLER = "+4520000031"
 ANNOUNCE_EVERY = 4.0
-
-
-class SteppableWall:
-    def __init__(self) -> None:
-        self.step = 0.0
-
-    def __call__(self) -> float:
-        return time.time() + self.step
 
 
 WALL = SteppableWall()

@@ -4,7 +4,6 @@ timers on it (the fake ARI, real time)."""
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -17,6 +16,7 @@ from app.core.states import AgentState
 from app.store.sqlite import SQLiteStore
 from app.telephony.steady_clock import STEP, TELL_FALL, SteadyClock, lead_to_tell
 from tests.ari.fake_ari import FakeAri
+from tests.steppable_wall import SteppableWall
 from tests.telephony.conftest import CALLER, Shell, config_text, make_shell
 
 T0 = 1_767_261_600.0
@@ -141,16 +141,6 @@ def test_what_the_engine_holds_is_never_below_the_true_lead(aheads: list[float])
             told, events = lead, events + 1
         assert told >= ahead or ahead <= STEP
     assert told == 0.0 or told - aheads[-1] < max(TELL_FALL, told / 10) + 1
-
-
-class SteppableWall:
-    """The real wall clock, with a step a test can put in."""
-
-    def __init__(self) -> None:
-        self.step = 0.0
-
-    def __call__(self) -> float:
-        return time.time() + self.step
 
 
 QUEUES_WITH_SHORT_WRAP_UP = """
