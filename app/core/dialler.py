@@ -564,6 +564,7 @@ class DiallerFlow(CallFlow):
             self.campaign_state.get(c.id) is CampaignState.RUNNING
             and c.queue in self.queues
             and rules.in_dates(c, self._now)
+            and rules.in_dates(c, self._now - self.clock_ahead)  # by both clocks, as calling hours
         )
 
     def _request_contacts(self) -> None:

@@ -199,6 +199,9 @@ class Engine(DiallerFlow, CallerFlow, StaffFlow, Recovery):
         if e.seconds != self.clock_ahead:
             self.clock_ahead = e.seconds
             self._activity("clock_ahead", None, seconds=round(e.seconds, 3))
+            for q in self.queues.values():  # opening hours follow the wall clock: it moved against ours
+                self._timers.cancel("hours", q.name)
+                self._follow_hours(q, self._calendar(e.now))
 
     def _any_leg_lost(self, e: LegLost) -> None:
         if not self._contact_leg_lost(e):
@@ -332,15 +335,21 @@ class Engine(DiallerFlow, CallerFlow, StaffFlow, Recovery):
             self._now = saved
 
     def _hours_due(self, queue: str) -> None:
-        q = self.queues[queue]
-        if hours.is_open(q.hours, self._now):
-            self.closed_since[queue] = None
-            self._activity("queue_opened", None, queue_name=queue)
-        else:
-            self.closed_since[queue] = self._now
-            self._timers.set("close_sweep", queue, self._now + q.max_wait_after_close)
-            self._activity("queue_closed", None, queue_name=queue)
-        self._schedule_hours(q, self._now)
+        # At the change it was set for, even if now less the lead rounds to just before it.
+        calendar = max(self._calendar(self._now), self._hours_next.pop(queue, -math.inf))
+        self._follow_hours(self.queues[queue], calendar)
+
+    def _follow_hours(self, q: QueueSettings, calendar: float) -> None:
+        """Open or close the queue as its hours say at `calendar` (wall-clock time), if that is a change."""
+        was_open = self._is_open(q.name)
+        if hours.is_open(q.hours, calendar) and not was_open:
+            self.closed_since[q.name] = None
+            self._activity("queue_opened", None, queue_name=q.name)
+        elif not hours.is_open(q.hours, calendar) and was_open:
+            self.closed_since[q.name] = self._now
+            self._timers.set("close_sweep", q.name, self._now + q.max_wait_after_close)
+            self._activity("queue_closed", None, queue_name=q.name)
+        self._schedule_hours(q, calendar)
 
     def _close_sweep_due(self, queue: str) -> None:
         if self._is_open(queue):

@@ -66,6 +66,8 @@ class EngineBase:
         self.telephony_up = True
         # How far the shell's times may be ahead of the true wall clock (events.ClockAhead).
         self.clock_ahead = 0.0
+        # Each queue's next open/closed change, on the wall clock (_schedule_hours).
+        self._hours_next: dict[str, float] = {}
         # Recorded calls whose customer hears the recording announcement: the bridge once it ends.
         self._announcing: dict[str, BridgeLegs] = {}
         self._out: list[Command] = []
@@ -182,16 +184,33 @@ class EngineBase:
     def _start(self, now: float) -> None:
         self._started = True
         for q in self.queues.values():
-            if hours.is_open(q.hours, now):
+            if hours.is_open(q.hours, self._calendar(now)):
                 self.closed_since[q.name] = None
             else:  # closed since the last closing time, or since now if it never opened lately
-                self.closed_since[q.name] = hours.last_close_before(q.hours, now) or now
-            self._schedule_hours(q, now)
+                self.closed_since[q.name] = self._last_close(q, now)
+            self._schedule_hours(q, self._calendar(now))
 
-    def _schedule_hours(self, q: QueueSettings, now: float) -> None:
-        change = hours.next_change(q.hours, now)
-        if change is not None:
-            self._timers.set("hours", q.name, change)
+    def _calendar(self, now: float) -> float:
+        """The time opening hours are read at: the wall clock's. While the shell's clock runs ahead
+        of it after a step back (events.ClockAhead), callers still phone by the wall clock, and a
+        callback at 07:30 wall time is a call before hours whatever the shell's clock says."""
+        return now - self.clock_ahead
+
+    def _last_close(self, q: QueueSettings, now: float) -> float:
+        """When a queue closed now last closed, on the shell's clock (now if it never opened lately)."""
+        closed = hours.last_close_before(q.hours, self._calendar(now))
+        return now if closed is None else min(now, closed + self.clock_ahead)
+
+    def _schedule_hours(self, q: QueueSettings, calendar: float) -> None:
+        """The timer for the queue's next open/closed change after `calendar` (a wall-clock time).
+        The change itself is kept for the timer (_hours_due reads the hours at it): the timer's
+        instant less the lead is the change only up to rounding, and just before it nothing flips."""
+        change = hours.next_change(q.hours, calendar)
+        if change is None:
+            self._hours_next.pop(q.name, None)
+        else:
+            self._hours_next[q.name] = change
+            self._timers.set("hours", q.name, change + self.clock_ahead)
 
     def _is_open(self, queue: str) -> bool:
         return self.closed_since.get(queue) is None

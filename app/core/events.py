@@ -96,9 +96,10 @@ class TelephonyUp(Event):
 @dataclass(frozen=True, slots=True)
 class ClockAhead(Event):
     """The times the shell gives may run ahead of the true wall clock by up to `seconds` (its clock
-    keeps elapsed time after the wall clock stepped back, catching up; 0 once it has). Calling
-    hours must then hold at both times: a contact is never dialled before their hours by the
-    true clock."""
+    keeps elapsed time after the wall clock stepped back, catching up; 0 once it has). Queues'
+    opening hours are then read at the true time (the shell's less the lead), and campaigns'
+    calling hours and dates must hold at both: a contact is never dialled before their hours by
+    the true clock."""
 
     seconds: float
 

@@ -264,6 +264,7 @@ class Recovery(EngineBase):
         for name in [n for n in self.orders if n not in self.queues]:
             del self.orders[name], self._callers_waiting[name], self._random[name]
             self.closed_since.pop(name, None)
+            self._hours_next.pop(name, None)
             self._timers.cancel("hours", name)  # its handler would look the queue up
             self._timers.cancel("close_sweep", name)
         for a in new.agents:
@@ -275,15 +276,15 @@ class Recovery(EngineBase):
             del self.agents[agent_id]
         for q in self.queues.values():  # hours may have changed: recompute open/closed and the next change
             was_open = self.closed_since.get(q.name) is None
-            if hours.is_open(q.hours, e.now):
+            if hours.is_open(q.hours, self._calendar(e.now)):
                 self.closed_since[q.name] = None
             elif was_open or q.name not in self.closed_since:
                 # open until this reload: it closes now, so callers holding get max_wait_after_close
-                closed_at = e.now if q.name in self.closed_since else hours.last_close_before(q.hours, e.now) or e.now
+                closed_at = e.now if q.name in self.closed_since else self._last_close(q, e.now)
                 self.closed_since[q.name] = closed_at
                 self._timers.set("close_sweep", q.name, closed_at + q.max_wait_after_close)
             self._timers.cancel("hours", q.name)
-            self._schedule_hours(q, e.now)
+            self._schedule_hours(q, self._calendar(e.now))
         for req in list(self.requests.values()):  # a lowered max_attempts: no attempt beyond it
             cb = self.queues[req.queue].callback
             waiting = req.state in (RequestState.WAITING, RequestState.QUARANTINE)

@@ -240,6 +240,21 @@ def test_the_same_contact_is_dialled_at_once_with_the_clocks_agreeing() -> None:
     assert ring_of(h, h.ready("a1")).caller_id_name == "Contact 2"
 
 
+@pytest.mark.parametrize("ahead", [0.0, 3600.0])
+def test_a_campaigns_first_day_begins_at_midnight_by_both_clocks(ahead: float) -> None:
+    camp = campaign(active_from="2026-05-29", timezone="Europe/Copenhagen")  # START is 22:26:40 the day before
+    h = DiallerHarness(dialler_settings(camp), [contact(2, timezone="Europe/Copenhagen")])
+    h.send(ev.ClockAhead(h.now, ahead))
+    h.ready("a1")
+    midnight = h.now + 3600 + 33 * 60 + 20  # by the shell's clock
+    h.run_until(midnight - 1)
+    assert not h.of(h.log, c.OriginateAgent)
+    h.run_until(midnight + ahead - 1)  # the true clock has not reached midnight yet
+    assert not h.of(h.log, c.OriginateAgent)
+    h.run_until(midnight + ahead + 120)
+    assert ring_of(h, h.of(h.log, c.OriginateAgent)).caller_id_name == "Contact 2"
+
+
 def test_a_clock_lead_that_is_no_number_of_seconds_is_refused() -> None:
     h = DiallerHarness(dialler_settings(campaign()), [])
     for bad in (-1.0, float("inf"), float("nan")):

@@ -6,8 +6,12 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 import pytest
+from hypothesis import given
+from hypothesis import settings as settings_h
+from hypothesis import strategies as st
 
 from app.core import commands as c
+from app.core import events as ev
 from app.core import hours
 from app.core.settings import OpeningHours, TimeRange
 from app.core.states import Outcome, RequestKind
@@ -135,3 +139,71 @@ def test_default_max_age_is_72_hours() -> None:
     assert "r1" in h.engine.requests
     h.run_until(requested + 72 * 3600)
     assert "r1" not in h.engine.requests
+
+
+# --- a wall clock stepped back: the shell's clock runs ahead of it (events.ClockAhead) for a while,
+# and opening hours follow the wall clock, which callers and customers go by.
+HOUR = 3600.0
+
+
+def test_a_clock_ahead_keeps_the_queue_open_until_closing_time_on_the_wall_clock() -> None:
+    h = _hours_harness("2026-12-21 16:00:00")
+    h.at(600).send(ev.ClockAhead(h.now, HOUR))  # the wall clock was put back an hour at 16:10
+    h.run_until(at("2026-12-21 17:30:00"))  # 16:30 on the wall clock
+    assert h.engine.is_open("support") and not h.activities("queue_closed")
+    out = h.arrive("r1")
+    assert Harness.one(out, c.JoinHolding) and "r1" in h.engine.requests  # queued, not told "closed"
+    h.run_until(at("2026-12-21 18:00:00"))  # 17:00 on the wall clock
+    assert not h.engine.is_open("support")
+    assert [a.at for a in h.activities("queue_closed")] == [at("2026-12-21 18:00:00")]
+
+
+def test_a_clock_ahead_holds_callbacks_until_opening_time_on_the_wall_clock() -> None:
+    h = _hours_harness("2026-12-21 16:50:00", callback=callback_settings(allow_other_number=False))
+    h.arrive("r1")
+    h.dtmf("r1", "1")
+    h.run_until(at("2026-12-22 07:00:00"))
+    h.send(ev.ClockAhead(h.now, HOUR))  # the night's step back: 07:00 here is 06:00 on the wall
+    h.ready("a1")
+    h.run_until(at("2026-12-22 09:59:59"))  # 08:59:59 on the wall clock: nobody is called before 09:00
+    assert not Harness.of(h.log, c.OriginateAgent) and not h.activities("queue_opened")
+    out = h.run_until(at("2026-12-22 10:00:00"))
+    assert Harness.one(out, c.OriginateAgent).request_id == "r1"
+
+
+def test_the_lead_falling_past_opening_time_opens_the_queue_at_once() -> None:
+    h = _hours_harness("2026-12-22 08:00:00", callback=callback_settings(allow_other_number=False))
+    h.send(ev.ClockAhead(h.now, 2 * HOUR))  # 06:00 on the wall clock
+    h.run_until(at("2026-12-22 09:30:00"))
+    assert not h.engine.is_open("support")
+    h.send(ev.ClockAhead(h.now, 0.25 * HOUR))  # caught up to 09:15: open since 09:00
+    assert h.engine.is_open("support") and [a.at for a in h.activities("queue_opened")] == [h.now]
+    h.send(ev.ClockAhead(h.now, 2 * HOUR))  # stepped back again: 07:30, closed once more
+    assert not h.engine.is_open("support") and [a.at for a in h.activities("queue_closed")] == [h.now]
+    h.run_until(at("2026-12-22 11:00:00"))  # 09:00 on the wall clock: open again, by the timer
+    assert [a.at for a in h.activities("queue_opened")][-1] == at("2026-12-22 11:00:00")
+
+
+def test_a_restart_while_the_clock_runs_ahead_reads_the_hours_on_the_wall_clock() -> None:
+    h = _hours_harness("2026-12-21 17:30:00")  # 16:30 on the wall clock, told before anything else
+    h.send(ev.ClockAhead(h.now, HOUR))
+    assert h.engine.is_open("support")
+    out = h.arrive("r1")
+    assert Harness.one(out, c.JoinHolding)
+
+
+@settings_h(max_examples=150, deadline=None)
+@given(
+    steps=st.lists(
+        st.tuples(st.floats(0, 6 * HOUR), st.one_of(st.none(), st.floats(0, 3 * HOUR))), min_size=1, max_size=12
+    )
+)
+def test_open_or_closed_is_the_wall_clocks_answer_whatever_the_leads(steps: list[tuple[float, float | None]]) -> None:
+    h = _hours_harness("2026-12-21 06:00:00")
+    lead = 0.0
+    for wait, told in steps:
+        h.run_until(h.now + wait)
+        if told is not None:
+            h.send(ev.ClockAhead(h.now, told))
+            lead = told
+        assert h.engine.is_open("support") is hours.is_open(WEEKDAYS, h.now - lead)
