@@ -19,13 +19,15 @@ from __future__ import annotations
 from aiohttp import web
 
 from app.telephony.service import TelephonyService
-from app.web.auth import THROTTLE, Throttle, authenticate, guarded, restore_revocations
+from app.web.auth import PASSWORD_CHECKS, THROTTLE, authenticate, guarded, restore_revocations
 from app.web.body import MAX_BODY_BYTES
 from app.web.context import OPENAPI_KEY, SERVICE_KEY, SESSIONS_KEY, STARTED_CONFIG_KEY
 from app.web.errors import errors_as_json
 from app.web.live_feed import LIVE_KEY, LiveFeed
+from app.web.login_guard import PasswordChecks, Throttle
 from app.web.openapi import build_openapi
 from app.web.page import add_pages
+from app.web.passwords import verify_password
 from app.web.routes import ROUTES
 from app.web.sessions import SessionKeeper
 
@@ -40,6 +42,7 @@ def make_app(service: TelephonyService) -> web.Application:
     app[OPENAPI_KEY] = build_openapi(ROUTES)
     app[SESSIONS_KEY] = SessionKeeper(service.config.service.data_dir)
     app[THROTTLE] = Throttle()
+    checks = app[PASSWORD_CHECKS] = PasswordChecks(verify_password)
     feed = app[LIVE_KEY] = LiveFeed(service)
     for route in ROUTES:
         app.router.add_route(route.method, route.path, guarded(route.handler, route.access))
@@ -54,4 +57,9 @@ def make_app(service: TelephonyService) -> web.Application:
     app.on_startup.append(restore_revocations)
     app.on_startup.append(start_feed)
     app.on_shutdown.append(stop_feed)
+
+    async def stop_checks(app: web.Application) -> None:
+        checks.close()
+
+    app.on_cleanup.append(stop_checks)
     return app

@@ -11,8 +11,8 @@ service is open as it always was (loopback only: the settings refuse another hos
 
 from __future__ import annotations
 
-import asyncio
 import hmac
+import math
 import time
 
 import structlog
@@ -26,7 +26,8 @@ from app.web.access import ADMIN_TOKEN, OPEN, Principal, Role, Scope, principal_
 from app.web.body import read_body
 from app.web.context import SERVICE_KEY, SESSIONS_KEY
 from app.web.errors import ApiError, Handler
-from app.web.passwords import hash_password, token_matches, verify_password
+from app.web.login_guard import LineFull, PasswordChecks, Throttle
+from app.web.passwords import hash_password, token_matches
 from app.web.sessions import COOKIE, Session
 
 log = structlog.get_logger("holdfast.web.auth")
@@ -207,45 +208,8 @@ class SessionView(BaseModel):
     is_admin: bool
 
 
-class Throttle:
-    """Slows password guessing: after MAX_FAILURES wrong passwords for a name within WINDOW
-    seconds, that name is refused for the rest of the window, right password or not.
-
-    Memory: only names with a failure in the window are kept. Past MAX_NAMES the expired ones are
-    forgotten, never the recent ones: a flood of made-up names must not wipe a guessed name's
-    count (each failure costs a password check, so the flood is bounded by what the CPU can check
-    within one window)."""
-
-    MAX_FAILURES = 5
-    WINDOW = 300.0
-    MAX_NAMES = 10_000
-
-    def __init__(self) -> None:
-        self._failures: dict[str, list[float]] = {}
-        self._prune_at = self.MAX_NAMES  # doubles past a flood, so pruning stays linear overall
-        self.prunes = 0
-
-    def blocked(self, name: str, now: float) -> bool:
-        recent = [t for t in self._failures.get(name, ()) if now - t < self.WINDOW]
-        if recent:
-            self._failures[name] = recent
-        else:
-            self._failures.pop(name, None)
-        return len(recent) >= self.MAX_FAILURES
-
-    def failed(self, name: str, now: float) -> None:
-        if len(self._failures) >= self._prune_at:
-            self._failures = {n: ts for n, ts in self._failures.items() if now - ts[-1] < self.WINDOW}
-            self._prune_at = max(self.MAX_NAMES, 2 * len(self._failures))
-            self.prunes += 1
-        self._failures.setdefault(name, []).append(now)
-
-    @property
-    def names(self) -> int:
-        return len(self._failures)
-
-
 THROTTLE = web.AppKey("login_throttle", Throttle)
+PASSWORD_CHECKS = web.AppKey("password_checks", PasswordChecks)
 
 
 async def login(request: web.Request) -> web.Response:
@@ -256,14 +220,20 @@ async def login(request: web.Request) -> web.Response:
     body = await read_body(request, LoginBody)
     throttle = request.app[THROTTLE]
     now = time.time()
-    if throttle.blocked(body.username, now):
-        raise ApiError(429, "too many wrong passwords for this user; wait a few minutes")
+    refused = throttle.refusal(body.username, request.remote, now)
+    if refused is not None:
+        why, wait = refused
+        log.warning("login_throttled", username=body.username, address=request.remote, why=why)
+        raise ApiError(429, f"{why}; try again in {math.ceil(wait)} s", retry_after=math.ceil(wait))
     user = config.users.get(body.username)
     stored = user.password_hash if user is not None and user.password_hash else _DUMMY_HASH
-    # scrypt takes tens of milliseconds: off the event loop, so calls are not held up meanwhile
-    ok = await asyncio.to_thread(verify_password, body.password, stored)
+    try:  # scrypt takes tens of milliseconds: off the event loop, one at a time (login_guard.py)
+        ok = await request.app[PASSWORD_CHECKS].verify(body.password, stored)
+    except LineFull as full:
+        log.warning("login_line_full", username=body.username, address=request.remote, error=str(full))
+        raise ApiError(503, "too many log-ins at once; try again in a few seconds", retry_after=5) from None
     if not ok or user is None or user.password_hash is None:
-        throttle.failed(body.username, now)
+        throttle.failed(body.username, time.time(), request.remote)
         raise ApiError(401, "wrong user name or password")
     cookie, session = request.app[SESSIONS_KEY].issue(body.username, user.password_hash, config.web.session_lifetime)
     principal = principal_for_user(config, body.username, "session", session.session_id)

@@ -29,7 +29,10 @@ class ApiError(Exception):
         self.extra = extra
 
     def response(self) -> web.Response:
-        return web.json_response({"error": self.message, **self.extra}, status=self.status)
+        response = web.json_response({"error": self.message, **self.extra}, status=self.status)
+        if "retry_after" in self.extra:  # a 429 or 503 says when to come back, in the body and the header
+            response.headers["Retry-After"] = str(self.extra["retry_after"])
+        return response
 
 
 @web.middleware

@@ -1,9 +1,10 @@
-"""The log-in throttle (app/web/auth.py Throttle): a guessed name stays blocked through a flood of
-made-up names, and memory holds only names with a failure in the window."""
+"""The log-in throttle (app/web/login_guard.py Throttle): a guessed name stays blocked through a
+flood of made-up names, one address guessing over many names is stopped, a refusal says when to
+come back, and memory holds only names and addresses with a failure in the window."""
 
 from __future__ import annotations
 
-from app.web.auth import Throttle
+from app.web.login_guard import Throttle
 
 NOW = 1_000_000.0
 
@@ -33,3 +34,26 @@ def test_only_names_with_a_failure_in_the_window_are_kept() -> None:
     later = NOW + Throttle.WINDOW + 1
     throttle.failed("new", later)  # past the bound: the expired ones are forgotten
     assert throttle.names == 1 and not throttle.blocked("old-1", later)
+
+
+def test_one_address_is_stopped_after_a_guess_for_each_of_many_names() -> None:
+    throttle = Throttle()
+    for i in range(Throttle.MAX_ADDRESS_FAILURES):
+        assert not throttle.blocked(f"name{i}", NOW + i, "203.0.113.9")
+        throttle.failed(f"name{i}", NOW + i, "203.0.113.9")
+    refused = throttle.refusal("sam", "203.0.113.9", NOW + 40)
+    assert refused is not None and "from this address" in refused[0]
+    assert refused[1] == Throttle.WINDOW - 40  # until its first failure leaves the window
+    assert not throttle.blocked("sam", NOW + 40, "198.51.100.7")  # another address may log in
+    assert not throttle.blocked("sam", NOW + Throttle.WINDOW, "203.0.113.9")  # the first failure has left
+    assert throttle.addresses == 1 and throttle.names == Throttle.MAX_ADDRESS_FAILURES
+
+
+def test_a_name_refusal_says_when_the_name_may_try_again() -> None:
+    throttle = Throttle()
+    for i in range(Throttle.MAX_FAILURES + 2):  # failures at 0, 10, ... 60 s
+        throttle.failed("vic", NOW + 10 * i, f"198.51.100.{i}")
+    refused = throttle.refusal("vic", "192.0.2.1", NOW + 61)
+    # Five of the seven must leave the window less four: the third (at 20 s) is the one to wait for.
+    assert refused == ("too many wrong passwords for this user", 20 + Throttle.WINDOW - 61)
+    assert not throttle.blocked("vic", NOW + 20 + Throttle.WINDOW)

@@ -4,7 +4,9 @@ of `support` who never receives a byte about `sales` — lists, live rows, webso
 
 from __future__ import annotations
 
+import asyncio
 import json
+import threading
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -15,7 +17,9 @@ from aiohttp import WSMsgType
 from aiohttp.test_utils import TestClient, TestServer
 
 from app.web.api import make_app
+from app.web.auth import PASSWORD_CHECKS
 from app.web.context import SESSIONS_KEY
+from app.web.login_guard import PasswordChecks, Throttle
 from app.web.passwords import hash_password, hash_token
 from app.web.sessions import COOKIE
 from tests.ari.fake_ari import FakeAri
@@ -313,6 +317,51 @@ async def test_password_guessing_is_throttled_and_a_form_post_is_refused(http: T
     assert (await http.post("/api/session", json={"username": "sam", "password": PASSWORD})).status == 200
     form = await http.post("/api/session", data={"username": "sam", "password": PASSWORD})
     assert form.status == 415
+
+
+async def test_one_address_guessing_one_password_over_many_names_is_throttled(http: TestClient) -> None:
+    for i in range(Throttle.MAX_ADDRESS_FAILURES):
+        resp = await http.post("/api/session", json={"username": f"name{i}", "password": "guess"})
+        assert resp.status == 401  # five per name are never reached: one guess each
+    resp = await http.post("/api/session", json={"username": "sam", "password": PASSWORD})
+    assert resp.status == 429 and COOKIE not in resp.cookies  # a user not guessed at, from this address
+    body = await resp.json()
+    assert "from this address" in body["error"]
+    assert 0 < int(resp.headers["Retry-After"]) == body["retry_after"] <= Throttle.WINDOW
+
+
+async def test_password_checks_run_one_at_a_time_and_a_full_line_is_refused_at_once(http: TestClient) -> None:
+    """hashlib's scrypt lets go of the GIL: on the default executor a flood of log-ins took every
+    core. The checks now run one at a time, and past the line a log-in is refused before any check."""
+    checks = http.server.app[PASSWORD_CHECKS]
+    real, gate, lock = checks.check, threading.Event(), threading.Lock()
+    running, most = 0, 0
+
+    def held(password: str, stored: str) -> bool:
+        nonlocal running, most
+        with lock:
+            running += 1
+            most = max(most, running)
+        gate.wait(30)
+        ok = real(password, stored)
+        with lock:
+            running -= 1
+        return ok
+
+    checks.check = held
+    names = [f"flood{i}" for i in range(PasswordChecks.MAX_WAITING)]
+    waiting = [asyncio.create_task(http.post("/api/session", json={"username": n, "password": "x"})) for n in names]
+    deadline = time.monotonic() + 10
+    while checks.waiting < PasswordChecks.MAX_WAITING:  # the line fills as the requests arrive
+        assert time.monotonic() < deadline, f"only {checks.waiting} log-ins in line"
+        await asyncio.sleep(0.01)
+    full = await http.post("/api/session", json={"username": "sam", "password": PASSWORD})
+    assert full.status == 503 and full.headers["Retry-After"] == "5" and COOKIE not in full.cookies
+    assert checks.refused == 1 and not gate.is_set()  # refused while every check was still held
+    gate.set()
+    assert [r.status for r in await asyncio.gather(*waiting)] == [401] * len(names)
+    assert most == 1 and checks.waiting == 0
+    assert (await http.post("/api/session", json={"username": "sam", "password": PASSWORD})).status == 200
 
 
 async def test_a_reload_that_narrows_a_filter_applies_to_an_open_websocket(

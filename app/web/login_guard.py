@@ -1,0 +1,127 @@
+"""What stands between a password guesser and the calls: the log-in throttle and the password checker.
+
+Theory of operation: a log-in costs a scrypt check, slow on purpose (about 50 ms of CPU), and the
+log-in page is open to anyone who reaches the port. Two things keep guessing slow and cheap:
+- `Throttle` counts wrong passwords within WINDOW, per user name (MAX_FAILURES: guessing one
+  user's password) and per client address (MAX_ADDRESS_FAILURES: one guess for each of many
+  names). Past either limit the log-in is refused before any check, right password or not, until
+  the oldest counted failure leaves the window. The address is the TCP peer's: behind a reverse
+  proxy every client shares the proxy's, so the address limit is wide enough for a team's typos.
+- `PasswordChecks` runs the checks one at a time on a thread of its own, with a short line.
+  hashlib's scrypt lets go of the GIL, so on the default executor a flood of log-ins ran several
+  at once and took every core from Asterisk's media and the service's calls; now it takes one
+  at most, and a log-in that finds the line full is refused at once (503, retry later).
+Both keep their counts in memory: a restart forgets them, which costs a guesser no more than one
+window's tries.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+from collections.abc import Callable
+
+
+class _Failures:
+    """Failure times per key within `window`. Past `bound` keys the expired ones are forgotten,
+    never the recent ones: a flood of made-up keys must not wipe a guessed one's count (each
+    failure costs a password check, so the flood is bounded by what one thread checks in a window)."""
+
+    def __init__(self, limit: int, window: float, bound: int) -> None:
+        self.limit, self.window, self.bound = limit, window, bound
+        self._times: dict[str, list[float]] = {}
+        self._prune_at = bound  # doubles past a flood, so pruning stays linear overall
+        self.prunes = 0
+
+    def blocked_for(self, key: str, now: float) -> float:
+        """Seconds until `key` may try again (0: now)."""
+        recent = [t for t in self._times.get(key, ()) if now - t < self.window]
+        if recent:
+            self._times[key] = recent
+        else:
+            self._times.pop(key, None)
+        if len(recent) < self.limit:
+            return 0.0
+        return recent[-self.limit] + self.window - now  # when all but limit - 1 have left the window
+
+    def add(self, key: str, now: float) -> None:
+        if len(self._times) >= self._prune_at:
+            self._times = {k: ts for k, ts in self._times.items() if now - ts[-1] < self.window}
+            self._prune_at = max(self.bound, 2 * len(self._times))
+            self.prunes += 1
+        self._times.setdefault(key, []).append(now)
+
+    def __len__(self) -> int:
+        return len(self._times)
+
+
+class Throttle:
+    """Wrong passwords counted per user name and per client address (module comment)."""
+
+    MAX_FAILURES = 5  # per user name within the window
+    MAX_ADDRESS_FAILURES = 30  # per client address within the window
+    WINDOW = 300.0
+    MAX_NAMES = 10_000  # keys kept before the expired ones are forgotten (each of names, addresses)
+
+    def __init__(self) -> None:
+        self._names = _Failures(self.MAX_FAILURES, self.WINDOW, self.MAX_NAMES)
+        self._addresses = _Failures(self.MAX_ADDRESS_FAILURES, self.WINDOW, self.MAX_NAMES)
+
+    def refusal(self, name: str, address: str | None, now: float) -> tuple[str, float] | None:
+        """Why a log-in is refused before its check, and for how many seconds; None: let it try."""
+        wait = self._names.blocked_for(name, now)
+        if wait > 0:
+            return "too many wrong passwords for this user", wait
+        wait = self._addresses.blocked_for(address, now) if address is not None else 0.0
+        if wait > 0:
+            return "too many wrong passwords from this address", wait
+        return None
+
+    def blocked(self, name: str, now: float, address: str | None = None) -> bool:
+        return self.refusal(name, address, now) is not None
+
+    def failed(self, name: str, now: float, address: str | None = None) -> None:
+        self._names.add(name, now)
+        if address is not None:
+            self._addresses.add(address, now)
+
+    @property
+    def names(self) -> int:
+        return len(self._names)
+
+    @property
+    def addresses(self) -> int:
+        return len(self._addresses)
+
+    @property
+    def prunes(self) -> int:
+        return self._names.prunes + self._addresses.prunes
+
+
+class LineFull(Exception):
+    """More log-ins wait for a password check than the line holds."""
+
+
+class PasswordChecks:
+    """Password checks one at a time on their own thread, at most MAX_WAITING in line (module comment)."""
+
+    MAX_WAITING = 16
+
+    def __init__(self, check: Callable[[str, str], bool]) -> None:
+        self.check = check  # the password check (hashlib scrypt); a test may slow it
+        self._pool = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="password-check")
+        self.waiting = 0  # in line or being checked
+        self.refused = 0
+
+    async def verify(self, password: str, stored: str) -> bool:
+        if self.waiting >= self.MAX_WAITING:
+            self.refused += 1
+            raise LineFull(f"{self.waiting} log-ins are already waiting for their password check")
+        self.waiting += 1
+        try:
+            return await asyncio.get_running_loop().run_in_executor(self._pool, self.check, password, stored)
+        finally:
+            self.waiting -= 1
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
