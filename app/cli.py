@@ -125,6 +125,39 @@ def _dnc_import(args: argparse.Namespace) -> int:
     return dnc_import(_load(args.config), args)
 
 
+def _backup(args: argparse.Namespace) -> int:
+    """A consistent copy of the SQLite store, taken while the service runs (app/store/backup.py)."""
+    from app.store.backup import BackupError, backup, refuse_postgres
+
+    dsn = _load(args.config).service.database_dsn()
+    try:
+        refuse_postgres(dsn)
+        contents = backup(Path(dsn), Path(args.target), keep=args.keep)
+    except BackupError as error:
+        print(f"holdfast backup: {error}", file=sys.stderr)
+        return 2
+    print(f"backed up: {contents.describe()}")
+    return 0
+
+
+def _restore(args: argparse.Namespace) -> int:
+    """Put a backup in place of the SQLite store, the service stopped (app/store/backup.py)."""
+    from app.store.backup import BackupError, refuse_postgres, restore
+
+    dsn = _load(args.config).service.database_dsn()
+    try:
+        refuse_postgres(dsn)
+        contents, aside = restore(Path(args.backup), Path(dsn))
+    except BackupError as error:
+        print(f"holdfast restore: {error}", file=sys.stderr)
+        return 2
+    print(f"restored: {contents.describe()}")
+    if aside is not None:
+        print(f"what it replaced (the store and its WAL files, those there were) is kept as {aside}*")
+    print("start the service: it reconciles with Asterisk as after any restart")
+    return 0
+
+
 def _user_add(args: argparse.Namespace) -> int:
     """Print a `users:` entry to paste into the settings file: the password is hashed here and
     never written anywhere; a personal API token is shown once and only its hash is kept."""
@@ -209,6 +242,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--by", default="holdfast-cli", help="who adds the entries (kept with each entry)")
     p.add_argument("file", help="CSV with a number column; +4590* is a prefix")
     p.set_defaults(func=_dnc_import)
+    p = sub.add_parser("backup", help="copy the SQLite store, consistent, while the service runs")
+    p.add_argument("--config", required=True)
+    p.add_argument("--keep", type=int, default=None, help="with a directory: keep this many backups, the newest")
+    p.add_argument("target", help="a new file, or a directory for a time-stamped holdfast-<UTC time>.db")
+    p.set_defaults(func=_backup)
+    p = sub.add_parser("restore", help="put a backup in place of the SQLite store (the service stopped)")
+    p.add_argument("--config", required=True)
+    p.add_argument("backup", help="a file made by holdfast backup")
+    p.set_defaults(func=_restore)
     p = sub.add_parser("sim", help="run the contact-centre simulator", add_help=False)
     p.add_argument("rest", nargs=argparse.REMAINDER)
     p.set_defaults(func=_sim)

@@ -51,3 +51,41 @@ def test_it_runs_the_service_restarts_a_fault_and_not_a_refused_start() -> None:
     assert service["RestartPreventExitStatus"].split() == ["2"]  # cli.py: refused to start
     assert service["ExecReload"].endswith("kill -HUP $MAINPID")  # runner.serve reloads on SIGHUP
     assert int(service["CPUWeight"]) > 100  # the CPU before Asterisk's (default 100)
+
+
+BACKUP_SERVICE = UNIT.with_name("holdfast-backup.service")
+BACKUP_TIMER = UNIT.with_name("holdfast-backup.timer")
+
+
+def test_systemd_accepts_the_backup_timer_and_its_service_without_a_warning(tmp_path: Path) -> None:
+    analyze = shutil.which("systemd-analyze")
+    if analyze is None:
+        if ON_CI:
+            pytest.fail("systemd-analyze is missing (Debian's systemd package)")
+        pytest.skip("systemd-analyze is missing")
+    here = str(Path(sys.executable).with_name("holdfast"))
+    assert SHIPPED_EXEC in BACKUP_SERVICE.read_text()
+    (tmp_path / BACKUP_SERVICE.name).write_text(BACKUP_SERVICE.read_text().replace(SHIPPED_EXEC, here))
+    (tmp_path / BACKUP_TIMER.name).write_text(BACKUP_TIMER.read_text())
+    result = subprocess.run(
+        [analyze, "verify", str(tmp_path / BACKUP_TIMER.name), str(tmp_path / BACKUP_SERVICE.name)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    said = (result.stdout + result.stderr).strip()
+    assert result.returncode == 0 and not said, said
+
+
+def test_the_backup_runs_the_backup_command_as_the_service_user_on_its_store() -> None:
+    parser = configparser.ConfigParser(strict=False, interpolation=None)
+    parser.optionxform = str  # type: ignore[assignment,method-assign]
+    parser.read_string(BACKUP_SERVICE.read_text())
+    backup, service = parser["Service"], service_section()
+    command = backup["ExecStart"].split()
+    assert command[:4] == [SHIPPED_EXEC, "backup", "--config", service["ExecStart"].split()[3]]
+    assert command[4] == "--keep" and int(command[5]) >= 1
+    assert backup["WorkingDirectory"] == service["WorkingDirectory"]  # data_dir ./var is found alike
+    assert (backup["User"], backup["Group"]) == (service["User"], service["Group"])
+    assert command[-1] in backup["ReadWritePaths"].split()
+    assert int(backup["CPUWeight"]) < 100 < int(service["CPUWeight"])  # after the calls, never before
