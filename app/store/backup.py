@@ -80,6 +80,23 @@ def _fsync_file(path: Path) -> None:
         os.fsync(f.fileno())
 
 
+def _as_owner(path: Path, command: str) -> None:
+    """Refuse to work on a store another user owns: even reading it, SQLite leaves its -wal and -shm
+    files behind, and owned by root (say) the service could no longer write its own store."""
+    owner = path.stat().st_uid
+    if os.geteuid() != owner:
+        try:
+            import pwd
+
+            name = pwd.getpwuid(owner).pw_name
+        except KeyError:
+            name = str(owner)
+        raise BackupError(
+            f"{path} belongs to user {name}: run this as that user (sudo -u {name} holdfast {command} ...); "
+            "as another, the WAL files SQLite leaves would be theirs and the service could not write its store"
+        )
+
+
 def check(path: Path) -> Contents:
     """The file's integrity, and what it holds; BackupError if it is not a whole Holdfast store."""
     try:
@@ -111,6 +128,7 @@ def backup(db_path: Path, target: Path, keep: int | None = None, now: float | No
         raise BackupError(f"{db_path}: no store there (is service.data_dir right?)")
     if keep is not None and keep < 1:
         raise BackupError(f"--keep is {keep}: keep at least the backup just taken (1)")
+    _as_owner(db_path, "backup")
     if target.is_dir():
         stamp = datetime.fromtimestamp(time.time() if now is None else now, UTC).strftime(STAMP)
         target = target / f"{PREFIX}{stamp}{SUFFIX}"
@@ -186,6 +204,7 @@ def restore(source: Path, db_path: Path, now: float | None = None) -> tuple[Cont
     """Put the backup `source` in place of the store at `db_path`; returns what it holds and the
     name the files it replaced went to, with their suffixes (None if there were none)."""
     now = time.time() if now is None else now
+    _as_owner(db_path if db_path.exists() else db_path.parent, "restore")
     holder = lock_holder(db_path, now)
     if holder is not None:
         raise BackupError(f"a Holdfast ({holder}) is running on {db_path}: stop it first (systemctl stop holdfast)")

@@ -190,3 +190,22 @@ def test_a_postgresql_store_is_sent_to_its_own_tools(tmp_path: Path, secrets_set
     assert "pg_dump" in capsys.readouterr().err
     assert main(["restore", "--config", str(config), str(tmp_path / "b.db")]) == 2
     assert "pg_restore" in capsys.readouterr().err
+
+
+async def test_a_store_of_another_user_is_refused_so_no_wal_file_of_ours_is_left_in_its_way(tmp_path: Path) -> None:
+    db = tmp_path / "var" / "holdfast.db"
+    db.parent.mkdir()
+    async with SQLiteStore(db) as store:
+        await store.commit([callback("cb")], [], [])
+    good = backup(db, tmp_path / "good.db").path
+    nobody = 65534
+    os.chown(db, nobody, nobody)
+    with pytest.raises(BackupError, match=r"belongs to user .*sudo -u"):
+        backup(db, tmp_path / "b.db")
+    with pytest.raises(BackupError, match=r"belongs to user .*sudo -u"):
+        restore(good, db)
+    assert sorted(p.name for p in db.parent.iterdir()) == ["holdfast.db"]  # no -wal, no -shm of ours
+    db.unlink()
+    os.chown(db.parent, nobody, nobody)  # no store yet: the directory's owner decides
+    with pytest.raises(BackupError, match="belongs to user"):
+        restore(good, db)
