@@ -128,6 +128,14 @@ class Metrics:
             "Engine steps acted on before their commit (an inbound caller bridged with the agent who answered)",
             registry=self.registry,
         )
+        # Someone guessing passwords shows as wrong_password, then throttled_* (app/web/login_guard.py).
+        self.logins = Counter(
+            "holdfast_logins",
+            "Log-ins to the live page and the API, by result (ok, wrong_password, throttled_user, "
+            "throttled_address, line_full)",
+            ["result"],
+            registry=self.registry,
+        )
         # After a step back of the wall clock the service's clock runs ahead of it until it catches
         # up (app/telephony/steady_clock.py): how far, so an alert can tell.
         self.clock_ahead = Gauge(

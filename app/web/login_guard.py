@@ -21,6 +21,9 @@ import asyncio
 import concurrent.futures
 from collections.abc import Callable
 
+USER_REFUSAL = "too many wrong passwords for this user"
+ADDRESS_REFUSAL = "too many wrong passwords from this address"
+
 
 class _Failures:
     """Failure times per key within `window`. Past `bound` keys the expired ones are forgotten,
@@ -71,10 +74,10 @@ class Throttle:
         """Why a log-in is refused before its check, and for how many seconds; None: let it try."""
         wait = self._names.blocked_for(name, now)
         if wait > 0:
-            return "too many wrong passwords for this user", wait
+            return USER_REFUSAL, wait
         wait = self._addresses.blocked_for(address, now) if address is not None else 0.0
         if wait > 0:
-            return "too many wrong passwords from this address", wait
+            return ADDRESS_REFUSAL, wait
         return None
 
     def blocked(self, name: str, now: float, address: str | None = None) -> bool:

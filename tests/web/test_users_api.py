@@ -18,7 +18,7 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from app.web.api import make_app
 from app.web.auth import PASSWORD_CHECKS
-from app.web.context import SESSIONS_KEY
+from app.web.context import SERVICE_KEY, SESSIONS_KEY
 from app.web.login_guard import PasswordChecks, Throttle
 from app.web.passwords import hash_password, hash_token
 from app.web.sessions import COOKIE
@@ -319,6 +319,14 @@ async def test_password_guessing_is_throttled_and_a_form_post_is_refused(http: T
     assert form.status == 415
 
 
+def logins(http: TestClient) -> dict[str, float]:
+    """holdfast_logins_total on /metrics, by result (the ones counted)."""
+    registry = http.server.app[SERVICE_KEY].metrics.registry
+    results = ("ok", "wrong_password", "throttled_user", "throttled_address", "line_full")
+    counts = {r: registry.get_sample_value("holdfast_logins_total", {"result": r}) for r in results}
+    return {r: n for r, n in counts.items() if n}
+
+
 async def test_one_address_guessing_one_password_over_many_names_is_throttled(http: TestClient) -> None:
     for i in range(Throttle.MAX_ADDRESS_FAILURES):
         resp = await http.post("/api/session", json={"username": f"name{i}", "password": "guess"})
@@ -328,6 +336,7 @@ async def test_one_address_guessing_one_password_over_many_names_is_throttled(ht
     body = await resp.json()
     assert "from this address" in body["error"]
     assert 0 < int(resp.headers["Retry-After"]) == body["retry_after"] <= Throttle.WINDOW
+    assert logins(http) == {"wrong_password": Throttle.MAX_ADDRESS_FAILURES, "throttled_address": 1}
 
 
 async def test_password_checks_run_one_at_a_time_and_a_full_line_is_refused_at_once(http: TestClient) -> None:
@@ -362,6 +371,7 @@ async def test_password_checks_run_one_at_a_time_and_a_full_line_is_refused_at_o
     assert [r.status for r in await asyncio.gather(*waiting)] == [401] * len(names)
     assert most == 1 and checks.waiting == 0
     assert (await http.post("/api/session", json={"username": "sam", "password": PASSWORD})).status == 200
+    assert logins(http) == {"wrong_password": len(names), "line_full": 1, "ok": 1}
 
 
 async def test_a_reload_that_narrows_a_filter_applies_to_an_open_websocket(
