@@ -206,6 +206,20 @@ def _optional_duration(value: object) -> float | None:
         raise bad(f'{e}, or "off"') from None
 
 
+# The dialler's 30-day abandonment window is read back from the event log after a restart.
+MIN_KEEP_HISTORY = 35 * 86400.0
+
+
+def _keep_history(value: object) -> float | None:
+    seconds = _optional_duration(value)
+    if seconds is not None and seconds < MIN_KEEP_HISTORY:
+        raise bad(
+            f"allowed {format_duration(MIN_KEEP_HISTORY)} or more, or off: a campaign's 30-day abandonment "
+            "window is read back from the event log"
+        )
+    return seconds
+
+
 def _enum(cls: type[E]) -> Callable[[object], E]:
     choices = [str(m.value) for m in cls]
 
@@ -579,6 +593,9 @@ class ServiceConfig(_Model):
     admin_token: Annotated[SecretStr | None, PlainValidator(_admin_token)] = Field(default=None, validate_default=True)
     menu_timeout: Annotated[float, PlainValidator(_duration(0.0, above=True))] = 10.0
     max_wrap_up_extension: Duration = 300.0
+    # Ended requests, event-log lines and sent notifications older than this are deleted
+    # (app/telephony/history.py); off, the default, keeps them for ever.
+    keep_history: Annotated[float | None, PlainValidator(_keep_history)] = None
     # Where requests and the event log are kept: empty for SQLite at data_dir/holdfast.db, or a
     # postgresql://user:password@host/db DSN (secrets allowed) for several nodes.
     database: Secret | None = None
@@ -1146,6 +1163,19 @@ class HoldfastConfig(_Model):
     users: dict[UserName, UserConfig] = Field(default_factory=dict)
     web: WebConfig = Field(default_factory=WebConfig)
     notifications: NotificationsConfig = Field(default_factory=NotificationsConfig)  # app/config/notifications.py
+
+    @model_validator(mode="after")
+    def _history_outlives_recordings(self) -> HoldfastConfig:
+        keep = self.service.keep_history
+        longest = max(self.queues.items(), key=lambda item: item[1].recording.retention, default=None)
+        if keep is not None and longest is not None and keep < longest[1].recording.retention + 86400.0:
+            name, queue = longest
+            raise bad_plain(
+                f"service.keep_history {format_duration(keep)} must be a day longer than "
+                f"queues.{name}.recording.retention {format_duration(queue.recording.retention)}: a recording "
+                "is found for deletion by its line in the event log"
+            )
+        return self
 
     def core(self) -> CoreSettings:
         return CoreSettings(

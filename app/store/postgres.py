@@ -38,6 +38,7 @@ from app.store.errors import (
     StoreNotOpen,
 )
 from app.store.events_schema import EVENTS_KIND_ID
+from app.store.history import PostgresHistory
 from app.store.lease import POSTGRES_LEASE, PostgresLeases, check_fence
 from app.store.outbox import PostgresOutbox, write_postgres
 from app.store.outbox_schema import POSTGRES_OUTBOX
@@ -181,7 +182,13 @@ def _redact(dsn: str) -> str:
 
 
 class PostgresStore(
-    PostgresLeases, PostgresContacts, PostgresOutbox, PostgresCampaignDefs, PostgresRevocations, CommitShortcuts
+    PostgresLeases,
+    PostgresContacts,
+    PostgresOutbox,
+    PostgresCampaignDefs,
+    PostgresRevocations,
+    PostgresHistory,
+    CommitShortcuts,
 ):
     def __init__(
         self,

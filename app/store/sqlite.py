@@ -44,6 +44,7 @@ from app.store.errors import (
     StoreIOError,
     StoreNotOpen,
 )
+from app.store.history import SQLiteHistory
 from app.store.migrations import SQLITE_MIGRATIONS, statements
 from app.store.outbox import SQLiteOutbox, write_sqlite
 from app.store.records import AdminEntry, AgentRecord, Change, LockHolder, StoredEvent
@@ -130,7 +131,7 @@ def _write_changes(conn: sqlite3.Connection, rows: Merged, path: str) -> None:
         raise
 
 
-class SQLiteStore(SQLiteContacts, SQLiteOutbox, SQLiteCampaignDefs, SQLiteRevocations, CommitShortcuts):
+class SQLiteStore(SQLiteContacts, SQLiteOutbox, SQLiteCampaignDefs, SQLiteRevocations, SQLiteHistory, CommitShortcuts):
     def __init__(
         self,
         path: str | os.PathLike[str],

@@ -57,12 +57,14 @@ from app.core.errors import CoreError
 from app.core.request import Request
 from app.notify.service import Notifier
 from app.store import AgentRecord, Store, StoreError
+from app.store.history import HistoryStore
 from app.store.outbox import OutboxStore
 from app.telephony.cli_changes import CliChanges
 from app.telephony.committer import COMMIT_RETRIES, Committer, Step, step_of
 from app.telephony.contacts_loader import ContactsLoader, agent_key_event
 from app.telephony.errors import CommitFailed, ServiceStopping
 from app.telephony.executor import CommandExecutor
+from app.telephony.history import HISTORY_PRUNED, HistoryKeeper
 from app.telephony.instance_lock import InstanceLock
 from app.telephony.legs import Leg, LegRegistry, PlaybackTask
 from app.telephony.metrics import Metrics
@@ -156,6 +158,12 @@ class TelephonyService(ServerSync):
             if store
             else None
         )
+        # Ended requests, event-log lines and sent notifications past service.keep_history go (a watched task).
+        self.history_keeper = (
+            HistoryKeeper(store, lambda: self.config.service.keep_history, self._on_activity, self.clock)
+            if isinstance(store, HistoryStore)
+            else None
+        )
         self.resync_retries: tuple[float | None, ...] = RESYNC_RETRIES
         self.endpoint_poll = ENDPOINT_POLL
         self.resyncs = 0  # completed resyncs (each (re)connect), for tests and debugging
@@ -238,6 +246,10 @@ class TelephonyService(ServerSync):
             self.recording_keeper.start()
             assert self.recording_keeper.task is not None
             self._watch(self.recording_keeper.task, "recording_retention")
+        if self.history_keeper is not None:
+            self.history_keeper.start()
+            assert self.history_keeper.task is not None
+            self._watch(self.history_keeper.task, "history_keeper")
         if self.cli_changes is not None:
             self.cli_changes.start()
             assert self.cli_changes.task is not None
@@ -333,6 +345,8 @@ class TelephonyService(ServerSync):
             await self.notifier.worker.stop()
         if self.recording_keeper is not None:
             await self.recording_keeper.stop()
+        if self.history_keeper is not None:
+            await self.history_keeper.stop()
         await self.contacts.stop()
         if self.cli_changes is not None:
             await self.cli_changes.stop()
@@ -540,7 +554,7 @@ class TelephonyService(ServerSync):
         return settings.recording.retention if settings is not None else RecordingConfig().retention
 
     def _on_activity(self, activity: Activity) -> None:
-        if activity.kind in RECORDING_KINDS:
+        if activity.kind in RECORDING_KINDS or activity.kind == HISTORY_PRUNED:
             activity = self._keep_recording_activity(activity)
         log.info(
             "activity",
@@ -555,9 +569,10 @@ class TelephonyService(ServerSync):
             listener(activity)
 
     def _keep_recording_activity(self, activity: Activity) -> Activity:
-        """A recording's activity comes from the executor or the retention keeper, not from an
-        engine step, so it is stored here (through the committer: one writer, in order), with the
-        request's queue so the API can tell who may hear it."""
+        """A recording's activity comes from the executor or the retention keeper (and the history
+        keeper's from its sweep), not from an engine step, so it is stored here (through the
+        committer: one writer, in order), with the request's queue so the API can tell who may
+        hear it."""
         req = self.engine.requests.get(activity.request_id) if activity.request_id else None
         if activity.queue is None and req is not None:
             activity = dataclasses.replace(activity, queue=req.queue)

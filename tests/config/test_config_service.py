@@ -137,3 +137,26 @@ def test_several_restart_keys_are_listed_in_a_stable_order() -> None:
     changed = with_value("asterisk.app", "other", with_value("service", {"http_port": 9090, "http_host": "::1"}))
     assert restart_needed(running, valid(changed)) == ["service.http_host", "service.http_port", "asterisk.app"]
     assert all(key in RESTART_KEYS for key in restart_needed(running, valid(changed)))
+
+
+# --- history kept ----------------------------------------------------------------------------------
+
+
+def test_history_is_kept_for_ever_unless_a_duration_is_set() -> None:
+    assert valid(BASE).service.keep_history is None
+    assert valid(with_value("service.keep_history", "400d")).service.keep_history == 400 * 86400.0
+    assert valid(with_value("service.keep_history", "off")).service.keep_history is None
+
+
+def test_history_shorter_than_the_dialler_reads_back_is_refused() -> None:
+    (msg,) = problems(with_value("service.keep_history", "30d"))
+    assert msg.startswith('service.keep_history is "30d"; allowed 35d or more, or off')
+
+
+def test_history_must_outlive_every_recording() -> None:
+    data = with_value("service.keep_history", "40d")
+    data["queues"]["support"] = {**data["queues"].get("support", {}), "recording": {"retention": "60d"}}
+    (msg,) = problems(data)
+    assert "service.keep_history 40d must be a day longer than queues.support.recording.retention 60d" in msg
+    data["service"]["keep_history"] = "61d"
+    assert valid(data).service.keep_history == 61 * 86400.0

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from app.cli import main
+from app.core.request import Request
 from app.core.states import RequestKind
 from app.store.backup import BackupError, backup, check, restore
 from app.store.sqlite import SQLiteStore
@@ -25,7 +26,7 @@ from tests.store.test_contract import make_request
 __all__ = ["secrets_set"]
 
 
-def callback(rid: str):
+def callback(rid: str) -> Request:
     return make_request(rid, kind=RequestKind.CALLBACK, callback_number="+4520123456", callback_requested_at=1000.0)
 
 

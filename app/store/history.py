@@ -1,0 +1,107 @@
+"""Forgetting what is older than the history kept (`service.keep_history`): ended requests with their
+attempts, event-log lines, delivered or failed notifications.
+
+Theory of operation: `prune_history(before, limit)` deletes at most `limit` rows of each kind older
+than `before`, in one short transaction, and says how many went; the service's keeper
+(app/telephony/history.py) calls it again until a call removes fewer than `limit` of each, so the
+write lock is never held for long and the engine's commits go between the batches. Only what is
+over is deleted: a request still active (a callback waiting, a call in progress) is kept whatever
+its age, with its event-log lines, and so is a notification still to be delivered. The admin log (who changed what, and
+why) is kept: it names requests, never numbers, and is the audit trail. Event ids are AUTOINCREMENT, so an id is never
+reused after its line is gone and the incremental readers (the live page) keep their place.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sqlite3
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol, TypeVar, runtime_checkable
+
+T = TypeVar("T")
+
+# An active request's lines stay with it, however old (its history on the live page and the API).
+_NOT_ACTIVE = "AND (request_id IS NULL OR request_id NOT IN (SELECT id FROM requests WHERE state <> 'ended'))"
+
+
+@dataclass(frozen=True, slots=True)
+class Pruned:
+    requests: int = 0  # ended requests (their attempts went with them)
+    events: int = 0
+    notifications: int = 0
+
+    def __add__(self, other: Pruned) -> Pruned:
+        return Pruned(
+            self.requests + other.requests, self.events + other.events, self.notifications + other.notifications
+        )
+
+    def most(self) -> int:
+        return max(self.requests, self.events, self.notifications)
+
+
+@runtime_checkable
+class HistoryStore(Protocol):
+    async def prune_history(self, before: float, limit: int) -> Pruned: ...
+
+
+class SQLiteHistory:
+    """Mixed into SQLiteStore, which provides `_run` (one transaction on the connection's thread)."""
+
+    async def _run(self, fn: Callable[..., T], *args: Any, write: bool = True) -> T:
+        raise NotImplementedError
+
+    async def prune_history(self, before: float, limit: int) -> Pruned:
+        def run(conn: sqlite3.Connection) -> Pruned:
+            requests = conn.execute(
+                "DELETE FROM requests WHERE id IN (SELECT id FROM requests "
+                "WHERE state = 'ended' AND ended_at IS NOT NULL AND ended_at < ? LIMIT ?)",
+                (before, limit),
+            ).rowcount
+            events = conn.execute(
+                f"DELETE FROM events WHERE id IN (SELECT id FROM events WHERE at < ? {_NOT_ACTIVE} "
+                "ORDER BY at LIMIT ?)",
+                (before, limit),
+            ).rowcount
+            notifications = conn.execute(
+                "DELETE FROM outbox WHERE id IN (SELECT id FROM outbox "
+                "WHERE state <> 'pending' AND created_at < ? LIMIT ?)",
+                (before, limit),
+            ).rowcount
+            return Pruned(requests, events, notifications)
+
+        return await self._run(run)
+
+
+class PostgresHistory:
+    """Mixed into PostgresStore, which provides `_transaction`."""
+
+    def _transaction(self, isolation: str = "read_committed") -> contextlib.AbstractAsyncContextManager[Any]:
+        raise NotImplementedError
+
+    async def prune_history(self, before: float, limit: int) -> Pruned:
+        async with self._transaction() as conn:
+            requests = await conn.execute(
+                "DELETE FROM requests WHERE id IN (SELECT id FROM requests "
+                "WHERE state = 'ended' AND ended_at IS NOT NULL AND ended_at < $1 LIMIT $2)",
+                before,
+                limit,
+            )
+            events = await conn.execute(
+                f"DELETE FROM events WHERE id IN (SELECT id FROM events WHERE at < $1 {_NOT_ACTIVE} "
+                "ORDER BY at LIMIT $2)",
+                before,
+                limit,
+            )
+            notifications = await conn.execute(
+                "DELETE FROM outbox WHERE id IN (SELECT id FROM outbox "
+                "WHERE state <> 'pending' AND created_at < $1 LIMIT $2)",
+                before,
+                limit,
+            )
+        return Pruned(_count(requests), _count(events), _count(notifications))
+
+
+def _count(status: str) -> int:
+    """Rows a DELETE removed, from asyncpg's status ("DELETE 12")."""
+    return int(status.rsplit(" ", 1)[-1])
