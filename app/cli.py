@@ -127,12 +127,11 @@ def _dnc_import(args: argparse.Namespace) -> int:
 
 def _backup(args: argparse.Namespace) -> int:
     """A consistent copy of the SQLite store, taken while the service runs (app/store/backup.py)."""
-    from app.store.backup import BackupError, backup, refuse_postgres
+    from app.store.backup import BackupError, backup, store_file
 
     dsn = _load(args.config).service.database_dsn()
     try:
-        refuse_postgres(dsn)
-        contents = backup(Path(dsn), Path(args.target), keep=args.keep)
+        contents = backup(store_file(dsn), Path(args.target), keep=args.keep)
     except BackupError as error:
         print(f"holdfast backup: {error}", file=sys.stderr)
         return 2
@@ -142,12 +141,11 @@ def _backup(args: argparse.Namespace) -> int:
 
 def _restore(args: argparse.Namespace) -> int:
     """Put a backup in place of the SQLite store, the service stopped (app/store/backup.py)."""
-    from app.store.backup import BackupError, refuse_postgres, restore
+    from app.store.backup import BackupError, restore, store_file
 
     dsn = _load(args.config).service.database_dsn()
     try:
-        refuse_postgres(dsn)
-        contents, aside = restore(Path(args.backup), Path(dsn))
+        contents, aside = restore(Path(args.backup), store_file(dsn))
     except BackupError as error:
         print(f"holdfast restore: {error}", file=sys.stderr)
         return 2

@@ -41,19 +41,26 @@ __all__ = [
 ]
 
 
+def is_postgres(dsn: str) -> bool:
+    return dsn.startswith(("postgresql://", "postgres://"))
+
+
+def sqlite_file(dsn: str) -> str:
+    """The SQLite file a DSN that is not PostgreSQL names (":memory:" for none)."""
+    if dsn.startswith("sqlite://"):
+        # sqlite:///relative.db is relative, sqlite:////abs/path.db absolute (SQLAlchemy's rule)
+        return dsn.removeprefix("sqlite://").removeprefix("/") or ":memory:"
+    if "://" in dsn:
+        raise ValueError(f"store {dsn!r}: unknown scheme; use a file path, sqlite:///FILE or postgresql://…")
+    return dsn
+
+
 def store_from_dsn(dsn: str, **options: Any) -> Store:
     """A store for `dsn`, not yet opened. Options go to the backend (e.g. busy_timeout)."""
-    if dsn.startswith(("postgresql://", "postgres://")):
+    if is_postgres(dsn):
         from app.store.postgres import PostgresStore
 
         return PostgresStore(dsn, **options)
     from app.store.sqlite import SQLiteStore
 
-    if dsn.startswith("sqlite://"):
-        path = dsn.removeprefix("sqlite://")
-        # sqlite:///relative.db is relative, sqlite:////abs/path.db absolute (SQLAlchemy's rule)
-        path = path.removeprefix("/")
-        return SQLiteStore(path or ":memory:", **options)
-    if "://" in dsn:
-        raise ValueError(f"store {dsn!r}: unknown scheme; use a file path, sqlite:///FILE or postgresql://…")
-    return SQLiteStore(dsn, **options)
+    return SQLiteStore(sqlite_file(dsn), **options)

@@ -33,6 +33,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from app.store import is_postgres, sqlite_file
+
 STAMP = "%Y%m%dT%H%M%SZ"
 PREFIX = "holdfast-"
 SUFFIX = ".db"
@@ -59,12 +61,20 @@ class Contents:
         )
 
 
-def refuse_postgres(dsn: str) -> None:
-    if dsn.startswith(("postgresql://", "postgres://")):
+def store_file(dsn: str) -> Path:
+    """The SQLite file of `service.database` (BackupError for PostgreSQL or no file)."""
+    if is_postgres(dsn):
         raise BackupError(
             "the store is PostgreSQL: back it up with pg_dump (or the server's continuous archiving) "
             "and restore with pg_restore; these commands are for the SQLite store"
         )
+    try:
+        path = sqlite_file(dsn)
+    except ValueError as error:
+        raise BackupError(str(error)) from None
+    if path == ":memory:":
+        raise BackupError("the store is in memory: there is nothing to back up")
+    return Path(path)
 
 
 def _fsync_dir(path: Path) -> None:

@@ -210,3 +210,18 @@ async def test_a_store_of_another_user_is_refused_so_no_wal_file_of_ours_is_left
     os.chown(db.parent, nobody, nobody)  # no store yet: the directory's owner decides
     with pytest.raises(BackupError, match="belongs to user"):
         restore(good, db)
+
+
+def test_a_store_named_by_a_sqlite_url_is_the_one_backed_up(tmp_path: Path, secrets_set: None, capsys) -> None:
+    other = tmp_path / "elsewhere" / "centre.db"
+    other.parent.mkdir()
+    config = _config(tmp_path, database=f"sqlite:///{other}")  # sqlite:////abs/path: absolute
+
+    async def seed() -> None:
+        async with SQLiteStore(other) as store:
+            await store.commit([callback("a")], [], [])
+
+    asyncio.run(seed())
+    assert main(["backup", "--config", str(config), str(tmp_path / "b.db")]) == 0
+    assert "1 callbacks waiting" in capsys.readouterr().out
+    assert ids_in(tmp_path / "b.db") == {"a"}
