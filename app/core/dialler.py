@@ -43,6 +43,7 @@ Theory of operation:
 from __future__ import annotations
 
 import dataclasses
+import heapq
 import math
 from collections.abc import Callable
 from typing import Any
@@ -147,6 +148,9 @@ class DiallerFlow(CallFlow):
         self._asked: dict[str, int] = {}  # the limit of the load in flight
         self._stale_load: set[str] = set()  # the list changed while a load was in flight
         self._load_after: dict[str, float] = {}
+        # When contacts this engine scheduled fall due, per campaign (a heap): the store is asked then,
+        # not only at the next EMPTY_POLL after it (_wake_at).
+        self._wakes: dict[str, list[float]] = {}
         self._dials: dict[str, float] = {}  # parity counters
         self._reserved_until: dict[tuple[str, int], float] = {}  # reserved call_backs in the window
         self.dnc = rules.DncList()
@@ -168,6 +172,7 @@ class DiallerFlow(CallFlow):
             del self._window[cid], self.campaign_state[cid], self._dials[cid]
             self.pacers.pop(cid, None)
             self._load_after.pop(cid, None)
+            self._wakes.pop(cid, None)
             self._asked.pop(cid, None)
             self._loading.discard(cid)
         for c in new.values():
@@ -293,8 +298,9 @@ class DiallerFlow(CallFlow):
         stale = e.campaign in self._stale_load
         self._stale_load.discard(e.campaign)
         if len(e.contacts) < self._asked.pop(e.campaign, 1) and not stale:  # the store has no more due now
-            self._load_after[e.campaign] = e.now + EMPTY_POLL
-            self._timers.set("contacts", e.campaign, e.now + EMPTY_POLL)
+            again = min(e.now + EMPTY_POLL, self._next_wake(e.campaign, e.now))
+            self._load_after[e.campaign] = again
+            self._timers.set("contacts", e.campaign, again)
         if taken:  # an idle campaign polls the store every EMPTY_POLL: not worth a log line each
             self._activity("contacts_loaded", None, campaign=e.campaign, taken=taken)
         if self.campaign_state[e.campaign] is CampaignState.STOPPED:
@@ -410,10 +416,20 @@ class DiallerFlow(CallFlow):
         self._given_back(contact.campaign, state)
 
     def _wake_at(self, campaign: str, at: float) -> None:
-        """Load contacts of `campaign` again at `at` (one this engine scheduled becomes due)."""
+        """Load contacts of `campaign` again at `at` (one this engine scheduled becomes due). Kept
+        until then: a poll of the store that comes first and finds nothing due sets the next poll
+        no later than it (ContactsLoaded), so the contact is not left for another EMPTY_POLL."""
+        heapq.heappush(self._wakes.setdefault(campaign, []), at)
         current = self._timers.get("contacts", campaign)
         if current is None or at < current:
             self._timers.set("contacts", campaign, at)
+
+    def _next_wake(self, campaign: str, now: float) -> float:
+        """The first wake of `campaign` after `now` (those passed are dropped); inf if none."""
+        wakes = self._wakes.get(campaign, [])
+        while wakes and wakes[0] <= now:
+            heapq.heappop(wakes)
+        return wakes[0] if wakes else math.inf
 
     def _release_window(self, campaign: str) -> None:
         for contact in self._window.get(campaign, {}).values():

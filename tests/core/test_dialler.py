@@ -480,3 +480,22 @@ def test_an_answering_machine_ends_the_attempt_as_machine_and_may_hear_a_message
     assert not h.of(out, c.BridgeLegs)
     p = h.progress(1)
     assert p is not None and (p.state, p.last_outcome, p.next_due) == (SCHEDULED, "machine", h.now + 900.0)
+
+
+def test_a_contact_due_between_two_polls_of_the_store_is_loaded_when_due_not_at_the_next_poll() -> None:
+    """The store is polled every EMPTY_POLL while it has nothing due. A contact held for its hours
+    fell due between two polls: it was left until the next one, up to EMPTY_POLL late (15 s after
+    its 09:00; on real Asterisk, 12 s after the wall clock's 11:00 in test_wall_clock_step_dialler)."""
+    opening = 22.0  # seconds from now, by the true clock; polls come at 15 and 30 s
+    day = (TimeRange(9 * 3600, 23 * 3600),)
+    camp = campaign(calling_hours=OpeningHours(weekly=(day,) * 7), timezone="Europe/Copenhagen")
+    h = DiallerHarness(dialler_settings(camp), [contact(2, timezone="Europe/Copenhagen")])
+    # START is 22:26:40 in Copenhagen: by a lead of 13 h 26 min 62 s the true time is 08:59:38
+    h.send(ev.ClockAhead(h.now, (22 * 3600 + 26 * 60 + 40) - (9 * 3600 - opening)))
+    h.ready("a1")
+    p = h.progress(2)
+    assert p is not None and p.state == SCHEDULED and p.next_due == pytest.approx(h.now + opening)
+    h.run_until(h.now + opening - 0.001)
+    assert not h.of(h.log, c.OriginateAgent)
+    out = h.run_until(h.now + 0.001)
+    assert ring_of(h, out).caller_id_name == "Contact 2"
