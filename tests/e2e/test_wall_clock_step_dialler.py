@@ -12,29 +12,17 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 import pytest
-from test_dialler_rules import upload, zone_at
+from test_dialler_rules import holdfast_extra_config, upload, zone_at  # the campaign "rules": 11:00-14:00
 
 from app.telephony.steady_clock import SteadyClock
 from tests.steppable_wall import SteppableWall
 
 pytestmark = pytest.mark.e2e
 
+__all__ = ["holdfast_extra_config"]  # a fixture: pytest takes it from this module's names
+
 CONTACT = "+4520123478"
 BEFORE_OPENING = 20.0  # seconds of the wall clock between the step and the contact's 11:00
-
-
-@pytest.fixture
-def holdfast_extra_config() -> str:
-    days = "\n".join(f'      {d}: "11:00-14:00"' for d in ("mon", "tue", "wed", "thu", "fri", "sat", "sun"))
-    return f"""
-campaigns:
-  rules:
-    mode: preview
-    queue: sales
-    ring_time: 15s
-    calling_hours:
-{days}
-"""
 
 
 WALL = SteppableWall()
