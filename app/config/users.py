@@ -13,6 +13,7 @@ by `holdfast check-config`, and warned of at run time while no campaign of that 
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from collections.abc import Iterable, Mapping
 from typing import Annotated, Any, Literal
@@ -115,6 +116,17 @@ def _metrics_token(value: object, info: ValidationInfo) -> SecretStr | None:
     return token
 
 
+def _networks(value: object) -> tuple[str, ...]:
+    items = value if isinstance(value, list | tuple) else [] if value in (None, "") else [value]
+    out = []
+    for item in items:
+        try:
+            out.append(str(ipaddress.ip_network(str(item).strip(), strict=False)))
+        except ValueError:
+            raise bad(f"{item!r} is not an address or network, like 127.0.0.1 or 10.0.0.0/8") from None
+    return tuple(out)
+
+
 class WebConfig(_Model):
     """The page's sessions and what each role sees of callers' numbers."""
 
@@ -126,6 +138,10 @@ class WebConfig(_Model):
     # /metrics is an operator's view of every queue, not a supervisor's: with users or an admin
     # token it needs this bearer token (for the Prometheus scraper) or an admin's.
     metrics_token: Annotated[SecretStr | None, PlainValidator(_metrics_token)] = None
+    # Reverse proxies in front of the service (addresses or networks): from them, the client's
+    # address is read from X-Forwarded-For (the log-in throttle counts wrong passwords per client).
+    # Empty: the TCP peer's address, and X-Forwarded-For is ignored (anyone can send it).
+    trusted_proxies: Annotated[tuple[str, ...], PlainValidator(_networks)] = ()
 
 
 UserName = Annotated[str, PlainValidator(lambda v: _checked_name(v))]

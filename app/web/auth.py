@@ -26,7 +26,7 @@ from app.web.access import ADMIN_TOKEN, OPEN, Principal, Role, Scope, principal_
 from app.web.body import read_body
 from app.web.context import SERVICE_KEY, SESSIONS_KEY
 from app.web.errors import ApiError, Handler
-from app.web.login_guard import USER_REFUSAL, LineFull, PasswordChecks, Throttle
+from app.web.login_guard import USER_REFUSAL, LineFull, PasswordChecks, Throttle, client_address
 from app.web.passwords import hash_password, token_matches
 from app.web.sessions import COOKIE, Session
 
@@ -220,12 +220,13 @@ async def login(request: web.Request) -> web.Response:
     body = await read_body(request, LoginBody)
     throttle = request.app[THROTTLE]
     now = time.time()
-    refused = throttle.refusal(body.username, request.remote, now)
+    address = client_address(request.remote, request.headers.get("X-Forwarded-For"), config.web.trusted_proxies)
+    refused = throttle.refusal(body.username, address, now)
     logins = service.metrics.logins
     if refused is not None:
         why, wait = refused
         logins.labels("throttled_user" if why == USER_REFUSAL else "throttled_address").inc()
-        log.warning("login_throttled", username=body.username, address=request.remote, why=why)
+        log.warning("login_throttled", username=body.username, address=address, why=why)
         raise ApiError(429, f"{why}; try again in {math.ceil(wait)} s", retry_after=math.ceil(wait))
     user = config.users.get(body.username)
     stored = user.password_hash if user is not None and user.password_hash else _DUMMY_HASH
@@ -233,11 +234,11 @@ async def login(request: web.Request) -> web.Response:
         ok = await request.app[PASSWORD_CHECKS].verify(body.password, stored)
     except LineFull as full:
         logins.labels("line_full").inc()
-        log.warning("login_line_full", username=body.username, address=request.remote, error=str(full))
+        log.warning("login_line_full", username=body.username, address=address, error=str(full))
         raise ApiError(503, "too many log-ins at once; try again in a few seconds", retry_after=5) from None
     if not ok or user is None or user.password_hash is None:
         logins.labels("wrong_password").inc()
-        throttle.failed(body.username, time.time(), request.remote)
+        throttle.failed(body.username, time.time(), address)
         raise ApiError(401, "wrong user name or password")
     logins.labels("ok").inc()
     cookie, session = request.app[SESSIONS_KEY].issue(body.username, user.password_hash, config.web.session_lifetime)

@@ -5,8 +5,9 @@ log-in page is open to anyone who reaches the port. Two things keep guessing slo
 - `Throttle` counts wrong passwords within WINDOW, per user name (MAX_FAILURES: guessing one
   user's password) and per client address (MAX_ADDRESS_FAILURES: one guess for each of many
   names). Past either limit the log-in is refused before any check, right password or not, until
-  the oldest counted failure leaves the window. The address is the TCP peer's: behind a reverse
-  proxy every client shares the proxy's, so the address limit is wide enough for a team's typos.
+  the oldest counted failure leaves the window. The address is the TCP peer's, or behind a
+  reverse proxy listed in `web.trusted_proxies` the client's from X-Forwarded-For
+  (`client_address`); behind a proxy not listed every client shares the proxy's.
 - `PasswordChecks` runs the checks one at a time on a thread of its own, with a short line.
   hashlib's scrypt lets go of the GIL, so on the default executor a flood of log-ins ran several
   at once and took every core from Asterisk's media and the service's calls; now it takes one
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import ipaddress
 from collections.abc import Callable
 
 USER_REFUSAL = "too many wrong passwords for this user"
@@ -99,6 +101,31 @@ class Throttle:
     @property
     def prunes(self) -> int:
         return self._names.prunes + self._addresses.prunes
+
+
+def client_address(peer: str | None, forwarded_for: str | None, trusted: tuple[str, ...]) -> str | None:
+    """The client's address: the TCP peer's, or, when the peer is a trusted proxy, the nearest
+    address in X-Forwarded-For that is not one (each proxy appends the address it heard from; a
+    client can put anything before that, so the list is read from the right)."""
+    networks = [ipaddress.ip_network(n) for n in trusted]
+
+    def is_trusted(address: str) -> bool:
+        try:
+            ip = ipaddress.ip_address(address)
+        except ValueError:
+            return False
+        return any(ip in n for n in networks)
+
+    if peer is None or not forwarded_for or not is_trusted(peer):
+        return peer
+    hops = [h.strip() for h in forwarded_for.split(",") if h.strip()]
+    for hop in reversed(hops):
+        if not is_trusted(hop):
+            try:
+                return str(ipaddress.ip_address(hop))
+            except ValueError:
+                return peer  # not an address: the proxy's word cannot be used, count the proxy
+    return hops[0] if hops else peer
 
 
 class LineFull(Exception):

@@ -77,3 +77,11 @@ def test_a_campaign_filter_may_name_a_campaign_the_file_does_not_define() -> Non
     summary = summarize(config)
     assert 'Note: users.eva.campaigns names "winter", which this file does not define' in summary
     assert "POST /api/campaigns" in summary and '"*"' not in summary
+
+
+def test_trusted_proxies_are_addresses_or_networks() -> None:
+    config = valid(with_value("web.trusted_proxies", ["127.0.0.1", "10.0.0.0/8", "::1"]))
+    assert config.web.trusted_proxies == ("127.0.0.1/32", "10.0.0.0/8", "::1/128")
+    assert valid(with_value("web.trusted_proxies", "10.1.2.3/8")).web.trusted_proxies == ("10.0.0.0/8",)
+    (msg,) = problems(with_value("web.trusted_proxies", ["nginx.local"]))
+    assert msg.startswith("web.trusted_proxies is ") and "'nginx.local' is not an address or network" in msg

@@ -4,7 +4,7 @@ come back, and memory holds only names and addresses with a failure in the windo
 
 from __future__ import annotations
 
-from app.web.login_guard import Throttle
+from app.web.login_guard import Throttle, client_address
 
 NOW = 1_000_000.0
 
@@ -57,3 +57,23 @@ def test_a_name_refusal_says_when_the_name_may_try_again() -> None:
     # Five of the seven must leave the window less four: the third (at 20 s) is the one to wait for.
     assert refused == ("too many wrong passwords for this user", 20 + Throttle.WINDOW - 61)
     assert not throttle.blocked("vic", NOW + 20 + Throttle.WINDOW)
+
+
+PROXY = ("127.0.0.1/32", "10.0.0.0/8")
+
+
+def test_the_client_address_is_the_peers_unless_the_peer_is_a_trusted_proxy() -> None:
+    assert client_address("203.0.113.9", "198.51.100.7", PROXY) == "203.0.113.9"  # not a proxy: its word is ignored
+    assert client_address("127.0.0.1", None, PROXY) == "127.0.0.1"
+    assert client_address("127.0.0.1", "198.51.100.7", ()) == "127.0.0.1"  # no proxy trusted
+    assert client_address("127.0.0.1", "198.51.100.7", PROXY) == "198.51.100.7"
+
+
+def test_a_forged_x_forwarded_for_cannot_hide_the_client_behind_a_proxy() -> None:
+    # the client sent "X-Forwarded-For: 192.0.2.1"; nginx (10.0.0.5) appended what it saw, and
+    # the local proxy appended nginx: read from the right, the first untrusted hop is the client
+    chain = "192.0.2.1, 198.51.100.7, 10.0.0.5"
+    assert client_address("127.0.0.1", chain, PROXY) == "198.51.100.7"
+    assert client_address("127.0.0.1", "10.1.1.1, 10.0.0.5", PROXY) == "10.1.1.1"  # all inside
+    assert client_address("127.0.0.1", "not-an-address", PROXY) == "127.0.0.1"  # counted as the proxy
+    assert client_address("127.0.0.1", "2001:db8::1", PROXY) == "2001:db8::1"
