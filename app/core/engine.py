@@ -200,7 +200,6 @@ class Engine(DiallerFlow, CallerFlow, StaffFlow, Recovery):
             self.clock_ahead = e.seconds
             self._activity("clock_ahead", None, seconds=round(e.seconds, 3))
             for q in self.queues.values():  # opening hours follow the wall clock: it moved against ours
-                self._timers.cancel("hours", q.name)
                 self._follow_hours(q, self._calendar(e.now))
 
     def _any_leg_lost(self, e: LegLost) -> None:
@@ -341,11 +340,11 @@ class Engine(DiallerFlow, CallerFlow, StaffFlow, Recovery):
 
     def _follow_hours(self, q: QueueSettings, calendar: float) -> None:
         """Open or close the queue as its hours say at `calendar` (wall-clock time), if that is a change."""
-        was_open = self._is_open(q.name)
-        if hours.is_open(q.hours, calendar) and not was_open:
+        was_open, opens = self._is_open(q.name), hours.is_open(q.hours, calendar)
+        if opens and not was_open:
             self.closed_since[q.name] = None
             self._activity("queue_opened", None, queue_name=q.name)
-        elif not hours.is_open(q.hours, calendar) and was_open:
+        elif not opens and was_open:
             self.closed_since[q.name] = self._now
             self._timers.set("close_sweep", q.name, self._now + q.max_wait_after_close)
             self._activity("queue_closed", None, queue_name=q.name)

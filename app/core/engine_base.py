@@ -208,6 +208,7 @@ class EngineBase:
         change = hours.next_change(q.hours, calendar)
         if change is None:
             self._hours_next.pop(q.name, None)
+            self._timers.cancel("hours", q.name)
         else:
             self._hours_next[q.name] = change
             self._timers.set("hours", q.name, change + self.clock_ahead)

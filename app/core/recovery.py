@@ -283,7 +283,6 @@ class Recovery(EngineBase):
                 closed_at = e.now if q.name in self.closed_since else self._last_close(q, e.now)
                 self.closed_since[q.name] = closed_at
                 self._timers.set("close_sweep", q.name, closed_at + q.max_wait_after_close)
-            self._timers.cancel("hours", q.name)
             self._schedule_hours(q, self._calendar(e.now))
         for req in list(self.requests.values()):  # a lowered max_attempts: no attempt beyond it
             cb = self.queues[req.queue].callback

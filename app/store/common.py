@@ -76,3 +76,8 @@ class CommitShortcuts:
 
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
+
+
+def rows_affected(status: str) -> int:
+    """Rows a PostgreSQL write touched, from asyncpg's command status ("DELETE 12", "INSERT 0 3")."""
+    return int(status.rsplit(" ", 1)[-1])

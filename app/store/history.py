@@ -19,6 +19,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar, runtime_checkable
 
+from app.store.common import rows_affected
+
 T = TypeVar("T")
 
 # An active request's lines stay with it, however old (its history on the live page and the API).
@@ -99,9 +101,4 @@ class PostgresHistory:
                 before,
                 limit,
             )
-        return Pruned(_count(requests), _count(events), _count(notifications))
-
-
-def _count(status: str) -> int:
-    """Rows a DELETE removed, from asyncpg's status ("DELETE 12")."""
-    return int(status.rsplit(" ", 1)[-1])
+        return Pruned(rows_affected(requests), rows_affected(events), rows_affected(notifications))

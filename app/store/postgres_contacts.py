@@ -16,6 +16,7 @@ from typing import Any
 import asyncpg  # type: ignore[import-untyped]
 
 from app.core.contacts import ContactProgress, DueContact
+from app.store.common import rows_affected
 from app.store.contact_records import (
     CONNECTED,
     CONTACT_COLUMNS,
@@ -204,7 +205,7 @@ class PostgresContacts:
                 campaign,
                 [int(k) for k in keep],
             )
-        return int(status.split()[-1])
+        return rows_affected(status)
 
     async def list_contacts(
         self, campaign: str, state: str | None = None, offset: int = 0, limit: int = 100
@@ -274,7 +275,7 @@ class PostgresContacts:
                 at,
                 by,
             )
-        return int(status.split()[-1])
+        return rows_affected(status)
 
     async def dnc_remove(self, campaign: str | None, entries: Iterable[tuple[str, bool]]) -> int:
         where = scope(campaign)
@@ -287,7 +288,7 @@ class PostgresContacts:
                 [e for e, _ in pairs],
                 [p for _, p in pairs],
             )
-            removed = int(status.split()[-1])
+            removed = rows_affected(status)
             if removed:
                 await conn.execute(_DNC_RELEASE, time.time(), where)
         return removed

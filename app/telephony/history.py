@@ -47,7 +47,6 @@ class HistoryKeeper:
         self.interval = interval
         self.first = first
         self.batch = batch
-        self.pruned = Pruned()  # since the start, for the metrics
         self.task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
@@ -82,7 +81,6 @@ class HistoryKeeper:
                 break
             await asyncio.sleep(0)  # the engine's commits go between the batches
         if total.most():
-            self.pruned += total
             self.on_activity(
                 Activity(
                     HISTORY_PRUNED,

@@ -89,6 +89,8 @@ SOFTHANGUP_SHUTDOWN = 4
 # all endpoints every few seconds costs less at any load above a call a minute, and also notices
 # an agent the engine took as unreachable (a ring that failed) whose phone is registered after all.
 ENDPOINT_POLL = 2.0
+# Activities the shell makes itself (not an engine step's), stored through the committer.
+SHELL_KINDS = RECORDING_KINDS | {HISTORY_PRUNED}
 CLOCK_LEAD_CHECK = 1.0  # seconds between looks at the clock's lead over the wall clock (steady_clock.py)
 
 
@@ -554,8 +556,8 @@ class TelephonyService(ServerSync):
         return settings.recording.retention if settings is not None else RecordingConfig().retention
 
     def _on_activity(self, activity: Activity) -> None:
-        if activity.kind in RECORDING_KINDS or activity.kind == HISTORY_PRUNED:
-            activity = self._keep_recording_activity(activity)
+        if activity.kind in SHELL_KINDS:
+            activity = self._store_shell_activity(activity)
         log.info(
             "activity",
             kind=activity.kind,
@@ -568,11 +570,11 @@ class TelephonyService(ServerSync):
         for listener in self.activity_listeners:
             listener(activity)
 
-    def _keep_recording_activity(self, activity: Activity) -> Activity:
-        """A recording's activity comes from the executor or the retention keeper (and the history
-        keeper's from its sweep), not from an engine step, so it is stored here (through the
+    def _store_shell_activity(self, activity: Activity) -> Activity:
+        """A recording's activity comes from the executor or the retention keeper, and the history
+        keeper's from its sweep, not from an engine step, so it is stored here (through the
         committer: one writer, in order), with the request's queue so the API can tell who may
-        hear it."""
+        hear a recording."""
         req = self.engine.requests.get(activity.request_id) if activity.request_id else None
         if activity.queue is None and req is not None:
             activity = dataclasses.replace(activity, queue=req.queue)

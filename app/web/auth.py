@@ -26,7 +26,7 @@ from app.web.access import ADMIN_TOKEN, OPEN, Principal, Role, Scope, principal_
 from app.web.body import read_body
 from app.web.context import SERVICE_KEY, SESSIONS_KEY
 from app.web.errors import ApiError, Handler
-from app.web.login_guard import USER_REFUSAL, LineFull, PasswordChecks, Throttle, client_address
+from app.web.login_guard import LineFull, PasswordChecks, Throttle, client_address
 from app.web.passwords import hash_password, token_matches
 from app.web.sessions import COOKIE, Session
 
@@ -224,10 +224,10 @@ async def login(request: web.Request) -> web.Response:
     refused = throttle.refusal(body.username, address, now)
     logins = service.metrics.logins
     if refused is not None:
-        why, wait = refused
-        logins.labels("throttled_user" if why == USER_REFUSAL else "throttled_address").inc()
-        log.warning("login_throttled", username=body.username, address=address, why=why)
-        raise ApiError(429, f"{why}; try again in {math.ceil(wait)} s", retry_after=math.ceil(wait))
+        logins.labels(refused.result).inc()
+        log.warning("login_throttled", username=body.username, address=address, why=refused.why)
+        wait = math.ceil(refused.wait)
+        raise ApiError(429, f"{refused.why}; try again in {wait} s", retry_after=wait)
     user = config.users.get(body.username)
     stored = user.password_hash if user is not None and user.password_hash else _DUMMY_HASH
     try:  # scrypt takes tens of milliseconds: off the event loop, one at a time (login_guard.py)

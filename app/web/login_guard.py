@@ -22,9 +22,15 @@ import asyncio
 import concurrent.futures
 import ipaddress
 from collections.abc import Callable
+from typing import NamedTuple
 
-USER_REFUSAL = "too many wrong passwords for this user"
-ADDRESS_REFUSAL = "too many wrong passwords from this address"
+
+class Refusal(NamedTuple):
+    """A log-in refused before its check: `result` is its holdfast_logins_total label."""
+
+    result: str
+    why: str
+    wait: float  # seconds until it may try again
 
 
 class _Failures:
@@ -72,14 +78,14 @@ class Throttle:
         self._names = _Failures(self.MAX_FAILURES, self.WINDOW, self.MAX_NAMES)
         self._addresses = _Failures(self.MAX_ADDRESS_FAILURES, self.WINDOW, self.MAX_NAMES)
 
-    def refusal(self, name: str, address: str | None, now: float) -> tuple[str, float] | None:
+    def refusal(self, name: str, address: str | None, now: float) -> Refusal | None:
         """Why a log-in is refused before its check, and for how many seconds; None: let it try."""
         wait = self._names.blocked_for(name, now)
         if wait > 0:
-            return USER_REFUSAL, wait
+            return Refusal("throttled_user", "too many wrong passwords for this user", wait)
         wait = self._addresses.blocked_for(address, now) if address is not None else 0.0
         if wait > 0:
-            return ADDRESS_REFUSAL, wait
+            return Refusal("throttled_address", "too many wrong passwords from this address", wait)
         return None
 
     def blocked(self, name: str, now: float, address: str | None = None) -> bool:

@@ -42,8 +42,8 @@ def test_one_address_is_stopped_after_a_guess_for_each_of_many_names() -> None:
         assert not throttle.blocked(f"name{i}", NOW + i, "203.0.113.9")
         throttle.failed(f"name{i}", NOW + i, "203.0.113.9")
     refused = throttle.refusal("sam", "203.0.113.9", NOW + 40)
-    assert refused is not None and "from this address" in refused[0]
-    assert refused[1] == Throttle.WINDOW - 40  # until its first failure leaves the window
+    assert refused is not None and "from this address" in refused.why
+    assert refused.wait == Throttle.WINDOW - 40  # until its first failure leaves the window
     assert not throttle.blocked("sam", NOW + 40, "198.51.100.7")  # another address may log in
     assert not throttle.blocked("sam", NOW + Throttle.WINDOW, "203.0.113.9")  # the first failure has left
     assert throttle.addresses == 1 and throttle.names == Throttle.MAX_ADDRESS_FAILURES
@@ -55,7 +55,8 @@ def test_a_name_refusal_says_when_the_name_may_try_again() -> None:
         throttle.failed("vic", NOW + 10 * i, f"198.51.100.{i}")
     refused = throttle.refusal("vic", "192.0.2.1", NOW + 61)
     # Five of the seven must leave the window less four: the third (at 20 s) is the one to wait for.
-    assert refused == ("too many wrong passwords for this user", 20 + Throttle.WINDOW - 61)
+    assert refused is not None
+    assert (refused.why, refused.wait) == ("too many wrong passwords for this user", 20 + Throttle.WINDOW - 61)
     assert not throttle.blocked("vic", NOW + 20 + Throttle.WINDOW)
 
 
