@@ -736,6 +736,7 @@ class CallbackConfig(_Model):
     amd: Bool = False
     voicemail_message: Annotated[str | None, PlainValidator(_optional_prompt)] = None
     allow_duplicate_numbers: Bool = False
+    max_per_number_per_day: Annotated[int, PlainValidator(_int_range(0, 100))] = 0
 
     def to_settings(self) -> CallbackSettings:
         return CallbackSettings(**{name: getattr(self, name) for name in CallbackConfig.model_fields})

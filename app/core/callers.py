@@ -101,7 +101,7 @@ class CallerFlow(EngineBase):
             self.estimator.on_abandoned(req.queue, req.net_wait(e.now), e.now)
             after = q.callback.abandon_callback_after
             if q.callback.enabled and after is not None and waited >= after:
-                verdict = eligibility.check(req.caller_number, q.eligibility)
+                verdict = self.callback_verdict(q, req.caller_number, e.now)
                 if verdict.eligible and verdict.number is not None:
                     self._activity("abandoned", req, waited=waited, callback=True)
                     self._promise_callback(req, verdict.number, automatic=True)
@@ -130,7 +130,7 @@ class CallerFlow(EngineBase):
         if menu is None:
             if not cb.enabled or e.digit != cb.key:
                 return
-            verdict = eligibility.check(req.caller_number, q.eligibility)
+            verdict = self.callback_verdict(q, req.caller_number, e.now)
             if not verdict.eligible:
                 self._activity("callback_refused", req, reason=str(verdict.refusal))
                 self._emit(PlayPrompt(leg, (PromptItem("callback_unavailable"),)))
@@ -154,7 +154,10 @@ class CallerFlow(EngineBase):
     def _choose(self, req: Request, leg: str, digit: str) -> None:
         q = self.queues[req.queue]
         if digit == "1":
-            verdict = eligibility.check(req.caller_number, q.eligibility)
+            verdict = self.callback_verdict(q, req.caller_number, self._now)
+            if not verdict.eligible:  # the daily cap, reached while they were in the menu
+                self._refuse_in_menu(req, leg, verdict)
+                return
             assert verdict.number is not None
             self._promise_callback(req, verdict.number, automatic=False)
         elif digit == "2":
@@ -194,9 +197,12 @@ class CallerFlow(EngineBase):
         if not entry or len(entry) > MAX_KEYED_DIGITS:
             verdict = eligibility.Verdict(False, None, Refusal.INVALID)  # nothing keyed is not "hidden"
         else:
-            verdict = eligibility.check(entry, q.eligibility)
+            verdict = self.callback_verdict(q, entry, self._now)
         if verdict.eligible and verdict.number is not None:
             self._promise_callback(req, verdict.number, automatic=False, entered=True)
+            return
+        if verdict.refusal is Refusal.DAILY_LIMIT:  # keying it again would not help
+            self._refuse_in_menu(req, leg, verdict, digits=len(entry))
             return
         menu.invalid_entries += 1
         self._activity("callback_number_refused", req, reason=str(verdict.refusal), digits=len(entry))
@@ -207,6 +213,13 @@ class CallerFlow(EngineBase):
         else:
             self._close_menu(req)
             self._emit(PlayPrompt(leg, (PromptItem("callback_unavailable"),)))
+
+    def _refuse_in_menu(self, req: Request, leg: str, verdict: eligibility.Verdict, digits: int | None = None) -> None:
+        """A number the caller chose cannot be called back: they leave the menu and keep waiting."""
+        self._close_menu(req)
+        data = {} if digits is None else {"digits": digits}
+        self._record("callback_number_refused", req, None, {"reason": str(verdict.refusal), **data})
+        self._emit(PlayPrompt(leg, (PromptItem("callback_unavailable"),)))
 
     def _menu_prompt(self, req: Request) -> PromptItem:
         assert req.menu is not None
@@ -258,6 +271,7 @@ class CallerFlow(EngineBase):
         if cb.mode is CallbackMode.TICKET:
             self._ticket(req, number, automatic)
             return
+        self.promises.note(number, self._now)
         line = req.customer_leg
         estimate = self.estimated_wait(req.id)  # while still waiting; the callback keeps its place
         if req.state is RequestState.WAITING and not req.is_callback:
@@ -296,6 +310,9 @@ class CallerFlow(EngineBase):
         """Ticket mode: staff are asked (a webhook) to call back; the caller hears a confirmation
         that promises no place, and the request ends: Holdfast places no call."""
         trigger = "abandon" if automatic else "key"  # (the API cannot ask: a ticket queue refuses it)
+        self.promises.note(number, self._now)
+        req.callback_number = number  # stored with the ended request: the daily cap counts it after a restart
+        req.callback_requested_at = self._now
         waited = round(self._now - req.arrived_at, 3)
         self._notify("ticket", req, number, trigger=trigger, caller_number=req.caller_number)
         self._activity("ticket_created", req, number=number, trigger=trigger, waited=waited)
@@ -327,7 +344,7 @@ class CallerFlow(EngineBase):
         estimate = self.estimated_wait(req.id)
         decision = offer.decide(q.callback, estimate, self._now, req.offers, req.menu is not None)
         if decision.offer_now:
-            verdict = eligibility.check(req.caller_number, q.eligibility)
+            verdict = self.callback_verdict(q, req.caller_number, self._now)
             if verdict.eligible:
                 req.offers += 1
                 shown = None if estimate is None else round(estimate, 1)

@@ -9,6 +9,10 @@ Theory of operation, in the order the checks run:
 5. The number's region must be allowed: otherwise `foreign`.
 6. Its type (mobile, fixed line, premium rate…) must be listed: premium rate, shared cost, toll
    free and VoIP refuse with their own reason so prompts and statistics can tell them apart.
+
+The daily cap per number (`daily_limit`) depends on what was promised, not on the number alone:
+the engine applies it after these checks (`EngineBase.callback_verdict`); allowlisted numbers are
+exempt from it too.
 """
 
 from __future__ import annotations
@@ -64,6 +68,10 @@ def _listed(e164: str, entries: tuple[str, ...]) -> bool:
         elif e164 == entry:
             return True
     return False
+
+
+def allowlisted(e164: str, rules: EligibilityRules) -> bool:
+    return _listed(e164, rules.allowlist)
 
 
 def _parse_valid(raw: str | None, default_region: str) -> phonenumbers.PhoneNumber | None:

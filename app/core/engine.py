@@ -38,6 +38,7 @@ from app.core.dialler import DiallerFlow
 from app.core.errors import (
     CallbacksDisabled,
     CoreError,
+    DailyLimitReached,
     DuplicateNumber,
     DuplicateRequest,
     IllegalAgentTransition,
@@ -216,6 +217,12 @@ class Engine(DiallerFlow, CallerFlow, StaffFlow, Recovery):
         super().restore(requests, agents, now)
         self._restore_dialler(now)
 
+    def restore_promises(self, promises: Iterable[tuple[str, float]], now: float) -> None:
+        """The callbacks and tickets promised per number (number, at) in the last 24 h before a
+        restart, so the daily cap (callback.max_per_number_per_day) survives it. Before the first
+        event, like restore."""
+        self.promises.restore(promises, now)
+
     def check(self, event: Event) -> None:
         """Raise what `handle(event)` would refuse it with now, changing nothing (read-only)."""
         self._validate(event)
@@ -255,6 +262,8 @@ class Engine(DiallerFlow, CallerFlow, StaffFlow, Recovery):
                 raise IneligibleNumber(verdict)
             if not q.callback.allow_duplicate_numbers:
                 self._check_not_queued(q.name, verdict.number)
+            if verdict.number is not None and self.over_daily_limit(q, verdict.number, event.now):
+                raise self._daily_limit_reached(q, verdict.number, event.now)
         elif isinstance(event, (AgentLoggedIn, AgentReady, AgentPaused, AgentLoggedOut)):
             agent = self._agent(event.agent_id)
             if isinstance(event, AgentPaused) and agent.state is AgentState.LOGGED_OFF:
@@ -298,6 +307,16 @@ class Engine(DiallerFlow, CallerFlow, StaffFlow, Recovery):
         held = len(self.orders[req.queue])
         if isinstance(e.position, bool) or not isinstance(e.position, int) or not 1 <= e.position <= held:
             raise InvalidPosition(f"position {e.position!r}: queue {req.queue!r} has {held} waiting; use 1-{held}")
+
+    def _daily_limit_reached(self, q: QueueSettings, number: str, now: float) -> DailyLimitReached:
+        limit = q.callback.max_per_number_per_day
+        free_at = self.promises.free_again_at(number, now, limit)
+        return DailyLimitReached(
+            f"{number} was promised {self.promises.count(number, now)} callbacks in the last 24 h, and queue "
+            f"{q.name!r} allows {limit} a day (callback.max_per_number_per_day); "
+            f"the next may be asked in {math.ceil(free_at - now)} s",
+            free_at,
+        )
 
     def _check_not_queued(self, queue: str, number: str | None) -> None:
         existing = self.callbacks_to(queue, number) if number is not None else set()

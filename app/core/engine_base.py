@@ -12,7 +12,7 @@ import random
 from collections.abc import Callable, Iterator
 from typing import Any, cast
 
-from app.core import hours
+from app.core import eligibility, hours
 from app.core.agents import Agent
 from app.core.commands import (
     Activity,
@@ -28,9 +28,10 @@ from app.core.errors import (
 from app.core.estimator import ErlangAEstimator, TracksWorkInProgress, WaitEstimator
 from app.core.events import CallerHungUp, Event
 from app.core.ordering import PlaceKey, PlaceOrder, place_key
+from app.core.promise_log import PromiseLog
 from app.core.request import IN_SERVICE, Request
 from app.core.settings import CoreSettings, QueueSettings
-from app.core.states import AgentState, AttemptOutcome, Outcome, RequestState
+from app.core.states import AgentState, AttemptOutcome, Outcome, Refusal, RequestState
 from app.core.timers import Timers
 
 CUSTOMER_TIMEOUT_MARGIN = 10.0  # our own guard beyond the originate timeout given to Asterisk
@@ -55,6 +56,8 @@ class EngineBase:
         self._legs: dict[str, tuple[str, str]] = {}  # leg id -> (request id, "agent"/"customer")
         # (queue, callback number) -> active callbacks to it: the duplicate check without a scan
         self._callback_numbers: dict[tuple[str, str], set[str]] = {}
+        # Callbacks and tickets promised per number over the last 24 h (callback.max_per_number_per_day)
+        self.promises = PromiseLog()
         self._timers = Timers()
         self._seq = 0
         self._leg_seq = 0
@@ -259,6 +262,19 @@ class EngineBase:
             ids.discard(req.id)
             if not ids:
                 del self._callback_numbers[key]
+
+    def callback_verdict(self, q: QueueSettings, raw: str | None, now: float) -> eligibility.Verdict:
+        """May `raw` be promised a callback in `q` now: eligibility, then the queue's daily cap."""
+        verdict = eligibility.check(raw, q.eligibility)
+        if verdict.eligible and verdict.number is not None and self.over_daily_limit(q, verdict.number, now):
+            return eligibility.Verdict(False, verdict.number, Refusal.DAILY_LIMIT, verdict.number_type)
+        return verdict
+
+    def over_daily_limit(self, q: QueueSettings, number: str, now: float) -> bool:
+        limit = q.callback.max_per_number_per_day
+        if not limit or eligibility.allowlisted(number, q.eligibility):
+            return False
+        return self.promises.count(number, now) >= limit
 
     def callbacks_to(self, queue: str, number: str) -> set[str]:
         """Active callbacks of `queue` to `number` (E.164)."""

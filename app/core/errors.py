@@ -47,3 +47,11 @@ class InvalidPosition(CoreError):
 
 class CallbacksDisabled(CoreError):
     """The queue does not take callbacks (`callback.enabled: false`)."""
+
+
+class DailyLimitReached(CoreError):
+    """The number was promised `callback.max_per_number_per_day` callbacks in the last 24 hours."""
+
+    def __init__(self, message: str, free_again_at: float) -> None:
+        super().__init__(message)
+        self.free_again_at = free_again_at

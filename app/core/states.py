@@ -73,3 +73,4 @@ class Refusal(StrEnum):
     VOIP = "voip"
     TYPE_NOT_ALLOWED = "type_not_allowed"
     BLOCKED = "blocked"
+    DAILY_LIMIT = "daily_limit"  # callback.max_per_number_per_day promised already (app/core/promise_log.py)

@@ -82,6 +82,10 @@ class Store(Protocol):
     async def load_request(self, request_id: str) -> Request | None:
         """One request, active or ended."""
 
+    async def recent_promises(self, since: float) -> list[tuple[str, float]]:
+        """(number, promised at) of every callback or ticket promised after `since`, active or
+        ended: the daily cap's memory after a restart."""
+
     # --------------------------------------------------------------- agents
 
     async def save_agent(self, agent_id: str, state: AgentState, reason: str | None, since: float) -> None: ...

@@ -15,6 +15,7 @@ from app.store.campaign_defs import SQLITE_CAMPAIGN_DEFS
 from app.store.contacts_schema import SQLITE_CONTACTS
 from app.store.events_schema import EVENTS_KIND_ID
 from app.store.outbox_schema import SQLITE_OUTBOX
+from app.store.promises_schema import PROMISES_BY_TIME
 from app.store.stats_schema import STATS_INDEXES
 from app.store.web_sessions import SQLITE_SESSION_REVOCATIONS
 
@@ -115,6 +116,8 @@ SQLITE_MIGRATIONS: tuple[str, ...] = (
     EVENTS_KIND_ID,
     # 7: the live page's log-outs (app/store/web_sessions.py; PostgreSQL's migration 8)
     SQLITE_SESSION_REVOCATIONS,
+    # 8: the callbacks promised lately, by time (app/store/promises_schema.py; PostgreSQL's migration 9)
+    PROMISES_BY_TIME,
 )
 
 

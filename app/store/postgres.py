@@ -43,6 +43,7 @@ from app.store.lease import POSTGRES_LEASE, PostgresLeases, check_fence
 from app.store.outbox import PostgresOutbox, write_postgres
 from app.store.outbox_schema import POSTGRES_OUTBOX
 from app.store.postgres_contacts import PostgresContacts, write_progress
+from app.store.promises_schema import PROMISES_BY_TIME
 from app.store.records import AdminEntry, AgentRecord, Change, LockHolder, StoredEvent
 from app.store.stats_schema import STATS_INDEXES
 from app.store.web_sessions import POSTGRES_SESSION_REVOCATIONS, PostgresRevocations
@@ -138,6 +139,8 @@ POSTGRES_MIGRATIONS: tuple[str, ...] = (
     EVENTS_KIND_ID,
     # 8: the live page's log-outs (app/store/web_sessions.py; SQLite's migration 7)
     POSTGRES_SESSION_REVOCATIONS,
+    # 9: the callbacks promised lately, by time (app/store/promises_schema.py; SQLite's migration 8)
+    PROMISES_BY_TIME,
 )
 
 _SCHEMA_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
@@ -332,6 +335,15 @@ class PostgresStore(
         for a in attempts:
             by_request.setdefault(a[0], []).append(tuple(a)[1:])
         return [codec.request_from_row(tuple(r), by_request.get(r[0], [])) for r in rows]
+
+    async def recent_promises(self, since: float) -> list[tuple[str, float]]:
+        async with self._transaction() as conn:
+            rows = await conn.fetch(
+                "SELECT callback_number, callback_requested_at FROM requests "
+                "WHERE callback_requested_at > $1 AND callback_number IS NOT NULL",
+                since,
+            )
+        return [(row[0], row[1]) for row in rows]
 
     async def load_request(self, request_id: str) -> Request | None:
         async with self._transaction() as conn:

@@ -304,6 +304,17 @@ class SQLiteStore(SQLiteContacts, SQLiteOutbox, SQLiteCampaignDefs, SQLiteRevoca
                 attempts = list(await cur.fetchall())
         return codec.request_from_row(row, attempts)
 
+    async def recent_promises(self, since: float) -> list[tuple[str, float]]:
+        async with (
+            self._transaction("DEFERRED") as db,
+            db.execute(
+                "SELECT callback_number, callback_requested_at FROM requests "
+                "WHERE callback_requested_at > ? AND callback_number IS NOT NULL",
+                (since,),
+            ) as cur,
+        ):
+            return [(row[0], row[1]) for row in await cur.fetchall()]
+
     # --------------------------------------------------------------- agents
 
     async def load_agents(self) -> list[AgentRecord]:

@@ -54,6 +54,7 @@ from app.core.causes import outcome_for
 from app.core.commands import Activity, Command, LoadContacts, Notify
 from app.core.engine import Engine
 from app.core.errors import CoreError
+from app.core.promise_log import DAY
 from app.core.request import Request
 from app.notify.service import Notifier
 from app.store import AgentRecord, Store, StoreError
@@ -220,6 +221,8 @@ class TelephonyService(ServerSync):
             if isinstance(self.clock, SteadyClock):
                 self.clock.not_before(_latest_stamp(requests, agents))
             self.engine.restore(requests, [(a.agent_id, a.state, a.pause_reason) for a in agents], self.clock())
+            now = self.clock()
+            self.engine.restore_promises(await self.store.recent_promises(now - DAY), now)
             log.info("state_restored", requests=len(requests), agents=len(agents))
             self._tell_clock_lead()  # before the first contact is looked at
             if self.cli_changes is not None:

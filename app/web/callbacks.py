@@ -3,14 +3,23 @@ people and CRMs over the API."""
 
 from __future__ import annotations
 
+import math
+
 from aiohttp import web
 
 from app.ari import new_id
 from app.core.engine import IneligibleNumber
-from app.core.errors import CoreError, DuplicateRequest, InvalidPosition, UnknownQueue, UnknownRequest
+from app.core.errors import (
+    CoreError,
+    DailyLimitReached,
+    DuplicateRequest,
+    InvalidPosition,
+    UnknownQueue,
+    UnknownRequest,
+)
 from app.core.events import CallbackMoved, CallbackRemoved, CallbackRepositioned, CallbackRequested
 from app.core.request import Request
-from app.core.states import RequestState
+from app.core.states import Refusal, RequestState
 from app.telephony.service import TelephonyService
 from app.web.access import Scope
 from app.web.auth import principal_of, scope_of, who
@@ -78,6 +87,9 @@ async def request_callback(request: web.Request) -> web.Response:
     except IneligibleNumber as error:
         refusal = error.verdict.refusal
         raise ApiError(422, f"number refused: {refusal}", reason=str(refusal)) from None
+    except DailyLimitReached as error:
+        wait = max(1, math.ceil(error.free_again_at - event.now))
+        raise ApiError(429, str(error), reason=str(Refusal.DAILY_LIMIT), retry_after=wait) from None
     except CoreError as error:
         raise refused(error) from None
     view = callback_view(service, service.engine.requests[request_id], scope)

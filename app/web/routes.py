@@ -199,6 +199,7 @@ ROUTES: tuple[Route, ...] = (
             Answer(404, "no such queue"),
             Answer(409, "refused by the queue's rules, e.g. the number already waits (the error names the request)"),
             Answer(422, "invalid body, or the number is refused (`reason`: hidden, foreign, premium_rate, ...)"),
+            Answer(429, "the number had its `callback.max_per_number_per_day` callbacks; Retry-After says when"),
             NOT_STORED,
         ),
         body=CallbackRequestBody,

@@ -82,6 +82,7 @@ def test_example_loads_and_builds_core_settings() -> None:
                     caller_id="+4570000000",
                     amd=False,
                     voicemail_message=None,
+                    max_per_number_per_day=3,
                 ),
                 eligibility=EligibilityRules(
                     allowed_regions=("DK",),

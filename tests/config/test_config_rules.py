@@ -67,6 +67,8 @@ REJECTED: list[tuple[str, Any, str]] = [
     (f"{CB}.max_attempts", 5, f"{CB}.max_attempts is 5; allowed 1-3"),
     (f"{CB}.max_attempts", 0, f"{CB}.max_attempts is 0; allowed 1-3"),
     (f"{CB}.max_attempts", 1.5, f"{CB}.max_attempts is 1.5; expected a whole number"),
+    (f"{CB}.max_per_number_per_day", -1, f"{CB}.max_per_number_per_day is -1; allowed 0-100"),
+    (f"{CB}.max_per_number_per_day", "3/day", f'{CB}.max_per_number_per_day is "3/day"; expected a whole number'),
     (f"{CB}.key", "#", f'{CB}.key is "#"; allowed a single digit 0-9'),
     (f"{CB}.key", 12, f"{CB}.key is 12; allowed a single digit 0-9"),
     (f"{CB}.enabled", "maybe", f'{CB}.enabled is "maybe"; expected true or false'),

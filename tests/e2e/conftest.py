@@ -331,8 +331,8 @@ def holdfast_config_text(
     """The service's YAML for the e2e tests. Queues: support/sales (no callbacks), and callback
     queues cb (3 attempts, 3 s quarantine, abandon trigger after 3 s), cb1 (1 attempt),
     cbx (max age 5 s), cbamd (answering-machine detection), cbr (3 attempts, 2 s quarantine),
-    cbblk (BLOCKED_NUMBER on its blocklist), cbmove (served by MOVE_AGENT only) and cbf (the
-    fault-injection run: short wrap-up, 3 attempts, 1 s quarantine)."""
+    cbblk (BLOCKED_NUMBER on its blocklist, a callback a day per number), cbmove (served by
+    MOVE_AGENT only) and cbf (the fault-injection run: short wrap-up, 3 attempts, 1 s quarantine)."""
     user, password = sut.ari_auth
     queues = ["support", "sales", "cb", "cb1", "cbx", "cbamd", "ann", "cbr", "cbblk", "cbf"]
     agent_lines = "\n".join(
@@ -381,7 +381,8 @@ queues:
       voicemail_message: voicemail_message
   cbr:{CALLBACK_QUEUE}      max_attempts: 3
       sec_between_retries: 2s
-  cbblk:{CALLBACK_QUEUE}    eligibility:
+  cbblk:{CALLBACK_QUEUE}      max_per_number_per_day: 1
+    eligibility:
       blocklist: ["{BLOCKED_NUMBER}"]
   cbmove:{CALLBACK_QUEUE}
   cbf:

@@ -16,6 +16,7 @@ CBR, CBBLK = "cbr", "4007"  # queue cbr: 3 attempts, 2 s between them; 4007 dial
 RETRY_GAP = 2.0  # queues.cbr.callback.sec_between_retries
 ANNA = "+4520123456"
 PREMIUM = "+4590123456"  # Danish 90xxxxxx: phonenumbers says PREMIUM_RATE (checked below)
+CAPPED = "+4520555111"  # a Danish mobile, eligible, given its one callback of the day in the test
 
 
 async def api(holdfast, method: str, path: str, **kwargs) -> tuple[int, dict]:
@@ -102,6 +103,13 @@ async def test_busy_twice_then_answered_on_the_third_attempt_is_served(holdfast,
     await holdfast.assert_nothing_left_behind()
 
 
+async def wait_until(condition, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "condition not met in time"
+        await asyncio.sleep(0.05)
+
+
 async def wait_prompt_played(holdfast, name: str, since: int, timeout: float = 15.0) -> None:
     """Until the service reports prompt `name` played to the end after index `since`."""
     deadline = time.monotonic() + timeout
@@ -113,17 +121,28 @@ async def wait_prompt_played(holdfast, name: str, since: int, timeout: float = 1
         await asyncio.sleep(0.1)
 
 
-@pytest.mark.parametrize(("caller", "reason"), [(BLOCKED_NUMBER, "blocked"), (PREMIUM, "premium_rate")])
-async def test_blocked_or_premium_rate_caller_hears_the_refusal_and_keeps_waiting(holdfast, phonesim, caller, reason):
+@pytest.mark.parametrize(
+    ("caller", "reason"), [(BLOCKED_NUMBER, "blocked"), (PREMIUM, "premium_rate"), (CAPPED, "daily_limit")]
+)
+async def test_blocked_premium_rate_or_capped_caller_hears_the_refusal_and_keeps_waiting(
+    holdfast, phonesim, caller, reason
+):
     if reason == "premium_rate":
         import phonenumbers
 
         assert phonenumbers.number_type(phonenumbers.parse(caller)) == phonenumbers.PhoneNumberType.PREMIUM_RATE
+    if reason == "daily_limit":  # cbblk allows one callback a day per number: a web form took it
+        earlier = await new_callback(holdfast, "cbblk", caller)
+        status, body = await api(holdfast, "DELETE", f"/api/callbacks/{earlier}", json={"by": "eva", "reason": "done"})
+        assert status == 200, body
     call = await phonesim.call(CBBLK, caller)
-    arrived = await holdfast.wait_activity("arrived", caller=caller)
+    earlier_arrivals = len(holdfast.activities.find("arrived", caller=caller))  # the web form's, if any
+    arrived = await holdfast.activities.wait("arrived", 15, count=earlier_arrivals + 1, caller=caller)
     request_id = arrived.request_id
     await call.wait_audio_flowing()  # on hold with music
     # Ineligible numbers are never offered (app/core/offer.py); the caller knows the key anyway.
+    # The first offer is considered 1 s after arrival, then 60 s later: wait until it was decided.
+    await wait_until(lambda: (holdfast.engine.requests[request_id].next_offer_at or 0) > arrived.at + 30)
     played_before = len(holdfast.service.prompts_played)
     await call.send_dtmf("1")
     refused = await holdfast.wait_activity("callback_refused", request_id=request_id)

@@ -90,6 +90,29 @@ async def test_ended_requests_are_kept_but_not_loaded_as_active(store: Store) ->
     assert await store.load_request("never") is None
 
 
+async def test_recent_promises_are_every_callback_promised_since_active_or_ended(store: Store) -> None:
+    cb = {"kind": RequestKind.CALLBACK, "callback_number": "+4520123456"}
+    await store.save_requests(
+        [
+            make_request("old", callback_requested_at=900.0, **cb),
+            make_request("edge", callback_requested_at=1000.0, place=(0, 1000.0, 2), **cb),
+            make_request("waiting", callback_requested_at=1001.5, place=(0, 1000.0, 3), **cb),
+            make_request(
+                "ticket",
+                state=RequestState.ENDED,
+                outcome=Outcome.TICKET,
+                ended_at=1002.0,
+                callback_number="+4530123456",
+                callback_requested_at=1002.0,
+                place=(0, 1000.0, 4),
+            ),
+            make_request("caller", place=(0, 1000.0, 5)),  # never promised anything
+        ]
+    )
+    assert sorted(await store.recent_promises(since=1000.0)) == [("+4520123456", 1001.5), ("+4530123456", 1002.0)]
+    assert len(await store.recent_promises(since=0.0)) == 4
+
+
 async def test_active_requests_come_back_in_place_order(store: Store) -> None:
     reqs = [
         make_request("late", place=(0, 1005.0, 3)),
@@ -204,37 +227,42 @@ async def test_events_of_kinds_follow_the_log_in_order(store: Store) -> None:
     assert await store.events_of_kinds([]) == []
 
 
-async def test_events_of_kinds_use_the_kind_index(store: Store) -> None:
-    """The query is answered from events_kind_id, not by walking the log (the plan says so)."""
+async def query_plan(store: Store, sqlite_query: str, postgres_query: str, *args: object) -> str:
+    """The backend's plan for a query (PostgreSQL's with sequential scans ruled out, as on a big table)."""
     if type(store).__name__ == "SQLiteStore":
         import sqlite3
 
         conn = sqlite3.connect(store.path)  # type: ignore[attr-defined]
         try:
-            plan = " ".join(
-                str(r[-1])
-                for r in conn.execute(
-                    "EXPLAIN QUERY PLAN SELECT id FROM events WHERE kind IN ('a', 'b') AND id > 0 ORDER BY id LIMIT 5"
-                )
-            )
+            return " ".join(str(r[-1]) for r in conn.execute(f"EXPLAIN QUERY PLAN {sqlite_query}", args))
         finally:
             conn.close()
-        assert "events_kind_id" in plan
-    else:
-        conn = await store._pool.acquire()  # type: ignore[attr-defined]
-        try:
-            await conn.execute(f"SET search_path TO {store.schema}")  # type: ignore[attr-defined]
-            await conn.execute("SET enable_seqscan = off")
-            plan = " ".join(
-                r[0]
-                for r in await conn.fetch(
-                    "EXPLAIN SELECT id FROM events WHERE kind = ANY($1::text[]) AND id > 0 ORDER BY id LIMIT 5",
-                    ["a", "b"],
-                )
-            )
-        finally:
-            await store._pool.release(conn)  # type: ignore[attr-defined]
-        assert "events_kind_id" in plan
+    pg = await store._pool.acquire()  # type: ignore[attr-defined]
+    try:
+        await pg.execute(f"SET search_path TO {store.schema}")  # type: ignore[attr-defined]
+        await pg.execute("SET enable_seqscan = off")
+        return " ".join(r[0] for r in await pg.fetch(f"EXPLAIN {postgres_query}", *args))
+    finally:
+        await store._pool.release(pg)  # type: ignore[attr-defined]
+
+
+async def test_events_of_kinds_use_the_kind_index(store: Store) -> None:
+    """The query is answered from events_kind_id, not by walking the log (the plan says so)."""
+    plan = await query_plan(
+        store,
+        "SELECT id FROM events WHERE kind IN ('a', 'b') AND id > 0 ORDER BY id LIMIT 5",
+        "SELECT id FROM events WHERE kind = ANY(ARRAY['a', 'b']) AND id > 0 ORDER BY id LIMIT 5",
+    )
+    assert "events_kind_id" in plan
+
+
+async def test_recent_promises_use_the_promise_time_index(store: Store) -> None:
+    """The start-up read of the last day's promises does not walk months of ended requests."""
+    select = "SELECT callback_number, callback_requested_at FROM requests WHERE callback_requested_at > "
+    plan = await query_plan(
+        store, select + "1000.0 AND callback_number IS NOT NULL", select + "1000.0 AND callback_number IS NOT NULL"
+    )
+    assert "requests_promised_at" in plan
 
 
 async def test_non_finite_numbers_in_event_data_are_kept_as_text(store: Store) -> None:
