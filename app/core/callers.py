@@ -201,7 +201,7 @@ class CallerFlow(EngineBase):
         if verdict.eligible and verdict.number is not None:
             self._promise_callback(req, verdict.number, automatic=False, entered=True)
             return
-        if verdict.refusal is Refusal.DAILY_LIMIT:  # keying it again would not help
+        if verdict.refusal in (Refusal.DAILY_LIMIT, Refusal.CALLBACK_IN_PROGRESS):  # keying it again won't help
             self._refuse_in_menu(req, leg, verdict, digits=len(entry))
             return
         menu.invalid_entries += 1
@@ -272,6 +272,8 @@ class CallerFlow(EngineBase):
             self._ticket(req, number, automatic)
             return
         self.promises.note(number, self._now)
+        if not cb.allow_duplicate_numbers:
+            self._merge_waiting_callbacks(req, number)
         line = req.customer_leg
         estimate = self.estimated_wait(req.id)  # while still waiting; the callback keeps its place
         if req.state is RequestState.WAITING and not req.is_callback:
@@ -305,6 +307,27 @@ class CallerFlow(EngineBase):
         self._notify("callback_requested", req, number, **({} if expected is None else {"expected_at": expected}))
         if line is not None and not automatic:
             self._emit(PlayPrompt(line, (self._confirmation(req),), hangup_after=True))
+
+    def _merge_waiting_callbacks(self, req: Request, number: str) -> None:
+        """One callback per number in a queue: a caller promised one while their number already
+        has one waiting (a web form, an earlier call) keeps a single callback, at the better of the
+        two places; otherwise both would ring them, perhaps at once. The older one ends as removed
+        by Holdfast, naming the one kept. (While one is being served, the key is refused instead:
+        EngineBase.callback_verdict.)"""
+        for rid in sorted(self.callbacks_to(req.queue, number)):
+            older = self.requests[rid]
+            if older.state not in (RequestState.WAITING, RequestState.QUARANTINE):
+                continue  # (not reached: refused upstream, but never end a call under way)
+            earlier = (
+                older.state is RequestState.WAITING and req.state is RequestState.WAITING and older.place < req.place
+            )
+            self._end(older, Outcome.REMOVED, by="holdfast", reason="merged", kept=req.id)
+            if earlier:  # the caller takes the older callback's place (and so its priority)
+                order = self.orders[req.queue]
+                order.remove(req.place)
+                req.place, req.priority = older.place, older.priority
+                order.add(req.place, req.id)
+            self._activity("callback_merged", req, merged=rid, place_taken=earlier)
 
     def _ticket(self, req: Request, number: str, automatic: bool) -> None:
         """Ticket mode: staff are asked (a webhook) to call back; the caller hears a confirmation

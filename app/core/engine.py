@@ -286,7 +286,10 @@ class Engine(DiallerFlow, CallerFlow, StaffFlow, Recovery):
                     f"request {req.id} is a {req.kind} in state {req.state}; only waiting callbacks"
                 )
             if isinstance(event, CallbackMoved):
-                _check_callbacks_enabled(self._queue(event.to_queue))
+                target = self._queue(event.to_queue)
+                _check_callbacks_enabled(target)
+                if not target.callback.allow_duplicate_numbers and target.name != req.queue:
+                    self._check_not_queued(target.name, req.callback_number)
         elif isinstance(event, CallbackRepositioned):
             self._check_repositioning(event)
 

@@ -264,11 +264,20 @@ class EngineBase:
                 del self._callback_numbers[key]
 
     def callback_verdict(self, q: QueueSettings, raw: str | None, now: float) -> eligibility.Verdict:
-        """May `raw` be promised a callback in `q` now: eligibility, then the queue's daily cap."""
+        """May `raw` be promised a callback in `q` now: eligibility, the queue's daily cap, and no
+        callback to that number being served at this moment (its call is under way)."""
         verdict = eligibility.check(raw, q.eligibility)
-        if verdict.eligible and verdict.number is not None and self.over_daily_limit(q, verdict.number, now):
+        if not verdict.eligible or verdict.number is None:
+            return verdict
+        if self.over_daily_limit(q, verdict.number, now):
             return eligibility.Verdict(False, verdict.number, Refusal.DAILY_LIMIT, verdict.number_type)
+        if not q.callback.allow_duplicate_numbers and self._callback_in_service(q.name, verdict.number):
+            # (one waiting is merged instead: callers.py _merge_waiting_callbacks)
+            return eligibility.Verdict(False, verdict.number, Refusal.CALLBACK_IN_PROGRESS, verdict.number_type)
         return verdict
+
+    def _callback_in_service(self, queue: str, number: str) -> bool:
+        return any(self.requests[rid].state in IN_SERVICE for rid in self.callbacks_to(queue, number))
 
     def over_daily_limit(self, q: QueueSettings, number: str, now: float) -> bool:
         limit = q.callback.max_per_number_per_day

@@ -74,3 +74,4 @@ class Refusal(StrEnum):
     TYPE_NOT_ALLOWED = "type_not_allowed"
     BLOCKED = "blocked"
     DAILY_LIMIT = "daily_limit"  # callback.max_per_number_per_day promised already (app/core/promise_log.py)
+    CALLBACK_IN_PROGRESS = "callback_in_progress"  # a callback to the number is being served right now

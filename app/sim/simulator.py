@@ -244,7 +244,8 @@ class Simulator:
         caller = Caller(seq, rid, now, patience, self._handle())
         self.callers.append(caller)
         self._by_rid[rid] = caller
-        self._feed(ev.CallerArrived(now, rid, QUEUE, "+4520123456"))
+        # Each caller their own number (Danish mobiles 26 xx xx xx): one number's callbacks merge into one.
+        self._feed(ev.CallerArrived(now, rid, QUEUE, f"+4526{seq % 1_000_000:06d}"))
         if caller.rung_at is None:  # every agent busy: judge the estimates on this caller
             estimate = self.engine.estimated_wait(rid)
             # With no agent present the engine has no estimate (None): nothing to judge then.

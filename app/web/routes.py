@@ -228,7 +228,7 @@ ROUTES: tuple[Route, ...] = (
         (
             Answer(200, "moved (stored)", AdminResult),
             NO_CALLBACK,
-            Answer(409, "not a waiting callback (e.g. it is being dialled)"),
+            Answer(409, "not a waiting callback (e.g. it is being dialled), or its number has one in that queue"),
             NOT_STORED,
         ),
         body=MoveCallbackBody,

@@ -15,8 +15,13 @@ def make(agents: int, **cb: object) -> Harness:
     return Harness(settings(agents=agents, callback=callback_settings(allow_other_number=False, **cb)))
 
 
+def number_of(rid: str) -> str:
+    """Each caller their own number: one number's callbacks would be merged into one."""
+    return f"+452012{sum(map(ord, rid)) % 10_000:04d}"
+
+
 def callback(h: Harness, rid: str, wait: float = 1.0) -> None:
-    h.at(wait).arrive(rid)
+    h.at(wait).arrive(rid, number=number_of(rid))
     h.dtmf(rid, "1")
 
 
@@ -100,7 +105,7 @@ def make_order(order: CallbackOrder, seed: int = 0) -> Harness:
     h = make(1, order=order, random_seed=seed)
     # arrivals r1 < r2 < r3 but callbacks are requested in the order r3, r1, r2
     for rid in ("r1", "r2", "r3"):
-        h.at(1).arrive(rid)
+        h.at(1).arrive(rid, number=number_of(rid))
     for rid in ("r3", "r1", "r2"):
         h.at(1).dtmf(rid, "1")
     return h

@@ -181,6 +181,8 @@ class Model:
                 self.became_callback.add(rid)
             elif cmd.kind in ("moved", "repositioned"):
                 self.moved.add(rid)
+            elif cmd.kind == "callback_merged" and cmd.data["place_taken"]:  # the merged one's place, as if theirs
+                self.arrival[rid] = self.arrival[str(cmd.data["merged"])]
             elif cmd.kind == "ended":
                 assert rid not in self.ended, f"{rid} ended twice"
                 assert cmd.data.get("outcome"), f"ended without outcome: {cmd}"
@@ -217,6 +219,8 @@ def check_invariants(m: Model) -> None:
         if r.is_callback and r.callback_number is not None:
             scanned.setdefault((r.queue, r.callback_number), set()).add(r.id)
     assert e._callback_numbers == scanned
+    for (queue, number), ids in scanned.items():  # one callback per number, however the second was asked
+        assert len(ids) == 1 or e.queues[queue].callback.allow_duplicate_numbers, f"{number} twice in {queue}: {ids}"
     due = e._timers._due
     for q in QUEUES:
         order = e.orders[q]

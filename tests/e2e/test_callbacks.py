@@ -234,3 +234,36 @@ async def test_agent_not_answering_a_callback_passes_it_on_without_counting_an_a
     assert holdfast.engine.agents["1001"].pause_reason == "not_responding"
     await customer.hangup()
     await holdfast.assert_nothing_left_behind()
+
+
+async def test_a_caller_whose_web_callback_waits_keeps_one_callback_and_is_rung_once(holdfast, phonesim):
+    """Before, pressing 1 made a second callback to the same number: two agents could ring the
+    customer at once, or one after the other."""
+    dora = "+4520555222"
+    async with aiohttp.ClientSession() as http:
+        resp = await http.post(f"{holdfast.http_url}/api/callbacks", json={"queue": "cb", "number": dora})
+        web = (await resp.json())["request_id"]
+        assert resp.status == 201
+    bo_call, bo = await arrive(holdfast, phonesim, CB, BO)  # between the two: behind the web callback
+    dora_phone = await take_callback(holdfast, phonesim, CB, dora)  # the same person, on the phone
+    merged = await holdfast.wait_activity("callback_merged", request_id=dora_phone)
+    assert merged.data == {"merged": web, "place_taken": True}
+    ended = await holdfast.wait_activity("ended", request_id=web)
+    assert (ended.data["outcome"], ended.data["kept"]) == ("removed", dora_phone)
+    assert holdfast.engine.callbacks_to("cb", dora) == {dora_phone}
+    assert holdfast.engine.position(dora_phone) == 1 and holdfast.engine.position(bo) == 2  # the web form's place
+
+    holdfast.service.agent_action("1001", "ready")
+    customer = await phonesim.wait_incoming(f"customer:{dora}", timeout=20)
+    await holdfast.wait_activity("connected", request_id=dora_phone)
+    await customer.wait_audio_flowing()
+    await customer.hangup()
+    await holdfast.wait_activity("ended", request_id=dora_phone, outcome="served")
+    await holdfast.wait_activity("connected", request_id=bo, timeout=20)  # the agent goes on to Bo
+    await bo_call.hangup()
+    await holdfast.wait_activity("ended", request_id=bo)
+    assert holdfast.engine.requests == {}  # no second callback left to ring Dora
+    assert phonesim._queue(f"customer:{dora}").empty()  # and she was rung once
+    await holdfast.service.wait_committed()
+    stored = await holdfast.store.load_request(web)
+    assert stored is not None and stored.outcome == "removed"
