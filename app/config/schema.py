@@ -737,6 +737,7 @@ class CallbackConfig(_Model):
     voicemail_message: Annotated[str | None, PlainValidator(_optional_prompt)] = None
     allow_duplicate_numbers: Bool = False
     max_per_number_per_day: Annotated[int, PlainValidator(_int_range(0, 100))] = 0
+    cancel_when_served_by_phone: Bool = True
 
     def to_settings(self) -> CallbackSettings:
         return CallbackSettings(**{name: getattr(self, name) for name in CallbackConfig.model_fields})

@@ -26,7 +26,7 @@ failed because the phone cannot be reached (causes.py) marks the agent unreachab
 
 from __future__ import annotations
 
-from app.core import causes, dispatch
+from app.core import causes, dispatch, eligibility
 from app.core.agents import Agent, pick_agent
 from app.core.commands import (
     BridgeLegs,
@@ -109,6 +109,8 @@ class CallFlow(EngineBase):
         self.estimator.on_served(req.queue, req.net_wait(self._now), self._now)
         self._report_call_started(req)
         q = self.queues[req.queue]
+        if req.kind is RequestKind.INBOUND and q.callback.cancel_when_served_by_phone:
+            self._cancel_callbacks_of_caller(req)
         # an inbound caller heard the announcement on arrival; a called customer hears it now
         announce = q.recording.announce if req.kind is not RequestKind.INBOUND else None
         bridge = BridgeLegs(
@@ -264,6 +266,20 @@ class CallFlow(EngineBase):
             req.not_before = self._now + cb.sec_between_retries
             self._timers.set("not_before", req.id, req.not_before)
             self._activity("quarantine", req, until=req.not_before)
+
+    def _cancel_callbacks_of_caller(self, req: Request) -> None:
+        """A caller who got through to an agent no longer needs the callback they asked for in this
+        queue (a web form, an earlier call): ringing them later would waste an agent and puzzle
+        them. One being served now goes on."""
+        if not self._callback_numbers:  # the common case: no callback anywhere, no number to parse
+            return
+        number = eligibility.check(req.caller_number, self.queues[req.queue].eligibility).number
+        if number is None:
+            return
+        for rid in sorted(self.callbacks_to(req.queue, number)):
+            waiting = self.requests[rid]
+            if waiting.state in (RequestState.WAITING, RequestState.QUARANTINE):
+                self._end(waiting, Outcome.REMOVED, by="holdfast", reason="reached_by_phone", served_by=req.id)
 
     def _finish_call(self, req: Request, hung_up_by: str) -> None:
         data: dict[str, object] = {"hung_up_by": hung_up_by}

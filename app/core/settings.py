@@ -91,6 +91,7 @@ class CallbackSettings:
     voicemail_message: str | None = None  # prompt name played to an answering machine
     allow_duplicate_numbers: bool = False  # a second callback request for a number already queued is refused
     max_per_number_per_day: int = 0  # callbacks and tickets promised to one number in any 24 h, all queues; 0: no cap
+    cancel_when_served_by_phone: bool = True  # a caller connected to an agent ends their waiting callback
     mode: CallbackMode = CallbackMode.QUEUE
 
     @property

@@ -83,6 +83,7 @@ def test_example_loads_and_builds_core_settings() -> None:
                     amd=False,
                     voicemail_message=None,
                     max_per_number_per_day=3,
+                    cancel_when_served_by_phone=True,
                 ),
                 eligibility=EligibilityRules(
                     allowed_regions=("DK",),

@@ -15,6 +15,7 @@ T = TypeVar("T", bound=c.Command)
 
 DK_MOBILE = "+4520123456"
 DK_MOBILE_2 = "+4530123456"
+DK_MOBILE_3 = "+4526123456"
 
 
 def settings(

@@ -137,3 +137,46 @@ def test_moving_a_callback_onto_one_for_the_same_number_is_refused() -> None:
     assert h.engine.requests["w2"].queue == "sales"
     h.send(ev.CallbackMoved(h.now, "w3", "support", by="eva"))  # another number moves
     assert h.engine.requests["w3"].queue == "support"
+
+
+# ------------------------------------------------------------------------- served by phone meanwhile
+
+
+def test_a_caller_who_gets_through_no_longer_needs_their_waiting_callback() -> None:
+    h = Harness(core(agents=1))
+    web(h, "w1")  # asked on the web; nobody free
+    web(h, "w2", DK_MOBILE_2)
+    h.at(5).arrive("r1", number="20123456", priority=1)  # then calls in (written nationally), goes first
+    assert h.engine.position("r1") == 1
+    h.ready("a1")
+    ring = h.one(h.log, c.OriginateAgent)
+    assert ring.request_id == "r1"
+    h.answer(ring.leg_id)
+    assert h.engine.requests["r1"].state is RequestState.CONNECTED
+    assert "w1" not in h.engine.requests
+    assert h.activities("ended", "w1")[0].data == {
+        "outcome": "removed",
+        "by": "holdfast",
+        "reason": "reached_by_phone",
+        "served_by": "r1",
+    }
+    assert h.engine.requests["w2"].state is RequestState.WAITING  # another number's callback stays
+
+
+def test_the_callback_stays_when_the_queue_says_so() -> None:
+    h = Harness(core(agents=1, cancel_when_served_by_phone=False, allow_duplicate_numbers=True))
+    h.arrive("r1", number=DK_MOBILE)
+    h.at(5)
+    web(h, "w1")
+    h.ready("a1")
+    h.answer(h.one(h.log, c.OriginateAgent).leg_id)
+    assert h.engine.requests["w1"].state is RequestState.WAITING
+
+
+def test_a_hidden_caller_who_gets_through_cancels_nothing() -> None:
+    h = Harness(core(agents=1))
+    h.arrive("r1", number=None)
+    web(h.at(5), "w1")
+    h.ready("a1")
+    h.answer(h.one(h.log, c.OriginateAgent).leg_id)
+    assert h.engine.requests["w1"].state is RequestState.WAITING

@@ -5,7 +5,7 @@ from __future__ import annotations
 from app.core import commands as c
 from app.core import events as ev
 from app.core.states import AttemptOutcome, RequestKind, RequestState
-from tests.core.harness import DK_MOBILE, Harness, callback_settings, settings
+from tests.core.harness import DK_MOBILE, DK_MOBILE_2, DK_MOBILE_3, Harness, callback_settings, settings
 
 
 def test_queue_orders_by_arrival_within_same_priority() -> None:
@@ -54,8 +54,8 @@ def test_callback_keeps_exact_place_of_the_caller() -> None:
 
 def test_callback_is_served_when_the_caller_would_have_been() -> None:
     h = Harness(settings(callback=callback_settings(allow_other_number=False)))
-    for rid in ("r1", "r2", "r3"):
-        h.at(1).arrive(rid)
+    for rid, number in (("r1", DK_MOBILE_2), ("r2", DK_MOBILE), ("r3", DK_MOBILE_3)):  # three people
+        h.at(1).arrive(rid, number=number)
     h.dtmf("r2", "1")
     h.ready("a1")
     rings = Harness.of(h.log, c.OriginateAgent)

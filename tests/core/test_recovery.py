@@ -29,7 +29,7 @@ from app.core.settings import CallbackOrder, CoreSettings, DispatchPolicy, Openi
 from app.core.states import AgentState, AttemptOutcome, Outcome, RequestState
 from app.store import codec
 from tests.core import test_properties as props
-from tests.core.harness import DK_MOBILE, DK_MOBILE_2, Harness, callback_settings, settings
+from tests.core.harness import DK_MOBILE, DK_MOBILE_2, DK_MOBILE_3, Harness, callback_settings, settings
 
 Snapshot = tuple[list, list[tuple[str, AgentState, str | None]]]
 
@@ -241,7 +241,7 @@ def test_waiting_callbacks_keep_places_and_callback_delay_after_restore() -> Non
     core = callback_core(callback_delay=60.0)
     h = Harness(core)
     web_callback(h, "r1", priority=1)
-    h.at(1).arrive("r2")
+    h.at(1).arrive("r2", DK_MOBILE_3)  # someone else: were it r1's caller, r1 would end as reached by phone
     web_callback(h.at(1), "r3", DK_MOBILE_2)
     before = positions(h.engine)
     assert before == {"r1": 1, "r2": 2, "r3": 3}
@@ -287,7 +287,7 @@ def test_quarantined_callback_comes_back_at_the_end_after_restore() -> None:
     req = h.engine.requests["r1"]
     assert req.state is RequestState.QUARANTINE and req.counted_attempts == 1
     not_before = req.not_before
-    h.at(1).arrive("r2")  # takes the only agent
+    h.at(1).arrive("r2", DK_MOBILE_3)  # someone else takes the only agent
     r = restart(h, core, after=50.0)
     assert r.engine.requests["r1"].state is RequestState.QUARANTINE and r.engine.position("r1") is None
     assert r.engine.requests["r2"].state is RequestState.RINGING_AGENT

@@ -267,3 +267,37 @@ async def test_a_caller_whose_web_callback_waits_keeps_one_callback_and_is_rung_
     await holdfast.service.wait_committed()
     stored = await holdfast.store.load_request(web)
     assert stored is not None and stored.outcome == "removed"
+
+
+async def test_a_caller_who_gets_through_ends_their_waiting_callback(holdfast, phonesim):
+    """Eve asked for a callback on the web; its first call found her line busy. She phones in
+    herself and talks to an agent: the callback ends, and nobody rings her again."""
+    eve = "+4520555333"
+    phonesim.set_behaviour(f"customer:{eve}", "busy")
+    async with aiohttp.ClientSession() as http:
+        resp = await http.post(f"{holdfast.http_url}/api/callbacks", json={"queue": "cb", "number": eve})
+        web = (await resp.json())["request_id"]
+        assert resp.status == 201
+    holdfast.service.agent_action("1001", "ready")
+    await phonesim.wait_incoming("agent:1001", timeout=15)  # rung first for the callback
+    busy = await phonesim.wait_incoming(f"customer:{eve}", timeout=20)
+    await busy.wait_hangup()
+    await holdfast.wait_activity("quarantine", request_id=web)
+    holdfast.service.agent_action("1001", "pause")  # so she is on the line before the agent is free
+    call, phoned = await arrive(holdfast, phonesim, CB, eve)
+    assert holdfast.engine.requests[web].state in ("quarantine", "waiting")  # behind her either way
+    holdfast.service.agent_action("1001", "ready")
+    agent = await phonesim.wait_incoming("agent:1001", timeout=15)
+    connected = await holdfast.wait_activity("connected", request_id=phoned)
+    ended = await holdfast.wait_activity("ended", request_id=web)
+    assert ended.at == connected.at
+    assert ended.data == {"outcome": "removed", "by": "holdfast", "reason": "reached_by_phone", "served_by": phoned}
+    await call.wait_audio_flowing()  # she hears the agent
+    await agent.wait_audio_flowing()
+    await call.hangup()
+    await holdfast.wait_activity("ended", request_id=phoned, outcome="served")
+    assert holdfast.engine.requests == {}
+    assert phonesim._queue(f"customer:{eve}").empty()  # rung once, the busy attempt
+    await holdfast.service.wait_committed()
+    stored = await holdfast.store.load_request(web)
+    assert stored is not None and stored.outcome == "removed"
