@@ -414,6 +414,13 @@ def holdfast_extra_config() -> str:
 
 
 @pytest.fixture
+def holdfast_extra_queues() -> tuple[dict[str, str], str]:
+    """Override in a test module to add queues: ({dialled number: queue}, the queues' YAML, indented
+    as entries of `queues`)."""
+    return {}, ""
+
+
+@pytest.fixture
 def holdfast_clock() -> Callable[[], float] | None:
     """Override in a test module to give the service its clock (None: its own SteadyClock)."""
     return None
@@ -425,6 +432,7 @@ async def holdfast(
     phonesim_asterisk: AsteriskInstance,
     test_agents: list[AgentEndpoint],
     holdfast_extra_config: str,
+    holdfast_extra_queues: tuple[dict[str, str], str],
     holdfast_clock: Callable[[], float] | None,
     tmp_path: Path,
 ) -> AsyncIterator[Holdfast]:
@@ -437,7 +445,11 @@ async def holdfast(
 
     http_port = free_tcp_port()
     path = tmp_path / "holdfast.yaml"
-    path.write_text(holdfast_config_text(sut_asterisk, test_agents, http_port, holdfast_extra_config, tmp_path))
+    text = holdfast_config_text(sut_asterisk, test_agents, http_port, holdfast_extra_config, tmp_path)
+    inbound, queues = holdfast_extra_queues
+    for number, queue in inbound.items():
+        text = text.replace("inbound:\n", f'inbound:\n  "{number}": {queue}\n', 1)
+    path.write_text(text.replace("queues:\n", "queues:\n" + queues, 1))
     config = load_config(path)
     store = await open_store(config)
     service = build_service(config, prompts_for(config, sut_asterisk), store, path, clock=holdfast_clock)

@@ -231,6 +231,7 @@ class SimCall:
     dtmf_received: list[str] = field(default_factory=list)
     cause: int | None = None
     cause_txt: str | None = None
+    hangup_sent: bool = False  # this side hung up: its Hangup event may not have come back yet
     _answered: asyncio.Event = field(default_factory=asyncio.Event)
     _ended: asyncio.Event = field(default_factory=asyncio.Event)
     _changed: asyncio.Event = field(default_factory=asyncio.Event)
@@ -242,6 +243,11 @@ class SimCall:
     @property
     def hung_up(self) -> bool:
         return self._ended.is_set()
+
+    @property
+    def going(self) -> bool:
+        """Hung up, or being hung up by this side: a 404 from Asterisk for it is no error."""
+        return self.hung_up or self.hangup_sent
 
     @property
     def address(self) -> str:
@@ -351,6 +357,7 @@ class SimCall:
     async def hangup(self, reason: str = "normal") -> None:
         if self.hung_up:
             return
+        self.hangup_sent = True
         try:
             await self.sim.ari.delete(f"/channels/{self.id}", reason=reason)
         except AriError as e:
@@ -593,7 +600,7 @@ class PhoneSim:
         try:
             await action
         except AriError as e:
-            if not (e.status in (404, 409) and call.hung_up):
+            if not (e.status in (404, 409) and call.going):
                 raise
 
     def _new_incoming(self, ev: Event) -> SimCall | None:
@@ -649,9 +656,9 @@ class PhoneSim:
                     await asyncio.wait_for(call._ended.wait(), float(behaviour[1]))
                 await call.hangup()
         except AriError as e:
-            if e.status != 404 or not call.hung_up:  # the SUT may hang up first: not an error
-                if not call.hung_up:
-                    raise
+            # The SUT may hang up first, or the test while a behaviour was under way: not an error.
+            if not (e.status == 404 and call.going) and not call.hung_up:
+                raise
 
 
 # ---------------------------------------------------------------------------------------------
