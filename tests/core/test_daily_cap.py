@@ -8,7 +8,6 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from app.core import commands as c
 from app.core import events as ev
 from app.core.errors import DailyLimitReached
 from app.core.promise_log import DAY, PromiseLog
@@ -16,7 +15,7 @@ from app.core.request import Request
 from app.core.settings import AgentSettings, CallbackMode, CoreSettings, EligibilityRules, QueueSettings
 from app.core.states import Outcome, RequestKind, RequestState
 from tests.core.harness import DK_MOBILE, DK_MOBILE_2, Harness, callback_settings, settings
-from tests.core.test_recovery import restart, stored
+from tests.core.test_recovery import restart, stored, web_callback
 
 
 def capped(limit: int = 2, **cb: object) -> CoreSettings:
@@ -24,47 +23,43 @@ def capped(limit: int = 2, **cb: object) -> CoreSettings:
     return settings(agents=1, callback=callback_settings(max_per_number_per_day=limit, **{**fields, **cb}))
 
 
-def ask(h: Harness, rid: str, number: str = DK_MOBILE, queue: str = "support") -> list[c.Command]:
-    return h.send(ev.CallbackRequested(h.now, rid, queue, number, 0))
-
-
 def test_the_third_callback_in_a_day_is_refused_until_the_first_is_a_day_old() -> None:
     h = Harness(capped(limit=2))
     first = h.now
-    ask(h, "r1")
+    web_callback(h, "r1")
     h.at(600)
-    ask(h, "r2", "20123456")  # the same number, written nationally: counted together
+    web_callback(h, "r2", "20123456")  # the same number, written nationally: counted together
     h.at(3600)
     h.engine.take_touched()
     before = repr(h.engine.requests)
     with pytest.raises(DailyLimitReached) as info:
-        ask(h, "r3")
+        web_callback(h, "r3")
     assert info.value.free_again_at == first + DAY
     assert "allows 2 a day" in str(info.value) and "max_per_number_per_day" in str(info.value)
     assert repr(h.engine.requests) == before and h.engine.take_touched() == []
-    ask(h, "r4", DK_MOBILE_2)  # another number is not held back
+    web_callback(h, "r4", DK_MOBILE_2)  # another number is not held back
     h.now = first + DAY - 1
     with pytest.raises(DailyLimitReached):
-        ask(h, "r5")
+        web_callback(h, "r5")
     h.now = first + DAY
-    ask(h, "r6")
+    web_callback(h, "r6")
     assert h.engine.requests["r6"].kind is RequestKind.CALLBACK
 
 
 def test_no_cap_by_default() -> None:
     h = Harness(settings(agents=1, callback=callback_settings(allow_duplicate_numbers=True)))
     for i in range(20):
-        ask(h, f"r{i}")
+        web_callback(h, f"r{i}")
     assert len(h.engine.requests) == 20
 
 
 def test_ended_and_removed_callbacks_still_count() -> None:
     h = Harness(capped(limit=1, allow_duplicate_numbers=False))
-    ask(h, "r1")
+    web_callback(h, "r1")
     h.send(ev.CallbackRemoved(h.now, "r1", by="alice"))
     assert "r1" not in h.engine.requests
     with pytest.raises(DailyLimitReached):
-        ask(h, "r2")
+        web_callback(h, "r2")
 
 
 def test_counted_over_all_queues_and_judged_by_the_queue_asked() -> None:
@@ -77,11 +72,11 @@ def test_counted_over_all_queues_and_judged_by_the_queue_asked() -> None:
         agents=(AgentSettings(id="a1", skills=(("sales", 0), ("support", 0))),),
     )
     h = Harness(core)
-    ask(h, "r1", queue="sales")
-    ask(h, "r2", queue="sales")
+    web_callback(h, "r1", queue="sales")
+    web_callback(h, "r2", queue="sales")
     with pytest.raises(DailyLimitReached):
-        ask(h, "r3", queue="support")
-    ask(h, "r4", queue="sales")  # sales has no cap
+        web_callback(h, "r3", queue="support")
+    web_callback(h, "r4", queue="sales")  # sales has no cap
 
 
 def test_allowlisted_numbers_are_exempt() -> None:
@@ -92,16 +87,16 @@ def test_allowlisted_numbers_are_exempt() -> None:
         eligibility=rules,
     )
     h = Harness(core)
-    ask(h, "r1")
-    ask(h, "r2")
-    ask(h, "r3", DK_MOBILE_2)
+    web_callback(h, "r1")
+    web_callback(h, "r2")
+    web_callback(h, "r3", DK_MOBILE_2)
     with pytest.raises(DailyLimitReached):
-        ask(h, "r4", DK_MOBILE_2)
+        web_callback(h, "r4", DK_MOBILE_2)
 
 
 def test_a_capped_caller_is_not_offered_and_the_key_says_unavailable_keeping_the_place() -> None:
     h = Harness(capped(limit=1))
-    ask(h, "w1")  # the caller's own number had its callback today
+    web_callback(h, "w1")  # the caller's own number had its callback today
     h.arrive("r1", number=DK_MOBILE)
     h.run_until(h.now + 100)
     assert h.activities("offered", "r1") == []
@@ -115,7 +110,7 @@ def test_a_capped_caller_is_not_offered_and_the_key_says_unavailable_keeping_the
 
 def test_a_capped_number_keyed_in_is_refused_at_once_and_another_is_taken() -> None:
     h = Harness(capped(limit=1))
-    ask(h, "w1", DK_MOBILE_2)
+    web_callback(h, "w1", DK_MOBILE_2)
     h.arrive("r1", number=DK_MOBILE)
     h.dtmf("r1", "12")
     out = h.dtmf("r1", "30123456#")  # DK_MOBILE_2, capped: keying it again would not help
@@ -131,7 +126,7 @@ def test_the_cap_reached_while_in_the_menu_refuses_the_choice() -> None:
     h = Harness(capped(limit=1))
     h.arrive("r1", number=DK_MOBILE)
     h.dtmf("r1", "1")  # the menu opens: not capped yet
-    ask(h, "w1")  # meanwhile a web form asks for the same number
+    web_callback(h, "w1")  # meanwhile a web form asks for the same number
     out = h.dtmf("r1", "1")
     assert h.prompts(out) == ["callback_unavailable"]
     assert h.engine.requests["r1"].kind is RequestKind.INBOUND and h.engine.requests["r1"].menu is None
@@ -139,7 +134,7 @@ def test_the_cap_reached_while_in_the_menu_refuses_the_choice() -> None:
 
 def test_a_capped_caller_who_hangs_up_is_abandoned_without_a_callback() -> None:
     h = Harness(capped(limit=1, abandon_callback_after=30.0))
-    ask(h, "w1")
+    web_callback(h, "w1")
     h.arrive("r1", number=DK_MOBILE)
     h.arrive("r2", number=DK_MOBILE_2)
     h.at(40).hang_up("r1")
@@ -178,18 +173,18 @@ def test_a_restart_keeps_the_count_from_the_stored_promises() -> None:
     fresh = restart(h, core)
     fresh.engine.restore_promises(history, fresh.now)
     with pytest.raises(DailyLimitReached) as info:
-        ask(fresh, "r3")
+        web_callback(fresh, "r3")
     assert info.value.free_again_at == first + DAY
     blank = restart(h, core)  # what a restart forgot before: the count began again
-    ask(blank, "r3")
+    web_callback(blank, "r3")
 
 
 def test_promises_older_than_a_day_are_not_restored() -> None:
     h = Harness(capped(limit=1))
     h.engine.restore_promises([(DK_MOBILE, h.now - DAY), (DK_MOBILE_2, h.now - DAY + 1)], h.now)
-    ask(h, "r1", DK_MOBILE)
+    web_callback(h, "r1", DK_MOBILE)
     with pytest.raises(DailyLimitReached):
-        ask(h, "r2", DK_MOBILE_2)
+        web_callback(h, "r2", DK_MOBILE_2)
 
 
 # ------------------------------------------------------------------------- the log itself
@@ -237,5 +232,5 @@ def test_with_no_queue_capped_the_log_still_holds_only_the_last_day() -> None:
     """Nothing asks the count then: noting forgets the old promises itself (else it grew for ever)."""
     h = Harness(settings(agents=1, callback=callback_settings(allow_duplicate_numbers=True)))
     for i in range(3 * 24):
-        ask(h.at(3600), f"r{i}", f"+452012{i:04d}")
+        web_callback(h.at(3600), f"r{i}", f"+452012{i:04d}")
     assert len(h.engine.promises) == 24

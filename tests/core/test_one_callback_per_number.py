@@ -14,6 +14,7 @@ from app.core.errors import DuplicateNumber
 from app.core.settings import AgentSettings, CoreSettings, QueueSettings
 from app.core.states import AttemptOutcome, Outcome, RequestKind, RequestState
 from tests.core.harness import DK_MOBILE, DK_MOBILE_2, Harness, callback_settings
+from tests.core.test_recovery import web_callback
 
 CB = callback_settings(min_wait_before_offer=0.0, offer_threshold=0.0, allow_other_number=False)
 
@@ -26,17 +27,13 @@ def core(agents: int = 2, **cb: object) -> CoreSettings:
     )
 
 
-def web(h: Harness, rid: str, number: str = DK_MOBILE, queue: str = "support", priority: int = 0) -> None:
-    h.send(ev.CallbackRequested(h.now, rid, queue, number, priority))
-
-
 def customer_dials(h: Harness) -> list[str]:
     return [x.number for x in Harness.of(h.log, c.OriginateCustomer)]
 
 
 def test_a_caller_whose_web_callback_waits_ahead_keeps_one_callback_at_that_place() -> None:
     h = Harness(core())
-    web(h, "w1")  # the web form's callback, first in line
+    web_callback(h, "w1")  # the web form's callback, first in line
     h.at(10).arrive("r2", number=DK_MOBILE_2)
     h.at(10).arrive("r1", number=DK_MOBILE)  # the same person calls in, behind r2
     out = h.dtmf("r1", "1")
@@ -63,7 +60,7 @@ def test_a_callback_behind_the_caller_is_merged_into_the_callers_place() -> None
     h.arrive("r1", number=DK_MOBILE)
     h.at(5).arrive("r2", number=DK_MOBILE_2)
     h.at(5)
-    web(h, "w1")  # asked on the web while they were already on the line
+    web_callback(h, "w1")  # asked on the web while they were already on the line
     h.dtmf("r1", "1")
     assert "w1" not in h.engine.requests
     assert h.activities("callback_merged", "r1")[0].data == {"merged": "w1", "place_taken": False}
@@ -73,7 +70,7 @@ def test_a_callback_behind_the_caller_is_merged_into_the_callers_place() -> None
 def test_a_vip_callback_ahead_gives_its_priority_with_its_place() -> None:
     h = Harness(core(agents=0))
     h.arrive("r2", number=DK_MOBILE_2, priority=3)
-    web(h.at(1), "w1", priority=5)
+    web_callback(h.at(1), "w1", priority=5)
     h.at(1).arrive("r1", number=DK_MOBILE)
     h.dtmf("r1", "1")
     req = h.engine.requests["r1"]
@@ -82,7 +79,7 @@ def test_a_vip_callback_ahead_gives_its_priority_with_its_place() -> None:
 
 def test_a_quarantined_callback_is_replaced_by_the_callers_place() -> None:
     h = Harness(core(agents=1, max_attempts=2, sec_between_retries=600.0))
-    web(h, "w1")
+    web_callback(h, "w1")
     h.ready("a1")
     h.serve_callback("w1", outcome=AttemptOutcome.NO_ANSWER)
     assert h.engine.requests["w1"].state is RequestState.QUARANTINE
@@ -96,7 +93,7 @@ def test_a_quarantined_callback_is_replaced_by_the_callers_place() -> None:
 
 def test_while_a_callback_to_the_number_is_being_served_the_key_is_refused() -> None:
     h = Harness(core(agents=1))
-    web(h, "w1")
+    web_callback(h, "w1")
     h.ready("a1")  # the agent is rung for w1 now
     assert h.engine.requests["w1"].state is RequestState.RINGING_AGENT
     h.arrive("r1", number=DK_MOBILE)
@@ -110,7 +107,7 @@ def test_while_a_callback_to_the_number_is_being_served_the_key_is_refused() -> 
 
 def test_a_hang_up_that_becomes_a_callback_merges_too() -> None:
     h = Harness(core(abandon_callback_after=30.0))
-    web(h, "w1")
+    web_callback(h, "w1")
     h.arrive("r1", number=DK_MOBILE)
     h.at(40).hang_up("r1")
     assert h.engine.callbacks_to("support", DK_MOBILE) == {"r1"}
@@ -120,7 +117,7 @@ def test_a_hang_up_that_becomes_a_callback_merges_too() -> None:
 
 def test_duplicates_allowed_are_not_merged() -> None:
     h = Harness(core(allow_duplicate_numbers=True))
-    web(h, "w1")
+    web_callback(h, "w1")
     h.arrive("r1", number=DK_MOBILE)
     h.dtmf("r1", "1")
     assert h.engine.callbacks_to("support", DK_MOBILE) == {"w1", "r1"}
@@ -128,9 +125,9 @@ def test_duplicates_allowed_are_not_merged() -> None:
 
 def test_moving_a_callback_onto_one_for_the_same_number_is_refused() -> None:
     h = Harness(core(agents=0))
-    web(h, "w1", queue="support")
-    web(h, "w2", queue="sales")
-    web(h, "w3", DK_MOBILE_2, queue="sales")
+    web_callback(h, "w1", queue="support")
+    web_callback(h, "w2", queue="sales")
+    web_callback(h, "w3", DK_MOBILE_2, queue="sales")
     with pytest.raises(DuplicateNumber) as info:
         h.send(ev.CallbackMoved(h.now, "w2", "support", by="eva"))
     assert info.value.existing_request_id == "w1"
@@ -144,8 +141,8 @@ def test_moving_a_callback_onto_one_for_the_same_number_is_refused() -> None:
 
 def test_a_caller_who_gets_through_no_longer_needs_their_waiting_callback() -> None:
     h = Harness(core(agents=1))
-    web(h, "w1")  # asked on the web; nobody free
-    web(h, "w2", DK_MOBILE_2)
+    web_callback(h, "w1")  # asked on the web; nobody free
+    web_callback(h, "w2", DK_MOBILE_2)
     h.at(5).arrive("r1", number="20123456", priority=1)  # then calls in (written nationally), goes first
     assert h.engine.position("r1") == 1
     h.ready("a1")
@@ -167,7 +164,7 @@ def test_the_callback_stays_when_the_queue_says_so() -> None:
     h = Harness(core(agents=1, cancel_when_served_by_phone=False, allow_duplicate_numbers=True))
     h.arrive("r1", number=DK_MOBILE)
     h.at(5)
-    web(h, "w1")
+    web_callback(h, "w1")
     h.ready("a1")
     h.answer(h.one(h.log, c.OriginateAgent).leg_id)
     assert h.engine.requests["w1"].state is RequestState.WAITING
@@ -176,7 +173,7 @@ def test_the_callback_stays_when_the_queue_says_so() -> None:
 def test_a_hidden_caller_who_gets_through_cancels_nothing() -> None:
     h = Harness(core(agents=1))
     h.arrive("r1", number=None)
-    web(h.at(5), "w1")
+    web_callback(h.at(5), "w1")
     h.ready("a1")
     h.answer(h.one(h.log, c.OriginateAgent).leg_id)
     assert h.engine.requests["w1"].state is RequestState.WAITING

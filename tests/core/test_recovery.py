@@ -89,8 +89,10 @@ def callback_core(agents: int = 1, **cb: object) -> CoreSettings:
     return settings(agents=agents, callback=replace(CB, **cb), wrap_up=0.0)
 
 
-def web_callback(h: Harness, rid: str, number: str = DK_MOBILE, priority: int = 0) -> list[c.Command]:
-    return h.send(ev.CallbackRequested(h.now, rid, "support", number, priority))
+def web_callback(
+    h: Harness, rid: str, number: str = DK_MOBILE, priority: int = 0, queue: str = "support"
+) -> list[c.Command]:
+    return h.send(ev.CallbackRequested(h.now, rid, queue, number, priority))
 
 
 def originated(out: list[c.Command], kind: type[c.OriginateAgent] | type[c.OriginateCustomer]) -> list[str]:
