@@ -314,10 +314,7 @@ class CallerFlow(EngineBase):
         two places; otherwise both would ring them, perhaps at once. The older one ends as removed
         by Holdfast, naming the one kept. (While one is being served, the key is refused instead:
         EngineBase.callback_verdict.)"""
-        for rid in sorted(self.callbacks_to(req.queue, number)):
-            older = self.requests[rid]
-            if older.state not in (RequestState.WAITING, RequestState.QUARANTINE):
-                continue  # (not reached: refused upstream, but never end a call under way)
+        for older in self._queued_callbacks_to(req.queue, number):
             earlier = (
                 older.state is RequestState.WAITING and req.state is RequestState.WAITING and older.place < req.place
             )
@@ -327,7 +324,7 @@ class CallerFlow(EngineBase):
                 order.remove(req.place)
                 req.place, req.priority = older.place, older.priority
                 order.add(req.place, req.id)
-            self._activity("callback_merged", req, merged=rid, place_taken=earlier)
+            self._activity("callback_merged", req, merged=older.id, place_taken=earlier)
 
     def _ticket(self, req: Request, number: str, automatic: bool) -> None:
         """Ticket mode: staff are asked (a webhook) to call back; the caller hears a confirmation

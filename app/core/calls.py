@@ -276,10 +276,8 @@ class CallFlow(EngineBase):
         number = eligibility.check(req.caller_number, self.queues[req.queue].eligibility).number
         if number is None:
             return
-        for rid in sorted(self.callbacks_to(req.queue, number)):
-            waiting = self.requests[rid]
-            if waiting.state in (RequestState.WAITING, RequestState.QUARANTINE):
-                self._end(waiting, Outcome.REMOVED, by="holdfast", reason="reached_by_phone", served_by=req.id)
+        for waiting in self._queued_callbacks_to(req.queue, number):
+            self._end(waiting, Outcome.REMOVED, by="holdfast", reason="reached_by_phone", served_by=req.id)
 
     def _finish_call(self, req: Request, hung_up_by: str) -> None:
         data: dict[str, object] = {"hung_up_by": hung_up_by}

@@ -289,6 +289,11 @@ class EngineBase:
         """Active callbacks of `queue` to `number` (E.164)."""
         return self._callback_numbers.get((queue, number), set())
 
+    def _queued_callbacks_to(self, queue: str, number: str) -> list[Request]:
+        """Callbacks of `queue` to `number` waiting or in quarantine (none being served), by id."""
+        found = (self.requests[rid] for rid in sorted(self.callbacks_to(queue, number)))
+        return [r for r in found if r.state in (RequestState.WAITING, RequestState.QUARANTINE)]
+
     def _estimate(self, queue: str, ahead: int) -> float | None:
         """Seconds, or None when nobody serves the queue: then there is no estimate to give, and
         a made-up figure would be spoken to callers as if it were one."""

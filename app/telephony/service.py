@@ -220,8 +220,8 @@ class TelephonyService(ServerSync):
             agents = await self.store.load_agents()
             if isinstance(self.clock, SteadyClock):
                 self.clock.not_before(_latest_stamp(requests, agents))
-            self.engine.restore(requests, [(a.agent_id, a.state, a.pause_reason) for a in agents], self.clock())
             now = self.clock()
+            self.engine.restore(requests, [(a.agent_id, a.state, a.pause_reason) for a in agents], now)
             self.engine.restore_promises(await self.store.recent_promises(now - DAY), now)
             log.info("state_restored", requests=len(requests), agents=len(agents))
             self._tell_clock_lead()  # before the first contact is looked at
