@@ -1,6 +1,6 @@
-"""The two kinds of validation error every settings section raises, so the loader words them alike:
+"""The kinds of validation error every settings section raises, so the loader words them alike:
 `bad` prints '<path> is <value>; <reason>', `bad_plain` '<path> <reason>' (the value is not shown,
-e.g. a secret)."""
+e.g. a secret), `bad_key` '<path>.<key> <reason>' (a mapping's check that names one of its keys)."""
 
 from __future__ import annotations
 
@@ -17,6 +17,12 @@ def bad(reason: str) -> PydanticCustomError:
 def bad_plain(reason: str) -> PydanticCustomError:
     """An error printed as '<path> <reason>' (the value is not shown)."""
     return PydanticCustomError("holdfast_plain", "{reason}", {"reason": reason})
+
+
+def bad_key(key: str, reason: str) -> PydanticCustomError:
+    """An error about one key of the mapping being validated, printed as '<path>.<key> <reason>'
+    (for checks across several keys, raised by the mapping's model)."""
+    return PydanticCustomError("holdfast_key", "{reason}", {"key": key, "reason": reason})
 
 
 def one_of(allowed: Sequence[str], noun: str) -> Callable[[object], str]:

@@ -27,6 +27,7 @@ from string import Formatter
 from typing import Annotated, Any, TypeVar
 from urllib.parse import urlsplit
 
+import phonenumbers
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -42,7 +43,7 @@ from pydantic_core import PydanticCustomError
 
 from app.config.amd import AmdTuning
 from app.config.durations import DurationError, format_duration, parse_duration
-from app.config.errors import bad, bad_plain
+from app.config.errors import bad, bad_key, bad_plain
 from app.config.notifications import NotificationsConfig
 from app.config.servers import AsteriskServer, server_list, servers_problem
 from app.config.users import AgentGroups, UserConfig, UserName, WebConfig
@@ -726,7 +727,7 @@ class CallbackConfig(_Model):
     sec_between_retries: Duration = 300.0
     give_up_on_busy: Bool = False
     vip_on_retry: Annotated[int, PlainValidator(_int_range(0, None))] = 0
-    max_age: Annotated[float, PlainValidator(_duration(0.0, 72 * 3600.0, hi_text="72h"))] = 72 * 3600.0
+    max_age: Annotated[float, PlainValidator(_duration(0.0, 72 * 3600.0, above=True, hi_text="72h"))] = 72 * 3600.0
     dispatch: Annotated[DispatchPolicy, PlainValidator(_enum(DispatchPolicy))] = DispatchPolicy.ALWAYS
     max_callback_agent_share: Annotated[float, PlainValidator(_share)] = 1.0
     order: Annotated[CallbackOrder, PlainValidator(_enum(CallbackOrder))] = CallbackOrder.KEEP_PLACE
@@ -738,6 +739,30 @@ class CallbackConfig(_Model):
     allow_duplicate_numbers: Bool = False
     max_per_number_per_day: Annotated[int, PlainValidator(_int_range(0, 100))] = 0
     cancel_when_served_by_phone: Bool = True
+
+    @model_validator(mode="after")
+    def _attempts_fit_in_max_age(self) -> CallbackConfig:
+        """A callback expires `max_age` after its promise; attempt n cannot start before
+        `callback_delay + (n - 1) * sec_between_retries`. Timings that leave no room lose promises."""
+        delay, age, gap = self.callback_delay, self.max_age, self.sec_between_retries
+        if delay >= age:
+            raise bad_key(
+                "callback_delay",
+                f"is {format_duration(delay)}, not shorter than max_age {format_duration(age)}: every callback "
+                "would expire before it may be dialled",
+            )
+        fit = self.max_attempts if gap <= 0 else min(self.max_attempts, math.ceil((age - delay) / gap))
+        if fit < self.max_attempts:
+            after = f"callback_delay {format_duration(delay)}, then " if delay else ""
+            fits = "1 attempt fits" if fit == 1 else f"{fit} attempts fit"
+            raise bad_key(
+                "max_attempts",
+                f"is {self.max_attempts}, but only {fits} "
+                f"before max_age {format_duration(age)} ({after}sec_between_retries {format_duration(gap)} between "
+                "attempts): the later ones could never be made; lower max_attempts or sec_between_retries, "
+                "or raise max_age",
+            )
+        return self
 
     def to_settings(self) -> CallbackSettings:
         return CallbackSettings(**{name: getattr(self, name) for name in CallbackConfig.model_fields})
@@ -777,14 +802,41 @@ def _number_types(value: object) -> tuple[str, ...]:
 
 
 def _number_patterns(value: object) -> tuple[str, ...]:
+    """Block/allow list entries: exact numbers in canonical E.164 form, or prefixes ending in "*".
+
+    Callers are matched by their E.164 form (app/core/eligibility.py), so an exact entry written
+    otherwise ("+4407400123456", the trunk 0 kept) or not a valid number could never match: refused.
+    Prefixes are only checked for their shape."""
     out: list[str] = []
     for item in _string_list(value):
         if not isinstance(item, str) or not re.fullmatch(r"\+\d{1,15}\*?", item.strip()):
             raise bad(
-                f'{_show(item)} is not an E.164 number like "+4512345678" or a prefix like "+4590*" (quote it in YAML)'
+                f'{_show(item)} is not an E.164 number like "+4532123456" or a prefix like "+4590*" (quote it in YAML)'
             )
-        out.append(item.strip())
+        entry = item.strip()
+        if not entry.endswith("*"):
+            _exact_number(entry)
+        out.append(entry)
     return tuple(out)
+
+
+def _exact_number(entry: str) -> None:
+    """Refuse an exact list entry that no caller's number (always E.164) can ever equal."""
+    try:
+        parsed = phonenumbers.parse(entry, None)
+    except phonenumbers.NumberParseException:
+        parsed = None
+    if parsed is None or not phonenumbers.is_valid_number(parsed):
+        raise bad(
+            f'"{entry}" is not a valid phone number, so it would never match a caller (such numbers are '
+            'refused as invalid anyway); give the full number with its country code, or a prefix like "+4590*"'
+        )
+    canonical = phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+    if canonical != entry:
+        raise bad(
+            f'"{entry}" is not in the E.164 form callers are matched in, so it would never match; '
+            f'did you mean "{canonical}"?'
+        )
 
 
 def _show(item: object) -> str:

@@ -2,7 +2,9 @@
 
 Theory of operation:
 - Callers on the line are always dispatchable. A callback is dispatchable when the queue is
-  open, its `callback_delay` / quarantine is over, and the queue's policy allows callbacks now:
+  open, its `callback_delay` / quarantine is over, its caller's own call has ended (while the
+  confirmation plays, their line is busy with us: dialling them then would ring a busy phone and
+  spend an attempt), and the queue's policy allows callbacks now:
   `always`; `when_agents_free` (enough ready agents remain for every caller on the line);
   `when_no_callers_waiting`. On top, `max_callback_agent_share` caps the agents busy with
   callbacks at that share of the queue's logged-in agents, never below one.
@@ -36,6 +38,10 @@ def callbacks_may_go(engine: EngineBase, q: QueueSettings, callers_waiting: int)
     return engine.callbacks_in_service(q.name) < cap
 
 
+def _due(callback: Request, now: float) -> bool:
+    return callback.not_before <= now and callback.caller_line is None
+
+
 def candidate(engine: EngineBase, queue: str) -> Request | None:
     q = engine.queues[queue]
     now = engine.dispatch_now()
@@ -47,7 +53,7 @@ def candidate(engine: EngineBase, queue: str) -> Request | None:
                 return req
             if gate is None:
                 gate = callbacks_may_go(engine, q, callers)
-            if gate and req.not_before <= now:
+            if gate and _due(req, now):
                 return req
             if callers == 0 and not gate:
                 return None  # only held-back callbacks remain
@@ -60,7 +66,7 @@ def candidate(engine: EngineBase, queue: str) -> Request | None:
             continue
         if gate is None:
             gate = callbacks_may_go(engine, q, callers)
-        if gate and req.not_before <= now:
+        if gate and _due(req, now):
             ready.append(req)
     chosen: Request | None = None
     if ready:

@@ -3,7 +3,9 @@
 Theory of operation, in the order the checks run:
 1. A withheld caller id ("anonymous", "unavailable", empty…) is never eligible: `hidden`.
 2. The number must parse as a valid number (national numbers read in the queue's first allowed
-   region): otherwise `invalid`.
+   region): otherwise `invalid`. A number with an extension ("+4532123456;ext=12", "… ext. 12",
+   "…,12", "…x12") is `invalid` too: only the main number could be dialled, which rings the
+   switchboard and not the person who asked.
 3. The allowlist (exact E.164 or a prefix ending in "*") overrides region, type and blocklist.
 4. The blocklist refuses with `blocked`.
 5. The number's region must be allowed: otherwise `foreign`.
@@ -84,7 +86,9 @@ def _parse_valid(raw: str | None, default_region: str) -> phonenumbers.PhoneNumb
         parsed = phonenumbers.parse(text, default_region)
     except NumberParseException:
         return None
-    return parsed if phonenumbers.is_valid_number(parsed) else None
+    if parsed.extension or not phonenumbers.is_valid_number(parsed):
+        return None
+    return parsed
 
 
 def normalize(raw: str | None, default_region: str) -> str | None:

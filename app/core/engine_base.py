@@ -337,6 +337,17 @@ class EngineBase:
                 self._expire(req)  # its expiry timer came up while it was in service
                 return
         self._enter_queue(req)
+        if not req.is_callback:
+            self._rearm_caller_prompts(req)
+
+    def _rearm_caller_prompts(self, req: Request) -> None:
+        """A caller back in their place after an agent's ring hears their offers and announcements
+        again: one that came due during the ring found them out of the queue and set no next one."""
+        q = self.queues[req.queue]
+        if req.next_offer_at is not None and self._timers.get("offer", req.id) is None:
+            self._timers.set("offer", req.id, max(self._now, req.next_offer_at))
+        if (q.announce.position or q.announce.estimated_wait) and self._timers.get("announce", req.id) is None:
+            self._timers.set("announce", req.id, max(self._now, req.next_announce_at or self._now))
 
     def _release_agent(self, agent: Agent, wrap_up: float | None) -> None:
         """Free the agent; a wrap-up always gets its timer, or the agent would stay in it for good."""

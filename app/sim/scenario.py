@@ -152,6 +152,7 @@ class Scenario:
     callback_answer: float = 0.7  # probability the customer answers a callback attempt
     customer_answer_delay: float = 8.0
     whisper: float = 3.0  # seconds of whisper to the agent before the customer is dialled
+    confirmation: float = 5.0  # seconds of "we will call you back" before the caller's line ends
     sample_every: float = 60.0  # queue-length sampling for reports and plots
 
     # --- derived figures
@@ -274,7 +275,8 @@ class Scenario:
             for key, attr in (("accept", "callback_accept"), ("answer", "callback_answer")):
                 if key in cb:
                     kw[attr] = float(cb.pop(key))
-            for key, attr in (("ring", "customer_answer_delay"), ("whisper", "whisper")):
+            timed = (("ring", "customer_answer_delay"), ("whisper", "whisper"), ("confirmation", "confirmation"))
+            for key, attr in timed:
                 if key in cb:
                     kw[attr] = seconds(cb.pop(key), f"callbacks.{key}")
             durations = {"min_wait_before_offer", "offer_threshold", "reoffer_interval", "sec_between_retries"}

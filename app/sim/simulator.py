@@ -288,6 +288,8 @@ class Simulator:
             prompt: c.PlayPrompt = cmd  # type: ignore[assignment]
             if prompt.report_finish:
                 self._push(now + self.sc.whisper, _PROMPT_DONE, prompt.leg_id)
+            if prompt.hangup_after:  # the shell hangs the line up once the prompt ends
+                self._push(now + self.sc.confirmation, _CALLER_END, prompt.leg_id)
             if prompt.items and prompt.items[0].name == "callback_offer":
                 self.result.offers += 1
                 if self._caller_rng.random() < self.sc.callback_accept:

@@ -277,7 +277,7 @@ def test_yaml_scalars_keep_their_text() -> None:
     text = MINIMAL.replace("support: {}", "support:") + (
         "    eligibility:\n"
         "      allowed_regions: [DK, NO]\n"  # YAML 1.1 would read NO as false
-        "      blocklist: [+4512345678]\n"  # ... and this as an integer without its +
+        "      blocklist: [+4532123456]\n"  # ... and this as an integer without its +
         "    callback:\n"
         "      abandon_callback_after: off\n"  # ... and off as false
         "    hours:\n"
@@ -290,7 +290,7 @@ def test_yaml_scalars_keep_their_text() -> None:
     cfg = parse_config(text)
     q = cfg.core().queue("support")
     assert q.eligibility.allowed_regions == ("DK", "NO")
-    assert q.eligibility.blocklist == ("+4512345678",)
+    assert q.eligibility.blocklist == ("+4532123456",)
     assert q.callback.abandon_callback_after is None
     assert q.hours is not None and q.hours.exceptions == (("2026-12-24", ()),)
     assert cfg.inbound == {"04000": "support"}

@@ -115,7 +115,7 @@ REJECTED: list[tuple[str, Any, str]] = [
     (
         f"{EL}.blocklist",
         ["4590*"],
-        f'{EL}.blocklist is ["4590*"]; "4590*" is not an E.164 number like "+4512345678" or a prefix like "+4590*"',
+        f'{EL}.blocklist is ["4590*"]; "4590*" is not an E.164 number like "+4532123456" or a prefix like "+4590*"',
     ),
     (f"{EL}.allowlist", [4512345678], "4512345678 is not an E.164 number"),
     (f"{EL}.blocklist", ["+45*90"], "is not an E.164 number"),
@@ -193,7 +193,7 @@ ACCEPTED: list[tuple[str, Any, str, Any]] = [
     (f"{EL}.allowed_regions", "NO", "eligibility.allowed_regions", ("NO",)),
     (f"{EL}.allowed_regions", [], "eligibility.allowed_regions", ()),
     (f"{EL}.allowed_types", ["Mobile", "voip"], "eligibility.allowed_types", ("mobile", "voip")),
-    (f"{EL}.blocklist", ["+4590*", "+4512345678"], "eligibility.blocklist", ("+4590*", "+4512345678")),
+    (f"{EL}.blocklist", ["+4590*", "+4532123456"], "eligibility.blocklist", ("+4590*", "+4532123456")),
     ("queues.support.service_level", "1m", "service_level", 60.0),
     ("queues.support.wrap_up", 0, "wrap_up", 0.0),
     ("queues.support.display_name", "Support", "label", "Support"),

@@ -36,10 +36,15 @@ def callback_settings(**fields: Any) -> CallbackSettings:
 
 
 class Harness:
-    def __init__(self, core: CoreSettings, start: float = 1_000_000.0) -> None:
+    """`hear_confirmations`: a confirmation played with `hangup_after` ends the caller's line at
+    once, as the shell's hang-up after the prompt would (a callback is dialled only after its
+    caller's own call ended). Off for tests of what happens while the confirmation plays."""
+
+    def __init__(self, core: CoreSettings, start: float = 1_000_000.0, hear_confirmations: bool = True) -> None:
         self.engine = Engine(core)
         self.now = start
         self.log: list[c.Command] = []
+        self.hear_confirmations = hear_confirmations
 
     # --- time
     def at(self, seconds_later: float) -> Harness:
@@ -63,7 +68,14 @@ class Harness:
     def send(self, event: ev.Event) -> list[c.Command]:
         out = self.engine.handle(event)
         self.log += out
+        if self.hear_confirmations:
+            for line in self._confirmation_lines(out):
+                out = out + self.send(ev.CallerHungUp(self.now, line))
         return out
+
+    def _confirmation_lines(self, out: list[c.Command]) -> list[str]:
+        lines = {r.caller_line for r in self.engine.requests.values() if r.caller_line is not None}
+        return [p.leg_id for p in out if isinstance(p, c.PlayPrompt) and p.hangup_after and p.leg_id in lines]
 
     # --- callers and agents
     def arrive(self, rid: str, number: str | None = DK_MOBILE, queue: str = "support", priority: int = 0):

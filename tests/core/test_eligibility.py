@@ -81,3 +81,13 @@ def test_normalize_returns_e164_or_none() -> None:
     assert normalize("0045 20 12 34 56", "DK") == "+4520123456"
     assert normalize("123", "DK") is None
     assert normalize(None, "DK") is None
+
+
+@pytest.mark.parametrize(
+    "raw", ["+4532123456;ext=12", "+45 32 12 34 56 ext. 12", "+4532123456,12", "+4532123456x12", "32123456#12"]
+)
+def test_a_number_with_an_extension_is_invalid(raw: str) -> None:
+    """Only the main number could be dialled: the callback would ring the switchboard, not the caller."""
+    verdict = check(raw, EligibilityRules(allowlist=("+45*",)))
+    assert not verdict.eligible and verdict.refusal is Refusal.INVALID and verdict.number is None
+    assert normalize(raw, "DK") is None

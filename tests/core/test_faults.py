@@ -53,7 +53,7 @@ def test_interrupted_dial_then_redial_gets_a_new_number_and_the_codec_keeps_both
 
 def test_third_dial_after_an_interruption_and_a_no_answer_is_attempt_3_and_survives_a_restart() -> None:
     core = callback_core(max_attempts=2, sec_between_retries=30.0)
-    h = Harness(core)
+    h = Harness(core, hear_confirmations=False)
     web_callback(h, "r1")
     h.ready("a1")
     _, d1 = dial(h)
@@ -75,7 +75,7 @@ def test_third_dial_after_an_interruption_and_a_no_answer_is_attempt_3_and_survi
 def test_caller_rung_while_in_the_menu_keeps_the_menu_timer_after_a_restore() -> None:
     cb = callback_settings(min_wait_before_offer=0.0, offer_threshold=0.0)
     core = settings(agents=1, callback=cb)
-    h = Harness(core)
+    h = Harness(core, hear_confirmations=False)
     h.arrive("r1")
     h.dtmf("r1", "1")  # in the menu (choose)
     h.ready("a1")  # ... and rung through to the agent
@@ -93,7 +93,7 @@ MENU = callback_settings(allow_other_number=True, min_wait_before_offer=0.0, off
 
 def test_caller_hearing_the_confirmation_hears_it_again_after_a_restart_then_is_hung_up() -> None:
     core = callback_core()  # allow_other_number off: the key books the caller's number
-    h = Harness(core)
+    h = Harness(core, hear_confirmations=False)
     h.arrive("r1")
     h.dtmf("r1", "1")
     assert h.engine.requests["r1"].is_callback
@@ -112,7 +112,7 @@ def test_caller_hearing_the_confirmation_hears_it_again_after_a_restart_then_is_
 
 def test_confirmation_line_gone_after_a_restart_changes_nothing_else() -> None:
     core = callback_core()
-    h = Harness(core)
+    h = Harness(core, hear_confirmations=False)
     h.arrive("r1")
     h.at(1).arrive("r2", DK_MOBILE_2)
     h.dtmf("r2", "1")
@@ -128,7 +128,7 @@ def test_confirmation_line_gone_after_a_restart_changes_nothing_else() -> None:
 
 def test_normal_confirmation_end_clears_the_line_without_a_restart() -> None:
     core = callback_core()
-    h = Harness(core)
+    h = Harness(core, hear_confirmations=False)
     h.arrive("r1")
     h.dtmf("r1", "1")
     assert h.engine.requests["r1"].caller_line == "r1"
@@ -139,7 +139,7 @@ def test_normal_confirmation_end_clears_the_line_without_a_restart() -> None:
 
 def keying_when_killed(keys_before: str) -> tuple[Harness, CoreSettings]:
     core = settings(agents=0, callback=MENU)
-    h = Harness(core)
+    h = Harness(core, hear_confirmations=False)
     h.arrive("r1", DK_MOBILE)
     h.dtmf("r1", "1" + keys_before)  # the offer key, then the menu
     return restart(h, core), core
@@ -157,7 +157,7 @@ def test_keys_after_a_restart_mid_number_never_book_the_caller_id_number() -> No
 
 def test_caller_rung_while_in_the_menu_leaves_it_once_legs_are_reconciled() -> None:
     core = settings(agents=1, callback=MENU)
-    h = Harness(core)
+    h = Harness(core, hear_confirmations=False)
     h.arrive("r1")
     h.dtmf("r1", "12")
     h.ready("a1")
@@ -438,7 +438,7 @@ def test_priority_at_the_bounds_is_accepted() -> None:
 
 def test_callbacks_view_lists_waiting_in_place_order_then_quarantine_by_return_time() -> None:
     core = callback_core(agents=1, max_attempts=2, sec_between_retries=100.0)
-    h = Harness(core)
+    h = Harness(core, hear_confirmations=False)
     web_callback(h, "q1", "+4520123451")
     h.ready("a1")
     _, d = dial(h, "q1")
@@ -505,7 +505,7 @@ def test_customer_leg_lost_with_asterisk_restarted_is_interrupted_not_counted() 
 
 def test_customer_leg_restored_then_vanished_is_interrupted_whatever_the_reason() -> None:
     core = callback_core(max_attempts=2)
-    h = Harness(core)
+    h = Harness(core, hear_confirmations=False)
     web_callback(h, "r1")
     h.ready("a1")
     _, d = dial(h)
@@ -520,7 +520,7 @@ def test_customer_leg_restored_then_vanished_is_interrupted_whatever_the_reason(
 
 def test_caller_line_vanished_in_a_gap_is_their_hang_up() -> None:
     core = settings(agents=0, callback=callback_settings(abandon_callback_after=0.0))
-    h = Harness(core)
+    h = Harness(core, hear_confirmations=False)
     h.arrive("r1")
     h.at(5).send(ev.LegLost(h.now, "r1", "channel_vanished"))
     accepted = h.activities("callback_accepted", "r1")
@@ -531,7 +531,7 @@ def test_caller_line_lost_to_a_refused_command_is_dropped_not_abandoned() -> Non
     """Asterisk would not answer or hold the caller (the shell hung the line up): not their choice,
     so no abandonment is counted and no automatic callback is made."""
     core = settings(agents=0, callback=callback_settings(abandon_callback_after=0.0))
-    h = Harness(core)
+    h = Harness(core, hear_confirmations=False)
     h.arrive("r1")
     h.at(5).send(ev.LegLost(h.now, "r1", "command_failed"))
     assert not h.activities("callback_accepted", "r1")

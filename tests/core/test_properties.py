@@ -113,6 +113,7 @@ class Model:
     agent_legs: dict[str, str] = field(default_factory=dict)  # live originated agent leg -> request
     customer_legs: dict[str, str] = field(default_factory=dict)  # live originated customer leg -> request
     lines: set[str] = field(default_factory=set)  # live inbound callers' own lines (leg id = request id)
+    confirming: set[str] = field(default_factory=set)  # lines hearing a confirmation the shell hangs up after
     dead_legs: list[str] = field(default_factory=list)
     whisper_legs: set[str] = field(default_factory=set)
     answered: set[str] = field(default_factory=set)  # a leg that answered can hang up, never fail
@@ -123,6 +124,8 @@ class Model:
     ended: dict[str, int] = field(default_factory=dict)
     became_callback: set[str] = field(default_factory=set)
     moved: set[str] = field(default_factory=set)
+    line_up: set[str] = field(default_factory=set)  # callbacks whose caller is still on their own line
+    line_ended: dict[str, int] = field(default_factory=dict)  # callback -> index its caller's line ended
 
     def fresh_id(self) -> str:
         self.next_id += 1
@@ -147,6 +150,7 @@ class Model:
             self.kill(event.leg_id)
         if isinstance(event, ev.CallerHungUp):
             self.lines.discard(event.request_id)
+            self.confirming.discard(event.request_id)
         for cmd in out:
             self.index += 1
             self.record(cmd)
@@ -165,6 +169,7 @@ class Model:
                 self.whisper_legs.add(cmd.leg_id)
             if cmd.hangup_after:
                 self.kill(cmd.leg_id)
+                self.confirming.add(cmd.leg_id)
         elif isinstance(cmd, c.Hangup):
             self.kill(cmd.leg_id)
         elif isinstance(cmd, c.Activity):
@@ -179,6 +184,12 @@ class Model:
                 self.first_ring.setdefault(rid, self.index)
             elif cmd.kind == "callback_accepted":
                 self.became_callback.add(rid)
+                req = self.engine.requests.get(rid)
+                if req is not None and req.caller_line is not None:
+                    self.line_up.add(rid)
+            elif cmd.kind == "caller_line_ended":
+                self.line_up.discard(rid)
+                self.line_ended[rid] = self.index
             elif cmd.kind in ("moved", "repositioned"):
                 self.moved.add(rid)
             elif cmd.kind == "callback_merged" and cmd.data["place_taken"]:  # the merged one's place, as if theirs
@@ -310,11 +321,19 @@ def check_keep_place_order(m: Model) -> None:
             if a_queue != b_queue or a_prio != b_prio or not a_at < b_at:
                 continue
             alive = a_idx < b_ring and m.ended.get(a, 10**9) > b_ring
+            if a in m.line_up or m.line_ended.get(a, -1) > b_ring:
+                continue  # its caller was still on their own line: not to be dialled yet
             if alive:
                 assert m.first_ring.get(a, 10**9) < b_ring, f"callback {a} was served after later caller {b}"
 
 
 # ------------------------------------------------------------------------- actions
+
+
+def confirmed(data: st.DataObject, m: Model) -> None:
+    """A confirmation ends: the shell hangs up the caller's own line."""
+    line = data.draw(st.sampled_from(sorted(m.confirming)), label="confirmed")
+    m.send(ev.CallerHungUp(m.now, line))
 
 
 def step(data: st.DataObject, m: Model, journeys: bool = False, drive_weight: int = 9) -> None:
@@ -323,8 +342,12 @@ def step(data: st.DataObject, m: Model, journeys: bool = False, drive_weight: in
         # callers take callbacks at once; agents work them: attempts, retries, quarantine, misses
         kinds = ["callback", "callback", "ready", "ready", "deadline", "deadline", "tick", "admin", "agent", "stale"]
         kinds += ["leg"] * (9 if m.agent_legs or m.customer_legs else 0) + ["prompt"] * (9 if m.whisper_legs else 0)
+        kinds += ["confirmed"] * (3 if m.confirming else 0)
         kinds += ["drive"] * (drive_weight if any(r.state in DRIVEN for r in e.requests.values()) else 0)
         kind = data.draw(st.sampled_from(kinds), label="kind")
+        if kind == "confirmed":
+            confirmed(data, m)
+            return
         if kind == "drive":  # take one callback in service a step towards an unanswered attempt
             drive(data, m)
             return
@@ -346,6 +369,7 @@ def step(data: st.DataObject, m: Model, journeys: bool = False, drive_weight: in
         kinds += ["tick", "deadline", "deadline", "admin", "web", "stale"]
         # lean towards the legs in flight, so that whole callback journeys happen often
         kinds += ["leg"] * (5 if m.agent_legs or m.customer_legs else 0) + ["prompt"] * (5 if m.whisper_legs else 0)
+        kinds += ["confirmed"] * (2 if m.confirming else 0)
         kind = data.draw(st.sampled_from(kinds), label="kind")
     advance = data.draw(st.sampled_from([0.0, 0.0, 0.5, 2.0, 5.0, 12.0, 31.0]), label="advance")
     if kind == "deadline":
@@ -411,6 +435,8 @@ def step(data: st.DataObject, m: Model, journeys: bool = False, drive_weight: in
             m.send(ev.LegFailed(m.now, leg, outcome, 17 if outcome is AttemptOutcome.BUSY else None))
         else:
             m.send(ev.LegHungUp(m.now, leg))
+    elif kind == "confirmed" and m.confirming:
+        confirmed(data, m)
     elif kind == "prompt" and m.whisper_legs:
         leg = data.draw(st.sampled_from(sorted(m.whisper_legs)), label="whisper")
         m.send(ev.PromptFinished(m.now, leg))
