@@ -361,6 +361,9 @@ class CallerFlow(EngineBase):
         if req is None or req.kind is not RequestKind.INBOUND or req.state is not RequestState.WAITING:
             return
         q = self.queues[req.queue]
+        if not q.callback.enabled:  # turned off by a reload: no more offers to this caller
+            req.next_offer_at = None
+            return
         estimate = self.estimated_wait(req.id)
         decision = offer.decide(q.callback, estimate, self._now, req.offers, req.menu is not None)
         if decision.offer_now:

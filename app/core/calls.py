@@ -73,7 +73,9 @@ class CallFlow(EngineBase):
         req, role = found
         if role == "agent" and req.state is RequestState.RINGING_AGENT:
             self._timers.cancel("ring", req.id)
-            self.agents[req.agent_id or ""].start_call(e.now)
+            agent = self.agents.get(req.agent_id or "")
+            if agent is not None:  # None: removed from the settings while the service was down
+                agent.start_call(e.now)
             if req.is_callback:
                 req.state = RequestState.WHISPER
                 self._activity("agent_answered", req)
@@ -104,7 +106,9 @@ class CallFlow(EngineBase):
     def _connect(self, req: Request) -> None:
         assert req.customer_leg is not None and req.agent_leg is not None
         req.state = RequestState.CONNECTED
-        self.agents[req.agent_id or ""].refusals = 0  # talked to a customer: refusals start afresh
+        agent = self.agents.get(req.agent_id or "")
+        if agent is not None:
+            agent.refusals = 0  # talked to a customer: refusals start afresh
         req.service_started_at = self._now
         self.estimator.on_served(req.queue, req.net_wait(self._now), self._now)
         self._report_call_started(req)
@@ -200,7 +204,7 @@ class CallFlow(EngineBase):
         if agent.refused(self._now, self.queues[req.queue].max_agent_refusals):
             self._activity("agent_paused", None, agent=agent.id, reason="not_responding")
         else:
-            self._activity("agent_refused", None, agent=agent.id, refusals=agent.refusals, request=req.id)
+            self._activity("agent_refused", req, agent=agent.id, refusals=agent.refusals, request=req.id)
             self._activity("agent_state", None, agent=agent.id, state=agent.state.value, previous=before.value)
 
     def _agent_abandoned_callback(self, req: Request) -> None:

@@ -30,7 +30,7 @@ from __future__ import annotations
 import random
 from collections.abc import Iterable
 
-from app.core import hours
+from app.core import eligibility, hours
 from app.core.agents import Agent
 from app.core.commands import (
     BridgeLegs,
@@ -112,7 +112,7 @@ class Recovery(EngineBase):
                 self._enter_queue(req)
             elif req.state in IN_SERVICE:
                 agent = self.agents.get(req.agent_id or "")
-                if agent is None:
+                if agent is None:  # removed from the settings while down: its live call goes on to its end
                     continue
                 agent.request_id = req.id
                 ringing = req.state is RequestState.RINGING_AGENT
@@ -252,6 +252,25 @@ class Recovery(EngineBase):
         if problems:
             raise IllegalRequestAction("settings not applied: " + "; ".join(problems[:5]))
 
+    def _callback_under_new_settings(self, req: Request, now: float) -> None:
+        """A callback not yet in service follows the new settings as a new one would: a number they
+        no longer allow (put on the blocklist after a complaint) is not called; a lowered max_attempts
+        allows no attempt beyond it; a changed max_age counts from its promise."""
+        q = self.queues[req.queue]
+        cb = q.callback
+        verdict = eligibility.check(req.callback_number, q.eligibility)
+        if not verdict.eligible:
+            refusal = verdict.refusal.value if verdict.refusal else None
+            self._end(req, Outcome.REMOVED, by="holdfast", reason="not_eligible", refusal=refusal)
+            return
+        if req.attempts and req.counted_attempts >= cb.max_attempts:
+            self._notify("missed_callback", req, req.callback_number)
+            last = req.attempts[-1].outcome
+            self._end(req, Outcome.MISSED, attempts=req.counted_attempts, last=last.value if last else None)
+            return
+        if req.callback_requested_at is not None:
+            self._timers.set("expire", req.id, max(now, req.callback_requested_at + cb.max_age))
+
     def _settings_changed(self, e: SettingsChanged) -> None:
         """Apply new settings to everything going on: places, attempts and agents' states stay."""
         new = e.settings
@@ -284,11 +303,7 @@ class Recovery(EngineBase):
                 self.closed_since[q.name] = closed_at
                 self._timers.set("close_sweep", q.name, closed_at + q.max_wait_after_close)
             self._schedule_hours(q, self._calendar(e.now))
-        for req in list(self.requests.values()):  # a lowered max_attempts: no attempt beyond it
-            cb = self.queues[req.queue].callback
-            waiting = req.state in (RequestState.WAITING, RequestState.QUARANTINE)
-            if req.is_callback and waiting and req.attempts and req.counted_attempts >= cb.max_attempts:
-                self._notify("missed_callback", req, req.callback_number)
-                last = req.attempts[-1].outcome
-                self._end(req, Outcome.MISSED, attempts=req.counted_attempts, last=last.value if last else None)
+        for req in list(self.requests.values()):
+            if req.is_callback and req.state in (RequestState.WAITING, RequestState.QUARANTINE):
+                self._callback_under_new_settings(req, e.now)
         self._activity("settings_changed", None, queues=sorted(self.queues), agents=sorted(self.agents))

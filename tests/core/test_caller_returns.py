@@ -67,3 +67,14 @@ def test_announcements_come_again_after_an_agents_ring() -> None:
     h.run_until(h.now + 600)
     assert h.engine.requests["r1"].state.value == "waiting"
     assert len(h.activities("announced", "r1")) > 10
+
+
+def test_an_agents_refusal_names_the_call_and_its_queue() -> None:
+    # the events export shows a supervisor only their queues' lines: one without a queue would
+    # hand another queue's call id to whoever may see the agent
+    h = Harness(settings(agents=1, max_agent_refusals=5))
+    h.arrive("r1")
+    h.ready("a1")
+    h.run_until(h.now + 20)  # rings out after 15 s
+    refused = h.activities("agent_refused")
+    assert [(a.request_id, a.queue, a.agent_id) for a in refused] == [("r1", "support", "a1")]
