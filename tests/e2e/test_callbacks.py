@@ -301,3 +301,31 @@ async def test_a_caller_who_gets_through_ends_their_waiting_callback(holdfast, p
     await holdfast.service.wait_committed()
     stored = await holdfast.store.load_request(web)
     assert stored is not None and stored.outcome == "removed"
+
+
+async def test_a_callback_waits_for_its_callers_own_call_to_end(holdfast, phonesim):
+    """An agent free while the caller still hears "we will call you back": their line is busy with
+    us until the confirmation ends. Before, the agent was rung at once and the customer dialled on
+    the line still up: busy, and with one attempt the callback ended missed seconds after it was
+    promised. Now the agent is rung once the caller's call has ended, and the customer is reached."""
+    call, anna = await arrive(holdfast, phonesim, CB1, ANNA)  # one attempt only
+    await holdfast.wait_activity("offered", request_id=anna)
+    await call.send_dtmf("1")
+    await holdfast.wait_activity("callback_key", request_id=anna)
+    await call.send_dtmf("1")
+    await holdfast.wait_activity("callback_accepted", request_id=anna)
+    holdfast.service.agent_action("1001", "ready")  # while the confirmation plays
+    ready = await holdfast.wait_activity("agent_state", agent_id="1001", state="ready")
+    await call.wait_hangup()
+    line_ended = await holdfast.wait_activity("caller_line_ended", request_id=anna)
+    assert ready.at < line_ended.at  # the agent was free while the caller was still on their line
+    ringing = await holdfast.wait_activity("agent_ringing", request_id=anna)
+    assert ringing.at >= line_ended.at
+    agent = await phonesim.wait_incoming("agent:1001", timeout=15)
+    customer = await phonesim.wait_incoming(f"customer:{ANNA}", timeout=20)
+    await holdfast.wait_activity("connected", request_id=anna)
+    await customer.wait_audio_flowing()
+    await agent.wait_audio_flowing()
+    await customer.hangup()
+    await holdfast.wait_activity("ended", request_id=anna, outcome="served")
+    await holdfast.assert_nothing_left_behind()
