@@ -29,16 +29,31 @@ def seg(value: str) -> str:
     return quote(value, safe="")
 
 
+# The operation words of ARI's REST API (the third path segment of its resources, from the
+# rest-api/*.json descriptions Asterisk ships). Anything else in that place is a name (a
+# recording, a module, an endpoint) and must not become a metric label of its own.
+OPERATIONS = frozenset(
+    {
+        "addChannel", "answer", "continue", "control", "dial", "dtmf", "dynamic", "eventFilter",
+        "hold", "moh", "move", "mute", "play", "progress", "record", "redirect", "removeChannel",
+        "ring", "rtp_statistics", "silence", "snoop", "subscription", "transfer_progress",
+        "variable", "variables", "videoSource",
+    }
+)  # fmt: skip
+
+
 def request_kind(method: str, path: str) -> str:
     """What a request does, without its ids ("POST /bridges/abc/addChannel" -> "POST
     /bridges/{id}/addChannel"), for the per-kind counter: which requests a call costs. The second
-    segment is taken as an id or name whatever it is ("GET /asterisk/{id}" is /asterisk/info)."""
+    segment is taken as an id or name whatever it is ("GET /asterisk/{id}" is /asterisk/info); the
+    third is kept only when it is one of ARI's OPERATIONS ("/recordings/stored/{name}" ->
+    "/recordings/{id}/{id}"), so the counter has a bounded set of labels."""
     parts = path.split("/", 4)  # "", resource, id, operation, rest
     kind = f"{method} /{parts[1]}" if len(parts) > 1 else method
     if len(parts) > 2:
         kind += "/{id}"
     if len(parts) > 3:
-        kind += "/" + parts[3]
+        kind += "/" + (parts[3] if parts[3] in OPERATIONS else "{id}")
     return kind
 
 

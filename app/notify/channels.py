@@ -6,6 +6,10 @@ a retry after a lost answer, or after a restart, sends the same key, so the rece
 a repeat. A 2xx answer is delivered. A 4xx other than 408/429 is refused for good (the same
 request would be refused again): `Rejected`, the row is marked failed at once. Anything else (a
 5xx, a timeout, a refused connection) is `Retry`: tried again with backoff.
+
+An error names the request by method, scheme, host and path only (`where`): a gateway's URL may
+carry its credential, the customer's number and the message in the query string or user info,
+and the error goes to the service log and the API.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ import hashlib
 import hmac
 import json
 from typing import Any, Protocol
+from urllib.parse import urlsplit
 
 import aiohttp
 
@@ -53,6 +58,26 @@ def body_bytes(payload: dict[str, Any]) -> bytes:
     return json.dumps(payload, ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode()
 
 
+def where(method: str, url: str) -> str:
+    """`METHOD scheme://host[:port]/path` of a URL: no user:password, no query, no fragment."""
+    try:
+        parts = urlsplit(url)
+        host = parts.netloc.rpartition("@")[2]
+    except ValueError:
+        return f"{method} (a URL that cannot be read)"
+    return f"{method} {parts.scheme}://{host}{parts.path}"
+
+
+def _why(e: BaseException, url: str, shown: str) -> str:
+    """The failure in words, without the URL (some aiohttp errors repeat it in full)."""
+    if isinstance(e, aiohttp.ClientResponseError):
+        return f"{type(e).__name__}: {e.status} {e.message}"
+    if isinstance(e, aiohttp.InvalidURL):
+        return type(e).__name__
+    safe = shown.partition(" ")[2]
+    return f"{type(e).__name__}: {str(e).replace(url, safe) if url else e}"
+
+
 async def _send(
     session: aiohttp.ClientSession,
     method: str,
@@ -62,7 +87,10 @@ async def _send(
     headers: dict[str, str],
     timeout: float,
     verify_tls: bool,
+    shown: str | None = None,
 ) -> None:
+    """`shown` is how errors name the request (default: `where(method, url)`)."""
+    shown = shown or where(method, url)
     try:
         async with session.request(
             method,
@@ -75,12 +103,12 @@ async def _send(
             if 200 <= answer.status < 300:
                 return
             text = (await answer.text(errors="replace"))[:200]
-            error = f"{method} {url} answered {answer.status} {answer.reason}: {text}".strip()
+            error = f"{shown} answered {answer.status} {answer.reason}: {text}".strip()
             if 400 <= answer.status < 500 and answer.status not in RETRYABLE_4XX:
                 raise Rejected(error)
             raise Retry(error)
     except (aiohttp.ClientError, TimeoutError, OSError) as e:
-        raise Retry(f"{method} {url}: {type(e).__name__}: {e}") from e
+        raise Retry(f"{shown}: {_why(e, url, shown)}") from e
 
 
 class WebhookChannel:
@@ -134,4 +162,5 @@ class SmsChannel:
             headers=headers,
             timeout=self.config.timeout,
             verify_tls=self.config.verify_tls,
+            shown=where(self.config.method, self.config.url),  # the template: placeholders, not values
         )

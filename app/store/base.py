@@ -124,6 +124,12 @@ class Store(Protocol):
         self, since_id: int = 0, request_id: str | None = None, limit: int = DEFAULT_LIMIT
     ) -> list[AdminEntry]: ...
 
+    async def admin_log_newest(
+        self, since_id: int = 0, before_id: int | None = None, limit: int = DEFAULT_LIMIT
+    ) -> list[AdminEntry]:
+        """Admin entries with since_id < id < before_id (no upper bound when None), NEWEST first:
+        the change log's page reads back from the end however long the log has grown."""
+
     # --------------------------------------------------------------- instance lock
 
     async def acquire_lock(self, owner: str, ttl: float, now: float, name: str = DEFAULT_LOCK) -> bool:

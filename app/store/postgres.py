@@ -433,6 +433,19 @@ class PostgresStore(
             )
         return [codec.admin_from_row(r) for r in rows]
 
+    async def admin_log_newest(
+        self, since_id: int = 0, before_id: int | None = None, limit: int = DEFAULT_LIMIT
+    ) -> list[AdminEntry]:
+        async with self._transaction() as conn:
+            rows = await conn.fetch(
+                "SELECT id, at, who, action, request_id, detail::text FROM admin_log "
+                "WHERE id > $1 AND ($2::bigint IS NULL OR id < $2) ORDER BY id DESC LIMIT $3",
+                since_id,
+                before_id,
+                limit,
+            )
+        return [codec.admin_from_row(r) for r in rows]
+
     # --------------------------------------------------------------- instance lock
 
     async def acquire_lock(self, owner: str, ttl: float, now: float, name: str = DEFAULT_LOCK) -> bool:

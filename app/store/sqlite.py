@@ -406,6 +406,20 @@ class SQLiteStore(SQLiteContacts, SQLiteOutbox, SQLiteCampaignDefs, SQLiteRevoca
             rows = list(await cur.fetchall())
         return [codec.admin_from_row(r) for r in rows]
 
+    async def admin_log_newest(
+        self, since_id: int = 0, before_id: int | None = None, limit: int = DEFAULT_LIMIT
+    ) -> list[AdminEntry]:
+        async with (
+            self._transaction("DEFERRED") as db,
+            db.execute(
+                "SELECT id, at, who, action, request_id, detail FROM admin_log "
+                "WHERE id > ? AND (? IS NULL OR id < ?) ORDER BY id DESC LIMIT ?",
+                (since_id, before_id, before_id, limit),
+            ) as cur,
+        ):
+            rows = list(await cur.fetchall())
+        return [codec.admin_from_row(r) for r in rows]
+
     # --------------------------------------------------------------- instance lock
 
     async def acquire_lock(self, owner: str, ttl: float, now: float, name: str = DEFAULT_LOCK) -> bool:

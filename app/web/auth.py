@@ -6,7 +6,10 @@ wrong bearer token. Each route of the table declares what it needs (`Route.acces
 read, act or admin) and `guarded` checks it before the handler runs; what exactly a user may
 see or change within that (a queue, an agent) the handler asks the scope. A change made with a
 session cookie needs the CSRF header. Without `service.admin_token` and without users, the
-service is open as it always was (loopback only: the settings refuse another host then).
+service is open as it always was (loopback only: the settings refuse another host then). A
+change (POST, PUT, PATCH, DELETE) whose Origin header names another site is refused whoever
+asks: a browser always sends Origin with a cross-site change, and an open service has no cookie
+or token to stop another site's page from acting through the operator's browser.
 """
 
 from __future__ import annotations
@@ -174,11 +177,22 @@ def require(request: web.Request, level: str) -> Principal | None:
     return principal
 
 
+def same_origin(request: web.Request) -> bool:
+    """Whether the request's Origin (if it sends one) is this service, as the Host header names it.
+    No Origin is not a browser's cross-site request (a CLI, a script, a test client)."""
+    origin = request.headers.get("Origin")
+    if origin is None:
+        return True
+    return origin.split("://", 1)[-1] == request.headers.get("Host", "")
+
+
 def guarded(handler: Handler, level: str) -> Handler:
     if level not in LEVELS:
         raise ValueError(f"route access {level!r}; use one of {', '.join(LEVELS)}")
 
     async def guard(request: web.Request) -> web.StreamResponse:
+        if request.method not in SAFE_METHODS and not same_origin(request):
+            raise ApiError(403, "a change must come from a page of this service (Origin differs from Host)")
         require(request, level)
         return await handler(request)
 
@@ -221,7 +235,7 @@ async def login(request: web.Request) -> web.Response:
     throttle = request.app[THROTTLE]
     now = time.time()
     address = client_address(request.remote, request.headers.get("X-Forwarded-For"), config.web.trusted_proxies)
-    refused = throttle.refusal(body.username, address, now)
+    refused = throttle.attempt(body.username, address, now)  # counted as a failure until it is checked
     logins = service.metrics.logins
     if refused is not None:
         logins.labels(refused.result).inc()
@@ -230,15 +244,19 @@ async def login(request: web.Request) -> web.Response:
         raise ApiError(429, f"{refused.why}; try again in {wait} s", retry_after=wait)
     user = config.users.get(body.username)
     stored = user.password_hash if user is not None and user.password_hash else _DUMMY_HASH
+    failed = False
     try:  # scrypt takes tens of milliseconds: off the event loop, one at a time (login_guard.py)
         ok = await request.app[PASSWORD_CHECKS].verify(body.password, stored)
+        failed = not ok or user is None or user.password_hash is None
     except LineFull as full:
         logins.labels("line_full").inc()
         log.warning("login_line_full", username=body.username, address=address, error=str(full))
         raise ApiError(503, "too many log-ins at once; try again in a few seconds", retry_after=5) from None
-    if not ok or user is None or user.password_hash is None:
+    finally:
+        if not failed:  # right, or never checked: not a failure after all
+            throttle.withdraw(body.username, address, now)
+    if failed or user is None or user.password_hash is None:
         logins.labels("wrong_password").inc()
-        throttle.failed(body.username, time.time(), address)
         raise ApiError(401, "wrong user name or password")
     logins.labels("ok").inc()
     cookie, session = request.app[SESSIONS_KEY].issue(body.username, user.password_hash, config.web.session_lifetime)
@@ -340,4 +358,4 @@ def session_expiry(request: web.Request) -> float | None:
     return found.expires_at if isinstance(found, Session) else None
 
 
-__all__ = ["guarded", "login", "logout", "principal_of", "require", "scope_of", "who"]
+__all__ = ["guarded", "login", "logout", "principal_of", "require", "same_origin", "scope_of", "who"]

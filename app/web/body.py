@@ -5,6 +5,11 @@ which has its own nesting limit (no RecursionError) and rejects what is not JSON
 it, but no strict field accepts it). A body that is not JSON at all is 400; JSON of the wrong
 shape or with a bad field is 422 with one entry per problem. An empty body means "all defaults"
 (an agent paused without a reason); the model then names any required field.
+
+A body with anything in it must say `Content-Type: application/json` (else 415): a page on
+another site can send a text/plain or form body without a CORS preflight, but not JSON, so this
+keeps a cross-site form from acting for whoever's browser it runs in (on an open service above
+all, where there is no cookie to guard). The Origin check is in app/web/auth.py.
 """
 
 from __future__ import annotations
@@ -29,6 +34,8 @@ async def read_body(request: web.Request, model: type[M]) -> M:
         raise ApiError(413, f"the body is larger than {request.client_max_size} bytes") from None
     if not raw.strip():
         raw = b"{}"
+    elif request.content_type != "application/json":
+        raise ApiError(415, f"the body is {request.content_type}; send it as application/json")
     try:
         return model.model_validate_json(raw)
     except ValidationError as error:

@@ -32,6 +32,7 @@ from app.core.errors import CoreError
 from app.core.events import CampaignControl, SettingsChanged
 from app.store import Store
 from app.telephony.service import TelephonyService
+from app.web.auth import who
 from app.web.body import read_body
 from app.web.commit import kept, refuse_if_stopping
 from app.web.context import SERVICE_KEY
@@ -101,7 +102,7 @@ async def create_campaign(request: web.Request) -> web.Response:
     _not_the_files(service, cid)
     if cid in service.api_campaigns:
         raise ApiError(409, f"campaign {cid!r} exists; edit it with PUT /api/campaigns/{cid}")
-    await _change(service, store, cid, body, "campaign_create", before=None)
+    await _change(service, store, cid, body, "campaign_create", before=None, by=who(request, body.by))
     return await _one(service, store, cid, 201)
 
 
@@ -115,7 +116,8 @@ async def edit_campaign(request: web.Request) -> web.Response:
     body = await read_body(request, CampaignDefBody)
     if body.id not in (None, cid):
         raise ApiError(422, f"the body is not valid: id: is {body.id!r}; a campaign's id cannot change")
-    await _change(service, store, cid, body, "campaign_edit", before=await _stored_definition(store, cid))
+    before = await _stored_definition(store, cid)
+    await _change(service, store, cid, body, "campaign_edit", before=before, by=who(request, body.by))
     return await _one(service, store, cid)
 
 
@@ -126,11 +128,12 @@ async def stop_campaign(request: web.Request) -> web.Response:
     if cid not in service.engine.campaigns:
         raise ApiError(404, f"no campaign {cid!r}")
     body = await read_body(request, CampaignActBody)
+    by = who(request, body.by)  # a logged-in user is recorded as themselves
     refuse_if_stopping(service)
     now = service.clock()
-    await store.set_campaign_state(cid, "stopped", now, body.by)
+    await store.set_campaign_state(cid, "stopped", now, by)
     await kept(service, lambda: service.feed_and_commit(CampaignControl(now, cid, "stop")))
-    await service.record_admin(now, body.by, "campaign_stop", None, {"campaign": cid, "reason": body.reason})
+    await service.record_admin(now, by, "campaign_stop", None, {"campaign": cid, "reason": body.reason})
     return await _one(service, store, cid)
 
 
@@ -157,7 +160,7 @@ async def delete_campaign(request: web.Request) -> web.Response:
         "reason": body.reason,
         "before": definition,
     }
-    await service.record_admin(now, body.by, "campaign_delete", None, detail)
+    await service.record_admin(now, who(request, body.by), "campaign_delete", None, detail)
     return web.json_response({"deleted": cid})
 
 
@@ -210,7 +213,14 @@ def _engine_check(service: TelephonyService, api: dict[str, CampaignConfig]) -> 
 
 
 async def _change(
-    service: TelephonyService, store: Store, cid: str, body: CampaignDefBody, action: str, before: dict[str, Any] | None
+    service: TelephonyService,
+    store: Store,
+    cid: str,
+    body: CampaignDefBody,
+    action: str,
+    *,
+    before: dict[str, Any] | None,
+    by: str,
 ) -> None:
     campaign = _validated(service, cid, body.campaign)
     refuse_if_stopping(service)
@@ -218,10 +228,10 @@ async def _change(
     _engine_check(service, new)
     now = service.clock()
     definition = body.campaign  # as given, like a YAML entry; validated again at every start-up
-    await store.save_campaign_def(cid, definition, now, body.by)  # stored first: it outlives a restart
+    await store.save_campaign_def(cid, definition, now, by)  # stored first: it outlives a restart
     await kept(service, lambda: service.apply_api_campaigns(new))
     detail: dict[str, object] = {"campaign": cid, "reason": body.reason, "before": before, "after": definition}
-    await service.record_admin(now, body.by, action, None, detail)
+    await service.record_admin(now, by, action, None, detail)
 
 
 async def _stored_definition(store: Store, cid: str) -> dict[str, Any] | None:

@@ -40,7 +40,7 @@ from app.store.contact_import import (
 from app.store.contact_records import CampaignFigures, ContactRecord, DialFigures, DncEntry
 from app.store.contacts_schema import CONTACT_STATES
 from app.telephony.service import TelephonyService
-from app.web.auth import scope_of
+from app.web.auth import scope_of, who
 from app.web.body import read_body
 from app.web.campaign_models import (
     ContactList,
@@ -176,10 +176,11 @@ async def _dnc_change(request: web.Request, add: bool) -> web.Response:
         ]
         raise ApiError(422, f"the body is not valid: {problems[0]['problem']}", problems=problems)
     entries = list(dict.fromkeys(entry for _, entry in parsed if entry is not None))
+    by = who(request, body.by)  # a logged-in user is recorded as themselves
     now = service.clock()
     refuse_if_stopping(service)
     if add:
-        changed = await store.dnc_add(campaign, entries, now, body.by)
+        changed = await store.dnc_add(campaign, entries, now, by)
         await feed_and_commit(service, DncUpdated(now, campaign, added=tuple(entries)))
     else:
         changed = await store.dnc_remove(campaign, entries)
@@ -190,7 +191,7 @@ async def _dnc_change(request: web.Request, add: bool) -> web.Response:
     shown = [e + "*" if is_prefix else e for e, is_prefix in entries]
     await store.append_admin(
         now,
-        body.by,
+        by,
         "dnc_add" if add else "dnc_remove",
         None,
         {"campaign": campaign, "entries": shown, "changed": changed, "reason": body.reason},
@@ -307,8 +308,9 @@ def _counts(report: ImportReport) -> dict[str, int]:
 
 
 def _by(request: web.Request) -> str:
-    """Who uploads (query `by`), for the admin log."""
-    return request.query.get("by", "admin")[:64] or "admin"
+    """Who uploads, for the admin log: a logged-in user is themselves; for the global token (or
+    an open service) the query's `by`."""
+    return who(request, request.query.get("by", "admin")[:64] or "admin")
 
 
 def _page(request: web.Request) -> tuple[int, int]:

@@ -5,6 +5,10 @@ or moved, an agent's state set) is applied and stored first, then appended to th
 append-only admin log (`TelephonyService.record_admin`), and only then answered. Entries name
 the queue and/or agent they touch in `detail`, so `access.filter_changelog` can show each user
 only the entries about what they may see.
+
+The page shows the newest MAX_ENTRIES a user may see: the log is read back from its end a batch
+at a time (`Store.admin_log_newest`), cut to the user's scope, until the page is full, the log
+is exhausted or SCAN_LIMIT entries were read (a user who sees little of a long log).
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from typing import Any
 from aiohttp import web
 from pydantic import BaseModel, Field
 
+from app.store.records import AdminEntry
 from app.web.access import filter_changelog
 from app.web.auth import scope_of
 from app.web.context import SERVICE_KEY
@@ -21,6 +26,9 @@ from app.web.errors import ApiError
 from app.web.times import iso
 
 MAX_ENTRIES = 500
+BATCH = 2000  # entries read per query, newest first
+SCAN_LIMIT = 100_000  # entries read at most for one page
+MAX_ID = 2**63 - 1  # the largest id either store can hold
 
 
 class ChangeView(BaseModel):
@@ -46,20 +54,29 @@ async def list_changes(request: web.Request) -> web.Response:
         since = int(request.query.get("since_id", "0"))
     except ValueError:
         raise ApiError(400, "since_id must be a whole number") from None
-    entries = await service.store.admin_log(since_id=since, limit=100_000)
-    rows = [
-        {
-            "id": e.id,
-            "at": iso(e.at),
-            "at_epoch": e.at,
-            "who": e.who,
-            "action": e.action,
-            "request_id": e.request_id,
-            "detail": dict(e.detail),
-        }
-        for e in entries
-    ]
-    visible = filter_changelog(scope, rows)
-    visible.reverse()
+    if not 0 <= since <= MAX_ID:
+        raise ApiError(400, f"since_id must be 0..{MAX_ID}")
+    visible: list[dict[str, Any]] = []
+    before: int | None = None
+    scanned = 0
+    while len(visible) < MAX_ENTRIES and scanned < SCAN_LIMIT:
+        entries = await service.store.admin_log_newest(since_id=since, before_id=before, limit=BATCH)
+        visible += filter_changelog(scope, [_row(e) for e in entries])
+        scanned += len(entries)
+        if len(entries) < BATCH:
+            break
+        before = entries[-1].id
     answer = ChangeList(changes=[ChangeView(**row) for row in visible[:MAX_ENTRIES]])
     return web.json_response(answer.model_dump(mode="json"))
+
+
+def _row(e: AdminEntry) -> dict[str, Any]:
+    return {
+        "id": e.id,
+        "at": iso(e.at),
+        "at_epoch": e.at,
+        "who": e.who,
+        "action": e.action,
+        "request_id": e.request_id,
+        "detail": dict(e.detail),
+    }

@@ -18,7 +18,7 @@ import io
 import json
 import math
 from collections.abc import AsyncIterator
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from aiohttp import web
@@ -112,11 +112,13 @@ def _instant(request: web.Request, name: str, default: float) -> float:
         value = float(text)
     except ValueError:
         try:
-            value = datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+            parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
         except ValueError:
             raise ApiError(
                 400, f"{name} is {text!r}; use epoch seconds or ISO 8601 like 2026-12-04T00:00:00Z"
             ) from None
+        # Without a zone it is UTC, as every instant the API answers, never the host's own zone.
+        value = (parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)).timestamp()
     if not math.isfinite(value):
         raise ApiError(400, f"{name} must be a finite instant")
     return value

@@ -10,8 +10,10 @@ a reload that changed a user's filter, an expired session, the campaigns' figure
 read from the store at most every FIGURES_EVERY seconds).
 
 A page first gets {"type": "snapshot", ...}, then {"type": "patch", ...}. When its session
-expires or is logged out it gets {"type": "expired"} and the socket closes with code 4401; the
-page then goes to the log-in form. Any other close (a restart of the service) and the page
+expires or is logged out, or the credential that opened it no longer holds (a personal token
+rotated, the admin token changed, a reload that turned authentication on for an open service),
+it gets {"type": "expired"} and the socket closes with code 4401; the page then goes to the
+log-in form. Any other close (a restart of the service) and the page
 reconnects by itself and receives a fresh snapshot.
 """
 
@@ -37,9 +39,10 @@ from app.store.contact_records import CampaignFigures
 from app.telephony.errors import ServiceStopping
 from app.telephony.service import TelephonyService
 from app.web.access import Principal, filter_live, principal_for_user, scope_from_config
-from app.web.auth import principal_of, session_expired
+from app.web.auth import is_open, principal_of, same_origin, session_expired
 from app.web.errors import ApiError
 from app.web.live import TodayCounts, events_since, live_snapshot, seed_today
+from app.web.passwords import hash_token
 
 log = structlog.get_logger("holdfast.web.live")
 
@@ -56,6 +59,7 @@ class LivePage:
     socket: web.WebSocketResponse
     request: web.Request
     principal: Principal
+    credential: str | None = None  # fingerprint of what opened the socket (_credential)
     sent: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
 
 
@@ -175,8 +179,10 @@ class LiveFeed:
 
     async def _send(self, page: LivePage, snapshot: dict[str, Any]) -> None:
         try:
-            current = _current(self.service.config, page.principal)
-            if current is None or session_expired(page.request, page.principal):
+            config = self.service.config
+            current = _current(config, page.principal)
+            revoked = _credential(config, page.principal) != page.credential
+            if current is None or revoked or session_expired(page.request, page.principal):
                 await page.socket.send_str(json.dumps({"type": "expired"}))
                 await page.socket.close(code=EXPIRED, message=b"session expired")
                 return
@@ -217,7 +223,7 @@ class LiveFeed:
         _same_origin(request)
         socket = web.WebSocketResponse(heartbeat=20.0)
         await socket.prepare(request)
-        page = LivePage(socket, request, principal)
+        page = LivePage(socket, request, principal, _presented(request, principal))
         await self.refresh_figures()
         await self._send(page, self.snapshot())
         self.pages.add(page)
@@ -239,13 +245,31 @@ def _current(config: HoldfastConfig, principal: Principal) -> Principal | None:
     return principal
 
 
+def _credential(config: HoldfastConfig, principal: Principal) -> str | None:
+    """What the principal's credential is under these settings, to compare with the one the
+    socket was opened with: a token's hash, "open", or None when it no longer exists. A session
+    is checked by its cookie (session_expired)."""
+    if principal.via == "open":
+        return "open" if is_open(config) else None
+    if principal.via == "admin_token":
+        token = config.service.admin_token
+        return None if token is None else hash_token(token.get_secret_value())
+    if principal.via == "user_token":
+        user = config.users.get(principal.name)
+        return None if user is None else user.api_token_hash
+    return "session"
+
+
+def _presented(request: web.Request, principal: Principal) -> str | None:
+    """The fingerprint (as `_credential` gives it) of the credential this request presented."""
+    if principal.via in ("admin_token", "user_token"):
+        return hash_token(request.headers.get("Authorization", "").partition(" ")[2])
+    return "open" if principal.via == "open" else "session"
+
+
 def _same_origin(request: web.Request) -> None:
     """A websocket is not covered by SameSite everywhere: refuse another site's page outright."""
-    origin = request.headers.get("Origin")
-    if origin is None:
-        return  # not a browser (a CLI or a test client)
-    host = request.headers.get("Host", "")
-    if origin.split("://", 1)[-1] != host:
+    if not same_origin(request):
         raise ApiError(403, "the live feed only serves pages of this service (Origin differs from Host)")
 
 

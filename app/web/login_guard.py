@@ -5,7 +5,10 @@ log-in page is open to anyone who reaches the port. Two things keep guessing slo
 - `Throttle` counts wrong passwords within WINDOW, per user name (MAX_FAILURES: guessing one
   user's password) and per client address (MAX_ADDRESS_FAILURES: one guess for each of many
   names). Past either limit the log-in is refused before any check, right password or not, until
-  the oldest counted failure leaves the window. The address is the TCP peer's, or behind a
+  the oldest counted failure leaves the window. A log-in counts as a failure from the moment it
+  passes the throttle (`attempt`) until its check says the password was right (`withdraw`):
+  log-ins sent at once would otherwise all pass before the first failure is counted, and one
+  user's password would get as many guesses as the checker's line holds. The address is the TCP peer's, or behind a
   reverse proxy listed in `web.trusted_proxies` the client's from X-Forwarded-For
   (`client_address`); behind a proxy not listed every client shares the proxy's.
 - `PasswordChecks` runs the checks one at a time on a thread of its own, with a short line.
@@ -55,6 +58,14 @@ class _Failures:
             return 0.0
         return recent[-self.limit] + self.window - now  # when all but limit - 1 have left the window
 
+    def remove(self, key: str, at: float) -> None:
+        """Take back one failure counted at `at` (a log-in in flight that turned out right)."""
+        times = self._times.get(key)
+        if times is not None and at in times:
+            times.remove(at)
+            if not times:
+                del self._times[key]
+
     def add(self, key: str, now: float) -> None:
         if len(self._times) >= self._prune_at:
             self._times = {k: ts for k, ts in self._times.items() if now - ts[-1] < self.window}
@@ -87,6 +98,19 @@ class Throttle:
         if wait > 0:
             return Refusal("throttled_address", "too many wrong passwords from this address", wait)
         return None
+
+    def attempt(self, name: str, address: str | None, now: float) -> Refusal | None:
+        """`refusal`, and when the log-in may try, its failure counted at once: it stays counted
+        unless `withdraw` takes it back (the password was right, or it was never checked)."""
+        refused = self.refusal(name, address, now)
+        if refused is None:
+            self.failed(name, now, address)
+        return refused
+
+    def withdraw(self, name: str, address: str | None, at: float) -> None:
+        self._names.remove(name, at)
+        if address is not None:
+            self._addresses.remove(address, at)
 
     def blocked(self, name: str, now: float, address: str | None = None) -> bool:
         return self.refusal(name, address, now) is not None

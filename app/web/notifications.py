@@ -2,7 +2,8 @@
 
 Rows are cut to the queues the caller may see (app/web/access.py; one about a dialler contact to
 its campaign) and numbers are masked as
-their role says; the rendered message (which may hold the number) is shown to admins only.
+their role says; the rendered message (which may hold the number) and the last error (which may
+quote the receiver's answer, and that may echo the number or the text) are shown to admins only.
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ class NotificationView(BaseModel):
     expires_at_epoch: Epoch
     delivered_at: Timestamp | None
     delivered_at_epoch: Epoch | None
-    last_error: str | None
+    last_error: str | None = Field(description="why the last try failed (admins only)")
     message: str | None = Field(description="the rendered text (admins only)")
 
 
@@ -67,7 +68,7 @@ def view(scope: Scope, row: StoredNotification) -> NotificationView:
         expires_at_epoch=n.expires_at,
         delivered_at=iso(row.delivered_at) if row.delivered_at is not None else None,
         delivered_at_epoch=row.delivered_at,
-        last_error=row.last_error,
+        last_error=row.last_error if scope.is_admin else None,
         message=n.payload.get("message") if scope.is_admin else None,
     )
 

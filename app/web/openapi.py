@@ -1,7 +1,8 @@
 """The OpenAPI 3.1 document, written from the route table and the pydantic models.
 
-Every route with a body also answers 400 (not JSON), 413 (too large) and 422 (a field is
-invalid); every /api/ route answers 401 without the bearer token when one is set. Those are added
+Every route with a body also answers 400 (not JSON), 413 (too large), 415 (a body that is not
+application/json) and 422 (a field is invalid); every /api/ route answers 401 without the bearer
+token when one is set, and every change 403 when its Origin header names another site. Those are added
 here, once, as the middleware and the body reader produce them for every route.
 """
 
@@ -20,13 +21,14 @@ from app.web.routes import Answer, Route
 BODY_ANSWERS = (
     Answer(400, "the body is not JSON (or is nested too deeply)"),
     Answer(413, "the body is too large"),
+    Answer(415, "the body is not sent as application/json"),
     Answer(422, "a field of the body is invalid: `problems` names each field and why"),
 )
 TOKEN_ANSWER = Answer(401, "missing or wrong bearer token or session (when service.admin_token or users are set)")
 FORBIDDEN_ANSWER = Answer(
     403,
     "not for this user: their role (a viewer acts on nothing; some routes are for admins) or, with the "
-    "session cookie, a missing or wrong X-CSRF-Token header",
+    "session cookie, a missing or wrong X-CSRF-Token header; or a change whose Origin header names another site",
 )
 REF = "#/components/schemas/{model}"
 
@@ -48,7 +50,7 @@ def build_openapi(routes: tuple[Route, ...]) -> dict[str, Any]:
 
 
 def _answers(route: Route) -> list[Answer]:
-    forbidden = route.access in ("act", "admin") or (route.protected and route.method != "GET")
+    forbidden = route.access in ("act", "admin") or route.method != "GET"  # a change: the Origin check
     body = BODY_ANSWERS if route.body else BODY_ANSWERS[1:2] if route.csv_body else ()
     extra = [
         *body,

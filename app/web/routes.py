@@ -301,8 +301,9 @@ ROUTES: tuple[Route, ...] = (
         "/api/changelog",
         changelog.list_changes,
         "the admin change log, newest first: who, when, what, before and after (entries about the "
-        "caller's queues and agents only)",
-        (Answer(200, "the changes", changelog.ChangeList),),
+        "caller's queues and agents only; the newest 500, or those after `since_id`)",
+        (Answer(200, "the changes", changelog.ChangeList), Answer(400, "since_id is not a whole number 0..2**63-1")),
+        query={"since_id": {"type": "integer", "minimum": 0, "maximum": 2**63 - 1, "default": 0}},
         access="read",
     ),
     Route(
@@ -326,8 +327,9 @@ ROUTES: tuple[Route, ...] = (
         "/api/events/export",
         export.export_events,
         "raw events as CSV (format=csv, the default) or JSON lines (format=jsonl) between `from` and `to` "
-        "(epoch seconds or ISO 8601; default the last 24 h), optionally of one `queue` and some `kind`s "
-        "(comma-separated); only events about the caller's queues and agents, numbers masked as for the page",
+        "(epoch seconds or ISO 8601, UTC when it names no zone; default the last 24 h), optionally of one "
+        "`queue` and some `kind`s (comma-separated); only events about the caller's queues and agents, "
+        "numbers masked as for the page",
         (
             Answer(200, "the events, one per line, oldest first", None, "text/csv"),
             Answer(400, "a bad parameter"),

@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import dataclasses
 import io
+import math
 from typing import Any
 
 from aiohttp import web
@@ -27,8 +28,14 @@ MAX_RANGE = 92 * 86400.0  # a quarter: a longer report is a batch job, not a pag
 SHORT_ABANDON = 5.0
 
 QUERY: dict[str, dict[str, Any]] = {
-    "from": {"type": "string", "description": "epoch seconds or ISO 8601; default: today 00:00 UTC"},
-    "to": {"type": "string", "description": "epoch seconds or ISO 8601 (exclusive); default: from + 1 day"},
+    "from": {
+        "type": "string",
+        "description": "epoch seconds or ISO 8601 (UTC when it names no zone); default: today 00:00 UTC",
+    },
+    "to": {
+        "type": "string",
+        "description": "epoch seconds or ISO 8601 (exclusive; UTC when it names no zone); default: from + 1 day",
+    },
     "by": {"type": "string", "enum": ["queue", "campaign", "agent"], "default": "queue"},
     "interval": {"type": "string", "enum": list(INTERVALS), "default": "1h"},
     "short_abandon": {"type": "number", "minimum": 0, "default": SHORT_ABANDON},
@@ -55,6 +62,8 @@ def _query(request: web.Request) -> tuple[StatsQuery, str]:
         short = float(request.query.get("short_abandon", SHORT_ABANDON))
     except ValueError:
         raise ApiError(400, "short_abandon must be a number of seconds") from None
+    if not math.isfinite(short) or short < 0:  # NaN or infinity would also make the answer invalid JSON
+        raise ApiError(400, f"short_abandon is {short}; use a finite number of seconds, 0 or more")
     config = service.config
     try:
         q = StatsQuery(

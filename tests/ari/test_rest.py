@@ -14,6 +14,7 @@ from app.ari import (
     AriNotFound,
     AriTimeout,
 )
+from app.ari.rest import request_kind
 from tests.ari.fake_ari import FakeAri
 
 
@@ -256,3 +257,27 @@ async def test_connection_refused() -> None:
     async with AriClient(config) as client:
         with pytest.raises(AriConnectionError):
             await client.asterisk.ping()
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "kind"),
+    [
+        ("POST", "/bridges/b-1/addChannel", "POST /bridges/{id}/addChannel"),
+        ("POST", "/channels/c-1/play/p-1", "POST /channels/{id}/play"),
+        ("GET", "/channels", "GET /channels"),
+        ("GET", "/recordings/stored/holdfast-web-1234", "GET /recordings/{id}/{id}"),
+        ("GET", "/recordings/stored/holdfast-web-1234/file", "GET /recordings/{id}/{id}"),
+        ("DELETE", "/asterisk/modules/res_foo.so", "DELETE /asterisk/{id}/{id}"),
+    ],
+)
+def test_request_kind_keeps_operations_and_drops_names(method: str, path: str, kind: str) -> None:
+    """The per-kind counter becomes /metrics labels: a name in the third segment (a recording,
+    a module) would add a label per call and grow without bound."""
+    assert request_kind(method, path) == kind
+
+
+async def test_the_counter_has_one_kind_for_all_recordings(fake_ari: FakeAri, ari_client: AriClient) -> None:
+    for name in ("holdfast-web-1", "holdfast-web-2"):
+        with pytest.raises(AriNotFound):
+            await ari_client.recordings.stored(name)
+    assert [k for k in ari_client.rest.by_kind if "recordings" in k] == ["GET /recordings/{id}/{id}"]

@@ -7,11 +7,12 @@ import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import aiohttp
 import pytest
 
-from app.config.notifications import NotificationsConfig
+from app.config.notifications import NotificationsConfig, SmsGatewayConfig
 from app.core.contacts import ContactProgress
-from app.notify.channels import SmsChannel, WebhookChannel, sign
+from app.notify.channels import Rejected, Retry, SmsChannel, WebhookChannel, sign
 from app.notify.worker import OutboxWorker
 from app.store import Change, StoreBusy, StoreDataError, StoreError
 from app.store.outbox_records import Notification, StoredNotification
@@ -117,6 +118,29 @@ async def test_an_sms_goes_to_the_gateway_with_the_body_template(store: SQLiteSt
     assert got.path == "/sms"
     assert got.headers["Authorization"] == "Bearer gw-token"
     assert got.json() == {"to": "+4520123456", "text": 'Closed "now"', "ref": "s1"}  # JSON-escaped placeholders
+
+
+async def test_a_failed_try_names_the_gateway_without_its_credential_the_number_or_the_text(
+    receiver: Receiver,
+) -> None:
+    """The error goes to the service log and the API: a GET gateway's URL carries its key, the
+    customer's number and the message, so the error names method, scheme, host and path only."""
+    host = receiver.url.split("://")[1]
+    url = f"http://user:pa55word@{host}/send?key=sk_live_7fa0&to=%to%&text=%message%"
+    sms = SmsChannel(SmsGatewayConfig.model_validate({"url": url, "method": "GET", "timeout": 2}))
+    message = notification("s9", "sms", to="+4520123456", message="Sorry, closed")
+    secrets = ("sk_live_7fa0", "pa55word", "4520123456", "Sorry")
+    receiver.mode = "reject"
+    async with aiohttp.ClientSession() as session:
+        with pytest.raises(Rejected) as refused:
+            await sms.deliver(session, message)
+        await receiver.stop()  # connection refused: the Retry's text too
+        with pytest.raises(Retry) as unreachable:
+            await sms.deliver(session, message)
+    for error in (str(refused.value), str(unreachable.value)):
+        assert error.startswith(f"GET http://{host}/send"), error
+        assert not [s for s in secrets if s in error], error
+    assert "400" in str(refused.value) and len(receiver.requests) == 1
 
 
 async def test_a_receiver_down_for_a_while_gets_it_after_it_comes_back(store: SQLiteStore, receiver: Receiver) -> None:

@@ -305,6 +305,17 @@ async def test_admin_log(store: Store) -> None:
     assert [e.id for e in await store.admin_log(since_id=first, limit=1)] == [second]
 
 
+async def test_the_admin_log_reads_back_from_its_newest_entry(store: Store) -> None:
+    """The change log page shows the newest entries however long the log is: read from the end,
+    a batch at a time (before_id), never past since_id; a since_id as large as an id may be."""
+    ids = [await store.append_admin(100.0 + i, "alice", "agent_ready", None, {"i": i}) for i in range(5)]
+    newest = await store.admin_log_newest(limit=2)
+    assert [e.id for e in newest] == ids[:2:-1] and newest[0].detail == {"i": 4}
+    assert [e.id for e in await store.admin_log_newest(before_id=newest[-1].id, limit=2)] == [ids[2], ids[1]]
+    assert [e.id for e in await store.admin_log_newest(since_id=ids[1], limit=10)] == ids[:1:-1]
+    assert await store.admin_log_newest(since_id=2**63 - 1) == []
+
+
 # ------------------------------------------------------------------ instance lock
 
 

@@ -63,6 +63,21 @@ def test_a_name_refusal_says_when_the_name_may_try_again() -> None:
 PROXY = ("127.0.0.1/32", "10.0.0.0/8")
 
 
+def test_a_log_in_in_flight_counts_as_a_failure_until_it_is_withdrawn() -> None:
+    """Log-ins sent at once must not all pass before the first failure is counted: each counts
+    from the moment it passes; a right password (or one never checked) takes it back."""
+    throttle = Throttle()
+    for i in range(Throttle.MAX_FAILURES):
+        assert throttle.attempt("vic", "192.0.2.1", NOW + i) is None
+    refused = throttle.attempt("vic", "192.0.2.2", NOW + 9)  # five in flight: the sixth waits
+    assert refused is not None and refused.result == "throttled_user"
+    throttle.withdraw("vic", "192.0.2.1", NOW + 2)  # that one was right
+    assert throttle.attempt("vic", "192.0.2.1", NOW + 10) is None  # room for exactly one more
+    assert throttle.blocked("vic", NOW + 11)
+    throttle.withdraw("vic", "192.0.2.1", NOW + 2)  # taking back twice takes back nothing more
+    assert throttle.blocked("vic", NOW + 11)
+
+
 def test_the_client_address_is_the_peers_unless_the_peer_is_a_trusted_proxy() -> None:
     assert client_address("203.0.113.9", "198.51.100.7", PROXY) == "203.0.113.9"  # not a proxy: its word is ignored
     assert client_address("127.0.0.1", None, PROXY) == "127.0.0.1"

@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import AsyncIterator
+import json
+import time
+from collections.abc import AsyncIterator, Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -112,3 +114,34 @@ async def test_bad_parameters_are_refused(shell: Shell, http: TestClient) -> Non
         resp = await http.get("/api/stats", params={**RANGE, **query}, headers={"Authorization": f"Bearer {TOKEN}"})
         assert resp.status == 400, query
     assert (await http.get("/api/stats", params=RANGE)).status == 401
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "-5"])
+async def test_short_abandon_must_be_finite_and_not_negative(shell: Shell, http: TestClient, value: str) -> None:
+    """The published schema says a number >= 0; NaN or infinity would also reach the answer as
+    tokens that are not JSON."""
+    query = {**RANGE, "short_abandon": value}
+    resp = await http.get("/api/stats", params=query, headers={"Authorization": f"Bearer {TOKEN}"})
+    assert resp.status == 400
+    error = json.loads(await resp.text(), parse_constant=lambda c: pytest.fail(f"not JSON: {c}"))["error"]
+    assert "short_abandon" in error
+
+
+@pytest.fixture
+def copenhagen(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """The host's zone is not UTC (time.tzset makes the process read TZ again)."""
+    with monkeypatch.context() as m:
+        m.setenv("TZ", "Europe/Copenhagen")
+        time.tzset()
+        yield
+    time.tzset()
+
+
+async def test_an_instant_without_a_zone_is_utc_whatever_the_hosts_zone(
+    shell: Shell, http: TestClient, copenhagen: None
+) -> None:
+    """Every instant the API answers is UTC; one it is given without a zone must be read so too."""
+    bare = await get(http, TOKEN, **{"from": "2026-01-01T00:00:00", "to": "2026-01-02", "interval": "1d"})
+    zoned = await get(http, TOKEN, **{"from": "2026-01-01T00:00:00Z", "to": "2026-01-02T00:00:00+00:00"})
+    assert bare["from"] == zoned["from"] == "2026-01-01T00:00:00.000Z"
+    assert bare["to"] == zoned["to"] == "2026-01-02T00:00:00.000Z"

@@ -374,6 +374,36 @@ async def test_password_checks_run_one_at_a_time_and_a_full_line_is_refused_at_o
     assert logins(http) == {"wrong_password": len(names), "line_full": 1, "ok": 1}
 
 
+async def test_log_ins_sent_at_once_get_no_more_guesses_than_the_limit(http: TestClient) -> None:
+    """The throttle once counted a wrong password after its slow check, so guesses sent at once
+    all passed it: one user's password got as many tries as the checker's line holds. Now each
+    counts from the moment it passes; the rest are refused while the first are still checked."""
+    checks = http.server.app[PASSWORD_CHECKS]
+    real, gate = checks.check, threading.Event()
+    checked: list[str] = []
+
+    def held(password: str, stored: str) -> bool:
+        gate.wait(30)
+        checked.append(password)
+        return real(password, stored)
+
+    checks.check = held
+    guesses = [
+        asyncio.create_task(http.post("/api/session", json={"username": "sam", "password": f"guess-{i}"}))
+        for i in range(3 * Throttle.MAX_FAILURES)
+    ]
+    pending, answered = set(guesses), 0
+    async with asyncio.timeout(10):  # all but MAX_FAILURES are answered while the checks are held
+        while answered < len(guesses) - Throttle.MAX_FAILURES:
+            done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+            assert [r.result().status for r in done] == [429] * len(done) and not gate.is_set()
+            answered += len(done)
+    gate.set()
+    assert [r.status for r in await asyncio.gather(*pending)] == [401] * Throttle.MAX_FAILURES
+    assert len(checked) == Throttle.MAX_FAILURES
+    assert logins(http) == {"throttled_user": 2 * Throttle.MAX_FAILURES, "wrong_password": Throttle.MAX_FAILURES}
+
+
 async def test_a_reload_that_narrows_a_filter_applies_to_an_open_websocket(
     shell: Shell, http: TestClient, clients: dict[str, TestClient], tmp_path: Path
 ) -> None:
