@@ -124,6 +124,8 @@ class Model:
     ended: dict[str, int] = field(default_factory=dict)
     became_callback: set[str] = field(default_factory=set)
     moved: set[str] = field(default_factory=set)
+    # a caller who took a merged callback's place -> (index of the merge, their own arrival)
+    before_merge: dict[str, tuple[int, tuple[int, float, str, int]]] = field(default_factory=dict)
     line_up: set[str] = field(default_factory=set)  # callbacks whose caller is still on their own line
     line_ended: dict[str, int] = field(default_factory=dict)  # callback -> index its caller's line ended
 
@@ -193,6 +195,7 @@ class Model:
             elif cmd.kind in ("moved", "repositioned"):
                 self.moved.add(rid)
             elif cmd.kind == "callback_merged" and cmd.data["place_taken"]:  # the merged one's place, as if theirs
+                self.before_merge.setdefault(rid, (self.index, self.arrival[rid]))
                 self.arrival[rid] = self.arrival[str(cmd.data["merged"])]
             elif cmd.kind == "ended":
                 assert rid not in self.ended, f"{rid} ended twice"
@@ -310,14 +313,20 @@ def check_invariants(m: Model) -> None:
 
 def check_keep_place_order(m: Model) -> None:
     """Policy always / keep_place / no delay / no hours: nobody later of the same priority goes first."""
+
+    def arrival_at(rid: str, index: int) -> tuple[int, float, str, int]:
+        # a caller who took a merged callback's place has it from the merge on, not before
+        merged = m.before_merge.get(rid)
+        return merged[1] if merged is not None and index < merged[0] else m.arrival[rid]
+
     for b, b_ring in m.first_ring.items():
         if b in m.moved:
             continue
-        _, b_at, b_queue, b_prio = m.arrival[b]
+        _, b_at, b_queue, b_prio = arrival_at(b, b_ring)
         for a in m.became_callback:
             if a == b or a in m.moved or a not in m.arrival:
                 continue
-            a_idx, a_at, a_queue, a_prio = m.arrival[a]
+            a_idx, a_at, a_queue, a_prio = arrival_at(a, b_ring)
             if a_queue != b_queue or a_prio != b_prio or not a_at < b_at:
                 continue
             alive = a_idx < b_ring and m.ended.get(a, 10**9) > b_ring
