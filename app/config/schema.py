@@ -995,6 +995,17 @@ class CallingHoursConfig(_Model):
     sun: DaySpec = ()
     exceptions: dict[DateKey, DaySpec] = Field(default_factory=dict)
 
+    @model_validator(mode="after")
+    def _opens_sometime(self) -> CallingHoursConfig:
+        """Hours that never open would leave the dialler nothing to do but look again every day;
+        an admin who wants no calls for now means a pause, which also shows on the live page."""
+        if not any(getattr(self, d) for d in DAYS) and not any(self.exceptions.values()):
+            raise bad_plain(
+                "are closed every day, so no contact could ever be called: give at least one day hours. "
+                "To stop dialling for now, pause the campaign instead (state: paused, or its pause button)"
+            )
+        return self
+
     def to_settings(self, timezone: str) -> OpeningHours:
         return OpeningHours(
             timezone=timezone,

@@ -334,8 +334,12 @@ class CallFlow(EngineBase):
             req, agent = choice
             self._ring_agent(req, agent)
 
+    def _dispatchable_agents(self) -> list[Agent]:
+        """The agents dispatch may hand a caller or callback (the dialler keeps some for its dials)."""
+        return list(self.agents.values())
+
     def _best_candidate(self) -> tuple[Request, Agent] | None:
-        agents = list(self.agents.values())
+        agents = self._dispatchable_agents()
         best: tuple[Request, Agent] | None = None
         for name, order in self.orders.items():
             if not order:

@@ -4,9 +4,10 @@ Theory of operation:
 - A campaign dials only while it is running and within its active dates (ISO dates, inclusive,
   in the campaign's time zone).
 - A contact is called only within the campaign's calling hours in the contact's local time. The
-  zone is the contact's own when the upload gave one, else the zones phonenumbers knows for the
-  number, else the campaign's. A number spanning several zones (a country-wide range) is called
-  only when the hours hold in every one of them: never outside anyone's hours.
+  zone is the contact's own when the upload gave one (a place's zone: "EST" and the like,
+  NOT_A_PLACE, are ignored), else the zones phonenumbers knows for the number, else the
+  campaign's. A number spanning several zones (a country-wide range) is called only when the
+  hours hold in every one of them: never outside anyone's hours.
 - Do-not-call entries are E.164 numbers or prefixes, global or per campaign, checked at dial time.
 - After an attempt a contact is retried after the interval for its outcome while attempts remain;
   answered, invalid and abandoned attempts are not retried by these intervals (abandoned waits
@@ -33,6 +34,37 @@ from app.core.states import AttemptOutcome
 
 _UNKNOWN_ZONE = "Etc/Unknown"
 
+# Zone names that are a clock, not a place: abbreviations and POSIX-style rules from the tz
+# database's backward files, and the host's own zone. "EST" is UTC-5 all year, so a New York
+# contact given "EST" would be rung an hour late by its clock all summer (21:30 for hours ending
+# 21:00). The upload refuses them (the value is the place's zone it suggests); one stored before
+# that is called by its number's zones instead. Etc/GMT±N is not in the list yet: the end-to-end
+# tests upload such zones to get a given local hour (see tests/e2e/test_dialler_rules.py).
+NOT_A_PLACE = {
+    "EST": "America/New_York",
+    "EST5EDT": "America/New_York",
+    "CST6CDT": "America/Chicago",
+    "MST": "America/Denver (America/Phoenix for Arizona)",
+    "MST7MDT": "America/Denver",
+    "PST8PDT": "America/Los_Angeles",
+    "HST": "Pacific/Honolulu",
+    "CET": "Europe/Berlin",
+    "MET": "Europe/Berlin",
+    "EET": "Europe/Athens",
+    "WET": "Europe/Lisbon",
+    "GMT": "Europe/London",
+    "GMT0": "Europe/London",
+    "GMT+0": "Europe/London",
+    "GMT-0": "Europe/London",
+    "Greenwich": "Europe/London",
+    "UTC": "Europe/London",
+    "UCT": "Europe/London",
+    "Universal": "Europe/London",
+    "Zulu": "Europe/London",
+    "Factory": "Europe/London",
+    "localtime": "Europe/London",
+}
+
 
 @lru_cache(maxsize=16)
 def _zone(name: str) -> ZoneInfo:
@@ -58,7 +90,7 @@ def _number_zones(number: str) -> tuple[str, ...]:
 
 def contact_zones(number: str, contact_tz: str | None, campaign_tz: str) -> tuple[str, ...]:
     """The time zones whose clocks decide when this contact may be called."""
-    if contact_tz:
+    if contact_tz and contact_tz not in NOT_A_PLACE:
         return (contact_tz,)
     return _number_zones(number) or (campaign_tz,)
 

@@ -5,7 +5,8 @@ the few due now (`LoadContacts` → `ContactsLoaded`, each a `DueContact`) and r
 contact's change of state (`ContactProgress`) with the step that caused it, so the store writes
 both in one transaction: a contact taken into the window is "claimed" (never handed out twice,
 even to a second node), a contact to retry is "scheduled" with its next due time, a contact whose
-campaign has finished with it is "done".
+campaign has finished with it is "done". A contact's last outcome is reported again with every
+change that is not a dial (claimed, given back), so a call_back promise outlives its claims.
 """
 
 from __future__ import annotations
@@ -31,6 +32,9 @@ class DueContact:
     priority: int  # higher first, then lower id (as the store orders them)
     attempts: int  # dials already made (counted toward max_attempts)
     reserved_agent: str | None  # a call_back disposition may keep the contact for its agent
+    # the stored last outcome or disposition: "call_back" is a promise, dialled whatever attempts
+    # were used (the answered call that made it counted); kept through claims and hand-backs
+    last_outcome: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,11 +10,18 @@ Theory of operation:
 - One dispatch decision: (1) answered power calls waiting for an agent, (2) inbound callers and
   callbacks of the agents' queues (unless a campaign says `inbound_first: false`), (3) campaigns:
   each remaining ready agent goes to the lowest `order`, among equals the campaign furthest
-  behind its `parity`, within its `agent_share`.
+  behind its `parity`, within its `agent_share`. Ready agents that power dials still in flight
+  were placed for (one per `lines_per_agent` dials) are held from (2) until those dials end;
+  while a caller waits for them, (3) places no new dial on them.
 - At dial time a contact must pass: campaign running and within its dates, not on a do-not-call
-  list (else "done" with outcome dnc), attempts left, calling hours in its local time (else
-  "scheduled" for the next opening), not reserved for another agent (a reserved call_back waits
-  `reserve_for` for its agent, then any agent may take it).
+  list (else "done" with outcome dnc), attempts left (or a call_back promised: the answered call
+  that promised it may have been the last attempt), calling hours in its local time (else
+  "scheduled" for the next opening, or looked at again NO_OPENING_RECHECK later when the hours
+  never open: not finished for good), not reserved for another agent (a reserved call_back waits
+  `reserve_for` for its agent, then any agent may take it). One number may be in several
+  campaigns' lists: it is dialled by one request at a time (the others leave it in their window
+  until that dial ends), and after an abandoned power call no contact-first campaign dials it
+  before ABANDON_QUARANTINE has passed (scheduled then; `restore_abandoned` after a restart).
 - Preview (agent first): the agent is rung showing the contact's name and number; once they
   answer, `review_time` later (or on "dial now") the contact is dialled while the agent hears
   ringback; bridged on answer. A skip, an agent who does not answer (paused not_responding as
@@ -45,11 +52,11 @@ from __future__ import annotations
 import dataclasses
 import heapq
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from app.core import campaigns as rules
-from app.core import pacing
+from app.core import dispatch, pacing
 from app.core.agents import Agent, pick_agent
 from app.core.calls import CallFlow
 from app.core.commands import (
@@ -91,9 +98,13 @@ from app.core.states import AgentState, AttemptOutcome, Outcome, RequestKind, Re
 DIAL_ACTIVITY = "dial_attempt"  # the raw event log's kind for one dial of a contact (store figures)
 CAMPAIGN_FINISHED = "campaign_finished"  # activity and notification: the list is finished
 CAMPAIGN_REOPENED = "campaign_reopened"  # activity: contacts came again after campaign_finished
+QUARANTINED = "abandoned_recently"  # verdict: the number's power call was abandoned within ABANDON_QUARANTINE
+CALL_BACK = "call_back"  # the disposition that promises a later call (due whatever attempts are used)
 INVALID_CAUSES = frozenset({1, 28})  # unallocated number, invalid number format
 RECHECK = 60.0  # a running campaign that cannot dial (dates) looks again this often
 EMPTY_POLL = 15.0  # the store had nothing due: ask again this much later (new uploads)
+ABANDONED_PRUNE = 1024  # abandoned numbers remembered before expired ones are swept out
+NO_OPENING_RECHECK = 86400.0  # calling hours that never open for a contact: it is looked at again this later
 DIALLER_TIMERS = ("review", "connect")
 PACE_EVERY = 1.0  # a running predictive campaign is paced at least this often
 PACE_GAP = 0.5  # and at most this often (every event dispatches; pacing costs more than a dispatch)
@@ -118,6 +129,7 @@ def _card(contact: DueContact) -> dict[str, Any]:
         "priority": contact.priority,
         "attempts": contact.attempts,
         "reserved_agent": contact.reserved_agent,
+        "last_outcome": contact.last_outcome,
     }
 
 
@@ -135,6 +147,7 @@ def contact_of(req: Request) -> DueContact:
         priority=int(card.get("priority", 0)),
         attempts=int(card.get("attempts", 0)),
         reserved_agent=card.get("reserved_agent"),
+        last_outcome=card.get("last_outcome"),
     )
 
 
@@ -144,6 +157,14 @@ class DiallerFlow(CallFlow):
         self.campaign_state: dict[str, CampaignState] = {}
         self._window: dict[str, dict[int, DueContact]] = {}
         self._active_contacts: dict[tuple[str, int], str] = {}  # (campaign, contact) -> request id
+        # The numbers of those requests (one number may be in several campaigns' lists: dialled
+        # by one at a time), and numbers whose power call was abandoned: not dialled again by any
+        # contact-first campaign before ABANDON_QUARANTINE has passed (the contact's own row waits
+        # as well); expired entries are dropped when met, and all at once as the map grows.
+        self._active_numbers: dict[tuple[str, int], str] = {}
+        self._numbers_in_use: dict[str, int] = {}
+        self._abandoned_until: dict[str, float] = {}
+        self._abandoned_prune_at = ABANDONED_PRUNE
         self._loading: set[str] = set()
         self._asked: dict[str, int] = {}  # the limit of the load in flight
         self._stale_load: set[str] = set()  # the list changed while a load was in flight
@@ -163,6 +184,7 @@ class DiallerFlow(CallFlow):
         self._paced_at: dict[str, tuple[float, int]] = {}  # campaign -> (when, agents ready then)
         self._finished: set[str] = set()  # campaigns whose list is finished (notified once)
         self._unsettled: set[str] = set()  # contacts given back to the store during the load in flight
+        self._held: frozenset[str] = frozenset()  # agents kept for power dials during inbound dispatch
         self._apply_campaigns(settings)
 
     def _apply_campaigns(self, settings: CoreSettings) -> None:
@@ -258,7 +280,7 @@ class DiallerFlow(CallFlow):
                 raise IllegalRequestAction(
                     f"disposition {event.disposition!r} is not one of campaign {c.id}'s: {allowed}"
                 )
-            if event.disposition == "call_back" and (event.call_back_at is None or event.call_back_at <= event.now):
+            if event.disposition == CALL_BACK and (event.call_back_at is None or event.call_back_at <= event.now):
                 raise IllegalRequestAction("call_back needs call_back_at, a time in the future")
 
     def _check_new_campaigns(self, new: CoreSettings) -> None:
@@ -290,7 +312,7 @@ class DiallerFlow(CallFlow):
             window[contact.contact_id] = contact
             taken += 1
             # the reservation is kept in the store while claimed: a restart must not lose it
-            self._report(contact, CLAIMED, contact.attempts, None, None, contact.reserved_agent)
+            self._report(contact, CLAIMED, contact.attempts, None, contact.last_outcome, contact.reserved_agent)
             c = self.campaigns.get(e.campaign)
             if contact.reserved_agent is not None and c is not None:
                 self._reserved_until[key] = e.now + c.reserve_for
@@ -349,8 +371,8 @@ class DiallerFlow(CallFlow):
         # back to the list (not the window): the agent's next contact is another one
         contact = contact_of(req)
         self._end(req, Outcome.SKIPPED, campaign=req.campaign, contact=req.contact_id)
-        self._active_contacts.pop((contact.campaign, contact.contact_id), None)
-        self._report(contact, SCHEDULED, contact.attempts, self._now, None, contact.reserved_agent)
+        self._forget_contact(contact)
+        self._report(contact, SCHEDULED, contact.attempts, self._now, contact.last_outcome, contact.reserved_agent)
 
     def _await_disposition(self, agent_id: str, campaign: str, contact_id: int, attempts: int) -> None:
         """The agent's last dialler call waits for their disposition; an earlier one never given
@@ -378,10 +400,10 @@ class DiallerFlow(CallFlow):
 
     def _contact_disposed(self, e: ContactDisposed) -> None:
         campaign, contact_id, attempts = self._last_call.pop(e.agent_id)
-        if e.disposition == "call_back":
+        if e.disposition == CALL_BACK:
             reserved = e.agent_id if e.reserve else None
             self._progress[(campaign, contact_id)] = ContactProgress(
-                campaign, contact_id, SCHEDULED, attempts, e.call_back_at, "call_back", reserved
+                campaign, contact_id, SCHEDULED, attempts, e.call_back_at, CALL_BACK, reserved
             )
             self._given_back(campaign, SCHEDULED)
             self._wake_at(campaign, e.call_back_at or e.now)
@@ -415,6 +437,24 @@ class DiallerFlow(CallFlow):
         )
         self._given_back(contact.campaign, state)
 
+    def _index_contact(self, campaign: str, contact_id: int, request_id: str, number: str) -> None:
+        key = (campaign, contact_id)
+        self._active_contacts[key] = request_id
+        if key not in self._active_numbers:
+            self._active_numbers[key] = number
+            self._numbers_in_use[number] = self._numbers_in_use.get(number, 0) + 1
+
+    def _forget_contact(self, contact: DueContact) -> None:
+        key = (contact.campaign, contact.contact_id)
+        self._active_contacts.pop(key, None)
+        number = self._active_numbers.pop(key, None)
+        if number is not None:
+            left = self._numbers_in_use[number] - 1
+            if left:
+                self._numbers_in_use[number] = left
+            else:
+                del self._numbers_in_use[number]
+
     def _wake_at(self, campaign: str, at: float) -> None:
         """Load contacts of `campaign` again at `at` (one this engine scheduled becomes due). Kept
         until then: a poll of the store that comes first and finds nothing due sets the next poll
@@ -433,30 +473,23 @@ class DiallerFlow(CallFlow):
 
     def _release_window(self, campaign: str) -> None:
         for contact in self._window.get(campaign, {}).values():
-            self._report(contact, SCHEDULED, contact.attempts, self._now, None, contact.reserved_agent)
+            self._report(contact, SCHEDULED, contact.attempts, self._now, contact.last_outcome, contact.reserved_agent)
         self._window[campaign] = {}
 
     def _back_to_window(self, req: Request, outcome: Outcome) -> None:
         """The dial is over without an attempt that counts: the contact is due again at once."""
         contact = contact_of(req)
         counted = contact.attempts + req.counted_attempts
+        # a promised call back stays owed until a dial of it counted
+        again = dataclasses.replace(
+            contact, attempts=counted, last_outcome=contact.last_outcome if req.counted_attempts == 0 else None
+        )
         self._end(req, outcome, campaign=req.campaign, contact=req.contact_id)
-        self._active_contacts.pop((contact.campaign, contact.contact_id), None)
+        self._forget_contact(contact)
         if contact.campaign in self.campaigns and self.campaign_state[contact.campaign] is not CampaignState.STOPPED:
-            again = DueContact(
-                contact.campaign,
-                contact.contact_id,
-                contact.number,
-                contact.name,
-                contact.fields,
-                contact.timezone,
-                contact.priority,
-                counted,
-                contact.reserved_agent,
-            )
             self._window[contact.campaign][contact.contact_id] = again
         else:
-            self._report(contact, SCHEDULED, counted, self._now, None, contact.reserved_agent)
+            self._report(again, SCHEDULED, counted, self._now, again.last_outcome, contact.reserved_agent)
 
     def _dial_record(self, req: Request, outcome: AttemptOutcome) -> None:
         """The compliance record of one dial, in the raw event log: `dial_attempt` with the campaign
@@ -492,7 +525,7 @@ class DiallerFlow(CallFlow):
         counted = contact.attempts + req.counted_attempts
         self._dial_record(req, outcome)
         self._end(req, ended, campaign=req.campaign, contact=req.contact_id, last=outcome.value)
-        self._active_contacts.pop((contact.campaign, contact.contact_id), None)
+        self._forget_contact(contact)
         if outcome is AttemptOutcome.ANSWERED or c is None:
             # the agent's disposition is pending: kept with the row, so a restart can take it back
             self._report(contact, DONE, counted, None, outcome.value, self._disposing_agent(contact))
@@ -569,11 +602,50 @@ class DiallerFlow(CallFlow):
         if self.campaigns:
             self._connect_waiting()
             self._dial_campaigns(before_inbound=True)
-        super()._dispatch()
+            self._held = self._agents_held_for_dials()
+        try:
+            super()._dispatch()
+            wanted = self._held_agents_wanted()
+        finally:
+            self._held = frozenset()
         if self.campaigns:
-            self._dial_campaigns(before_inbound=False)
+            self._dial_campaigns(before_inbound=False, withheld=wanted)
             self._pace_campaigns()
             self._request_contacts()
+
+    def _agents_held_for_dials(self) -> frozenset[str]:
+        """Ready agents that power dials still ringing (or answered, waiting) count on: one per
+        `lines_per_agent` dials, the agents `_connect_waiting` would take. `inbound_first` decides
+        who gets a *free* agent (inbound before new dials); an agent a dial was placed for is not
+        free until the dial ends, else the contact answers to nobody and is abandoned (the
+        information message, 72 h quarantine, the abandon rate)."""
+        if not any(a.available for a in self.agents.values()):
+            return frozenset()
+        held: set[str] = set()
+        for c in self.campaigns.values():
+            if c.mode is not CampaignMode.POWER:
+                continue  # predictive dials are paced on what agents will do, not held by one each
+            flying = self._in_flight(c)
+            need = math.ceil(flying / c.lines_per_agent - 1e-9) if flying else 0
+            free = [a for a in self.agents.values() if a.id not in held]
+            while need > 0 and (agent := pick_agent(free, c.queue)) is not None:
+                held.add(agent.id)
+                free.remove(agent)
+                need -= 1
+        return frozenset(held)
+
+    def _held_agents_wanted(self) -> frozenset[str]:
+        """Held agents a caller or callback is still waiting for: no new dial of an inbound_first
+        campaign counts on them (a dial ending frees its agent for the caller, not for a redial)."""
+        if not self._held:
+            return frozenset()
+        waiting = [q for q, order in self.orders.items() if order and dispatch.candidate(self, q) is not None]
+        return frozenset(a for a in self._held if any(self.agents[a].serves(q) for q in waiting))
+
+    def _dispatchable_agents(self) -> list[Agent]:
+        """As CallFlow's, without the agents held for power dials (`_agents_held_for_dials`)."""
+        agents = super()._dispatchable_agents()
+        return [a for a in agents if a.id not in self._held] if self._held else agents
 
     def _may_dial(self, c: CampaignSettings) -> bool:
         return (
@@ -623,7 +695,7 @@ class DiallerFlow(CallFlow):
             and r.state in (RequestState.DIALLING_CUSTOMER, RequestState.CONNECTING)
         )
 
-    def _dial_campaigns(self, before_inbound: bool) -> None:
+    def _dial_campaigns(self, before_inbound: bool, withheld: frozenset[str] = frozenset()) -> None:
         pool = [
             c
             for c in self.campaigns.values()
@@ -631,7 +703,10 @@ class DiallerFlow(CallFlow):
         ]
         if not pool:
             return
-        agents = sorted((a for a in self.agents.values() if a.available), key=lambda a: (a.idle_since, a.id))
+        agents = sorted(
+            (a for a in self.agents.values() if a.available and a.id not in withheld),
+            key=lambda a: (a.idle_since, a.id),
+        )
         if not agents:
             return
         for c in pool:
@@ -769,6 +844,8 @@ class DiallerFlow(CallFlow):
         → done; attempts used up → done; outside calling hours → scheduled for the next opening."""
         window = self._window[c.id]
         for contact in sorted(window.values(), key=lambda k: (-k.priority, k.contact_id)):
+            if contact.number in self._numbers_in_use:
+                continue  # being dialled for another campaign: stays in the window, dialled after
             verdict = self._dial_verdict(c, contact)
             if verdict is not None:
                 if not peek:
@@ -815,12 +892,35 @@ class DiallerFlow(CallFlow):
     def _dial_verdict(self, c: CampaignSettings, contact: DueContact) -> str | None:
         if self.dnc.blocked(contact.number, c.id):
             return "dnc"
-        if contact.attempts >= c.max_attempts:
-            return "attempts_used"
+        if contact.attempts >= c.max_attempts and contact.last_outcome != CALL_BACK:
+            return "attempts_used"  # a promised call back is made whatever the answered call used
+        if c.mode in CONTACT_MODES and self._quarantined_until(contact.number) is not None:
+            return QUARANTINED  # a preview call has its agent on the line: allowed within the 72 h
         zones = rules.contact_zones(contact.number, contact.timezone, c.timezone)
         if not self._callable(c, zones, self._now):
             return "outside_hours"
         return None
+
+    def _quarantined_until(self, number: str) -> float | None:
+        """When a recent abandoned call to `number` stops keeping it from being dialled."""
+        until = self._abandoned_until.get(number)
+        if until is not None and until <= self._now:
+            del self._abandoned_until[number]
+            return None
+        return until
+
+    def restore_abandoned(self, abandoned_at: Mapping[str, float]) -> None:
+        """At start-up, before the first event: numbers whose power call was abandoned and when
+        (the raw event log's `dial_attempt` lines with `abandoned` set, of the last
+        ABANDON_QUARANTINE), so a restart does not let another campaign ring them sooner."""
+        for number, at in abandoned_at.items():
+            self._quarantine_number(number, at + ABANDON_QUARANTINE)
+
+    def _quarantine_number(self, number: str, until: float) -> None:
+        self._abandoned_until[number] = max(until, self._abandoned_until.get(number, until))
+        if len(self._abandoned_until) > self._abandoned_prune_at:
+            self._abandoned_until = {n: u for n, u in self._abandoned_until.items() if u > self._now}
+            self._abandoned_prune_at = max(ABANDONED_PRUNE, 2 * len(self._abandoned_until))
 
     def _callable(self, c: CampaignSettings, zones: tuple[str, ...], at: float) -> bool:
         """Within calling hours at `at` and, while the shell's clock runs ahead of the true one, at
@@ -839,14 +939,26 @@ class DiallerFlow(CallFlow):
         return at
 
     def _refuse_contact(self, c: CampaignSettings, contact: DueContact, verdict: str) -> None:
+        until = self._abandoned_until.get(contact.number) if verdict == QUARANTINED else None
+        if until is not None:  # another campaign's call to the number was abandoned: later, not never
+            self._report(contact, SCHEDULED, contact.attempts, until, contact.last_outcome, contact.reserved_agent)
+            self._wake_at(c.id, until)
+            self._activity("contact_quarantined", None, campaign=c.id, contact=contact.contact_id, until=until)
+            return
         if verdict == "outside_hours":
             zones = rules.contact_zones(contact.number, contact.timezone, c.timezone)
             at = self._next_callable(c, zones)
-            if at is not None:
-                self._report(contact, SCHEDULED, contact.attempts, at, None, contact.reserved_agent)
-                self._wake_at(c.id, at)
-                self._activity("contact_waits_for_hours", None, campaign=c.id, contact=contact.contact_id, until=at)
-                return
+            # No opening ahead (hours closed every day, or never together in every zone of the
+            # number): not a reason to finish the contact for good; hours may be given tomorrow.
+            opening = at is not None
+            if at is None:
+                at = self._now + NO_OPENING_RECHECK
+            self._report(contact, SCHEDULED, contact.attempts, at, contact.last_outcome, contact.reserved_agent)
+            self._wake_at(c.id, at)
+            self._activity(
+                "contact_waits_for_hours", None, campaign=c.id, contact=contact.contact_id, until=at, opening=opening
+            )
+            return
         self._report(contact, DONE, contact.attempts, None, verdict)
         # the compliance record: a contact not dialled because of do-not-call is logged as such
         self._activity("contact_not_dialled", None, campaign=c.id, contact=contact.contact_id, reason=verdict)
@@ -868,7 +980,7 @@ class DiallerFlow(CallFlow):
             contact=_card(contact),
         )
         self.requests[req.id] = req
-        self._active_contacts[(c.id, contact.contact_id)] = req.id
+        self._index_contact(c.id, contact.contact_id, req.id, contact.number)
         return req
 
     def _ring_for_contact(self, c: CampaignSettings, agent: Agent, contact: DueContact) -> None:
@@ -932,11 +1044,13 @@ class DiallerFlow(CallFlow):
             if agent is not None:
                 self._release_agent(agent, None)
             self._end(req, Outcome.RETURNED, campaign=req.campaign, contact=req.contact_id, reason=verdict or "paused")
-            self._active_contacts.pop((contact.campaign, contact.contact_id), None)
+            self._forget_contact(contact)
             if c is not None and verdict is not None:
                 self._refuse_contact(c, contact, verdict)
             else:
-                self._report(contact, SCHEDULED, contact.attempts, self._now, None, contact.reserved_agent)
+                self._report(
+                    contact, SCHEDULED, contact.attempts, self._now, contact.last_outcome, contact.reserved_agent
+                )
             return
         self._start_dial(c, contact, req)
 
@@ -967,7 +1081,9 @@ class DiallerFlow(CallFlow):
         c = self.campaigns.get(req.campaign or "")
         if role == "agent" and req.state is RequestState.RINGING_AGENT:
             self._timers.cancel("ring", req.id)
-            self.agents[req.agent_id or ""].start_call(e.now)
+            agent = self.agents.get(req.agent_id or "")
+            if agent is not None:  # None: removed from the settings while the service was down
+                agent.start_call(e.now)
             if req.customer_leg is not None:  # power: the contact is on the line
                 self._connect_contact(req)
                 return
@@ -1010,7 +1126,9 @@ class DiallerFlow(CallFlow):
         assert req.customer_leg is not None and req.agent_leg is not None
         self._timers.cancel("connect", req.id)
         req.state = RequestState.CONNECTED
-        self.agents[req.agent_id or ""].refusals = 0
+        agent = self.agents.get(req.agent_id or "")
+        if agent is not None:
+            agent.refusals = 0
         if req.attempts:  # power: the attempt is the connected agent's from now on
             req.attempts[-1].agent_id = req.agent_id or ""
         req.service_started_at = self._now
@@ -1125,6 +1243,8 @@ class DiallerFlow(CallFlow):
         req.customer_leg = None
         req.attempts[-1].outcome = AttemptOutcome.ABANDONED
         self._observe_live(req, abandoned=True)
+        if req.callback_number:
+            self._quarantine_number(req.callback_number, self._now + ABANDON_QUARANTINE)
         self._activity("dialler_abandoned", req, why=why, campaign=req.campaign, contact=req.contact_id)
         self._notify("abandoned_call", req, req.callback_number, campaign=req.campaign, why=why)
         self._attempt_over(req, AttemptOutcome.ABANDONED, Outcome.ABANDONED)
@@ -1202,7 +1322,7 @@ class DiallerFlow(CallFlow):
         for req in self.requests.values():
             if req.kind is not RequestKind.CONTACT or req.campaign is None or req.contact_id is None:
                 continue
-            self._active_contacts[(req.campaign, req.contact_id)] = req.id
+            self._index_contact(req.campaign, req.contact_id, req.id, req.callback_number or "")
             if self._contact_on_line(req):
                 self._timers.set("connect", req.id, now + CONNECT_WITHIN)
             # a preview under review is dialled at LegsReconciled (recovery.py), as a whisper is

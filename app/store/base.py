@@ -189,6 +189,10 @@ class Store(Protocol):
         """Contacts per state and left to call; dials, connects, machines, abandoned over the last
         24 h and 30 days from the event log's `dial_attempt` lines (data: campaign, outcome, abandoned)."""
 
+    async def abandoned_dials(self, since: float) -> list[tuple[str, float]]:
+        """(number, at) of every abandoned dial (any campaign) the event log's `dial_attempt` lines
+        record after `since`: the 72 h no-redial rule's memory after a restart."""
+
     async def dial_minutes(self, campaign: str, since: float, until: float) -> list[DialMinute]:
         """The campaign's live answers, abandoned ones and machine verdicts per minute, from the event
         log's `dial_attempt` lines written in (since, until] (a connected dial counts at its

@@ -16,7 +16,8 @@ Theory of operation:
   later row's name, time zone and priority where given, free fields combined, progress kept.
 - A half-finished import (the store failed mid-file) has stored the batches before the failure;
   running it again is safe, as repeated numbers merge.
-- Columns: `number` (required), `name`, `timezone` (IANA, e.g. Europe/Copenhagen), `priority`
+- Columns: `number` (required), `name`, `timezone` (IANA, e.g. Europe/Copenhagen; a place's
+  zone, not an abbreviation such as EST, which keeps no summer time), `priority`
   (-1000..1000, higher is called first); every other column is a free field shown to the agent.
   Header names are matched without case or surrounding blanks; "," or ";" separates cells.
 """
@@ -38,6 +39,7 @@ from typing import TYPE_CHECKING, TextIO, TypeVar
 import phonenumbers
 
 from app.core import eligibility
+from app.core.campaigns import NOT_A_PLACE
 from app.core.settings import CoreSettings, EligibilityRules
 from app.store.contact_records import ImportRow
 
@@ -124,6 +126,19 @@ class ImportReport:
 @functools.cache
 def _zones() -> frozenset[str]:
     return frozenset(zoneinfo.available_timezones())
+
+
+def _timezone_problem(name: str) -> str | None:
+    """Why `name` cannot be a contact's time zone (None: it can)."""
+    if name not in _zones():
+        return f"time zone {name!r} is unknown; use an IANA name like Europe/Paris"
+    suggestion = NOT_A_PLACE.get(name)
+    if suggestion is not None:
+        return (
+            f"time zone {name!r} is an abbreviation or a fixed offset, not a place, and can be an hour "
+            f"off the contact's clock in summer; use the place's zone, e.g. {suggestion}"
+        )
+    return None
 
 
 def _records(stream: TextIO) -> Iterator[tuple[int, list[str]]]:
@@ -213,8 +228,9 @@ def _contact_row(
             report.refuse(line, BAD_PRIORITY, f"priority {priority} is outside {PRIORITY_MIN}..{PRIORITY_MAX}")
             return None
     timezone = values.get("timezone") or None
-    if timezone is not None and timezone not in _zones():
-        report.refuse(line, BAD_TIMEZONE, f"time zone {timezone!r} is unknown; use an IANA name like Europe/Paris")
+    problem = None if timezone is None else _timezone_problem(timezone)
+    if problem is not None:
+        report.refuse(line, BAD_TIMEZONE, problem)
         return None
     name = values.get("name", "")
     free = {k: v for k, v in values.items() if k not in KNOWN_COLUMNS and v}

@@ -157,6 +157,7 @@ def due_from_row(r: Sequence[Any]) -> DueContact:
         priority=c.priority,
         attempts=c.attempts,
         reserved_agent=c.reserved_agent,
+        last_outcome=c.last_outcome,  # "call_back": a promise, dialled whatever attempts were used
     )
 
 

@@ -255,6 +255,14 @@ class PostgresContacts:
             now,
         )
 
+    async def abandoned_dials(self, since: float) -> list[tuple[str, float]]:
+        async with self._transaction("repeatable_read") as conn:
+            rows = await conn.fetch(
+                f"SELECT data->>'number', at FROM events WHERE kind = '{DIAL_ACTIVITY}' AND at > $1 AND {_ABANDONED}",
+                since,
+            )
+        return [(str(r[0]), float(r[1])) for r in rows if r[0]]
+
     async def dial_minutes(self, campaign: str, since: float, until: float) -> list[DialMinute]:
         async with self._transaction("repeatable_read") as conn:
             rows = await conn.fetch(_MINUTES, campaign, since, until)

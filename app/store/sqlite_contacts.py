@@ -279,6 +279,17 @@ class SQLiteContacts:
 
         return await self._run(run, write=False)
 
+    async def abandoned_dials(self, since: float) -> list[tuple[str, float]]:
+        def run(conn: sqlite3.Connection) -> list[tuple[str, float]]:
+            rows = conn.execute(
+                f"SELECT json_extract(data, '$.number'), at FROM events WHERE kind = '{DIAL_ACTIVITY}' "
+                f"AND at > ? AND {_ABANDONED}",
+                (since,),
+            ).fetchall()
+            return [(str(number), float(at)) for number, at in rows if number]
+
+        return await self._run(run, write=False)
+
     async def dial_minutes(self, campaign: str, since: float, until: float) -> list[DialMinute]:
         def run(conn: sqlite3.Connection) -> list[DialMinute]:
             rows = conn.execute(_MINUTES, (campaign, since, until, since)).fetchall()

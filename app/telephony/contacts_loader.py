@@ -33,7 +33,7 @@ from app.core.dialler import CAMPAIGN_FINISHED, CAMPAIGN_REOPENED
 from app.core.engine import Engine
 from app.core.errors import CoreError
 from app.core.pacing import DAY, MONTH, HistoryMinute, PacingHistory
-from app.core.settings import CampaignMode, CampaignState
+from app.core.settings import ABANDON_QUARANTINE, CampaignMode, CampaignState
 from app.core.states import RequestKind, RequestState
 from app.store import Store, StoreError
 
@@ -112,7 +112,19 @@ class ContactsLoader:
         engine.restore_dispositions({cid: await self.store.pending_dispositions(cid) for cid in engine.campaigns})
         engine.restore_finished(await self._finished_campaigns())
         await self._restore_pacing(engine)
+        await self._restore_abandoned(engine)
         log.info("contacts_ready", released_claims=released, dnc_entries=sum(len(v) for v in dnc.values()))
+
+    async def _restore_abandoned(self, engine: Engine) -> None:
+        """Numbers whose call was abandoned in the last 72 h, from the event log's dial records: no
+        contact-first campaign rings them again sooner because the service restarted."""
+        assert self.store is not None
+        latest: dict[str, float] = {}
+        for number, at in await self.store.abandoned_dials(self.clock() - ABANDON_QUARANTINE):
+            latest[number] = max(at, latest.get(number, at))
+        engine.restore_abandoned(latest)
+        if latest:
+            log.info("abandoned_numbers_restored", numbers=len(latest))
 
     async def _restore_pacing(self, engine: Engine) -> None:
         """Predictive campaigns' abandon windows (24 h, 30 days) from the event log's dial records,

@@ -76,3 +76,18 @@ def test_the_example_file_declares_two_campaigns() -> None:
         "spring-offer": CampaignMode.PREVIEW,
         "renewals": CampaignMode.POWER,
     }
+
+
+@pytest.mark.parametrize("hours", [{}, {"mon": "closed", "sat": []}, {"exceptions": {"2026-12-24": "closed"}}])
+def test_calling_hours_closed_every_day_are_refused_with_the_pause_hint(hours: dict[str, Any]) -> None:
+    """Hours that never open were the admin's way to stop dialling for now; the dialler can only
+    keep looking at such contacts again every day. A pause says it, and shows on the live page."""
+    message = problems(with_campaign(calling_hours=hours))
+    assert "campaigns.spring.calling_hours are closed every day" in message
+    assert "pause the campaign" in message
+
+
+def test_calling_hours_open_only_on_an_exception_date_are_accepted() -> None:
+    config = validate_config(with_campaign(calling_hours={"exceptions": {"2026-12-27": "10:00-14:00"}}))
+    (c,) = config.core().campaigns
+    assert c.calling_hours is not None and c.calling_hours.exceptions == (("2026-12-27", (TimeRange(36000, 50400),)),)

@@ -67,7 +67,9 @@ class DiallerHarness(Harness):
             self.state[(p.campaign, p.contact_id)] = p
             key = (p.campaign, p.contact_id)
             if key in self.store:
-                self.store[key] = replace(self.store[key], attempts=p.attempts, reserved_agent=p.reserved_agent)
+                self.store[key] = replace(
+                    self.store[key], attempts=p.attempts, reserved_agent=p.reserved_agent, last_outcome=p.last_outcome
+                )
         for load in [x for x in out if isinstance(x, c.LoadContacts)]:
             if not self.answer_loads:  # the test answers it later (a load in flight)
                 self.pending_loads.append(load)

@@ -1,6 +1,7 @@
 """Hypothesis: whatever agents, contacts, the network and supervisors do, the dialler never dials
-a contact twice at once, outside its calling hours, after its last attempt, while its campaign
-is not running, or on a do-not-call entry."""
+a contact (or a number in both campaigns' lists) twice at once, outside its calling hours, after
+its last attempt (unless a call back was promised), while its campaign is not running, or on a
+do-not-call entry."""
 
 from __future__ import annotations
 
@@ -106,6 +107,10 @@ def _check(h: DiallerHarness, now: float, out: list[c.Command], dnc: set[tuple[s
     engine = h.engine
     active = Counter((r.campaign, r.contact_id) for r in engine.requests.values() if r.kind is RequestKind.CONTACT)
     assert all(n == 1 for n in active.values()), active  # never twice at once
+    # NUMBERS are in both campaigns' lists: a number is in one dial at a time, whichever campaign's
+    numbers = Counter(r.callback_number for r in engine.requests.values() if r.kind is RequestKind.CONTACT)
+    assert all(n == 1 for n in numbers.values()), numbers
+    assert engine._numbers_in_use == dict(numbers)
     for cid, window in engine._window.items():
         assert not any((cid, k) in active for k in window)  # in the window or dialled, not both
     for dial in [x for x in out if isinstance(x, c.OriginateCustomer)]:
@@ -115,7 +120,7 @@ def _check(h: DiallerHarness, now: float, out: list[c.Command], dnc: set[tuple[s
         assert engine.campaign_state[camp.id] is CampaignState.RUNNING
         assert not any(dial.number == e or (p and dial.number.startswith(e)) for e, p in dnc)
         before = int((req.contact or {})["attempts"]) + req.counted_attempts - 1
-        assert before < camp.max_attempts
+        assert before < camp.max_attempts or (req.contact or {}).get("last_outcome") == "call_back"
         zones = rules.contact_zones(dial.number, (req.contact or {}).get("timezone"), camp.timezone)
         for z in zones:
             local = datetime.fromtimestamp(now, ZoneInfo(z))

@@ -74,6 +74,23 @@ async def test_rows_are_stored_or_refused_with_line_and_reason(store: Store) -> 
     assert stored["+4520123463"].priority == -3 and dict(stored["+4520123457"].fields) == {}
 
 
+@pytest.mark.parametrize(
+    ("zone", "suggested"),
+    [("EST", "America/New_York"), ("EST5EDT", "America/New_York"), ("HST", "Pacific/Honolulu"), ("CET", "Europe/")],
+)
+def test_a_zone_that_is_not_a_place_is_refused_with_the_places_zone(zone: str, suggested: str) -> None:
+    """US CRMs write "EST" for Eastern: a fixed UTC-5 with no summer time, so in July a New York
+    contact was rung at 21:30 by their clock when calling hours end at 21:00 (TCPA: 8-21)."""
+    report = ImportReport()
+    us = EligibilityRules(allowed_regions=("US",))
+    text = f"number,timezone\n+12125550100,{zone}\n+12125550101,America/New_York\n"
+    rows = [row for batch in contact_batches(io.StringIO(text), us, report) for row in batch]
+    assert [row[3] for row in rows] == ["America/New_York"]
+    (refused,) = report.refusals
+    assert (refused.line, refused.reason) == (2, "bad_timezone")
+    assert zone in refused.detail and suggested in refused.detail
+
+
 async def test_repeated_numbers_merge_in_the_file_and_with_the_campaign(store: Store) -> None:
     first = await run(store, "number,name,priority,city\n+4520123456,Ann,1,Aarhus\n")
     assert (first.inserted, first.merged) == (1, 0)

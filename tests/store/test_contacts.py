@@ -428,3 +428,18 @@ async def test_contacts_left_leave_out_each_listed_contact_once(store: Store) ->
     assert (await store.campaign_figures("c1", NOW)).left == 2  # number(3), number(301)
     assert (await store.campaign_figures("c2", NOW)).left == 1
     assert await due_ids(store, "c2") == [other]
+
+
+async def test_a_promised_call_back_comes_due_with_its_last_outcome(store: Store) -> None:
+    """The dialler dials a call_back whatever attempts the answered call used: it must see the
+    stored last outcome on the due contact, also after a restart released its claim."""
+    (a,) = await upload(store, "c1", (1, 0))
+    await store.commit_many(
+        [Change(contacts=[progress("c1", a, "scheduled", attempts=3, next_due=NOW, last_outcome="call_back")])]
+    )
+    (due,) = await store.contacts_due("c1", NOW, 10)
+    assert (due.attempts, due.last_outcome) == (3, "call_back")
+    await store.commit_many([Change(contacts=[progress("c1", a, "claimed", attempts=3, last_outcome="call_back")])])
+    await store.release_claimed("c1", ())
+    (due,) = await store.contacts_due("c1", NOW, 10)
+    assert due.last_outcome == "call_back"

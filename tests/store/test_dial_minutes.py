@@ -53,3 +53,19 @@ async def test_only_minutes_after_since_count(store: Store) -> None:
         ]
     )
     assert await store.dial_minutes("c1", since, NOW) == [DialMinute(int((since + 100) // 60), 1, 0, 0)]
+
+
+async def test_abandoned_dials_name_every_campaigns_numbers_since(store: Store) -> None:
+    """The 72 h no-redial rule after a restart: every abandoned dial after `since`, any campaign."""
+    since = NOW - 72 * 3600.0
+    await store.append_events(
+        [
+            dial(since - 1, "abandoned", number="+4520000001"),  # older than the 72 h
+            dial(since + 10, "abandoned", number="+4520000002"),
+            dial(NOW - 60, "abandoned", campaign="c2", number="+4520000003"),
+            dial(NOW - 60, "answered", number="+4520000004"),
+            dial(NOW - 30, "busy", number="+4520000005"),
+        ]
+    )
+    got = sorted(await store.abandoned_dials(since))
+    assert got == [("+4520000002", since + 10), ("+4520000003", NOW - 60)]

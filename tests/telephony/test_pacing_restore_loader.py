@@ -80,3 +80,23 @@ async def test_old_abandons_leave_the_restored_day_window_at_their_own_time(tmp_
     # 6 min on, so are the abandons (before, they stayed in it for a whole day after the restart)
     assert pacer.day.rate(NOW + 360) == 0.0 and pacer.day.lives == 35
     assert pacer.month.rate(NOW + 360) == 2 / 40  # the 30 days keep them
+
+
+async def test_start_up_keeps_numbers_abandoned_in_the_last_72_hours_from_being_redialled(tmp_path: Path) -> None:
+    """The no-redial rule is per number and outlives a restart: another campaign's contact with a
+    number abandoned 71 h ago waits out the 72 h; one abandoned 73 h ago is dialled."""
+    store = SQLiteStore(str(tmp_path / "holdfast.db"))
+    await store.open()
+    try:
+        recent, old = "+4520111111", "+4520222222"
+        abandoned = [dial(NOW - 71 * HOUR, "abandoned"), dial(NOW - 73 * HOUR, "abandoned")]
+        for line, number in zip(abandoned, (recent, old), strict=True):
+            line.data["number"] = number
+        await store.append_events(abandoned)
+        engine = Engine(SETTINGS)
+        loader = ContactsLoader(store, engine.handle, lambda: NOW, lambda *_: None)
+        await loader.start_up(engine)
+        assert engine._quarantined_until(recent) == NOW - 71 * HOUR + 72 * HOUR
+        assert engine._quarantined_until(old) is None
+    finally:
+        await store.close()
