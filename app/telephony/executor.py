@@ -8,11 +8,15 @@ stays true:
 - an originate that Asterisk refused (4xx) is a failed leg at once; one whose answer was lost
   (timeout, 5xx, connection reset) is looked up by the channel id we chose: the channel exists
   (the leg goes on, its events follow) or it does not (a failed leg). Asterisk unreachable even
-  for that: the leg is kept, and its ring timeout or the next resync settles it;
+  for that: the leg is kept, and its ring timeout or the next resync settles it. Until one of
+  these settles it the leg is `originating`: a resync meanwhile cannot tell from the channel list
+  whether its channel is gone or not made yet, and leaves it alone;
 - a prompt that cannot be played counts as played (the engine moves on; a hang-up after it
   still happens); a prompt that cannot be stopped ends by itself;
 - a hang-up Asterisk refuses is retried, then stops the service (a line left open forever); one
-  Asterisk does not answer at all (down, restarting) is done at the next resync instead;
+  Asterisk does not answer at all (busy, down, restarting) is tried again every
+  DEFERRED_HANGUP_EVERY seconds while its server is up, and at its next resync; one that still
+  fails DEFERRED_HANGUP_GIVE_UP seconds on stops the service;
 - any other refused command (answer, hold, bridge) drops the leg: it is hung up and reported
   lost, so the engine ends or re-queues its request instead of waiting on a call that is stuck;
 - anything that is not an ARI error is a bug: the service stops (critical log, non-zero exit).
@@ -59,6 +63,11 @@ def call_bridge_request(bridge_id: str) -> str | None:
 # Looking up an originated channel whose originate answer was lost: seconds before each try.
 RESOLVE_DELAYS = (0.0, 0.25, 0.5, 1.0)
 HANGUP_RETRIES = (0.5, 1.0, None)  # seconds between tries of a failed hang-up; None: give up
+# A hang-up Asterisk did not answer: tried again this often (seconds) while its server is up; the
+# next resync may be far off (a REST timeout does not drop the events websocket). Still failing
+# after DEFERRED_HANGUP_GIVE_UP seconds, a line is left open on a finished call: the service stops.
+DEFERRED_HANGUP_EVERY = 1.0
+DEFERRED_HANGUP_GIVE_UP = 60.0
 
 
 def tone_playback_id(channel_id: str) -> str:
@@ -114,6 +123,9 @@ class CommandExecutor:
         self.resolve_delays: tuple[float, ...] = RESOLVE_DELAYS
         self.hangup_retries: tuple[float | None, ...] = HANGUP_RETRIES
         self.pending_hangups: dict[str, str] = {}  # channel id → server: hang-ups Asterisk did not answer
+        self._pending_since: dict[str, float] = {}  # channel id → when it was put off (the loop's clock)
+        self.deferred_hangup_every = DEFERRED_HANGUP_EVERY
+        self.deferred_hangup_give_up = DEFERRED_HANGUP_GIVE_UP
         self.language = language
         # A lane per leg: its commands in order, run by one task that ends when the lane is empty
         # (a later command starts a new one), so a call's lanes go when its last command is done.
@@ -244,6 +256,7 @@ class CommandExecutor:
         if error.status is None:
             log.error("hangup_deferred", leg_id=leg.leg_id, channel_id=leg.channel_id, error=str(error))
             self.pending_hangups[leg.channel_id] = leg.server
+            self._pending_since.setdefault(leg.channel_id, asyncio.get_running_loop().time())
         else:
             self.on_fatal("hangup_failed_stopping", error)
 
@@ -258,7 +271,34 @@ class CommandExecutor:
                 with contextlib.suppress(AriNotFound, AriConflict):
                     await here.ari.channels.hangup(channel_id, reason="normal")
                 log.info("hangup_done_at_resync", channel_id=channel_id)
-            self.pending_hangups.pop(channel_id, None)
+            self._hangup_done(channel_id)
+
+    async def retry_deferred_hangups(self) -> None:
+        """Every `deferred_hangup_every` seconds (a watched task of the service): try again the
+        hang-ups Asterisk did not answer, on servers that are up (one that is down does them at its
+        resync). One still failing `deferred_hangup_give_up` seconds after it was put off stops the
+        service: a line left open on a finished call, while the agent is offered the next one."""
+        for channel_id, where in sorted(self.pending_hangups.items()):
+            server = self.servers.get(where)
+            if not server.up or channel_id not in self.pending_hangups:  # done by a resync meanwhile
+                continue
+            try:
+                await server.ari.channels.hangup(channel_id, reason="normal")
+            except (AriNotFound, AriConflict):
+                pass  # gone already
+            except AriError as error:
+                since = self._pending_since.get(channel_id, asyncio.get_running_loop().time())
+                if asyncio.get_running_loop().time() - since >= self.deferred_hangup_give_up:
+                    self.on_fatal("deferred_hangup_failed_stopping", error)
+                    return
+                log.warning("deferred_hangup_failed", channel_id=channel_id, server=server.name, error=str(error))
+                continue
+            log.info("deferred_hangup_done", channel_id=channel_id, server=server.name)
+            self._hangup_done(channel_id)
+
+    def _hangup_done(self, channel_id: str) -> None:
+        self.pending_hangups.pop(channel_id, None)
+        self._pending_since.pop(channel_id, None)
 
     def _feed(self, event: Event) -> None:
         with contextlib.suppress(CoreError):  # refused: logged by feed, and it changed nothing
@@ -353,7 +393,14 @@ class CommandExecutor:
     async def _originate(
         self, leg: Leg, endpoint: str, caller_id: str, timeout: float, variables: dict[str, str]
     ) -> None:
+        leg.originating = True  # until Asterisk tells (or is asked) whether the channel exists
         self.legs.add(leg)  # before the request: its StasisStart may beat the HTTP answer
+        try:
+            await self._dial(leg, endpoint, caller_id, timeout, variables)
+        finally:
+            leg.originating = False
+
+    async def _dial(self, leg: Leg, endpoint: str, caller_id: str, timeout: float, variables: dict[str, str]) -> None:
         try:
             await self._ari(leg).channels.originate(
                 endpoint,

@@ -3,6 +3,8 @@
 The lock names its owner "host:pid:nonce". A lock left by a process that died on this host
 (kill -9, power cut) is taken over at once instead of waiting for it to expire, so a restart
 after a crash is immediate; a lock held by a live process, or by another host, is respected.
+A lock with our own pid but another nonce is a previous incarnation of this process (a container
+restarted: the service is pid 1 again, on the same hostname): it is dead too.
 """
 
 from __future__ import annotations
@@ -29,12 +31,16 @@ class AnotherInstanceRunning(RuntimeError):
     pass
 
 
-def _alive_here(owner: str) -> bool:
+def _alive_here(owner: str, me: str) -> bool:
+    """Whether the process that holds a lock named `owner` may still be running (`me`: our own
+    name). Our pid in another name is not us: a previous incarnation with the same pid, gone."""
     host, _, rest = owner.partition(":")
     pid = rest.partition(":")[0]
     if host != socket.gethostname() or not pid.isdigit():
         return True  # another host's: we cannot tell, so we respect it
-    return int(pid) == os.getpid() or os.path.exists(f"/proc/{pid}")
+    if int(pid) == os.getpid():
+        return owner == me
+    return os.path.exists(f"/proc/{pid}")
 
 
 class InstanceLock:
@@ -48,7 +54,7 @@ class InstanceLock:
     async def acquire(self) -> None:
         now = self.clock()
         holder = await self.store.lock_holder()
-        if holder is not None and holder.expires_at > now and not _alive_here(holder.owner):
+        if holder is not None and holder.expires_at > now and not _alive_here(holder.owner, self.owner):
             log.warning("lock_taken_over", previous_owner=holder.owner, detail="its process is gone")
             await self.store.release_lock(holder.owner)
         if not await self.store.acquire_lock(self.owner, LOCK_TTL, now):

@@ -83,12 +83,12 @@ class Leadership(InstanceLock):
 
     async def acquire(self) -> None:
         """Take the lease now (a plain `holdfast run`); a live holder refuses the start. A holder
-        that was a process on this host and is gone (kill -9) is waited out: its lease expires
-        within LEASE_TTL."""
+        that was a process on this host and is gone (kill -9; or our own pid under another name, a
+        restarted container's previous incarnation) is waited out: its lease expires within LEASE_TTL."""
         if self.lease is None:
             if await self._try() is None:
                 holder = await self.leases.lease_holder(self.name)
-                if holder is not None and _alive_here(holder.owner):
+                if holder is not None and _alive_here(holder.owner, self.owner):
                     raise AnotherInstanceRunning(
                         f"another Holdfast ({holder.owner}, epoch {holder.epoch}) holds the leadership lease; "
                         "stop it first, or start this one with --standby to take over when it stops"

@@ -43,6 +43,9 @@ class Leg:
     # Its channel is answered in Asterisk already (a caller the dialplan answered before Stasis,
     # asterisk-conf/extensions.conf): the engine's Answer needs no request.
     channel_up: bool = False
+    # Its originate is on its way: Asterisk may not have made the channel yet (until the POST is
+    # answered, or the look-up after a lost answer settles). A resync meanwhile cannot judge it.
+    originating: bool = False
 
 
 @dataclass(slots=True)

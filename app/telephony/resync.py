@@ -8,10 +8,12 @@ Theory of operation:
 - Reachability before legs: reconciling may free an agent or put a request back, and the engine
   dispatches at once; after an Asterisk restart phones have not registered again yet.
 - `_reconcile` adopts legs whose channels still exist (a caller on hold goes back into the
-  holding bridge), reports the others lost ("asterisk_restarted" or "channel_vanished"), takes
-  in callers waiting in our app that were never recorded (the service stopped before their
-  arrival was stored), hangs up answered calls in our app it had finished with (a prompt before
-  a hang-up that never came), and re-creates holding bridges. A leg restored from the store is
+  holding bridge), reports the others lost ("asterisk_restarted" or "channel_vanished"; only legs
+  the channel list can judge: not one placed, or whose originate was unanswered, when it was read),
+  tells the engine of agents and dialled customers who answered unseen, takes in callers waiting
+  in our app that were never recorded (the service stopped before their arrival was stored),
+  hangs up answered calls in our app it had finished with (a prompt before a hang-up that never
+  came), and re-creates holding bridges. A leg restored from the store is
   lost only once every server was read without it, or `unread_grace` after the first one was
   (a server that never comes back).
 - A read that keeps failing stops the service when no other server is up (never "connected" on a
@@ -26,6 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import structlog
@@ -72,6 +75,23 @@ EVENTS_USED = (
 )
 
 
+@dataclass(frozen=True, slots=True)
+class AsteriskRead:
+    """What a resync read from one server, and what we knew when its channels were read."""
+
+    channels: dict[str, Channel]
+    startup_time: object
+    online: set[str]  # endpoints registered
+    expected: set[str]  # legs the engine expected
+    known: set[str]  # legs in our registry
+    in_flight: set[str]  # legs whose originate was on its way: their channel may be newer than the list
+
+    def judges(self, leg: Leg) -> bool:
+        """Whether this list can tell that `leg`'s channel is gone: the leg was ours before the
+        channels were read, and its channel was made by then (its originate had been answered)."""
+        return leg.leg_id in self.known and leg.leg_id not in self.in_flight and not leg.originating
+
+
 class ServerSync:
     """The resync and reconcile half of TelephonyService (see the module's docstring)."""
 
@@ -100,6 +120,7 @@ class ServerSync:
         def _agents_by_endpoint(self) -> dict[str, str]: ...
         async def _leg_lost(self, leg: Leg, reason: str) -> None: ...
         async def _one_shot_ended(self, leg: Leg) -> None: ...
+        async def _originated_leg_answered(self, leg: Leg, args: tuple[str, ...]) -> None: ...
         async def _new_call(self, channel: Channel, args: list[str], server: str) -> None: ...
         def _queue_for_call(self, args: list[str]) -> str | None: ...
 
@@ -125,7 +146,7 @@ class ServerSync:
         for delay in self.resync_retries:
             try:
                 snapshot = await self._read_asterisk(server)
-                await self.executor.retry_hangups(set(snapshot[0]), server.name)
+                await self.executor.retry_hangups(set(snapshot.channels), server.name)
                 break
             except AriError as error:
                 if delay is None:
@@ -136,7 +157,7 @@ class ServerSync:
         else:  # an empty retry table: nothing was read
             await self._resync_failed(server, None)
             return
-        channels, startup_time, online, expected = snapshot
+        channels, startup_time, online = snapshot.channels, snapshot.startup_time, snapshot.online
         clash = self.servers.system_name_problem(server)
         if clash is not None:  # ids could collide: one caller mistaken for another; nothing to serve on
             self.fail("asterisk_system_names_clash", ValueError(clash))
@@ -159,7 +180,7 @@ class ServerSync:
                 self.try_feed(ev.AgentReachability(self.clock(), agent_id, False))
         server.up = True  # before reconciling: what it frees may be placed on this server
         self.metrics.asterisk_server_up.labels(server.name).set(1)
-        await self._reconcile(channels, restarted, expected, server)
+        await self._reconcile(snapshot, restarted, server)
         await self._tidy_call_bridges(server)
         for queue in self.engine.queues:
             try:
@@ -244,14 +265,17 @@ class ServerSync:
             except AriError as error:
                 log.warning("call_bridge_not_destroyed", bridge_id=bridge_id, server=server.name, error=str(error))
 
-    async def _read_asterisk(self, server: Server) -> tuple[dict[str, Channel], object, set[str], set[str]]:
+    async def _read_asterisk(self, server: Server) -> AsteriskRead:
         """Channels, Asterisk's start time and the online endpoints, all read before anything is fed
-        (so a failed read can be retried as a whole), and the legs the engine expected when the
-        channels were read: only those can be judged by that list. Sets the app's event filter.
-        (Agents' endpoints are read, not subscribed to: see ENDPOINT_POLL.)"""
+        (so a failed read can be retried as a whole), and what we knew when the channels were read
+        (the legs the engine expected, the legs in our registry): only those can be judged by that
+        list. Sets the app's event filter. (Agents' endpoints are read, not subscribed to: see
+        ENDPOINT_POLL.)"""
         ari = server.ari
         await self._filter_events(ari)
         expected = {leg_id for leg_id, *_ in self.engine.expected_legs()}
+        known = {leg.leg_id for leg in self.legs.all()}
+        in_flight = {leg.leg_id for leg in self.legs.all() if leg.originating}
         channels = {c.id: c for c in await ari.channels.list()}
         info = await ari.asterisk.info()
         config = info.raw.get("config")
@@ -259,7 +283,7 @@ class ServerSync:
         online: set[str] = set()
         if self._agents_on_server(server):
             online = {e.key for e in await ari.endpoints.list() if e.online}
-        return channels, info.startup_time, online, expected
+        return AsteriskRead(channels, info.startup_time, online, expected, known, in_flight)
 
     def _agents_on_server(self, server: Server) -> dict[str, str]:
         """Endpoint -> agent id of the agents whose phones register on `server`."""
@@ -280,9 +304,7 @@ class ServerSync:
                 raise
             log.warning("event_filter_refused", error=str(error))
 
-    async def _reconcile(
-        self, channels: dict[str, Channel], restarted: bool, expected: set[str], server: Server
-    ) -> None:
+    async def _reconcile(self, snapshot: AsteriskRead, restarted: bool, server: Server) -> None:
         """Match the legs the engine expects on this server with the channels it has.
 
         A leg whose channel still exists is adopted again (after a restart of the service) and a
@@ -290,11 +312,13 @@ class ServerSync:
         as `LegLost`: "asterisk_restarted" after an Asterisk restart, "channel_vanished" after a
         mere websocket gap (its hang-up event was lost with the gap); the engine decides what
         that means for the request and the agent. A leg made after the channels were read (the
-        engine dispatches as soon as the agents' reachability is fed) is newer than that list and
-        is left alone: its own events tell what becomes of it. Legs of another server are that
-        server's to judge; a leg restored from the store (its server unknown) is lost only once
-        every server has been read without it.
+        engine dispatches as soon as the agents' reachability is fed), or one whose originate was
+        not answered yet when it was read, is newer than that list and is left alone: its own
+        events tell what becomes of it. Legs of another server are that server's to judge; a leg
+        restored from the store (its server unknown) is lost only once every server has been read
+        without it.
         """
+        channels, expected = snapshot.channels, snapshot.expected
         for leg_id, request_id, role, answered in self.engine.expected_legs():
             if leg_id not in expected:
                 continue
@@ -323,13 +347,21 @@ class ServerSync:
                     request = self.engine.requests.get(request_id)
                     if inbound and request is not None and request.state is RequestState.WAITING:
                         self.executor.submit([JoinHolding(leg_id, request.queue)])
-                if role == "agent" and not answered and channel.state == "Up":
-                    # The agent answered while nobody listened (its StasisStart went with the gap or
-                    # the restart): without this the engine would wait for it and, at the ring
-                    # timeout, pause an agent who did answer as not responding.
-                    leg.answered = True
-                    log.info("leg_answered_unseen", leg_id=leg_id, request_id=request_id)
-                    self.try_feed(ev.LegAnswered(self.clock(), leg_id))
+                args = None if answered else self._answered_unseen(leg, role, channel)
+                if args is not None:
+                    # The agent (or the customer we dial) answered while nobody listened (its
+                    # StasisStart went with the gap or the restart): without this the engine would
+                    # wait for it and, at the ring timeout, pause an agent who did answer as not
+                    # responding, or hang up a customer who did answer and dial them again later.
+                    # Handled as that StasisStart would have been (a customer's AMD included).
+                    log.info("leg_answered_unseen", leg_id=leg_id, request_id=request_id, args=args)
+                    await self._originated_leg_answered(leg, args)
+                continue
+            if leg is not None and not snapshot.judges(leg):
+                # Its originate was not answered when the channels were read: Asterisk may have made
+                # the channel since. Its own events (or the originate's outcome, or its ring
+                # timeout) tell what becomes of it; judged gone, the agent was rung twice.
+                log.info("leg_in_flight_at_resync", leg_id=leg_id, request_id=request_id, server=server.name)
                 continue
             if leg is None and self.servers.several:
                 read_without = self._unplaced.setdefault(leg_id, set())
@@ -345,12 +377,7 @@ class ServerSync:
                 await self._leg_lost(leg, reason)
                 await self.executor.release_call_bridge(leg)
         await self._settle_unknown_calls(channels, server)
-        for leg in self.legs.live():  # our own one-shot legs (prompts before hang-up)
-            if self.servers.get(leg.server) is not server:
-                continue
-            if leg.channel_id not in channels and self.legs.mark_ended(leg):
-                self.legs.forget(leg)
-                await self._one_shot_ended(leg)
+        await self._forget_gone_legs(snapshot, server)
         # The first time every server was read after a restore: what waited may go on.
         first = not self._reconciled.issuperset(self.servers.by_name)
         self._reconciled.add(server.name)
@@ -358,6 +385,52 @@ class ServerSync:
             self.try_feed(ev.LegsReconciled(self.clock()))
         elif first and self._unread_task is None:
             self._unread_task = asyncio.create_task(self._give_up_unread_servers(), name="unread-servers")
+
+    def _answered_unseen(self, leg: Leg, role: str, channel: Channel) -> tuple[str, ...] | None:
+        """If a leg the engine still rings is answered in Asterisk, the arguments of the StasisStart
+        that said so (lost): an agent's channel is Up; a customer we dial is Up in our app, back
+        from answering-machine detection (`amd,<status>,<cause>`) or, not sent there yet, as
+        originated (then AMD, if asked for, starts now). None: not answered (yet)."""
+        if channel.state != "Up":
+            return None
+        if role == "agent":
+            return ()
+        request = self.engine.requests.get(leg.request_id)
+        if (
+            role != "customer"
+            or request is None
+            or request.state is not RequestState.DIALLING_CUSTOMER
+            or request.customer_leg != leg.leg_id
+            or channel.dialplan.app_name != "Stasis"
+        ):
+            return None
+        app, *args = (arg.strip() for arg in channel.dialplan.app_data.split(","))
+        if app != self.config.asterisk.app:
+            return None
+        if args[:1] == ["amd"]:
+            return tuple(args)
+        return None if leg.in_dialplan else tuple(args)  # sent to AMD: still there
+
+    async def _forget_gone_legs(self, snapshot: AsteriskRead, server: Server) -> None:
+        """Legs the engine does not judge whose channel is gone (their end went with the gap): our
+        own one-shot legs (a prompt before a hang-up; the agent change they confirm is made now),
+        and legs the engine has finished with whose end never came. Only legs we had when the
+        channels were read: one placed since (the engine dispatches during the resync) is newer
+        than that list, and forgetting it would refuse its answer as an unknown call."""
+        judged = {leg_id for leg_id, *_ in self.engine.expected_legs()}
+        for leg in self.legs.live():
+            if self.servers.get(leg.server) is not server or not snapshot.judges(leg):
+                continue
+            if leg.channel_id in snapshot.channels:
+                continue
+            if leg.role == "oneshot":
+                if self.legs.mark_ended(leg):
+                    self.legs.forget(leg)
+                    await self._one_shot_ended(leg)
+            elif leg.leg_id not in judged and self.legs.mark_ended(leg):
+                log.info("finished_leg_forgotten", leg_id=leg.leg_id, request_id=leg.request_id, server=server.name)
+                self.legs.forget(leg)
+                await self.executor.release_call_bridge(leg)
 
     async def _settle_unknown_calls(self, channels: dict[str, Channel], server: Server) -> None:
         """Calls in our app that no leg or request knows: callers taken in, finished calls hung up.

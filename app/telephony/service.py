@@ -51,7 +51,7 @@ from app.config import ConfigError, HoldfastConfig, load_config
 from app.config.schema import CampaignConfig, RecordingConfig
 from app.core import events as ev
 from app.core.causes import outcome_for
-from app.core.commands import Activity, Command, LoadContacts, Notify
+from app.core.commands import Activity, Command, Hangup, LoadContacts, Notify
 from app.core.engine import Engine
 from app.core.errors import CoreError
 from app.core.promise_log import DAY
@@ -235,6 +235,9 @@ class TelephonyService(ServerSync):
         poller = asyncio.create_task(self._poll_endpoints(), name="endpoint-poll")
         self._watchers.append(poller)
         self._watch(poller, "endpoint_poll")
+        hangups = asyncio.create_task(self._retry_deferred_hangups(), name="deferred-hangups")
+        self._watchers.append(hangups)
+        self._watch(hangups, "deferred_hangups")
         if isinstance(self.clock, SteadyClock):
             clock_lead = asyncio.create_task(self._watch_clock_lead(), name="clock-lead")
             self._watchers.append(clock_lead)
@@ -659,6 +662,13 @@ class TelephonyService(ServerSync):
                 if server.up:
                     await self._read_endpoints(server)
 
+    async def _retry_deferred_hangups(self) -> None:
+        """Hang-ups Asterisk did not answer are tried again while it is connected (executor.py)."""
+        while True:
+            await asyncio.sleep(self.executor.deferred_hangup_every)
+            if self.executor.pending_hangups:
+                await self.executor.retry_deferred_hangups()
+
     async def _read_endpoints(self, server: Server) -> None:
         agents = self._agents_on_server(server)
         if not agents:
@@ -765,8 +775,7 @@ class TelephonyService(ServerSync):
             await ari.channels.answer(channel_id)
             await ari.channels.play(channel_id, media, playback_id=playback_id)
         except AriError:
-            with contextlib.suppress(AriError):
-                await ari.channels.hangup(channel_id)
+            self.executor.submit([Hangup(leg.leg_id, "prompt_failed")])  # retried as any hang-up
 
     async def _leg_ended(self, leg: Leg, cause: int | None) -> None:
         if not self.legs.mark_ended(leg):
@@ -826,9 +835,11 @@ class TelephonyService(ServerSync):
         if task.report_finish:
             self.try_feed(ev.PromptFinished(self.clock(), task.leg_id))
         if task.hangup_after and leg is not None:
-            # A one-shot leg is forgotten at its end event (which may carry an agent change).
-            with contextlib.suppress(AriError):
-                await self.servers.client(leg.server).channels.hangup(leg.channel_id)
+            # A one-shot leg is forgotten at its end event (which may carry an agent change). The
+            # hang-up goes through the leg's lane like the engine's own: a channel already gone is
+            # fine, a refusal is retried and then stops the service, no answer is retried later;
+            # swallowed, it left a caller on a silent open line after "we will call you back".
+            self.executor.submit([Hangup(leg.leg_id, "prompt_ended")])
 
     # ------------------------------------------------------------------ agents
 

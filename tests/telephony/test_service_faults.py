@@ -170,6 +170,7 @@ async def test_a_hangup_asterisk_does_not_answer_is_done_at_the_next_resync(fake
     try:
         await shell.start()
         shell.service.executor.hangup_retries = (0.0, None)
+        shell.service.executor.deferred_hangup_every = 60.0  # not tried meanwhile: the resync does it
         shell.ready("1001")
         caller = await shell.caller(CALLER)
         ring = await shell.wait_originate("1001")
