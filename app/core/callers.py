@@ -95,29 +95,35 @@ class CallerFlow(EngineBase):
             return
         if req is None or req.kind is not RequestKind.INBOUND:
             return  # already a callback, or gone: the old line ending is expected
-        q = self.queues[req.queue]
         if req.state is RequestState.WAITING:
-            waited = req.gross_wait(e.now)
-            self.estimator.on_abandoned(req.queue, req.net_wait(e.now), e.now)
-            after = q.callback.abandon_callback_after
-            if q.callback.enabled and after is not None and waited >= after:
-                verdict = self.callback_verdict(q, req.caller_number, e.now)
-                if verdict.eligible and verdict.number is not None:
-                    self._activity("abandoned", req, waited=waited, callback=True)
-                    self._promise_callback(req, verdict.number, automatic=True)
-                    return
-            self._notify("abandoned", req, req.caller_number)
-            self._end(req, Outcome.ABANDONED, waited=waited)
+            self._caller_gave_up(req, e.now)
         elif req.state is RequestState.RINGING_AGENT:
-            self.estimator.on_abandoned(req.queue, req.net_wait(e.now), e.now)
             self._emit(Hangup(req.agent_leg or "", "caller_gone"))  # before _take_agent forgets the leg
             agent = self._take_agent(req)
             if agent is not None:
                 self._release_agent(agent, None)
-            self._notify("abandoned", req, req.caller_number)
-            self._end(req, Outcome.ABANDONED, waited=req.gross_wait(e.now))
+            # In their place again for the instant they give up: waiting long enough, they get
+            # the automatic callback a caller hanging up a second earlier would have got.
+            self._enter_queue(req)
+            self._caller_gave_up(req, e.now)
         elif req.state is RequestState.CONNECTED:
             self._finish_call(req, hung_up_by="customer")
+
+    def _caller_gave_up(self, req: Request, now: float) -> None:
+        """A caller waiting in the queue hung up: an automatic callback if they waited long enough
+        (`abandon_callback_after`) and their number may have one, else abandoned."""
+        q = self.queues[req.queue]
+        waited = req.gross_wait(now)
+        self.estimator.on_abandoned(req.queue, req.net_wait(now), now)
+        after = q.callback.abandon_callback_after
+        if q.callback.enabled and after is not None and waited >= after:
+            verdict = self.callback_verdict(q, req.caller_number, now)
+            if verdict.eligible and verdict.number is not None:
+                self._activity("abandoned", req, waited=waited, callback=True)
+                self._promise_callback(req, verdict.number, automatic=True)
+                return
+        self._notify("abandoned", req, req.caller_number)
+        self._end(req, Outcome.ABANDONED, waited=waited)
 
     def _dtmf(self, e: DtmfReceived) -> None:
         req = self.requests.get(e.request_id)

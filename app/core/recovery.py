@@ -36,6 +36,7 @@ from app.core.commands import (
     BridgeLegs,
     Hangup,
     PlayPrompt,
+    PromptItem,
 )
 from app.core.engine_base import CUSTOMER_TIMEOUT_MARGIN, RESUME_GRACE, EngineBase
 from app.core.errors import (
@@ -50,7 +51,7 @@ from app.core.events import (
 )
 from app.core.ordering import PlaceOrder
 from app.core.request import IN_SERVICE, Request
-from app.core.settings import CoreSettings
+from app.core.settings import CoreSettings, QueueSettings
 from app.core.states import AgentState, AttemptOutcome, Outcome, RequestKind, RequestState
 
 
@@ -252,6 +253,15 @@ class Recovery(EngineBase):
         if problems:
             raise IllegalRequestAction("settings not applied: " + "; ".join(problems[:5]))
 
+    def _tell_of_new_recording(self, req: Request, was: QueueSettings | None) -> None:
+        """A caller on the line when a reload starts recording their queue's calls (or gives it a
+        notice) hears the notice now, as a caller arriving would: their call will be recorded."""
+        q = self.queues[req.queue]
+        notice = q.recording.announce if q.record_calls else None
+        told = was.recording.announce if was is not None and was.record_calls else None
+        if notice and notice != told and req.customer_leg is not None:
+            self._emit(PlayPrompt(req.customer_leg, (PromptItem(notice),)))
+
     def _callback_under_new_settings(self, req: Request, now: float) -> None:
         """A callback not yet in service follows the new settings as a new one would: a number they
         no longer allow (put on the blocklist after a complaint) is not called; a lowered max_attempts
@@ -275,6 +285,7 @@ class Recovery(EngineBase):
         """Apply new settings to everything going on: places, attempts and agents' states stay."""
         new = e.settings
         self.settings = new
+        before = self.queues
         self.queues = {q.name: q for q in new.queues}
         for name in self.queues:
             self.orders.setdefault(name, PlaceOrder())
@@ -306,4 +317,6 @@ class Recovery(EngineBase):
         for req in list(self.requests.values()):
             if req.is_callback and req.state in (RequestState.WAITING, RequestState.QUARANTINE):
                 self._callback_under_new_settings(req, e.now)
+            elif req.kind is RequestKind.INBOUND and req.state in (RequestState.WAITING, RequestState.RINGING_AGENT):
+                self._tell_of_new_recording(req, before.get(req.queue))
         self._activity("settings_changed", None, queues=sorted(self.queues), agents=sorted(self.agents))

@@ -78,3 +78,29 @@ def test_an_agents_refusal_names_the_call_and_its_queue() -> None:
     h.run_until(h.now + 20)  # rings out after 15 s
     refused = h.activities("agent_refused")
     assert [(a.request_id, a.queue, a.agent_id) for a in refused] == [("r1", "support", "a1")]
+
+
+def test_a_caller_who_gives_up_while_an_agent_rings_gets_the_automatic_callback() -> None:
+    # waited five minutes (the threshold is one), then hung up a second into the agent's ring: as
+    # a caller hanging up a second earlier, they are called back (before: abandoned)
+    h = Harness(settings(agents=1, callback=callback_settings(abandon_callback_after=60.0)))
+    h.arrive("r1")
+    h.run_until(h.now + 300)
+    ring = Harness.one(h.ready("a1"), c.OriginateAgent)
+    out = h.at(1).hang_up("r1")
+    assert Harness.one(out, c.Hangup).leg_id == ring.leg_id
+    assert [n.kind for n in Harness.of(out, c.Notify)] == ["callback_requested"]
+    assert h.activities("abandoned", "r1")[0].data["callback"] is True
+    again = Harness.one(out, c.OriginateAgent)  # the agent, free again, is rung for the callback
+    assert again.request_id == "r1" and again.caller_id_name == "Callback"
+
+
+def test_a_caller_who_gives_up_while_an_agent_rings_too_soon_is_abandoned() -> None:
+    h = Harness(settings(agents=1, callback=callback_settings(abandon_callback_after=60.0)))
+    h.arrive("r1")
+    h.run_until(h.now + 20)
+    h.ready("a1")
+    out = h.at(1).hang_up("r1")
+    assert [n.kind for n in Harness.of(out, c.Notify)] == ["abandoned"]
+    assert h.activities("ended", "r1")[0].data["outcome"] == "abandoned"
+    assert h.engine.agents["a1"].state.value == "ready"

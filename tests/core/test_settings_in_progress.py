@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from app.core import commands as c
 from app.core import events as ev
-from app.core.settings import CoreSettings, EligibilityRules
+from app.core.settings import CoreSettings, EligibilityRules, RecordingSettings
 from app.core.states import Outcome
 from tests.core.harness import DK_MOBILE, Harness, callback_settings, settings
 from tests.core.test_recovery import restart
@@ -80,3 +80,16 @@ def test_an_agent_removed_while_down_finishes_their_callback_and_is_never_rung_a
     fresh.arrive("r2", "+4530123456")
     assert {o.agent_id for o in Harness.of(fresh.ready("a1"), c.OriginateAgent)} == {"a1"}
     assert "a2" not in fresh.engine.agents
+
+
+def test_callers_waiting_when_a_reload_starts_recording_hear_the_notice_before_the_recorded_call() -> None:
+    notice = RecordingSettings(announce="recording_notice")
+    before = settings(agents=1, recording=notice)
+    h = Harness(before)
+    h.arrive("r1")
+    assert not [p for p in h.prompts(h.log) if p == "recording_notice"]  # not recorded: not told
+    out = reload(h, settings(agents=1, recording=notice, record_calls=True))
+    assert Harness.one(out, c.PlayPrompt).leg_id == "r1" and h.prompts(out) == ["recording_notice"]
+    assert not h.prompts(reload(h, settings(agents=1, recording=notice, record_calls=True)))  # told once
+    ring = Harness.one(h.ready("a1"), c.OriginateAgent)
+    assert Harness.one(h.answer(ring.leg_id), c.BridgeLegs).record
