@@ -27,7 +27,7 @@ their line is hung up; if their line is gone, nothing else happens.
 
 from __future__ import annotations
 
-from app.core import eligibility, offer
+from app.core import eligibility, hours, offer
 from app.core.commands import (
     Answer,
     Hangup,
@@ -309,10 +309,28 @@ class CallerFlow(EngineBase):
             position=self.position(req.id),
         )
         # For a confirmation SMS: when the call back is expected (not before its delay).
-        expected = None if estimate is None else round(max(req.not_before, self._now + estimate), 3)
+        expected = None if estimate is None else self._expected_callback_at(req, estimate)
         self._notify("callback_requested", req, number, **({} if expected is None else {"expected_at": expected}))
         if line is not None and not automatic:
             self._emit(PlayPrompt(line, (self._confirmation(req),), hangup_after=True))
+
+    def _expected_callback_at(self, req: Request, estimate: float) -> float | None:
+        """When the callback is expected: its wait passes only while the queue is open, and it is
+        not dialled before its delay nor while the queue is closed (None: the hours never open)."""
+        q = self.queues[req.queue]
+        if q.hours is None:
+            return round(max(req.not_before, self._now + estimate), 3)
+        ahead = self.clock_ahead  # hours are read on the wall clock (EngineBase._calendar)
+        waited = hours.open_time_after(q.hours, self._calendar(self._now), estimate)
+        if waited is None:
+            return None
+        at = max(self._calendar(req.not_before), waited)
+        if not hours.is_open(q.hours, at):
+            opening = hours.next_change(q.hours, at)
+            if opening is None:
+                return None
+            at = opening
+        return round(at + ahead, 3)
 
     def _merge_waiting_callbacks(self, req: Request, number: str) -> None:
         """One callback per number in a queue: a caller promised one while their number already

@@ -63,6 +63,22 @@ def next_change(hours: OpeningHours | None, now: float) -> float | None:
     return None
 
 
+def open_time_after(hours: OpeningHours | None, start: float, seconds: float) -> float | None:
+    """The instant by which `seconds` of opening time have passed since `start` (a wait that only
+    goes on while the queue is open), or None if the hours never open again."""
+    at, left = start, max(0.0, seconds)
+    for _ in range(64):  # each turn passes one open or closed stretch
+        change = next_change(hours, at)
+        if is_open(hours, at):
+            if change is None or at + left <= change:
+                return at + left
+            left -= change - at
+        elif change is None:
+            return None
+        at = change
+    return None
+
+
 def last_close_before(hours: OpeningHours | None, now: float) -> float | None:
     """When the queue last closed, if it is closed now (for max_wait_after_close)."""
     if hours is None or is_open(hours, now):

@@ -52,7 +52,7 @@ from app.core.events import (
 from app.core.ordering import PlaceOrder
 from app.core.request import IN_SERVICE, Request
 from app.core.settings import CoreSettings, QueueSettings
-from app.core.states import AgentState, AttemptOutcome, Outcome, RequestKind, RequestState
+from app.core.states import AgentState, AttemptOutcome, Outcome, Refusal, RequestKind, RequestState
 
 
 class Recovery(EngineBase):
@@ -271,6 +271,10 @@ class Recovery(EngineBase):
         verdict = eligibility.check(req.callback_number, q.eligibility)
         if not verdict.eligible:
             refusal = verdict.refusal.value if verdict.refusal else None
+            if verdict.refusal is not Refusal.BLOCKED:  # a blocked number is not to be contacted at all
+                self._notify(
+                    "callback_removed", req, req.callback_number, by="holdfast", reason="not_eligible", refusal=refusal
+                )
             self._end(req, Outcome.REMOVED, by="holdfast", reason="not_eligible", refusal=refusal)
             return
         if req.attempts and req.counted_attempts >= cb.max_attempts:

@@ -98,6 +98,8 @@ class StaffFlow(EngineBase):
 
     def _callback_removed(self, e: CallbackRemoved) -> None:
         req = self.requests[e.request_id]
+        # the customer was promised a call: told it will not come (where the event is routed)
+        self._notify("callback_removed", req, req.callback_number, by=e.by, reason=e.reason)
         self._end(req, Outcome.REMOVED, by=e.by, reason=e.reason)
 
     def _callback_moved(self, e: CallbackMoved) -> None:

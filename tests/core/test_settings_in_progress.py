@@ -93,3 +93,35 @@ def test_callers_waiting_when_a_reload_starts_recording_hear_the_notice_before_t
     assert not h.prompts(reload(h, settings(agents=1, recording=notice, record_calls=True)))  # told once
     ring = Harness.one(h.ready("a1"), c.OriginateAgent)
     assert Harness.one(h.answer(ring.leg_id), c.BridgeLegs).record
+
+
+def test_a_callback_ended_by_new_rules_is_told_unless_its_number_is_blocked() -> None:
+    # the customer was promised a call: a rule change that drops it says so (where routed); a
+    # number blocked after a complaint is not contacted at all
+    h = Harness(settings(agents=1, callback=KEYED))
+    with_callback(h)
+    out = reload(h, settings(agents=1, callback=KEYED, eligibility=EligibilityRules(allowed_types=("fixed_line",))))
+    told = Harness.one(out, c.Notify)
+    assert (told.kind, told.number, told.data["reason"], told.data["refusal"]) == (
+        "callback_removed",
+        DK_MOBILE,
+        "not_eligible",
+        "type_not_allowed",
+    )
+    h = Harness(settings(agents=1, callback=KEYED))
+    with_callback(h)
+    out = reload(h, settings(agents=1, callback=KEYED, eligibility=EligibilityRules(blocklist=(DK_MOBILE,))))
+    assert not Harness.of(out, c.Notify)
+
+
+def test_a_callback_a_supervisor_removes_is_told() -> None:
+    h = Harness(settings(agents=1, callback=KEYED))
+    with_callback(h)
+    out = h.send(ev.CallbackRemoved(h.now, "r1", "eva", "duplicate request"))
+    told = Harness.one(out, c.Notify)
+    assert (told.kind, told.number, told.data["by"], told.data["reason"]) == (
+        "callback_removed",
+        DK_MOBILE,
+        "eva",
+        "duplicate request",
+    )
