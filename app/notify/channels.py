@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import re
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
@@ -29,6 +30,7 @@ from app.store.outbox_records import Notification
 SIGNATURE_HEADER = "X-Holdfast-Signature"
 KEY_HEADERS = ("Idempotency-Key", "X-Holdfast-Idempotency-Key")
 RETRYABLE_4XX = (408, 425, 429)
+_HEADER_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")  # RFC 9110 5.5: all but tab
 
 
 class DeliveryError(Exception):
@@ -56,6 +58,12 @@ def sign(body: bytes, secret: str) -> str:
 
 def body_bytes(payload: dict[str, Any]) -> bytes:
     return json.dumps(payload, ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode()
+
+
+def one_line(value: str) -> str:
+    """A header value without the control characters HTTP forbids in one (a %message% from a
+    multi-line template has line breaks): each becomes a space, where aiohttp would refuse the request."""
+    return _HEADER_CONTROL.sub(" ", value)
 
 
 def where(method: str, url: str) -> str:
@@ -142,7 +150,7 @@ class SmsChannel:
         fields = {"to": notification.payload["to"], "message": notification.payload["message"], "id": notification.id}
         escape = json_escape if "json" in self.config.content_type else form_escape
         body = render(self.config.body, fields, escape).encode() if self.config.method != "GET" else None
-        headers = {name: render(value, fields) for name, value in self.config.headers.items()}
+        headers = {name: one_line(render(value, fields)) for name, value in self.config.headers.items()}
         headers.setdefault("Content-Type", self.config.content_type)
         for h in KEY_HEADERS:
             headers.setdefault(h, notification.id)

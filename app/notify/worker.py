@@ -4,12 +4,17 @@ notification is delivered or expired.
 Theory of operation: a loop reads the due pending rows (`next_at <= now`), tries each through
 its channel (a few at a time), and records the outcome in the store: delivered; failed (refused
 for good, its channel no longer configured, or past `expires_at`); or pending again with
-`next_at` pushed back by the retry policy (doubling). It then sleeps until the earliest `next_at`
-or until `wake()` (the service calls it once a step with notifications is stored). Nothing is
-held only in memory: after a crash or `kill -9` the pending rows are still in the store and the
-next start delivers them, with the same idempotency key (at least once, never silently dropped).
-A store that keeps refusing (StoreError after a few tries) or a bug ends the task; the service
-watches it and stops loudly: a worker that died quietly would leave promises unsaid.
+`next_at` pushed back by the retry policy (doubling). A row already past `expires_at` when its
+turn comes (after downtime) is failed without a try: its text ("we call you back at about 10:00")
+would be wrong by then. A try that raises anything but a delivery error (a request that cannot be
+built or sent, e.g. a header aiohttp refuses) fails that row for good: it would fail the same way
+on every try and must not stop the worker, again on every start, for all the others. It then
+sleeps until the earliest `next_at` or until `wake()` (the service calls it once a step with
+notifications is stored). Nothing is held only in memory: after a crash or `kill -9` the pending
+rows are still in the store and the next start delivers them, with the same idempotency key (at
+least once, never silently dropped). A store that keeps refusing (StoreError after a few tries)
+or a bug in the loop itself ends the task; the service watches it and stops loudly: a worker that
+died quietly would leave promises unsaid.
 """
 
 from __future__ import annotations
@@ -114,8 +119,14 @@ class OutboxWorker:
         if channel is None:
             await self._give_up(row, f"channel {n.channel!r} is no longer configured")
             return
+        if self.clock() >= n.expires_at:  # after downtime: "at about 10:00" two days late is wrong, not late
+            last = f" (last error: {row.last_error})" if row.last_error else ""
+            await self._give_up(row, f"expired before delivery{last}")
+            return
         try:
             await channel.deliver(self._session, n)
+        except StoreError:
+            raise
         except DeliveryError as error:
             now = self.clock()
             if error.permanent or now >= n.expires_at:
@@ -133,13 +144,27 @@ class OutboxWorker:
             )
             await self.store.notification_retry(n.id, next_at, str(error))
             return
+        except Exception as error:  # not CancelledError (a BaseException): stopping still stops
+            # A request that cannot even be built or sent (a bug, or a value aiohttp refuses) would
+            # fail the same way on every try and, if it escaped, stop the service on every start:
+            # this row fails for good and the others go on.
+            await self._give_up(row, f"cannot be sent: {type(error).__name__}: {error}", error)
+            return
         await self.store.notification_delivered(n.id, self.clock())
         self.delivered += 1
         log.info("notification_delivered", id=n.id, channel=n.channel, kind=n.event, request_id=n.request_id)
 
-    async def _give_up(self, row: StoredNotification, error: str) -> None:
+    async def _give_up(self, row: StoredNotification, error: str, exc: BaseException | None = None) -> None:
         n = row.notification
         # An error, not critical: the row stays (state failed, with the error) for the API and staff.
-        log.error("notification_failed", id=n.id, channel=n.channel, kind=n.event, request_id=n.request_id, error=error)
+        log.error(
+            "notification_failed",
+            id=n.id,
+            channel=n.channel,
+            kind=n.event,
+            request_id=n.request_id,
+            error=error,
+            exc_info=exc,
+        )
         await self.store.notification_failed(n.id, error)
         self.failed += 1

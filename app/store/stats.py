@@ -23,7 +23,9 @@ SELECTs by (key, bucket) and derives ratios. The event kinds read are the core's
 
 Handle time is from `connected` to the request's next `ended` or `requeued` line (talk time).
 p90 is nearest-rank (the ceil(0.9 n)-th smallest): `percentile_disc(0.9)` on PostgreSQL, a
-row_number() window on SQLite — the same value on both. The indexes this needs come with
+row_number() window on SQLite — the same value on both. Speed of answer and SLA judge only the
+lines with a wait: by agent, a dialler call's `connected` (no net or gross wait) counts as
+answered but in neither p90 nor the SLAs. The indexes this needs come with
 migration 3 (events by kind and time).
 """
 
@@ -245,9 +247,11 @@ def _connected_sql(q: StatsQuery, d: _Dialect) -> str:
         p90 = "percentile_disc(0.9) WITHIN GROUP (ORDER BY net_wait)"
         ranked = ""
     else:  # nearest rank by a window: the ceil(0.9 n)-th smallest net wait of the group
+        # Lines without a net wait (by agent: a dialler call's) are ranked apart, as
+        # percentile_disc leaves NULLs out: ranked with the waits, a NULL came first and moved the pick.
         p90 = "max(CASE WHEN rn = (9 * n + 9) / 10 THEN net_wait END)"
         ranked = (
-            ", row_number() OVER (PARTITION BY k, b ORDER BY net_wait) AS rn,"
+            ", row_number() OVER (PARTITION BY k, b, net_wait IS NULL ORDER BY net_wait) AS rn,"
             " count(net_wait) OVER (PARTITION BY k, b) AS n"
         )
     return f"""
@@ -263,7 +267,8 @@ def _connected_sql(q: StatsQuery, d: _Dialect) -> str:
         SELECT k, b, count(*) AS answered, avg(net_wait) AS asa, {p90} AS asa_p90,
             avg(gross_wait) AS gross_wait_avg, avg(handle) AS handle_avg,
             sum(sla_ok) AS sla_ok, count(net_wait) AS judged,
-            sum(CASE WHEN gross_wait <= target THEN 1 ELSE 0 END) AS gross_ok, count(target) AS gross_judged
+            sum(CASE WHEN gross_wait <= target THEN 1 ELSE 0 END) AS gross_ok,
+            count(CASE WHEN gross_wait IS NOT NULL THEN target END) AS gross_judged
         FROM ranked GROUP BY k, b
     """
 

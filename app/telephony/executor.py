@@ -98,6 +98,7 @@ class CommandExecutor:
         language: str = "en",
         servers: ServerSet | None = None,
         peer_endpoint: Callable[[str, str], str] | None = None,
+        queue_of: Callable[[str], str | None] | None = None,
     ) -> None:
         self.ari = ari
         # Several Asterisk servers: each command goes to its leg's server (app/telephony/routing.py).
@@ -120,6 +121,9 @@ class CommandExecutor:
         self.on_notify = on_notify
         self.on_fatal = on_fatal
         self.on_leg_broken = on_leg_broken  # hang the leg up and report it lost
+        # A request's queue while the engine has it (BridgeLegs carries none; a recording's
+        # activity needs it for its retention and for who may hear it).
+        self.queue_of: Callable[[str], str | None] = queue_of or (lambda _request_id: None)
         self.resolve_delays: tuple[float, ...] = RESOLVE_DELAYS
         self.hangup_retries: tuple[float | None, ...] = HANGUP_RETRIES
         self.pending_hangups: dict[str, str] = {}  # channel id → server: hang-ups Asterisk did not answer
@@ -494,6 +498,9 @@ class CommandExecutor:
         customer, agent = self.legs.by_leg(cmd.customer_leg), self.legs.by_leg(cmd.agent_leg)
         if customer is None or agent is None or customer.ended or agent.ended:
             return  # one side already hung up: its hang-up event ends the request
+        # Before any await: a short call may end, and its request leave the engine, while the
+        # bridge is made and the recording started; the recording keeps the call's queue.
+        queue = self.queue_of(cmd.request_id) if cmd.record else None
         # A tone (ringing to the agent while the customer is dialled) never ends by itself, and a
         # playback that does not end holds up the channel's later commands, the bridging too.
         # Only legs that may hear one: gathering two no-op stops cost two tasks on the way to "bridged".
@@ -524,9 +531,9 @@ class CommandExecutor:
             log.info("bridge_leg_gone", request_id=cmd.request_id, error=str(error))
             return
         if cmd.record:
-            await self._record_bridge(cmd, bridge_id, ari)
+            await self._record_bridge(cmd, bridge_id, ari, queue)
 
-    async def _record_bridge(self, cmd: c.BridgeLegs, bridge_id: str, ari: AriClient) -> None:
+    async def _record_bridge(self, cmd: c.BridgeLegs, bridge_id: str, ari: AriClient, queue: str | None) -> None:
         """Record the call bridge, started only now that both legs are in it (so nothing before,
         a whisper included, is in the file). A recording that cannot start does not end the call:
         the call matters more than its recording, so it is logged, not fatal."""
@@ -540,7 +547,7 @@ class CommandExecutor:
             kind, data = "recording_failed", {**data, "error": str(error)}
         else:
             kind = "recording_started"
-        self.on_activity(c.Activity(kind, request_id=cmd.request_id, at=self.clock(), data=data))
+        self.on_activity(c.Activity(kind, request_id=cmd.request_id, queue=queue, at=self.clock(), data=data))
 
     @staticmethod
     def _may_hear_tone(leg: Leg) -> bool:

@@ -142,6 +142,7 @@ class TelephonyService(ServerSync):
             language=config.service.language,
             servers=self.servers,
             peer_endpoint=asterisk.peer_endpoint,
+            queue_of=self._queue_of,
         )
         self.store = store
         self.config_path = config_path
@@ -454,10 +455,22 @@ class TelephonyService(ServerSync):
         except ConfigError as error:
             log.error("reload_refused", error=str(error))
             return str(error)
+        # The reload's own step may notify (a lowered max_attempts ends callbacks: missed_callback):
+        # its outbox rows are planned with the new routes, templates and names. A refused reload
+        # leaves the running ones.
+        notifier = self.notifier
+        running = notifier.planner.config if notifier is not None else None
+        if notifier is not None:
+            notifier.planner.config = new
+        applied = False
         try:
             self.feed(ev.SettingsChanged(self.clock(), self.merged_config(new).core()))
+            applied = True
         except CoreError as error:
             return str(error)
+        finally:
+            if not applied and notifier is not None and running is not None:
+                notifier.planner.config = running
         if new.asterisk != self.config.asterisk:
             log.warning("reload_asterisk_section_ignored", detail="asterisk: changes need a restart")
         self.config = new.model_copy(update={"asterisk": self.config.asterisk})
@@ -561,6 +574,10 @@ class TelephonyService(ServerSync):
         settings = self.config.queues.get(queue) if queue else None
         return settings.recording.retention if settings is not None else RecordingConfig().retention
 
+    def _queue_of(self, request_id: str) -> str | None:
+        req = self.engine.requests.get(request_id)
+        return req.queue if req is not None else None
+
     def _on_activity(self, activity: Activity) -> None:
         if activity.kind in SHELL_KINDS:
             activity = self._store_shell_activity(activity)
@@ -580,7 +597,9 @@ class TelephonyService(ServerSync):
         """A recording's activity comes from the executor or the retention keeper, and the history
         keeper's from its sweep, not from an engine step, so it is stored here (through the
         committer: one writer, in order), with the request's queue so the API can tell who may
-        hear a recording."""
+        hear a recording and the keeper how long to keep it. The executor names the queue itself
+        (looked up as it starts bridging: a short call's request may have ended by the time the
+        recording has started); the engine's request fills it in for the others."""
         req = self.engine.requests.get(activity.request_id) if activity.request_id else None
         if activity.queue is None and req is not None:
             activity = dataclasses.replace(activity, queue=req.queue)

@@ -252,3 +252,73 @@ async def test_a_busy_store_is_waited_out(store: SQLiteStore, receiver: Receiver
         await worker.stop()
         await busy.close()
     assert refusals == 0 and set(receiver.delivered) == {"k7"}
+
+
+async def test_a_notification_that_cannot_be_sent_fails_its_row_and_the_worker_goes_on(
+    store: SQLiteStore, receiver: Receiver
+) -> None:
+    """Anything a channel raises besides a delivery error (a bug, a value aiohttp refuses) would
+    fail the same way on every try: escaping, it stopped the service, again on every start. It
+    fails that row only; the rows beside it are delivered and the worker keeps running."""
+
+    class Broken:
+        async def deliver(self, session: aiohttp.ClientSession, notification: Notification) -> None:
+            raise ValueError("Forbidden control character detected in headers")
+
+    config = settings(receiver)
+    channels = {"crm": WebhookChannel(config.webhooks["crm"]), "bad": Broken()}
+    worker = OutboxWorker(store, channels, config.retry, time.time)
+    await store.commit_many([Change(notifications=[notification("b1", "bad"), notification("ok1")])])
+    worker.start()
+    try:
+        await wait_state(store, "b1", "failed")
+        await wait_state(store, "ok1", "delivered")
+        assert worker.task is not None and not worker.task.done()
+        await store.commit_many([Change(notifications=[notification("ok2")])])  # still at work afterwards
+        worker.wake()
+        await wait_state(store, "ok2", "delivered")
+    finally:
+        await worker.stop()
+    [row] = await store.notifications(state="failed")
+    assert row.last_error == "cannot be sent: ValueError: Forbidden control character detected in headers"
+    assert worker.failed == 1 and set(receiver.delivered) == {"ok1", "ok2"}
+
+
+async def test_a_multi_line_message_in_a_gateway_header_is_sent_on_one_line(
+    store: SQLiteStore, receiver: Receiver
+) -> None:
+    """sms.headers may carry %message%, and a template may have line breaks; a header value with
+    one is refused by aiohttp before anything is sent (it would split the header)."""
+    config = NotificationsConfig.model_validate(
+        {"sms": {"url": f"{receiver.url}/sms", "headers": {"X-Text": "%message%\r\n%to%"}, "timeout": 2}}
+    )
+    assert config.sms is not None
+    worker = OutboxWorker(store, {"sms": SmsChannel(config.sms)}, config.retry, time.time)
+    sms = notification("s2", "sms", to="+4520123456", message="We are closed.\nCall again tomorrow.")
+    await store.commit_many([Change(notifications=[sms])])
+    worker.start()
+    try:
+        await wait_state(store, "s2", "delivered")
+    finally:
+        await worker.stop()
+    [got] = receiver.requests
+    assert got.headers["X-Text"] == "We are closed. Call again tomorrow.  +4520123456"
+    assert got.json()["text"] == "We are closed.\nCall again tomorrow."  # the body keeps the text as it is
+
+
+async def test_a_notification_found_past_its_expiry_is_failed_not_sent(store: SQLiteStore, receiver: Receiver) -> None:
+    """After two days down, "we will call you back at about 10:00" would mislead: a row already
+    past expires_at when its turn comes is failed without a try, not sent late."""
+    worker = worker_for(store, settings(receiver))
+    made = time.time() - 2 * 86400
+    old = Notification("k8", made, "callback_requested", "crm", "r-k8", "support", made + 86400, {"id": "k8"})
+    await store.commit_many([Change(notifications=[old, notification("k9")])])
+    worker.start()
+    try:
+        await wait_state(store, "k8", "failed")
+        await wait_state(store, "k9", "delivered")
+    finally:
+        await worker.stop()
+    [row] = await store.notifications(state="failed")
+    assert row.last_error == "expired before delivery"
+    assert {r.key for r in receiver.requests} == {"k9"}

@@ -128,3 +128,18 @@ def test_a_route_may_name_a_campaign_but_not_an_unknown_name() -> None:
     assert problems(data) == [
         'notifications.routes.sprong names unknown queue "sprong"; known: *, sales, support; campaigns: spring'
     ]
+
+
+def test_a_removed_callback_can_be_routed_and_tells_the_customer_in_their_language() -> None:
+    """A supervisor removed a promised callback: the customer was told "we will call you back"."""
+    routes = {"support": {"callback_removed": ["sms", "crm"]}}
+    removed = Notify(
+        "callback_removed", "r1", "support", "+4520123456", at=AT, data={"by": "eva", "reason": "duplicate"}
+    )
+    sms, hook = planner(routes=routes).plan([removed])
+    assert (
+        sms.payload["message"] == "Your callback from Support was cancelled. Please call us again if you still need us."
+    )
+    assert hook.payload["data"] == {"by": "eva", "reason": "duplicate"}
+    [da] = planner("da", routes={"support": {"callback_removed": ["sms"]}}).plan([removed])
+    assert da.payload["message"].startswith("Dit opkald fra Support er aflyst.")

@@ -13,6 +13,8 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from structlog.testing import capture_logs
 
+from app.core import events as ev
+from app.core.commands import Notify
 from app.store import Change
 from app.store.sqlite import SQLiteStore
 from app.web.api import make_app
@@ -221,3 +223,45 @@ async def test_a_dead_worker_stops_the_service_loudly(fake_ari: FakeAri, tmp_pat
     finally:
         await shell.stop()
         await store.close()
+
+
+async def test_a_reload_plans_its_own_step_with_the_new_settings_and_a_refused_one_with_the_running(
+    shell: Shell, receiver: Receiver, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A reload's own step may notify (a lowered callback.max_attempts ends callbacks as
+    missed_callback): its outbox rows are planned as that step is fed, so with the new routes and
+    templates. A reload the engine refuses changes nothing: the running ones stay."""
+    notifier = shell.service.notifier
+    assert notifier is not None
+
+    def message() -> str:
+        [sms] = [n for n in notifier.plan([Notify("closed", "r1", "support", CALLER, at=START)]) if n.channel == "sms"]
+        return str(sms.payload["message"])
+
+    planned: list[str] = []
+    feed = shell.service.feed
+
+    def planning(event: ev.Event) -> Any:
+        if isinstance(event, ev.SettingsChanged):
+            planned.append(message())  # what this step's Notify would be told
+        return feed(event)
+
+    monkeypatch.setattr(shell.service, "feed", planning)
+    text = config_text(shell.fake, queues=QUEUES, extra=notifications_yaml(receiver))
+    path = tmp_path / "holdfast.yaml"
+    shell.service.config_path = path
+    path.write_text(text.replace("Sorry, %queue_name% closed", "Reloaded: %queue_name% closed"))
+    assert shell.service.reload() is None
+    assert planned[-1].startswith("Reloaded: Support closed")
+
+    await shell.caller("+4520777666", ("inbound", "4001"))  # waits in sales: removing sales is refused
+    without_sales = (
+        text.replace("  sales:\n    display_name: Sales\n", "")
+        .replace('"4001": sales', '"4001": support')
+        .replace("[support, sales]", "[support]")
+        .replace("Sorry, %queue_name% closed", "Refused: %queue_name% closed")
+    )
+    path.write_text(without_sales)
+    assert shell.service.reload() is not None
+    assert planned[-1].startswith("Refused: Support closed")  # planned with it while the engine judged it
+    assert message().startswith("Reloaded: Support closed")  # then the running settings again

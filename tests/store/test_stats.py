@@ -241,3 +241,32 @@ async def test_a_campaigns_calls_are_counted_only_for_those_who_see_the_campaign
     assert set(await totals(by="campaign", queues=frozenset(), campaigns=frozenset({"c2"}))) == {"c2"}
     assert set(await totals(by="campaign")) == {"c1", "c2"}
     assert await totals(by="queue", queues=frozenset({"sales"}), campaigns=frozenset()) == {}
+
+
+AGENT_WITH_A_DIAL = [  # by agent, a dialler call's `connected` has no net or gross wait
+    conn(10, "r1", "a1", "support", 10, 10, True),
+    conn(20, "r2", "a1", "support", 20, 30, True),
+    ev(30, "connected", "dial-c1-1-1", "a1", "support", campaign="c1"),
+]
+
+
+async def agent_with_a_dial(store: Store) -> dict[str, Any]:
+    await store.append_events(AGENT_WITH_A_DIAL)
+    q = StatsQuery(start=T0, end=T0 + H, width=H, by="agent", sla_targets={"support": 25.0})
+    [a1] = await statistics(store, q)
+    assert (a1["key"], a1["answered"], a1["asa"]) == ("a1", 3, 15.0)  # the dial is answered, without a wait
+    return a1
+
+
+async def test_by_agent_p90_leaves_out_a_dialler_call_on_both_backends(store: Store) -> None:
+    """Ranked with the waits, the dial's NULL came first on SQLite and moved the nearest-rank pick,
+    while PostgreSQL's percentile_disc leaves NULLs out: the same report differed by backend."""
+    a1 = await agent_with_a_dial(store)
+    assert a1["asa_p90"] == 20.0  # nearest rank over [10, 20]: the 2nd
+    assert a1["sla_net"] == 1.0
+
+
+async def test_by_agent_gross_sla_does_not_judge_a_dialler_call(store: Store) -> None:
+    """The dial's queue has a target but the call has no gross wait: it was counted as a miss."""
+    a1 = await agent_with_a_dial(store)
+    assert a1["sla_gross"] == 0.5  # 10 within 25, 30 not; the dial is not judged

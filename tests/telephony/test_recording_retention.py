@@ -5,8 +5,10 @@ Time is passed to `sweep`, so no test waits for it."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -148,3 +150,36 @@ async def test_the_keeper_reads_only_recording_lines_not_the_whole_log(shell: Sh
     assert await fresh.sweep(start + 3 * HOUR) == [f"holdfast-{rid}"]
     assert [(a.kind, a.request_id) for a in logged] == [("recording_deleted", rid)]
     assert counting.lines_read <= 5, f"the keeper read {counting.lines_read} lines of the log"
+
+
+async def test_a_call_that_ends_as_its_recording_starts_keeps_its_queues_retention(
+    shell: Shell, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The executor reports `recording_started` once ARI has answered the record request; a short
+    call may have ended meanwhile and its request left the engine. The recording still belongs to
+    its queue: kept for that queue's retention (sales: 1 d), not the 30 d default."""
+    start = shell.clock.now
+    caller = await shell.caller("+4520777666", ("inbound", "4001"))
+    rid = caller.request_id
+    answered, resume = asyncio.Event(), asyncio.Event()
+    record = shell.ari.bridges.record
+
+    async def answered_then_held(*args: Any, **kwargs: Any) -> None:
+        await record(*args, **kwargs)  # Asterisk records...
+        answered.set()
+        await resume.wait()  # ...and the executor resumes only after the call has ended
+
+    monkeypatch.setattr(shell.ari.bridges, "record", answered_then_held)
+    agent_channel = shell.fake.add_channel(name="PJSIP/1001-00000009")
+    leg_id = f"agent-{rid}"
+    shell.service.legs.add(Leg(leg_id, agent_channel["id"], "agent", rid, answered=True))
+    shell.service.executor.submit([BridgeLegs(rid, rid, leg_id, record=True, record_format="gsm")])
+    await asyncio.wait_for(answered.wait(), 2.0)
+    await shell.hangup_event(caller.channel)
+    await shell.eventually(lambda: rid not in shell.engine.requests, "the request to end")
+    resume.set()
+    started = await shell.activities.wait("recording_started", request_id=rid)
+    assert started.queue == "sales"
+    await shell.service.wait_committed()
+    assert await keeper(shell).sweep(start + 24 * HOUR - 60) == []
+    assert await keeper(shell).sweep(start + 24 * HOUR + 60) == [f"holdfast-{rid}"]
