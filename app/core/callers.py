@@ -77,8 +77,8 @@ class CallerFlow(EngineBase):
             self._end(req, Outcome.CLOSED, arrived_while_closed=True)
             return
         self._emit(JoinHolding(req.id, q.name))
-        if q.record_calls and q.recording.announce:  # told on arrival that the call will be recorded
-            self._emit(PlayPrompt(req.id, (PromptItem(q.recording.announce),)))
+        if q.recording_notice:  # told on arrival that the call will be recorded
+            self._emit(PlayPrompt(req.id, (PromptItem(q.recording_notice),)))
         self._enter_queue(req)
         self._activity("arrived", req, caller=e.caller_number, position=self.position(req.id))
         first_offer = offer.first_offer_at(q.callback, e.now)
@@ -318,8 +318,6 @@ class CallerFlow(EngineBase):
         """When the callback is expected: its wait passes only while the queue is open, and it is
         not dialled before its delay nor while the queue is closed (None: the hours never open)."""
         q = self.queues[req.queue]
-        if q.hours is None:
-            return round(max(req.not_before, self._now + estimate), 3)
         ahead = self.clock_ahead  # hours are read on the wall clock (EngineBase._calendar)
         waited = hours.open_time_after(q.hours, self._calendar(self._now), estimate)
         if waited is None:

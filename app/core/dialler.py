@@ -157,11 +157,10 @@ class DiallerFlow(CallFlow):
         self.campaign_state: dict[str, CampaignState] = {}
         self._window: dict[str, dict[int, DueContact]] = {}
         self._active_contacts: dict[tuple[str, int], str] = {}  # (campaign, contact) -> request id
-        # The numbers of those requests (one number may be in several campaigns' lists: dialled
-        # by one at a time), and numbers whose power call was abandoned: not dialled again by any
-        # contact-first campaign before ABANDON_QUARANTINE has passed (the contact's own row waits
-        # as well); expired entries are dropped when met, and all at once as the map grows.
-        self._active_numbers: dict[tuple[str, int], str] = {}
+        # How many of those requests dial each number (one number may be in several campaigns'
+        # lists: dialled by one at a time), and numbers whose power call was abandoned: not dialled
+        # again by any contact-first campaign before ABANDON_QUARANTINE has passed (the contact's
+        # own row waits as well); expired entries are dropped when met, and all at once as the map grows.
         self._numbers_in_use: dict[str, int] = {}
         self._abandoned_until: dict[str, float] = {}
         self._abandoned_prune_at = ABANDONED_PRUNE
@@ -439,21 +438,18 @@ class DiallerFlow(CallFlow):
 
     def _index_contact(self, campaign: str, contact_id: int, request_id: str, number: str) -> None:
         key = (campaign, contact_id)
-        self._active_contacts[key] = request_id
-        if key not in self._active_numbers:
-            self._active_numbers[key] = number
+        if key not in self._active_contacts:
             self._numbers_in_use[number] = self._numbers_in_use.get(number, 0) + 1
+        self._active_contacts[key] = request_id
 
     def _forget_contact(self, contact: DueContact) -> None:
-        key = (contact.campaign, contact.contact_id)
-        self._active_contacts.pop(key, None)
-        number = self._active_numbers.pop(key, None)
-        if number is not None:
-            left = self._numbers_in_use[number] - 1
-            if left:
-                self._numbers_in_use[number] = left
-            else:
-                del self._numbers_in_use[number]
+        if self._active_contacts.pop((contact.campaign, contact.contact_id), None) is None:
+            return
+        left = self._numbers_in_use[contact.number] - 1  # the number it was indexed by (the request's)
+        if left:
+            self._numbers_in_use[contact.number] = left
+        else:
+            del self._numbers_in_use[contact.number]
 
     def _wake_at(self, campaign: str, at: float) -> None:
         """Load contacts of `campaign` again at `at` (one this engine scheduled becomes due). Kept

@@ -256,9 +256,8 @@ class Recovery(EngineBase):
     def _tell_of_new_recording(self, req: Request, was: QueueSettings | None) -> None:
         """A caller on the line when a reload starts recording their queue's calls (or gives it a
         notice) hears the notice now, as a caller arriving would: their call will be recorded."""
-        q = self.queues[req.queue]
-        notice = q.recording.announce if q.record_calls else None
-        told = was.recording.announce if was is not None and was.record_calls else None
+        notice = self.queues[req.queue].recording_notice
+        told = was.recording_notice if was is not None else None
         if notice and notice != told and req.customer_leg is not None:
             self._emit(PlayPrompt(req.customer_leg, (PromptItem(notice),)))
 

@@ -159,6 +159,12 @@ class QueueSettings:
     def label(self) -> str:
         return self.display_name or self.name
 
+    @property
+    def recording_notice(self) -> str | None:
+        """The prompt telling a caller their call will be recorded: None when it is not, or is
+        without a notice."""
+        return self.recording.announce if self.record_calls else None
+
 
 @dataclass(frozen=True, slots=True)
 class AgentSettings:
