@@ -39,7 +39,10 @@ EVENTS = (
 # Template names besides the events: a callback_requested without an estimate (nobody serves the
 # queue yet) uses this one, so no message says "at about ." with the time left out.
 NO_TIME = "callback_requested_no_time"
-TEMPLATES = (*EVENTS, NO_TIME)
+# A callback expected on a later day than the confirmation (the queue closed meanwhile, or a long
+# wait in the evening) names that day too: "at about 08:05" alone would read as today.
+ANOTHER_DAY = "callback_requested_another_day"
+TEMPLATES = (*EVENTS, NO_TIME, ANOTHER_DAY)
 SMS = "sms"
 PLACEHOLDER = re.compile(r"%([a-z_]+)%")
 # What a message template may name; the gateway's body and headers also take %to%, %message% and %id%.
@@ -55,6 +58,7 @@ MESSAGE_FIELDS = (
     "waited",
     "waited_minutes",
     "expected_time",
+    "expected_date",
     "campaign",
 )
 GATEWAY_FIELDS = ("to", "message", "id")
@@ -70,6 +74,7 @@ DEFAULT_TEMPLATES: dict[str, dict[str, str]] = {
         "callback_removed": "Your callback from %queue_name% was cancelled. Please call us again if you still need us.",
         "callback_requested": "We will call you back from %queue_name% at about %expected_time%.",
         NO_TIME: "We will call you back from %queue_name% as soon as we can.",
+        ANOTHER_DAY: "We will call you back from %queue_name% on %expected_date% at about %expected_time%.",
         "abandoned": "You waited %waited_minutes% min for %queue_name% at %arrived_time%. We are sorry.",
         "ticket": "Missed call from %number%",
         "campaign_finished": "Campaign %campaign% has finished: no contact is left to call (%time%).",
@@ -85,6 +90,7 @@ DEFAULT_TEMPLATES: dict[str, dict[str, str]] = {
         "hvis du stadig har brug for os.",
         "callback_requested": "Vi ringer dig op fra %queue_name% omkring kl. %expected_time%.",
         NO_TIME: "Vi ringer dig op fra %queue_name% så hurtigt vi kan.",
+        ANOTHER_DAY: "Vi ringer dig op fra %queue_name% den %expected_date% omkring kl. %expected_time%.",
         "abandoned": "Du ventede %waited_minutes% min på %queue_name% kl. %arrived_time%. Vi beklager.",
         "ticket": "Ubesvaret opkald fra %number%",
         "campaign_finished": "Kampagnen %campaign% er færdig: der er ingen kontakter tilbage at ringe til (%time%).",

@@ -16,7 +16,7 @@ from typing import Any
 import phonenumbers
 import structlog
 
-from app.config.notifications import NO_TIME, SMS, NotificationsConfig
+from app.config.notifications import ANOTHER_DAY, NO_TIME, SMS, NotificationsConfig
 from app.config.schema import HoldfastConfig
 from app.core.commands import Command, Notify
 from app.notify.templates import message_fields, render
@@ -70,7 +70,12 @@ class Planner:
         queue_name = (queue.display_name if queue is not None else "") or notify.queue
         language = settings.language or self.config.service.language
         fields = message_fields(notify, queue_name, settings.timezone)
-        name = NO_TIME if notify.kind == "callback_requested" and not fields["expected_time"] else notify.kind
+        name = notify.kind
+        if notify.kind == "callback_requested":
+            if not fields["expected_time"]:
+                name = NO_TIME
+            elif fields["expected_date"] != fields["date"]:
+                name = ANOTHER_DAY
         template = settings.template(language, name)
         message = render(template, fields) if template else ""
         rows: list[Notification] = []

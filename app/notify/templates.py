@@ -54,5 +54,6 @@ def message_fields(notify: Notify, queue_name: str, timezone: str) -> dict[str, 
         "waited": int(waited) if isinstance(waited, int | float) else "",
         "waited_minutes": max(1, round(waited / 60)) if isinstance(waited, int | float) else "",
         "expected_time": _clock(expected if isinstance(expected, int | float) else None, zone, "%H:%M"),
+        "expected_date": _clock(expected if isinstance(expected, int | float) else None, zone, "%Y-%m-%d"),
         "campaign": str(data.get("campaign", "")),
     }

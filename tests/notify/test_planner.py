@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+from dataclasses import replace
 from typing import Any
 
 from app.core.commands import Notify
@@ -47,6 +48,21 @@ def test_the_confirmation_sms_names_the_expected_time_in_the_configured_zone() -
 def test_without_an_estimate_the_message_promises_no_time() -> None:
     [row] = planner().plan([requested()])
     assert row.payload["message"] == "We will call you back from Support as soon as we can."
+
+
+def test_a_callback_expected_on_a_later_day_names_that_day() -> None:
+    """At 22:00 in Copenhagen with the queue closed until 08:00, "at about 08:05" would read as tonight."""
+    late = Notify("callback_requested", "r1", "support", "+4520123456", at=AT + 11 * 3600, data={})
+    [row] = planner().plan([replace(late, data={"expected_at": AT + 21 * 3600 + 300})])
+    assert row.payload["message"] == "We will call you back from Support on 2026-01-02 at about 08:05."
+    [row] = planner("da").plan([replace(late, data={"expected_at": AT + 21 * 3600 + 300})])
+    assert row.payload["message"] == "Vi ringer dig op fra Support den 2026-01-02 omkring kl. 08:05."
+    # the same local day (23:30 Copenhagen is 22:30 UTC): the time alone
+    [row] = planner().plan([replace(late, data={"expected_at": AT + 12 * 3600 + 1800})])
+    assert row.payload["message"] == "We will call you back from Support at about 23:30."
+    custom = planner(templates={"en": {"callback_requested_another_day": "%expected_date% %expected_time%"}})
+    [row] = custom.plan([replace(late, data={"expected_at": AT + 21 * 3600 + 300})])
+    assert row.payload["message"] == "2026-01-02 08:05"
 
 
 def test_templates_by_language_and_overridden() -> None:
