@@ -99,8 +99,12 @@ class CommandExecutor:
         servers: ServerSet | None = None,
         peer_endpoint: Callable[[str, str], str] | None = None,
         queue_of: Callable[[str], str | None] | None = None,
+        may_act: Callable[[], bool] = lambda: True,
     ) -> None:
         self.ari = ari
+        # False once this node may no longer be the only one acting (its lease is not surely its
+        # own): a command is then dropped, not sent, and the lease keeper stops the service.
+        self.may_act = may_act
         # Several Asterisk servers: each command goes to its leg's server (app/telephony/routing.py).
         self.servers = servers or ServerSet.single(ari)
         self.router = Router(
@@ -178,6 +182,10 @@ class CommandExecutor:
         try:
             while queue:
                 command = queue.popleft()
+                if not self.may_act():
+                    log.critical("command_not_sent", command=type(command).__name__, lane=lane, reason="lease not ours")
+                    self.on_fatal("lease_not_ours", None)
+                    continue
                 try:
                     await self.run(command)
                 except (AriNotFound, AriConflict) as error:

@@ -70,6 +70,11 @@ class InstanceLock:
     def task(self) -> asyncio.Task[None] | None:
         return self._task
 
+    def may_act(self) -> bool:
+        """One host's lock: another instance waits for it to expire (LOCK_TTL) or for our process
+        to be gone, so while we run we may act (see Leadership.may_act for the lease)."""
+        return True
+
     async def _keep(self) -> None:
         while True:
             await asyncio.sleep(REFRESH_EVERY)

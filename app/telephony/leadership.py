@@ -9,7 +9,10 @@ Theory of operation:
 - On taking the lease the store is fenced with it (app/store/lease.py): every later transaction
   is refused once another node holds a newer epoch, so a deposed leader stops at its first write.
 - A leader that could not refresh its lease before it would expire stops itself (on_lost): a
-  standby may already be leading, and acting on then would be acting twice.
+  standby may already be leading, and acting on then would be acting twice. The fence covers the
+  store, not Asterisk: so the executor asks `may_act` before each command, and a leader that
+  stalled past its lease (a GC pause, SIGSTOP) sends nothing more before on_lost stops it. A clean
+  stop releases the lease only once the executor is drained (service.stop).
 - This is an InstanceLock (same acquire/task/release) so the service uses either unchanged.
 """
 
@@ -64,14 +67,21 @@ class Leadership(InstanceLock):
         self.name = name
         self.lease: Lease | None = None
         self.standby_status: str | None = None  # "standby, waiting for the lease (held by …)" while waiting
+        self._good_until = 0.0  # monotonic: until when the lease we hold is surely still ours
         self._leader = Gauge("holdfast_leader", "1 while this node holds the leadership lease", registry=registry)
         self._epoch = Gauge("holdfast_lease_epoch", "Epoch of the lease this node holds (0: none)", registry=registry)
 
     async def _try(self) -> Lease | None:
+        asked = time.monotonic()  # the lease runs from no later than this
         lease = await self.leases.acquire_lease(self.owner, LEASE_TTL, self.clock(), self.name)
         if lease is not None:
+            self._good_until = asked + LEASE_TTL
             self._became_leader(lease)
         return lease
+
+    def may_act(self) -> bool:
+        """Whether the lease is surely still ours, so acting on Asterisk cannot double a standby's."""
+        return self.lease is not None and time.monotonic() < self._good_until
 
     def _became_leader(self, lease: Lease) -> None:
         self.lease = lease
@@ -126,7 +136,7 @@ class Leadership(InstanceLock):
 
     async def _keep(self) -> None:
         assert self.lease is not None
-        good_until = time.monotonic() + LEASE_TTL  # monotonic: a wall-clock jump must not fool us
+        good_until = self._good_until  # monotonic: a wall-clock jump must not fool us
         while True:
             await asyncio.sleep(REFRESH_EVERY)
             started = time.monotonic()
@@ -145,7 +155,7 @@ class Leadership(InstanceLock):
                 self._lost()
                 return
             self.lease = lease
-            good_until = started + LEASE_TTL
+            good_until = self._good_until = started + LEASE_TTL
 
     def _lost(self) -> None:
         self._leader.set(0)

@@ -143,6 +143,7 @@ class TelephonyService(ServerSync):
             servers=self.servers,
             peer_endpoint=asterisk.peer_endpoint,
             queue_of=self._queue_of,
+            may_act=lambda: self.lock is None or self.lock.may_act(),
         )
         self.store = store
         self.config_path = config_path
@@ -359,11 +360,13 @@ class TelephonyService(ServerSync):
         await self.contacts.stop()
         if self.cli_changes is not None:
             await self.cli_changes.stop()
-        if self.lock is not None:
-            await self.lock.release()
+        # Done with Asterisk before the lease goes: a standby takes over as soon as it is released,
+        # and an originate still in flight here would be one it cannot see (it would dial again).
         await self.executor.drain()
         for server in self.servers.servers:
             await server.ari.close()
+        if self.lock is not None:
+            await self.lock.release()
 
     async def admin_action(
         self, event: ev.CallbackRemoved | ev.CallbackMoved, detail: dict[str, object] | None = None
