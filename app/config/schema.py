@@ -12,16 +12,13 @@ skill name an existing queue?) live in `loader.py`, so they run even when other 
 
 from __future__ import annotations
 
-import difflib
 import ipaddress
 import math
 import os
 import re
-import zoneinfo
 from collections.abc import Callable, Mapping
 from datetime import date
 from enum import Enum
-from functools import cache
 from pathlib import Path
 from string import Formatter
 from typing import Annotated, Any, TypeVar
@@ -45,6 +42,7 @@ from app.config.amd import AmdTuning
 from app.config.durations import DurationError, format_duration, parse_duration
 from app.config.errors import bad, bad_key, bad_plain
 from app.config.notifications import NotificationsConfig
+from app.config.places import region_code, suggest, timezone_name
 from app.config.servers import AsteriskServer, server_list, servers_problem
 from app.config.users import AgentGroups, UserConfig, UserName, WebConfig
 from app.core.settings import (
@@ -112,11 +110,6 @@ E = TypeVar("E", bound=Enum)
 
 
 # --- errors -------------------------------------------------------------------------------------
-
-
-def _suggest(word: str, choices: list[str] | tuple[str, ...]) -> str:
-    close = difflib.get_close_matches(word, list(choices), n=1)
-    return f"; did you mean {close[0]}?" if close else ""
 
 
 # --- scalar readers -----------------------------------------------------------------------------
@@ -232,7 +225,7 @@ def _enum(cls: type[E]) -> Callable[[object], E]:
             for member in cls:
                 if member.value == low:
                     return member
-            raise bad(f"allowed: {', '.join(choices)}{_suggest(low, choices)}")
+            raise bad(f"allowed: {', '.join(choices)}{suggest(low, choices)}")
         raise bad(f"allowed: {', '.join(choices)}")
 
     return check
@@ -364,21 +357,6 @@ def parse_day(value: object) -> tuple[TimeRange, ...]:
             )
         ranges.append(TimeRange(start, end))
     return tuple(ranges)
-
-
-@cache
-def _zones() -> frozenset[str]:
-    return frozenset(zoneinfo.available_timezones())
-
-
-def _timezone(value: object) -> str:
-    name = _text(value).strip()
-    try:
-        zoneinfo.ZoneInfo(name)
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError):
-        hint = _suggest(name, sorted(_zones()))
-        raise bad(f'expected an IANA time zone name like "Europe/Copenhagen"{hint}') from None
-    return name
 
 
 def _date_key(value: object) -> str:
@@ -533,7 +511,7 @@ class AsteriskConfig(_Model):
 def _log_level(value: object) -> str:
     text = _text(value).strip().lower()
     if text not in LOG_LEVELS:
-        raise bad(f"allowed: {', '.join(LOG_LEVELS)}{_suggest(text, LOG_LEVELS)}")
+        raise bad(f"allowed: {', '.join(LOG_LEVELS)}{suggest(text, LOG_LEVELS)}")
     return text
 
 
@@ -660,7 +638,7 @@ class PromptsConfig(_Model):
 
 
 class HoursConfig(_Model):
-    timezone: Annotated[str, PlainValidator(_timezone)] = "UTC"
+    timezone: Annotated[str, PlainValidator(timezone_name)] = "UTC"
     mon: DaySpec = ()
     tue: DaySpec = ()
     wed: DaySpec = ()
@@ -769,24 +747,12 @@ class CallbackConfig(_Model):
 
 
 def _regions(value: object) -> tuple[str, ...]:
-    known = _supported_regions()
     out: list[str] = []
     for item in _string_list(value):
-        code = item.strip().upper() if isinstance(item, str) else ""
-        if not re.fullmatch(r"[A-Z]{2}", code) or (known and code not in known):
-            raise bad(f'"{item}" is not a two-letter ISO country code like "DK"')
+        code = region_code(item)
         if code not in out:
             out.append(code)
     return tuple(out)
-
-
-@cache
-def _supported_regions() -> frozenset[str]:
-    try:
-        import phonenumbers
-    except ImportError:  # the check then only tests the shape of the code
-        return frozenset()
-    return frozenset(phonenumbers.SUPPORTED_REGIONS)
 
 
 def _number_types(value: object) -> tuple[str, ...]:
@@ -795,7 +761,7 @@ def _number_types(value: object) -> tuple[str, ...]:
         name = item.strip().lower() if isinstance(item, str) else ""
         if name not in NUMBER_TYPES:
             allowed = ", ".join(NUMBER_TYPES)
-            raise bad(f'"{item}" is not a number type; allowed: {allowed}{_suggest(name, NUMBER_TYPES)}')
+            raise bad(f'"{item}" is not a number type; allowed: {allowed}{suggest(name, NUMBER_TYPES)}')
         if name not in out:
             out.append(name)
     return tuple(out)
@@ -1091,7 +1057,7 @@ class CampaignConfig(_Model):
     mode: Annotated[CampaignMode, PlainValidator(_enum(CampaignMode))] = CampaignMode.PREVIEW
     queue: QueueName
     state: Annotated[CampaignState, PlainValidator(_enum(CampaignState))] = CampaignState.RUNNING
-    timezone: Annotated[str, PlainValidator(_timezone)] = "UTC"
+    timezone: Annotated[str, PlainValidator(timezone_name)] = "UTC"
     active_from: Annotated[str, PlainValidator(_date_key)] | None = None
     active_to: Annotated[str, PlainValidator(_date_key)] | None = None
     calling_hours: CallingHoursConfig | None = None

@@ -494,19 +494,25 @@ class TelephonyService(ServerSync):
             self._endpoint_map = None  # agents may come and go
         try:
             commands = self.engine.handle(event)
-        except CoreError as error:
+            if self.committer is not None:
+                step = step_of(self.engine, commands)
+                if self.notifier is not None:
+                    step.notifications = self.notifier.plan(commands)
+        except CoreError as error:  # refused: nothing changed
             log.warning("event_refused", event_type=type(event).__name__, error=str(error))
+            raise
+        except Exception as error:
+            # A bug: the engine may have moved on with a step that will never be stored, so the
+            # store and the engine now disagree. Whoever fed it (an event, a timer, a reload, an
+            # HTTP request) must not go on: stop, and the restart loads what was stored.
+            self.fail("engine_step_crashed", error)
             raise
         finally:
             self.metrics.event_latency.observe(time.perf_counter() - started)
         if self.committer is None:
             self._act(commands)
-        else:  # commit before act: the committer stores the step, then hands its commands over
-            step = step_of(self.engine, commands)
-            if self.notifier is not None:
-                step.notifications = self.notifier.plan(commands)
-            if not step.empty:  # nothing to store nor do: nobody need wait for it
-                self.committer.put(step)
+        elif not step.empty:  # commit before act: the committer stores the step, then hands its commands over
+            self.committer.put(step)
         self._wake_timer()
         for listener in self.step_listeners:
             listener()

@@ -67,3 +67,17 @@ def test_a_missing_secret_variable_is_refused() -> None:
 def test_durations_are_checked() -> None:
     found = problems(data(retry={"first_delay": "0s"}), ENV)
     assert any(p.startswith("notifications.retry.first_delay") for p in found)
+
+
+def test_the_zone_region_and_language_of_messages_are_checked_where_they_are_written() -> None:
+    """A typo here passed check-config, then stopped the service at the first message it planned."""
+    found = problems(data(timezone="Europe/Copenhagn", language="Danish"), ENV)
+    assert any(
+        p.startswith("notifications.timezone") and "IANA time zone" in p and "Europe/Copenhagen" in p for p in found
+    )
+    assert any(p.startswith("notifications.language") and "language code" in p for p in found)
+    sms = {**SECTION["sms"], "region": "XX"}
+    assert any(p.startswith("notifications.sms.region") and "ISO country code" in p for p in problems(data(sms=sms), ENV))
+    config = valid(data(timezone="Europe/Copenhagen", language="da", sms={**SECTION["sms"], "region": "se"}), ENV)
+    assert (config.notifications.timezone, config.notifications.language) == ("Europe/Copenhagen", "da")
+    assert config.notifications.sms is not None and config.notifications.sms.region == "SE"

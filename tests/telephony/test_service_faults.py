@@ -286,6 +286,27 @@ async def test_a_fault_around_the_event_handler_stops_the_service_too(
     assert shell.service.fatal_reason == "ari_event_handling_crashed" and not shell.service.healthy
 
 
+async def test_a_bug_in_an_engine_step_fed_by_a_request_stops_the_service(
+    cb: Shell, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An HTTP request or a reload feeds the engine too: a step that crashes there (not a refusal)
+    may have moved the engine on without being stored. The request fails and so does the service,
+    rather than go on with the engine and the store apart."""
+    await cb.start()
+    engine = cb.service.engine
+    handle = engine.handle
+
+    def broken(event: ev.Event) -> list[object]:
+        if isinstance(event, ev.CallbackRequested):
+            raise RuntimeError("a bug in a step (test)")
+        return handle(event)
+
+    monkeypatch.setattr(engine, "handle", broken)
+    with pytest.raises(RuntimeError):
+        await cb.service.feed_and_commit(ev.CallbackRequested(cb.clock(), "cb-1", "support", CALLER))
+    assert cb.service.fatal_reason == "engine_step_crashed" and not cb.service.healthy
+
+
 async def test_the_engine_refusing_its_own_tick_stops_the_service(shell: Shell) -> None:
     """Retrying a Tick the engine refuses would only log it again and again."""
     await shell.start()
@@ -303,7 +324,7 @@ async def test_the_engine_refusing_its_own_tick_stops_the_service(shell: Shell) 
     shell.clock.advance(60)
     shell.service._wake.set()
     await shell.eventually(shell.service.fatal.is_set, "the service stopping")
-    assert shell.service.fatal_reason == "engine_timers_died" and not shell.service.healthy
+    assert shell.service.fatal_reason == "engine_step_crashed" and not shell.service.healthy
     shell.service._wake.clear()
 
 
