@@ -77,7 +77,9 @@ def test_the_zone_region_and_language_of_messages_are_checked_where_they_are_wri
     )
     assert any(p.startswith("notifications.language") and "language code" in p for p in found)
     sms = {**SECTION["sms"], "region": "XX"}
-    assert any(p.startswith("notifications.sms.region") and "ISO country code" in p for p in problems(data(sms=sms), ENV))
+    assert any(
+        p.startswith("notifications.sms.region") and "ISO country code" in p for p in problems(data(sms=sms), ENV)
+    )
     config = valid(data(timezone="Europe/Copenhagen", language="da", sms={**SECTION["sms"], "region": "se"}), ENV)
     assert (config.notifications.timezone, config.notifications.language) == ("Europe/Copenhagen", "da")
     assert config.notifications.sms is not None and config.notifications.sms.region == "SE"
