@@ -203,6 +203,15 @@ class CallFlow(EngineBase):
         before = agent.state
         if agent.refused(self._now, self.queues[req.queue].max_agent_refusals):
             self._activity("agent_paused", None, agent=agent.id, reason="not_responding")
+            # agent_state too: it is what the store keeps an agent's state by, so a restart keeps the pause
+            self._activity(
+                "agent_state",
+                None,
+                agent=agent.id,
+                state=agent.state.value,
+                previous=before.value,
+                reason="not_responding",
+            )
         else:
             self._activity("agent_refused", req, agent=agent.id, refusals=agent.refusals, request=req.id)
             self._activity("agent_state", None, agent=agent.id, state=agent.state.value, previous=before.value)

@@ -124,11 +124,15 @@ class EngineBase:
         return self._estimate(req.queue, ahead)
 
     def agents_serving(self, queue: str) -> int:
-        """Agents who will take the queue's callers: logged in, not paused, and not leaving after this call."""
+        """Agents who will take the queue's callers: logged in, not paused, not leaving after this
+        call, and with a phone that answers (a softphone closed without logging off serves nobody)."""
         return sum(
             1
             for a in self.agents.values()
-            if a.serves(queue) and a.after_call is None and a.state not in (AgentState.LOGGED_OFF, AgentState.PAUSED)
+            if a.serves(queue)
+            and a.reachable
+            and a.after_call is None
+            and a.state not in (AgentState.LOGGED_OFF, AgentState.PAUSED)
         )
 
     def _queue(self, name: str) -> QueueSettings:

@@ -134,6 +134,20 @@ def test_no_agent_serving_means_no_estimate_and_no_minutes_announced() -> None:
     assert h.prompts(out) == ["position", "count"]
 
 
+def test_an_agent_whose_phone_cannot_be_reached_serves_nobody_and_gives_no_estimate() -> None:
+    """A softphone closed at the end of the day without logging off: nobody will be rung, so no
+    "about 3 minutes" either, until the phone registers again."""
+    h = announcing()
+    h.ready("a1")
+    h.send(ev.AgentReachability(h.now, "a1", False))
+    h.arrive("r1")
+    out = h.tick()
+    assert h.engine.estimated_wait("r1") is None and h.engine.agents_serving("support") == 0
+    assert h.prompts(out) == ["position", "count"]
+    h.send(ev.AgentReachability(h.now, "a1", True))
+    assert h.engine.agents_serving("support") == 1
+
+
 def test_nothing_at_all_is_announced_when_only_the_unknown_wait_would_be() -> None:
     announce = AnnounceSettings(position=False, estimated_wait=True)
     h = Harness(settings(agents=1, callback=callback_settings(enabled=False), announce=announce))
