@@ -160,6 +160,16 @@ async def serve(
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    # SIGHUP (systemctl reload) from the first moment: its default action ends the process, and a
+    # fleet-wide reload would silently take down every node still starting or waiting as standby.
+    # One that comes before the service runs is applied once it does (the file may have changed).
+    reload_asked = asyncio.Event()
+
+    def reload_later() -> None:
+        reload_asked.set()
+        log.warning("reload_deferred", detail="still starting or on standby: applied once the service runs")
+
+    loop.add_signal_handler(signal.SIGHUP, reload_later)
     try:
         if standby and leadership is not None:
             # While waiting only /healthz and /metrics answer (a standby must not take API calls:
@@ -176,7 +186,7 @@ async def serve(
                 await asyncio.gather(lease_wait, stopped, return_exceptions=True)
                 await waiting_http.cleanup()
             if lease_wait.cancelled() or stop.is_set():  # a signal while waiting: nothing was led
-                for sig in (signal.SIGINT, signal.SIGTERM):
+                for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
                     loop.remove_signal_handler(sig)
                 await leadership.release()  # in case the lease came with the signal
                 await service.ari.close()
@@ -185,7 +195,7 @@ async def serve(
             lease_wait.result()
         await service.start()
     except BaseException:
-        for sig in (signal.SIGINT, signal.SIGTERM):
+        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
             loop.remove_signal_handler(sig)
         await runner.cleanup()
         await service.ari.close()
@@ -193,6 +203,8 @@ async def serve(
         raise
     await _listen(runner, config)
     loop.add_signal_handler(signal.SIGHUP, service.reload)  # problems are logged; old settings stay
+    if reload_asked.is_set():
+        service.reload()
     if ready is not None:
         ready.set()
     waits = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(service.fatal.wait())]
@@ -205,14 +217,15 @@ async def serve(
         watchdog.start()
         for waiting in waits:
             waiting.cancel()
-        loop.remove_signal_handler(signal.SIGHUP)
+        # Not removed: SIGHUP's default action would end the stop half-way.
+        loop.add_signal_handler(signal.SIGHUP, lambda: _log_quietly("warning", "reload_ignored", detail="stopping"))
         for sig in (signal.SIGINT, signal.SIGTERM):  # a second signal: stop waiting, out now
             loop.add_signal_handler(sig, _hard_exit, "second_signal")
         _log_quietly("info", "stopping", fatal=service.fatal_reason)
         clean = await _stop_step("http", runner.cleanup(), STOP_HTTP)  # frees the port first
         clean = await _stop_step("service", service.stop(), STOP_SERVICE) and clean
         clean = await _stop_step("store", store.close(), STOP_STORE) and clean
-        for sig in (signal.SIGINT, signal.SIGTERM):
+        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
             loop.remove_signal_handler(sig)
         if not clean:  # something may still hold the interpreter's exit (the store's thread)
             _hard_exit("stop_incomplete")

@@ -11,6 +11,8 @@ import socket
 import sys
 from pathlib import Path
 
+from structlog.testing import capture_logs
+
 from app.config import parse_config
 from app.runner import EXIT_FATAL, serve
 from app.store.sqlite import SQLiteStore
@@ -62,6 +64,52 @@ async def test_serve_returns_0_on_a_signal(fake_ari: FakeAri, tmp_path: Path) ->
     await asyncio.wait_for(ready.wait(), 5.0)
     os.kill(os.getpid(), signal.SIGTERM)  # serve's handler catches it
     assert await asyncio.wait_for(served, 10.0) == 0
+
+
+class GatedStore(SQLiteStore):
+    """Holds the start-up at loading the stored requests until `gate` is set."""
+
+    def __init__(self, path: str) -> None:
+        super().__init__(path)
+        self.loading, self.gate = asyncio.Event(), asyncio.Event()
+
+    async def load_active_requests(self):  # type: ignore[no-untyped-def]
+        self.loading.set()
+        await self.gate.wait()
+        return await super().load_active_requests()
+
+
+async def test_a_reload_asked_while_starting_neither_kills_the_service_nor_is_lost(
+    fake_ari: FakeAri, tmp_path: Path
+) -> None:
+    """`systemctl reload` sends SIGHUP, whose default action ends the process: during a start-up
+    (or a standby's wait for the lease) it took the node down silently, and systemd's
+    Restart=on-failure does not restart a process a SIGHUP ended."""
+    text = run_config(fake_ari, tmp_path)
+    config_file = tmp_path / "holdfast.yaml"
+    config_file.write_text(text)
+    store = GatedStore(str(tmp_path / "holdfast.db"))
+    await store.open()
+    # Only so that this test process outlives the fault it looks for: serve's own handler replaces it.
+    previous = signal.signal(signal.SIGHUP, lambda *_: None)
+    try:
+        with capture_logs() as logs:
+            ready = asyncio.Event()
+            served = asyncio.create_task(
+                serve(parse_config(text, env={}), ready=ready, config_path=config_file, store=store)
+            )
+            await asyncio.wait_for(store.loading.wait(), 5.0)
+            os.kill(os.getpid(), signal.SIGHUP)
+            async with asyncio.timeout(5.0):
+                while not any(e["event"] == "reload_deferred" for e in logs):
+                    await asyncio.sleep(0.01)
+            store.gate.set()
+            await asyncio.wait_for(ready.wait(), 5.0)
+            assert any(e["event"] == "reloaded" for e in logs)  # applied once the service runs
+            os.kill(os.getpid(), signal.SIGTERM)
+            assert await asyncio.wait_for(served, 10.0) == 0
+    finally:
+        signal.signal(signal.SIGHUP, previous)
 
 
 async def test_holdfast_run_exits_non_zero_on_a_fatal_stop(fake_ari: FakeAri, tmp_path: Path) -> None:
