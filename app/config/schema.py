@@ -875,9 +875,11 @@ class CampaignRecordingConfig(_Model):
 class QueueConfig(_Model):
     display_name: Text = ""
     service_level: Duration = 20.0
-    ring_timeout: Annotated[float, PlainValidator(_duration(0.0, above=True))] = 15.0
+    # Bounded where a larger figure can only be a typo ("100000d"): an agent's phone ringing past
+    # ten minutes, or an hour's wrap-up after every call, serves no caller.
+    ring_timeout: Annotated[float, PlainValidator(_duration(0.0, 600.0, above=True))] = 15.0
     max_agent_refusals: Annotated[int, PlainValidator(_int_range(1, 10))] = 1
-    wrap_up: Duration = 10.0
+    wrap_up: Annotated[float, PlainValidator(_duration(0.0, 3600.0))] = 10.0
     max_wait_after_close: Duration = 3600.0
     hours: HoursConfig | None = None
     callback: CallbackConfig = Field(default_factory=CallbackConfig)

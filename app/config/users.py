@@ -63,6 +63,15 @@ def _duration(value: object) -> float:
     return seconds
 
 
+def _session_lifetime(value: object) -> float:
+    """A minute at least: the cookie's Max-Age is whole seconds, and under a second it is 0 (no
+    log-in would stick); a month at most, as a session is a log-in on one browser."""
+    seconds = _duration(value)
+    if not 60 <= seconds <= 30 * 86400:
+        raise bad("allowed 1m-30d")
+    return seconds
+
+
 def _roles(value: object) -> tuple[str, ...]:
     roles = _names(value)
     unknown = [r for r in roles if r not in ROLES]
@@ -130,7 +139,7 @@ def _networks(value: object) -> tuple[str, ...]:
 class WebConfig(_Model):
     """The page's sessions and what each role sees of callers' numbers."""
 
-    session_lifetime: Annotated[float, PlainValidator(_duration)] = 12 * 3600.0
+    session_lifetime: Annotated[float, PlainValidator(_session_lifetime)] = 12 * 3600.0
     # "auto": Secure cookies when the request came over TLS (or X-Forwarded-Proto says https).
     secure_cookies: Literal["auto", "always", "never"] = "auto"
     # Roles that see numbers masked ("+•••••••456"): all but the last three digits hidden.

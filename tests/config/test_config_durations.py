@@ -7,6 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from app.config.durations import DurationError, format_duration, parse_duration
+from tests.config.helpers import problems, with_value
 
 
 @pytest.mark.parametrize(
@@ -88,3 +89,20 @@ def test_parse_sum_of_parts(parts: dict[str, int], sep: str) -> None:
         return
     text = sep.join(f"{parts[u]}{u}" for u in "dhms" if u in parts)
     assert parse_duration(text) == sum(parts[u] * sizes[u] for u in parts)
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "needle"),
+    [
+        ("queues.support.ring_timeout", "100000d", "allowed at most 10m"),
+        ("queues.support.wrap_up", 1e29, "allowed at most 1h"),
+        ("queues.support.wrap_up", "2d", "allowed at most 1h"),
+        ("web.session_lifetime", "0.4s", "allowed 1m-30d"),
+        ("web.session_lifetime", "90d", "allowed 1m-30d"),
+    ],
+)
+def test_a_duration_only_a_typo_could_mean_is_refused_with_its_range(path: str, value: object, needle: str) -> None:
+    """An agent's phone ringing for 270 years, or a log-in cookie of Max-Age 0 (no log-in sticks)."""
+    assert any(p.startswith(path) and needle in p for p in problems(with_value(path, value))), problems(
+        with_value(path, value)
+    )
