@@ -1,7 +1,8 @@
 """After a restart and on reload: restore stored requests, lost legs, new settings.
 
 Theory of operation: `restore` takes back what the shell stored (places, attempts, legs, where a
-caller is in the callback menu) and sets deadlines afresh; the shell reports every expected leg
+caller is in the callback menu, agents' states; `restore_after_call` the pauses and log-outs asked
+for during a call) and sets deadlines afresh; the shell reports every expected leg
 that is gone as `LegLost`, then `LegsReconciled`. New settings apply to everything in progress,
 unless they would strand someone (then they are refused).
 
@@ -120,6 +121,22 @@ class Recovery(EngineBase):
                 agent.set_state(AgentState.RINGING if ringing else AgentState.BUSY, now)
                 if req.state is RequestState.CONNECTED:
                     self._report_call_started(req)  # so the estimator counts its end consistently
+
+    def restore_after_call(self, moves: Iterable[tuple[str, AgentState, str | None]], now: float) -> None:
+        """After `restore`, before the first event: the pauses and log-outs agents asked for during
+        a call, as stored with their state (agent id, paused or logged_off, reason).
+
+        An agent re-linked to its call gets its move back for the call's end; one whose call ended
+        while we were down (or was in wrap-up, whose timer is not kept) makes it now: an agent who
+        logged out and went home must not come back ready and be rung for the next caller.
+        """
+        for agent_id, move, reason in moves:
+            agent = self.agents.get(agent_id)
+            if agent is None or agent.state in (AgentState.PAUSED, AgentState.LOGGED_OFF):
+                continue  # removed from the settings since, or not on a call when stored
+            agent.after_call, agent.after_call_reason = move, reason
+            if agent.request_id is None:
+                agent.finish_wrap_up(now)
 
     def _restore_timers(self, req: Request, now: float) -> None:
         q = self.queues[req.queue]

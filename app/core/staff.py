@@ -2,7 +2,8 @@
 
 An agent who pauses or logs out while being rung gives the request back: their leg is hung up and
 the request returns to its place (recorded, so the store no longer has it as ringing). During a
-call the move takes effect when the call's wrap-up ends.
+call the move takes effect when the call's wrap-up ends; asking for it records
+`agent_state_requested`, which is what the shell stores the agent's move by (a restart keeps it).
 
 A callback put at a position (`CallbackRepositioned`) gets a new place key between the keys of
 the requests that will be ahead of and behind it; everyone else keeps theirs, so their order is

@@ -197,8 +197,17 @@ def activity_row(a: Activity) -> tuple[Any, ...]:
 # Rows of the agent, log and lock tables, in the column order both backends select.
 
 
+AGENT_COLUMNS = ("agent_id", "state", "pause_reason", "since", "after_call", "after_call_reason")
+
+
+def agent_row(a: AgentRecord) -> tuple[Any, ...]:
+    after_call = a.after_call.value if a.after_call is not None else None
+    return (a.agent_id, a.state.value, a.pause_reason, a.since, after_call, a.after_call_reason)
+
+
 def agent_from_row(r: Sequence[Any]) -> AgentRecord:
-    return AgentRecord(r[0], _enum(AgentState, r[1], f"agent {r[0]} state"), r[2], float(r[3]))
+    after_call = _enum(AgentState, r[4], f"agent {r[0]} after_call") if r[4] is not None else None
+    return AgentRecord(r[0], _enum(AgentState, r[1], f"agent {r[0]} state"), r[2], float(r[3]), after_call, r[5])
 
 
 def event_from_row(r: Sequence[Any]) -> StoredEvent:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Iterator
 
+from app.store.agents_schema import AGENT_AFTER_CALL
 from app.store.campaign_defs import SQLITE_CAMPAIGN_DEFS
 from app.store.contacts_schema import SQLITE_CONTACTS
 from app.store.events_schema import EVENTS_KIND_ID
@@ -118,6 +119,8 @@ SQLITE_MIGRATIONS: tuple[str, ...] = (
     SQLITE_SESSION_REVOCATIONS,
     # 8: the callbacks promised lately, by time (app/store/promises_schema.py; PostgreSQL's migration 9)
     PROMISES_BY_TIME,
+    # 9: an agent's pause or log-out asked for during a call (app/store/agents_schema.py; PostgreSQL's migration 10)
+    AGENT_AFTER_CALL,
 )
 
 

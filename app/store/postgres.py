@@ -23,6 +23,7 @@ import asyncpg  # type: ignore[import-untyped]
 
 from app.core.request import Request
 from app.store import codec
+from app.store.agents_schema import AGENT_AFTER_CALL
 from app.store.base import DEFAULT_LIMIT, DEFAULT_LOCK
 from app.store.campaign_defs import POSTGRES_CAMPAIGN_DEFS, PostgresCampaignDefs
 from app.store.common import CommitShortcuts, merge
@@ -141,6 +142,8 @@ POSTGRES_MIGRATIONS: tuple[str, ...] = (
     POSTGRES_SESSION_REVOCATIONS,
     # 9: the callbacks promised lately, by time (app/store/promises_schema.py; SQLite's migration 8)
     PROMISES_BY_TIME,
+    # 10: an agent's pause or log-out asked for during a call (app/store/agents_schema.py; SQLite's migration 9)
+    AGENT_AFTER_CALL,
 )
 
 _SCHEMA_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
@@ -152,6 +155,11 @@ _REQUEST_UPSERT = (
     + ", ".join(f"${i}::jsonb" if c == "extra" else f"${i}" for i, c in enumerate(codec.REQUEST_COLUMNS, 1))
     + ") ON CONFLICT (id) DO UPDATE SET "
     + ", ".join(f"{c} = excluded.{c}" for c in codec.REQUEST_COLUMNS if c != "id")
+)
+_AGENT_UPSERT = (
+    f"INSERT INTO agent_states ({', '.join(codec.AGENT_COLUMNS)}) "
+    f"VALUES ({', '.join(f'${i}' for i, _ in enumerate(codec.AGENT_COLUMNS, 1))}) "
+    "ON CONFLICT (agent_id) DO UPDATE SET " + ", ".join(f"{c} = excluded.{c}" for c in codec.AGENT_COLUMNS[1:])
 )
 _REQUEST_SELECT = "SELECT " + ", ".join("extra::text" if c == "extra" else c for c in codec.REQUEST_COLUMNS)
 _ATTEMPT_INSERT = (
@@ -306,12 +314,7 @@ class PostgresStore(
                 if attempts:
                     await conn.executemany(_ATTEMPT_INSERT, attempts)
             if rows.agents:
-                await conn.executemany(
-                    "INSERT INTO agent_states (agent_id, state, pause_reason, since) VALUES ($1, $2, $3, $4) "
-                    "ON CONFLICT (agent_id) DO UPDATE SET state = excluded.state, "
-                    "pause_reason = excluded.pause_reason, since = excluded.since",
-                    [(a.agent_id, a.state.value, a.pause_reason, a.since) for a in rows.agents],
-                )
+                await conn.executemany(_AGENT_UPSERT, [codec.agent_row(a) for a in rows.agents])
             if rows.activities:
                 events = [codec.activity_row(a) for a in rows.activities]
                 await conn.execute("SELECT pg_advisory_xact_lock($1)", _APPEND_LOCK)
@@ -361,7 +364,7 @@ class PostgresStore(
 
     async def load_agents(self) -> list[AgentRecord]:
         async with self._transaction() as conn:
-            rows = await conn.fetch("SELECT agent_id, state, pause_reason, since FROM agent_states ORDER BY agent_id")
+            rows = await conn.fetch(f"SELECT {', '.join(codec.AGENT_COLUMNS)} FROM agent_states ORDER BY agent_id")
         return [codec.agent_from_row(r) for r in rows]
 
     # --------------------------------------------------------------- logs

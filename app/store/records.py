@@ -19,6 +19,8 @@ class AgentRecord:
     state: AgentState
     pause_reason: str | None
     since: float
+    after_call: AgentState | None = None  # paused / logged_off asked for during a call: made at its end
+    after_call_reason: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

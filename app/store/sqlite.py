@@ -66,9 +66,9 @@ _ATTEMPT_INSERT = (
 )
 _EVENT_INSERT = "INSERT INTO events (at, kind, request_id, agent_id, queue, data) VALUES (?, ?, ?, ?, ?, ?)"
 _AGENT_UPSERT = (
-    "INSERT INTO agent_states (agent_id, state, pause_reason, since) VALUES (?, ?, ?, ?) "
-    "ON CONFLICT (agent_id) DO UPDATE SET state = excluded.state, pause_reason = excluded.pause_reason, "
-    "since = excluded.since"
+    f"INSERT INTO agent_states ({', '.join(codec.AGENT_COLUMNS)}) "
+    f"VALUES ({', '.join('?' for _ in codec.AGENT_COLUMNS)}) "
+    "ON CONFLICT (agent_id) DO UPDATE SET " + ", ".join(f"{c} = excluded.{c}" for c in codec.AGENT_COLUMNS[1:])
 )
 _REQUEST_SELECT = f"SELECT {', '.join(codec.REQUEST_COLUMNS)} FROM requests"
 _ATTEMPT_SELECT = "SELECT number, started_at, agent_id, outcome, ended_at FROM attempts"
@@ -112,7 +112,7 @@ def _write_changes(conn: sqlite3.Connection, rows: Merged, path: str) -> None:
             if attempts:
                 conn.executemany(_ATTEMPT_INSERT, attempts)
         if rows.agents:
-            conn.executemany(_AGENT_UPSERT, [(a.agent_id, a.state.value, a.pause_reason, a.since) for a in rows.agents])
+            conn.executemany(_AGENT_UPSERT, [codec.agent_row(a) for a in rows.agents])
         if rows.activities:
             conn.executemany(_EVENT_INSERT, [codec.activity_row(a) for a in rows.activities])
         if rows.contacts:
@@ -320,7 +320,7 @@ class SQLiteStore(SQLiteContacts, SQLiteOutbox, SQLiteCampaignDefs, SQLiteRevoca
     async def load_agents(self) -> list[AgentRecord]:
         async with (
             self._transaction("DEFERRED") as db,
-            db.execute("SELECT agent_id, state, pause_reason, since FROM agent_states ORDER BY agent_id") as cur,
+            db.execute(f"SELECT {', '.join(codec.AGENT_COLUMNS)} FROM agent_states ORDER BY agent_id") as cur,
         ):
             rows = list(await cur.fetchall())
         return [codec.agent_from_row(r) for r in rows]

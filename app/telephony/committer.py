@@ -1,10 +1,10 @@
 """Commit before act: each engine step is stored, and only then are its commands carried out.
 
 Theory of operation: `step_of` copies what one engine step changed (the touched requests, its
-activities, the agents whose state moved) at once, because the engine moves on before the
-commit runs. Group commit: the committer takes every step queued at that moment (up to
-`max_batch`) and stores them in ONE transaction (`Store.commit_many`, one fsync), then acts on
-each step's commands in order; a step is still stored before any of its commands is acted on
+activities, the agents whose state moved or who asked for a move after their call) at once, because
+the engine moves on before the commit runs. Group commit: the committer takes every step queued at
+that moment (up to `max_batch`) and stores them in ONE transaction (`Store.commit_many`, one
+fsync), then acts on each step's commands in order; a step is still stored before any of its commands is acted on
 (one exception, below), and a burst of API calls costs one fsync instead of one each. `max_batch=1` commits steps one at
 a time (`Store.commit`, as before group commit). A commit refused with `StoreError` is retried a
 few times (a busy database); a batch is retried whole. If the store still refuses, or anything else goes wrong
@@ -40,6 +40,7 @@ from dataclasses import dataclass, field
 
 import structlog
 
+from app.core.agents import Agent
 from app.core.commands import Activity, BridgeLegs, Command
 from app.core.contacts import ContactProgress
 from app.core.engine import Engine
@@ -125,14 +126,24 @@ def snapshot(request: Request) -> Request:
     return copy_
 
 
+# The activities that mark a change of what is stored of an agent: its state, or the pause or
+# log-out it asked for during a call (made at the call's end, so it must survive a restart).
+AGENT_RECORD_KINDS = frozenset({"agent_state", "agent_state_requested"})
+
+
+def agent_record(agent: Agent) -> AgentRecord:
+    return AgentRecord(
+        agent.id, agent.state, agent.pause_reason, agent.state_since, agent.after_call, agent.after_call_reason
+    )
+
+
 def step_of(engine: Engine, commands: list[Command]) -> Step:
     activities = [c for c in commands if isinstance(c, Activity)]
-    moved = sorted({a.agent_id for a in activities if a.kind == "agent_state" and a.agent_id})
-    agents = [engine.agents[agent_id] for agent_id in moved]
+    moved = sorted({a.agent_id for a in activities if a.kind in AGENT_RECORD_KINDS and a.agent_id})
     return Step(
         requests=[snapshot(r) for r in engine.take_touched()],
         activities=activities,
-        agents=[AgentRecord(a.id, a.state, a.pause_reason, a.state_since) for a in agents],
+        agents=[agent_record(engine.agents[agent_id]) for agent_id in moved],
         commands=commands,
         contacts=engine.take_contact_progress(),
     )

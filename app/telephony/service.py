@@ -224,6 +224,8 @@ class TelephonyService(ServerSync):
                 self.clock.not_before(_latest_stamp(requests, agents))
             now = self.clock()
             self.engine.restore(requests, [(a.agent_id, a.state, a.pause_reason) for a in agents], now)
+            moves = [(a.agent_id, a.after_call, a.after_call_reason) for a in agents if a.after_call is not None]
+            self.engine.restore_after_call(moves, now)
             self.engine.restore_promises(await self.store.recent_promises(now - DAY), now)
             log.info("state_restored", requests=len(requests), agents=len(agents))
             self._tell_clock_lead()  # before the first contact is looked at

@@ -531,6 +531,57 @@ def test_unknown_agents_in_the_stored_state_are_skipped() -> None:
     assert set(engine.agents) == {"a1"} and engine.agents["a1"].state is AgentState.READY
 
 
+# ------------------------------------------------------------------------- a move asked for during a call
+
+
+def moves(engine: Engine) -> list[tuple[str, AgentState, str | None]]:
+    """The pauses and log-outs asked for during a call, as the shell stores them with the agents."""
+    return [(a.id, a.after_call, a.after_call_reason) for a in engine.agents.values() if a.after_call is not None]
+
+
+def restart_with_moves(h: Harness, core: CoreSettings) -> Harness:
+    asked = moves(h.engine)
+    r = restart(h, core)
+    r.engine.restore_after_call(asked, r.now)
+    return r
+
+
+def test_a_log_out_asked_for_during_a_call_is_made_when_the_restored_call_ends() -> None:
+    core = settings(agents=1, wrap_up=0.0)
+    h = Harness(core)
+    h.arrive("r1")
+    leg = h.one(h.ready("a1"), c.OriginateAgent).leg_id
+    h.answer(leg)
+    h.send(ev.AgentLoggedOut(h.now, "a1"))  # going home after this call
+    r = restart_with_moves(h, core)
+    a1 = r.engine.agents["a1"]
+    assert (a1.state, a1.request_id, a1.after_call) == (AgentState.BUSY, "r1", AgentState.LOGGED_OFF)
+    r.leg_hung_up(leg)
+    assert a1.state is AgentState.LOGGED_OFF
+    assert not r.of(r.arrive("r2"), c.OriginateAgent)  # the next caller does not ring an empty desk
+
+
+@pytest.mark.parametrize(
+    ("move", "state", "reason"),
+    [(ev.AgentPaused, AgentState.PAUSED, "lunch"), (ev.AgentLoggedOut, AgentState.LOGGED_OFF, None)],
+)
+def test_a_move_asked_for_in_wrap_up_is_made_at_restore_when_the_call_is_gone(
+    move: type[ev.AgentPaused] | type[ev.AgentLoggedOut], state: AgentState, reason: str | None
+) -> None:
+    core = settings(agents=1, wrap_up=30.0)
+    h = Harness(core)
+    h.arrive("r1")
+    leg = h.one(h.ready("a1"), c.OriginateAgent).leg_id
+    h.answer(leg)
+    h.leg_hung_up(leg)  # the call is over: a1 wraps up
+    h.send(ev.AgentPaused(h.now, "a1", "lunch") if move is ev.AgentPaused else ev.AgentLoggedOut(h.now, "a1"))
+    h.arrive("r2")
+    r = restart_with_moves(h, core)  # the wrap-up timer is not stored: it is over
+    a1 = r.engine.agents["a1"]
+    assert (a1.state, a1.pause_reason, a1.after_call) == (state, reason, None)
+    assert not r.of(r.tick(), c.OriginateAgent)  # the caller waiting is not rung to an empty desk
+
+
 # ------------------------------------------------------------------------- a property
 
 
