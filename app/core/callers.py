@@ -43,7 +43,7 @@ from app.core.events import (
     DtmfReceived,
 )
 from app.core.request import Menu, Request
-from app.core.settings import CallbackMode
+from app.core.settings import CallbackMode, QueueSettings
 from app.core.states import Outcome, Refusal, RequestKind, RequestState
 
 
@@ -363,9 +363,14 @@ class CallerFlow(EngineBase):
             self._emit(PlayPrompt(line, (PromptItem("callback_confirmed_no_place"),), hangup_after=True))
         self._end(req, Outcome.TICKET, number=number, trigger=trigger)
 
+    def _promises_place(self, q: QueueSettings) -> bool:
+        """Whether an offer and its confirmation may say "you keep your place": only where the
+        queue keeps it (CallbackSettings.keeps_place) and is open. After closing time a callback
+        waits for the next opening while the callers still on the line are served."""
+        return q.callback.keeps_place and self._is_open(q.name)
+
     def _confirmation(self, req: Request) -> PromptItem:
-        """The confirmation promises the place only where the queue keeps it (CallbackSettings.keeps_place)."""
-        if self.queues[req.queue].callback.keeps_place:
+        if self._promises_place(self.queues[req.queue]):
             return PromptItem("callback_confirmed")
         return PromptItem("callback_confirmed_no_place")
 
@@ -395,7 +400,7 @@ class CallerFlow(EngineBase):
                 shown = None if estimate is None else round(estimate, 1)
                 self._activity("offered", req, estimate=shown, key=q.callback.key)
                 items: tuple[PromptItem, ...] = (PromptItem("callback_offer", q.callback.key),)
-                if not q.callback.keeps_place:  # the plain tail promises the place: this queue does not keep it
+                if not self._promises_place(q):  # the plain tail promises the place
                     items += (PromptItem("callback_offer_tail_no_place"),)
                 self._emit(PlayPrompt(req.customer_leg or req.id, items))
         req.next_offer_at = decision.next_at
@@ -410,7 +415,7 @@ class CallerFlow(EngineBase):
         if req.menu is None:
             items: list[PromptItem] = []
             if q.announce.position:
-                items += [PromptItem("position"), PromptItem("count", self.position(req.id))]
+                items += [PromptItem("position"), PromptItem("count", self.served_ahead(req) + 1)]
             estimate = self.estimated_wait(req.id)
             if q.announce.estimated_wait and estimate is not None:  # unknown (nobody serving): say nothing
                 minutes = max(1, round(estimate / 60))
@@ -424,5 +429,8 @@ class CallerFlow(EngineBase):
     def _menu_due(self, request_id: str) -> None:
         req = self.requests.get(request_id)
         if req is not None and req.menu is not None:
-            self._activity("callback_menu_timeout", req, step=req.menu.step)
-            req.menu = None
+            keyed = len(req.menu.digits)
+            self._activity("callback_menu_timeout", req, step=req.menu.step, digits=keyed)
+            self._close_menu(req)
+            if keyed:  # a number begun and never finished: say it was not taken, not silence
+                self._emit(PlayPrompt(req.customer_leg or req.id, (PromptItem("callback_number_invalid"),)))

@@ -363,6 +363,12 @@ class CallFlow(EngineBase):
 
     def _ring_agent(self, req: Request, agent: Agent) -> None:
         q = self.queues[req.queue]
+        if req.menu is not None:
+            # Keys pressed while the agent rings are not read: a number keyed on both sides of the
+            # ring would be put together from what was heard, a stranger's number. The caller is
+            # being served anyway; back in the queue they are offered a callback again.
+            self._activity("callback_menu_left", req, step=req.menu.step, reason="agent_rung")
+            self._close_menu(req)
         self._leave_queue(req)
         if req.first_dispatched_at is None:
             req.first_dispatched_at = self._now

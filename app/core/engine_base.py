@@ -8,6 +8,7 @@ request records an Activity, which also marks the request for the shell to store
 
 from __future__ import annotations
 
+import itertools
 import random
 from collections.abc import Callable, Iterator
 from typing import Any, cast
@@ -30,7 +31,7 @@ from app.core.events import CallerHungUp, Event
 from app.core.ordering import PlaceKey, PlaceOrder, place_key
 from app.core.promise_log import PromiseLog
 from app.core.request import IN_SERVICE, Request
-from app.core.settings import CoreSettings, QueueSettings
+from app.core.settings import CoreSettings, DispatchPolicy, QueueSettings
 from app.core.states import AgentState, AttemptOutcome, Outcome, Refusal, RequestState
 from app.core.timers import Timers
 
@@ -120,8 +121,19 @@ class EngineBase:
         req = self.requests.get(request_id)
         if req is None or req.state is not RequestState.WAITING:
             return None
-        ahead = self.orders[req.queue].position(req.place) - 1
-        return self._estimate(req.queue, ahead)
+        return self._estimate(req.queue, self.served_ahead(req))
+
+    def served_ahead(self, req: Request) -> int:
+        """How many waiting requests will be served before `req` (waiting): what a caller is told
+        as their position (less one) and what their estimate counts. Callbacks ahead of a caller
+        count only where they take their turn before callers (dispatch `always`, queue open): held
+        back for callers on the line, they are served after this one whatever their place."""
+        position = self.orders[req.queue].position(req.place)
+        q = self.queues[req.queue]
+        if req.is_callback or (q.callback.dispatch is DispatchPolicy.ALWAYS and self._is_open(q.name)):
+            return position - 1
+        ahead = itertools.islice(self.iter_waiting(req.queue), position - 1)
+        return sum(1 for other in ahead if not other.is_callback)
 
     def agents_serving(self, queue: str) -> int:
         """Agents who will take the queue's callers: logged in, not paused, not leaving after this
@@ -343,6 +355,17 @@ class EngineBase:
         self._enter_queue(req)
         if not req.is_callback:
             self._rearm_caller_prompts(req)
+            self._rearm_close_sweep(req.queue)
+
+    def _rearm_close_sweep(self, queue: str) -> None:
+        """A caller back in a closed queue after the close sweep ran (they were being rung then)
+        is swept too: no other sweep would come before the queue opens again, the next morning."""
+        closed_at = self.closed_since.get(queue)
+        if closed_at is None or self._timers.get("close_sweep", queue) is not None:
+            return
+        due = closed_at + self.queues[queue].max_wait_after_close
+        if due <= self._now:
+            self._timers.set("close_sweep", queue, self._now)
 
     def _rearm_caller_prompts(self, req: Request) -> None:
         """A caller back in their place after an agent's ring hears their offers and announcements

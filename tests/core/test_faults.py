@@ -12,7 +12,6 @@ from hypothesis import strategies as st
 
 from app.core import commands as c
 from app.core import events as ev
-from app.core.engine_base import RESUME_GRACE
 from app.core.errors import DuplicateNumber, DuplicateRequest, InvalidPriority
 from app.core.settings import AgentSettings, CoreSettings, QueueSettings
 from app.core.states import AgentState, AttemptOutcome, Outcome, RequestKind, RequestState
@@ -72,7 +71,9 @@ def test_third_dial_after_an_interruption_and_a_no_answer_is_attempt_3_and_survi
 # ------------------------------------------------------------------------- 2. timers after a restore
 
 
-def test_caller_rung_while_in_the_menu_keeps_the_menu_timer_after_a_restore() -> None:
+def test_caller_rung_while_in_the_menu_leaves_it_and_a_restore_has_no_menu_to_time() -> None:
+    """Rung through to an agent, the caller leaves the menu (keys during the ring are not read:
+    tests/core/test_caller_told.py), so a restore finds no menu and no menu timer to re-arm."""
     cb = callback_settings(min_wait_before_offer=0.0, offer_threshold=0.0)
     core = settings(agents=1, callback=cb)
     h = Harness(core, hear_confirmations=False)
@@ -80,10 +81,9 @@ def test_caller_rung_while_in_the_menu_keeps_the_menu_timer_after_a_restore() ->
     h.dtmf("r1", "1")  # in the menu (choose)
     h.ready("a1")  # ... and rung through to the agent
     assert h.engine.requests["r1"].state is RequestState.RINGING_AGENT
+    assert h.engine.requests["r1"].menu is None
     r = restart(h, core)
-    assert r.engine._timers.get("menu", "r1") is not None  # was not re-armed
-    r.run_until(r.now + core.menu_timeout + RESUME_GRACE)
-    assert r.engine.requests["r1"].menu is None
+    assert r.engine.requests["r1"].menu is None and r.engine._timers.get("menu", "r1") is None
 
 
 # ------------------------------------------------------------------------- 3. the caller's words survive a restart
