@@ -147,7 +147,7 @@ class CallerFlow(EngineBase):
                 self._promise_callback(req, verdict.number, automatic=False)
                 return
             self._open_menu(req, "choose")
-            self._emit(PlayPrompt(leg, (PromptItem("callback_choose_number"),)))
+            self._emit(PlayPrompt(leg, (PromptItem("callback_choose_number"),), report_finish=True))
             return
         if menu.resuming:  # keys from before the interruption, or over the re-prompt: not trusted
             menu.keys_while_resuming += 1
@@ -168,13 +168,13 @@ class CallerFlow(EngineBase):
             self._promise_callback(req, verdict.number, automatic=False)
         elif digit == "2":
             self._open_menu(req, "enter")
-            self._emit(PlayPrompt(leg, (PromptItem("callback_enter_number"),)))
+            self._emit(PlayPrompt(leg, (PromptItem("callback_enter_number"),), report_finish=True))
         elif digit == "*":
             self._close_menu(req)
             self._activity("callback_menu_left", req, step="choose")
         elif digit == "#":
             self._touch_menu(req)
-            self._emit(PlayPrompt(leg, (PromptItem("callback_choose_number"),)))
+            self._emit(PlayPrompt(leg, (PromptItem("callback_choose_number"),), report_finish=True))
         elif digit.isdigit():  # keying a number without pressing 2 first
             self._open_menu(req, "enter")
             self._enter(req, leg, digit)
@@ -190,7 +190,7 @@ class CallerFlow(EngineBase):
             if menu.digits:
                 menu.digits = ""
                 self._touch_menu(req)
-                self._emit(PlayPrompt(leg, (PromptItem("callback_enter_number"),)))
+                self._emit(PlayPrompt(leg, (PromptItem("callback_enter_number"),), report_finish=True))
             else:
                 self._close_menu(req)
                 self._activity("callback_menu_left", req, step="enter")
@@ -215,7 +215,13 @@ class CallerFlow(EngineBase):
         if menu.invalid_entries == 1:
             menu.digits = ""
             self._touch_menu(req)
-            self._emit(PlayPrompt(leg, (PromptItem("callback_number_invalid"), PromptItem("callback_enter_number"))))
+            self._emit(
+                PlayPrompt(
+                    leg,
+                    (PromptItem("callback_number_invalid"), PromptItem("callback_enter_number")),
+                    report_finish=True,
+                )
+            )
         else:
             self._close_menu(req)
             self._emit(PlayPrompt(leg, (PromptItem("callback_unavailable"),)))
@@ -240,7 +246,10 @@ class CallerFlow(EngineBase):
 
     def _menu_prompt_finished(self, req: Request) -> None:
         menu = req.menu
-        if menu is None or not menu.resuming:
+        if menu is None:
+            return
+        if not menu.resuming:  # the menu's silence counts from the end of its prompt, not its start
+            self._touch_menu(req, store=False)
             return
         if menu.keys_while_resuming:  # keyed over it: they may not have heard it; play it again
             self._resume_menu(req)

@@ -110,3 +110,20 @@ def test_a_number_begun_and_never_finished_is_refused_aloud_at_the_timeout() -> 
     h.dtmf("r2", "1")
     out = h.run_until(h.now + 10.5)
     assert "callback_number_invalid" not in h.prompts(out)
+
+
+def test_the_menu_waits_its_timeout_after_its_prompt_has_been_heard() -> None:
+    """The choose prompt takes about 6 s to say: counted from its start, the caller had 4 s of the
+    10 to answer; now the silence is counted from its end."""
+    h = Harness(settings(callback=callback_settings()))
+    h.arrive("r1")
+    out = h.dtmf("r1", "1")
+    prompt = h.one(out, c.PlayPrompt)
+    assert prompt.items == (c.PromptItem("callback_choose_number"),) and prompt.report_finish
+    h.at(6).send(ev.PromptFinished(h.now, "r1"))  # heard to its end
+    h.run_until(h.now + 9.5)  # 15.5 s after the key, 9.5 s after the prompt's end
+    assert h.engine.requests["r1"].menu is not None
+    out = h.dtmf("r1", "2")
+    assert h.one(out, c.PlayPrompt).report_finish  # the next step's prompt is timed the same way
+    h.run_until(h.now + 10.5)
+    assert h.engine.requests["r1"].menu is None
