@@ -27,6 +27,8 @@ their line is hung up; if their line is gone, nothing else happens.
 
 from __future__ import annotations
 
+import math
+
 from app.core import eligibility, hours, offer
 from app.core.commands import (
     Answer,
@@ -45,6 +47,12 @@ from app.core.events import (
 from app.core.request import Menu, Request
 from app.core.settings import CallbackMode, QueueSettings
 from app.core.states import Outcome, Refusal, RequestKind, RequestState
+
+
+def spoken_minutes(seconds: float) -> int:
+    """Whole minutes to say for a wait, at least 1; halves go up (round() would say 2 for 150 s
+    and 4 for 210 s: banker's rounding)."""
+    return max(1, math.floor(seconds / 60 + 0.5))
 
 
 class CallerFlow(EngineBase):
@@ -427,7 +435,7 @@ class CallerFlow(EngineBase):
                 items += [PromptItem("position"), PromptItem("count", self.served_ahead(req) + 1)]
             estimate = self.estimated_wait(req.id)
             if q.announce.estimated_wait and estimate is not None:  # unknown (nobody serving): say nothing
-                minutes = max(1, round(estimate / 60))
+                minutes = spoken_minutes(estimate)
                 items += [PromptItem("estimated_wait"), PromptItem("minutes", minutes)]
             if items:
                 self._emit(PlayPrompt(req.customer_leg or req.id, tuple(items)))

@@ -13,6 +13,7 @@ from urllib.parse import quote_plus
 from zoneinfo import ZoneInfo
 
 from app.config.notifications import PLACEHOLDER
+from app.core.callers import spoken_minutes
 from app.core.commands import Notify
 
 
@@ -52,7 +53,7 @@ def message_fields(notify: Notify, queue_name: str, timezone: str) -> dict[str, 
         "date": _clock(notify.at, zone, "%Y-%m-%d"),
         "arrived_time": _clock(arrived if isinstance(arrived, int | float) else None, zone, "%H:%M"),
         "waited": int(waited) if isinstance(waited, int | float) else "",
-        "waited_minutes": max(1, round(waited / 60)) if isinstance(waited, int | float) else "",
+        "waited_minutes": spoken_minutes(waited) if isinstance(waited, int | float) else "",
         "expected_time": _clock(expected if isinstance(expected, int | float) else None, zone, "%H:%M"),
         "expected_date": _clock(expected if isinstance(expected, int | float) else None, zone, "%Y-%m-%d"),
         "campaign": str(data.get("campaign", "")),

@@ -17,6 +17,7 @@ import pytest
 
 from app.core import commands as c
 from app.core import events as ev
+from app.core.callers import spoken_minutes
 from app.core.errors import CallbacksDisabled
 from app.core.settings import (
     AgentSettings,
@@ -167,7 +168,8 @@ def test_a_known_estimate_is_still_announced_in_minutes() -> None:
     assert estimate is not None and estimate < 24 * 3600
     assert h.prompts(out) == ["position", "count", "estimated_wait", "minutes"]
     minutes = [i.value for p in h.of(out, c.PlayPrompt) for i in p.items if i.name == "minutes"]
-    assert minutes == [max(1, round(estimate / 60))]
+    assert minutes == [spoken_minutes(estimate)]
+    assert [spoken_minutes(s) for s in (0, 29, 30, 89, 90, 150, 210)] == [1, 1, 1, 1, 2, 3, 4]
 
 
 def test_unknown_estimate_counts_as_long_for_the_offer() -> None:
