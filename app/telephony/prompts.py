@@ -7,9 +7,13 @@ found wins:
 2. a file named after the prompt in the admin's folder (config `prompts.dir`, checked in
    `dir/<language>/` first, then `dir/`);
 3. Holdfast's shipped recording, `prompts/<language>/<name>.ulaw` (made by
-   scripts/make-prompts.sh from prompts/<language>/prompts.txt);
-4. a stock Asterisk sound (`STOCK`), so a fresh install never plays silence; a name Holdfast does
-   not know is played as the Asterisk sound of that name.
+   scripts/make-prompts.sh from prompts/<language>/prompts.txt); `en` and `da` are shipped, and a
+   regional code without its own folder uses its base language's (`da_DK` -> `da`);
+4. a stock Asterisk sound (`STOCK`), so a fresh install never plays silence, whatever the
+   language; a name Holdfast does not know is played as the Asterisk sound of that name.
+
+Every shipped prompt has a stock fallback, and a stock fallback asks only for what the engine
+takes at that step (the offer says "press" + its key, the choose step "press 1 … press 2 …").
 
 Values become Asterisk's own say-URIs (`digits:`, `number:`). An indication tone is the item
 `PromptItem("tone", "ring")`, played as ARI's `tone:ring` (any indication of the channel's tone
@@ -43,14 +47,21 @@ SHIPPED_DIR = Path(__file__).resolve().parents[2] / "prompts"
 
 AUDIO_SUFFIXES = (".ulaw", ".ul", ".mu", ".alaw", ".al", ".sln", ".wav", ".gsm", ".g722", ".sln16")
 
-# Stock Asterisk sounds used when no Holdfast recording exists for a prompt.
+# Stock Asterisk sounds (Asterisk's core sounds; their text in the comments) used when no Holdfast
+# recording exists for a prompt, e.g. in a language Holdfast ships no recordings for. One for
+# every name in prompts/en/prompts.txt (tests/telephony/test_prompts_languages.py). A menu prompt must
+# not ask for keys the engine reads otherwise: the choose step takes its first key as the choice.
 STOCK: dict[str, tuple[str, ...]] = {
     "closed": ("sound:vm-goodbye",),
-    "callback_offer": ("sound:vm-tocallback", "sound:vm-press"),
+    # "press" + the queue's key ("vm-tocallback" would say "press 2 to call the person who sent
+    # this message" whatever the key is).
+    "callback_offer": ("sound:vm-press",),
     "callback_offer_tail": (),
     "callback_offer_tail_no_place": (),
-    "callback_choose_number": ("sound:vm-enter-num-to-call",),
-    "callback_enter_number": ("sound:vm-enter-num-to-call",),
+    # "press 1 to call this number", "press 2 to enter a different number": the menu's own keys.
+    "callback_choose_number": ("sound:vm-tocallnum", "sound:vm-calldiffnum"),
+    # "please enter the number you wish to call", "then press pound": heard after 2 was pressed.
+    "callback_enter_number": ("sound:vm-enter-num-to-call", "sound:vm-then-pound"),
     "callback_number_invalid": ("sound:invalid",),
     "callback_unavailable": ("sound:sorry",),
     "callback_confirmed": ("sound:auth-thankyou", "sound:vm-goodbye"),
@@ -70,6 +81,13 @@ STOCK: dict[str, tuple[str, ...]] = {
     "not_in_service": ("sound:ss-noservice",),
     "voicemail_message": ("sound:vm-goodbye",),
     "recording_notice": ("sound:conf-now-recording",),  # "…is now being recorded"
+    # An abandoned dialler contact: "Hello." "We're sorry." "Nobody is available to take your call
+    # at the moment." "Goodbye". Not the regulators' information message (who called, a number to
+    # call back): where one is required, record it (campaign information_prompt, docs/prompts.md).
+    "dialler_information": ("sound:hello", "sound:sorry", "sound:vm-nobodyavail", "sound:vm-goodbye"),
+    # The agent, when the contact did not answer (or a machine, busy, failed): "I'm sorry."
+    # "The number is not answering."
+    "dialler_contact_unreachable": ("sound:im-sorry", "sound:number-not-answering"),
 }
 
 # Items that carry a value to be spoken rather than a recording's name.
@@ -93,6 +111,16 @@ def _recordings(folder: Path, inner: str) -> dict[str, str]:
         for f in sorted(folder.iterdir())
         if f.suffix in AUDIO_SUFFIXES and f.is_file()
     }
+
+
+def shipped_language(language: str, shipped_dir: Path = SHIPPED_DIR) -> str | None:
+    """The folder of `shipped_dir` holding the recordings for `language` (`service.language`):
+    its own (`da`, `en`), else its base language's (`da_DK` -> `da`); None when none is shipped,
+    and then every prompt is a stock Asterisk sound."""
+    for folder in dict.fromkeys((language, language.split("_")[0])):
+        if folder and (shipped_dir / folder).is_dir():
+            return folder
+    return None
 
 
 class PromptBook:
@@ -124,9 +152,10 @@ class PromptBook:
                 for name, uri in _recordings(base, str(base)).items():
                     self._admin.setdefault(name, uri)
         self._shipped: dict[str, str] = {}
-        if shipped_dir is not None:
-            inner = f"{(asterisk_path or str(shipped_dir)).rstrip('/')}/{language}"
-            self._shipped = _recordings(shipped_dir / language, inner)
+        folder = shipped_language(language, shipped_dir) if shipped_dir is not None else None
+        if shipped_dir is not None and folder is not None:
+            inner = f"{(asterisk_path or str(shipped_dir)).rstrip('/')}/{folder}"
+            self._shipped = _recordings(shipped_dir / folder, inner)
 
     @classmethod
     def from_config(
