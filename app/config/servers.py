@@ -77,6 +77,20 @@ def server_of_agent(servers: list[AsteriskServer], agent_id: str) -> str | None:
     return fallback
 
 
+def applied_by_reload(running: AsteriskConfig, new: AsteriskConfig) -> set[str]:
+    """The `asterisk` key paths a reload from `running` to `new` applies at once, though the
+    section's connections wait for a restart: which agents register where (the servers' agent
+    lists and `default_server`), as long as `new` names the same servers (app/telephony/servers.py
+    ServerSet.rehome)."""
+    if sorted(s.name for s in running.servers) != sorted(s.name for s in new.servers):
+        return set()
+    applied = {"asterisk.default_server"}
+    by_name = {s.name: s for s in new.servers}
+    if all(s.model_copy(update={"agents": by_name[s.name].agents}) == by_name[s.name] for s in running.servers):
+        applied.add("asterisk.servers")
+    return applied
+
+
 def servers_problem(config: AsteriskConfig) -> str | None:
     """What is wrong within `asterisk:` about servers, as one sentence (None: nothing)."""
     if not config.servers:

@@ -8,6 +8,12 @@ re-prompt the caller from that point instead of taking their next keys as a fres
 JSON is strict: a value that is not JSON-able raises StoreDataError instead of being stored as
 something it is not. Non-finite floats (an infinite wait estimate) are stored as strings, since
 neither JSON nor PostgreSQL's jsonb has them.
+
+NUL: PostgreSQL refuses the character 0x00 in text and "\\u0000" in jsonb, and a commit it refuses
+would be retried and then stop the service. The API and the imports refuse NUL with a clear
+error (app/web, app/store/contact_import.py); as the last line of defence every text the rows
+below carry is written with NUL replaced by U+FFFD (`text`, `texts`), on every backend alike, so
+a NUL that slips through some other path is stored the same everywhere and stops nothing.
 """
 
 from __future__ import annotations
@@ -55,13 +61,28 @@ RequestRow = tuple[Any, ...]
 AttemptRow = tuple[Any, ...]
 
 
+NUL, REPLACEMENT = "\x00", "\ufffd"
+
+
+def text(value: str) -> str:
+    """`value` as the store writes it: NUL (which PostgreSQL cannot hold) becomes U+FFFD."""
+    return value.replace(NUL, REPLACEMENT) if NUL in value else value
+
+
+def texts(row: Sequence[Any]) -> tuple[Any, ...]:
+    """A row of column values with every text written as `text` does."""
+    return tuple(text(v) if isinstance(v, str) else v for v in row)
+
+
 def _plain(value: Any, where: str) -> Any:
-    if value is None or isinstance(value, (str, bool, int)):
+    if isinstance(value, str):
+        return text(value)
+    if value is None or isinstance(value, (bool, int)):
         return value
     if isinstance(value, float):
         return value if math.isfinite(value) else str(value)
     if isinstance(value, Mapping):
-        return {str(k): _plain(v, f"{where}.{k}") for k, v in value.items()}
+        return {text(str(k)): _plain(v, f"{where}.{k}") for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [_plain(v, f"{where}[{i}]") for i, v in enumerate(value)]
     raise StoreDataError(f"{where} is a {type(value).__name__}, which cannot be stored as JSON")
@@ -90,36 +111,40 @@ def request_row(req: Request) -> RequestRow:
     extra = {name: getattr(req, name) for name in EXTRA_FIELDS}
     if req.menu is not None:
         extra["menu"] = asdict(req.menu)
-    return (
-        req.id,
-        req.queue,
-        req.kind.value,
-        req.state.value,
-        req.priority,
-        req.arrived_at,
-        req.queued_since,
-        rank,
-        place_time,
-        seq,
-        req.caller_number,
-        req.callback_number,
-        req.callback_requested_at,
-        req.not_before,
-        req.outcome.value if req.outcome is not None else None,
-        req.ended_at,
-        dump_json(extra, f"request {req.id}"),
+    return texts(
+        (
+            req.id,
+            req.queue,
+            req.kind.value,
+            req.state.value,
+            req.priority,
+            req.arrived_at,
+            req.queued_since,
+            rank,
+            place_time,
+            seq,
+            req.caller_number,
+            req.callback_number,
+            req.callback_requested_at,
+            req.not_before,
+            req.outcome.value if req.outcome is not None else None,
+            req.ended_at,
+            dump_json(extra, f"request {req.id}"),
+        )
     )
 
 
 def attempt_rows(req: Request) -> list[AttemptRow]:
     return [
-        (
-            req.id,
-            a.number,
-            a.started_at,
-            a.agent_id,
-            a.outcome.value if a.outcome is not None else None,
-            a.ended_at,
+        texts(
+            (
+                req.id,
+                a.number,
+                a.started_at,
+                a.agent_id,
+                a.outcome.value if a.outcome is not None else None,
+                a.ended_at,
+            )
         )
         for a in req.attempts
     ]
@@ -191,7 +216,7 @@ def attempt_from_row(row: Sequence[Any], rid: str) -> Attempt:
 
 
 def activity_row(a: Activity) -> tuple[Any, ...]:
-    return (a.at, a.kind, a.request_id, a.agent_id, a.queue, dump_json(a.data, f"activity {a.kind!r} data"))
+    return texts((a.at, a.kind, a.request_id, a.agent_id, a.queue, dump_json(a.data, f"activity {a.kind!r} data")))
 
 
 # Rows of the agent, log and lock tables, in the column order both backends select.
@@ -202,7 +227,7 @@ AGENT_COLUMNS = ("agent_id", "state", "pause_reason", "since", "after_call", "af
 
 def agent_row(a: AgentRecord) -> tuple[Any, ...]:
     after_call = a.after_call.value if a.after_call is not None else None
-    return (a.agent_id, a.state.value, a.pause_reason, a.since, after_call, a.after_call_reason)
+    return texts((a.agent_id, a.state.value, a.pause_reason, a.since, after_call, a.after_call_reason))
 
 
 def agent_from_row(r: Sequence[Any]) -> AgentRecord:

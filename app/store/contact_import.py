@@ -20,6 +20,9 @@ Theory of operation:
   zone, not an abbreviation such as EST, which keeps no summer time), `priority`
   (-1000..1000, higher is called first); every other column is a free field shown to the agent.
   Header names are matched without case or surrounding blanks; "," or ";" separates cells.
+- A NUL character (0x00) in a cell refuses its row (`nul_character`), in the header the file:
+  PostgreSQL cannot store it, and no contact's text has one (it is a sign of a binary or
+  UTF-16 file read as UTF-8).
 """
 
 from __future__ import annotations
@@ -64,6 +67,8 @@ BAD_ROW = "bad_row"
 BAD_PRIORITY = "bad_priority"
 BAD_TIMEZONE = "bad_timezone"
 TOO_LONG = "too_long"
+NUL_CHARACTER = "nul_character"
+NUL = "\x00"
 
 # The uncached check: an upload's numbers would only push the engine's own out of its cache.
 _check: Callable[[str | None, EligibilityRules], eligibility.Verdict] = eligibility.check.__wrapped__
@@ -179,6 +184,8 @@ def _header(cells: list[str], required: str) -> list[str]:
         raise ImportRefused(f"the header names column {seen[0]!r} twice")
     if any(not n for n in names):
         raise ImportRefused("the header has a column without a name")
+    if any(NUL in n for n in names):
+        raise ImportRefused("the header has a NUL character (is the file UTF-16 or binary? save it as UTF-8 CSV)")
     return names
 
 
@@ -206,6 +213,10 @@ def _contact_row(
 ) -> ImportRow | None:
     if len(cells) > len(names):
         report.refuse(line, BAD_ROW, f"{len(cells)} cells, but the header has {len(names)} columns")
+        return None
+    nul = _nul_column(names, cells)
+    if nul is not None:
+        report.refuse(line, NUL_CHARACTER, f"the {nul} cell has a NUL character, which no contact's text may hold")
         return None
     values = dict(zip(names, (c.strip() for c in cells), strict=False))
     raw = values.get("number", "")
@@ -241,6 +252,11 @@ def _contact_row(
     return (verdict.number, name, fields, timezone, priority)
 
 
+def _nul_column(names: list[str], cells: list[str]) -> str | None:
+    """The name of the first column whose cell holds NUL (None: none does)."""
+    return next((repr(name) for name, cell in zip(names, cells, strict=False) if NUL in cell), None)
+
+
 def dnc_entry(text: str, default_region: str = "ZZ") -> tuple[str, bool] | None:
     """(entry, is_prefix) for "+4520123456" (a number; national form read in `default_region`) or
     "+4590*" (every number starting so); None when it is neither."""
@@ -269,6 +285,10 @@ def dnc_batches(
     for line, cells in records:
         report.rows += 1
         raw = cells[column].strip() if column < len(cells) else ""
+        nul = _nul_column(names, cells)
+        if nul is not None:
+            report.refuse(line, NUL_CHARACTER, f"the {nul} cell has a NUL character, which no entry may hold")
+            continue
         if not raw:
             report.refuse(line, NO_NUMBER, "the number is empty")
             continue

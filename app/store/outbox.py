@@ -44,7 +44,9 @@ class OutboxStore(Protocol):
 
 def _row(n: Notification) -> tuple[Any, ...]:
     payload = codec.dump_json(n.payload, f"notification {n.id} payload")
-    return (n.id, n.created_at, n.event, n.channel, n.request_id, n.queue, payload, n.created_at, n.expires_at)
+    return codec.texts(
+        (n.id, n.created_at, n.event, n.channel, n.request_id, n.queue, payload, n.created_at, n.expires_at)
+    )
 
 
 def _from_row(row: Sequence[Any]) -> StoredNotification:

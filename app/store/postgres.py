@@ -308,7 +308,7 @@ class PostgresStore(
         async with self._transaction() as conn:
             if rows.requests:
                 await conn.executemany(_REQUEST_UPSERT, [codec.request_row(r) for r in rows.requests])
-                ids = [r.id for r in rows.requests]
+                ids = [codec.text(r.id) for r in rows.requests]
                 await conn.execute("DELETE FROM attempts WHERE request_id = ANY($1::text[])", ids)
                 attempts = [a for r in rows.requests for a in codec.attempt_rows(r)]
                 if attempts:
@@ -415,11 +415,7 @@ class PostgresStore(
             entry_id = await conn.fetchval(
                 "INSERT INTO admin_log (at, who, action, request_id, detail) VALUES ($1, $2, $3, $4, $5::jsonb) "
                 "RETURNING id",
-                at,
-                who,
-                action,
-                request_id,
-                payload,
+                *codec.texts((at, who, action, request_id, payload)),
             )
         return int(entry_id)
 

@@ -16,6 +16,7 @@ from typing import Any
 import asyncpg  # type: ignore[import-untyped]
 
 from app.core.contacts import ContactProgress, DueContact
+from app.store.codec import text, texts
 from app.store.common import rows_affected
 from app.store.contact_records import (
     CONNECTED,
@@ -124,8 +125,8 @@ async def write_progress(conn: asyncpg.Connection, contacts: Sequence[ContactPro
         [stored_state(p.state, p.last_outcome) for p in contacts],
         [p.attempts for p in contacts],
         [p.next_due for p in contacts],
-        [p.last_outcome for p in contacts],
-        [p.reserved_agent for p in contacts],
+        [None if p.last_outcome is None else text(p.last_outcome) for p in contacts],
+        [None if p.reserved_agent is None else text(p.reserved_agent) for p in contacts],
         time.time(),
     )
     if status != f"UPDATE {len(contacts)}":
@@ -149,7 +150,7 @@ class PostgresContacts:
 
     async def import_contacts(self, campaign: str, rows: Sequence[ImportRow], now: float) -> ImportCounts:
         scope(campaign)
-        unique = merge_rows(rows)  # one statement may not touch a row twice
+        unique = [texts(r) for r in merge_rows(rows)]  # one statement may not touch a row twice
         async with self._transaction() as conn:
             inserted, updated = await conn.fetchrow(
                 _IMPORT_BATCH,

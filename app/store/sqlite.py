@@ -107,7 +107,7 @@ def _write_changes(conn: sqlite3.Connection, rows: Merged, path: str) -> None:
         # the whole commit, including what was already written of it.
         if rows.requests:
             conn.executemany(_REQUEST_INSERT, [codec.request_row(r) for r in rows.requests])
-            conn.executemany("DELETE FROM attempts WHERE request_id = ?", [(r.id,) for r in rows.requests])
+            conn.executemany("DELETE FROM attempts WHERE request_id = ?", [(codec.text(r.id),) for r in rows.requests])
             attempts = [a for r in rows.requests for a in codec.attempt_rows(r)]
             if attempts:
                 conn.executemany(_ATTEMPT_INSERT, attempts)
@@ -381,7 +381,7 @@ class SQLiteStore(SQLiteContacts, SQLiteOutbox, SQLiteCampaignDefs, SQLiteRevoca
         async with self._transaction() as db:
             cur = await db.execute(
                 "INSERT INTO admin_log (at, who, action, request_id, detail) VALUES (?, ?, ?, ?, ?)",
-                (at, who, action, request_id, codec.dump_json(detail or {}, f"admin {action!r} detail")),
+                codec.texts((at, who, action, request_id, codec.dump_json(detail or {}, f"admin {action!r} detail"))),
             )
             entry_id = cur.lastrowid
             await cur.close()

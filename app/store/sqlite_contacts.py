@@ -20,6 +20,7 @@ from typing import Any, TypeVar
 import aiosqlite
 
 from app.core.contacts import ContactProgress, DueContact
+from app.store.codec import texts
 from app.store.contact_records import (
     CONNECTED,
     CONTACT_COLUMNS,
@@ -115,15 +116,17 @@ def write_progress(conn: sqlite3.Connection, contacts: Sequence[ContactProgress]
     cur = conn.executemany(
         _PROGRESS_UPDATE,
         [
-            (
-                stored_state(p.state, p.last_outcome),
-                p.attempts,
-                p.next_due,
-                p.last_outcome,
-                p.reserved_agent,
-                now,
-                p.campaign,
-                p.contact_id,
+            texts(
+                (
+                    stored_state(p.state, p.last_outcome),
+                    p.attempts,
+                    p.next_due,
+                    p.last_outcome,
+                    p.reserved_agent,
+                    now,
+                    p.campaign,
+                    p.contact_id,
+                )
             )
             for p in contacts
         ],
@@ -180,7 +183,7 @@ class SQLiteContacts:
     async def import_contacts(self, campaign: str, rows: Sequence[ImportRow], now: float) -> ImportCounts:
         def run(conn: sqlite3.Connection) -> ImportCounts:
             before = conn.execute("SELECT COALESCE(MAX(id), 0) FROM contacts").fetchone()[0]
-            conn.executemany(_IMPORT_UPSERT, [(campaign, *row, now) for row in rows])
+            conn.executemany(_IMPORT_UPSERT, [texts((campaign, *row, now)) for row in rows])
             inserted = conn.execute(
                 "SELECT count(*) FROM contacts WHERE id > ? AND campaign = ?", (before, campaign)
             ).fetchone()[0]

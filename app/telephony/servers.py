@@ -4,6 +4,11 @@ Theory of operation: every leg remembers the server its channel lives on (`Leg.s
 command about a leg goes to that server's client (`client`). A server is `up` from the end of
 its resync (its picture reconciled) until its connection drops. With one server every name
 resolves to it, so code that predates several servers (legs with no server) keeps working.
+
+Which agents register on which server (`Server.agents`, `listed`) follows the settings file at
+every reload (`rehome`); the connections (ARI URLs, credentials, the set of servers) are made once
+and change only with a restart. An agent moved to another server keeps the legs they have: a leg
+belongs to the server its channel lives on, not to its agent's home.
 """
 
 from __future__ import annotations
@@ -56,6 +61,18 @@ class ServerSet:
                 for s in servers
             ]
         )
+
+    def rehome(self, servers: list[AsteriskServer]) -> bool:
+        """Take which agents register on each server (and the default server) from `servers`, the
+        reloaded settings' `asterisk.server_list()`. Only when it names the same servers as the
+        running ones: False (nothing changed) when a server was added, removed or renamed, which
+        only a restart can apply."""
+        if sorted(s.name for s in servers) != sorted(self.by_name):
+            return False
+        for new in servers:
+            server = self.by_name[new.name]
+            server.agents, server.listed = new.agents, new.listed
+        return True
 
     @property
     def several(self) -> bool:

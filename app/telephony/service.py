@@ -48,7 +48,7 @@ from app.ari import (
     new_id,
 )
 from app.config import ConfigError, HoldfastConfig, load_config
-from app.config.schema import CampaignConfig, RecordingConfig
+from app.config.schema import AsteriskConfig, CampaignConfig, RecordingConfig
 from app.core import events as ev
 from app.core.causes import outcome_for
 from app.core.commands import Activity, Command, Hangup, LoadContacts, Notify
@@ -476,9 +476,10 @@ class TelephonyService(ServerSync):
         finally:
             if not applied and notifier is not None and running is not None:
                 notifier.planner.config = running
-        if new.asterisk != self.config.asterisk:
+        asterisk = self._rehome_agents(new.asterisk)
+        if new.asterisk != asterisk:
             log.warning("reload_asterisk_section_ignored", detail="asterisk: changes need a restart")
-        self.config = new.model_copy(update={"asterisk": self.config.asterisk})
+        self.config = new.model_copy(update={"asterisk": asterisk})
         self.feature_codes = self._feature_code_map(new)
         if self.notifier is not None:
             self.notifier.reload(new)
@@ -487,6 +488,33 @@ class TelephonyService(ServerSync):
         )
         log.info("reloaded", path=str(self.config_path))
         return None
+
+    def _rehome_agents(self, new: AsteriskConfig) -> AsteriskConfig:
+        """Part of a reload: which agents register on which server (`asterisk.servers.*.agents`,
+        `default_server`) is taken at once, so an agent added or moved is rung on or through its
+        own server and its phone's state is read there. The connections stay until a restart.
+        Returns the running `asterisk` section with the agent lists applied."""
+        running = self.config.asterisk
+        before = {agent_id: self.servers.server_of_agent(agent_id) for agent_id in self.engine.agents}
+        if not self.servers.rehome(new.server_list()):
+            return running  # servers added, removed or renamed: all of it waits for the restart
+        agents = {s.name: s.agents for s in new.servers}
+        asterisk = running.model_copy(
+            update={
+                "servers": [s.model_copy(update={"agents": agents[s.name]}) for s in running.servers],
+                "default_server": new.default_server,
+            }
+        )
+        # A moved agent's live legs stay on the server of their channel (Leg.server). Their phone
+        # is read from now on at its new home: by the endpoint poll while that one is up; one
+        # that is down has no phone to offer.
+        for agent_id, home in before.items():
+            now_home = self.servers.server_of_agent(agent_id)
+            if now_home != home:
+                log.info("agent_rehomed", agent_id=agent_id, server=now_home, was=home)
+                if now_home is None or not self.servers.get(now_home).up:
+                    self.try_feed(ev.AgentReachability(self.clock(), agent_id, False))
+        return asterisk
 
     # ------------------------------------------------------------------ the engine
 

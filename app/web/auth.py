@@ -17,6 +17,7 @@ from __future__ import annotations
 import hmac
 import math
 import time
+from typing import Annotated
 
 import structlog
 from aiohttp import web
@@ -30,6 +31,7 @@ from app.web.body import read_body
 from app.web.context import SERVICE_KEY, SESSIONS_KEY
 from app.web.errors import ApiError, Handler
 from app.web.login_guard import LineFull, PasswordChecks, Throttle, client_address
+from app.web.models import Line
 from app.web.passwords import hash_password, token_matches
 from app.web.sessions import COOKIE, Session
 
@@ -206,7 +208,7 @@ def guarded(handler: Handler, level: str) -> Handler:
 class LoginBody(BaseModel):
     model_config = ConfigDict(strict=True, extra="forbid", frozen=True)
 
-    username: str = Field(min_length=1, max_length=64)
+    username: Annotated[str, Field(min_length=1, max_length=64), Line]
     password: str = Field(min_length=1, max_length=200)
 
 

@@ -21,7 +21,7 @@ import asyncio
 import functools
 import weakref
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Annotated, Any
 
 from aiohttp import web
 from pydantic import BaseModel, Field, TypeAdapter, ValidationError
@@ -37,7 +37,7 @@ from app.web.body import read_body
 from app.web.commit import kept, refuse_if_stopping
 from app.web.context import SERVICE_KEY
 from app.web.errors import ApiError
-from app.web.models import Body, By, Reason
+from app.web.models import Body, By, Line, Reason, controls_in
 
 _CAMPAIGNS = TypeAdapter(dict[QueueName, CampaignConfig])
 
@@ -45,7 +45,7 @@ _CAMPAIGNS = TypeAdapter(dict[QueueName, CampaignConfig])
 class CampaignDefBody(Body):
     """A campaign's settings: the keys of a `campaigns.<id>` entry of the YAML."""
 
-    id: str | None = Field(default=None, description="the new campaign's id (create only)")
+    id: Annotated[str, Line] | None = Field(default=None, description="the new campaign's id (create only)")
     campaign: dict[str, Any] = Field(description="as a campaigns.<id> entry of the settings file")
     by: By = "admin"
     reason: Reason = ""
@@ -182,7 +182,12 @@ def _not_the_files(service: TelephonyService, cid: str) -> None:
 
 
 def _validated(service: TelephonyService, cid: str, data: dict[str, Any]) -> CampaignConfig:
-    """The YAML's rules, with the YAML's key paths (campaigns.<id>.<key>)."""
+    """The YAML's rules, with the YAML's key paths (campaigns.<id>.<key>). Its texts are one line
+    each, like every free-text field of the API (a NUL would not even fit PostgreSQL)."""
+    controls = controls_in(data, f"campaigns.{cid}")
+    if controls:
+        problems = [f"{where}: {problem}" for where, problem in controls]
+        raise ApiError(422, "the campaign is not valid: " + "; ".join(problems), problems=problems)
     try:
         campaign = _CAMPAIGNS.validate_python({cid: data})[cid]
     except ValidationError as error:

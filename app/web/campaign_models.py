@@ -10,13 +10,15 @@ from typing import Annotated
 from pydantic import BaseModel, Field
 
 from app.web.models import Body as _Body
-from app.web.models import By, Reason, Timestamp
+from app.web.models import By, Line, Reason, Timestamp
 
 MAX_ENTRIES = 1000  # do-not-call entries in one JSON body; a file goes through the CSV import
 MAX_ENTRY = 40  # "+4520123456", "0045 20 12 34 56", "+4590*"
 
 DncText = Annotated[
-    str, Field(min_length=1, max_length=MAX_ENTRY, description='"+4520123456" (a number) or "+4590*" (a prefix)')
+    str,
+    Field(min_length=1, max_length=MAX_ENTRY, description='"+4520123456" (a number) or "+4590*" (a prefix)'),
+    Line,
 ]
 
 

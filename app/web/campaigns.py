@@ -57,6 +57,7 @@ from app.web.campaign_models import (
 from app.web.commit import feed_and_commit, refuse_if_stopping
 from app.web.context import SERVICE_KEY
 from app.web.errors import ApiError
+from app.web.models import control_problem
 from app.web.times import iso, iso_or_none
 
 MAX_UPLOAD_BYTES = 64 * 1024 * 1024  # 100 000 contacts with a few fields are about 10 MB
@@ -309,8 +310,12 @@ def _counts(report: ImportReport) -> dict[str, int]:
 
 def _by(request: web.Request) -> str:
     """Who uploads, for the admin log: a logged-in user is themselves; for the global token (or
-    an open service) the query's `by`."""
-    return who(request, request.query.get("by", "admin")[:64] or "admin")
+    an open service) the query's `by`, one line like a body's `by`."""
+    by = request.query.get("by", "admin")[:64] or "admin"
+    problem = control_problem(by)
+    if problem is not None:
+        raise ApiError(422, f"by: {problem}", problems=[{"field": "by", "problem": problem}])
+    return who(request, by)
 
 
 def _page(request: web.Request) -> tuple[int, int]:

@@ -22,7 +22,7 @@ from app.web.callbacks import refused
 from app.web.commit import feed_and_commit
 from app.web.context import SERVICE_KEY
 from app.web.errors import ApiError
-from app.web.models import Body, Epoch, Timestamp
+from app.web.models import Body, Epoch, Line, Timestamp
 from app.web.times import iso
 
 MAX_DISPOSITION = 64
@@ -32,7 +32,7 @@ class DispositionBody(Body):
     """The agent's disposition of their last dialler call."""
 
     disposition: Annotated[
-        str, Field(min_length=1, max_length=MAX_DISPOSITION, description="one of the campaign's dispositions")
+        str, Field(min_length=1, max_length=MAX_DISPOSITION, description="one of the campaign's dispositions"), Line
     ]
     when: Annotated[
         str | None,
@@ -40,6 +40,7 @@ class DispositionBody(Body):
             description="call_back: when to call, ISO 8601 with a time zone, e.g. 2026-12-05T10:00:00+01:00",
             json_schema_extra={"format": "date-time"},
         ),
+        Line,
     ] = None
     reserve: Annotated[bool, Field(description="call_back: only this agent gets the call back")] = False
 

@@ -2,7 +2,10 @@
 
 Theory of operation: request bodies are strict (no "5" for 5, no 1.0 for 1, no null for text),
 bounded (a priority of 2**63 or a reason of a megabyte is refused, not stored) and closed (an
-unknown key is an error, so a typo such as "priorty" is not silently ignored). Answers are built
+unknown key is an error, so a typo such as "priorty" is not silently ignored). Free text is one
+line of printable text (`Line`): a control character (NUL, a tab, a line break, ...) is refused
+with 422 naming the field. PostgreSQL cannot store NUL at all, and a reason or a name is shown
+on one line in the admin log, the live page and the CSV exports. Answers are built
 through their models too, so the published document cannot drift from what is sent.
 
 In answers, instants are ISO 8601 text in UTC (`Timestamp`, see `app/web/times.py`) with the epoch
@@ -12,9 +15,11 @@ cannot be made is null.
 
 from __future__ import annotations
 
-from typing import Annotated
+import re
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic_core import PydanticCustomError
 
 # Limits: generous for people and CRMs, small enough that nothing can flood the store or the logs.
 PRIORITY_MIN, PRIORITY_MAX = -1000, 1000
@@ -23,20 +28,69 @@ MAX_NUMBER = 32  # E.164 has at most 15 digits; room for spaces and a leading +
 MAX_REASON = 500
 
 
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def control_problem(text: str) -> str | None:
+    """Why `text` cannot be one line of free text (None: it can): the first control character."""
+    found = _CONTROL.search(text)
+    if found is None:
+        return None
+    return (
+        f"must not contain control characters (NUL, tab, line break, ...); "
+        f"found U+{ord(found.group()):04X} at character {found.start() + 1}"
+    )
+
+
+def _one_line(text: str) -> str:
+    problem = control_problem(text)
+    if problem is not None:
+        raise PydanticCustomError("control_character", problem)
+    return text
+
+
+def controls_in(value: Any, path: str) -> list[tuple[str, str]]:
+    """(dotted path, problem) for every text in a JSON value (keys too) with a control character."""
+    found: list[tuple[str, str]] = []
+    if isinstance(value, str):
+        problem = control_problem(value)
+        if problem is not None:
+            found.append((path, problem))
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            where = f"{path}.{key}"
+            problem = control_problem(str(key))
+            if problem is not None:
+                found.append((where, "the key " + problem))
+            found.extend(controls_in(item, where))
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            found.extend(controls_in(item, f"{path}.{i}"))
+    return found
+
+
+# One line of printable text: every free-text field of a body is one.
+Line = AfterValidator(_one_line)
+
+
 class Body(BaseModel):
     model_config = ConfigDict(strict=True, extra="forbid", frozen=True)
 
 
-QueueName = Annotated[str, Field(min_length=1, max_length=MAX_NAME, description="a queue name from the settings")]
-By = Annotated[str, Field(min_length=1, max_length=MAX_NAME, description="who made the change (for the admin log)")]
-Reason = Annotated[str, Field(max_length=MAX_REASON, description="why (for the admin log)")]
+QueueName = Annotated[str, Field(min_length=1, max_length=MAX_NAME, description="a queue name from the settings"), Line]
+By = Annotated[
+    str, Field(min_length=1, max_length=MAX_NAME, description="who made the change (for the admin log)"), Line
+]
+Reason = Annotated[str, Field(max_length=MAX_REASON, description="why (for the admin log); one line"), Line]
 
 
 class CallbackRequestBody(Body):
     """Ask for a callback (web form, CRM); it joins the end of the queue."""
 
     queue: QueueName
-    number: Annotated[str, Field(min_length=1, max_length=MAX_NUMBER, description='"+4520123456" or a local number')]
+    number: Annotated[
+        str, Field(min_length=1, max_length=MAX_NUMBER, description='"+4520123456" or a local number'), Line
+    ]
     priority: Annotated[int, Field(ge=PRIORITY_MIN, le=PRIORITY_MAX, description="higher is served first")] = 0
 
 
@@ -67,7 +121,9 @@ class PositionCallbackBody(Body):
 class AgentActionBody(Body):
     """Optional body of an agent action; `reason` is used by pause."""
 
-    reason: Annotated[str, Field(min_length=1, max_length=MAX_REASON, description="pause reason")] = "break"
+    reason: Annotated[str, Field(min_length=1, max_length=MAX_REASON, description="pause reason; one line"), Line] = (
+        "break"
+    )
 
 
 # --- answers --------------------------------------------------------------------------------------

@@ -6,6 +6,7 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from app.config import ConfigError, HoldfastConfig, load_config, restart_needed
+from app.config.servers import applied_by_reload
 from app.telephony.service import TelephonyService
 from app.web.context import OPENAPI_KEY, SERVICE_KEY, STARTED_CONFIG_KEY
 from app.web.models import Health, ReloadResult
@@ -53,7 +54,10 @@ async def reload_settings(request: web.Request) -> web.Response:
     if problem is not None:
         answer = ReloadResult(applied=False, error=problem)
         return web.json_response(answer.model_dump(mode="json", exclude={"restart_needed"}), status=400)
-    restart = restart_needed(request.app[STARTED_CONFIG_KEY], _file_settings(service))
+    started, file = request.app[STARTED_CONFIG_KEY], _file_settings(service)
+    # Which agents register on which server is applied by the reload itself (not the connections).
+    applied = applied_by_reload(started.asterisk, file.asterisk)
+    restart = [key for key in restart_needed(started, file) if key not in applied]
     return web.json_response(
         ReloadResult(applied=True, restart_needed=restart).model_dump(mode="json", exclude_none=True)
     )

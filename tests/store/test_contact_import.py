@@ -119,12 +119,40 @@ async def test_repeated_numbers_merge_in_the_file_and_with_the_campaign(store: S
         ("number,name,number\n+4520123456,x,y\n", "twice"),
         ("number,,name\n+4520123456,x,y\n", "without a name"),
         ("number," + ",".join(f"c{i}" for i in range(60)) + "\n+4520123456\n", "at most 50"),
+        ("number,no\x00te\n+4520123456,x\n", "NUL character"),
     ],
 )
 async def test_an_unusable_header_refuses_the_file_and_stores_nothing(store: Store, text: str, problem: str) -> None:
     with pytest.raises(ImportRefused, match=problem):
         await run(store, text)
     assert await store.list_contacts("c1") == []
+
+
+async def test_a_row_with_a_nul_in_any_cell_is_refused_on_its_line(store: Store) -> None:
+    """PostgreSQL cannot store NUL: the row is refused with its line and reason, like any other
+    refusal, on every backend alike; the rest of the file goes on."""
+    text = (
+        "number,name,timezone,note\n"
+        "+4520123456,Ann,,fine\n"  # 2
+        "+4520123457\x00,Bo,,\n"  # 3
+        "+4520123458,C\x00y,,\n"  # 4
+        "+4520123459,Di,Europe/Copenhagen\x00,\n"  # 5
+        "+4520123460,Ed,,\x00\n"  # 6
+        "+4520123461,Flo,,ok\n"  # 7
+    )
+    report = await run(store, text)
+    assert [(r.line, r.reason) for r in report.refusals] == [(n, "nul_character") for n in (3, 4, 5, 6)]
+    assert [r.detail.split(" cell")[0] for r in report.refusals] == [
+        "the 'number'",
+        "the 'name'",
+        "the 'timezone'",
+        "the 'note'",
+    ]
+    assert (report.rows, report.inserted, report.refused) == (6, 2, 4)
+    assert [c.name for c in await store.list_contacts("c1")] == ["Ann", "Flo"]
+    dnc = await import_dnc(store, "c1", io.StringIO("number,comment\n+4520123456,a\x00\n+4520123457,\n"), NOW, "eva")
+    assert [(r.line, r.reason) for r in dnc.refusals] == [(2, "nul_character")]
+    assert await store.dnc_entries("c1") == [("+4520123457", False)]
 
 
 async def test_a_large_file_is_read_in_batches_not_at_once() -> None:

@@ -279,6 +279,43 @@ async def test_event_data_that_is_not_json_is_refused_by_name(store: Store) -> N
     assert await store.events() == []
 
 
+async def test_a_nul_in_any_text_is_stored_as_a_replacement_character_on_every_backend(store: Store) -> None:
+    """The last line of defence: PostgreSQL refuses 0x00 in text and "\\u0000" in jsonb, and a
+    commit it refuses stops the service. Whatever path brings a NUL, every backend writes it as
+    U+FFFD, so both store the same and nothing is refused."""
+    req = make_request("r\x001", caller_number="+45\x00", callback_number="+46\x00", queue="q\x00")
+    req = dataclasses.replace(req, attempts=[Attempt(1, 1000.0, agent_id="a\x00")])
+    pausing = AgentRecord("1001", AgentState.BUSY, "lunch\x00", 10.0, AgentState.PAUSED, "tea\x00")
+    activity = Activity("agent_\x00state", "r\x001", agent_id="1001\x00", at=1.0, data={"reason\x00": ["x\x00", "y"]})
+    await store.commit([req], [activity], [pausing])
+    await store.append_admin(100.0, "sup\x00", "callback_removed\x00", "r\x001", {"reason": "x\x00"})
+    (loaded,) = await store.load_active_requests()
+    assert (loaded.id, loaded.queue, loaded.caller_number, loaded.callback_number) == (
+        "r\ufffd1",
+        "q\ufffd",
+        "+45\ufffd",
+        "+46\ufffd",
+    )
+    assert loaded.attempts[0].agent_id == "a\ufffd"
+    assert await store.load_agents() == [
+        AgentRecord("1001", AgentState.BUSY, "lunch\ufffd", 10.0, AgentState.PAUSED, "tea\ufffd")
+    ]
+    (event,) = await store.events()
+    assert (event.kind, event.request_id, event.agent_id, event.data) == (
+        "agent_\ufffdstate",
+        "r\ufffd1",
+        "1001\ufffd",
+        {"reason\ufffd": ["x\ufffd", "y"]},
+    )
+    (entry,) = await store.admin_log()
+    assert (entry.who, entry.action, entry.request_id, entry.detail) == (
+        "sup\ufffd",
+        "callback_removed\ufffd",
+        "r\ufffd1",
+        {"reason": "x\ufffd"},
+    )
+
+
 # ------------------------------------------------------------------ agents and admin log
 
 
