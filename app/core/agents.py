@@ -29,6 +29,7 @@ class Agent:
     pause_reason: str | None = None
     reachable: bool = True
     idle_since: float = 0.0
+    idle_before_ring: float = 0.0  # idle_since when last rung: kept if the ring ends through nobody's fault
     state_since: float = 0.0
     request_id: str | None = None
     wrap_up_until: float | None = None
@@ -77,6 +78,7 @@ class Agent:
     def start_ringing(self, request_id: str, now: float) -> None:
         assert self.state is AgentState.READY and self.request_id is None
         self.request_id = request_id
+        self.idle_before_ring = self.idle_since
         self.set_state(AgentState.RINGING, now)
 
     def start_call(self, now: float) -> None:
@@ -85,6 +87,7 @@ class Agent:
 
     def release(self, now: float, wrap_up: float | None) -> None:
         """The request is over for this agent: wrap up (if given) or return to ready/after-call state."""
+        rung_for_nobody = self.state is AgentState.RINGING  # the caller went while the phone rang
         self.request_id = None
         if wrap_up is not None and wrap_up > 0:
             self.wrap_up_until = now + wrap_up
@@ -92,6 +95,8 @@ class Agent:
             self.set_state(AgentState.WRAP_UP, now)
         else:
             self.finish_wrap_up(now)
+            if rung_for_nobody and self.state is AgentState.READY:
+                self.idle_since = self.idle_before_ring  # served nobody: keeps their turn
 
     def finish_wrap_up(self, now: float) -> None:
         self.wrap_up_until = None

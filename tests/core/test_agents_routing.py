@@ -150,6 +150,22 @@ def test_ring_timeout_pauses_agent_not_responding_and_request_keeps_place() -> N
     assert h.activities("agent_no_answer", "r1")
 
 
+def test_an_agent_rung_for_a_caller_who_hangs_up_keeps_their_turn() -> None:
+    """Rung for nobody (the caller gave up while the phone rang), a1 served no one: the next caller
+    is still theirs, as the one idle longest, not a2's."""
+    h = Harness(two_agent_settings())
+    h.ready("a1")
+    h.at(10).ready("a2")
+    ring = Harness.one(h.at(10).arrive("r1"), c.OriginateAgent)
+    assert ring.agent_id == "a1"
+    h.at(3).send(ev.CallerHungUp(h.now, "r1"))
+    assert h.engine.agents["a1"].state is AgentState.READY
+    nxt = Harness.one(h.at(5).arrive("r2"), c.OriginateAgent)
+    assert nxt.agent_id == "a1"
+    out = h.send(ev.LegFailed(h.now, nxt.leg_id, AttemptOutcome.BUSY, 17))  # a1 rejects: that one is theirs
+    assert Harness.one(out, c.OriginateAgent).agent_id == "a2"
+
+
 def test_ring_timeout_next_ready_agent_is_tried() -> None:
     h = Harness(two_agent_settings(ring_timeout=15.0))
     h.ready("a1")
