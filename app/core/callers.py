@@ -345,7 +345,10 @@ class CallerFlow(EngineBase):
             if opening is None:
                 return None
             at = opening
-        return round(at + ahead, 3)
+        expected = round(at + ahead, 3)
+        if req.callback_requested_at is not None and expected >= req.callback_requested_at + q.callback.max_age:
+            return None  # it would expire first (closed for Easter): promise no time rather than a wrong one
+        return expected
 
     def _merge_waiting_callbacks(self, req: Request, number: str) -> None:
         """One callback per number in a queue: a caller promised one while their number already

@@ -375,6 +375,11 @@ class Engine(DiallerFlow, CallerFlow, StaffFlow, Recovery):
     def _close_sweep_due(self, queue: str) -> None:
         if self._is_open(queue):
             return
+        # The queue may open at this very instant (a one-hour lunch with max_wait_after_close 1h):
+        # its hours timer, due now too, may not have run yet. Callers who held through the break
+        # are served, not told "closed" as the doors open.
+        if hours.is_open(self.queues[queue].hours, self._calendar(self._now)):
+            return
         for req in self.waiting(queue):
             if req.kind is RequestKind.INBOUND:
                 self._emit(PlayPrompt(req.customer_leg or req.id, (PromptItem("closed"),), hangup_after=True))

@@ -39,11 +39,24 @@ def is_open(hours: OpeningHours | None, now: float) -> bool:
     return any(r.start <= second < r.end for r in _ranges_for(hours, local.date()))
 
 
-def _instant(day: date, second: int, zone: ZoneInfo) -> float:
-    """The instant of a wall-clock second of `day` (86400 is the next midnight)."""
+def _instants(day: date, second: int, zone: ZoneInfo) -> tuple[float, ...]:
+    """The instants of a wall-clock second of `day` (86400 is the next midnight), in order: one on
+    most days; both passes of an hour the clocks go back over; and for a time the clocks skip
+    (02:30 when they go from 02:00 to 03:00) the instant of the jump, the first one past it."""
     # Add to the naive wall time, then attach the zone, so DST days keep their local meaning.
     wall = datetime(day.year, day.month, day.day) + timedelta(seconds=second)
-    return wall.replace(tzinfo=zone).timestamp()
+    first, second_pass = (wall.replace(tzinfo=zone, fold=f).timestamp() for f in (0, 1))
+    if datetime.fromtimestamp(first, zone).replace(tzinfo=None) == wall:
+        return (first,) if first == second_pass else (first, second_pass)
+    # Skipped: the jump lies between the two readings; find its first second past `wall`.
+    lo, hi = int(min(first, second_pass)), int(max(first, second_pass))
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if datetime.fromtimestamp(mid, zone).replace(tzinfo=None) >= wall:
+            hi = mid
+        else:
+            lo = mid + 1
+    return (float(lo),)
 
 
 def next_change(hours: OpeningHours | None, now: float) -> float | None:
@@ -55,11 +68,15 @@ def next_change(hours: OpeningHours | None, now: float) -> float | None:
     today = datetime.fromtimestamp(now, zone).date()
     for offset in range(_SCAN_DAYS):
         day = today + timedelta(days=offset)
-        for r in _ranges_for(hours, day):
-            for second in (r.start, r.end):
-                at = _instant(day, second, zone)
-                if at > now and is_open(hours, at) != state:
-                    return at
+        found = [
+            at
+            for r in _ranges_for(hours, day)
+            for second in (r.start, r.end)
+            for at in _instants(day, second, zone)
+            if at > now and is_open(hours, at) != state
+        ]
+        if found:
+            return min(found)
     return None
 
 
@@ -87,9 +104,7 @@ def last_close_before(hours: OpeningHours | None, now: float) -> float | None:
     today = datetime.fromtimestamp(now, zone).date()
     for offset in range(0, 8):
         day = today - timedelta(days=offset)
-        ends = [r.end for r in _ranges_for(hours, day)]
-        for end in sorted(ends, reverse=True):
-            at = _instant(day, end, zone)
-            if at <= now:
-                return at
+        ends = [at for r in _ranges_for(hours, day) for at in _instants(day, r.end, zone) if at <= now]
+        if ends:
+            return max(ends)
     return None

@@ -33,7 +33,7 @@ log = structlog.get_logger("holdfast.clock")
 
 CATCH_UP = 0.10  # share of elapsed time given back while the wall clock is behind us
 STEP = 1.0  # seconds: a jump of the wall clock against elapsed time worth a log line
-TELL_FALL = 60.0  # seconds: the least fall of the lead worth telling the engine (or a tenth of it)
+TELL_FALL = 60.0  # seconds: the least fall of the lead worth telling the engine (and the most it lags)
 
 
 class SteadyClock:
@@ -98,11 +98,12 @@ class SteadyClock:
 def lead_to_tell(ahead: float, told: float) -> float | None:
     """What to tell the engine of the clock's lead over the wall clock now, `told` being what it
     holds (None: nothing new). Whole seconds, rounded up, under STEP taken as none. A rise is told
-    at once; a fall only by a tenth or TELL_FALL (whichever is more) or to none, so hours of
-    catching up are a few dozen events, and the engine's figure is never below the true lead."""
+    at once; a fall by TELL_FALL or to none, so the engine's figure is never below the true lead
+    nor more than TELL_FALL above it: queue hours, read on the wall clock through it, open and
+    close at most that late. Catching up an hour (at a tenth of real time) is sixty events."""
     lead = float(math.ceil(ahead)) if ahead > STEP else 0.0
     if lead > told or (lead == 0.0 < told):
         return lead
-    if told - lead >= max(TELL_FALL, told / 10):
+    if told - lead >= TELL_FALL:
         return lead
     return None
