@@ -6,7 +6,7 @@ from app.ari.bridges import BridgesApi
 from app.ari.channels import ChannelsApi, new_id
 from app.ari.client import AriClient
 from app.ari.config import AriConfig
-from app.ari.connection import EventConnection
+from app.ari.connection import EventConnection, EventsRefused
 from app.ari.dispatch import Dispatcher, EventHandler
 from app.ari.errors import AriConflict, AriConnectionError, AriError, AriNotFound, AriTimeout
 from app.ari.events import (
@@ -106,6 +106,7 @@ __all__ = [
     "EventConnection",
     "EventHandler",
     "EventTranslator",
+    "EventsRefused",
     "ParseError",
     "PeerStatusChange",
     "Playback",

@@ -7,6 +7,15 @@ from dataclasses import dataclass, field
 from urllib.parse import urlsplit, urlunsplit
 
 
+def without_userinfo(url: str) -> str:
+    """`url` without a `user:password@`: credentials go in a header (see AriConfig.rest_url)."""
+    parts = urlsplit(url)
+    _, at, host = parts.netloc.rpartition("@")
+    if not at:
+        return url
+    return urlunsplit((parts.scheme, host, parts.path, parts.query, parts.fragment))
+
+
 @dataclass(frozen=True, slots=True)
 class AriConfig:
     base_url: str  # e.g. http://127.0.0.1:8088/ari
@@ -34,7 +43,10 @@ class AriConfig:
 
     @property
     def rest_url(self) -> str:
-        return self.base_url.rstrip("/")
+        """`base_url` without a trailing slash, and without a `user:password@` written into it:
+        requests authenticate with `username` and `password` in a header (aiohttp refuses a
+        request that has both), and the URL is logged (a password must not be)."""
+        return without_userinfo(self.base_url).rstrip("/")
 
     @property
     def events_url(self) -> str:

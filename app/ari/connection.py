@@ -7,6 +7,19 @@ then apply the events that follow on top of a fresh picture.
 
 Events are handed to `on_event` synchronously (normally Dispatcher.submit, which only queues):
 the reader never awaits a handler, so a slow handler cannot stall the socket or its heartbeat.
+
+Failures and the backoff:
+- a handshake must be answered within connect_timeout + request_timeout (an Asterisk that
+  accepts TCP but never answers the upgrade, hung or stopped): past that it is a failed connect,
+  logged, and retried after the backoff;
+- the backoff is reset only by a connection that proved itself (it delivered an event, or lasted
+  STABLE_AFTER seconds): a websocket that is closed as soon as it opens (a failing app
+  registration, a proxy cutting upgraded connections) backs off like a refused one instead of
+  reconnecting, and resyncing, several times a second;
+- credentials refused (401/403) AUTH_REFUSALS_FATAL times in a row end the loop with
+  EventsRefused: nothing but an operator changes that, and the service's watcher stops it loudly
+  (critical log, non-zero exit) instead of running deaf. Any other failure (503, a reset, no
+  answer) is retried for ever.
 """
 
 from __future__ import annotations
@@ -20,9 +33,21 @@ import structlog
 
 from app.ari.backoff import Backoff
 from app.ari.config import AriConfig
+from app.ari.errors import AriError
 from app.ari.events import ApplicationReplaced, AriEvent, EventTranslator
 
 log = structlog.get_logger(__name__)
+
+# Seconds a connection must last (when it delivered no event) before the backoff starts again
+# from its initial delay.
+STABLE_AFTER = 30.0
+# Handshakes refused with 401/403 in a row before the loop gives up (EventsRefused).
+AUTH_REFUSALS_FATAL = 5
+
+
+class EventsRefused(AriError):
+    """Asterisk refused our credentials on every one of the last AUTH_REFUSALS_FATAL handshakes."""
+
 
 Callback = Callable[[], Awaitable[None]]
 ReplacedCallback = Callable[[ApplicationReplaced], Awaitable[None]]
@@ -61,6 +86,10 @@ class EventConnection:
         self.received_by_type: Counter[str] = Counter()  # events_received per ARI event type
         self.replaced = False
         self.last_delay: float | None = None
+        self.stable_after = STABLE_AFTER
+        self.auth_refusals_fatal = AUTH_REFUSALS_FATAL
+        self.auth_refusals = 0  # handshakes refused with 401/403 in a row
+        self._last_refusal: int | None = None
 
     @property
     def connected(self) -> bool:
@@ -129,11 +158,26 @@ class EventConnection:
             try:
                 ws = await self._connect()
                 if ws is not None:
-                    self.backoff.reset()
+                    loop = asyncio.get_running_loop()
+                    started, events_before = loop.time(), self.events_received
                     await self._serve(ws)
+                    if self.events_received > events_before or loop.time() - started >= self.stable_after:
+                        self.backoff.reset()  # a working connection: the next outage starts afresh
                     if self.replaced and not self._config.reconnect_after_replaced:
                         log.warning("ari_events_stopped_replaced", app=self._config.app)
                         return
+                elif self.auth_refusals >= self.auth_refusals_fatal:
+                    log.critical(
+                        "ari_events_credentials_refused",
+                        app=self._config.app,
+                        refusals=self.auth_refusals,
+                        url=self._config.events_url,
+                    )
+                    raise EventsRefused(
+                        self._last_refusal, "GET", "/events", f"credentials refused {self.auth_refusals} times in a row"
+                    )
+            except EventsRefused:
+                raise
             except Exception:
                 # A bug here must not leave the service deaf for good: log, back off, retry.
                 log.exception("ari_events_loop_error")
@@ -143,22 +187,34 @@ class EventConnection:
     async def _connect(self) -> aiohttp.ClientWebSocketResponse | None:
         assert self._session is not None
         params = {"app": self._config.app, "subscribeAll": "true" if self._config.subscribe_all else "false"}
+        url = self._config.events_url  # no password in it (AriConfig.rest_url)
+        # The session's connect timeout covers the TCP connect only, not the wait for the 101.
+        limit = self._config.connect_timeout + self._config.request_timeout
         try:
-            ws = await self._session.ws_connect(
-                self._config.events_url,
-                params=params,
-                headers={"Authorization": self._config.auth_header},
-                heartbeat=self._config.heartbeat,
-            )
+            async with asyncio.timeout(limit):
+                ws = await self._session.ws_connect(
+                    self._config.events_url,
+                    params=params,
+                    headers={"Authorization": self._config.auth_header},
+                    heartbeat=self._config.heartbeat,
+                )
         except aiohttp.WSServerHandshakeError as exc:
             self.connect_failures += 1
-            level = log.error if exc.status in (401, 403) else log.warning
-            level("ari_events_refused", status=exc.status, message=exc.message, url=self._config.events_url)
+            refused = exc.status in (401, 403)
+            self.auth_refusals = self.auth_refusals + 1 if refused else 0
+            self._last_refusal = exc.status
+            level = log.error if refused else log.warning
+            level("ari_events_refused", status=exc.status, message=exc.message, url=url)
             return None
-        except (aiohttp.ClientError, OSError, TimeoutError) as exc:
+        except (aiohttp.ClientError, OSError) as exc:  # TimeoutError is an OSError
             self.connect_failures += 1
-            log.warning("ari_events_connect_failed", error=f"{type(exc).__name__}: {exc}", url=self._config.events_url)
+            self.auth_refusals = 0
+            # asyncio.timeout's own (aiohttp's timeouts are subclasses, with their own message)
+            unanswered = type(exc) is TimeoutError
+            error = f"handshake not answered within {limit} s" if unanswered else f"{type(exc).__name__}: {exc}"
+            log.warning("ari_events_connect_failed", error=error, url=url)
             return None
+        self.auth_refusals = 0
         self.connects += 1
         if self.connects > 1:
             self.reconnects += 1
@@ -224,5 +280,6 @@ class EventConnection:
         await asyncio.sleep(delay)
 
     def _log_exit(self, task: asyncio.Task[None]) -> None:
-        if not task.cancelled() and task.exception() is not None:
-            log.error("ari_events_loop_crashed", exc_info=task.exception())
+        if task.cancelled() or task.exception() is None or isinstance(task.exception(), EventsRefused):
+            return  # a refusal was logged (critical) where it was decided
+        log.error("ari_events_loop_crashed", exc_info=task.exception())

@@ -7,7 +7,9 @@ stays true:
   that explains it is on its way;
 - an originate that Asterisk refused (4xx) is a failed leg at once; one whose answer was lost
   (timeout, 5xx, connection reset) is looked up by the channel id we chose: the channel exists
-  (the leg goes on, its events follow) or it does not (a failed leg). Asterisk unreachable even
+  (the leg goes on, its events follow) or it does not (a failed leg, its channel id remembered for
+  GIVEN_UP_KEEP seconds: Asterisk may still carry the originate out, and the service then hangs
+  that channel up without a word). Asterisk unreachable even
   for that: the leg is kept, and its ring timeout or the next resync settles it. Until one of
   these settles it the leg is `originating`: a resync meanwhile cannot tell from the channel list
   whether its channel is gone or not made yet, and leaves it alone;
@@ -27,7 +29,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import math
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Awaitable, Callable
 
 import structlog
@@ -62,6 +64,11 @@ def call_bridge_request(bridge_id: str) -> str | None:
 
 # Looking up an originated channel whose originate answer was lost: seconds before each try.
 RESOLVE_DELAYS = (0.0, 0.25, 0.5, 1.0)
+# A leg failed after those looks found no channel: how long (seconds) and how many of them its
+# channel id is remembered, so that an originate Asterisk carries out later still (its StasisStart
+# comes when the person answers, up to the ring timeout after that) is hung up silently.
+GIVEN_UP_KEEP = 600.0
+GIVEN_UP_MAX = 1000
 HANGUP_RETRIES = (0.5, 1.0, None)  # seconds between tries of a failed hang-up; None: give up
 # A hang-up Asterisk did not answer: tried again this often (seconds) while its server is up; the
 # next resync may be far off (a REST timeout does not drop the events websocket). Still failing
@@ -134,6 +141,10 @@ class CommandExecutor:
         self._pending_since: dict[str, float] = {}  # channel id → when it was put off (the loop's clock)
         self.deferred_hangup_every = DEFERRED_HANGUP_EVERY
         self.deferred_hangup_give_up = DEFERRED_HANGUP_GIVE_UP
+        # Channel ids of legs failed after a lost originate answer → until when (the loop's clock).
+        self._given_up: OrderedDict[str, float] = OrderedDict()
+        self.given_up_keep = GIVEN_UP_KEEP
+        self.given_up_max = GIVEN_UP_MAX
         self.language = language
         # A lane per leg: its commands in order, run by one task that ends when the lane is empty
         # (a later command starts a new one), so a call's lanes go when its last command is done.
@@ -434,11 +445,28 @@ class CommandExecutor:
             exists = await self._channel_exists(leg)
             if exists is False:
                 log.warning("originate_failed_no_channel", leg_id=leg.leg_id, endpoint=endpoint, error=str(error))
+                self._remember_given_up(leg.channel_id)
                 self._originate_failed(leg)
                 return
             # The leg stays: its StasisStart or end follows; if Asterisk cannot even be asked, the
             # ring timeout or the resync after the reconnect settles it.
             log.warning("originate_answer_lost", leg_id=leg.leg_id, channel_exists=exists, error=str(error))
+
+    def _remember_given_up(self, channel_id: str) -> None:
+        now = asyncio.get_running_loop().time()
+        self._given_up.pop(channel_id, None)
+        self._given_up[channel_id] = now + self.given_up_keep
+        while len(self._given_up) > self.given_up_max:
+            self._given_up.popitem(last=False)  # the oldest: bounded whatever the failure rate
+
+    def given_up(self, channel_id: str) -> bool:
+        """Whether `channel_id` is the channel of a leg failed after a lost originate answer
+        (within GIVEN_UP_KEEP seconds): a late originate, to hang up without a word."""
+        now = asyncio.get_running_loop().time()
+        while self._given_up and next(iter(self._given_up.values())) <= now:
+            self._given_up.popitem(last=False)  # expired (kept in the order they were added)
+        until = self._given_up.get(channel_id)
+        return until is not None and until > now
 
     def _originate_failed(self, leg: Leg) -> None:
         if self.legs.mark_ended(leg):

@@ -13,7 +13,11 @@ Theory of operation:
   tells the engine of agents and dialled customers who answered unseen, takes in callers waiting
   in our app that were never recorded (the service stopped before their arrival was stored),
   hangs up answered calls in our app it had finished with (a prompt before a hang-up that never
-  came), and re-creates holding bridges. A leg restored from the store is
+  came), and re-creates holding bridges. A channel that entered our app while the list was read
+  is acted on here and its StasisStart, held back on the new connection, is read after: that
+  StasisStart is ignored (TelephonyService._answer_taken), so an answer is never taken twice (a
+  second `continue` to detection, refused, once connected a customer still being listened to by
+  AMD). A leg restored from the store is
   lost only once every server was read without it, or `unread_grace` after the first one was
   (a server that never comes back).
 - A read that keeps failing stops the service when no other server is up (never "connected" on a

@@ -37,6 +37,7 @@ from app.ari import (
     AriClient,
     AriError,
     AriEvent,
+    AriTimeout,
     Channel,
     ChannelDestroyed,
     ChannelDtmfReceived,
@@ -67,7 +68,7 @@ from app.telephony.errors import CommitFailed, ServiceStopping
 from app.telephony.executor import CommandExecutor
 from app.telephony.history import HISTORY_PRUNED, HistoryKeeper
 from app.telephony.instance_lock import InstanceLock
-from app.telephony.legs import Leg, LegRegistry, PlaybackTask
+from app.telephony.legs import Leg, LegRegistry, PlaybackTask, channel_id_for_leg
 from app.telephony.metrics import Metrics
 from app.telephony.prompts import PromptBook
 from app.telephony.recordings import RECORDING_KINDS, RetentionKeeper
@@ -753,13 +754,47 @@ class TelephonyService(ServerSync):
         channel = event.channel
         leg = self.legs.by_channel(channel.id)
         if leg is not None:  # one of ours answered
+            if self._answer_taken(leg, event.args):
+                log.info("stasis_start_seen_before", leg_id=leg.leg_id, role=leg.role, args=list(event.args))
+                return
             await self._originated_leg_answered(leg, event.args)
             return
         await self._new_call(channel, list(event.args), server)
 
+    @staticmethod
+    def _answer_taken(leg: Leg, args: tuple[str, ...]) -> bool:
+        """Whether a StasisStart of a known leg tells nothing new. A resync after a reconnect reads
+        the channel list while that connection's events wait: a channel that entered our app just
+        then is acted on by the resync (an answer taken, a customer sent to answering-machine
+        detection, a caller or a feature code taken in) and its StasisStart is read after. Only the
+        result of detection (`amd,...`) comes for a leg already answered."""
+        if leg.role not in ("agent", "customer"):
+            return True  # a caller or a one-shot call: taken in already
+        if args[:1] == ("amd",):
+            return False
+        return leg.answered or leg.in_dialplan
+
+    def _originated_call(self, channel: Channel, args: list[str]) -> bool:
+        """Whether a call that entered our app is one we originated (`agent,<leg>`, `customer,<leg>`)."""
+        kind = args[0] if args else ""
+        if kind not in ("agent", "customer"):
+            return False
+        return (len(args) > 1 and channel.id == channel_id_for_leg(args[1])) or kind not in self.engine.queues
+
     async def _new_call(self, channel: Channel, args: list[str], server: str) -> None:
         """A call that entered our app (its Stasis() arguments `args`): a feature code, a caller
-        for a queue, or one refused. Also for a caller found unrecorded at a resync."""
+        for a queue, or one refused. Also for a caller found unrecorded at a resync.
+
+        A leg we originated that we no longer know (an originate Asterisk carried out after the
+        service gave its leg up, or a leg forgotten since) is hung up without a word: it reaches an
+        agent or a customer, to whom "not in service" would be a lie."""
+        if self._originated_call(channel, args):
+            if self.executor.given_up(channel.id):
+                log.info("late_originate_hung_up", channel_id=channel.id, args=args, server=server)
+            else:
+                log.warning("unknown_leg_hung_up", channel_id=channel.id, args=args, server=server)
+            await self.executor.hang_up(Leg(f"stray:{channel.id}", channel.id, "oneshot", "", server=server))
+            return
         kind = args[0] if args else ""
         if kind == "feature" and len(args) > 1:
             await self._feature_code(channel.id, channel.name, args[1], server)
@@ -799,13 +834,25 @@ class TelephonyService(ServerSync):
             self.try_feed(ev.LegAnswered(self.clock(), leg.leg_id, voicemail=voicemail))
             return
         if leg.role == "customer" and leg.amd:
+            if leg.in_dialplan:  # sent to detection already: its result (or its end) is on its way
+                log.info("amd_already_running", leg_id=leg.leg_id)
+                return
             leg.in_dialplan = True
             try:
                 ari = self.servers.client(leg.server)
                 await ari.applications.subscribe(self.config.asterisk.app, f"channel:{leg.channel_id}")
                 await ari.channels.continue_in_dialplan(leg.channel_id, "holdfast-amd", "s", 1)
                 return
-            except AriError as error:
+            except AriTimeout as error:
+                if error.path.endswith("/continue"):
+                    # Asterisk may have carried it out: detection may be running. Its result, the
+                    # channel's end or the customer's ring timeout settles it, never "no AMD" (an
+                    # agent bridged to a machine still being listened to).
+                    log.warning("amd_continue_unanswered", leg_id=leg.leg_id, error=str(error))
+                    return
+                log.warning("amd_unavailable", leg_id=leg.leg_id, error=str(error))
+                leg.in_dialplan = False
+            except AriError as error:  # refused: the channel was not sent to detection
                 log.warning("amd_unavailable", leg_id=leg.leg_id, error=str(error))
                 leg.in_dialplan = False
         leg.answered = True

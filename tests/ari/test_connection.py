@@ -177,7 +177,11 @@ async def test_backoff_while_refused_then_reset(fake_ari: FakeAri, ari_client: A
     for attempt, delay in backoff.delays:
         ceiling = min(0.04, 0.01 * 2**attempt)
         assert ceiling / 2 <= delay <= ceiling
-    assert backoff.attempt == 0  # reset by the successful connect
+    # A handshake alone proves nothing (a websocket closed as soon as it opens would reconnect
+    # at the initial delay for ever): the backoff is reset once the connection delivers an event.
+    assert backoff.attempt == 2  # capped, not reset by the handshake
+    await stasis_start(fake_ari, "proof")
+    await rec.wait_events(1)
 
     # The next outage starts again from the initial delay.
     fake_ari.refuse_websocket(times=1)
