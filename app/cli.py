@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 from app.config import ConfigError, HoldfastConfig, load_config, summarize
@@ -84,18 +86,45 @@ def _pjsip_peers(args: argparse.Namespace) -> int:
     return 0
 
 
+@contextlib.contextmanager
+def _private_files() -> Iterator[None]:
+    """What the service and its backups write (the store: callers' numbers, contact lists) is
+    readable by its own user only, whatever umask it was started with."""
+    import os
+
+    before = os.umask(0o077)
+    try:
+        yield
+    finally:
+        os.umask(before)
+
+
 def _run(args: argparse.Namespace) -> int:
+    import structlog
+
     from app import logs
-    from app.runner import serve
+    from app.runner import EXIT_FATAL, serve
+    from app.store import SchemaTooNew, StoreCorrupt, StoreError
     from app.telephony.instance_lock import AnotherInstanceRunning
 
     config = _load(args.config)
     logs.configure(config.service.log_level)
     try:
-        code = asyncio.run(serve(config, config_path=Path(args.config), standby=args.standby))
+        with _private_files():
+            code = asyncio.run(serve(config, config_path=Path(args.config), standby=args.standby))
     except AnotherInstanceRunning as error:
         print(f"holdfast: refusing to start: {error}", file=sys.stderr)
         return 2
+    except StoreError as error:
+        # The store could not be opened or read at the start. A store this version cannot use
+        # (newer schema, corrupt) will not mend by restarting: 2, which the unit does not restart.
+        # Anything else (a full disk, an I/O error, a database away) may: 3, restarted.
+        refused = isinstance(error, SchemaTooNew | StoreCorrupt)
+        structlog.get_logger("holdfast").critical(
+            "store_unusable_at_start", error=f"{type(error).__name__}: {error}", exit_code=2 if refused else EXIT_FATAL
+        )
+        print(f"holdfast: {'refusing to start' if refused else 'cannot start'}: {error}", file=sys.stderr)
+        return 2 if refused else EXIT_FATAL
     if code != 0:
         print(f"holdfast: stopped on a fault (exit {code}); see the critical log line above", file=sys.stderr)
     return code
@@ -131,7 +160,8 @@ def _backup(args: argparse.Namespace) -> int:
 
     dsn = _load(args.config).service.database_dsn()
     try:
-        contents = backup(store_file(dsn), Path(args.target), keep=args.keep)
+        with _private_files():
+            contents = backup(store_file(dsn), Path(args.target), keep=args.keep)
     except BackupError as error:
         print(f"holdfast backup: {error}", file=sys.stderr)
         return 2
@@ -145,7 +175,8 @@ def _restore(args: argparse.Namespace) -> int:
 
     dsn = _load(args.config).service.database_dsn()
     try:
-        contents, aside = restore(Path(args.backup), store_file(dsn))
+        with _private_files():
+            contents, aside = restore(Path(args.backup), store_file(dsn))
     except BackupError as error:
         print(f"holdfast restore: {error}", file=sys.stderr)
         return 2

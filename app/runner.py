@@ -128,7 +128,7 @@ async def open_store(config: HoldfastConfig) -> Store:
     """The configured store, opened (schema migrated); SQLite's folder is created if missing."""
     dsn = config.service.database_dsn()
     if "://" not in dsn:
-        Path(dsn).parent.mkdir(parents=True, exist_ok=True)
+        Path(dsn).parent.mkdir(parents=True, exist_ok=True, mode=0o700)  # callers' numbers: ours alone
     store = store_from_dsn(dsn)
     await store.open()
     return store

@@ -24,7 +24,13 @@ from app.store.common import rows_affected
 T = TypeVar("T")
 
 # An active request's lines stay with it, however old (its history on the live page and the API).
-_NOT_ACTIVE = "AND (request_id IS NULL OR request_id NOT IN (SELECT id FROM requests WHERE state <> 'ended'))"
+# So do a campaign's finishing marks: every start reads the last one (app/telephony/
+# contacts_loader.py), and without it a campaign finished long ago is announced finished again.
+# One line per finish or reopening: they cannot grow the log.
+_NOT_ACTIVE = (
+    "AND (request_id IS NULL OR request_id NOT IN (SELECT id FROM requests WHERE state <> 'ended')) "
+    "AND kind NOT IN ('campaign_finished', 'campaign_reopened')"
+)
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,6 +10,9 @@ import os
 import shutil
 import socket
 import sqlite3
+import stat
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -24,6 +27,8 @@ from tests.config.test_cli import EXAMPLE, secrets_set
 from tests.store.test_contract import make_request
 
 __all__ = ["secrets_set"]
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def callback(rid: str) -> Request:
@@ -183,6 +188,29 @@ def test_the_commands_back_up_and_restore_the_configured_store(tmp_path: Path, s
     assert ids_in(tmp_path / "var" / "holdfast.db") == {"a", "b"}
     assert main(["backup", "--config", str(config), str(tmp_path / "b.db")]) == 2
     assert "already exists" in capsys.readouterr().err
+
+
+def test_backups_and_restored_stores_are_readable_by_their_owner_alone(tmp_path: Path, secrets_set: None) -> None:
+    """They hold callers' numbers and contact lists: with the usual umask (022) they were 0644."""
+    config = _config(tmp_path)
+    (tmp_path / "var").mkdir()
+
+    async def seed() -> None:
+        async with SQLiteStore(tmp_path / "var" / "holdfast.db") as store:
+            await store.commit([callback("a")], [], [])
+
+    asyncio.run(seed())
+
+    def holdfast(*args: str) -> None:
+        command = [sys.executable, "-m", "app.cli", *args, "--config", str(config)]
+        done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, umask=0o022, check=False)
+        assert done.returncode == 0, done.stderr
+
+    holdfast("backup", str(tmp_path / "b.db"))
+    (tmp_path / "var" / "holdfast.db").unlink()
+    holdfast("restore", str(tmp_path / "b.db"))
+    for made in (tmp_path / "b.db", tmp_path / "var" / "holdfast.db"):
+        assert stat.S_IMODE(made.stat().st_mode) == 0o600, made
 
 
 def test_a_postgresql_store_is_sent_to_its_own_tools(tmp_path: Path, secrets_set: None, capsys) -> None:

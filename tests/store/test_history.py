@@ -76,3 +76,26 @@ async def test_event_ids_are_never_reused_after_pruning(store: Store) -> None:
     (second,) = await store.events()
     assert second.id > first.id  # the live page reads on from the last id it saw
     assert second.request_id == "b"
+
+
+async def test_a_campaigns_finishing_marks_are_kept_however_old(store: Store) -> None:
+    """Every start reads the last finishing mark of each campaign: pruned, a campaign finished over
+    keep_history ago was announced (and notified) finished again at the next restart."""
+    assert isinstance(store, HistoryStore)
+    old = 1_000.0
+    await store.commit(
+        [],
+        [
+            Activity("campaign_finished", at=old, data={"campaign": "spring"}),
+            Activity("campaign_reopened", at=old + 1, data={"campaign": "autumn"}),
+            Activity("campaign_finished", at=old + 2, data={"campaign": "autumn"}),
+            Activity("agent_state", at=old + 3, agent_id="a1", data={"state": "ready"}),
+        ],
+    )
+    pruned = await store.prune_history(before=old + 10_000.0, limit=100)
+    assert pruned.events == 1  # the agent's line only
+    kinds = [
+        (e.kind, e.data.get("campaign"))
+        for e in await store.events_of_kinds(("campaign_finished", "campaign_reopened"))
+    ]
+    assert kinds == [("campaign_finished", "spring"), ("campaign_reopened", "autumn"), ("campaign_finished", "autumn")]

@@ -8,6 +8,7 @@ import contextlib
 import os
 import signal
 import socket
+import sqlite3
 import sys
 from pathlib import Path
 
@@ -15,6 +16,7 @@ from structlog.testing import capture_logs
 
 from app.config import parse_config
 from app.runner import EXIT_FATAL, serve
+from app.store.migrations import SQLITE_MIGRATIONS
 from app.store.sqlite import SQLiteStore
 from tests.ari.fake_ari import FakeAri
 from tests.telephony.conftest import CALLER, config_text
@@ -133,3 +135,26 @@ async def test_holdfast_run_exits_non_zero_on_a_fatal_stop(fake_ari: FakeAri, tm
     output = (await proc.stdout.read()).decode() if proc.stdout else ""
     assert code == EXIT_FATAL, output
     assert "application_replaced" in output
+
+
+async def test_a_store_this_version_cannot_use_is_a_refused_start_not_a_traceback(
+    fake_ari: FakeAri, tmp_path: Path
+) -> None:
+    """An older Holdfast on a store a newer one migrated (an upgrade rolled back): exit 2, which the
+    unit does not restart, with a critical line. It was a traceback and exit 1: restarted every 2 s."""
+    data = tmp_path / "var"
+    data.mkdir()
+    async with SQLiteStore(str(data / "holdfast.db")):
+        pass
+    with contextlib.closing(sqlite3.connect(data / "holdfast.db")) as db, db:
+        db.execute("INSERT INTO schema_version VALUES (?, datetime('now'))", (len(SQLITE_MIGRATIONS) + 1,))
+    config_file = tmp_path / "holdfast.yaml"
+    config_file.write_text(run_config(fake_ari, data))
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "app.cli", "run", "--config", str(config_file),
+        cwd=ROOT, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+    )  # fmt: skip
+    output, _ = await asyncio.wait_for(proc.communicate(), 30.0)
+    text = output.decode()
+    assert proc.returncode == 2, text[-800:]
+    assert "Traceback" not in text and "store_unusable_at_start" in text and "schema version" in text
