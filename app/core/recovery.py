@@ -122,6 +122,22 @@ class Recovery(EngineBase):
                 if req.state is RequestState.CONNECTED:
                     self._report_call_started(req)  # so the estimator counts its end consistently
 
+    def restore_wrap_ups(self, wrapping: Iterable[tuple[str, float]], now: float) -> None:
+        """After `restore` and `restore_after_call`: agents stored in wrap-up (agent id, since when)
+        finish it instead of being ready at once: the notes of the call, or a dialler call's
+        disposition, are still being written. The call's queue is not stored with the agent, so
+        the wrap-up is the longest of the agent's queues'; one already over is over."""
+        for agent_id, since in wrapping:
+            agent = self.agents.get(agent_id)
+            if agent is None or agent.state is not AgentState.READY or agent.request_id is not None:
+                continue  # removed, re-linked to a call, or made the move asked for
+            wrap_up = max((q.wrap_up for q in self.queues.values() if agent.serves(q.name)), default=0.0)
+            if since + wrap_up <= now:
+                continue
+            agent.set_state(AgentState.WRAP_UP, since)
+            agent.wrap_up_until = since + wrap_up
+            self._timers.set("wrap_up", agent.id, agent.wrap_up_until)
+
     def restore_after_call(self, moves: Iterable[tuple[str, AgentState, str | None]], now: float) -> None:
         """After `restore`, before the first event: the pauses and log-outs agents asked for during
         a call, as stored with their state (agent id, paused or logged_off, reason).

@@ -57,6 +57,7 @@ from app.core.engine import Engine
 from app.core.errors import CoreError
 from app.core.promise_log import DAY
 from app.core.request import Request
+from app.core.states import AgentState
 from app.notify.service import Notifier
 from app.store import AgentRecord, Store, StoreError
 from app.store.history import HistoryStore
@@ -227,6 +228,7 @@ class TelephonyService(ServerSync):
             self.engine.restore(requests, [(a.agent_id, a.state, a.pause_reason) for a in agents], now)
             moves = [(a.agent_id, a.after_call, a.after_call_reason) for a in agents if a.after_call is not None]
             self.engine.restore_after_call(moves, now)
+            self.engine.restore_wrap_ups([(a.agent_id, a.since) for a in agents if a.state is AgentState.WRAP_UP], now)
             self.engine.restore_promises(await self.store.recent_promises(now - DAY), now)
             log.info("state_restored", requests=len(requests), agents=len(agents))
             self._tell_clock_lead()  # before the first contact is looked at

@@ -561,6 +561,28 @@ def test_a_log_out_asked_for_during_a_call_is_made_when_the_restored_call_ends()
     assert not r.of(r.arrive("r2"), c.OriginateAgent)  # the next caller does not ring an empty desk
 
 
+def test_an_agent_in_wrap_up_at_a_restart_finishes_it_before_the_next_call() -> None:
+    """Restored ready, an agent still writing the last call's notes was rung at once."""
+    core = settings(agents=1, wrap_up=30.0)
+    h = Harness(core)
+    h.arrive("r1")
+    leg = h.one(h.ready("a1"), c.OriginateAgent).leg_id
+    h.answer(leg)
+    h.at(20).leg_hung_up(leg)  # a1 wraps up until +30 s
+    since = h.engine.agents["a1"].state_since
+    h.arrive("r2")
+    r = restart(h, core, after=10.0)  # 10 s into the wrap-up
+    r.engine.restore_wrap_ups([("a1", since)], r.now)
+    a1 = r.engine.agents["a1"]
+    assert a1.state is AgentState.WRAP_UP and a1.wrap_up_until == since + 30.0
+    assert not r.of(r.tick(), c.OriginateAgent)
+    assert r.one(r.run_until(since + 30.5), c.OriginateAgent).request_id == "r2"  # then the waiting caller
+    # one whose wrap-up ran out while the service was down is ready at once
+    late = restart(h, core, after=40.0)
+    late.engine.restore_wrap_ups([("a1", since)], late.now)
+    assert late.engine.agents["a1"].state is AgentState.READY
+
+
 @pytest.mark.parametrize(
     ("move", "state", "reason"),
     [(ev.AgentPaused, AgentState.PAUSED, "lunch"), (ev.AgentLoggedOut, AgentState.LOGGED_OFF, None)],

@@ -50,3 +50,32 @@ async def test_an_agent_who_logged_out_during_a_call_is_logged_off_when_it_ends_
             await second.stop()
     finally:
         await store.close()
+
+
+async def test_an_agent_in_wrap_up_at_a_restart_is_in_wrap_up_after_it(fake_ari: FakeAri, tmp_path: Path) -> None:
+    """Restored ready, an agent still writing the last call's notes was rung at once."""
+    store = SQLiteStore(str(tmp_path / "holdfast.db"))
+    await store.open()
+    clock = FakeClock()
+    text = config_text(fake_ari)
+    try:
+        first = await make_shell(fake_ari, text, clock=clock, store=store)
+        await first.start()
+        caller, _ring = await first.connected_call()
+        await first.hangup_event(caller.channel)  # the call ends: 1001 wraps up (10 s)
+        await first.eventually(lambda: first.agent_state("1001") is AgentState.WRAP_UP, "the wrap-up")
+        assert first.service.committer is not None
+        await first.service.committer.wait_committed()
+        await first.stop()
+
+        clock.advance(4.0)
+        second = await make_shell(fake_ari, text, clock=clock, store=store)
+        try:
+            await second.start()
+            assert second.agent_state("1001") is AgentState.WRAP_UP
+            second.tick(7.0)  # past the 10 s
+            assert second.agent_state("1001") is AgentState.READY
+        finally:
+            await second.stop()
+    finally:
+        await store.close()
