@@ -137,7 +137,7 @@ class Engine(DiallerFlow, CallerFlow, StaffFlow, Recovery):
             if timers_ran:
                 self._validate(event)
         except CoreError as moot:
-            self._activity("event_ignored", None, event=type(event).__name__, reason=str(moot))
+            self._activity("event_ignored", None, event_type=type(event).__name__, reason=str(moot))
         else:
             handler(event)
         if self.telephony_up:  # a dial while Asterisk is away would be refused or lost with it

@@ -41,6 +41,11 @@ class IllegalRequestAction(CoreError):
     pass
 
 
+class EventOvertaken(CoreError):
+    """Legal when it was sent, made moot by a deadline that came due first (the callback expired,
+    the wrap-up ended): the engine dropped it. Raised by the shell to whoever sent it."""
+
+
 class InvalidPosition(CoreError):
     """A position outside 1..n, n the requests holding a place in the queue."""
 

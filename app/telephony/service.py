@@ -54,7 +54,7 @@ from app.core import events as ev
 from app.core.causes import outcome_for
 from app.core.commands import Activity, Command, Hangup, LoadContacts, Notify
 from app.core.engine import Engine
-from app.core.errors import CoreError
+from app.core.errors import CoreError, EventOvertaken
 from app.core.promise_log import DAY
 from app.core.request import Request
 from app.core.states import AgentState
@@ -374,11 +374,17 @@ class TelephonyService(ServerSync):
             await self.lock.release()
 
     async def admin_action(
-        self, event: ev.CallbackRemoved | ev.CallbackMoved, detail: dict[str, object] | None = None
+        self,
+        event: ev.CallbackRemoved | ev.CallbackMoved,
+        detail: dict[str, object] | None = None,
+        after: Callable[[], str] | None = None,
     ) -> None:
         """An admin's change: applied and stored, then written to the admin change log (who, when,
-        why; `detail` adds to it, e.g. before and after). Returns once both are kept."""
+        why; `detail` adds to it, e.g. before; `after` says where the request is once applied).
+        Returns once both are kept."""
         await self.feed_and_commit(event)
+        if after is not None:
+            detail = {**(detail or {}), "after": after()}
         action = "remove_callback" if isinstance(event, ev.CallbackRemoved) else "move_callback"
         logged: dict[str, object] = {"reason": event.reason}
         if isinstance(event, ev.CallbackMoved):
@@ -570,13 +576,17 @@ class TelephonyService(ServerSync):
     async def feed_and_commit(self, event: ev.Event) -> list[Command]:
         """Feed `event` and return its commands once that step is stored and handed to the
         executor: what an HTTP handler awaits before answering that a change was made.
-        Raises CoreError if the engine refuses the event, ServiceStopping if the service cannot
-        keep it (answer 503)."""
+        Raises CoreError if the engine refuses the event (EventOvertaken if it dropped it, made
+        moot by a deadline due first: what that deadline did is stored), ServiceStopping if the
+        service cannot keep it (answer 503)."""
         if not self.healthy:
             raise ServiceStopping(f"the service is stopping ({self.fatal_reason or 'store failed'})")
         commands = self.feed(event)
         if self.committer is not None:
             await self.committer.wait_committed(self.committer.put_seq)
+        for command in commands:  # a deadline came due first and made it moot: not done, say so
+            if isinstance(command, Activity) and command.kind == "event_ignored":
+                raise EventOvertaken(f"not done: {command.data.get('reason')}")
         return commands
 
     def try_feed(self, event: ev.Event) -> None:
@@ -629,7 +639,7 @@ class TelephonyService(ServerSync):
             request_id=activity.request_id,
             agent_id=activity.agent_id,
             queue=activity.queue,
-            **activity.data,
+            **_log_fields(activity.data),
         )
         self.metrics.count_activity(activity)
         for listener in self.activity_listeners:
@@ -1059,3 +1069,12 @@ def _latest_stamp(requests: list[Request], agents: list[AgentRecord]) -> float:
         stamps += [r.arrived_at, r.queued_since, *(a.started_at for a in r.attempts)]
         stamps += [t for t in (r.callback_requested_at, r.service_started_at, r.first_dispatched_at) if t is not None]
     return max(stamps, default=0.0)
+
+
+# What a log call takes as its own arguments: an activity's data must not clash with them (a key
+# "event" made structlog raise TypeError on the commit/act path, and stopped the service).
+_LOG_OWN = frozenset({"event", "kind", "request_id", "agent_id", "queue", "level", "logger", "timestamp"})
+
+
+def _log_fields(data: Mapping[str, object]) -> dict[str, object]:
+    return {f"data_{key}" if key in _LOG_OWN else key: value for key, value in data.items()}

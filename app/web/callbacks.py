@@ -4,6 +4,7 @@ people and CRMs over the API."""
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 from aiohttp import web
 
@@ -117,9 +118,16 @@ def _needs_reason(request: web.Request, reason: str) -> None:
 def _before(service: TelephonyService, req: Request | None) -> dict[str, object]:
     if req is None:
         return {}
+    return {"queue": req.queue, "before": _where(service, req)}
+
+
+def _where(service: TelephonyService, req: Request | None) -> str:
+    """Where a request is, for the change log: "callback waiting, position 3 in support"."""
+    if req is None:
+        return "ended"
     position = service.engine.position(req.id)
     state = req.state.value + (f", position {position}" if position else "")
-    return {"queue": req.queue, "before": f"{req.kind.value} {state} in {req.queue}"}
+    return f"{req.kind.value} {state} in {req.queue}"
 
 
 async def remove_callback(request: web.Request) -> web.Response:
@@ -129,7 +137,7 @@ async def remove_callback(request: web.Request) -> web.Response:
     req = _visible_request(request, scope)
     _needs_reason(request, body.reason)
     event = CallbackRemoved(service.clock(), request.match_info["request_id"], who(request, body.by), body.reason)
-    return await _admin_change(service, event, scope, {**_before(service, req), "after": "removed"})
+    return await _admin_change(service, event, scope, _before(service, req), after=lambda _gone: "removed")
 
 
 async def move_callback(request: web.Request) -> web.Response:
@@ -144,8 +152,8 @@ async def move_callback(request: web.Request) -> web.Response:
     _needs_reason(request, body.reason)
     by = who(request, body.by)
     event = CallbackMoved(service.clock(), request.match_info["request_id"], body.queue, by, body.reason)
-    detail = {**_before(service, req), "after": f"waiting at the end of {body.queue}"} if req else {}
-    return await _admin_change(service, event, scope, detail)
+    detail = _before(service, req) if req else {}
+    return await _admin_change(service, event, scope, detail, after=lambda moved: _where(service, moved))
 
 
 async def reposition_callback(request: web.Request) -> web.Response:
@@ -177,11 +185,18 @@ async def reposition_callback(request: web.Request) -> web.Response:
 
 
 async def _admin_change(
-    service: TelephonyService, event: CallbackRemoved | CallbackMoved, scope: Scope, detail: dict[str, object]
+    service: TelephonyService,
+    event: CallbackRemoved | CallbackMoved,
+    scope: Scope,
+    detail: dict[str, object],
+    after: Callable[[Request | None], str],
 ) -> web.Response:
+    def where_now() -> str:  # once applied: a callback moved in quarantine stays in it
+        return after(service.engine.requests.get(event.request_id))
+
     try:
         # applied, stored, and written to the admin log (who, when, why, before → after) before we answer
-        await kept(service, lambda: service.admin_action(event, detail))
+        await kept(service, lambda: service.admin_action(event, detail, where_now))
     except CoreError as error:
         raise refused(error) from None
     req = service.engine.requests.get(event.request_id)

@@ -133,7 +133,8 @@ async def stop_campaign(request: web.Request) -> web.Response:
     now = service.clock()
     await store.set_campaign_state(cid, "stopped", now, by)
     await kept(service, lambda: service.feed_and_commit(CampaignControl(now, cid, "stop")))
-    await service.record_admin(now, by, "campaign_stop", None, {"campaign": cid, "reason": body.reason})
+    detail = {"campaign": cid, "reason": body.reason}
+    await kept(service, lambda: service.record_admin(now, by, "campaign_stop", None, detail))
     return await _one(service, store, cid)
 
 
@@ -160,7 +161,7 @@ async def delete_campaign(request: web.Request) -> web.Response:
         "reason": body.reason,
         "before": definition,
     }
-    await service.record_admin(now, who(request, body.by), "campaign_delete", None, detail)
+    await kept(service, lambda: service.record_admin(now, who(request, body.by), "campaign_delete", None, detail))
     return web.json_response({"deleted": cid})
 
 
@@ -236,7 +237,7 @@ async def _change(
     await store.save_campaign_def(cid, definition, now, by)  # stored first: it outlives a restart
     await kept(service, lambda: service.apply_api_campaigns(new))
     detail: dict[str, object] = {"campaign": cid, "reason": body.reason, "before": before, "after": definition}
-    await service.record_admin(now, by, action, None, detail)
+    await kept(service, lambda: service.record_admin(now, by, action, None, detail))
 
 
 async def _stored_definition(store: Store, cid: str) -> dict[str, Any] | None:
