@@ -35,6 +35,9 @@ class DueContact:
     # the stored last outcome or disposition: "call_back" is a promise, dialled whatever attempts
     # were used (the answered call that made it counted); kept through claims and hand-backs
     last_outcome: str | None = None
+    # the engine's own: when a reservation taken out of the window lapses (kept with its dial,
+    # so a contact back in the window keeps its first deadline); never from the store
+    reserved_until: float | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,9 +10,12 @@ Theory of operation:
 - One dispatch decision: (1) answered power calls waiting for an agent, (2) inbound callers and
   callbacks of the agents' queues (unless a campaign says `inbound_first: false`), (3) campaigns:
   each remaining ready agent goes to the lowest `order`, among equals the campaign furthest
-  behind its `parity`, within its `agent_share`. Ready agents that power dials still in flight
+  behind its `parity` (counted from when it joined the others: started, resumed, added, contacts
+  again after none), within its `agent_share`. Ready agents that power dials still in flight
   were placed for (one per `lines_per_agent` dials) are held from (2) until those dials end;
-  while a caller waits for them, (3) places no new dial on them.
+  while a caller waits for them, (3) places no new dial on them. Across campaigns, an agent held
+  by one campaign's dials (power as above, predictive one per dial) is not offered to another
+  campaign in (3) nor counted ready by another's pacing.
 - At dial time a contact must pass: campaign running and within its dates, not on a do-not-call
   list (else "done" with outcome dnc), attempts left (or a call_back promised: the answered call
   that promised it may have been the last attempt), calling hours in its local time (else
@@ -20,19 +23,25 @@ Theory of operation:
   never open: not finished for good), not reserved for another agent (a reserved call_back waits
   `reserve_for` for its agent, then any agent may take it). One number may be in several
   campaigns' lists: it is dialled by one request at a time (the others leave it in their window
-  until that dial ends), and after an abandoned power call no contact-first campaign dials it
-  before ABANDON_QUARANTINE has passed (scheduled then; `restore_abandoned` after a restart).
+  until that dial ends; so does a callback of any queue being served to it, and a callback to a
+  number a dial holds keeps its place until that dial ends), and after an abandoned power call
+  no contact-first campaign dials it before ABANDON_QUARANTINE has passed (scheduled then;
+  `restore_abandoned` after a restart).
 - Preview (agent first): the agent is rung showing the contact's name and number; once they
   answer, `review_time` later (or on "dial now") the contact is dialled while the agent hears
   ringback; bridged on answer. A skip, an agent who does not answer (paused not_responding as
-  for callbacks) or a lost agent leg puts the contact back in the window unattempted.
+  for callbacks) or a lost agent leg puts the contact back in the window unattempted (a reserved
+  call_back keeps its first `reserve_for` deadline). An agent who hangs up while the contact's
+  phone rings: the dial is recorded (agent_no_answer, not counted) and the contact is due again
+  AGENT_LEFT_RETRY later.
 - Power (contact first): `lines_per_agent` dials per ready agent. On a live answer a ready agent
   is rung with auto-answer; if no agent has answered within CONNECT_WITHIN of the answer, the
   contact hears the campaign's information message and the attempt is `abandoned`: not dialled
   again for ABANDON_QUARANTINE.
 - Predictive (contact first, as power): pacing.py decides how many dials to place now from the
-  agents' states, the dials in flight and what the campaign's dials have shown so far, aiming at
-  the best occupancy the abandon cap allows. The dialler asks it at every dispatch and at least
+  agents' states (within its `agent_share`, which also caps the agents answered contacts get),
+  the dials in flight and what the campaign's dials have shown so far, aiming at the best
+  occupancy the abandon cap allows. The dialler asks it at every dispatch and at least
   every PACE_EVERY seconds (agents finishing calls are worth dials before they are free), and
   tells it every dial's end, every live answer (connected or abandoned) and every talk time.
 - After an attempt: answered → done (the agent's disposition may schedule a call back);
@@ -104,6 +113,9 @@ INVALID_CAUSES = frozenset({1, 28})  # unallocated number, invalid number format
 RECHECK = 60.0  # a running campaign that cannot dial (dates) looks again this often
 EMPTY_POLL = 15.0  # the store had nothing due: ask again this much later (new uploads)
 ABANDONED_PRUNE = 1024  # abandoned numbers remembered before expired ones are swept out
+# a preview whose agent hung up while the contact's phone rang: rung again no sooner (nor later
+# than its campaign's retry.no_answer)
+AGENT_LEFT_RETRY = 300.0
 NO_OPENING_RECHECK = 86400.0  # calling hours that never open for a contact: it is looked at again this later
 DIALLER_TIMERS = ("review", "connect")
 PACE_EVERY = 1.0  # a running predictive campaign is paced at least this often
@@ -130,6 +142,7 @@ def _card(contact: DueContact) -> dict[str, Any]:
         "attempts": contact.attempts,
         "reserved_agent": contact.reserved_agent,
         "last_outcome": contact.last_outcome,
+        "reserved_until": contact.reserved_until,
     }
 
 
@@ -148,6 +161,7 @@ def contact_of(req: Request) -> DueContact:
         attempts=int(card.get("attempts", 0)),
         reserved_agent=card.get("reserved_agent"),
         last_outcome=card.get("last_outcome"),
+        reserved_until=card.get("reserved_until"),
     )
 
 
@@ -172,6 +186,7 @@ class DiallerFlow(CallFlow):
         # not only at the next EMPTY_POLL after it (_wake_at).
         self._wakes: dict[str, list[float]] = {}
         self._dials: dict[str, float] = {}  # parity counters
+        self._drained: set[str] = set()  # campaigns whose last load found none and that hold none
         self._reserved_until: dict[tuple[str, int], float] = {}  # reserved call_backs in the window
         self.dnc = rules.DncList()
         self._progress: dict[tuple[str, int], ContactProgress] = {}
@@ -191,16 +206,20 @@ class DiallerFlow(CallFlow):
         for cid in [cid for cid in self.campaigns if cid not in new]:
             self._release_window(cid)
             del self._window[cid], self.campaign_state[cid], self._dials[cid]
+            self._drained.discard(cid)
             self.pacers.pop(cid, None)
             self._load_after.pop(cid, None)
             self._wakes.pop(cid, None)
             self._asked.pop(cid, None)
             self._loading.discard(cid)
+        added = [cid for cid in new if cid not in self.campaigns]
         for c in new.values():
             self.campaign_state.setdefault(c.id, c.state)
             self._window.setdefault(c.id, {})
             self._dials.setdefault(c.id, 0.0)
         self.campaigns = new
+        for cid in added:
+            self._join_parity(cid)
 
     # ------------------------------------------------------------------ views
 
@@ -303,6 +322,9 @@ class DiallerFlow(CallFlow):
     def _contacts_loaded(self, e: ContactsLoaded) -> None:
         self._loading.discard(e.campaign)
         window = self._window[e.campaign]
+        if e.contacts and e.campaign in self._drained:
+            self._drained.discard(e.campaign)
+            self._join_parity(e.campaign)  # contacts again after none: it did not dial meanwhile
         taken = 0
         for contact in e.contacts:
             key = (e.campaign, contact.contact_id)
@@ -326,6 +348,8 @@ class DiallerFlow(CallFlow):
             self._activity("contacts_loaded", None, campaign=e.campaign, taken=taken)
         if self.campaign_state[e.campaign] is CampaignState.STOPPED:
             self._release_window(e.campaign)
+        if not e.contacts and not self._holds_contacts(e.campaign):
+            self._drained.add(e.campaign)  # out of the parity pool until contacts come again
         self._settle_campaign(e, stale)
 
     def _dnc_updated(self, e: DncUpdated) -> None:
@@ -347,7 +371,10 @@ class DiallerFlow(CallFlow):
 
     def _campaign_control(self, e: CampaignControl) -> None:
         state = {"start": CampaignState.RUNNING, "pause": CampaignState.PAUSED, "stop": CampaignState.STOPPED}
+        was = self.campaign_state[e.campaign]
         self.campaign_state[e.campaign] = state[e.action]
+        if state[e.action] is CampaignState.RUNNING and was is not CampaignState.RUNNING:
+            self._join_parity(e.campaign)
         self._look_again(e.campaign)
         if state[e.action] is CampaignState.STOPPED:
             self._release_window(e.campaign)
@@ -472,8 +499,9 @@ class DiallerFlow(CallFlow):
             self._report(contact, SCHEDULED, contact.attempts, self._now, contact.last_outcome, contact.reserved_agent)
         self._window[campaign] = {}
 
-    def _back_to_window(self, req: Request, outcome: Outcome) -> None:
-        """The dial is over without an attempt that counts: the contact is due again at once."""
+    def _back_to_window(self, req: Request, outcome: Outcome, delay: float | None = None) -> None:
+        """The dial is over without an attempt that counts: the contact is due again at once (or
+        `delay` later, given back to the store until then)."""
         contact = contact_of(req)
         counted = contact.attempts + req.counted_attempts
         # a promised call back stays owed until a dial of it counted
@@ -482,8 +510,18 @@ class DiallerFlow(CallFlow):
         )
         self._end(req, outcome, campaign=req.campaign, contact=req.contact_id)
         self._forget_contact(contact)
-        if contact.campaign in self.campaigns and self.campaign_state[contact.campaign] is not CampaignState.STOPPED:
-            self._window[contact.campaign][contact.contact_id] = again
+        c = self.campaigns.get(contact.campaign)
+        if delay is not None and c is not None:
+            self._report(again, SCHEDULED, counted, self._now + delay, again.last_outcome, contact.reserved_agent)
+            self._wake_at(c.id, self._now + delay)
+        elif c is not None and self.campaign_state[c.id] is not CampaignState.STOPPED:
+            self._window[c.id][contact.contact_id] = again
+            if again.reserved_agent is not None:
+                # still kept for its agent, but only until the deadline it was loaded with: an agent
+                # who missed its ring (paused) must not keep it from everyone for good
+                until = again.reserved_until if again.reserved_until is not None else self._now + c.reserve_for
+                self._reserved_until[(c.id, contact.contact_id)] = until
+                self._timers.set("reserve", f"{c.id}:{contact.contact_id}", until)
         else:
             self._report(again, SCHEDULED, counted, self._now, again.last_outcome, contact.reserved_agent)
 
@@ -598,7 +636,10 @@ class DiallerFlow(CallFlow):
         if self.campaigns:
             self._connect_waiting()
             self._dial_campaigns(before_inbound=True)
-            self._held = self._agents_held_for_dials()
+            # only power holds keep agents from inbound: predictive dials are paced on what agents
+            # will do, not given one each (inbound_first decides between them and callers)
+            holds = self._agents_held_for_dials()
+            self._held = frozenset(a for a, cid in holds.items() if self.campaigns[cid].mode is CampaignMode.POWER)
         try:
             super()._dispatch()
             wanted = self._held_agents_wanted()
@@ -609,26 +650,30 @@ class DiallerFlow(CallFlow):
             self._pace_campaigns()
             self._request_contacts()
 
-    def _agents_held_for_dials(self) -> frozenset[str]:
-        """Ready agents that power dials still ringing (or answered, waiting) count on: one per
-        `lines_per_agent` dials, the agents `_connect_waiting` would take. `inbound_first` decides
-        who gets a *free* agent (inbound before new dials); an agent a dial was placed for is not
-        free until the dial ends, else the contact answers to nobody and is abandoned (the
-        information message, 72 h quarantine, the abandon rate)."""
-        if not any(a.available for a in self.agents.values()):
-            return frozenset()
-        held: set[str] = set()
-        for c in self.campaigns.values():
-            if c.mode is not CampaignMode.POWER:
-                continue  # predictive dials are paced on what agents will do, not held by one each
+    def _agents_held_for_dials(self) -> dict[str, str]:
+        """Ready agents that contact-first dials still ringing (or answered, waiting) count on, and
+        the campaign holding each: a power campaign one per `lines_per_agent` dials (the agents
+        `_connect_waiting` would take), a predictive one one per dial (its pacing counted them
+        ready). Across all campaigns: an agent one campaign dialled for is not free for another's
+        dial or preview, nor ready in another's pacing, else one contact answers to nobody and is
+        abandoned (the information message, 72 h quarantine, the abandon rate). `inbound_first`
+        decides who gets a *free* agent; an agent a dial was placed for is not free until it ends."""
+        free = [a for a in self.agents.values() if a.available]
+        if not free:
+            return {}
+        held: dict[str, str] = {}
+        # power first: each of its dials counts on one agent; predictive dials hold what is left
+        for c in sorted(self.campaigns.values(), key=lambda c: c.mode is not CampaignMode.POWER):
+            if c.mode not in CONTACT_MODES:
+                continue
             flying = self._in_flight(c)
-            need = math.ceil(flying / c.lines_per_agent - 1e-9) if flying else 0
-            free = [a for a in self.agents.values() if a.id not in held]
-            while need > 0 and (agent := pick_agent(free, c.queue)) is not None:
-                held.add(agent.id)
+            if c.mode is CampaignMode.POWER:
+                flying = math.ceil(flying / c.lines_per_agent - 1e-9) if flying else 0
+            while flying > 0 and (agent := pick_agent(free, c.queue)) is not None:
+                held[agent.id] = c.id
                 free.remove(agent)
-                need -= 1
-        return frozenset(held)
+                flying -= 1
+        return held
 
     def _held_agents_wanted(self) -> frozenset[str]:
         """Held agents a caller or callback is still waiting for: no new dial of an inbound_first
@@ -678,6 +723,26 @@ class DiallerFlow(CallFlow):
             if a.request_id is not None and (r := self.requests.get(a.request_id)) is not None and r.campaign == c.id
         )
 
+    def _join_parity(self, cid: str) -> None:
+        """A campaign enters the parity pool (started, resumed, added, contacts again after none):
+        its counter is raised to the pool's lowest share (dials / parity), so parity shares the
+        calls from now on; else it would take every agent until it caught up with the others'
+        dials of the time it did not dial."""
+        c = self.campaigns.get(cid)
+        if c is None or c.mode is CampaignMode.PREDICTIVE:
+            return  # predictive campaigns are paced, not given agents by parity
+        levels = [
+            self._dials[o.id] / max(1, o.parity)
+            for o in self.campaigns.values()
+            if o.id != cid
+            and o.order == c.order
+            and o.mode is not CampaignMode.PREDICTIVE
+            and self.campaign_state.get(o.id) is CampaignState.RUNNING
+            and self._holds_contacts(o.id)  # one with nothing to dial is not sharing calls now
+        ]
+        if levels:
+            self._dials[cid] = max(self._dials[cid], min(levels) * max(1, c.parity))
+
     def _share_cap(self, c: CampaignSettings) -> int:
         return max(1, math.floor(c.agent_share * self.agents_logged_in(c.queue) + 1e-9))
 
@@ -707,12 +772,16 @@ class DiallerFlow(CallFlow):
             return
         for c in pool:
             self._sweep_window(c)
+        holds = self._agents_held_for_dials()
         dials = dict(self._dials)
         taken = {c.id: self._busy_on(c) for c in pool}
         power_lines: dict[str, float] = {}
         for agent in agents:
+            holder = holds.get(agent.id)
             options = []
             for c in pool:
+                if holder is not None and c.id != holder:
+                    continue  # another campaign's dial counts on this agent
                 if not agent.serves(c.queue) or taken[c.id] >= self._share_cap(c):
                     continue
                 if self._next_contact(c, agent if c.mode is CampaignMode.PREVIEW else None, peek=True) is None:
@@ -760,13 +829,16 @@ class DiallerFlow(CallFlow):
         ready = present = 0
         talking: list[float] = []
         wrapping: list[float] = []
+        holds = self._agents_held_for_dials()
         for a in self.agents.values():
             if not a.serves(c.queue) or a.state in (AgentState.LOGGED_OFF, AgentState.PAUSED):
                 continue
             if a.after_call is not None:
                 continue  # pausing or logging out after this call: not coming back for more
             present += 1
-            if a.available:
+            if a.available and holds.get(a.id, c.id) != c.id:
+                talking.append(0.0)  # another campaign's dial counts on them: as good as rung
+            elif a.available:
                 ready += 1
             elif a.state is AgentState.WRAP_UP:
                 wrapping.append(max(0.0, (a.wrap_up_until or now) - now))
@@ -783,6 +855,17 @@ class DiallerFlow(CallFlow):
                 in_flight.append(max(0.0, now - r.attempts[-1].started_at))
             elif r.state is RequestState.CONNECTING:
                 waiting += 1
+        cap = self._share_cap(c)
+        if cap < present:
+            # agent_share: the campaign paces for its share of the agents only. Ready ones while
+            # agents on its calls leave room; those coming free next (wrap-up, longest talks) fill
+            # the rest of the share
+            ready = min(ready, max(0, cap - self._busy_on(c)))
+            wrapping.sort()
+            talking.sort(reverse=True)
+            room = cap - ready
+            wrapping, talking = wrapping[:room], talking[: max(0, room - len(wrapping))]
+            present = cap
         q = self.queues.get(c.queue)
         return pacing.PacingView(
             now=now,
@@ -840,8 +923,8 @@ class DiallerFlow(CallFlow):
         → done; attempts used up → done; outside calling hours → scheduled for the next opening."""
         window = self._window[c.id]
         for contact in sorted(window.values(), key=lambda k: (-k.priority, k.contact_id)):
-            if contact.number in self._numbers_in_use:
-                continue  # being dialled for another campaign: stays in the window, dialled after
+            if self._number_in_use(contact.number):
+                continue  # being dialled for another campaign or a callback: stays in the window, dialled after
             verdict = self._dial_verdict(c, contact)
             if verdict is not None:
                 if not peek:
@@ -858,9 +941,21 @@ class DiallerFlow(CallFlow):
                     continue
             if not peek:
                 del window[contact.contact_id]
-                self._reserved_until.pop((c.id, contact.contact_id), None)
+                until = self._reserved_until.pop((c.id, contact.contact_id), None)
+                if contact.reserved_agent is not None:  # goes with the dial: back in the window, still due then
+                    contact = dataclasses.replace(contact, reserved_until=until)
             return contact
         return None
+
+    def number_in_dial(self, number: str) -> bool:
+        """A dialler request holds `number`: a callback to it waits meanwhile (dispatch.py)."""
+        return number in self._numbers_in_use
+
+    def _number_in_use(self, number: str) -> bool:
+        """Dialled now for a campaign, or by a callback in service of any queue: not dialled again."""
+        if number in self._numbers_in_use:
+            return True
+        return bool(self._callback_numbers) and any(self._callback_in_service(q, number) for q in self.queues)
 
     def _reservation_lapsed(self, c: CampaignSettings, contact: DueContact, peek: bool) -> bool:
         """A reserved call_back whose agent did not take it within `reserve_for` is anyone's now."""
@@ -1057,6 +1152,9 @@ class DiallerFlow(CallFlow):
             r for r in self.requests.values() if r.kind is RequestKind.CONTACT and r.state is RequestState.CONNECTING
         ]
         for req in sorted(waiting, key=lambda r: r.place):
+            c = self.campaigns.get(req.campaign or "")
+            if c is not None and c.mode is CampaignMode.PREDICTIVE and self._busy_on(c) >= self._share_cap(c):
+                continue  # agent_share: its pacing dialled for its share only (a power dial has its agent held)
             agents = list(self.agents.values())
             reserved = (req.contact or {}).get("reserved_agent")
             agent = self.agents.get(reserved) if reserved else None
@@ -1269,6 +1367,14 @@ class DiallerFlow(CallFlow):
         if req.customer_leg is not None and answered:  # power: the contact still waits for an agent
             req.state = RequestState.CONNECTING
             self._touched[req.id] = req
+            return
+        if req.attempts and req.attempts[-1].outcome is AttemptOutcome.AGENT_NO_ANSWER:
+            # preview: the agent hung up while the contact's phone rang. A dial was placed: it has
+            # its record (not counted against the contact, as for callbacks), and the phone that
+            # just rang is not rung again at once
+            self._dial_record(req, AttemptOutcome.AGENT_NO_ANSWER)
+            c = self.campaigns.get(req.campaign or "")
+            self._back_to_window(req, Outcome.RETURNED, min(AGENT_LEFT_RETRY, c.retry.no_answer) if c else None)
             return
         self._back_to_window(req, Outcome.RETURNED)
 

@@ -4,7 +4,8 @@ Theory of operation:
 - Callers on the line are always dispatchable. A callback is dispatchable when the queue is
   open, its `callback_delay` / quarantine is over, its caller's own call has ended (while the
   confirmation plays, their line is busy with us: dialling them then would ring a busy phone and
-  spend an attempt), and the queue's policy allows callbacks now:
+  spend an attempt), no campaign's dial holds its number (the same reason), and the queue's
+  policy allows callbacks now:
   `always`; `when_agents_free` (enough ready agents remain for every caller on the line);
   `when_no_callers_waiting`. On top, `max_callback_agent_share` caps the agents busy with
   callbacks at that share of the queue's logged-in agents, never below one.
@@ -38,8 +39,13 @@ def callbacks_may_go(engine: EngineBase, q: QueueSettings, callers_waiting: int)
     return engine.callbacks_in_service(q.name) < cap
 
 
-def _due(callback: Request, now: float) -> bool:
-    return callback.not_before <= now and callback.caller_line is None
+def _due(engine: EngineBase, callback: Request, now: float) -> bool:
+    return (
+        callback.not_before <= now
+        and callback.caller_line is None
+        # a campaign's dial rings the number now: the callback keeps its place, dialled after it
+        and not (callback.callback_number is not None and engine.number_in_dial(callback.callback_number))
+    )
 
 
 def candidate(engine: EngineBase, queue: str) -> Request | None:
@@ -53,7 +59,7 @@ def candidate(engine: EngineBase, queue: str) -> Request | None:
                 return req
             if gate is None:
                 gate = callbacks_may_go(engine, q, callers)
-            if gate and _due(req, now):
+            if gate and _due(engine, req, now):
                 return req
             if callers == 0 and not gate:
                 return None  # only held-back callbacks remain
@@ -66,7 +72,7 @@ def candidate(engine: EngineBase, queue: str) -> Request | None:
             continue
         if gate is None:
             gate = callbacks_may_go(engine, q, callers)
-        if gate and _due(req, now):
+        if gate and _due(engine, req, now):
             ready.append(req)
     chosen: Request | None = None
     if ready:

@@ -447,6 +447,10 @@ class EngineBase:
     def _close_menu(self, req: Request) -> None:
         raise NotImplementedError
 
+    def number_in_dial(self, number: str) -> bool:
+        """Whether a campaign's dial holds `number` now (the dialler answers; without one, none)."""
+        return False
+
     def _caller_line_ended(self, req: Request, how: str) -> None:
         raise NotImplementedError
 
