@@ -10,10 +10,9 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from aiohttp.test_utils import TestClient, TestServer
+from aiohttp.test_utils import TestClient
 
 from app.store.sqlite import SQLiteStore
-from app.web.api import make_app
 from tests.ari.fake_ari import FakeAri
 from tests.ari.fixtures import fake_ari  # noqa: F401  (the fixture)
 from tests.telephony.conftest import CALLER, Shell, config_text, make_shell
@@ -47,16 +46,6 @@ async def shell(fake_ari: FakeAri, tmp_path: Path) -> AsyncIterator[Shell]:  # n
     finally:
         await s.stop()
         await store.close()
-
-
-@pytest.fixture
-async def http(shell: Shell) -> AsyncIterator[TestClient]:
-    client = TestClient(TestServer(make_app(shell.service)))
-    await client.start_server()
-    try:
-        yield client
-    finally:
-        await client.close()
 
 
 async def _ask(http: TestClient) -> str:

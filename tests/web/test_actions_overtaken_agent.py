@@ -8,9 +8,8 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from aiohttp.test_utils import TestClient, TestServer
+from aiohttp.test_utils import TestClient
 
-from app.web.api import make_app
 from tests.ari.fake_ari import FakeAri
 from tests.ari.fixtures import fake_ari  # noqa: F401  (the fixture)
 from tests.telephony.conftest import Shell
@@ -21,16 +20,6 @@ from tests.web.conftest import started_shell
 async def shell(fake_ari: FakeAri, tmp_path: Path) -> AsyncIterator[Shell]:  # noqa: F811
     async with started_shell(fake_ari, tmp_path, f"service:\n  data_dir: {tmp_path}\n") as s:
         yield s
-
-
-@pytest.fixture
-async def http(shell: Shell) -> AsyncIterator[TestClient]:
-    client = TestClient(TestServer(make_app(shell.service)))
-    await client.start_server()
-    try:
-        yield client
-    finally:
-        await client.close()
 
 
 async def test_a_pause_made_moot_by_a_logout_taking_effect_is_refused_and_the_service_goes_on(
