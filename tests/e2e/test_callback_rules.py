@@ -194,7 +194,7 @@ async def test_admin_moves_a_waiting_callback_and_an_agent_of_the_new_queue_serv
         "reason": "billing question",
         "to_queue": "cbmove",
         "queue": "cb",
-        "after": "waiting at the end of cbmove",
+        "after": "callback waiting, position 1 in cbmove",  # where it is once moved
     }  # with before → after and the queue it left (issue 16: the change log)
     logged = await holdfast.store.events(request_id=anna)
     [move] = [e for e in logged if e.kind == "moved"]
