@@ -155,7 +155,7 @@ class CallerFlow(EngineBase):
                 self._promise_callback(req, verdict.number, automatic=False)
                 return
             self._open_menu(req, "choose")
-            self._emit(PlayPrompt(leg, (PromptItem("callback_choose_number"),), report_finish=True))
+            self._prompt_menu(req, leg)
             return
         if menu.resuming:  # keys from before the interruption, or over the re-prompt: not trusted
             menu.keys_while_resuming += 1
@@ -176,13 +176,13 @@ class CallerFlow(EngineBase):
             self._promise_callback(req, verdict.number, automatic=False)
         elif digit == "2":
             self._open_menu(req, "enter")
-            self._emit(PlayPrompt(leg, (PromptItem("callback_enter_number"),), report_finish=True))
+            self._prompt_menu(req, leg)
         elif digit == "*":
             self._close_menu(req)
             self._activity("callback_menu_left", req, step="choose")
         elif digit == "#":
             self._touch_menu(req)
-            self._emit(PlayPrompt(leg, (PromptItem("callback_choose_number"),), report_finish=True))
+            self._prompt_menu(req, leg)
         elif digit.isdigit():  # keying a number without pressing 2 first
             self._open_menu(req, "enter")
             self._enter(req, leg, digit)
@@ -198,7 +198,7 @@ class CallerFlow(EngineBase):
             if menu.digits:
                 menu.digits = ""
                 self._touch_menu(req)
-                self._emit(PlayPrompt(leg, (PromptItem("callback_enter_number"),), report_finish=True))
+                self._prompt_menu(req, leg)
             else:
                 self._close_menu(req)
                 self._activity("callback_menu_left", req, step="enter")
@@ -223,13 +223,7 @@ class CallerFlow(EngineBase):
         if menu.invalid_entries == 1:
             menu.digits = ""
             self._touch_menu(req)
-            self._emit(
-                PlayPrompt(
-                    leg,
-                    (PromptItem("callback_number_invalid"), PromptItem("callback_enter_number")),
-                    report_finish=True,
-                )
-            )
+            self._prompt_menu(req, leg, PromptItem("callback_number_invalid"))
         else:
             self._close_menu(req)
             self._emit(PlayPrompt(leg, (PromptItem("callback_unavailable"),)))
@@ -241,16 +235,19 @@ class CallerFlow(EngineBase):
         self._record("callback_number_refused", req, None, {"reason": str(verdict.refusal), **data})
         self._emit(PlayPrompt(leg, (PromptItem("callback_unavailable"),)))
 
-    def _menu_prompt(self, req: Request) -> PromptItem:
+    def _prompt_menu(self, req: Request, leg: str, *before: PromptItem) -> None:
+        """Play the prompt of the menu's step (after `before`), its end reported: the menu's
+        silence counts from there (_menu_prompt_finished)."""
         assert req.menu is not None
-        return PromptItem("callback_choose_number" if req.menu.step == "choose" else "callback_enter_number")
+        step = PromptItem("callback_choose_number" if req.menu.step == "choose" else "callback_enter_number")
+        self._emit(PlayPrompt(leg, (*before, step), report_finish=True))
 
     def _resume_menu(self, req: Request) -> None:
         """After a restart: prompt the caller again for the step they were in, and wait for its end."""
         assert req.menu is not None and req.customer_leg is not None
         req.menu.keys_while_resuming = 0
         self._touch_menu(req)
-        self._emit(PlayPrompt(req.customer_leg, (self._menu_prompt(req),), report_finish=True))
+        self._prompt_menu(req, req.customer_leg)
 
     def _menu_prompt_finished(self, req: Request) -> None:
         menu = req.menu
@@ -434,9 +431,10 @@ class CallerFlow(EngineBase):
         q = self.queues[req.queue]
         if req.menu is None:
             items: list[PromptItem] = []
+            ahead = self.served_ahead(req)  # what the position and the estimate both count
             if q.announce.position:
-                items += [PromptItem("position"), PromptItem("count", self.served_ahead(req) + 1)]
-            estimate = self.estimated_wait(req.id)
+                items += [PromptItem("position"), PromptItem("count", ahead + 1)]
+            estimate = self._estimate(req.queue, ahead)
             if q.announce.estimated_wait and estimate is not None:  # unknown (nobody serving): say nothing
                 minutes = spoken_minutes(estimate)
                 items += [PromptItem("estimated_wait"), PromptItem("minutes", minutes)]
