@@ -23,7 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field, PlainValidator, SecretStr, Va
 
 from app.config.durations import DurationError, parse_duration
 from app.config.errors import bad, bad_plain, one_of
-from app.config.places import region_code, timezone_name
+from app.config.places import language_code, region_code, timezone_name
 
 EVENTS = (
     "closed",
@@ -109,12 +109,6 @@ def _duration(value: object) -> float:
     if seconds <= 0:
         raise bad("expected a duration above 0, like 30s")
     return seconds
-
-
-def _language(value: object) -> str:
-    if not isinstance(value, str) or not re.fullmatch(r"[a-z]{2,3}(_[A-Za-z]{2,4})?", value):
-        raise bad('expected a language code like "en" or "en_GB"')
-    return value
 
 
 def _url(value: object) -> str:
@@ -232,7 +226,7 @@ class SmsGatewayConfig(_Model):
 
 class NotificationsConfig(_Model):
     # templates' language; default: service.language (the same codes)
-    language: Annotated[str, PlainValidator(_language)] | None = None
+    language: Annotated[str, PlainValidator(language_code)] | None = None
     timezone: Annotated[str, PlainValidator(timezone_name)] = "UTC"  # times in messages
     retry: RetryPolicy = Field(default_factory=RetryPolicy)
     webhooks: dict[Annotated[str, PlainValidator(lambda v: _text(v))], WebhookConfig] = Field(default_factory=dict)

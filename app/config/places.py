@@ -1,7 +1,7 @@
-"""Readers for where a setting points on the map: IANA time zones and ISO country codes.
+"""Readers for the locale a setting names: IANA time zones, ISO country codes, language codes.
 
-Shared by the main schema and the notifications section (which the schema imports), so a zone or
-a region is refused the same way, with a "did you mean", wherever it is named.
+Shared by the main schema and the notifications section (which the schema imports), so a zone, a
+region or a language is refused the same way wherever it is named.
 """
 
 from __future__ import annotations
@@ -38,6 +38,7 @@ def timezone_name(value: object) -> str:
     return name
 
 
+@cache
 def supported_regions() -> frozenset[str]:
     return frozenset(phonenumbers.SUPPORTED_REGIONS)
 
@@ -48,3 +49,10 @@ def region_code(value: object) -> str:
     if not re.fullmatch(r"[A-Z]{2}", code) or code not in supported_regions():
         raise bad(f'"{value}" is not a two-letter ISO country code like "DK"')
     return code
+
+
+def language_code(value: object) -> str:
+    """A language code as prompts and message templates are named by ("en", "da", "en_GB")."""
+    if not isinstance(value, str) or not re.fullmatch(r"[a-z]{2,3}(_[A-Za-z]{2,4})?", value):
+        raise bad('expected a language code like "en" or "en_GB"')
+    return value

@@ -42,7 +42,7 @@ from app.config.amd import AmdTuning
 from app.config.durations import DurationError, format_duration, parse_duration
 from app.config.errors import bad, bad_key, bad_plain
 from app.config.notifications import NotificationsConfig
-from app.config.places import region_code, suggest, timezone_name
+from app.config.places import language_code, region_code, suggest, timezone_name
 from app.config.servers import AsteriskServer, server_list, servers_problem
 from app.config.users import AgentGroups, UserConfig, UserName, WebConfig
 from app.core.settings import (
@@ -565,10 +565,7 @@ class ServiceConfig(_Model):
     http_port: Port = 8080
     data_dir: Annotated[Path, PlainValidator(_path)] = Path("./var")
     log_level: Annotated[str, PlainValidator(_log_level)] = "info"
-    language: Annotated[
-        str,
-        PlainValidator(_pattern(r"[a-z]{2,3}(_[A-Za-z]{2,4})?", 'expected a language code like "en" or "en_GB"')),
-    ] = "en"
+    language: Annotated[str, PlainValidator(language_code)] = "en"
     admin_token: Annotated[SecretStr | None, PlainValidator(_admin_token)] = Field(default=None, validate_default=True)
     menu_timeout: Annotated[float, PlainValidator(_duration(0.0, above=True))] = 10.0
     max_wrap_up_extension: Duration = 300.0

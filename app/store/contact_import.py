@@ -44,6 +44,7 @@ import phonenumbers
 from app.core import eligibility
 from app.core.campaigns import NOT_A_PLACE
 from app.core.settings import CoreSettings, EligibilityRules
+from app.store.codec import NUL
 from app.store.contact_records import ImportRow
 
 if TYPE_CHECKING:
@@ -68,7 +69,6 @@ BAD_PRIORITY = "bad_priority"
 BAD_TIMEZONE = "bad_timezone"
 TOO_LONG = "too_long"
 NUL_CHARACTER = "nul_character"
-NUL = "\x00"
 
 # The uncached check: an upload's numbers would only push the engine's own out of its cache.
 _check: Callable[[str | None, EligibilityRules], eligibility.Verdict] = eligibility.check.__wrapped__
