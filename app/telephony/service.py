@@ -471,20 +471,17 @@ class TelephonyService(ServerSync):
             return str(error)
         # The reload's own step may notify (a lowered max_attempts ends callbacks: missed_callback):
         # its outbox rows are planned with the new routes, templates and names. A refused reload
-        # leaves the running ones.
+        # leaves the running ones (a step that crashes stops the service: `feed`).
         notifier = self.notifier
         running = notifier.planner.config if notifier is not None else None
         if notifier is not None:
             notifier.planner.config = new
-        applied = False
         try:
             self.feed(ev.SettingsChanged(self.clock(), self.merged_config(new).core()))
-            applied = True
         except CoreError as error:
-            return str(error)
-        finally:
-            if not applied and notifier is not None and running is not None:
+            if notifier is not None and running is not None:
                 notifier.planner.config = running
+            return str(error)
         asterisk = self._rehome_agents(new.asterisk)
         if new.asterisk != asterisk:
             log.warning("reload_asterisk_section_ignored", detail="asterisk: changes need a restart")

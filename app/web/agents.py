@@ -8,7 +8,7 @@ from app.telephony.service import TelephonyService
 from app.web.access import Scope
 from app.web.auth import scope_of, who
 from app.web.body import read_body
-from app.web.commit import kept
+from app.web.commit import kept, log_change
 from app.web.context import SERVICE_KEY
 from app.web.errors import ApiError
 from app.web.models import AgentActionBody, AgentList, AgentView
@@ -77,7 +77,5 @@ async def agent_action(request: web.Request) -> web.Response:
     detail = {"agent_id": agent_id, "before": before, "after": _after(service, agent_id, action)}
     if action == "pause":
         detail["reason"] = body.reason
-    await kept(
-        service, lambda: service.record_admin(service.clock(), who(request, "admin"), f"agent_{action}", None, detail)
-    )
+    await log_change(service, service.clock(), who(request, "admin"), f"agent_{action}", None, detail)
     return web.json_response(agent_view(service, agent_id, scope).model_dump(mode="json"))

@@ -25,7 +25,7 @@ from app.telephony.service import TelephonyService
 from app.web.access import Scope
 from app.web.auth import principal_of, scope_of, who
 from app.web.body import read_body
-from app.web.commit import feed_and_commit, kept
+from app.web.commit import feed_and_commit, kept, log_change
 from app.web.context import SERVICE_KEY
 from app.web.errors import ApiError
 from app.web.models import (
@@ -179,7 +179,7 @@ async def reposition_callback(request: web.Request) -> web.Response:
         "before": f"position {before} of {held} in {req.queue}",
         "after": f"position {body.position} of {held} in {req.queue}",
     }
-    await kept(service, lambda: service.record_admin(event.now, event.by, "position_callback", request_id, detail))
+    await log_change(service, event.now, event.by, "position_callback", request_id, detail)
     answer = AdminResult(request_id=request_id, removed=False, callback=callback_view(service, req, scope))
     return web.json_response(answer.model_dump(mode="json", exclude_none=True))
 

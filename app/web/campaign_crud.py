@@ -34,7 +34,7 @@ from app.store import Store
 from app.telephony.service import TelephonyService
 from app.web.auth import who
 from app.web.body import read_body
-from app.web.commit import kept, refuse_if_stopping
+from app.web.commit import kept, log_change, refuse_if_stopping
 from app.web.context import SERVICE_KEY
 from app.web.errors import ApiError
 from app.web.models import Body, By, Line, Reason, controls_in
@@ -134,7 +134,7 @@ async def stop_campaign(request: web.Request) -> web.Response:
     await store.set_campaign_state(cid, "stopped", now, by)
     await kept(service, lambda: service.feed_and_commit(CampaignControl(now, cid, "stop")))
     detail = {"campaign": cid, "reason": body.reason}
-    await kept(service, lambda: service.record_admin(now, by, "campaign_stop", None, detail))
+    await log_change(service, now, by, "campaign_stop", None, detail)
     return await _one(service, store, cid)
 
 
@@ -161,7 +161,7 @@ async def delete_campaign(request: web.Request) -> web.Response:
         "reason": body.reason,
         "before": definition,
     }
-    await kept(service, lambda: service.record_admin(now, who(request, body.by), "campaign_delete", None, detail))
+    await log_change(service, now, who(request, body.by), "campaign_delete", None, detail)
     return web.json_response({"deleted": cid})
 
 
@@ -237,7 +237,7 @@ async def _change(
     await store.save_campaign_def(cid, definition, now, by)  # stored first: it outlives a restart
     await kept(service, lambda: service.apply_api_campaigns(new))
     detail: dict[str, object] = {"campaign": cid, "reason": body.reason, "before": before, "after": definition}
-    await kept(service, lambda: service.record_admin(now, by, action, None, detail))
+    await log_change(service, now, by, action, None, detail)
 
 
 async def _stored_definition(store: Store, cid: str) -> dict[str, Any] | None:

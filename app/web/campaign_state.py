@@ -19,7 +19,7 @@ from app.web.auth import who
 from app.web.body import read_body
 from app.web.campaign_models import CampaignStateBody, CampaignStateView
 from app.web.campaigns import _campaign
-from app.web.commit import feed_and_commit, kept, refuse_if_stopping
+from app.web.commit import feed_and_commit, log_change, refuse_if_stopping
 from app.web.times import iso_or_none
 
 
@@ -52,7 +52,7 @@ async def _set(request: web.Request, state: CampaignState, action: str) -> web.R
         "before": before.value if before is not None else None,
         "after": state.value,
     }
-    await kept(service, lambda: service.record_admin(now, by, f"campaign_{action}", None, detail))
+    await log_change(service, now, by, f"campaign_{action}", None, detail)
     return _answer(service, campaign, StoredState(campaign, state.value, now, by))
 
 

@@ -54,7 +54,7 @@ from app.web.campaign_models import (
     ImportResult,
     RefusedRow,
 )
-from app.web.commit import feed_and_commit, kept, refuse_if_stopping
+from app.web.commit import feed_and_commit, log_change, refuse_if_stopping
 from app.web.context import SERVICE_KEY
 from app.web.errors import ApiError
 from app.web.models import control_problem
@@ -104,22 +104,14 @@ async def upload_contacts(request: web.Request) -> web.Response:
         await import_contacts(store, campaign, text, rules, service.clock(), report=report)
     if report.imported:  # the engine asks for contacts at once, not at its next poll
         await feed_and_commit(service, ContactsChanged(service.clock(), campaign))
-    await kept(
-        service,
-        lambda: service.record_admin(
-            service.clock(),
-            by,
-            "contacts_import",
-            None,
-            {
-                "campaign": campaign,
-                "rows": report.rows,
-                "inserted": report.inserted,
-                "merged": report.merged,
-                "refused": report.refused,
-            },
-        ),
-    )
+    detail = {
+        "campaign": campaign,
+        "rows": report.rows,
+        "inserted": report.inserted,
+        "merged": report.merged,
+        "refused": report.refused,
+    }
+    await log_change(service, service.clock(), by, "contacts_import", None, detail)
     return _import_answer(campaign, report)
 
 
@@ -194,7 +186,7 @@ async def _dnc_change(request: web.Request, add: bool) -> web.Response:
                 await feed_and_commit(service, ContactsChanged(now, affected))
     shown = [e + "*" if is_prefix else e for e, is_prefix in entries]
     detail = {"campaign": campaign, "entries": shown, "changed": changed, "reason": body.reason}
-    await kept(service, lambda: service.record_admin(now, by, "dnc_add" if add else "dnc_remove", None, detail))
+    await log_change(service, now, by, "dnc_add" if add else "dnc_remove", None, detail)
     answer = DncChange(campaign=campaign, entries=shown, changed=changed)
     return web.json_response(answer.model_dump(mode="json"), status=201 if add else 200)
 
@@ -212,7 +204,7 @@ async def _dnc_upload(request: web.Request) -> web.Response:
         text = io.TextIOWrapper(raw, encoding="utf-8-sig", newline="")
         await import_dnc(store, campaign, text, service.clock(), by, region, report=report, after_batch=to_engine)
     detail = {"campaign": campaign, "rows": report.rows, "added": report.inserted, "refused": report.refused}
-    await kept(service, lambda: service.record_admin(service.clock(), by, "dnc_import", None, detail))
+    await log_change(service, service.clock(), by, "dnc_import", None, detail)
     return _import_answer(campaign, report)
 
 

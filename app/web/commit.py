@@ -8,7 +8,7 @@ lost and the client should ask again later, rather than believe in a callback no
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import TypeVar
 
 from app.core.events import Event
@@ -22,6 +22,14 @@ T = TypeVar("T")
 async def feed_and_commit(service: TelephonyService, event: Event) -> None:
     """Apply `event` (a CoreError means refused, nothing changed) and wait until it is stored."""
     await kept(service, lambda: service.feed_and_commit(event))
+
+
+async def log_change(
+    service: TelephonyService, at: float, who: str, action: str, request_id: str | None, detail: Mapping[str, object]
+) -> None:
+    """Write a change that was made to the admin change log, as the change itself is kept: a log
+    the store keeps refusing stops the service (503), never a bare 500 with no line."""
+    await kept(service, lambda: service.record_admin(at, who, action, request_id, detail))
 
 
 async def kept(service: TelephonyService, change: Callable[[], Awaitable[T]]) -> T:
