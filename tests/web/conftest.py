@@ -76,11 +76,12 @@ def users_settings(tmp: Path, password_hash: str, **users: dict[str, object]) ->
 
 
 @contextlib.asynccontextmanager
-async def started_shell(fake: FakeAri, tmp: Path, extra: str) -> AsyncIterator[Shell]:
-    """The service on the callback queues with `extra` settings and a real SQLite store, started."""
+async def started_shell(fake: FakeAri, tmp: Path, extra: str, queues: str = CALLBACK_QUEUES) -> AsyncIterator[Shell]:
+    """The service on `queues` (the callback queues) with `extra` settings and a real SQLite
+    store, started."""
     store = SQLiteStore(tmp / "holdfast.db")
     await store.open()
-    s = await make_shell(fake, config_text(fake, queues=CALLBACK_QUEUES, extra=extra), store=store)
+    s = await make_shell(fake, config_text(fake, queues=queues, extra=extra), store=store)
     await s.start()
     try:
         yield s

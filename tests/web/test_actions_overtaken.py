@@ -12,11 +12,10 @@ from pathlib import Path
 import pytest
 from aiohttp.test_utils import TestClient
 
-from app.store.sqlite import SQLiteStore
 from tests.ari.fake_ari import FakeAri
 from tests.ari.fixtures import fake_ari  # noqa: F401  (the fixture)
-from tests.telephony.conftest import CALLER, Shell, config_text, make_shell
-from tests.web.conftest import TOKEN
+from tests.telephony.conftest import CALLER, Shell
+from tests.web.conftest import TOKEN, started_shell
 
 ADMIN = {"Authorization": f"Bearer {TOKEN}"}
 
@@ -36,16 +35,9 @@ QUEUES = """
 
 @pytest.fixture
 async def shell(fake_ari: FakeAri, tmp_path: Path) -> AsyncIterator[Shell]:  # noqa: F811
-    store = SQLiteStore(tmp_path / "holdfast.db")
-    await store.open()
     extra = f'service:\n  admin_token: "{TOKEN}"\n  data_dir: {tmp_path}\n'
-    s = await make_shell(fake_ari, config_text(fake_ari, queues=QUEUES, extra=extra), store=store)
-    await s.start()
-    try:
+    async with started_shell(fake_ari, tmp_path, extra, queues=QUEUES) as s:
         yield s
-    finally:
-        await s.stop()
-        await store.close()
 
 
 async def _ask(http: TestClient) -> str:

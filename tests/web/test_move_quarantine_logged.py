@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 from aiohttp.test_utils import TestClient
 
-from app.store.sqlite import SQLiteStore
 from tests.ari.fake_ari import FakeAri
 from tests.ari.fixtures import fake_ari  # noqa: F401
-from tests.telephony.conftest import CALLER, Shell, config_text, make_shell
+from tests.telephony.conftest import CALLER, Shell
+from tests.web.conftest import started_shell
 
 QUEUES = """
   support:
@@ -32,17 +32,8 @@ QUEUES = """
 
 @pytest.fixture
 async def shell(fake_ari: FakeAri, tmp_path: Path) -> AsyncIterator[Shell]:  # noqa: F811
-    store = SQLiteStore(tmp_path / "holdfast.db")
-    await store.open()
-    s = await make_shell(
-        fake_ari, config_text(fake_ari, queues=QUEUES, extra=f"service:\n  data_dir: {tmp_path}\n"), store=store
-    )
-    await s.start()
-    try:
+    async with started_shell(fake_ari, tmp_path, f"service:\n  data_dir: {tmp_path}\n", queues=QUEUES) as s:
         yield s
-    finally:
-        await s.stop()
-        await store.close()
 
 
 async def test_moving_a_quarantined_callback_is_logged_as_it_is(shell: Shell, http: TestClient) -> None:
