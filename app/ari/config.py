@@ -22,8 +22,11 @@ class AriConfig:
     username: str
     password: str = field(repr=False)  # kept out of logs
     app: str  # the Stasis application name
-    request_timeout: float = 10.0
+    request_timeout: float = 10.0  # from the request sent to its answer (a wait for a connection not counted)
     connect_timeout: float = 5.0
+    # REST requests on the wire at once; more wait for a connection. Asterisk's HTTP server takes
+    # 100 sessions by default (http.conf sessionlimit), one of them our websocket.
+    connections: int = 50
     # Asterisk does not ping us; without our own pings a half-open TCP connection (Asterisk host
     # gone, NAT timeout) would look like a quiet websocket forever.
     heartbeat: float = 20.0

@@ -93,10 +93,16 @@ class AriRest:
         # Created lazily: a ClientSession must be made inside the running event loop.
         if self._session is None or self._session.closed:
             self._session = aiohttp.ClientSession(
-                timeout=aiohttp.ClientTimeout(total=self._config.request_timeout, connect=self._config.connect_timeout),
+                connector=aiohttp.TCPConnector(limit=self._config.connections),
+                timeout=self._timeout(self._config.request_timeout),
             )
             self._owns_session = True
         return self._session
+
+    def _timeout(self, answer_within: float | None) -> aiohttp.ClientTimeout:
+        # Not a total: in a burst a request may wait for one of the pool's connections, and that
+        # wait is ours, not Asterisk's. Each request is bounded once it is on the wire.
+        return aiohttp.ClientTimeout(total=None, sock_connect=self._config.connect_timeout, sock_read=answer_within)
 
     async def close(self) -> None:
         if self._owns_session and self._session is not None and not self._session.closed:
@@ -120,7 +126,7 @@ class AriRest:
         if body is not None:
             kwargs["json"] = body
         if timeout is not None:
-            kwargs["timeout"] = aiohttp.ClientTimeout(total=timeout)
+            kwargs["timeout"] = self._timeout(timeout)
         try:
             async with self.session.request(method, url, **kwargs) as resp:
                 text = await resp.text()
@@ -146,10 +152,11 @@ class AriRest:
 
     async def stream(self, method: str, path: str, chunk_size: int) -> AsyncIterator[bytes]:
         """A binary answer (a recording's file) read a chunk at a time; errors as for request().
-        No total timeout: a long file may take longer than a REST call (the connect timeout holds)."""
+        No total timeout: a long file may take longer than a REST call; a stall between two reads
+        longer than the request timeout ends it."""
         url = URL(self._config.rest_url + path, encoded=True)
         self.requests += 1
-        timeout = aiohttp.ClientTimeout(total=None, connect=self._config.connect_timeout)
+        timeout = self._timeout(self._config.request_timeout)
         try:
             async with self.session.request(
                 method, url, headers={"Authorization": self._config.auth_header}, timeout=timeout

@@ -221,6 +221,8 @@ class FakeAri:
         self.events_sent = 0
         self.events_filtered = 0  # pushed events the app's event filter kept from the websockets
         self.auth_failures = 0  # REST calls and websocket upgrades with wrong credentials
+        self.in_flight = 0  # REST requests being answered now
+        self.peak_concurrency = 0  # the most at once
         self._rules: list[_Rule] = []
         self._refuse_remaining: int | None = 0  # None = refuse until accept_websocket()
         self._refuse_status = 503
@@ -475,6 +477,14 @@ class FakeAri:
         return None
 
     async def _rest(self, request: web.Request) -> web.StreamResponse:
+        self.in_flight += 1
+        self.peak_concurrency = max(self.peak_concurrency, self.in_flight)
+        try:
+            return await self._answer(request)
+        finally:
+            self.in_flight -= 1
+
+    async def _answer(self, request: web.Request) -> web.StreamResponse:
         # The raw (still percent-encoded) path, so "/" inside an id stays one segment.
         path = request.rel_url.raw_path.removeprefix("/ari")
         body: Any = None

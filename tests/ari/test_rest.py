@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 
 import pytest
@@ -281,3 +282,15 @@ async def test_the_counter_has_one_kind_for_all_recordings(fake_ari: FakeAri, ar
         with pytest.raises(AriNotFound):
             await ari_client.recordings.stored(name)
     assert [k for k in ari_client.rest.by_kind if "recordings" in k] == ["GET /recordings/{id}/{id}"]
+
+
+async def test_a_burst_waits_for_connections_without_timing_out(fake_ari: FakeAri) -> None:
+    # 150 requests at once against an Asterisk that takes 0.3 s each: they go out 50 at a time,
+    # and the last wave waits 0.6 s for a connection. Each answer comes 0.3 s after its request
+    # left, within the 0.5 s timeout, so none of them may fail.
+    fake_ari.delay("GET", "/asterisk/ping", 0.3, times=None)
+    async with AriClient(fake_ari.config(request_timeout=0.5)) as client:
+        answers = await asyncio.gather(*(client.asterisk.ping() for _ in range(150)), return_exceptions=True)
+    failed = [a for a in answers if isinstance(a, BaseException)]
+    assert failed == []
+    assert fake_ari.peak_concurrency <= 50  # under Asterisk's 100 HTTP sessions, with room for the websocket
