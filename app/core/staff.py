@@ -111,6 +111,9 @@ class StaffFlow(EngineBase):
         req.queue = e.to_queue
         self._index_callback(req)
         req.place = self._next_place(req.priority, e.now)
+        if req.callback_requested_at is not None:  # it lives as long as its new queue allows, as after a restart
+            age = self.queues[e.to_queue].callback.max_age
+            self._timers.set("expire", req.id, max(e.now, req.callback_requested_at + age))
         if req.state is RequestState.WAITING:
             self._enter_queue(req)
         self._activity("moved", req, from_queue=old, to_queue=e.to_queue, by=e.by, reason=e.reason, place_kept=False)

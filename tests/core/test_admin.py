@@ -77,6 +77,27 @@ def test_callback_moved_goes_to_the_end_of_the_target_queue() -> None:
     assert h.engine.requests["r1"].queue == "sales"
 
 
+@pytest.mark.parametrize(("support_age", "sales_age", "expires_at"), [(1000.0, 5000.0, 5000.0), (5000.0, 1000.0, 1000.0)])
+def test_a_moved_callback_lives_as_long_as_its_new_queue_allows(
+    support_age: float, sales_age: float, expires_at: float
+) -> None:
+    # As after a restart, which reads the age allowed from the queue the callback is in.
+    def queue(name: str, age: float) -> QueueSettings:
+        return QueueSettings(name=name, callback=CallbackSettings(allow_other_number=False, max_age=age))
+
+    h = Harness(CoreSettings(queues=(queue("support", support_age), queue("sales", sales_age))))
+    h.arrive("r1", queue="support")
+    h.dtmf("r1", "1")
+    asked = h.engine.requests["r1"].callback_requested_at
+    assert asked is not None
+    h.at(5).send(ev.CallbackMoved(h.now, "r1", "sales", by="alice"))
+    h.run_until(asked + expires_at - 1)
+    assert h.engine.requests["r1"].state is RequestState.WAITING
+    out = h.run_until(asked + expires_at + 1)
+    assert "r1" not in h.engine.requests
+    assert [a.data["outcome"] for a in Harness.of(out, c.Activity) if a.kind == "ended"] == ["expired"]
+
+
 def _setup_inbound(h: Harness) -> None:
     h.arrive("r1")
 
