@@ -7,7 +7,8 @@ batches it yields, so the engine's commits are never held up for more than one s
 The setting is read at each sweep, so a reload takes effect at the next one; off (the default),
 nothing is deleted. A sweep that removed anything logs `history_pruned` in the event log itself
 (the cut and the counts): the record says when the records went. A store error (busy) waits for
-the next sweep; anything else ends the task, which the service watches (a fault stops it).
+the next sweep, MAX_REFUSALS in a row (refusals.py) or anything else ends the task, which the
+service watches (a fault stops it).
 """
 
 from __future__ import annotations
@@ -15,13 +16,10 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 
-import structlog
-
 from app.core.commands import Activity
 from app.store import StoreError
 from app.store.history import HistoryStore, Pruned
-
-log = structlog.get_logger("holdfast.history")
+from app.telephony.refusals import Refusals
 
 HISTORY_PRUNED = "history_pruned"
 SWEEP_INTERVAL = 3600.0
@@ -59,11 +57,13 @@ class HistoryKeeper:
 
     async def _run(self) -> None:
         await asyncio.sleep(self.first)
+        refusals = Refusals("history_prune")
         while True:
             try:
                 await self.sweep()
+                refusals.served()
             except StoreError as error:  # a busy store: the history waits for the next sweep
-                log.error("history_prune_store_error", error=str(error))
+                refusals.refused(error)  # (one that keeps refusing stops the service)
             await asyncio.sleep(self.interval)
 
     async def sweep(self) -> Pruned:

@@ -9,7 +9,8 @@ never the whole log) and deletes, through ARI, each recording older than its
 queue's `recording.retention`, logging a `recording_deleted` activity for it. Time is passed
 in (`sweep(now)`) so tests move it on without waiting. A recording Asterisk no longer has (404)
 is logged as deleted all the same (`gone: true`); any other ARI refusal keeps it for the next
-sweep, since a file we failed to delete must not be forgotten.
+sweep, since a file we failed to delete must not be forgotten. A store that refuses the sweep is
+waited out, and stops the service if it keeps refusing (refusals.py).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from app.ari.recordings import RecordingsApi
 from app.core.commands import Activity
 from app.store import Store, StoreError
 from app.store.records import StoredEvent
+from app.telephony.refusals import Refusals
 from app.telephony.servers import AllServersRecordings
 
 log = structlog.get_logger("holdfast.recordings")
@@ -105,11 +107,13 @@ class RetentionKeeper:
             await asyncio.gather(self.task, return_exceptions=True)
 
     async def _run(self) -> None:
+        refusals = Refusals("recording_retention")
         while True:
             try:
                 await self.sweep(self.clock())
+                refusals.served()
             except StoreError as error:  # a busy store: the recordings wait for the next sweep
-                log.error("recording_retention_store_error", error=str(error))
+                refusals.refused(error)  # (one that keeps refusing stops the service)
             await asyncio.sleep(self.interval)
 
     async def _read_new(self) -> None:
