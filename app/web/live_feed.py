@@ -61,6 +61,7 @@ class LivePage:
     principal: Principal
     credential: str | None = None  # fingerprint of what opened the socket (_credential)
     sent: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
+    sending: asyncio.Lock = field(default_factory=asyncio.Lock)  # its messages go out in the order made
 
 
 class LiveFeed:
@@ -71,6 +72,7 @@ class LiveFeed:
         self.pushes = 0  # snapshots taken, for tests and debugging
         self._dirty = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._stopping = False
         self._seeding: list[Activity] | None = None  # activities that came while the log was read
         self.seeded = asyncio.Event()
         self.figures: dict[str, CampaignFigures] = {}  # the store's campaign figures, last read
@@ -88,6 +90,7 @@ class LiveFeed:
             self.service.step_listeners.remove(self.changed)
         with contextlib.suppress(ValueError):
             self.service.activity_listeners.remove(self._activity)
+        self._stopping = True
         if self._task is not None:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
@@ -119,7 +122,12 @@ class LiveFeed:
         self.seeded.set()
 
     def _ended(self, task: asyncio.Task[None]) -> None:
-        if not task.cancelled() and task.exception() is not None:  # a bug: the page would go stale
+        # The feed only ends when stopped: any other end (a bug, a stray cancellation) leaves every
+        # supervisor's page stale, so it stops the service.
+        if task.cancelled():
+            if not self._stopping:
+                self.service.fail("live_feed_died", RuntimeError("the live feed's task was cancelled"))
+        elif task.exception() is not None:
             self.service.fail("live_feed_died", task.exception())
 
     def check_filters(self) -> None:
@@ -179,23 +187,24 @@ class LiveFeed:
 
     async def _send(self, page: LivePage, snapshot: dict[str, Any]) -> None:
         try:
-            config = self.service.config
-            current = _current(config, page.principal)
-            revoked = _credential(config, page.principal) != page.credential
-            if current is None or revoked or session_expired(page.request, page.principal):
-                await page.socket.send_str(json.dumps({"type": "expired"}))
-                await page.socket.close(code=EXPIRED, message=b"session expired")
-                return
-            page.principal = current  # a reload that changed the user's role or filter applies at once
-            message = self._message(page, snapshot)
-            if message is not None:
-                async with asyncio.timeout(SEND_TIMEOUT):
+            # One limit for all of it: a page that does not take its message, or its close, in
+            # time holds up every other page's push.
+            async with asyncio.timeout(SEND_TIMEOUT), page.sending:
+                config = self.service.config
+                current = _current(config, page.principal)
+                revoked = _credential(config, page.principal) != page.credential
+                if current is None or revoked or session_expired(page.request, page.principal):
+                    await page.socket.send_str(json.dumps({"type": "expired"}))
+                    await page.socket.close(code=EXPIRED, message=b"session expired")
+                    return
+                page.principal = current  # a reload that changed the user's role or filter applies at once
+                message = self._message(page, snapshot)
+                if message is not None:
                     await page.socket.send_str(json.dumps(message))
         except (ConnectionError, TimeoutError, RuntimeError) as error:
             log.info("live_page_dropped", user=page.principal.name, error=f"{type(error).__name__}: {error}")
             self.pages.discard(page)
-            with contextlib.suppress(Exception):  # already broken: closing is best effort
-                await page.socket.close()
+            await _drop(page.socket)
 
     def _message(self, page: LivePage, snapshot: dict[str, Any]) -> dict[str, Any] | None:
         scope = scope_from_config(page.principal, self.service.merged_config())
@@ -225,8 +234,10 @@ class LiveFeed:
         await socket.prepare(request)
         page = LivePage(socket, request, principal, _presented(request, principal))
         await self.refresh_figures()
-        await self._send(page, self.snapshot())
+        # Joined before its snapshot is taken (nothing awaited in between): a change after that
+        # snapshot reaches it as a patch, not at the next quiet refresh.
         self.pages.add(page)
+        await self._send(page, self.snapshot())
         try:
             async for message in socket:
                 if message.type == WSMsgType.ERROR:
@@ -234,6 +245,20 @@ class LiveFeed:
         finally:
             self.pages.discard(page)
         return socket
+
+
+async def _drop(socket: web.WebSocketResponse) -> None:
+    """Close a broken or stalled page's socket without waiting on its reader. aiohttp may raise the
+    cancelled wait of the send that timed out from here: the transport is closed all the same."""
+    try:
+        async with asyncio.timeout(1.0):
+            await socket.close(drain=False)
+    except asyncio.CancelledError:
+        task = asyncio.current_task()
+        if task is not None and task.cancelling():
+            raise  # the feed itself is being stopped
+    except Exception:  # already broken: closing is best effort
+        pass
 
 
 def _current(config: HoldfastConfig, principal: Principal) -> Principal | None:
