@@ -5,7 +5,7 @@ change it half-way) and returns rows for everything; `app/web/access.py` then cu
 what each user may see (`filter_live`). Instants are epoch seconds so the page ticks waits and
 durations itself between changes. "Today" counts (answered, abandoned, SLA, calls handled per
 agent) come from the activities the service hands over after each stored step (`TodayCounts`),
-reset at local midnight; at start they are first read back from the store's event log
+reset at each queue's midnight in its hours' time zone; at start they are first read back from the store's event log
 (`seed_today`), so a restart does not zero them.
 """
 
@@ -13,9 +13,11 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Iterable, Mapping
-from datetime import date, datetime
+from collections.abc import Callable, Iterable, Mapping
+from datetime import date, datetime, time
+from functools import lru_cache
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from app.core.commands import Activity
 from app.core.request import IN_SERVICE, Request
@@ -30,10 +32,15 @@ AGENT_COUNTS = ("ready", "ringing", "busy", "wrap_up", "paused")
 
 
 class TodayCounts:
-    """Counts of the current local day, fed with the service's activities (after they are stored)."""
+    """Counts of the current day, fed with the service's activities (after they are stored).
 
-    def __init__(self, day: date | None = None) -> None:
-        self.day = day or date.today()
+    Each queue's day is its own, in the time zone of its hours (`zone_of`): a centre in Copenhagen
+    starts its day at its own midnight, whatever zone the host runs in. A campaign's calls count in
+    the day of the queue they were placed for."""
+
+    def __init__(self, zone_of: Callable[[str], str] = lambda queue: "UTC") -> None:
+        self.zone_of = zone_of  # queue name -> time zone name
+        self.days: dict[tuple[str, str], tuple[date, str]] = {}  # ("queue"|"campaign", name) -> (day, zone)
         self.answered: Counter[str] = Counter()
         self.abandoned: Counter[str] = Counter()
         self.within_sla: Counter[str] = Counter()
@@ -43,18 +50,17 @@ class TodayCounts:
     def __call__(self, activity: Activity) -> None:
         if activity.kind not in ("connected", "ended"):
             return
-        day = datetime.fromtimestamp(activity.at).date()
-        if day != self.day:
-            if day < self.day:
-                return  # a late activity of yesterday
-            self.__init__(day)  # type: ignore[misc]  # midnight: a fresh day
+        queue = activity.queue or ""
+        zone = self.zone_of(queue)
         campaign = campaign_of_event(activity.request_id, activity.data)
         if campaign is not None or is_dialler_request(activity.request_id):
             # a dialler call is its campaign's, not its queue's: it stays out of the queue's counts
             if activity.kind == "connected" and activity.agent_id and campaign:
-                self.handled_campaign[(activity.agent_id, campaign)] += 1
+                if self._today(("campaign", campaign), activity.at, zone):
+                    self.handled_campaign[(activity.agent_id, campaign)] += 1
             return
-        queue = activity.queue or ""
+        if not self._today(("queue", queue), activity.at, zone):
+            return  # a late activity of the day before
         if activity.kind == "connected":
             self.answered[queue] += 1
             if activity.data.get("within_sla"):
@@ -65,11 +71,49 @@ class TodayCounts:
             self.abandoned[queue] += 1
 
     def rolled(self, now: float) -> TodayCounts:
-        """Itself, emptied first if the day has changed since the last activity."""
-        day = datetime.fromtimestamp(now).date()
-        if day > self.day:
-            self.__init__(day)  # type: ignore[misc]
+        """Itself, without the counts of any queue or campaign whose day has ended by `now`."""
+        for key, (day, zone) in list(self.days.items()):
+            if local_day(now, zone) > day:
+                self._forget(key)
         return self
+
+    def _today(self, key: tuple[str, str], at: float, zone: str) -> bool:
+        """Whether `at` falls in `key`'s current day; a later day starts afresh."""
+        day = local_day(at, zone)
+        current = self.days.get(key)
+        if current is not None and day < current[0]:
+            return False
+        if current is not None and day > current[0]:
+            self._forget(key)
+        self.days[key] = (day, zone)
+        return True
+
+    def _forget(self, key: tuple[str, str]) -> None:
+        kind, name = key
+        del self.days[key]
+        if kind == "queue":
+            for counter in (self.answered, self.abandoned, self.within_sla):
+                counter.pop(name, None)
+            for pair in [p for p in self.handled if p[1] == name]:
+                del self.handled[pair]
+        else:
+            for pair in [p for p in self.handled_campaign if p[1] == name]:
+                del self.handled_campaign[pair]
+
+
+def local_day(at: float, zone: str) -> date:
+    return datetime.fromtimestamp(at, _zone(zone)).date()
+
+
+def day_start(at: float, zone: str) -> float:
+    """The instant `at`'s day began in `zone` (its local midnight, or the first instant after it)."""
+    tz = _zone(zone)
+    return datetime.combine(local_day(at, zone), time.min, tzinfo=tz).timestamp()
+
+
+@lru_cache(maxsize=64)
+def _zone(name: str) -> ZoneInfo:
+    return ZoneInfo(name)
 
 
 COUNTED = ("connected", "ended")

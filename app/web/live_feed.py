@@ -25,7 +25,6 @@ import json
 import math
 import time
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any
 
 import structlog
@@ -41,7 +40,7 @@ from app.telephony.service import TelephonyService
 from app.web.access import Principal, filter_live, principal_for_user, scope_from_config
 from app.web.auth import is_open, principal_of, same_origin, session_expired
 from app.web.errors import ApiError
-from app.web.live import TodayCounts, events_since, live_snapshot, seed_today
+from app.web.live import TodayCounts, day_start, events_since, live_snapshot, seed_today
 from app.web.passwords import hash_token
 
 log = structlog.get_logger("holdfast.web.live")
@@ -67,7 +66,7 @@ class LivePage:
 class LiveFeed:
     def __init__(self, service: TelephonyService) -> None:
         self.service = service
-        self.today = TodayCounts(datetime.fromtimestamp(service.clock()).date())
+        self.today = TodayCounts(self._zone_of)
         self.pages: set[LivePage] = set()
         self.pushes = 0  # snapshots taken, for tests and debugging
         self._dirty = asyncio.Event()
@@ -111,7 +110,9 @@ class LiveFeed:
         store = self.service.store
         if store is not None:
             self._seeding = []
-            start = datetime.combine(self.today.day, datetime.min.time()).timestamp()  # local midnight
+            now = self.service.clock()
+            zones = {self._zone_of(q) for q in self.service.engine.queues} or {"UTC"}
+            start = min(day_start(now, zone) for zone in zones)  # the earliest queue's midnight
             try:
                 stored = await events_since(store, start)
             except StoreError as error:  # shown counts start from now; the log says why
@@ -120,6 +121,13 @@ class LiveFeed:
             live, self._seeding = self._seeding, None
             seed_today(self.today, stored, live)
         self.seeded.set()
+
+    def _zone_of(self, queue: str) -> str:
+        """Where a queue's day is counted: its hours' zone, else the zone the centre tells times in."""
+        settings = self.service.engine.queues.get(queue)
+        if settings is not None and settings.hours is not None:
+            return settings.hours.timezone
+        return self.service.config.notifications.timezone
 
     def _ended(self, task: asyncio.Task[None]) -> None:
         # The feed only ends when stopped: any other end (a bug, a stray cancellation) leaves every
