@@ -36,6 +36,6 @@ class LiveView(BaseModel):
 async def live(request: web.Request) -> web.Response:
     feed = request.app[LIVE_KEY]
     await feed.refresh_figures()
-    snapshot = feed.snapshot()
+    snapshot = await feed.stored_snapshot()
     visible = filter_live(scope_of(request), snapshot)
     return web.json_response(LiveView(now=snapshot["now"], **visible).model_dump(mode="json"))

@@ -189,6 +189,13 @@ class LiveFeed:
         self.pushes += 1
         return live_snapshot(self.service, self.today, figures=self.figures)
 
+    async def stored_snapshot(self) -> dict[str, Any]:
+        """A snapshot once what was fed so far is stored, as the pushes are: a page or an API
+        client never sees a change the store might still lose (stopping: what the engine has)."""
+        with contextlib.suppress(ServiceStopping):
+            await self.service.wait_committed()
+        return self.snapshot()
+
     async def push(self) -> None:
         snapshot = self.snapshot()
         await asyncio.gather(*(self._send(page, snapshot) for page in list(self.pages)))
@@ -242,10 +249,10 @@ class LiveFeed:
         await socket.prepare(request)
         page = LivePage(socket, request, principal, _presented(request, principal))
         await self.refresh_figures()
-        # Joined before its snapshot is taken (nothing awaited in between): a change after that
-        # snapshot reaches it as a patch, not at the next quiet refresh.
+        # Joined before its snapshot is taken: a change after that snapshot reaches it as a patch,
+        # not at the next quiet refresh.
         self.pages.add(page)
-        await self._send(page, self.snapshot())
+        await self._send(page, await self.stored_snapshot())
         try:
             async for message in socket:
                 if message.type == WSMsgType.ERROR:

@@ -77,7 +77,9 @@ def test_callback_moved_goes_to_the_end_of_the_target_queue() -> None:
     assert h.engine.requests["r1"].queue == "sales"
 
 
-@pytest.mark.parametrize(("support_age", "sales_age", "expires_at"), [(1000.0, 5000.0, 5000.0), (5000.0, 1000.0, 1000.0)])
+@pytest.mark.parametrize(
+    ("support_age", "sales_age", "expires_at"), [(1000.0, 5000.0, 5000.0), (5000.0, 1000.0, 1000.0)]
+)
 def test_a_moved_callback_lives_as_long_as_its_new_queue_allows(
     support_age: float, sales_age: float, expires_at: float
 ) -> None:

@@ -5,15 +5,19 @@ from __future__ import annotations
 
 import asyncio
 import socket
+from pathlib import Path
 from typing import Any
 
 import pytest
 from aiohttp import web
-from aiohttp.test_utils import TestClient
+from aiohttp.test_utils import TestClient, TestServer
 
 import app.web.live_feed as live_feed
 from app.core import events as ev
+from app.web.api import make_app
+from tests.ari.fake_ari import FakeAri
 from tests.telephony.conftest import Shell
+from tests.web.conftest import started_shell
 
 
 async def a_page_that_never_reads(host: str, port: int) -> socket.socket:
@@ -94,3 +98,37 @@ async def test_a_change_while_a_page_opens_reaches_it_at_once(
         assert snapshot["type"] == "snapshot" and snapshot["requests"] == []
         patch = await page.receive_json(timeout=live_feed.REFRESH / 2)  # not the next quiet refresh's
         assert [r["id"] for r in patch["requests"]["upsert"]] == ["req-new"]
+
+
+async def test_a_page_or_api_client_sees_a_change_only_once_it_is_stored(fake_ari: FakeAri, tmp_path: Path) -> None:
+    """As the pushes wait for the store, so do a new page's snapshot and GET /api/live: a callback
+    whose commit is still on the disk is not shown, since a failed commit would mean it never was."""
+    async with started_shell(fake_ari, tmp_path, "") as shell:
+        http = TestClient(TestServer(make_app(shell.service)))
+        await http.start_server()
+        gate = asyncio.Event()
+        try:
+            store = shell.service.store
+            for name in ("commit", "commit_many"):
+                real = getattr(store, name)
+
+                async def slow_disk(*args: Any, _real: Any = real, **kwargs: Any) -> Any:
+                    await gate.wait()
+                    return await _real(*args, **kwargs)
+
+                setattr(store, name, slow_disk)
+            post = asyncio.create_task(http.post("/api/callbacks", json={"queue": "support", "number": "+4520123456"}))
+            await shell.eventually(lambda: shell.service.engine.requests, "the callback is in the engine")
+            api = asyncio.create_task(http.get("/api/live"))
+            async with http.ws_connect("/ws/live") as page:
+                with pytest.raises(TimeoutError):  # nothing shown while it is not stored
+                    await page.receive_json(timeout=1.0)
+                assert not api.done() and not post.done()
+                gate.set()
+                assert (await post).status == 201
+                first = await page.receive_json(timeout=3)
+                assert [r["number"] for r in first["requests"]] == ["+4520123456"]
+                assert [r["number"] for r in (await (await api).json())["requests"]] == ["+4520123456"]
+        finally:
+            gate.set()  # (a failed assertion must not leave the commit held)
+            await http.close()
