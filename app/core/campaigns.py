@@ -141,6 +141,12 @@ class DncList:
         for entry, is_prefix in entries:
             (self._prefixes if is_prefix else self._exact).get(campaign, set()).discard(entry)
 
+    def drop_if_empty(self, campaign: str) -> None:
+        """Forget a campaign's scope that holds no entry (a removed campaign's, say)."""
+        for scopes in (self._exact, self._prefixes):
+            if campaign in scopes and not scopes[campaign]:
+                del scopes[campaign]
+
     def missing(self, campaign: str | None, entries: Iterable[tuple[str, bool]]) -> list[tuple[str, bool]]:
         """The entries of this list (campaign's own, or global) that it does not hold yet."""
         exact, prefixes = self._exact.get(campaign, set()), self._prefixes.get(campaign, set())

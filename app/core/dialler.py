@@ -182,9 +182,10 @@ class DiallerFlow(CallFlow):
         self._asked: dict[str, int] = {}  # the limit of the load in flight
         self._stale_load: set[str] = set()  # the list changed while a load was in flight
         self._load_after: dict[str, float] = {}
-        # When contacts this engine scheduled fall due, per campaign (a heap): the store is asked then,
-        # not only at the next EMPTY_POLL after it (_wake_at).
+        # When contacts this engine scheduled fall due, per campaign (a heap of distinct times, none
+        # long past): the store is asked then, not only at the next EMPTY_POLL after it (_wake_at).
         self._wakes: dict[str, list[float]] = {}
+        self._wake_times: dict[str, set[float]] = {}  # the same times, to keep each once
         self._dials: dict[str, float] = {}  # parity counters
         self._drained: set[str] = set()  # campaigns whose last load found none and that hold none
         self._reserved_until: dict[tuple[str, int], float] = {}  # reserved call_backs in the window
@@ -210,8 +211,19 @@ class DiallerFlow(CallFlow):
             self.pacers.pop(cid, None)
             self._load_after.pop(cid, None)
             self._wakes.pop(cid, None)
+            self._wake_times.pop(cid, None)
             self._asked.pop(cid, None)
             self._loading.discard(cid)
+            self._stale_load.discard(cid)
+            self._unsettled.discard(cid)
+            self._paced_at.pop(cid, None)
+            self._timers.cancel_all(cid, ("contacts", "pace"))
+            # a campaign created later under this id starts afresh: not "reopened" at its first load
+            self._finished.discard(cid)
+            # Its do-not-call entries stay: the store keeps a deleted campaign's rows, and nothing
+            # feeds them again when the id is reused (only a start-up does), so dropping them here
+            # would let a recreated campaign dial numbers the store bars for it until a restart.
+            self.dnc.drop_if_empty(cid)
         added = [cid for cid in new if cid not in self.campaigns]
         for c in new.values():
             self.campaign_state.setdefault(c.id, c.state)
@@ -482,7 +494,14 @@ class DiallerFlow(CallFlow):
         """Load contacts of `campaign` again at `at` (one this engine scheduled becomes due). Kept
         until then: a poll of the store that comes first and finds nothing due sets the next poll
         no later than it (ContactsLoaded), so the contact is not left for another EMPTY_POLL."""
-        heapq.heappush(self._wakes.setdefault(campaign, []), at)
+        # Wakes passed are dropped here too: on a long list every load comes back full, so
+        # ContactsLoaded never reads (nor drops) them, and each retry would stay for good. A time
+        # is kept once: a night's contacts all wait for the same opening.
+        self._next_wake(campaign, self._now)
+        times = self._wake_times.setdefault(campaign, set())
+        if at not in times:
+            times.add(at)
+            heapq.heappush(self._wakes.setdefault(campaign, []), at)
         current = self._timers.get("contacts", campaign)
         if current is None or at < current:
             self._timers.set("contacts", campaign, at)
@@ -490,12 +509,20 @@ class DiallerFlow(CallFlow):
     def _next_wake(self, campaign: str, now: float) -> float:
         """The first wake of `campaign` after `now` (those passed are dropped); inf if none."""
         wakes = self._wakes.get(campaign, [])
+        times = self._wake_times.get(campaign, set())
         while wakes and wakes[0] <= now:
-            heapq.heappop(wakes)
+            times.discard(heapq.heappop(wakes))
         return wakes[0] if wakes else math.inf
+
+    def _forget_reservation(self, campaign: str, contact_id: int) -> None:
+        """A reserved contact left the window without being dialled (refused, given back): its
+        deadline is read only while it is there (a later load gives it one again)."""
+        if self._reserved_until.pop((campaign, contact_id), None) is not None:
+            self._timers.cancel("reserve", f"{campaign}:{contact_id}")
 
     def _release_window(self, campaign: str) -> None:
         for contact in self._window.get(campaign, {}).values():
+            self._forget_reservation(campaign, contact.contact_id)
             self._report(contact, SCHEDULED, contact.attempts, self._now, contact.last_outcome, contact.reserved_agent)
         self._window[campaign] = {}
 
@@ -929,6 +956,7 @@ class DiallerFlow(CallFlow):
             if verdict is not None:
                 if not peek:
                     del window[contact.contact_id]
+                    self._forget_reservation(c.id, contact.contact_id)
                     self._refuse_contact(c, contact, verdict)
                 continue
             if contact.reserved_agent is not None and self._reservation_lapsed(c, contact, peek):
@@ -978,6 +1006,7 @@ class DiallerFlow(CallFlow):
             verdict = self._dial_verdict(c, contact)
             if verdict is not None:
                 del window[contact.contact_id]
+                self._forget_reservation(c.id, contact.contact_id)
                 self._refuse_contact(c, contact, verdict)
 
     def _dial_verdict(self, c: CampaignSettings, contact: DueContact) -> str | None:
