@@ -48,6 +48,8 @@ lint: venv
 	$(BIN)/ruff format --check app tests bench
 	$(BIN)/mypy app
 
+# The dialler benchmark first (bench-dialler below, ~15 min), then the wait estimators on simulated
+# sample paths. Writes docs/bench-dialler.md and docs/bench-wait-estimate.md.
 bench: venv bench-dialler
 	$(BIN)/python -m bench
 

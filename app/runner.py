@@ -27,7 +27,7 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from app.config import HoldfastConfig
-from app.store import Store, store_from_dsn
+from app.store import Store, is_postgres, sqlite_file, store_from_dsn
 from app.store.lease import PostgresLeases
 from app.telephony.instance_lock import AnotherInstanceRunning
 from app.telephony.leadership import Leadership
@@ -125,10 +125,12 @@ def build_service(
 
 
 async def open_store(config: HoldfastConfig) -> Store:
-    """The configured store, opened (schema migrated); SQLite's folder is created if missing."""
+    """The configured store, opened (schema migrated); SQLite's folder is created if missing,
+    whether the file is named by a path or by `sqlite:///FILE` (as data_dir would be)."""
     dsn = config.service.database_dsn()
-    if "://" not in dsn:
-        Path(dsn).parent.mkdir(parents=True, exist_ok=True, mode=0o700)  # callers' numbers: ours alone
+    file = None if is_postgres(dsn) else sqlite_file(dsn)
+    if file is not None and file != ":memory:":
+        Path(file).parent.mkdir(parents=True, exist_ok=True, mode=0o700)  # callers' numbers: ours alone
     store = store_from_dsn(dsn)
     await store.open()
     return store

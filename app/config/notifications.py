@@ -13,17 +13,17 @@ Errors name their key path like the rest of the file (pydantic locations).
 
 from __future__ import annotations
 
-import os
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Annotated, Any
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, PlainValidator, SecretStr, ValidationInfo, model_validator
 
 from app.config.durations import DurationError, parse_duration
-from app.config.errors import bad, bad_plain, one_of
+from app.config.errors import bad, one_of
 from app.config.places import language_code, region_code, timezone_name
+from app.config.secrets import UnsetSecret, read_secret
 
 EVENTS = (
     "closed",
@@ -64,7 +64,8 @@ MESSAGE_FIELDS = (
 )
 GATEWAY_FIELDS = ("to", "message", "id")
 _NAME_RE = r"[a-z][a-z0-9_-]*"
-_ENV_REF = re.compile(r"\$\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}")
+# `${VAR}` inside a header's text ("Bearer ${SMS_TOKEN}"); a whole secret may also be `env:VAR`.
+_HEADER_REF = re.compile(r"\$\{\s*[A-Za-z_][A-Za-z0-9_]*\s*\}")
 
 DEFAULT_TEMPLATES: dict[str, dict[str, str]] = {
     "en": {
@@ -77,6 +78,8 @@ DEFAULT_TEMPLATES: dict[str, dict[str, str]] = {
         NO_TIME: "We will call you back from %queue_name% as soon as we can.",
         ANOTHER_DAY: "We will call you back from %queue_name% on %expected_date% at about %expected_time%.",
         "abandoned": "You waited %waited_minutes% min for %queue_name% at %arrived_time%. We are sorry.",
+        "abandoned_call": "We called you from %queue_name% at %time%, but nobody was free to take the call. "
+        "We are sorry.",
         "ticket": "Missed call from %number%",
         "campaign_finished": "Campaign %campaign% has finished: no contact is left to call (%time%).",
         "dropped": "Your call to %queue_name% was cut off by a fault on our side at %time%. We are sorry; "
@@ -93,6 +96,8 @@ DEFAULT_TEMPLATES: dict[str, dict[str, str]] = {
         NO_TIME: "Vi ringer dig op fra %queue_name% så hurtigt vi kan.",
         ANOTHER_DAY: "Vi ringer dig op fra %queue_name% den %expected_date% omkring kl. %expected_time%.",
         "abandoned": "Du ventede %waited_minutes% min på %queue_name% kl. %arrived_time%. Vi beklager.",
+        "abandoned_call": "Vi ringede til dig fra %queue_name% kl. %time%, men ingen var ledig til at tage "
+        "samtalen. Vi beklager.",
         "ticket": "Ubesvaret opkald fra %number%",
         "campaign_finished": "Kampagnen %campaign% er færdig: der er ingen kontakter tilbage at ringe til (%time%).",
         "dropped": "Dit opkald til %queue_name% blev afbrudt af en fejl hos os kl. %time%. Vi beklager; "
@@ -123,21 +128,6 @@ def _text(value: object) -> str:
     return str(value)
 
 
-def _secret(value: object, info: ValidationInfo) -> SecretStr:
-    """A literal secret or `${VAR}` from the environment (the context's `env` in tests)."""
-    if not isinstance(value, str) or not value:
-        raise bad_plain("must be non-empty text (a literal secret or ${VAR})")
-    ref = _ENV_REF.fullmatch(value.strip())
-    if ref is None:
-        return SecretStr(value)
-    env: Mapping[str, str] = os.environ
-    if isinstance(info.context, dict) and info.context.get("env") is not None:
-        env = info.context["env"]
-    if not env.get(ref.group(1)):
-        raise bad_plain(f"refers to environment variable {ref.group(1)}, which is not set or empty")
-    return SecretStr(env[ref.group(1)])
-
-
 def _placeholders(allowed: tuple[str, ...]) -> Any:
     def check(value: object) -> str:
         text = _text(value)
@@ -165,21 +155,22 @@ def _method(value: object) -> str:
     return text
 
 
-def _header(value: object, info: ValidationInfo) -> str:
-    """A gateway header: placeholders as in the body, and `${VAR}` parts read from the environment."""
+def _header(value: object, info: ValidationInfo) -> str | UnsetSecret:
+    """A gateway header: placeholders as in the body, and `${VAR}` parts read from the environment
+    as any secret is (app/config/secrets.py): a missing variable is an error naming the header for
+    `holdfast run`, and only a note for `holdfast check-config`, where the header becomes the
+    first unset variable's placeholder (a checked file is never run)."""
     text = _placeholders(GATEWAY_FIELDS)(value)
-    env: Mapping[str, str] = os.environ
-    if isinstance(info.context, dict) and info.context.get("env") is not None:
-        env = info.context["env"]
-    missing = [m.group(1) for m in _ENV_REF.finditer(text) if not env.get(m.group(1))]
-    if missing:
-        raise bad_plain(f"refers to environment variable {missing[0]}, which is not set or empty")
-    return _ENV_REF.sub(lambda m: env[m.group(1)], text)
+    values = {ref.group(0): read_secret(ref.group(0), info) for ref in _HEADER_REF.finditer(text)}
+    unset = [secret for secret in values.values() if isinstance(secret, UnsetSecret)]
+    if unset:
+        return unset[0]
+    return _HEADER_REF.sub(lambda m: values[m.group(0)].get_secret_value(), text)
 
 
 Duration = Annotated[float, PlainValidator(_duration)]
 Url = Annotated[str, PlainValidator(_url)]
-Secret = Annotated[SecretStr, PlainValidator(_secret)]
+Secret = Annotated[SecretStr, PlainValidator(read_secret)]
 Template = Annotated[str, PlainValidator(_placeholders(MESSAGE_FIELDS))]
 GatewayText = Annotated[str, PlainValidator(_placeholders(GATEWAY_FIELDS))]
 EventName = Annotated[str, PlainValidator(_event)]
@@ -247,7 +238,10 @@ class NotificationsConfig(_Model):
         return []
 
     def template(self, language: str, event: str) -> str | None:
-        for lang in (language, "en"):
+        """The text for `event` in `language`: the exact code's, else its base language's
+        (`da_DK` -> `da`, as prompts are chosen), else English; templates written in the file
+        first, then the built-in ones."""
+        for lang in dict.fromkeys((language, language.split("_")[0], "en")):
             text = self.templates.get(lang, {}).get(event) or DEFAULT_TEMPLATES.get(lang, {}).get(event)
             if text:
                 return text

@@ -14,9 +14,8 @@ from __future__ import annotations
 
 import ipaddress
 import math
-import os
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from datetime import date
 from enum import Enum
 from pathlib import Path
@@ -43,6 +42,7 @@ from app.config.durations import DurationError, format_duration, parse_duration
 from app.config.errors import bad, bad_key, bad_plain
 from app.config.notifications import NotificationsConfig
 from app.config.places import language_code, region_code, suggest, timezone_name
+from app.config.secrets import UnsetSecret, read_secret
 from app.config.servers import AsteriskServer, server_list, servers_problem
 from app.config.users import AgentGroups, UserConfig, UserName, WebConfig
 from app.core.settings import (
@@ -255,56 +255,6 @@ def _string_list(value: object) -> list[object]:
     raise bad("expected a list")
 
 
-# --- secrets ------------------------------------------------------------------------------------
-
-_ENV_REF = re.compile(r"\$\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}|env:\s*([A-Za-z_][A-Za-z0-9_]*)")
-
-
-class UnsetSecret(SecretStr):
-    """A `${VAR}` secret whose variable is not set (or is empty) while a file is only checked.
-
-    `holdfast check-config` validates a file without the secrets present (they are set where the
-    service runs); the placeholder is never a usable secret: `holdfast run` and reloads refuse it.
-    """
-
-    def __init__(self, variable: str, empty: bool) -> None:
-        super().__init__(f"${{{variable}}}")
-        self.variable = variable
-        self.empty = empty
-
-
-def _secret(value: object, info: ValidationInfo) -> SecretStr:
-    """A literal secret, or `${VAR}` / `env:VAR` read from the environment given in the context.
-
-    With `unset_env` in the context (a list, when only checking a file), a variable that is not
-    set or is empty is appended to it and an `UnsetSecret` placeholder is returned instead of an error.
-    """
-    if isinstance(value, bool) or value is None or not isinstance(value, str | int):
-        raise bad_plain("must be text (a literal secret, ${VAR} or env:VAR)")
-    text = str(value)
-    ref = _ENV_REF.fullmatch(text.strip())
-    if ref is None:
-        if text.startswith(("${", "env:")):
-            raise bad_plain("looks like an environment reference but is not ${VAR} or env:VAR")
-        if not text:
-            raise bad_plain("is empty")
-        return SecretStr(text)
-    var = ref.group(1) or ref.group(2)
-    env: Mapping[str, str] = os.environ
-    if isinstance(info.context, dict) and info.context.get("env") is not None:
-        env = info.context["env"]
-    if not env.get(var):
-        unset = info.context.get("unset_env") if isinstance(info.context, dict) else None
-        if isinstance(unset, list):
-            placeholder = UnsetSecret(var, empty=var in env)
-            unset.append(placeholder)
-            return placeholder
-        if var not in env:
-            raise bad_plain(f"refers to environment variable {var}, which is not set")
-        raise bad_plain(f"refers to environment variable {var}, which is empty")
-    return SecretStr(env[var])
-
-
 # --- opening hours ------------------------------------------------------------------------------
 
 _DAY_EXPECTED = 'expected "HH:MM-HH:MM" ranges, "closed" or a list of them'
@@ -390,7 +340,7 @@ PromptName = Annotated[
 Text = Annotated[str, PlainValidator(_text)]
 Bool = Annotated[bool, PlainValidator(_boolean)]
 Duration = Annotated[float, PlainValidator(_duration())]
-Secret = Annotated[SecretStr, PlainValidator(_secret)]
+Secret = Annotated[SecretStr, PlainValidator(read_secret)]
 DaySpec = Annotated[tuple[TimeRange, ...], PlainValidator(parse_day)]
 DateKey = Annotated[str, PlainValidator(_date_key)]
 
@@ -547,7 +497,7 @@ def _admin_token(value: object, info: ValidationInfo) -> SecretStr | None:
                 "characters or more, or listen on 127.0.0.1"
             )
         return None
-    token = _secret(value, info)
+    token = read_secret(value, info)
     if isinstance(token, UnsetSecret):  # only checking the file: its length is not known here
         return token
     length = len(token.get_secret_value())

@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, PlainValidator, SecretStr, Validatio
 
 from app.config.durations import DurationError, parse_duration
 from app.config.errors import bad, bad_plain, one_of
+from app.config.secrets import UnsetSecret, read_secret
 
 PASSWORD_HASH_RE = r"scrypt\$\d+\$\d+\$\d+\$[A-Za-z0-9+/=]+\$[A-Za-z0-9+/=]+"
 TOKEN_HASH_RE = r"sha256\$[0-9a-f]{64}"
@@ -112,11 +113,11 @@ class UserConfig(_Model):
 
 def _metrics_token(value: object, info: ValidationInfo) -> SecretStr | None:
     """A secret as service.admin_token is (literal, ${VAR} or env:VAR; 16 characters or more)."""
-    from app.config.schema import MIN_TOKEN_LENGTH, UnsetSecret, _secret  # schema imports this module
+    from app.config.schema import MIN_TOKEN_LENGTH  # schema imports this module
 
     if value is None:
         return None
-    token = _secret(value, info)
+    token = read_secret(value, info)
     if isinstance(token, UnsetSecret):  # only checking the file: its length is not known here
         return token
     length = len(token.get_secret_value())

@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import copy
+import re
+from pathlib import Path
 from typing import Any
 
-from app.config.notifications import NotificationsConfig
+import pytest
+
+from app.config import ConfigError, check_config, load_config, summarize
+from app.config.notifications import DEFAULT_TEMPLATES, EVENTS, TEMPLATES, NotificationsConfig
 from tests.config.helpers import BASE, problems, valid
 
 SECTION: dict[str, Any] = {
@@ -83,3 +88,45 @@ def test_the_zone_region_and_language_of_messages_are_checked_where_they_are_wri
     config = valid(data(timezone="Europe/Copenhagen", language="da", sms={**SECTION["sms"], "region": "se"}), ENV)
     assert (config.notifications.timezone, config.notifications.language) == ("Europe/Copenhagen", "da")
     assert config.notifications.sms is not None and config.notifications.sms.region == "SE"
+
+
+def test_a_webhook_secret_may_be_read_with_env_var() -> None:
+    """README and docs/settings.md promise `env:VAR` for secrets; the webhook took "env:X" as its key."""
+    webhooks = {"crm": {"url": "https://crm.example.com/h", "secret": "env:HOOK_SECRET"}}
+    config = valid(data(webhooks=webhooks), ENV).notifications
+    assert config.webhooks["crm"].secret.get_secret_value() == "h"
+    found = problems(data(webhooks=webhooks), {"SMS_TOKEN": "t"})
+    assert "notifications.webhooks.crm.secret refers to environment variable HOOK_SECRET, which is not set" in found
+
+
+SETTINGS_MD = Path(__file__).resolve().parents[2] / "docs" / "settings.md"
+
+
+def test_check_config_takes_the_documented_example_without_its_secrets(tmp_path: Path) -> None:
+    """docs/settings.md's notifications example, checked where its variables are not set: notes, as
+    for every other secret, not errors; `holdfast run` (load_config) still refuses it."""
+    match = re.search(r"```yaml\n(notifications:\n.*?)```", SETTINGS_MD.read_text(), re.S)
+    assert match is not None
+    path = tmp_path / "holdfast.yaml"
+    path.write_text("asterisk: {ari_user: holdfast, ari_password: secret}\nqueues: {support: {}}\n" + match.group(1))
+    notes = [line for line in summarize(check_config(path, env={})).splitlines() if line.startswith("note:")]
+    assert notes == [
+        "note: ${CRM_HOOK_SECRET} is not set (notifications.webhooks.crm.secret); `holdfast run` needs it",
+        "note: ${SMS_TOKEN} is not set (notifications.sms.headers.Authorization); `holdfast run` needs it",
+    ]
+    with pytest.raises(ConfigError) as refused:
+        load_config(path, env={})
+    assert refused.value.problems == [
+        "notifications.webhooks.crm.secret refers to environment variable CRM_HOOK_SECRET, which is not set",
+        "notifications.sms.headers.Authorization refers to environment variable SMS_TOKEN, which is not set",
+    ]
+    config = load_config(path, env={"CRM_HOOK_SECRET": "c", "SMS_TOKEN": "t0k"}).notifications
+    assert config.sms is not None and config.sms.headers == {"Authorization": "Bearer t0k"}
+
+
+@pytest.mark.parametrize("language", sorted(DEFAULT_TEMPLATES))
+def test_every_event_has_a_built_in_template_in_every_built_in_language(language: str) -> None:
+    """abandoned_call had none: its SMS went out empty (and was skipped)."""
+    assert set(EVENTS) <= set(TEMPLATES)
+    assert sorted(set(TEMPLATES) - set(DEFAULT_TEMPLATES[language])) == []
+    assert all(text.strip() for text in DEFAULT_TEMPLATES[language].values())

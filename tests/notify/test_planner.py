@@ -159,3 +159,32 @@ def test_a_removed_callback_can_be_routed_and_tells_the_customer_in_their_langua
     assert hook.payload["data"] == {"by": "eva", "reason": "duplicate"}
     [da] = planner("da", routes={"support": {"callback_removed": ["sms"]}}).plan([removed])
     assert da.payload["message"].startswith("Dit opkald fra Support er aflyst.")
+
+
+def test_an_abandoned_dialler_call_tells_the_contact_in_their_language() -> None:
+    """A power or predictive call answered with no agent free: its SMS had no built-in text, so it
+    went out empty (and was skipped as "not a mobile number")."""
+    abandoned = Notify(
+        "abandoned_call", "dial-spring-3-1", "support", "+4520123456", at=AT, data={"campaign": "spring"}
+    )
+    routes = {"support": {"abandoned_call": ["sms"]}}
+    [sms] = planner(routes=routes).plan([abandoned])
+    assert sms.payload == {
+        "to": "+4520123456",
+        "message": "We called you from Support at 11:00, but nobody was free to take the call. We are sorry.",
+    }
+    [da] = planner("da", routes=routes).plan([abandoned])
+    assert da.payload["message"] == (
+        "Vi ringede til dig fra Support kl. 11:00, men ingen var ledig til at tage samtalen. Vi beklager."
+    )
+
+
+def test_a_regional_service_language_takes_its_base_languages_templates() -> None:
+    """service.language da_DK (as prompts take it, docs/prompts.md) got English messages."""
+    [row] = planner("da_DK").plan([requested(expected_at=AT + 1800)])
+    assert row.payload["message"] == "Vi ringer dig op fra Support omkring kl. 11:30."
+    own = planner("da_DK", templates={"da_DK": {"callback_requested": "Kl. %expected_time%"}})
+    assert own.plan([requested(expected_at=AT + 1800)])[0].payload["message"] == "Kl. 11:30"  # its own first
+    assert own.plan([requested()])[0].payload["message"] == "Vi ringer dig op fra Support så hurtigt vi kan."
+    [row] = planner("de_AT").plan([requested(expected_at=AT + 1800)])  # no German: English
+    assert row.payload["message"] == "We will call you back from Support at about 11:30."

@@ -78,7 +78,7 @@ async def test_a_supervisor_of_support_sees_nothing_of_sales(shell: Shell, http:
             )
             assert resp.status == 200
             assert "sales" not in (await resp.text()).lower(), (by, fmt)
-    assert (await get(http, SUPPORT_TOKEN, by="campaign"))["rows"] == []  # campaigns are for admins
+    assert (await get(http, SUPPORT_TOKEN, by="campaign"))["rows"] == []  # no campaigns filter: no campaign
     agents = await get(http, SUPPORT_TOKEN, by="agent")
     # 1002 answered only a sales call: from support's events it has nothing.
     assert {r["key"] for r in agents["rows"] if r["answered"]} == {"1001"}
