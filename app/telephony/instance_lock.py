@@ -76,13 +76,21 @@ class InstanceLock:
         return True
 
     async def _keep(self) -> None:
+        held_until = self.clock() + LOCK_TTL
         while True:
             await asyncio.sleep(REFRESH_EVERY)
+            now = self.clock()
             try:
-                still_ours = await self.store.refresh_lock(self.owner, LOCK_TTL, self.clock())
+                still_ours = await self.store.refresh_lock(self.owner, LOCK_TTL, now)
             except StoreError as error:
-                log.error("lock_refresh_failed", error=str(error))
+                if now + REFRESH_EVERY >= held_until:
+                    # The lock runs out before the next try: another instance may then take it and
+                    # drive the same Asterisk app beside us. Stop (the task's end stops the service).
+                    log.critical("lock_expiring", error=str(error), detail="the store refused every refresh")
+                    raise
+                log.error("lock_refresh_failed", error=str(error), expires_in=round(held_until - now, 1))
                 continue
+            held_until = now + LOCK_TTL
             if not still_ours:
                 log.critical("lock_lost", detail="another instance took over; stopping")
                 self.on_lost()

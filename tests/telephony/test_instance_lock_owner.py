@@ -3,6 +3,7 @@ incarnation that crashed, and must not take that dead process's lock for a live 
 
 from __future__ import annotations
 
+import asyncio
 import os
 import socket
 import time
@@ -88,3 +89,38 @@ async def test_a_lease_left_by_a_previous_incarnation_with_our_pid_is_waited_out
         assert leadership.lease.epoch == 8
     finally:
         await leadership.release()
+
+
+async def test_a_lock_the_store_will_not_refresh_stops_before_it_expires(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A busy store is waited out; one that refuses every refresh until the lock would run out stops
+    the lock's task (and so the service) before another instance could take the lock and drive the
+    same Asterisk app beside it."""
+    from app.store import StoreBusy
+    from app.telephony import instance_lock
+
+    every = 2.0**-7  # seconds between refreshes (binary fractions: the sums below are exact)
+    monkeypatch.setattr(instance_lock, "REFRESH_EVERY", every)
+    monkeypatch.setattr(instance_lock, "LOCK_TTL", 3 * every)
+    store = SQLiteStore(str(tmp_path / "holdfast.db"))
+    await store.open()
+    now = [1000.0]
+    refused: list[float] = []
+
+    async def refusing(owner: str, ttl: float, at: float) -> bool:
+        refused.append(at)
+        now[0] += every  # the next try comes one refresh later on the service's clock
+        raise StoreBusy("database is locked")
+
+    try:
+        monkeypatch.setattr(store, "refresh_lock", refusing)
+        lock = InstanceLock(store, lambda: now[0], lambda: None)
+        await lock.acquire()
+        assert lock.task is not None
+        with pytest.raises(StoreBusy):
+            await asyncio.wait_for(lock.task, 5)
+        # tried at 0, 1 and 2 refreshes after taking it; the next would find it expired
+        assert refused == [1000.0, 1000.0 + every, 1000.0 + 2 * every]
+    finally:
+        await store.close()
