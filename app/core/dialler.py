@@ -1180,17 +1180,18 @@ class DiallerFlow(CallFlow):
         waiting = [
             r for r in self.requests.values() if r.kind is RequestKind.CONTACT and r.state is RequestState.CONNECTING
         ]
+        unstaffed: set[str] = set()  # queues found with no free agent in this pass
         for req in sorted(waiting, key=lambda r: r.place):
             c = self.campaigns.get(req.campaign or "")
             if c is not None and c.mode is CampaignMode.PREDICTIVE and self._busy_on(c) >= self._share_cap(c):
                 continue  # agent_share: its pacing dialled for its share only (a power dial has its agent held)
-            agents = list(self.agents.values())
             reserved = (req.contact or {}).get("reserved_agent")
             agent = self.agents.get(reserved) if reserved else None
             if agent is None or not agent.available or not agent.serves(req.queue):
-                agent = pick_agent(agents, req.queue)
+                agent = None if req.queue in unstaffed else pick_agent(list(self.agents.values()), req.queue)
             if agent is None:
-                return
+                unstaffed.add(req.queue)
+                continue  # the next contact may be of another queue, whose agent is free
             self._ring(req, agent, (req.contact or {}).get("name") or "", req.callback_number or "")
 
     # ------------------------------------------------------------------ overrides of the call flow
