@@ -1456,7 +1456,10 @@ class DiallerFlow(CallFlow):
                 continue
             self._index_contact(req.campaign, req.contact_id, req.id, req.callback_number or "")
             if self._contact_on_line(req):
-                self._timers.set("connect", req.id, now + CONNECT_WITHIN)
+                # 2 s from the contact's answer, not from the restart: one who heard silence through
+                # the downtime is an abandoned call (the message, the count, the quarantine)
+                answered = req.attempts[-1].ended_at if req.attempts else None
+                self._timers.set("connect", req.id, max(now, (answered or now) + CONNECT_WITHIN))
             # a preview under review is dialled at LegsReconciled (recovery.py), as a whisper is
             c = self.campaigns.get(req.campaign)
             if req.state is RequestState.DIALLING_CUSTOMER and c is not None:
