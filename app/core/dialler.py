@@ -90,6 +90,7 @@ from app.core.events import (
     ContactsLoaded,
     DncUpdated,
     LegAnswered,
+    LegFailed,
     LegHungUp,
     LegLost,
 )
@@ -1305,6 +1306,26 @@ class DiallerFlow(CallFlow):
         agent = self._take_agent(req)
         if agent is not None:
             self._release_agent(agent, None)
+
+    def _leg_failed(self, e: LegFailed) -> None:
+        found = self._leg(e.leg_id)
+        if e.answered and found is not None:
+            req, role = found
+            if req.kind is RequestKind.CONTACT and role == "customer" and req.state is RequestState.DIALLING_CUSTOMER:
+                self._gone_during_detection(req)
+                return
+        super()._leg_failed(e)
+
+    def _gone_during_detection(self, req: Request) -> None:
+        """The contact answered and hung up while answering-machine detection still listened: a
+        person who heard silence, so a live answer abandoned (quarantined 72 h, counted against the
+        cap), not a failed dial redialled at the next retry."""
+        self._timers.cancel("customer", req.id)
+        attempt = req.attempts[-1]
+        attempt.ended_at = self._now
+        self._observe_end(req, pacing.LIVE, self._now - attempt.started_at)
+        self._activity("attempt_outcome", req, attempt=attempt.number, outcome="answered")
+        self._contact_left(req, "hung_up_during_detection")
 
     def _customer_attempt_failed(self, req: Request, outcome: AttemptOutcome, cause: int | None) -> None:
         if req.kind is not RequestKind.CONTACT:

@@ -58,11 +58,14 @@ class LegAnswered(Event):
 
 @dataclass(frozen=True, slots=True)
 class LegFailed(Event):
-    """An originated leg never answered; `outcome` is mapped from the cause (see causes.py)."""
+    """An originated leg ended before the engine was told it answered; `outcome` is mapped from the
+    cause (see causes.py). `answered`: the phone did answer, and hung up while answering-machine
+    detection was still listening (a person who heard silence, as the dialler counts it)."""
 
     leg_id: str
     outcome: AttemptOutcome
     cause: int | None = None
+    answered: bool = False
 
 
 @dataclass(frozen=True, slots=True)

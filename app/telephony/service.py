@@ -903,8 +903,9 @@ class TelephonyService(ServerSync):
             self.try_feed(ev.CallerHungUp(now, leg.request_id))
         elif leg.answered:
             self.try_feed(ev.LegHungUp(now, leg.leg_id))
-        else:
-            self.try_feed(ev.LegFailed(now, leg.leg_id, outcome_for(cause), cause))
+        else:  # a customer gone while AMD listened had answered: the engine counts it so
+            in_amd = leg.role == "customer" and leg.amd and leg.in_dialplan
+            self.try_feed(ev.LegFailed(now, leg.leg_id, outcome_for(cause), cause, answered=in_amd))
         self.legs.forget(leg)
         await self.executor.release_call_bridge(leg)
 
