@@ -233,6 +233,10 @@ class DiallerFlow(CallFlow):
         self.campaigns = new
         for cid in added:
             self._join_parity(cid)
+        for c in new.values():  # an edited cap reaches the running pacing at once, not at a restart
+            pacer = self.pacers.get(c.id)
+            if isinstance(pacer, pacing.HoldfastPacer):
+                pacer.retune(c.abandon_cap, c.amd_false_positive, c.ring_time)
 
     # ------------------------------------------------------------------ views
 

@@ -332,6 +332,15 @@ class HoldfastPacer:
         self.day = Window(DAY)
         self.month = Window(MONTH)
 
+    def retune(self, cap: float, amd_false_positive: float, ring_time: float) -> None:
+        """An edited campaign's cap, false-positive share and ring time, from the next decision on;
+        its windows and what it has learnt stay (the campaign is judged on the same calls)."""
+        self.cap = cap
+        self.amd_false_positive = amd_false_positive
+        if ring_time != self.est.ring_time:
+            self.est.ring_time = ring_time
+            self.est._tables.clear()  # built for the old ring time
+
     @property
     def gain(self) -> float:
         return math.exp(self.log_gain)
