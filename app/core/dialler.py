@@ -34,7 +34,8 @@ Theory of operation:
   call_back keeps its first `reserve_for` deadline). An agent who hangs up while the contact's
   phone rings: the dial is recorded (agent_no_answer, not counted) and the contact is due again
   AGENT_LEFT_RETRY later.
-- Power (contact first): `lines_per_agent` dials per ready agent. On a live answer a ready agent
+- Power (contact first): `lines_per_agent` dials per ready agent (above one only while the
+  campaign's judged abandon windows have room under its cap: `_power_lines`). On a live answer a ready agent
   is rung with auto-answer; if no agent has answered within CONNECT_WITHIN of the answer, the
   contact hears the campaign's information message and the attempt is `abandoned`: not dialled
   again for ABANDON_QUARANTINE.
@@ -201,6 +202,8 @@ class DiallerFlow(CallFlow):
         self._finished: set[str] = set()  # campaigns whose list is finished (notified once)
         self._unsettled: set[str] = set()  # contacts given back to the store during the load in flight
         self._held: frozenset[str] = frozenset()  # agents kept for power dials during inbound dispatch
+        self._power_windows: dict[str, pacing.JudgedWindows] = {}  # power campaigns' judged windows
+        self.power_capped = True  # False: the benchmark's fixed-ratio baselines, the ratio alone
         self._apply_campaigns(settings)
 
     def _apply_campaigns(self, settings: CoreSettings) -> None:
@@ -210,6 +213,7 @@ class DiallerFlow(CallFlow):
             del self._window[cid], self.campaign_state[cid], self._dials[cid]
             self._drained.discard(cid)
             self.pacers.pop(cid, None)
+            self._power_windows.pop(cid, None)
             self._load_after.pop(cid, None)
             self._wakes.pop(cid, None)
             self._wake_times.pop(cid, None)
@@ -700,7 +704,7 @@ class DiallerFlow(CallFlow):
                 continue
             flying = self._in_flight(c)
             if c.mode is CampaignMode.POWER:
-                flying = math.ceil(flying / c.lines_per_agent - 1e-9) if flying else 0
+                flying = math.ceil(flying / self._power_lines(c) - 1e-9) if flying else 0
             while flying > 0 and (agent := pick_agent(free, c.queue)) is not None:
                 held[agent.id] = c.id
                 free.remove(agent)
@@ -831,8 +835,9 @@ class DiallerFlow(CallFlow):
                 dials[chosen.id] += 1
                 self._dials[chosen.id] += 1
             else:
-                power_lines[chosen.id] = power_lines.get(chosen.id, 0.0) + chosen.lines_per_agent
-                dials[chosen.id] += chosen.lines_per_agent
+                lines = self._power_lines(chosen)
+                power_lines[chosen.id] = power_lines.get(chosen.id, 0.0) + lines
+                dials[chosen.id] += lines
         for cid, lines in power_lines.items():
             c = self.campaigns[cid]
             want = math.floor(lines + 1e-9) - self._in_flight(c)
@@ -948,6 +953,24 @@ class DiallerFlow(CallFlow):
         pacer = self.pacer(req.campaign or "")
         if pacer is not None:
             pacer.observe_live(self._now, abandoned)
+        elif (c := self.campaigns.get(req.campaign or "")) is not None and c.mode is CampaignMode.POWER:
+            self._judged(c.id).observe_live(self._now, abandoned)
+
+    def _judged(self, campaign: str) -> pacing.JudgedWindows:
+        found = self._power_windows.get(campaign)
+        if found is None:
+            found = self._power_windows[campaign] = pacing.JudgedWindows()
+        return found
+
+    def _power_lines(self, c: CampaignSettings) -> float:
+        """Power dials per ready agent: `lines_per_agent`, but above one only while the campaign's
+        abandoned calls (24 h and 30 days) leave room for one more under its cap; else one per
+        agent, which abandons none, until answered calls make room again."""
+        if c.lines_per_agent <= 1.0 or not self.power_capped:
+            return c.lines_per_agent
+        if self._judged(c.id).room(self._now, c.abandon_cap) >= 1.0:
+            return c.lines_per_agent
+        return 1.0
 
     def _next_contact(self, c: CampaignSettings, agent: Agent | None, peek: bool = False) -> DueContact | None:
         """The best contact of the window that may be dialled now (for `agent` in preview). Contacts
@@ -1473,6 +1496,8 @@ class DiallerFlow(CallFlow):
         pacer = self.pacer(history.campaign)
         if isinstance(pacer, pacing.HoldfastPacer):  # baseline policies (benchmark) keep no windows
             pacer.restore(history)
+        elif pacer is None and history.campaign in self.campaigns:  # power: its judged windows
+            self._judged(history.campaign).restore(history)
 
     def _restore_dialler(self, now: float) -> None:
         """After restore(): index the dialler requests taken back, set their own deadlines."""

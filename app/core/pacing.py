@@ -235,6 +235,34 @@ class Window:
         return self.abandoned / self.lives if self.lives > 1e-9 else 0.0
 
 
+class JudgedWindows:
+    """The 24 h and 30 day abandon windows a power campaign is judged on (predictive pacing keeps
+    its own): above one line per agent, it dials more only while they have room under the cap."""
+
+    def __init__(self) -> None:
+        self.day = Window(DAY)
+        self.month = Window(MONTH)
+
+    def observe_live(self, now: float, abandoned: bool) -> None:
+        for window in (self.day, self.month):
+            window.add(now, 1.0, 1.0 if abandoned else 0.0)
+
+    def restore(self, history: PacingHistory) -> None:
+        """At start-up, each minute's counts at that minute (as HoldfastPacer.restore)."""
+        for m in sorted(history.minutes, key=lambda x: x.minute):
+            if m.lives or m.abandoned:
+                for window in (self.day, self.month):
+                    window.add(m.minute * 60.0, m.lives, m.abandoned)
+        self.day.expire(history.now)
+        self.month.expire(history.now)
+
+    def room(self, now: float, cap: float) -> float:
+        """Abandons the tighter window can still take under `cap` (0 on a fresh one)."""
+        for window in (self.day, self.month):
+            window.expire(now)
+        return min(cap * w.lives - w.abandoned for w in (self.day, self.month))
+
+
 @dataclass(slots=True)
 class Estimates:
     """What a campaign's dials and calls have shown so far (with a mild prior before any data)."""

@@ -263,6 +263,8 @@ class OutboundSimulator:
         self.engine = Engine(scenario.core_settings())
         if scenario.policy == "vicidial":
             self.engine.pacer_factory = lambda cs: VicidialPacer(cap=cs.abandon_cap)
+        if scenario.policy.startswith("ratio:"):
+            self.engine.power_capped = False  # a baseline: the fixed ratio whatever it abandons
         self.result = OutboundResult(scenario)
         self.now = 0.0
         self._heap: list[tuple[float, int, int, Any]] = []

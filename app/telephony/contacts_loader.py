@@ -127,13 +127,13 @@ class ContactsLoader:
             log.info("abandoned_numbers_restored", numbers=len(latest))
 
     async def _restore_pacing(self, engine: Engine) -> None:
-        """Predictive campaigns' abandon windows (24 h, 30 days) from the event log's dial records,
+        """Contact-first campaigns' abandon windows (24 h, 30 days) from the event log's dial records,
         minute by minute, so a restart neither forgets abandoned calls the regulators still count
         nor keeps them past the time they leave the window."""
         assert self.store is not None
         now = self.clock()
         for cid, campaign in engine.campaigns.items():
-            if campaign.mode is not CampaignMode.PREDICTIVE:
+            if campaign.mode not in (CampaignMode.PREDICTIVE, CampaignMode.POWER):
                 continue
             minutes = await self.store.dial_minutes(cid, now - MONTH, now)
             engine.restore_pacing(

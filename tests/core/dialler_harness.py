@@ -3,12 +3,14 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import replace
 from typing import Any
 
 from app.core import commands as c
 from app.core import events as ev
 from app.core.contacts import CLAIMED, DONE, SCHEDULED, ContactProgress, DueContact
+from app.core.pacing import HistoryMinute, PacingHistory
 from app.core.settings import (
     AgentSettings,
     CampaignMode,
@@ -52,8 +54,21 @@ class DiallerHarness(Harness):
     """A harness whose "store" is a dict of contacts: LoadContacts is answered at once from the
     due ones (not claimed, next_due reached), and every ContactProgress is applied to it."""
 
-    def __init__(self, core: CoreSettings, contacts: list[DueContact] = (), start: float = START) -> None:  # type: ignore[assignment]
+    def __init__(
+        self,
+        core: CoreSettings,
+        contacts: list[DueContact] = (),  # type: ignore[assignment]
+        start: float = START,
+        power_record: int = 100,
+    ) -> None:
         super().__init__(core, start)
+        # Power campaigns above one line per agent dial their ratio only while their judged windows
+        # have room under the cap: by default each has answered `power_record` calls an hour ago and
+        # abandoned none (tests/core/test_dialler_power_cap.py starts from a fresh record).
+        for k in core.campaigns:
+            if k.mode is CampaignMode.POWER and k.lines_per_agent > 1 and power_record:
+                record = (HistoryMinute(math.floor(start / 60) - 60, power_record, 0, 0),)
+                self.engine.restore_pacing(PacingHistory(start, k.id, record))
         self.store: dict[tuple[str, int], DueContact] = {(k.campaign, k.contact_id): k for k in contacts}
         self.state: dict[tuple[str, int], ContactProgress] = {}
         self.progress_log: list[ContactProgress] = []

@@ -5,6 +5,7 @@ dialled once each later, nobody is dialled twice."""
 from __future__ import annotations
 
 import json
+import time
 from collections import Counter
 from pathlib import Path
 
@@ -12,6 +13,7 @@ import pytest
 from conftest import ServiceProcess, holdfast_config_text, installed_prompts_yaml
 from test_kill9_journeys import guarded, ready
 
+from app.core.commands import Activity
 from app.sandbox import free_tcp_port
 from app.store import store_from_dsn
 
@@ -37,6 +39,12 @@ async def test_kill9_mid_campaign_nobody_is_dialled_twice(
     try:
         rows = [(n, f"Contact {n[-2:]}", json.dumps({}), None, None) for n in NUMBERS]
         await store.import_contacts("pow", rows, 0.0)
+        # 100 calls answered an hour ago, none abandoned: room under the 3 % cap for two lines per agent
+        hour_ago = time.time() - 3600
+        answered = {"campaign": "pow", "outcome": "answered", "abandoned": False}
+        await store.append_events(
+            [Activity("dial_attempt", f"old-{i}", None, "sales", hour_ago, answered) for i in range(100)]
+        )
     finally:
         await store.close()
     port = free_tcp_port()
