@@ -859,6 +859,9 @@ class DiallerFlow(CallFlow):
         found = self.pacers.get(campaign)
         if found is None:
             found = self.pacers[campaign] = self.pacer_factory(c)
+            judged = self._power_windows.pop(campaign, None)
+            if judged is not None and isinstance(found, pacing.HoldfastPacer):
+                found.day, found.month = judged.day, judged.month  # edited from power: judged on the same calls
         return found
 
     def pacing_view(self, c: CampaignSettings) -> pacing.PacingView:
@@ -960,6 +963,9 @@ class DiallerFlow(CallFlow):
         found = self._power_windows.get(campaign)
         if found is None:
             found = self._power_windows[campaign] = pacing.JudgedWindows()
+            was = self.pacers.pop(campaign, None)
+            if isinstance(was, pacing.HoldfastPacer):  # edited from predictive: judged on the same calls
+                found.day, found.month = was.day, was.month
         return found
 
     def _power_lines(self, c: CampaignSettings) -> float:

@@ -60,3 +60,13 @@ def test_a_run_that_abandons_goes_back_to_one_line_and_stays_under_the_cap() -> 
     lives = 60 + sum(1 for a in records if a.data["outcome"] == "answered") + abandoned
     assert abandoned / lives <= 0.03, (abandoned, lives)
     assert abandoned >= 1  # it did dial its ratio while there was room
+
+
+def test_a_campaign_edited_between_power_and_predictive_is_judged_on_the_same_calls() -> None:
+    h = three_lines()
+    answered_calls(h, lives=100, abandoned=2)
+    h.send(ev.SettingsChanged(h.now, dialler_settings(campaign(mode=CampaignMode.PREDICTIVE))))
+    pacer = h.engine.pacer("spring")
+    assert pacer is not None and (pacer.day.lives, pacer.day.abandoned) == (100, 2)  # type: ignore[attr-defined]
+    h.send(ev.SettingsChanged(h.now, dialler_settings(campaign(mode=CampaignMode.POWER, lines_per_agent=3.0))))
+    assert h.engine._judged("spring").day.abandoned == 2
