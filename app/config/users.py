@@ -137,6 +137,20 @@ def _networks(value: object) -> tuple[str, ...]:
     return tuple(out)
 
 
+HOST_NAME_RE = r"[a-z0-9_]([a-z0-9_-]*[a-z0-9_])?(\.[a-z0-9_]([a-z0-9_-]*[a-z0-9_])?)*"  # "_": compose service names
+
+
+def _host_names(value: object) -> tuple[str, ...]:
+    items = value if isinstance(value, list | tuple) else [] if value in (None, "") else [value]
+    out = []
+    for item in items:
+        name = str(item).strip().lower().removesuffix(".")
+        if not isinstance(item, str) or not re.fullmatch(HOST_NAME_RE, name):
+            raise bad(f"{item!r} is not a host name; write it without scheme or port, like holdfast.example.com")
+        out.append(name)
+    return tuple(out)
+
+
 class WebConfig(_Model):
     """The page's sessions and what each role sees of callers' numbers."""
 
@@ -152,6 +166,9 @@ class WebConfig(_Model):
     # address is read from X-Forwarded-For (the log-in throttle counts wrong passwords per client).
     # Empty: the TCP peer's address, and X-Forwarded-For is ignored (anyone can send it).
     trusted_proxies: Annotated[tuple[str, ...], PlainValidator(_networks)] = ()
+    # Names, besides loopback, IP addresses and service.http_host, that a request's Host may give
+    # (app/web/hosts.py: the guard against DNS rebinding); behind a reverse proxy, its public name.
+    allowed_hosts: Annotated[tuple[str, ...], PlainValidator(_host_names)] = ()
 
 
 UserName = Annotated[str, PlainValidator(lambda v: _checked_name(v))]

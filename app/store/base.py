@@ -228,4 +228,5 @@ class Store(Protocol):
         """Every stored API campaign, by id."""
 
     async def delete_campaign_def(self, campaign: str) -> bool:
-        """Remove an API campaign's definition; False if there was none."""
+        """Remove an API campaign's definition and its stored state (one transaction); False if
+        there was no definition."""

@@ -4,7 +4,10 @@ Theory of operation: a definition is the campaign's settings as the API accepted
 keys as a `campaigns:` entry of the YAML, already validated by app/config's CampaignConfig),
 kept as JSON per campaign id. The service merges them with the YAML's campaigns at start-up and
 on every change (app/web/campaign_crud.py); the YAML's own campaigns are never stored here.
-Contacts and the state (paused, stopped) live in their own tables, as for YAML campaigns.
+Contacts and the state (paused, stopped) live in their own tables, as for YAML campaigns. A
+delete removes the stored state with the definition, in one transaction: a campaign created again
+under the id starts as its new definition says, not as the deleted one was left. Its contacts
+stay (as for a campaign removed from the file).
 """
 
 from __future__ import annotations
@@ -80,6 +83,7 @@ class SQLiteCampaignDefs:
 
     async def delete_campaign_def(self, campaign: str) -> bool:
         def run(conn: sqlite3.Connection) -> bool:
+            conn.execute("DELETE FROM campaign_states WHERE campaign = ?", (campaign,))
             return conn.execute("DELETE FROM campaign_defs WHERE campaign = ?", (campaign,)).rowcount > 0
 
         return await self._run(run)
@@ -113,5 +117,6 @@ class PostgresCampaignDefs:
 
     async def delete_campaign_def(self, campaign: str) -> bool:
         async with self._transaction() as conn:
+            await conn.execute("DELETE FROM campaign_states WHERE campaign = $1", campaign)
             status = await conn.execute("DELETE FROM campaign_defs WHERE campaign = $1", campaign)
         return bool(status.endswith(" 1"))

@@ -23,6 +23,7 @@ from app.web.auth import PASSWORD_CHECKS, THROTTLE, authenticate, guarded, resto
 from app.web.body import MAX_BODY_BYTES
 from app.web.context import OPENAPI_KEY, SERVICE_KEY, SESSIONS_KEY, STARTED_CONFIG_KEY
 from app.web.errors import errors_as_json
+from app.web.hosts import known_host
 from app.web.live_feed import LIVE_KEY, LiveFeed
 from app.web.login_guard import PasswordChecks, Throttle
 from app.web.openapi import build_openapi
@@ -35,8 +36,9 @@ __all__ = ["SERVICE_KEY", "make_app"]
 
 
 def make_app(service: TelephonyService) -> web.Application:
-    # errors_as_json is outermost: a refusal by auth is JSON too.
-    app = web.Application(middlewares=[errors_as_json, authenticate], client_max_size=MAX_BODY_BYTES)
+    # errors_as_json is outermost: a refusal by auth is JSON too. known_host before anything reads
+    # who asks: a page on a rebound name is refused whoever it claims to be (app/web/hosts.py).
+    app = web.Application(middlewares=[errors_as_json, known_host, authenticate], client_max_size=MAX_BODY_BYTES)
     app[SERVICE_KEY] = service
     app[STARTED_CONFIG_KEY] = service.config
     app[OPENAPI_KEY] = build_openapi(ROUTES)

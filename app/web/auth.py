@@ -236,7 +236,10 @@ async def login(request: web.Request) -> web.Response:
     body = await read_body(request, LoginBody)
     throttle = request.app[THROTTLE]
     now = time.time()
-    address = client_address(request.remote, request.headers.get("X-Forwarded-For"), config.web.trusted_proxies)
+    # Every X-Forwarded-For line, as one list (RFC 9110 5.3): a proxy that appends a line of its
+    # own leaves the client's forged one first, and reading only that let a guesser pick its address.
+    forwarded = ", ".join(request.headers.getall("X-Forwarded-For", []))
+    address = client_address(request.remote, forwarded, config.web.trusted_proxies)
     refused = throttle.attempt(body.username, address, now)  # counted as a failure until it is checked
     logins = service.metrics.logins
     if refused is not None:

@@ -9,10 +9,14 @@ Theory of operation:
 - Order of a change: the engine is asked whether it would take the merged settings (read-only
   check), the definition is stored, then the engine gets them exactly as a reload gives them
   (SettingsChanged), then the admin log gets who, what, before and after. The stored definitions
-  are merged again at start-up, so an API campaign outlives a restart.
+  are merged again at start-up, so an API campaign outlives a restart. Once stored, a change is
+  answered and logged as stored even if the engine cannot take it any more (app/web/stored.py).
 - Stop stores the state "stopped" and tells the engine (CampaignControl "stop"); only a stopped
   API campaign may be deleted (its contacts stay in the store, as for a campaign removed from the
-  file).
+  file; its stored state goes with the definition).
+- Every change of a campaign (create, edit, stop, delete, pause, resume) and an API reload run one
+  at a time (`campaign_changes`): a resume cannot slip between a delete's "is it stopped?" and
+  its write, nor a delete between a resume's check and its write.
 """
 
 from __future__ import annotations
@@ -30,14 +34,15 @@ from app.config.loader import _describe
 from app.config.schema import CampaignConfig, QueueName
 from app.core.errors import CoreError
 from app.core.events import CampaignControl, SettingsChanged
-from app.store import Store
+from app.store import Store, StoreError
 from app.telephony.service import TelephonyService
 from app.web.auth import who
 from app.web.body import read_body
-from app.web.commit import kept, log_change, refuse_if_stopping
+from app.web.commit import refuse_if_stopping
 from app.web.context import SERVICE_KEY
 from app.web.errors import ApiError
 from app.web.models import Body, By, Line, Reason, controls_in
+from app.web.stored import after_store, checked
 
 _CAMPAIGNS = TypeAdapter(dict[QueueName, CampaignConfig])
 
@@ -70,9 +75,16 @@ class CampaignDefList(BaseModel):
     campaigns: list[CampaignDefView]
 
 
-# Changes of the API campaigns run one after the other: each reads the set of API campaigns, awaits
-# the store, then hands the new set to the engine; two at once would lose one of them.
+# Changes of campaigns run one after the other: each checks what is there (the set of API
+# campaigns, a stored state), awaits the store, then hands the change to the engine; two at once
+# would lose one of them or act on a check the other made stale. One lock for all campaigns:
+# these changes are rare and take milliseconds, and a reload may touch any campaign.
 _CHANGING: weakref.WeakKeyDictionary[TelephonyService, asyncio.Lock] = weakref.WeakKeyDictionary()
+
+
+def campaign_changes(service: TelephonyService) -> asyncio.Lock:
+    """Held by every change of a campaign and by an API reload."""
+    return _CHANGING.setdefault(service, asyncio.Lock())
 
 
 def _one_at_a_time(
@@ -81,7 +93,7 @@ def _one_at_a_time(
     @functools.wraps(handler)
     async def one(request: web.Request) -> web.Response:
         service, _ = _service(request)
-        async with _CHANGING.setdefault(service, asyncio.Lock()):
+        async with campaign_changes(service):
             return await handler(request)
 
     return one
@@ -129,12 +141,15 @@ async def stop_campaign(request: web.Request) -> web.Response:
         raise ApiError(404, f"no campaign {cid!r}")
     body = await read_body(request, CampaignActBody)
     by = who(request, body.by)  # a logged-in user is recorded as themselves
-    refuse_if_stopping(service)
     now = service.clock()
+    event = CampaignControl(now, cid, "stop")
+    checked(service, event)  # a reload may have dropped it while the body came in
     await store.set_campaign_state(cid, "stopped", now, by)
-    await kept(service, lambda: service.feed_and_commit(CampaignControl(now, cid, "stop")))
     detail = {"campaign": cid, "reason": body.reason}
-    await log_change(service, now, by, "campaign_stop", None, detail)
+    what = f"the state stopped of campaign {cid!r}"
+    await after_store(
+        service, what, lambda: service.feed_and_commit(event), at=now, by=by, action="campaign_stop", detail=detail
+    )
     return await _one(service, store, cid)
 
 
@@ -154,14 +169,21 @@ async def delete_campaign(request: web.Request) -> web.Response:
     rest = {k: v for k, v in service.api_campaigns.items() if k != cid}
     _engine_check(service, rest)
     definition = await _stored_definition(store, cid)
-    await store.delete_campaign_def(cid)
-    await kept(service, lambda: service.apply_api_campaigns(rest))
+    await store.delete_campaign_def(cid)  # with its stored state: an id used again starts afresh
     detail: dict[str, object] = {
         "campaign": cid,
         "reason": body.reason,
         "before": definition,
     }
-    await log_change(service, now, who(request, body.by), "campaign_delete", None, detail)
+    await after_store(
+        service,
+        f"the deletion of campaign {cid!r}",
+        lambda: service.apply_api_campaigns(rest),
+        at=now,
+        by=who(request, body.by),
+        action="campaign_delete",
+        detail=detail,
+    )
     return web.json_response({"deleted": cid})
 
 
@@ -235,9 +257,11 @@ async def _change(
     now = service.clock()
     definition = body.campaign  # as given, like a YAML entry; validated again at every start-up
     await store.save_campaign_def(cid, definition, now, by)  # stored first: it outlives a restart
-    await kept(service, lambda: service.apply_api_campaigns(new))
     detail: dict[str, object] = {"campaign": cid, "reason": body.reason, "before": before, "after": definition}
-    await log_change(service, now, by, action, None, detail)
+    what = f"campaign {cid!r} as {'created' if before is None else 'edited'}"
+    await after_store(
+        service, what, lambda: service.apply_api_campaigns(new), at=now, by=by, action=action, detail=detail
+    )
 
 
 async def _stored_definition(store: Store, cid: str) -> dict[str, Any] | None:
@@ -265,6 +289,12 @@ async def _listing(service: TelephonyService, store: Store) -> dict[str, Any]:
 
 
 async def _one(service: TelephonyService, store: Store, cid: str, status: int = 200) -> web.Response:
-    listing = await _listing(service, store)
+    """The campaign as the answer to a change that is made (stored and applied)."""
+    try:
+        listing = await _listing(service, store)
+    except StoreError as error:  # not "nothing changed" (the central answer): only the read failed
+        text = f"the change of campaign {cid!r} is made (stored), but reading it back failed ({error})"
+        text += "; GET /api/campaigns shows it"
+        raise ApiError(503, text, stored=True, retry_after=2) from None
     view = next(v for v in listing["campaigns"] if v["id"] == cid)
     return web.json_response(view, status=status)

@@ -3,8 +3,11 @@
 Theory of operation: the state is stored first (`Store.set_campaign_state`, which the service
 reads back at start-up, so a paused campaign stays paused after a restart), then given to the
 running engine (`CampaignControl`), which stops handing out new dials while paused; calls in
-progress go on. Each change is written to the admin log (who, when, why). Creating, editing and
-stopping campaigns belong to the settings (`campaigns:` in the YAML).
+progress go on. Each change is written to the admin log (who, when, why). A change runs one at a
+time with the other campaign changes (`campaign_changes`: a delete cannot remove a campaign
+being resumed), is refused before it is stored if the engine would refuse it, and once stored is
+answered as stored (app/web/stored.py). Creating, editing and stopping campaigns:
+app/web/campaign_crud.py.
 """
 
 from __future__ import annotations
@@ -17,9 +20,10 @@ from app.store.contact_records import CampaignState as StoredState
 from app.telephony.service import TelephonyService
 from app.web.auth import who
 from app.web.body import read_body
+from app.web.campaign_crud import campaign_changes
 from app.web.campaign_models import CampaignStateBody, CampaignStateView
 from app.web.campaigns import _campaign
-from app.web.commit import feed_and_commit, log_change, refuse_if_stopping
+from app.web.stored import after_store, checked
 from app.web.times import iso_or_none
 
 
@@ -40,20 +44,30 @@ async def resume_campaign(request: web.Request) -> web.Response:
 async def _set(request: web.Request, state: CampaignState, action: str) -> web.Response:
     service, store, campaign, _ = _campaign(request)
     body = await read_body(request, CampaignStateBody)
-    refuse_if_stopping(service)
-    now = service.clock()
     by = who(request, body.by)  # a logged-in user is recorded as themselves
-    before = service.engine.campaign_state.get(campaign)
-    await store.set_campaign_state(campaign, state.value, now, by)
-    await feed_and_commit(service, CampaignControl(now, campaign, action))
-    detail = {
-        "campaign": campaign,
-        "reason": body.reason,
-        "before": before.value if before is not None else None,
-        "after": state.value,
-    }
-    await log_change(service, now, by, f"campaign_{action}", None, detail)
-    return _answer(service, campaign, StoredState(campaign, state.value, now, by))
+    async with campaign_changes(service):
+        now = service.clock()
+        event = CampaignControl(now, campaign, action)
+        checked(service, event)  # a delete or reload may have removed it while we waited
+        before = service.engine.campaign_state.get(campaign)
+        await store.set_campaign_state(campaign, state.value, now, by)
+        detail = {
+            "campaign": campaign,
+            "reason": body.reason,
+            "before": before.value if before is not None else None,
+            "after": state.value,
+        }
+        what = f"the state {state.value} of campaign {campaign!r}"
+        await after_store(
+            service,
+            what,
+            lambda: service.feed_and_commit(event),
+            at=now,
+            by=by,
+            action=f"campaign_{action}",
+            detail=detail,
+        )
+        return _answer(service, campaign, StoredState(campaign, state.value, now, by))
 
 
 def _answer(service: TelephonyService, campaign: str, stored: StoredState | None) -> web.Response:

@@ -7,23 +7,28 @@ Theory of operation:
   (app/store/contact_import.py): rows are never held in memory all at once.
 - A campaign must be in the settings; its contacts are checked with its number rules
   (`campaigns.<id>.eligibility`, as for callbacks).
-- Every change of a do-not-call list is written to the admin log (who, when, what).
+- Every change of a do-not-call list and every upload is written to the admin log (who, when,
+  what), also one refused or failed part way: the rows before the problem are stored (batch by
+  batch, as a 100 000-row file in one transaction would hold up the service's own commits), and
+  the answer and the log line say how many.
 - The store holds the lists (the engine takes them from there at start-up); a change is stored
   first, then given to the running engine (`DncUpdated`), which checks do-not-call at dial time:
-  an entry added after an upload stops the next dial of that number.
+  an entry added after an upload stops the next dial of that number. What the engine would
+  refuse (a campaign deleted meanwhile) is refused before anything is stored; once stored, a
+  change is answered and logged as stored (app/web/stored.py).
 """
 
 from __future__ import annotations
 
 import codecs
-import contextlib
 import io
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable
 from typing import IO
 
 from aiohttp import web
 
+from app.core.errors import CoreError
 from app.core.events import ContactsChanged, DncUpdated
 from app.core.settings import EligibilityRules
 from app.store import StoreError
@@ -39,6 +44,7 @@ from app.store.contact_import import (
 )
 from app.store.contact_records import CampaignFigures, ContactRecord, DialFigures, DncEntry
 from app.store.contacts_schema import CONTACT_STATES
+from app.telephony.errors import ServiceStopping
 from app.telephony.service import TelephonyService
 from app.web.auth import scope_of, who
 from app.web.body import read_body
@@ -54,10 +60,11 @@ from app.web.campaign_models import (
     ImportResult,
     RefusedRow,
 )
-from app.web.commit import feed_and_commit, log_change, refuse_if_stopping
+from app.web.commit import refuse_if_stopping
 from app.web.context import SERVICE_KEY
 from app.web.errors import ApiError
 from app.web.models import control_problem
+from app.web.stored import after_store, checked, log_stored
 from app.web.times import iso, iso_or_none
 
 MAX_UPLOAD_BYTES = 64 * 1024 * 1024  # 100 000 contacts with a few fields are about 10 MB
@@ -98,20 +105,33 @@ def _store(service: TelephonyService) -> Store:
 async def upload_contacts(request: web.Request) -> web.Response:
     service, store, campaign, rules = _campaign(request)
     by = _by(request)
+    refuse_if_stopping(service)  # before the body is read: nothing would be kept
     report = ImportReport()
-    with await _spooled(request) as raw, _import_errors(report):
+
+    def detail() -> dict[str, object]:
+        counts = {"rows": report.rows, "inserted": report.inserted, "merged": report.merged, "refused": report.refused}
+        return {"campaign": campaign, **counts}
+
+    async def to_engine() -> None:
+        if report.imported:  # the engine asks for contacts at once, not at its next poll
+            await service.feed_and_commit(ContactsChanged(service.clock(), campaign))
+
+    with await _spooled(request) as raw:
+        checked(service, ContactsChanged(service.clock(), campaign))  # still running, not deleted meanwhile
         text = io.TextIOWrapper(raw, encoding="utf-8-sig", newline="")
-        await import_contacts(store, campaign, text, rules, service.clock(), report=report)
-    if report.imported:  # the engine asks for contacts at once, not at its next poll
-        await feed_and_commit(service, ContactsChanged(service.clock(), campaign))
-    detail = {
-        "campaign": campaign,
-        "rows": report.rows,
-        "inserted": report.inserted,
-        "merged": report.merged,
-        "refused": report.refused,
-    }
-    await log_change(service, service.clock(), by, "contacts_import", None, detail)
+        run = import_contacts(store, campaign, text, rules, service.clock(), report=report)
+        await _import(service, report, by, "contacts_import", detail, run)
+    what = f"the upload to campaign {campaign!r} ({report.inserted} new, {report.merged} merged)"
+    await after_store(
+        service,
+        what,
+        to_engine,
+        at=service.clock(),
+        by=by,
+        action="contacts_import",
+        detail=detail(),
+        **_counts(report),
+    )
     return _import_answer(campaign, report)
 
 
@@ -174,19 +194,29 @@ async def _dnc_change(request: web.Request, add: bool) -> web.Response:
     entries = list(dict.fromkeys(entry for _, entry in parsed if entry is not None))
     by = who(request, body.by)  # a logged-in user is recorded as themselves
     now = service.clock()
-    refuse_if_stopping(service)
-    if add:
-        changed = await store.dnc_add(campaign, entries, now, by)
-        await feed_and_commit(service, DncUpdated(now, campaign, added=tuple(entries)))
-    else:
-        changed = await store.dnc_remove(campaign, entries)
-        await feed_and_commit(service, DncUpdated(now, campaign, removed=tuple(entries)))
-        if changed:  # contacts held back by these entries may be due again
+    update = (
+        DncUpdated(now, campaign, added=tuple(entries)) if add else DncUpdated(now, campaign, removed=tuple(entries))
+    )
+    checked(service, update)  # a campaign deleted while the body came in: nothing stored
+    changed = await (store.dnc_add(campaign, entries, now, by) if add else store.dnc_remove(campaign, entries))
+
+    async def to_engine() -> None:
+        await service.feed_and_commit(update)
+        if changed and not add:  # contacts held back by these entries may be due again
             for affected in [campaign] if campaign is not None else known_campaigns(service.engine.settings):
-                await feed_and_commit(service, ContactsChanged(now, affected))
+                await service.feed_and_commit(ContactsChanged(now, affected))
+
     shown = [e + "*" if is_prefix else e for e, is_prefix in entries]
     detail = {"campaign": campaign, "entries": shown, "changed": changed, "reason": body.reason}
-    await log_change(service, now, by, "dnc_add" if add else "dnc_remove", None, detail)
+    where = "the global do-not-call list" if campaign is None else f"the do-not-call list of campaign {campaign!r}"
+    change = (
+        f"addition of {len(entries)} entries ({changed} new) to"
+        if add
+        else f"removal of {len(entries)} entries ({changed} there) from"
+    )
+    what = f"the {change} {where}"
+    action = "dnc_add" if add else "dnc_remove"
+    await after_store(service, what, to_engine, at=now, by=by, action=action, detail=detail)
     answer = DncChange(campaign=campaign, entries=shown, changed=changed)
     return web.json_response(answer.model_dump(mode="json"), status=201 if add else 200)
 
@@ -194,17 +224,25 @@ async def _dnc_change(request: web.Request, add: bool) -> web.Response:
 async def _dnc_upload(request: web.Request) -> web.Response:
     service, store, campaign, region = _dnc_scope(request)
     by = _by(request)
-    refuse_if_stopping(service)
+    refuse_if_stopping(service)  # before the body is read: nothing would be kept
 
-    async def to_engine(batch: list[tuple[str, bool]]) -> None:
-        await feed_and_commit(service, DncUpdated(service.clock(), campaign, added=tuple(batch)))
+    async def to_engine(batch: list[tuple[str, bool]]) -> None:  # each batch once stored
+        await service.feed_and_commit(DncUpdated(service.clock(), campaign, added=tuple(batch)))
+
+    def detail() -> dict[str, object]:
+        return {"campaign": campaign, "rows": report.rows, "added": report.inserted, "refused": report.refused}
 
     report = ImportReport()
-    with await _spooled(request) as raw, _import_errors(report):
+    with await _spooled(request) as raw:
+        checked(service, DncUpdated(service.clock(), campaign))  # a campaign deleted meanwhile: nothing stored
         text = io.TextIOWrapper(raw, encoding="utf-8-sig", newline="")
-        await import_dnc(store, campaign, text, service.clock(), by, region, report=report, after_batch=to_engine)
-    detail = {"campaign": campaign, "rows": report.rows, "added": report.inserted, "refused": report.refused}
-    await log_change(service, service.clock(), by, "dnc_import", None, detail)
+        now = service.clock()
+        run = import_dnc(store, campaign, text, now, by, region, report=report, after_batch=to_engine)
+        await _import(service, report, by, "dnc_import", detail, run)
+    where = "the global do-not-call list" if campaign is None else f"the do-not-call list of campaign {campaign!r}"
+    what = f"the import into {where} ({report.inserted} added)"
+    # the engine has had each batch as it was stored (to_engine)
+    await after_store(service, what, None, at=service.clock(), by=by, action="dnc_import", detail=detail())
     return _import_answer(campaign, report)
 
 
@@ -278,15 +316,34 @@ async def _spooled(request: web.Request) -> IO[bytes]:
         raise
 
 
-@contextlib.contextmanager
-def _import_errors(report: ImportReport) -> Iterator[None]:
-    """A refused file is 400, a store that failed midway 503; both say what was stored."""
+async def _import(
+    service: TelephonyService,
+    report: ImportReport,
+    by: str,
+    action: str,
+    detail: Callable[[], dict[str, object]],
+    run: Awaitable[ImportReport],
+) -> None:
+    """Run an import. A refused file is 400, a store that failed midway 503, a campaign gone
+    meanwhile 409, a service stopping 503: each says how many rows were stored before, and rows
+    stored are written to the change log (with what stopped the import)."""
     try:
-        yield
+        await run
+        return
     except ImportRefused as error:
-        raise ApiError(400, f"the file is refused: {error}; {report.stored_note()}", **_counts(report)) from None
+        problem = ApiError(400, f"the file is refused: {error}; {report.stored_note()}", **_counts(report))
     except StoreError as error:
-        raise ApiError(503, f"the store failed: {error}; {report.stored_note()}", **_counts(report)) from None
+        text = f"the store failed: {error}; {report.stored_note()}"
+        problem = ApiError(503, text, retry_after=2, **_counts(report))
+    except CoreError as error:  # a do-not-call batch the engine refused: the campaign is gone
+        problem = ApiError(409, f"the running engine refused it: {error}; {report.stored_note()}", **_counts(report))
+    except ServiceStopping as error:
+        text = f"the service is stopping ({error}); {report.stored_note()}"
+        problem = ApiError(503, text, **_counts(report))
+    if report.imported:
+        note = await log_stored(service, service.clock(), by, action, {**detail(), "stopped_by": problem.message})
+        problem = ApiError(problem.status, problem.message + note, stored=True, **problem.extra)
+    raise problem
 
 
 def _counts(report: ImportReport) -> dict[str, int]:

@@ -2,7 +2,9 @@
 
 Theory of operation: handlers raise `ApiError(status, message)` for a refusal; the middleware
 turns it, aiohttp's own HTTP errors (unknown path, wrong method, body too large) and any
-unexpected exception into `{"error": ...}`. An unexpected exception is a bug: it is logged with
+unexpected exception into `{"error": ...}`. A store that refuses (busy, full, failing) is no bug:
+its call wrote nothing (`StoreError`), so the answer is 503 with a Retry-After; a handler that
+had stored something before says so itself. An unexpected exception is a bug: it is logged with
 its traceback and answered 500, so a client never sees a half-written response.
 """
 
@@ -13,6 +15,8 @@ from typing import Any
 
 import structlog
 from aiohttp import web
+
+from app.store import StoreBusy, StoreError
 
 log = structlog.get_logger("holdfast.web")
 
@@ -45,9 +49,20 @@ async def errors_as_json(request: web.Request, handler: Handler) -> web.StreamRe
         if error.status < 400:  # a redirect is not an error
             raise
         return web.json_response({"error": error.reason}, status=error.status, headers=_kept(error))
+    except StoreError as error:
+        log.warning("request_store_refused", method=request.method, path=request.path, error=str(error))
+        return _store_refused(error).response()
     except Exception:
         log.exception("request_failed", method=request.method, path=request.path)
         return web.json_response({"error": "internal error; the service log has the details"}, status=500)
+
+
+def _store_refused(error: StoreError) -> ApiError:
+    # a busy database frees up in a moment; a full or failing one needs someone first
+    wait = 2 if isinstance(error, StoreBusy) else 30
+    what = "busy" if isinstance(error, StoreBusy) else "failing"
+    text = f"the store is {what} ({type(error).__name__}: {error}): the step that failed wrote nothing; try again"
+    return ApiError(503, text, retry_after=wait)
 
 
 def _kept(error: web.HTTPException) -> dict[str, str]:

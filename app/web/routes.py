@@ -101,12 +101,30 @@ PAGE = {
 }
 BY = {"by": {"type": "string", "maxLength": 64, "description": "who uploads (for the admin log)"}}
 UPLOAD_ANSWERS = (
-    Answer(400, "the file is refused (not UTF-8, no header, no number column); nothing was stored"),
+    Answer(
+        400,
+        "the file is refused: not UTF-8, no header or no number column (nothing stored); or a line further down "
+        "cannot be read, and the rows before it are stored and admin-logged (`stored: true`, the counts and the "
+        "error say how many; importing the fixed file again merges them)",
+    ),
     Answer(413, "the file is larger than 64 MiB"),
     Answer(415, "the body is not text/csv"),
 )
 NO_CALLBACK = Answer(404, "no waiting request with this id, or (move) no such queue")
 NOT_STORED = Answer(503, "the change could not be stored: the service is stopping; try again later")
+# Routes that write the store themselves, then tell the engine (app/web/stored.py).
+WRITE_503 = Answer(
+    503,
+    "nothing stored: the service runs without a store or is stopping (try again later), or the store is busy "
+    "(Retry-After); or, with `stored: true`, stored just before the service began stopping: it applies when the "
+    "service starts again and is in the change log",
+)
+STORED_TOO = "; with `stored: true`: stored, then refused by the running engine (a reload came between); logged"
+STORED_409 = Answer(
+    409,
+    "with `stored: true`: stored, but the running engine no longer has the campaign (removed meanwhile by a reload "
+    "or a delete); the error says what is stored, and the change log has it",
+)
 CALLBACK_ID = {"request_id": {"type": "string", "description": "the request id from GET /api/callbacks"}}
 
 ROUTES: tuple[Route, ...] = (
@@ -176,8 +194,9 @@ ROUTES: tuple[Route, ...] = (
         status.reload_settings,
         "re-read the settings file (as SIGHUP does); the running settings stay if it is refused",
         (
-            Answer(200, "applied; `restart_needed` lists changes that wait for a restart", ReloadResult),
+            Answer(200, "applied and stored; `restart_needed` lists changes that wait for a restart", ReloadResult),
             Answer(400, "refused, with every problem of the file; nothing changed", ReloadResult),
+            Answer(503, "the service is stopping: not applied (it reads the file again when it starts)"),
         ),
         access="admin",
     ),
@@ -351,9 +370,12 @@ ROUTES: tuple[Route, ...] = (
         "create a campaign (the keys of a campaigns.<id> entry of the settings file); stored, then run; admin-logged",
         (
             Answer(201, "created (stored) and running as its state says", campaign_crud.CampaignDefView),
-            Answer(409, "the id exists (a settings-file campaign is edited in the file), or the engine refuses it"),
+            Answer(
+                409,
+                "the id exists (a settings-file campaign is edited in the file), or the engine refuses it" + STORED_TOO,
+            ),
             Answer(422, "invalid body; the problems name the key path, e.g. campaigns.spring.max_attempts"),
-            NO_STORE,
+            WRITE_503,
         ),
         body=campaign_crud.CampaignDefBody,
     ),
@@ -365,9 +387,12 @@ ROUTES: tuple[Route, ...] = (
         (
             Answer(200, "edited (stored)", campaign_crud.CampaignDefView),
             Answer(404, "no campaign of that id created over the API"),
-            Answer(409, "a settings-file campaign (edit the file and reload), or the engine refuses the change"),
+            Answer(
+                409,
+                "a settings-file campaign (edit the file and reload), or the engine refuses the change" + STORED_TOO,
+            ),
             Answer(422, "invalid body; the problems name the key path"),
-            NO_STORE,
+            WRITE_503,
         ),
         body=campaign_crud.CampaignDefBody,
         parameters=CAMPAIGN_ID,
@@ -377,7 +402,7 @@ ROUTES: tuple[Route, ...] = (
         "/api/campaigns/{campaign}/stop",
         campaign_crud.stop_campaign,
         "stop a campaign: state stopped stored (it outlives a restart), then no new dials; admin-logged",
-        (Answer(200, "stopped (stored)", campaign_crud.CampaignDefView), NO_CAMPAIGN, NOT_STORED),
+        (Answer(200, "stopped (stored)", campaign_crud.CampaignDefView), NO_CAMPAIGN, STORED_409, WRITE_503),
         body=campaign_crud.CampaignActBody,
         parameters=CAMPAIGN_ID,
     ),
@@ -389,8 +414,11 @@ ROUTES: tuple[Route, ...] = (
         (
             Answer(200, "deleted", None),
             Answer(404, "no campaign of that id created over the API"),
-            Answer(409, "a settings-file campaign, or not stopped"),
-            NO_STORE,
+            Answer(
+                409,
+                "a settings-file campaign, or not stopped" + STORED_TOO,
+            ),
+            WRITE_503,
         ),
         body=campaign_crud.CampaignActBody,
         parameters=CAMPAIGN_ID,
@@ -405,7 +433,8 @@ ROUTES: tuple[Route, ...] = (
             Answer(200, "imported; refused rows with line and reason", ImportResult),
             *UPLOAD_ANSWERS,
             NO_CAMPAIGN,
-            NO_STORE,
+            STORED_409,
+            WRITE_503,
         ),
         parameters=CAMPAIGN_ID,
         query=BY,
@@ -468,7 +497,7 @@ ROUTES: tuple[Route, ...] = (
         "/api/campaigns/{campaign}/pause",
         campaign_state.pause_campaign,
         "pause a campaign: stored (it stays paused after a restart), then no new dials; admin-logged",
-        (Answer(200, "paused (stored)", CampaignStateView), NO_CAMPAIGN, NOT_STORED),
+        (Answer(200, "paused (stored)", CampaignStateView), NO_CAMPAIGN, STORED_409, WRITE_503),
         body=CampaignStateBody,
         parameters=CAMPAIGN_ID,
         access="act",
@@ -478,7 +507,7 @@ ROUTES: tuple[Route, ...] = (
         "/api/campaigns/{campaign}/resume",
         campaign_state.resume_campaign,
         "resume (start) a campaign: stored, then it dials again within its dates and hours; admin-logged",
-        (Answer(200, "running (stored)", CampaignStateView), NO_CAMPAIGN, NOT_STORED),
+        (Answer(200, "running (stored)", CampaignStateView), NO_CAMPAIGN, STORED_409, WRITE_503),
         body=CampaignStateBody,
         parameters=CAMPAIGN_ID,
         access="act",
@@ -542,7 +571,7 @@ ROUTES: tuple[Route, ...] = (
         "/api/dnc",
         campaigns.global_dnc_add,
         "add numbers or prefixes (+4590*) to the global do-not-call list; admin-logged",
-        (Answer(201, "added (stored)", DncChange), NO_STORE),
+        (Answer(201, "added (stored)", DncChange), WRITE_503),
         body=DncBody,
         parameters={},
     ),
@@ -551,7 +580,7 @@ ROUTES: tuple[Route, ...] = (
         "/api/dnc",
         campaigns.global_dnc_remove,
         "remove numbers or prefixes from the global do-not-call list; admin-logged",
-        (Answer(200, "removed (stored)", DncChange), NO_STORE),
+        (Answer(200, "removed (stored)", DncChange), WRITE_503),
         body=DncBody,
         parameters={},
     ),
@@ -560,7 +589,11 @@ ROUTES: tuple[Route, ...] = (
         "/api/dnc/import",
         campaigns.global_dnc_import,
         "import a CSV (column number; +4590* for a prefix) into the global do-not-call list; admin-logged",
-        (Answer(200, "imported; refused rows with line and reason", ImportResult), *UPLOAD_ANSWERS, NO_STORE),
+        (
+            Answer(200, "imported; refused rows with line and reason", ImportResult),
+            *UPLOAD_ANSWERS,
+            WRITE_503,
+        ),
         parameters={},
         query=BY,
         csv_body=True,
@@ -579,7 +612,7 @@ ROUTES: tuple[Route, ...] = (
         "/api/campaigns/{campaign}/dnc",
         campaigns.campaign_dnc_add,
         "add numbers or prefixes (+4590*) to a campaign's own do-not-call list; admin-logged",
-        (Answer(201, "added (stored)", DncChange), NO_CAMPAIGN, NO_STORE),
+        (Answer(201, "added (stored)", DncChange), NO_CAMPAIGN, STORED_409, WRITE_503),
         body=DncBody,
         parameters=CAMPAIGN_ID,
     ),
@@ -588,7 +621,7 @@ ROUTES: tuple[Route, ...] = (
         "/api/campaigns/{campaign}/dnc",
         campaigns.campaign_dnc_remove,
         "remove numbers or prefixes from a campaign's own do-not-call list; admin-logged",
-        (Answer(200, "removed (stored)", DncChange), NO_CAMPAIGN, NO_STORE),
+        (Answer(200, "removed (stored)", DncChange), NO_CAMPAIGN, STORED_409, WRITE_503),
         body=DncBody,
         parameters=CAMPAIGN_ID,
     ),
@@ -601,7 +634,8 @@ ROUTES: tuple[Route, ...] = (
             Answer(200, "imported; refused rows with line and reason", ImportResult),
             *UPLOAD_ANSWERS,
             NO_CAMPAIGN,
-            NO_STORE,
+            STORED_409,
+            WRITE_503,
         ),
         parameters=CAMPAIGN_ID,
         query=BY,

@@ -7,8 +7,12 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from app.config import ConfigError, HoldfastConfig, load_config, restart_needed
 from app.config.servers import applied_by_reload
+from app.telephony.errors import ServiceStopping
 from app.telephony.service import TelephonyService
+from app.web.campaign_crud import campaign_changes
+from app.web.commit import refuse_if_stopping
 from app.web.context import OPENAPI_KEY, SERVICE_KEY, STARTED_CONFIG_KEY
+from app.web.errors import ApiError
 from app.web.models import Health, ReloadResult
 
 
@@ -49,8 +53,21 @@ async def metrics(request: web.Request) -> web.Response:
 
 
 async def reload_settings(request: web.Request) -> web.Response:
+    """Applied means applied and stored: the reload's own step (callbacks a lowered max_attempts
+    ends, campaigns it drops) is committed before the answer, like any other change."""
     service = request.app[SERVICE_KEY]
-    problem = service.reload()
+    # not between a campaign change's check and its write (app/web/campaign_crud.py)
+    async with campaign_changes(service):
+        refuse_if_stopping(service)
+        problem = service.reload()
+        if problem is None:
+            try:
+                await service.wait_committed()
+            except ServiceStopping as error:
+                text = (
+                    f"the reload is not kept: the service is stopping ({error}); it reads the file again when it starts"
+                )
+                raise ApiError(503, text) from None
     if problem is not None:
         answer = ReloadResult(applied=False, error=problem)
         return web.json_response(answer.model_dump(mode="json", exclude={"restart_needed"}), status=400)

@@ -27,3 +27,13 @@ async def test_definitions_outlive_a_reopen(store_factory: StoreFactory) -> None
     await first.close()
     second = await store_factory()
     assert [(d.campaign, d.definition) for d in await second.campaign_defs()] == [("autumn", {"queue": "sales"})]
+
+
+async def test_delete_removes_the_campaigns_stored_state(store: Store) -> None:
+    """A campaign stopped, deleted and created again under its id came back stopped after the next
+    restart, though the API had answered it running: its old state outlived the delete."""
+    await store.save_campaign_def("autumn", {"queue": "sales"}, 1.0, "eva")
+    await store.set_campaign_state("autumn", "stopped", 2.0, "eva")
+    await store.set_campaign_state("spring", "paused", 2.0, "eva")  # another campaign's state stays
+    assert await store.delete_campaign_def("autumn") is True
+    assert [(s.campaign, s.state) for s in await store.campaign_states()] == [("spring", "paused")]

@@ -127,3 +127,19 @@ def json_text(value: object) -> str:
     import json
 
     return json.dumps(value)
+
+
+async def test_stop_and_the_agent_desk_dialler_routes_are_refused_to_a_supervisor(
+    clients: dict[str, TestClient], shell: Shell
+) -> None:
+    """Their handlers make no campaign-filter check of their own: a supervisor whose filter leaves
+    `autumn` out must not stop it, nor see or act on an agent's dialler contact. The routes are
+    admin-only, so the role check refuses them first (this pins that)."""
+    sam = clients["sam"]
+    desk = [f"/api/agents/1001/contact/{action}" for action in ("dial", "skip", "disposition")]
+    for path in ("/api/campaigns/autumn/stop", "/api/campaigns/spring/stop", *desk):
+        status, text = await act(sam, path)
+        assert status == 403 and "only an admin" in text, (path, status, text)
+    card = await sam.get("/api/agents/1001/contact")
+    assert card.status == 403
+    assert shell.service.engine.campaign_state["autumn"].value == "paused"

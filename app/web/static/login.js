@@ -15,8 +15,7 @@ document.getElementById("login-form").addEventListener("submit", async (event) =
     credentials: "same-origin",
   });
   if (resp.ok) {
-    const next = new URLSearchParams(location.search).get("next");
-    location.href = next && next.startsWith("/") && !next.startsWith("//") ? next : "/live";
+    location.href = sameSiteTarget(new URLSearchParams(location.search).get("next"));
     return;
   }
   const answer = await resp.json().catch(() => ({}));
@@ -24,6 +23,21 @@ document.getElementById("login-form").addEventListener("submit", async (event) =
   error.hidden = false;
   document.getElementById("password").select();
 });
+// Where to go after log-in: `next` only if the browser's own URL parser puts it on this origin.
+// A prefix check is not enough: the parser reads a backslash as "/" and drops tabs and newlines,
+// so "/%5Cattacker.example" and "/%09/attacker.example" lead to another site. The absolute URL, not
+// its path: a path of "//attacker.example" (from "http://this-host//attacker.example") would be
+// read as another site again.
+function sameSiteTarget(next) {
+  if (!next) return "/live";
+  let url;
+  try {
+    url = new URL(next, location.origin);
+  } catch {
+    return "/live";
+  }
+  return url.origin === location.origin ? url.href : "/live";
+}
 if (new URLSearchParams(location.search).get("expired")) {
   const error = document.getElementById("login-error");
   error.textContent = "Your session has expired; log in again.";
