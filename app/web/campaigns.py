@@ -142,7 +142,9 @@ async def list_contacts(request: web.Request) -> web.Response:
         raise ApiError(422, f"state is {state!r}; allowed {', '.join(CONTACT_STATES)}")
     offset, limit = _page(request)
     contacts = await store.list_contacts(campaign, state, offset, limit)
-    answer = ContactList(campaign=campaign, offset=offset, limit=limit, contacts=[contact_view(c) for c in contacts])
+    scope = scope_of(request)
+    views = [contact_view(c, scope.number) for c in contacts]
+    answer = ContactList(campaign=campaign, offset=offset, limit=limit, contacts=views)
     return web.json_response(answer.model_dump(mode="json"))
 
 
@@ -152,7 +154,7 @@ async def one_contact(request: web.Request) -> web.Response:
     contact = await store.contact(campaign, int(raw)) if raw.isdigit() and len(raw) < 19 else None
     if contact is None:
         raise ApiError(404, f"campaign {campaign!r} has no contact {raw!r}")
-    return web.json_response(contact_view(contact).model_dump(mode="json"))
+    return web.json_response(contact_view(contact, scope_of(request).number).model_dump(mode="json"))
 
 
 async def campaign_figures(request: web.Request) -> web.Response:
@@ -384,11 +386,12 @@ def _import_answer(campaign: str | None, report: ImportReport) -> web.Response:
     return web.json_response(answer.model_dump(mode="json"))
 
 
-def contact_view(c: ContactRecord) -> ContactView:
+def contact_view(c: ContactRecord, shown: Callable[[str | None], str | None]) -> ContactView:
+    """A contact as the asking user sees it: `shown` masks the number for roles in web.mask_numbers."""
     return ContactView(
         campaign=c.campaign,
         contact_id=c.contact_id,
-        number=c.number,
+        number=shown(c.number) or "",
         name=c.name,
         fields=dict(c.fields),
         timezone=c.timezone,
