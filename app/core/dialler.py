@@ -861,7 +861,7 @@ class DiallerFlow(CallFlow):
             found = self.pacers[campaign] = self.pacer_factory(c)
             judged = self._power_windows.pop(campaign, None)
             if judged is not None and isinstance(found, pacing.HoldfastPacer):
-                found.day, found.month = judged.day, judged.month  # edited from power: judged on the same calls
+                found.judged = judged  # edited from power: judged on the same calls
         return found
 
     def pacing_view(self, c: CampaignSettings) -> pacing.PacingView:
@@ -957,7 +957,7 @@ class DiallerFlow(CallFlow):
         if pacer is not None:
             pacer.observe_live(self._now, abandoned)
         elif (c := self.campaigns.get(req.campaign or "")) is not None and c.mode is CampaignMode.POWER:
-            self._judged(c.id).observe_live(self._now, abandoned)
+            self._judged(c.id).add(self._now, 1.0, 1.0 if abandoned else 0.0)
 
     def _judged(self, campaign: str) -> pacing.JudgedWindows:
         found = self._power_windows.get(campaign)
@@ -965,7 +965,7 @@ class DiallerFlow(CallFlow):
             found = self._power_windows[campaign] = pacing.JudgedWindows()
             was = self.pacers.pop(campaign, None)
             if isinstance(was, pacing.HoldfastPacer):  # edited from predictive: judged on the same calls
-                found.day, found.month = was.day, was.month
+                found = self._power_windows[campaign] = was.judged
         return found
 
     def _power_lines(self, c: CampaignSettings) -> float:

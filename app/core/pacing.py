@@ -236,23 +236,25 @@ class Window:
 
 
 class JudgedWindows:
-    """The 24 h and 30 day abandon windows a power campaign is judged on (predictive pacing keeps
-    its own): above one line per agent, it dials more only while they have room under the cap."""
+    """The 24 h and 30 day abandon windows a contact-first campaign is judged on: the predictive
+    pacing's (HoldfastPacer), and a power campaign's, which dials above one line per agent only
+    while they have room under the cap."""
 
     def __init__(self) -> None:
         self.day = Window(DAY)
         self.month = Window(MONTH)
 
-    def observe_live(self, now: float, abandoned: bool) -> None:
+    def add(self, now: float, lives: float, abandoned: float, machines: float = 0.0) -> None:
         for window in (self.day, self.month):
-            window.add(now, 1.0, 1.0 if abandoned else 0.0)
+            window.add(now, lives, abandoned, machines)
 
-    def restore(self, history: PacingHistory) -> None:
-        """At start-up, each minute's counts at that minute (as HoldfastPacer.restore)."""
+    def restore(self, history: PacingHistory, false_positive: float = 0.0) -> None:
+        """At start-up, each minute's counts at that minute (`false_positive`: the share of each
+        machine verdict taken for a person hung up on, as the pacing counts them live)."""
+        fp = false_positive
         for m in sorted(history.minutes, key=lambda x: x.minute):
-            if m.lives or m.abandoned:
-                for window in (self.day, self.month):
-                    window.add(m.minute * 60.0, m.lives, m.abandoned)
+            if m.lives or m.abandoned or m.machines:
+                self.add(m.minute * 60.0, m.lives + fp * m.machines, m.abandoned + fp * m.machines, m.machines)
         self.day.expire(history.now)
         self.month.expire(history.now)
 
@@ -357,8 +359,15 @@ class HoldfastPacer:
         self.amd_false_positive = amd_false_positive
         self.est = Estimates(ring_time=ring_time)
         self.log_gain = math.log(GAIN_START)
-        self.day = Window(DAY)
-        self.month = Window(MONTH)
+        self.judged = JudgedWindows()
+
+    @property
+    def day(self) -> Window:
+        return self.judged.day
+
+    @property
+    def month(self) -> Window:
+        return self.judged.month
 
     def retune(self, cap: float, amd_false_positive: float, ring_time: float) -> None:
         """An edited campaign's cap, false-positive share and ring time, from the next decision on;
@@ -379,15 +388,13 @@ class HoldfastPacer:
         self.est.observe_end(outcome, after)
         if outcome == MACHINE:
             fp = self.amd_false_positive  # part of a person hung up on: abandoned
-            self.day.add(now, fp, fp, 1.0)
-            self.month.add(now, fp, fp, 1.0)
+            self.judged.add(now, fp, fp, 1.0)
             if fp > 0:
                 self._learn(now, fp, 1.0)
 
     def observe_live(self, now: float, abandoned: bool) -> None:
         x = 1.0 if abandoned else 0.0
-        self.day.add(now, 1.0, x)
-        self.month.add(now, 1.0, x)
+        self.judged.add(now, 1.0, x)
         self._learn(now, 1.0, x)
 
     def observe_talk(self, seconds: float) -> None:
@@ -402,15 +409,7 @@ class HoldfastPacer:
         then those the pacer had before the restart (as far as the log was committed), and old
         abandons leave them when they would have. The learned gain and estimates start afresh (they
         follow the list within minutes)."""
-        fp = self.amd_false_positive  # as observe_end: part of each machine verdict was a person
-        for m in sorted(history.minutes, key=lambda x: x.minute):
-            if m.lives == 0 and m.abandoned == 0 and m.machines == 0:
-                continue
-            at = m.minute * 60.0
-            for window in (self.day, self.month):
-                window.add(at, m.lives + fp * m.machines, m.abandoned + fp * m.machines, m.machines)
-        self.day.expire(history.now)
-        self.month.expire(history.now)
+        self.judged.restore(history, self.amd_false_positive)  # as observe_end counts machines
 
     # ---------------------------------------------------------------- the loop's set point
 
@@ -420,11 +419,7 @@ class HoldfastPacer:
 
     def headroom(self, now: float) -> float:
         """Abandons the tighter judged window can still take before it is over the cap."""
-        out = math.inf
-        for w in (self.day, self.month):
-            w.expire(now)
-            out = min(out, self.cap * w.lives - w.abandoned)
-        return out
+        return self.judged.room(now, self.cap)
 
     def target(self, now: float) -> float:
         """The abandon rate aimed at: below the cap by a margin that shrinks as the tighter judged
