@@ -210,7 +210,7 @@ async def _dnc_change(request: web.Request, add: bool) -> web.Response:
 
     shown = [e + "*" if is_prefix else e for e, is_prefix in entries]
     detail = {"campaign": campaign, "entries": shown, "changed": changed, "reason": body.reason}
-    where = "the global do-not-call list" if campaign is None else f"the do-not-call list of campaign {campaign!r}"
+    where = _dnc_list_name(campaign)
     change = (
         f"addition of {len(entries)} entries ({changed} new) to"
         if add
@@ -241,7 +241,7 @@ async def _dnc_upload(request: web.Request) -> web.Response:
         now = service.clock()
         run = import_dnc(store, campaign, text, now, by, region, report=report, after_batch=to_engine)
         await _import(service, report, by, "dnc_import", detail, run)
-    where = "the global do-not-call list" if campaign is None else f"the do-not-call list of campaign {campaign!r}"
+    where = _dnc_list_name(campaign)
     what = f"the import into {where} ({report.inserted} added)"
     # the engine has had each batch as it was stored (to_engine)
     await after_store(service, what, None, at=service.clock(), by=by, action="dnc_import", detail=detail())
@@ -346,6 +346,10 @@ async def _import(
         note = await log_stored(service, service.clock(), by, action, {**detail(), "stopped_by": problem.message})
         problem = ApiError(problem.status, problem.message + note, stored=True, **problem.extra)
     raise problem
+
+
+def _dnc_list_name(campaign: str | None) -> str:
+    return "the global do-not-call list" if campaign is None else f"the do-not-call list of campaign {campaign!r}"
 
 
 def _counts(report: ImportReport) -> dict[str, int]:
