@@ -71,6 +71,13 @@ class DialFigures:
         live = self.connects + self.abandoned
         return None if live == 0 else self.abandoned / live
 
+    def judged_abandon_rate(self, amd_false_positive: float) -> float | None:
+        """The rate the campaign is paced on (app/core/pacing.py): each machine verdict counts
+        `amd_false_positive` of a person hung up on as a machine, a live answer abandoned."""
+        persons = self.machines * amd_false_positive
+        live = self.connects + self.abandoned + persons
+        return None if live == 0 else (self.abandoned + persons) / live
+
 
 @dataclass(frozen=True, slots=True)
 class DialMinute:

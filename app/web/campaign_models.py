@@ -81,6 +81,12 @@ class DialFiguresView(BaseModel):
     machines: int = Field(description="answering machines")
     abandoned: int = Field(description="answered, but no agent within 2 s")
     abandon_rate: float | None = Field(description="abandoned / (connects + abandoned); null without any")
+    amd_false_positives: float = Field(
+        description="persons estimated among the machine verdicts (machines times the campaign's amd_false_positive)"
+    )
+    judged_abandon_rate: float | None = Field(
+        description="the rate the campaign is paced on: those persons counted as abandoned live answers"
+    )
 
 
 class FiguresView(BaseModel):

@@ -160,7 +160,9 @@ async def one_contact(request: web.Request) -> web.Response:
 async def campaign_figures(request: web.Request) -> web.Response:
     service, store, campaign, _ = _campaign(request)
     figures = await store.campaign_figures(campaign, service.clock())
-    return web.json_response(figures_view(figures).model_dump(mode="json"))
+    settings = service.engine.campaigns.get(campaign)
+    fp = settings.amd_false_positive if settings is not None else 0.0
+    return web.json_response(figures_view(figures, fp).model_dump(mode="json"))
 
 
 # ------------------------------------------------------------------ do-not-call
@@ -411,24 +413,30 @@ def contact_view(c: ContactRecord, shown: Callable[[str | None], str | None]) ->
     )
 
 
-def _dial(f: DialFigures) -> DialFiguresView:
-    rate = f.abandon_rate
+def _rate(rate: float | None) -> float | None:
+    return None if rate is None else round(rate, 4)
+
+
+def _dial(f: DialFigures, amd_false_positive: float) -> DialFiguresView:
     return DialFiguresView(
         attempts=f.attempts,
         connects=f.connects,
         machines=f.machines,
         abandoned=f.abandoned,
-        abandon_rate=None if rate is None else round(rate, 4),
+        abandon_rate=_rate(f.abandon_rate),
+        amd_false_positives=round(f.machines * amd_false_positive, 3),
+        judged_abandon_rate=_rate(f.judged_abandon_rate(amd_false_positive)),
     )
 
 
-def figures_view(f: CampaignFigures) -> FiguresView:
+def figures_view(f: CampaignFigures, amd_false_positive: float = 0.0) -> FiguresView:
+    """`amd_false_positive`: the campaign's assumed share of machine verdicts that were persons."""
     return FiguresView(
         campaign=f.campaign,
         contacts=dict(f.contacts),
         left=f.left,
-        last_24h=_dial(f.last_24h),
-        last_30d=_dial(f.last_30d),
+        last_24h=_dial(f.last_24h, amd_false_positive),
+        last_30d=_dial(f.last_30d, amd_false_positive),
         at=iso(f.at),
         at_epoch=f.at,
     )

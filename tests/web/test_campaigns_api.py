@@ -287,7 +287,15 @@ async def test_dnc_import_and_figures(http: TestClient, store: SQLiteStore) -> N
     figures = await get(http, f"/api/campaigns/{CAMPAIGN}/figures")
     assert figures["contacts"] == {"new": 2, "done": 1}
     assert figures["left"] == 0  # both new contacts are on the campaign's do-not-call list
-    assert figures["last_24h"] == {"attempts": 2, "connects": 1, "machines": 0, "abandoned": 1, "abandon_rate": 0.5}
+    assert figures["last_24h"] == {
+        "attempts": 2,
+        "connects": 1,
+        "machines": 0,
+        "abandoned": 1,
+        "abandon_rate": 0.5,
+        "amd_false_positives": 0.0,
+        "judged_abandon_rate": 0.5,
+    }
     assert figures["last_30d"]["attempts"] == 3 and figures["last_30d"]["machines"] == 1
     assert figures["at_epoch"] == START
 
