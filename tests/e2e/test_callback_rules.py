@@ -52,6 +52,10 @@ def check_retry_timeline(holdfast, request_id: str, expected_outcomes: list[str]
         assert nxt.at >= quarantine.data["until"] - 1e-6, f"attempt {nxt.data['attempt']} before quarantine end; {info}"
 
 
+# `make test-all` only: a busy customer retried after the quarantine is also proven by
+# test_busy_twice_then_answered_on_the_third_attempt_is_served, and a callback missed after its last
+# attempt by test_callbacks.py's three no-answer attempts; this one adds 30 s to `make test`.
+@pytest.mark.slow
 async def test_busy_customer_is_retried_after_quarantine_three_times_then_missed(holdfast, phonesim):
     phonesim.set_behaviour(f"customer:{ANNA}", "busy")
     anna = await new_callback(holdfast, CBR, ANNA)
