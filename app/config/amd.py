@@ -22,6 +22,7 @@ from app.config.durations import DurationError, format_duration, parse_duration
 
 __all__ = ["AMD_ARGS_VARIABLE", "AMD_PARAMETERS", "AmdTuning", "amd_variables"]
 
+DEFAULT_TOTAL_ANALYSIS_MS = 5000  # Asterisk's amd.conf default for total_analysis_time
 AMD_ARGS_VARIABLE = "HOLDFAST_AMD_ARGS"  # read by [holdfast-amd] in asterisk-conf/extensions.conf
 
 # AMD()'s positional arguments, in its order (Asterisk's app_amd), with the YAML key of each.
@@ -94,6 +95,12 @@ class AmdTuning(BaseModel):
     @classmethod
     def _empty_is_defaults(cls, data: Any) -> Any:
         return {} if data is None else data  # "amd_tuning:" with nothing under it
+
+    def analysis_time(self) -> float:
+        """The longest AMD() listens after the answer, in seconds: the tuned total_analysis_time,
+        else Asterisk's default (amd.conf's own, which the sandbox keeps)."""
+        ms = self.total_analysis_time
+        return (ms if ms is not None else DEFAULT_TOTAL_ANALYSIS_MS) / 1000
 
     def dial_arguments(self) -> str:
         """AMD()'s argument list ("2500,1500,,5000" …); "" when nothing is tuned."""

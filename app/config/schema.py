@@ -631,6 +631,23 @@ def _caller_id(value: object) -> str:
     return text
 
 
+def _home_digits(number: str, regions: tuple[str, ...]) -> str:
+    """The digits a person in the campaign's country (its first allowed region) dials for
+    `number`, as the information message says them: the national form for a number of that
+    country ("+4533445566" in DK: 33445566; "+442071234567" in GB: 02071234567), else the digits
+    as written (a foreign number, no region, or one phonenumbers does not know)."""
+    digits = number.lstrip("+")
+    if not number or not regions:
+        return digits
+    try:
+        parsed = phonenumbers.parse(number, regions[0])
+    except phonenumbers.NumberParseException:
+        return digits
+    if not phonenumbers.is_valid_number_for_region(parsed, regions[0]):
+        return digits
+    return re.sub(r"\D", "", phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.NATIONAL))
+
+
 def _optional_prompt(value: object) -> str | None:
     if value is None:
         return None
@@ -999,6 +1016,10 @@ def _dispositions(value: object) -> tuple[str, ...]:
     return tuple(out)
 
 
+# Validation context of a campaign definition read back from the store (an API campaign).
+STORED_DEFINITION = "stored_definition"
+
+
 class CampaignConfig(_Model):
     """One dialler campaign: its contacts are uploaded to the store (API or holdfast contacts import)."""
 
@@ -1032,6 +1053,8 @@ class CampaignConfig(_Model):
     information_prompt: Annotated[
         str, PlainValidator(_pattern(r"[A-Za-z0-9][A-Za-z0-9_./-]*", "expected a prompt name"))
     ] = "dialler_information"
+    # the number the information message says to call back; "": caller_id
+    information_number: Annotated[str, PlainValidator(_caller_id)] = ""
     amd: Bool = False
     amd_tuning: AmdTuning = Field(default_factory=AmdTuning)
     machine_message: Annotated[str | None, PlainValidator(_optional_prompt)] = None
@@ -1050,6 +1073,24 @@ class CampaignConfig(_Model):
             raise bad(
                 f"{', '.join(misplaced)} only apply to mode: predictive (this campaign is {self.mode.value}); "
                 "remove them or set mode: predictive"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _abandoning_modes_show_a_number(self, info: ValidationInfo) -> CampaignConfig:
+        """Power and predictive calls can be abandoned (no agent within 2 s): the regulators (UK
+        Ofcom) then want a caller ID presented and a number to call back said in the message.
+        Not for a definition the store kept from before this rule (context STORED_DEFINITION): an
+        upgrade must not stop the service on it; the service logs it at start-up instead."""
+        if (info.context or {}).get(STORED_DEFINITION):
+            return self
+        if self.mode is not CampaignMode.PREVIEW and not self.caller_id:
+            raise bad_key(
+                "caller_id",
+                f"is required in mode: {self.mode.value}: such a campaign abandons the calls no agent takes "
+                "within 2 s, and an abandoned call must present a number and say one to call back (the "
+                'information message); give the number to show, e.g. "+4533445566" (preview campaigns '
+                "may leave it out)",
             )
         return self
 
@@ -1087,8 +1128,12 @@ class CampaignConfig(_Model):
             reserve_for=self.reserve_for,
             dispositions=self.dispositions,
             information_prompt=self.information_prompt,
+            information_number=_home_digits(
+                self.information_number or self.caller_id, self.eligibility.allowed_regions
+            ),
             amd=self.amd,
             amd_args=self.amd_tuning.dial_arguments(),
+            amd_analysis_time=self.amd_tuning.analysis_time(),
             machine_message=self.machine_message,
             window=self.window,
             eligibility=self.eligibility.to_settings(),

@@ -32,8 +32,10 @@ Theory of operation:
   ringback; bridged on answer. A skip, an agent who does not answer (paused not_responding as
   for callbacks) or a lost agent leg puts the contact back in the window unattempted (a reserved
   call_back keeps its first `reserve_for` deadline). An agent who hangs up while the contact's
-  phone rings: the dial is recorded (agent_no_answer, not counted) and the contact is due again
-  AGENT_LEFT_RETRY later.
+  phone rings: the phone rings on until MIN_RING_TIME from the dial (a shorter ring is a nuisance
+  call), then the dial is recorded (agent_no_answer, not counted) and the contact is due again
+  AGENT_LEFT_RETRY later; a contact who answers meanwhile hears the information message
+  (abandoned). The engine's guard on any dial adds AMD's longest analysis to the ring time.
 - Power (contact first): `lines_per_agent` dials per ready agent (above one only while the
   campaign's judged abandon windows have room under its cap: `_power_lines`). On a live answer a ready agent
   is rung with auto-answer; if no agent has answered within CONNECT_WITHIN of the answer, the
@@ -99,6 +101,7 @@ from app.core.request import Attempt, Request
 from app.core.settings import (
     ABANDON_QUARANTINE,
     CONNECT_WITHIN,
+    MIN_RING_TIME,
     CampaignMode,
     CampaignSettings,
     CampaignState,
@@ -1156,7 +1159,7 @@ class DiallerFlow(CallFlow):
         attempt = Attempt(number=req.next_attempt_number, started_at=self._now, agent_id=req.agent_id or "")
         req.attempts.append(attempt)
         req.customer_leg = self._new_leg(req, "customer")
-        self._timers.set("customer", req.id, self._now + c.ring_time + CUSTOMER_TIMEOUT_MARGIN)
+        self._timers.set("customer", req.id, self._now + _customer_guard(c))
         # the compliance record of the dial: time, number, campaign, contact, agent (if any)
         self._activity(
             "attempt_started",
@@ -1272,7 +1275,10 @@ class DiallerFlow(CallFlow):
                 return
             attempt.outcome = AttemptOutcome.ANSWERED
             self._activity("attempt_outcome", req, attempt=attempt.number, outcome="answered")
-            if req.agent_leg is not None:  # preview: the agent is there
+            if _left_by_agent(req):  # preview: rung on after the agent hung up, nobody to speak to
+                self._play_information(req)
+                self._contact_left(req, "agent_left_before_answer")
+            elif req.agent_leg is not None:  # preview: the agent is there
                 self._emit(StopPrompt(req.agent_leg))
                 self._connect_contact(req)
             else:  # power: find an agent within CONNECT_WITHIN
@@ -1407,7 +1413,42 @@ class DiallerFlow(CallFlow):
         if role == "customer" and self._contact_on_line(req) and req.state is not RequestState.CONNECTED:
             self._contact_left(req, "contact_hung_up")
             return
+        if role == "agent" and req.state is RequestState.DIALLING_CUSTOMER and self._ring_on_without_agent(req):
+            return
         super()._leg_hung_up(e)
+
+    def _ring_on_without_agent(self, req: Request) -> bool:
+        """Preview: the agent hung up while the contact's phone rang. Hanging the contact up at
+        once would ring them for a moment only, which the regulators count as a nuisance call:
+        their phone rings on until MIN_RING_TIME from the dial (`_customer_due` then ends the dial
+        as the agent's, not counted). If they answer meanwhile, nobody is there to speak to: the
+        information message, an abandoned call (`_leg_answered`). False when it rang long enough."""
+        if req.customer_leg is None or not req.attempts:
+            return False
+        ring_out = req.attempts[-1].started_at + MIN_RING_TIME
+        if ring_out <= self._now:
+            return False
+        agent_id = req.agent_id
+        agent = self._take_agent(req)
+        if agent is not None:
+            self._agent_refused(agent, req)
+        self._activity("agent_left_callback", req, agent=agent_id, ringing_until=round(ring_out, 3))
+        self._timers.set("customer", req.id, ring_out)
+        return True
+
+    def _customer_due(self, request_id: str) -> None:
+        req = self.requests.get(request_id)
+        if req is None or req.state is not RequestState.DIALLING_CUSTOMER or not _left_by_agent(req):
+            super()._customer_due(request_id)
+            return
+        # the phone of a preview whose agent left has rung MIN_RING_TIME: the dial is the agent's
+        self._emit(Hangup(req.customer_leg or "", "agent_gone"))
+        attempt = req.attempts[-1]
+        attempt.outcome = AttemptOutcome.AGENT_NO_ANSWER
+        attempt.ended_at = self._now
+        self._forget_leg(req.customer_leg)
+        req.customer_leg = None
+        self._return_to_place(req)
 
     def _contact_on_line(self, req: Request) -> bool:
         return req.state is RequestState.CONNECTING or (
@@ -1431,12 +1472,18 @@ class DiallerFlow(CallFlow):
         req = self.requests.get(request_id)
         if req is None or req.kind is not RequestKind.CONTACT or not self._contact_on_line(req):
             return
+        self._play_information(req)
+        self._contact_left(req, "no_agent_in_time")
+
+    def _play_information(self, req: Request) -> None:
+        """The answered contact no agent came for hears who called and a number to call back."""
         c = self.campaigns.get(req.campaign or "")
         prompt = c.information_prompt if c is not None else "dialler_information"
+        number = c.information_number if c is not None else ""
         leg = req.customer_leg
         assert leg is not None
-        self._emit(PlayPrompt(leg, (PromptItem(prompt),), hangup_after=True))
-        self._contact_left(req, "no_agent_in_time")
+        # the number is the prompt's framed value: said between it and its tail (prompts.TAILS)
+        self._emit(PlayPrompt(leg, (PromptItem(prompt, number or None),), hangup_after=True))
 
     def _review_due(self, request_id: str) -> None:
         req = self.requests.get(request_id)
@@ -1519,4 +1566,18 @@ class DiallerFlow(CallFlow):
             # a preview under review is dialled at LegsReconciled (recovery.py), as a whisper is
             c = self.campaigns.get(req.campaign)
             if req.state is RequestState.DIALLING_CUSTOMER and c is not None:
-                self._timers.set("customer", req.id, now + c.ring_time + CUSTOMER_TIMEOUT_MARGIN)
+                self._timers.set("customer", req.id, now + _customer_guard(c))
+
+
+def _left_by_agent(req: Request) -> bool:
+    """A preview dial whose agent hung up while the contact's phone rang (`_ring_on_without_agent`):
+    its attempt names the agent it was placed for, yet no agent is on the request. A power or
+    predictive dial names its agent only once connected."""
+    return bool(req.attempts) and bool(req.attempts[-1].agent_id) and req.agent_id is None
+
+
+def _customer_guard(c: CampaignSettings) -> float:
+    """How long after the dial the engine gives up on Asterisk's answer or failure: the ring time,
+    the guard's margin and, with answering-machine detection, the longest it may listen after
+    the answer (a person answering late must not be hung up on as no answer)."""
+    return c.ring_time + CUSTOMER_TIMEOUT_MARGIN + (c.amd_analysis_time if c.amd else 0.0)

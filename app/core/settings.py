@@ -237,8 +237,11 @@ class CampaignSettings:
     reserve_for: float = 1800.0
     dispositions: tuple[str, ...] = ("sale", "not_interested", "call_back", "wrong_number")
     information_prompt: str = "dialler_information"  # heard by an abandoned power call
+    # the number the information message says to call back (digits as dialled at home); "": none
+    information_number: str = ""
     amd: bool = False
     amd_args: str = ""  # AMD()'s tuned arguments (app/config/amd.py); "": amd.conf's values
+    amd_analysis_time: float = 5.0  # the longest AMD() listens after the answer (its total_analysis_time)
     machine_message: str | None = None  # prompt left on an answering machine (amd); None: hang up
     window: int = 20  # contacts the engine keeps at hand per campaign (the store holds the rest)
     abandon_cap: float = 0.03  # predictive: abandoned / live answers over any 24 h and 30 days

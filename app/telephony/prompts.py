@@ -24,10 +24,14 @@ file of that name replaces it.
 
 A prompt that frames a value is recorded in two parts so any language can put words on both
 sides of it: `position` + digits + `position_tail`, `estimated_wait` + minutes +
-`estimated_wait_tail` (`…_tail_one` for 1 minute), and `callback_offer` + its key (the item's
-own value) + `callback_offer_tail`. Each part is replaceable on its own. The engine may name
-another tail of the same family right after the value (`callback_offer_tail_no_place`): it is
-played instead of the usual one.
+`estimated_wait_tail` (`…_tail_one` for 1 minute), `callback_offer` + its key (the item's own
+value) + `callback_offer_tail`, and `dialler_information` + the campaign's number to call back
+(the item's own value) + `dialler_information_tail`. Each part is replaceable on its own. The
+engine may name another tail of the same family right after the value
+(`callback_offer_tail_no_place`): it is played instead of the usual one. A named item not in
+`TAILS` plays alone, its value unsaid: a campaign's own `information_prompt` recording says its
+own number; so does an admin's `dialler_information` without a `dialler_information_tail` of
+their own (`WHOLE_WHEN_ALONE`).
 """
 
 from __future__ import annotations
@@ -82,9 +86,18 @@ STOCK: dict[str, tuple[str, ...]] = {
     "voicemail_message": ("sound:vm-goodbye",),
     "recording_notice": ("sound:conf-now-recording",),  # "…is now being recorded"
     # An abandoned dialler contact: "Hello." "We're sorry." "Nobody is available to take your call
-    # at the moment." "Goodbye". Not the regulators' information message (who called, a number to
-    # call back): where one is required, record it (campaign information_prompt, docs/prompts.md).
-    "dialler_information": ("sound:hello", "sound:sorry", "sound:vm-nobodyavail", "sound:vm-goodbye"),
+    # at the moment." "Please try your call again later." "Telephone number." + the campaign's
+    # information_number + "Goodbye". It gives a number to call back but not who called, which
+    # the regulators' information message also needs: record the head where one is required
+    # (campaign information_prompt or prompts.overrides, docs/prompts.md).
+    "dialler_information": (
+        "sound:hello",
+        "sound:sorry",
+        "sound:vm-nobodyavail",
+        "sound:please-try-call-later",
+        "sound:telephone-number",
+    ),
+    "dialler_information_tail": ("sound:vm-goodbye",),
     # The agent, when the contact did not answer (or a machine, busy, failed): "I'm sorry."
     # "The number is not answering."
     "dialler_contact_unreachable": ("sound:im-sorry", "sound:number-not-answering"),
@@ -95,7 +108,17 @@ VALUE_ITEMS = ("digits", "number", "minutes", "count", "tone")
 # Named items played as Asterisk tones (until stopped) rather than recordings.
 TONES = frozenset({"ringback"})
 # Prompts recorded as head + value + tail.
-TAILS = {"position": "position_tail", "estimated_wait": "estimated_wait_tail", "callback_offer": "callback_offer_tail"}
+TAILS = {
+    "position": "position_tail",
+    "estimated_wait": "estimated_wait_tail",
+    "callback_offer": "callback_offer_tail",
+    # a campaign's information message + the number to call back (its own value)
+    "dialler_information": "dialler_information_tail",
+}
+# Heads once recorded as whole messages: an admin's head (override or own folder) without an
+# equally close tail of its own is taken as the whole message, said alone (recorded before the
+# message framed a number, it already says one).
+WHOLE_WHEN_ALONE = frozenset({"dialler_information"})
 
 
 def _key(name: str) -> str:
@@ -180,6 +203,8 @@ class PromptBook:
             uris.extend(self.named(item.name))
             tail = TAILS.get(_key(item.name))
             if tail is None:
+                continue
+            if _key(item.name) in WHOLE_WHEN_ALONE and self._rank(_key(item.name)) < self._rank(tail):
                 continue
             # The framed value is the item's own (offer key) or the item right after it.
             value: PromptItem | None = None

@@ -49,7 +49,7 @@ from app.ari import (
     new_id,
 )
 from app.config import ConfigError, HoldfastConfig, load_config
-from app.config.schema import AsteriskConfig, CampaignConfig, RecordingConfig
+from app.config.schema import STORED_DEFINITION, AsteriskConfig, CampaignConfig, RecordingConfig
 from app.core import events as ev
 from app.core.causes import outcome_for
 from app.core.commands import Activity, Command, Hangup, LoadContacts, Notify
@@ -57,6 +57,7 @@ from app.core.engine import Engine
 from app.core.errors import CoreError, EventOvertaken
 from app.core.promise_log import DAY
 from app.core.request import Request
+from app.core.settings import CampaignMode
 from app.core.states import AgentState
 from app.notify.service import Notifier
 from app.store import AgentRecord, Store, StoreError
@@ -449,10 +450,18 @@ class TelephonyService(ServerSync):
         assert self.store is not None
         for stored in await self.store.campaign_defs():
             try:
-                self.api_campaigns[stored.campaign] = CampaignConfig.model_validate(stored.definition)
+                campaign = CampaignConfig.model_validate(stored.definition, context={STORED_DEFINITION: True})
             except ValueError as error:
                 self.fail("stored_campaign_invalid", error)
                 raise
+            if campaign.mode is not CampaignMode.PREVIEW and not campaign.caller_id:
+                # stored before power and predictive campaigns needed one: kept, said at every start
+                log.warning(
+                    "stored_campaign_without_caller_id",
+                    campaign=stored.campaign,
+                    fix="give it a caller_id (PUT /api/campaigns/<id>): its abandoned calls present no number",
+                )
+            self.api_campaigns[stored.campaign] = campaign
         if self.api_campaigns:
             self.engine = Engine(self.merged_config().core())
             log.info("api_campaigns_restored", campaigns=sorted(self.api_campaigns))

@@ -68,3 +68,11 @@ def test_mistakes_are_named(tuning: dict[str, Any], message: str) -> None:
     with pytest.raises(ConfigError) as err:
         validate_config(campaign_with(amd_tuning=tuning))
     assert message in str(err.value)
+
+
+def test_the_campaign_knows_how_long_detection_may_listen_after_the_answer() -> None:
+    """The engine's guard on a dial adds it (a late answer is not hung up on as no answer)."""
+    (tuned,) = validate_config(campaign_with(amd_tuning={"total_analysis_time": "30s"})).core().campaigns
+    assert tuned.amd_analysis_time == 30.0
+    (default,) = validate_config(campaign_with()).core().campaigns
+    assert default.amd_analysis_time == 5.0  # amd.conf's

@@ -30,6 +30,7 @@ def test_a_campaign_becomes_core_settings() -> None:
     config = validate_config(
         with_campaign(
             mode="power",
+            caller_id="+4533445566",
             lines_per_agent=2,
             timezone="Europe/Copenhagen",
             calling_hours={"mon": "09:00-20:00"},

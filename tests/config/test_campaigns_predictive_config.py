@@ -12,10 +12,14 @@ from app.core.settings import CampaignMode
 
 from .test_campaigns_config import problems, with_campaign
 
+CALLER_ID = "+4533445566"  # a power or predictive campaign must show one
+
 
 def test_a_predictive_campaign_becomes_core_settings() -> None:
     config = validate_config(
-        with_campaign(mode="predictive", abandon_cap="2.5%", amd_false_positive=0.02, max_dial_level=3)
+        with_campaign(
+            mode="predictive", caller_id=CALLER_ID, abandon_cap="2.5%", amd_false_positive=0.02, max_dial_level=3
+        )
     )
     (c,) = config.core().campaigns
     assert (c.mode, c.abandon_cap, c.amd_false_positive, c.max_dial_level) == (
@@ -27,7 +31,7 @@ def test_a_predictive_campaign_becomes_core_settings() -> None:
 
 
 def test_predictive_defaults_are_the_regulators_cap() -> None:
-    (c,) = validate_config(with_campaign(mode="predictive")).core().campaigns
+    (c,) = validate_config(with_campaign(mode="predictive", caller_id=CALLER_ID)).core().campaigns
     assert (c.abandon_cap, c.amd_false_positive, c.max_dial_level) == (0.03, 0.0, 4.0)
 
 

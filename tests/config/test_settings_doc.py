@@ -14,6 +14,7 @@ from app.config.schema import PREDICTIVE_ONLY, CampaignConfig
 from app.core.settings import CampaignMode
 
 from .test_campaigns_config import with_campaign
+from .test_campaigns_predictive_config import CALLER_ID
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "settings.md"
 
@@ -51,7 +52,7 @@ def test_the_documented_modes_are_the_models() -> None:
 
 def accepted(key: str, value: str) -> bool:
     try:
-        validate_config(with_campaign(mode="predictive", **{key: value}))
+        validate_config(with_campaign(mode="predictive", caller_id=CALLER_ID, **{key: value}))
     except ConfigError:
         return False
     return True
@@ -67,7 +68,8 @@ def beyond(bound: str, factor: float) -> str:
 def test_predictive_keys_are_marked_with_their_default_and_bounds(key: str) -> None:
     _, _, default, allowed, meaning = CAMPAIGNS[key]
     assert meaning.startswith("Predictive only"), meaning
-    (c,) = validate_config(with_campaign(mode="predictive", **{key: default.strip("`")})).core().campaigns
+    fields = {"mode": "predictive", "caller_id": CALLER_ID, key: default.strip("`")}
+    (c,) = validate_config(with_campaign(**fields)).core().campaigns
     assert getattr(c, key) == pytest.approx(CampaignConfig.model_fields[key].default)
     low, high = allowed.split(",")[0].split("\N{EN DASH}")  # the range before ", written ...", at its en dash
     assert accepted(key, low) and accepted(key, high), allowed

@@ -25,6 +25,7 @@ campaigns:
   pow:
     mode: power
     queue: sales
+    caller_id: "+4570000009"
     lines_per_agent: 2
     ring_time: 30s
     max_attempts: 3

@@ -23,11 +23,13 @@ campaigns:
   twice:
     mode: power
     queue: sales
+    caller_id: "+4570000009"
     parity: 2
     ring_time: 15s
   once:
     mode: power
     queue: sales
+    caller_id: "+4570000009"
     parity: 1
     ring_time: 15s
 """

@@ -1,6 +1,6 @@
 """Power campaigns on real Asterisk: contacts first, an auto-answering agent connected on answer
-within 2 s; more answers than agents → the information message and an `abandoned` record; busy
-retried after its interval up to max_attempts."""
+within 2 s; more answers than agents → the information message with the number to call back and
+an `abandoned` record; busy retried after its interval up to max_attempts."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ import pytest
 
 from app.core import events as ev
 from app.core.pacing import HistoryMinute, PacingHistory
+from app.telephony.prompts import SHIPPED_DIR
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from test_agent_hears import read_header
@@ -31,10 +32,16 @@ campaigns:
     queue: sales
     lines_per_agent: 2
     caller_id: "+4570000008"
+    information_number: "+4533445566"
     ring_time: 15s
     max_attempts: 2
     retry: {busy: 3s, no_answer: 3s, failed: 3s, machine: 3s}
 """
+
+
+def recorded_seconds(*names: str) -> float:
+    """How long the shipped English recordings of `names` play (8000 mu-law bytes a second)."""
+    return sum((SHIPPED_DIR / "en" / f"{name}.ulaw").stat().st_size for name in names) / 8000
 
 
 def clean_record(holdfast, answered: int = 100) -> None:
@@ -75,7 +82,13 @@ async def test_answer_hears_an_agent_within_2s_and_a_second_answer_hears_the_mes
     assert 1.9 <= abandoned.at - answered.at <= 3.0
     await ben.wait_audio_received(timeout=5)  # the message is heard
     await ben.wait_hangup(timeout=30)
-    assert any("dialler_information" in media for media in holdfast.service.prompts_played)
+    heard = holdfast.service.clock() - abandoned.at
+    played = list(holdfast.service.prompts_played)
+    i = next(i for i, media in enumerate(played) if media.endswith("/dialler_information"))
+    # the campaign's number to call back, as dialled in DK, between the message and its tail
+    message = played[i : i + 3]
+    assert message[1:2] == ["digits:33445566"] and message[-1].endswith("/dialler_information_tail"), played
+    assert heard >= recorded_seconds("dialler_information", "dialler_information_tail") + 8 * 0.3  # 8 digits said
     await holdfast.service.wait_committed()
     stored = {r.number: r for r in await holdfast.store.list_contacts("pow")}
     assert stored[BEN].state == "scheduled" and stored[BEN].last_outcome == "abandoned"

@@ -1,16 +1,20 @@
 """Preview campaigns on real Asterisk: the agent is rung first with the contact's caller id, the
 card is served while the phone rings, the contact is dialled once the agent answers and the two
 are bridged with audio both ways; an agent who rejects is paused and the contact goes to the next
-agent, unattempted; a skip hands over the next contact."""
+agent, unattempted; a skip hands over the next contact; an agent who hangs up while the contact's
+phone rings leaves it ringing the minimum ring time, and a contact answering then hears the
+information message."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 import aiohttp
 import pytest
 
 from app.core import events as ev
+from app.core.settings import MIN_RING_TIME
 from app.store.contact_records import ImportRow
 
 pytestmark = pytest.mark.e2e
@@ -121,3 +125,47 @@ async def test_skip_returns_the_contact_and_rings_the_agent_with_the_next(holdfa
     assert (stored.state, stored.attempts) == ("scheduled", 0)  # due again, never dialled
     assert not holdfast.activities.find("attempt_started")
     await second.hangup()
+
+
+async def test_an_agent_leaving_while_the_contact_rings_leaves_it_ringing_the_minimum(holdfast, phonesim):
+    """The agent hangs up at once while the contact's phone rings: the phone is not cut off after a
+    moment (a nuisance call) but rings on until MIN_RING_TIME from the dial, then the dial ends as
+    the agent's (not counted against the contact)."""
+    phonesim.set_behaviour("agent:1001", "manual")
+    phonesim.set_behaviour(f"customer:{ADA}", "manual")
+    await upload(holdfast, (ADA, "Ada Lovelace", {}))
+    holdfast.service.agent_action("1001", "ready")
+    agent = await phonesim.wait_incoming("agent:1001")
+    await agent.answer()
+    customer = await phonesim.wait_incoming(f"customer:{ADA}", timeout=15)
+    rang_at = asyncio.get_running_loop().time()
+    await agent.hangup()
+    await holdfast.wait_activity("agent_left_callback", agent_id="1001")
+    await customer.wait_hangup(timeout=MIN_RING_TIME + 10)
+    rang = asyncio.get_running_loop().time() - rang_at
+    assert rang >= MIN_RING_TIME - 1.0, f"the contact's phone rang {rang:.1f} s only"
+    record = await holdfast.wait_activity("dial_attempt")
+    assert record.data["outcome"] == "agent_no_answer"
+    stored = await stored_contact(holdfast, ADA)
+    assert (stored.state, stored.attempts) == ("scheduled", 0)
+    await holdfast.assert_nothing_left_behind()
+
+
+async def test_a_contact_answering_after_the_agent_left_hears_the_information_message(holdfast, phonesim):
+    phonesim.set_behaviour("agent:1001", "manual")
+    phonesim.set_behaviour(f"customer:{ADA}", "manual")
+    await upload(holdfast, (ADA, "Ada Lovelace", {}))
+    holdfast.service.agent_action("1001", "ready")
+    agent = await phonesim.wait_incoming("agent:1001")
+    await agent.answer()
+    customer = await phonesim.wait_incoming(f"customer:{ADA}", timeout=15)
+    await agent.hangup()
+    await holdfast.wait_activity("agent_left_callback", agent_id="1001")
+    await customer.answer()
+    await customer.wait_audio_received(min_packets=100)  # 2 s of the message, not silence
+    await customer.wait_hangup(timeout=30)  # the service hangs up once the message is over
+    abandoned = await holdfast.wait_activity("dialler_abandoned")
+    assert abandoned.data["why"] == "agent_left_before_answer"
+    record = await holdfast.wait_activity("dial_attempt")
+    assert record.data["outcome"] == "abandoned"
+    await holdfast.assert_nothing_left_behind()

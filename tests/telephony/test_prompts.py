@@ -184,3 +184,39 @@ def test_another_tail_named_after_the_value_replaces_the_usual_one() -> None:
     # a following item of another name is not a tail: both are played
     after = book.media((P("callback_offer", "1"), P("closed")))
     assert after == ["sound:/s/en/callback_offer", "digits:1", "sound:/s/en/callback_offer_tail", "sound:/s/en/closed"]
+
+
+def test_the_information_message_says_the_number_between_its_head_and_tail() -> None:
+    """An abandoned dialler contact must hear a number to call back (UK Ofcom): the campaign's
+    number is the item's own value, said between `dialler_information` and its tail (the shipped
+    message ended "please call our customer service number. Goodbye." and said none)."""
+    items = (P("dialler_information", "33445566"),)
+    assert PromptBook(SHIPPED_DIR, asterisk_path="/s").media(items) == [
+        "sound:/s/en/dialler_information", "digits:33445566", "sound:/s/en/dialler_information_tail",
+    ]  # fmt: skip
+    assert texts()["dialler_information"].endswith("To reach us, please call")
+    assert texts()["dialler_information_tail"] == "Goodbye."
+    # the admin's own head (e.g. naming the company) with their own tail frames the number
+    both = PromptBook(
+        SHIPPED_DIR,
+        asterisk_path="/s",
+        overrides={"dialler_information": "/srv/ofcom-head", "dialler_information_tail": "/srv/ofcom-tail"},
+    )
+    assert both.media(items) == ["sound:/srv/ofcom-head", "digits:33445566", "sound:/srv/ofcom-tail"]
+
+
+def test_an_admins_whole_information_message_is_not_followed_by_the_number_again() -> None:
+    """Before the message framed a number, an admin replaced `dialler_information` with a whole
+    message that says their number: without a tail of their own it is still said alone, not
+    followed by the digits and the shipped "Goodbye"."""
+    head = PromptBook(SHIPPED_DIR, asterisk_path="/s", overrides={"dialler_information": "/srv/ofcom-message"})
+    assert head.media((P("dialler_information", "33445566"),)) == ["sound:/srv/ofcom-message"]
+
+
+def test_a_campaigns_own_information_prompt_plays_alone_without_the_number(tmp_path: Path) -> None:
+    """A campaign's `information_prompt` other than dialler_information is the admin's whole
+    message, which says its own number: the value the engine hands along is not said again."""
+    (tmp_path / "ofcom_message.ulaw").write_bytes(b"\xff" * 800)
+    book = PromptBook(SHIPPED_DIR, asterisk_path="/s", prompts_dir=str(tmp_path))
+    assert book.media((P("ofcom-message", "33445566"),)) == [f"sound:{tmp_path}/ofcom_message"]
+    assert book.media((P("custom/abandoned", "33445566"),)) == ["sound:custom/abandoned"]  # an Asterisk sound

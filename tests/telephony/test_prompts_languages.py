@@ -50,8 +50,11 @@ def test_every_shipped_prompt_has_a_stock_fallback() -> None:
     for name in names - set(NO_STOCK):
         heard = book.named(name)
         assert heard == list(STOCK[name]) and f"sound:{name}" not in heard, (name, heard)
-    assert book.named("dialler_information") == [
-        "sound:hello", "sound:sorry", "sound:vm-nobodyavail", "sound:vm-goodbye",
+    # "Hello. We're sorry. Nobody is available … Please try your call again later. Telephone number"
+    # + the campaign's number + "Goodbye"
+    assert book.media((P("dialler_information", "33445566"),)) == [
+        "sound:hello", "sound:sorry", "sound:vm-nobodyavail", "sound:please-try-call-later",
+        "sound:telephone-number", "digits:33445566", "sound:vm-goodbye",
     ]  # fmt: skip
     assert book.named("dialler_contact_unreachable") == ["sound:im-sorry", "sound:number-not-answering"]
 

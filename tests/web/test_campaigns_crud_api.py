@@ -8,9 +8,10 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
+import structlog
 from aiohttp.test_utils import TestClient, TestServer
 
-from app.core.settings import CampaignState
+from app.core.settings import CampaignMode, CampaignState
 from app.store.sqlite import SQLiteStore
 from app.web.api import make_app
 from tests.ari.fake_ari import FakeAri
@@ -153,3 +154,34 @@ async def test_two_campaigns_created_at_once_are_both_kept(
     assert set(names) <= set(stored_shell.engine.campaigns)
     assert set(names) <= set(stored_shell.service.api_campaigns)
     assert sorted(d.campaign for d in await store.campaign_defs()) == sorted(names)
+
+
+async def test_a_power_campaign_without_caller_id_is_refused_but_one_stored_before_the_rule_restores(
+    http: TestClient, store: SQLiteStore, stored_shell: Shell, fake_ari: FakeAri, shell_text: str
+) -> None:
+    """Power and predictive campaigns need a caller_id (their abandoned calls present and say a
+    number): created over the API without one is 422. One the store kept from before that rule is
+    restored at start-up (an upgrade must not stop the service), with a warning at every start."""
+    answer = await create(http, 422, queue="sales", mode="power")
+    assert f"campaigns.{NEW}.caller_id is required in mode: power" in answer["error"]
+    assert await store.campaign_defs() == []
+    await store.save_campaign_def(NEW, {"queue": "sales", "mode": "power", "state": "paused"}, 0.0, "eva")
+    await stored_shell.stop()
+    again = await make_shell(fake_ari, shell_text, store=store)
+    with structlog.testing.capture_logs() as logs:
+        await again.start()
+    try:
+        assert again.engine.campaigns[NEW].mode is CampaignMode.POWER
+        warned = [e for e in logs if e["event"] == "stored_campaign_without_caller_id"]
+        assert [e["campaign"] for e in warned] == [NEW]
+        # an edit is held to the rule: the admin gives it the number
+        async with TestClient(TestServer(make_app(again.service))) as client:
+            refused = await call(
+                client, "PUT", f"/api/campaigns/{NEW}", 422, by="bo", campaign={"queue": "sales", "mode": "power"}
+            )
+            assert "caller_id is required" in refused["error"]
+            fixed = {"queue": "sales", "mode": "power", "caller_id": "+4533445566"}
+            await call(client, "PUT", f"/api/campaigns/{NEW}", 200, by="bo", campaign=fixed)
+        assert again.engine.campaigns[NEW].information_number == "33445566"
+    finally:
+        await again.stop()

@@ -23,11 +23,13 @@ campaigns:
   pred:
     queue: support
     mode: predictive
+    caller_id: "+4570000009"
     state: paused
     amd_false_positive: 10%
   spring:
     queue: support
     mode: power
+    caller_id: "+4570000009"
     state: paused
 """
 
