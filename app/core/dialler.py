@@ -112,6 +112,7 @@ from app.core.states import AgentState, AttemptOutcome, Outcome, RequestKind, Re
 DIAL_ACTIVITY = "dial_attempt"  # the raw event log's kind for one dial of a contact (store figures)
 CAMPAIGN_FINISHED = "campaign_finished"  # activity and notification: the list is finished
 CAMPAIGN_REOPENED = "campaign_reopened"  # activity: contacts came again after campaign_finished
+CAMPAIGN_REMOVED = "campaign_removed"  # activity: the campaign left the settings (its finish mark with it)
 QUARANTINED = "abandoned_recently"  # verdict: the number's power call was abandoned within ABANDON_QUARANTINE
 CALL_BACK = "call_back"  # the disposition that promises a later call (due whatever attempts are used)
 INVALID_CAUSES = frozenset({1, 28})  # unallocated number, invalid number format
@@ -226,8 +227,10 @@ class DiallerFlow(CallFlow):
             self._unsettled.discard(cid)
             self._paced_at.pop(cid, None)
             self._timers.cancel_all(cid, ("contacts", "pace"))
-            # a campaign created later under this id starts afresh: not "reopened" at its first load
+            # a campaign created later under this id starts afresh: not "reopened" at its first load,
+            # and told when its own list is finished, after a restart too (the mark ends the old one's)
             self._finished.discard(cid)
+            self._activity(CAMPAIGN_REMOVED, None, campaign=cid)
             # Its do-not-call entries stay: the store keeps a deleted campaign's rows, and nothing
             # feeds them again when the id is reused (only a start-up does), so dropping them here
             # would let a recreated campaign dial numbers the store bars for it until a restart.

@@ -26,10 +26,10 @@ T = TypeVar("T")
 # An active request's lines stay with it, however old (its history on the live page and the API).
 # So do a campaign's finishing marks: every start reads the last one (app/telephony/
 # contacts_loader.py), and without it a campaign finished long ago is announced finished again.
-# One line per finish or reopening: they cannot grow the log.
+# One line per finish, reopening or removal: they cannot grow the log.
 _NOT_ACTIVE = (
     "AND (request_id IS NULL OR request_id NOT IN (SELECT id FROM requests WHERE state <> 'ended')) "
-    "AND kind NOT IN ('campaign_finished', 'campaign_reopened')"
+    "AND kind NOT IN ('campaign_finished', 'campaign_reopened', 'campaign_removed')"
 )
 
 

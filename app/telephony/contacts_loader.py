@@ -29,7 +29,7 @@ import structlog
 
 from app.core import events as ev
 from app.core.commands import LoadContacts
-from app.core.dialler import CAMPAIGN_FINISHED, CAMPAIGN_REOPENED
+from app.core.dialler import CAMPAIGN_FINISHED, CAMPAIGN_REMOVED, CAMPAIGN_REOPENED
 from app.core.engine import Engine
 from app.core.errors import CoreError
 from app.core.pacing import DAY, MONTH, HistoryMinute, PacingHistory
@@ -42,7 +42,7 @@ log = structlog.get_logger("holdfast.contacts")
 DIAL_NOW_KEY = "#"  # preview: the agent reviewing a contact dials it now
 SKIP_KEY = "*"  # preview: the agent skips the contact (not dialled, due again)
 
-FINISH_MARKS = (CAMPAIGN_FINISHED, CAMPAIGN_REOPENED)
+FINISH_MARKS = (CAMPAIGN_FINISHED, CAMPAIGN_REOPENED, CAMPAIGN_REMOVED)
 LOAD_RETRIES = (0.2, 0.5, 1.0, 2.0, None)  # seconds between tries; None: give up (stop the service)
 
 
@@ -152,7 +152,8 @@ class ContactsLoader:
 
     async def _finished_campaigns(self) -> set[str]:
         """Campaigns whose last finishing mark in the event log is campaign_finished (not
-        reopened since): told already, not told again after this restart."""
+        reopened since, nor removed from the settings: a campaign created again under its id is
+        another list): told already, not told again after this restart."""
         assert self.store is not None
         last: dict[str, str] = {}
         since = 0

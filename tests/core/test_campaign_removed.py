@@ -81,3 +81,13 @@ def test_a_new_campaign_under_a_deleted_ones_id_keeps_its_do_not_call_entries() 
         (1, "dnc"),
         (2, "dnc"),
     ]
+
+
+def test_a_campaign_leaving_the_settings_is_marked_in_the_event_log() -> None:
+    """The mark a restart reads (app/telephony/contacts_loader.py): the finished list it ends is
+    not the list of a campaign created later under the same id."""
+    h = churn()
+    lifetime(h, 1)
+    (removed,) = [a for a in h.activities("campaign_removed") if a.data["campaign"] == "c1"]
+    finished = h.activities("campaign_finished")
+    assert h.log.index(finished[-1]) < h.log.index(removed)

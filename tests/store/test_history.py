@@ -90,12 +90,18 @@ async def test_a_campaigns_finishing_marks_are_kept_however_old(store: Store) ->
             Activity("campaign_reopened", at=old + 1, data={"campaign": "autumn"}),
             Activity("campaign_finished", at=old + 2, data={"campaign": "autumn"}),
             Activity("agent_state", at=old + 3, agent_id="a1", data={"state": "ready"}),
+            Activity("campaign_removed", at=old + 4, data={"campaign": "spring"}),
         ],
     )
     pruned = await store.prune_history(before=old + 10_000.0, limit=100)
     assert pruned.events == 1  # the agent's line only
     kinds = [
         (e.kind, e.data.get("campaign"))
-        for e in await store.events_of_kinds(("campaign_finished", "campaign_reopened"))
+        for e in await store.events_of_kinds(("campaign_finished", "campaign_reopened", "campaign_removed"))
     ]
-    assert kinds == [("campaign_finished", "spring"), ("campaign_reopened", "autumn"), ("campaign_finished", "autumn")]
+    assert kinds == [
+        ("campaign_finished", "spring"),
+        ("campaign_reopened", "autumn"),
+        ("campaign_finished", "autumn"),
+        ("campaign_removed", "spring"),  # pruned, spring would be restored finished under a new list
+    ]

@@ -142,6 +142,19 @@ async def test_start_up_gives_the_engine_the_campaigns_already_told_finished(sto
     assert engine.finished_campaigns() == {"c1"}
 
 
+async def test_a_campaign_created_again_under_a_finished_ones_id_is_not_restored_finished(
+    store: SQLiteStore,
+) -> None:
+    """c1 finished, was deleted (campaign_removed) and created again with a new list: after a
+    restart it is not taken for finished, so its own list's end is still told (campaign_finished,
+    notified), as it is without the restart."""
+    marks = [("c1", "campaign_finished"), ("c1", "campaign_removed")]
+    await store.append_events([Activity(kind, at=NOW + i, data={"campaign": c}) for i, (c, kind) in enumerate(marks)])
+    engine = Engine(SETTINGS)
+    await ContactsLoader(store, engine.handle, lambda: NOW, lambda *_: None).start_up(engine)
+    assert engine.finished_campaigns() == set()
+
+
 async def test_start_up_gives_back_a_disposition_pending_at_the_restart(store: SQLiteStore) -> None:
     (first, *_) = [r.contact_id for r in await store.list_contacts("c1")]
     pending = ContactProgress("c1", first, "done", 1, None, "answered", "a1")
