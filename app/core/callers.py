@@ -291,9 +291,9 @@ class CallerFlow(EngineBase):
         if cb.mode is CallbackMode.TICKET:
             self._ticket(req, number, automatic)
             return
-        self.promises.note(number, self._now)
         if not cb.allow_duplicate_numbers:
             self._merge_waiting_callbacks(req, number)
+        self.promises.note(number, self._now)  # after the merge: it withdrew the promise it replaced
         line = req.customer_leg
         estimate = self.estimated_wait(req.id)  # while still waiting; the callback keeps its place
         if req.state is RequestState.WAITING and not req.is_callback:
@@ -358,6 +358,8 @@ class CallerFlow(EngineBase):
                 older.state is RequestState.WAITING and req.state is RequestState.WAITING and older.place < req.place
             )
             self._end(older, Outcome.REMOVED, by="holdfast", reason="merged", kept=req.id)
+            if older.callback_requested_at is not None:  # one callback, counted once by the daily cap
+                self.promises.withdraw(number, older.callback_requested_at, self._now)
             if earlier:  # the caller takes the older callback's place (and so its priority)
                 order = self.orders[req.queue]
                 order.remove(req.place)

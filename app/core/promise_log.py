@@ -5,9 +5,14 @@ duplicate check stops two callbacks to one number waiting at once, but not a new
 the last has ended: repeated, that rings a stranger all day. `callback.max_per_number_per_day`
 caps the callbacks (and tickets) promised to one number over any 24 hours, counted across queues.
 
+A second callback asked for a number that already has one waiting in the queue is merged into it
+(callback.allow_duplicate_numbers off): the customer gets one callback, so one is counted, from the
+latest ask: the merged one's promise is withdrawn and the one kept is noted.
+
 The log holds promise times in order (the engine's clock never goes back), so forgetting the old
 ones is popping from the left: memory stays bounded by one day's promises. After a restart the
-shell feeds back the stored promises of the last day (`Engine.restore_promises`).
+shell feeds back the stored promises of the last day (`Engine.restore_promises`); the store leaves
+out the callbacks that ended merged into another (`recent_promises`), so the count is the same.
 """
 
 from __future__ import annotations
@@ -31,6 +36,21 @@ class PromiseLog:
         self._forget_until(at)  # here too: with no queue capped, count() is never asked
         self._times.append((at, number))
         self._counts[number] += 1
+
+    def withdraw(self, number: str, at: float, now: float) -> None:
+        """The promise to `number` made at `at` no longer counts: it was merged into a later one
+        (callers.py _merge_waiting_callbacks), which is counted instead. A stored stamp may have
+        been noted later than it was made (note), never earlier: the first at or after `at` goes."""
+        self._forget_until(now)
+        if at + self.window <= now:
+            return  # a day old: gone already (another promise to the number must not go in its stead)
+        for i, (when, n) in enumerate(self._times):
+            if n == number and when >= at:
+                del self._times[i]
+                self._counts[number] -= 1
+                if not self._counts[number]:
+                    del self._counts[number]
+                return
 
     def restore(self, promises: Iterable[tuple[str, float]], now: float) -> None:
         """Stored promises (number, at) from before a restart, in any order, merged with any

@@ -84,7 +84,8 @@ class Store(Protocol):
 
     async def recent_promises(self, since: float) -> list[tuple[str, float]]:
         """(number, promised at) of every callback or ticket promised after `since`, active or
-        ended: the daily cap's memory after a restart."""
+        ended, but for callbacks ended merged into a later one (its event-log line `ended`, reason
+        `merged`): the later one counts for both. The daily cap's memory after a restart."""
 
     # --------------------------------------------------------------- agents
 

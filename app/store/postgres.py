@@ -343,7 +343,11 @@ class PostgresStore(
         async with self._transaction() as conn:
             rows = await conn.fetch(
                 "SELECT callback_number, callback_requested_at FROM requests "
-                "WHERE callback_requested_at > $1 AND callback_number IS NOT NULL",
+                "WHERE callback_requested_at > $1 AND callback_number IS NOT NULL "
+                # one merged into a later callback counts no more (app/core/promise_log.py)
+                "AND (outcome IS NULL OR outcome <> 'removed' OR NOT EXISTS (SELECT 1 FROM events e "
+                "WHERE e.request_id = requests.id AND e.kind = 'ended' "
+                "AND e.data->>'reason' = 'merged'))",
                 since,
             )
         return [(row[0], row[1]) for row in rows]

@@ -309,7 +309,11 @@ class SQLiteStore(SQLiteContacts, SQLiteOutbox, SQLiteCampaignDefs, SQLiteRevoca
             self._transaction("DEFERRED") as db,
             db.execute(
                 "SELECT callback_number, callback_requested_at FROM requests "
-                "WHERE callback_requested_at > ? AND callback_number IS NOT NULL",
+                "WHERE callback_requested_at > ? AND callback_number IS NOT NULL "
+                # one merged into a later callback counts no more (app/core/promise_log.py)
+                "AND (outcome IS NULL OR outcome <> 'removed' OR NOT EXISTS (SELECT 1 FROM events e "
+                "WHERE e.request_id = requests.id AND e.kind = 'ended' "
+                "AND json_extract(e.data, '$.reason') = 'merged'))",
                 (since,),
             ) as cur,
         ):
