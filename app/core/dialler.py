@@ -1528,6 +1528,8 @@ class DiallerFlow(CallFlow):
             self._contact_left(req, f"contact_lost:{e.reason}")
         elif role == "customer" and req.state is RequestState.DIALLING_CUSTOMER and in_gap:
             self._customer_attempt_failed(req, AttemptOutcome.FAILED, cause=None)
+        elif role == "customer" and req.state is RequestState.DIALLING_CUSTOMER and self._may_dial_again(req, e):
+            self._dial_again_after_reconcile(req, e.reason)  # preview: its agent kept on the line
         else:
             self._interrupt(req, role, e.reason)
         return True

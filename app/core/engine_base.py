@@ -27,7 +27,7 @@ from app.core.errors import (
     UnknownQueue,
 )
 from app.core.estimator import ErlangAEstimator, TracksWorkInProgress, WaitEstimator
-from app.core.events import CallerHungUp, Event
+from app.core.events import CallerHungUp, Event, LegLost
 from app.core.ordering import PlaceKey, PlaceOrder, place_key
 from app.core.promise_log import PromiseLog
 from app.core.request import IN_SERVICE, Request
@@ -439,6 +439,12 @@ class EngineBase:
         raise NotImplementedError
 
     def _interrupt(self, req: Request, role: str, reason: str) -> None:
+        raise NotImplementedError
+
+    def _may_dial_again(self, req: Request, e: LegLost) -> bool:
+        raise NotImplementedError
+
+    def _dial_again_after_reconcile(self, req: Request, reason: str) -> None:
         raise NotImplementedError
 
     def _confirmation(self, req: Request) -> PromptItem:

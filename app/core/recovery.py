@@ -21,6 +21,10 @@ unless they would strand someone (then they are refused).
 be refused and counted against a contact who was never rung. A `LegFailed` in between is taken as
 `LegLost("telephony_down")`: interrupted, nothing counted.
 
+A customer's dial restored here and lost while its agent's leg came back with it (stored, then
+killed before the originate went): the agent keeps the line, and the customer is dialled again
+at `LegsReconciled`, the lost dial interrupted (not counted).
+
 After `LegsReconciled`: a whisper that ended while we were down goes on to the customer; a caller
 found in the callback menu is prompted again for the step they were in (callers.py); a caller whose
 line was hearing the callback confirmation hears it again and is hung up.
@@ -38,6 +42,7 @@ from app.core.commands import (
     Hangup,
     PlayPrompt,
     PromptItem,
+    StopPrompt,
 )
 from app.core.engine_base import CUSTOMER_TIMEOUT_MARGIN, RESUME_GRACE, EngineBase
 from app.core.errors import (
@@ -217,7 +222,38 @@ class Recovery(EngineBase):
         if role == "customer" and req.state is RequestState.DIALLING_CUSTOMER and in_gap:
             self._customer_attempt_failed(req, AttemptOutcome.FAILED, cause=None)
             return
+        if role == "customer" and req.state is RequestState.DIALLING_CUSTOMER and self._may_dial_again(req, e):
+            self._dial_again_after_reconcile(req, e.reason)
+            return
         self._interrupt(req, role, e.reason)
+
+    def _may_dial_again(self, req: Request, e: LegLost) -> bool:
+        """A customer's dial taken back after our restart whose channel is not there (stored,
+        then killed before the originate went, or it ended while we were down) while the agent's
+        leg came back with it: the agent is still on the line, hearing ringback."""
+        return (
+            e.leg_id in self._restored_legs
+            and e.reason != "asterisk_restarted"
+            and req.agent_leg is not None
+            and req.agent_leg in self._restored_legs
+        )
+
+    def _dial_again_after_reconcile(self, req: Request, reason: str) -> None:
+        """The dial is interrupted (nothing counted) and placed again once the legs are reconciled,
+        as a whisper that ended while we were down: the agent keeps the line instead of being hung
+        up and rung again for the same call. If their leg is found gone too, its LegLost comes
+        before LegsReconciled and puts the request back in its place, nobody dialled."""
+        assert req.agent_leg is not None
+        req.attempts[-1].outcome = AttemptOutcome.INTERRUPTED
+        req.attempts[-1].ended_at = self._now
+        self._attempt_interrupted(req)
+        self._timers.cancel("customer", req.id)
+        self._forget_leg(req.customer_leg)
+        req.customer_leg = None
+        req.state = RequestState.WHISPER
+        self._touched[req.id] = req
+        self._emit(StopPrompt(req.agent_leg))  # the ringback tone of the lost dial; the new one brings its own
+        self._activity("interrupted", req, leg="customer", reason=reason, dial_again=True)
 
     def _interrupt(self, req: Request, role: str, reason: str) -> None:
         """An originated leg of a request in service is lost: back to its place, nothing counted.

@@ -512,8 +512,8 @@ def test_customer_leg_restored_then_vanished_is_interrupted_whatever_the_reason(
     r = restart(h, core)  # the service restarted: the channel vanished while we were down
     r.send(ev.LegLost(r.now, d.leg_id, "channel_vanished"))
     assert r.engine.requests["r1"].attempts[0].outcome is AttemptOutcome.INTERRUPTED
-    r.send(ev.LegsReconciled(r.now))
-    _, d2 = dial(r)
+    # the agent kept the line: the customer is dialled again once the legs are reconciled
+    d2 = r.one(r.send(ev.LegsReconciled(r.now)), c.OriginateCustomer)
     r.send(ev.LegLost(r.now, d2.leg_id, "channel_vanished"))  # a later gap, after reconciling: counts
     assert r.engine.requests["r1"].attempts[1].outcome is AttemptOutcome.FAILED
 

@@ -709,3 +709,39 @@ def test_whisper_that_ended_while_down_goes_on_to_the_customer_once_legs_are_rec
     assert r.one(out, c.OriginateCustomer).attempt == 1
     assert r.engine.requests["r1"].state is RequestState.DIALLING_CUSTOMER
     assert not r.of(r.send(ev.LegsReconciled(r.now)), c.OriginateCustomer)  # dialled once only
+
+
+def test_a_dial_lost_in_our_restart_is_placed_again_while_the_agent_keeps_the_line() -> None:
+    """Stored, then the service was killed before the customer's originate went (or that call
+    ended while we were down), while the agent listened to ringback: the agent is not hung up and
+    rung again for the same call; the customer is dialled again once the legs are reconciled,
+    the lost dial not counted."""
+    core = callback_core(max_attempts=1)
+    h, agent_leg, customer_leg = dialling_callback(core)
+    r = restart(h, core)
+    out = lose(r, customer_leg)
+    assert not [x for x in out if isinstance(x, c.Hangup)] and not r.of(out, c.OriginateAgent)
+    assert c.StopPrompt(agent_leg) in out  # the lost dial's ringback; the new dial brings its own
+    assert not r.of(out, c.OriginateCustomer)  # not before the shell has matched every leg
+    out = r.send(ev.LegsReconciled(r.now))
+    dial = r.one(out, c.OriginateCustomer)
+    assert dial.leg_id != customer_leg and dial.attempt == 2
+    req = r.engine.requests["r1"]
+    # one attempt allowed: the lost one does not count, the new one does
+    assert req.attempts[0].outcome is AttemptOutcome.INTERRUPTED and req.counted_attempts == 1
+    assert req.agent_leg == agent_leg and r.engine.agents["a1"].state is AgentState.BUSY
+    r.answer(dial.leg_id)
+    assert r.engine.requests["r1"].state is RequestState.CONNECTED
+    assert not r.of(r.log, c.OriginateAgent)
+
+
+def test_a_dial_lost_in_our_restart_whose_agent_is_gone_too_goes_back_to_its_place() -> None:
+    core = callback_core(max_attempts=1)
+    h, agent_leg, customer_leg = dialling_callback(core)
+    r = restart(h, core)
+    r.send(ev.AgentPaused(r.now, "a1"))  # nobody to take it at once: watch the place
+    lose(r, customer_leg)
+    out = lose(r, agent_leg) + r.send(ev.LegsReconciled(r.now))
+    assert not r.of(out, c.OriginateCustomer)
+    req = r.engine.requests["r1"]
+    assert req.state is RequestState.WAITING and req.counted_attempts == 0
