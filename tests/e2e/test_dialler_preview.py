@@ -127,10 +127,9 @@ async def test_skip_returns_the_contact_and_rings_the_agent_with_the_next(holdfa
     await second.hangup()
 
 
-async def test_an_agent_leaving_while_the_contact_rings_leaves_it_ringing_the_minimum(holdfast, phonesim):
-    """The agent hangs up at once while the contact's phone rings: the phone is not cut off after a
-    moment (a nuisance call) but rings on until MIN_RING_TIME from the dial, then the dial ends as
-    the agent's (not counted against the contact)."""
+async def agent_leaves_while_the_contact_rings(holdfast, phonesim):
+    """Agent 1001 answers Ada's preview and hangs up as soon as her phone rings; returns her call
+    and when it began ringing (the loop's clock)."""
     phonesim.set_behaviour("agent:1001", "manual")
     phonesim.set_behaviour(f"customer:{ADA}", "manual")
     await upload(holdfast, (ADA, "Ada Lovelace", {}))
@@ -141,6 +140,14 @@ async def test_an_agent_leaving_while_the_contact_rings_leaves_it_ringing_the_mi
     rang_at = asyncio.get_running_loop().time()
     await agent.hangup()
     await holdfast.wait_activity("agent_left_callback", agent_id="1001")
+    return customer, rang_at
+
+
+async def test_an_agent_leaving_while_the_contact_rings_leaves_it_ringing_the_minimum(holdfast, phonesim):
+    """The agent hangs up at once while the contact's phone rings: the phone is not cut off after a
+    moment (a nuisance call) but rings on until MIN_RING_TIME from the dial, then the dial ends as
+    the agent's (not counted against the contact)."""
+    customer, rang_at = await agent_leaves_while_the_contact_rings(holdfast, phonesim)
     await customer.wait_hangup(timeout=MIN_RING_TIME + 10)
     rang = asyncio.get_running_loop().time() - rang_at
     assert rang >= MIN_RING_TIME - 1.0, f"the contact's phone rang {rang:.1f} s only"
@@ -152,15 +159,7 @@ async def test_an_agent_leaving_while_the_contact_rings_leaves_it_ringing_the_mi
 
 
 async def test_a_contact_answering_after_the_agent_left_hears_the_information_message(holdfast, phonesim):
-    phonesim.set_behaviour("agent:1001", "manual")
-    phonesim.set_behaviour(f"customer:{ADA}", "manual")
-    await upload(holdfast, (ADA, "Ada Lovelace", {}))
-    holdfast.service.agent_action("1001", "ready")
-    agent = await phonesim.wait_incoming("agent:1001")
-    await agent.answer()
-    customer = await phonesim.wait_incoming(f"customer:{ADA}", timeout=15)
-    await agent.hangup()
-    await holdfast.wait_activity("agent_left_callback", agent_id="1001")
+    customer, _ = await agent_leaves_while_the_contact_rings(holdfast, phonesim)
     await customer.answer()
     await customer.wait_audio_received(min_packets=100)  # 2 s of the message, not silence
     await customer.wait_hangup(timeout=30)  # the service hangs up once the message is over
