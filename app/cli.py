@@ -155,20 +155,14 @@ def _dnc_import(args: argparse.Namespace) -> int:
 
 
 def _backup(args: argparse.Namespace) -> int:
-    """A consistent copy of the SQLite store, taken while the service runs, with the web log-in key
+    """A consistent copy of the SQLite store (the web log-in key in it), taken while the service runs
     (app/store/backup.py)."""
     from app.store.backup import BackupError, backup, store_file
-    from app.web.sessions import KEY_FILE
 
-    service = _load(args.config).service
+    dsn = _load(args.config).service.database_dsn()
     try:
         with _private_files():
-            contents = backup(
-                store_file(service.database_dsn()),
-                Path(args.target),
-                keep=args.keep,
-                session_key=service.data_dir / KEY_FILE,
-            )
+            contents = backup(store_file(dsn), Path(args.target), keep=args.keep)
     except BackupError as error:
         print(f"holdfast backup: {error}", file=sys.stderr)
         return 2
@@ -177,30 +171,25 @@ def _backup(args: argparse.Namespace) -> int:
 
 
 def _restore(args: argparse.Namespace) -> int:
-    """Put a backup in place of the SQLite store and the web log-in key, the service stopped
+    """Put a backup in place of the SQLite store (the web log-in key in it), the service stopped
     (app/store/backup.py)."""
     from app.store.backup import BackupError, restore, store_file
     from app.web.sessions import KEY_FILE
 
     service = _load(args.config).service
-    key_file = service.data_dir / KEY_FILE
     try:
         with _private_files():
-            contents, aside, key_aside = restore(
-                Path(args.backup), store_file(service.database_dsn()), session_key=key_file
-            )
+            contents, aside = restore(Path(args.backup), store_file(service.database_dsn()))
     except BackupError as error:
         print(f"holdfast restore: {error}", file=sys.stderr)
         return 2
     print(f"restored: {contents.describe()}")
     if aside is not None:
         print(f"what it replaced (the store and its WAL files, those there were) is kept as {aside}*")
-    if key_aside is not None:
-        print(f"the different web log-in key it replaced is kept as {key_aside}")
     if not contents.session_key:
         print(
-            f"the backup holds no web log-in key (nobody had logged in, or it was made before backups held it): "
-            f"{key_file} is left as it is; without one the service makes a new key and users log in again"
+            "the backup holds no web log-in key (made before the store kept it): the service takes the one in "
+            f"{service.data_dir / KEY_FILE} if there is one, else makes a new key and users log in again"
         )
     print("start the service: it reconciles with Asterisk as after any restart")
     return 0
@@ -290,16 +279,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--by", default="holdfast-cli", help="who adds the entries (kept with each entry)")
     p.add_argument("file", help="CSV with a number column; +4590* is a prefix")
     p.set_defaults(func=_dnc_import)
-    p = sub.add_parser(
-        "backup", help="copy the SQLite store, consistent, while the service runs, with the web log-in key"
-    )
+    p = sub.add_parser("backup", help="copy the SQLite store, consistent, while the service runs")
     p.add_argument("--config", required=True)
     p.add_argument("--keep", type=int, default=None, help="with a directory: keep this many backups, the newest")
     p.add_argument("target", help="a new file, or a directory for a time-stamped holdfast-<UTC time>.db")
     p.set_defaults(func=_backup)
-    p = sub.add_parser(
-        "restore", help="put a backup in place of the SQLite store and the web log-in key (the service stopped)"
-    )
+    p = sub.add_parser("restore", help="put a backup in place of the SQLite store (the service stopped)")
     p.add_argument("--config", required=True)
     p.add_argument("backup", help="a file made by holdfast backup")
     p.set_defaults(func=_restore)

@@ -35,7 +35,7 @@ from app.telephony.prompts import PromptBook
 from app.telephony.servers import ServerSet
 from app.telephony.service import TelephonyService
 from app.web.api import make_app
-from app.web.auth import metrics_allowed
+from app.web.auth import load_session_key, metrics_allowed
 
 log = structlog.get_logger("holdfast")
 
@@ -157,7 +157,8 @@ async def serve(
     elif standby:
         await store.close()
         raise AnotherInstanceRunning("--standby needs the store on PostgreSQL (service.database: postgresql://…)")
-    runner = web.AppRunner(make_app(service), access_log=None)  # the API reads the token from service.config
+    app = make_app(service)
+    runner = web.AppRunner(app, access_log=None)  # the API reads the token from service.config
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -195,6 +196,9 @@ async def serve(
                 await store.close()
                 return 0
             lease_wait.result()
+        # The page's log-in key, from the store, with the start's other store work: before Asterisk and
+        # before the API serves (a database another writer holds then delays the start, not the API).
+        await load_session_key(app)
         await service.start()
     except BaseException:
         for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):

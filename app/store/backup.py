@@ -8,23 +8,18 @@ Theory of operation:
   mode DELETE), checked (`PRAGMA integrity_check`), fsynced, and only then renamed to the
   target: a backup file that exists is whole. An existing file is never overwritten. A target
   that is a directory gets a time-stamped file, and `keep` removes the oldest beyond that many.
-- The backup also holds the web log-in key (`service.data_dir/web-session.key`, app/web/
-  sessions.py), in a table of its own (`backup_web_session_key`) written into the copy before it
-  is checked and renamed: one file is everything needed to bring the service back as it was, is
-  whole or absent, pruned as before, and 0600 as the store. Without the key a rebuilt machine
-  would make a new one at the first log-in and every supervisor's cookie would be refused. A
-  data directory with no key yet (nobody logged in) gives a backup without one, and says so.
+- The web log-in key (which signs the page's cookies) is kept in the store itself (table
+  `web_session_key`, app/store/web_sessions.py), so a backup holds it and a restore brings it
+  back with the rest: a machine rebuilt from a backup keeps its supervisors logged in. `check`
+  says whether a file holds one (a store no service of this version has started yet has none).
 - `restore(backup, db)`: refused while a Holdfast holds the store's instance lock (a live
   process on this host; on another host, until its lock expires). The backup is checked before
   anything is touched. The current database goes aside WITH its -wal and -shm files
   (`holdfast.db.before-restore-<time>`): a WAL file left next to the restored database would be
   replayed into it at the next open, writing the old store's last commits over the backup's
   pages. The backup is copied next to the database, fsynced and renamed in, and the instance
-  lock it carries (the service that was running when it was taken) is cleared. The key it holds
-  is taken out of the restored store and written back to its file (0600, fsynced, renamed in);
-  a different key found there goes aside as the store does (`web-session.key.before-restore-
-  <time>`), the same key is left as it is, and a backup without a key leaves the file alone.
-  A data directory that is not there (a rebuilt machine) is made, 0700.
+  lock it carries (the service that was running when it was taken) is cleared. A data
+  directory that is not there (a rebuilt machine) is made, 0700.
 - A restore goes back to the backup's instant: callbacks promised since are not in it, and
   requests it holds as waiting that were served since will be served again. Back up often (the
   example timer: every 15 minutes).
@@ -39,7 +34,7 @@ import os
 import socket
 import sqlite3
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -48,8 +43,6 @@ from app.store import is_postgres, sqlite_file
 STAMP = "%Y%m%dT%H%M%SZ"
 PREFIX = "holdfast-"
 SUFFIX = ".db"
-KEY_TABLE = "backup_web_session_key"  # in backup files only: a restore takes it out of the store
-MIN_KEY = 32  # bytes: a shorter web-session.key is no key to app/web/sessions.py (it makes a new one)
 
 
 class BackupError(Exception):
@@ -65,7 +58,7 @@ class Contents:
     active_requests: int
     callbacks_waiting: int  # promised and not yet served: waiting or between attempts
     events: int
-    session_key: bool = False  # the backup holds the web log-in key
+    session_key: bool = False  # the store holds the web log-in key (app/store/web_sessions.py)
 
     def describe(self) -> str:
         return (
@@ -135,28 +128,12 @@ def _as_owner_where_made(path: Path, command: str) -> None:
         )
 
 
-def _key_in(db: sqlite3.Connection, path: Path) -> bytes | None:
-    """The web log-in key a backup holds (None: it holds none); BackupError if it is damaged."""
-    try:
-        rows = db.execute(f"SELECT key FROM {KEY_TABLE}").fetchall()
-    except sqlite3.OperationalError:  # no such table: no key was there, or made before keys were kept
-        return None
-    if len(rows) != 1 or not isinstance(rows[0][0], bytes) or len(rows[0][0]) < MIN_KEY:
-        raise BackupError(f"{path}: its web log-in key is damaged")
-    return rows[0][0]
-
-
-def _read_key(path: Path | None) -> bytes | None:
-    """The key file's bytes; None if there is none the service would use."""
-    if path is None:
-        return None
-    try:
-        key = path.read_bytes()
-    except FileNotFoundError:
-        return None
-    except OSError as error:
-        raise BackupError(f"{path}: the web log-in key cannot be read ({error})") from error
-    return key if len(key) >= MIN_KEY else None
+def _holds_key(db: sqlite3.Connection, tables: set[str]) -> bool:
+    """Whether the store holds the web log-in key (a store made by an older Holdfast, or never
+    started by this one, has none: the service then takes the data directory's file or makes one)."""
+    if "web_session_key" not in tables:
+        return False
+    return bool(db.execute("SELECT COUNT(*) FROM web_session_key").fetchone()[0])
 
 
 def check(path: Path) -> Contents:
@@ -177,19 +154,16 @@ def check(path: Path) -> Contents:
             "FROM requests WHERE state <> 'ended'"
         ).fetchone()
         (events,) = db.execute("SELECT COUNT(*) FROM events").fetchone()
-        key = _key_in(db, path)
+        key = _holds_key(db, tables)
     except sqlite3.DatabaseError as error:
         raise BackupError(f"{path}: not a readable SQLite database ({error})") from error
     finally:
         db.close()
-    return Contents(path, path.stat().st_size, active, waiting, events, key is not None)
+    return Contents(path, path.stat().st_size, active, waiting, events, key)
 
 
-def backup(
-    db_path: Path, target: Path, keep: int | None = None, now: float | None = None, session_key: Path | None = None
-) -> Contents:
-    """Copy the store at `db_path` to `target` (a file, or a directory for a time-stamped one),
-    with the web log-in key of the file `session_key` if there is one."""
+def backup(db_path: Path, target: Path, keep: int | None = None, now: float | None = None) -> Contents:
+    """Copy the store at `db_path` to `target` (a file, or a directory for a time-stamped one)."""
     if not db_path.is_file():
         raise BackupError(f"{db_path}: no store there (is service.data_dir right?)")
     if keep is not None and keep < 1:
@@ -202,7 +176,6 @@ def backup(
         raise BackupError("--keep needs a directory to keep backups in")
     if target.exists():
         raise BackupError(f"{target}: already exists; a backup never overwrites a file")
-    key = _read_key(session_key)
     partial = target.with_name(target.name + ".partial")
     partial.unlink(missing_ok=True)  # a backup that died half-way
     try:
@@ -210,11 +183,6 @@ def backup(
         copy = sqlite3.connect(partial)
         try:
             source.backup(copy)  # pages=-1: in one step, one read transaction, one instant
-            with copy:
-                copy.execute(f"DROP TABLE IF EXISTS {KEY_TABLE}")
-                if key is not None:
-                    copy.execute(f"CREATE TABLE {KEY_TABLE} (key BLOB NOT NULL)")
-                    copy.execute(f"INSERT INTO {KEY_TABLE} (key) VALUES (?)", (key,))
             copy.execute("PRAGMA journal_mode = DELETE")
         finally:
             copy.close()
@@ -231,9 +199,7 @@ def backup(
         raise
     if keep is not None:
         _prune(target.parent, keep)
-    return Contents(
-        target, contents.size, contents.active_requests, contents.callbacks_waiting, contents.events, key is not None
-    )
+    return replace(contents, path=target)
 
 
 def _prune(directory: Path, keep: int) -> list[Path]:
@@ -274,16 +240,11 @@ def lock_holder(db_path: Path, now: float) -> str | None:
     return owner
 
 
-def restore(
-    source: Path, db_path: Path, now: float | None = None, session_key: Path | None = None
-) -> tuple[Contents, Path | None, Path | None]:
-    """Put the backup `source` in place of the store at `db_path`, and the web log-in key it holds
-    in the file `session_key`; returns what it holds, the name the store files it replaced went
-    to, with their suffixes (None if there were none), and where a different key went (or None)."""
+def restore(source: Path, db_path: Path, now: float | None = None) -> tuple[Contents, Path | None]:
+    """Put the backup `source` in place of the store at `db_path`; returns what it holds and the
+    name the files it replaced went to, with their suffixes (None if there were none)."""
     now = time.time() if now is None else now
     _as_owner_where_made(db_path, "restore")
-    if session_key is not None:
-        _as_owner_where_made(session_key, "restore")
     holder = lock_holder(db_path, now)
     if holder is not None:
         raise BackupError(f"a Holdfast ({holder}) is running on {db_path}: stop it first (systemctl stop holdfast)")
@@ -292,8 +253,6 @@ def restore(
     aside = db_path.with_name(f"{db_path.name}.before-restore-{stamp}")
     moved = False
     partial = db_path.with_name(db_path.name + ".restoring")
-    key_partial: Path | None = None
-    key_aside: Path | None = None
     try:
         db_path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)  # callers' numbers: ours alone
         with open(source, "rb") as src, open(partial, "wb") as dst:
@@ -306,20 +265,9 @@ def restore(
             # (a store never started has no lock table)
             with contextlib.suppress(sqlite3.OperationalError), db:
                 db.execute("DELETE FROM instance_lock")
-            key = _key_in(db, source)
-            with db:  # the key lives in its file, not in the store (the next backup takes it from there)
-                db.execute(f"DROP TABLE IF EXISTS {KEY_TABLE}")
             db.execute("PRAGMA journal_mode = DELETE")
         finally:
             db.close()
-        if session_key is not None and key is not None and _read_key_as_is(session_key) != key:
-            session_key.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-            key_partial = session_key.with_name(session_key.name + ".restoring")
-            fd = os.open(key_partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # the owner alone
-            with os.fdopen(fd, "wb") as f:
-                f.write(key)
-                f.flush()
-                os.fsync(f.fileno())
         for suffix in ("", "-wal", "-shm", "-journal"):  # the WAL goes with its database, never stays
             old = db_path.with_name(db_path.name + suffix)
             if old.exists():
@@ -327,28 +275,7 @@ def restore(
                 moved = True
         os.replace(partial, db_path)
         _fsync_dir(db_path.parent)
-        if session_key is not None and key_partial is not None:
-            if session_key.exists():  # a different key: never lost, as the store it replaced
-                key_aside = session_key.with_name(f"{session_key.name}.before-restore-{stamp}")
-                os.replace(session_key, key_aside)
-            os.replace(key_partial, session_key)
-            _fsync_dir(session_key.parent)
-    except (sqlite3.Error, OSError, BackupError) as error:
+    except (sqlite3.Error, OSError) as error:
         partial.unlink(missing_ok=True)
-        if key_partial is not None:
-            key_partial.unlink(missing_ok=True)
-        if isinstance(error, BackupError):
-            raise
         raise BackupError(f"restoring {source} to {db_path} failed: {error}") from error
-    restored = Contents(
-        db_path, contents.size, contents.active_requests, contents.callbacks_waiting, contents.events, key is not None
-    )
-    return restored, aside if moved else None, key_aside
-
-
-def _read_key_as_is(path: Path) -> bytes | None:
-    """The key file's bytes, whatever they are (None if there is no file)."""
-    try:
-        return path.read_bytes()
-    except FileNotFoundError:
-        return None
+    return replace(contents, path=db_path), aside if moved else None

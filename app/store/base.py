@@ -231,3 +231,10 @@ class Store(Protocol):
     async def delete_campaign_def(self, campaign: str) -> bool:
         """Remove an API campaign's definition and its stored state (one transaction); False if
         there was no definition."""
+
+    # --------------------------------------------------------------- the page's log-in key
+
+    async def session_key(self, candidate: bytes) -> bytes:
+        """The key that signs the page's log-in cookies, one for every node on this store: the
+        stored one, or `candidate` (at least 32 bytes) stored now if there was none. Atomic: two
+        nodes asking at once get the same key back (app/store/web_sessions.py)."""

@@ -18,7 +18,7 @@ from app.store.events_schema import EVENTS_KIND_ID
 from app.store.outbox_schema import SQLITE_OUTBOX
 from app.store.promises_schema import PROMISES_BY_TIME
 from app.store.stats_schema import STATS_INDEXES
-from app.store.web_sessions import SQLITE_SESSION_REVOCATIONS
+from app.store.web_sessions import SQLITE_SESSION_KEY, SQLITE_SESSION_REVOCATIONS
 
 SQLITE_MIGRATIONS: tuple[str, ...] = (
     # 1: requests with attempts, agent states, event log, admin log, instance lock
@@ -121,6 +121,9 @@ SQLITE_MIGRATIONS: tuple[str, ...] = (
     PROMISES_BY_TIME,
     # 9: an agent's pause or log-out asked for during a call (app/store/agents_schema.py; PostgreSQL's migration 10)
     AGENT_AFTER_CALL,
+    # 10: the key that signs the page's log-in cookies, one for all nodes (app/store/web_sessions.py;
+    # PostgreSQL's migration 11)
+    SQLITE_SESSION_KEY,
 )
 
 

@@ -47,7 +47,7 @@ from app.store.postgres_contacts import PostgresContacts, write_progress
 from app.store.promises_schema import PROMISES_BY_TIME
 from app.store.records import AdminEntry, AgentRecord, Change, LockHolder, StoredEvent
 from app.store.stats_schema import STATS_INDEXES
-from app.store.web_sessions import POSTGRES_SESSION_REVOCATIONS, PostgresRevocations
+from app.store.web_sessions import POSTGRES_SESSION_KEY, POSTGRES_SESSION_REVOCATIONS, PostgresRevocations
 
 log = logging.getLogger(__name__)
 
@@ -144,6 +144,9 @@ POSTGRES_MIGRATIONS: tuple[str, ...] = (
     PROMISES_BY_TIME,
     # 10: an agent's pause or log-out asked for during a call (app/store/agents_schema.py; SQLite's migration 9)
     AGENT_AFTER_CALL,
+    # 11: the key that signs the page's log-in cookies, one for all nodes (app/store/web_sessions.py;
+    # SQLite's migration 10)
+    POSTGRES_SESSION_KEY,
 )
 
 _SCHEMA_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")

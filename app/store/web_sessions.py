@@ -6,6 +6,15 @@ one row (session id, user, when the cookie expires, when it was revoked); the we
 ids in memory for the per-request check, writes each new one here before answering the log-out,
 and reads the unexpired ones back when it starts (also on a standby that takes over: the table is
 shared on PostgreSQL). Expired rows are deleted as new ones are written.
+
+The key that signs the cookies is kept here too (`web_session_key`, one row; SQLite migration 10,
+PostgreSQL migration 11), one for every node on the store: a standby that takes over, or a
+node behind the same load balancer, accepts the cookies another issued. `session_key(candidate)`
+stores the candidate if no key is stored yet and returns the stored key, in one transaction
+(INSERT … ON CONFLICT DO NOTHING, then SELECT), so two nodes starting at once end with the same
+key: the first to commit. The web layer offers the key file an older Holdfast kept in its data
+directory, if there is one, so the cookies it signed stay valid (app/web/auth.py,
+`load_session_key`). The key travels with the store: in a SQLite backup, and in pg_dump.
 """
 
 from __future__ import annotations
@@ -37,12 +46,36 @@ CREATE TABLE session_revocations (
 CREATE INDEX session_revocations_expiry ON session_revocations (expires_at);
 """
 
+MIN_SESSION_KEY = 32  # bytes: HMAC-SHA256's own size; a shorter key is refused
+
+SQLITE_SESSION_KEY = """
+CREATE TABLE web_session_key (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    key BLOB NOT NULL CHECK (typeof(key) = 'blob' AND length(key) >= 32)
+);
+"""
+
+POSTGRES_SESSION_KEY = """
+CREATE TABLE web_session_key (
+    id SMALLINT PRIMARY KEY CHECK (id = 1),
+    key BYTEA NOT NULL CHECK (octet_length(key) >= 32)
+);
+"""
+
+
+def _candidate(candidate: bytes) -> bytes:
+    if len(candidate) < MIN_SESSION_KEY:
+        raise ValueError(f"a session key has at least {MIN_SESSION_KEY} bytes, not {len(candidate)}")
+    return bytes(candidate)
+
 
 @runtime_checkable
 class RevocationStore(Protocol):
     async def revoke_session(self, session_id: str, user: str, expires_at: float, now: float) -> None: ...
 
     async def revoked_sessions(self, now: float) -> dict[str, float]: ...
+
+    async def session_key(self, candidate: bytes) -> bytes: ...
 
 
 class SQLiteRevocations:
@@ -70,6 +103,21 @@ class SQLiteRevocations:
 
         return {str(r[0]): float(r[1]) for r in await self._run(run, write=False)}
 
+    async def session_key(self, candidate: bytes) -> bytes:
+        key = _candidate(candidate)
+
+        def stored(conn: sqlite3.Connection) -> bytes | None:
+            row = conn.execute("SELECT key FROM web_session_key WHERE id = 1").fetchone()
+            return None if row is None else bytes(row[0])
+
+        def run(conn: sqlite3.Connection) -> bytes:
+            conn.execute("INSERT INTO web_session_key (id, key) VALUES (1, ?) ON CONFLICT (id) DO NOTHING", (key,))
+            return bytes(conn.execute("SELECT key FROM web_session_key WHERE id = 1").fetchone()[0])
+
+        # Read first: once a key is stored (every start but the first), no write lock is taken.
+        found = await self._run(stored, write=False)
+        return found if found is not None else await self._run(run)
+
 
 class PostgresRevocations:
     """Mixed into PostgresStore, which provides `_transaction`."""
@@ -93,3 +141,11 @@ class PostgresRevocations:
         async with self._transaction() as conn:
             rows = await conn.fetch("SELECT session_id, expires_at FROM session_revocations WHERE expires_at > $1", now)
         return {str(r[0]): float(r[1]) for r in rows}
+
+    async def session_key(self, candidate: bytes) -> bytes:
+        key = _candidate(candidate)
+        async with self._transaction() as conn:
+            # A node inserting at the same moment: this INSERT waits for its commit, then does nothing,
+            # and the SELECT (a new snapshot under read committed) sees its key.
+            await conn.execute("INSERT INTO web_session_key (id, key) VALUES (1, $1) ON CONFLICT (id) DO NOTHING", key)
+            return bytes(await conn.fetchval("SELECT key FROM web_session_key WHERE id = 1"))

@@ -33,7 +33,7 @@ from app.web.errors import ApiError, Handler
 from app.web.login_guard import LineFull, PasswordChecks, Throttle, client_address
 from app.web.models import Line
 from app.web.passwords import hash_password, token_matches
-from app.web.sessions import COOKIE, Session
+from app.web.sessions import COOKIE, KEY_FILE, Session, key_in_file, load_or_make_key, new_key
 
 log = structlog.get_logger("holdfast.web.auth")
 
@@ -303,6 +303,32 @@ async def _keep_revocation(request: web.Request, session: Session) -> None:
     except StoreError as error:
         log.error("logout_not_stored", user=session.user, error=str(error))
         raise ApiError(503, "the log-out could not be stored; log out again") from error
+
+
+async def load_session_key(app: web.Application) -> None:
+    """At start (on_startup, so before the site serves a request): the key that signs the log-in
+    cookies. With a store it is the store's, one for every node on it; the candidate offered if the
+    store holds none yet is the key an older Holdfast kept in `data_dir/web-session.key` (its
+    cookies stay valid), else a new one. The file is then only read, never written. Without a
+    store, the file as before. A store that cannot be read stops the start-up."""
+    if app[SESSIONS_KEY].has_key:  # already read by the runner, with the start's other store work
+        return
+    service = app[SERVICE_KEY]
+    data_dir = service.config.service.data_dir
+    if service.store is None:
+        app[SESSIONS_KEY].use_key(load_or_make_key(data_dir))
+        return
+    in_file = key_in_file(data_dir)
+    key = await service.store.session_key(in_file or new_key())
+    if in_file is not None and in_file != key:
+        # Another node handed its key over first (or a restored store brought its own): the cookies
+        # signed with this node's file alone are refused; the file is left as it was.
+        log.info(
+            "session_key_file_ignored",
+            file=str(data_dir / KEY_FILE),
+            detail="the store holds another key: cookies signed with this file alone are refused; the file may go",
+        )
+    app[SESSIONS_KEY].use_key(key)
 
 
 async def restore_revocations(app: web.Application) -> None:

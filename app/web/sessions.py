@@ -1,12 +1,19 @@
 """Log-in sessions for the page: signed cookies that survive a restart of the service.
 
 Theory of operation: the cookie holds the user name, a random session id and an expiry, signed
-with HMAC-SHA256 under a key kept in `service.data_dir/web-session.key` (made on first use,
-readable by the owner only). Nothing is kept in memory, so after a restart the page's websocket
-reconnects with the same cookie. The signature also covers the user's password hash: changing a
-password (or removing the user) ends their sessions. Log-out adds the id to a small revocation
-set until the cookie would expire anyway; the set is also kept in the store (app/store/
-web_sessions.py) and read back at start, so a restart does not revive a logged-out session.
+with HMAC-SHA256 under a key the keeper is given (`SessionKeeper(key)`, or `use_key` at start).
+The key is kept in the store, one for every node on it (app/store/web_sessions.py, table
+`web_session_key`): a standby that takes over, or another node behind the same load balancer,
+accepts the cookies the first one issued, and a backup of the store carries it. The web app
+reads it at start, before it serves (app/web/auth.py, `load_session_key`); the first node to
+start after an upgrade hands over the key an older Holdfast kept in
+`service.data_dir/web-session.key`, so the cookies it signed stay valid. That file is no longer
+written, except by a service without a store, which keeps its key there as before (made on first
+start, readable by the owner only). Nothing else is kept in memory, so after a restart the page's
+websocket reconnects with the same cookie. The signature also covers the user's password hash:
+changing a password (or removing the user) ends their sessions. Log-out adds the id to a small
+revocation set until the cookie would expire anyway; the set is also kept in the store and read
+back at start, so a restart does not revive a logged-out session.
 
 The cookie is HttpOnly (no script reads it), SameSite=Strict (no other site's page sends it),
 Secure over TLS (or always, or never: `web.secure_cookies`). CSRF: every change made with a
@@ -28,7 +35,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 COOKIE = "holdfast_session"
-KEY_FILE = "web-session.key"
+KEY_FILE = "web-session.key"  # in service.data_dir: a service without a store, or one before the upgrade
+MIN_KEY = 32  # bytes
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,15 +47,26 @@ class Session:
 
 
 class SessionKeeper:
-    def __init__(self, data_dir: Path) -> None:
-        self.data_dir = data_dir
+    def __init__(self, key: bytes | None = None) -> None:
         self._key: bytes | None = None
         self._revoked: dict[str, float] = {}  # session id -> when it expires anyway
+        if key is not None:
+            self.use_key(key)
+
+    def use_key(self, key: bytes) -> None:
+        """The signing key, given at start before anything is signed or read."""
+        if len(key) < MIN_KEY:
+            raise ValueError(f"a session key has at least {MIN_KEY} bytes, not {len(key)}")
+        self._key = bytes(key)
+
+    @property
+    def has_key(self) -> bool:
+        return self._key is not None
 
     @property
     def key(self) -> bytes:
-        if self._key is None:
-            self._key = _load_or_make_key(self.data_dir / KEY_FILE)
+        if self._key is None:  # never a key made up here: it would refuse every other node's cookies
+            raise RuntimeError("the session key is not known yet: the web app sets it at start (load_session_key)")
         return self._key
 
     def issue(self, user: str, password_hash: str, lifetime: float, now: float | None = None) -> tuple[str, Session]:
@@ -97,15 +116,28 @@ def _b64(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).decode().rstrip("=")
 
 
-def _load_or_make_key(path: Path) -> bytes:
+def new_key() -> bytes:
+    return secrets.token_bytes(MIN_KEY)
+
+
+def key_in_file(data_dir: Path) -> bytes | None:
+    """The key kept in `data_dir/web-session.key` (by an older Holdfast, or a service without a
+    store), None if there is none usable."""
     try:
-        key = path.read_bytes()
-        if len(key) >= 32:
-            return key
+        key = (data_dir / KEY_FILE).read_bytes()
     except FileNotFoundError:
-        pass
+        return None
+    return key if len(key) >= MIN_KEY else None
+
+
+def load_or_make_key(data_dir: Path) -> bytes:
+    """A service without a store: the key in its file, made on first use."""
+    path = data_dir / KEY_FILE
+    found = key_in_file(data_dir)
+    if found is not None:
+        return found
     path.parent.mkdir(parents=True, exist_ok=True)
-    key = secrets.token_bytes(32)
+    key = new_key()
     # Written whole under a temporary name, then renamed: never a half-written key; owner-only.
     tmp = path.with_suffix(f".tmp{os.getpid()}")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)

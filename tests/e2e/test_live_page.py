@@ -23,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from live_browser import DOCS, chromium, frames_of, log_in
 
 from app.web.passwords import hash_password, hash_token
-from app.web.sessions import COOKIE, SessionKeeper
+from app.web.sessions import COOKIE, SessionKeeper, new_key
 
 pytestmark = [pytest.mark.e2e, pytest.mark.web]
 
@@ -224,7 +224,7 @@ async def test_log_in_failures_expired_sessions_and_missing_csrf_are_refused(hol
     assert "/login" in page.url and not [c for c in await context.cookies() if c["name"] == COOKIE]
 
     # a session past its expiry: back to the form, told why
-    keeper = SessionKeeper(holdfast.service.config.service.data_dir)
+    keeper = SessionKeeper(await holdfast.store.session_key(new_key()))  # the store's key: the service's
     password_hash = holdfast.service.config.users["sam"].password_hash
     cookie, _ = keeper.issue("sam", password_hash, 60.0, now=time.time() - 120.0)
     await context.add_cookies([{"name": COOKIE, "value": cookie, "url": holdfast.http_url}])

@@ -1,8 +1,8 @@
 """`holdfast backup` / `holdfast restore` on the SQLite store (app/store/backup.py): a backup taken
 while commits go on holds everything stored before it and is whole; a restore never replays the
 old store's WAL into the backup, is refused while a service runs, and never loses the store it
-replaces. The web log-in key (`web-session.key`) goes with the store: a machine rebuilt from a
-backup keeps its supervisors logged in, and a different key a restore finds is put aside, never lost."""
+replaces. The web log-in key is kept in the store, so it goes with it: a machine rebuilt from a
+backup keeps its supervisors logged in."""
 
 from __future__ import annotations
 
@@ -22,9 +22,9 @@ import pytest
 from app.cli import main
 from app.core.request import Request
 from app.core.states import RequestKind
-from app.store.backup import KEY_TABLE, BackupError, backup, check, restore
+from app.store.backup import BackupError, backup, check, restore
 from app.store.sqlite import SQLiteStore
-from app.web.sessions import KEY_FILE, Session, SessionKeeper
+from app.web.sessions import KEY_FILE, Session, SessionKeeper, new_key
 from tests.config.test_cli import EXAMPLE, secrets_set
 from tests.store.test_contract import make_request
 
@@ -98,7 +98,7 @@ async def test_a_restore_moves_the_old_wal_aside_instead_of_replaying_it_into_th
         naive = {"damaged"}
     assert naive != {"promised-before-the-backup"}  # the hazard the restore guards against
 
-    contents, aside, _ = restore(tmp_path / "backup.db", db, now=2_000_000_000.0)
+    contents, aside = restore(tmp_path / "backup.db", db, now=2_000_000_000.0)
     assert ids_in(db) == {"promised-before-the-backup"} and contents.callbacks_waiting == 1
     assert aside is not None and aside.name == "holdfast.db.before-restore-20330518T033320Z"
     assert ids_in(aside) == {"promised-before-the-backup", "after-the-backup"}  # the store replaced, whole
@@ -106,7 +106,7 @@ async def test_a_restore_moves_the_old_wal_aside_instead_of_replaying_it_into_th
     # The database itself gone (a disk replaced, a careless rm) but its WAL left behind: it goes aside too.
     db.unlink()
     shutil.copy(tmp_path / "wal", db.with_name("holdfast.db-wal"))
-    _, aside, _ = restore(tmp_path / "backup.db", db, now=2_000_000_060.0)
+    _, aside = restore(tmp_path / "backup.db", db, now=2_000_000_060.0)
     assert ids_in(db) == {"promised-before-the-backup"} and aside is not None
     assert (db.parent / "holdfast.db.before-restore-20330518T033420Z-wal").exists()
 
@@ -123,7 +123,7 @@ async def test_a_restore_is_refused_while_a_service_holds_the_store(tmp_path: Pa
     assert ids_in(db) == {"live"}  # untouched
     # Its lock expired (or its process is gone): the restore goes ahead, and clears the lock the
     # backup carried, so the service starts without waiting for it.
-    contents, _, _ = restore(tmp_path / "backup.db", db, now=time.time() + 120)
+    contents, _ = restore(tmp_path / "backup.db", db, now=time.time() + 120)
     with sqlite3.connect(db) as conn:
         assert conn.execute("SELECT COUNT(*) FROM instance_lock").fetchone()[0] == 0
     assert contents.active_requests == 1
@@ -138,19 +138,10 @@ async def test_a_damaged_or_foreign_backup_is_refused_before_anything_is_touched
         conn.execute("CREATE TABLE t (x)")
     garbage = tmp_path / "garbage.db"
     garbage.write_bytes(b"SQLite format 3\x00" + os.urandom(4096))
-    (tmp_path / KEY_FILE).write_bytes(os.urandom(32))
-    cut_key = backup(db, tmp_path / "cut-key.db", session_key=tmp_path / KEY_FILE).path
-    with sqlite3.connect(cut_key) as conn:
-        conn.execute(f"UPDATE {KEY_TABLE} SET key = x'00'")
-    for bad, words in (
-        (foreign, "not a Holdfast store"),
-        (garbage, "not a readable|damaged|cannot be opened"),
-        (cut_key, "web log-in key is damaged"),
-    ):
+    for bad, words in ((foreign, "not a Holdfast store"), (garbage, "not a readable|damaged|cannot be opened")):
         with pytest.raises(BackupError, match=words):
-            restore(bad, db, session_key=tmp_path / KEY_FILE)
+            restore(bad, db)
     assert ids_in(db) == {"kept"} and not list(tmp_path.glob("holdfast.db.before-restore-*"))
-    assert sorted(p.name for p in tmp_path.glob(f"{KEY_FILE}*")) == [KEY_FILE]  # nor the key
 
 
 async def test_backups_into_a_directory_are_stamped_never_overwritten_and_the_oldest_pruned(tmp_path: Path) -> None:
@@ -196,7 +187,7 @@ def test_the_commands_back_up_and_restore_the_configured_store(tmp_path: Path, s
     (tmp_path / "var" / "holdfast.db").unlink()  # the disk lost it
     assert main(["restore", "--config", str(config), str(tmp_path / "b.db")]) == 0
     out = capsys.readouterr().out
-    assert "restored:" in out and "holds no web log-in key" in out  # nobody had logged in: said, not hidden
+    assert "restored:" in out and "holds no web log-in key" in out  # no service had started on it: said
     assert ids_in(tmp_path / "var" / "holdfast.db") == {"a", "b"}
     assert main(["backup", "--config", str(config), str(tmp_path / "b.db")]) == 2
     assert "already exists" in capsys.readouterr().err
@@ -280,28 +271,35 @@ def _tables(path: Path) -> set[str]:
 
 
 def test_a_machine_rebuilt_from_a_backup_keeps_its_supervisors_logged_in(tmp_path: Path, secrets_set: None) -> None:
-    """Before, the backup held the store alone: on the rebuilt machine the service made a new key at
-    the first log-in, silently, and every supervisor's cookie was refused."""
+    """Before, the backup held the store alone and the key stayed in web-session.key: on the rebuilt
+    machine the service made a new key, silently, and every supervisor's cookie was refused. The
+    key is in the store now (app/store/web_sessions.py): a backup holds it, a restore brings it back."""
     config = _config(tmp_path)
     var = tmp_path / "var"
     var.mkdir()
 
-    async def seed() -> None:
+    async def seed() -> bytes:
         async with SQLiteStore(var / "holdfast.db") as store:
             await store.commit([callback("a")], [], [])
+            return await store.session_key(new_key())  # as the service takes it at start
 
-    asyncio.run(seed())
-    cookie, _ = SessionKeeper(var).issue("anna", "anna's password hash", 8 * 3600.0)  # the key made at a log-in
-    key = (var / KEY_FILE).read_bytes()
+    key = asyncio.run(seed())
+    cookie, _ = SessionKeeper(key).issue("anna", "anna's password hash", 8 * 3600.0)  # anna logs in
     made = _holdfast(config, "backup", str(tmp_path / "b.db"))
     assert "with the web log-in key" in made.stdout
     shutil.rmtree(var)  # the machine is rebuilt: not even the data directory is there
-    _holdfast(config, "restore", str(tmp_path / "b.db"))
-    assert (var / KEY_FILE).read_bytes() == key
-    assert stat.S_IMODE((var / KEY_FILE).stat().st_mode) == 0o600  # as the store: owner alone
+    restored = _holdfast(config, "restore", str(tmp_path / "b.db"))
+    assert "with the web log-in key" in restored.stdout and "holds no web log-in key" not in restored.stdout
     assert stat.S_IMODE(var.stat().st_mode) == 0o700
-    found = SessionKeeper(var).read(cookie, {"anna": "anna's password hash"})  # the restarted service
+
+    async def restarted() -> bytes:  # the restarted service offers a new key of its own: the store's wins
+        async with SQLiteStore(var / "holdfast.db") as store:
+            assert ids_in(var / "holdfast.db") == {"a"}
+            return await store.session_key(new_key())
+
+    found = SessionKeeper(asyncio.run(restarted())).read(cookie, {"anna": "anna's password hash"})
     assert isinstance(found, Session) and found.user == "anna"
+    assert not (var / KEY_FILE).exists()  # no key file: the store is the one place it is kept
     fresh = tmp_path / "fresh.db"
 
     async def make_fresh() -> None:
@@ -309,49 +307,21 @@ def test_a_machine_rebuilt_from_a_backup_keeps_its_supervisors_logged_in(tmp_pat
             pass
 
     asyncio.run(make_fresh())
-    assert _tables(var / "holdfast.db") == _tables(fresh)  # the key is back in its file, not left in the store
-    assert ids_in(var / "holdfast.db") == {"a"}
+    assert _tables(var / "holdfast.db") == _tables(fresh)  # nothing but the store's own tables
 
 
-async def test_a_restore_puts_a_different_key_it_finds_aside_as_it_does_the_store(tmp_path: Path) -> None:
-    var = tmp_path / "var"
-    db, key = var / "holdfast.db", var / KEY_FILE
-    var.mkdir()
+async def test_a_store_without_a_key_yet_is_backed_up_and_said_to_hold_none(tmp_path: Path) -> None:
+    """A store no service of this version has started (the key is stored at the web app's start)."""
+    db = tmp_path / "var" / "holdfast.db"
+    db.parent.mkdir()
     async with SQLiteStore(db) as store:
         await store.commit([callback("cb")], [], [])
-    backed_up = SessionKeeper(var).key
-    contents = backup(db, tmp_path / "b.db", session_key=key)
-    assert contents.session_key and check(tmp_path / "b.db").session_key
-    # The rebuilt machine's service ran before the restore, and a log-in made it a key of its own.
-    key.unlink()
-    newer = SessionKeeper(var).key
-    assert newer != backed_up
-    async with SQLiteStore(db) as store:  # refused while a service holds the store: the key untouched too
-        assert await store.acquire_lock(f"{socket.gethostname()}:{os.getpid()}:abcd1234", 60.0, time.time())
-    with pytest.raises(BackupError, match="stop it first"):
-        restore(tmp_path / "b.db", db, session_key=key)
-    assert key.read_bytes() == newer and not list(var.glob(f"{KEY_FILE}.*"))
-
-    _, _, key_aside = restore(tmp_path / "b.db", db, now=2_000_000_000.0, session_key=key)
-    assert key.read_bytes() == backed_up and stat.S_IMODE(key.stat().st_mode) == 0o600
-    assert key_aside is not None and key_aside.name == f"{KEY_FILE}.before-restore-20330518T033320Z"
-    assert key_aside.read_bytes() == newer  # never lost: as the store it replaced
-    # Restored again (the key there is the backup's own): nothing to put aside.
-    _, _, key_aside = restore(tmp_path / "b.db", db, now=2_000_000_060.0, session_key=key)
-    assert key_aside is None and key.read_bytes() == backed_up
-    assert len(list(var.glob(f"{KEY_FILE}.*"))) == 1
-
-
-async def test_a_backup_without_a_key_says_so_and_its_restore_leaves_the_key_there_alone(tmp_path: Path) -> None:
-    """Nobody had logged in yet (no key), or the backup was made before Holdfast kept the key."""
-    var = tmp_path / "var"
-    db, key = var / "holdfast.db", var / KEY_FILE
-    var.mkdir()
-    async with SQLiteStore(db) as store:
-        await store.commit([callback("cb")], [], [])
-    contents = backup(db, tmp_path / "b.db", session_key=key)
+    contents = backup(db, tmp_path / "b.db")
     assert not contents.session_key and "no web log-in key" in contents.describe()
-    there = SessionKeeper(var).key
-    restored, _, key_aside = restore(tmp_path / "b.db", db, session_key=key)
-    assert not restored.session_key and key_aside is None
-    assert key.read_bytes() == there and not list(var.glob(f"{KEY_FILE}.*"))
+    async with SQLiteStore(db) as store:
+        key = await store.session_key(new_key())
+    assert backup(db, tmp_path / "c.db").session_key and check(tmp_path / "c.db").session_key
+    restored, _ = restore(tmp_path / "b.db", db)
+    assert not restored.session_key
+    async with SQLiteStore(db) as store:  # the backup's instant: no key yet, the next start stores one
+        assert await store.session_key(new_key()) != key
