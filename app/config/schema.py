@@ -1084,7 +1084,7 @@ class CampaignConfig(_Model):
         upgrade must not stop the service on it; the service logs it at start-up instead."""
         if (info.context or {}).get(STORED_DEFINITION):
             return self
-        if self.mode is not CampaignMode.PREVIEW and not self.caller_id:
+        if self.abandons_without_caller_id:
             raise bad_key(
                 "caller_id",
                 f"is required in mode: {self.mode.value}: such a campaign abandons the calls no agent takes "
@@ -1093,6 +1093,11 @@ class CampaignConfig(_Model):
                 "may leave it out)",
             )
         return self
+
+    @property
+    def abandons_without_caller_id(self) -> bool:
+        """A power or predictive campaign (its calls may be abandoned) with no number to present."""
+        return self.mode is not CampaignMode.PREVIEW and not self.caller_id
 
     @model_validator(mode="after")
     def _dates_in_order(self) -> CampaignConfig:

@@ -174,12 +174,7 @@ class CallFlow(EngineBase):
         elif role == "agent" and req.state is RequestState.WHISPER:
             self._agent_abandoned_callback(req)
         elif role == "agent" and req.state is RequestState.DIALLING_CUSTOMER:
-            self._emit(Hangup(req.customer_leg or "", "agent_gone"))
-            self._timers.cancel("customer", req.id)
-            req.attempts[-1].outcome = AttemptOutcome.AGENT_NO_ANSWER
-            req.attempts[-1].ended_at = self._now
-            self._forget_leg(req.customer_leg)
-            req.customer_leg = None
+            self._dial_ended_by_agent(req)
             self._agent_abandoned_callback(req)
         elif role == "agent" and req.state is RequestState.RINGING_AGENT:
             self._agent_did_not_answer(req, hangup=False, cause=None)
@@ -218,12 +213,25 @@ class CallFlow(EngineBase):
 
     def _agent_abandoned_callback(self, req: Request) -> None:
         """The agent hung up before talking to the customer: a refusal, the request keeps its place."""
+        self._agent_left(req)
+        self._return_to_place(req)
+
+    def _agent_left(self, req: Request, **data: object) -> None:
+        """The agent hung up before talking to the customer: freed, and counted as a refusal."""
         agent_id = req.agent_id
         agent = self._take_agent(req)
         if agent is not None:
             self._agent_refused(agent, req)
-        self._activity("agent_left_callback", req, agent=agent_id)
-        self._return_to_place(req)
+        self._activity("agent_left_callback", req, agent=agent_id, **data)
+
+    def _dial_ended_by_agent(self, req: Request) -> None:
+        """The customer's phone is hung up because the agent left: not counted against them."""
+        self._emit(Hangup(req.customer_leg or "", "agent_gone"))
+        self._timers.cancel("customer", req.id)
+        req.attempts[-1].outcome = AttemptOutcome.AGENT_NO_ANSWER
+        req.attempts[-1].ended_at = self._now
+        self._forget_leg(req.customer_leg)
+        req.customer_leg = None
 
     def _dial_customer(self, req: Request) -> None:
         q = self.queues[req.queue]

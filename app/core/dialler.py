@@ -1431,11 +1431,7 @@ class DiallerFlow(CallFlow):
         ring_out = req.attempts[-1].started_at + MIN_RING_TIME
         if ring_out <= self._now:
             return False
-        agent_id = req.agent_id
-        agent = self._take_agent(req)
-        if agent is not None:
-            self._agent_refused(agent, req)
-        self._activity("agent_left_callback", req, agent=agent_id, ringing_until=round(ring_out, 3))
+        self._agent_left(req, ringing_until=round(ring_out, 3))
         self._timers.set("customer", req.id, ring_out)
         return True
 
@@ -1445,12 +1441,7 @@ class DiallerFlow(CallFlow):
             super()._customer_due(request_id)
             return
         # the phone of a preview whose agent left has rung MIN_RING_TIME: the dial is the agent's
-        self._emit(Hangup(req.customer_leg or "", "agent_gone"))
-        attempt = req.attempts[-1]
-        attempt.outcome = AttemptOutcome.AGENT_NO_ANSWER
-        attempt.ended_at = self._now
-        self._forget_leg(req.customer_leg)
-        req.customer_leg = None
+        self._dial_ended_by_agent(req)
         self._return_to_place(req)
 
     def _contact_on_line(self, req: Request) -> bool:

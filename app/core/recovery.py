@@ -244,10 +244,7 @@ class Recovery(EngineBase):
         up and rung again for the same call. If their leg is found gone too, its LegLost comes
         before LegsReconciled and puts the request back in its place, nobody dialled."""
         assert req.agent_leg is not None
-        req.attempts[-1].outcome = AttemptOutcome.INTERRUPTED
-        req.attempts[-1].ended_at = self._now
-        self._attempt_interrupted(req)
-        self._timers.cancel("customer", req.id)
+        self._interrupt_dial(req)
         self._forget_leg(req.customer_leg)
         req.customer_leg = None
         req.state = RequestState.WHISPER
@@ -259,10 +256,7 @@ class Recovery(EngineBase):
         """An originated leg of a request in service is lost: back to its place, nothing counted.
         The other originated leg (agent or callback customer) is hung up; a caller on hold stays."""
         if req.state is RequestState.DIALLING_CUSTOMER:
-            req.attempts[-1].outcome = AttemptOutcome.INTERRUPTED
-            req.attempts[-1].ended_at = self._now
-            self._attempt_interrupted(req)
-            self._timers.cancel("customer", req.id)
+            self._interrupt_dial(req)
             other = req.agent_leg if role == "customer" else req.customer_leg
             if other is not None:
                 self._emit(Hangup(other, "interrupted"))
@@ -273,6 +267,13 @@ class Recovery(EngineBase):
             self._release_agent(agent, None)
         self._activity("interrupted", req, leg=role, reason=reason)
         self._return_to_place(req)
+
+    def _interrupt_dial(self, req: Request) -> None:
+        """The customer's dial in progress went with no one's choice: interrupted, nothing counted."""
+        req.attempts[-1].outcome = AttemptOutcome.INTERRUPTED
+        req.attempts[-1].ended_at = self._now
+        self._attempt_interrupted(req)
+        self._timers.cancel("customer", req.id)
 
     def _attempt_interrupted(self, req: Request) -> None:
         """Hook: a dial of this request was interrupted (the dialler keeps its compliance record)."""

@@ -63,10 +63,11 @@ CREATE TABLE web_session_key (
 """
 
 
-def _candidate(candidate: bytes) -> bytes:
-    if len(candidate) < MIN_SESSION_KEY:
-        raise ValueError(f"a session key has at least {MIN_SESSION_KEY} bytes, not {len(candidate)}")
-    return bytes(candidate)
+def checked_session_key(key: bytes) -> bytes:
+    """`key` as bytes, or ValueError if it is too short to sign cookies with."""
+    if len(key) < MIN_SESSION_KEY:
+        raise ValueError(f"a session key has at least {MIN_SESSION_KEY} bytes, not {len(key)}")
+    return bytes(key)
 
 
 @runtime_checkable
@@ -104,7 +105,7 @@ class SQLiteRevocations:
         return {str(r[0]): float(r[1]) for r in await self._run(run, write=False)}
 
     async def session_key(self, candidate: bytes) -> bytes:
-        key = _candidate(candidate)
+        key = checked_session_key(candidate)
 
         def stored(conn: sqlite3.Connection) -> bytes | None:
             row = conn.execute("SELECT key FROM web_session_key WHERE id = 1").fetchone()
@@ -143,7 +144,7 @@ class PostgresRevocations:
         return {str(r[0]): float(r[1]) for r in rows}
 
     async def session_key(self, candidate: bytes) -> bytes:
-        key = _candidate(candidate)
+        key = checked_session_key(candidate)
         async with self._transaction() as conn:
             # A node inserting at the same moment: this INSERT waits for its commit, then does nothing,
             # and the SELECT (a new snapshot under read committed) sees its key.

@@ -57,7 +57,6 @@ from app.core.engine import Engine
 from app.core.errors import CoreError, EventOvertaken
 from app.core.promise_log import DAY
 from app.core.request import Request
-from app.core.settings import CampaignMode
 from app.core.states import AgentState
 from app.notify.service import Notifier
 from app.store import AgentRecord, Store, StoreError
@@ -454,7 +453,7 @@ class TelephonyService(ServerSync):
             except ValueError as error:
                 self.fail("stored_campaign_invalid", error)
                 raise
-            if campaign.mode is not CampaignMode.PREVIEW and not campaign.caller_id:
+            if campaign.abandons_without_caller_id:
                 # stored before power and predictive campaigns needed one: kept, said at every start
                 log.warning(
                     "stored_campaign_without_caller_id",

@@ -34,9 +34,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from app.store.web_sessions import MIN_SESSION_KEY, checked_session_key
+
 COOKIE = "holdfast_session"
 KEY_FILE = "web-session.key"  # in service.data_dir: a service without a store, or one before the upgrade
-MIN_KEY = 32  # bytes
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,9 +56,7 @@ class SessionKeeper:
 
     def use_key(self, key: bytes) -> None:
         """The signing key, given at start before anything is signed or read."""
-        if len(key) < MIN_KEY:
-            raise ValueError(f"a session key has at least {MIN_KEY} bytes, not {len(key)}")
-        self._key = bytes(key)
+        self._key = checked_session_key(key)
 
     @property
     def has_key(self) -> bool:
@@ -117,7 +116,7 @@ def _b64(data: bytes) -> str:
 
 
 def new_key() -> bytes:
-    return secrets.token_bytes(MIN_KEY)
+    return secrets.token_bytes(MIN_SESSION_KEY)
 
 
 def key_in_file(data_dir: Path) -> bytes | None:
@@ -127,7 +126,7 @@ def key_in_file(data_dir: Path) -> bytes | None:
         key = (data_dir / KEY_FILE).read_bytes()
     except FileNotFoundError:
         return None
-    return key if len(key) >= MIN_KEY else None
+    return key if len(key) >= MIN_SESSION_KEY else None
 
 
 def load_or_make_key(data_dir: Path) -> bytes:
