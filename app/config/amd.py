@@ -20,9 +20,12 @@ from pydantic_core import PydanticCustomError
 
 from app.config.durations import DurationError, format_duration, parse_duration
 
-__all__ = ["AMD_ARGS_VARIABLE", "AMD_PARAMETERS", "AmdTuning", "amd_variables"]
+__all__ = ["AFTER_GREETING_SILENCE_MAX_MS", "AMD_ARGS_VARIABLE", "AMD_PARAMETERS", "AmdTuning", "amd_variables"]
 
 DEFAULT_TOTAL_ANALYSIS_MS = 5000  # Asterisk's amd.conf default for total_analysis_time
+# A contact hears an agent within 2 s of the end of their greeting, and AMD() says HUMAN only this
+# long after it: at most 1.5 s leaves an auto-answered agent 0.5 s (amd.conf's default is 0.8 s).
+AFTER_GREETING_SILENCE_MAX_MS = 1500
 AMD_ARGS_VARIABLE = "HOLDFAST_AMD_ARGS"  # read by [holdfast-amd] in asterisk-conf/extensions.conf
 
 # AMD()'s positional arguments, in its order (Asterisk's app_amd), with the YAML key of each.

@@ -37,7 +37,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from app.config.amd import AmdTuning
+from app.config.amd import AFTER_GREETING_SILENCE_MAX_MS, AmdTuning
 from app.config.durations import DurationError, format_duration, parse_duration
 from app.config.errors import bad, bad_key, bad_plain
 from app.config.notifications import NotificationsConfig
@@ -1091,6 +1091,24 @@ class CampaignConfig(_Model):
                 "within 2 s, and an abandoned call must present a number and say one to call back (the "
                 'information message); give the number to show, e.g. "+4533445566" (preview campaigns '
                 "may leave it out)",
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _detection_leaves_time_for_an_agent(self, info: ValidationInfo) -> CampaignConfig:
+        """The 2 s to an agent count from the end of the contact's greeting, and AMD() says HUMAN
+        only after_greeting_silence after it: a silence that eats the 2 s abandons every person."""
+        if (info.context or {}).get(STORED_DEFINITION) or self.mode is CampaignMode.PREVIEW or not self.amd:
+            return self
+        silence = self.amd_tuning.after_greeting_silence
+        if silence is not None and silence > AFTER_GREETING_SILENCE_MAX_MS:
+            raise bad_key(
+                "amd_tuning.after_greeting_silence",
+                f"is {format_duration(silence / 1000)}, "
+                f"at most {format_duration(AFTER_GREETING_SILENCE_MAX_MS / 1000)} in mode: {self.mode.value}: "
+                "a contact must hear an agent within 2 s of the end of their greeting, and detection "
+                "waits this long after it before it says the contact is a person, "
+                "which would leave an agent no time (the default, amd.conf's, is 0.8s)",
             )
         return self
 

@@ -41,3 +41,13 @@ def outcome_for(cause: int | None = None, dial_status: str | None = None) -> Att
 def endpoint_unreachable(cause: int | None) -> bool:
     """Whether a failed leg's cause says the phone itself cannot be reached (not a refusal)."""
     return cause in UNREACHABLE_CAUSES
+
+
+def silence_after_greeting(amd_cause: str | None) -> float | None:
+    """Seconds of silence Asterisk's AMD() heard after a person's greeting before it said HUMAN:
+    its AMDCAUSE is "HUMAN-<silence ms>-<after_greeting_silence ms>". None for any other verdict
+    (a machine, NOTSURE's "TOOLONG-<ms>": no greeting end heard) or a cause it cannot read."""
+    parts = (amd_cause or "").split("-")
+    if len(parts) != 3 or parts[0] != "HUMAN" or not parts[1].isdigit():
+        return None
+    return int(parts[1]) / 1000

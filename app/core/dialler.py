@@ -38,9 +38,10 @@ Theory of operation:
   (abandoned). The engine's guard on any dial adds AMD's longest analysis to the ring time.
 - Power (contact first): `lines_per_agent` dials per ready agent (above one only while the
   campaign's judged abandon windows have room under its cap: `_power_lines`). On a live answer a ready agent
-  is rung with auto-answer; if no agent has answered within CONNECT_WITHIN of the answer, the
-  contact hears the campaign's information message and the attempt is `abandoned`: not dialled
-  again for ABANDON_QUARANTINE.
+  is rung with auto-answer; if no agent has answered within CONNECT_WITHIN of the answer (of the
+  end of the contact's greeting when AMD heard it, as Ofcom and the FTC count), the contact hears
+  the campaign's information message and the attempt is `abandoned`: not dialled again for
+  ABANDON_QUARANTINE.
 - Predictive (contact first, as power): pacing.py decides how many dials to place now from the
   agents' states (within its `agent_share`, which also caps the agents answered contacts get),
   the dials in flight and what the campaign's dials have shown so far, aiming at the best
@@ -1261,7 +1262,8 @@ class DiallerFlow(CallFlow):
         elif role == "customer" and req.state is RequestState.DIALLING_CUSTOMER:
             self._timers.cancel("customer", req.id)
             attempt = req.attempts[-1]
-            attempt.ended_at = e.now
+            # answered, as regulators count the 2 s to an agent: at the end of the person's greeting
+            attempt.ended_at = answered = _greeting_end(e, attempt.started_at)
             self._observe_end(req, pacing.MACHINE if e.voicemail else pacing.LIVE, e.now - attempt.started_at)
             if e.voicemail:
                 attempt.outcome = AttemptOutcome.MACHINE
@@ -1286,7 +1288,7 @@ class DiallerFlow(CallFlow):
                 self._connect_contact(req)
             else:  # power: find an agent within CONNECT_WITHIN
                 req.state = RequestState.CONNECTING
-                self._timers.set("connect", req.id, e.now + CONNECT_WITHIN)
+                self._timers.set("connect", req.id, max(e.now, answered + CONNECT_WITHIN))
                 self._activity("contact_answered", req)
 
     def _connect_contact(self, req: Request) -> None:
@@ -1563,6 +1565,15 @@ class DiallerFlow(CallFlow):
             c = self.campaigns.get(req.campaign)
             if req.state is RequestState.DIALLING_CUSTOMER and c is not None:
                 self._timers.set("customer", req.id, now + _customer_guard(c))
+
+
+def _greeting_end(e: LegAnswered, dialled_at: float) -> float:
+    """When a contact's answer counts from: the end of their greeting when detection heard it (its
+    HUMAN verdict comes after_greeting_silence later: 0.8 s of the 2 s by amd.conf's default),
+    else the answer reported now."""
+    if e.greeting_ended is None:
+        return e.now
+    return min(e.now, max(dialled_at, e.greeting_ended))
 
 
 def _left_by_agent(req: Request) -> bool:

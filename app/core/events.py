@@ -52,8 +52,13 @@ class PromptFinished(Event):
 
 @dataclass(frozen=True, slots=True)
 class LegAnswered(Event):
+    """`greeting_ended`: when the person's greeting ended, as answering-machine detection heard it
+    (its verdict comes only after some silence that follows the greeting); None without detection.
+    Regulators count a dialler's 2 s to an agent from the end of the greeting, not from the verdict."""
+
     leg_id: str
     voicemail: bool = False  # answering-machine detection said so (customer legs only)
+    greeting_ended: float | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -51,7 +51,7 @@ from app.ari import (
 from app.config import ConfigError, HoldfastConfig, load_config
 from app.config.schema import STORED_DEFINITION, AsteriskConfig, CampaignConfig, RecordingConfig
 from app.core import events as ev
-from app.core.causes import outcome_for
+from app.core.causes import outcome_for, silence_after_greeting
 from app.core.commands import Activity, Command, Hangup, LoadContacts, Notify
 from app.core.engine import Engine
 from app.core.errors import CoreError, EventOvertaken
@@ -848,7 +848,10 @@ class TelephonyService(ServerSync):
             leg.answered = True
             voicemail = len(args) > 1 and args[1] == "MACHINE"
             log.info("amd_result", leg_id=leg.leg_id, status=args[1:2], cause=args[2:3])
-            self.try_feed(ev.LegAnswered(self.clock(), leg.leg_id, voicemail=voicemail))
+            now = self.clock()
+            silence = silence_after_greeting(args[2] if len(args) > 2 else None)
+            greeting_ended = None if silence is None else now - silence
+            self.try_feed(ev.LegAnswered(now, leg.leg_id, voicemail=voicemail, greeting_ended=greeting_ended))
             return
         if leg.role == "customer" and leg.amd:
             if leg.in_dialplan:  # sent to detection already: its result (or its end) is on its way

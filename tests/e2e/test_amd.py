@@ -78,6 +78,9 @@ async def test_a_person_greeting_is_connected_to_an_agent(holdfast, phonesim, ph
     variables = channel_variables(holdfast, outcome.request_id, AMD_ARGS_VARIABLE, "AMDSTATUS", "AMDCAUSE")
     assert variables[AMD_ARGS_VARIABLE] == TUNED_ARGS
     assert variables["AMDSTATUS"] == "HUMAN" and variables["AMDCAUSE"].startswith("HUMAN-")
+    # the wait for an agent counts from the end of the greeting, which detection heard a silence ago
+    silence = int(variables["AMDCAUSE"].split("-")[1]) / 1000
+    assert silence >= 0.8 and silence - 0.01 <= connected.data["after_answer"] <= 2.0
     await agent.wait_audio_flowing()
     assert not any("voicemail_message" in media for media in holdfast.service.prompts_played)
     await phone.hangup()
