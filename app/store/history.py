@@ -6,7 +6,9 @@ than `before`, in one short transaction, and says how many went; the service's k
 (app/telephony/history.py) calls it again until a call removes fewer than `limit` of each, so the
 write lock is never held for long and the engine's commits go between the batches. Only what is
 over is deleted: a request still active (a callback waiting, a call in progress) is kept whatever
-its age, with its event-log lines, and so is a notification still to be delivered. The admin log (who changed what, and
+its age, with its event-log lines, and so is a notification still to be delivered. A request's lines go
+together: none while any of them is at or after the cut (a callback promised before it and served
+after keeps its promise, which the statistics read). The admin log (who changed what, and
 why) is kept: it names requests, never numbers, and is the audit trail. Event ids are AUTOINCREMENT, so an id is never
 reused after its line is gone and the incremental readers (the live page) keep their place.
 """
@@ -30,6 +32,13 @@ T = TypeVar("T")
 _NOT_ACTIVE = (
     "AND (request_id IS NULL OR request_id NOT IN (SELECT id FROM requests WHERE state <> 'ended')) "
     "AND kind NOT IN ('campaign_finished', 'campaign_reopened', 'campaign_removed')"
+)
+
+
+# A request's lines go only when its last one is older than the cut (the cut's parameter: {}).
+_WHOLE_REQUEST = (
+    "AND (request_id IS NULL OR NOT EXISTS "
+    "(SELECT 1 FROM events later WHERE later.request_id = events.request_id AND later.at >= {}))"
 )
 
 
@@ -67,8 +76,8 @@ class SQLiteHistory:
                 (before, limit),
             ).rowcount
             events = conn.execute(
-                f"DELETE FROM events WHERE id IN (SELECT id FROM events WHERE at < ? {_NOT_ACTIVE} "
-                "ORDER BY at LIMIT ?)",
+                f"DELETE FROM events WHERE id IN (SELECT id FROM events WHERE at < ?1 {_NOT_ACTIVE} "
+                f"{_WHOLE_REQUEST.format('?1')} ORDER BY at LIMIT ?2)",
                 (before, limit),
             ).rowcount
             notifications = conn.execute(
@@ -97,7 +106,7 @@ class PostgresHistory:
             )
             events = await conn.execute(
                 f"DELETE FROM events WHERE id IN (SELECT id FROM events WHERE at < $1 {_NOT_ACTIVE} "
-                "ORDER BY at LIMIT $2)",
+                f"{_WHOLE_REQUEST.format('$1')} ORDER BY at LIMIT $2)",
                 before,
                 limit,
             )

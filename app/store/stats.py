@@ -7,9 +7,11 @@ SELECTs by (key, bucket) and derives ratios. The event kinds read are the core's
 
 - queues: `arrived` (offered), `connected` without a campaign (answered; carries net_wait,
   gross_wait, within_sla judged by the engine on net wait), `ended` with its outcome (abandoned
-  with `waited`, served, missed, expired, removed, closed, dropped; a caller turned away by a
-  closed queue ends "closed" without arriving), `callback_accepted`
-  (callback requested); a callback is served when a request that accepted one ends served.
+  with `waited`, served, missed, expired, removed, ticket, closed, dropped; a caller turned away
+  by a closed queue ends "closed" without arriving), `callback_accepted`
+  (callback requested); a callback is served when a request that accepted one ends served;
+  `moved` (a callback moved by a supervisor: out of `from_queue`, into `to_queue`), so that per
+  queue offered + moved in = the endings + moved out + what is still open.
 - campaigns: `dial_attempt` (attempts; outcome answered = connect; abandoned) and `connected`
   with a campaign (handle time).
 - agents: `agent_ringing` (offered to the agent), `connected` (answered by them), and
@@ -31,8 +33,10 @@ migration 3 (events by kind and time).
 
 from __future__ import annotations
 
+import asyncio
 import math
 import sqlite3
+import weakref
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -62,8 +66,11 @@ COLUMNS = (
     "callbacks_missed",
     "callbacks_expired",
     "callbacks_removed",
+    "tickets",
     "closed",
     "dropped",
+    "moved_in",
+    "moved_out",
     "asa",
     "asa_p90",
     "gross_wait_avg",
@@ -216,6 +223,7 @@ def _counts_sql(q: StatsQuery, d: _Dialect) -> str:
             {d.count_if(f"{ended} AND {outcome} = 'missed'")} AS callbacks_missed,
             {d.count_if(f"{ended} AND {outcome} = 'expired'")} AS callbacks_expired,
             {d.count_if(f"{ended} AND {outcome} = 'removed'")} AS callbacks_removed,
+            {d.count_if(f"{ended} AND {outcome} = 'ticket'")} AS tickets,
             {d.count_if(f"{ended} AND {outcome} = 'closed'")} AS closed,
             {d.count_if(f"{ended} AND {outcome} = 'dropped'")} AS dropped,
             {d.count_if("e.kind = 'dial_attempt'")} AS dial_attempts,
@@ -226,6 +234,22 @@ def _counts_sql(q: StatsQuery, d: _Dialect) -> str:
         WHERE e.kind IN ({kind_list}) AND e.at >= {start} AND e.at < {end} AND {where}{_scope(q, d)}
         GROUP BY 1, 2
     """
+
+
+def _moves_sql(q: StatsQuery, d: _Dialect) -> str:
+    """Callbacks moved between queues (by queue only): out of `from_queue`, into `to_queue`, each
+    counted for the queue it names (and seen by who sees that queue)."""
+    start, end, width = d.p(q.start), d.p(q.end), d.p(q.width)
+    sides = []
+    for side, out in (("from_queue", 1), ("to_queue", 0)):
+        queue = d.text(side)
+        scope = "" if q.queues is None else f" AND {d.in_list(queue, q.queues)}"
+        sides.append(
+            f"SELECT {queue} AS k, {_bucket(d, start, width)} AS b, {out} AS mv_out, {1 - out} AS mv_in "
+            f"FROM events e WHERE e.kind = 'moved' AND e.at >= {start} AND e.at < {end} AND {queue} IS NOT NULL"
+            f"{scope}"
+        )
+    return f"SELECT k, b, sum(mv_in), sum(mv_out) FROM ({' UNION ALL '.join(sides)}) m GROUP BY k, b"
 
 
 def _connected_sql(q: StatsQuery, d: _Dialect) -> str:
@@ -348,6 +372,12 @@ def _wrap_by_queue_sql(q: StatsQuery, d: _Dialect) -> str:
     """
 
 
+# PostgreSQL: reports run one at a time per store. They read on the store's pool (a few
+# connections), which the engine's commits need too: a month's report holds its connection for
+# seconds, and as many reports as the pool has connections would stall every call.
+_PG_REPORTS: weakref.WeakKeyDictionary[Store, asyncio.Semaphore] = weakref.WeakKeyDictionary()
+
+
 async def _fetch(store: Store, build: Any, q: StatsQuery) -> list[Sequence[Any]]:
     from app.store.sqlite import SQLiteStore, translate
 
@@ -370,8 +400,23 @@ async def _fetch(store: Store, build: Any, q: StatsQuery) -> list[Sequence[Any]]
             raise translate(e, store.path, store.busy_timeout) from e
     d = _Dialect(postgres=True)
     sql = build(q, d)
-    async with store._transaction() as conn:  # type: ignore[attr-defined]
+    async with (
+        _PG_REPORTS.setdefault(store, asyncio.Semaphore(1)),
+        store._transaction() as conn,  # type: ignore[attr-defined]
+    ):
         return list(await conn.fetch(sql, *d.params))
+
+
+def _pruned_sql(q: StatsQuery, d: _Dialect) -> str:
+    return f"SELECT max({d.num('before')}) FROM events e WHERE e.kind = 'history_pruned'"
+
+
+async def pruned_before(store: Store) -> float | None:
+    """The latest cut of the history keeper (app/telephony/history.py logs each as
+    `history_pruned`): events before it are gone, but for an active request's, so figures of a
+    range that starts before it are missing what went. None: nothing was ever pruned."""
+    rows = await _fetch(store, _pruned_sql, StatsQuery(start=0.0, end=1.0, width=1.0))
+    return None if not rows or rows[0][0] is None else float(rows[0][0])
 
 
 def _ratio(part: float | None, whole: float | None) -> float | None:
@@ -386,6 +431,24 @@ async def statistics(store: Store, q: StatsQuery) -> list[dict[str, Any]]:
     """One row per (key, bucket) that has anything, ordered by key then bucket; see COLUMNS."""
     if q.by == "campaign" and q.campaigns is not None and not q.campaigns:
         return []
+    counts = await _fetch(store, _counts_sql, q)
+    connected = await _fetch(store, _connected_sql, q)
+    occupancy = await _fetch(store, _occupancy_sql, q) if q.by == "agent" else []
+    wrap = await _fetch(store, _wrap_by_queue_sql, q) if q.by == "queue" else []
+    moves = await _fetch(store, _moves_sql, q) if q.by == "queue" else []
+    # Off the event loop: a quarter by agent per 15 min is hundreds of thousands of rows, seconds
+    # of Python during which the calls (on this loop) would wait.
+    return await asyncio.to_thread(_merge, q, counts, connected, occupancy, wrap, moves)
+
+
+def _merge(
+    q: StatsQuery,
+    counts: list[Sequence[Any]],
+    connected: list[Sequence[Any]],
+    occupancy: list[Sequence[Any]],
+    wrap: list[Sequence[Any]],
+    moves: list[Sequence[Any]],
+) -> list[dict[str, Any]]:
     rows: dict[tuple[str, float], dict[str, Any]] = {}
 
     def row(key: Any, bucket: Any) -> dict[str, Any]:
@@ -406,7 +469,6 @@ async def statistics(store: Store, q: StatsQuery) -> list[dict[str, Any]]:
             rows[k]["_sla"] = (0, 0, 0, 0)
         return rows[k]
 
-    counts = await _fetch(store, _counts_sql, q)
     for r in counts:
         target = row(r[0], r[1])
         values = dict(
@@ -421,6 +483,7 @@ async def statistics(store: Store, q: StatsQuery) -> list[dict[str, Any]]:
                     "callbacks_missed",
                     "callbacks_expired",
                     "callbacks_removed",
+                    "tickets",
                     "closed",
                     "dropped",
                     "dial_attempts",
@@ -432,22 +495,23 @@ async def statistics(store: Store, q: StatsQuery) -> list[dict[str, Any]]:
             )
         )
         target.update(values)
-    for r in await _fetch(store, _connected_sql, q):
+    for r in connected:
         target = row(r[0], r[1])
         target["answered"] = int(r[2])
         target["asa"], target["asa_p90"] = _round(r[3]), _round(r[4])
         target["gross_wait_avg"], target["handle_avg"] = _round(r[5]), _round(r[6])
         target["_sla"] = (int(r[7] or 0), int(r[8] or 0), int(r[9] or 0), int(r[10] or 0))
-    if q.by == "agent":
-        for r in await _fetch(store, _occupancy_sql, q):
-            target = row(r[0], r[1])
-            target["logged_in_seconds"] = round(float(target["logged_in_seconds"]) + float(r[2] or 0), 3)
-            target["busy_seconds"] = round(float(target["busy_seconds"]) + float(r[3] or 0), 3)
-            target["wrap_up_seconds"] = round(float(target["wrap_up_seconds"]) + float(r[4] or 0), 3)
-    if q.by == "queue":
-        for r in await _fetch(store, _wrap_by_queue_sql, q):
-            target = row(r[0], r[1])
-            target["wrap_up_seconds"] = round(float(r[2] or 0), 3)
+    for r in occupancy:
+        target = row(r[0], r[1])
+        target["logged_in_seconds"] = round(float(target["logged_in_seconds"]) + float(r[2] or 0), 3)
+        target["busy_seconds"] = round(float(target["busy_seconds"]) + float(r[3] or 0), 3)
+        target["wrap_up_seconds"] = round(float(target["wrap_up_seconds"]) + float(r[4] or 0), 3)
+    for r in wrap:
+        target = row(r[0], r[1])
+        target["wrap_up_seconds"] = round(float(r[2] or 0), 3)
+    for r in moves:
+        target = row(r[0], r[1])
+        target["moved_in"], target["moved_out"] = int(r[2]), int(r[3])
     out = []
     for key in sorted(rows):
         f = rows[key]

@@ -8,7 +8,8 @@ only the entries about what they may see.
 
 The page shows the newest MAX_ENTRIES a user may see: the log is read back from its end a batch
 at a time (`Store.admin_log_newest`), cut to the user's scope, until the page is full, the log
-is exhausted or SCAN_LIMIT entries were read (a user who sees little of a long log).
+is exhausted or SCAN_LIMIT entries were read (a user who sees little of a long log). Numbers in
+an entry (a do-not-call change's entries) are masked for the roles that see numbers masked.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from aiohttp import web
 from pydantic import BaseModel, Field
 
 from app.store.records import AdminEntry
-from app.web.access import filter_changelog
+from app.web.access import Scope, filter_changelog
 from app.web.auth import scope_of
 from app.web.context import SERVICE_KEY
 from app.web.errors import ApiError
@@ -29,6 +30,7 @@ MAX_ENTRIES = 500
 BATCH = 2000  # entries read per query, newest first
 SCAN_LIMIT = 100_000  # entries read at most for one page
 MAX_ID = 2**63 - 1  # the largest id either store can hold
+NUMBER_KEYS = ("entries", "number", "caller")  # detail fields that hold customers' numbers
 
 
 class ChangeView(BaseModel):
@@ -66,8 +68,20 @@ async def list_changes(request: web.Request) -> web.Response:
         if len(entries) < BATCH:
             break
         before = entries[-1].id
-    answer = ChangeList(changes=[ChangeView(**row) for row in visible[:MAX_ENTRIES]])
+    answer = ChangeList(changes=[ChangeView(**_masked(scope, row)) for row in visible[:MAX_ENTRIES]])
     return web.json_response(answer.model_dump(mode="json"))
+
+
+def _masked(scope: Scope, row: dict[str, Any]) -> dict[str, Any]:
+    """The entry with its numbers as `scope` may see them."""
+    detail = dict(row["detail"])
+    for key in NUMBER_KEYS:
+        value = detail.get(key)
+        if isinstance(value, str):
+            detail[key] = scope.number(value)
+        elif isinstance(value, list):
+            detail[key] = [scope.number(v) if isinstance(v, str) else v for v in value]
+    return {**row, "detail": detail}
 
 
 def _row(e: AdminEntry) -> dict[str, Any]:

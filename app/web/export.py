@@ -28,7 +28,7 @@ from app.web.access import Scope, campaign_of_event, is_dialler_request
 from app.web.auth import scope_of
 from app.web.context import SERVICE_KEY
 from app.web.errors import ApiError
-from app.web.times import iso
+from app.web.times import iso, writable
 
 PAGE = 1000
 COLUMNS = ("id", "at", "at_epoch", "kind", "request_id", "agent_id", "queue", "data")
@@ -121,6 +121,8 @@ def _instant(request: web.Request, name: str, default: float) -> float:
         value = (parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)).timestamp()
     if not math.isfinite(value):
         raise ApiError(400, f"{name} must be a finite instant")
+    if not writable(value):  # the answer writes it back as ISO 8601, which ends at year 9999
+        raise ApiError(400, f"{name} is {text!r}; use an instant between the years 1 and 9999")
     return value
 
 
@@ -130,6 +132,10 @@ async def export_events(request: web.Request) -> web.StreamResponse:
     now = service.clock()
     start = _instant(request, "from", now - 86_400.0)
     end = _instant(request, "to", now + 1.0)
+    # As /api/stats: a reversed range asked for is a mistake, not a day without calls (a `from`
+    # still to come, with `to` left to its default of now, is only an empty export).
+    if "to" in request.query and not end > start:
+        raise ApiError(400, "to must be after from")
     fmt = request.query.get("format", "csv")
     if fmt not in ("csv", "jsonl"):
         raise ApiError(400, f"format is {fmt!r}; use csv or jsonl")

@@ -15,6 +15,9 @@ from datetime import UTC, datetime, timedelta
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 # The engine once said "unknown" as one day (and infinity); no usable estimate is that long.
 UNKNOWN_WAIT = 24 * 3600.0
+# The instants `iso` can write: years 1 to 9999 (datetime's own range), in epoch seconds.
+FIRST_INSTANT = (datetime(1, 1, 1, tzinfo=UTC) - EPOCH).total_seconds()
+LAST_INSTANT = (datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC) - EPOCH).total_seconds()
 
 
 def iso(epoch: float) -> str:
@@ -22,6 +25,11 @@ def iso(epoch: float) -> str:
     # Whole milliseconds first: fromtimestamp(float) could turn .123 into .122999 and truncate it.
     instant = EPOCH + timedelta(milliseconds=round(epoch * 1000))
     return instant.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def writable(epoch: float) -> bool:
+    """Whether `iso` can write this instant (a finite one between years 1 and 9999)."""
+    return FIRST_INSTANT <= epoch <= LAST_INSTANT
 
 
 def iso_or_none(epoch: float | None) -> str | None:

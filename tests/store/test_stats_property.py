@@ -1,7 +1,7 @@
 """Property: for any event sequence the engine produces (tests/core/test_properties.py's random
 drivers), the statistics counted in the database agree with the log counted in Python, and every
 offered request is accounted for: offered == served + abandoned + closed + dropped + callbacks
-missed / expired / removed + requests still open."""
+missed / expired / removed + tickets + requests still open."""
 
 from __future__ import annotations
 
@@ -26,6 +26,7 @@ ENDINGS = {
     "missed": "callbacks_missed",
     "expired": "callbacks_expired",
     "removed": "callbacks_removed",
+    "ticket": "tickets",
 }
 
 
@@ -83,6 +84,12 @@ def test_every_offered_request_is_counted_once(
     arrived_ids = {a.request_id for a in arrived}
     turned_away = [a for a in activities if a.kind == "ended" and a.request_id not in arrived_ids]
     assert all(a.data["outcome"] == "closed" for a in turned_away)
+    # and per queue, once moves are counted: offered + moved in = endings + moved out + still open
+    open_in = Counter(r.queue for r in m.engine.requests.values())
+    away_in = Counter(a.queue for a in turned_away)
+    for queue, r in by_queue.items():
+        ends = sum(int(r[col]) for col in ENDINGS.values()) - away_in[queue] + open_in[queue]
+        assert r["offered"] + r["moved_in"] == ends + r["moved_out"], (queue, r)
     accounted = sum(int(r[col]) for r in rows for col in ENDINGS.values()) - len(turned_away) + len(m.engine.requests)
     assert sum(int(r["offered"]) for r in rows) == accounted, (
         [(r.id, r.state, r.kind) for r in m.engine.requests.values()],
