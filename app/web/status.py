@@ -9,8 +9,9 @@ from app.config import ConfigError, HoldfastConfig, load_config, restart_needed
 from app.config.servers import applied_by_reload
 from app.telephony.errors import ServiceStopping
 from app.telephony.service import TelephonyService
+from app.web.auth import who
 from app.web.campaign_crud import campaign_changes
-from app.web.commit import refuse_if_stopping
+from app.web.commit import log_change, refuse_if_stopping
 from app.web.context import OPENAPI_KEY, SERVICE_KEY, STARTED_CONFIG_KEY
 from app.web.errors import ApiError
 from app.web.models import Health, ReloadResult
@@ -75,6 +76,8 @@ async def reload_settings(request: web.Request) -> web.Response:
     # Which agents register on which server is applied by the reload itself (not the connections).
     applied = applied_by_reload(started.asterisk, file.asterisk)
     restart = [key for key in restart_needed(started, file) if key not in applied]
+    # who applied the file's settings: a reload can end callbacks (a lowered max_attempts) or drop campaigns
+    await log_change(service, service.clock(), who(request, "admin"), "reload", None, {"restart_needed": restart})
     return web.json_response(
         ReloadResult(applied=True, restart_needed=restart).model_dump(mode="json", exclude_none=True)
     )

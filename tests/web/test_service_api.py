@@ -4,6 +4,7 @@ compared in constant time, and the OpenAPI document that comes from the route ta
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient
@@ -60,6 +61,12 @@ def settings_file(shell: Shell, shell_text: str, tmp_path: Path) -> Path:
 async def test_reload_applies_and_says_what_waits_for_a_restart(
     shell: Shell, http: TestClient, settings_file: Path
 ) -> None:
+    logged: list[tuple[Any, ...]] = []
+
+    async def record_admin(*entry: Any) -> None:
+        logged.append(entry)
+
+    shell.service.record_admin = record_admin  # type: ignore[method-assign]
     text = settings_file.read_text()
     resp = await http.post("/api/reload")
     assert resp.status == 200
@@ -76,6 +83,11 @@ async def test_reload_applies_and_says_what_waits_for_a_restart(
         "restart_needed": ["service.http_port", "service.log_level", "asterisk.app"],
     }
     assert shell.engine.queues["support"].label == "Helpdesk"  # the rest is applied
+    # each reload is in the change log: who applied the file (it can end callbacks, drop campaigns)
+    assert [(who, action, detail) for _at, who, action, _rid, detail in logged] == [
+        ("admin", "reload", {"restart_needed": []}),
+        ("admin", "reload", {"restart_needed": ["service.http_port", "service.log_level", "asterisk.app"]}),
+    ]
 
 
 async def test_a_refused_reload_is_400_with_the_reasons(shell: Shell, http: TestClient, settings_file: Path) -> None:
