@@ -1024,7 +1024,7 @@ class DiallerFlow(CallFlow):
         """Dialled now for a campaign, or by a callback in service of any queue: not dialled again."""
         if number in self._numbers_in_use:
             return True
-        return bool(self._callback_numbers) and any(self._callback_in_service(q, number) for q in self.queues)
+        return self.callback_in_service_to(number)
 
     def _reservation_lapsed(self, c: CampaignSettings, contact: DueContact, peek: bool) -> bool:
         """A reserved call_back whose agent did not take it within `reserve_for` is anyone's now."""
@@ -1279,7 +1279,8 @@ class DiallerFlow(CallFlow):
                 self._attempt_over(req, AttemptOutcome.MACHINE, Outcome.MISSED)
                 return
             attempt.outcome = AttemptOutcome.ANSWERED
-            self._activity("attempt_outcome", req, attempt=attempt.number, outcome="answered")
+            # answered_at: the instant the 2 s to an agent count from (the greeting's end, if heard)
+            self._activity("attempt_outcome", req, attempt=attempt.number, outcome="answered", answered_at=answered)
             if _left_by_agent(req):  # preview: rung on after the agent hung up, nobody to speak to
                 self._play_information(req)
                 self._contact_left(req, "agent_left_before_answer")
