@@ -255,14 +255,14 @@ class NotificationsConfig(_Model):
 def notifications_cross_check(
     data: dict[Any, Any], queue_names: list[str], campaign_names: Sequence[str] = ()
 ) -> list[tuple[str, str]]:
-    """Routes naming unknown queues or campaigns, or unknown channels (with the loader's other
-    cross checks)."""
+    """Routes naming unknown queues or campaigns, or unknown channels; ticket queues whose tickets
+    reach no webhook (with the loader's other cross checks)."""
     section = data.get("notifications")
+    found = _tickets_unrouted(data, section)
     if not isinstance(section, dict) or not isinstance(section.get("routes"), dict):
-        return []
+        return found
     webhooks = section.get("webhooks") if isinstance(section.get("webhooks"), dict) else {}
     channels = ([SMS] if section.get("sms") else []) + [str(w) for w in webhooks or {}]
-    found: list[tuple[str, str]] = []
     for queue, events in section["routes"].items():
         if str(queue) != "*" and str(queue) not in queue_names and str(queue) not in campaign_names:
             known = ", ".join(["*", *queue_names])
@@ -280,4 +280,38 @@ def notifications_cross_check(
                             f"configured: {', '.join(channels) or 'none (set notifications.sms or webhooks)'}",
                         )
                     )
+    return found
+
+
+def _tickets_unrouted(data: dict[Any, Any], section: object) -> list[tuple[str, str]]:
+    """A queue in callback.mode ticket promises the caller a callback that Holdfast never places:
+    its `ticket` notification is all staff hear of it, so it must reach a webhook (a route to
+    "sms" alone would text the caller "Missed call from" their own number). Routes are looked up
+    as `channels_for` does: the queue's own `ticket` route, else the "*" one."""
+    queues = data.get("queues")
+    if not isinstance(queues, dict):
+        return []
+    notifications: dict[Any, Any] = section if isinstance(section, dict) else {}
+    routes = notifications.get("routes")
+    routes = routes if isinstance(routes, dict) else {}
+    webhooks = notifications.get("webhooks")
+    webhooks = webhooks if isinstance(webhooks, dict) else {}
+    found = []
+    for name, queue in queues.items():
+        callback = queue.get("callback") if isinstance(queue, dict) else None
+        if not isinstance(callback, dict) or callback.get("mode") != "ticket":
+            continue
+        route: object = next(
+            (r["ticket"] for key in (str(name), "*") if isinstance(r := routes.get(key), dict) and "ticket" in r),
+            [],
+        )
+        if not any(str(target) in webhooks for target in (route if isinstance(route, list) else [])):
+            found.append(
+                (
+                    "notifications",
+                    f"queues.{name}.callback.mode is ticket, but no webhook gets its tickets: add "
+                    f'notifications.routes.{name}.ticket (or under "*") naming a webhook; without one a '
+                    "caller is promised a callback that nobody hears of",
+                )
+            )
     return found

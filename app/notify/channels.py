@@ -5,7 +5,11 @@ Every request carries the notification's idempotency key (`Idempotency-Key` and
 a retry after a lost answer, or after a restart, sends the same key, so the receiver can ignore
 a repeat. A 2xx answer is delivered. A 4xx other than 408/429 is refused for good (the same
 request would be refused again): `Rejected`, the row is marked failed at once. Anything else (a
-5xx, a timeout, a refused connection) is `Retry`: tried again with backoff.
+5xx, a timeout, a refused connection) is `Retry`: tried again with backoff. A redirect is not
+followed (aiohttp would turn a POST into a GET without the body on a 301/302/303 and take the
+next page's 200 for a delivery; and the signed body and key would go wherever it points): it is
+a `Retry` naming where it points, so an admin corrects the URL and a reload sends the pending
+rows there.
 
 An error names the request by method, scheme, host and path only (`where`): a gateway's URL may
 carry its credential, the customer's number and the message in the query string or user info,
@@ -19,7 +23,7 @@ import hmac
 import json
 import re
 from typing import Any, Protocol
-from urllib.parse import urlsplit
+from urllib.parse import urljoin, urlsplit
 
 import aiohttp
 
@@ -107,9 +111,14 @@ async def _send(
             headers=headers,
             timeout=aiohttp.ClientTimeout(total=timeout),
             ssl=verify_tls,  # True: certificates verified (the default); False only if the admin said so
+            allow_redirects=False,  # see the module docstring
         ) as answer:
             if 200 <= answer.status < 300:
                 return
+            if 300 <= answer.status < 400:
+                location = answer.headers.get("Location", "")
+                moved = where("to", urljoin(url, location)) if location else "without a Location"
+                raise Retry(f"{shown} answered {answer.status} {answer.reason}: redirects {moved}; not followed")
             text = (await answer.text(errors="replace"))[:200]
             error = f"{shown} answered {answer.status} {answer.reason}: {text}".strip()
             if 400 <= answer.status < 500 and answer.status not in RETRYABLE_4XX:

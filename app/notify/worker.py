@@ -1,27 +1,32 @@
 """The outbox worker: delivers what the commits put in the outbox, with retries, until each
 notification is delivered or expired.
 
-Theory of operation: a loop reads the due pending rows (`next_at <= now`), tries each through
-its channel (a few at a time), and records the outcome in the store: delivered; failed (refused
-for good, its channel no longer configured, or past `expires_at`); or pending again with
-`next_at` pushed back by the retry policy (doubling). A row already past `expires_at` when its
-turn comes (after downtime) is failed without a try: its text ("we call you back at about 10:00")
-would be wrong by then. A try that raises anything but a delivery error (a request that cannot be
-built or sent, e.g. a header aiohttp refuses) fails that row for good: it would fail the same way
-on every try and must not stop the worker, again on every start, for all the others. It then
-sleeps until the earliest `next_at` or until `wake()` (the service calls it once a step with
-notifications is stored). Nothing is held only in memory: after a crash or `kill -9` the pending
-rows are still in the store and the next start delivers them, with the same idempotency key (at
-least once, never silently dropped). A store that keeps refusing (StoreError after a few tries)
-or a bug in the loop itself ends the task; the service watches it and stops loudly: a worker that
-died quietly would leave promises unsaid.
+Theory of operation: a loop reads the due pending rows (`next_at <= now`), starts a try of each
+through its channel (at most CONCURRENCY at a time per channel, each try its own task, so a
+receiver that hangs until its timeout holds up only its own channel's rows: never the SMS behind
+it, nor the rows made while it hangs), and each try records its outcome in the store: delivered;
+failed (refused for good, its channel no longer configured, or past `expires_at`); or pending
+again with `next_at` pushed back by the retry policy (doubling). A row already past `expires_at`
+when its turn comes (after downtime) is failed without a try: its text ("we call you back at about
+10:00") would be wrong by then. A try that raises anything but a delivery error (a request that
+cannot be built or sent, e.g. a header aiohttp refuses) fails that row for good: it would fail the
+same way on every try and must not stop the worker, again on every start, for all the others. The
+loop then sleeps until the earliest `next_at` of a row not being tried, until `wake()` (the
+service calls it once a step with notifications is stored) or until a try ends (a slot of its
+channel is free). A try that fails to record its outcome (StoreError) or a bug in one is raised by
+the loop. Nothing is held only in memory: after a crash or `kill -9` the pending rows are still in
+the store and the next start delivers them, with the same idempotency key (at least once, never
+silently dropped). A store that keeps refusing (StoreError after a few tries) or a bug in the loop
+itself ends the task; the service watches it and stops loudly: a worker that died quietly would
+leave promises unsaid.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable, Callable, Mapping
+from collections import Counter
+from collections.abc import Callable, Mapping
 
 import aiohttp
 import structlog
@@ -35,7 +40,7 @@ from app.store.outbox_records import StoredNotification
 log = structlog.get_logger("holdfast.notify")
 
 BATCH = 50
-CONCURRENCY = 8
+CONCURRENCY = 8  # tries at once per channel
 IDLE_POLL = 60.0  # seconds between looks when nothing is due (a row written by another process)
 STORE_RETRIES = (0.2, 0.5, 1.0, 2.0, None)  # seconds between tries of a refused store call; None: give up
 
@@ -58,6 +63,11 @@ class OutboxWorker:
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._session: aiohttp.ClientSession | None = None
+        self._trying: dict[str, tuple[str, asyncio.Task[None]]] = {}  # row id -> (channel, its try)
+        self._fault: BaseException | None = None  # what a try let out: raised by the loop
+        self._ended: set[str] = set()  # rows whose try ended since the round's read began
+        self._recorded = False  # a try's outcome was stored since the last round
+        self._idle = True  # the last round found no try going and started none
 
     @property
     def task(self) -> asyncio.Task[None] | None:
@@ -73,23 +83,25 @@ class OutboxWorker:
         if self._task is not None:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
+        tries = [task for _, task in self._trying.values()]
+        for task in tries:
+            task.cancel()
+        await asyncio.gather(*tries, return_exceptions=True)
         if self._session is not None:
             await self._session.close()
 
     async def _run(self) -> None:
         self._session = aiohttp.ClientSession()
-        limit = asyncio.Semaphore(CONCURRENCY)
-
-        async def one(row: StoredNotification) -> None:
-            async with limit:
-                await self.deliver(row)
-
         failures = 0
         while True:
             self._wake.clear()
             try:
-                delay = await self._round(one)
-                failures = 0
+                delay = await self._round()
+                # A round's reads may succeed while every try's outcome is refused: the store is
+                # back only once an outcome is recorded (or no try waits to record one).
+                if self._recorded or self._idle:
+                    failures = 0
+                self._recorded = False
             except StoreError as error:  # a busy database is waited out a few times, as commits are
                 wait = self.store_retries[min(failures, len(self.store_retries) - 1)]
                 failures += 1
@@ -102,15 +114,47 @@ class OutboxWorker:
                     async with asyncio.timeout(delay):
                         await self._wake.wait()
 
-    async def _round(self, one: Callable[[StoredNotification], Awaitable[None]]) -> float:
-        """Try what is due; returns how long to sleep before the next round."""
-        due = await self.store.due_notifications(self.clock(), BATCH)
-        if due:
-            await asyncio.gather(*(one(row) for row in due))
-            if len(due) == BATCH:
-                return 0.0  # more may be due
-        upcoming = await self.store.next_notification_at()
+    async def _round(self) -> float:
+        """Start a try of what is due and not being tried; returns how long to sleep before the
+        next round (a try that ends wakes it sooner)."""
+        if self._fault is not None:
+            fault, self._fault = self._fault, None
+            raise fault
+        now = self.clock()
+        self._idle = False
+        going = bool(self._trying)
+        busy = Counter(channel for channel, _ in self._trying.values())
+        full = [channel for channel, n in busy.items() if n >= CONCURRENCY]
+        limit = BATCH + len(self._trying)  # the rows being tried are due too
+        self._ended.clear()
+        due = await self.store.due_notifications(now, limit, skip_channels=full)
+        started = 0
+        for row in due:
+            channel = row.notification.channel
+            if row.id in self._trying or row.id in self._ended:
+                continue  # being tried; or its try ended during the read, which may predate its outcome
+            if busy[channel] >= CONCURRENCY:
+                continue  # its channel's slots are taken: when one of them ends
+            busy[channel] += 1
+            started += 1
+            self._start_try(row)
+        self._idle = not going and not started
+        if len(due) == limit and started:
+            return 0.0  # more may be due
+        upcoming = await self.store.next_notification_at(after=now)
         return IDLE_POLL if upcoming is None else min(IDLE_POLL, max(0.0, upcoming - self.clock()))
+
+    def _start_try(self, row: StoredNotification) -> None:
+        task = asyncio.create_task(self.deliver(row), name=f"notification-{row.id}")
+        self._trying[row.id] = (row.notification.channel, task)
+        task.add_done_callback(lambda t: self._try_ended(row.id, t))
+
+    def _try_ended(self, row_id: str, task: asyncio.Task[None]) -> None:
+        self._trying.pop(row_id, None)
+        self._ended.add(row_id)
+        if not task.cancelled() and task.exception() is not None and self._fault is None:
+            self._fault = task.exception()
+        self._wake.set()  # a slot of its channel is free (or a fault to raise)
 
     async def deliver(self, row: StoredNotification) -> None:
         n = row.notification
@@ -143,6 +187,7 @@ class OutboxWorker:
                 error=str(error),
             )
             await self.store.notification_retry(n.id, next_at, str(error))
+            self._recorded = True
             return
         except Exception as error:  # not CancelledError (a BaseException): stopping still stops
             # A request that cannot even be built or sent (a bug, or a value aiohttp refuses) would
@@ -151,6 +196,7 @@ class OutboxWorker:
             await self._give_up(row, f"cannot be sent: {type(error).__name__}: {error}", error)
             return
         await self.store.notification_delivered(n.id, self.clock())
+        self._recorded = True
         self.delivered += 1
         log.info("notification_delivered", id=n.id, channel=n.channel, kind=n.event, request_id=n.request_id)
 
@@ -167,4 +213,5 @@ class OutboxWorker:
             exc_info=exc,
         )
         await self.store.notification_failed(n.id, error)
+        self._recorded = True
         self.failed += 1

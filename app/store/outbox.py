@@ -11,7 +11,7 @@ Inserting an id that exists already is ignored: the key is the notification's id
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Callable, Collection, Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import Any, Protocol, runtime_checkable
 
@@ -27,9 +27,16 @@ MAX_ERROR = 500  # characters of a receiver's error kept with the row
 
 @runtime_checkable
 class OutboxStore(Protocol):
-    async def due_notifications(self, now: float, limit: int = 50) -> list[StoredNotification]: ...
+    async def due_notifications(
+        self, now: float, limit: int = 50, skip_channels: Collection[str] = ()
+    ) -> list[StoredNotification]:
+        """Pending rows due at `now`, earliest first; none of `skip_channels` (the worker's
+        channels with every slot taken: their backlog must not hide another channel's rows)."""
+        ...
 
-    async def next_notification_at(self) -> float | None: ...
+    async def next_notification_at(self, after: float | None = None) -> float | None:
+        """The earliest `next_at` of a pending row (later than `after`, if given)."""
+        ...
 
     async def notification_delivered(self, notification_id: str, now: float) -> None: ...
 
@@ -38,8 +45,18 @@ class OutboxStore(Protocol):
     async def notification_failed(self, notification_id: str, error: str) -> None: ...
 
     async def notifications(
-        self, state: str | None = None, limit: int = 100, request_id: str | None = None
-    ) -> list[StoredNotification]: ...
+        self,
+        state: str | None = None,
+        limit: int = 100,
+        request_id: str | None = None,
+        *,
+        queues: Collection[str] | None = None,
+        campaigns: Collection[str] | None = None,
+    ) -> list[StoredNotification]:
+        """Newest first. `queues` / `campaigns` (both None: every row) narrow the rows to a
+        scope's, in the database, before the limit: a supervisor's newest rows are not lost
+        behind a thousand newer of other queues. See `_scope_filter`."""
+        ...
 
 
 def _row(n: Notification) -> tuple[Any, ...]:
@@ -63,6 +80,29 @@ def _from_row(row: Sequence[Any]) -> StoredNotification:
     return StoredNotification(
         n, state=row[7], attempts=row[8], next_at=row[9], last_error=row[11], delivered_at=row[12]
     )
+
+
+def _like_prefix(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def _scope_filter(
+    queues: Collection[str] | None, campaigns: Collection[str] | None, mark: Callable[[object], str]
+) -> str | None:
+    """SQL for the rows of `queues` (but a dialler contact's: those go with their campaign) and
+    of the contacts of `campaigns` (request ids dial-<campaign>-<contact>-<seq>); None for no
+    filter. A superset of what app/web/access.py lets a scope see (a campaign named as the start
+    of another's name matches that one's too), so the API still filters each row exactly.
+    `mark(value)` adds a parameter and returns its placeholder."""
+    if queues is None and campaigns is None:
+        return None
+    parts = []
+    if queues:
+        listed = ", ".join(mark(q) for q in queues)
+        parts.append(f"(queue IN ({listed}) AND (request_id IS NULL OR request_id NOT LIKE 'dial-%'))")
+    for campaign in campaigns or ():
+        parts.append(f"request_id LIKE {mark('dial-' + _like_prefix(campaign) + '-%')} ESCAPE '\\'")
+    return f"({' OR '.join(parts)})" if parts else "1 = 0"
 
 
 def _check_state(state: str | None) -> None:
@@ -102,15 +142,21 @@ class SQLiteOutbox:
         async with self._transaction() as db:
             await db.execute(sql, params)
 
-    async def due_notifications(self, now: float, limit: int = 50) -> list[StoredNotification]:
+    async def due_notifications(
+        self, now: float, limit: int = 50, skip_channels: Collection[str] = ()
+    ) -> list[StoredNotification]:
+        skip = list(skip_channels)
         rows = await self._select(
-            f"SELECT {_COLUMNS} FROM outbox WHERE state = 'pending' AND next_at <= ? ORDER BY next_at, id LIMIT ?",
-            (now, limit),
+            f"SELECT {_COLUMNS} FROM outbox WHERE state = 'pending' AND next_at <= ? "
+            f"AND channel NOT IN ({', '.join('?' * len(skip))}) ORDER BY next_at, id LIMIT ?",
+            (now, *skip, limit),
         )
         return [_from_row(r) for r in rows]
 
-    async def next_notification_at(self) -> float | None:
-        rows = await self._select("SELECT MIN(next_at) FROM outbox WHERE state = 'pending'", ())
+    async def next_notification_at(self, after: float | None = None) -> float | None:
+        rows = await self._select(
+            "SELECT MIN(next_at) FROM outbox WHERE state = 'pending' AND (? IS NULL OR next_at > ?)", (after, after)
+        )
         return None if not rows or rows[0][0] is None else float(rows[0][0])
 
     async def notification_delivered(self, notification_id: str, now: float) -> None:
@@ -133,7 +179,13 @@ class SQLiteOutbox:
         )
 
     async def notifications(
-        self, state: str | None = None, limit: int = 100, request_id: str | None = None
+        self,
+        state: str | None = None,
+        limit: int = 100,
+        request_id: str | None = None,
+        *,
+        queues: Collection[str] | None = None,
+        campaigns: Collection[str] | None = None,
     ) -> list[StoredNotification]:
         _check_state(state)
         where, params = ["1 = 1"], list[Any]()
@@ -143,6 +195,13 @@ class SQLiteOutbox:
         if request_id is not None:
             where.append("request_id = ?")
             params.append(request_id)
+
+        def mark(value: object) -> str:
+            params.append(value)
+            return "?"
+
+        if (scoped := _scope_filter(queues, campaigns, mark)) is not None:
+            where.append(scoped)
         rows = await self._select(
             f"SELECT {_COLUMNS} FROM outbox WHERE {' AND '.join(where)} ORDER BY created_at DESC, id LIMIT ?",
             (*params, limit),
@@ -164,17 +223,23 @@ class PostgresOutbox:
         async with self._transaction() as conn:
             await conn.execute(sql, *params)
 
-    async def due_notifications(self, now: float, limit: int = 50) -> list[StoredNotification]:
+    async def due_notifications(
+        self, now: float, limit: int = 50, skip_channels: Collection[str] = ()
+    ) -> list[StoredNotification]:
         rows = await self._pg_fetch(
             f"SELECT {_COLUMNS.replace('payload', 'payload::text')} FROM outbox "
-            "WHERE state = 'pending' AND next_at <= $1 ORDER BY next_at, id LIMIT $2",
+            "WHERE state = 'pending' AND next_at <= $1 AND NOT (channel = ANY($3::text[])) "
+            "ORDER BY next_at, id LIMIT $2",
             now,
             limit,
+            list(skip_channels),
         )
         return [_from_row(tuple(r)) for r in rows]
 
-    async def next_notification_at(self) -> float | None:
-        rows = await self._pg_fetch("SELECT MIN(next_at) FROM outbox WHERE state = 'pending'")
+    async def next_notification_at(self, after: float | None = None) -> float | None:
+        rows = await self._pg_fetch(
+            "SELECT MIN(next_at) FROM outbox WHERE state = 'pending' AND ($1::float8 IS NULL OR next_at > $1)", after
+        )
         return None if not rows or rows[0][0] is None else float(rows[0][0])
 
     async def notification_delivered(self, notification_id: str, now: float) -> None:
@@ -206,16 +271,27 @@ class PostgresOutbox:
         )
 
     async def notifications(
-        self, state: str | None = None, limit: int = 100, request_id: str | None = None
+        self,
+        state: str | None = None,
+        limit: int = 100,
+        request_id: str | None = None,
+        *,
+        queues: Collection[str] | None = None,
+        campaigns: Collection[str] | None = None,
     ) -> list[StoredNotification]:
         _check_state(state)
         where, params = ["TRUE"], list[Any]()
+
+        def mark(value: object) -> str:
+            params.append(value)
+            return f"${len(params)}"
+
         if state is not None:
-            params.append(state)
-            where.append(f"state = ${len(params)}")
+            where.append(f"state = {mark(state)}")
         if request_id is not None:
-            params.append(request_id)
-            where.append(f"request_id = ${len(params)}")
+            where.append(f"request_id = {mark(request_id)}")
+        if (scoped := _scope_filter(queues, campaigns, mark)) is not None:
+            where.append(scoped)
         params.append(limit)
         rows = await self._pg_fetch(
             f"SELECT {_COLUMNS.replace('payload', 'payload::text')} FROM outbox WHERE {' AND '.join(where)} "

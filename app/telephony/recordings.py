@@ -55,9 +55,9 @@ def _started(event: StoredEvent) -> Recording | None:
     return Recording(name, str(fmt or ""), event.request_id, event.queue, event.at)
 
 
-async def recordings_of(store: Store, request_id: str) -> tuple[str | None, list[Recording]]:
-    """The request's queue (from its events) and its recordings, oldest first, with when each was
-    deleted if it was."""
+async def recordings_of(store: Store, request_id: str) -> tuple[list[str], list[Recording]]:
+    """The queues the request was in (from its events, in order: a callback may be moved) and its
+    recordings, oldest first, each with the queue it was made in and when it was deleted if it was."""
     events: list[StoredEvent] = []
     since = 0
     while True:
@@ -66,14 +66,14 @@ async def recordings_of(store: Store, request_id: str) -> tuple[str | None, list
         if len(page) < PAGE:
             break
         since = page[-1].id
-    queue = next((e.queue for e in events if e.queue), None)
+    queues = list(dict.fromkeys(e.queue for e in events if e.queue))
     found = {r.name: r for e in events if (r := _started(e)) is not None}
     for e in events:
         name = e.data.get("name")
         if e.kind == DELETED and isinstance(name, str) and name in found:
             r = found[name]
             found[name] = Recording(r.name, r.format, r.request_id, r.queue, r.started_at, e.at)
-    return queue, sorted(found.values(), key=lambda r: r.started_at)
+    return queues, sorted(found.values(), key=lambda r: r.started_at)
 
 
 class RetentionKeeper:

@@ -100,6 +100,11 @@ async def list_notifications(request: web.Request) -> web.Response:
     store = service.store
     if not isinstance(store, OutboxStore):
         raise ApiError(503, "the service runs without a store")
-    rows = await store.notifications(state=state, limit=MAX_ROWS)
+    # Narrowed to the scope's rows in the store before the limit (else a quiet queue's rows were
+    # lost behind a thousand newer of others), then each row checked here, where access is decided.
+    if scope.is_admin:
+        rows = await store.notifications(state=state, limit=MAX_ROWS)
+    else:
+        rows = await store.notifications(state=state, limit=MAX_ROWS, queues=scope.queues, campaigns=scope.campaigns)
     visible = [view(scope, r) for r in rows if _visible(scope, r)][:limit]
     return web.json_response(NotificationList(notifications=visible).model_dump(mode="json"))

@@ -4,7 +4,9 @@
 format, when it started, when retention deleted it) and, for one not deleted, whether Asterisk
 still stores it; ARI gives no size, so none is shown. `GET /api/recordings/{name}` streams the
 file from ARI's stored recordings. Both answer only about the caller's queues (app/web/access.py):
-a recording of a queue you may not see is answered 404, as if it did not exist.
+a recording of a queue you may not see is answered 404, as if it did not exist. Each recording
+goes with the queue it was made in (its `recording_started` names it), not the request's first:
+a callback moved from sales to support and recorded there is support's to hear, never sales'.
 """
 
 from __future__ import annotations
@@ -51,16 +53,19 @@ def _store(service: TelephonyService) -> Store:
 
 
 async def _visible(service: TelephonyService, scope: Scope, request_id: str) -> list[Recording]:
-    """The request's recordings if its queue is visible (a dialler contact's: if its campaign is);
-    404 otherwise (also for an unknown request)."""
+    """The request's recordings the caller may hear: each of a visible queue (the one it was made
+    in; a dialler contact's: if its campaign is visible). 404 for a request none of whose queues
+    is visible (also for an unknown request)."""
     live = service.engine.requests.get(request_id)
-    queue, found = await recordings_of(_store(service), request_id)
-    queue = queue or (live.queue if live is not None else None)
+    queues, found = await recordings_of(_store(service), request_id)
+    if live is not None:
+        queues = [*dict.fromkeys([*queues, live.queue])]
     campaign = live.campaign if live is not None else campaign_of_request(request_id)
     unplaced = is_dialler_request(request_id) and campaign is None  # a contact of no known campaign: admins only
-    if (live is None and queue is None) or not scope.sees_request(queue, campaign) or (unplaced and not scope.is_admin):
+    if not any(scope.sees_request(q, campaign) for q in queues) or (unplaced and not scope.is_admin):
         raise ApiError(404, f"no request {request_id!r}")
-    return found
+    last = live.queue if live is not None else queues[-1]  # for a recording stored without its queue
+    return [r for r in found if scope.sees_request(r.queue or last, campaign)]
 
 
 async def _stored(service: TelephonyService, r: Recording) -> bool:

@@ -2,8 +2,9 @@
 
 It records every request (path, headers, raw body) and dedupes by idempotency key the way a
 receiver is told to; `mode` decides its answers: "ok" (200), "down" (503), "reject" (400),
-"hang" (records the request, never answers). `stop()` / `start()` on the same port make it
-unreachable for a while (connection refused).
+"hang" (records the request, never answers), "moved" (301 to /moved-here, which answers 200 to
+anything: an http URL whose server redirects to https, a receiver moved behind a login page).
+`stop()` / `start()` on the same port make it unreachable for a while (connection refused).
 """
 
 from __future__ import annotations
@@ -78,10 +79,13 @@ class Receiver:
         async with self._arrived:
             self.requests.append(got)
             self._arrived.notify_all()
+        if self.mode == "moved" and request.path != "/moved-here":
+            got.answered = 301
+            raise web.HTTPMovedPermanently("/moved-here?session=abc")
         if self.mode == "hang":
             await self._unhang.wait()  # set by stop(): cleanup does not wait out a hung handler
             return web.Response(status=503)
-        status = {"ok": 200, "down": 503, "reject": 400}[self.mode]
+        status = {"ok": 200, "down": 503, "reject": 400, "moved": 200}[self.mode]
         got.answered = status
         if status == 200:
             if got.key in self.delivered:

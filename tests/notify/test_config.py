@@ -130,3 +130,17 @@ def test_every_event_has_a_built_in_template_in_every_built_in_language(language
     assert set(EVENTS) <= set(TEMPLATES)
     assert sorted(set(TEMPLATES) - set(DEFAULT_TEMPLATES[language])) == []
     assert all(text.strip() for text in DEFAULT_TEMPLATES[language].values())
+
+
+def test_a_ticket_queue_must_send_its_tickets_to_a_webhook() -> None:
+    """In callback.mode ticket the caller hears "we will call you back" and Holdfast places no
+    call: the `ticket` notification is the only way staff learn of it. With no route for it (or
+    one to the caller's own SMS only) the promise reached nobody, without a word at start-up."""
+    ticket_queue = {"support": {"callback": {"mode": "ticket", "allow_other_number": False}}, "sales": {}}
+    for routes in ({"*": {"closed": ["crm"]}}, {"support": {"ticket": ["sms"]}}, {"sales": {"ticket": ["crm"]}}):
+        found = problems({**data(routes=routes), "queues": ticket_queue}, ENV)
+        assert any(p.startswith("queues.support.callback.mode is ticket, but no webhook gets") for p in found), found
+    no_section = {**copy.deepcopy(BASE), "queues": ticket_queue}
+    assert any("no webhook gets" in p for p in problems(no_section))
+    for routes in ({"*": {"ticket": ["sms", "crm"]}}, {"support": {"ticket": ["crm"]}}):
+        valid({**data(routes=routes), "queues": ticket_queue}, ENV)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Collection
 from pathlib import Path
 
 import aiohttp
@@ -13,7 +13,7 @@ import pytest
 from app.config.notifications import NotificationsConfig, SmsGatewayConfig
 from app.core.contacts import ContactProgress
 from app.notify.channels import Rejected, Retry, SmsChannel, WebhookChannel, sign
-from app.notify.worker import OutboxWorker
+from app.notify.worker import BATCH, CONCURRENCY, OutboxWorker
 from app.store import Change, StoreBusy, StoreDataError, StoreError
 from app.store.outbox_records import Notification, StoredNotification
 from app.store.sqlite import SQLiteStore
@@ -233,12 +233,14 @@ async def test_a_busy_store_is_waited_out(store: SQLiteStore, receiver: Receiver
     refusals = 2
 
     class Busy(SQLiteStore):
-        async def due_notifications(self, now: float, limit: int = 50) -> list[StoredNotification]:
+        async def due_notifications(
+            self, now: float, limit: int = 50, skip_channels: Collection[str] = ()
+        ) -> list[StoredNotification]:
             nonlocal refusals
             if refusals:
                 refusals -= 1
                 raise StoreBusy("locked")
-            return await super().due_notifications(now, limit)
+            return await super().due_notifications(now, limit, skip_channels)
 
     busy = Busy(store.path)
     await busy.open()
@@ -322,3 +324,91 @@ async def test_a_notification_found_past_its_expiry_is_failed_not_sent(store: SQ
     [row] = await store.notifications(state="failed")
     assert row.last_error == "expired before delivery"
     assert {r.key for r in receiver.requests} == {"k9"}
+
+
+@pytest.mark.parametrize("channel", ["crm", "sms"])
+async def test_a_redirect_is_not_taken_for_a_delivery(store: SQLiteStore, receiver: Receiver, channel: str) -> None:
+    """A receiver that answers 301/302 (an http URL whose server sends you to https, a CRM moved
+    behind a login page) was followed as a GET without the body, and its 200 taken for a
+    delivery: the notification was marked delivered and nobody ever got it. A redirect is not
+    followed (the signed body and the key would go to wherever it points): the try failed, the
+    row stays pending with an error naming where it points, so an admin can correct the URL
+    (a reload gives the pending rows the new one)."""
+    receiver.mode = "moved"
+    worker = worker_for(store, settings(receiver, first_delay=30, max_delay=60))
+    message = notification("m1", channel, to="+4520123456", message="We are closed")
+    await store.commit_many([Change(notifications=[message])])
+    worker.start()
+    try:
+        await receiver.wait(lambda: bool(receiver.requests) and receiver.requests[-1].answered == 301, "a try")
+        deadline = time.monotonic() + 10
+        while not (rows := [r for r in await store.notifications() if r.attempts]):
+            assert time.monotonic() < deadline, "the try's outcome was never stored"
+            await asyncio.sleep(0.02)
+    finally:
+        await worker.stop()
+    [row] = rows
+    assert row.state == "pending", row
+    assert row.last_error is not None and "301" in row.last_error and "/moved-here" in row.last_error
+    assert "session=abc" not in row.last_error  # a Location's query may carry anything: not kept
+    assert [r.path.split("?")[0] for r in receiver.requests] == ["/hooks" if channel == "crm" else "/sms"]
+    assert not receiver.delivered
+
+
+async def test_a_webhook_that_hangs_does_not_hold_up_the_sms(store: SQLiteStore, receiver: Receiver) -> None:
+    """A CRM that takes every request and never answers costs each of its tries the webhook's
+    timeout. Its tries held the whole worker: the SMS "we will call you back at about 10:05" made
+    meanwhile waited for them (with a backlog of webhooks, for many timeouts), and more hung
+    webhooks than the worker tries at once took every slot. The SMS goes out while they hang."""
+    crm = Receiver()
+    await crm.start()
+    crm.mode = "hang"
+    config = NotificationsConfig.model_validate(
+        {
+            "retry": {"first_delay": 30, "max_delay": 60, "expire_after": 600},
+            "webhooks": {"crm": {"url": f"{crm.url}/hooks", "secret": SECRET, "timeout": 60}},
+            "sms": {"url": f"{receiver.url}/sms", "timeout": 2},
+        }
+    )
+    worker = worker_for(store, config)
+    hooks = [notification(f"h{i}") for i in range(BATCH + CONCURRENCY)]  # a backlog: more than a round reads
+    await store.commit_many([Change(notifications=hooks)])
+    worker.start()
+    try:
+        await crm.wait(lambda: len(crm.requests) >= CONCURRENCY, "the CRM's tries")
+        await store.commit_many([Change(notifications=[notification("s1", "sms", to="+4520123456", message="Hi")])])
+        worker.wake()  # as the service does once the step is stored
+        await wait_state(store, "s1", "delivered")
+        assert not [r for r in await store.notifications() if r.id.startswith("h") and r.state != "pending"]
+    finally:
+        await worker.stop()
+        await crm.stop()
+    assert set(receiver.delivered) == {"s1"}
+
+
+async def test_a_try_whose_outcome_the_store_keeps_refusing_ends_the_worker(
+    store: SQLiteStore, receiver: Receiver
+) -> None:
+    """Each try is its own task: one that cannot record its outcome is not lost in it. The loop
+    raises its StoreError, waits it out a few times as any other, and then ends (the service
+    stops loudly); the row stays pending, to be delivered again with the same key."""
+
+    class Refusing(SQLiteStore):
+        async def notification_delivered(self, notification_id: str, now: float) -> None:
+            raise StoreBusy("locked")
+
+    refusing = Refusing(store.path)
+    await refusing.open()
+    worker = worker_for(refusing, settings(receiver))
+    worker.store_retries = (0.01, 0.01, None)
+    await refusing.commit_many([Change(notifications=[notification("r1")])])
+    worker.start()
+    assert worker.task is not None
+    try:
+        with pytest.raises(StoreBusy, match="locked"):
+            await asyncio.wait_for(worker.task, 10.0)
+    finally:
+        await worker.stop()
+    [row] = await refusing.notifications(state="pending")
+    await refusing.close()
+    assert row.id == "r1" and set(receiver.delivered) == {"r1"} and receiver.repeats >= 1

@@ -74,3 +74,46 @@ async def test_the_outbox_round_trip(store: Any) -> None:
     assert await store.notifications(state="pending") == []
     with pytest.raises(ValueError):
         await store.notifications(state="lost")
+
+
+async def test_due_rows_skip_full_channels_and_the_next_after_a_time(store: Any) -> None:
+    """The worker's reads while a channel's slots are all taken (app/notify/worker.py): that
+    channel's backlog is left out, so another channel's row is found however long it is; and
+    the next row due after now leaves out the rows due already (being tried, or waiting for a
+    slot of their channel)."""
+    sms = Notification("s", 30.0, "closed", "sms", "r2", "support", 130.0, {"to": "+4520123456"})
+    await store.commit_many([Change(notifications=[row("a", 10.0), row("b", 20.0), sms])])
+    assert [d.id for d in await store.due_notifications(35.0, 1, skip_channels=["crm"])] == ["s"]
+    assert [d.id for d in await store.due_notifications(35.0, skip_channels=["crm", "sms"])] == []
+    assert [d.id for d in await store.due_notifications(35.0, skip_channels=[])] == ["a", "b", "s"]
+    assert await store.next_notification_at(after=15.0) == 20.0
+    assert await store.next_notification_at(after=30.0) is None
+    assert await store.next_notification_at() == 10.0
+
+
+async def test_rows_narrowed_to_a_scope(store: Any) -> None:
+    """GET /api/notifications narrows the rows to the caller's queues and campaigns in the store,
+    before the limit: a queue's rows (not a dialler contact's: those go with their campaign) and
+    the rows of a campaign's contacts, by request id; `_` in a name is a letter, not a wildcard."""
+
+    def made(key: str, queue: str | None, request_id: str | None) -> Notification:
+        return Notification(key, 1.0, "closed", "crm", request_id, queue, 100.0, {})
+
+    rows = [
+        made("support", "support", "1700000000.1"),
+        made("sales", "sales", "1700000000.2"),
+        made("contact", "support", "dial-spring_sale-7-12"),
+        made("other-contact", "support", "dial-springXsale-7-13"),
+        made("finished", "support", "campaign-spring_sale"),
+        made("no-request", "support", None),
+    ]
+    await store.commit_many([Change(notifications=rows)])
+
+    async def ids(**scope: Any) -> set[str]:
+        return {n.id for n in await store.notifications(**scope)}
+
+    assert await ids() == {r.id for r in rows}
+    assert await ids(queues=["support"], campaigns=[]) == {"support", "finished", "no-request"}
+    assert await ids(queues=[], campaigns=["spring_sale"]) == {"contact"}
+    assert await ids(queues=["sales"], campaigns=["spring_sale"], state="pending") == {"sales", "contact"}
+    assert await ids(queues=[], campaigns=[]) == set()

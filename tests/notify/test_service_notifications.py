@@ -207,7 +207,7 @@ async def test_the_api_lists_pending_and_delivered_with_the_last_error(shell: Sh
 
 
 class BrokenOutbox(SQLiteStore):
-    async def due_notifications(self, now: float, limit: int = 50) -> list[Any]:
+    async def due_notifications(self, now: float, limit: int = 50, skip_channels: Any = ()) -> list[Any]:
         raise RuntimeError("a bug in the outbox")
 
 

@@ -46,3 +46,30 @@ async def test_the_last_error_and_the_text_are_for_admins_only(shell: Shell) -> 
         assert (row["last_error"], row["message"], row["number"]) == (ERROR, payload["message"], NUMBER)
     finally:
         await vic.close()
+
+
+async def test_a_supervisor_sees_their_queues_rows_behind_a_thousand_newer_of_other_queues(shell: Shell) -> None:
+    """The newest 1000 rows of every queue were read and then cut to the caller's queues: in a
+    busy centre a supervisor of a quieter queue saw an empty list, their failed SMS hidden behind
+    a thousand newer rows of sales. Their own newest rows are found however many others are newer."""
+    store, notifier = shell.service.store, shell.service.notifier
+    assert store is not None and notifier is not None
+    await notifier.worker.stop()
+    now = shell.clock.now
+    ours = Notification("ours", now, "closed", "sms", "web-1", "support", now + 3600, {"to": NUMBER, "message": "x"})
+    others = [
+        Notification(f"s{i:04}", now + 1 + i, "closed", "crm", f"web-s{i}", "sales", now + 3600, {"message": "y"})
+        for i in range(1001)
+    ]
+    await store.commit_many([Change(notifications=[ours, *others])])
+    await store.notification_failed("ours", ERROR)  # type: ignore[attr-defined]
+    vic = await login(shell, "vic")
+    try:
+        for query in ("", "?state=failed", "?limit=1"):
+            rows = (await (await vic.get(f"/api/notifications{query}")).json())["notifications"]
+            assert [r["id"] for r in rows] == ["ours"], query
+        admin = {"Authorization": f"Bearer {TOKEN}"}
+        rows = (await (await vic.get("/api/notifications?limit=1000", headers=admin)).json())["notifications"]
+        assert len(rows) == 1000 and rows[0]["id"] == "s1000"  # newest first, still cut to the limit
+    finally:
+        await vic.close()

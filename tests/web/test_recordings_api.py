@@ -11,19 +11,29 @@ from pathlib import Path
 import pytest
 from aiohttp.test_utils import TestClient
 
+from app.core.commands import BridgeLegs
 from app.store import store_from_dsn
+from app.telephony.legs import Leg
+from app.web.passwords import hash_token
 from tests.ari.fake_ari import FakeAri
 from tests.telephony.conftest import Shell, config_text, make_shell
 from tests.telephony.test_recording_retention import HOUR, RECORDED_QUEUES, keeper, recorded_call
 from tests.web.conftest import TOKEN
 from tests.web.test_users_api import SALES_NUMBER, SUPPORT_NUMBER, SUPPORT_TOKEN, users_yaml
 
+SALES_TOKEN = "hf_sales-token-for-tests-0123456789abc"
+
 
 @pytest.fixture
 async def shell(fake_ari: FakeAri, tmp_path: Path) -> AsyncIterator[Shell]:
     store = store_from_dsn(str(tmp_path / "events.db"))
     await store.open()
-    text = config_text(fake_ari, queues=RECORDED_QUEUES, extra=users_yaml(tmp_path))
+    sales_user = f"""  sal:
+    role: supervisor
+    api_token_hash: "{hash_token(SALES_TOKEN)}"
+    queues: [sales]
+"""
+    text = config_text(fake_ari, queues=RECORDED_QUEUES, extra=users_yaml(tmp_path) + sales_user)
     s = await make_shell(fake_ari, text, store=store)
     await s.start()
     try:
@@ -78,3 +88,36 @@ async def test_a_recording_deleted_by_retention_is_shown_deleted_and_not_served(
     [row] = await listed(http, TOKEN, rid)
     assert row["stored"] is False and row["deleted_at_epoch"] == start + 3 * HOUR
     assert (await http.get(f"/api/recordings/holdfast-{rid}", headers=bearer(TOKEN))).status == 404
+
+
+async def test_a_moved_callbacks_recording_goes_with_the_queue_it_was_recorded_in(
+    shell: Shell, http: TestClient
+) -> None:
+    """A callback asked for in sales and moved to support is called back, and recorded, in
+    support. Who may hear the recording was decided by the request's first queue (sales): the
+    supervisor of support, whose call it was, got 404, and one of sales would hear a support
+    conversation. Each recording goes with the queue it was made in."""
+    resp = await http.post(
+        "/api/callbacks", json={"queue": "sales", "number": SALES_NUMBER, "priority": 0}, headers=bearer(TOKEN)
+    )
+    assert resp.status in (200, 201), await resp.text()
+    rid = str((await resp.json())["request_id"])
+    resp = await http.post(f"/api/callbacks/{rid}/move", json={"queue": "support", "by": "eva"}, headers=bearer(TOKEN))
+    assert resp.status == 200, await resp.text()
+    customer = shell.fake.add_channel(name="PJSIP/trunk-cust")
+    agent = shell.fake.add_channel(name="PJSIP/1001-agent")
+    shell.service.legs.add(Leg(f"{rid}:c", customer["id"], "customer", rid, answered=True))
+    shell.service.legs.add(Leg(f"{rid}:a", agent["id"], "agent", rid, answered=True))
+    shell.service.executor.submit([BridgeLegs(rid, f"{rid}:c", f"{rid}:a", record=True, record_format="wav")])
+    await shell.activities.wait("recording_started", request_id=rid)
+    await shell.service.wait_committed()
+
+    [row] = await listed(http, SUPPORT_TOKEN, rid)
+    assert (row["name"], row["queue"]) == (f"holdfast-{rid}", "support")
+    resp = await http.get(f"/api/recordings/holdfast-{rid}", headers=bearer(SUPPORT_TOKEN))
+    assert resp.status == 200 and await resp.read() == shell.fake.state.recordings[f"holdfast-{rid}"]["file"]
+    # sales saw the request (it was theirs) but not the support conversation
+    assert await listed(http, SALES_TOKEN, rid) == []
+    assert (await http.get(f"/api/recordings/holdfast-{rid}", headers=bearer(SALES_TOKEN))).status == 404
+    sales = await recorded_call(shell, SALES_NUMBER, "4001", fmt="gsm")
+    assert [r["name"] for r in await listed(http, SALES_TOKEN, sales)] == [f"holdfast-{sales}"]  # their own: yes
