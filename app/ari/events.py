@@ -25,6 +25,7 @@ from app.ari.models import (
     Channel,
     Endpoint,
     JsonDict,
+    LiveRecording,
     ParseError,
     Playback,
     opt_int,
@@ -332,6 +333,25 @@ class PlaybackContinuing(PlaybackEvent):
 @dataclass(frozen=True, kw_only=True)
 class PlaybackFinished(PlaybackEvent):
     """state is "done" normally, "failed" when e.g. the sound file does not exist."""
+
+
+@_register("RecordingFailed")
+@dataclass(frozen=True, kw_only=True)
+class RecordingFailed(AriEvent):
+    """A recording Asterisk had started could not go on (e.g. the disk is full)."""
+
+    recording: LiveRecording
+
+    @property
+    def ordering_key(self) -> str:
+        return self.recording.target_uri or f"recording:{self.recording.name}"
+
+    def log_ids(self) -> dict[str, str]:
+        return {**super().log_ids(), "recording": self.recording.name}
+
+    @classmethod
+    def parse(cls, data: JsonDict, base: dict[str, Any]) -> AriEvent:
+        return cls(**base, recording=LiveRecording.from_json(require_dict(data, "recording")))
 
 
 @_register("Dial")

@@ -227,6 +227,29 @@ class Playback:
 
 
 @dataclass(frozen=True, slots=True)
+class LiveRecording:
+    name: str
+    format: str = ""
+    state: str = ""  # queued, recording, paused, done, failed, canceled
+    target_uri: str = ""  # "channel:<id>" or "bridge:<id>"
+    cause: str = ""  # why it failed
+    raw: JsonDict = field(default_factory=dict, repr=False, compare=False)
+
+    @classmethod
+    def from_json(cls, data: object) -> LiveRecording:
+        if not isinstance(data, dict):
+            raise ParseError("recording is not an object")
+        return cls(
+            name=require_str(data, "name"),
+            format=opt_str(data, "format"),
+            state=opt_str(data, "state"),
+            target_uri=opt_str(data, "target_uri"),
+            cause=opt_str(data, "cause"),
+            raw=data,
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class Endpoint:
     technology: str
     resource: str

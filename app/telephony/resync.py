@@ -75,6 +75,7 @@ EVENTS_USED = (
     "ChannelDtmfReceived",
     "PlaybackFinished",
     "EndpointStateChange",
+    "RecordingFailed",
     "ApplicationReplaced",
 )
 

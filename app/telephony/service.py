@@ -44,6 +44,7 @@ from app.ari import (
     ChannelHangupRequest,
     EndpointStateChange,
     PlaybackFinished,
+    RecordingFailed,
     StasisEnd,
     StasisStart,
     new_id,
@@ -66,7 +67,7 @@ from app.telephony.cli_changes import CliChanges
 from app.telephony.committer import COMMIT_RETRIES, Committer, Step, step_of
 from app.telephony.contacts_loader import ContactsLoader, agent_key_event
 from app.telephony.errors import CommitFailed, ServiceStopping
-from app.telephony.executor import CommandExecutor
+from app.telephony.executor import RECORDING_PREFIX, CommandExecutor
 from app.telephony.history import HISTORY_PRUNED, HistoryKeeper
 from app.telephony.instance_lock import InstanceLock
 from app.telephony.legs import Leg, LegRegistry, PlaybackTask, channel_id_for_leg
@@ -705,6 +706,8 @@ class TelephonyService(ServerSync):
                     await self._leg_ended(leg, getattr(event, "cause", None))
         elif isinstance(event, PlaybackFinished):
             await self._playback_finished(event)
+        elif isinstance(event, RecordingFailed):
+            self._recording_failed(event)
         elif isinstance(event, EndpointStateChange):
             agent_id = self._agents_by_endpoint().get(event.endpoint.key)
             if agent_id is not None and self.servers.server_of_agent(agent_id) == server:
@@ -944,6 +947,18 @@ class TelephonyService(ServerSync):
             if task is not None and not task.hangup_after:
                 with contextlib.suppress(AriError):
                     await self.servers.client(leg.server).playbacks.stop(playback_id)
+
+    def _recording_failed(self, event: RecordingFailed) -> None:
+        """A call's recording Asterisk stopped after it had started (a full disk, a spool it can no
+        longer write): the call goes on (it matters more), but the recording promised by the
+        queue's settings is missing, so it is said loudly and kept in the event log."""
+        r = event.recording
+        if not r.name.startswith(RECORDING_PREFIX):
+            return
+        request_id = r.name.removeprefix(RECORDING_PREFIX)
+        log.error("recording_failed", request_id=request_id, name=r.name, cause=r.cause)
+        data = {"name": r.name, "format": r.format, "error": r.cause or "failed"}
+        self._on_activity(Activity("recording_failed", request_id=request_id, at=self.clock(), data=data))
 
     async def _playback_finished(self, event: PlaybackFinished) -> None:
         task = self.legs.playbacks.pop(event.playback.id, None)

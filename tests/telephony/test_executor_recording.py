@@ -39,3 +39,19 @@ async def test_no_recording_unless_asked(shell: Shell) -> None:
     shell.service.executor.submit([Hangup(rid)])
     await shell.fake.wait_for_call("DELETE", r"/channels/[^/]+")
     assert not shell.fake.calls_to("POST", r"/bridges/[^/]+/record")
+
+
+async def test_a_recording_asterisk_fails_after_it_started_is_said_and_logged(shell: Shell) -> None:
+    """Asterisk accepted the recording, then could not go on (a full disk): the call goes on, and
+    the missing recording is an error in the log and a `recording_failed` line in the event log."""
+    rid = await bridged(shell, record=True)
+    await shell.activities.wait("recording_started", request_id=rid)
+    recording = {"name": f"holdfast-{rid}", "format": "gsm", "state": "failed", "cause": "disk full"}
+    await shell.push("RecordingFailed", recording={**recording, "target_uri": f"bridge:holdfast-call-{rid}"})
+    failed = await shell.activities.wait("recording_failed", request_id=rid)
+    assert failed.data == {"name": f"holdfast-{rid}", "format": "gsm", "error": "disk full"}
+    assert failed.queue == "support"
+    await shell.push("RecordingFailed", recording={**recording, "name": "someone-elses"})  # not a call of ours
+    await shell.settle()
+    assert len(shell.activities.find("recording_failed")) == 1
+    assert not shell.fake.calls_to("DELETE", r"/channels/[^/]+")

@@ -5,7 +5,17 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from app.ari.events import ChannelDtmfReceived, ChannelHangupRequest, StasisStart
+from app.ari.events import (
+    ApplicationReplaced,
+    ChannelDestroyed,
+    ChannelDtmfReceived,
+    ChannelHangupRequest,
+    EndpointStateChange,
+    PlaybackFinished,
+    RecordingFailed,
+    StasisEnd,
+    StasisStart,
+)
 from app.core import commands as c
 from app.core import events as ev
 from app.core.states import RequestState
@@ -56,7 +66,8 @@ async def test_an_asterisk_without_event_filters_is_served_all_the_same(shell: S
 
 async def test_event_types_the_service_handles_are_all_let_through() -> None:
     """A type handled in _handle_ari_event but left out of the filter would never arrive."""
-    for kind in (StasisStart, ChannelDtmfReceived, ChannelHangupRequest):
+    handled = (StasisStart, StasisEnd, ChannelDtmfReceived, ChannelHangupRequest, ChannelDestroyed)
+    for kind in (*handled, PlaybackFinished, EndpointStateChange, RecordingFailed, ApplicationReplaced):
         assert kind.__name__ in EVENTS_USED
 
 
