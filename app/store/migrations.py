@@ -15,6 +15,7 @@ from app.store.agents_schema import AGENT_AFTER_CALL
 from app.store.campaign_defs import SQLITE_CAMPAIGN_DEFS
 from app.store.contacts_schema import SQLITE_CONTACTS
 from app.store.events_schema import EVENTS_KIND_ID
+from app.store.login_failures import SQLITE_LOGIN_FAILURES
 from app.store.outbox_schema import SQLITE_OUTBOX
 from app.store.promises_schema import PROMISES_BY_TIME
 from app.store.stats_schema import STATS_INDEXES
@@ -124,6 +125,8 @@ SQLITE_MIGRATIONS: tuple[str, ...] = (
     # 10: the key that signs the page's log-in cookies, one for all nodes (app/store/web_sessions.py;
     # PostgreSQL's migration 11)
     SQLITE_SESSION_KEY,
+    # 11: wrong log-in passwords within the throttle's window (app/store/login_failures.py; PostgreSQL's migration 12)
+    SQLITE_LOGIN_FAILURES,
 )
 
 

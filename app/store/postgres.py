@@ -41,6 +41,7 @@ from app.store.errors import (
 from app.store.events_schema import EVENTS_KIND_ID
 from app.store.history import PostgresHistory
 from app.store.lease import POSTGRES_LEASE, PostgresLeases, check_fence
+from app.store.login_failures import POSTGRES_LOGIN_FAILURES, PostgresLoginFailures
 from app.store.outbox import PostgresOutbox, write_postgres
 from app.store.outbox_schema import POSTGRES_OUTBOX
 from app.store.postgres_contacts import PostgresContacts, write_progress
@@ -147,6 +148,8 @@ POSTGRES_MIGRATIONS: tuple[str, ...] = (
     # 11: the key that signs the page's log-in cookies, one for all nodes (app/store/web_sessions.py;
     # SQLite's migration 10)
     POSTGRES_SESSION_KEY,
+    # 12: wrong log-in passwords within the throttle's window (app/store/login_failures.py; SQLite's migration 11)
+    POSTGRES_LOGIN_FAILURES,
 )
 
 _SCHEMA_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
@@ -201,6 +204,7 @@ class PostgresStore(
     PostgresOutbox,
     PostgresCampaignDefs,
     PostgresRevocations,
+    PostgresLoginFailures,
     PostgresHistory,
     CommitShortcuts,
 ):

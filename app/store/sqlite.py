@@ -45,6 +45,7 @@ from app.store.errors import (
     StoreNotOpen,
 )
 from app.store.history import SQLiteHistory
+from app.store.login_failures import SQLiteLoginFailures
 from app.store.migrations import SQLITE_MIGRATIONS, statements
 from app.store.outbox import SQLiteOutbox, write_sqlite
 from app.store.records import AdminEntry, AgentRecord, Change, LockHolder, StoredEvent
@@ -131,7 +132,15 @@ def _write_changes(conn: sqlite3.Connection, rows: Merged, path: str) -> None:
         raise
 
 
-class SQLiteStore(SQLiteContacts, SQLiteOutbox, SQLiteCampaignDefs, SQLiteRevocations, SQLiteHistory, CommitShortcuts):
+class SQLiteStore(
+    SQLiteContacts,
+    SQLiteOutbox,
+    SQLiteCampaignDefs,
+    SQLiteRevocations,
+    SQLiteLoginFailures,
+    SQLiteHistory,
+    CommitShortcuts,
+):
     def __init__(
         self,
         path: str | os.PathLike[str],

@@ -19,7 +19,15 @@ from __future__ import annotations
 from aiohttp import web
 
 from app.telephony.service import TelephonyService
-from app.web.auth import PASSWORD_CHECKS, THROTTLE, authenticate, guarded, load_session_key, restore_revocations
+from app.web.auth import (
+    PASSWORD_CHECKS,
+    THROTTLE,
+    authenticate,
+    guarded,
+    keep_login_failures,
+    load_session_key,
+    restore_revocations,
+)
 from app.web.body import MAX_BODY_BYTES
 from app.web.context import OPENAPI_KEY, SERVICE_KEY, SESSIONS_KEY, STARTED_CONFIG_KEY
 from app.web.errors import errors_as_json
@@ -43,7 +51,7 @@ def make_app(service: TelephonyService) -> web.Application:
     app[STARTED_CONFIG_KEY] = service.config
     app[OPENAPI_KEY] = build_openapi(ROUTES)
     app[SESSIONS_KEY] = SessionKeeper()  # its key from the store, at start (load_session_key)
-    app[THROTTLE] = Throttle()
+    app[THROTTLE] = Throttle(service.store)  # wrong passwords kept in the store too (login_guard.py)
     checks = app[PASSWORD_CHECKS] = PasswordChecks(verify_password)
     feed = app[LIVE_KEY] = LiveFeed(service)
     for route in ROUTES:
@@ -58,6 +66,7 @@ def make_app(service: TelephonyService) -> web.Application:
 
     app.on_startup.append(load_session_key)  # before the site serves: no request sees another key
     app.on_startup.append(restore_revocations)
+    app.on_shutdown.append(keep_login_failures)
     app.on_startup.append(start_feed)
     app.on_shutdown.append(stop_feed)
 

@@ -240,6 +240,11 @@ async def login(request: web.Request) -> web.Response:
     # own leaves the client's forged one first, and reading only that let a guesser pick its address.
     forwarded = ", ".join(request.headers.getall("X-Forwarded-For", []))
     address = client_address(request.remote, forwarded, config.web.trusted_proxies)
+    try:  # the first log-in after a start (or a take-over) reads the store's wrong passwords first
+        await throttle.ready(now)
+    except StoreError as error:
+        log.error("login_failures_not_read", error=str(error))
+        raise ApiError(503, "log-ins cannot be checked right now; try again in a few seconds", retry_after=5) from None
     refused = throttle.attempt(body.username, address, now)  # counted as a failure until it is checked
     logins = service.metrics.logins
     if refused is not None:
@@ -260,6 +265,8 @@ async def login(request: web.Request) -> web.Response:
     finally:
         if not failed:  # right, or never checked: not a failure after all
             throttle.withdraw(body.username, address, now)
+        else:  # checked and wrong: kept in the store, for after a restart
+            throttle.checked_wrong(body.username, address, now)
     if failed or user is None or user.password_hash is None:
         logins.labels("wrong_password").inc()
         raise ApiError(401, "wrong user name or password")
@@ -337,6 +344,11 @@ async def restore_revocations(app: web.Application) -> None:
     store = app[SERVICE_KEY].store
     if isinstance(store, RevocationStore):
         app[SESSIONS_KEY].restore(await store.revoked_sessions(time.time()))
+
+
+async def keep_login_failures(app: web.Application) -> None:
+    """At shutdown (before the store closes): the wrong passwords not written yet are."""
+    await app[THROTTLE].close()
 
 
 async def current_session(request: web.Request) -> web.Response:

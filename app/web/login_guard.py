@@ -15,17 +15,30 @@ log-in page is open to anyone who reaches the port. Two things keep guessing slo
   hashlib's scrypt lets go of the GIL, so on the default executor a flood of log-ins ran several
   at once and took every core from Asterisk's media and the service's calls; now it takes one
   at most, and a log-in that finds the line full is refused at once (503, retry later).
-Both keep their counts in memory: a restart forgets them, which costs a guesser no more than one
-window's tries.
+- The throttle decides from memory (a refused log-in costs nothing), and with a store it keeps each
+  wrong password there too (`StoredFailures`, app/store/login_failures.py), read back before the
+  first log-in is judged: a restart, or a standby taking over, does not give a guesser fresh
+  tries. They are written in batches, at most one small transaction every FLUSH_EVERY seconds
+  whatever the flood, so guessing does not hold up the calls' commits; a crash forgets at most
+  that last second's. A log-in still in flight is not written: only a checked wrong password is.
+The line of password checks is in memory only: it is empty after a restart anyway.
 """
 
 from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import ipaddress
 from collections.abc import Callable
 from typing import NamedTuple
+
+import structlog
+
+from app.store import StoreError
+from app.store.login_failures import LoginFailure, LoginFailureStore
+
+log = structlog.get_logger("holdfast.web.login")
 
 
 class Refusal(NamedTuple):
@@ -85,9 +98,13 @@ class Throttle:
     WINDOW = 300.0
     MAX_NAMES = 10_000  # keys kept before the expired ones are forgotten (each of names, addresses)
 
-    def __init__(self) -> None:
+    def __init__(self, store: object = None) -> None:
+        """`store`: where wrong passwords are kept across restarts, if it can (a LoginFailureStore)."""
         self._names = _Failures(self.MAX_FAILURES, self.WINDOW, self.MAX_NAMES)
         self._addresses = _Failures(self.MAX_ADDRESS_FAILURES, self.WINDOW, self.MAX_NAMES)
+        self.stored = StoredFailures(store, self.WINDOW) if isinstance(store, LoginFailureStore) else None
+        self._restored = self.stored is None
+        self._restoring = asyncio.Lock()
 
     def refusal(self, name: str, address: str | None, now: float) -> Refusal | None:
         """Why a log-in is refused before its check, and for how many seconds; None: let it try."""
@@ -120,6 +137,33 @@ class Throttle:
         if address is not None:
             self._addresses.add(address, now)
 
+    def checked_wrong(self, name: str, address: str | None, at: float) -> None:
+        """A log-in counted at `at` by `attempt` had a wrong password: kept in the store too."""
+        if self.stored is not None:
+            self.stored.add(LoginFailure(name, address, at))
+
+    async def ready(self, now: float) -> None:
+        """Before the first log-in is judged: the wrong passwords the store holds within the window
+        count again. Once, at the first log-in rather than at start-up: the start (or a standby's
+        take-over) is not held up by it, and every later log-in passes at no cost. Raises
+        StoreError if the store cannot be read (tried again at the next log-in)."""
+        if self._restored:
+            return
+        async with self._restoring:  # log-ins arriving together: one read
+            if self._restored:
+                return
+            assert self.stored is not None
+            found = await self.stored.store.login_failures(now - self.WINDOW)
+            for failure in found:
+                self.failed(failure.user, failure.at, failure.address)
+            self._restored = True
+            if found:
+                log.info("login_failures_restored", failures=len(found))
+
+    async def close(self) -> None:
+        if self.stored is not None:
+            await self.stored.close()
+
     @property
     def names(self) -> int:
         return len(self._names)
@@ -131,6 +175,50 @@ class Throttle:
     @property
     def prunes(self) -> int:
         return self._names.prunes + self._addresses.prunes
+
+
+class StoredFailures:
+    """Checked wrong passwords on their way to the store, written together (module comment)."""
+
+    FLUSH_EVERY = 1.0  # seconds: at most one write this often, however many wrong passwords
+
+    def __init__(self, store: LoginFailureStore, window: float) -> None:
+        self.store, self.window = store, window
+        self._pending: list[LoginFailure] = []
+        self._flusher: asyncio.Task[None] | None = None
+        self._closing = asyncio.Event()
+        self.writes = 0
+
+    def add(self, failure: LoginFailure) -> None:
+        self._pending.append(failure)
+        if self._flusher is None or self._flusher.done():
+            self._flusher = asyncio.create_task(self._flush_soon())
+
+    async def _flush_soon(self) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._closing.wait(), self.FLUSH_EVERY)
+        try:
+            await self.flush()
+        except Exception:  # not the store's refusal (flush logs that): a fault of ours, said loudly
+            log.exception("login_failures_flush_failed")
+
+    async def flush(self) -> None:
+        failures, self._pending = self._pending, []
+        if not failures:
+            return
+        try:
+            # Rows that have left the window go in the same transaction: the table stays one window's.
+            await self.store.add_login_failures(failures, forget_before=max(f.at for f in failures) - self.window)
+            self.writes += 1
+        except StoreError as error:  # still counted in memory: only a restart would forget them
+            log.error("login_failures_not_stored", failures=len(failures), error=str(error))
+
+    async def close(self) -> None:
+        """At shutdown, before the store closes: what is still pending is written."""
+        self._closing.set()
+        if self._flusher is not None:
+            await self._flusher
+        await self.flush()
 
 
 def client_address(peer: str | None, forwarded_for: str | None, trusted: tuple[str, ...]) -> str | None:

@@ -9,11 +9,11 @@ The step is the service's own (tests/steppable_wall.py), as in test_wall_clock_s
 from __future__ import annotations
 
 import time
+import zoneinfo
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
 import pytest
-from test_dialler_rules import zone_at
 
 from app.telephony.steady_clock import SteadyClock
 from tests.steppable_wall import SteppableWall
@@ -28,6 +28,17 @@ WALL = SteppableWall()
 OPENING: dict[str, object] = {}  # the zone and the opening's epoch, set up with the queue
 
 
+def place_at(local_hour: int) -> str:
+    """A place's zone in which it is now `local_hour`:xx with this minute (hours refuse the
+    Etc/GMT±N zones, whose sign reads inverted: app/config/places.py)."""
+    now = datetime.now(ZoneInfo("UTC"))
+    for name in sorted(zoneinfo.available_timezones()):
+        local = now.astimezone(ZoneInfo(name))
+        if "/" in name and not name.startswith("Etc/") and (local.hour, local.minute) == (local_hour, now.minute):
+            return name
+    raise AssertionError(local_hour)
+
+
 @pytest.fixture
 def holdfast_clock() -> SteadyClock:
     WALL.step = 0.0
@@ -36,7 +47,7 @@ def holdfast_clock() -> SteadyClock:
 
 @pytest.fixture
 def holdfast_extra_queues() -> tuple[dict[str, str], str]:
-    zone = zone_at(11)
+    zone = place_at(11)
     now = datetime.fromtimestamp(time.time(), ZoneInfo(zone))
     opens = now.replace(second=0, microsecond=0)  # 11:MM, this minute
     OPENING.update(zone=zone, epoch=opens.timestamp())

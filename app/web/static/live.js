@@ -1,13 +1,19 @@
 "use strict";
 // The live page: rows pushed over /ws/live (a snapshot, then patches), waits ticking every second,
 // actions confirmed in a dialog. It reconnects by itself (e.g. after a restart of the service).
+// Who the user is (role, queues) is read again when an action is refused (403), when the feed
+// reconnects and every SESSION_EVERY: an admin may demote a supervisor while the page is open, and
+// the page must stop offering what the server now refuses.
 const H = Holdfast;
 const data = { requests: new Map(), agents: new Map(), queues: new Map(), campaigns: new Map() };
 const rowsOf = { requests: new Map(), agents: new Map(), campaigns: new Map() }; // id -> <tr>
 const OUTBOX_EVERY = 5000; // ms between reads of the notification outbox (admins)
+const SESSION_EVERY = 30000; // ms between reads of who we are (a role changed by a reload)
 let offset = 0; // server clock - browser clock, seconds
 let socket = null;
 let retry = 0;
+let shown = ["connecting…", "down"]; // the connection state, kept for a header drawn again
+let outboxTimer = null;
 
 const STATE_LABEL = {
   waiting: "waiting",
@@ -24,6 +30,7 @@ const AGENT_LABEL = { logged_off: "logged off", ready: "ready", ringing: "ringin
 const now = () => Date.now() / 1000 + offset;
 
 function connection(text, cls) {
+  shown = [text, cls];
   const node = document.getElementById("connection");
   if (node) {
     node.textContent = text;
@@ -50,7 +57,7 @@ function connect() {
     setTimeout(async () => {
       // A refused upgrade (401) closes the same way: ask who we are first; a 401 goes to log-in.
       try {
-        await H.loadSession();
+        await refreshSession();
       } catch (e) {
         if (e.message === "not logged in") return;
       }
@@ -238,7 +245,8 @@ function renderTable(section, rows, build) {
   for (const row of rows) {
     const id = String(row.id);
     seen.add(id);
-    const signature = JSON.stringify(row) + (section === "agents" ? queueLabel(row.request_queue) : "");
+    // The buttons depend on the role too: a row is drawn again when the user may no longer act.
+    const signature = JSON.stringify(row) + (section === "agents" ? queueLabel(row.request_queue) : "") + H.session.can_act;
     let tr = known.get(id);
     if (!tr || tr.dataset.signature !== signature) {
       const fresh = H.el("tr", { "data-id": id }, ...build(row));
@@ -317,10 +325,23 @@ function ask({ title, text, reason, reasonRequired, ok, run, queues, position })
     okButton.disabled = false;
     if (result.ok) {
       dialog.close();
-    } else {
-      error.textContent = result.answer.error || `refused (${result.status})`;
-      error.hidden = false;
+      return;
     }
+    let text = result.answer.error || `refused (${result.status})`;
+    if (result.status === 403) {
+      // Perhaps our role changed since the page was loaded: ask, and stop offering what is refused.
+      const before = H.session.role;
+      await refreshSession().catch(() => {});
+      if (!H.session.can_act) {
+        text = before !== H.session.role
+          ? `Refused: your role was changed from ${before} to ${H.session.role} while this page was open, ` +
+            "so you can no longer change anything here. The page no longer offers changes."
+          : `Refused: as a ${H.session.role} you cannot change anything here.`;
+        okButton.disabled = true;
+      }
+    }
+    error.textContent = text;
+    error.hidden = false;
   };
   document.getElementById("confirm-cancel").onclick = () => dialog.close();
   dialog.showModal();
@@ -409,15 +430,30 @@ function confirmAgent(a, action, label) {
 
 // ------------------------------------------------------------------ start
 
+// Draw what depends on who we are: the header, the admins' outbox and the rows' buttons.
+function applySession() {
+  H.header("live");
+  connection(...shown);
+  document.getElementById("outbox-section").hidden = !H.session.is_admin;
+  if (H.session.is_admin && outboxTimer === null) {
+    loadOutbox();
+    outboxTimer = setInterval(loadOutbox, OUTBOX_EVERY);
+  } else if (!H.session.is_admin && outboxTimer !== null) {
+    clearInterval(outboxTimer);
+    outboxTimer = null;
+  }
+  render();
+}
+
+async function refreshSession() {
+  await H.loadSession(); // a 401 goes to the log-in page
+  applySession();
+}
+
 (async () => {
   await H.loadSession();
-  H.header("live");
-  connection("connecting…", "down");
+  applySession();
   connect();
   setInterval(tick, 1000);
-  if (H.session.is_admin) {
-    document.getElementById("outbox-section").hidden = false;
-    loadOutbox();
-    setInterval(loadOutbox, OUTBOX_EVERY);
-  }
+  setInterval(() => refreshSession().catch(() => {}), SESSION_EVERY);
 })();
