@@ -1024,7 +1024,7 @@ class DiallerFlow(CallFlow):
         """Dialled now for a campaign, or by a callback in service of any queue: not dialled again."""
         if number in self._numbers_in_use:
             return True
-        return bool(self._callback_numbers) and any(self._callback_in_service(q, number) for q in self.queues)
+        return self.callback_in_service_to(number)
 
     def _reservation_lapsed(self, c: CampaignSettings, contact: DueContact, peek: bool) -> bool:
         """A reserved call_back whose agent did not take it within `reserve_for` is anyone's now."""

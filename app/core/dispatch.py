@@ -4,8 +4,8 @@ Theory of operation:
 - Callers on the line are always dispatchable. A callback is dispatchable when the queue is
   open, its `callback_delay` / quarantine is over, its caller's own call has ended (while the
   confirmation plays, their line is busy with us: dialling them then would ring a busy phone and
-  spend an attempt), no campaign's dial holds its number (the same reason), and the queue's
-  policy allows callbacks now:
+  spend an attempt), no campaign's dial nor other callback in service holds its number (the same
+  reason), and the queue's policy allows callbacks now:
   `always`; `when_agents_free` (enough ready agents remain for every caller on the line);
   `when_no_callers_waiting`. On top, `max_callback_agent_share` caps the agents busy with
   callbacks at that share of the queue's logged-in agents, never below one.
@@ -43,8 +43,15 @@ def _due(engine: EngineBase, callback: Request, now: float) -> bool:
     return (
         callback.not_before <= now
         and callback.caller_line is None
-        # a campaign's dial rings the number now: the callback keeps its place, dialled after it
-        and not (callback.callback_number is not None and engine.number_in_dial(callback.callback_number))
+        # a campaign's dial, or another queue's callback, rings the number now: the callback keeps
+        # its place, dialled after it (else the customer's phone is busy and that counts as an attempt)
+        and not (
+            callback.callback_number is not None
+            and (
+                engine.number_in_dial(callback.callback_number)
+                or engine.callback_in_service_to(callback.callback_number)
+            )
+        )
     )
 
 

@@ -295,6 +295,10 @@ class EngineBase:
     def _callback_in_service(self, queue: str, number: str) -> bool:
         return any(self.requests[rid].state in IN_SERVICE for rid in self.callbacks_to(queue, number))
 
+    def callback_in_service_to(self, number: str) -> bool:
+        """A callback of any queue is being served to `number` now (its agent rung, the number dialled)."""
+        return bool(self._callback_numbers) and any(self._callback_in_service(q, number) for q in self.queues)
+
     def over_daily_limit(self, q: QueueSettings, number: str, now: float) -> bool:
         limit = q.callback.max_per_number_per_day
         if not limit or eligibility.allowlisted(number, q.eligibility):
