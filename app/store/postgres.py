@@ -9,10 +9,13 @@ Theory of operation:
   therefore take a transaction-scoped advisory lock, which makes id order the commit order.
 - Migrations run at open under an advisory lock, so two nodes starting together do not race.
 - lock_timeout plays SQLite's busy_timeout: waiting longer for a row lock raises StoreBusy.
+- A commit whose answer is lost (the connection drops at COMMIT) is looked up by its transaction id,
+  so the committer's retry does not store its events twice (`commit_many`).
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import re
@@ -155,6 +158,7 @@ POSTGRES_MIGRATIONS: tuple[str, ...] = (
 _SCHEMA_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 _MIGRATE_LOCK = 0x686F6C64  # "hold": advisory lock key for migrations
 _APPEND_LOCK = 0x66617374  # "fast": advisory lock key for log appends
+_IN_PROGRESS_WAITS = (0.0, 0.05, 0.1, 0.2, 0.4, 0.8)  # looks at a commit the server may be finishing
 
 _REQUEST_UPSERT = (
     f"INSERT INTO requests ({', '.join(codec.REQUEST_COLUMNS)}) VALUES ("
@@ -312,24 +316,55 @@ class PostgresStore(
         rows = merge(changes)
         if not rows:
             return
-        async with self._transaction() as conn:
-            if rows.requests:
-                await conn.executemany(_REQUEST_UPSERT, [codec.request_row(r) for r in rows.requests])
-                ids = [codec.text(r.id) for r in rows.requests]
-                await conn.execute("DELETE FROM attempts WHERE request_id = ANY($1::text[])", ids)
-                attempts = [a for r in rows.requests for a in codec.attempt_rows(r)]
-                if attempts:
-                    await conn.executemany(_ATTEMPT_INSERT, attempts)
-            if rows.agents:
-                await conn.executemany(_AGENT_UPSERT, [codec.agent_row(a) for a in rows.agents])
-            if rows.activities:
-                events = [codec.activity_row(a) for a in rows.activities]
-                await conn.execute("SELECT pg_advisory_xact_lock($1)", _APPEND_LOCK)
-                await conn.executemany(_EVENT_INSERT, events)
-            if rows.contacts:
-                await write_progress(conn, rows.contacts)
-            if rows.notifications:
-                await write_postgres(conn, rows.notifications)
+        txid: int | None = None  # this transaction's id, learnt when it appends events
+        ending = False
+        try:
+            async with self._transaction() as conn:
+                if rows.requests:
+                    await conn.executemany(_REQUEST_UPSERT, [codec.request_row(r) for r in rows.requests])
+                    ids = [codec.text(r.id) for r in rows.requests]
+                    await conn.execute("DELETE FROM attempts WHERE request_id = ANY($1::text[])", ids)
+                    attempts = [a for r in rows.requests for a in codec.attempt_rows(r)]
+                    if attempts:
+                        await conn.executemany(_ATTEMPT_INSERT, attempts)
+                if rows.agents:
+                    await conn.executemany(_AGENT_UPSERT, [codec.agent_row(a) for a in rows.agents])
+                if rows.activities:
+                    events = [codec.activity_row(a) for a in rows.activities]
+                    txid = await conn.fetchval("SELECT txid_current() FROM pg_advisory_xact_lock($1)", _APPEND_LOCK)
+                    await conn.executemany(_EVENT_INSERT, events)
+                if rows.contacts:
+                    await write_progress(conn, rows.contacts)
+                if rows.notifications:
+                    await write_postgres(conn, rows.notifications)
+                ending = True
+        except StoreIOError:
+            # The connection dropped at COMMIT: the server may have committed without our hearing it.
+            # The committer retries on error, and a retry would store the events twice (the rest is
+            # keyed: requests, agents, contacts and outbox rows are rewritten unchanged). So ask.
+            if not ending or txid is None or await self._transaction_status(txid) != "committed":
+                raise
+            log.warning("commit_answer_lost_but_committed: %s, transaction %d; not retried", self._where, txid)
+
+    async def _transaction_status(self, txid: int) -> str | None:
+        """'committed' or 'aborted', on a fresh connection; None when not known: still in progress
+        after a few looks (the server may be finishing the COMMIT), too old, or the database
+        unreachable. The caller then raises and the committer retries: a duplicate is possible."""
+        conn = None
+        try:
+            conn = await asyncpg.connect(self.dsn, timeout=self.busy_timeout)
+            for wait in _IN_PROGRESS_WAITS:
+                await asyncio.sleep(wait)
+                status: str | None = await conn.fetchval("SELECT txid_status($1)", txid)
+                if status != "in progress":
+                    return status
+            return None
+        except (asyncpg.PostgresError, asyncpg.exceptions.InterfaceError, OSError, TimeoutError):
+            return None
+        finally:
+            if conn is not None:
+                with contextlib.suppress(Exception):
+                    await conn.close(timeout=1)
 
     async def load_active_requests(self) -> list[Request]:
         async with self._transaction("repeatable_read") as conn:
