@@ -6,7 +6,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
+from pydantic import ValidationInfo
 from pydantic_core import PydanticCustomError
+
+# Validation context of a campaign definition read back from the store (an API campaign): a rule
+# added since it was stored does not refuse it, as an upgrade must not stop the service on it.
+STORED_DEFINITION = "stored_definition"
 
 
 def bad(reason: str) -> PydanticCustomError:
@@ -34,3 +39,8 @@ def one_of(allowed: Sequence[str], noun: str) -> Callable[[object], str]:
         return str(value)
 
     return check
+
+
+def stored_definition(info: ValidationInfo) -> bool:
+    """Whether the value is validated as part of a definition the store kept (STORED_DEFINITION)."""
+    return bool((info.context or {}).get(STORED_DEFINITION))

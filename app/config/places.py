@@ -10,7 +10,7 @@ place: the error asks for the region's zone ("Europe/Copenhagen"). Refused rathe
 a check-config or reload refusal is seen at once and changes nothing (a refused reload keeps the
 running settings), a warning in the log is found after the callers met closed queues. Only a
 campaign definition stored over the API before this rule is still read (context STORED_DEFINITION,
-app/config/schema.py): refusing it would stop the service at start.
+app/config/errors.py): refusing it would stop the service at start.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from functools import cache
 import phonenumbers
 from pydantic import ValidationInfo
 
-from app.config.errors import bad
+from app.config.errors import bad, stored_definition
 
 
 def suggest(word: str, choices: list[str] | tuple[str, ...]) -> str:
@@ -33,7 +33,6 @@ def suggest(word: str, choices: list[str] | tuple[str, ...]) -> str:
 
 # "Etc/GMT+1", "GMT-2", "UTC+01:00": a zone named by its offset (the sign group and the hours)
 _OFFSET_NAME = re.compile(r"(?:Etc/)?(?:GMT|UTC)([+-])(\d{1,2})(?::?(\d{2}))?", re.IGNORECASE)
-_STORED_DEFINITION = "stored_definition"  # app/config/schema.py STORED_DEFINITION (schema imports us)
 
 
 @cache
@@ -73,7 +72,7 @@ def timezone_name(value: object, info: ValidationInfo) -> str:
     if not isinstance(value, str):
         raise bad("expected text")
     name = value.strip()
-    stored = bool((info.context or {}).get(_STORED_DEFINITION))
+    stored = stored_definition(info)
     refusal = _offset_refusal(name)
     if refusal is not None and not (stored and name in _zones()):
         raise bad(refusal)

@@ -39,7 +39,7 @@ from pydantic_core import PydanticCustomError
 
 from app.config.amd import AFTER_GREETING_SILENCE_MAX_MS, AmdTuning
 from app.config.durations import DurationError, format_duration, parse_duration
-from app.config.errors import bad, bad_key, bad_plain
+from app.config.errors import bad, bad_key, bad_plain, stored_definition
 from app.config.notifications import NotificationsConfig
 from app.config.places import language_code, region_code, suggest, timezone_name
 from app.config.secrets import UnsetSecret, read_secret
@@ -1016,10 +1016,6 @@ def _dispositions(value: object) -> tuple[str, ...]:
     return tuple(out)
 
 
-# Validation context of a campaign definition read back from the store (an API campaign).
-STORED_DEFINITION = "stored_definition"
-
-
 class CampaignConfig(_Model):
     """One dialler campaign: its contacts are uploaded to the store (API or holdfast contacts import)."""
 
@@ -1082,7 +1078,7 @@ class CampaignConfig(_Model):
         Ofcom) then want a caller ID presented and a number to call back said in the message.
         Not for a definition the store kept from before this rule (context STORED_DEFINITION): an
         upgrade must not stop the service on it; the service logs it at start-up instead."""
-        if (info.context or {}).get(STORED_DEFINITION):
+        if stored_definition(info):
             return self
         if self.abandons_without_caller_id:
             raise bad_key(
@@ -1098,7 +1094,7 @@ class CampaignConfig(_Model):
     def _detection_leaves_time_for_an_agent(self, info: ValidationInfo) -> CampaignConfig:
         """The 2 s to an agent count from the end of the contact's greeting, and AMD() says HUMAN
         only after_greeting_silence after it: a silence that eats the 2 s abandons every person."""
-        if (info.context or {}).get(STORED_DEFINITION) or self.mode is CampaignMode.PREVIEW or not self.amd:
+        if stored_definition(info) or self.mode is CampaignMode.PREVIEW or not self.amd:
             return self
         silence = self.amd_tuning.after_greeting_silence
         if silence is not None and silence > AFTER_GREETING_SILENCE_MAX_MS:

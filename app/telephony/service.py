@@ -50,7 +50,8 @@ from app.ari import (
     new_id,
 )
 from app.config import ConfigError, HoldfastConfig, load_config
-from app.config.schema import STORED_DEFINITION, AsteriskConfig, CampaignConfig, RecordingConfig
+from app.config.errors import STORED_DEFINITION
+from app.config.schema import AsteriskConfig, CampaignConfig, RecordingConfig
 from app.core import events as ev
 from app.core.causes import outcome_for, silence_after_greeting
 from app.core.commands import Activity, Command, Hangup, LoadContacts, Notify

@@ -8,7 +8,8 @@ from __future__ import annotations
 import pytest
 
 from app.config import validate_config
-from app.config.schema import STORED_DEFINITION, CampaignConfig
+from app.config.errors import STORED_DEFINITION
+from app.config.schema import CampaignConfig
 
 from .test_campaigns_config import problems, with_campaign
 

@@ -12,7 +12,8 @@ import pytest
 
 from app.cli import main
 from app.config import ConfigError, validate_config
-from app.config.schema import STORED_DEFINITION, CampaignConfig
+from app.config.errors import STORED_DEFINITION
+from app.config.schema import CampaignConfig
 from tests.ari.fake_ari import FakeAri
 from tests.config.helpers import with_value
 from tests.config.test_cli import EXAMPLE, secrets_set  # noqa: F401  (a fixture)
