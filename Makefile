@@ -33,8 +33,9 @@ run: venv asterisk
 
 # PostgreSQL (if installed) backs the store's contract tests a second time; SQLite always runs.
 # `test` leaves out tests marked slow (long fault-injection runs); `test-all` runs everything.
+# `--durations` lists the slowest tests: `make test` must stay under 30 minutes on 2 cores.
 test: venv asterisk browser
-	HOLDFAST_TEST_POSTGRES_DSN="$$(bash scripts/postgres-for-tests.sh)" $(BIN)/pytest -q -m "not slow"
+	HOLDFAST_TEST_POSTGRES_DSN="$$(bash scripts/postgres-for-tests.sh)" $(BIN)/pytest -q -m "not slow" --durations=25
 
 test-all: venv asterisk browser
 	HOLDFAST_TEST_POSTGRES_DSN="$$(bash scripts/postgres-for-tests.sh)" $(BIN)/pytest -q
