@@ -169,6 +169,13 @@ class AriRest:
                     yield chunk
         except AriError:
             raise
+        except TimeoutError as exc:
+            # Before aiohttp.ClientError: its read timeout is both, and a stall (before the
+            # headers or mid-file) is Asterisk being slow, not unreachable. The bytes already
+            # yielded are a part of the file only; the caller must not end it as if whole.
+            self.failures += 1
+            limit = self._config.request_timeout
+            raise AriTimeout(None, method, path, f"Asterisk sent no data for {limit} s") from exc
         except aiohttp.ClientError as exc:
             self.failures += 1
             raise AriConnectionError(None, method, path, f"{type(exc).__name__}: {exc}") from exc

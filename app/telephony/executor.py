@@ -9,7 +9,8 @@ stays true:
   (timeout, 5xx, connection reset) is looked up by the channel id we chose: the channel exists
   (the leg goes on, its events follow) or it does not (a failed leg, its channel id remembered for
   GIVEN_UP_KEEP seconds: Asterisk may still carry the originate out, and the service then hangs
-  that channel up without a word). Asterisk unreachable even
+  that channel up without a word: looked for while its ring timeout runs, so that it does not
+  ring on unanswered, and at its StasisStart if answered). Asterisk unreachable even
   for that: the leg is kept, and its ring timeout or the next resync settles it. Until one of
   these settles it the leg is `originating`: a resync meanwhile cannot tell from the channel list
   whether its channel is gone or not made yet, and leaves it alone;
@@ -145,6 +146,12 @@ class CommandExecutor:
         self._given_up: OrderedDict[str, float] = OrderedDict()
         self.given_up_keep = GIVEN_UP_KEEP
         self.given_up_max = GIVEN_UP_MAX
+        # The same channels while their originate's ring timeout runs: made late, such a channel
+        # rings the agent's or customer's phone for a call the engine has moved on from, and
+        # nothing tells us (no event before an answer passes our event filter). Each
+        # `deferred_hangup_every` seconds it is hung up if Asterisk has it by now.
+        # Channel id → (server, watched until on the loop's clock).
+        self.late_originates: dict[str, tuple[str, float]] = {}
         self.language = language
         # A lane per leg: its commands in order, run by one task that ends when the lane is empty
         # (a later command starts a new one), so a call's lanes go when its last command is done.
@@ -300,7 +307,8 @@ class CommandExecutor:
         """Every `deferred_hangup_every` seconds (a watched task of the service): try again the
         hang-ups Asterisk did not answer, on servers that are up (one that is down does them at its
         resync). One still failing `deferred_hangup_give_up` seconds after it was put off stops the
-        service: a line left open on a finished call, while the agent is offered the next one."""
+        service: a line left open on a finished call, while the agent is offered the next one.
+        Then the late originates (hang_up_late_originates)."""
         for channel_id, where in sorted(self.pending_hangups.items()):
             server = self.servers.get(where)
             if not server.up or channel_id not in self.pending_hangups:  # done by a resync meanwhile
@@ -318,6 +326,7 @@ class CommandExecutor:
                 continue
             log.info("deferred_hangup_done", channel_id=channel_id, server=server.name)
             self._hangup_done(channel_id)
+        await self.hang_up_late_originates()
 
     def _hangup_done(self, channel_id: str) -> None:
         self.pending_hangups.pop(channel_id, None)
@@ -446,6 +455,7 @@ class CommandExecutor:
             if exists is False:
                 log.warning("originate_failed_no_channel", leg_id=leg.leg_id, endpoint=endpoint, error=str(error))
                 self._remember_given_up(leg.channel_id)
+                self._watch_late(leg, timeout)
                 self._originate_failed(leg)
                 return
             # The leg stays: its StasisStart or end follows; if Asterisk cannot even be asked, the
@@ -458,6 +468,39 @@ class CommandExecutor:
         self._given_up[channel_id] = now + self.given_up_keep
         while len(self._given_up) > self.given_up_max:
             self._given_up.popitem(last=False)  # the oldest: bounded whatever the failure rate
+
+    def _watch_late(self, leg: Leg, ring_timeout: float) -> None:
+        until = asyncio.get_running_loop().time() + max(1, math.ceil(ring_timeout))
+        self.late_originates[leg.channel_id] = (leg.server, until)
+        while len(self.late_originates) > self.given_up_max:
+            del self.late_originates[next(iter(self.late_originates))]  # the oldest
+
+    @property
+    def hangups_due(self) -> bool:
+        """Whether retry_deferred_hangups has anything to do."""
+        return bool(self.pending_hangups or self.late_originates)
+
+    async def hang_up_late_originates(self) -> None:
+        """Hang up the channels of given-up legs that Asterisk has made after all (one DELETE
+        each: 404 while it has not). Watched only for the originate's ring timeout after the leg
+        was given up; one made later still is hung up at its StasisStart if anybody answers it."""
+        now = asyncio.get_running_loop().time()
+        for channel_id, (where, until) in list(self.late_originates.items()):
+            if until <= now:
+                self.late_originates.pop(channel_id, None)
+                continue
+            server = self.servers.get(where)
+            if not server.up:
+                continue
+            try:
+                await server.ari.channels.hangup(channel_id, reason="normal")
+            except AriNotFound:
+                continue  # not made (yet)
+            except AriError as error:  # Asterisk still busy: the next round tries again
+                log.info("late_originate_hangup_failed", channel_id=channel_id, server=server.name, error=str(error))
+                continue
+            log.info("late_originate_hung_up", channel_id=channel_id, server=server.name, answered=False)
+            self.late_originates.pop(channel_id, None)
 
     def given_up(self, channel_id: str) -> bool:
         """Whether `channel_id` is the channel of a leg failed after a lost originate answer

@@ -746,7 +746,7 @@ class TelephonyService(ServerSync):
         """Hang-ups Asterisk did not answer are tried again while it is connected (executor.py)."""
         while True:
             await asyncio.sleep(self.executor.deferred_hangup_every)
-            if self.executor.pending_hangups:
+            if self.executor.hangups_due:  # deferred hang-ups, late originates
                 await self.executor.retry_deferred_hangups()
 
     async def _read_endpoints(self, server: Server) -> None:

@@ -11,10 +11,11 @@ a callback moved from sales to support and recorded there is support's to hear, 
 
 from __future__ import annotations
 
+import structlog
 from aiohttp import web
 from pydantic import BaseModel, Field
 
-from app.ari import AriError, AriNotFound
+from app.ari import AriError, AriNotFound, AriTimeout
 from app.store import Store
 from app.telephony.executor import RECORDING_PREFIX
 from app.telephony.recordings import Recording, recordings_of
@@ -25,6 +26,8 @@ from app.web.context import SERVICE_KEY
 from app.web.errors import ApiError
 from app.web.models import Epoch, Timestamp
 from app.web.times import iso, iso_or_none
+
+log = structlog.get_logger("holdfast.web")
 
 CONTENT_TYPES = {"wav": "audio/wav", "wav16": "audio/wav", "gsm": "audio/x-gsm", "g722": "audio/G722"}
 
@@ -116,6 +119,8 @@ async def stream_recording(request: web.Request) -> web.StreamResponse:
         first = await anext(chunks, b"")  # an ARI refusal is still an answer of ours, not a cut stream
     except AriNotFound:
         raise missing from None
+    except AriTimeout as error:
+        raise ApiError(504, f"Asterisk did not send the recording in time: {error}") from None
     except AriError as error:
         raise ApiError(502, f"Asterisk did not give the file: {error}") from None
     response = web.StreamResponse(
@@ -126,7 +131,16 @@ async def stream_recording(request: web.Request) -> web.StreamResponse:
     )
     await response.prepare(request)
     await response.write(first)
-    async for chunk in chunks:
-        await response.write(chunk)
+    try:
+        async for chunk in chunks:
+            await response.write(chunk)
+    except AriError as error:
+        # The headers are out: no error answer can follow (one written now would land inside
+        # the body). The connection is closed without the chunked body's end, so the client
+        # knows the file is cut; aiohttp's own end of the response then finds it closed.
+        log.warning("recording_download_cut", name=name, error=str(error))
+        if request.transport is not None:
+            request.transport.close()
+        return response
     await response.write_eof()
     return response

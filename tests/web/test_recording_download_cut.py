@@ -1,0 +1,55 @@
+"""A recording's download that Asterisk stops sending part way (AriRest.stream raises AriTimeout
+mid-file, tests/ari/test_rest_stream.py): the supervisor's download must fail as a download, not
+end as a shorter file that looks whole, nor carry a second (500) answer inside its body. Before
+the first byte it is an API error: 504, Asterisk did not send the recording in time."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import aiohttp
+import pytest
+from aiohttp.test_utils import TestClient
+
+from app.ari import AriTimeout
+from tests.telephony.conftest import Shell
+from tests.telephony.test_recording_retention import recorded_call
+from tests.web.conftest import TOKEN
+from tests.web.test_recordings_api import bearer, shell
+from tests.web.test_users_api import SUPPORT_NUMBER
+
+__all__ = ["shell"]  # the recordings API's shell fixture (a store, recorded queues)
+
+PATH = "/recordings/stored/x/file"
+
+
+def stalling_after(first: bytes | None) -> object:
+    async def stored_file(name: str) -> AsyncIterator[bytes]:
+        if first is not None:
+            yield first
+        raise AriTimeout(None, "GET", PATH, "Asterisk sent no data for 10.0 s")
+
+    return stored_file
+
+
+async def test_a_download_cut_mid_file_fails_and_is_not_a_short_file(
+    shell: Shell, http: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rid = await recorded_call(shell, SUPPORT_NUMBER, "4000")
+    monkeypatch.setattr(shell.service.recordings, "stored_file", stalling_after(b"RIFF" + b"audio" * 100))
+    resp = await http.get(f"/api/recordings/holdfast-{rid}", headers=bearer(TOKEN))
+    assert resp.status == 200  # the headers went out with the first chunk
+    # The chunked body never ends properly: the client knows the file is cut. Today the API's
+    # error middleware answered a JSON 500 after it, written inside the body: a parse error.
+    with pytest.raises(aiohttp.ClientPayloadError):
+        await resp.read()
+
+
+async def test_a_download_stalled_before_the_first_byte_is_a_gateway_timeout(
+    shell: Shell, http: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rid = await recorded_call(shell, SUPPORT_NUMBER, "4000")
+    monkeypatch.setattr(shell.service.recordings, "stored_file", stalling_after(None))
+    resp = await http.get(f"/api/recordings/holdfast-{rid}", headers=bearer(TOKEN))
+    assert resp.status == 504, await resp.text()
+    assert "Asterisk did not send the recording in time" in (await resp.json())["error"]
