@@ -4,7 +4,9 @@ Theory of operation: the query is built from the URL and the caller's scope (app
 a non-admin's report reads only events of their queues and of their campaigns (a dialler
 contact's events go with its campaign, never with the queue its agents come from) and, by agent,
 only their agents. The database does the counting; this module
-only parses, adds a whole-range total row per key (bucket null) and writes JSON or CSV.
+only parses, adds a whole-range total row per key (bucket null) and writes JSON or CSV. The totals
+are counted first: their keys times the intervals bound the rows, and a report past MAX_ROWS is a 400
+saying what to change rather than hundreds of MB built in the service that handles the calls.
 """
 
 from __future__ import annotations
@@ -28,6 +30,10 @@ from app.web.times import iso, writable
 
 MAX_RANGE = 92 * 86400.0  # a quarter: a longer report is a batch job, not a page
 SHORT_ABANDON = 5.0
+# Rows one answer may hold (intervals x keys): ~600 bytes each as JSON and more as Python dicts, so
+# ~60 MB at most. A month by agent per hour for 100 agents is 74 400; a quarter per 15 min is 8 832
+# intervals, by queue fine, by agent refused (it was ~178 MB of JSON, held at once).
+MAX_ROWS = 100_000
 PRUNED_HEADER = "X-Holdfast-Pruned-Before"  # CSV: the history's cut, when the range reaches past it
 
 QUERY: dict[str, dict[str, Any]] = {
@@ -92,9 +98,13 @@ async def stats(request: web.Request) -> web.Response:
     store = request.app[SERVICE_KEY].store
     if store is None:
         raise ApiError(503, "the service runs without a store: there is no event log to count")
-    rows = await statistics(store, q)
-    # One total row per key over the whole range, counted by the database as one bucket.
+    # One total row per key over the whole range, counted by the database as one bucket. First:
+    # its keys bound the report's rows, refused before they are built if too many.
     totals = await statistics(store, StatsQuery(**{**_fields(q), "width": q.end - q.start}))
+    buckets = math.ceil((q.end - q.start) / q.width)
+    if buckets * len(totals) > MAX_ROWS:
+        raise ApiError(400, too_large(q, buckets, len(totals)))
+    rows = await statistics(store, q)
     for t in totals:
         t["bucket"] = None
     # The history keeper deleted what was before its cut: a range reaching back past it is
@@ -123,6 +133,25 @@ async def stats(request: web.Request) -> web.Response:
     }
     text = await asyncio.to_thread(json.dumps, answer)
     return web.Response(text=text, content_type="application/json")
+
+
+def too_large(q: StatsQuery, buckets: int, keys: int) -> str:
+    """What a supervisor can change to get the report: a coarser interval, a shorter range or, by
+    agent, by queue — each named with what fits."""
+    names = {900.0: "per 15 minutes", 3600.0: "per hour", 86400.0: "per day"}
+    span = q.end - q.start
+    coarser = [names[w] for w in INTERVALS.values() if w > q.width and math.ceil(span / w) * keys <= MAX_ROWS]
+    days = int(MAX_ROWS // keys * q.width // 86400)
+    ways = [f"a coarser interval ({' or '.join(coarser)})"] if coarser else []
+    if days >= 1:
+        ways.append(f"at most {days} days {names.get(q.width, 'at this interval')}")
+    if q.by == "agent":
+        ways.append("the report by queue")
+    asked = ", ".join(ways[:-1]) + f" or {ways[-1]}" if len(ways) > 1 else (ways or [f"fewer {q.by}s"])[0]
+    return (
+        f"this report would be up to {buckets * keys:,} rows ({buckets:,} intervals for each of {keys} {q.by}s), "
+        f"more than the {MAX_ROWS:,} one answer may hold: ask for {asked}"
+    )
 
 
 def _fields(q: StatsQuery) -> dict[str, Any]:

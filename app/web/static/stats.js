@@ -8,13 +8,16 @@ const secs = (v) => (v === null || v === undefined ? "–" : v < 600 ? `${v.toFi
 const int = (v) => (v === null || v === undefined ? "–" : String(v));
 const hours = (v) => (v ? `${(v / 3600).toFixed(1)} h` : "–");
 
-// Columns per dimension: [field, header, format]
+// Columns per dimension: [field, header, format, tooltip]
 const COLUMNS = {
   queue: [
     ["offered", "Offered", int], ["answered", "Answered", int], ["abandoned", "Abandoned", int],
     ["short_abandoned", "Short ab.", int], ["abandon_rate", "Abandon rate", pct],
     ["callbacks_requested", "CB asked", int], ["callbacks_served", "CB served", int],
     ["callbacks_missed", "CB missed", int], ["callbacks_expired", "CB expired", int], ["callbacks_removed", "CB removed", int],
+    ["tickets", "Tickets", int, "Callers given a ticket: staff call them back, Holdfast places no call"],
+    ["moved_in", "Moved in", int, "Callbacks a supervisor moved into this queue from another"],
+    ["moved_out", "Moved out", int, "Callbacks a supervisor moved out of this queue to another"],
     ["asa", "ASA", secs], ["asa_p90", "ASA p90", secs], ["gross_wait_avg", "Gross wait", secs],
     ["handle_avg", "Handle", secs], ["sla_net", "SLA net", pct], ["sla_gross", "SLA gross", pct],
     ["wrap_up_avg", "Wrap-up / call", secs],
@@ -60,7 +63,7 @@ function params(format) {
 
 function table(id, cols, rows, first) {
   const el = document.getElementById(id);
-  el.querySelector("thead").replaceChildren(H.el("tr", {}, H.el("th", { text: first }), ...cols.map(([, h]) => H.el("th", { class: "num", text: h }))));
+  el.querySelector("thead").replaceChildren(H.el("tr", {}, H.el("th", { text: first }), ...cols.map(([, h, , tip]) => H.el("th", { class: "num", text: h, title: tip }))));
   el.querySelector("tbody").replaceChildren(...rows.map(([label, r]) => H.el(
     "tr", { "data-key": label },
     H.el("td", { class: "mono", text: label }),
@@ -176,7 +179,22 @@ async function load(event) {
   const { ok, answer } = await H.api("GET", `/api/stats?${q}`);
   const problem = document.getElementById("problem");
   problem.hidden = ok;
-  if (!ok) { problem.textContent = answer.error || "the statistics could not be read"; return; }
+  if (!ok) {
+    problem.textContent = answer.error || "the statistics could not be read";
+    // The last report's figures would read as this range's: take them away.
+    last = null;
+    for (const id of ["totals", "rows"]) for (const part of ["thead", "tbody"]) document.querySelector(`#${id} ${part}`).replaceChildren();
+    for (const id of ["volume", "sla", "volume-legend", "sla-legend", "range", "took"]) document.getElementById(id).replaceChildren();
+    document.getElementById("pruned").hidden = true;
+    return;
+  }
+  // The history keeper deleted the events before its cut: this range's figures before it are short.
+  const pruned = document.getElementById("pruned");
+  pruned.hidden = !answer.pruned_before;
+  if (answer.pruned_before) {
+    pruned.textContent = `History before ${answer.pruned_before.slice(0, 16).replace("T", " ")} UTC was deleted `
+      + "(service.keep_history): the figures before then are missing, so they are lower than what happened.";
+  }
   document.getElementById("took").textContent = `${answer.rows.length} rows in ${Math.round(performance.now() - started)} ms`;
   last = answer;
   document.getElementById("range").textContent = `— ${answer.from.slice(0, 16).replace("T", " ")} to ${answer.to.slice(0, 16).replace("T", " ")} UTC, by ${answer.by}`;

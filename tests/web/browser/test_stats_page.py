@@ -1,7 +1,8 @@
 """The statistics page in real headless Chromium (service on the fake Asterisk, a store with a
 day of generated events plus the hand-counted log): a supervisor of support sees support's
-figures only, the tables and charts render, CSV export is linked; docs/stats-page.png is made
-here from an admin's view."""
+figures only, the tables and charts render (tickets and moves too), CSV export is linked, a
+report too large is refused on the page and a pruned history is warned of; docs/stats-page.png is
+made here from an admin's view."""
 
 from __future__ import annotations
 
@@ -33,6 +34,10 @@ def _day_of_events() -> list[Activity]:
     out = []
     for at, kind, req, agent, queue, data in generate(1, AGENTS):
         out.append(Activity(kind, req, agent, RENAME.get(queue or "", queue), at, json.loads(data)))
+    # The generator gives no tickets nor moves: one of each at 10:00, so their columns show a figure.
+    at = EPOCH + 10 * 3600
+    out.append(Activity("ended", "t1", None, "support", at, {"outcome": "ticket"}))
+    out.append(Activity("moved", "m1", None, "support", at, {"from_queue": "support", "to_queue": "sales"}))
     return out
 
 
@@ -71,6 +76,19 @@ async def test_the_stats_page_shows_a_supervisor_their_queue_and_draws_the_chart
         assert await page.locator("#volume rect").count() > 20  # bars for the day's busy hours
         assert await page.locator("#sla polyline").count() == 3  # SLA net, gross, ASA
         assert await page.locator("#rows tbody tr").count() >= 9  # 08:00-17:00 at least
+        # The ticket and move columns /api/stats returns, headed plainly with a tooltip.
+        headers = await page.locator("#totals thead th").evaluate_all("hs => hs.map(h => [h.textContent, h.title])")
+        tips = dict(headers)
+        assert {"Tickets", "Moved in", "Moved out"} <= set(tips) and "moved into" in tips["Moved in"], headers
+        api = await page.evaluate(
+            "async (u) => (await fetch(u)).json()", f"/api/stats?from={EPOCH}&to={EPOCH + 86400}&interval=1h"
+        )
+        cells = await page.locator('#totals tbody tr[data-key="support"] td').all_text_contents()
+        shown = dict(zip([h for h, _ in headers], cells, strict=True))
+        for field, header in (("tickets", "Tickets"), ("moved_in", "Moved in"), ("moved_out", "Moved out")):
+            assert shown[header] == str(api["totals"][0][field]), (header, shown)
+        assert (shown["Tickets"], shown["Moved in"], shown["Moved out"]) == ("1", "0", "1")
+        assert await page.locator("#pruned").is_hidden()  # nothing was pruned
         href = await page.get_attribute("#csv", "href")
         assert href is not None and "format=csv" in href
         csv_text = await page.evaluate("async (u) => (await fetch(u)).text()", href)
@@ -88,6 +106,24 @@ async def test_the_stats_page_shows_a_supervisor_their_queue_and_draws_the_chart
         await admin.click("#controls button[type=submit]")
         await admin.wait_for_selector("#totals th:has-text('Occupancy')")
         assert await admin.locator("#totals tbody tr").count() == AGENTS + 1  # every agent and all
+        # A quarter by agent per 15 minutes is refused with what to change, and the last
+        # report's figures are taken away rather than left under the new range.
+        await admin.fill("#days", "92")
+        await admin.select_option("#interval", "15m")
+        await admin.click("#controls button[type=submit]")
+        await admin.wait_for_selector("#problem:not([hidden])")
+        assert "8,832 intervals" in await admin.text_content("#problem")
+        assert await admin.locator("#totals tbody tr").count() == 0
+        # The history keeper cut the log at noon: the page says the figures before it are missing.
+        assert shell.service.store is not None
+        cut = EPOCH + 12 * 3600
+        await shell.service.store.append_events([Activity("history_pruned", None, None, None, cut, {"before": cut})])
+        await admin.fill("#days", "1")
+        await admin.click("#controls button[type=submit]")
+        await admin.wait_for_selector("#pruned:not([hidden])")
+        warning = await admin.text_content("#pruned")
+        assert warning is not None and f"{datetime.fromtimestamp(cut, UTC):%Y-%m-%d %H:%M} UTC" in warning, warning
+        assert await admin.locator("#problem").is_hidden()
         await admin.context.close()
     finally:
         await server.close()
