@@ -335,7 +335,7 @@ ROUTES: tuple[Route, ...] = (
         "format=csv for the same as CSV; only the caller's queues, campaigns and agents",
         (
             Answer(200, "the statistics (JSON, or CSV with format=csv)", None),
-            Answer(400, "a bad parameter"),
+            Answer(400, "a bad parameter, or a report of more than 100 000 rows (the error says what fits)"),
             NO_STORE,
         ),
         query=stats.QUERY,
