@@ -5,7 +5,8 @@ turns it, aiohttp's own HTTP errors (unknown path, wrong method, body too large)
 unexpected exception into `{"error": ...}`. A store that refuses (busy, full, failing) is no bug:
 its call wrote nothing (`StoreError`), so the answer is 503 with a Retry-After; a handler that
 had stored something before says so itself. An unexpected exception is a bug: it is logged with
-its traceback and answered 500, so a client never sees a half-written response.
+its traceback and answered 500, so a client never sees a half-written response. A download that
+fails once its headers are out is cut instead (`cut_short`): no answer can follow it.
 """
 
 from __future__ import annotations
@@ -55,6 +56,16 @@ async def errors_as_json(request: web.Request, handler: Handler) -> web.StreamRe
     except Exception:
         log.exception("request_failed", method=request.method, path=request.path)
         return web.json_response({"error": "internal error; the service log has the details"}, status=500)
+
+
+def cut_short(request: web.Request, response: web.StreamResponse, error: Exception, **where: Any) -> web.StreamResponse:
+    """A streamed answer (a download) whose headers are out failed part way: no error answer can
+    follow, one written now would land inside the body. The connection is closed without the
+    body's end, so the client knows the download is cut and never takes a part for the whole."""
+    log.warning("download_cut", path=request.path, error=f"{type(error).__name__}: {error}", **where)
+    if request.transport is not None:
+        request.transport.close()
+    return response
 
 
 def _store_refused(error: StoreError) -> ApiError:

@@ -11,7 +11,6 @@ a callback moved from sales to support and recorded there is support's to hear, 
 
 from __future__ import annotations
 
-import structlog
 from aiohttp import web
 from pydantic import BaseModel, Field
 
@@ -23,11 +22,9 @@ from app.telephony.service import TelephonyService
 from app.web.access import Scope, campaign_of_request, is_dialler_request
 from app.web.auth import scope_of
 from app.web.context import SERVICE_KEY
-from app.web.errors import ApiError
+from app.web.errors import ApiError, cut_short
 from app.web.models import Epoch, Timestamp
 from app.web.times import iso, iso_or_none
-
-log = structlog.get_logger("holdfast.web")
 
 CONTENT_TYPES = {"wav": "audio/wav", "wav16": "audio/wav", "gsm": "audio/x-gsm", "g722": "audio/G722"}
 
@@ -135,12 +132,6 @@ async def stream_recording(request: web.Request) -> web.StreamResponse:
         async for chunk in chunks:
             await response.write(chunk)
     except AriError as error:
-        # The headers are out: no error answer can follow (one written now would land inside
-        # the body). The connection is closed without the chunked body's end, so the client
-        # knows the file is cut; aiohttp's own end of the response then finds it closed.
-        log.warning("recording_download_cut", name=name, error=str(error))
-        if request.transport is not None:
-            request.transport.close()
-        return response
+        return cut_short(request, response, error, recording=name)
     await response.write_eof()
     return response

@@ -3,12 +3,14 @@ gets nothing of sales), numbers masked for viewers, and the CSV reads back to th
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 import json
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import aiohttp
 import pytest
 from aiohttp.test_utils import TestClient
 
@@ -106,3 +108,35 @@ async def test_csv_reads_back_to_the_json_lines_and_the_time_range_applies(shell
     assert {r["at_epoch"] for r in only_first} == {str(first)}
     resp = await http.get("/api/events/export", params={"from": "yesterday"}, headers=bearer(TOKEN))
     assert resp.status == 400
+
+
+async def test_an_export_the_store_fails_part_way_is_a_cut_download_not_an_error_inside_the_file(
+    shell: Shell, http: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The headers and the first page are out when the store refuses the next page: an answer of
+    ours can no longer follow (a 503 written then landed inside the CSV, as if a line of it). The
+    download must fail as a download, so the admin's tool says it is cut."""
+    from app.store.errors import StoreBusy
+    from app.web import export as export_module
+
+    await two_callbacks(http, shell)
+    store = shell.service.store
+    assert store is not None
+    pages = 0
+    real_events = store.events
+
+    async def second_page_fails(**kwargs: object) -> object:
+        nonlocal pages
+        pages += 1
+        if pages > 1:
+            raise StoreBusy("database is locked")
+        return await real_events(**kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(export_module, "PAGE", 1)  # one event a page: the second page is mid-file
+    monkeypatch.setattr(store, "events", second_page_fails)
+    resp = await http.get("/api/events/export", headers=bearer(TOKEN))
+    assert resp.status == 200  # the headers went out before the first line
+    # Before: the 503 was written inside the body and the download never ended (the client hung).
+    async with asyncio.timeout(10):
+        with pytest.raises(aiohttp.ClientPayloadError):
+            await resp.read()
