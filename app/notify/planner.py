@@ -5,6 +5,12 @@ Theory of operation: each Notify is routed (notifications.routes, per queue) to 
 fully rendered now, so what is delivered later (perhaps after a restart and a reload) is what the
 step decided. An SMS goes only to a number that can take one (phonenumbers: mobile, or fixed line
 or mobile where the plan does not tell them apart); otherwise that SMS is skipped and logged.
+
+Some messages are true only while their callback waits ("we will call you back, you keep your
+place"): one still undelivered when the callback was made or ended (a gateway outage held it up
+within `expire_after`) would reach the customer after the call. `superseded` says so from the
+request's state as stored; the worker reads that state before each try and drops such a row
+(failed, its reason "superseded: ..."), never delivered. The end's own notifications still go.
 """
 
 from __future__ import annotations
@@ -19,6 +25,8 @@ import structlog
 from app.config.notifications import ANOTHER_DAY, NO_TIME, SMS, NotificationsConfig
 from app.config.schema import HoldfastConfig
 from app.core.commands import Command, Notify
+from app.core.request import Request
+from app.core.states import RequestState
 from app.notify.templates import message_fields, render
 from app.store.outbox_records import Notification
 
@@ -38,6 +46,36 @@ def sms_number(number: str | None, region: str) -> str | None:
     if not phonenumbers.is_valid_number(parsed) or phonenumbers.number_type(parsed) not in SMS_TYPES:
         return None
     return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+
+
+# Kinds whose message promises a callback still to come: not sent once it was made or ended.
+WHILE_WAITING = frozenset({"callback_requested"})
+# The callback is still to be made: waiting, between attempts, or being dialled right now (a
+# failed dial puts it back; an answered one makes it CONNECTED).
+STILL_TO_BE_MADE = frozenset(
+    {
+        RequestState.WAITING,
+        RequestState.QUARANTINE,
+        RequestState.RINGING_AGENT,
+        RequestState.WHISPER,
+        RequestState.DIALLING_CUSTOMER,
+    }
+)
+
+
+def superseded(event: str, request: Request | None) -> str | None:
+    """Why a notification of `event` about `request` (as stored now; None: no longer stored,
+    pruned long after it ended) must not be sent any more; None while its message is still true."""
+    if event not in WHILE_WAITING:
+        return None
+    if request is None:
+        return "superseded: the callback is no longer stored (it ended long ago)"
+    if request.state in STILL_TO_BE_MADE:
+        return None
+    if request.state is RequestState.ENDED:
+        outcome = request.outcome.value if request.outcome is not None else "ended"
+        return f"superseded: the callback ended ({outcome}) before this was delivered"
+    return f"superseded: the callback was {request.state.value} before this was delivered"
 
 
 class Planner:

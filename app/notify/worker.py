@@ -5,20 +5,23 @@ Theory of operation: a loop reads the due pending rows (`next_at <= now`), start
 through its channel (at most CONCURRENCY at a time per channel, each try its own task, so a
 receiver that hangs until its timeout holds up only its own channel's rows: never the SMS behind
 it, nor the rows made while it hangs), and each try records its outcome in the store: delivered;
-failed (refused for good, its channel no longer configured, or past `expires_at`); or pending
-again with `next_at` pushed back by the retry policy (doubling). A row already past `expires_at`
-when its turn comes (after downtime) is failed without a try: its text ("we call you back at about
-10:00") would be wrong by then. A try that raises anything but a delivery error (a request that
-cannot be built or sent, e.g. a header aiohttp refuses) fails that row for good: it would fail the
-same way on every try and must not stop the worker, again on every start, for all the others. The
-loop then sleeps until the earliest `next_at` of a row not being tried, until `wake()` (the
-service calls it once a step with notifications is stored) or until a try ends (a slot of its
-channel is free). A try that fails to record its outcome (StoreError) or a bug in one is raised by
-the loop. Nothing is held only in memory: after a crash or `kill -9` the pending rows are still in
-the store and the next start delivers them, with the same idempotency key (at least once, never
-silently dropped). A store that keeps refusing (StoreError after a few tries) or a bug in the loop
-itself ends the task; the service watches it and stops loudly: a worker that died quietly would
-leave promises unsaid.
+failed (refused for good, its channel no longer configured, past `expires_at`, or superseded); or
+pending again with `next_at` pushed back by the retry policy (doubling). A row already past
+`expires_at` when its turn comes (after downtime) is failed without a try: its text ("we call you
+back at about 10:00") would be wrong by then. So would a callback's confirmation held up by an
+outage once the callback was made or ended: before each try of such a row the worker reads the
+request's stored state and, if the planner's `superseded` says so, fails the row with that reason
+(logged, counted apart from the failures, never as delivered). A try that raises anything but a
+delivery error (a request that cannot be built or sent, e.g. a header aiohttp refuses) fails that
+row for good: it would fail the same way on every try and must not stop the worker, again on every
+start, for all the others. The loop then sleeps until the earliest `next_at` of a row not being
+tried, until `wake()` (the service calls it once a step with notifications is stored) or until a
+try ends (a slot of its channel is free). A try that fails to record its outcome (StoreError) or a
+bug in one is raised by the loop. Nothing is held only in memory: after a crash or `kill -9` the
+pending rows are still in the store and the next start delivers them, with the same idempotency
+key (at least once, never silently dropped). A store that keeps refusing (StoreError after a few
+tries) or a bug in the loop itself ends the task; the service watches it and stops loudly: a
+worker that died quietly would leave promises unsaid.
 """
 
 from __future__ import annotations
@@ -27,15 +30,18 @@ import asyncio
 import contextlib
 from collections import Counter
 from collections.abc import Callable, Mapping
+from typing import Protocol, runtime_checkable
 
 import aiohttp
 import structlog
 
 from app.config.notifications import RetryPolicy
+from app.core.request import Request
 from app.notify.channels import Channel, DeliveryError
+from app.notify.planner import WHILE_WAITING, superseded
 from app.store.errors import StoreError
 from app.store.outbox import OutboxStore
-from app.store.outbox_records import StoredNotification
+from app.store.outbox_records import Notification, StoredNotification
 
 log = structlog.get_logger("holdfast.notify")
 
@@ -43,6 +49,13 @@ BATCH = 50
 CONCURRENCY = 8  # tries at once per channel
 IDLE_POLL = 60.0  # seconds between looks when nothing is due (a row written by another process)
 STORE_RETRIES = (0.2, 0.5, 1.0, 2.0, None)  # seconds between tries of a refused store call; None: give up
+
+
+@runtime_checkable
+class RequestReader(Protocol):
+    """Where the worker reads a request's state (both stores; app/store/base.py `Store`)."""
+
+    async def load_request(self, request_id: str) -> Request | None: ...
 
 
 class OutboxWorker:
@@ -59,6 +72,9 @@ class OutboxWorker:
         self.clock = clock
         self.delivered = 0  # counters for tests and metrics
         self.failed = 0
+        self.superseded = 0
+        # The request states a confirmation depends on: the store's own (committed with each step).
+        self.requests = store if isinstance(store, RequestReader) else None
         self.store_retries: tuple[float | None, ...] = STORE_RETRIES
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -167,6 +183,9 @@ class OutboxWorker:
             last = f" (last error: {row.last_error})" if row.last_error else ""
             await self._give_up(row, f"expired before delivery{last}")
             return
+        if (reason := await self._superseded(n)) is not None:
+            await self._supersede(row, reason)
+            return
         try:
             await channel.deliver(self._session, n)
         except StoreError:
@@ -199,6 +218,22 @@ class OutboxWorker:
         self._recorded = True
         self.delivered += 1
         log.info("notification_delivered", id=n.id, channel=n.channel, kind=n.event, request_id=n.request_id)
+
+    async def _superseded(self, n: Notification) -> str | None:
+        """Why `n` is no longer true (its callback was made or ended), from the stored request."""
+        if n.event not in WHILE_WAITING or n.request_id is None or self.requests is None:
+            return None  # most kinds are true whatever became of their request: no read
+        return superseded(n.event, await self.requests.load_request(n.request_id))
+
+    async def _supersede(self, row: StoredNotification, reason: str) -> None:
+        n = row.notification
+        # Info, not an error: nothing went wrong, the message is simply no longer true.
+        log.info(
+            "notification_superseded", id=n.id, channel=n.channel, kind=n.event, request_id=n.request_id, reason=reason
+        )
+        await self.store.notification_failed(n.id, reason)
+        self._recorded = True
+        self.superseded += 1
 
     async def _give_up(self, row: StoredNotification, error: str, exc: BaseException | None = None) -> None:
         n = row.notification
