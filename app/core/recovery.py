@@ -38,7 +38,9 @@ from collections.abc import Iterable
 from app.core import eligibility, hours
 from app.core.agents import Agent
 from app.core.commands import (
+    Activity,
     BridgeLegs,
+    Command,
     Hangup,
     PlayPrompt,
     PromptItem,
@@ -131,25 +133,43 @@ class Recovery(EngineBase):
         """After `restore` and `restore_after_call`: agents stored in wrap-up (agent id, since when)
         finish it instead of being ready at once: the notes of the call, or a dialler call's
         disposition, are still being written. The call's queue is not stored with the agent, so
-        the wrap-up is the longest of the agent's queues'; one already over is over."""
+        the wrap-up is the longest of the agent's queues'; one already over is over.
+
+        A wrap-up that ran out while we were down, or that `restore_after_call` ended with the
+        move asked for during it, ends with the `agent_state` line its live end records (in
+        `take_restored`): else the stored agent stays in wrap-up and the log counts them in it
+        until their next change. It is dated at the wrap-up's end (as far as it is known: any
+        extension is not stored) when that was while we were down, else now (the move is made now)."""
         for agent_id, since in wrapping:
             agent = self.agents.get(agent_id)
-            if agent is None or agent.state is not AgentState.READY or agent.request_id is not None:
-                continue  # removed, re-linked to a call, or made the move asked for
+            if agent is None or agent.request_id is not None:
+                continue  # removed, or re-linked to a call
             wrap_up = max((q.wrap_up for q in self.queues.values() if agent.serves(q.name)), default=0.0)
-            if since + wrap_up <= now:
+            end = since + wrap_up
+            if agent.state is AgentState.READY and end > now:
+                agent.set_state(AgentState.WRAP_UP, since)
+                agent.wrap_up_until = end
+                self._timers.set("wrap_up", agent.id, agent.wrap_up_until)
                 continue
-            agent.set_state(AgentState.WRAP_UP, since)
-            agent.wrap_up_until = since + wrap_up
-            self._timers.set("wrap_up", agent.id, agent.wrap_up_until)
+            at = min(end, now)
+            agent.state_since = at  # what is stored with the agent and shown: when it changed
+            data = {"state": agent.state.value, "previous": AgentState.WRAP_UP.value}  # as staff._wrap_up_due's
+            self._emit(Activity(kind="agent_state", agent_id=agent.id, at=at, data=data))
+
+    def take_restored(self) -> list[Command]:
+        """What the restore recorded (the agents it moved out of a wrap-up), for the shell to store
+        as a step of its own before the first event (whose `handle` would drop it)."""
+        out, self._out = self._out, []
+        return out
 
     def restore_after_call(self, moves: Iterable[tuple[str, AgentState, str | None]], now: float) -> None:
         """After `restore`, before the first event: the pauses and log-outs agents asked for during
         a call, as stored with their state (agent id, paused or logged_off, reason).
 
         An agent re-linked to its call gets its move back for the call's end; one whose call ended
-        while we were down (or was in wrap-up, whose timer is not kept) makes it now: an agent who
-        logged out and went home must not come back ready and be rung for the next caller.
+        while we were down (or was in wrap-up: made now, not at the wrap-up's end) makes it now: an
+        agent who logged out and went home must not come back ready and be rung for the next caller.
+        (`restore_wrap_ups` records a move made here out of a wrap-up.)
         """
         for agent_id, move, reason in moves:
             agent = self.agents.get(agent_id)

@@ -231,6 +231,9 @@ class TelephonyService(ServerSync):
             moves = [(a.agent_id, a.after_call, a.after_call_reason) for a in agents if a.after_call is not None]
             self.engine.restore_after_call(moves, now)
             self.engine.restore_wrap_ups([(a.agent_id, a.since) for a in agents if a.state is AgentState.WRAP_UP], now)
+            restored = self.engine.take_restored()  # wrap-ups the restart ended: stored and logged as live ones
+            if restored and self.committer is not None:
+                self.committer.put(step_of(self.engine, restored))
             self.engine.restore_promises(await self.store.recent_promises(now - DAY), now)
             log.info("state_restored", requests=len(requests), agents=len(agents))
             self._tell_clock_lead()  # before the first contact is looked at

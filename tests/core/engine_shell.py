@@ -283,6 +283,9 @@ class Shell:
         moves = [(a.agent_id, a.after_call, a.after_call_reason) for a in agents if a.after_call is not None]
         engine.restore_after_call(moves, now)
         engine.restore_wrap_ups([(a.agent_id, a.since) for a in agents if a.state is AgentState.WRAP_UP], now)
+        self.engine = engine
+        self._commit(engine.take_restored())  # wrap-ups the restart ended, stored as the service does
+        self._check_store()  # before anything moves the agents on (a ring would hide a stale record)
         engine.restore_promises(
             [
                 (r.callback_number, r.callback_requested_at)
@@ -306,7 +309,6 @@ class Shell:
                 pending.setdefault(key[0], []).append((key[1], p.attempts, p.reserved_agent))
         engine.restore_dispositions({cid: pending.get(cid, []) for cid in engine.campaigns})
         engine.restore_finished({cid for cid, mark in s.finished.items() if mark == "campaign_finished"})
-        self.engine = engine
         self.reconciling = True
         self.resync(gone, asterisk_restarted, answered_meanwhile)
         self.send(ev.LegsReconciled(self.now))
@@ -417,10 +419,6 @@ class Shell:
             record = self.store.agents.get(agent.id)
             state = record.state if record is not None else AgentState.LOGGED_OFF
             after = (record.after_call, record.after_call_reason) if record is not None else (None, None)
-            if state is AgentState.WRAP_UP and agent.state is not AgentState.WRAP_UP:
-                # a wrap-up found over at a restart ends without a record, into the move asked for
-                # during it if any: the next restart makes the same of the record
-                state, after = after[0] or AgentState.READY, (None, None)
             # (ringing and busy are not stored with the agent: restore takes them from the requests)
             if agent.state not in (AgentState.RINGING, AgentState.BUSY):
                 assert state is agent.state, f"{agent.id} stored {state}, is {agent.state}"
