@@ -29,6 +29,11 @@ class RecordingsApi:
         data = await self._rest.request("GET", f"/recordings/stored/{seg(name)}")
         return StoredRecording(str(data.get("name", name)), str(data.get("format", "")))
 
+    async def list_stored(self) -> list[StoredRecording]:
+        """Every recording in the spool (Asterisk reads its directory: not for every request)."""
+        data = await self._rest.request("GET", "/recordings/stored")
+        return [StoredRecording(str(r.get("name", "")), str(r.get("format", ""))) for r in data or []]
+
     async def delete_stored(self, name: str) -> None:
         await self._rest.request("DELETE", f"/recordings/stored/{seg(name)}")
 

@@ -148,6 +148,10 @@ class AllServersRecordings:
     async def stored(self, name: str) -> StoredRecording:
         return (await self._find(name))[1]
 
+    async def list_stored(self) -> list[StoredRecording]:
+        """Every server's recordings (a server that cannot answer is an error: its list is unknown)."""
+        return [r for server in self.servers.servers for r in await server.ari.recordings.list_stored()]
+
     async def delete_stored(self, name: str) -> None:
         server, _ = await self._find(name)
         await server.ari.recordings.delete_stored(name)

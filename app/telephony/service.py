@@ -51,7 +51,7 @@ from app.ari import (
 )
 from app.config import ConfigError, HoldfastConfig, load_config
 from app.config.errors import STORED_DEFINITION
-from app.config.schema import AsteriskConfig, CampaignConfig, RecordingConfig
+from app.config.schema import AsteriskConfig, CampaignConfig
 from app.core import events as ev
 from app.core.causes import outcome_for, silence_after_greeting
 from app.core.commands import Activity, Command, Hangup, LoadContacts, Notify
@@ -74,7 +74,7 @@ from app.telephony.instance_lock import InstanceLock
 from app.telephony.legs import Leg, LegRegistry, PlaybackTask, channel_id_for_leg
 from app.telephony.metrics import Metrics
 from app.telephony.prompts import PromptBook
-from app.telephony.recordings import RECORDING_KINDS, RetentionKeeper
+from app.telephony.recordings import RECORDING_KINDS, RetentionKeeper, with_retention
 from app.telephony.resync import RESYNC_RETRIES, UNREAD_SERVER_GRACE, ServerSync
 from app.telephony.servers import AllServersRecordings, Server, ServerSet
 from app.telephony.steady_clock import SteadyClock, lead_to_tell
@@ -163,7 +163,9 @@ class TelephonyService(ServerSync):
         # Several servers: a recording is on the server that bridged its call; each is asked.
         self.recordings = AllServersRecordings(self.servers) if self.servers.several else ari.recordings
         self.recording_keeper = (
-            RetentionKeeper(store, self.recordings, self._retention_of, self._on_activity, self.clock)
+            RetentionKeeper(
+                store, self.recordings, self._retentions, self._on_activity, self.clock, is_live=self._is_live
+            )
             if store
             else None
         )
@@ -630,11 +632,12 @@ class TelephonyService(ServerSync):
                 # The task dies and its watcher stops the service loudly.
                 self.feed(ev.Tick(self.clock()))
 
-    def _retention_of(self, queue: str | None) -> float:
-        """How long a queue's recordings are kept (the running settings; the default for a queue
-        since removed from them)."""
-        settings = self.config.queues.get(queue) if queue else None
-        return settings.recording.retention if settings is not None else RecordingConfig().retention
+    def _retentions(self) -> dict[str, float]:
+        """How long each queue's recordings are kept (the running settings; recordings.py)."""
+        return {name: q.recording.retention for name, q in self.config.queues.items()}
+
+    def _is_live(self, request_id: str) -> bool:
+        return request_id in self.engine.requests
 
     def _queue_of(self, request_id: str) -> str | None:
         req = self.engine.requests.get(request_id)
@@ -665,6 +668,7 @@ class TelephonyService(ServerSync):
         req = self.engine.requests.get(activity.request_id) if activity.request_id else None
         if activity.queue is None and req is not None:
             activity = dataclasses.replace(activity, queue=req.queue)
+        activity = with_retention(activity, self._retentions())  # kept should its queue be removed
         if self.committer is not None:
             self.committer.put(Step([], [activity], [], []))
         return activity

@@ -707,6 +707,9 @@ class FakeAri:
         return _err(404, "Resource not found")
 
     def _recordings(self, method: str, parts: list[str], q: Any, body: Any) -> web.Response:
+        if parts == ["stored"] and method == "GET":  # the spool's list: name and format only
+            listed = [{"name": r["name"], "format": r["format"]} for r in self.state.recordings.values()]
+            return web.json_response(listed)
         if len(parts) < 2 or parts[0] != "stored":
             return _err(404, "Resource not found")
         found = self.state.recordings.get(parts[1])

@@ -88,9 +88,9 @@ async def test_a_recording_is_deleted_after_its_queues_retention_and_not_before(
     # the deletion is in the log: a later sweep (or a restarted keeper) does not delete it again
     assert await keeper(shell).sweep(start + 3 * HOUR) == []
     logged: list[Activity] = []
-    store, retention_of = shell.service.store, shell.service._retention_of
+    store, retentions = shell.service.store, shell.service._retentions
     assert store is not None
-    fresh = RetentionKeeper(store, shell.ari.recordings, retention_of, logged.append, shell.clock)
+    fresh = RetentionKeeper(store, shell.ari.recordings, retentions, logged.append, shell.clock)
     assert await fresh.sweep(start + 3 * HOUR) == []
     assert await fresh.sweep(start + 25 * HOUR) == [f"holdfast-{sales}"]
     assert [(a.kind, a.queue) for a in logged] == [("recording_deleted", "sales")]
@@ -146,7 +146,7 @@ async def test_the_keeper_reads_only_recording_lines_not_the_whole_log(shell: Sh
     await store.append_events([Activity("agent_state", agent_id="a1", at=start, data={"i": i}) for i in range(2500)])
     counting = CountingStore(store)
     logged: list[Activity] = []
-    fresh = RetentionKeeper(counting, shell.ari.recordings, shell.service._retention_of, logged.append, shell.clock)  # type: ignore[arg-type]
+    fresh = RetentionKeeper(counting, shell.ari.recordings, shell.service._retentions, logged.append, shell.clock)  # type: ignore[arg-type]
     assert await fresh.sweep(start + 3 * HOUR) == [f"holdfast-{rid}"]
     assert [(a.kind, a.request_id) for a in logged] == [("recording_deleted", rid)]
     assert counting.lines_read <= 5, f"the keeper read {counting.lines_read} lines of the log"
