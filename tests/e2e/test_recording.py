@@ -192,7 +192,9 @@ async def test_a_recorded_callback_holds_both_sides_and_none_of_the_whisper(hold
     started = await holdfast.wait_activity("recording_started", request_id=rid)
     heard = await stop_hearing(phonesim, phonesim_asterisk, f"heard-{rid}")
     await play_tone(phonesim, customer, CUSTOMER_HZ)
-    assert started.data == {"name": f"holdfast-{rid}", "format": "wav"}
+    # the queue's retention goes with the line: kept by it should the queue be removed later
+    retention = holdfast.service.config.queues[started.queue].recording.retention
+    assert started.data == {"name": f"holdfast-{rid}", "format": "wav", "retention": retention}
     announced = holdfast.activities.find("recording_announced", request_id=rid)
     assert announced and announced[0].at <= started.at  # bridged (recorded) once it was heard
     assert tone_seconds(heard, 8000, ANNOUNCE_HZ) >= ANNOUNCE_SECONDS - 2 * WINDOW, "Anna did not hear the announcement"
