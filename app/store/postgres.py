@@ -10,7 +10,11 @@ Theory of operation:
 - Migrations run at open under an advisory lock, so two nodes starting together do not race.
 - lock_timeout plays SQLite's busy_timeout: waiting longer for a row lock raises StoreBusy.
 - A commit whose answer is lost (the connection drops at COMMIT) is looked up by its transaction id,
-  so the committer's retry does not store its events twice (`commit_many`).
+  so the committer's retry does not store its events twice (`commit_many`), nor the service's retry
+  an admin line (`append_admin`). A silent network drop gives no error at all: a write transaction
+  that has not ended after `commit_timeout` is cut off and looked up the same way; one still open on
+  the server (its COMMIT may be lost in the network, and could yet arrive) is ended first
+  (`pg_terminate_backend`), so the answer is final before anyone retries.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ import contextlib
 import logging
 import re
 from collections.abc import AsyncIterator, Collection, Iterable
+from dataclasses import dataclass
 from typing import Any
 
 import asyncpg  # type: ignore[import-untyped]
@@ -159,6 +164,12 @@ _SCHEMA_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 _MIGRATE_LOCK = 0x686F6C64  # "hold": advisory lock key for migrations
 _APPEND_LOCK = 0x66617374  # "fast": advisory lock key for log appends
 _IN_PROGRESS_WAITS = (0.0, 0.05, 0.1, 0.2, 0.4, 0.8)  # looks at a commit the server may be finishing
+# Ends the lost connection's server process, but only while it is still in that transaction: a
+# process id can be reused once its process has gone. backend_xid is the 32-bit part of txid_current().
+_END_LOST_BACKEND = (
+    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+    "WHERE pid = $1 AND backend_xid::text = ($2::bigint % 4294967296)::text"
+)
 
 _REQUEST_UPSERT = (
     f"INSERT INTO requests ({', '.join(codec.REQUEST_COLUMNS)}) VALUES ("
@@ -198,6 +209,15 @@ def translate(error: Exception, where: str) -> StoreError:
     return StoreError(f"{where}: {text}")
 
 
+@dataclass
+class _Written:
+    """A write transaction, as much as is needed to look it up if its COMMIT's answer is lost."""
+
+    backend: int  # the server process of its connection
+    txid: int
+    ending: bool = False  # its body is done: COMMIT was (or was being) sent
+
+
 def _redact(dsn: str) -> str:
     return re.sub(r"://([^:/@]*):[^@]*@", r"://\1:***@", dsn)
 
@@ -219,6 +239,7 @@ class PostgresStore(
         schema: str = "holdfast",
         busy_timeout: float = 5.0,
         pool_size: int = 4,
+        commit_timeout: float = 30.0,
         migrations: tuple[str, ...] = POSTGRES_MIGRATIONS,
     ) -> None:
         if not _SCHEMA_NAME.match(schema):
@@ -227,6 +248,7 @@ class PostgresStore(
         self.schema = schema
         self.busy_timeout = busy_timeout
         self.pool_size = pool_size
+        self.commit_timeout = commit_timeout  # a write transaction's limit: then it is cut off and looked up
         self._migrations = migrations
         self._pool: asyncpg.Pool | None = None
         self._where = f"database {_redact(dsn)} schema {schema}"
@@ -316,55 +338,94 @@ class PostgresStore(
         rows = merge(changes)
         if not rows:
             return
-        txid: int | None = None  # this transaction's id, learnt when it appends events
-        ending = False
+        async with self._looked_up() as conn:
+            if rows.requests:
+                await conn.executemany(_REQUEST_UPSERT, [codec.request_row(r) for r in rows.requests])
+                ids = [codec.text(r.id) for r in rows.requests]
+                await conn.execute("DELETE FROM attempts WHERE request_id = ANY($1::text[])", ids)
+                attempts = [a for r in rows.requests for a in codec.attempt_rows(r)]
+                if attempts:
+                    await conn.executemany(_ATTEMPT_INSERT, attempts)
+            if rows.agents:
+                await conn.executemany(_AGENT_UPSERT, [codec.agent_row(a) for a in rows.agents])
+            if rows.activities:
+                events = [codec.activity_row(a) for a in rows.activities]
+                await conn.execute("SELECT pg_advisory_xact_lock($1)", _APPEND_LOCK)
+                await conn.executemany(_EVENT_INSERT, events)
+            if rows.contacts:
+                await write_progress(conn, rows.contacts)
+            if rows.notifications:
+                await write_postgres(conn, rows.notifications)
+
+    @contextlib.asynccontextmanager
+    async def _looked_up(self) -> AsyncIterator[asyncpg.Connection]:
+        """A write transaction whose lost COMMIT answer is looked up rather than raised: a retry
+        (the committer's, `record_admin`'s) would store its events or admin line twice (the rest is
+        keyed and rewritten unchanged), and would be held up by its locks while it is still open on
+        the server. Its connection is cut off after `commit_timeout`: a silent network drop would
+        otherwise be waited on forever."""
+        written: _Written | None = None
+        watchdog: asyncio.TimerHandle | None = None
         try:
             async with self._transaction() as conn:
-                if rows.requests:
-                    await conn.executemany(_REQUEST_UPSERT, [codec.request_row(r) for r in rows.requests])
-                    ids = [codec.text(r.id) for r in rows.requests]
-                    await conn.execute("DELETE FROM attempts WHERE request_id = ANY($1::text[])", ids)
-                    attempts = [a for r in rows.requests for a in codec.attempt_rows(r)]
-                    if attempts:
-                        await conn.executemany(_ATTEMPT_INSERT, attempts)
-                if rows.agents:
-                    await conn.executemany(_AGENT_UPSERT, [codec.agent_row(a) for a in rows.agents])
-                if rows.activities:
-                    events = [codec.activity_row(a) for a in rows.activities]
-                    txid = await conn.fetchval("SELECT txid_current() FROM pg_advisory_xact_lock($1)", _APPEND_LOCK)
-                    await conn.executemany(_EVENT_INSERT, events)
-                if rows.contacts:
-                    await write_progress(conn, rows.contacts)
-                if rows.notifications:
-                    await write_postgres(conn, rows.notifications)
-                ending = True
+                watchdog = asyncio.get_running_loop().call_later(self.commit_timeout, conn.terminate)
+                written = _Written(conn.get_server_pid(), await conn.fetchval("SELECT txid_current()"))
+                yield conn
+                written.ending = True
         except StoreIOError:
-            # The connection dropped at COMMIT: the server may have committed without our hearing it.
-            # The committer retries on error, and a retry would store the events twice (the rest is
-            # keyed: requests, agents, contacts and outbox rows are rewritten unchanged). So ask.
-            if not ending or txid is None or await self._transaction_status(txid) != "committed":
+            if watchdog is not None:
+                watchdog.cancel()
+            if written is None:
                 raise
-            log.warning("commit_answer_lost_but_committed: %s, transaction %d; not retried", self._where, txid)
+            # Also when it broke off before COMMIT: still open on the server, it is ended here.
+            status = await self._transaction_status(written.txid, written.backend)
+            if not written.ending or status != "committed":
+                raise
+            log.warning("commit_answer_lost_but_committed: %s, transaction %d; not retried", self._where, written.txid)
+        finally:
+            if watchdog is not None:
+                watchdog.cancel()
 
-    async def _transaction_status(self, txid: int) -> str | None:
-        """'committed' or 'aborted', on a fresh connection; None when not known: still in progress
-        after a few looks (the server may be finishing the COMMIT), too old, or the database
-        unreachable. The caller then raises and the committer retries: a duplicate is possible."""
+    async def _transaction_status(self, txid: int, backend: int) -> str | None:
+        """'committed' or 'aborted', on a fresh connection; None when not known (too old, the
+        database unreachable, or still in progress even after its server process was ended). The
+        caller then raises and the retry goes ahead: a duplicate is possible."""
         conn = None
         try:
             conn = await asyncpg.connect(self.dsn, timeout=self.busy_timeout)
-            for wait in _IN_PROGRESS_WAITS:
-                await asyncio.sleep(wait)
-                status: str | None = await conn.fetchval("SELECT txid_status($1)", txid)
-                if status != "in progress":
-                    return status
-            return None
+            status = await self._settled(conn, txid)  # the server may be finishing the COMMIT
+            if status == "in progress":
+                # Still open: its COMMIT may be lost in the network and could arrive after our
+                # retry. Its locks would hold that retry up, then both could commit: end it first.
+                await conn.execute(_END_LOST_BACKEND, backend, txid)
+                status = await self._settled(conn, txid)
+            if status == "in progress":
+                log.error(
+                    "commit_outcome_unknown: %s, transaction %d of server process %d is still in progress "
+                    "after it was ended; its retry may store its events twice",
+                    self._where,
+                    txid,
+                    backend,
+                )
+                return None
+            return status
         except (asyncpg.PostgresError, asyncpg.exceptions.InterfaceError, OSError, TimeoutError):
             return None
         finally:
             if conn is not None:
                 with contextlib.suppress(Exception):
                     await conn.close(timeout=1)
+
+    @staticmethod
+    async def _settled(conn: asyncpg.Connection, txid: int) -> str | None:
+        """txid_status once final, looking a few times over about 1.5 s; else "in progress"."""
+        status: str | None = None
+        for wait in _IN_PROGRESS_WAITS:
+            await asyncio.sleep(wait)
+            status = await conn.fetchval("SELECT txid_status($1)", txid)
+            if status != "in progress":
+                break
+        return status
 
     async def load_active_requests(self) -> list[Request]:
         async with self._transaction("repeatable_read") as conn:
@@ -456,7 +517,7 @@ class PostgresStore(
         detail: dict[str, Any] | None = None,
     ) -> int:
         payload = codec.dump_json(detail or {}, f"admin {action!r} detail")
-        async with self._transaction() as conn:
+        async with self._looked_up() as conn:
             await conn.execute("SELECT pg_advisory_xact_lock($1)", _APPEND_LOCK)
             entry_id = await conn.fetchval(
                 "INSERT INTO admin_log (at, who, action, request_id, detail) VALUES ($1, $2, $3, $4, $5::jsonb) "

@@ -6,6 +6,11 @@ transaction with the simple query "COMMIT;", a 'Q' message) and then cuts that c
 - "drop": the COMMIT never reaches the server (which then rolls back); the client is cut off too.
 - "late": the COMMIT reaches the server only once the client, on a fresh connection, has asked
   twice about the transaction (`txid_status`): its first look finds it still in progress.
+- "blackhole": a silent network drop, no reset. The COMMIT is held in the network and nothing more
+  passes either way on that connection; both ends stay open (the server's transaction stays open,
+  holding its locks). `give_up()` then drops the client's side (its OS giving up on the peer). The
+  held COMMIT reaches the server late: once another connection starts writing (a retry's INSERT);
+  with `heals = False`, never (the server's transaction stays open until the proxy closes).
 Only the client-to-server stream is parsed; connect through `dsn`, which turns TLS off.
 """
 
@@ -17,7 +22,7 @@ import struct
 from typing import Literal
 from urllib.parse import urlsplit, urlunsplit
 
-Mode = Literal["lose_answer", "drop", "late"]
+Mode = Literal["lose_answer", "drop", "late", "blackhole"]
 
 
 class PgProxy:
@@ -25,9 +30,13 @@ class PgProxy:
         self._upstream = urlsplit(upstream_dsn)
         self._server: asyncio.Server | None = None
         self._armed: Mode | None = None
+        self._at: bytes | None = None  # act on a message holding these bytes rather than on a COMMIT
         self._tasks: set[asyncio.Task[None]] = set()
         self._writers: list[asyncio.StreamWriter] = []
         self._held: tuple[asyncio.StreamWriter, bytes] | None = None  # "late": the COMMIT and its server
+        self._stalled: tuple[asyncio.StreamWriter, bytes] | None = None  # "blackhole": its COMMIT and server
+        self._silent: asyncio.StreamWriter | None = None  # "blackhole": the client that hears nothing more
+        self.heals = True  # "blackhole": the held COMMIT reaches the server once a retry writes
         self._looks = 0  # "late": txid_status looks sent (one Bind each on the asking connection)
         self.tripped = asyncio.Event()  # set once the armed COMMIT was acted on
 
@@ -54,9 +63,15 @@ class PgProxy:
         query = "&".join(q for q in (self._upstream.query, "sslmode=disable") if q)
         return urlunsplit((self._upstream.scheme, f"{user}127.0.0.1:{port}", self._upstream.path, query, ""))
 
-    def arm(self, mode: Mode) -> None:
-        """Act on the next COMMIT any client sends (once)."""
-        self._armed = mode
+    def arm(self, mode: Mode, at: bytes | None = None) -> None:
+        """Act on the next COMMIT any client sends (once); with `at`, on the next message holding
+        those bytes instead (e.g. a statement's text: a drop in the middle of a transaction)."""
+        self._armed, self._at = mode, at
+
+    def give_up(self) -> None:
+        """In "blackhole": the client's side of the silent connection drops (its OS gave up)."""
+        assert self._silent is not None
+        self._silent.transport.abort()
 
     async def _serve(self, client_r: asyncio.StreamReader, client_w: asyncio.StreamWriter) -> None:
         task = asyncio.current_task()
@@ -66,6 +81,8 @@ class PgProxy:
         self._writers += [client_w, server_w]
         cut = asyncio.Event()  # this client was cut off: the server's further answers are dropped
         back = asyncio.create_task(self._server_to_client(server_r, client_w, server_w, cut))
+        self._tasks.add(back)  # close() ends it too ("blackhole": its server may never speak again)
+        back.add_done_callback(self._tasks.discard)
         try:
             await self._client_to_server(client_r, server_w, client_w, cut)
         except (ConnectionError, asyncio.IncompleteReadError):
@@ -93,17 +110,31 @@ class PgProxy:
             kind, (length,) = head[:1], struct.unpack("!I", head[1:])
             message = head + await client_r.readexactly(length - 4)
             asking = asking or (kind == b"P" and b"txid_status" in message)
+            if self.heals and self._stalled is not None and kind == b"P" and b"INSERT INTO" in message:
+                stalled_w, commit = self._stalled  # the network heals as a retry starts
+                self._stalled = None
+                with contextlib.suppress(ConnectionError):
+                    stalled_w.write(commit)  # (its server may be gone: then nothing is committed)
             if asking and kind == b"B":
                 self._looks += 1
                 if self._looks == 2 and self._held is not None:  # the first look was answered "in progress"
                     held_w, commit = self._held
                     held_w.write(commit)
             is_commit = kind == b"Q" and message[5:].rstrip(b"\0").strip().rstrip(b";").upper() == b"COMMIT"
+            if self._at is not None:
+                is_commit = self._at in message
             mode, self._armed = (self._armed, None) if is_commit and self._armed else (None, self._armed)
             if mode == "drop":
                 server_w.close()  # the server reads end-of-stream and rolls back
             elif mode == "late":
                 self._held = (server_w, message)
+            elif mode == "blackhole":
+                self._stalled, self._silent = (server_w, message), client_w
+                cut.set()
+                self.tripped.set()
+                while True:  # whatever the client sends now is lost too; its end stays open
+                    head = await client_r.readexactly(5)
+                    await client_r.readexactly(struct.unpack("!I", head[1:])[0] - 4)
             else:
                 server_w.write(message)
                 await server_w.drain()
