@@ -99,7 +99,7 @@ class HeldGainCounts(HeldGain):
         new dial's chance of a live answer in time)."""
         est = self.est
         lives = sum(est.live_within_fast(age, horizon) for age in view.in_flight)
-        reach = horizon + pacing.CONNECT_ALLOWANCE
+        reach = horizon + view.connect_allowance
         known = view.ready - view.waiting + sum(1 for left in view.wrapping if left <= reach)
         ending = sum(est.ends_within_fast(talked, reach - view.wrap_up) for talked in view.talking)
         return lives, ending, float(known), est.live_within_fast(0.0, horizon)
@@ -130,7 +130,7 @@ class HeldGainOracle(HeldGain):
 
     def _window_terms(self, view: PacingView, horizon: float) -> tuple[float, float, float, float]:
         gap, var, per_dial, lives = super()._window_terms(replace(view, talking=()), horizon)
-        reach = horizon + pacing.CONNECT_ALLOWANCE
+        reach = horizon + view.connect_allowance
         free = sum(1 for left in self._left if left + view.wrap_up <= reach)
         return gap - free, var, per_dial, lives
 

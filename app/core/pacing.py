@@ -10,9 +10,11 @@ Theory of operation:
   that gets worse is followed within a few hundred dials.
 - Risk: within horizons every HORIZON_STEP seconds up to the ring time, the live answers coming
   (those waiting + each ringing dial's chance, given its age, of a live answer in time + the new
-  dials') are set against the agents expected free by then (+ the 2 s connect allowance); L - A is
-  taken as normal. A new dial is placed while its own chance of being abandoned (the rise in
-  E[max(0, L - A)] it brings, per live answer) stays within `gain` * target in every horizon,
+  dials') are set against the agents expected free by then (+ the view's connect allowance: the
+  time an agent has to reach a live answer from when the engine learns of it, 2 s less the
+  silence AMD waits after a greeting before it says HUMAN); L - A is taken as normal. A new
+  dial is placed while its own chance of being abandoned (the rise in E[max(0, L - A)] it
+  brings, per live answer) stays within `gain` * target in every horizon,
   and while the abandons expected in the horizon fit in the judged windows' room (below).
 - Closed loop: the model's risk is not trusted as is; the gain is learned from outcomes. Every live
   answer that gets an agent raises log(gain) by `STEP * target`, every abandoned one lowers it by
@@ -46,7 +48,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Protocol
 
-CONNECT_ALLOWANCE = 2.0  # an answered contact hears an agent within this (settings.CONNECT_WITHIN)
+CONNECT_ALLOWANCE = 2.0  # an answered contact hears an agent within this (settings.CONNECT_WITHIN), without AMD
 DAY = 86400.0
 MONTH = 30 * DAY
 STEP = 0.06  # learning rate of log(gain) per live answer (a noisy gain costs occupancy, a slow one rate)
@@ -74,6 +76,9 @@ class PacingView:
     in_flight: tuple[float, ...] = ()  # ages of dials still ringing
     waiting: int = 0  # answered contacts waiting for an agent
     wrap_up: float = 0.0  # the queue's wrap-up after a call
+    # seconds an agent has from when the engine learns of a live answer: the 2 s count from the end
+    # of the greeting, and AMD() says HUMAN only after_greeting_silence later (dialler.py builds it)
+    connect_allowance: float = CONNECT_ALLOWANCE
 
 
 @dataclass(frozen=True, slots=True)
@@ -517,7 +522,7 @@ class HoldfastPacer:
             lives += q
             var += q * (1 - q)
         per_dial = est.live_within_fast(0.0, horizon)
-        reach = horizon + CONNECT_ALLOWANCE
+        reach = horizon + view.connect_allowance
         agents = float(view.ready)
         avar = 0.0
         for left in view.wrapping:

@@ -6,17 +6,23 @@ Theory of operation:
   in-memory list; each contact's behaviour is drawn from its own seeded stream (seed, contact
   number) at the moment it is dialled, so two policies run on the same seed meet the same people:
   contact 1234 answers after the same delay, talks for the same time, or is the same machine.
-- A dial ends as a live answer (after a lognormal delay, unless that is past the ring time: then
-  no answer), an answering machine (AMD's verdict `amd_time` after the pick-up; a share
+- A dial ends as a live answer (picked up after a lognormal delay, unless that is past the ring
+  time: then no answer), an answering machine (AMD's verdict `amd_time` after the pick-up; a share
   `amd_false_positive` of live answers is also judged a machine: a person hung up on, counted as
   abandoned), busy (a few seconds) or no answer (at the ring time).
+- A person is told apart as AMD() does on real calls: they speak a greeting (`greeting`, drawn per
+  contact), then AMD() waits `after_greeting_silence` of silence before it says HUMAN. The engine
+  hears of the answer only then, as `LegAnswered(greeting_ended=...)`, and its 2 s to an agent
+  count from the greeting's end (as the regulators count them), so an agent has 2 s less that
+  silence; the campaign's AMD tuning carries the same silence, for the pacing to plan with.
 - Agents answer the dialler's call by themselves (auto-answer) after `agent_answer`; a bridged
   call lasts the contact's talk time, then wrap-up is the engine's. Agents may log off mid-shift
   (`logoffs`), and the list may get worse (`changes`: another mix from a given time).
 - The campaign runs for `horizon` seconds (then it is paused; calls in progress end). Figures:
   occupancy = talk time / logged-in time within the horizon; abandonment = abandoned / live
   answers (worst rolling 24 h and 30 day windows when the run is that long, else the whole run);
-  wait for an agent of each live answer (2 s for abandoned ones); dials per connect.
+  wait for an agent of each live answer from the end of their greeting, as the engine counts it
+  (2 s for abandoned ones); dials per connect.
 - Policies: "holdfast" (predictive, pacing.py), "progressive" (power, 1 line per ready agent),
   "ratio:R" (power, R lines per ready agent), "vicidial" (predictive with pacers.VicidialPacer).
 """
@@ -90,6 +96,11 @@ class OutboundScenario:
     answer_delay: Dist = field(default_factory=lambda: Dist("lognormal", 10.0, cv=0.6))
     machine_delay: Dist = field(default_factory=lambda: Dist("lognormal", 10.0, cv=0.6))
     amd_time: float = 3.0
+    # a person's greeting, pick-up to its end: docs/bench-amd.md measured persons' HUMAN verdicts on
+    # real Asterisk (default tuning) at p50 2.26 s / p95 3.39 s after the answer; less amd.conf's
+    # 0.8 s silence, 1.46 / 2.59 s. This lognormal has p50 1.39 s / p95 2.62 s
+    greeting: Dist = field(default_factory=lambda: Dist("lognormal", 1.5, cv=0.4))
+    after_greeting_silence: float = 0.8  # AMD()'s (amd.conf's default): HUMAN comes this long after the greeting
     amd_false_positive: float = 0.0  # true share of live answers AMD calls a machine (sim)
     assumed_false_positive: float = 0.0  # what the campaign's pacing assumes (settings)
     talk: Dist = field(default_factory=lambda: Dist("exponential", 120.0))
@@ -107,6 +118,7 @@ class OutboundScenario:
         known = {
             "kind", "name", "seed", "agents", "horizon", "live", "machine", "busy", "changes", "logoffs",
             "answer_delay", "machine_delay", "amd_time", "amd_false_positive", "assumed_false_positive",
+            "greeting", "after_greeting_silence",
             "talk", "wrap_up", "ring_time", "agent_answer", "abandon_cap", "max_dial_level", "policy",
         }  # fmt: skip
         unknown = set(raw) - known
@@ -121,13 +133,13 @@ class OutboundScenario:
         for key in ("seed", "agents"):
             if key in raw:
                 kw[key] = int(raw[key])
-        for key in ("horizon", "amd_time", "wrap_up", "ring_time", "agent_answer"):
+        for key in ("horizon", "amd_time", "wrap_up", "ring_time", "agent_answer", "after_greeting_silence"):
             if key in raw:
                 kw[key] = seconds(raw[key], key)
         for key in ("amd_false_positive", "assumed_false_positive", "abandon_cap", "max_dial_level"):
             if key in raw:
                 kw[key] = float(raw[key])
-        for key in ("answer_delay", "machine_delay", "talk"):
+        for key in ("answer_delay", "machine_delay", "talk", "greeting"):
             if key in raw:
                 kw[key] = Dist.parse(raw[key], key)
         kw["changes"] = tuple(
@@ -166,6 +178,7 @@ class OutboundScenario:
             ring_time=self.ring_time,
             max_attempts=1,
             amd=True,
+            amd_args=f",,{round(self.after_greeting_silence * 1000)}",  # AMD()'s third argument
             abandon_cap=self.abandon_cap,
             amd_false_positive=self.assumed_false_positive,
             max_dial_level=self.max_dial_level,
@@ -372,11 +385,15 @@ class OutboundSimulator:
                 self._fail(cmd.leg_id, sc.ring_time, AttemptOutcome.NO_ANSWER, 19)
                 return
             leg.person = True
-            if rng.random() < sc.amd_false_positive:  # AMD takes this person for a machine
+            taken_for_machine = rng.random() < sc.amd_false_positive
+            greeting = sampler(sc.greeting, rng)()  # drawn last: the draws above stay as they were
+            if taken_for_machine:  # AMD takes this person for a machine
                 at = now + delay + sc.amd_time
                 self._push(at, _EVENT, ev.LegAnswered(at, cmd.leg_id, True))
-            else:
-                self._push(now + delay, _EVENT, ev.LegAnswered(now + delay, cmd.leg_id))
+            else:  # HUMAN, after the greeting and the silence that follows it
+                ended = now + delay + greeting
+                at = ended + sc.after_greeting_silence
+                self._push(at, _EVENT, ev.LegAnswered(at, cmd.leg_id, greeting_ended=ended))
         elif u < mix.live + mix.machine:
             delay = min(sampler(sc.machine_delay, rng)(), sc.ring_time - 1) + sc.amd_time
             self._push(now + delay, _EVENT, ev.LegAnswered(now + delay, cmd.leg_id, True))

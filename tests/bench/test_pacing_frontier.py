@@ -89,7 +89,7 @@ def test_the_oracle_counts_an_agent_free_exactly_when_its_call_and_wrap_up_end_w
     for horizon in known._horizons():
         gap, var, per_dial, _ = known._window_terms(view, horizon)
         base_gap, base_var, base_per_dial, _ = blind._window_terms(idle, horizon)
-        free = 1 if horizon + pf.pacing.CONNECT_ALLOWANCE >= 1.0 + 10.0 else 0  # the 100 s call never
+        free = 1 if horizon + view.connect_allowance >= 1.0 + 10.0 else 0  # the 100 s call never
         assert math.isclose(gap, base_gap - free) and math.isclose(var, base_var)  # no chance term left
         assert per_dial == base_per_dial
 
