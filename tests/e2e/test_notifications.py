@@ -15,8 +15,10 @@ from conftest import Holdfast, holdfast_config_text
 
 from app.config import load_config
 from app.sandbox import AgentEndpoint, AsteriskInstance, free_tcp_port
+from app.telephony.steady_clock import SteadyClock
 from tests.activity_log import ActivityLog
 from tests.notify.receiver import Receiver
+from tests.steppable_wall import SteppableWall
 
 pytestmark = pytest.mark.e2e
 
@@ -25,24 +27,31 @@ ANNA = "+4520123456"
 SECRET = "e2e-hook-secret"
 
 
-def closing_time() -> tuple[str, float]:
-    """Today's hours ending at the next whole minute at least 20 s away: ("00:00-HH:MM", epoch)."""
-    now = datetime.now(UTC)
-    end = (now + timedelta(seconds=20)).replace(second=0, microsecond=0) + timedelta(minutes=1)
-    if end.date() != now.date():
-        pytest.skip("too close to midnight UTC for a same-day closing time")
-    return f"00:00-{end:%H:%M}", end.timestamp()
+# Hours are whole minutes: the service's wall clock is put ahead so that a minute ends soon after it
+# starts (tests/steppable_wall.py), rather than waiting up to a minute and more of the real one.
+CLOSES_AFTER = 12.0  # seconds of the service's wall clock from the fixture's start to nclose's closing
+WALL = SteppableWall()
 
 
-def queues_yaml(hours: str) -> str:
-    today = datetime.now(UTC).strftime("%Y-%m-%d")
+def closing_time() -> tuple[str, str, float]:
+    """The day and hours of the queue that closes CLOSES_AFTER seconds from now on the service's wall
+    clock (stepped ahead to a minute's end), and when: ("YYYY-MM-DD", "00:00-HH:MM", epoch)."""
+    now = time.time()
+    end = datetime.fromtimestamp(now, UTC).replace(second=0, microsecond=0) + timedelta(minutes=1)
+    if (end.hour, end.minute) == (0, 0):  # "00:00-00:00" is no hours: the next minute then
+        end += timedelta(minutes=1)
+    WALL.step = end.timestamp() - CLOSES_AFTER - now
+    return f"{end:%Y-%m-%d}", f"00:00-{end:%H:%M}", end.timestamp()
+
+
+def queues_yaml(day: str, hours: str) -> str:
     return f"""  nclose:
     display_name: Evening line
     max_wait_after_close: 1s
     hours:
       timezone: UTC
       exceptions:
-        "{today}": "{hours}"
+        "{day}": "{hours}"
     callback:
       enabled: false
   ntix:
@@ -97,16 +106,16 @@ async def notify_holdfast(
     from app.runner import build_service, open_store
     from app.web.api import make_app
 
-    hours, closes_at = closing_time()
+    day, hours, closes_at = closing_time()
     http_port = free_tcp_port()
     text = holdfast_config_text(sut_asterisk, test_agents, http_port, notifications_yaml(receiver), tmp_path)
     text = text.replace("inbound:\n", f'inbound:\n  "{CLOSING}": nclose\n  "{TICKET}": ntix\n', 1)
-    text = text.replace("queues:\n", "queues:\n" + queues_yaml(hours), 1)
+    text = text.replace("queues:\n", "queues:\n" + queues_yaml(day, hours), 1)
     path = tmp_path / "holdfast.yaml"
     path.write_text(text)
     config = load_config(path)
     store = await open_store(config)
-    service = build_service(config, prompts_for(config, sut_asterisk), store, path)
+    service = build_service(config, prompts_for(config, sut_asterisk), store, path, clock=SteadyClock(WALL))
     log = ActivityLog()
     service.activity_listeners.append(log)
     await service.start()
@@ -133,7 +142,7 @@ async def arrive(holdfast: Holdfast, phonesim, number: str, caller: str):  # typ
 async def test_a_caller_still_queued_after_closing_gets_the_sms(notify_holdfast, phonesim, receiver: Receiver) -> None:  # type: ignore[no-untyped-def]
     holdfast, closes_at = notify_holdfast
     call, request_id = await arrive(holdfast, phonesim, CLOSING, ANNA)
-    wait = closes_at + 1.0 - time.time()
+    wait = closes_at + 1.0 - holdfast.service.clock()
     ended = await holdfast.wait_activity("ended", timeout=wait + 15.0, request_id=request_id, outcome="closed")
     assert ended.at >= closes_at + 1.0 - 0.5  # not before closing + max_wait_after_close
     await call.wait_hangup(timeout=15)  # the closed prompt, then the service hangs up
