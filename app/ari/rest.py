@@ -156,6 +156,7 @@ class AriRest:
         longer than the request timeout ends it."""
         url = URL(self._config.rest_url + path, encoded=True)
         self.requests += 1
+        self.by_kind[request_kind(method, path)] += 1
         timeout = self._timeout(self._config.request_timeout)
         try:
             async with self.session.request(

@@ -284,6 +284,14 @@ async def test_the_counter_has_one_kind_for_all_recordings(fake_ari: FakeAri, ar
     assert [k for k in ari_client.rest.by_kind if "recordings" in k] == ["GET /recordings/{id}/{id}"]
 
 
+async def test_a_recordings_download_is_counted_by_kind(fake_ari: FakeAri, ari_client: AriClient) -> None:
+    """A supervisor's download streams (AriRest.stream): it is a REST request like the others."""
+    with pytest.raises(AriNotFound):
+        async for _ in ari_client.recordings.stored_file("holdfast-web-1"):
+            pass
+    assert ari_client.rest.by_kind["GET /recordings/{id}/{id}"] == 1
+
+
 async def test_a_burst_waits_for_connections_without_timing_out(fake_ari: FakeAri) -> None:
     # 150 requests at once against an Asterisk that takes 0.3 s each: they go out 50 at a time,
     # and the last wave waits 0.6 s for a connection. Each answer comes 0.3 s after its request
