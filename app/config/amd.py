@@ -23,6 +23,7 @@ from app.config.durations import DurationError, format_duration, parse_duration
 __all__ = ["AFTER_GREETING_SILENCE_MAX_MS", "AMD_ARGS_VARIABLE", "AMD_PARAMETERS", "AmdTuning", "amd_variables"]
 
 DEFAULT_TOTAL_ANALYSIS_MS = 5000  # Asterisk's amd.conf default for total_analysis_time
+DEFAULT_AFTER_GREETING_SILENCE_MS = 800  # and for after_greeting_silence (asterisk-conf/amd.conf keeps it)
 # A contact hears an agent within 2 s of the end of their greeting, and AMD() says HUMAN only this
 # long after it: at most 1.5 s leaves an auto-answered agent 0.5 s (amd.conf's default is 0.8 s).
 AFTER_GREETING_SILENCE_MAX_MS = 1500
@@ -104,6 +105,12 @@ class AmdTuning(BaseModel):
         else Asterisk's default (amd.conf's own, which the sandbox keeps)."""
         ms = self.total_analysis_time
         return (ms if ms is not None else DEFAULT_TOTAL_ANALYSIS_MS) / 1000
+
+    def silence_before_human(self) -> float:
+        """How long after a person's greeting AMD() says HUMAN, in seconds: the tuned
+        after_greeting_silence, else amd.conf's default."""
+        ms = self.after_greeting_silence
+        return (ms if ms is not None else DEFAULT_AFTER_GREETING_SILENCE_MS) / 1000
 
     def dial_arguments(self) -> str:
         """AMD()'s argument list ("2500,1500,,5000" …); "" when nothing is tuned."""

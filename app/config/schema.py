@@ -1153,6 +1153,7 @@ class CampaignConfig(_Model):
             amd=self.amd,
             amd_args=self.amd_tuning.dial_arguments(),
             amd_analysis_time=self.amd_tuning.analysis_time(),
+            amd_after_greeting_silence=self.amd_tuning.silence_before_human(),
             machine_message=self.machine_message,
             window=self.window,
             eligibility=self.eligibility.to_settings(),

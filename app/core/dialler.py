@@ -127,8 +127,6 @@ NO_OPENING_RECHECK = 86400.0  # calling hours that never open for a contact: it 
 DIALLER_TIMERS = ("review", "connect")
 PACE_EVERY = 1.0  # a running predictive campaign is paced at least this often
 PACE_GAP = 0.5  # and at most this often (every event dispatches; pacing costs more than a dispatch)
-# AMD()'s after_greeting_silence when the campaign leaves it to amd.conf (asterisk-conf/amd.conf)
-AMD_AFTER_GREETING_SILENCE = 0.8
 CONTACT_MODES = (CampaignMode.POWER, CampaignMode.PREDICTIVE)  # contact first, agent on answer
 _END_CLASS = {
     AttemptOutcome.BUSY: pacing.FAIL,
@@ -1583,13 +1581,8 @@ def _greeting_end(e: LegAnswered, dialled_at: float) -> float:
 def _connect_allowance(c: CampaignSettings) -> float:
     """Seconds an agent has to reach a live answer from when the engine learns of it: CONNECT_WITHIN
     counts from the end of the greeting (`_greeting_end`), and with detection the answer comes as
-    AMD()'s HUMAN verdict, after_greeting_silence later (its third argument; "" is amd.conf's)."""
-    if not c.amd:
-        return CONNECT_WITHIN
-    args = c.amd_args.split(",")
-    tuned = args[2].strip() if len(args) > 2 else ""
-    silence = int(tuned) / 1000 if tuned.isdigit() else AMD_AFTER_GREETING_SILENCE
-    return max(0.0, CONNECT_WITHIN - silence)
+    AMD()'s HUMAN verdict, after_greeting_silence later."""
+    return max(0.0, CONNECT_WITHIN - c.amd_after_greeting_silence) if c.amd else CONNECT_WITHIN
 
 
 def _left_by_agent(req: Request) -> bool:

@@ -242,6 +242,7 @@ class CampaignSettings:
     amd: bool = False
     amd_args: str = ""  # AMD()'s tuned arguments (app/config/amd.py); "": amd.conf's values
     amd_analysis_time: float = 5.0  # the longest AMD() listens after the answer (its total_analysis_time)
+    amd_after_greeting_silence: float = 0.8  # AMD() says HUMAN this long after a person's greeting ends
     machine_message: str | None = None  # prompt left on an answering machine (amd); None: hang up
     window: int = 20  # contacts the engine keeps at hand per campaign (the store holds the rest)
     abandon_cap: float = 0.03  # predictive: abandoned / live answers over any 24 h and 30 days

@@ -178,7 +178,7 @@ class OutboundScenario:
             ring_time=self.ring_time,
             max_attempts=1,
             amd=True,
-            amd_args=f",,{round(self.after_greeting_silence * 1000)}",  # AMD()'s third argument
+            amd_after_greeting_silence=self.after_greeting_silence,
             abandon_cap=self.abandon_cap,
             amd_false_positive=self.assumed_false_positive,
             max_dial_level=self.max_dial_level,

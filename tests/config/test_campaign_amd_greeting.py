@@ -26,6 +26,17 @@ def test_a_silence_within_the_limit_is_passed_to_detection() -> None:
     raw = with_campaign(mode="power", caller_id="+4533445566", amd=True, amd_tuning={"after_greeting_silence": "1.5s"})
     (c,) = validate_config(raw).core().campaigns
     assert c.amd_args == ",,1500"
+    assert c.amd_after_greeting_silence == 1.5  # what the pacer plans with
+
+
+@pytest.mark.parametrize(
+    ("tuning", "silence"),
+    [({}, 0.8), ({"after_greeting_silence": "0.5s", "greeting": "2s"}, 0.5), ({"greeting": "2s"}, 0.8)],
+)
+def test_the_silence_the_pacer_plans_with_is_the_tuned_one_or_amd_confs(tuning: dict[str, str], silence: float) -> None:
+    raw = with_campaign(mode="predictive", caller_id="+4533445566", amd=True, amd_tuning=tuning)
+    (c,) = validate_config(raw).core().campaigns
+    assert c.amd_after_greeting_silence == silence
 
 
 def test_preview_and_stored_definitions_keep_any_silence() -> None:

@@ -46,10 +46,9 @@ def _allowance_seen(**fields: Any) -> float:
     ("fields", "expected"),
     [
         ({"amd": True}, CONNECT_WITHIN - 0.8),  # amd.conf's after_greeting_silence
-        ({"amd": True, "amd_args": "2000,,500,3500"}, CONNECT_WITHIN - 0.5),  # tuned (the "quick" tuning)
-        ({"amd": True, "amd_args": ",2500,1000,,,,4"}, CONNECT_WITHIN - 1.0),
-        ({"amd": True, "amd_args": ",2000,,,,,3"}, CONNECT_WITHIN - 0.8),  # tuned, but not the silence
-        ({"amd": False, "amd_args": "2000,,500"}, CONNECT_WITHIN),  # no detection: the answer is the pick-up
+        ({"amd": True, "amd_after_greeting_silence": 0.5}, CONNECT_WITHIN - 0.5),  # tuned (the "quick" tuning)
+        ({"amd": True, "amd_after_greeting_silence": 1.0}, CONNECT_WITHIN - 1.0),
+        ({"amd": False, "amd_after_greeting_silence": 0.5}, CONNECT_WITHIN),  # no detection: the answer is the pick-up
     ],
 )
 def test_the_dialler_tells_the_pacer_the_time_an_agent_has_after_a_live_answer(
