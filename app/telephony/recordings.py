@@ -76,11 +76,13 @@ def _started(event: StoredEvent) -> Recording | None:
     return Recording(name, str(fmt or ""), event.request_id, event.queue, event.at, retention=kept_for)
 
 
-def with_retention(activity: Activity, retentions: Mapping[str, float]) -> Activity:
+def with_retention(activity: Activity, retentions: Callable[[], Mapping[str, float]]) -> Activity:
     """A `recording_started` line with its queue's retention now, kept by the recording should the
-    queue be removed from the settings later."""
-    retention = retentions.get(activity.queue) if activity.queue else None
-    if activity.kind != STARTED or retention is None or "retention" in activity.data:
+    queue be removed from the settings later (`retentions`: as RetentionKeeper's, read only for one)."""
+    if activity.kind != STARTED or not activity.queue or "retention" in activity.data:
+        return activity
+    retention = retentions().get(activity.queue)
+    if retention is None:
         return activity
     return dataclasses.replace(activity, data={**activity.data, "retention": retention})
 

@@ -668,7 +668,7 @@ class TelephonyService(ServerSync):
         req = self.engine.requests.get(activity.request_id) if activity.request_id else None
         if activity.queue is None and req is not None:
             activity = dataclasses.replace(activity, queue=req.queue)
-        activity = with_retention(activity, self._retentions())  # kept should its queue be removed
+        activity = with_retention(activity, self._retentions)  # kept should its queue be removed
         if self.committer is not None:
             self.committer.put(Step([], [activity], [], []))
         return activity
