@@ -17,7 +17,7 @@ from app.config import load_config
 from app.sandbox import AgentEndpoint, AsteriskInstance, free_tcp_port
 from app.telephony.steady_clock import SteadyClock
 from tests.activity_log import ActivityLog
-from tests.notify.receiver import Receiver
+from tests.notify.receiver import Receiver, receiver_fixture  # noqa: F401 (the `receiver` fixture)
 from tests.steppable_wall import SteppableWall
 
 pytestmark = pytest.mark.e2e
@@ -81,14 +81,6 @@ notifications:
     nclose: {{closed: [sms, desk]}}
     ntix: {{ticket: [desk]}}
 """
-
-
-@pytest.fixture
-async def receiver() -> AsyncIterator[Receiver]:
-    r = Receiver()
-    await r.start()
-    yield r
-    await r.stop()
 
 
 @pytest.fixture

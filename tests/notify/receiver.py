@@ -14,9 +14,11 @@ import hashlib
 import hmac
 import json
 import socket
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
+import pytest
 from aiohttp import web
 
 
@@ -105,3 +107,12 @@ class Receiver:
             await asyncio.wait_for(until(), timeout)
         except TimeoutError:
             raise AssertionError(f"timed out waiting for {what}; got {len(self.requests)} requests") from None
+
+
+@pytest.fixture(name="receiver")
+async def receiver_fixture() -> AsyncIterator[Receiver]:
+    """`receiver`: a started Receiver, stopped after the test (import receiver_fixture to use it)."""
+    r = Receiver()
+    await r.start()
+    yield r
+    await r.stop()

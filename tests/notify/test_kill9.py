@@ -12,17 +12,14 @@ from __future__ import annotations
 import asyncio
 import sys
 import time
-from collections.abc import AsyncIterator
 from pathlib import Path
-
-import pytest
 
 from app.store import Change
 from app.store.outbox_records import Notification
 from app.store.sqlite import SQLiteStore
 from tests.ari.fake_ari import FakeAri
 from tests.ari.fixtures import fake_ari
-from tests.notify.receiver import Receiver, free_port
+from tests.notify.receiver import Receiver, free_port, receiver_fixture  # noqa: F401 (the `receiver` fixture)
 from tests.telephony.conftest import config_text
 
 __all__ = ["fake_ari"]
@@ -30,14 +27,6 @@ __all__ = ["fake_ari"]
 ROOT = Path(__file__).resolve().parents[2]
 SECRET = "kill9-secret"
 COUNT = 12
-
-
-@pytest.fixture
-async def receiver() -> AsyncIterator[Receiver]:
-    r = Receiver()
-    await r.start()
-    yield r
-    await r.stop()
 
 
 async def start(config: Path, log: Path) -> asyncio.subprocess.Process:

@@ -17,7 +17,7 @@ from app.notify.worker import BATCH, CONCURRENCY, OutboxWorker
 from app.store import Change, StoreBusy, StoreDataError, StoreError
 from app.store.outbox_records import Notification, StoredNotification
 from app.store.sqlite import SQLiteStore
-from tests.notify.receiver import Receiver
+from tests.notify.receiver import Receiver, receiver_fixture  # noqa: F401 (the `receiver` fixture)
 
 SECRET = "s3cret-for-tests"
 
@@ -49,14 +49,6 @@ async def store(tmp_path: Path) -> AsyncIterator[SQLiteStore]:
     await s.open()
     yield s
     await s.close()
-
-
-@pytest.fixture
-async def receiver() -> AsyncIterator[Receiver]:
-    r = Receiver()
-    await r.start()
-    yield r
-    await r.stop()
 
 
 def worker_for(store: SQLiteStore, config: NotificationsConfig) -> OutboxWorker:

@@ -19,7 +19,7 @@ from app.store import Change
 from app.store.sqlite import SQLiteStore
 from app.web.api import make_app
 from tests.ari.fake_ari import FakeAri
-from tests.notify.receiver import Receiver
+from tests.notify.receiver import Receiver, receiver_fixture  # noqa: F401 (the `receiver` fixture)
 from tests.telephony.conftest import CALLER, START, Shell, config_text, fake_ari, make_shell
 
 __all__ = ["fake_ari"]
@@ -71,14 +71,6 @@ class SpyStore(SQLiteStore):
         batch = list(changes)
         self.batches.append(batch)
         await super().commit_many(batch)
-
-
-@pytest.fixture
-async def receiver() -> AsyncIterator[Receiver]:
-    r = Receiver()
-    await r.start()
-    yield r
-    await r.stop()
 
 
 @pytest.fixture

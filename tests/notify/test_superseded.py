@@ -25,7 +25,7 @@ from app.store.outbox_records import DELIVERED, FAILED, PENDING, Notification, S
 from app.store.sqlite import SQLiteStore
 from app.web.api import make_app
 from tests.ari.fake_ari import FakeAri
-from tests.notify.receiver import Receiver
+from tests.notify.receiver import Receiver, receiver_fixture  # noqa: F401 (the `receiver` fixture)
 from tests.notify.test_outbox_backends import store
 from tests.telephony.conftest import CALLBACK_QUEUES, CALLER, Caller, Shell, config_text, fake_ari, make_shell
 from tests.telephony.test_service_callback import _promised, _whispered
@@ -50,14 +50,6 @@ notifications:
       callback_requested: [sms, crm]
       callback_expired: [sms]
 """
-
-
-@pytest.fixture
-async def receiver() -> AsyncIterator[Receiver]:
-    r = Receiver()
-    await r.start()
-    yield r
-    await r.stop()
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ import pytest
 
 from app.store.sqlite import SQLiteStore
 from tests.ari.fake_ari import FakeAri
-from tests.notify.receiver import Receiver
+from tests.notify.receiver import Receiver, receiver_fixture  # noqa: F401 (the `receiver` fixture)
 from tests.telephony.conftest import CALLER, START, Shell, config_text, fake_ari, make_shell
 
 __all__ = ["fake_ari"]
@@ -27,14 +27,6 @@ QUEUES = """
   sales:
     display_name: Sales
 """
-
-
-@pytest.fixture
-async def receiver() -> AsyncIterator[Receiver]:
-    r = Receiver()
-    await r.start()
-    yield r
-    await r.stop()
 
 
 @pytest.fixture
