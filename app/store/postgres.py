@@ -15,6 +15,9 @@ Theory of operation:
   that has not ended after `commit_timeout` is cut off and looked up the same way; one still open on
   the server (its COMMIT may be lost in the network, and could yet arrive) is ended first
   (`pg_terminate_backend`), so the answer is final before anyone retries.
+- Every other transaction, and the pool's setup of a connection on acquire, is cut off after
+  `transaction_timeout` (StoreIOError, saying so): a silent drop would otherwise freeze its caller
+  forever. The migrations at open keep no limit: a big table's may take long.
 """
 
 from __future__ import annotations
@@ -22,8 +25,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import re
-from collections.abc import AsyncIterator, Collection, Iterable
+from collections.abc import AsyncIterator, Collection, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -240,6 +244,7 @@ class PostgresStore(
         busy_timeout: float = 5.0,
         pool_size: int = 4,
         commit_timeout: float = 30.0,
+        transaction_timeout: float = 120.0,
         migrations: tuple[str, ...] = POSTGRES_MIGRATIONS,
     ) -> None:
         if not _SCHEMA_NAME.match(schema):
@@ -249,6 +254,8 @@ class PostgresStore(
         self.busy_timeout = busy_timeout
         self.pool_size = pool_size
         self.commit_timeout = commit_timeout  # a write transaction's limit: then it is cut off and looked up
+        # Any other transaction's (reads, a month's report included): then its connection is cut off
+        self.transaction_timeout = transaction_timeout
         self._migrations = migrations
         self._pool: asyncpg.Pool | None = None
         self._where = f"database {_redact(dsn)} schema {schema}"
@@ -262,8 +269,11 @@ class PostgresStore(
 
     async def _setup_connection(self, conn: asyncpg.Connection) -> None:
         # On every acquire: the pool's reset on release (RESET ALL) undoes session settings.
-        await conn.execute(f"SET search_path TO {self.schema}")
-        await conn.execute(f"SET lock_timeout = {int(self.busy_timeout * 1000)}")
+        # Limited here: the pool's own acquire(timeout=) cancels a setup, then closes the connection
+        # gracefully, waiting for the server's goodbye, which after a silent drop never comes.
+        with self._cut_off_after(conn, self.transaction_timeout):
+            await conn.execute(f"SET search_path TO {self.schema}")
+            await conn.execute(f"SET lock_timeout = {int(self.busy_timeout * 1000)}")
 
     async def open(self) -> None:
         if self._pool is not None:
@@ -283,11 +293,18 @@ class PostgresStore(
     async def close(self) -> None:
         pool, self._pool = self._pool, None
         if pool is not None:
-            await pool.close()
+            # A graceful close waits for the server's goodbye, which after a silent drop never
+            # comes; cancelled, asyncpg's close cuts every connection off. A write still in
+            # flight may end meanwhile.
+            try:
+                async with asyncio.timeout(self.commit_timeout):
+                    await pool.close()
+            except TimeoutError:
+                log.warning("%s: closing took over %g s; connections cut off", self._where, self.commit_timeout)
 
     async def _migrate(self) -> None:
         known = len(self._migrations)
-        async with self._transaction() as conn:
+        async with self._transaction(limit=math.inf) as conn:  # a big table's migration may take long
             await conn.execute("SELECT pg_advisory_xact_lock($1)", _MIGRATE_LOCK)
             await conn.execute(f"CREATE SCHEMA IF NOT EXISTS {self.schema}")
             await conn.execute(f"SET LOCAL search_path TO {self.schema}")
@@ -320,17 +337,52 @@ class PostgresStore(
         except (asyncpg.PostgresError, asyncpg.exceptions.InterfaceError, OSError) as e:
             raise translate(e, self._where) from e
 
+    @contextlib.contextmanager
+    def _cut_off_after(self, conn: asyncpg.Connection, limit: float) -> Iterator[None]:
+        """Terminates `conn` when the work inside has not ended after `limit` s, and says so: a
+        silent network drop (no reset, the packets just stop) is otherwise waited on forever.
+        Terminated, not cancelled: asyncpg would then wait on that same connection to end the query."""
+        if not math.isfinite(limit):
+            yield
+            return
+        cut = False
+
+        def cut_off() -> None:
+            nonlocal cut
+            cut = True
+            conn.terminate()
+
+        watchdog = asyncio.get_running_loop().call_later(limit, cut_off)
+        try:
+            yield
+        except (asyncpg.PostgresError, asyncpg.exceptions.InterfaceError, OSError) as e:
+            if not cut:
+                raise
+            raise StoreIOError(
+                f"{self._where}: PostgreSQL did not answer within {limit:g} s ({e}); the connection was cut "
+                "off; check the network to the database server"
+            ) from e
+        finally:
+            watchdog.cancel()
+
     @contextlib.asynccontextmanager
     async def _transaction(
-        self, isolation: str = "read_committed", fenced: bool = True
+        self, isolation: str = "read_committed", fenced: bool = True, limit: float | None = None
     ) -> AsyncIterator[asyncpg.Connection]:
+        """One transaction on a pooled connection, cut off after `limit` s (default
+        `transaction_timeout`; math.inf: none), its COMMIT and the pool's reset on release included."""
         if self._pool is None:
             raise StoreNotOpen(f"store {self._where} is not open; call open() first")
         with self._translated():
-            async with self._pool.acquire() as conn, conn.transaction(isolation=isolation):
-                if fenced and self.fencing is not None:  # a leader's every transaction carries its epoch
-                    await check_fence(conn, self.fencing)
-                yield conn
+            conn = await self._pool.acquire()  # (its setup is limited in _setup_connection)
+            with self._cut_off_after(conn, self.transaction_timeout if limit is None else limit):
+                try:
+                    async with conn.transaction(isolation=isolation):
+                        if fenced and self.fencing is not None:  # a leader's every transaction carries its epoch
+                            await check_fence(conn, self.fencing)
+                        yield conn
+                finally:
+                    await self._pool.release(conn)
 
     # --------------------------------------------------------------- requests and events
 
@@ -365,16 +417,12 @@ class PostgresStore(
         the server. Its connection is cut off after `commit_timeout`: a silent network drop would
         otherwise be waited on forever."""
         written: _Written | None = None
-        watchdog: asyncio.TimerHandle | None = None
         try:
-            async with self._transaction() as conn:
-                watchdog = asyncio.get_running_loop().call_later(self.commit_timeout, conn.terminate)
+            async with self._transaction(limit=self.commit_timeout) as conn:
                 written = _Written(conn.get_server_pid(), await conn.fetchval("SELECT txid_current()"))
                 yield conn
                 written.ending = True
         except StoreIOError:
-            if watchdog is not None:
-                watchdog.cancel()
             if written is None:
                 raise
             # Also when it broke off before COMMIT: still open on the server, it is ended here.
@@ -382,9 +430,6 @@ class PostgresStore(
             if not written.ending or status != "committed":
                 raise
             log.warning("commit_answer_lost_but_committed: %s, transaction %d; not retried", self._where, written.txid)
-        finally:
-            if watchdog is not None:
-                watchdog.cancel()
 
     async def _transaction_status(self, txid: int, backend: int) -> str | None:
         """'committed' or 'aborted', on a fresh connection; None when not known (too old, the
@@ -393,12 +438,13 @@ class PostgresStore(
         conn = None
         try:
             conn = await asyncpg.connect(self.dsn, timeout=self.busy_timeout)
-            status = await self._settled(conn, txid)  # the server may be finishing the COMMIT
-            if status == "in progress":
-                # Still open: its COMMIT may be lost in the network and could arrive after our
-                # retry. Its locks would hold that retry up, then both could commit: end it first.
-                await conn.execute(_END_LOST_BACKEND, backend, txid)
-                status = await self._settled(conn, txid)
+            with self._cut_off_after(conn, self.commit_timeout):  # the network may still be dropping
+                status = await self._settled(conn, txid)  # the server may be finishing the COMMIT
+                if status == "in progress":
+                    # Still open: its COMMIT may be lost in the network and could arrive after our
+                    # retry. Its locks would hold that retry up, then both could commit: end it first.
+                    await conn.execute(_END_LOST_BACKEND, backend, txid)
+                    status = await self._settled(conn, txid)
             if status == "in progress":
                 log.error(
                     "commit_outcome_unknown: %s, transaction %d of server process %d is still in progress "
@@ -409,7 +455,7 @@ class PostgresStore(
                 )
                 return None
             return status
-        except (asyncpg.PostgresError, asyncpg.exceptions.InterfaceError, OSError, TimeoutError):
+        except (asyncpg.PostgresError, asyncpg.exceptions.InterfaceError, OSError, TimeoutError, StoreIOError):
             return None
         finally:
             if conn is not None:
