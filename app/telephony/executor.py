@@ -10,7 +10,8 @@ stays true:
   (the leg goes on, its events follow) or it does not (a failed leg, its channel id remembered for
   GIVEN_UP_KEEP seconds: Asterisk may still carry the originate out, and the service then hangs
   that channel up without a word: looked for while its ring timeout runs, so that it does not
-  ring on unanswered, and at its StasisStart if answered). Asterisk unreachable even
+  ring on unanswered, then more seldom until it is forgotten (made later still), and at its
+  StasisStart if answered). Asterisk unreachable even
   for that: the leg is kept, and its ring timeout or the next resync settles it. Until one of
   these settles it the leg is `originating`: a resync meanwhile cannot tell from the channel list
   whether its channel is gone or not made yet, and leaves it alone;
@@ -70,6 +71,9 @@ RESOLVE_DELAYS = (0.0, 0.25, 0.5, 1.0)
 # comes when the person answers, up to the ring timeout after that) is hung up silently.
 GIVEN_UP_KEEP = 600.0
 GIVEN_UP_MAX = 1000
+# Past its ring timeout a given-up channel is looked for this often (seconds), one channel list per
+# server for all of them, until forgotten: one made then rings at most about this long for nobody.
+LATE_LOOK_EVERY = 2.0
 HANGUP_RETRIES = (0.5, 1.0, None)  # seconds between tries of a failed hang-up; None: give up
 # A hang-up Asterisk did not answer: tried again this often (seconds) while its server is up; the
 # next resync may be far off (a REST timeout does not drop the events websocket). Still failing
@@ -152,6 +156,12 @@ class CommandExecutor:
         # `deferred_hangup_every` seconds it is hung up if Asterisk has it by now.
         # Channel id → (server, watched until on the loop's clock).
         self.late_originates: dict[str, tuple[str, float]] = {}
+        # Then, until forgotten (given_up), the same channels → server, looked for every
+        # `late_look_every` seconds: a stalled Asterisk may carry the POST out any time later; one
+        # DELETE a second for each would load the very Asterisk whose stall failed the originates.
+        self.later_originates: dict[str, str] = {}
+        self.late_look_every = LATE_LOOK_EVERY
+        self._next_late_look = 0.0
         self.language = language
         # A lane per leg: its commands in order, run by one task that ends when the lane is empty
         # (a later command starts a new one), so a call's lanes go when its last command is done.
@@ -478,16 +488,19 @@ class CommandExecutor:
     @property
     def hangups_due(self) -> bool:
         """Whether retry_deferred_hangups has anything to do."""
-        return bool(self.pending_hangups or self.late_originates)
+        return bool(self.pending_hangups or self.late_originates or self.later_originates)
 
     async def hang_up_late_originates(self) -> None:
         """Hang up the channels of given-up legs that Asterisk has made after all (one DELETE
-        each: 404 while it has not). Watched only for the originate's ring timeout after the leg
-        was given up; one made later still is hung up at its StasisStart if anybody answers it."""
+        each: 404 while it has not), every round while the originate's ring timeout runs after the
+        leg was given up; then more seldom (_look_for_later_originates). One that is answered
+        first is hung up at its StasisStart."""
         now = asyncio.get_running_loop().time()
         for channel_id, (where, until) in list(self.late_originates.items()):
             if until <= now:
                 self.late_originates.pop(channel_id, None)
+                if self.given_up(channel_id):
+                    self.later_originates[channel_id] = where
                 continue
             server = self.servers.get(where)
             if not server.up:
@@ -501,6 +514,37 @@ class CommandExecutor:
                 continue
             log.info("late_originate_hung_up", channel_id=channel_id, server=server.name, answered=False)
             self.late_originates.pop(channel_id, None)
+        await self._look_for_later_originates(now)
+
+    async def _look_for_later_originates(self, now: float) -> None:
+        """Given-up channels past their ring timeout, until forgotten: every `late_look_every`
+        seconds one channel list of each server that has some; those found are hung up."""
+        for channel_id in list(self.later_originates):
+            if not self.given_up(channel_id):  # forgotten: expired, or pushed out by newer ones
+                del self.later_originates[channel_id]
+        if not self.later_originates or now < self._next_late_look:
+            return
+        self._next_late_look = now + self.late_look_every
+        for where in sorted(set(self.later_originates.values())):
+            server = self.servers.get(where)
+            if not server.up:
+                continue
+            try:
+                present = {channel.id for channel in await server.ari.channels.list()}
+            except AriError as error:  # looked for again at the next look
+                log.info("late_originates_not_listed", server=server.name, error=str(error))
+                continue
+            for channel_id in [i for i, w in self.later_originates.items() if w == where and i in present]:
+                try:
+                    await server.ari.channels.hangup(channel_id, reason="normal")
+                except (AriNotFound, AriConflict):
+                    pass  # ended meanwhile
+                except AriError as error:  # tried again at the next look
+                    log.info("late_originate_hangup_failed", channel_id=channel_id, error=str(error))
+                    continue
+                else:
+                    log.info("late_originate_hung_up", channel_id=channel_id, server=server.name, answered=False)
+                self.later_originates.pop(channel_id, None)
 
     def given_up(self, channel_id: str) -> bool:
         """Whether `channel_id` is the channel of a leg failed after a lost originate answer

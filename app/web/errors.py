@@ -6,11 +6,15 @@ unexpected exception into `{"error": ...}`. A store that refuses (busy, full, fa
 its call wrote nothing (`StoreError`), so the answer is 503 with a Retry-After; a handler that
 had stored something before says so itself. An unexpected exception is a bug: it is logged with
 its traceback and answered 500, so a client never sees a half-written response. A download that
-fails once its headers are out is cut instead (`cut_short`): no answer can follow it.
+fails once its headers are out is cut instead, whatever failed (`cut_short` in its handler for
+an expected refusal, the middleware for the rest): no answer can follow it.
 """
 
 from __future__ import annotations
 
+import contextlib
+import socket
+import struct
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -45,27 +49,48 @@ async def errors_as_json(request: web.Request, handler: Handler) -> web.StreamRe
     try:
         return await handler(request)
     except ApiError as error:
-        return error.response()
+        answer = error.response()
     except web.HTTPException as error:
         if error.status < 400:  # a redirect is not an error
             raise
-        return web.json_response({"error": error.reason}, status=error.status, headers=_kept(error))
+        answer = web.json_response({"error": error.reason}, status=error.status, headers=_kept(error))
     except StoreError as error:
         log.warning("request_store_refused", method=request.method, path=request.path, error=str(error))
-        return _store_refused(error).response()
+        answer = _store_refused(error).response()
     except Exception:
         log.exception("request_failed", method=request.method, path=request.path)
-        return web.json_response({"error": "internal error; the service log has the details"}, status=500)
+        answer = web.json_response({"error": "internal error; the service log has the details"}, status=500)
+    if request.writer.output_size > 0:
+        # A download's headers (a StreamResponse sends them at prepare) and perhaps part of its
+        # body are out: the answer would land inside the body, as lines of the CSV or bytes of the
+        # WAV. Cut instead; the answer is never sent, but the access log shows its status.
+        log.warning("download_cut", path=request.path, status=answer.status)
+        _close(request)
+    return answer
 
 
 def cut_short(request: web.Request, response: web.StreamResponse, error: Exception, **where: Any) -> web.StreamResponse:
     """A streamed answer (a download) whose headers are out failed part way: no error answer can
     follow, one written now would land inside the body. The connection is closed without the
-    body's end, so the client knows the download is cut and never takes a part for the whole."""
+    body's end, so the client knows the download is cut and never takes a part for the whole.
+    For an expected refusal (the store's, ARI's) with its handler's words; anything else raised
+    after the headers is cut by the middleware, logged as a bug."""
     log.warning("download_cut", path=request.path, error=f"{type(error).__name__}: {error}", **where)
-    if request.transport is not None:
-        request.transport.close()
+    _close(request)
     return response
+
+
+def _close(request: web.Request) -> None:
+    """Reset the connection, not just close it: over HTTP/1.0 (and from a proxy that speaks it
+    to us) a body without a length ends at the close, so a closed cut would read as complete."""
+    transport = request.transport
+    if transport is None:
+        return
+    sock = transport.get_extra_info("socket")
+    if sock is not None:
+        with contextlib.suppress(OSError):  # linger 0: the close sends a reset (RST), not an end (FIN)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    transport.close()  # what is buffered goes first, then the reset
 
 
 def _store_refused(error: StoreError) -> ApiError:

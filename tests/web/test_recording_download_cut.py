@@ -5,6 +5,7 @@ the first byte it is an API error: 504, Asterisk did not send the recording in t
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 
 import aiohttp
@@ -53,3 +54,26 @@ async def test_a_download_stalled_before_the_first_byte_is_a_gateway_timeout(
     resp = await http.get(f"/api/recordings/holdfast-{rid}", headers=bearer(TOKEN))
     assert resp.status == 504, await resp.text()
     assert "Asterisk did not send the recording in time" in (await resp.json())["error"]
+
+
+async def test_a_bug_mid_file_cuts_the_download_without_an_error_inside_the_wav(
+    shell: Shell, http: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Not ARI's refusal but a bug (any other exception) after the first chunk: cut as well, by the
+    error middleware, and logged as a bug. Before, its JSON 500 went out inside the body."""
+    rid = await recorded_call(shell, SUPPORT_NUMBER, "4000")
+    first = b"RIFF" + b"audio" * 100
+
+    async def stored_file(name: str) -> AsyncIterator[bytes]:
+        yield first
+        raise RuntimeError("a bug in the stream")
+
+    monkeypatch.setattr(shell.service.recordings, "stored_file", stored_file)
+    resp = await http.get(f"/api/recordings/holdfast-{rid}", headers=bearer(TOKEN))
+    assert resp.status == 200
+    got = b""
+    async with asyncio.timeout(10):  # before, the body never ended: the client hung
+        with pytest.raises(aiohttp.ClientPayloadError):
+            async for chunk in resp.content.iter_any():
+                got += chunk
+    assert got == first  # no error JSON (nor a second status line) inside the file

@@ -1,0 +1,85 @@
+"""An originate the service gave up (its POST /channels timed out, the looks after it found no
+channel: the leg failed, the engine moved on) that Asterisk carries out later than its ring
+timeout. The shell looked for such a channel only while that ring timeout ran after the give-up,
+so one made later rang the agent's (or customer's) phone for nobody until answered (then hung up
+at its StasisStart) or until its own timeout. No event tells of it before an answer: on Asterisk
+22 the app hears only Dial and ChannelStateChange for it (no ChannelCreated), which our event
+filter keeps back. It is looked for, more seldom, until the given-up channel is forgotten."""
+
+from __future__ import annotations
+
+import asyncio
+
+from app.core import events as ev
+from tests.ari.fake_ari import FakeAri
+from tests.telephony.conftest import CALLER, config_text, make_shell
+
+ONE_SECOND_RING = """
+  support:
+    display_name: Support
+    ring_timeout: 1s
+    wrap_up: 10s
+    callback:
+      enabled: false
+  sales:
+    display_name: Sales
+    ring_timeout: 1s
+    wrap_up: 10s
+    callback:
+      enabled: false
+"""
+
+
+async def test_a_given_up_originate_made_after_its_ring_timeout_is_hung_up_while_it_rings(fake_ari: FakeAri) -> None:
+    text = config_text(fake_ari, queues=ONE_SECOND_RING)
+    shell = await make_shell(fake_ari, text, ari_config={"request_timeout": 0.3})
+    executor = shell.service.executor
+    executor.resolve_delays = (0.0,)  # one look for the channel after the lost answer: given up at once
+    executor.deferred_hangup_every = 0.05
+    executor.late_look_every = 0.2
+    try:
+        await shell.start()
+        fake_ari.delay("POST", r"^/channels$", 2.0)  # the channel is made 2 s on: after the 1 s ring
+        shell.ready("1001")
+        await shell.caller(CALLER)
+        await shell.eventually(lambda: bool(fake_ari.calls_to("POST", r"^/channels$")), "the originate")
+        originate = fake_ari.calls_to("POST", r"^/channels$")[0]
+        channel_id = originate.param("channelId") or ""
+        leg_id = (originate.param("appArgs") or "").split(",")[-1]
+        await shell.eventually(lambda: bool(shell.fed_of(ev.LegFailed, leg_id=leg_id)), "LegFailed", 3.0)
+        assert executor.given_up(channel_id)
+        await shell.eventually(lambda: channel_id in fake_ari.channels, "the late channel", 4.0)
+        assert channel_id not in executor.late_originates  # its ring timeout's watch had ended
+        # No StasisStart: the phone only rings. Before, it rang on until its own timeout.
+        await shell.eventually(lambda: channel_id not in fake_ari.channels, "the late channel hung up", 3.0)
+        assert [c.status for c in fake_ari.calls_to("DELETE", f"/channels/{channel_id}")][-1] == 204
+        assert not shell.plays(channel_id)
+        assert not executor.later_originates  # watched no longer once hung up
+        await shell.settle()
+    finally:
+        await shell.stop()
+
+
+async def test_a_forgotten_given_up_channel_is_no_longer_looked_for(fake_ari: FakeAri) -> None:
+    """The watch ends when the given-up channel is forgotten (GIVEN_UP_KEEP seconds, at most
+    GIVEN_UP_MAX of them): nothing grows, and no list is read for nothing."""
+    shell = await make_shell(fake_ari)
+    executor = shell.service.executor
+    try:
+        await shell.start()
+        lists = len(fake_ari.calls_to("GET", r"^/channels$"))  # the resync's, at the start
+        now = asyncio.get_running_loop().time()
+        executor._remember_given_up("kept")
+        executor.given_up_keep = 0.0  # remembered no longer than the instant it was given up
+        executor._remember_given_up("forgotten")
+        executor.late_originates = {"kept": ("main", now - 0.01), "forgotten": ("main", now - 0.01)}
+        await executor.hang_up_late_originates()
+        assert executor.later_originates == {"kept": "main"}
+        assert len(fake_ari.calls_to("GET", r"^/channels$")) == lists + 1  # not there: nothing hung up
+        executor._given_up.clear()  # forgotten too (as if pushed out by newer ones)
+        executor._next_late_look = 0.0
+        await executor.hang_up_late_originates()
+        assert not executor.later_originates and not executor.hangups_due
+        assert len(fake_ari.calls_to("GET", r"^/channels$")) == lists + 1
+    finally:
+        await shell.stop()
