@@ -33,7 +33,7 @@ line was hearing the callback confirmation hears it again and is hung up.
 from __future__ import annotations
 
 import random
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 from app.core import eligibility, hours
 from app.core.agents import Agent
@@ -129,26 +129,34 @@ class Recovery(EngineBase):
                 if req.state is RequestState.CONNECTED:
                     self._report_call_started(req)  # so the estimator counts its end consistently
 
-    def restore_wrap_ups(self, wrapping: Iterable[tuple[str, float]], now: float) -> None:
+    def restore_wrap_ups(
+        self, wrapping: Iterable[tuple[str, float]], now: float, ends: Mapping[str, float] | None = None
+    ) -> None:
         """After `restore` and `restore_after_call`: agents stored in wrap-up (agent id, since when)
         finish it instead of being ready at once: the notes of the call, or a dialler call's
-        disposition, are still being written. The call's queue is not stored with the agent, so
-        the wrap-up is the longest of the agent's queues'; one already over is over.
+        disposition, are still being written. It ends when stored (`ends`: agent id to the
+        wrap-up's end, the agent's extensions included); a row stored before the end was kept
+        has none: the call's queue is not stored with the agent, so the wrap-up is then the
+        longest of the agent's queues'. One already over is over.
 
         A wrap-up that ran out while we were down, or that `restore_after_call` ended with the
         move asked for during it, ends with the `agent_state` line its live end records (in
         `take_restored`): else the stored agent stays in wrap-up and the log counts them in it
-        until their next change. It is dated at the wrap-up's end (as far as it is known: any
-        extension is not stored) when that was while we were down, else now (the move is made now)."""
+        until their next change. It is dated at the wrap-up's end when that was while we were
+        down, else now (the move is made now)."""
+        ends = ends or {}
         for agent_id, since in wrapping:
             agent = self.agents.get(agent_id)
             if agent is None or agent.request_id is not None:
                 continue  # removed, or re-linked to a call
             wrap_up = max((q.wrap_up for q in self.queues.values() if agent.serves(q.name)), default=0.0)
-            end = since + wrap_up
+            end = ends.get(agent_id, since + wrap_up)
             if agent.state is AgentState.READY and end > now:
                 agent.set_state(AgentState.WRAP_UP, since)
                 agent.wrap_up_until = end
+                # what was granted already still counts against the cap (as far as the configured
+                # wrap-up tells it: the call's queue is not stored)
+                agent.wrap_up_extended = max(0.0, end - since - wrap_up)
                 self._timers.set("wrap_up", agent.id, agent.wrap_up_until)
                 continue
             at = min(end, now)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Iterator
 
-from app.store.agents_schema import AGENT_AFTER_CALL
+from app.store.agents_schema import AGENT_AFTER_CALL, SQLITE_AGENT_WRAP_UP_UNTIL
 from app.store.campaign_defs import SQLITE_CAMPAIGN_DEFS
 from app.store.contacts_schema import SQLITE_CONTACTS
 from app.store.events_schema import EVENTS_KIND_ID
@@ -127,6 +127,8 @@ SQLITE_MIGRATIONS: tuple[str, ...] = (
     SQLITE_SESSION_KEY,
     # 11: wrong log-in passwords within the throttle's window (app/store/login_failures.py; PostgreSQL's migration 12)
     SQLITE_LOGIN_FAILURES,
+    # 12: the end of an agent's wrap-up, extensions included (app/store/agents_schema.py; PostgreSQL's migration 13)
+    SQLITE_AGENT_WRAP_UP_UNTIL,
 )
 
 

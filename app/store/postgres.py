@@ -35,7 +35,7 @@ import asyncpg  # type: ignore[import-untyped]
 
 from app.core.request import Request
 from app.store import codec
-from app.store.agents_schema import AGENT_AFTER_CALL
+from app.store.agents_schema import AGENT_AFTER_CALL, POSTGRES_AGENT_WRAP_UP_UNTIL
 from app.store.base import DEFAULT_LIMIT, DEFAULT_LOCK
 from app.store.campaign_defs import POSTGRES_CAMPAIGN_DEFS, PostgresCampaignDefs
 from app.store.common import CommitShortcuts, merge
@@ -162,6 +162,8 @@ POSTGRES_MIGRATIONS: tuple[str, ...] = (
     POSTGRES_SESSION_KEY,
     # 12: wrong log-in passwords within the throttle's window (app/store/login_failures.py; SQLite's migration 11)
     POSTGRES_LOGIN_FAILURES,
+    # 13: the end of an agent's wrap-up, extensions included (app/store/agents_schema.py; SQLite's migration 12)
+    POSTGRES_AGENT_WRAP_UP_UNTIL,
 )
 
 _SCHEMA_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")

@@ -21,6 +21,8 @@ class AgentRecord:
     since: float
     after_call: AgentState | None = None  # paused / logged_off asked for during a call: made at its end
     after_call_reason: str | None = None
+    # when the wrap-up ends (extensions included); None out of wrap-up, and in rows stored before it was kept
+    wrap_up_until: float | None = None
 
 
 @dataclass(frozen=True, slots=True)

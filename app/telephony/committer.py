@@ -126,14 +126,21 @@ def snapshot(request: Request) -> Request:
     return copy_
 
 
-# The activities that mark a change of what is stored of an agent: its state, or the pause or
-# log-out it asked for during a call (made at the call's end, so it must survive a restart).
-AGENT_RECORD_KINDS = frozenset({"agent_state", "agent_state_requested"})
+# The activities that mark a change of what is stored of an agent: its state, the pause or
+# log-out it asked for during a call (made at the call's end, so it must survive a restart), or
+# its wrap-up's end moved by an extension (a restart must not cut the wrap-up short).
+AGENT_RECORD_KINDS = frozenset({"agent_state", "agent_state_requested", "wrap_up_extended"})
 
 
 def agent_record(agent: Agent) -> AgentRecord:
     return AgentRecord(
-        agent.id, agent.state, agent.pause_reason, agent.state_since, agent.after_call, agent.after_call_reason
+        agent.id,
+        agent.state,
+        agent.pause_reason,
+        agent.state_since,
+        agent.after_call,
+        agent.after_call_reason,
+        agent.wrap_up_until,
     )
 
 

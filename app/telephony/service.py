@@ -232,7 +232,9 @@ class TelephonyService(ServerSync):
             self.engine.restore(requests, [(a.agent_id, a.state, a.pause_reason) for a in agents], now)
             moves = [(a.agent_id, a.after_call, a.after_call_reason) for a in agents if a.after_call is not None]
             self.engine.restore_after_call(moves, now)
-            self.engine.restore_wrap_ups([(a.agent_id, a.since) for a in agents if a.state is AgentState.WRAP_UP], now)
+            wrapping = [a for a in agents if a.state is AgentState.WRAP_UP]
+            ends = {a.agent_id: a.wrap_up_until for a in wrapping if a.wrap_up_until is not None}
+            self.engine.restore_wrap_ups([(a.agent_id, a.since) for a in wrapping], now, ends)
             restored = self.engine.take_restored()  # wrap-ups the restart ended: stored and logged as live ones
             if restored and self.committer is not None:
                 self.committer.put(step_of(self.engine, restored))

@@ -282,7 +282,9 @@ class Shell:
         engine.restore([stored(r) for r in requests], [(a.agent_id, a.state, a.pause_reason) for a in agents], now)
         moves = [(a.agent_id, a.after_call, a.after_call_reason) for a in agents if a.after_call is not None]
         engine.restore_after_call(moves, now)
-        engine.restore_wrap_ups([(a.agent_id, a.since) for a in agents if a.state is AgentState.WRAP_UP], now)
+        wrapping = [a for a in agents if a.state is AgentState.WRAP_UP]
+        ends = {a.agent_id: a.wrap_up_until for a in wrapping if a.wrap_up_until is not None}
+        engine.restore_wrap_ups([(a.agent_id, a.since) for a in wrapping], now, ends)
         self.engine = engine
         self._commit(engine.take_restored())  # wrap-ups the restart ended, stored as the service does
         self._check_store()  # before anything moves the agents on (a ring would hide a stale record)
@@ -424,6 +426,9 @@ class Shell:
                 assert state is agent.state, f"{agent.id} stored {state}, is {agent.state}"
             if agent.state in (AgentState.RINGING, AgentState.BUSY, AgentState.WRAP_UP):
                 assert after == (agent.after_call, agent.after_call_reason), f"{agent.id}'s move after the call"
+            if agent.state is AgentState.WRAP_UP:  # its end, extensions included: a restart resumes it
+                until = record.wrap_up_until if record is not None else None
+                assert until == agent.wrap_up_until, f"{agent.id}'s wrap-up stored to end at {until}"
 
     def _check_no_freeze(self) -> None:
         """An agent free for a queue where a caller is on hold, or a callback is due, gets rung."""
