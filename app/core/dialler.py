@@ -204,6 +204,9 @@ class DiallerFlow(CallFlow):
         self.pacer_factory: Callable[[CampaignSettings], pacing.Pacer] = default_pacer
         self.pacers: dict[str, pacing.Pacer] = {}
         self._paced_at: dict[str, tuple[float, int]] = {}  # campaign -> (when, agents ready then)
+        # AMD()'s silence after persons' greetings as measured, per campaign with detection: the
+        # pacer's connect allowance (`_connect_allowance`); learnt afresh at a restart
+        self._silences: dict[str, pacing.GreetingSilence] = {}
         self._finished: set[str] = set()  # campaigns whose list is finished (notified once)
         self._unsettled: set[str] = set()  # contacts given back to the store during the load in flight
         self._held: frozenset[str] = frozenset()  # agents kept for power dials during inbound dispatch
@@ -227,6 +230,7 @@ class DiallerFlow(CallFlow):
             self._stale_load.discard(cid)
             self._unsettled.discard(cid)
             self._paced_at.pop(cid, None)
+            self._silences.pop(cid, None)
             self._timers.cancel_all(cid, ("contacts", "pace"))
             # a campaign created later under this id starts afresh: not "reopened" at its first load,
             # and told when its own list is finished, after a restart too (the mark ends the old one's)
@@ -245,6 +249,9 @@ class DiallerFlow(CallFlow):
         for cid in added:
             self._join_parity(cid)
         for c in new.values():  # an edited cap reaches the running pacing at once, not at a restart
+            heard = self._silences.get(c.id)
+            if heard is not None and (not c.amd or heard.configured != c.amd_after_greeting_silence):
+                del self._silences[c.id]  # measured under another tuning: learnt afresh
             pacer = self.pacers.get(c.id)
             if isinstance(pacer, pacing.HoldfastPacer):
                 pacer.retune(c.abandon_cap, c.amd_false_positive, c.ring_time)
@@ -923,7 +930,7 @@ class DiallerFlow(CallFlow):
             in_flight=tuple(in_flight),
             waiting=waiting,
             wrap_up=q.wrap_up if q is not None and q.wrap_up is not None else 0.0,
-            connect_allowance=_connect_allowance(c),
+            connect_allowance=_connect_allowance(c, self._silences.get(c.id)),
         )
 
     def _pace_campaigns(self) -> None:
@@ -959,6 +966,12 @@ class DiallerFlow(CallFlow):
         pacer = self.pacer(req.campaign or "")
         if pacer is not None:
             pacer.observe_end(self._now, outcome, after)
+
+    def _heard_silence(self, c: CampaignSettings) -> pacing.GreetingSilence:
+        found = self._silences.get(c.id)
+        if found is None:
+            found = self._silences[c.id] = pacing.GreetingSilence(c.amd_after_greeting_silence)
+        return found
 
     def _observe_live(self, req: Request, abandoned: bool) -> None:
         pacer = self.pacer(req.campaign or "")
@@ -1266,6 +1279,8 @@ class DiallerFlow(CallFlow):
             # answered, as regulators count the 2 s to an agent: at the end of the person's greeting
             attempt.ended_at = answered = _greeting_end(e, attempt.started_at)
             self._observe_end(req, pacing.MACHINE if e.voicemail else pacing.LIVE, e.now - attempt.started_at)
+            if c is not None and c.amd and not e.voicemail and e.greeting_ended is not None:
+                self._heard_silence(c).observe(e.now - answered)  # AMDCAUSE's silence, as the shell read it
             if e.voicemail:
                 attempt.outcome = AttemptOutcome.MACHINE
                 self._activity("attempt_outcome", req, attempt=attempt.number, outcome="machine")
@@ -1578,11 +1593,15 @@ def _greeting_end(e: LegAnswered, dialled_at: float) -> float:
     return min(e.now, max(dialled_at, e.greeting_ended))
 
 
-def _connect_allowance(c: CampaignSettings) -> float:
+def _connect_allowance(c: CampaignSettings, heard: pacing.GreetingSilence | None) -> float:
     """Seconds an agent has to reach a live answer from when the engine learns of it: CONNECT_WITHIN
     counts from the end of the greeting (`_greeting_end`), and with detection the answer comes as
-    AMD()'s HUMAN verdict, after_greeting_silence later."""
-    return max(0.0, CONNECT_WITHIN - c.amd_after_greeting_silence) if c.amd else CONNECT_WITHIN
+    AMD()'s HUMAN verdict, after the silence it heard: a little more than after_greeting_silence,
+    so the silence measured on the campaign's answers once there are enough (`heard`)."""
+    if not c.amd:
+        return CONNECT_WITHIN
+    silence = heard.planned() if heard is not None else c.amd_after_greeting_silence
+    return max(0.0, CONNECT_WITHIN - silence)
 
 
 def _left_by_agent(req: Request) -> bool:

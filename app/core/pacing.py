@@ -12,9 +12,9 @@ Theory of operation:
   (those waiting + each ringing dial's chance, given its age, of a live answer in time + the new
   dials') are set against the agents expected free by then (+ the view's connect allowance: the
   time an agent has to reach a live answer from when the engine learns of it, 2 s less the
-  silence AMD waits after a greeting before it says HUMAN); L - A is taken as normal. A new
-  dial is placed while its own chance of being abandoned (the rise in E[max(0, L - A)] it
-  brings, per live answer) stays within `gain` * target in every horizon,
+  silence AMD waits after a greeting before it says HUMAN, as measured: `GreetingSilence`);
+  L - A is taken as normal. A new dial is placed while its own chance of being abandoned (the
+  rise in E[max(0, L - A)] it brings, per live answer) stays within `gain` * target in every horizon,
   and while the abandons expected in the horizon fit in the judged windows' room (below).
 - Closed loop: the model's risk is not trusted as is; the gain is learned from outcomes. Every live
   answer that gets an agent raises log(gain) by `STEP * target`, every abandoned one lowers it by
@@ -61,6 +61,9 @@ HEADROOM = 1.0  # abandons a judged window must still have room for before pacin
 FULL_HEADROOM = 3.0  # below this room (in abandons) the target shrinks in proportion
 HORIZON_STEP = 2.0  # seconds between the horizons the risk is checked at (up to the ring time; 4 s cost 0.5 point)
 ROOM_SAFETY = 2.0  # abandons expected from the dials in flight stay within room / this
+SILENCE_KEEP = 200  # measured after-greeting silences kept per campaign (the latest)
+SILENCE_MIN_SAMPLES = 20  # fewer than this measured: the configured silence is planned with
+SILENCE_QUANTILE = 0.9  # planned: the silence 9 in 10 persons' answers stayed within
 
 LIVE, MACHINE, FAIL, NO_ANSWER = "live", "machine", "fail", "no_answer"
 OUTCOMES = (LIVE, MACHINE, FAIL, NO_ANSWER)
@@ -79,6 +82,33 @@ class PacingView:
     # seconds an agent has from when the engine learns of a live answer: the 2 s count from the end
     # of the greeting, and AMD() says HUMAN only after_greeting_silence later (dialler.py builds it)
     connect_allowance: float = CONNECT_ALLOWANCE
+
+
+class GreetingSilence:
+    """The silence a campaign's AMD() really waits after persons' greetings before it says HUMAN,
+    learnt from the answers' measured silences (AMDCAUSE "HUMAN-818-800": 818 ms heard for 800 set).
+    AMD() counts whole audio frames, so it hears a little more than `configured`, and every ms of it
+    comes off the agent's window (the 2 s count from the greeting's end). Planned: a high quantile
+    (SILENCE_QUANTILE) of the last SILENCE_KEEP measured, once SILENCE_MIN_SAMPLES were; the
+    configured silence before that, and never less (AMD() cannot say HUMAN sooner)."""
+
+    def __init__(self, configured: float) -> None:
+        self.configured = configured
+        self._heard: deque[float] = deque(maxlen=SILENCE_KEEP)
+        self._planned: float | None = None  # cached: asked at every pacing decision
+
+    def observe(self, seconds: float) -> None:
+        self._heard.append(seconds)
+        self._planned = None
+
+    def planned(self) -> float:
+        if len(self._heard) < SILENCE_MIN_SAMPLES:
+            return self.configured
+        if self._planned is None:
+            heard = sorted(self._heard)
+            high = heard[max(0, math.ceil(SILENCE_QUANTILE * len(heard)) - 1)]
+            self._planned = max(self.configured, high)
+        return self._planned
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,10 +11,13 @@ Theory of operation:
   `amd_false_positive` of live answers is also judged a machine: a person hung up on, counted as
   abandoned), busy (a few seconds) or no answer (at the ring time).
 - A person is told apart as AMD() does on real calls: they speak a greeting (`greeting`, drawn per
-  contact), then AMD() waits `after_greeting_silence` of silence before it says HUMAN. The engine
-  hears of the answer only then, as `LegAnswered(greeting_ended=...)`, and its 2 s to an agent
-  count from the greeting's end (as the regulators count them), so an agent has 2 s less that
-  silence; the campaign's AMD tuning carries the same silence, for the pacing to plan with.
+  contact), then AMD() waits `after_greeting_silence` of silence before it says HUMAN. It hears
+  a little more than that (it counts whole audio frames): the silence is drawn per person, the
+  setting plus up to `silence_overshoot`. The engine hears of the answer only then, as
+  `LegAnswered(greeting_ended=...)` (the shell reads the silence from AMDCAUSE), and its 2 s to an
+  agent count from the greeting's end (as the regulators count them), so an agent has 2 s less that
+  silence. The campaign's AMD tuning carries the configured silence; the pacing plans with the
+  silences it measures (dialler.py, pacing.GreetingSilence), as on real calls.
 - Agents answer the dialler's call by themselves (auto-answer) after `agent_answer`; a bridged
   call lasts the contact's talk time, then wrap-up is the engine's. Agents may log off mid-shift
   (`logoffs`), and the list may get worse (`changes`: another mix from a given time).
@@ -101,6 +104,9 @@ class OutboundScenario:
     # 0.8 s silence, 1.46 / 2.59 s. This lognormal has p50 1.39 s / p95 2.62 s
     greeting: Dist = field(default_factory=lambda: Dist("lognormal", 1.5, cv=0.4))
     after_greeting_silence: float = 0.8  # AMD()'s (amd.conf's default): HUMAN comes this long after the greeting
+    # and AMD() hears up to this much more silence (uniform): docs/bench-amd.md's persons said
+    # HUMAN-800-800 to HUMAN-819-800, 0-19 ms over, as it counts 20 ms frames
+    silence_overshoot: float = 0.02
     amd_false_positive: float = 0.0  # true share of live answers AMD calls a machine (sim)
     assumed_false_positive: float = 0.0  # what the campaign's pacing assumes (settings)
     talk: Dist = field(default_factory=lambda: Dist("exponential", 120.0))
@@ -118,7 +124,7 @@ class OutboundScenario:
         known = {
             "kind", "name", "seed", "agents", "horizon", "live", "machine", "busy", "changes", "logoffs",
             "answer_delay", "machine_delay", "amd_time", "amd_false_positive", "assumed_false_positive",
-            "greeting", "after_greeting_silence",
+            "greeting", "after_greeting_silence", "silence_overshoot",
             "talk", "wrap_up", "ring_time", "agent_answer", "abandon_cap", "max_dial_level", "policy",
         }  # fmt: skip
         unknown = set(raw) - known
@@ -133,7 +139,8 @@ class OutboundScenario:
         for key in ("seed", "agents"):
             if key in raw:
                 kw[key] = int(raw[key])
-        for key in ("horizon", "amd_time", "wrap_up", "ring_time", "agent_answer", "after_greeting_silence"):
+        durations = ("horizon", "amd_time", "wrap_up", "ring_time", "agent_answer")
+        for key in (*durations, "after_greeting_silence", "silence_overshoot"):
             if key in raw:
                 kw[key] = seconds(raw[key], key)
         for key in ("amd_false_positive", "assumed_false_positive", "abandon_cap", "max_dial_level"):
@@ -390,9 +397,9 @@ class OutboundSimulator:
             if taken_for_machine:  # AMD takes this person for a machine
                 at = now + delay + sc.amd_time
                 self._push(at, _EVENT, ev.LegAnswered(at, cmd.leg_id, True))
-            else:  # HUMAN, after the greeting and the silence that follows it
+            else:  # HUMAN, after the greeting and the silence AMD() heard after it
                 ended = now + delay + greeting
-                at = ended + sc.after_greeting_silence
+                at = ended + sc.after_greeting_silence + sc.silence_overshoot * rng.random()  # drawn last
                 self._push(at, _EVENT, ev.LegAnswered(at, cmd.leg_id, greeting_ended=ended))
         elif u < mix.live + mix.machine:
             delay = min(sampler(sc.machine_delay, rng)(), sc.ring_time - 1) + sc.amd_time
