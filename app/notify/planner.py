@@ -10,11 +10,21 @@ Some messages are true only while their callback waits ("we will call you back, 
 place"): one still undelivered when the callback was made or ended (a gateway outage held it up
 within `expire_after`) would reach the customer after the call. `superseded` says so from the
 request's state as stored; the worker reads that state before each try and drops such a row
-(failed, its reason "superseded: ..."), never delivered. The end's own notifications still go.
+(failed, its reason "superseded: ..."), never delivered, as soon as the callback connected or
+ended (the service tells the worker of each step of a request whose confirmation is held up), not
+only at its next try. The end's own notifications still go.
+
+A confirmation that states a time ("at about 10:15") and is sent after that time, held up by an
+outage while the callback still waits, would promise the past: `restated` renders it again at
+send time, without the time (the `callback_requested_no_time` template, in the language and with
+the templates of the settings then: the store keeps no newer estimate to name). Its facts (number,
+`at`, data) are in its row for that: a webhook's body has them; a confirmation's SMS row keeps them
+beside the number and the text (not sent to the gateway).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -78,6 +88,26 @@ def superseded(event: str, request: Request | None) -> str | None:
     return f"superseded: the callback was {request.state.value} before this was delivered"
 
 
+# Kinds whose message may state a time still to come ("at about 10:15"): rendered again if sent after it.
+RESTATED = frozenset({"callback_requested"})
+
+
+def notify_of(n: Notification) -> Notify | None:
+    """The Notify `n` was planned from, read back from its row (None: a row that does not keep it,
+    an SMS stored before its facts were kept)."""
+    payload = n.payload
+    at, data = payload.get("at"), payload.get("data")
+    if n.request_id is None or n.queue is None or not isinstance(at, int | float) or not isinstance(data, dict):
+        return None
+    number = payload.get("number")
+    return Notify(n.event, n.request_id, n.queue, number if isinstance(number, str) else None, at=at, data=data)
+
+
+def minute_over(at: float, now: float) -> bool:
+    """Whether the minute a message names for `at` ("10:15") is over at `now`."""
+    return now >= (at // 60 + 1) * 60
+
+
 class Planner:
     def __init__(self, config: HoldfastConfig, new_id: Callable[[], str] = lambda: uuid.uuid4().hex) -> None:
         self.config = config
@@ -99,15 +129,15 @@ class Planner:
         campaign = notify.data.get("campaign")  # a campaign's events may have a route of their own
         return self.settings.channels_for(notify.queue, notify.kind, campaign if isinstance(campaign, str) else None)
 
-    def plan_one(self, notify: Notify) -> list[Notification]:
-        routed = self.routed(notify)
-        if not routed:  # most kinds go nowhere in most centres: nothing to render
-            return []
+    def queue_name(self, queue: str) -> str:
+        settings = self.config.queues.get(queue)
+        return (settings.display_name if settings is not None else "") or queue
+
+    def message(self, notify: Notify) -> str:
+        """The text of `notify` in the settings' language ("" if no template has one)."""
         settings = self.settings
-        queue = self.config.queues.get(notify.queue)
-        queue_name = (queue.display_name if queue is not None else "") or notify.queue
         language = settings.language or self.config.service.language
-        fields = message_fields(notify, queue_name, settings.timezone)
+        fields = message_fields(notify, self.queue_name(notify.queue), settings.timezone)
         name = notify.kind
         if notify.kind == "callback_requested":
             if not fields["expected_time"]:
@@ -115,7 +145,29 @@ class Planner:
             elif fields["expected_date"] != fields["date"]:
                 name = ANOTHER_DAY
         template = settings.template(language, name)
-        message = render(template, fields) if template else ""
+        return render(template, fields) if template else ""
+
+    def restated(self, n: Notification, now: float) -> Notification:
+        """`n` as it must read if sent at `now`: a confirmation sent after the time it states
+        (held up by an outage) without that time; anything else, and one still on time, as planned."""
+        if n.event not in RESTATED or (notify := notify_of(n)) is None:
+            return n
+        expected = notify.data.get("expected_at")
+        if not isinstance(expected, int | float) or not minute_over(expected, now):
+            return n
+        untimed = {k: v for k, v in notify.data.items() if k != "expected_at"}
+        message = self.message(dataclasses.replace(notify, data=untimed))
+        if not message or message == n.payload.get("message"):
+            return n
+        return dataclasses.replace(n, payload={**n.payload, "message": message})
+
+    def plan_one(self, notify: Notify) -> list[Notification]:
+        routed = self.routed(notify)
+        if not routed:  # most kinds go nowhere in most centres: nothing to render
+            return []
+        settings = self.settings
+        queue_name = self.queue_name(notify.queue)
+        message = self.message(notify)
         rows: list[Notification] = []
         for channel in routed:
             key = self.new_id()
@@ -129,6 +181,8 @@ class Planner:
                     )
                     continue
                 payload = {"to": to, "message": message}
+                if notify.kind in RESTATED:  # what `restated` renders it again from
+                    payload |= {"number": notify.number, "at": notify.at, "data": dict(notify.data)}
             else:
                 payload = {
                     "id": key,

@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 from app.config.notifications import SMS
 from app.config.schema import HoldfastConfig
-from app.core.commands import Command, Notify
+from app.core.commands import Activity, Command, Notify
 from app.notify.channels import Channel, SmsChannel, WebhookChannel
 from app.notify.planner import Planner
 from app.notify.worker import OutboxWorker
@@ -28,6 +28,7 @@ class Notifier:
     def __init__(self, config: HoldfastConfig, store: OutboxStore, clock: Callable[[], float]) -> None:
         self.planner = Planner(config)
         self.worker = OutboxWorker(store, channels_of(config), config.notifications.retry, clock)
+        self.worker.restate = self.planner.restated  # a confirmation sent late says no time now past
 
     def plan(self, commands: list[Command]) -> list[Notification]:
         if not any(isinstance(c, Notify) for c in commands):
@@ -38,6 +39,12 @@ class Notifier:
         """Whether `notify` has a route, so may have been given outbox rows (an SMS to a number that
         takes none gets none): only then is the worker woken."""
         return bool(self.planner.routed(notify))
+
+    def on_activity(self, activity: Activity) -> None:
+        """Each stored step of a request (the service's activity listener): a callback that
+        connected or ended supersedes its confirmation held up by an outage at once."""
+        if activity.request_id is not None:
+            self.worker.moved(activity.request_id)
 
     def reload(self, config: HoldfastConfig) -> None:
         """New routes and templates for new notifications; channels for every later try."""

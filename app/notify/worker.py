@@ -11,10 +11,17 @@ pending again with `next_at` pushed back by the retry policy (doubling). A row a
 back at about 10:00") would be wrong by then. So would a callback's confirmation held up by an
 outage once the callback was made or ended: before each try of such a row the worker reads the
 request's stored state and, if the planner's `superseded` says so, fails the row with that reason
-(logged, counted apart from the failures, never as delivered). A try that raises anything but a
-delivery error (a request that cannot be built or sent, e.g. a header aiohttp refuses) fails that
-row for good: it would fail the same way on every try and must not stop the worker, again on every
-start, for all the others. The loop then sleeps until the earliest `next_at` of a row not being
+(logged, counted apart from the failures, never as delivered). It need not wait for that try:
+the service tells the worker (`moved`) of each step of a request whose confirmation is held up (a
+try failed; or found pending at the worker's start, when a restart may have lost the telling), and
+the next round settles it, so GET /api/notifications never lists as pending a "we will call you
+back" to a customer already called back. A row being tried is left to its try, which looks again
+if it fails (the callback may have been made meanwhile). Before a try, a message that states a
+time now past ("at about 10:15" at 13:40, the callback still waiting) is rendered again without it
+(`restate`, the planner's `restated`), and the row keeps the text that goes. A try that raises
+anything but a delivery error (a request that cannot be built or sent, e.g. a header aiohttp
+refuses) fails that row for good: it would fail the same way on every try and must not stop the
+worker, again on every start, for all the others. The loop then sleeps until the earliest `next_at` of a row not being
 tried, until `wake()` (the service calls it once a step with notifications is stored) or until a
 try ends (a slot of its channel is free). A try that fails to record its outcome (StoreError) or a
 bug in one is raised by the loop. Nothing is held only in memory: after a crash or `kill -9` the
@@ -41,7 +48,7 @@ from app.notify.channels import Channel, DeliveryError
 from app.notify.planner import WHILE_WAITING, superseded
 from app.store.errors import StoreError
 from app.store.outbox import OutboxStore
-from app.store.outbox_records import Notification, StoredNotification
+from app.store.outbox_records import PENDING, Notification, StoredNotification
 
 log = structlog.get_logger("holdfast.notify")
 
@@ -49,6 +56,7 @@ BATCH = 50
 CONCURRENCY = 8  # tries at once per channel
 IDLE_POLL = 60.0  # seconds between looks when nothing is due (a row written by another process)
 STORE_RETRIES = (0.2, 0.5, 1.0, 2.0, None)  # seconds between tries of a refused store call; None: give up
+HELD_AT_START = 1000  # pending rows read at the start for held-up confirmations
 
 
 @runtime_checkable
@@ -73,8 +81,13 @@ class OutboxWorker:
         self.delivered = 0  # counters for tests and metrics
         self.failed = 0
         self.superseded = 0
+        self.restated = 0
         # The request states a confirmation depends on: the store's own (committed with each step).
         self.requests = store if isinstance(store, RequestReader) else None
+        # A message as it must read when sent (the Notifier's planner renders a late one again).
+        self.restate: Callable[[Notification, float], Notification] = lambda n, now: n
+        self._held: set[str] | None = None  # requests with a confirmation held up; None: not read yet
+        self._moved: set[str] = set()  # of those, the ones whose callback made a step since
         self.store_retries: tuple[float | None, ...] = STORE_RETRIES
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -94,6 +107,13 @@ class OutboxWorker:
 
     def wake(self) -> None:
         self._wake.set()
+
+    def moved(self, request_id: str) -> None:
+        """The service stored a step of `request_id` (it connected, ended, ...): a confirmation of
+        it held up by an outage may be superseded now. Only such a request costs a read."""
+        if self.requests is not None and (self._held is None or request_id in self._held):
+            self._moved.add(request_id)
+            self._wake.set()
 
     async def stop(self) -> None:
         if self._task is not None:
@@ -136,6 +156,7 @@ class OutboxWorker:
         if self._fault is not None:
             fault, self._fault = self._fault, None
             raise fault
+        await self._settle_held()
         now = self.clock()
         self._idle = False
         going = bool(self._trying)
@@ -186,6 +207,9 @@ class OutboxWorker:
         if (reason := await self._superseded(n)) is not None:
             await self._supersede(row, reason)
             return
+        if (restated := self.restate(n, self.clock())) is not n:
+            await self._restate(restated)
+            n = restated
         try:
             await channel.deliver(self._session, n)
         except StoreError:
@@ -197,6 +221,13 @@ class OutboxWorker:
                 return
             attempts = row.attempts + 1
             next_at = min(now + self.retry.delay(attempts), n.expires_at)
+            if n.event in WHILE_WAITING and n.request_id is not None and self._held is not None:
+                # Held up: its callback's steps are watched from now on (`moved`); one it made
+                # during this try, before it was watched, is looked at now.
+                self._held.add(n.request_id)
+                if (reason := await self._superseded(n)) is not None:
+                    await self._supersede(row, reason)
+                    return
             log.warning(
                 "notification_retry",
                 id=n.id,
@@ -224,6 +255,39 @@ class OutboxWorker:
         if n.event not in WHILE_WAITING or n.request_id is None or self.requests is None:
             return None  # most kinds are true whatever became of their request: no read
         return superseded(n.event, await self.requests.load_request(n.request_id))
+
+    async def _settle_held(self) -> None:
+        """Supersede the held-up confirmations of callbacks that moved (all of them at the start)."""
+        if self.requests is None:
+            return
+        if self._held is None:  # the first round: a restart forgot which were held up
+            pending = await self.store.notifications(state=PENDING, limit=HELD_AT_START)
+            held = {r.notification.request_id for r in pending if r.notification.event in WHILE_WAITING}
+            self._held = {request_id for request_id in held if request_id is not None}
+            self._moved |= self._held
+        for request_id in list(self._moved & self._held):
+            self._moved.discard(request_id)  # a step told during the reads below marks it again
+            self._ended.clear()
+            rows = [  # one past its expiry is due now: its try fails it as expired, as it always did
+                r
+                for r in await self.store.notifications(state=PENDING, request_id=request_id)
+                if r.notification.event in WHILE_WAITING and self.clock() < r.notification.expires_at
+            ]
+            if any(r.id in self._trying or r.id in self._ended for r in rows):
+                self._moved.add(request_id)  # left to its try (or read before its outcome): next round
+                continue
+            reason = await self._superseded(rows[0].notification) if rows else None
+            if reason is not None:
+                for row in rows:
+                    await self._supersede(row, reason)
+            if not rows or reason is not None:
+                self._held.discard(request_id)  # nothing of it left to settle
+        self._moved &= self._held
+
+    async def _restate(self, n: Notification) -> None:
+        log.info("notification_restated", id=n.id, channel=n.channel, kind=n.event, request_id=n.request_id)
+        await self.store.notification_restated(n.id, n.payload)
+        self.restated += 1
 
     async def _supersede(self, row: StoredNotification, reason: str) -> None:
         n = row.notification

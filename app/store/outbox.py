@@ -3,7 +3,8 @@
 Theory of operation: rows are inserted by the commit of the step that caused them
 (`write_sqlite` / `write_postgres`, called from the backends' commit transaction), so a
 notification is never stored without its cause nor its cause without it. The delivery worker
-(app/notify/worker.py) then reads what is due and records each try's outcome here. A row is never
+(app/notify/worker.py) then reads what is due and records each try's outcome here (and the text
+of a message rendered again as it is sent late: `notification_restated`). A row is never
 deleted by the worker: delivered and failed rows stay for the API (`GET /api/notifications`).
 Inserting an id that exists already is ignored: the key is the notification's identity.
 """
@@ -43,6 +44,10 @@ class OutboxStore(Protocol):
     async def notification_retry(self, notification_id: str, next_at: float, error: str) -> None: ...
 
     async def notification_failed(self, notification_id: str, error: str) -> None: ...
+
+    async def notification_restated(self, notification_id: str, payload: dict[str, Any]) -> None:
+        """A pending row's payload as it is sent now (a message rendered again at send time)."""
+        ...
 
     async def notifications(
         self,
@@ -178,6 +183,12 @@ class SQLiteOutbox:
             (FAILED, error[:MAX_ERROR], notification_id, PENDING),
         )
 
+    async def notification_restated(self, notification_id: str, payload: dict[str, Any]) -> None:
+        await self._update(
+            "UPDATE outbox SET payload = ? WHERE id = ? AND state = ?",
+            (codec.dump_json(payload, f"notification {notification_id} payload"), notification_id, PENDING),
+        )
+
     async def notifications(
         self,
         state: str | None = None,
@@ -266,6 +277,14 @@ class PostgresOutbox:
             "UPDATE outbox SET state = $1, attempts = attempts + 1, last_error = $2 WHERE id = $3 AND state = $4",
             FAILED,
             error[:MAX_ERROR],
+            notification_id,
+            PENDING,
+        )
+
+    async def notification_restated(self, notification_id: str, payload: dict[str, Any]) -> None:
+        await self._pg_execute(
+            "UPDATE outbox SET payload = $1::jsonb WHERE id = $2 AND state = $3",
+            codec.dump_json(payload, f"notification {notification_id} payload"),
             notification_id,
             PENDING,
         )

@@ -159,6 +159,8 @@ class TelephonyService(ServerSync):
         self.committer = Committer(store, self._act, self.fail, self.metrics) if store else None
         # Notifications: planned into each step's commit (the outbox), delivered by a watched worker.
         self.notifier = Notifier(config, store, self.clock) if isinstance(store, OutboxStore) else None
+        if self.notifier is not None:  # told of each stored step: a callback made supersedes its held-up confirmation
+            self.activity_listeners.append(self.notifier.on_activity)
         # Recordings past their queue's retention are deleted by a watched task (the event log lists them).
         # Several servers: a recording is on the server that bridged its call; each is asked.
         self.recordings = AllServersRecordings(self.servers) if self.servers.several else ari.recordings

@@ -41,7 +41,9 @@ class NotificationView(BaseModel):
     delivered_at: Timestamp | None
     delivered_at_epoch: Epoch | None
     last_error: str | None = Field(description="why the last try failed (admins only)")
-    message: str | None = Field(description="the rendered text (admins only)")
+    message: str | None = Field(
+        description="the rendered text; one rendered again when sent late, as it went (admins only)"
+    )
 
 
 class NotificationList(BaseModel):
