@@ -18,6 +18,11 @@ Theory of operation:
 - Every other transaction, and the pool's setup of a connection on acquire, is cut off after
   `transaction_timeout` (StoreIOError, saying so): a silent drop would otherwise freeze its caller
   forever. The migrations at open keep no limit: a big table's may take long.
+- The server hears nothing of a cut-off: its side of the transaction would stay open, holding its
+  row locks (a leader's lease row, FOR SHARE, among them), until its TCP notices the dead client,
+  hours with default kernel settings; no standby could take over. So every session is ended by the
+  server once idle inside a transaction for `idle_in_transaction_timeout`, well over any gap our
+  transactions leave (between statements they wait on nothing but the database).
 """
 
 from __future__ import annotations
@@ -247,6 +252,7 @@ class PostgresStore(
         pool_size: int = 4,
         commit_timeout: float = 30.0,
         transaction_timeout: float = 120.0,
+        idle_in_transaction_timeout: float = 10.0,
         migrations: tuple[str, ...] = POSTGRES_MIGRATIONS,
     ) -> None:
         if not _SCHEMA_NAME.match(schema):
@@ -258,6 +264,8 @@ class PostgresStore(
         self.commit_timeout = commit_timeout  # a write transaction's limit: then it is cut off and looked up
         # Any other transaction's (reads, a month's report included): then its connection is cut off
         self.transaction_timeout = transaction_timeout
+        # The server's, for a transaction whose client went quiet (a silent drop): then it ends it
+        self.idle_in_transaction_timeout = idle_in_transaction_timeout
         self._migrations = migrations
         self._pool: asyncpg.Pool | None = None
         self._where = f"database {_redact(dsn)} schema {schema}"
@@ -276,6 +284,9 @@ class PostgresStore(
         with self._cut_off_after(conn, self.transaction_timeout):
             await conn.execute(f"SET search_path TO {self.schema}")
             await conn.execute(f"SET lock_timeout = {int(self.busy_timeout * 1000)}")
+            await conn.execute(
+                f"SET idle_in_transaction_session_timeout = {int(self.idle_in_transaction_timeout * 1000)}"
+            )
 
     async def open(self) -> None:
         if self._pool is not None:

@@ -8,9 +8,10 @@ transaction with the simple query "COMMIT;", a 'Q' message) and then cuts that c
   twice about the transaction (`txid_status`): its first look finds it still in progress.
 - "blackhole": a silent network drop, no reset. The COMMIT is held in the network and nothing more
   passes either way on that connection; both ends stay open (the server's transaction stays open,
-  holding its locks). `give_up()` then drops the client's side (its OS giving up on the peer). The
-  held COMMIT reaches the server late: once another connection starts writing (a retry's INSERT);
-  with `heals = False`, never (the server's transaction stays open until the proxy closes).
+  holding its locks, until the server itself ends it; its goodbye then is lost too). `give_up()`
+  then drops the client's side (its OS giving up on the peer). The held COMMIT reaches the server
+  late: once another connection starts writing (a retry's INSERT); with `heals = False`, never (the
+  server's transaction stays open until the proxy closes, or the server ends it).
 Only the client-to-server stream is parsed; connect through `dsn`, which turns TLS off.
 """
 
@@ -158,4 +159,5 @@ class PgProxy:
             with contextlib.suppress(ConnectionError):
                 await client_w.drain()
         server_w.close()
-        client_w.close()  # the server hung up (after a Terminate): so does the client's side
+        if client_w is not self._silent:  # ("blackhole": the server's goodbye is lost in the network too)
+            client_w.close()  # the server hung up (after a Terminate): so does the client's side
