@@ -153,7 +153,10 @@ def banner(config: HoldfastConfig, customer: CustomerAccount, made: dict[str, st
         lines.append(f"  Customer: dial {number} for queue '{queue}'{_opening(config, queue, now)}")
     lines.append("  Callbacks to any number ring the customer softphone.")
     codes = config.feature_codes
-    lines.append(f"  Agents dial {codes.ready} ready, {codes.pause} pause, {codes.logout} log out")
+    lines.append(
+        f"  Agents dial {codes.ready} ready, {codes.pause} pause, {codes.logout} log out,"
+        f" {codes.extend_wrap_up} extend wrap-up"
+    )
     lines.append(f"  API:     {web}/api/queues  (agents: /api/agents, callbacks: /api/callbacks)")
     if s.admin_token is not None:
         lines.append(f'           curl -H "Authorization: Bearer {s.admin_token.get_secret_value()}" {web}/api/queues')

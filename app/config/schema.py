@@ -543,11 +543,12 @@ class FeatureCodes(_Model):
     ready: FeatureCode = "*21"
     pause: FeatureCode = "*22"
     logout: FeatureCode = "*23"
+    extend_wrap_up: FeatureCode = "*24"  # one more minute of wrap-up, within service.max_wrap_up_extension
 
     @model_validator(mode="after")
     def _distinct(self) -> FeatureCodes:
         seen: dict[str, str] = {}
-        for name in ("ready", "pause", "logout"):
+        for name in ("ready", "pause", "logout", "extend_wrap_up"):
             code = getattr(self, name)
             if code in seen:
                 raise bad_plain(f'uses "{code}" for both {seen[code]} and {name}; each code must be different')

@@ -55,7 +55,9 @@ def summarize(cfg: HoldfastConfig) -> str:
     lines.append(f"Inbound numbers ({len(cfg.inbound)}):")
     lines += [f"  {number} -> {queue}" for number, queue in cfg.inbound.items()]
     fc = cfg.feature_codes
-    lines.append(f"Feature codes: ready {fc.ready}, pause {fc.pause}, logout {fc.logout}")
+    lines.append(
+        f"Feature codes: ready {fc.ready}, pause {fc.pause}, logout {fc.logout}, extend wrap-up {fc.extend_wrap_up}"
+    )
     if cfg.prompts.dir or cfg.prompts.overrides:
         lines.append(
             f"Prompts: folder {cfg.prompts.dir or '(none)'}, {len(cfg.prompts.overrides)} override(s)"

@@ -82,6 +82,7 @@ STOCK: dict[str, tuple[str, ...]] = {
     "agent_ready": ("sound:agent-loginok",),
     "agent_paused": ("sound:beep",),
     "agent_logged_out": ("sound:agent-loggedoff",),
+    "wrap_up_extended": ("sound:beep",),  # the extension code's confirmation, as a pause's
     "not_in_service": ("sound:ss-noservice",),
     "voicemail_message": ("sound:vm-goodbye",),
     "recording_notice": ("sound:conf-now-recording",),  # "…is now being recorded"

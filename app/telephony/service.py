@@ -210,7 +210,7 @@ class TelephonyService(ServerSync):
     @staticmethod
     def _feature_code_map(config: HoldfastConfig) -> dict[str, str]:
         codes = config.feature_codes
-        return {codes.ready: "ready", codes.pause: "pause", codes.logout: "logout"}
+        return {codes.ready: "ready", codes.pause: "pause", codes.logout: "logout", codes.extend_wrap_up: "extend"}
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -1012,6 +1012,8 @@ class TelephonyService(ServerSync):
     # feature-code call has ended: made at once, the next queue call would ring the agent while
     # the "you are logged in" confirmation is still playing, as call waiting.
     MAKES_AVAILABLE = frozenset({"ready", "login"})
+    # What the extension code adds to a wrap-up (the API's default too); the engine caps the total.
+    WRAP_UP_STEP = 60.0
 
     async def _feature_code(self, channel_id: str, channel_name: str, code: str, server: str = "") -> None:
         # Known as ours before the commit below is awaited: a resync meanwhile (a websocket gap)
@@ -1057,15 +1059,16 @@ class TelephonyService(ServerSync):
             log.info("feature_code_applied", agent_id=agent_id, action=action)
 
     def agent_action(self, agent_id: str, action: str, reason: str = "break") -> str | None:
-        """Apply ready/pause/logout for an agent; returns the prompt to confirm it, None if refused."""
+        """Apply ready/pause/logout/extend for an agent; returns the prompt to confirm it, None if refused
+        (an extension at the cap too: nothing was extended)."""
         found = self._agent_event(agent_id, action, reason)
         if found is None:
             return None
         try:
-            self.feed(found[0])
+            commands = self.feed(found[0])
         except CoreError:
             return None
-        return found[1]
+        return None if _nothing_extended(found[0], commands) else found[1]
 
     async def agent_action_committed(self, agent_id: str, action: str, reason: str = "break") -> str | None:
         """`agent_action`, returning once the change is stored (raises ServiceStopping if it cannot be)."""
@@ -1073,10 +1076,10 @@ class TelephonyService(ServerSync):
         if found is None:
             return None
         try:
-            await self.feed_and_commit(found[0])
+            commands = await self.feed_and_commit(found[0])
         except CoreError:
             return None
-        return found[1]
+        return None if _nothing_extended(found[0], commands) else found[1]
 
     def _agent_event(self, agent_id: str, action: str, reason: str) -> tuple[ev.Event, str] | None:
         now = self.clock()
@@ -1089,6 +1092,8 @@ class TelephonyService(ServerSync):
             event, prompt = ev.AgentLoggedOut(now, agent_id), "agent_logged_out"
         elif action == "login":
             event, prompt = ev.AgentLoggedIn(now, agent_id), "agent_ready"
+        elif action == "extend":
+            event, prompt = ev.WrapUpExtended(now, agent_id, self.WRAP_UP_STEP), "wrap_up_extended"
         else:
             return None
         return event, prompt
@@ -1096,6 +1101,16 @@ class TelephonyService(ServerSync):
     async def _on_replaced(self, event: ApplicationReplaced) -> None:
         self.replaced = True
         self.fail("application_replaced")  # another Holdfast took over this Stasis app
+
+
+def granted_extension(commands: list[Command]) -> Activity | None:
+    """The engine's `wrap_up_extended` line (seconds granted, the new end) among a step's commands;
+    None when the cap was already reached: the engine takes the event and changes nothing."""
+    return next((c for c in commands if isinstance(c, Activity) and c.kind == "wrap_up_extended"), None)
+
+
+def _nothing_extended(event: ev.Event, commands: list[Command]) -> bool:
+    return isinstance(event, ev.WrapUpExtended) and granted_extension(commands) is None
 
 
 def _latest_stamp(requests: list[Request], agents: list[AgentRecord]) -> float:

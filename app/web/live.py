@@ -195,6 +195,8 @@ def live_snapshot(
                 "name": a.settings.name,
                 "state": a.state.value,
                 "state_since": a.state_since or None,
+                # in wrap-up: its end, extensions included (the page counts down to it)
+                "wrap_up_until": a.wrap_up_until if a.state is AgentState.WRAP_UP else None,
                 "pause_reason": a.pause_reason,
                 "reachable": a.reachable,
                 "request_id": current.id if current else None,

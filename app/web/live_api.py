@@ -19,8 +19,8 @@ class LiveView(BaseModel):
         "agent_name, arrived_at, queued_since, talking_since, until, attempts, priority, campaign (dialler contacts)"
     )
     agents: list[dict[str, Any]] = Field(
-        description="agents: id, name, state, state_since, pause_reason, reachable, request_id, queues, groups, "
-        "handled_today"
+        description="agents: id, name, state, state_since, wrap_up_until (in wrap-up: its end), pause_reason, "
+        "reachable, request_id, queues, groups, handled_today"
     )
     queues: list[dict[str, Any]] = Field(
         description="queues: name, label, open, waiting, callers_waiting, callbacks_waiting, callbacks_quarantine, "

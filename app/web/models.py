@@ -126,6 +126,19 @@ class AgentActionBody(Body):
     )
 
 
+class ExtendWrapUpBody(Body):
+    """Optional body of POST /api/agents/{id}/extend."""
+
+    seconds: Annotated[
+        float,
+        Field(
+            gt=0,
+            allow_inf_nan=False,
+            description="how much longer the wrap-up lasts; more than the cap leaves is cut to what it leaves",
+        ),
+    ] = 60.0  # the extension code's step, TelephonyService.WRAP_UP_STEP
+
+
 # --- answers --------------------------------------------------------------------------------------
 
 Timestamp = Annotated[
@@ -191,6 +204,17 @@ class AgentView(BaseModel):
     reachable: bool
     request_id: str | None
     queues: list[str]
+
+
+class WrapUpExtension(BaseModel):
+    agent: AgentView
+    granted: Seconds = Field(description="seconds added now: those asked for, or what the cap left if less")
+    wrap_up_until: Timestamp = Field(description="the new end of the wrap-up")
+    wrap_up_until_epoch: Epoch
+    extension_left: Seconds = Field(
+        description="how much more this wrap-up may still be extended (service.max_wrap_up_extension less "
+        "the extensions granted); 0 when the cap is reached"
+    )
 
 
 class AgentList(BaseModel):

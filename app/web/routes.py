@@ -52,12 +52,14 @@ from app.web.models import (
     CallbackRequestBody,
     CallbackView,
     ErrorAnswer,
+    ExtendWrapUpBody,
     Health,
     MoveCallbackBody,
     PositionCallbackBody,
     QueueList,
     ReloadResult,
     RemoveCallbackBody,
+    WrapUpExtension,
 )
 
 
@@ -169,6 +171,24 @@ ROUTES: tuple[Route, ...] = (
         "agents with state, pause reason, reachability",
         (Answer(200, "the agents", AgentList),),
         access="read",
+    ),
+    Route(  # before the general route below, which would take "extend" for an unknown action
+        "POST",
+        "/api/agents/{agent_id}/extend",
+        agents.extend_wrap_up,
+        "extend an agent's wrap-up (more time for notes before the next call) by `seconds` (default 60, the "
+        "extension code's step), cut to what service.max_wrap_up_extension leaves",
+        (
+            Answer(
+                200, "extended (stored): the seconds granted, the new end, what the cap still leaves", WrapUpExtension
+            ),
+            Answer(404, "no such agent"),
+            Answer(409, "the agent is not in wrap-up, or the cap is reached (nothing extended); the error says which"),
+            NOT_STORED,
+        ),
+        body=ExtendWrapUpBody,
+        parameters={"agent_id": {"type": "string", "description": "an agent id from the settings"}},
+        access="act",
     ),
     Route(
         "POST",

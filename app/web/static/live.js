@@ -221,12 +221,15 @@ function agentRow(a) {
     if (a.state !== "ready" && !talking) actions.push(["ready", "Ready"]);
     if (a.state !== "paused" && a.state !== "logged_off") actions.push(["pause", "Pause"]);
     if (a.state !== "logged_off") actions.push(["logout", "Log out"]);
+    if (a.state === "wrap_up") actions.push(["extend", "Extend"]); // one more minute, within the cap
   }
   const current = a.request_id ? `${queueLabel(a.request_queue)} · ${(data.requests.get(a.request_id) || {}).number || a.request_id}` : a.on_other_queue ? "(another queue)" : "";
   return [
     H.el("td", {}, H.el("strong", { text: a.name || a.id }), (a.name || "").includes(a.id) ? null : H.el("span", { class: "muted", text: ` ${a.id}` }), a.reachable ? null : H.el("span", { class: "badge warn", text: "unreachable" })),
     H.el("td", { class: "state" }, H.el("span", { class: `badge a-${a.state}`, text: AGENT_LABEL[a.state] || a.state })),
-    H.el("td", { class: "num mono tick", "data-since": a.state_since ?? "" }),
+    H.el("td", { class: "num mono" }, H.el("span", { class: "tick", "data-since": a.state_since ?? "" }),
+      a.wrap_up_until == null ? null // in wrap-up: what is left of it (extensions included)
+        : H.el("span", { class: "muted" }, " · ", H.el("span", { class: "wrap-left", "data-until": a.wrap_up_until }), " left")),
     H.el("td", { text: a.pause_reason || "" }),
     H.el("td", { class: "current", text: current }),
     H.el("td", { class: "muted", text: a.queues.map(queueLabel).join(", ") }),
@@ -286,6 +289,9 @@ function tick() {
     const since = parseFloat(node.dataset.since);
     const until = parseFloat(node.dataset.until); // a wait stops when the talk starts
     node.textContent = isFinite(since) ? H.duration((isFinite(until) ? until : t) - since) : "–";
+  }
+  for (const node of document.querySelectorAll(".wrap-left")) { // what is left of a wrap-up
+    node.textContent = H.duration(Math.max(0, parseFloat(node.dataset.until) - t));
   }
 }
 
@@ -421,7 +427,7 @@ async function loadOutbox() {
 function confirmAgent(a, action, label) {
   ask({
     title: `${label}: ${a.name || a.id}?`,
-    text: `${a.name || a.id} is ${AGENT_LABEL[a.state] || a.state} now.`,
+    text: action === "extend" ? `${a.name || a.id}'s wrap-up gets one more minute (within the most allowed).` : `${a.name || a.id} is ${AGENT_LABEL[a.state] || a.state} now.`,
     reason: action === "pause" ? "break" : false,
     ok: label,
     run: (reason) => H.api("POST", `/api/agents/${encodeURIComponent(a.id)}/${action}`, action === "pause" ? { reason: reason || "break" } : undefined),
