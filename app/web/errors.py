@@ -57,7 +57,13 @@ async def errors_as_json(request: web.Request, handler: Handler) -> web.StreamRe
     except StoreError as error:
         log.warning("request_store_refused", method=request.method, path=request.path, error=str(error))
         answer = _store_refused(error).response()
-    except Exception:
+    except Exception as error:
+        if isinstance(error, ConnectionResetError) and _client_gone(request):  # aiohttp's ClientConnectionResetError
+            # The client went away part-way (a download cancelled, a tab closed): nothing can be
+            # answered, and nothing is wrong with the service; an error line would page someone.
+            log.info("download_abandoned", method=request.method, path=request.path, error=str(error))
+            _close(request)
+            return web.Response(status=499)  # for the access log only (nginx's "client closed request")
         log.exception("request_failed", method=request.method, path=request.path)
         answer = web.json_response({"error": "internal error; the service log has the details"}, status=500)
     if request.writer.output_size > 0:
@@ -78,6 +84,11 @@ def cut_short(request: web.Request, response: web.StreamResponse, error: Excepti
     log.warning("download_cut", path=request.path, error=f"{type(error).__name__}: {error}", **where)
     _close(request)
     return response
+
+
+def _client_gone(request: web.Request) -> bool:
+    transport = request.transport
+    return transport is None or transport.is_closing()
 
 
 def _close(request: web.Request) -> None:

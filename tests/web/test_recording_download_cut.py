@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 import aiohttp
 import pytest
 from aiohttp.test_utils import TestClient
+from structlog.testing import capture_logs
 
 from app.ari import AriTimeout
 from tests.telephony.conftest import Shell
@@ -77,3 +78,32 @@ async def test_a_bug_mid_file_cuts_the_download_without_an_error_inside_the_wav(
             async for chunk in resp.content.iter_any():
                 got += chunk
     assert got == first  # no error JSON (nor a second status line) inside the file
+
+
+async def test_a_download_the_supervisor_abandons_is_not_logged_as_a_bug(
+    shell: Shell, http: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A supervisor who cancels a recording's download half-way (closes the tab, stops curl) is no
+    fault of the service: the write that meets the closed connection must not be logged as an
+    error with a traceback (request_failed), which an operator is paged for. It is said at info."""
+    rid = await recorded_call(shell, SUPPORT_NUMBER, "4000")
+    client_gone = asyncio.Event()
+
+    async def stored_file(name: str) -> AsyncIterator[bytes]:
+        yield b"RIFF" + b"audio" * 100
+        await client_gone.wait()
+        for _ in range(1000):  # the rest of a long file, into a connection the client closed
+            yield b"audio" * 1000
+
+    monkeypatch.setattr(shell.service.recordings, "stored_file", stored_file)
+    with capture_logs() as logs:
+        resp = await http.get(f"/api/recordings/holdfast-{rid}", headers=bearer(TOKEN))
+        assert resp.status == 200
+        await resp.content.readany()
+        resp.close()  # the client goes
+        client_gone.set()
+        async with asyncio.timeout(10):  # the handler's end is its log line
+            while not any(line["event"] in ("request_failed", "download_abandoned") for line in logs):
+                await asyncio.sleep(0.01)
+    ends = [line for line in logs if line["event"] in ("request_failed", "download_abandoned")]
+    assert [(line["event"], line["log_level"]) for line in ends] == [("download_abandoned", "info")], ends
