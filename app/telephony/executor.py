@@ -632,7 +632,7 @@ class CommandExecutor:
             await asyncio.gather(*stops)
         bridge_id = call_bridge_id(cmd.request_id)
         prepared = bridge_id in self.call_bridges
-        self.call_bridges[bridge_id] = [customer, agent]
+        members = self.call_bridges[bridge_id] = [customer, agent]
         customer.bridge_id = agent.bridge_id = bridge_id
         # Adding a channel takes it out of the Stasis bridge it is in (the caller's holding bridge)
         # in the same step (res_stasis control.c), so no removeChannel first.
@@ -652,9 +652,27 @@ class CommandExecutor:
             if error.status not in (400, 404, 422):
                 raise
             log.info("bridge_leg_gone", request_id=cmd.request_id, error=str(error))
+            await self._destroy_if_released(bridge_id, members, ari)
+            return
+        if await self._destroy_if_released(bridge_id, members, ari):
             return
         if cmd.record:
             await self._record_bridge(cmd, bridge_id, ari, queue)
+
+    async def _destroy_if_released(self, bridge_id: str, members: list[Leg], ari: AriClient) -> bool:
+        """Whether a leg's end released the call bridge while it was being made (made again after
+        the release's destroy, it would carry no call and be left behind): then destroyed here. One
+        prepared meanwhile for a later agent of the request is theirs and kept."""
+        if bridge_id in self.call_bridges:  # still these legs' (their end destroys it), or a later leg's
+            return False
+        log.info("call_bridge_released_while_made", bridge_id=bridge_id, legs=[leg.leg_id for leg in members])
+        try:
+            await ari.bridges.destroy(bridge_id)
+        except (AriNotFound, AriConflict):
+            pass  # never made again, or being destroyed
+        except AriError as error:  # an empty bridge left carries no call: a warning, as in release_call_bridge
+            log.warning("call_bridge_left", bridge_id=bridge_id, error=str(error))
+        return True
 
     async def _record_bridge(self, cmd: c.BridgeLegs, bridge_id: str, ari: AriClient, queue: str | None) -> None:
         """Record the call bridge, started only now that both legs are in it (so nothing before,

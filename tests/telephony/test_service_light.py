@@ -344,3 +344,25 @@ async def test_a_drain_that_cancels_lanes_leaves_none_behind(shell: Shell) -> No
 
     executor.submit([c.Hangup(leg.leg_id)])  # the leg's next command runs on a new lane
     await shell.fake.wait_for_call("DELETE", f"/channels/{caller.channel_id}")
+
+
+async def test_a_call_bridge_made_again_after_its_call_ended_is_not_left_behind(shell: Shell) -> None:
+    """The prepared bridge is gone at the answer, so it is made again; the caller hangs up while it
+    is being made, and that hang-up's destroy comes first (404). The bridge made after it carries no
+    call and nobody else would destroy it: seen on real Asterisk as a bridge left behind."""
+    caller, agent_channel, leg_id = await _ringing(shell)
+    bridge_id = call_bridge_id(caller.request_id)
+    await shell.fake.wait_for_call("POST", f"/bridges/{bridge_id}")
+    del shell.fake.bridges[bridge_id]  # e.g. destroyed by an earlier leg's end, racing
+    shell.fake.delay("POST", f"/bridges/{bridge_id}", 0.5)  # made again, slowly
+
+    chan = shell.fake.channels[agent_channel]
+    chan["state"] = "Up"
+    await shell.push("StasisStart", channel=chan, args=["agent", leg_id])
+    await shell.fake.wait_for_call("POST", f"/bridges/{bridge_id}/addChannel")  # 404: gone
+    # The caller hangs up while the bridge is made again: the release's destroy finds none.
+    caller_channel = {"id": caller.channel_id, **shell.fake.channels[caller.channel_id]}
+    await shell.hangup_event(caller_channel, "ChannelDestroyed", cause=16, cause_txt="Normal Clearing")
+    await shell.activities.wait("ended", request_id=caller.request_id)
+    await shell.fake.wait_for_call("POST", f"/bridges/{bridge_id}", count=2, timeout=3)
+    await shell.eventually(lambda: bridge_id not in shell.fake.bridges, "the call bridge destroyed")
