@@ -666,12 +666,7 @@ class CommandExecutor:
         if bridge_id in self.call_bridges:  # still these legs' (their end destroys it), or a later leg's
             return False
         log.info("call_bridge_released_while_made", bridge_id=bridge_id, legs=[leg.leg_id for leg in members])
-        try:
-            await ari.bridges.destroy(bridge_id)
-        except (AriNotFound, AriConflict):
-            pass  # never made again, or being destroyed
-        except AriError as error:  # an empty bridge left carries no call: a warning, as in release_call_bridge
-            log.warning("call_bridge_left", bridge_id=bridge_id, error=str(error))
+        await self._destroy_call_bridge(ari, bridge_id)
         return True
 
     async def _record_bridge(self, cmd: c.BridgeLegs, bridge_id: str, ari: AriClient, queue: str | None) -> None:
@@ -730,8 +725,14 @@ class CommandExecutor:
             for member in members:
                 if member.bridge_id == bridge_id:
                     member.bridge_id = None
+        await self._destroy_call_bridge(self._ari(leg), bridge_id)
+
+    @staticmethod
+    async def _destroy_call_bridge(ari: AriClient, bridge_id: str) -> None:
+        """404 or 409 (gone, or being destroyed) are expected; any other refusal leaves an empty
+        bridge behind, which carries no call: a warning, not a stop."""
         try:
-            await self._ari(leg).bridges.destroy(bridge_id)
+            await ari.bridges.destroy(bridge_id)
         except (AriNotFound, AriConflict) as error:
             log.debug("call_bridge_gone", bridge_id=bridge_id, status=error.status)
         except AriError as error:
