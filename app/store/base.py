@@ -19,7 +19,10 @@ Theory of operation:
   the rest of it; progress for a contact that is not stored (or not in that campaign) refuses the
   whole commit. The dialler's lists themselves (contacts, do-not-call entries, campaign states)
   are below; see app/store/contacts_schema.py.
-- Every failure raises a `StoreError` subclass; a call that raised wrote nothing.
+- Every failure raises a `StoreError` subclass; a call that raised wrote nothing, except a
+  `StoreIOError` at or after the COMMIT (PostgreSQL: the answer lost on the network), which may
+  have stored it: the writes that matter look it up (`commit_many`, `append_admin`); the others
+  are safe to repeat (tests/store/test_pg_ambiguous_commit_audit.py).
 """
 
 from __future__ import annotations

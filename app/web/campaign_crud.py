@@ -161,14 +161,17 @@ async def delete_campaign(request: web.Request) -> web.Response:
     if cid not in service.api_campaigns:
         raise ApiError(404, f"no campaign {cid!r} created over the API")
     body = await read_body(request, CampaignActBody)
-    stored = {s.campaign: s.state for s in await store.campaign_states()}
-    if stored.get(cid) != "stopped":
-        raise ApiError(409, f"campaign {cid!r} is not stopped; stop it first (POST /api/campaigns/{cid}/stop)")
+    definition = await _stored_definition(store, cid)
+    # None: a deletion stored whose answer was lost (StoreIOError), retried; its stored state went
+    # with it, so it cannot read "stopped". The engine still holds the campaign: finish the deletion.
+    if definition is not None:
+        stored = {s.campaign: s.state for s in await store.campaign_states()}
+        if stored.get(cid) != "stopped":
+            raise ApiError(409, f"campaign {cid!r} is not stopped; stop it first (POST /api/campaigns/{cid}/stop)")
     refuse_if_stopping(service)
     now = service.clock()
     rest = {k: v for k, v in service.api_campaigns.items() if k != cid}
     _engine_check(service, rest)
-    definition = await _stored_definition(store, cid)
     await store.delete_campaign_def(cid)  # with its stored state: an id used again starts afresh
     detail: dict[str, object] = {
         "campaign": cid,

@@ -206,7 +206,9 @@ async def _dnc_change(request: web.Request, add: bool) -> web.Response:
 
     async def to_engine() -> None:
         await service.feed_and_commit(update)
-        if changed and not add:  # contacts held back by these entries may be due again
+        # Contacts held back by these entries may be due again. Told even when nothing was there:
+        # a removal retried after its answer was lost (StoreIOError) finds 0 rows, yet stored it.
+        if not add:
             for affected in [campaign] if campaign is not None else known_campaigns(service.engine.settings):
                 await service.feed_and_commit(ContactsChanged(now, affected))
 

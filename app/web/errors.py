@@ -3,8 +3,9 @@
 Theory of operation: handlers raise `ApiError(status, message)` for a refusal; the middleware
 turns it, aiohttp's own HTTP errors (unknown path, wrong method, body too large) and any
 unexpected exception into `{"error": ...}`. A store that refuses (busy, full, failing) is no bug:
-its call wrote nothing (`StoreError`), so the answer is 503 with a Retry-After; a handler that
-had stored something before says so itself. An unexpected exception is a bug: it is logged with
+the answer is 503 with a Retry-After. Its call wrote nothing (`StoreError`), except that an I/O
+error (`StoreIOError`) may have cut the answer to a COMMIT the database carried out: the answer
+says so. A handler that had stored something before says so itself. An unexpected exception is a bug: it is logged with
 its traceback and answered 500, so a client never sees a half-written response. A download that
 fails once its headers are out is cut instead, whatever failed (`cut_short` in its handler for
 an expected refusal, the middleware for the rest): no answer can follow it.
@@ -21,7 +22,7 @@ from typing import Any
 import structlog
 from aiohttp import web
 
-from app.store import StoreBusy, StoreError
+from app.store import StoreBusy, StoreError, StoreIOError
 
 log = structlog.get_logger("holdfast.web")
 
@@ -108,8 +109,13 @@ def _store_refused(error: StoreError) -> ApiError:
     # a busy database frees up in a moment; a full or failing one needs someone first
     wait = 2 if isinstance(error, StoreBusy) else 30
     what = "busy" if isinstance(error, StoreBusy) else "failing"
-    text = f"the store is {what} ({type(error).__name__}: {error}): the step that failed wrote nothing; try again"
-    return ApiError(503, text, retry_after=wait)
+    # An I/O error may have cut the answer to a COMMIT the database carried out: never say "nothing".
+    outcome = (
+        "the step that failed may have been stored; look before you try again"
+        if isinstance(error, StoreIOError)
+        else "the step that failed wrote nothing; try again"
+    )
+    return ApiError(503, f"the store is {what} ({type(error).__name__}: {error}): {outcome}", retry_after=wait)
 
 
 def _kept(error: web.HTTPException) -> dict[str, str]:
