@@ -20,6 +20,8 @@ from app.core.settings import AgentSettings
 from app.core.states import AgentState
 
 NOT_RESPONDING = "not_responding"
+# What the extension code adds to a wrap-up, and the API's default (`service.max_wrap_up_extension` caps the total)
+WRAP_UP_EXTENSION_STEP = 60.0
 
 
 @dataclass(slots=True)
@@ -33,7 +35,7 @@ class Agent:
     state_since: float = 0.0
     request_id: str | None = None
     wrap_up_until: float | None = None
-    wrap_up_extended: float = 0.0
+    wrap_up_extended: float = 0.0  # seconds added to this wrap-up: what counts against the cap
     after_call: AgentState | None = None  # paused / logged_off requested during a call
     after_call_reason: str | None = None
     refusals: int = 0  # in a row, since the agent last talked to a customer or made themselves ready

@@ -130,7 +130,11 @@ class Recovery(EngineBase):
                     self._report_call_started(req)  # so the estimator counts its end consistently
 
     def restore_wrap_ups(
-        self, wrapping: Iterable[tuple[str, float]], now: float, ends: Mapping[str, float] | None = None
+        self,
+        wrapping: Iterable[tuple[str, float]],
+        now: float,
+        ends: Mapping[str, float] | None = None,
+        granted: Mapping[str, float] | None = None,
     ) -> None:
         """After `restore` and `restore_after_call`: agents stored in wrap-up (agent id, since when)
         finish it instead of being ready at once: the notes of the call, or a dialler call's
@@ -139,12 +143,17 @@ class Recovery(EngineBase):
         has none: the call's queue is not stored with the agent, so the wrap-up is then the
         longest of the agent's queues'. One already over is over.
 
+        The extension already granted counts against `max_wrap_up_extension` as stored (`granted`:
+        agent id to seconds), so the cap is the one the agent had before the restart. A row stored
+        before it was kept has none: it is then counted back from the end and the longest wrap-up,
+        which undercounts it when the call's queue had a shorter one.
+
         A wrap-up that ran out while we were down, or that `restore_after_call` ended with the
         move asked for during it, ends with the `agent_state` line its live end records (in
         `take_restored`): else the stored agent stays in wrap-up and the log counts them in it
         until their next change. It is dated at the wrap-up's end when that was while we were
         down, else now (the move is made now)."""
-        ends = ends or {}
+        ends, granted = ends or {}, granted or {}
         for agent_id, since in wrapping:
             agent = self.agents.get(agent_id)
             if agent is None or agent.request_id is not None:
@@ -154,9 +163,7 @@ class Recovery(EngineBase):
             if agent.state is AgentState.READY and end > now:
                 agent.set_state(AgentState.WRAP_UP, since)
                 agent.wrap_up_until = end
-                # what was granted already still counts against the cap (as far as the configured
-                # wrap-up tells it: the call's queue is not stored)
-                agent.wrap_up_extended = max(0.0, end - since - wrap_up)
+                agent.wrap_up_extended = granted.get(agent_id, max(0.0, end - since - wrap_up))
                 self._timers.set("wrap_up", agent.id, agent.wrap_up_until)
                 continue
             at = min(end, now)

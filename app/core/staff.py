@@ -4,7 +4,8 @@ An agent who pauses or logs out while being rung gives the request back: their l
 the request returns to its place (recorded, so the store no longer has it as ringing). During a
 call the move takes effect when the call's wrap-up ends; asking for it records
 `agent_state_requested`, which is what the shell stores the agent's move by (a restart keeps it).
-A wrap-up extension records `wrap_up_extended` (seconds granted, the new end) for the same reason.
+A wrap-up extension records `wrap_up_extended` (seconds granted, the new end, the extension in all
+and what the cap leaves) for the same reason; the shell answers from it.
 
 A callback put at a position (`CallbackRepositioned`) gets a new place key between the keys of
 the requests that will be ahead of and behind it; everyone else keeps theirs, so their order is
@@ -94,7 +95,16 @@ class StaffFlow(EngineBase):
         agent.wrap_up_until += extra
         self._timers.set("wrap_up", agent.id, agent.wrap_up_until)
         # the line marks the agent for storing with its new end: a restart keeps the extension
-        self._activity("wrap_up_extended", None, agent=agent.id, seconds=extra, until=agent.wrap_up_until)
+        # and is the step's answer (granted, new end, in all, what the cap leaves) for the API
+        self._activity(
+            "wrap_up_extended",
+            None,
+            agent=agent.id,
+            seconds=extra,
+            until=agent.wrap_up_until,
+            extended=agent.wrap_up_extended,
+            left=room - extra,
+        )
 
     def _wrap_up_due(self, agent_id: str) -> None:
         agent = self.agents[agent_id]

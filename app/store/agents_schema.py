@@ -10,6 +10,12 @@ The wrap-up's end (SQLite migration 12, PostgreSQL migration 13): when an agent 
 free again, their extensions (`WrapUpExtended`) included, so a restart resumes the wrap-up the
 agent has, not the configured one. NULL out of wrap-up, and in rows written before the column
 (those are restored as before: since + the longest wrap-up of the agent's queues).
+
+The extension granted in that wrap-up (SQLite migration 13, PostgreSQL migration 14): the seconds
+that count against `service.max_wrap_up_extension`. The call's queue is not stored, so counted back
+from the end it is only end - since - the longest wrap-up of the agent's queues: too little when
+the call's queue has a shorter one, and the agent got more than the cap after a restart. NULL when
+wrap_up_until is, and in rows written before the column (those keep that count).
 """
 
 from __future__ import annotations
@@ -25,4 +31,12 @@ SQLITE_AGENT_WRAP_UP_UNTIL = """
 
 POSTGRES_AGENT_WRAP_UP_UNTIL = """
     ALTER TABLE agent_states ADD COLUMN wrap_up_until DOUBLE PRECISION;
+"""
+
+SQLITE_AGENT_WRAP_UP_EXTENDED = """
+    ALTER TABLE agent_states ADD COLUMN wrap_up_extended REAL;
+"""
+
+POSTGRES_AGENT_WRAP_UP_EXTENDED = """
+    ALTER TABLE agent_states ADD COLUMN wrap_up_extended DOUBLE PRECISION;
 """

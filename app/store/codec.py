@@ -222,19 +222,30 @@ def activity_row(a: Activity) -> tuple[Any, ...]:
 # Rows of the agent, log and lock tables, in the column order both backends select.
 
 
-AGENT_COLUMNS = ("agent_id", "state", "pause_reason", "since", "after_call", "after_call_reason", "wrap_up_until")
+AGENT_COLUMNS = (
+    "agent_id",
+    "state",
+    "pause_reason",
+    "since",
+    "after_call",
+    "after_call_reason",
+    "wrap_up_until",
+    "wrap_up_extended",
+)
 
 
 def agent_row(a: AgentRecord) -> tuple[Any, ...]:
     after_call = a.after_call.value if a.after_call is not None else None
-    return texts((a.agent_id, a.state.value, a.pause_reason, a.since, after_call, a.after_call_reason, a.wrap_up_until))
+    wrap_up = (a.wrap_up_until, a.wrap_up_extended)
+    return texts((a.agent_id, a.state.value, a.pause_reason, a.since, after_call, a.after_call_reason, *wrap_up))
 
 
 def agent_from_row(r: Sequence[Any]) -> AgentRecord:
     after_call = _enum(AgentState, r[4], f"agent {r[0]} after_call") if r[4] is not None else None
     wrap_up_until = float(r[6]) if r[6] is not None else None
+    wrap_up_extended = float(r[7]) if r[7] is not None else None
     state = _enum(AgentState, r[1], f"agent {r[0]} state")
-    return AgentRecord(r[0], state, r[2], float(r[3]), after_call, r[5], wrap_up_until)
+    return AgentRecord(r[0], state, r[2], float(r[3]), after_call, r[5], wrap_up_until, wrap_up_extended)
 
 
 def event_from_row(r: Sequence[Any]) -> StoredEvent:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Iterator
 
-from app.store.agents_schema import AGENT_AFTER_CALL, SQLITE_AGENT_WRAP_UP_UNTIL
+from app.store.agents_schema import AGENT_AFTER_CALL, SQLITE_AGENT_WRAP_UP_EXTENDED, SQLITE_AGENT_WRAP_UP_UNTIL
 from app.store.campaign_defs import SQLITE_CAMPAIGN_DEFS
 from app.store.contacts_schema import SQLITE_CONTACTS
 from app.store.events_schema import EVENTS_KIND_ID
@@ -129,6 +129,8 @@ SQLITE_MIGRATIONS: tuple[str, ...] = (
     SQLITE_LOGIN_FAILURES,
     # 12: the end of an agent's wrap-up, extensions included (app/store/agents_schema.py; PostgreSQL's migration 13)
     SQLITE_AGENT_WRAP_UP_UNTIL,
+    # 13: the extension granted in an agent's wrap-up (app/store/agents_schema.py; PostgreSQL's migration 14)
+    SQLITE_AGENT_WRAP_UP_EXTENDED,
 )
 
 

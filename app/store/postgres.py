@@ -40,7 +40,7 @@ import asyncpg  # type: ignore[import-untyped]
 
 from app.core.request import Request
 from app.store import codec
-from app.store.agents_schema import AGENT_AFTER_CALL, POSTGRES_AGENT_WRAP_UP_UNTIL
+from app.store.agents_schema import AGENT_AFTER_CALL, POSTGRES_AGENT_WRAP_UP_EXTENDED, POSTGRES_AGENT_WRAP_UP_UNTIL
 from app.store.base import DEFAULT_LIMIT, DEFAULT_LOCK
 from app.store.campaign_defs import POSTGRES_CAMPAIGN_DEFS, PostgresCampaignDefs
 from app.store.common import CommitShortcuts, merge
@@ -169,6 +169,8 @@ POSTGRES_MIGRATIONS: tuple[str, ...] = (
     POSTGRES_LOGIN_FAILURES,
     # 13: the end of an agent's wrap-up, extensions included (app/store/agents_schema.py; SQLite's migration 12)
     POSTGRES_AGENT_WRAP_UP_UNTIL,
+    # 14: the extension granted in an agent's wrap-up (app/store/agents_schema.py; SQLite's migration 13)
+    POSTGRES_AGENT_WRAP_UP_EXTENDED,
 )
 
 _SCHEMA_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")

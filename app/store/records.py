@@ -23,6 +23,9 @@ class AgentRecord:
     after_call_reason: str | None = None
     # when the wrap-up ends (extensions included); None out of wrap-up, and in rows stored before it was kept
     wrap_up_until: float | None = None
+    # the seconds of it granted as extensions (counted against the cap); None as wrap_up_until is, and
+    # in rows stored before it was kept (the restore then counts it back from the end)
+    wrap_up_extended: float | None = None
 
 
 @dataclass(frozen=True, slots=True)

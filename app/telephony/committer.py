@@ -141,6 +141,8 @@ def agent_record(agent: Agent) -> AgentRecord:
         agent.after_call,
         agent.after_call_reason,
         agent.wrap_up_until,
+        # the cap a restart restores is the one the agent has: the call's queue (its wrap-up) is not stored
+        agent.wrap_up_extended if agent.wrap_up_until is not None else None,
     )
 
 

@@ -53,6 +53,7 @@ from app.config import ConfigError, HoldfastConfig, load_config
 from app.config.errors import STORED_DEFINITION
 from app.config.schema import AsteriskConfig, CampaignConfig
 from app.core import events as ev
+from app.core.agents import WRAP_UP_EXTENSION_STEP
 from app.core.causes import outcome_for, silence_after_greeting
 from app.core.commands import Activity, Command, Hangup, LoadContacts, Notify
 from app.core.engine import Engine
@@ -236,7 +237,8 @@ class TelephonyService(ServerSync):
             self.engine.restore_after_call(moves, now)
             wrapping = [a for a in agents if a.state is AgentState.WRAP_UP]
             ends = {a.agent_id: a.wrap_up_until for a in wrapping if a.wrap_up_until is not None}
-            self.engine.restore_wrap_ups([(a.agent_id, a.since) for a in wrapping], now, ends)
+            granted = {a.agent_id: a.wrap_up_extended for a in wrapping if a.wrap_up_extended is not None}
+            self.engine.restore_wrap_ups([(a.agent_id, a.since) for a in wrapping], now, ends, granted)
             restored = self.engine.take_restored()  # wrap-ups the restart ended: stored and logged as live ones
             if restored and self.committer is not None:
                 self.committer.put(step_of(self.engine, restored))
@@ -1013,7 +1015,7 @@ class TelephonyService(ServerSync):
     # the "you are logged in" confirmation is still playing, as call waiting.
     MAKES_AVAILABLE = frozenset({"ready", "login"})
     # What the extension code adds to a wrap-up (the API's default too); the engine caps the total.
-    WRAP_UP_STEP = 60.0
+    WRAP_UP_STEP = WRAP_UP_EXTENSION_STEP
 
     async def _feature_code(self, channel_id: str, channel_name: str, code: str, server: str = "") -> None:
         # Known as ours before the commit below is awaited: a resync meanwhile (a websocket gap)

@@ -108,15 +108,16 @@ async def extend_wrap_up(request: web.Request) -> web.Response:
     except CoreError as error:  # not in wrap-up (or it ended in this same step)
         raise ApiError(409, f"{error}; only an agent in wrap-up can extend it") from None
     granted = granted_extension(commands)
-    agent = service.engine.agents[agent_id]
-    cap = service.engine.settings.max_wrap_up_extension
-    if granted is None:
+    if granted is None:  # at the cap the step records nothing: the refusal tells the agent's state
+        agent = service.engine.agents[agent_id]
+        cap = service.engine.settings.max_wrap_up_extension
         raise ApiError(
             409,
             f"agent {agent_id}'s wrap-up is already extended by {format_duration(agent.wrap_up_extended)}, "
             f"the most service.max_wrap_up_extension ({format_duration(cap)}) allows: no more can be added",
         )
-    seconds, until = float(granted.data["seconds"]), float(granted.data["until"])
+    # the step's own answer: another step may have moved the agent on before this commit returned
+    seconds, until, left = (float(granted.data[k]) for k in ("seconds", "until", "left"))
     detail = {"agent_id": agent_id, "before": before, "granted": seconds, "until": iso(until)}
     await log_change(service, service.clock(), who(request, "admin"), "agent_extend", None, detail)
     answer = WrapUpExtension(
@@ -124,6 +125,6 @@ async def extend_wrap_up(request: web.Request) -> web.Response:
         granted=seconds,
         wrap_up_until=iso(until),
         wrap_up_until_epoch=until,
-        extension_left=max(0.0, cap - agent.wrap_up_extended),
+        extension_left=left,
     )
     return web.json_response(answer.model_dump(mode="json"))

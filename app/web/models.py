@@ -21,6 +21,8 @@ from typing import Annotated, Any
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from pydantic_core import PydanticCustomError
 
+from app.core.agents import WRAP_UP_EXTENSION_STEP
+
 # Limits: generous for people and CRMs, small enough that nothing can flood the store or the logs.
 PRIORITY_MIN, PRIORITY_MAX = -1000, 1000
 MAX_NAME = 64  # queue names, who did it
@@ -136,7 +138,7 @@ class ExtendWrapUpBody(Body):
             allow_inf_nan=False,
             description="how much longer the wrap-up lasts; more than the cap leaves is cut to what it leaves",
         ),
-    ] = 60.0  # the extension code's step, TelephonyService.WRAP_UP_STEP
+    ] = WRAP_UP_EXTENSION_STEP  # the extension code's step
 
 
 # --- answers --------------------------------------------------------------------------------------

@@ -284,7 +284,8 @@ class Shell:
         engine.restore_after_call(moves, now)
         wrapping = [a for a in agents if a.state is AgentState.WRAP_UP]
         ends = {a.agent_id: a.wrap_up_until for a in wrapping if a.wrap_up_until is not None}
-        engine.restore_wrap_ups([(a.agent_id, a.since) for a in wrapping], now, ends)
+        granted = {a.agent_id: a.wrap_up_extended for a in wrapping if a.wrap_up_extended is not None}
+        engine.restore_wrap_ups([(a.agent_id, a.since) for a in wrapping], now, ends, granted)
         self.engine = engine
         self._commit(engine.take_restored())  # wrap-ups the restart ended, stored as the service does
         self._check_store()  # before anything moves the agents on (a ring would hide a stale record)

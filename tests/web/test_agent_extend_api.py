@@ -85,6 +85,28 @@ async def test_the_cap_leaves_less_then_nothing_and_the_answer_says_so(shell: Sh
     assert shell.engine.agents["1001"].wrap_up_until == pytest.approx(end + CAP)
 
 
+async def test_the_answer_is_what_the_step_granted_not_what_a_later_step_left(
+    shell: Shell, http: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The agent dials *24 while the API's extension is being stored: the answer still tells what
+    the API's own step granted and left (60 s, 30 s of the cap), not the state after the *24."""
+    end = await _in_wrap_up(shell)
+    service = shell.service
+    stored = service.feed_and_commit
+
+    async def then_the_code(event: Any) -> Any:
+        commands = await stored(event)
+        assert service.agent_action("1001", "extend") == "wrap_up_extended"  # the rest of the cap
+        return commands
+
+    monkeypatch.setattr(service, "feed_and_commit", then_the_code)
+    status, body = await _extend(http, {"seconds": 60})
+    assert status == 200, body
+    assert (body["granted"], body["extension_left"]) == (60.0, CAP - 60.0)
+    assert body["wrap_up_until_epoch"] == pytest.approx(end + 60.0)
+    assert shell.engine.agents["1001"].wrap_up_until == pytest.approx(end + CAP)  # the code's 30 s came after
+
+
 async def test_an_agent_not_in_wrap_up_gets_a_409_saying_so(shell: Shell, http: TestClient) -> None:
     shell.ready("1001")
     status, body = await _extend(http)
