@@ -17,12 +17,21 @@ Theory of operation:
   (`pg_terminate_backend`), so the answer is final before anyone retries.
 - Every other transaction, and the pool's setup of a connection on acquire, is cut off after
   `transaction_timeout` (StoreIOError, saying so): a silent drop would otherwise freeze its caller
-  forever. The migrations at open keep no limit: a big table's may take long.
+  forever. The migrations at open keep no such limit (a big table's may take long): there TCP itself
+  tells, below.
 - The server hears nothing of a cut-off: its side of the transaction would stay open, holding its
   row locks (a leader's lease row, FOR SHARE, among them), until its TCP notices the dead client,
   hours with default kernel settings; no standby could take over. So every session is ended by the
   server once idle inside a transaction for `idle_in_transaction_timeout`, well over any gap our
   transactions leave (between statements they wait on nothing but the database).
+- Not idle is not alive: a server sending a large result to a dead client, or waiting for the rest
+  of a message (a drop between a write's Bind and Sync), is "active", and the idle timer never
+  fires. So both ends' TCP gives up on a silent peer after about `network_timeout` (keepalive probes
+  on a quiet connection, TCP_USER_TIMEOUT on unacknowledged data): on ours the socket options of
+  every connection (app/store/pg_network.py), on the server's the session's tcp_keepalives_* and
+  tcp_user_timeout, so it ends the dead client's session and releases its locks. A live server,
+  however busy, answers keepalives from its kernel: a long migration is not cut, but one whose
+  database stops answering fails (StoreIOError, saying so) instead of holding the start forever.
 """
 
 from __future__ import annotations
@@ -61,6 +70,7 @@ from app.store.lease import POSTGRES_LEASE, PostgresLeases, check_fence
 from app.store.login_failures import POSTGRES_LOGIN_FAILURES, PostgresLoginFailures
 from app.store.outbox import PostgresOutbox, write_postgres
 from app.store.outbox_schema import POSTGRES_OUTBOX
+from app.store.pg_network import gave_up, keepalive_for, kept_alive_connection, session_settings
 from app.store.postgres_contacts import PostgresContacts, write_progress
 from app.store.promises_schema import PROMISES_BY_TIME
 from app.store.records import AdminEntry, AgentRecord, Change, LockHolder, StoredEvent
@@ -255,6 +265,7 @@ class PostgresStore(
         commit_timeout: float = 30.0,
         transaction_timeout: float = 120.0,
         idle_in_transaction_timeout: float = 10.0,
+        network_timeout: float = 30.0,
         migrations: tuple[str, ...] = POSTGRES_MIGRATIONS,
     ) -> None:
         if not _SCHEMA_NAME.match(schema):
@@ -268,6 +279,10 @@ class PostgresStore(
         self.transaction_timeout = transaction_timeout
         # The server's, for a transaction whose client went quiet (a silent drop): then it ends it
         self.idle_in_transaction_timeout = idle_in_transaction_timeout
+        # Both ends' TCP, for a peer gone silent (a dead link, no reset) while a statement runs,
+        # where neither limit above sees it: the migrations at open, a server sending a large result
+        # or waiting for the rest of a message. A live server answers from its kernel, however busy.
+        self.network_timeout = network_timeout
         self._migrations = migrations
         self._pool: asyncpg.Pool | None = None
         self._where = f"database {_redact(dsn)} schema {schema}"
@@ -283,19 +298,23 @@ class PostgresStore(
         # On every acquire: the pool's reset on release (RESET ALL) undoes session settings.
         # Limited here: the pool's own acquire(timeout=) cancels a setup, then closes the connection
         # gracefully, waiting for the server's goodbye, which after a silent drop never comes.
+        settings = session_settings(
+            self.schema, self.busy_timeout, self.idle_in_transaction_timeout, keepalive_for(self.network_timeout)
+        )
         with self._cut_off_after(conn, self.transaction_timeout):
-            await conn.execute(f"SET search_path TO {self.schema}")
-            await conn.execute(f"SET lock_timeout = {int(self.busy_timeout * 1000)}")
-            await conn.execute(
-                f"SET idle_in_transaction_session_timeout = {int(self.idle_in_transaction_timeout * 1000)}"
-            )
+            await conn.execute(settings)
 
     async def open(self) -> None:
         if self._pool is not None:
             return
         with self._translated():
             pool = await asyncpg.create_pool(
-                self.dsn, min_size=1, max_size=self.pool_size, setup=self._setup_connection, timeout=30
+                self.dsn,
+                min_size=1,
+                max_size=self.pool_size,
+                setup=self._setup_connection,
+                timeout=30,
+                connection_class=kept_alive_connection(keepalive_for(self.network_timeout)),
             )
         try:
             self._pool = pool
@@ -318,8 +337,22 @@ class PostgresStore(
                 log.warning("%s: closing took over %g s; connections cut off", self._where, self.commit_timeout)
 
     async def _migrate(self) -> None:
+        try:
+            await self._run_migrations()
+        except StoreIOError as e:
+            timed_out = gave_up(e)
+            if timed_out is None:
+                raise
+            raise StoreIOError(
+                f"{self._where}: the database stopped answering during the migrations at open (no answer "
+                f"for about {self.network_timeout:g} s: {timed_out}); check the network to the database "
+                "server, then start again: what is not applied yet is applied then"
+            ) from e
+
+    async def _run_migrations(self) -> None:
         known = len(self._migrations)
-        async with self._transaction(limit=math.inf) as conn:  # a big table's migration may take long
+        # No limit of our own (a big table's may take long): TCP's keepalive ends a silent one
+        async with self._transaction(limit=math.inf) as conn:
             await conn.execute("SELECT pg_advisory_xact_lock($1)", _MIGRATE_LOCK)
             await conn.execute(f"CREATE SCHEMA IF NOT EXISTS {self.schema}")
             await conn.execute(f"SET LOCAL search_path TO {self.schema}")
@@ -452,7 +485,11 @@ class PostgresStore(
         caller then raises and the retry goes ahead: a duplicate is possible."""
         conn = None
         try:
-            conn = await asyncpg.connect(self.dsn, timeout=self.busy_timeout)
+            conn = await asyncpg.connect(
+                self.dsn,
+                timeout=self.busy_timeout,
+                connection_class=kept_alive_connection(keepalive_for(self.network_timeout)),
+            )
             with self._cut_off_after(conn, self.commit_timeout):  # the network may still be dropping
                 status = await self._settled(conn, txid)  # the server may be finishing the COMMIT
                 if status == "in progress":
