@@ -88,6 +88,13 @@ def translate(error: sqlite3.Error, path: str, busy_timeout: float) -> StoreErro
         )
     if primary == sqlite3.SQLITE_FULL:
         return StoreFull(f"database {path} is full ({text}): free disk space on its file system, then retry")
+    if code == sqlite3.SQLITE_IOERR_SHMSIZE:
+        # SQLite writes every new page of the -shm file to get it allocated; on a full disk that
+        # write fails (at an open, or as the WAL grows) and SQLite says only "disk I/O error".
+        return StoreFull(
+            f"database {path} is full ({text}: its {path}-shm file could not grow): free disk space on its "
+            "file system, then retry"
+        )
     if primary in (sqlite3.SQLITE_IOERR, sqlite3.SQLITE_CANTOPEN, sqlite3.SQLITE_READONLY, sqlite3.SQLITE_PERM):
         return StoreIOError(
             f"cannot read or write database {path} ({text}): check that the disk is healthy and mounted "
