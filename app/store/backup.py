@@ -193,6 +193,9 @@ def backup(db_path: Path, target: Path, keep: int | None = None, now: float | No
         _fsync_dir(target.parent)
     except (sqlite3.Error, OSError) as error:
         partial.unlink(missing_ok=True)
+        # SQLite says only "disk I/O error" when the store's -shm file cannot grow: its disk is full
+        if getattr(error, "sqlite_errorcode", None) == sqlite3.SQLITE_IOERR_SHMSIZE:
+            error = OSError(f"{db_path}'s disk is full (its -shm file cannot grow): free disk space there")
         raise BackupError(f"backing up {db_path} to {target} failed: {error}") from error
     except BackupError:
         partial.unlink(missing_ok=True)

@@ -45,3 +45,18 @@ async def test_a_store_on_a_full_disk_is_backed_up_whole_to_another_disk(small_d
             await store.commit_many(refused)
     async with SQLiteStore(tmp_path / "holdfast-backup.db") as copy:
         await assert_holds_exactly(copy, stored)
+
+
+async def test_a_stopped_store_on_a_full_disk_is_named_full_not_an_io_error(
+    small_disk: SmallDisk, tmp_path: Path
+) -> None:
+    """Opening it needs its -shm file, which cannot grow there: SQLite says only "disk I/O error",
+    and the backup said so, pointing the admin at a failing disk."""
+    path = small_disk.path / "holdfast.db"
+    async with SQLiteStore(path) as store:
+        await store.commit_many(write_of(0))
+    small_disk.fill()
+    with pytest.raises(BackupError, match=r"disk is full .*-shm.*free disk space"):
+        backup(path, tmp_path / "holdfast-backup.db")
+    small_disk.free()
+    assert backup(path, tmp_path / "holdfast-backup.db").callbacks_waiting == len(write_of(0))
