@@ -22,7 +22,10 @@ stays true:
   DEFERRED_HANGUP_EVERY seconds while its server is up, and at its next resync; one that still
   fails DEFERRED_HANGUP_GIVE_UP seconds on stops the service;
 - any other refused command (answer, hold, bridge) drops the leg: it is hung up and reported
-  lost, so the engine ends or re-queues its request instead of waiting on a call that is stuck;
+  lost, so the engine ends or re-queues its request instead of waiting on a call that is stuck.
+  One whose answer was lost (a stalled Asterisk carries it out when it resumes) is first looked
+  at once Asterisk answers again: done late, the leg goes on; else it is sent again
+  (`_settled_late`); a caller is not hung up for Asterisk's stall;
 - anything that is not an ARI error is a bug: the service stops (critical log, non-zero exit).
 """
 
@@ -74,6 +77,9 @@ GIVEN_UP_MAX = 1000
 # Past its ring timeout a given-up channel is looked for this often (seconds), one channel list per
 # server for all of them, until forgotten: one made then rings at most about this long for nobody.
 LATE_LOOK_EVERY = 2.0
+# A command (answer, hold, bridge) whose answer was lost: seconds before each look at whether a
+# stalled Asterisk carried it out (then it is sent again if not), before the leg is dropped.
+SETTLE_DELAYS = (0.5, 1.0, 2.0, 4.0, 8.0)
 HANGUP_RETRIES = (0.5, 1.0, None)  # seconds between tries of a failed hang-up; None: give up
 # A hang-up Asterisk did not answer: tried again this often (seconds) while its server is up; the
 # next resync may be far off (a REST timeout does not drop the events websocket). Still failing
@@ -142,6 +148,7 @@ class CommandExecutor:
         self.queue_of: Callable[[str], str | None] = queue_of or (lambda _request_id: None)
         self.resolve_delays: tuple[float, ...] = RESOLVE_DELAYS
         self.hangup_retries: tuple[float | None, ...] = HANGUP_RETRIES
+        self.settle_delays: tuple[float, ...] = SETTLE_DELAYS
         self.pending_hangups: dict[str, str] = {}  # channel id → server: hang-ups Asterisk did not answer
         self._pending_since: dict[str, float] = {}  # channel id → when it was put off (the loop's clock)
         self.deferred_hangup_every = DEFERRED_HANGUP_EVERY
@@ -264,6 +271,8 @@ class CommandExecutor:
         else:
             lane = self._lane(command)
             leg = self.legs.by_leg(lane)
+            if error.status is None and leg is not None and await self._settled_late(command, leg):
+                return
             if leg is None or leg.ended or await self._look(leg, "command") is False:
                 # The caller hung up in the instant the command was on its way (Asterisk: 422
                 # "Channel not found"): a race of every busy day, and its end event tells the rest.
@@ -272,6 +281,59 @@ class CommandExecutor:
                 log.error("command_failed_leg_dropped", command=name, leg_id=lane, error=str(error))
             if leg is not None:
                 await self.on_leg_broken(leg, "command_failed")
+
+    async def _settled_late(self, command: c.Command, leg: Leg) -> bool:
+        """A command whose answer was lost (a stalled Asterisk carries it out when it resumes):
+        once Asterisk answers again, whether it took effect, else it is sent again. True: done (the
+        leg goes on); False: the channel is gone, the retry was refused, or Asterisk still does not
+        answer after `settle_delays`: the leg is dropped as for a refusal."""
+        if not isinstance(command, c.Answer | c.JoinHolding | c.BridgeLegs):
+            return False
+        not_done = 0
+        for delay in self.settle_delays:
+            await asyncio.sleep(delay)
+            if leg.ended:
+                return False  # its end was reported meanwhile
+            try:
+                done = await self._took_effect(command, leg)
+                not_done += not done
+                # Asterisk runs the resumed requests side by side: the first look answered may
+                # come before the late command itself. Sent again only when a second look agrees.
+                if not done and not_done < 2:
+                    continue
+                if not done:
+                    await self.run(command)
+            except AriNotFound:
+                return False  # the channel (or the bridge) is gone
+            except AriError as error:
+                if error.status is not None:
+                    return False  # answered, and refused
+                continue  # still no answer
+            log.info("command_settled_late", command=type(command).__name__, leg_id=leg.leg_id, sent_again=not done)
+            return True
+        return False
+
+    async def _took_effect(self, command: c.Command, leg: Leg) -> bool:
+        """Whether Asterisk carried out an Answer, JoinHolding or BridgeLegs whose answer was lost."""
+        ari = self._ari(leg)
+        if isinstance(command, c.Answer):
+            leg.channel_up = (await ari.channels.get(leg.channel_id)).state == "Up"
+            return leg.channel_up
+        if isinstance(command, c.JoinHolding):
+            bridge_id = HOLDING_PREFIX + command.queue
+            if leg.channel_id not in (await ari.bridges.get(bridge_id)).channels:
+                return False
+            leg.bridge_id = bridge_id
+            return True
+        assert isinstance(command, c.BridgeLegs)
+        bridge_id = call_bridge_id(command.request_id)
+        members = self.call_bridges.get(bridge_id, [])
+        present = (await ari.bridges.get(bridge_id)).channels
+        if not members or not all(member.channel_id in present for member in members):
+            return False
+        if not await self._destroy_if_released(bridge_id, members, ari) and command.record:
+            await self._record_bridge(command, bridge_id, ari, self.queue_of(command.request_id))
+        return True
 
     async def hang_up(self, leg: Leg, first_error: AriError | None = None) -> None:
         """Hang a leg up, retrying a failure. Asterisk answering "no" every time stops the service
