@@ -107,6 +107,9 @@ def sandbox_asterisk(config: HoldfastConfig, customer: CustomerAccount) -> Aster
             "TRUNK_MATCH": "127.0.0.2",
             "TRUNK_CONTACT": "sip:127.0.0.2:5060",
             "AGENT_QUALIFY_FREQUENCY": "15",
+            # A leg whose phone died without a BYE ends after a minute of no RTP (asterisk-conf/README.md).
+            "RTP_TIMEOUT": "60",
+            "RTP_TIMEOUT_HOLD": "1800",
             "VERBOSE": "1",
         },
         extra_files={

@@ -129,6 +129,9 @@ def start_sut(system: str, install: AsteriskInstall, ports: Ports, agents: list[
             "TRUNK_MATCH": "127.0.0.1",
             "TRUNK_CONTACT": f"sip:127.0.0.1:{ports.sim_sip}",
             "AGENT_QUALIFY_FREQUENCY": "0",  # no OPTIONS pings: neither system needs them here
+            # the simulator's phones send RTP only while something plays on them: never cut them
+            "RTP_TIMEOUT": "0",
+            "RTP_TIMEOUT_HOLD": "0",
             "VERBOSE": "0",
         },
         extra_files=extra,

@@ -64,6 +64,7 @@ SUT_ARI_APP = "holdfast"  # Stasis app name in the SUT's dialplan; the Holdfast 
 SUT_ARI_USER = "holdfast"
 SIM_ARI_USER = "phonesim"
 TEST_AGENT_NAMES = ["1001", "1002", "1003", "1004", "1005"]
+RTP_TIMEOUT_OFF = "0"  # asterisk-conf/pjsip.conf: no hang-up for lack of RTP
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -166,6 +167,10 @@ def sut_asterisk(
             "TRUNK_MATCH": "127.0.0.1",
             "TRUNK_CONTACT": f"sip:127.0.0.1:{e2e_ports.sim_sip}",
             "AGENT_QUALIFY_FREQUENCY": "5",
+            # The simulator's phones send RTP only while something plays on them: most are silent.
+            # A test of the timeout sets its own (sut_rtp_timeout).
+            "RTP_TIMEOUT": RTP_TIMEOUT_OFF,
+            "RTP_TIMEOUT_HOLD": RTP_TIMEOUT_OFF,
             "VERBOSE": "3",
         },
         extra_files={"pjsip_agents.conf": render_agent_endpoints(test_agents)},
@@ -211,6 +216,39 @@ def phonesim_asterisk(
         yield inst
     finally:
         _finish(request, inst)
+
+
+def set_sut_rtp_timeout(sut: AsteriskInstance, seconds: int, timeout: float = 10.0) -> None:
+    """Render the SUT's configuration with rtp_timeout = `seconds` (0: off) and reload PJSIP; returns
+    once the trunk endpoint shows it. Calls set up from then on are hung up by Asterisk after
+    `seconds` without RTP (or RTCP) from their phone; calls already up keep their own."""
+    sut.variables["RTP_TIMEOUT"] = str(seconds)
+    sut.render()
+    sut.cli("module reload res_pjsip.so")
+    deadline = time.monotonic() + timeout
+    while True:
+        shown = sut.cli("pjsip show endpoint trunk")
+        if ["rtp_timeout", ":", str(seconds)] in (line.split() for line in shown.splitlines()):
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError(f"rtp_timeout {seconds} not applied on the SUT after {timeout}s\n{shown}")
+        time.sleep(0.1)
+
+
+@pytest.fixture
+def sut_rtp_timeout(sut_asterisk: AsteriskInstance) -> Iterator[Callable[[int], None]]:
+    """`sut_rtp_timeout(3)`: for this test, Asterisk hangs up calls (set up afterwards) whose phone
+    sends no RTP for 3 s; off again after the test."""
+    changed = False
+
+    def apply(seconds: int) -> None:
+        nonlocal changed
+        changed = True
+        set_sut_rtp_timeout(sut_asterisk, seconds)
+
+    yield apply
+    if changed:
+        set_sut_rtp_timeout(sut_asterisk, int(RTP_TIMEOUT_OFF))
 
 
 def wait_agents_registered(sut: AsteriskInstance, usernames: list[str], timeout: float = 15.0) -> None:
