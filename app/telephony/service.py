@@ -154,6 +154,7 @@ class TelephonyService(ServerSync):
         self.config_path = config_path
         self.fatal = asyncio.Event()  # set when the service must stop (store unusable, replaced, a bug)
         self.fatal_reason: str | None = None
+        self.fatal_error: BaseException | None = None  # what made it stop, when something raised
         self.contacts = ContactsLoader(store, self.feed, self.clock, self.fail)
         # `holdfast dnc import` / `contacts import` while we run: read from the admin log
         self.cli_changes = None if store is None else CliChanges(store, lambda: self.engine, self.try_feed, self.clock)
@@ -297,6 +298,7 @@ class TelephonyService(ServerSync):
         non-zero. Safe to call more than once (the first reason is kept)."""
         if self.fatal_reason is None:
             self.fatal_reason = reason
+            self.fatal_error = error
             detail = f"{type(error).__name__}: {error}" if error is not None else None
             log.critical("service_stopping", reason=reason, error=detail, exc_info=error)
         self.fatal.set()

@@ -7,6 +7,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from app.config import ConfigError, HoldfastConfig, load_config, restart_needed
 from app.config.servers import applied_by_reload
+from app.store import StoreError
 from app.telephony.errors import ServiceStopping
 from app.telephony.service import TelephonyService
 from app.web.auth import who
@@ -26,6 +27,10 @@ def health_problems(service: TelephonyService) -> list[str]:
         problems.append("another Holdfast took over the Stasis application")
     if not service.healthy:
         why = service.fatal_reason or "it cannot go on safely"
+        # A store's refusal says what an admin must do (free disk space, fix permissions): a monitor
+        # polling this sees it without the log. Other errors are bugs: their words stay in the log.
+        if isinstance(service.fatal_error, StoreError):
+            why += f": {service.fatal_error}"
         problems.append(f"the service is stopping: {why} (see its log)")
     return problems
 

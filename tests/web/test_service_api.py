@@ -10,6 +10,7 @@ import pytest
 from aiohttp.test_utils import TestClient
 from openapi_spec_validator import validate
 
+from app.store import StoreFull
 from app.web import auth
 from app.web.openapi import build_openapi
 from app.web.page import PAGE_ROUTES
@@ -34,6 +35,15 @@ async def test_healthz_503_with_the_reason_the_service_failed(shell: Shell, http
     resp = await http.get("/healthz")
     assert resp.status == 503
     assert (await resp.json())["problems"] == ["the service is stopping: store_commit_failed (see its log)"]
+
+
+async def test_healthz_says_what_the_store_refused_and_what_to_do(shell: Shell, http: TestClient) -> None:
+    """A monitor polling /healthz learns that the disk is full, not only that the store failed."""
+    full = StoreFull("database /var/lib/holdfast/holdfast.db is full (database or disk is full): free disk space")
+    shell.service.fail("store_failed_stopping", full)
+    resp = await http.get("/healthz")
+    assert resp.status == 503
+    assert (await resp.json())["problems"] == [f"the service is stopping: store_failed_stopping: {full} (see its log)"]
 
 
 async def test_healthz_names_every_reason(shell: Shell, http: TestClient) -> None:
