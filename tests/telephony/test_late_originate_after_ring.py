@@ -54,7 +54,9 @@ async def test_a_given_up_originate_made_after_its_ring_timeout_is_hung_up_while
         await shell.eventually(lambda: channel_id not in fake_ari.channels, "the late channel hung up", 3.0)
         assert [c.status for c in fake_ari.calls_to("DELETE", f"/channels/{channel_id}")][-1] == 204
         assert not shell.plays(channel_id)
-        assert not executor.later_originates  # watched no longer once hung up
+        # watched no longer once hung up: as soon as the executor has the DELETE's answer, which
+        # comes a moment after the fake removed the channel
+        await shell.eventually(lambda: not executor.later_originates, "no longer watched", 3.0)
         await shell.settle()
     finally:
         await shell.stop()

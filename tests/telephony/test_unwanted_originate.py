@@ -42,11 +42,13 @@ async def test_a_late_originate_nobody_answers_is_hung_up_while_it_rings(fake_ar
     channel rings the agent's phone for nothing. Its StasisStart (an answer) would get it hung up
     (test_late_originate.py), but nobody answering it must not leave it ringing until the
     originate's own timeout: the shell looks for it while that timeout runs and hangs it up."""
-    shell = await make_shell(fake_ari, ari_config={"request_timeout": 0.3})
+    # Room for the DELETE's answer on a loaded machine (a timed-out one would leave the look
+    # going on, rightly: a 404 then cannot tell "hung up" from "not made yet")
+    shell = await make_shell(fake_ari, ari_config={"request_timeout": 0.5})
     shell.service.executor.deferred_hangup_every = 0.05  # the look's period, quick for the test
     try:
         await shell.start()
-        fake_ari.delay("POST", r"^/channels$", 1.0)  # Asterisk busy: the channel is made 1 s later
+        fake_ari.delay("POST", r"^/channels$", 1.5)  # Asterisk busy: the channel is made 1.5 s later
         shell.ready("1001")
         await shell.caller(CALLER)
         first = await shell.wait_originate("1001")
@@ -58,7 +60,9 @@ async def test_a_late_originate_nobody_answers_is_hung_up_while_it_rings(fake_ar
         deletes = fake_ari.calls_to("DELETE", f"/channels/{first.channel_id}")
         assert [c.status for c in deletes][-1] == 204  # ours, not the fake's doing
         assert not shell.plays(first.channel_id)
-        assert not shell.service.executor.late_originates  # watched no longer once hung up
+        # watched no longer once hung up: as soon as the executor has the DELETE's answer, which
+        # comes a moment after the fake removed the channel
+        await shell.eventually(lambda: not shell.service.executor.late_originates, "no longer watched", 3.0)
         await shell.settle()
     finally:
         await shell.stop()
