@@ -289,19 +289,19 @@ class CommandExecutor:
         answer after `settle_delays`: the leg is dropped as for a refusal."""
         if not isinstance(command, c.Answer | c.JoinHolding | c.BridgeLegs):
             return False
-        not_done = 0
+        # Asterisk runs the resumed requests side by side: the first look answered may come before
+        # the late command itself. Sent again only when a second look agrees it did not take effect.
+        looks_not_done = 0
         for delay in self.settle_delays:
             await asyncio.sleep(delay)
             if leg.ended:
                 return False  # its end was reported meanwhile
             try:
                 done = await self._took_effect(command, leg)
-                not_done += not done
-                # Asterisk runs the resumed requests side by side: the first look answered may
-                # come before the late command itself. Sent again only when a second look agrees.
-                if not done and not_done < 2:
-                    continue
                 if not done:
+                    looks_not_done += 1
+                    if looks_not_done < 2:
+                        continue
                     await self.run(command)
             except AriNotFound:
                 return False  # the channel (or the bridge) is gone
@@ -331,8 +331,7 @@ class CommandExecutor:
         present = (await ari.bridges.get(bridge_id)).channels
         if not members or not all(member.channel_id in present for member in members):
             return False
-        if not await self._destroy_if_released(bridge_id, members, ari) and command.record:
-            await self._record_bridge(command, bridge_id, ari, self.queue_of(command.request_id))
+        await self._bridged(command, bridge_id, members, ari, self.queue_of(command.request_id))
         return True
 
     async def hang_up(self, leg: Leg, first_error: AriError | None = None) -> None:
@@ -716,9 +715,14 @@ class CommandExecutor:
             log.info("bridge_leg_gone", request_id=cmd.request_id, error=str(error))
             await self._destroy_if_released(bridge_id, members, ari)
             return
-        if await self._destroy_if_released(bridge_id, members, ari):
-            return
-        if cmd.record:
+        await self._bridged(cmd, bridge_id, members, ari, queue)
+
+    async def _bridged(
+        self, cmd: c.BridgeLegs, bridge_id: str, members: list[Leg], ari: AriClient, queue: str | None
+    ) -> None:
+        """Both legs are in the call bridge: it is destroyed if their end released it meanwhile,
+        else recorded when the call is to be."""
+        if not await self._destroy_if_released(bridge_id, members, ari) and cmd.record:
             await self._record_bridge(cmd, bridge_id, ari, queue)
 
     async def _destroy_if_released(self, bridge_id: str, members: list[Leg], ari: AriClient) -> bool:
