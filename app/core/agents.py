@@ -7,6 +7,9 @@ Theory of operation:
   `max_agent_refusals` times in a row is paused with reason `not_responding`; below that they stay
   ready (behind agents idle longer). Talking to a customer, or making themselves ready, resets the
   count. A phone that cannot be reached is not a refusal: the agent is marked unreachable.
+- An agent whose phone went silent until Asterisk cut the call (`rtp_timeout`: a dead line, a
+  crashed softphone that still answers SIP) is paused `no_audio` after the call: ringing it again
+  would give the next customer silence. Their own logout, asked for during the call, still wins.
 - Selection for a queue: ready, reachable agents with the skill; lowest penalty first, then the
   one idle longest (ties broken by agent id so runs are reproducible).
 """
@@ -20,6 +23,7 @@ from app.core.settings import AgentSettings
 from app.core.states import AgentState
 
 NOT_RESPONDING = "not_responding"
+NO_AUDIO = "no_audio"
 # What the extension code adds to a wrap-up, and the API's default (`service.max_wrap_up_extension` caps the total)
 WRAP_UP_EXTENSION_STEP = 60.0
 
@@ -63,7 +67,7 @@ class Agent:
             raise IllegalAgentTransition(f"agent {self.id} is {self.state}; finish the call first")
         if self.state is not AgentState.READY:
             self.wrap_up_until = None
-            self.after_call = None
+            self.after_call = self.after_call_reason = None
             self.refusals = 0
             self.set_state(AgentState.READY, now)
 
@@ -115,6 +119,12 @@ class Agent:
         self.request_id = None
         self.refusals = 0
         self.set_state(AgentState.PAUSED, now, NOT_RESPONDING)
+
+    def line_dead(self) -> None:
+        """The call was cut because this agent's phone sent no audio: paused `no_audio` once the
+        call's wrap-up (if any) ends. Not a refusal: the refusal count is left as it was."""
+        if self.after_call is not AgentState.LOGGED_OFF:
+            self.after_call, self.after_call_reason = AgentState.PAUSED, NO_AUDIO
 
     def refused(self, now: float, limit: int) -> bool:
         """One more refusal of a request being rung or whispered; True when it paused the agent."""

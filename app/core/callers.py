@@ -104,7 +104,7 @@ class CallerFlow(EngineBase):
         if req is None or req.kind is not RequestKind.INBOUND:
             return  # already a callback, or gone: the old line ending is expected
         if req.state is RequestState.WAITING:
-            self._caller_gave_up(req, e.now)
+            self._caller_gave_up(req, e.now, e.no_audio)
         elif req.state is RequestState.RINGING_AGENT:
             self._emit(Hangup(req.agent_leg or "", "caller_gone"))  # before _take_agent forgets the leg
             agent = self._take_agent(req)
@@ -113,25 +113,29 @@ class CallerFlow(EngineBase):
             # In their place again for the instant they give up: waiting long enough, they get
             # the automatic callback a caller hanging up a second earlier would have got.
             self._enter_queue(req)
-            self._caller_gave_up(req, e.now)
+            self._caller_gave_up(req, e.now, e.no_audio)
         elif req.state is RequestState.CONNECTED:
-            self._finish_call(req, hung_up_by="customer")
+            self._finish_call(req, hung_up_by="customer_no_audio" if e.no_audio else "customer")
 
-    def _caller_gave_up(self, req: Request, now: float) -> None:
+    def _caller_gave_up(self, req: Request, now: float, no_audio: bool = False) -> None:
         """A caller waiting in the queue hung up: an automatic callback if they waited long enough
-        (`abandon_callback_after`) and their number may have one, else abandoned."""
+        (`abandon_callback_after`) and their number may have one, else abandoned. A line that died
+        (`no_audio`: Asterisk cut it for lack of audio) ends the same way and says so, but is no
+        measure of how long callers wait before giving up: the patience estimate does not count it."""
         q = self.queues[req.queue]
         waited = req.gross_wait(now)
-        self.estimator.on_abandoned(req.queue, req.net_wait(now), now)
+        if not no_audio:
+            self.estimator.on_abandoned(req.queue, req.net_wait(now), now)
+        line = {"line": "no_audio"} if no_audio else {}
         after = q.callback.abandon_callback_after
         if q.callback.enabled and after is not None and waited >= after:
             verdict = self.callback_verdict(q, req.caller_number, now)
             if verdict.eligible and verdict.number is not None:
-                self._activity("abandoned", req, waited=waited, callback=True)
+                self._activity("abandoned", req, waited=waited, callback=True, **line)
                 self._promise_callback(req, verdict.number, automatic=True)
                 return
         self._notify("abandoned", req, req.caller_number)
-        self._end(req, Outcome.ABANDONED, waited=waited)
+        self._end(req, Outcome.ABANDONED, waited=waited, **line)
 
     def _dtmf(self, e: DtmfReceived) -> None:
         req = self.requests.get(e.request_id)

@@ -170,12 +170,12 @@ class CallFlow(EngineBase):
         if role == "line":
             self._caller_line_ended(req, "hung_up")
         elif req.state is RequestState.CONNECTED:
-            self._finish_call(req, hung_up_by=role)
+            self._finish_call(req, hung_up_by=f"{role}_no_audio" if e.no_audio else role)
         elif role == "agent" and req.state is RequestState.WHISPER:
-            self._agent_abandoned_callback(req)
+            self._agent_abandoned_callback(req, e.no_audio)
         elif role == "agent" and req.state is RequestState.DIALLING_CUSTOMER:
             self._dial_ended_by_agent(req)
-            self._agent_abandoned_callback(req)
+            self._agent_abandoned_callback(req, e.no_audio)
         elif role == "agent" and req.state is RequestState.RINGING_AGENT:
             self._agent_did_not_answer(req, hangup=False, cause=None)
         elif role == "customer" and req.state is RequestState.DIALLING_CUSTOMER:
@@ -211,16 +211,20 @@ class CallFlow(EngineBase):
             self._activity("agent_refused", req, agent=agent.id, refusals=agent.refusals, request=req.id)
             self._activity("agent_state", None, agent=agent.id, state=agent.state.value, previous=before.value)
 
-    def _agent_abandoned_callback(self, req: Request) -> None:
+    def _agent_abandoned_callback(self, req: Request, no_audio: bool = False) -> None:
         """The agent hung up before talking to the customer: a refusal, the request keeps its place."""
-        self._agent_left(req)
+        self._agent_left(req, no_audio)
         self._return_to_place(req)
 
-    def _agent_left(self, req: Request, **data: object) -> None:
-        """The agent hung up before talking to the customer: freed, and counted as a refusal."""
+    def _agent_left(self, req: Request, no_audio: bool = False, **data: object) -> None:
+        """The agent hung up before talking to the customer: freed, and counted as a refusal. Or
+        their line died (`no_audio`): paused, not a refusal."""
         agent_id = req.agent_id
         agent = self._take_agent(req)
-        if agent is not None:
+        if agent is not None and no_audio:
+            self._agent_line_dead(agent, req)
+            self._release_agent(agent, None)
+        elif agent is not None:
             self._agent_refused(agent, req)
         self._activity("agent_left_callback", req, agent=agent_id, **data)
 
@@ -303,13 +307,15 @@ class CallFlow(EngineBase):
     def _finish_call(self, req: Request, hung_up_by: str) -> None:
         data: dict[str, object] = {"hung_up_by": hung_up_by}
         # the other side is hung up: the customer's or the agent's leg ended (or was lost)
-        other = req.agent_leg if hung_up_by in ("customer", "customer_lost") else req.customer_leg
+        other = req.agent_leg if hung_up_by.startswith("customer") else req.customer_leg
         if other is not None:
             self._emit(Hangup(other, f"{hung_up_by}_hung_up"))
         q = self.queues[req.queue]
         agent = self._take_agent(req)
         if agent is not None:
             data["agent"] = agent.id
+            if hung_up_by == "agent_no_audio":
+                self._agent_line_dead(agent, req)
             self._report_handled(req, q.wrap_up)
             self._release_agent(agent, q.wrap_up)
         self._end(req, Outcome.SERVED, **data)

@@ -602,13 +602,14 @@ class DiallerFlow(CallFlow):
             )
         )
 
-    def _attempt_over(self, req: Request, outcome: AttemptOutcome, ended: Outcome) -> None:
-        """A counted attempt ended: the contact is retried, quarantined or done; the request ends."""
+    def _attempt_over(self, req: Request, outcome: AttemptOutcome, ended: Outcome, **data: object) -> None:
+        """A counted attempt ended: the contact is retried, quarantined or done; the request ends
+        (`data`: more for its `ended` line, as who hung up a call that was served)."""
         contact = contact_of(req)
         c = self.campaigns.get(contact.campaign)
         counted = contact.attempts + req.counted_attempts
         self._dial_record(req, outcome)
-        self._end(req, ended, campaign=req.campaign, contact=req.contact_id, last=outcome.value)
+        self._end(req, ended, campaign=req.campaign, contact=req.contact_id, last=outcome.value, **data)
         self._forget_contact(contact)
         if outcome is AttemptOutcome.ANSWERED or c is None:
             # the agent's disposition is pending: kept with the row, so a restart can take it back
@@ -1409,7 +1410,7 @@ class DiallerFlow(CallFlow):
         if req.kind is not RequestKind.CONTACT:
             super()._finish_call(req, hung_up_by)
             return
-        other = req.agent_leg if hung_up_by in ("customer", "customer_lost") else req.customer_leg
+        other = req.agent_leg if hung_up_by.startswith("customer") else req.customer_leg
         if other is not None:
             self._emit(Hangup(other, f"{hung_up_by}_hung_up"))
         q = self.queues[req.queue]
@@ -1420,11 +1421,13 @@ class DiallerFlow(CallFlow):
         agent = self._take_agent(req)
         contact = contact_of(req)
         if agent is not None:
+            if hung_up_by == "agent_no_audio":
+                self._agent_line_dead(agent, req)
             self._release_agent(agent, q.wrap_up)
             self._await_disposition(
                 agent.id, contact.campaign, contact.contact_id, contact.attempts + req.counted_attempts
             )
-        self._attempt_over(req, AttemptOutcome.ANSWERED, Outcome.SERVED)
+        self._attempt_over(req, AttemptOutcome.ANSWERED, Outcome.SERVED, hung_up_by=hung_up_by)
 
     def _leg_hung_up(self, e: LegHungUp) -> None:
         found = self._leg(e.leg_id)
@@ -1435,11 +1438,15 @@ class DiallerFlow(CallFlow):
         if role == "customer" and self._contact_on_line(req) and req.state is not RequestState.CONNECTED:
             self._contact_left(req, "contact_hung_up")
             return
-        if role == "agent" and req.state is RequestState.DIALLING_CUSTOMER and self._ring_on_without_agent(req):
+        if (
+            role == "agent"
+            and req.state is RequestState.DIALLING_CUSTOMER
+            and self._ring_on_without_agent(req, e.no_audio)
+        ):
             return
         super()._leg_hung_up(e)
 
-    def _ring_on_without_agent(self, req: Request) -> bool:
+    def _ring_on_without_agent(self, req: Request, no_audio: bool) -> bool:
         """Preview: the agent hung up while the contact's phone rang. Hanging the contact up at
         once would ring them for a moment only, which the regulators count as a nuisance call:
         their phone rings on until MIN_RING_TIME from the dial (`_customer_due` then ends the dial
@@ -1450,7 +1457,7 @@ class DiallerFlow(CallFlow):
         ring_out = req.attempts[-1].started_at + MIN_RING_TIME
         if ring_out <= self._now:
             return False
-        self._agent_left(req, ringing_until=round(ring_out, 3))
+        self._agent_left(req, no_audio, ringing_until=round(ring_out, 3))
         self._timers.set("customer", req.id, ring_out)
         return True
 

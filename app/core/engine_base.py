@@ -386,7 +386,17 @@ class EngineBase:
         agent.release(self._now, wrap_up)
         if agent.wrap_up_until is not None:
             self._timers.set("wrap_up", agent.id, agent.wrap_up_until)
-        self._activity("agent_state", None, agent=agent.id, state=agent.state.value, previous=before.value)
+        self._agent_state_activity(agent, before)
+
+    def _agent_state_activity(self, agent: Agent, before: AgentState) -> None:
+        reason = {"reason": agent.pause_reason} if agent.state is AgentState.PAUSED and agent.pause_reason else {}
+        self._activity("agent_state", None, agent=agent.id, state=agent.state.value, previous=before.value, **reason)
+
+    def _agent_line_dead(self, agent: Agent, req: Request) -> None:
+        """Asterisk cut the agent's leg of `req` because their phone sent no audio: paused
+        `no_audio` after the call, so the next customer is not put through to silence."""
+        agent.line_dead()
+        self._activity("agent_line_dead", req, agent=agent.id)
 
     def _notify(self, kind: str, req: Request, number: str | None, **data: object) -> None:
         """A Notify for `req` with the times a message names (its outbox row keeps them)."""

@@ -37,9 +37,12 @@ class DtmfReceived(Event):
 
 @dataclass(frozen=True, slots=True)
 class CallerHungUp(Event):
-    """The inbound caller's own line ended (while waiting, ringing an agent or talking)."""
+    """The inbound caller's own line ended (while waiting, ringing an agent or talking).
+    `no_audio`: Asterisk cut it because the phone sent no audio for `rtp_timeout` (the line died;
+    nobody chose to end the call)."""
 
     request_id: str
+    no_audio: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,9 +117,11 @@ class ClockAhead(Event):
 
 @dataclass(frozen=True, slots=True)
 class LegHungUp(Event):
-    """An answered originated leg (agent or callback customer) hung up."""
+    """An answered originated leg (agent or callback customer) hung up. `no_audio`: Asterisk cut
+    it because the phone sent no audio for `rtp_timeout` (a dead line or a crashed softphone)."""
 
     leg_id: str
+    no_audio: bool = False
 
 
 # --- agents --------------------------------------------------------------------------------

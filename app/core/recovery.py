@@ -168,7 +168,9 @@ class Recovery(EngineBase):
                 continue
             at = min(end, now)
             agent.state_since = at  # what is stored with the agent and shown: when it changed
-            data = {"state": agent.state.value, "previous": AgentState.WRAP_UP.value}  # as staff._wrap_up_due's
+            data: dict[str, object] = {"state": agent.state.value, "previous": AgentState.WRAP_UP.value}
+            if agent.state is AgentState.PAUSED and agent.pause_reason:  # as _agent_state_activity's
+                data["reason"] = agent.pause_reason
             self._emit(Activity(kind="agent_state", agent_id=agent.id, at=at, data=data))
 
     def take_restored(self) -> list[Command]:

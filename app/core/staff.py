@@ -110,7 +110,7 @@ class StaffFlow(EngineBase):
         agent = self.agents[agent_id]
         if agent.state is AgentState.WRAP_UP:
             agent.finish_wrap_up(self._now)
-            self._activity("agent_state", None, agent=agent.id, state=agent.state.value, previous="wrap_up")
+            self._agent_state_activity(agent, AgentState.WRAP_UP)
 
     def _callback_removed(self, e: CallbackRemoved) -> None:
         req = self.requests[e.request_id]

@@ -129,7 +129,7 @@ def snapshot(request: Request) -> Request:
 # The activities that mark a change of what is stored of an agent: its state, the pause or
 # log-out it asked for during a call (made at the call's end, so it must survive a restart), or
 # its wrap-up's end moved by an extension (a restart must not cut the wrap-up short).
-AGENT_RECORD_KINDS = frozenset({"agent_state", "agent_state_requested", "wrap_up_extended"})
+AGENT_RECORD_KINDS = frozenset({"agent_state", "agent_state_requested", "wrap_up_extended", "agent_line_dead"})
 
 
 def agent_record(agent: Agent) -> AgentRecord:

@@ -86,6 +86,10 @@ log = structlog.get_logger("holdfast.telephony")
 # For a soft hang-up ARI reports the reason flag as the cause; this one means Asterisk is
 # shutting down (AST_SOFTHANGUP_SHUTDOWN), which no caller chose.
 SOFTHANGUP_SHUTDOWN = 4
+# ...and this one (AST_SOFTHANGUP_DEV) is how chan_pjsip cuts a leg whose phone sent no RTP for
+# `rtp_timeout` (a BYE is a hard hang-up with its Q.850 cause; our own DELETE is EXPLICIT, 32).
+# Verified on Asterisk 22 (tests/e2e/test_dead_leg.py): the soft request comes before StasisEnd.
+SOFTHANGUP_DEV = 1
 
 # Seconds between reads of the agents' endpoints (is their phone registered?). Polled, not
 # subscribed to: an app subscribed to an endpoint gets every event of every channel on it a second
@@ -719,7 +723,8 @@ class TelephonyService(ServerSync):
                     # Ended by Asterisk's stop (its other legs' ends come in any order): nobody's doing.
                     await self._leg_lost(leg, "asterisk_shutdown")
                 else:
-                    await self._leg_ended(leg, getattr(event, "cause", None))
+                    no_audio = isinstance(event, ChannelHangupRequest) and event.soft and event.cause == SOFTHANGUP_DEV
+                    await self._leg_ended(leg, getattr(event, "cause", None), no_audio)
         elif isinstance(event, PlaybackFinished):
             await self._playback_finished(event)
         elif isinstance(event, RecordingFailed):
@@ -921,7 +926,8 @@ class TelephonyService(ServerSync):
         except AriError:
             self.executor.submit([Hangup(leg.leg_id, "prompt_failed")])  # retried as any hang-up
 
-    async def _leg_ended(self, leg: Leg, cause: int | None) -> None:
+    async def _leg_ended(self, leg: Leg, cause: int | None, no_audio: bool = False) -> None:
+        """`no_audio`: Asterisk cut the leg because its phone sent no audio (a dead line)."""
         if not self.legs.mark_ended(leg):
             return
         now = self.clock()
@@ -929,10 +935,12 @@ class TelephonyService(ServerSync):
             self.legs.forget(leg)
             await self._one_shot_ended(leg)
             return
+        if no_audio:  # worth a look: a carrier's media gateway, an agent's network or softphone
+            log.warning("leg_cut_no_audio", leg_id=leg.leg_id, role=leg.role, request_id=leg.request_id)
         if leg.role == "inbound":
-            self.try_feed(ev.CallerHungUp(now, leg.request_id))
+            self.try_feed(ev.CallerHungUp(now, leg.request_id, no_audio=no_audio))
         elif leg.answered:
-            self.try_feed(ev.LegHungUp(now, leg.leg_id))
+            self.try_feed(ev.LegHungUp(now, leg.leg_id, no_audio=no_audio))
         else:  # a customer gone while AMD listened had answered: the engine counts it so
             in_amd = leg.role == "customer" and leg.amd and leg.in_dialplan
             self.try_feed(ev.LegFailed(now, leg.leg_id, outcome_for(cause), cause, answered=in_amd))

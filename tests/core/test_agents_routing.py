@@ -241,4 +241,8 @@ def test_pause_requested_during_a_call_is_logged_as_requested_not_as_paused() ->
     assert [a.data["state"] for a in h.activities("agent_state")] == ["ready"]
     h.leg_hung_up(leg)
     h.run_until(h.now + 10)
-    assert [a.data for a in h.activities("agent_state")][-1] == {"state": "paused", "previous": "wrap_up"}
+    assert [a.data for a in h.activities("agent_state")][-1] == {
+        "state": "paused",
+        "previous": "wrap_up",
+        "reason": "meeting",
+    }

@@ -235,12 +235,14 @@ class EngineMachine(RuleBasedStateMachine):
         self.shell.send(ev.LegFailed(self.shell.now, leg, outcome, cause))
 
     @precondition(lambda self: self.answered_legs())
-    @rule(data=st.data(), wait=st.sampled_from([1.0, 30.0, 120.0]))
-    def leg_hangs_up(self, data: st.DataObject, wait: float) -> None:
+    @rule(data=st.data(), wait=st.sampled_from([1.0, 30.0, 120.0]), no_audio=st.booleans())
+    def leg_hangs_up(self, data: st.DataObject, wait: float, no_audio: bool) -> None:
+        """Hung up, or cut by Asterisk because its phone sent no audio (a dead line)."""
         self.pass_time(wait)
         legs = self.answered_legs()
         if legs:
-            self.shell.send(ev.LegHungUp(self.shell.now, data.draw(st.sampled_from(legs), label="leg")))
+            leg = data.draw(st.sampled_from(legs), label="leg")
+            self.shell.send(ev.LegHungUp(self.shell.now, leg, no_audio=no_audio))
 
     @precondition(lambda self: self.shell.reporting)
     @rule(data=st.data())

@@ -442,8 +442,8 @@ def step(data: st.DataObject, m: Model, journeys: bool = False, drive_weight: in
         elif what == "fail" and leg not in m.answered:
             outcome = data.draw(st.sampled_from([AttemptOutcome.BUSY, AttemptOutcome.NO_ANSWER, AttemptOutcome.FAILED]))
             m.send(ev.LegFailed(m.now, leg, outcome, 17 if outcome is AttemptOutcome.BUSY else None))
-        else:
-            m.send(ev.LegHungUp(m.now, leg))
+        else:  # hung up, or cut by Asterisk for lack of audio (a dead line)
+            m.send(ev.LegHungUp(m.now, leg, no_audio=data.draw(st.booleans(), label="no_audio")))
     elif kind == "confirmed" and m.confirming:
         confirmed(data, m)
     elif kind == "prompt" and m.whisper_legs:

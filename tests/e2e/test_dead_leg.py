@@ -77,6 +77,7 @@ async def test_silent_caller_on_hold_is_hung_up_abandoned_and_the_next_caller_se
     silent_at, silent = await stop_sending_audio(ghost)
     ended = await holdfast.wait_activity("ended", timeout=CUT_WITHIN, outcome="abandoned")
     assert ended.request_id == ghost_request  # not served: gone, place freed
+    assert ended.data["line"] == "no_audio"  # the line died: told apart from a caller giving up
     cut_after = time.monotonic() - silent_at
     print(f"[dead leg] caller cut {cut_after:.1f} s after its phone went silent")
     assert cut_after >= CUT_AFTER  # cut for its silence, not at once
@@ -101,9 +102,11 @@ async def test_silent_caller_on_hold_is_hung_up_abandoned_and_the_next_caller_se
     await holdfast.assert_nothing_left_behind()
 
 
-async def test_agent_phone_dead_mid_call_ends_the_call_and_frees_the_agent(
+async def test_agent_phone_dead_mid_call_ends_the_call_and_pauses_the_agent_until_they_say_it_works(
     sut_rtp_timeout: Callable[[int], None], holdfast, phonesim
 ):
+    """A softphone that still answers SIP but sends no audio would take the next customer too, and
+    give them silence until the RTP timeout: the agent is paused `no_audio` after the wrap-up."""
     await asyncio.to_thread(sut_rtp_timeout, RTP_TIMEOUT)
     holdfast.service.agent_action("1002", "ready")
     caller = await phonesim.call(SUPPORT, "+4520000203")
@@ -123,21 +126,43 @@ async def test_agent_phone_dead_mid_call_ends_the_call_and_frees_the_agent(
     await caller.wait_hangup(timeout=5)  # the customer is not left listening to silence
     ended = await holdfast.wait_activity("ended", outcome="served")
     assert ended.request_id == connected.request_id
-    assert ended.data["hung_up_by"] == "agent"
-    # wrap-up, then ready: reachability is the qualify's to judge (a dead phone stops answering it)
-    await holdfast.wait_activity("agent_state", agent_id="1002", state="ready", previous="wrap_up")
+    assert ended.data["hung_up_by"] == "agent_no_audio"  # not the agent's doing
+    await holdfast.wait_activity("agent_state", agent_id="1002", state="paused", previous="wrap_up", reason="no_audio")
     assert holdfast.engine.agents["1002"].request_id is None
+    assert not holdfast.activities.find("agent_state", agent_id="1002", state="ready", previous="wrap_up")
+
+    # The next caller waits rather than being put through to the dead phone: an agent free for
+    # them would have been rung in the same engine step that recorded the arrival.
+    follower = await phonesim.call(SUPPORT, "+4520000206")
+    arrived = await holdfast.wait_activity("arrived", caller="+4520000206", position=1)
+    assert not holdfast.activities.find("agent_ringing", request_id=arrived.request_id)
+    await follower.wait_audio_flowing()  # music on hold meanwhile
+
+    # The agent's phone works again and they say so: served as usual.
+    holdfast.service.agent_action("1002", "ready")
+    again = await phonesim.wait_incoming("agent:1002")
+    served = await holdfast.wait_activity("connected", agent_id="1002", count=2)
+    assert served.request_id == arrived.request_id
+    await again.wait_audio_flowing()
+    await follower.wait_audio_flowing()
+    await again.hangup()
+    await follower.wait_hangup()
+    second = await holdfast.wait_activity("ended", outcome="served", count=2)
+    assert second.data["hung_up_by"] == "agent"
+    await holdfast.wait_activity("agent_state", agent_id="1002", state="ready", previous="wrap_up")
     await holdfast.assert_nothing_left_behind()
 
 
 @pytest.mark.slow  # 10-19 s of it waits for the SUT's qualify of the phone registered again
-async def test_agent_phone_gone_is_not_rung_again_until_it_is_back(
+async def test_agent_phone_gone_is_not_rung_again_when_it_is_back_until_the_agent_says_so(
     sut_rtp_timeout: Callable[[int], None], holdfast, phonesim, phonesim_asterisk
 ):
     """A phone truly gone also stops answering the SUT's OPTIONS (qualify, every 15 s in
     production: well before a 60 s rtp_timeout), so the agent is unreachable by the time the call
-    is cut: after the wrap-up they are ready but not rung, until the phone is back. Here its
-    registration is dropped, which the SUT sees the same way (endpoint offline)."""
+    is cut. Here its registration is dropped, which the SUT sees the same way (endpoint offline).
+    The call cut for lack of audio pauses the agent `no_audio`: when the phone registers again
+    (a laptop back on the network) they may not be at their desk, so they are rung only once
+    they make themselves ready."""
     await asyncio.to_thread(sut_rtp_timeout, RTP_TIMEOUT)
     holdfast.service.agent_action("1003", "ready")
     first = await phonesim.call(SUPPORT, "+4520000204")
@@ -150,21 +175,27 @@ async def test_agent_phone_gone_is_not_rung_again_until_it_is_back(
         await stop_sending_audio(agent)
         await agent.wait_hangup(timeout=CUT_WITHIN)
         await first.wait_hangup(timeout=5)
-        await holdfast.wait_activity("agent_state", agent_id="1003", state="ready", previous="wrap_up")
+        ended = await holdfast.wait_activity("ended", outcome="served")
+        assert ended.data["hung_up_by"] == "agent_no_audio"
+        await holdfast.wait_activity(
+            "agent_state", agent_id="1003", state="paused", previous="wrap_up", reason="no_audio"
+        )
         second = await phonesim.call(SUPPORT, "+4520000205")
-        await holdfast.wait_activity("arrived", caller="+4520000205", position=1)
+        waiting = await holdfast.wait_activity("arrived", caller="+4520000205", position=1)
     finally:
         phonesim_asterisk.cli(phonesim.register_command("1003"))
     # registering again and the SUT's first qualify of the new contact take up to ~15 s
-    back = await holdfast.wait_activity("agent_reachability", timeout=30, agent_id="1003", reachable=True)
+    await holdfast.wait_activity("agent_reachability", timeout=30, agent_id="1003", reachable=True)
+    # reachable again, still paused: an agent free for the caller would be rung in this same step
+    assert not holdfast.activities.find("agent_ringing", request_id=waiting.request_id)
+    holdfast.service.agent_action("1003", "ready")
     rung = await phonesim.wait_incoming("agent:1003")
     ringing = await holdfast.wait_activity("agent_ringing", agent_id="1003", count=2)
-    items = holdfast.activities.items
-    assert items.index(ringing) > items.index(back)  # rung for the second caller only once back
+    assert ringing.request_id == waiting.request_id
     await holdfast.wait_activity("connected", agent_id="1003", count=2)
     await rung.wait_audio_flowing()
     await second.wait_audio_flowing()
     await rung.hangup()
     await second.wait_hangup()
-    await holdfast.wait_activity("agent_state", agent_id="1003", state="ready", previous="wrap_up", count=2)
+    await holdfast.wait_activity("agent_state", agent_id="1003", state="ready", previous="wrap_up")
     await holdfast.assert_nothing_left_behind()

@@ -78,7 +78,11 @@ async def test_a_pause_asked_for_in_a_wrap_up_that_ran_out_while_down_is_logged_
         record, lines = await stored_after_start(second, service.store)
         assert (record.state, record.pause_reason, record.after_call) == (AgentState.PAUSED, "lunch", None)
         at, data = lines[-1]
-        assert data == {"state": "paused", "previous": "wrap_up"}  # the line a live wrap-up end writes
+        assert data == {
+            "state": "paused",
+            "previous": "wrap_up",
+            "reason": "lunch",
+        }  # the line a live wrap-up end writes
         assert at == since + WRAP_UP
 
 
