@@ -27,7 +27,7 @@ failed because the phone cannot be reached (causes.py) marks the agent unreachab
 from __future__ import annotations
 
 from app.core import causes, dispatch, eligibility
-from app.core.agents import Agent, pick_agent
+from app.core.agents import NOT_RESPONDING, Agent, pick_agent
 from app.core.commands import (
     BridgeLegs,
     Hangup,
@@ -45,7 +45,12 @@ from app.core.events import (
     PromptFinished,
 )
 from app.core.request import PRIORITY_MAX, Attempt, Request
-from app.core.states import AttemptOutcome, Outcome, RequestKind, RequestState
+from app.core.states import AgentState, AttemptOutcome, Outcome, RequestKind, RequestState
+
+# Seconds an agent leg hung up at the ring timeout is remembered: its answer may come that late
+# after a stall of Asterisk (its events are sent when it resumes; a longer stall drops the
+# websocket, and the resync after it settles the rest).
+RING_OUT_MEMORY = 120.0
 
 
 class CallFlow(EngineBase):
@@ -69,6 +74,7 @@ class CallFlow(EngineBase):
     def _leg_answered(self, e: LegAnswered) -> None:
         found = self._leg(e.leg_id)
         if found is None:
+            self._answered_after_ring_out(e)
             return
         req, role = found
         if role == "agent" and req.state is RequestState.RINGING_AGENT:
@@ -184,6 +190,7 @@ class CallFlow(EngineBase):
     def _agent_did_not_answer(self, req: Request, hangup: bool, cause: int | None) -> None:
         if hangup:
             self._emit(Hangup(req.agent_leg or "", "ring_timeout"))
+            self._remember_ring_out(req)
         agent_id = req.agent_id
         agent = self._take_agent(req)
         if agent is not None and causes.endpoint_unreachable(cause):
@@ -193,6 +200,30 @@ class CallFlow(EngineBase):
             self._agent_refused(agent, req)
         self._activity("agent_no_answer", req, agent=agent_id, cause=cause)
         self._return_to_place(req)
+
+    def _remember_ring_out(self, req: Request) -> None:
+        """The agent's leg of `req` is hung up for ringing past the ring timeout: kept a while, in
+        case its answer was already on its way (_answered_after_ring_out)."""
+        self._rang_out = {leg: v for leg, v in self._rang_out.items() if v[1] > self._now - RING_OUT_MEMORY}
+        if req.agent_leg is not None and req.agent_id is not None:
+            self._rang_out[req.agent_leg] = (req.agent_id, self._now)
+
+    def _answered_after_ring_out(self, e: LegAnswered) -> None:
+        """An agent leg hung up at the ring timeout had been answered: the agent picked up in the
+        instant the hang-up was on its way, or during a stall of Asterisk whose events came after it
+        resumed. They heard the call drop, but they did answer: the refusal is taken back. Paused
+        `not_responding` for it (and nothing since), they are ready again; below the limit, it no
+        longer counts towards it. The request itself went back to its place at the timeout."""
+        rang = self._rang_out.pop(e.leg_id, None)
+        agent = self.agents.get(rang[0]) if rang is not None else None
+        if rang is None or agent is None:
+            return
+        if agent.state is AgentState.PAUSED and agent.pause_reason == NOT_RESPONDING and agent.state_since == rang[1]:
+            agent.go_ready(e.now)
+            self._agent_state_activity(agent, AgentState.PAUSED)
+        elif agent.refusals > 0:
+            agent.refusals -= 1
+        self._activity("agent_answered_late", None, agent=agent.id, leg=e.leg_id, rang_out_at=rang[1])
 
     def _agent_refused(self, agent: Agent, req: Request) -> None:
         before = agent.state

@@ -66,6 +66,10 @@ class EngineBase:
         self._started = False
         # Legs taken back by restore(): lost before LegsReconciled, they went with the restart.
         self._restored_legs: set[str] = set()
+        # Agent legs hung up for ringing too long: leg → (agent, when). Their answer may still come
+        # (calls._answered_after_ring_out). Pruned to the last RING_OUT_MEMORY seconds as new ones
+        # come; not kept over a restart.
+        self._rang_out: dict[str, tuple[str, float]] = {}
         # False between TelephonyDown and TelephonyUp: no agent is rung and nothing is dialled.
         self.telephony_up = True
         # How far the shell's times may be ahead of the true wall clock (events.ClockAhead).

@@ -10,8 +10,10 @@ a stored callback is made, no agent is booked twice, nothing is left behind.
 
 What a stall does to the engine's timers is the engine's rule, kept here: an agent rung while
 Asterisk is frozen cannot answer within `ring_timeout` (even one who picks up: their answer
-waits in the frozen Asterisk) and is paused `not_responding`; a callback customer who picks up
-during the stall may be judged not answered and dialled again after the quarantine.
+waits in the frozen Asterisk) and is paused `not_responding`, unless Asterisk takes the answer
+before the hang-up when it resumes (the pause is then taken back: `agent_answered_late`); a
+callback customer who picks up during the stall may be judged not answered and dialled again
+after the quarantine.
 
 Found here and fixed (executor.py, `_settled_late`): a command sent as Asterisk stalled (a
 caller joining the holding bridge, caller and agent being bridged) timed out and the leg was

@@ -225,3 +225,24 @@ async def test_ring_timeout_hangs_up_agent_and_pauses_them(shell: Shell) -> None
     await shell.fake.wait_for_call("DELETE", f"/channels/{ring.channel_id}")
     assert shell.engine.agents["1001"].pause_reason == "not_responding"
     assert shell.engine.requests[caller.request_id].state is RequestState.WAITING
+
+
+async def test_an_agent_answering_as_the_ring_times_out_is_not_left_paused(shell: Shell) -> None:
+    """The agent picks up just as the ring timeout hangs their phone up: Asterisk answered before
+    the DELETE reached it, so the StasisStart of the answer comes after the engine gave the leg up.
+    The agent heard the call drop, but did answer: ready again, and rung again for the caller."""
+    await shell.start()
+    shell.ready("1001")
+    caller = await shell.caller(CALLER)
+    ring = await shell.wait_originate("1001")
+    shell.fake.delay("DELETE", f"/channels/{ring.channel_id}", 0.5)  # on its way while the answer comes
+    shell.tick(15)  # ring_timeout
+    await shell.activities.wait("agent_paused", agent_id="1001", reason="not_responding")
+    assert ring.channel_id in shell.fake.channels  # the hang-up has not reached Asterisk yet
+    await shell.answer(ring)
+    late = await shell.activities.wait("agent_answered_late", agent_id="1001")
+    assert late.data["leg"] == ring.leg_id
+    again = await shell.wait_originate("1001", count=2)  # ready, so rung again for the caller
+    assert again.leg_id != ring.leg_id
+    assert shell.engine.requests[caller.request_id].agent_leg == again.leg_id
+    await shell.eventually(lambda: ring.channel_id not in shell.fake.channels, "the late-answered leg hung up", 3.0)
