@@ -143,6 +143,15 @@ class Metrics:
             "Seconds the service's clock is ahead of the wall clock (catching up after a step back)",
             registry=self.registry,
         )
+        # Legs Asterisk cut because the phone sent no audio for rtp_timeout (asterisk-conf/README.md,
+        # "Dead legs"): a spike of callers' is a carrier's media fault, an agent's a broken phone.
+        self.legs_cut_no_audio = Counter(
+            "holdfast_legs_cut_no_audio",
+            "Call legs Asterisk hung up because the phone sent no audio (rtp_timeout), by side "
+            "(caller_waiting; customer: a caller or callback customer in a call; agent)",
+            ["side"],
+            registry=self.registry,
+        )
         self.registry.register(_EngineCollector(self))
 
     def bind(self, engine_source: EngineSource) -> None:
@@ -157,6 +166,13 @@ class Metrics:
     def bind_clock(self, ahead: Callable[[], float]) -> None:
         self.clock_ahead.set_function(ahead)
 
+    def _count_no_audio(self, activity: Activity) -> None:
+        """An `ended` line of a call cut for lack of audio (an agent's is counted at agent_line_dead)."""
+        if activity.data.get("line") == "no_audio":
+            self.legs_cut_no_audio.labels("caller_waiting").inc()
+        elif activity.data.get("hung_up_by") == "customer_no_audio":
+            self.legs_cut_no_audio.labels("customer").inc()
+
     def count_activity(self, activity: Activity) -> None:
         queue = activity.queue or ""
         if activity.kind == "connected":
@@ -168,3 +184,8 @@ class Metrics:
             self.requests_ended.labels(queue, outcome).inc()
             if outcome == "abandoned":
                 self.abandoned.labels(queue).inc()
+            self._count_no_audio(activity)
+        elif activity.kind == "abandoned" and activity.data.get("line") == "no_audio":
+            self.legs_cut_no_audio.labels("caller_waiting").inc()  # given the automatic callback instead
+        elif activity.kind == "agent_line_dead":
+            self.legs_cut_no_audio.labels("agent").inc()

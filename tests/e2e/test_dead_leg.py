@@ -41,6 +41,12 @@ async def stop_sending_audio(call) -> tuple[float, dict]:
         before = now
 
 
+def cut_no_audio(holdfast, side: str) -> float:
+    """holdfast_legs_cut_no_audio_total{side} on the service's /metrics."""
+    registry = holdfast.service.metrics.registry
+    return registry.get_sample_value("holdfast_legs_cut_no_audio_total", {"side": side}) or 0.0
+
+
 def sut_log_size(holdfast) -> int:
     return holdfast.sut.messages_path.stat().st_size
 
@@ -78,6 +84,7 @@ async def test_silent_caller_on_hold_is_hung_up_abandoned_and_the_next_caller_se
     ended = await holdfast.wait_activity("ended", timeout=CUT_WITHIN, outcome="abandoned")
     assert ended.request_id == ghost_request  # not served: gone, place freed
     assert ended.data["line"] == "no_audio"  # the line died: told apart from a caller giving up
+    assert cut_no_audio(holdfast, "caller_waiting") == 1
     cut_after = time.monotonic() - silent_at
     print(f"[dead leg] caller cut {cut_after:.1f} s after its phone went silent")
     assert cut_after >= CUT_AFTER  # cut for its silence, not at once
@@ -127,6 +134,7 @@ async def test_agent_phone_dead_mid_call_ends_the_call_and_pauses_the_agent_unti
     ended = await holdfast.wait_activity("ended", outcome="served")
     assert ended.request_id == connected.request_id
     assert ended.data["hung_up_by"] == "agent_no_audio"  # not the agent's doing
+    assert (cut_no_audio(holdfast, "agent"), cut_no_audio(holdfast, "customer")) == (1, 0)
     await holdfast.wait_activity("agent_state", agent_id="1002", state="paused", previous="wrap_up", reason="no_audio")
     assert holdfast.engine.agents["1002"].request_id is None
     assert not holdfast.activities.find("agent_state", agent_id="1002", state="ready", previous="wrap_up")
