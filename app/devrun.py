@@ -43,6 +43,10 @@ CUSTOMER_PASSWORD_ENV = "HOLDFAST_CUSTOMER_PASSWORD"
 EXAMPLE_CALLER_ID = "+4520123456"  # a Danish mobile number: eligible under the example's rules
 RTP_PORTS = 1000
 RTP_PREFERRED_START = 10000
+# A leg whose phone died without a BYE ends after a minute of no RTP; 30 min while the phone itself
+# holds the call (asterisk-conf/README.md, "Dead legs"): the trunk, the agents and the sandbox's customer.
+RTP_TIMEOUT = 60
+RTP_TIMEOUT_HOLD = 1800
 
 
 def _fill_missing_secrets(path: Path) -> dict[str, str]:
@@ -107,14 +111,13 @@ def sandbox_asterisk(config: HoldfastConfig, customer: CustomerAccount) -> Aster
             "TRUNK_MATCH": "127.0.0.2",
             "TRUNK_CONTACT": "sip:127.0.0.2:5060",
             "AGENT_QUALIFY_FREQUENCY": "15",
-            # A leg whose phone died without a BYE ends after a minute of no RTP (asterisk-conf/README.md).
-            "RTP_TIMEOUT": "60",
-            "RTP_TIMEOUT_HOLD": "1800",
+            "RTP_TIMEOUT": str(RTP_TIMEOUT),
+            "RTP_TIMEOUT_HOLD": str(RTP_TIMEOUT_HOLD),
             "VERBOSE": "1",
         },
         extra_files={
             "pjsip_agents.conf": render_agent_endpoints(agent_endpoints(config)),
-            SANDBOX_FILE: render_customer_endpoint(customer, config.agents),
+            SANDBOX_FILE: render_customer_endpoint(customer, config.agents, RTP_TIMEOUT, RTP_TIMEOUT_HOLD),
         },
     )
 

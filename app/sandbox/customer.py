@@ -39,8 +39,11 @@ class CustomerAccount:
         return "PJSIP/{number}@" + self.username
 
 
-def render_customer_endpoint(account: CustomerAccount, agent_usernames: Iterable[str] = ()) -> str:
-    """The text of pjsip_sandbox.conf: the customer's endpoint, auth and aor."""
+def render_customer_endpoint(
+    account: CustomerAccount, agent_usernames: Iterable[str] = (), rtp_timeout: int = 60, rtp_timeout_hold: int = 1800
+) -> str:
+    """The text of pjsip_sandbox.conf: the customer's endpoint, auth and aor. `rtp_timeout` and
+    `rtp_timeout_hold` as the trunk's (asterisk-conf/README.md, "Dead legs"): it stands in for it."""
     name = account.username
     if name.lower() in {a.lower() for a in agent_usernames}:
         raise ValueError(f"agent username {name!r} is the sandbox's customer account; choose another agent id")
@@ -64,6 +67,8 @@ def render_customer_endpoint(account: CustomerAccount, agent_usernames: Iterable
             "rtp_symmetric = yes",
             "force_rport = yes",
             "rewrite_contact = yes",
+            f"rtp_timeout = {rtp_timeout}",
+            f"rtp_timeout_hold = {rtp_timeout_hold}",
             "trust_id_inbound = yes",
             "send_rpid = no",
             f"auth = {name}",

@@ -39,6 +39,11 @@ def test_customer_calls_enter_like_the_trunk_and_are_found_by_their_credentials(
     assert conf[("customer", "aor")]["max_contacts"] == "1"
 
 
+def test_a_customer_phone_gone_silent_is_cut_as_the_trunks_would_be() -> None:
+    endpoint = sections(render_customer_endpoint(CustomerAccount("x"), [], 60, 1800))[("customer", "endpoint")]
+    assert (endpoint["rtp_timeout"], endpoint["rtp_timeout_hold"]) == ("60", "1800")
+
+
 def test_a_semicolon_in_the_password_survives_asterisks_parser() -> None:
     conf = sections(render_customer_endpoint(CustomerAccount("a;b")))
     assert conf[("customer", "auth")]["password"] == "a;b"
