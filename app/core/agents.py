@@ -10,6 +10,7 @@ Theory of operation:
 - An agent whose phone went silent until Asterisk cut the call (`rtp_timeout`: a dead line, a
   crashed softphone that still answers SIP) is paused `no_audio` after the call: ringing it again
   would give the next customer silence. Their own logout, asked for during the call, still wins.
+- An agent whose own phone calls into a queue is offered nothing until that call ends.
 - Selection for a queue: ready, reachable agents with the skill; lowest penalty first, then the
   one idle longest (ties broken by agent id so runs are reproducible).
 """
@@ -34,6 +35,7 @@ class Agent:
     state: AgentState = AgentState.LOGGED_OFF
     pause_reason: str | None = None
     reachable: bool = True
+    own_call: bool = False  # their phone is on a call of its own into a queue (events.AgentOwnCall)
     idle_since: float = 0.0
     idle_before_ring: float = 0.0  # idle_since when last rung: kept if the ring ends through nobody's fault
     state_since: float = 0.0
@@ -50,7 +52,7 @@ class Agent:
 
     @property
     def available(self) -> bool:
-        return self.state is AgentState.READY and self.reachable
+        return self.state is AgentState.READY and self.reachable and not self.own_call
 
     def serves(self, queue: str) -> bool:
         return self.settings.penalty_for(queue) is not None

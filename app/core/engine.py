@@ -50,6 +50,7 @@ from app.core.errors import (
 from app.core.events import (
     AgentLoggedIn,
     AgentLoggedOut,
+    AgentOwnCall,
     AgentPaused,
     AgentReachability,
     AgentReady,
@@ -161,6 +162,7 @@ class Engine(DiallerFlow, CallerFlow, StaffFlow, Recovery):
             AgentPaused: self._agent_paused,
             AgentLoggedOut: self._agent_logged_out,
             AgentReachability: self._agent_reachability,
+            AgentOwnCall: self._agent_own_call,
             WrapUpExtended: self._wrap_up_extended,
             CallbackRemoved: self._callback_removed,
             CallbackMoved: self._callback_moved,
@@ -273,7 +275,7 @@ class Engine(DiallerFlow, CallerFlow, StaffFlow, Recovery):
                 AgentState.BUSY,
             ):
                 raise IllegalAgentTransition(f"agent {agent.id} is {agent.state}; finish the call first")
-        elif isinstance(event, (AgentReachability, WrapUpExtended)):
+        elif isinstance(event, (AgentReachability, AgentOwnCall, WrapUpExtended)):
             agent = self._agent(event.agent_id)
             if isinstance(event, WrapUpExtended) and agent.state is not AgentState.WRAP_UP:
                 raise IllegalAgentTransition(f"agent {agent.id} is {agent.state}, not in wrap-up")

@@ -157,6 +157,16 @@ class AgentReachability(Event):
 
 
 @dataclass(frozen=True, slots=True)
+class AgentOwnCall(Event):
+    """The agent's own phone is on a call into a queue (a test call, or calling in as any caller),
+    or that call ended. Meanwhile they are offered no call: it would ring as call waiting for
+    their own call."""
+
+    agent_id: str
+    on_call: bool
+
+
+@dataclass(frozen=True, slots=True)
 class WrapUpExtended(Event):
     agent_id: str
     seconds: float

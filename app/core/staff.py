@@ -24,6 +24,7 @@ from app.core.engine_base import EngineBase
 from app.core.events import (
     AgentLoggedIn,
     AgentLoggedOut,
+    AgentOwnCall,
     AgentPaused,
     AgentReachability,
     AgentReady,
@@ -83,6 +84,12 @@ class StaffFlow(EngineBase):
         if agent.reachable != e.reachable:
             agent.reachable = e.reachable
             self._activity("agent_reachability", None, agent=agent.id, reachable=e.reachable)
+
+    def _agent_own_call(self, e: AgentOwnCall) -> None:
+        agent = self.agents[e.agent_id]
+        if agent.own_call != e.on_call:
+            agent.own_call = e.on_call
+            self._activity("agent_own_call", None, agent=agent.id, on_call=e.on_call)
 
     def _wrap_up_extended(self, e: WrapUpExtended) -> None:
         agent = self.agents[e.agent_id]

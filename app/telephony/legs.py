@@ -34,6 +34,7 @@ class Leg:
     bridge_id: str | None = None
     amd: bool = False  # run answering-machine detection in dialplan before telling the engine
     in_dialplan: bool = False  # left Stasis on purpose (AMD); its StasisEnd is not a hang-up
+    own_call_of: str | None = None  # an inbound call from this agent's own phone (ev.AgentOwnCall)
     playbacks: set[str] = field(default_factory=set)
     # A tone may be playing that this process does not know of (adopted after a restart).
     adopted: bool = False
@@ -85,6 +86,10 @@ class LegRegistry:
         self._by_channel.pop(leg.channel_id, None)
         for playback_id in leg.playbacks:
             self.playbacks.pop(playback_id, None)
+
+    def own_calls(self) -> set[str]:
+        """The agents whose own phone is on a live inbound call (Leg.own_call_of)."""
+        return {leg.own_call_of for leg in self._by_leg.values() if leg.own_call_of is not None and not leg.ended}
 
     def all(self) -> list[Leg]:
         return list(self._by_leg.values())

@@ -127,6 +127,7 @@ class ServerSync:
         async def _one_shot_ended(self, leg: Leg) -> None: ...
         async def _originated_leg_answered(self, leg: Leg, args: tuple[str, ...]) -> None: ...
         async def _new_call(self, channel: Channel, args: list[str], server: str) -> None: ...
+        def _own_call_started(self, leg: Leg, channel_name: str) -> None: ...
         def _queue_for_call(self, args: list[str]) -> str | None: ...
 
     async def resync(self, server: str = "") -> None:
@@ -349,6 +350,8 @@ class ServerSync:
                         )
                     )
                     log.info("leg_adopted", leg_id=leg_id, request_id=request_id, role=leg.role, server=server.name)
+                    if inbound:  # a caller from an agent's own phone, taken in again after our restart
+                        self._own_call_started(leg, channel.name)
                     request = self.engine.requests.get(request_id)
                     if inbound and request is not None and request.state is RequestState.WAITING:
                         self.executor.submit([JoinHolding(leg_id, request.queue)])

@@ -755,12 +755,14 @@ class TelephonyService(ServerSync):
     async def _poll_endpoints(self) -> None:
         """Every `endpoint_poll` seconds: each server's agents' registrations, read at once; only a
         change is fed (AgentReachability). A read that fails is logged and tried at the next poll
-        (the resync after a reconnect reads them too)."""
+        (the resync after a reconnect reads them too). Then the agents on their own calls, checked
+        against the live legs (_tell_own_calls)."""
         while True:
             await asyncio.sleep(self.endpoint_poll)
             for server in self.servers.servers:
                 if server.up:
                     await self._read_endpoints(server)
+            self._tell_own_calls()
 
     async def _retry_deferred_hangups(self) -> None:
         """Hang-ups Asterisk did not answer are tried again while it is connected (executor.py)."""
@@ -847,7 +849,10 @@ class TelephonyService(ServerSync):
             return
         request_id = channel.id  # Asterisk's unique id: found again after a restart of the service
         up = channel.state == "Up"  # answered by the dialplan before Stasis (asterisk-conf/extensions.conf)
-        self.legs.add(Leg(request_id, channel.id, "inbound", request_id, answered=True, server=server, channel_up=up))
+        leg = self.legs.add(
+            Leg(request_id, channel.id, "inbound", request_id, answered=True, server=server, channel_up=up)
+        )
+        self._own_call_started(leg, channel.name)
         # Arrival is the service's clock, whichever server the call came to: one global order.
         log.info("call_arrived", request_id=request_id, channel_id=channel.id, queue=queue, server=server)
         number = channel.caller.number or None
@@ -926,10 +931,32 @@ class TelephonyService(ServerSync):
         except AriError:
             self.executor.submit([Hangup(leg.leg_id, "prompt_failed")])  # retried as any hang-up
 
+    def _own_call_started(self, leg: Leg, channel_name: str) -> None:
+        """An inbound call from an agent's own phone (on the server it is registered at): that agent
+        is offered nothing until it ends (ev.AgentOwnCall), or they would be rung for it."""
+        agent_id = self.agent_for_channel(channel_name)
+        if agent_id is not None and self.servers.server_of_agent(agent_id) == leg.server:
+            leg.own_call_of = agent_id
+            self._tell_own_calls()
+
+    def _own_call_over(self, leg: Leg) -> None:
+        if leg.own_call_of is not None:
+            self._tell_own_calls()
+
+    def _tell_own_calls(self) -> None:
+        """The engine hears which agents' own phones are on a call into a queue, from the live legs
+        (not from the ends alone: a leg a resync forgets, or a settings reload, must not leave an
+        agent offered nothing for good). Also run at every endpoint poll."""
+        on = self.legs.own_calls()
+        for agent_id, agent in list(self.engine.agents.items()):
+            if agent.own_call != (agent_id in on):
+                self.try_feed(ev.AgentOwnCall(self.clock(), agent_id, agent_id in on))
+
     async def _leg_ended(self, leg: Leg, cause: int | None, no_audio: bool = False) -> None:
         """`no_audio`: Asterisk cut the leg because its phone sent no audio (a dead line)."""
         if not self.legs.mark_ended(leg):
             return
+        self._own_call_over(leg)
         now = self.clock()
         if leg.role == "oneshot":
             self.legs.forget(leg)
@@ -950,6 +977,7 @@ class TelephonyService(ServerSync):
     async def _leg_lost(self, leg: Leg, reason: str) -> None:
         if not self.legs.mark_ended(leg):
             return
+        self._own_call_over(leg)
         self.legs.forget(leg)
         if leg.role == "oneshot":
             await self._one_shot_ended(leg)

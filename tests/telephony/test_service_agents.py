@@ -246,3 +246,34 @@ async def test_an_agent_answering_as_the_ring_times_out_is_not_left_paused(shell
     assert again.leg_id != ring.leg_id
     assert shell.engine.requests[caller.request_id].agent_leg == again.leg_id
     await shell.eventually(lambda: ring.channel_id not in shell.fake.channels, "the late-answered leg hung up", 3.0)
+
+
+async def test_an_agents_own_call_into_a_queue_keeps_them_unoffered_until_its_leg_is_gone(shell: Shell) -> None:
+    """The agent's own phone (PJSIP/1001-…) calls the queue: 1001 is not rung for it. However its
+    leg goes (here forgotten as a resync forgets a finished leg whose end never came, not through
+    an end event), the endpoint poll tells the engine from the live legs: never offered nothing
+    for good."""
+    shell.service.endpoint_poll = 0.02
+    await shell.start()
+    shell.ready("1001")
+    chan = shell.fake.add_channel(name="PJSIP/1001-0000002a", caller_number="1001", state="Up")
+    await shell.push("StasisStart", channel=chan, args=["inbound", "4000"])
+    await shell.activities.wait("agent_own_call", agent_id="1001", on_call=True)
+    arrived = await shell.activities.wait("arrived", caller="1001")
+    assert not shell.activities.find("agent_ringing", request_id=arrived.request_id)
+    leg = shell.service.legs.by_channel(chan["id"])
+    assert leg is not None and leg.own_call_of == "1001"
+    shell.service.legs.mark_ended(leg)
+    shell.service.legs.forget(leg)
+    await shell.activities.wait("agent_own_call", agent_id="1001", on_call=False)
+    assert shell.engine.agents["1001"].own_call is False  # offered calls again (here: rung at once)
+
+
+async def test_a_call_from_a_phone_that_is_no_agents_is_an_ordinary_caller(shell: Shell) -> None:
+    await shell.start()
+    shell.ready("1001")
+    chan = shell.fake.add_channel(name="PJSIP/trunk-0000002b", caller_number=CALLER)
+    await shell.push("StasisStart", channel=chan, args=["inbound", "4000"])
+    ring = await shell.wait_originate("1001")
+    assert ring.agent_id == "1001"
+    assert not shell.activities.find("agent_own_call")
