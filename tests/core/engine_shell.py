@@ -146,6 +146,8 @@ class Shell:
             assert cmd.request_id in self.engine.requests, f"agent rung for unknown request: {cmd}"
             rung = [leg for leg, agent in self.agent_legs.items() if agent == cmd.agent_id]
             assert not rung, f"{cmd.agent_id} rung for {cmd.request_id} while on leg {rung}"
+            agent = self.engine.agents.get(cmd.agent_id)
+            assert agent is None or not agent.own_call, f"{cmd.agent_id} rung while their phone is on its own call"
             assert cmd.leg_id not in self.ever_legs, f"leg id {cmd.leg_id} handed out twice"
             self.agent_legs[cmd.leg_id] = cmd.agent_id
             self.ever_legs.add(cmd.leg_id)

@@ -194,7 +194,9 @@ class EngineMachine(RuleBasedStateMachine):
 
     @rule(
         agent=st.sampled_from(AGENTS),
-        move=st.sampled_from(["login", "ready", "ready", "pause", "logout", "unreachable", "reachable", "extend"]),
+        move=st.sampled_from(
+            ["login", "ready", "ready", "pause", "logout", "unreachable", "reachable", "extend", "own_call", "own_over"]
+        ),
     )
     def agent_moves(self, agent: str, move: str) -> None:
         now = self.shell.now
@@ -206,6 +208,8 @@ class EngineMachine(RuleBasedStateMachine):
             "unreachable": ev.AgentReachability(now, agent, False),
             "reachable": ev.AgentReachability(now, agent, True),
             "extend": ev.WrapUpExtended(now, agent, 20.0),
+            "own_call": ev.AgentOwnCall(now, agent, True),  # their own phone calls into a queue
+            "own_over": ev.AgentOwnCall(now, agent, False),
         }[move]
         self.shell.send(event)
 
