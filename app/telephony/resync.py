@@ -40,7 +40,7 @@ import structlog
 from app.ari import AriClient, AriConflict, AriError, AriNotFound, Channel
 from app.core import events as ev
 from app.core.commands import JoinHolding
-from app.core.states import RequestState
+from app.core.states import RequestKind, RequestState
 from app.telephony.executor import call_bridge_request
 from app.telephony.legs import Leg, channel_id_for_leg
 from app.telephony.servers import Server
@@ -112,6 +112,7 @@ class ServerSync:
     connected: asyncio.Event
     resync_retries: tuple[float | None, ...]
     resyncs: int
+    _resyncing: int
     unread_grace: float
     _stopping: bool
     _reconciled: set[str]
@@ -128,6 +129,8 @@ class ServerSync:
         async def _originated_leg_answered(self, leg: Leg, args: tuple[str, ...]) -> None: ...
         async def _new_call(self, channel: Channel, args: list[str], server: str) -> None: ...
         def _own_call_started(self, leg: Leg, channel_name: str) -> None: ...
+        def agent_for_channel(self, channel_name: str) -> str | None: ...
+        def _tell_own_calls(self) -> None: ...
         def _queue_for_call(self, args: list[str]) -> str | None: ...
 
     async def resync(self, server: str = "") -> None:
@@ -139,10 +142,14 @@ class ServerSync:
         a picture that was never reconciled would dial on stale legs); with several, that server
         is treated as down (its connection is dropped and tried again later) while the others
         serve, and the service stops only when no other server is up either."""
+        self._resyncing += 1
         try:
             await self._resync(self.servers.get(server))
         except Exception as error:  # a bug: the connection would log it and serve on, unreconciled
             self.fail("resync_crashed", error)
+        finally:
+            self._resyncing -= 1
+        self._tell_own_calls()  # what the reconcile took in or let go
 
     async def _resync(self, server: Server) -> None:
         self.executor.holding_ready -= {key for key in self.executor.holding_ready if key[0] == server.name}
@@ -175,6 +182,7 @@ class ServerSync:
                 if any(self.servers.get(leg.server) is server for leg in members):
                     del self.executor.call_bridges[bridge_id]
         await self._hang_up_orphans(server, channels)
+        self._own_calls_found(channels, server)
         # Reachability before legs: reconciling may free an agent or put a request back, and the
         # engine dispatches at once; after an Asterisk restart phones have not registered again
         # yet, and ringing one would pause an innocent agent as not responding.
@@ -199,6 +207,22 @@ class ServerSync:
         self.metrics.ari_connected.set(1)
         self.connected.set()
         log.info("ari_connected", app=self.config.asterisk.app, server=server.name, asterisk_restarted=restarted)
+
+    def _own_calls_found(self, channels: dict[str, Channel], server: Server) -> None:
+        """Agents whose own phone is in a queue on this server (a caller the engine has, whose
+        channel is the agent's): told before reachability, which dispatches at once, or they would
+        be rung for their own call before the reconcile takes that caller in again."""
+        for channel in channels.values():
+            request = self.engine.requests.get(channel.id)
+            agent_id = self.agent_for_channel(channel.name)
+            if (
+                request is not None
+                and request.kind is RequestKind.INBOUND
+                and agent_id is not None
+                and self.servers.server_of_agent(agent_id) == server.name
+                and not self.engine.agents[agent_id].own_call
+            ):
+                self.try_feed(ev.AgentOwnCall(self.clock(), agent_id, True))
 
     async def _resync_failed(self, server: Server, error: AriError | None) -> None:
         others_up = [s.name for s in self.servers.servers if s is not server and s.up]

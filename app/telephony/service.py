@@ -186,6 +186,7 @@ class TelephonyService(ServerSync):
         self.resync_retries: tuple[float | None, ...] = RESYNC_RETRIES
         self.endpoint_poll = ENDPOINT_POLL
         self.resyncs = 0  # completed resyncs (each (re)connect), for tests and debugging
+        self._resyncing = 0  # resyncs under way (legs are being taken in again)
         self._stopping = False
         self._watchers: list[asyncio.Task[None]] = []
         self.lock: InstanceLock | None = None
@@ -946,7 +947,10 @@ class TelephonyService(ServerSync):
     def _tell_own_calls(self) -> None:
         """The engine hears which agents' own phones are on a call into a queue, from the live legs
         (not from the ends alone: a leg a resync forgets, or a settings reload, must not leave an
-        agent offered nothing for good). Also run at every endpoint poll."""
+        agent offered nothing for good). Also run at every endpoint poll, but not while a resync
+        takes legs in again (resync._own_calls_found told the engine of them already)."""
+        if self._resyncing:
+            return
         on = self.legs.own_calls()
         for agent_id, agent in list(self.engine.agents.items()):
             if agent.own_call != (agent_id in on):

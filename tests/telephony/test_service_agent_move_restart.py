@@ -93,3 +93,28 @@ async def test_an_agent_in_wrap_up_at_a_restart_is_in_wrap_up_after_it(fake_ari:
         assert second.agent_state("1001") is AgentState.WRAP_UP
         second.tick(7.0)  # past the 10 s
         assert second.agent_state("1001") is AgentState.READY
+
+
+async def test_an_agents_own_call_taken_in_again_after_a_restart_still_keeps_them_unoffered(
+    fake_ari: FakeAri, tmp_path: Path
+) -> None:
+    """The agent's own phone is in the queue (a test call) when the service restarts: the caller's
+    leg is adopted again from Asterisk's channels, and the agent is still not rung for it."""
+    async with lives(fake_ari, tmp_path) as service:
+        first = await service.start()
+        first.ready("1001")
+        chan = fake_ari.add_channel(name="PJSIP/1001-0000003a", caller_number="1001", state="Up")
+        await first.push("StasisStart", channel=chan, args=["inbound", "4000"])
+        await first.activities.wait("agent_own_call", agent_id="1001", on_call=True)
+        arrived = await first.activities.wait("arrived", caller="1001")
+        assert first.service.committer is not None
+        await first.service.committer.wait_committed()
+
+        second = await service.restart()  # the call goes on in Asterisk
+        assert second.engine.agents["1001"].own_call is True
+        assert second.agent_state("1001") is AgentState.READY
+        assert second.engine.requests[arrived.request_id].state is RequestState.WAITING
+        rung = [c for c in fake_ari.calls_to("POST", r"/channels") if c.param("endpoint") == "PJSIP/1001"]
+        assert not rung, "rung for their own call"
+        await second.hangup_event(chan)  # their test call ends: offered calls again
+        await second.activities.wait("agent_own_call", agent_id="1001", on_call=False)
