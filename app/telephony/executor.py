@@ -663,6 +663,12 @@ class CommandExecutor:
         the channels need adding (one REST call on the way to "bridged" instead of three). If it
         cannot be made now, `_BridgeLegs` makes it then."""
         bridge_id = call_bridge_id(agent.request_id)
+        current = self.call_bridges.get(bridge_id)
+        if current is not None and any(m is not agent and m.role != "agent" and not m.ended for m in current):
+            # The request's call is bridged already: this originate came back after a later agent
+            # of the request answered (Asterisk stalled). Taken over, its end would destroy that call.
+            log.info("call_bridge_in_use", bridge_id=bridge_id, leg_id=agent.leg_id)
+            return
         self.call_bridges[bridge_id] = [agent]  # before the await: the older leg's release sees it
         agent.bridge_id = bridge_id
         try:

@@ -256,7 +256,15 @@ async def test_agent_made_ready_while_frozen_is_rung_once_asterisk_resumes_and_n
         if holdfast.engine.agents[agent_id].state in ("paused", "logged_off"):
             service.agent_action(agent_id, "ready")
     connected = await holdfast.wait_activity("connected", request_id=waiting_id, timeout=30)
-    agent = next(c for c in reversed(phonesim.calls.values()) if c.address == f"agent:{connected.agent_id}")
+
+    # The late originate may itself be answered and its agent rung again for the caller at once
+    # (agent_answered_late), so its dying call and the connected one reach the phone in either
+    # order: the connected one is the call to that agent left up once the other is hung up.
+    def calls_to_agent() -> list[SimCall]:
+        return [c for c in phonesim.calls.values() if c.address == f"agent:{connected.agent_id}"]
+
+    await wait_until(lambda: sum(not c.hung_up for c in calls_to_agent()) == 1, 20, "one call up to the agent")
+    agent = next(c for c in calls_to_agent() if not c.hung_up)
     await agent.wait_audio_flowing()
     await waiting.wait_audio_flowing()
     await waiting.hangup()

@@ -11,6 +11,8 @@ from __future__ import annotations
 import asyncio
 
 from app.core import events as ev
+from app.telephony.executor import call_bridge_id
+from app.telephony.legs import Leg
 from tests.ari.fake_ari import FakeAri
 from tests.telephony.conftest import CALLER, config_text, make_shell
 
@@ -83,5 +85,33 @@ async def test_a_forgotten_given_up_channel_is_no_longer_looked_for(fake_ari: Fa
         await executor.hang_up_late_originates()
         assert not executor.later_originates and not executor.hangups_due
         assert len(fake_ari.calls_to("GET", r"^/channels$")) == lists + 1
+    finally:
+        await shell.stop()
+
+
+async def test_an_originate_settled_late_does_not_take_over_the_bridge_of_a_later_agent(fake_ari: FakeAri) -> None:
+    """Asterisk stalls: agent 1001's originate is settled (its answer lost, the channel found) only
+    after the ring timed out, 1001 picked up all the same (agent_answered_late), was rung again for
+    the caller and bridged. The late settling then prepared the request's call bridge for the first
+    leg, making it the bridge's owner, and that leg's hang-up destroyed the bridge under the call in
+    progress: caller and agent heard nothing (seen once on real Asterisk, test_asterisk_frozen).
+    The bridge of a call in progress is left to it."""
+    shell = await make_shell(fake_ari)
+    try:
+        await shell.start()
+        caller, second = await shell.connected_call()
+        executor = shell.service.executor
+        bridge_id = call_bridge_id(caller.request_id)
+        members = list(executor.call_bridges[bridge_id])
+        late = Leg(f"{caller.request_id}:a0", "late-channel", "agent", caller.request_id, answered=True, server="main")
+        shell.service.legs.add(late)
+        creates = len(fake_ari.calls_to("POST", r"/bridges.*"))
+        await executor._prepare_call_bridge(late)  # what _OriginateAgent does once the late originate settles
+        assert executor.call_bridges[bridge_id] == members and late.bridge_id is None
+        assert len(fake_ari.calls_to("POST", r"/bridges.*")) == creates
+        shell.service.legs.mark_ended(late)
+        await executor.release_call_bridge(late)  # its hang-up: the call's bridge stays
+        assert not fake_ari.calls_to("DELETE", f"/bridges/{bridge_id}")
+        assert set(fake_ari.bridges[bridge_id]["channels"]) == {caller.channel_id, second.channel_id}
     finally:
         await shell.stop()
