@@ -44,6 +44,14 @@ RESUME_GRACE = 60.0
 REQUEST_TIMERS = ("offer", "announce", "menu", "ring", "customer", "not_before", "expire", "review", "connect")
 
 
+def agent_state_data(agent: Agent, before: AgentState) -> dict[str, object]:
+    """An `agent_state` line's data: the state, the one before, and a pause's reason."""
+    data: dict[str, object] = {"state": agent.state.value, "previous": before.value}
+    if agent.state is AgentState.PAUSED and agent.pause_reason:
+        data["reason"] = agent.pause_reason
+    return data
+
+
 class EngineBase:
     def __init__(self, settings: CoreSettings, estimator: WaitEstimator | None = None) -> None:
         self.settings = settings
@@ -393,8 +401,7 @@ class EngineBase:
         self._agent_state_activity(agent, before)
 
     def _agent_state_activity(self, agent: Agent, before: AgentState) -> None:
-        reason = {"reason": agent.pause_reason} if agent.state is AgentState.PAUSED and agent.pause_reason else {}
-        self._activity("agent_state", None, agent=agent.id, state=agent.state.value, previous=before.value, **reason)
+        self._activity("agent_state", None, agent=agent.id, **agent_state_data(agent, before))
 
     def _agent_line_dead(self, agent: Agent, req: Request) -> None:
         """Asterisk cut the agent's leg of `req` because their phone sent no audio: paused

@@ -46,7 +46,7 @@ from app.core.commands import (
     PromptItem,
     StopPrompt,
 )
-from app.core.engine_base import CUSTOMER_TIMEOUT_MARGIN, RESUME_GRACE, EngineBase
+from app.core.engine_base import CUSTOMER_TIMEOUT_MARGIN, RESUME_GRACE, EngineBase, agent_state_data
 from app.core.errors import (
     IllegalRequestAction,
     UnknownQueue,
@@ -168,9 +168,7 @@ class Recovery(EngineBase):
                 continue
             at = min(end, now)
             agent.state_since = at  # what is stored with the agent and shown: when it changed
-            data: dict[str, object] = {"state": agent.state.value, "previous": AgentState.WRAP_UP.value}
-            if agent.state is AgentState.PAUSED and agent.pause_reason:  # as _agent_state_activity's
-                data["reason"] = agent.pause_reason
+            data = agent_state_data(agent, AgentState.WRAP_UP)  # as staff._wrap_up_due's line
             self._emit(Activity(kind="agent_state", agent_id=agent.id, at=at, data=data))
 
     def take_restored(self) -> list[Command]:
