@@ -123,10 +123,7 @@ class CallFlow(EngineBase):
             self._cancel_callbacks_of_caller(req)
         # an inbound caller heard the announcement on arrival; a called customer hears it now
         announce = q.recording.announce if req.kind is not RequestKind.INBOUND else None
-        bridge = BridgeLegs(
-            req.id, req.customer_leg, req.agent_leg, record=q.record_calls, record_format=q.recording.format
-        )
-        self._bridge_legs(bridge, announce)
+        self._bridge_legs(self._call_bridge(req), announce)
         net_wait = req.net_wait(self._now)
         self._activity(
             "connected",
@@ -150,6 +147,15 @@ class CallFlow(EngineBase):
             req.announcing = bridge.record_format
             self._touched[req.id] = req
         self._emit(PlayPrompt(bridge.customer_leg, (PromptItem(announce),), report_finish=True))
+
+    def _call_bridge(self, req: Request) -> BridgeLegs:
+        """The command that bridges a connected request's customer and agent, recorded when its
+        queue records calls."""
+        assert req.customer_leg is not None and req.agent_leg is not None
+        q = self.queues[req.queue]
+        return BridgeLegs(
+            req.id, req.customer_leg, req.agent_leg, record=q.record_calls, record_format=q.recording.format
+        )
 
     def _announcement_for(self, req: Request) -> str | None:
         """The recording announcement a called customer of this request hears before the bridge."""

@@ -1319,19 +1319,7 @@ class DiallerFlow(CallFlow):
         if req.attempts:  # power: the attempt is the connected agent's from now on
             req.attempts[-1].agent_id = req.agent_id or ""
         req.service_started_at = self._now
-        campaign = self.campaigns.get(req.campaign or "")
-        queue = self.queues.get(req.queue)
-        self._bridge_legs(
-            BridgeLegs(
-                req.id,
-                req.customer_leg,
-                req.agent_leg,
-                record=campaign is not None and campaign.record_calls,
-                # a campaign's calls are stored as its queue's recordings are
-                record_format=queue.recording.format if queue is not None else "wav",
-            ),
-            self._recording_announce(campaign),
-        )
+        self._bridge_legs(self._call_bridge(req), self._recording_announce(self.campaigns.get(req.campaign or "")))
         answered = req.attempts[-1].ended_at if req.attempts else None
         self._observe_live(req, abandoned=False)  # predictive only (always contact first)
         self._activity(
@@ -1340,6 +1328,21 @@ class DiallerFlow(CallFlow):
             campaign=req.campaign,
             contact=req.contact_id,
             after_answer=None if answered is None else round(self._now - answered, 3),
+        )
+
+    def _call_bridge(self, req: Request) -> BridgeLegs:
+        if req.kind is not RequestKind.CONTACT:
+            return super()._call_bridge(req)
+        assert req.customer_leg is not None and req.agent_leg is not None
+        campaign = self.campaigns.get(req.campaign or "")
+        queue = self.queues.get(req.queue)
+        return BridgeLegs(
+            req.id,
+            req.customer_leg,
+            req.agent_leg,
+            record=campaign is not None and campaign.record_calls,
+            # a campaign's calls are stored as its queue's recordings are
+            record_format=queue.recording.format if queue is not None else "wav",
         )
 
     def _announcement_for(self, req: Request) -> str | None:

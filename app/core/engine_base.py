@@ -448,6 +448,9 @@ class EngineBase:
     def _bridge_legs(self, bridge: BridgeLegs, announce: str | None) -> None:
         raise NotImplementedError
 
+    def _call_bridge(self, req: Request) -> BridgeLegs:
+        raise NotImplementedError
+
     def _announcement_for(self, req: Request) -> str | None:
         raise NotImplementedError
 

@@ -91,6 +91,15 @@ class LegsReconciled(Event):
 
 
 @dataclass(frozen=True, slots=True)
+class CallFoundUnbridged(Event):
+    """After our restart, a connected call's customer and agent were both taken in again, but
+    Asterisk has them in no bridge together: we stopped between storing `connected` and adding
+    their channels to the call bridge. Both are up and hear nothing until they are bridged."""
+
+    request_id: str
+
+
+@dataclass(frozen=True, slots=True)
 class TelephonyDown(Event):
     """Asterisk is stopping or out of reach (its shutdown began, the events connection dropped).
     Until `TelephonyUp` nothing new is dialled (a dial would be refused or lost with it), and a leg

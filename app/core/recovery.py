@@ -25,6 +25,9 @@ A customer's dial restored here and lost while its agent's leg came back with it
 killed before the originate went): the agent keeps the line, and the customer is dialled again
 at `LegsReconciled`, the lost dial interrupted (not counted).
 
+`CallFoundUnbridged`: we stopped between storing a call as connected and bridging its legs; both
+were taken in again, and are bridged now.
+
 After `LegsReconciled`: a whisper that ended while we were down goes on to the customer; a caller
 found in the callback menu is prompted again for the step they were in (callers.py); a caller whose
 line was hearing the callback confirmation hears it again and is hung up.
@@ -53,6 +56,7 @@ from app.core.errors import (
 )
 from app.core.events import (
     CallerHungUp,
+    CallFoundUnbridged,
     LegLost,
     LegsReconciled,
     SettingsChanged,
@@ -334,6 +338,23 @@ class Recovery(EngineBase):
                     step = req.menu.step
                     self._close_menu(req)
                     self._activity("callback_menu_left", req, step=step)
+
+    def _call_found_unbridged(self, e: CallFoundUnbridged) -> None:
+        """Bridged now, and recorded if its queue or campaign records calls (the recording starts
+        once both are in the bridge, so it had not started). Not one hearing the recording
+        announcement: its end bridges it."""
+        req = self.requests.get(e.request_id)
+        if (
+            req is None
+            or req.state is not RequestState.CONNECTED
+            or req.customer_leg is None
+            or req.agent_leg is None
+            or req.announcing is not None
+            or req.id in self._announcing
+        ):
+            return
+        self._emit(self._call_bridge(req))
+        self._activity("call_bridged_again", req, agent=req.agent_id)
 
     def _announce_again(self, req: Request) -> None:
         """Connected while the customer heard the recording announcement, and then we restarted:

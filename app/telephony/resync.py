@@ -90,6 +90,7 @@ class AsteriskRead:
     expected: set[str]  # legs the engine expected
     known: set[str]  # legs in our registry
     in_flight: set[str]  # legs whose originate was on its way: their channel may be newer than the list
+    connected: set[str]  # requests whose call was connected (bridged, or about to be) by then
 
     def judges(self, leg: Leg) -> bool:
         """Whether this list can tell that `leg`'s channel is gone: the leg was ours before the
@@ -194,8 +195,8 @@ class ServerSync:
                 self.try_feed(ev.AgentReachability(self.clock(), agent_id, False))
         server.up = True  # before reconciling: what it frees may be placed on this server
         self.metrics.asterisk_server_up.labels(server.name).set(1)
-        await self._reconcile(snapshot, restarted, server)
-        await self._tidy_call_bridges(server)
+        adopted = await self._reconcile(snapshot, restarted, server)
+        await self._tidy_call_bridges(server, self._may_be_unbridged(snapshot, adopted))
         for queue in self.engine.queues:
             try:
                 await self.executor.ensure_holding(queue, server.name)
@@ -260,18 +261,41 @@ class ServerSync:
             log.info("orphan_hung_up", server=server.name, channel_id=channel_id)
         server.lost_channels.clear()
 
-    async def _tidy_call_bridges(self, server: Server) -> None:
+    def _may_be_unbridged(self, snapshot: AsteriskRead, adopted: set[str]) -> dict[str, tuple[Leg, Leg]]:
+        """Connected calls (when the channels were read) whose customer and agent were both taken
+        in again by this reconcile: after our restart, nothing of ours is on its way to bridge
+        them, so if Asterisk has them apart, they stay apart. Request id -> (customer, agent)."""
+        calls: dict[str, tuple[Leg, Leg]] = {}
+        for request_id in snapshot.connected:
+            request = self.engine.requests.get(request_id)
+            if request is None or request.customer_leg not in adopted or request.agent_leg not in adopted:
+                continue
+            customer, agent = self.legs.by_leg(request.customer_leg), self.legs.by_leg(request.agent_leg)
+            if customer is not None and agent is not None and not customer.ended and not agent.ended:
+                calls[request_id] = (customer, agent)
+        return calls
+
+    async def _tidy_call_bridges(self, server: Server, may_be_unbridged: dict[str, tuple[Leg, Leg]]) -> None:
         """Call bridges on this server that no live leg of ours holds are destroyed: a call that
         ended while the service was stopped (or crashed), or an orphan just hung up, left its
         bridge, and nothing else would ever destroy it. One that holds an adopted call is taken
         back, so that the call's end destroys it as usual. A bridge prepared since (for an agent
         rung meanwhile) is already the executor's and is left alone. Not being able to read them
-        costs an empty bridge, not a call: a warning."""
+        costs an empty bridge, not a call: a warning.
+
+        A connected call taken in again whose two legs are in no bridge together (we stopped
+        after storing `connected`, before Asterisk had added them) is bridged again: its empty
+        bridge is kept for that."""
         try:
             bridges = await server.ari.bridges.list()
         except AriError as error:
-            log.warning("call_bridges_not_read", server=server.name, error=str(error))
+            log.warning("call_bridges_not_read", server=server.name, error=str(error), unbridged=len(may_be_unbridged))
             return
+        unbridged = {
+            request_id
+            for request_id, (customer, agent) in may_be_unbridged.items()
+            if not any({customer.channel_id, agent.channel_id} <= set(bridge.channels) for bridge in bridges)
+        }
         live: dict[str, list[Leg]] = {}
         for leg in self.legs.live():
             if self.servers.get(leg.server) is server:
@@ -287,6 +311,8 @@ class ServerSync:
                 for leg in held:
                     leg.bridge_id = bridge_id
                 continue
+            if request_id in unbridged:
+                continue  # bridged again below, into this bridge
             log.info("call_bridge_left_over", bridge_id=bridge_id, server=server.name, channels=len(bridge.channels))
             try:
                 await server.ari.bridges.destroy(bridge_id)
@@ -294,6 +320,9 @@ class ServerSync:
                 pass  # gone meanwhile
             except AriError as error:
                 log.warning("call_bridge_not_destroyed", bridge_id=bridge_id, server=server.name, error=str(error))
+        for request_id in sorted(unbridged):
+            log.warning("call_found_unbridged", request_id=request_id, server=server.name)
+            self.try_feed(ev.CallFoundUnbridged(self.clock(), request_id))
 
     async def _read_asterisk(self, server: Server) -> AsteriskRead:
         """Channels, Asterisk's start time and the online endpoints, all read before anything is fed
@@ -306,6 +335,7 @@ class ServerSync:
         expected = {leg_id for leg_id, *_ in self.engine.expected_legs()}
         known = {leg.leg_id for leg in self.legs.all()}
         in_flight = {leg.leg_id for leg in self.legs.all() if leg.originating}
+        connected = {r.id for r in self.engine.requests.values() if r.state is RequestState.CONNECTED}
         channels = {c.id: c for c in await ari.channels.list()}
         info = await ari.asterisk.info()
         config = info.raw.get("config")
@@ -313,7 +343,7 @@ class ServerSync:
         online: set[str] = set()
         if self._agents_on_server(server):
             online = {e.key for e in await ari.endpoints.list() if e.online}
-        return AsteriskRead(channels, info.startup_time, online, expected, known, in_flight)
+        return AsteriskRead(channels, info.startup_time, online, expected, known, in_flight, connected)
 
     def _agents_on_server(self, server: Server) -> dict[str, str]:
         """Endpoint -> agent id of the agents whose phones register on `server`."""
@@ -334,8 +364,9 @@ class ServerSync:
                 raise
             log.warning("event_filter_refused", error=str(error))
 
-    async def _reconcile(self, snapshot: AsteriskRead, restarted: bool, server: Server) -> None:
-        """Match the legs the engine expects on this server with the channels it has.
+    async def _reconcile(self, snapshot: AsteriskRead, restarted: bool, server: Server) -> set[str]:
+        """Match the legs the engine expects on this server with the channels it has; returns the
+        legs taken in again.
 
         A leg whose channel still exists is adopted again (after a restart of the service) and a
         caller on hold goes back into the holding bridge. A leg whose channel is gone is reported
@@ -349,6 +380,7 @@ class ServerSync:
         without it.
         """
         channels, expected = snapshot.channels, snapshot.expected
+        adopted: set[str] = set()
         for leg_id, request_id, role, answered in self.engine.expected_legs():
             if leg_id not in expected:
                 continue
@@ -374,6 +406,7 @@ class ServerSync:
                         )
                     )
                     log.info("leg_adopted", leg_id=leg_id, request_id=request_id, role=leg.role, server=server.name)
+                    adopted.add(leg_id)
                     if inbound:  # a caller from an agent's own phone, taken in again after our restart
                         self._own_call_started(leg, channel.name)
                     request = self.engine.requests.get(request_id)
@@ -417,6 +450,7 @@ class ServerSync:
             self.try_feed(ev.LegsReconciled(self.clock()))
         elif first and self._unread_task is None:
             self._unread_task = asyncio.create_task(self._give_up_unread_servers(), name="unread-servers")
+        return adopted
 
     def _answered_unseen(self, leg: Leg, role: str, channel: Channel) -> tuple[str, ...] | None:
         """If a leg the engine still rings is answered in Asterisk, the arguments of the StasisStart

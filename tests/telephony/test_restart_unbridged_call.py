@@ -1,0 +1,122 @@
+"""The service is killed after it stored a call as `connected` but before Asterisk had both
+channels in the call bridge (seen on real Asterisk in the kill -9 fault test: the bridge was made,
+the channels not yet added). At the next start both legs are taken in again: they are bridged
+again, into the bridge left empty (never destroyed as left over) or a new one, and recorded if the
+queue records calls. A call found bridged is only taken back, not bridged a second time."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from app.core.states import AgentState
+from app.store.sqlite import SQLiteStore
+from app.telephony.executor import call_bridge_id
+from tests.ari.fake_ari import FakeAri
+from tests.telephony.conftest import AgentCall, Caller, config_text, make_shell
+
+RECORDED = """
+  support:
+    display_name: Support
+    ring_timeout: 15s
+    wrap_up: 10s
+    record_calls: true
+    callback:
+      enabled: false
+  sales:
+    display_name: Sales
+    callback:
+      enabled: false
+"""
+HOLDING = "holdfast-hold-support"
+
+
+@pytest.fixture
+async def store(tmp_path: Path) -> AsyncIterator[SQLiteStore]:
+    s = SQLiteStore(str(tmp_path / "holdfast.db"))
+    await s.open()
+    yield s
+    await s.close()
+
+
+async def _connected_then_stopped(fake_ari: FakeAri, text: str, store: SQLiteStore) -> tuple[Caller, AgentCall]:
+    first = await make_shell(fake_ari, text, store=store)
+    await first.start()
+    caller, ring = await first.connected_call()
+    await first.service.wait_committed()  # `connected` is stored
+    await first.stop()
+    return caller, ring
+
+
+def _as_before_the_bridging(fake_ari: FakeAri, caller: Caller, ring: AgentCall, bridge_made: bool) -> None:
+    """Asterisk as the killed service left it: the caller still on hold, the agent in no bridge,
+    and the call bridge empty (made) or not there at all."""
+    bridge_id = call_bridge_id(caller.request_id)
+    if bridge_made:
+        fake_ari.bridges[bridge_id]["channels"] = []
+    else:
+        del fake_ari.bridges[bridge_id]
+    fake_ari.bridges[HOLDING]["channels"].append(caller.channel_id)
+    fake_ari.state.recordings.clear()
+
+
+@pytest.mark.parametrize("bridge_made", [True, False], ids=["bridge-made-empty", "bridge-not-made"])
+async def test_a_connected_call_found_unbridged_at_restart_is_bridged_again(
+    fake_ari: FakeAri, store: SQLiteStore, bridge_made: bool
+) -> None:
+    text = config_text(fake_ari, queues=RECORDED)
+    caller, ring = await _connected_then_stopped(fake_ari, text, store)
+    _as_before_the_bridging(fake_ari, caller, ring, bridge_made)
+    bridge_id = call_bridge_id(caller.request_id)
+    adds_before = len(fake_ari.calls_to("POST", f"/bridges/{bridge_id}/addChannel"))
+
+    second = await make_shell(fake_ari, text, store=store)
+    try:
+        await second.start()
+        again = await second.activities.wait("call_bridged_again", request_id=caller.request_id)
+        assert again.agent_id == "1001"
+        await second.fake.wait_for_call("POST", f"/bridges/{bridge_id}/addChannel", count=adds_before + 1)
+        assert set(fake_ari.bridges[bridge_id]["channels"]) == {caller.channel_id, ring.channel_id}
+        assert caller.channel_id not in fake_ari.bridges[HOLDING]["channels"]  # off hold, into the call
+        assert not fake_ari.calls_to("DELETE", f"/bridges/{bridge_id}$")  # never destroyed as left over
+        await second.activities.wait("recording_started", request_id=caller.request_id)
+        assert not fake_ari.calls_to("DELETE", f"/channels/{caller.channel_id}")
+        assert not fake_ari.calls_to("DELETE", f"/channels/{ring.channel_id}")
+        assert second.agent_state("1001") is AgentState.BUSY
+
+        # The call goes on as any other: its end destroys the bridge and frees the agent.
+        await second.hangup_event(caller.channel, "ChannelHangupRequest", cause=16)
+        await second.activities.wait("ended", request_id=caller.request_id)
+        await second.fake.wait_for_call("DELETE", f"/bridges/{bridge_id}$")
+        assert bridge_id not in fake_ari.bridges
+        assert second.agent_state("1001") is AgentState.WRAP_UP
+        assert second.service.healthy
+    finally:
+        await second.stop()
+
+
+async def test_a_connected_call_found_bridged_at_restart_is_taken_back_not_bridged_again(
+    fake_ari: FakeAri, store: SQLiteStore
+) -> None:
+    text = config_text(fake_ari, queues=RECORDED)
+    caller, ring = await _connected_then_stopped(fake_ari, text, store)
+    bridge_id = call_bridge_id(caller.request_id)
+    adds_before = len(fake_ari.calls_to("POST", f"/bridges/{bridge_id}/addChannel"))
+    records_before = len(fake_ari.calls_to("POST", f"/bridges/{bridge_id}/record"))
+
+    second = await make_shell(fake_ari, text, store=store)
+    try:
+        await second.start()  # returns once the resync (the bridges' tidy included) has run
+        await second.service.executor.drain()  # and what it gave the executor has been done
+        assert {leg.leg_id for leg in second.service.executor.call_bridges[bridge_id]} == {
+            caller.request_id,
+            ring.leg_id,
+        }
+        assert len(fake_ari.calls_to("POST", f"/bridges/{bridge_id}/addChannel")) == adds_before
+        assert len(fake_ari.calls_to("POST", f"/bridges/{bridge_id}/record")) == records_before == 1
+        assert not second.activities.find("call_bridged_again")
+        assert set(fake_ari.bridges[bridge_id]["channels"]) == {caller.channel_id, ring.channel_id}
+    finally:
+        await second.stop()
