@@ -38,3 +38,14 @@ def test_an_agent_the_settings_do_not_have_is_refused() -> None:
     h = Harness(settings(agents=1))
     with pytest.raises(UnknownAgent):
         h.engine.handle(ev.AgentOwnCall(h.now, "nobody", True))
+
+
+def test_a_settings_reload_during_their_own_call_keeps_them_out_of_the_offers() -> None:
+    """A reload rebuilds the queues and gives each agent their new settings: the own call stays."""
+    h = Harness(settings(agents=1))
+    h.ready("a1")
+    h.send(ev.AgentOwnCall(h.now, "a1", True))
+    out = h.send(ev.SettingsChanged(h.now, settings(agents=1, ring_timeout=20.0)))
+    assert h.engine.agents["a1"].own_call and not h.of(out, c.OriginateAgent)
+    assert not h.of(h.arrive("r1", number=None), c.OriginateAgent)
+    assert h.one(h.send(ev.AgentOwnCall(h.now, "a1", False)), c.OriginateAgent).request_id == "r1"

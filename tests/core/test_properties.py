@@ -174,6 +174,11 @@ class Model:
                 self.confirming.add(cmd.leg_id)
         elif isinstance(cmd, c.Hangup):
             self.kill(cmd.leg_id)
+        elif isinstance(cmd, c.BridgeLegs):  # only a connected call's own two live legs are bridged
+            req = self.engine.requests[cmd.request_id]
+            assert req.state is RequestState.CONNECTED, f"bridged in {req.state}: {cmd}"
+            assert (cmd.customer_leg, cmd.agent_leg) == (req.customer_leg, req.agent_leg), cmd
+            assert cmd.customer_leg not in self.dead_legs and cmd.agent_leg not in self.dead_legs, cmd
         elif isinstance(cmd, c.Activity):
             self.activities.append((self.index, cmd))
             rid = cmd.request_id
@@ -350,6 +355,7 @@ def step(data: st.DataObject, m: Model, journeys: bool = False, drive_weight: in
     if journeys:
         # callers take callbacks at once; agents work them: attempts, retries, quarantine, misses
         kinds = ["callback", "callback", "ready", "ready", "deadline", "deadline", "tick", "admin", "agent", "stale"]
+        kinds += ["unbridged"]
         kinds += ["leg"] * (9 if m.agent_legs or m.customer_legs else 0) + ["prompt"] * (9 if m.whisper_legs else 0)
         kinds += ["confirmed"] * (3 if m.confirming else 0)
         kinds += ["drive"] * (drive_weight if any(r.state in DRIVEN for r in e.requests.values()) else 0)
@@ -375,7 +381,7 @@ def step(data: st.DataObject, m: Model, journeys: bool = False, drive_weight: in
             return
     else:
         kinds = ["arrive", "arrive", "dtmf", "dtmf", "keyed", "hangup", "agent", "agent", "ready", "ready"]
-        kinds += ["tick", "deadline", "deadline", "admin", "web", "stale"]
+        kinds += ["tick", "deadline", "deadline", "admin", "web", "stale", "unbridged"]
         # lean towards the legs in flight, so that whole callback journeys happen often
         kinds += ["leg"] * (5 if m.agent_legs or m.customer_legs else 0) + ["prompt"] * (5 if m.whisper_legs else 0)
         kinds += ["confirmed"] * (2 if m.confirming else 0)
@@ -449,6 +455,8 @@ def step(data: st.DataObject, m: Model, journeys: bool = False, drive_weight: in
     elif kind == "prompt" and m.whisper_legs:
         leg = data.draw(st.sampled_from(sorted(m.whisper_legs)), label="whisper")
         m.send(ev.PromptFinished(m.now, leg))
+    elif kind == "unbridged":  # the shell found a call's legs apart after a restart (or says so wrongly)
+        m.send(ev.CallFoundUnbridged(m.now, data.draw(st.sampled_from([*live, "unknown"]), label="unbridged")))
     elif kind == "stale" and m.dead_legs:
         leg = data.draw(st.sampled_from(m.dead_legs), label="dead")
         which = data.draw(st.integers(0, 2), label="stale_event")
