@@ -285,11 +285,22 @@ class ServerSync:
 
         A connected call taken in again whose two legs are in no bridge together (we stopped
         after storing `connected`, before Asterisk had added them) is bridged again: its empty
-        bridge is kept for that."""
-        try:
-            bridges = await server.ari.bridges.list()
-        except AriError as error:
-            log.warning("call_bridges_not_read", server=server.name, error=str(error), unbridged=len(may_be_unbridged))
+        bridge is kept for that. While there are such calls to look at, a refused read is tried
+        again as the resync's own reads are: given up, they may be left in silence."""
+        retries = self.resync_retries if may_be_unbridged else (None,)
+        for delay in retries:
+            try:
+                bridges = await server.ari.bridges.list()
+                break
+            except AriError as error:
+                if delay is None:
+                    log.warning(
+                        "call_bridges_not_read", server=server.name, error=str(error), unbridged=len(may_be_unbridged)
+                    )
+                    return
+                log.info("call_bridges_read_retry", server=server.name, error=str(error), retry_in=delay)
+                await asyncio.sleep(delay)
+        else:  # an empty retry table: nothing was read
             return
         unbridged = {
             request_id

@@ -120,3 +120,27 @@ async def test_a_connected_call_found_bridged_at_restart_is_taken_back_not_bridg
         assert set(fake_ari.bridges[bridge_id]["channels"]) == {caller.channel_id, ring.channel_id}
     finally:
         await second.stop()
+
+
+async def test_a_refused_read_of_the_bridges_is_tried_again_while_a_call_may_be_unbridged(
+    fake_ari: FakeAri, store: SQLiteStore
+) -> None:
+    text = config_text(fake_ari, queues=RECORDED)
+    caller, ring = await _connected_then_stopped(fake_ari, text, store)
+    _as_before_the_bridging(fake_ari, caller, ring, bridge_made=True)
+    fake_ari.fail("GET", r"/bridges$", status=500, times=2)
+    reads_before = len(fake_ari.calls_to("GET", r"/bridges$"))
+
+    second = await make_shell(fake_ari, text, store=store)
+    second.service.resync_retries = (0.01, 0.01, None)
+    try:
+        await second.start()
+        await second.activities.wait("call_bridged_again", request_id=caller.request_id)
+        assert len(fake_ari.calls_to("GET", r"/bridges$")) == reads_before + 3  # two refused, then read
+        await second.fake.wait_for_call("POST", f"/bridges/{call_bridge_id(caller.request_id)}/addChannel", count=2)
+        assert set(fake_ari.bridges[call_bridge_id(caller.request_id)]["channels"]) == {
+            caller.channel_id,
+            ring.channel_id,
+        }
+    finally:
+        await second.stop()
