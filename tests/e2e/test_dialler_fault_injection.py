@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import json
 import random
 import time
 from collections import Counter
@@ -25,11 +24,10 @@ from typing import Any
 
 import pytest
 from conftest import ServiceProcess, holdfast_config_text, installed_prompts_yaml
-from test_fault_injection import MAX_FATAL_STOPS
+from test_dialler_kill9 import prepare_campaign_store
+from test_fault_injection import killed_as_planned, restarted_after_fatal_stop, wait_all_ready
 
-from app.core.commands import Activity
 from app.sandbox import free_tcp_port
-from app.store import store_from_dsn
 
 pytestmark = pytest.mark.e2e
 
@@ -65,23 +63,6 @@ def _spans(calls: list[Any]) -> list[tuple[float, float]]:
     return sorted(out)
 
 
-async def _prepare(tmp_path: Path, numbers: list[str]) -> None:
-    store = store_from_dsn(str(tmp_path / "holdfast.db"))
-    await store.open()
-    try:
-        await store.import_contacts(
-            "powf", [(n, f"Contact {n[-4:]}", json.dumps({}), None, None) for n in numbers], 0.0
-        )
-        # answered calls an hour ago, none abandoned: the campaign is well under its 3 % cap
-        hour_ago = time.time() - 3600
-        answered = {"campaign": "powf", "outcome": "answered", "abandoned": False}
-        await store.append_events(
-            [Activity("dial_attempt", f"old-{i}", None, "sales", hour_ago, answered) for i in range(100)]
-        )
-    finally:
-        await store.close()
-
-
 async def _left(service: ServiceProcess) -> int | None:
     status, body = await service.api("GET", "/api/campaigns/powf/figures")
     return int(body["left"]) if status == 200 else None
@@ -102,23 +83,9 @@ async def _run_with_kills(
         events = await service.store_events.refresh()
         if await _left(service) == 0 and all(c.hung_up for c in _customer_calls(phonesim)):
             return fatal_stops  # every contact dialled to the end, and no call still up
-        progress = sum(1 for e in events if e.kind in PROGRESS)
-        if plan and progress >= plan[0]:
-            plan.pop(0)
-            await asyncio.sleep(delays.pop(0))  # to a random moment, not an assertion
-            service.kill9()
-            await service.start()
-            for agent_id in AGENTS:  # a no-op for an agent still ready: the restart keeps their state
-                await service.api("POST", f"/api/agents/{agent_id}/ready")
-            continue
-        code = service.exited_by_itself()
-        if code is not None:
-            assert code != 0, f"the service stopped by itself with exit code 0\n{service.diagnose_sync()}"
-            fatal_stops.append(code)
-            assert len(fatal_stops) <= MAX_FATAL_STOPS, (
-                f"crash loop, exit codes {fatal_stops}\n{service.diagnose_sync()}"
-            )
-            await service.start()
+        if await killed_as_planned(service, sum(1 for e in events if e.kind in PROGRESS), plan, delays):
+            continue  # the agents' states are the restart's to keep: nobody is made ready again here
+        if await restarted_after_fatal_stop(service, fatal_stops, "power campaign"):
             continue
         assert time.monotonic() < deadline, f"contacts left: {await _left(service)}\n{service.diagnose_sync()}"
         await asyncio.sleep(0.2)
@@ -133,7 +100,7 @@ async def test_kill9_at_random_moments_in_a_power_campaign(
 ) -> None:
     rng = random.Random(seed)
     numbers = _numbers(seed, contacts)
-    await _prepare(tmp_path, numbers)
+    await prepare_campaign_store(tmp_path, "powf", numbers)
     port = free_tcp_port()
     path = tmp_path / "holdfast.yaml"
     extra = installed_prompts_yaml(sut_asterisk) + CAMPAIGN
@@ -174,14 +141,7 @@ async def test_kill9_at_random_moments_in_a_power_campaign(
         connected = Counter(by_request.get(e.request_id) for e in events if e.kind == "connected")
         assert not [n for n, k in connected.items() if k > 1], f"connected twice: {connected.most_common(3)}\n{diag}"
 
-        deadline = time.monotonic() + 15
-        while True:
-            status, body = await service.api("GET", "/api/agents")
-            agents = {a["id"]: a["state"] for a in body["agents"]} if status == 200 else {}
-            if all(agents.get(a) == "ready" for a in AGENTS):
-                break
-            assert time.monotonic() < deadline, f"agents not all ready at the end: {agents}\n{diag}"
-            await asyncio.sleep(0.2)
+        await wait_all_ready(service, AGENTS, diag)
         assert 0 not in service.unexpected_exits, diag
         print(
             f"\n[dialler-fault-injection] seed {seed}: {len(numbers)} contacts, {service.kills} kill -9,"

@@ -32,22 +32,27 @@ campaigns:
 """
 
 
-async def test_kill9_mid_campaign_nobody_is_dialled_twice(
-    sut_asterisk, phonesim_asterisk, test_agents, phonesim, tmp_path: Path
-):
+async def prepare_campaign_store(tmp_path: Path, campaign: str, numbers: list[str]) -> None:
+    """The store in `tmp_path` with `numbers` as the campaign's contacts (queue sales), and 100 calls
+    answered an hour ago, none abandoned: room under the 3 % cap to dial ahead."""
     store = store_from_dsn(str(tmp_path / "holdfast.db"))
     await store.open()
     try:
-        rows = [(n, f"Contact {n[-2:]}", json.dumps({}), None, None) for n in NUMBERS]
-        await store.import_contacts("pow", rows, 0.0)
-        # 100 calls answered an hour ago, none abandoned: room under the 3 % cap for two lines per agent
+        rows = [(n, f"Contact {n[-2:]}", json.dumps({}), None, None) for n in numbers]
+        await store.import_contacts(campaign, rows, 0.0)
         hour_ago = time.time() - 3600
-        answered = {"campaign": "pow", "outcome": "answered", "abandoned": False}
+        answered = {"campaign": campaign, "outcome": "answered", "abandoned": False}
         await store.append_events(
             [Activity("dial_attempt", f"old-{i}", None, "sales", hour_ago, answered) for i in range(100)]
         )
     finally:
         await store.close()
+
+
+async def test_kill9_mid_campaign_nobody_is_dialled_twice(
+    sut_asterisk, phonesim_asterisk, test_agents, phonesim, tmp_path: Path
+):
+    await prepare_campaign_store(tmp_path, "pow", NUMBERS)
     port = free_tcp_port()
     path = tmp_path / "holdfast.yaml"
     extra = installed_prompts_yaml(sut_asterisk) + CAMPAIGN

@@ -24,6 +24,7 @@ import asyncio
 import random
 import time
 from collections import Counter
+from collections.abc import Sequence
 
 import phonenumbers
 import pytest
@@ -74,21 +75,9 @@ async def run_with_kills(service: ServiceProcess, phonesim, seed: int, n: int, k
         ended = {e.request_id for e in events if e.kind == "ended" and e.request_id in wanted}
         if ended == wanted:
             break
-        progress = sum(1 for e in events if e.kind in PROGRESS)
-        if plan and progress >= plan[0]:
-            plan.pop(0)
-            await asyncio.sleep(delays.pop(0))  # to a random moment, not an assertion
-            service.kill9()
-            await service.start()
+        if await killed_as_planned(service, sum(1 for e in events if e.kind in PROGRESS), plan, delays):
             continue
-        code = service.exited_by_itself()
-        if code is not None:
-            assert code != 0, f"seed {seed}: the service stopped by itself with exit code 0\n{service.diagnose_sync()}"
-            fatal_stops.append(code)
-            assert len(fatal_stops) <= MAX_FATAL_STOPS, (
-                f"seed {seed}: crash loop, exit codes {fatal_stops}\n{service.diagnose_sync()}"
-            )
-            await service.start()  # as a supervisor would after a fatal stop (non-zero exit)
+        if await restarted_after_fatal_stop(service, fatal_stops, f"seed {seed}"):
             continue
         assert time.monotonic() < deadline, (
             f"seed {seed}: {len(wanted - ended)} of {n} callbacks not ended in time, e.g."
@@ -96,6 +85,33 @@ async def run_with_kills(service: ServiceProcess, phonesim, seed: int, n: int, k
         )
         await asyncio.sleep(0.2)
     return {"ids": ids, "numbers": numbers, "fatal_stops": fatal_stops, "seconds": time.monotonic() - started_at}
+
+
+async def killed_as_planned(service: ServiceProcess, progress: int, plan: list[int], delays: list[float]) -> bool:
+    """Whether the next planned kill was due (`progress` reached its point): then the service was
+    killed after its delay (a random moment, not an assertion) and started again."""
+    if not plan or progress < plan[0]:
+        return False
+    plan.pop(0)
+    await asyncio.sleep(delays.pop(0))
+    service.kill9()
+    await service.start()
+    return True
+
+
+async def restarted_after_fatal_stop(service: ServiceProcess, fatal_stops: list[int], what: str) -> bool:
+    """Whether the service had stopped by itself: then it must have been a fatal stop (non-zero
+    exit), and not one too many (a crash loop); it is started again, as a supervisor would."""
+    code = service.exited_by_itself()
+    if code is None:
+        return False
+    assert code != 0, f"{what}: the service stopped by itself with exit code 0\n{service.diagnose_sync()}"
+    fatal_stops.append(code)
+    assert len(fatal_stops) <= MAX_FATAL_STOPS, (
+        f"{what}: crash loop, exit codes {fatal_stops}\n{service.diagnose_sync()}"
+    )
+    await service.start()
+    return True
 
 
 async def check_run(service: ServiceProcess, phonesim, seed: int, run: dict) -> None:
@@ -149,17 +165,21 @@ async def check_run(service: ServiceProcess, phonesim, seed: int, run: dict) -> 
                     f"{later} (#{rank[later]}) connected while {earlier} (#{rank[earlier]}) still waited\n{diag}"
                 )
 
-    # at the end, every agent is ready (wrap-up is 0 s here)
-    deadline = time.monotonic() + 15
+    await wait_all_ready(service, AGENTS, diag)  # wrap-up is 0 s here
+    assert 0 not in service.unexpected_exits, diag
+    assert service.running, diag
+
+
+async def wait_all_ready(service: ServiceProcess, agents: Sequence[str], diag: str, timeout: float = 15.0) -> None:
+    """At the end of a run every agent is ready again (polled: their wrap-up may still run)."""
+    deadline = time.monotonic() + timeout
     while True:
         status, body = await service.api("GET", "/api/agents")
         states = {a["id"]: a["state"] for a in body["agents"]} if status == 200 else {}
-        if all(states.get(a) == "ready" for a in AGENTS):
-            break
+        if all(states.get(a) == "ready" for a in agents):
+            return
         assert time.monotonic() < deadline, f"agents not all ready at the end: {states}\n{diag}"
         await asyncio.sleep(0.2)
-    assert 0 not in service.unexpected_exits, diag
-    assert service.running, diag
 
 
 async def fault_run(service: ServiceProcess, phonesim, seed: int, n: int, kills: int) -> None:
