@@ -33,7 +33,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 import structlog
 
@@ -46,7 +46,7 @@ from app.telephony.legs import Leg, channel_id_for_leg
 from app.telephony.servers import Server
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Awaitable, Callable
 
     from app.config import HoldfastConfig
     from app.core.engine import Engine
@@ -57,6 +57,8 @@ if TYPE_CHECKING:
     from app.telephony.servers import ServerSet
 
 log = structlog.get_logger("holdfast.telephony")
+
+T = TypeVar("T")
 
 UNREAD_SERVER_GRACE = 30.0  # seconds; see TelephonyService.unread_grace
 
@@ -157,19 +159,16 @@ class ServerSync:
         if server.connected_before:
             self.metrics.ari_reconnects.inc()
         server.connected_before = True
-        for delay in self.resync_retries:
-            try:
-                snapshot = await self._read_asterisk(server)
-                await self.executor.retry_hangups(set(snapshot.channels), server.name)
-                break
-            except AriError as error:
-                if delay is None:
-                    await self._resync_failed(server, error)
-                    return
-                log.error("resync_retry", server=server.name, error=str(error), retry_in=delay)
-                await asyncio.sleep(delay)
-        else:  # an empty retry table: nothing was read
-            await self._resync_failed(server, None)
+
+        async def read() -> AsteriskRead:
+            snapshot = await self._read_asterisk(server)
+            await self.executor.retry_hangups(set(snapshot.channels), server.name)
+            return snapshot
+
+        try:
+            snapshot = await self._tried_again(read, self.resync_retries, log.error, "resync_retry", server)
+        except AriError as error:
+            await self._resync_failed(server, error)
             return
         channels, startup_time, online = snapshot.channels, snapshot.startup_time, snapshot.online
         clash = self.servers.system_name_problem(server)
@@ -209,6 +208,27 @@ class ServerSync:
         self.connected.set()
         log.info("ari_connected", app=self.config.asterisk.app, server=server.name, asterisk_restarted=restarted)
 
+    @staticmethod
+    async def _tried_again(
+        read: Callable[[], Awaitable[T]],
+        retries: tuple[float | None, ...],
+        log_retry: Callable[..., object],
+        event: str,
+        server: Server,
+    ) -> T:
+        """`read()`, tried again after each delay of `retries` while Asterisk refuses it (each
+        refusal logged as `event`); the refusal that has no delay left (None) is raised, as is an
+        AriError when the table is empty (nothing tried)."""
+        for delay in retries:
+            try:
+                return await read()
+            except AriError as error:
+                if delay is None:
+                    raise
+                log_retry(event, server=server.name, error=str(error), retry_in=delay)
+                await asyncio.sleep(delay)
+        raise AriError(None, "", "", "not tried: the retry table is empty")
+
     def _own_calls_found(self, channels: dict[str, Channel], server: Server) -> None:
         """Agents whose own phone is in a queue on this server (a caller the engine has, whose
         channel is the agent's): told before reachability, which dispatches at once, or they would
@@ -225,7 +245,7 @@ class ServerSync:
             ):
                 self.try_feed(ev.AgentOwnCall(self.clock(), agent_id, True))
 
-    async def _resync_failed(self, server: Server, error: AriError | None) -> None:
+    async def _resync_failed(self, server: Server, error: AriError) -> None:
         others_up = [s.name for s in self.servers.servers if s is not server and s.up]
         if not others_up:  # one server, or every server down: nothing can serve (fail loudly)
             self.fail("resync_failed_stopping", error)
@@ -288,19 +308,12 @@ class ServerSync:
         bridge is kept for that. While there are such calls to look at, a refused read is tried
         again as the resync's own reads are: given up, they may be left in silence."""
         retries = self.resync_retries if may_be_unbridged else (None,)
-        for delay in retries:
-            try:
-                bridges = await server.ari.bridges.list()
-                break
-            except AriError as error:
-                if delay is None:
-                    log.warning(
-                        "call_bridges_not_read", server=server.name, error=str(error), unbridged=len(may_be_unbridged)
-                    )
-                    return
-                log.info("call_bridges_read_retry", server=server.name, error=str(error), retry_in=delay)
-                await asyncio.sleep(delay)
-        else:  # an empty retry table: nothing was read
+        try:
+            bridges = await self._tried_again(
+                server.ari.bridges.list, retries, log.info, "call_bridges_read_retry", server
+            )
+        except AriError as error:
+            log.warning("call_bridges_not_read", server=server.name, error=str(error), unbridged=len(may_be_unbridged))
             return
         unbridged = {
             request_id
