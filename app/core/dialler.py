@@ -1319,7 +1319,7 @@ class DiallerFlow(CallFlow):
         if req.attempts:  # power: the attempt is the connected agent's from now on
             req.attempts[-1].agent_id = req.agent_id or ""
         req.service_started_at = self._now
-        self._bridge_legs(self._call_bridge(req), self._recording_announce(self.campaigns.get(req.campaign or "")))
+        self._bridge_legs(self._call_bridge(req), self._announcement_for(req))
         answered = req.attempts[-1].ended_at if req.attempts else None
         self._observe_live(req, abandoned=False)  # predictive only (always contact first)
         self._activity(
