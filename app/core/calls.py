@@ -2,7 +2,8 @@
 
 Theory of operation: the first dispatchable request (dispatch.py) gets the best ready agent
 (agents.py), who is rung first. An inbound caller is bridged on answer; a callback's agent hears
-a whisper, then the customer is dialled. Busy / no answer / failure count an attempt; with
+a whisper, then the customer is dialled. Busy / no answer / failure count an attempt (a dial
+whose end Asterisk never reports does not: `_unreported_dial_outcome`); with
 attempts left the request waits `sec_between_retries` out of the queue, then rejoins at the END
 (optional VIP bump); otherwise it ends `missed`. Agent trouble never counts against the customer.
 Every dial is an attempt record numbered in order (1, 2, 3…), counted or not.
@@ -366,7 +367,15 @@ class CallFlow(EngineBase):
         req = self.requests.get(request_id)
         if req is not None and req.state is RequestState.DIALLING_CUSTOMER:
             self._emit(Hangup(req.customer_leg or "", "ring_timeout"))
-            self._customer_attempt_failed(req, AttemptOutcome.NO_ANSWER, cause=None)
+            self._customer_attempt_failed(req, self._unreported_dial_outcome(req), cause=None)
+
+    def _unreported_dial_outcome(self, req: Request) -> AttemptOutcome:
+        """The outcome of a dial Asterisk never reported: it was to give up at the ring timeout
+        (the originate's own), and our guard, CUSTOMER_TIMEOUT_MARGIN later, saw nothing. A
+        frozen or overloaded Asterisk, not the customer, who may even have picked up meanwhile:
+        interrupted, not counted, so a callback with its one attempt is kept (tried again after
+        its quarantine) instead of ending `missed`."""
+        return AttemptOutcome.INTERRUPTED
 
     def _not_before_due(self, request_id: str) -> None:
         req = self.requests.get(request_id)

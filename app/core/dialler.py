@@ -1473,6 +1473,13 @@ class DiallerFlow(CallFlow):
         self._dial_ended_by_agent(req)
         self._return_to_place(req)
 
+    def _unreported_dial_outcome(self, req: Request) -> AttemptOutcome:
+        """A contact is no promise: a dial whose end never came counts as the no answer it most
+        likely was, retried by the campaign's no-answer rule."""
+        if req.kind is RequestKind.CONTACT:
+            return AttemptOutcome.NO_ANSWER
+        return super()._unreported_dial_outcome(req)
+
     def _contact_on_line(self, req: Request) -> bool:
         return req.state is RequestState.CONNECTING or (
             req.state is RequestState.RINGING_AGENT and req.customer_leg is not None

@@ -6,6 +6,7 @@ import pytest
 
 from app.core import commands as c
 from app.core import events as ev
+from app.core.engine_base import CUSTOMER_TIMEOUT_MARGIN
 from app.core.states import AgentState, AttemptOutcome, Outcome, RequestKind, RequestState
 from tests.core.harness import DK_MOBILE, Harness, callback_settings, settings
 
@@ -144,14 +145,40 @@ def test_give_up_on_busy_does_not_apply_to_no_answer() -> None:
     assert h.engine.requests["r1"].state is RequestState.QUARANTINE
 
 
-def test_customer_ring_timeout_counts_as_no_answer() -> None:
-    h = make(max_attempts=2, customer_ring_timeout=30)
+def test_a_dial_asterisk_never_reports_is_not_counted_and_the_callback_kept() -> None:
+    """Asterisk was to give up at the ring timeout and never said so (frozen): our guard ends the
+    dial, as not the customer's fault. With its one attempt the callback is not `missed`: tried
+    again after the quarantine, it can be served."""
+    h = make(max_attempts=1, customer_ring_timeout=30, sec_between_retries=60)
     with_callback(h)
     h.ready("a1")
-    _, cust = h.serve_callback("r1")
-    out = h.run_until(h.now + 40)
+    agent_leg, cust = h.serve_callback("r1")
+    out = h.run_until(h.now + 30 + CUSTOMER_TIMEOUT_MARGIN - 0.5)
+    assert c.Hangup(cust, "ring_timeout") not in out  # Asterisk's own timeout still has its margin
+    out = h.run_until(h.now + 1)
     assert c.Hangup(cust, "ring_timeout") in out
+    told = [p for p in Harness.of(out, c.PlayPrompt) if p.leg_id == agent_leg]
+    assert [i.name for p in told for i in p.items] == ["callback_customer_unreachable"]  # not "final"
+    assert h.activities("attempt_outcome", "r1")[0].data["outcome"] == "interrupted"
+    req = h.engine.requests["r1"]
+    assert req.state is RequestState.QUARANTINE and req.counted_attempts == 0
+    assert not h.activities("ended", "r1")
+    assert "missed_callback" not in [n.kind for n in Harness.of(h.log, c.Notify)]
+
+    h.run_until(h.now + 61)  # the agent, free again, is rung for it
+    _, again = h.serve_callback("r1", A.ANSWERED)
+    assert again != cust and Harness.of(h.log, c.OriginateCustomer)[-1].attempt == 2
+    h.leg_hung_up(again)
+    assert h.activities("ended", "r1")[0].data["outcome"] == Outcome.SERVED
+
+
+def test_a_ring_timeout_asterisk_reports_counts_as_no_answer() -> None:
+    h = make(max_attempts=1, customer_ring_timeout=30)
+    with_callback(h)
+    h.ready("a1")
+    h.serve_callback("r1", A.NO_ANSWER)
     assert h.activities("attempt_outcome", "r1")[0].data["outcome"] == "no_answer"
+    assert h.activities("ended", "r1")[0].data["outcome"] == Outcome.MISSED
 
 
 def test_agent_not_answering_a_callback_is_not_counted_and_place_kept() -> None:

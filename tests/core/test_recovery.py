@@ -412,15 +412,17 @@ def test_dialling_callback_whose_leg_vanished_is_interrupted_and_tried_again_wit
     assert r.engine.requests["r1"].state is RequestState.CONNECTED
 
 
-def test_customer_timeout_fires_after_restore_and_counts() -> None:
+def test_customer_timeout_fires_after_restore_and_counts_nothing() -> None:
+    """The guard re-armed at the restore: Asterisk's own timeout of the adopted dial came first
+    had it reported it, so the guard's end is a dial never reported, not counted."""
     core = callback_core(max_attempts=2, customer_ring_timeout=30.0, sec_between_retries=60.0)
     h, _agent_leg, customer_leg = dialling_callback(core)
     r = restart(h, core, after=100.0)
     out = r.run_until(r.now + 30.0 + 10.0)  # the originate timeout plus the engine's own margin
     assert c.Hangup(customer_leg, "ring_timeout") in out
     req = r.engine.requests["r1"]
-    assert req.state is RequestState.QUARANTINE and req.counted_attempts == 1
-    assert req.attempts[0].outcome is AttemptOutcome.NO_ANSWER
+    assert req.state is RequestState.QUARANTINE and req.counted_attempts == 0
+    assert req.attempts[0].outcome is AttemptOutcome.INTERRUPTED
 
 
 def test_connected_callback_whose_customer_leg_is_lost_ends_as_served() -> None:

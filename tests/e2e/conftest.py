@@ -367,7 +367,8 @@ def holdfast_config_text(
     sut: AsteriskInstance, agents: list[AgentEndpoint], http_port: int, extra: str = "", data_dir: Path | None = None
 ) -> str:
     """The service's YAML for the e2e tests. Queues: support/sales (no callbacks), and callback
-    queues cb (3 attempts, 3 s quarantine, abandon trigger after 3 s), cb1 (1 attempt),
+    queues cb (3 attempts, 3 s quarantine, abandon trigger after 3 s), cb1 (1 attempt; a dial
+    Asterisk never reported is tried again 3 s on),
     cbx (max age 5 s), cbamd (answering-machine detection), cbr (3 attempts, 2 s quarantine),
     cbblk (BLOCKED_NUMBER on its blocklist, a callback a day per number), cbmove (served by
     MOVE_AGENT only) and cbf (the fault-injection run: short wrap-up, 3 attempts, 1 s quarantine)."""
@@ -414,6 +415,7 @@ queues:
       sec_between_retries: 3s
       abandon_callback_after: 3s
   cb1:{CALLBACK_QUEUE}      max_attempts: 1
+      sec_between_retries: 3s
   cbx:{CALLBACK_QUEUE}      max_age: 5s
   cbamd:{CALLBACK_QUEUE}      amd: true
       voicemail_message: voicemail_message
