@@ -85,6 +85,16 @@ class BridgeLegs(Command):
 
 
 @dataclass(frozen=True, slots=True)
+class RecordCall(Command):
+    """Record a call already bridged from now on (one found unrecorded at a restart), added to
+    any file of its name. `leg_id` is the customer's: it runs in that leg's order, as BridgeLegs."""
+
+    request_id: str
+    leg_id: str
+    record_format: str = "wav"
+
+
+@dataclass(frozen=True, slots=True)
 class Hangup(Command):
     leg_id: str
     reason: str = "normal"

@@ -100,6 +100,15 @@ class CallFoundUnbridged(Event):
 
 
 @dataclass(frozen=True, slots=True)
+class CallFoundUnrecorded(Event):
+    """After our restart, a connected call was taken back in its bridge, but Asterisk records
+    nothing of it: we stopped between bridging the two and starting the recording. Whether it
+    should be recorded is the core's to say (its queue's or campaign's `record_calls`)."""
+
+    request_id: str
+
+
+@dataclass(frozen=True, slots=True)
 class TelephonyDown(Event):
     """Asterisk is stopping or out of reach (its shutdown began, the events connection dropped).
     Until `TelephonyUp` nothing new is dialled (a dial would be refused or lost with it), and a leg

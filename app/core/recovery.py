@@ -26,7 +26,8 @@ killed before the originate went): the agent keeps the line, and the customer is
 at `LegsReconciled`, the lost dial interrupted (not counted).
 
 `CallFoundUnbridged`: we stopped between storing a call as connected and bridging its legs; both
-were taken in again, and are bridged now.
+were taken in again, and are bridged now. `CallFoundUnrecorded`: we stopped between bridging a
+call its queue records and starting the recording: recorded from now on (`RecordCall`).
 
 After `LegsReconciled`: a whisper that ended while we were down goes on to the customer; a caller
 found in the callback menu is prompted again for the step they were in (callers.py); a caller whose
@@ -47,6 +48,7 @@ from app.core.commands import (
     Hangup,
     PlayPrompt,
     PromptItem,
+    RecordCall,
     StopPrompt,
 )
 from app.core.engine_base import CUSTOMER_TIMEOUT_MARGIN, RESUME_GRACE, EngineBase, agent_state_data
@@ -57,6 +59,7 @@ from app.core.errors import (
 from app.core.events import (
     CallerHungUp,
     CallFoundUnbridged,
+    CallFoundUnrecorded,
     LegLost,
     LegsReconciled,
     SettingsChanged,
@@ -355,6 +358,20 @@ class Recovery(EngineBase):
             return
         self._emit(self._call_bridge(req))
         self._activity("call_bridged_again", req, agent=req.agent_id)
+
+    def _call_found_unrecorded(self, e: CallFoundUnrecorded) -> None:
+        """Recorded from now on if its queue or campaign records calls: the talk before the
+        restart is lost to the file, the rest is not. Not one hearing the recording announcement
+        (its end bridges and records it)."""
+        req = self.requests.get(e.request_id)
+        if req is None or req.state is not RequestState.CONNECTED or req.customer_leg is None or req.agent_leg is None:
+            return
+        if req.announcing is not None or req.id in self._announcing:
+            return
+        bridge = self._call_bridge(req)
+        if bridge.record:
+            self._emit(RecordCall(req.id, req.customer_leg, bridge.record_format))
+            self._activity("call_recorded_again", req, agent=req.agent_id)
 
     def _announce_again(self, req: Request) -> None:
         """Connected while the customer heard the recording announcement, and then we restarted:

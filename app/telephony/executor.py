@@ -741,14 +741,31 @@ class CommandExecutor:
         await self._destroy_call_bridge(ari, bridge_id)
         return True
 
-    async def _record_bridge(self, cmd: c.BridgeLegs, bridge_id: str, ari: AriClient, queue: str | None) -> None:
+    async def _RecordCall(self, cmd: c.RecordCall) -> None:
+        """A call found bridged and unrecorded at a restart: recorded from now on, added to any
+        file of its name (whatever was recorded before is kept). Not if it ended meanwhile."""
+        customer = self.legs.by_leg(cmd.leg_id)
+        bridge_id = call_bridge_id(cmd.request_id)
+        if customer is None or customer.ended or bridge_id not in self.call_bridges:
+            return
+        queue = self.queue_of(cmd.request_id)
+        await self._record_bridge(cmd, bridge_id, self._ari(customer), queue, if_exists="append")
+
+    async def _record_bridge(
+        self,
+        cmd: c.BridgeLegs | c.RecordCall,
+        bridge_id: str,
+        ari: AriClient,
+        queue: str | None,
+        if_exists: str = "fail",
+    ) -> None:
         """Record the call bridge, started only now that both legs are in it (so nothing before,
         a whisper included, is in the file). A recording that cannot start does not end the call:
         the call matters more than its recording, so it is logged, not fatal."""
         name = RECORDING_PREFIX + cmd.request_id
         data: dict[str, str] = {"name": name, "format": cmd.record_format}
         try:
-            await ari.bridges.record(bridge_id, name, cmd.record_format)
+            await ari.bridges.record(bridge_id, name, cmd.record_format, if_exists=if_exists)
         except AriError as error:
             # e.g. 500 "No such file or directory": the spool's recording directory is missing
             log.warning("recording_not_started", request_id=cmd.request_id, name=name, error=str(error))

@@ -7,19 +7,22 @@ Theory of operation:
   a failed read as a whole; only then does it reconcile.
 - Reachability before legs: reconciling may free an agent or put a request back, and the engine
   dispatches at once; after an Asterisk restart phones have not registered again yet.
-- `_reconcile` adopts legs whose channels still exist (a caller on hold goes back into the
-  holding bridge), reports the others lost ("asterisk_restarted" or "channel_vanished"; only legs
-  the channel list can judge: not one placed, or whose originate was unanswered, when it was read),
+- `_reconcile` adopts legs whose channels still exist (a caller on hold goes back into the holding
+  bridge), reports the others lost ("asterisk_restarted" or "channel_vanished"; only legs the
+  channel list can judge: not one placed, or whose originate was unanswered, when it was read),
   tells the engine of agents and dialled customers who answered unseen, takes in callers waiting
-  in our app that were never recorded (the service stopped before their arrival was stored),
-  hangs up answered calls in our app it had finished with (a prompt before a hang-up that never
-  came), and re-creates holding bridges. A channel that entered our app while the list was read
-  is acted on here and its StasisStart, held back on the new connection, is read after: that
-  StasisStart is ignored (TelephonyService._answer_taken), so an answer is never taken twice (a
-  second `continue` to detection, refused, once connected a customer still being listened to by
-  AMD). A leg restored from the store is
-  lost only once every server was read without it, or `unread_grace` after the first one was
-  (a server that never comes back).
+  in our app that were never recorded (the service stopped before their arrival was stored), hangs
+  up answered calls in our app it had finished with (a prompt before a hang-up that never came),
+  and re-creates holding bridges. Call bridges are then tidied: one no live leg holds is
+  destroyed, one holding an adopted call is taken back, a connected call found apart is bridged
+  again (`CallFoundUnbridged`) and one found bridged with nothing recording it is told to the core
+  (`CallFoundUnrecorded`): we stopped between those steps and their next one. A channel that
+  entered our app while the list was read is acted on here and its StasisStart, held back on the
+  new connection, is read after: that StasisStart is ignored (TelephonyService._answer_taken), so
+  an answer is never taken twice (a second `continue` to detection, refused, once connected a
+  customer still being listened to by AMD). A leg restored from the store is lost only once every
+  server was read without it, or `unread_grace` after the first one was (a server that never comes
+  back).
 - A read that keeps failing stops the service when no other server is up (never "connected" on a
   picture we did not reconcile); with several servers that one is treated as down: its legs are
   lost now, its agents unreachable, the others serve on.
@@ -41,7 +44,7 @@ from app.ari import AriClient, AriConflict, AriError, AriNotFound, Channel
 from app.core import events as ev
 from app.core.commands import JoinHolding
 from app.core.states import RequestKind, RequestState
-from app.telephony.executor import call_bridge_request
+from app.telephony.executor import RECORDING_PREFIX, call_bridge_request
 from app.telephony.legs import Leg, channel_id_for_leg
 from app.telephony.servers import Server
 
@@ -324,6 +327,7 @@ class ServerSync:
         for leg in self.legs.live():
             if self.servers.get(leg.server) is server:
                 live.setdefault(leg.request_id, []).append(leg)
+        calls_taken_back: list[str] = []
         for bridge in bridges:
             bridge_id = bridge.id
             request_id = call_bridge_request(bridge_id)
@@ -334,6 +338,8 @@ class ServerSync:
                 self.executor.call_bridges[bridge_id] = held
                 for leg in held:
                     leg.bridge_id = bridge_id
+                if len(held) > 1:
+                    calls_taken_back.append(request_id)
                 continue
             if request_id in unbridged:
                 continue  # bridged again below, into this bridge
@@ -347,6 +353,24 @@ class ServerSync:
         for request_id in sorted(unbridged):
             log.warning("call_found_unbridged", request_id=request_id, server=server.name)
             self.try_feed(ev.CallFoundUnbridged(self.clock(), request_id))
+        await self._check_recordings(server, calls_taken_back)
+
+    async def _check_recordings(self, server: Server, request_ids: list[str]) -> None:
+        """Connected calls taken back in their bridge with nothing recording them (we stopped
+        between bridging and starting the recording) are told to the core, which records those
+        its settings record. A recording that cannot be looked at is left as it is: a warning."""
+        for request_id in sorted(request_ids):
+            request = self.engine.requests.get(request_id)
+            if request is None or request.state is not RequestState.CONNECTED:
+                continue
+            try:
+                recording = await server.ari.recordings.is_live(RECORDING_PREFIX + request_id)
+            except AriError as error:
+                log.warning("call_recording_not_checked", request_id=request_id, server=server.name, error=str(error))
+                continue
+            if not recording:
+                log.warning("call_found_unrecorded", request_id=request_id, server=server.name)
+                self.try_feed(ev.CallFoundUnrecorded(self.clock(), request_id))
 
     async def _read_asterisk(self, server: Server) -> AsteriskRead:
         """Channels, Asterisk's start time and the online endpoints, all read before anything is fed

@@ -192,6 +192,8 @@ class _State:
     playbacks: dict[str, Json] = field(default_factory=dict)
     # Stored recordings by name: {"name", "format", "file": bytes}; a bridge recording adds one.
     recordings: dict[str, Json] = field(default_factory=dict)
+    # Recordings being made, by name → the bridge they record; they end with their bridge.
+    live_recordings: dict[str, str] = field(default_factory=dict)
     variables: dict[str, dict[str, str]] = field(default_factory=dict)  # channel id -> vars
     subscriptions: set[str] = field(default_factory=set)
     # The app's event filter (PUT /applications/{app}/eventFilter); empty allowed: all types.
@@ -665,6 +667,8 @@ class FakeAri:
                 return web.json_response(bridge)
             case ("DELETE", ""):
                 del st.bridges[bridge_id]
+                for name in [n for n, b in st.live_recordings.items() if b == bridge_id]:
+                    del st.live_recordings[name]
                 return no_content
             case ("POST", "addChannel"):
                 ids = [c for c in q.get("channel", "").split(",") if c]
@@ -691,9 +695,14 @@ class FakeAri:
                 return no_content
             case ("POST", "record"):
                 name, fmt = q.get("name", ""), q.get("format", "wav")
+                if name in st.live_recordings:
+                    return _err(409, "A recording with the same name is currently in progress")
                 if name in st.recordings and q.get("ifExists", "fail") == "fail":
                     return _err(409, "Recording with the same name already exists")
-                st.recordings[name] = {"name": name, "format": fmt, "file": b"RIFF" + name.encode() + b"audio" * 100}
+                before = st.recordings[name]["file"] if name in st.recordings and q.get("ifExists") == "append" else b""
+                audio = b"RIFF" + name.encode() + b"audio" * 100
+                st.recordings[name] = {"name": name, "format": fmt, "file": before + audio}
+                st.live_recordings[name] = bridge_id
                 live = {"name": name, "format": fmt, "state": "recording", "target_uri": f"bridge:{bridge_id}"}
                 return web.json_response(live, status=201)
             case ("POST", "play"):
@@ -707,6 +716,18 @@ class FakeAri:
         return _err(404, "Resource not found")
 
     def _recordings(self, method: str, parts: list[str], q: Any, body: Any) -> web.Response:
+        if len(parts) >= 2 and parts[0] == "live":
+            name = parts[1]
+            if name not in self.state.live_recordings:
+                return _err(404, "Recording not found")
+            if method == "GET" and parts[2:] == []:
+                fmt = self.state.recordings.get(name, {}).get("format", "wav")
+                target = f"bridge:{self.state.live_recordings[name]}"
+                return web.json_response({"name": name, "format": fmt, "state": "recording", "target_uri": target})
+            if method == "POST" and parts[2:] == ["stop"]:
+                del self.state.live_recordings[name]
+                return web.Response(status=204)
+            return _err(404, "Resource not found")
         if parts == ["stored"] and method == "GET":  # the spool's list: name and format only
             listed = [{"name": r["name"], "format": r["format"]} for r in self.state.recordings.values()]
             return web.json_response(listed)

@@ -1,7 +1,11 @@
 """`CallFoundUnbridged`: killed between storing a call as connected and Asterisk adding its two
 channels to the call bridge, the service finds both legs up and apart at the next start. They
 are bridged with the command the connect made (recorded as it would have been), once; a call whose
-recording announcement is still to be heard is bridged by that announcement's end instead."""
+recording announcement is still to be heard is bridged by that announcement's end instead.
+
+`CallFoundUnrecorded`: killed between bridging a call its queue (or campaign) records and starting
+the recording, the service finds the call bridged with nothing recording it: recorded from then
+on, if its settings record calls."""
 
 from __future__ import annotations
 
@@ -60,3 +64,57 @@ def test_a_request_no_longer_connected_or_gone_is_not_bridged() -> None:
     assert h.send(ev.CallFoundUnbridged(h.now, "r1")) == []
     assert h.send(ev.CallFoundUnbridged(h.now, "nobody")) == []
     assert not h.activities("call_bridged_again")
+
+
+# ---- `CallFoundUnrecorded`: killed between bridging a recorded call and starting its recording
+
+
+def test_a_connected_call_of_a_recorded_queue_found_unrecorded_is_recorded_from_now_on() -> None:
+    h = Harness(settings(record_calls=True))
+    h.arrive("r1")
+    ring = h.one(h.ready("a1"), c.OriginateAgent)
+    h.answer(ring.leg_id)
+    r = restart(h, h.engine.settings)
+    r.send(ev.LegsReconciled(r.now))
+    out = r.send(ev.CallFoundUnrecorded(r.now, "r1"))
+    assert r.one(out, c.RecordCall) == c.RecordCall("r1", "r1", "wav")
+    assert not r.of(out, c.BridgeLegs)  # bridged already: only the recording is missing
+    [again] = r.activities("call_recorded_again", "r1")
+    assert again.agent_id == "a1"
+
+
+def test_a_call_of_a_queue_that_records_nothing_is_left_unrecorded() -> None:
+    h = Harness(settings(record_calls=False))
+    h.arrive("r1")
+    ring = h.one(h.ready("a1"), c.OriginateAgent)
+    h.answer(ring.leg_id)
+    assert h.send(ev.CallFoundUnrecorded(h.now, "r1")) == []
+
+
+@pytest.mark.parametrize("record", [True, False])
+def test_a_campaign_call_found_unrecorded_follows_the_campaigns_setting(record: bool) -> None:
+    h = DiallerHarness(dialler_settings(campaign(record_calls=record), record_calls=not record), [contact(1)])
+    ring = h.one(h.ready("a1"), c.OriginateAgent)
+    dial = h.one(h.answer(ring.leg_id), c.OriginateCustomer)
+    request_id = h.one(h.answer(dial.leg_id), c.BridgeLegs).request_id
+    out = h.send(ev.CallFoundUnrecorded(h.now, request_id))
+    assert h.of(out, c.RecordCall) == ([c.RecordCall(request_id, dial.leg_id, "wav")] if record else [])
+
+
+def test_a_call_hearing_the_recording_announcement_is_recorded_by_its_end_not_at_once() -> None:
+    h, _ring, dial = announcing_callback()
+    assert h.send(ev.CallFoundUnrecorded(h.now, "r1")) == []
+    bridge = h.one(h.prompt_done(dial.leg_id), c.BridgeLegs)
+    assert bridge.record
+
+
+def test_a_request_not_connected_or_gone_is_not_recorded() -> None:
+    h = Harness(settings(record_calls=True, wrap_up=0.0))
+    h.arrive("r1")
+    ring = h.one(h.ready("a1"), c.OriginateAgent)  # ringing, not connected
+    assert h.send(ev.CallFoundUnrecorded(h.now, "r1")) == []
+    h.answer(ring.leg_id)
+    h.hang_up("r1")
+    assert h.send(ev.CallFoundUnrecorded(h.now, "r1")) == []
+    assert h.send(ev.CallFoundUnrecorded(h.now, "nobody")) == []
+    assert not h.activities("call_recorded_again")

@@ -88,6 +88,7 @@ def configs(draw: st.DrawFn) -> tuple[CoreSettings, bool]:
             max_wait_after_close=draw(st.sampled_from([600.0, 3600.0])),
             hours=hours if name == "support" else None,
             callback=cb,
+            record_calls=name == "sales",  # a recorded queue: calls found unrecorded are recorded again
         )
         for name in QUEUES
     )
@@ -179,6 +180,10 @@ class Model:
             assert req.state is RequestState.CONNECTED, f"bridged in {req.state}: {cmd}"
             assert (cmd.customer_leg, cmd.agent_leg) == (req.customer_leg, req.agent_leg), cmd
             assert cmd.customer_leg not in self.dead_legs and cmd.agent_leg not in self.dead_legs, cmd
+        elif isinstance(cmd, c.RecordCall):  # only a connected call of a recorded queue, once told
+            req = self.engine.requests[cmd.request_id]
+            assert req.state is RequestState.CONNECTED and req.queue == "sales", f"recorded in {req.state}: {cmd}"
+            assert cmd.leg_id == req.customer_leg and cmd.leg_id not in self.dead_legs, cmd
         elif isinstance(cmd, c.Activity):
             self.activities.append((self.index, cmd))
             rid = cmd.request_id
@@ -355,7 +360,7 @@ def step(data: st.DataObject, m: Model, journeys: bool = False, drive_weight: in
     if journeys:
         # callers take callbacks at once; agents work them: attempts, retries, quarantine, misses
         kinds = ["callback", "callback", "ready", "ready", "deadline", "deadline", "tick", "admin", "agent", "stale"]
-        kinds += ["unbridged"]
+        kinds += ["unbridged", "unrecorded"]
         kinds += ["leg"] * (9 if m.agent_legs or m.customer_legs else 0) + ["prompt"] * (9 if m.whisper_legs else 0)
         kinds += ["confirmed"] * (3 if m.confirming else 0)
         kinds += ["drive"] * (drive_weight if any(r.state in DRIVEN for r in e.requests.values()) else 0)
@@ -381,7 +386,7 @@ def step(data: st.DataObject, m: Model, journeys: bool = False, drive_weight: in
             return
     else:
         kinds = ["arrive", "arrive", "dtmf", "dtmf", "keyed", "hangup", "agent", "agent", "ready", "ready"]
-        kinds += ["tick", "deadline", "deadline", "admin", "web", "stale", "unbridged"]
+        kinds += ["tick", "deadline", "deadline", "admin", "web", "stale", "unbridged", "unrecorded"]
         # lean towards the legs in flight, so that whole callback journeys happen often
         kinds += ["leg"] * (5 if m.agent_legs or m.customer_legs else 0) + ["prompt"] * (5 if m.whisper_legs else 0)
         kinds += ["confirmed"] * (2 if m.confirming else 0)
@@ -457,6 +462,8 @@ def step(data: st.DataObject, m: Model, journeys: bool = False, drive_weight: in
         m.send(ev.PromptFinished(m.now, leg))
     elif kind == "unbridged":  # the shell found a call's legs apart after a restart (or says so wrongly)
         m.send(ev.CallFoundUnbridged(m.now, data.draw(st.sampled_from([*live, "unknown"]), label="unbridged")))
+    elif kind == "unrecorded":  # the shell found a bridged call unrecorded after a restart (or says so wrongly)
+        m.send(ev.CallFoundUnrecorded(m.now, data.draw(st.sampled_from([*live, "unknown"]), label="unrecorded")))
     elif kind == "stale" and m.dead_legs:
         leg = data.draw(st.sampled_from(m.dead_legs), label="dead")
         which = data.draw(st.integers(0, 2), label="stale_event")

@@ -25,6 +25,7 @@ import aiohttp
 import pytest
 
 from tests.e2e.test_callbacks import ANNA, CB1, arrive, take_callback
+from tests.e2e.test_kill9_journeys import guarded, of, ready
 
 pytestmark = pytest.mark.e2e
 
@@ -266,3 +267,66 @@ async def check_served_by_the_api(holdfast, rid: str, samples: list[int]) -> Non
     if sys.byteorder != "little":
         served.byteswap()
     assert len(served) > 0 and list(served) == samples
+
+
+async def sut_ari(sut, method: str, path: str) -> int:
+    """A request to the SUT's ARI as the test (not the service) makes it; returns the status."""
+    auth = {"Authorization": aiohttp.encode_basic_auth(*sut.ari_auth)}
+    async with aiohttp.ClientSession(headers=auth) as http, http.request(method, sut.ari_url + path) as resp:
+        return resp.status
+
+
+async def test_a_call_killed_before_its_recording_started_is_recorded_after_the_restart(
+    holdfast_extra_config, service_process, phonesim, sut_asterisk
+):
+    """kill -9 between bridging a recorded call and starting its recording: the restarted service
+    finds the call bridged with nothing recording it (call_recorded_again) and records it from then
+    on, added to the file, both sides audible. The state is made by stopping the live recording
+    from outside, then killing the service."""
+    service = service_process
+    phonesim.set_behaviour("agent:1002", "manual")
+    caller = "+4520123498"
+    call = await phonesim.call("4000", caller)
+    events = await service.wait_events(
+        lambda ev: any(e.kind == "arrived" and e.data.get("caller") == caller for e in ev), "caller arrived"
+    )
+    rid = next(e.request_id for e in events if e.kind == "arrived" and e.data.get("caller") == caller)
+    await guarded(service, call.wait_answered(), "caller answered", 10)
+    await play_tone(phonesim, call, CUSTOMER_HZ)
+    await ready(service, "1002")
+    agent = await guarded(service, phonesim.wait_incoming("agent:1002"), "agent rung", 20)
+    await agent.answer(moh=False)
+    await play_tone(phonesim, agent, AGENT_HZ)
+    await service.wait_events(lambda ev: of(ev, "recording_started", rid), "recording started")
+    name = f"holdfast-{rid}"
+    assert await sut_ari(sut_asterisk, "POST", f"/recordings/live/{name}/stop") == 204
+    await wait_not_live(sut_asterisk, name)
+    path = Path(sut_asterisk.host_dir) / "spool" / "recording" / f"{name}.wav"
+    recorded_before = len(read_wav(path)[0])  # a file is read once finished, never while recorded into
+    service.kill9()
+    await service.start()
+
+    await service.wait_events(lambda ev: of(ev, "call_recorded_again", rid), "recorded again after the restart")
+    events = await service.wait_events(lambda ev: len(of(ev, "recording_started", rid)) == 2, "recording restarted")
+    assert of(events, "recording_started", rid)[-1].data["name"] == name
+    assert await sut_ari(sut_asterisk, "GET", f"/recordings/live/{name}") == 200  # recording now
+    assert not of(events, "call_bridged_again", rid)  # it was bridged all along
+    await guarded(service, call.wait_audio_flowing(), "the caller hears the agent", 10)
+    await asyncio.sleep(TALK)  # the call goes on: this is the talk recorded, not a wait for an outcome
+    await call.hangup()
+    await service.wait_events(lambda ev: of(ev, "ended", rid), "call ended")
+
+    await wait_not_live(sut_asterisk, name)
+    samples, rate = read_wav(path)
+    after = samples[recorded_before:]
+    assert len(after) / rate > TALK - 0.5, f"{len(after) / rate:.2f} s recorded after the restart"
+    check_both_sides_all_along(after, rate)
+    status, health = await service.api("GET", "/healthz")
+    assert status == 200, health
+
+
+async def wait_not_live(sut, name: str, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while await sut_ari(sut, "GET", f"/recordings/live/{name}") != 404:
+        assert time.monotonic() < deadline, f"recording {name} still live"
+        await asyncio.sleep(0.1)

@@ -2,7 +2,9 @@
 channels in the call bridge (seen on real Asterisk in the kill -9 fault test: the bridge was made,
 the channels not yet added). At the next start both legs are taken in again: they are bridged
 again, into the bridge left empty (never destroyed as left over) or a new one, and recorded if the
-queue records calls. A call found bridged is only taken back, not bridged a second time."""
+queue records calls. A call found bridged is only taken back, not bridged a second time; one found
+bridged with nothing recording it (killed between the bridging and the recording) is recorded from
+then on."""
 
 from __future__ import annotations
 
@@ -60,6 +62,7 @@ def _as_before_the_bridging(fake_ari: FakeAri, caller: Caller, ring: AgentCall, 
         del fake_ari.bridges[bridge_id]
     fake_ari.bridges[HOLDING]["channels"].append(caller.channel_id)
     fake_ari.state.recordings.clear()
+    fake_ari.state.live_recordings.clear()
 
 
 @pytest.mark.parametrize("bridge_made", [True, False], ids=["bridge-made-empty", "bridge-not-made"])
@@ -142,5 +145,33 @@ async def test_a_refused_read_of_the_bridges_is_tried_again_while_a_call_may_be_
             caller.channel_id,
             ring.channel_id,
         }
+    finally:
+        await second.stop()
+
+
+async def test_a_connected_call_found_bridged_but_unrecorded_at_restart_is_recorded_from_then_on(
+    fake_ari: FakeAri, store: SQLiteStore
+) -> None:
+    text = config_text(fake_ari, queues=RECORDED)
+    caller, _ring = await _connected_then_stopped(fake_ari, text, store)
+    bridge_id = call_bridge_id(caller.request_id)
+    name = f"holdfast-{caller.request_id}"
+    del fake_ari.state.live_recordings[name]  # as killed before the recording started ...
+    del fake_ari.state.recordings[name]  # ... so no file either
+    adds_before = len(fake_ari.calls_to("POST", f"/bridges/{bridge_id}/addChannel"))
+
+    second = await make_shell(fake_ari, text, store=store)
+    try:
+        await second.start()
+        again = await second.activities.wait("call_recorded_again", request_id=caller.request_id)
+        assert again.agent_id == "1001"
+        started = await second.activities.wait("recording_started", request_id=caller.request_id)
+        assert started.data["name"] == name and started.queue == "support"
+        record = fake_ari.calls_to("POST", f"/bridges/{bridge_id}/record")[-1]
+        assert (record.query["name"], record.query["ifExists"]) == (name, "append")  # never lose what was
+        assert fake_ari.state.live_recordings[name] == bridge_id
+        assert len(fake_ari.calls_to("POST", f"/bridges/{bridge_id}/addChannel")) == adds_before  # bridged already
+        assert not second.activities.find("call_bridged_again")
+        assert second.agent_state("1001") is AgentState.BUSY
     finally:
         await second.stop()
