@@ -9,6 +9,7 @@ then on."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
@@ -17,7 +18,7 @@ from app.core.states import AgentState
 from app.store.sqlite import SQLiteStore
 from app.telephony.executor import call_bridge_id
 from tests.ari.fake_ari import FakeAri
-from tests.telephony.conftest import AgentCall, Caller, config_text, make_shell
+from tests.telephony.conftest import AgentCall, Caller, Shell, config_text, make_shell
 
 RECORDED = """
   support:
@@ -52,6 +53,22 @@ async def _connected_then_stopped(fake_ari: FakeAri, text: str, store: SQLiteSto
     return caller, ring
 
 
+@asynccontextmanager
+async def restarted(
+    fake_ari: FakeAri, text: str, store: SQLiteStore, resync_retries: tuple[float | None, ...] | None = None
+) -> AsyncIterator[Shell]:
+    """The service started again on the same store: the restart under test. `start` returns once
+    its resync (the call bridges' tidy included) has run."""
+    second = await make_shell(fake_ari, text, store=store)
+    if resync_retries is not None:
+        second.service.resync_retries = resync_retries
+    try:
+        await second.start()
+        yield second
+    finally:
+        await second.stop()
+
+
 def _as_before_the_bridging(fake_ari: FakeAri, caller: Caller, ring: AgentCall, bridge_made: bool) -> None:
     """Asterisk as the killed service left it: the caller still on hold, the agent in no bridge,
     and the call bridge empty (made) or not there at all."""
@@ -75,9 +92,7 @@ async def test_a_connected_call_found_unbridged_at_restart_is_bridged_again(
     bridge_id = call_bridge_id(caller.request_id)
     adds_before = len(fake_ari.calls_to("POST", f"/bridges/{bridge_id}/addChannel"))
 
-    second = await make_shell(fake_ari, text, store=store)
-    try:
-        await second.start()
+    async with restarted(fake_ari, text, store) as second:
         again = await second.activities.wait("call_bridged_again", request_id=caller.request_id)
         assert again.agent_id == "1001"
         await second.fake.wait_for_call("POST", f"/bridges/{bridge_id}/addChannel", count=adds_before + 1)
@@ -96,8 +111,6 @@ async def test_a_connected_call_found_unbridged_at_restart_is_bridged_again(
         assert bridge_id not in fake_ari.bridges
         assert second.agent_state("1001") is AgentState.WRAP_UP
         assert second.service.healthy
-    finally:
-        await second.stop()
 
 
 async def test_a_connected_call_found_bridged_at_restart_is_taken_back_not_bridged_again(
@@ -109,9 +122,7 @@ async def test_a_connected_call_found_bridged_at_restart_is_taken_back_not_bridg
     adds_before = len(fake_ari.calls_to("POST", f"/bridges/{bridge_id}/addChannel"))
     records_before = len(fake_ari.calls_to("POST", f"/bridges/{bridge_id}/record"))
 
-    second = await make_shell(fake_ari, text, store=store)
-    try:
-        await second.start()  # returns once the resync (the bridges' tidy included) has run
+    async with restarted(fake_ari, text, store) as second:  # the resync (and the bridges' tidy) has run
         await second.service.executor.drain()  # and what it gave the executor has been done
         assert {leg.leg_id for leg in second.service.executor.call_bridges[bridge_id]} == {
             caller.request_id,
@@ -121,8 +132,6 @@ async def test_a_connected_call_found_bridged_at_restart_is_taken_back_not_bridg
         assert len(fake_ari.calls_to("POST", f"/bridges/{bridge_id}/record")) == records_before == 1
         assert not second.activities.find("call_bridged_again")
         assert set(fake_ari.bridges[bridge_id]["channels"]) == {caller.channel_id, ring.channel_id}
-    finally:
-        await second.stop()
 
 
 async def test_a_refused_read_of_the_bridges_is_tried_again_while_a_call_may_be_unbridged(
@@ -134,10 +143,7 @@ async def test_a_refused_read_of_the_bridges_is_tried_again_while_a_call_may_be_
     fake_ari.fail("GET", r"/bridges$", status=500, times=2)
     reads_before = len(fake_ari.calls_to("GET", r"/bridges$"))
 
-    second = await make_shell(fake_ari, text, store=store)
-    second.service.resync_retries = (0.01, 0.01, None)
-    try:
-        await second.start()
+    async with restarted(fake_ari, text, store, resync_retries=(0.01, 0.01, None)) as second:
         await second.activities.wait("call_bridged_again", request_id=caller.request_id)
         assert len(fake_ari.calls_to("GET", r"/bridges$")) == reads_before + 3  # two refused, then read
         await second.fake.wait_for_call("POST", f"/bridges/{call_bridge_id(caller.request_id)}/addChannel", count=2)
@@ -145,8 +151,6 @@ async def test_a_refused_read_of_the_bridges_is_tried_again_while_a_call_may_be_
             caller.channel_id,
             ring.channel_id,
         }
-    finally:
-        await second.stop()
 
 
 async def test_a_connected_call_found_bridged_but_unrecorded_at_restart_is_recorded_from_then_on(
@@ -160,9 +164,7 @@ async def test_a_connected_call_found_bridged_but_unrecorded_at_restart_is_recor
     del fake_ari.state.recordings[name]  # ... so no file either
     adds_before = len(fake_ari.calls_to("POST", f"/bridges/{bridge_id}/addChannel"))
 
-    second = await make_shell(fake_ari, text, store=store)
-    try:
-        await second.start()
+    async with restarted(fake_ari, text, store) as second:
         again = await second.activities.wait("call_recorded_again", request_id=caller.request_id)
         assert again.agent_id == "1001"
         started = await second.activities.wait("recording_started", request_id=caller.request_id)
@@ -173,5 +175,3 @@ async def test_a_connected_call_found_bridged_but_unrecorded_at_restart_is_recor
         assert len(fake_ari.calls_to("POST", f"/bridges/{bridge_id}/addChannel")) == adds_before  # bridged already
         assert not second.activities.find("call_bridged_again")
         assert second.agent_state("1001") is AgentState.BUSY
-    finally:
-        await second.stop()
