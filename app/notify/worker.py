@@ -56,7 +56,6 @@ BATCH = 50
 CONCURRENCY = 8  # tries at once per channel
 IDLE_POLL = 60.0  # seconds between looks when nothing is due (a row written by another process)
 STORE_RETRIES = (0.2, 0.5, 1.0, 2.0, None)  # seconds between tries of a refused store call; None: give up
-HELD_AT_START = 1000  # pending rows read at the start for held-up confirmations
 
 
 @runtime_checkable
@@ -261,9 +260,7 @@ class OutboxWorker:
         if self.requests is None:
             return
         if self._held is None:  # the first round: a restart forgot which were held up
-            pending = await self.store.notifications(state=PENDING, limit=HELD_AT_START)
-            held = {r.notification.request_id for r in pending if r.notification.event in WHILE_WAITING}
-            self._held = {request_id for request_id in held if request_id is not None}
+            self._held = await self.store.pending_request_ids(WHILE_WAITING)
             self._moved |= self._held
         for request_id in list(self._moved & self._held):
             self._moved.discard(request_id)  # a step told during the reads below marks it again

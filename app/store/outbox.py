@@ -63,6 +63,11 @@ class OutboxStore(Protocol):
         behind a thousand newer of other queues. See `_scope_filter`."""
         ...
 
+    async def pending_request_ids(self, events: Collection[str]) -> set[str]:
+        """The requests with a pending row of one of these `events`: all of them, however many
+        rows are pending (the worker's start looks for held-up confirmations this way)."""
+        ...
+
 
 def _row(n: Notification) -> tuple[Any, ...]:
     payload = codec.dump_json(n.payload, f"notification {n.id} payload")
@@ -219,6 +224,16 @@ class SQLiteOutbox:
         )
         return [_from_row(r) for r in rows]
 
+    async def pending_request_ids(self, events: Collection[str]) -> set[str]:
+        if not events:
+            return set()
+        marks = ", ".join("?" for _ in events)
+        rows = await self._select(
+            f"SELECT DISTINCT request_id FROM outbox WHERE state = ? AND request_id IS NOT NULL AND event IN ({marks})",
+            (PENDING, *sorted(events)),
+        )
+        return {str(r[0]) for r in rows}
+
 
 class PostgresOutbox:
     """Mixed into PostgresStore: uses its `_transaction`."""
@@ -318,3 +333,12 @@ class PostgresOutbox:
             *params,
         )
         return [_from_row(tuple(r)) for r in rows]
+
+    async def pending_request_ids(self, events: Collection[str]) -> set[str]:
+        rows = await self._pg_fetch(
+            "SELECT DISTINCT request_id FROM outbox "
+            "WHERE state = $1 AND request_id IS NOT NULL AND event = ANY($2::text[])",
+            PENDING,
+            sorted(events),
+        )
+        return {str(r[0]) for r in rows}

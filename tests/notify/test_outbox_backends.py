@@ -117,3 +117,19 @@ async def test_rows_narrowed_to_a_scope(store: Any) -> None:
     assert await ids(queues=[], campaigns=["spring_sale"]) == {"contact"}
     assert await ids(queues=["sales"], campaigns=["spring_sale"], state="pending") == {"sales", "contact"}
     assert await ids(queues=[], campaigns=[]) == set()
+
+
+async def test_pending_request_ids_are_those_of_every_pending_row_of_the_events(store: Any) -> None:
+    """However many rows are pending (the worker's start used to read the newest 1000 only)."""
+
+    def confirmation(key: str, request_id: str | None, event: str = "callback_requested") -> Notification:
+        return Notification(key, 1.0, event, "sms", request_id, "support", 1000.0, {"to": "+4520123456"})
+
+    rows = [confirmation(f"c{i}", f"r{i}") for i in range(1200)]
+    rows += [confirmation("closed", "r-closed", "closed"), confirmation("no-request", None)]
+    await store.commit_many([Change(notifications=rows)])
+    await store.notification_delivered("c5", 2.0)
+    await store.notification_failed("c6", "400 Bad Request")
+    assert await store.pending_request_ids({"callback_requested"}) == {f"r{i}" for i in range(1200)} - {"r5", "r6"}
+    assert await store.pending_request_ids({"callback_requested", "closed"}) >= {"r-closed", "r0"}
+    assert await store.pending_request_ids(set()) == set()

@@ -203,3 +203,35 @@ async def test_the_worker_settles_held_confirmations_when_told_and_at_its_start(
     by_id = {r.id: r for r in await store.notifications()}
     assert by_id["c-later"].last_error == "superseded: the callback was connected before this was delivered"
     assert (worker.delivered, worker.superseded, worker.failed) == (0, 2, 0)
+
+
+async def test_a_held_confirmation_behind_more_than_a_thousand_newer_pending_rows_is_settled_at_start(
+    store: SQLiteStore,
+) -> None:
+    """The worker's start finds every held-up confirmation, not only among the newest 1000 pending
+    rows: a served callback's, older than 1001 rows still to go, is settled at once."""
+    now = 1000.0
+    await store.commit_many(
+        [
+            Change(requests=[request(RequestState.ENDED, Outcome.SERVED, "s")]),
+            Change(notifications=[held("c-s", "s", now)]),
+        ]
+    )
+    await store.notification_retry("c-s", now + 3600, "GET sms: 503")
+    newer = [
+        Notification(f"n{i}", now + 1 + i, "closed", "sms", f"other-{i}", "support", now + 7200, {"to": CALLER})
+        for i in range(1001)
+    ]
+    await store.commit_many([Change(notifications=newer)])  # not due before `now` moves: left pending
+    worker = OutboxWorker(store, {"sms": Recorded()}, NotificationsConfig().retry, lambda: now)
+    worker.start()
+    try:
+
+        async def settled() -> bool:
+            return worker.superseded == 1
+
+        await until(settled, "the served callback's confirmation settled at the start", timeout=5.0)
+    finally:
+        await worker.stop()
+    [row] = [r for r in await store.notifications(limit=2000) if r.id == "c-s"]
+    assert row.state == FAILED and (row.last_error or "").startswith("superseded")
