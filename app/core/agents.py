@@ -117,6 +117,12 @@ class Agent:
         else:
             self.set_state(AgentState.READY, now)
 
+    def ring_not_counted(self, now: float) -> None:
+        """A ring ended that was not the agent's to answer (Asterisk never confirmed it): free
+        again as after a refusal, without counting one."""
+        self.request_id = None
+        self.finish_wrap_up(now)
+
     def not_responding(self, now: float) -> None:
         self.request_id = None
         self.refusals = 0

@@ -22,7 +22,9 @@ of a connected call does. (An inbound caller heard it on arrival: callers.py.)
 An agent who lets the request ring out, rejects it, or hangs up during the whisper or while the
 customer is dialled has refused it: the request goes back to its place and the agent is paused
 `not_responding` after the queue's `max_agent_refusals` in a row (agents.py). An agent leg that
-failed because the phone cannot be reached (causes.py) marks the agent unreachable instead.
+failed because the phone cannot be reached (causes.py) marks the agent unreachable instead. Not a
+refusal either: a ring Asterisk never confirmed (`RingUnconfirmed`: frozen, overloaded), or one
+answered just as it ran out (`agent_answered_late`); a refusal counted for one is taken back.
 """
 
 from __future__ import annotations
@@ -44,6 +46,7 @@ from app.core.events import (
     LegFailed,
     LegHungUp,
     PromptFinished,
+    RingUnconfirmed,
 )
 from app.core.request import PRIORITY_MAX, Attempt, Request
 from app.core.states import AgentState, AttemptOutcome, Outcome, RequestKind, RequestState
@@ -195,6 +198,7 @@ class CallFlow(EngineBase):
             self._customer_attempt_failed(req, AttemptOutcome.FAILED, cause=None)
 
     def _agent_did_not_answer(self, req: Request, hangup: bool, cause: int | None) -> None:
+        unconfirmed = req.agent_leg in self._unconfirmed_rings
         if hangup:
             self._emit(Hangup(req.agent_leg or "", "ring_timeout"))
             self._remember_ring_out(req)
@@ -203,10 +207,24 @@ class CallFlow(EngineBase):
         if agent is not None and causes.endpoint_unreachable(cause):
             agent.unreachable_now(self._now)
             self._activity("agent_reachability", None, agent=agent.id, reachable=False, cause=cause)
+        elif agent is not None and unconfirmed:
+            before = agent.state
+            agent.ring_not_counted(self._now)
+            self._activity("agent_state", None, agent=agent.id, state=agent.state.value, previous=before.value)
         elif agent is not None:
             self._agent_refused(agent, req)
-        self._activity("agent_no_answer", req, agent=agent_id, cause=cause)
+        extra = {"unconfirmed": True} if unconfirmed else {}
+        self._activity("agent_no_answer", req, agent=agent_id, cause=cause, **extra)
         self._return_to_place(req)
+
+    def _ring_unconfirmed(self, e: RingUnconfirmed) -> None:
+        """Asterisk never answered the originate ringing an agent: a ring still on does not count
+        as a refusal when it runs out; one that ran out already has its refusal taken back."""
+        found = self._leg(e.leg_id)
+        if found is not None and found[1] == "agent" and found[0].state is RequestState.RINGING_AGENT:
+            self._unconfirmed_rings.add(e.leg_id)
+        elif e.leg_id in self._rang_out:
+            self._take_back_ring_out(e.leg_id, "agent_ring_unconfirmed")
 
     def _remember_ring_out(self, req: Request) -> None:
         """The agent's leg of `req` is hung up for ringing past the ring timeout: kept a while, in
@@ -221,16 +239,22 @@ class CallFlow(EngineBase):
         resumed. They heard the call drop, but they did answer: the refusal is taken back. Paused
         `not_responding` for it (and nothing since), they are ready again; below the limit, it no
         longer counts towards it. The request itself went back to its place at the timeout."""
-        rang = self._rang_out.pop(e.leg_id, None)
+        self._take_back_ring_out(e.leg_id, "agent_answered_late")
+
+    def _take_back_ring_out(self, leg_id: str, why: str) -> None:
+        """The refusal counted when this agent leg rang out was not one (`why`): paused
+        `not_responding` for it (and nothing since), the agent is ready again; below the limit, it
+        no longer counts towards it."""
+        rang = self._rang_out.pop(leg_id, None)
         agent = self.agents.get(rang[0]) if rang is not None else None
         if rang is None or agent is None:
             return
         if agent.state is AgentState.PAUSED and agent.pause_reason == NOT_RESPONDING and agent.state_since == rang[1]:
-            agent.go_ready(e.now)
+            agent.go_ready(self._now)
             self._agent_state_activity(agent, AgentState.PAUSED)
         elif agent.refusals > 0:
             agent.refusals -= 1
-        self._activity("agent_answered_late", None, agent=agent.id, leg=e.leg_id, rang_out_at=rang[1])
+        self._activity(why, None, agent=agent.id, leg=leg_id, rang_out_at=rang[1])
 
     def _agent_refused(self, agent: Agent, req: Request) -> None:
         before = agent.state

@@ -78,6 +78,9 @@ class EngineBase:
         # (calls._answered_after_ring_out). Pruned to the last RING_OUT_MEMORY seconds as new ones
         # come; not kept over a restart.
         self._rang_out: dict[str, tuple[str, float]] = {}
+        # Agent legs ringing whose originate Asterisk never answered (events.RingUnconfirmed): their
+        # ring timeout is no refusal (calls._agent_did_not_answer). Dropped with the leg.
+        self._unconfirmed_rings: set[str] = set()
         # False between TelephonyDown and TelephonyUp: no agent is rung and nothing is dialled.
         self.telephony_up = True
         # How far the shell's times may be ahead of the true wall clock (events.ClockAhead).
@@ -211,6 +214,7 @@ class EngineBase:
     def _forget_leg(self, leg_id: str | None) -> None:
         if leg_id is not None:
             self._legs.pop(leg_id, None)
+            self._unconfirmed_rings.discard(leg_id)
 
     def _start(self, now: float) -> None:
         self._started = True

@@ -109,6 +109,15 @@ class CallFoundUnrecorded(Event):
 
 
 @dataclass(frozen=True, slots=True)
+class RingUnconfirmed(Event):
+    """Asterisk never answered the request that rings an agent (no response within the ARI
+    timeout: frozen, overloaded): whether and when their phone rang is unknown, so letting it ring
+    out is not the agent's refusal."""
+
+    leg_id: str
+
+
+@dataclass(frozen=True, slots=True)
 class TelephonyDown(Event):
     """Asterisk is stopping or out of reach (its shutdown began, the events connection dropped).
     Until `TelephonyUp` nothing new is dialled (a dial would be refused or lost with it), and a leg

@@ -43,7 +43,7 @@ from app.ari import AriClient, AriConflict, AriError, AriNotFound, new_id
 from app.config.amd import amd_variables
 from app.core import commands as c
 from app.core.errors import CoreError
-from app.core.events import Event, LegFailed, PromptFinished
+from app.core.events import Event, LegFailed, PromptFinished, RingUnconfirmed
 from app.core.states import AttemptOutcome
 from app.telephony.legs import Leg, LegRegistry, PlaybackTask, channel_id_for_leg
 from app.telephony.prompts import PromptBook
@@ -522,6 +522,8 @@ class CommandExecutor:
                 log.warning("originate_refused", leg_id=leg.leg_id, endpoint=endpoint, error=str(error))
                 self._originate_failed(leg)
                 return
+            if error.status is None and leg.role == "agent":  # no answer at all: Asterisk stalled
+                self._feed(RingUnconfirmed(self.clock(), leg.leg_id))  # its ring out is no refusal
             exists = await self._channel_exists(leg)
             if exists is False:
                 log.warning("originate_failed_no_channel", leg_id=leg.leg_id, endpoint=endpoint, error=str(error))

@@ -92,3 +92,50 @@ def test_ring_outs_are_remembered_for_a_bounded_time() -> None:
     rung_out(h, "r1")  # rung again and timed out again, long after: the first is forgotten
     assert first.leg_id not in h.engine._rang_out
     assert len(h.engine._rang_out) == 1
+
+
+# ---- RingUnconfirmed: Asterisk never answered the originate ringing the agent (frozen)
+
+
+def test_a_ring_asterisk_never_confirmed_runs_out_without_counting_a_refusal() -> None:
+    h = Harness(settings(agents=2, ring_timeout=15.0, max_agent_refusals=1))
+    h.ready("a1")
+    h.arrive("r1")
+    ring = [x for x in h.log if isinstance(x, c.OriginateAgent) and x.request_id == "r1"][-1]
+    h.at(10).send(ev.RingUnconfirmed(h.now, ring.leg_id))  # the originate's answer never came
+    out = h.run_until(h.now + 6)
+    assert ring.leg_id in [x.leg_id for x in h.of(out, c.Hangup)]
+    a1 = h.engine.agents["a1"]
+    assert a1.refusals == 0 and a1.pause_reason is None
+    [no_answer] = h.activities("agent_no_answer")
+    assert no_answer.data.get("unconfirmed") is True
+    assert not h.activities("agent_paused")
+    again = h.one(out, c.OriginateAgent)  # free again: rung for the caller, who kept their place
+    assert (again.request_id, again.agent_id) == ("r1", "a1") and again.leg_id != ring.leg_id
+
+
+def test_a_ring_out_counted_before_asterisk_failed_to_confirm_it_is_taken_back() -> None:
+    """A ring timeout shorter than the ARI timeout: the pause comes first, the verdict after."""
+    h = Harness(settings(ring_timeout=6.0, max_agent_refusals=1))
+    h.ready("a1")
+    h.arrive("r1")
+    ring = [x for x in h.log if isinstance(x, c.OriginateAgent) and x.request_id == "r1"][-1]
+    h.run_until(h.now + 7)
+    a1 = h.engine.agents["a1"]
+    assert (a1.state, a1.pause_reason) == (AgentState.PAUSED, NOT_RESPONDING)
+    out = h.at(3).send(ev.RingUnconfirmed(h.now, ring.leg_id))
+    assert a1.refusals == 0
+    [taken_back] = h.activities("agent_ring_unconfirmed")
+    assert (taken_back.agent_id, taken_back.data["leg"]) == ("a1", ring.leg_id)
+    assert h.one(out, c.OriginateAgent).agent_id == "a1"  # ready again, rung for the caller
+
+
+def test_an_unconfirmed_ring_of_a_request_served_since_changes_nothing() -> None:
+    h = Harness(settings(ring_timeout=15.0))
+    h.ready("a1")
+    h.arrive("r1")
+    ring = [x for x in h.log if isinstance(x, c.OriginateAgent) and x.request_id == "r1"][-1]
+    h.answer(ring.leg_id)  # Asterisk answered after all: the call is on
+    assert h.send(ev.RingUnconfirmed(h.now, ring.leg_id)) == []
+    assert h.send(ev.RingUnconfirmed(h.now, "no-such-leg")) == []
+    assert h.engine.agents["a1"].state is AgentState.BUSY

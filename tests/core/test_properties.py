@@ -360,7 +360,7 @@ def step(data: st.DataObject, m: Model, journeys: bool = False, drive_weight: in
     if journeys:
         # callers take callbacks at once; agents work them: attempts, retries, quarantine, misses
         kinds = ["callback", "callback", "ready", "ready", "deadline", "deadline", "tick", "admin", "agent", "stale"]
-        kinds += ["unbridged", "unrecorded"]
+        kinds += ["unbridged", "unrecorded", "unconfirmed"]
         kinds += ["leg"] * (9 if m.agent_legs or m.customer_legs else 0) + ["prompt"] * (9 if m.whisper_legs else 0)
         kinds += ["confirmed"] * (3 if m.confirming else 0)
         kinds += ["drive"] * (drive_weight if any(r.state in DRIVEN for r in e.requests.values()) else 0)
@@ -386,7 +386,7 @@ def step(data: st.DataObject, m: Model, journeys: bool = False, drive_weight: in
             return
     else:
         kinds = ["arrive", "arrive", "dtmf", "dtmf", "keyed", "hangup", "agent", "agent", "ready", "ready"]
-        kinds += ["tick", "deadline", "deadline", "admin", "web", "stale", "unbridged", "unrecorded"]
+        kinds += ["tick", "deadline", "deadline", "admin", "web", "stale", "unbridged", "unrecorded", "unconfirmed"]
         # lean towards the legs in flight, so that whole callback journeys happen often
         kinds += ["leg"] * (5 if m.agent_legs or m.customer_legs else 0) + ["prompt"] * (5 if m.whisper_legs else 0)
         kinds += ["confirmed"] * (2 if m.confirming else 0)
@@ -464,6 +464,9 @@ def step(data: st.DataObject, m: Model, journeys: bool = False, drive_weight: in
         m.send(ev.CallFoundUnbridged(m.now, data.draw(st.sampled_from([*live, "unknown"]), label="unbridged")))
     elif kind == "unrecorded":  # the shell found a bridged call unrecorded after a restart (or says so wrongly)
         m.send(ev.CallFoundUnrecorded(m.now, data.draw(st.sampled_from([*live, "unknown"]), label="unrecorded")))
+    elif kind == "unconfirmed":  # an originate of an agent's ring went unanswered by Asterisk
+        legs = sorted(m.agent_legs) + m.dead_legs + ["unknown"]
+        m.send(ev.RingUnconfirmed(m.now, data.draw(st.sampled_from(legs), label="unconfirmed")))
     elif kind == "stale" and m.dead_legs:
         leg = data.draw(st.sampled_from(m.dead_legs), label="dead")
         which = data.draw(st.integers(0, 2), label="stale_event")

@@ -234,6 +234,15 @@ class Shell:
         assert kind == "agent"
         return AgentCall(call, call.param("channelId") or "", leg_id, agent)
 
+    async def wait_first_originate(self, agent: str) -> AgentCall:
+        """The agent's first ring (wait_originate gives the latest: an agent not counted as
+        refusing a ring Asterisk never answered may be rung again by then)."""
+        await self.wait_originate(agent)
+        call = next(c for c in self.fake.calls_to("POST", r"/channels") if c.param("endpoint") == f"PJSIP/{agent}")
+        kind, leg_id = (call.param("appArgs") or "").split(",")
+        assert kind == "agent"
+        return AgentCall(call, call.param("channelId") or "", leg_id, agent)
+
     async def answer(self, agent_call: AgentCall) -> None:
         """The agent picks up: StasisStart for the originated channel."""
         chan = self.fake.channels[agent_call.channel_id]

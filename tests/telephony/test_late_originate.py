@@ -27,7 +27,7 @@ async def test_an_agent_answering_a_late_originate_is_hung_up_without_a_prompt(f
         shell.ready("1001")
         with capture_logs() as logs:
             await shell.caller(CALLER)
-            first = await shell.wait_originate("1001")
+            first = await shell.wait_first_originate("1001")
             await shell.eventually(lambda: bool(shell.fed_of(ev.LegFailed, leg_id=first.leg_id)), "LegFailed", 3.0)
             assert shell.service.executor.given_up(first.channel_id)
             await shell.eventually(lambda: first.channel_id in fake_ari.channels, "the late channel", 3.0)
@@ -78,3 +78,26 @@ async def test_given_up_channels_are_remembered_for_a_while_and_a_bounded_number
     await asyncio.sleep(0.1)
     assert not executor.given_up("brief")
     await shell.stop()
+
+
+async def test_an_agent_whose_ring_asterisk_never_answered_is_not_paused_as_not_responding(fake_ari: FakeAri) -> None:
+    """The originate ringing the agent gets no answer within the ARI timeout (a frozen Asterisk):
+    the engine is told (RingUnconfirmed) before the leg is failed, so its end is no refusal; the
+    agent (max_agent_refusals 1) stays free and is rung again for the caller."""
+    shell = await make_shell(fake_ari, ari_config={"request_timeout": 0.3})
+    shell.service.executor.deferred_hangup_every = 3600.0
+    try:
+        await shell.start()
+        fake_ari.delay("POST", r"^/channels$", 1.0)
+        shell.ready("1001")
+        await shell.caller(CALLER)
+        first = await shell.wait_first_originate("1001")
+        await shell.eventually(lambda: bool(shell.fed_of(ev.LegFailed, leg_id=first.leg_id)), "LegFailed", 3.0)
+        [told] = shell.fed_of(ev.RingUnconfirmed, leg_id=first.leg_id)
+        assert shell.fed.index(told) < shell.fed.index(shell.fed_of(ev.LegFailed, leg_id=first.leg_id)[0])
+        agent = shell.service.engine.agents["1001"]
+        assert agent.refusals == 0 and agent.pause_reason is None
+        again = await shell.wait_originate("1001", count=2)  # rung again for the caller
+        assert again.leg_id != first.leg_id
+    finally:
+        await shell.stop()

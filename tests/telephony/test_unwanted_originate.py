@@ -51,7 +51,7 @@ async def test_a_late_originate_nobody_answers_is_hung_up_while_it_rings(fake_ar
         fake_ari.delay("POST", r"^/channels$", 1.5)  # Asterisk busy: the channel is made 1.5 s later
         shell.ready("1001")
         await shell.caller(CALLER)
-        first = await shell.wait_originate("1001")
+        first = await shell.wait_first_originate("1001")
         await shell.eventually(lambda: bool(shell.fed_of(ev.LegFailed, leg_id=first.leg_id)), "LegFailed", 3.0)
         assert shell.service.executor.given_up(first.channel_id)
         await shell.eventually(lambda: first.channel_id in fake_ari.channels, "the late channel", 3.0)
