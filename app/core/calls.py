@@ -210,7 +210,7 @@ class CallFlow(EngineBase):
         elif agent is not None and unconfirmed:
             before = agent.state
             agent.ring_not_counted(self._now)
-            self._activity("agent_state", None, agent=agent.id, state=agent.state.value, previous=before.value)
+            self._agent_state_activity(agent, before)
         elif agent is not None:
             self._agent_refused(agent, req)
         extra = {"unconfirmed": True} if unconfirmed else {}

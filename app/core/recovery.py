@@ -359,18 +359,25 @@ class Recovery(EngineBase):
         self._emit(self._call_bridge(req))
         self._activity("call_bridged_again", req, agent=req.agent_id)
 
-    def _call_found_unrecorded(self, e: CallFoundUnrecorded) -> None:
-        """Recorded from now on if its queue or campaign records calls: the talk before the
-        restart is lost to the file, the rest is not. Not one hearing the recording announcement
-        (its end bridges and records it)."""
-        req = self.requests.get(e.request_id)
+    def recording_due(self, request_id: str) -> RecordCall | None:
+        """The recording a connected call of this request is started with when found unrecorded:
+        None for a call its queue or campaign does not record, one not connected, or one still
+        hearing the recording announcement (its end bridges and records it). The shell asks
+        before looking for a live recording at a restart."""
+        req = self.requests.get(request_id)
         if req is None or req.state is not RequestState.CONNECTED or req.customer_leg is None or req.agent_leg is None:
-            return
+            return None
         if req.announcing is not None or req.id in self._announcing:
-            return
+            return None
         bridge = self._call_bridge(req)
-        if bridge.record:
-            self._emit(RecordCall(req.id, req.customer_leg, bridge.record_format))
+        return RecordCall(req.id, req.customer_leg, bridge.record_format) if bridge.record else None
+
+    def _call_found_unrecorded(self, e: CallFoundUnrecorded) -> None:
+        """Recorded from now on: the talk before the restart is lost to the file, the rest is not."""
+        record = self.recording_due(e.request_id)
+        if record is not None:
+            req = self.requests[e.request_id]
+            self._emit(record)
             self._activity("call_recorded_again", req, agent=req.agent_id)
 
     def _announce_again(self, req: Request) -> None:

@@ -356,12 +356,13 @@ class ServerSync:
         await self._check_recordings(server, calls_taken_back)
 
     async def _check_recordings(self, server: Server, request_ids: list[str]) -> None:
-        """Connected calls taken back in their bridge with nothing recording them (we stopped
-        between bridging and starting the recording) are told to the core, which records those
-        its settings record. A recording that cannot be looked at is left as it is: a warning."""
+        """Connected calls taken back in their bridge that their settings record, with nothing
+        recording them (we stopped between bridging and starting the recording), are told to the
+        core, which records them. Only those the core would record are looked at (no request to
+        Asterisk for a centre that records nothing). A recording that cannot be looked at is left
+        as it is: a warning."""
         for request_id in sorted(request_ids):
-            request = self.engine.requests.get(request_id)
-            if request is None or request.state is not RequestState.CONNECTED:
+            if self.engine.recording_due(request_id) is None:
                 continue
             try:
                 recording = await server.ari.recordings.is_live(RECORDING_PREFIX + request_id)

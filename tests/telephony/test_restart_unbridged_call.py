@@ -175,3 +175,15 @@ async def test_a_connected_call_found_bridged_but_unrecorded_at_restart_is_recor
         assert len(fake_ari.calls_to("POST", f"/bridges/{bridge_id}/addChannel")) == adds_before  # bridged already
         assert not second.activities.find("call_bridged_again")
         assert second.agent_state("1001") is AgentState.BUSY
+
+
+async def test_a_call_its_queue_does_not_record_is_not_looked_for_among_live_recordings(
+    fake_ari: FakeAri, store: SQLiteStore
+) -> None:
+    text = config_text(fake_ari)  # no queue records calls
+    caller, _ring = await _connected_then_stopped(fake_ari, text, store)
+    async with restarted(fake_ari, text, store) as second:
+        await second.service.executor.drain()
+        assert call_bridge_id(caller.request_id) in second.service.executor.call_bridges  # taken back
+        assert not fake_ari.calls_to("GET", r"/recordings/live/.*")
+        assert not second.activities.find("call_recorded_again")
