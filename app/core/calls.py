@@ -406,11 +406,16 @@ class CallFlow(EngineBase):
         if req is None or req.state is not RequestState.QUARANTINE:
             return  # a callback delay simply ends; dispatch runs after every event
         cb = self.queues[req.queue].callback
-        req.priority = min(PRIORITY_MAX, req.priority + cb.vip_on_retry)
-        req.place = self._next_place(req.priority, self._now)  # the END of the queue
+        kept = req.attempts[-1].outcome is AttemptOutcome.INTERRUPTED
+        if not kept:
+            req.priority = min(PRIORITY_MAX, req.priority + cb.vip_on_retry)
+            req.place = self._next_place(req.priority, self._now)  # the END of the queue
+        # else a dial Asterisk never reported (frozen): not the customer's doing, so the callback
+        # keeps its place, as any interrupted one does; the quarantine only spared their phone a
+        # second ring at once
         req.queued_since = self._now
         self._enter_queue(req)
-        self._activity("requeued", req, position=self.position(req.id), priority=req.priority)
+        self._activity("requeued", req, position=self.position(req.id), priority=req.priority, place_kept=kept)
 
     def _expire_due(self, request_id: str) -> None:
         req = self.requests.get(request_id)

@@ -113,7 +113,8 @@ def test_failed_attempt_waits_in_quarantine_out_of_the_queue_then_goes_to_the_en
     h.at(0.05).arrive("latest")
     h.run_until(h.now + 0.1)
     assert [r.id for r in h.engine.waiting("support")] == ["later", "latest", "r1"]
-    assert h.activities("requeued", "r1")[0].data["position"] == 3
+    requeued = h.activities("requeued", "r1")[0].data
+    assert (requeued["position"], requeued["place_kept"]) == (3, False)
 
 
 def test_vip_on_retry_bumps_priority_on_requeue() -> None:
@@ -170,6 +171,27 @@ def test_a_dial_asterisk_never_reports_is_not_counted_and_the_callback_kept() ->
     assert again != cust and Harness.of(h.log, c.OriginateCustomer)[-1].attempt == 2
     h.leg_hung_up(again)
     assert h.activities("ended", "r1")[0].data["outcome"] == Outcome.SERVED
+
+
+def test_a_callback_whose_dial_was_never_reported_keeps_its_place_after_the_quarantine() -> None:
+    """Not the customer's doing, so not sent to the end (nor bumped as a VIP retry): back after
+    the quarantine where it was, ahead of a caller who came during it."""
+    h = make(max_attempts=2, customer_ring_timeout=30, sec_between_retries=60, vip_on_retry=1)
+    with_callback(h)
+    before = h.engine.requests["r1"]
+    place, priority = before.place, before.priority
+    h.ready("a1")
+    h.serve_callback("r1")
+    h.run_until(h.now + 30 + CUSTOMER_TIMEOUT_MARGIN + 1)
+    assert h.engine.requests["r1"].state is RequestState.QUARANTINE
+    pause(h)
+    h.at(1).arrive("later")
+    h.run_until(h.now + 61)
+    req = h.engine.requests["r1"]
+    assert req.state is RequestState.WAITING and (req.place, req.priority) == (place, priority)
+    assert [r.id for r in h.engine.waiting("support")] == ["r1", "later"]
+    requeued = h.activities("requeued", "r1")[0].data
+    assert (requeued["position"], requeued["place_kept"]) == (1, True)
 
 
 def test_a_ring_timeout_asterisk_reports_counts_as_no_answer() -> None:

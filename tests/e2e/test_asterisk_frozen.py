@@ -337,6 +337,8 @@ async def test_callback_customer_answering_while_frozen_past_the_guard_keeps_the
         for a in holdfast.activities.find("attempt_outcome", request_id=callback_id)
     ]
     assert outcomes == [(1, "interrupted"), (2, "answered")]
+    requeued = holdfast.activities.find("requeued", request_id=callback_id)
+    assert [a.data["place_kept"] for a in requeued] == [True]  # not sent to the back for our stall
     assert_no_agent_booked_twice(phonesim, holdfast)
     customer_calls = [c for c in phonesim.calls.values() if c.address == f"customer:{number}"]
     assert len(customer_calls) == 2 and all(c.hung_up for c in customer_calls)
