@@ -11,10 +11,10 @@ stays true:
   GIVEN_UP_KEEP seconds: Asterisk may still carry the originate out, and the service then hangs
   that channel up without a word: looked for while its ring timeout runs, so that it does not
   ring on unanswered, then more seldom until it is forgotten (made later still), and at its
-  StasisStart if answered). Asterisk unreachable even
-  for that: the leg is kept, and its ring timeout or the next resync settles it. Until one of
-  these settles it the leg is `originating`: a resync meanwhile cannot tell from the channel list
-  whether its channel is gone or not made yet, and leaves it alone;
+  StasisStart if answered). Asterisk not answering even
+  that (frozen, overloaded): it is looked at every UNANSWERED_LOOK_EVERY seconds until it answers
+  (or the leg's end is reported). Until then the leg is `originating`: a resync meanwhile cannot
+  tell from the channel list whether its channel is gone or not made yet, and leaves it alone;
 - a prompt that cannot be played counts as played (the engine moves on; a hang-up after it
   still happens); a prompt that cannot be stopped ends by itself;
 - a hang-up Asterisk refuses is retried, then stops the service (a line left open forever); one
@@ -69,6 +69,9 @@ def call_bridge_request(bridge_id: str) -> str | None:
 
 # Looking up an originated channel whose originate answer was lost: seconds before each try.
 RESOLVE_DELAYS = (0.0, 0.25, 0.5, 1.0)
+# Then, while Asterisk answers none of those looks (each one waits out the request timeout), one
+# look this often (seconds) until it does.
+UNANSWERED_LOOK_EVERY = 2.0
 # A leg failed after those looks found no channel: how long (seconds) and how many of them its
 # channel id is remembered, so that an originate Asterisk carries out later still (its StasisStart
 # comes when the person answers, up to the ring timeout after that) is hung up silently.
@@ -147,6 +150,7 @@ class CommandExecutor:
         # activity needs it for its retention and for who may hear it).
         self.queue_of: Callable[[str], str | None] = queue_of or (lambda _request_id: None)
         self.resolve_delays: tuple[float, ...] = RESOLVE_DELAYS
+        self.unanswered_look_every = UNANSWERED_LOOK_EVERY
         self.hangup_retries: tuple[float | None, ...] = HANGUP_RETRIES
         self.settle_delays: tuple[float, ...] = SETTLE_DELAYS
         self.pending_hangups: dict[str, str] = {}  # channel id → server: hang-ups Asterisk did not answer
@@ -531,8 +535,8 @@ class CommandExecutor:
                 self._watch_late(leg, timeout)
                 self._originate_failed(leg)
                 return
-            # The leg stays: its StasisStart or end follows; if Asterisk cannot even be asked, the
-            # ring timeout or the resync after the reconnect settles it.
+            # The leg stays: the channel exists (its StasisStart or end follows), or its end was
+            # reported while Asterisk answered no look.
             log.warning("originate_answer_lost", leg_id=leg.leg_id, channel_exists=exists, error=str(error))
 
     def _remember_given_up(self, channel_id: str) -> None:
@@ -625,7 +629,7 @@ class CommandExecutor:
 
     async def _channel_exists(self, leg: Leg) -> bool | None:
         """Whether Asterisk has the leg's channel: True, False (404 at the last look), or None
-        (Asterisk did not answer the last look either)."""
+        (its end was reported before any look was answered)."""
         found: bool | None = None
         for delay in self.resolve_delays:
             if leg.ended:
@@ -635,6 +639,12 @@ class CommandExecutor:
             if found:
                 return True
             # a 404: the originate may still be on its way; no answer: Asterisk may be busy. Look again.
+        while found is None and not leg.ended:
+            # Asterisk answers nothing (frozen, overloaded): looked at until it does. A channel it
+            # never made is a leg no event would ever end, and the resync leaves an `originating`
+            # leg alone, so only this look can settle it.
+            await asyncio.sleep(self.unanswered_look_every)
+            found = await self._look(leg, "originate")
         return found
 
     async def _look(self, leg: Leg, purpose: str) -> bool | None:

@@ -115,3 +115,36 @@ async def test_an_originate_settled_late_does_not_take_over_the_bridge_of_a_late
         assert set(fake_ari.bridges[bridge_id]["channels"]) == {caller.channel_id, second.channel_id}
     finally:
         await shell.stop()
+
+
+async def test_an_originate_asterisk_answers_nothing_about_is_settled_once_it_answers(fake_ari: FakeAri) -> None:
+    """Asterisk frozen: the originate's POST and the looks after it all go unanswered, and it never
+    made the channel. The leg was kept as "originate_answer_lost", its ring timeout's hang-up found
+    no channel (404), and no event would ever end it: the leg stayed in the shell for good (seen on
+    real Asterisk, test_asterisk_frozen_random). It is looked at until Asterisk answers, then given
+    up as any originate found without a channel."""
+    text = config_text(fake_ari, queues=ONE_SECOND_RING)
+    shell = await make_shell(fake_ari, text, ari_config={"request_timeout": 0.3})
+    executor = shell.service.executor
+    executor.unanswered_look_every = 0.05
+    try:
+        await shell.start()
+        fake_ari.fail("POST", r"^/channels$", after=1.0)  # not carried out, and no answer in time
+        fake_ari.fail("GET", r"^/channels/[^/]+$", after=1.0, times=len(executor.resolve_delays) + 2)
+        shell.ready("1001")
+        caller = await shell.caller(CALLER)
+        await shell.eventually(lambda: bool(fake_ari.calls_to("POST", r"^/channels$")), "the originate")
+        originate = fake_ari.calls_to("POST", r"^/channels$")[0]
+        channel_id = originate.param("channelId") or ""
+        leg_id = (originate.param("appArgs") or "").split(",")[-1]
+        await shell.eventually(lambda: bool(shell.fed_of(ev.RingUnconfirmed, leg_id=leg_id)), "no answer to it")
+        shell.tick(1.5)  # the ring timeout, while the looks go unanswered: its hang-up waits behind them
+        await shell.activities.wait("agent_no_answer", request_id=caller.request_id)
+        await shell.eventually(lambda: shell.service.legs.by_leg(leg_id) is None, "the leg settled", 6.0)
+        looks = fake_ari.calls_to("GET", f"/channels/{channel_id}")
+        assert len(looks) > len(executor.resolve_delays) + 2 and looks[-1].status == 404
+        assert executor.given_up(channel_id)  # hung up silently should Asterisk still make it
+        assert len(shell.fed_of(ev.LegFailed, leg_id=leg_id)) == 1
+        assert shell.engine.agents["1001"].state.value != "paused"  # an unconfirmed ring: no refusal
+    finally:
+        await shell.stop()
