@@ -40,7 +40,7 @@ from app.core.commands import (
     PromptItem,
     StopPrompt,
 )
-from app.core.engine_base import CUSTOMER_TIMEOUT_MARGIN, EngineBase
+from app.core.engine_base import CUSTOMER_TIMEOUT_MARGIN, LATE_NO_ANSWER_MARGIN, EngineBase
 from app.core.events import (
     LegAnswered,
     LegFailed,
@@ -176,7 +176,21 @@ class CallFlow(EngineBase):
         elif role == "agent" and req.state is RequestState.RINGING_AGENT:
             self._agent_did_not_answer(req, hangup=False, cause=e.cause)
         elif role == "customer" and req.state is RequestState.DIALLING_CUSTOMER:
-            self._customer_attempt_failed(req, e.outcome, cause=e.cause)
+            self._customer_attempt_failed(req, self._reported_dial_outcome(req, e.outcome), cause=e.cause)
+
+    def _reported_dial_outcome(self, req: Request, outcome: AttemptOutcome) -> AttemptOutcome:
+        """How a dial Asterisk reported ended counts. A no answer reported well past the ring time
+        it was given was timed by a stalled Asterisk: its clock ran on while it was frozen, so the
+        phone rang for less than that, or was picked up with the answer waiting in the stalled
+        Asterisk. Not the customer's doing: interrupted, as a dial whose end never came (its
+        quarantine spares the phone a second ring at once; the callback keeps its place)."""
+        if outcome is not AttemptOutcome.NO_ANSWER or not req.is_callback:
+            return outcome  # a campaign's contact is no promise: its no answer stands (dialler.py)
+        started = req.attempts[-1].started_at
+        if self._now - started > self.queues[req.queue].callback.customer_ring_timeout + LATE_NO_ANSWER_MARGIN:
+            self._activity("dial_reported_late", req, outcome=outcome.value, after=round(self._now - started, 1))
+            return AttemptOutcome.INTERRUPTED
+        return outcome
 
     def _leg_hung_up(self, e: LegHungUp) -> None:
         found = self._leg(e.leg_id)

@@ -36,6 +36,9 @@ from app.core.states import AgentState, AttemptOutcome, Outcome, Refusal, Reques
 from app.core.timers import Timers
 
 CUSTOMER_TIMEOUT_MARGIN = 10.0  # our own guard beyond the originate timeout given to Asterisk
+# A no answer Asterisk reports this long (seconds) past the ring time it was given was timed by a
+# stalled Asterisk (its clock ran on while it was frozen): calls.py, _reported_dial_outcome.
+LATE_NO_ANSWER_MARGIN = 3.0
 MAX_KEYED_DIGITS = 20
 # A caller restored in the callback menu keeps it this long past menu_timeout while the shell
 # reconnects and reconciles (the re-prompt comes then); closing it sooner would send their

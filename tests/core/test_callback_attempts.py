@@ -6,7 +6,7 @@ import pytest
 
 from app.core import commands as c
 from app.core import events as ev
-from app.core.engine_base import CUSTOMER_TIMEOUT_MARGIN
+from app.core.engine_base import CUSTOMER_TIMEOUT_MARGIN, LATE_NO_ANSWER_MARGIN
 from app.core.states import AgentState, AttemptOutcome, Outcome, RequestKind, RequestState
 from tests.core.harness import DK_MOBILE, Harness, callback_settings, settings
 
@@ -192,6 +192,34 @@ def test_a_callback_whose_dial_was_never_reported_keeps_its_place_after_the_quar
     assert [r.id for r in h.engine.waiting("support")] == ["r1", "later"]
     requeued = h.activities("requeued", "r1")[0].data
     assert (requeued["position"], requeued["place_kept"]) == (1, True)
+
+
+def test_a_no_answer_asterisk_reports_long_after_the_ring_time_is_not_counted() -> None:
+    """Frozen while the phone rang, Asterisk times the ring by its clock, which ran on meanwhile:
+    on resuming it says "no answer" at once, though the phone rang a moment (or was picked up, the
+    answer waiting in the stall). A one-attempt callback is not missed for that."""
+    h = make(max_attempts=1, customer_ring_timeout=30, sec_between_retries=60)
+    with_callback(h)
+    h.ready("a1")
+    _, cust = h.serve_callback("r1")
+    h.run_until(h.now + 30 + LATE_NO_ANSWER_MARGIN + 0.5)  # short of our own guard
+    h.fail(cust, A.NO_ANSWER)
+    assert h.activities("dial_reported_late", "r1")[0].data["outcome"] == "no_answer"
+    assert h.activities("attempt_outcome", "r1")[0].data["outcome"] == "interrupted"
+    req = h.engine.requests["r1"]
+    assert req.state is RequestState.QUARANTINE and req.counted_attempts == 0
+    assert "missed_callback" not in [n.kind for n in Harness.of(h.log, c.Notify)]
+
+
+def test_a_no_answer_reported_in_time_counts() -> None:
+    h = make(max_attempts=1, customer_ring_timeout=30)
+    with_callback(h)
+    h.ready("a1")
+    _, cust = h.serve_callback("r1")
+    h.run_until(h.now + 30 + LATE_NO_ANSWER_MARGIN - 0.5)
+    h.fail(cust, A.NO_ANSWER)
+    assert not h.activities("dial_reported_late", "r1")
+    assert h.activities("ended", "r1")[0].data["outcome"] == Outcome.MISSED
 
 
 def test_a_ring_timeout_asterisk_reports_counts_as_no_answer() -> None:
