@@ -29,7 +29,7 @@ import asyncio
 import os
 import signal
 from collections import Counter
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime
 from itertools import combinations
@@ -92,10 +92,11 @@ def agent_call_spans(phonesim: PhoneSim) -> dict[str, list[tuple[float, float, s
     return spans
 
 
-def assert_no_agent_booked_twice(phonesim: PhoneSim, holdfast) -> None:
+def assert_no_agent_booked_twice(phonesim: PhoneSim, holdfast, stalls: Sequence[tuple[float, float]] = ()) -> None:
     """The engine never rang an agent for a request while they still held another; an agent's phone
     carried a second call only while the first played its closing prompt (an agent is released at
-    once when the customer cannot be reached; the prompt telling them so ends their leg); no
+    once when the customer cannot be reached; the prompt telling them so ends their leg), and
+    while Asterisk was frozen (`stalls`: epoch (start, end); a stalled prompt ends late); no
     request was connected twice."""
     holding: dict[str, str] = {}
     for activity in holdfast.activities.items:
@@ -110,7 +111,9 @@ def assert_no_agent_booked_twice(phonesim: PhoneSim, holdfast) -> None:
         # out together) overlap only as long as the one that ends first; the other may be the
         # connected call, whose end is still on its way to the phone (no end yet: inf).
         for (start, end, first), (other_start, other_end, second) in combinations(sorted(spans), 2):
-            overlap = min(end, other_end) - max(start, other_start)
+            since, until = max(start, other_start), min(end, other_end)
+            frozen_meanwhile = sum(max(0.0, min(until, b) - max(since, a)) for a, b in stalls)
+            overlap = until - since - frozen_meanwhile
             assert overlap < CLOSING_PROMPT, f"agent {agent} on two calls at once: {first} and {second}"
     connected = Counter(a.request_id for a in holdfast.activities.find("connected"))
     twice = [rid for rid, n in connected.items() if n > 1]
