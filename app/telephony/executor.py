@@ -72,6 +72,10 @@ RESOLVE_DELAYS = (0.0, 0.25, 0.5, 1.0)
 # Then, while Asterisk answers none of those looks (each one waits out the request timeout), one
 # look this often (seconds) until it does.
 UNANSWERED_LOOK_EVERY = 2.0
+# An originate ringing an agent that Asterisk answers only this late (seconds; it answers in
+# milliseconds when well) was taken by a stalled Asterisk: the ring is unconfirmed, as for one never
+# answered (events.RingUnconfirmed), and its running out counts as no refusal.
+SLOW_ORIGINATE = 2.0
 # A leg failed after those looks found no channel: how long (seconds) and how many of them its
 # channel id is remembered, so that an originate Asterisk carries out later still (its StasisStart
 # comes when the person answers, up to the ring timeout after that) is hung up silently.
@@ -151,6 +155,7 @@ class CommandExecutor:
         self.queue_of: Callable[[str], str | None] = queue_of or (lambda _request_id: None)
         self.resolve_delays: tuple[float, ...] = RESOLVE_DELAYS
         self.unanswered_look_every = UNANSWERED_LOOK_EVERY
+        self.slow_originate = SLOW_ORIGINATE
         self.hangup_retries: tuple[float | None, ...] = HANGUP_RETRIES
         self.settle_delays: tuple[float, ...] = SETTLE_DELAYS
         self.pending_hangups: dict[str, str] = {}  # channel id → server: hang-ups Asterisk did not answer
@@ -508,6 +513,7 @@ class CommandExecutor:
             leg.originating = False
 
     async def _dial(self, leg: Leg, endpoint: str, caller_id: str, timeout: float, variables: dict[str, str]) -> None:
+        sent = asyncio.get_running_loop().time()
         try:
             await self._ari(leg).channels.originate(
                 endpoint,
@@ -538,6 +544,13 @@ class CommandExecutor:
             # The leg stays: the channel exists (its StasisStart or end follows), or its end was
             # reported while Asterisk answered no look.
             log.warning("originate_answer_lost", leg_id=leg.leg_id, channel_exists=exists, error=str(error))
+            return
+        late = asyncio.get_running_loop().time() - sent
+        if leg.role == "agent" and late > self.slow_originate:
+            # Asterisk stalled as it took the ring: the phone rang for less than the ring timeout
+            # (perhaps not at all before it ran out), so its running out is no refusal either
+            log.info("originate_answered_late", leg_id=leg.leg_id, seconds=round(late, 1))
+            self._feed(RingUnconfirmed(self.clock(), leg.leg_id))
 
     def _remember_given_up(self, channel_id: str) -> None:
         now = asyncio.get_running_loop().time()

@@ -148,3 +148,43 @@ async def test_an_originate_asterisk_answers_nothing_about_is_settled_once_it_an
         assert shell.engine.agents["1001"].state.value != "paused"  # an unconfirmed ring: no refusal
     finally:
         await shell.stop()
+
+
+async def test_an_agent_ring_asterisk_took_only_after_a_stall_is_no_refusal(fake_ari: FakeAri) -> None:
+    """Asterisk stalled as it took the originate and answered it only after the ring had run out:
+    the agent's phone rang for a moment at most, so the agent paused `not_responding` for it is
+    ready again (seen on real Asterisk in test_asterisk_frozen_random: an agent left paused)."""
+    shell = await make_shell(fake_ari)
+    executor = shell.service.executor
+    executor.slow_originate = 0.2
+    try:
+        await shell.start()
+        fake_ari.delay("POST", r"^/channels$", 0.6)  # made, and answered, 0.6 s on
+        shell.ready("1001")
+        caller = await shell.caller(CALLER)
+        await shell.eventually(lambda: bool(fake_ari.calls_to("POST", r"^/channels$")), "the originate")
+        leg_id = (fake_ari.calls_to("POST", r"^/channels$")[0].param("appArgs") or "").split(",")[-1]
+        shell.tick(16)  # the ring runs out while Asterisk has not answered the originate yet
+        await shell.activities.wait("agent_no_answer", request_id=caller.request_id)
+        assert shell.engine.agents["1001"].pause_reason == "not_responding"
+        taken_back = await shell.activities.wait("agent_ring_unconfirmed", leg=leg_id, timeout=3.0)
+        assert taken_back.agent_id == "1001"
+        assert shell.engine.agents["1001"].state.value != "paused"
+    finally:
+        await shell.stop()
+
+
+async def test_an_agent_ring_asterisk_takes_at_once_still_counts(fake_ari: FakeAri) -> None:
+    shell = await make_shell(fake_ari)
+    try:
+        await shell.start()
+        shell.ready("1001")
+        caller = await shell.caller(CALLER)
+        await shell.wait_originate("1001")
+        shell.tick(16)
+        await shell.activities.wait("agent_no_answer", request_id=caller.request_id)
+        await shell.settle()
+        assert not shell.fed_of(ev.RingUnconfirmed)
+        assert shell.engine.agents["1001"].pause_reason == "not_responding"
+    finally:
+        await shell.stop()
