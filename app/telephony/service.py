@@ -833,6 +833,10 @@ class TelephonyService(ServerSync):
         service gave its leg up, or a leg forgotten since) is hung up without a word: it reaches an
         agent or a customer, to whom "not in service" would be a lie."""
         if self._originated_call(channel, args):
+            found = self._leg_found_again(channel, args, server)
+            if found is not None:
+                await self._originated_leg_answered(found, tuple(args))
+                return
             if self.executor.given_up(channel.id):
                 log.info("late_originate_hung_up", channel_id=channel.id, args=args, server=server)
             else:
@@ -858,6 +862,20 @@ class TelephonyService(ServerSync):
         log.info("call_arrived", request_id=request_id, channel_id=channel.id, queue=queue, server=server)
         number = channel.caller.number or None
         self.try_feed(ev.CallerArrived(self.clock(), request_id, queue, number))
+
+    def _leg_found_again(self, channel: Channel, args: list[str], server: str) -> Leg | None:
+        """An originated leg our registry no longer holds but the engine still waits on (an agent
+        ringing, a customer being dialled): taken in again, as a resync adopts one, and its
+        answer heard. Hung up as a stranger's call, the customer who had just answered a callback
+        was hung up and the callback missed (seen once after a reconnect in
+        test_asterisk_frozen_random, the registry's loss of the leg not understood)."""
+        if len(args) < 2:
+            return None
+        for leg_id, request_id, role, _answered in self.engine.expected_legs():
+            if leg_id == args[1] and role == args[0] and channel_id_for_leg(leg_id) == channel.id:
+                log.warning("leg_found_again", leg_id=leg_id, request_id=request_id, role=role, server=server)
+                return self.legs.add(Leg(leg_id, channel.id, role, request_id, server=server))
+        return None
 
     def _queue_for_call(self, args: list[str]) -> str | None:
         """The queue a call with these Stasis() arguments is for: `inbound,<dialled number>` (the

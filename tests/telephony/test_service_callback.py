@@ -119,3 +119,35 @@ async def test_customer_stasis_start_before_originate_answer(cb: Shell) -> None:
     await cb.activities.wait("agent_answered", request_id=caller.request_id)
     assert cb.fed_of(ev.LegAnswered, leg_id=leg_id)
     assert not cb.fake.calls_to("POST", f"/channels/{channel_id}/answer"), "an answered leg is not refused"
+
+
+async def test_a_customer_leg_missing_from_the_registry_is_taken_in_when_they_answer(cb: Shell) -> None:
+    """The engine dials the customer; the shell's registry has lost the leg (seen once after a
+    reconnect on real Asterisk, cause not found). Their answer used to be hung up as a stranger's
+    call ("unknown_leg_hung_up") and the one-attempt callback missed: the leg the engine still
+    dials is taken in again and the call connected."""
+    caller = await _promised(cb)
+    ring, customer_channel = await _whispered(cb, caller)
+    kind, leg_id = (cb.fake.calls_to("POST", r"/channels")[-1].param("appArgs") or "").split(",")
+    lost = cb.service.legs.by_leg(leg_id)
+    assert lost is not None
+    cb.service.legs.forget(lost)
+
+    customer = cb.fake.channels[customer_channel]
+    customer["state"] = "Up"
+    await cb.push("StasisStart", channel=customer, args=[kind, leg_id])
+    await cb.activities.wait("connected", request_id=caller.request_id)
+    assert not cb.fake.calls_to("DELETE", f"/channels/{customer_channel}")
+    found = cb.service.legs.by_channel(customer_channel)
+    assert found is not None and found.leg_id == leg_id and found.answered
+    add = await cb.fake.wait_for_call("POST", f"/bridges/{call_bridge_id(caller.request_id)}/addChannel")
+    assert set((add.param("channel") or "").split(",")) == {customer_channel, ring.channel_id}
+
+
+async def test_an_originated_call_the_engine_does_not_wait_on_is_still_hung_up(cb: Shell) -> None:
+    """A stray: a leg id of ours the engine has finished with (or never had) is hung up silently."""
+    channel = channel_json("5b0c7e52-stray", state="Up")
+    cb.fake.channels[channel["id"]] = channel
+    await cb.push("StasisStart", channel=channel, args=["customer", "nobody:c1"])
+    await cb.fake.wait_for_call("DELETE", f"/channels/{channel['id']}")
+    assert not cb.activities.find("connected")
