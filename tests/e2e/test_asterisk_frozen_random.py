@@ -16,7 +16,7 @@ Customers always answer, agents always answer, so whatever the stalls:
 
 Callers dial only while Asterisk runs and a freeze waits for their INVITE to be answered: SIP gives
 up an unanswered INVITE after 32 s, which would lose the caller to the test, not to the service.
-`make test-all` only (marker `slow`): about 3 minutes a seed.
+`make test-all` only (marker `slow`): about 2 minutes a seed, 14 minutes for the seven.
 """
 
 from __future__ import annotations
@@ -157,6 +157,6 @@ async def run(holdfast, phonesim: PhoneSim, sut, seed: int, callbacks: int, call
     assert_service_stayed_up(holdfast)
 
 
-@pytest.mark.parametrize("seed", [1, 2, 3])
+@pytest.mark.parametrize("seed", [1, 2, 3, 4, 5, 6, 7])
 async def test_asterisk_frozen_at_random_moments_loses_no_one(holdfast, phonesim, sut_asterisk, seed):
     await run(holdfast, phonesim, sut_asterisk, seed, callbacks=16, callers=6, freezes=4)
