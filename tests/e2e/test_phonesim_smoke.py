@@ -86,7 +86,10 @@ async def test_inbound_call_reaches_stasis_with_caller_id_and_dtmf(sut: MiniAri,
     assert start["args"] == ["inbound", SERVICE_NUMBER]
     assert channel["caller"]["number"] == CUSTOMER
     assert channel["caller"]["name"] == "Jane Doe"
-    assert channel["dialplan"]["context"] == "holdfast-inbound"
+    # entered in [holdfast-inbound], handed to the app by [holdfast-stasis] (which waits for the
+    # app with music on hold while it is not connected)
+    assert channel["dialplan"]["context"] == "holdfast-stasis"
+    assert channel["dialplan"]["app_name"] == "Stasis"
 
     mark = sut.mark()
     await call.send_dtmf("1")
