@@ -96,6 +96,11 @@ async def test_customer_busy_or_not_answering_with_one_attempt_ends_missed(holdf
     assert holdfast.engine.agents["1002"].state == "ready"  # freed at once: it was not a call
 
 
+# ~61 s (three whispers and three ring timeouts): make test-all only, to keep make test within its
+# 30 minutes. make test still dials unanswered and busy customers again after the quarantine on real
+# Asterisk (test_callback_rules: busy twice then served; the one-attempt no answer below); the order
+# of a retry at the end of the queue is the core's (tests/core/test_callback_attempts.py).
+@pytest.mark.slow
 async def test_no_answer_three_attempts_quarantine_and_retry_at_the_end(holdfast, phonesim):
     phonesim.set_behaviour(f"customer:{ANNA}", "ignore")
     anna = await take_callback(holdfast, phonesim, CB, ANNA)
