@@ -1139,6 +1139,12 @@ class DiallerFlow(CallFlow):
         # the compliance record: a contact not dialled because of do-not-call is logged as such
         self._activity("contact_not_dialled", None, campaign=c.id, contact=contact.contact_id, reason=verdict)
 
+    def _detects_machines(self, req: Request) -> bool:
+        if req.kind is not RequestKind.CONTACT:
+            return super()._detects_machines(req)
+        c = self.campaigns.get(req.campaign or "")
+        return c is not None and c.amd
+
     def _new_contact_request(self, c: CampaignSettings, contact: DueContact) -> Request:
         self._leg_seq += 1
         req = Request(

@@ -32,7 +32,7 @@ from app.core.ordering import PlaceKey, PlaceOrder, place_key
 from app.core.promise_log import PromiseLog
 from app.core.request import IN_SERVICE, Request
 from app.core.settings import CoreSettings, DispatchPolicy, QueueSettings
-from app.core.states import AgentState, AttemptOutcome, Outcome, Refusal, RequestState
+from app.core.states import AgentState, AttemptOutcome, Outcome, Refusal, RequestKind, RequestState
 from app.core.timers import Timers
 
 CUSTOMER_TIMEOUT_MARGIN = 10.0  # our own guard beyond the originate timeout given to Asterisk
@@ -213,6 +213,12 @@ class EngineBase:
         if leg_id not in (req.agent_leg, req.customer_leg, req.caller_line):
             return None
         return req, owner[1]
+
+    def _detects_machines(self, req: Request) -> bool:
+        """Whether the request's customer dials go through answering-machine detection (a
+        callback's queue asks; the dialler answers for a campaign's contacts)."""
+        q = self.queues.get(req.queue)
+        return req.kind is RequestKind.CALLBACK and q is not None and q.callback.amd
 
     def _forget_leg(self, leg_id: str | None) -> None:
         if leg_id is not None:

@@ -232,6 +232,15 @@ class Recovery(EngineBase):
                 out.append((req.caller_line, req.id, "customer", True))
         return out
 
+    def dial_detects_machines(self, leg_id: str) -> bool:
+        """Whether the customer dial `leg_id` is to go through answering-machine detection when
+        answered, as its originate asked (OriginateCustomer.amd). For a leg the shell takes in again
+        (adopted after a restart, found again after a reconnect), which knows nothing of its dial."""
+        found = self._leg(leg_id)
+        if found is None or found[1] != "customer" or found[0].customer_leg != leg_id:
+            return False
+        return self._detects_machines(found[0])
+
     def _leg_lost(self, e: LegLost) -> None:
         found = self._leg(e.leg_id)
         if found is None:

@@ -452,6 +452,7 @@ class ServerSync:
                             up,
                             adopted=True,
                             server=server.name,
+                            amd=self.engine.dial_detects_machines(leg_id),
                         )
                     )
                     log.info("leg_adopted", leg_id=leg_id, request_id=request_id, role=leg.role, server=server.name)

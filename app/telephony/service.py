@@ -874,7 +874,8 @@ class TelephonyService(ServerSync):
         for leg_id, request_id, role, _answered in self.engine.expected_legs():
             if leg_id == args[1] and role == args[0] and channel_id_for_leg(leg_id) == channel.id:
                 log.warning("leg_found_again", leg_id=leg_id, request_id=request_id, role=role, server=server)
-                return self.legs.add(Leg(leg_id, channel.id, role, request_id, server=server))
+                amd = self.engine.dial_detects_machines(leg_id)  # a machine is never put through to an agent
+                return self.legs.add(Leg(leg_id, channel.id, role, request_id, server=server, amd=amd))
         return None
 
     def _queue_for_call(self, args: list[str]) -> str | None:

@@ -116,3 +116,42 @@ async def test_a_detection_result_lost_in_the_gap_is_read_from_the_channel(amd: 
     req = amd.engine.requests[caller.request_id]
     await amd.activities.wait("attempt_outcome", request_id=caller.request_id)
     assert req.attempts[-1].outcome is AttemptOutcome.VOICEMAIL
+
+
+async def test_an_adopted_customer_leg_still_goes_to_answering_machine_detection(amd: Shell) -> None:
+    """A leg taken in again knows nothing of its dial: adopted at a resync (after a restart of the
+    service, here a registry without it), it used to be told to the engine as answered at once,
+    and a machine was put through to the agent. Its dial asked for detection: it goes there."""
+    caller = await _promised(amd)
+    _, customer_channel = await _whispered(amd, caller)
+    lost = amd.service.legs.by_channel(customer_channel)
+    assert lost is not None and lost.amd
+    amd.service.legs.forget(lost)
+    _in_our_app(amd, customer_channel, amd.fake.calls_to("POST", r"/channels")[-1].param("appArgs") or "")
+    await amd.reconnect()
+
+    sent = await amd.fake.wait_for_call("POST", f"/channels/{customer_channel}/continue")
+    assert sent.param("context") == "holdfast-amd"
+    adopted = amd.service.legs.by_channel(customer_channel)
+    assert adopted is not None and adopted.adopted
+    assert amd.engine.requests[caller.request_id].state is RequestState.DIALLING_CUSTOMER
+    await amd.push("StasisEnd", channel=amd.fake.channels[customer_channel])
+    await amd.push("StasisStart", channel=amd.fake.channels[customer_channel], args=["amd", "MACHINE", "LONGGREETING"])
+    await amd.activities.wait("attempt_outcome", request_id=caller.request_id)
+    assert amd.engine.requests[caller.request_id].attempts[-1].outcome is AttemptOutcome.VOICEMAIL
+
+
+async def test_a_customer_leg_found_again_still_goes_to_answering_machine_detection(amd: Shell) -> None:
+    """The same for a leg missing from the registry whose answer comes as its StasisStart."""
+    caller = await _promised(amd)
+    _, customer_channel = await _whispered(amd, caller)
+    lost = amd.service.legs.by_channel(customer_channel)
+    assert lost is not None
+    amd.service.legs.forget(lost)
+    chan = amd.fake.channels[customer_channel]
+    chan["state"] = "Up"
+    await amd.push("StasisStart", channel=chan, args=["customer", lost.leg_id])
+
+    sent = await amd.fake.wait_for_call("POST", f"/channels/{customer_channel}/continue")
+    assert sent.param("context") == "holdfast-amd"
+    assert amd.engine.requests[caller.request_id].state is RequestState.DIALLING_CUSTOMER
