@@ -84,7 +84,7 @@ from app.core.commands import (
     StopPrompt,
 )
 from app.core.contacts import CLAIMED, DONE, SCHEDULED, ContactProgress, DueContact
-from app.core.engine_base import CUSTOMER_TIMEOUT_MARGIN
+from app.core.engine_base import CUSTOMER_TIMEOUT_MARGIN, LATE_NO_ANSWER_MARGIN
 from app.core.events import (
     CampaignControl,
     ContactDialNow,
@@ -1405,6 +1405,9 @@ class DiallerFlow(CallFlow):
         if outcome is AttemptOutcome.FAILED and cause in INVALID_CAUSES:
             outcome = AttemptOutcome.INVALID
         self._timers.cancel("customer", req.id)
+        if outcome is AttemptOutcome.INTERRUPTED:
+            self._contact_dial_interrupted(req)
+            return
         attempt = req.attempts[-1]
         attempt.outcome = outcome
         attempt.ended_at = self._now
@@ -1479,12 +1482,36 @@ class DiallerFlow(CallFlow):
         self._dial_ended_by_agent(req)
         self._return_to_place(req)
 
-    def _unreported_dial_outcome(self, req: Request) -> AttemptOutcome:
-        """A contact is no promise: a dial whose end never came counts as the no answer it most
-        likely was, retried by the campaign's no-answer rule."""
-        if req.kind is RequestKind.CONTACT:
-            return AttemptOutcome.NO_ANSWER
-        return super()._unreported_dial_outcome(req)
+    def _reported_dial_outcome(self, req: Request, outcome: AttemptOutcome) -> AttemptOutcome:
+        """As for a callback (calls.py): a no answer reported well past the campaign's ring time
+        was timed by a stalled Asterisk, whose clock ran on while it was frozen: interrupted."""
+        if req.kind is not RequestKind.CONTACT:
+            return super()._reported_dial_outcome(req, outcome)
+        c = self.campaigns.get(req.campaign or "")
+        if outcome is not AttemptOutcome.NO_ANSWER or c is None:
+            return outcome
+        after = self._now - req.attempts[-1].started_at
+        if after > c.ring_time + LATE_NO_ANSWER_MARGIN:
+            self._activity("dial_reported_late", req, outcome=outcome.value, after=round(after, 1))
+            return AttemptOutcome.INTERRUPTED
+        return outcome
+
+    def _contact_dial_interrupted(self, req: Request) -> None:
+        """A dial of a contact that a frozen or overloaded Asterisk never reported (the engine's
+        guard fired), or reported as unanswered with its clock run on through a stall. Not the
+        contact's doing, who may not even have been rung: it has its record but is not counted
+        (counted, a one-attempt list lost contacts to our stalls, marked as not answering), and
+        it is dialled again after a rest (its phone may have rung), as when a preview's agent left."""
+        attempt = req.attempts[-1]
+        attempt.outcome = AttemptOutcome.INTERRUPTED
+        attempt.ended_at = self._now
+        self._forget_leg(req.customer_leg)
+        req.customer_leg = None
+        self._drop_agent(req, "dialler_contact_unreachable")
+        self._activity("attempt_outcome", req, attempt=attempt.number, outcome=attempt.outcome.value, cause=None)
+        self._dial_record(req, AttemptOutcome.INTERRUPTED)
+        c = self.campaigns.get(req.campaign or "")
+        self._back_to_window(req, Outcome.RETURNED, min(AGENT_LEFT_RETRY, c.retry.no_answer) if c else None)
 
     def _contact_on_line(self, req: Request) -> bool:
         return req.state is RequestState.CONNECTING or (

@@ -536,10 +536,20 @@ class CommandExecutor:
                 self._feed(RingUnconfirmed(self.clock(), leg.leg_id))  # its ring out is no refusal
             exists = await self._channel_exists(leg)
             if exists is False:
-                log.warning("originate_failed_no_channel", leg_id=leg.leg_id, endpoint=endpoint, error=str(error))
+                # Never answered at all (a frozen or overloaded Asterisk): the phone was not rung,
+                # or only after we gave up (the late channel is hung up): not the customer's
+                # doing, so not counted against them. An error status is Asterisk's verdict.
+                outcome = AttemptOutcome.INTERRUPTED if error.status is None else AttemptOutcome.FAILED
+                log.warning(
+                    "originate_failed_no_channel",
+                    leg_id=leg.leg_id,
+                    endpoint=endpoint,
+                    error=str(error),
+                    outcome=outcome.value,
+                )
                 self._remember_given_up(leg.channel_id)
                 self._watch_late(leg, timeout)
-                self._originate_failed(leg)
+                self._originate_failed(leg, outcome)
                 return
             # The leg stays: the channel exists (its StasisStart or end follows), or its end was
             # reported while Asterisk answered no look.
@@ -635,10 +645,10 @@ class CommandExecutor:
         until = self._given_up.get(channel_id)
         return until is not None and until > now
 
-    def _originate_failed(self, leg: Leg) -> None:
+    def _originate_failed(self, leg: Leg, outcome: AttemptOutcome = AttemptOutcome.FAILED) -> None:
         if self.legs.mark_ended(leg):
             self.legs.forget(leg)
-            self._feed(LegFailed(self.clock(), leg.leg_id, AttemptOutcome.FAILED))
+            self._feed(LegFailed(self.clock(), leg.leg_id, outcome))
 
     async def _channel_exists(self, leg: Leg) -> bool | None:
         """Whether Asterisk has the leg's channel: True, False (404 at the last look), or None

@@ -13,6 +13,7 @@ from structlog.testing import capture_logs
 from app.core import events as ev
 from app.core.states import AgentState, RequestState
 from app.telephony.executor import call_bridge_id
+from app.telephony.legs import channel_id_for_leg
 from tests.ari.fake_ari import FakeAri
 from tests.telephony.conftest import CALLBACK_QUEUES, CALLER, Shell, config_text, make_shell
 
@@ -81,6 +82,42 @@ async def test_a_customer_originate_whose_answer_is_lost_is_kept_when_the_channe
         assert len(cb.fake.calls_to("POST", r"/channels")) == 2  # dialled once
         assert not cb.fake.calls_to("POST", f"/channels/{customer_channel}/play")  # no "not in service"
         assert cb.service.legs.by_channel(agent_channel) is not None
+    finally:
+        await cb.stop()
+
+
+@pytest.mark.parametrize("how", ["timeout", "http_500"])
+async def test_a_customer_originate_never_made_counts_only_when_asterisk_said_so(cb: Shell, how: str) -> None:
+    """No channel made: an originate Asterisk never answered (frozen, overloaded) is no dial of the
+    customer's phone, so it is interrupted, not counted (a one-attempt callback was missed for our
+    stall, found by tests/e2e/test_dialler_frozen_random.py); one it answered with an error is
+    its verdict: a failed attempt."""
+    await cb.stop()
+    cb = await make_shell(cb.fake, config_text(cb.fake, queues=CALLBACK_QUEUES), ari_config={"request_timeout": 0.3})
+    try:
+        await cb.start()
+        fake = cb.fake
+
+        def lose_the_originate() -> None:
+            if how == "timeout":  # held: Asterisk makes no channel while we look (0.3 s timeout, then looks)
+                fake.delay("POST", r"/channels", 2.0)
+            else:
+                fake.fail("POST", r"/channels", status=500)
+
+        request_id, _ = await _callback_rung_to_whisper(cb, lose_the_originate)
+        outcome = await cb.activities.wait("attempt_outcome", request_id=request_id, timeout=5.0)
+        req = cb.engine.requests[request_id]
+        (failed,) = cb.fed_of(ev.LegFailed)
+        leg_id = failed.leg_id
+        assert cb.fake.calls_to("GET", f"/channels/{channel_id_for_leg(leg_id)}")  # looked before deciding
+        if how == "timeout":
+            assert outcome.data["outcome"] == "interrupted"
+            assert req.counted_attempts == 0
+        else:
+            assert outcome.data["outcome"] == "failed"
+            assert req.counted_attempts == 1
+        assert req.state is RequestState.QUARANTINE
+        assert [e.outcome.value for e in cb.fed_of(ev.LegFailed, leg_id=leg_id)] == [outcome.data["outcome"]]
     finally:
         await cb.stop()
 
