@@ -147,10 +147,16 @@ async def run(holdfast, phonesim: PhoneSim, sut, seed: int, callbacks: int, call
     for rid, number in zip(ids, numbers, strict=True):
         assert 1 <= rang[number] <= dials[rid], f"seed {seed}: {number} rang {rang[number]}x for {dials[rid]} dials"
     assert_no_agent_booked_twice(phonesim, holdfast, stalls.done)
+    await assert_settled(holdfast, AGENTS, seed)
 
+
+async def assert_settled(holdfast, agents: list[str], seed: int) -> None:
+    """After the stalls: every agent ready again (no pause left behind for a ring Asterisk never
+    confirmed), nothing left in the service or in Asterisk, and the service never stopped."""
+    loop = asyncio.get_running_loop()
     deadline = loop.time() + 20
-    while not all(holdfast.engine.agents[a].state == "ready" for a in AGENTS):
-        states = {a: (holdfast.engine.agents[a].state, holdfast.engine.agents[a].pause_reason) for a in AGENTS}
+    while not all(holdfast.engine.agents[a].state == "ready" for a in agents):
+        states = {a: (holdfast.engine.agents[a].state, holdfast.engine.agents[a].pause_reason) for a in agents}
         assert loop.time() < deadline, f"seed {seed}: agents not all ready at the end: {states}"
         await asyncio.sleep(0.2)
     await holdfast.assert_nothing_left_behind()

@@ -31,7 +31,7 @@ import aiohttp
 import pytest
 from phonesim import PhoneSim
 from test_asterisk_frozen import assert_no_agent_booked_twice, assert_service_stayed_up
-from test_asterisk_frozen_random import FREEZES, Stalls
+from test_asterisk_frozen_random import FREEZES, Stalls, assert_settled
 from test_dialler_fault_injection import _customer_calls, _spans
 
 from app.core import events as ev
@@ -134,14 +134,7 @@ async def run(holdfast, phonesim: PhoneSim, sut, seed: int, contacts: int, freez
         spans = _spans(mine)
         assert all(a[1] <= b[0] for a, b in itertools.pairwise(spans)), f"seed {seed}: {number} rung twice at once"
     assert_no_agent_booked_twice(phonesim, holdfast, stalls.done)
-
-    deadline = loop.time() + 20
-    while not all(holdfast.engine.agents[a].state == "ready" for a in AGENTS):
-        states_now = {a: (holdfast.engine.agents[a].state, holdfast.engine.agents[a].pause_reason) for a in AGENTS}
-        assert loop.time() < deadline, f"seed {seed}: agents not all ready at the end: {states_now}"
-        await asyncio.sleep(0.2)
-    await holdfast.assert_nothing_left_behind()
-    assert_service_stayed_up(holdfast)
+    await assert_settled(holdfast, AGENTS, seed)
 
 
 @pytest.mark.parametrize("seed", [1, 2, 3, 4, 5])
