@@ -725,7 +725,8 @@ class TelephonyService(ServerSync):
                     await self._leg_lost(leg, "asterisk_shutdown")
                 else:
                     no_audio = isinstance(event, ChannelHangupRequest) and event.soft and event.cause == SOFTHANGUP_DEV
-                    await self._leg_ended(leg, getattr(event, "cause", None), no_audio)
+                    up = event.channel.state == "Up"
+                    await self._leg_ended(leg, getattr(event, "cause", None), no_audio, up)
         elif isinstance(event, PlaybackFinished):
             await self._playback_finished(event)
         elif isinstance(event, RecordingFailed):
@@ -975,8 +976,9 @@ class TelephonyService(ServerSync):
             if agent.own_call != (agent_id in on):
                 self.try_feed(ev.AgentOwnCall(self.clock(), agent_id, agent_id in on))
 
-    async def _leg_ended(self, leg: Leg, cause: int | None, no_audio: bool = False) -> None:
-        """`no_audio`: Asterisk cut the leg because its phone sent no audio (a dead line)."""
+    async def _leg_ended(self, leg: Leg, cause: int | None, no_audio: bool = False, up: bool = False) -> None:
+        """`no_audio`: Asterisk cut the leg because its phone sent no audio (a dead line). `up`:
+        its channel was answered when it ended."""
         if not self.legs.mark_ended(leg):
             return
         self._own_call_over(leg)
@@ -991,9 +993,15 @@ class TelephonyService(ServerSync):
             self.try_feed(ev.CallerHungUp(now, leg.request_id, no_audio=no_audio))
         elif leg.answered:
             self.try_feed(ev.LegHungUp(now, leg.leg_id, no_audio=no_audio))
-        else:  # a customer gone while AMD listened had answered: the engine counts it so
+        else:
+            # A customer gone while AMD listened had answered, and so had one whose channel was
+            # up at its end though its StasisStart was not handled yet: the phone answered and
+            # hung up at once (Asterisk reports the hang-up first when both come together, as
+            # after a stall). Both heard silence: the dialler counts a live answer abandoned,
+            # not a failed dial (the engine counts it so).
             in_amd = leg.role == "customer" and leg.amd and leg.in_dialplan
-            self.try_feed(ev.LegFailed(now, leg.leg_id, outcome_for(cause), cause, answered=in_amd))
+            answered = in_amd or (leg.role == "customer" and up)
+            self.try_feed(ev.LegFailed(now, leg.leg_id, outcome_for(cause), cause, answered=answered))
         self.legs.forget(leg)
         await self.executor.release_call_bridge(leg)
 

@@ -151,3 +151,22 @@ async def test_an_originated_call_the_engine_does_not_wait_on_is_still_hung_up(c
     await cb.push("StasisStart", channel=channel, args=["customer", "nobody:c1"])
     await cb.fake.wait_for_call("DELETE", f"/channels/{channel['id']}")
     assert not cb.activities.find("connected")
+
+
+@pytest.mark.parametrize(("state", "answered"), [("Up", True), ("Ringing", False)])
+async def test_a_customer_leg_ending_answered_before_its_stasis_start_is_reported_answered(
+    cb: Shell, state: str, answered: bool
+) -> None:
+    """The phone answered and hung up at once (after a stall Asterisk reports the hang-up before
+    the StasisStart): its channel was up when it ended, so the engine hears a person who answered
+    (the dialler counts a live answer abandoned, tests/core/test_dialler_amd_hangup.py), not a
+    failed dial. A channel that ended ringing stays a dial that failed."""
+    caller = await _promised(cb)
+    _, customer_channel = await _whispered(cb, caller)
+    _, leg_id = (cb.fake.calls_to("POST", r"/channels")[-1].param("appArgs") or "").split(",")
+    customer = cb.fake.channels[customer_channel]
+    customer["state"] = state
+    await cb.push("ChannelHangupRequest", channel=customer, cause=16)
+    await cb.eventually(lambda: bool(cb.fed_of(ev.LegFailed, leg_id=leg_id)), "the leg's end fed")
+    (failed,) = cb.fed_of(ev.LegFailed, leg_id=leg_id)
+    assert failed.answered is answered and failed.cause == 16
