@@ -176,7 +176,11 @@ class CallFlow(EngineBase):
         elif role == "agent" and req.state is RequestState.RINGING_AGENT:
             self._agent_did_not_answer(req, hangup=False, cause=e.cause)
         elif role == "customer" and req.state is RequestState.DIALLING_CUSTOMER:
-            self._customer_attempt_failed(req, self._reported_dial_outcome(req, e.outcome), cause=e.cause)
+            # `answered`: the customer picked up and hung up before we could put them through
+            # (they heard silence: during detection, or after a stall). Not their no answer or
+            # failure: interrupted, so a one-attempt callback is tried again, not missed.
+            outcome = AttemptOutcome.INTERRUPTED if e.answered else self._reported_dial_outcome(req, e.outcome)
+            self._customer_attempt_failed(req, outcome, cause=e.cause)
 
     def _reported_dial_outcome(self, req: Request, outcome: AttemptOutcome) -> AttemptOutcome:
         """How a dial Asterisk reported ended counts. A no answer reported well past the ring time

@@ -997,8 +997,8 @@ class TelephonyService(ServerSync):
             # A customer gone while AMD listened had answered, and so had one whose channel was
             # up at its end though its StasisStart was not handled yet: the phone answered and
             # hung up at once (Asterisk reports the hang-up first when both come together, as
-            # after a stall). Both heard silence: the dialler counts a live answer abandoned,
-            # not a failed dial (the engine counts it so).
+            # after a stall). Both heard silence: the engine counts a contact's live answer
+            # abandoned and a callback's dial interrupted, not a failed dial.
             in_amd = leg.role == "customer" and leg.amd and leg.in_dialplan
             answered = in_amd or (leg.role == "customer" and up)
             self.try_feed(ev.LegFailed(now, leg.leg_id, outcome_for(cause), cause, answered=answered))

@@ -222,6 +222,27 @@ def test_a_no_answer_reported_in_time_counts() -> None:
     assert h.activities("ended", "r1")[0].data["outcome"] == Outcome.MISSED
 
 
+@pytest.mark.parametrize("answered", [True, False])
+def test_a_customer_who_picked_up_and_hung_up_before_being_put_through_is_not_counted(answered: bool) -> None:
+    """Picked up and hung up at once (silence: detection listening, or a stall): not their no
+    answer or failure, so a one-attempt callback is tried again after the quarantine, in its place.
+    A failure of a phone that never answered still counts."""
+    h = make(max_attempts=1, customer_ring_timeout=30, sec_between_retries=60)
+    with_callback(h)
+    h.ready("a1")
+    _, cust = h.serve_callback("r1")
+    h.at(2).send(ev.LegFailed(h.now, cust, A.FAILED, 16, answered=answered))
+    outcome = h.activities("attempt_outcome", "r1")[0].data["outcome"]
+    if answered:
+        assert outcome == "interrupted"
+        req = h.engine.requests["r1"]
+        assert req.state is RequestState.QUARANTINE and req.counted_attempts == 0
+        assert "missed_callback" not in [n.kind for n in Harness.of(h.log, c.Notify)]
+    else:
+        assert outcome == "failed"
+        assert h.activities("ended", "r1")[0].data["outcome"] == Outcome.MISSED
+
+
 def test_a_ring_timeout_asterisk_reports_counts_as_no_answer() -> None:
     h = make(max_attempts=1, customer_ring_timeout=30)
     with_callback(h)
