@@ -182,17 +182,22 @@ class CallFlow(EngineBase):
             outcome = AttemptOutcome.INTERRUPTED if e.answered else self._reported_dial_outcome(req, e.outcome)
             self._customer_attempt_failed(req, outcome, cause=e.cause)
 
+    def _dial_ring_time(self, req: Request) -> float | None:
+        """The ring time the request's customer dials are given (the dialler answers for contacts)."""
+        return self.queues[req.queue].callback.customer_ring_timeout if req.is_callback else None
+
     def _reported_dial_outcome(self, req: Request, outcome: AttemptOutcome) -> AttemptOutcome:
         """How a dial Asterisk reported ended counts. A no answer reported well past the ring time
         it was given was timed by a stalled Asterisk: its clock ran on while it was frozen, so the
         phone rang for less than that, or was picked up with the answer waiting in the stalled
         Asterisk. Not the customer's doing: interrupted, as a dial whose end never came (its
         quarantine spares the phone a second ring at once; the callback keeps its place)."""
-        if outcome is not AttemptOutcome.NO_ANSWER or not req.is_callback:
-            return outcome  # a campaign's contact is no promise: its no answer stands (dialler.py)
-        started = req.attempts[-1].started_at
-        if self._now - started > self.queues[req.queue].callback.customer_ring_timeout + LATE_NO_ANSWER_MARGIN:
-            self._activity("dial_reported_late", req, outcome=outcome.value, after=round(self._now - started, 1))
+        ring_time = self._dial_ring_time(req)
+        if outcome is not AttemptOutcome.NO_ANSWER or ring_time is None:
+            return outcome
+        after = self._now - req.attempts[-1].started_at
+        if after > ring_time + LATE_NO_ANSWER_MARGIN:
+            self._activity("dial_reported_late", req, outcome=outcome.value, after=round(after, 1))
             return AttemptOutcome.INTERRUPTED
         return outcome
 

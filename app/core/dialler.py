@@ -84,7 +84,7 @@ from app.core.commands import (
     StopPrompt,
 )
 from app.core.contacts import CLAIMED, DONE, SCHEDULED, ContactProgress, DueContact
-from app.core.engine_base import CUSTOMER_TIMEOUT_MARGIN, LATE_NO_ANSWER_MARGIN
+from app.core.engine_base import CUSTOMER_TIMEOUT_MARGIN
 from app.core.events import (
     CampaignControl,
     ContactDialNow,
@@ -1482,19 +1482,11 @@ class DiallerFlow(CallFlow):
         self._dial_ended_by_agent(req)
         self._return_to_place(req)
 
-    def _reported_dial_outcome(self, req: Request, outcome: AttemptOutcome) -> AttemptOutcome:
-        """As for a callback (calls.py): a no answer reported well past the campaign's ring time
-        was timed by a stalled Asterisk, whose clock ran on while it was frozen: interrupted."""
+    def _dial_ring_time(self, req: Request) -> float | None:
         if req.kind is not RequestKind.CONTACT:
-            return super()._reported_dial_outcome(req, outcome)
+            return super()._dial_ring_time(req)
         c = self.campaigns.get(req.campaign or "")
-        if outcome is not AttemptOutcome.NO_ANSWER or c is None:
-            return outcome
-        after = self._now - req.attempts[-1].started_at
-        if after > c.ring_time + LATE_NO_ANSWER_MARGIN:
-            self._activity("dial_reported_late", req, outcome=outcome.value, after=round(after, 1))
-            return AttemptOutcome.INTERRUPTED
-        return outcome
+        return c.ring_time if c is not None else None
 
     def _contact_dial_interrupted(self, req: Request) -> None:
         """A dial of a contact that a frozen or overloaded Asterisk never reported (the engine's
@@ -1509,7 +1501,12 @@ class DiallerFlow(CallFlow):
         req.customer_leg = None
         self._drop_agent(req, "dialler_contact_unreachable")
         self._activity("attempt_outcome", req, attempt=attempt.number, outcome=attempt.outcome.value, cause=None)
-        self._dial_record(req, AttemptOutcome.INTERRUPTED)
+        self._redial_after_rest(req, AttemptOutcome.INTERRUPTED)
+
+    def _redial_after_rest(self, req: Request, outcome: AttemptOutcome) -> None:
+        """A dial not counted against the contact whose phone may have rung: its record, and the
+        contact dialled again after a rest (AGENT_LEFT_RETRY, or the no-answer interval if shorter)."""
+        self._dial_record(req, outcome)
         c = self.campaigns.get(req.campaign or "")
         self._back_to_window(req, Outcome.RETURNED, min(AGENT_LEFT_RETRY, c.retry.no_answer) if c else None)
 
@@ -1566,9 +1563,7 @@ class DiallerFlow(CallFlow):
             # preview: the agent hung up while the contact's phone rang. A dial was placed: it has
             # its record (not counted against the contact, as for callbacks), and the phone that
             # just rang is not rung again at once
-            self._dial_record(req, AttemptOutcome.AGENT_NO_ANSWER)
-            c = self.campaigns.get(req.campaign or "")
-            self._back_to_window(req, Outcome.RETURNED, min(AGENT_LEFT_RETRY, c.retry.no_answer) if c else None)
+            self._redial_after_rest(req, AttemptOutcome.AGENT_NO_ANSWER)
             return
         self._back_to_window(req, Outcome.RETURNED)
 
